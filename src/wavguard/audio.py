@@ -1,0 +1,292 @@
+"""Audio in: decode, convert to mono float32, resample, validate.
+
+One decoder for training and inference: every path that turns a file, bytes or an array into
+samples goes through this module (soundfile/libsndfile for wav, flac, ogg, mp3; soxr for
+resampling). Long files can be read block by block (:func:`iter_file_blocks`) so memory stays
+flat however long the file is.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import (
+    AudioDecodeError,
+    AudioFileNotFoundError,
+    EmptyAudioError,
+    InvalidAudioError,
+    SilentAudioError,
+)
+
+__all__ = [
+    "AudioSource",
+    "describe_source",
+    "load_audio",
+    "prepare_array",
+    "to_float32",
+    "to_mono",
+    "resample",
+    "check_samples",
+    "iter_file_blocks",
+    "audio_info",
+    "SUPPORTED_FORMATS",
+]
+
+#: What :func:`load_audio` accepts: a path, raw encoded bytes, or a file-like object.
+AudioSource = Union[str, os.PathLike, bytes, io.IOBase]
+
+SUPPORTED_FORMATS = ("wav", "flac", "ogg", "mp3")
+
+#: Arrays with more channels than this on both axes are rejected as ambiguous.
+MAX_CHANNELS = 32
+
+
+def describe_source(source: object) -> str:
+    """A short name for an input, used in error messages."""
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, (bytes, bytearray)):
+        return f"<{len(source)} bytes of encoded audio>"
+    if hasattr(source, "shape"):
+        return f"<array of shape {tuple(source.shape)}>"
+    return f"<{type(source).__name__}>"
+
+
+def to_float32(samples: np.ndarray, source: str = "<array>") -> np.ndarray:
+    """Convert integer or float samples to float32 in [-1, 1] (integers are scaled by their range).
+
+    Args:
+        samples: any shape; dtype int8/16/32/64, uint8 (offset binary) or float.
+    """
+    samples = np.asarray(samples)
+    if samples.dtype == np.uint8:
+        return (samples.astype(np.float32) - 128.0) / 128.0
+    if np.issubdtype(samples.dtype, np.integer):
+        scale = float(2 ** (8 * samples.dtype.itemsize - 1))
+        return (samples.astype(np.float64) / scale).astype(np.float32)
+    if np.issubdtype(samples.dtype, np.floating):
+        return samples.astype(np.float32, copy=False)
+    if samples.dtype == np.bool_ or not np.issubdtype(samples.dtype, np.number):
+        raise InvalidAudioError(source, f"samples have dtype {samples.dtype}; expected integer or float samples")
+    raise InvalidAudioError(source, f"complex samples (dtype {samples.dtype}) are not audio; pass real-valued samples")
+
+
+def to_mono(samples: np.ndarray, source: str = "<array>", channels_last: bool | None = None) -> np.ndarray:
+    """Average channels to mono.
+
+    Args:
+        samples: shape (time,), (time, channels) or (channels, time).
+        channels_last: which axis holds channels for 2-D input. ``None`` picks the shorter axis,
+            which is unambiguous for real audio (a handful of channels, thousands of samples).
+
+    Returns:
+        shape (time,).
+    """
+    if samples.ndim == 1:
+        return samples
+    if samples.ndim != 2:
+        raise InvalidAudioError(
+            source,
+            f"audio array has shape {samples.shape}; expected (time,), (time, channels) or (channels, time)",
+        )
+    if channels_last is None:
+        if min(samples.shape) > MAX_CHANNELS:
+            raise InvalidAudioError(
+                source,
+                f"audio array has shape {samples.shape}: neither axis looks like channels (at most "
+                f"{MAX_CHANNELS}); pass one clip at a time as (time,), (time, channels) or (channels, time)",
+            )
+        channels_last = samples.shape[1] <= samples.shape[0]
+    return samples.mean(axis=1 if channels_last else 0, dtype=np.float32)
+
+
+def resample(samples: np.ndarray, from_rate_hz: int, to_rate_hz: int) -> np.ndarray:
+    """Resample mono float32 audio with soxr (high quality). Returns a new array, shape (time',)."""
+    if int(from_rate_hz) == int(to_rate_hz):
+        return samples
+    return soxr.resample(samples, int(from_rate_hz), int(to_rate_hz), quality="HQ").astype(np.float32, copy=False)
+
+
+def check_samples(samples: np.ndarray, source: str, *, allow_silence: bool = False) -> None:
+    """Raise a wavguard error for empty, non-finite or (unless allowed) all-zero audio."""
+    if samples.size == 0:
+        raise EmptyAudioError(source, "the audio holds zero samples")
+    if not np.all(np.isfinite(samples)):
+        bad = int(np.count_nonzero(~np.isfinite(samples)))
+        raise InvalidAudioError(source, f"{bad} samples are NaN or infinite; clean or re-export the audio")
+    if not allow_silence and not np.any(samples):
+        raise SilentAudioError(source, "every sample is zero (digital silence); there is no speech to score")
+
+
+def prepare_array(
+    samples: object,
+    sample_rate_hz: int | None,
+    target_rate_hz: int,
+    source: str | None = None,
+) -> np.ndarray:
+    """Turn an in-memory array (numpy or torch; mono or multichannel; int or float) into model input.
+
+    Returns:
+        float32, shape (time,), at ``target_rate_hz``.
+    """
+    name = source or describe_source(samples)
+    if sample_rate_hz is None:
+        raise InvalidAudioError(name, "an array needs its sample rate: pass sample_rate=... (in Hz)")
+    if hasattr(samples, "detach"):  # torch.Tensor without importing torch here
+        samples = samples.detach().cpu().numpy()
+    try:
+        array = np.asarray(samples)
+    except Exception as exc:  # ragged lists and the like
+        raise InvalidAudioError(name, f"cannot be read as an array of samples ({exc})") from None
+    if array.dtype == object:
+        raise InvalidAudioError(name, "cannot be read as an array of samples (ragged or mixed types)")
+    array = to_mono(to_float32(array, name), name)
+    check_samples(array, name)
+    return resample(np.ascontiguousarray(array), int(sample_rate_hz), target_rate_hz)
+
+
+def _open(source: AudioSource) -> tuple[sf.SoundFile, str]:
+    """Open a path, bytes or file object with soundfile, mapping every failure to a wavguard error."""
+    name = describe_source(source)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise AudioFileNotFoundError(name, "no such file; check the path")
+        if path.is_dir():
+            raise AudioFileNotFoundError(name, "is a directory, not an audio file; pass the files inside it")
+        if path.stat().st_size == 0:
+            raise EmptyAudioError(name, "the file is empty (0 bytes)")
+        handle: object = str(path)
+    elif isinstance(source, (bytes, bytearray)):
+        if len(source) == 0:
+            raise EmptyAudioError(name, "zero bytes of audio were given")
+        handle = io.BytesIO(source)
+    else:
+        handle = source
+    _check_riff_size(source, name)
+    try:
+        return sf.SoundFile(handle), name
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioDecodeError(
+            name,
+            f"cannot be decoded as audio ({exc}); supported formats: {', '.join(SUPPORTED_FORMATS)} "
+            "(convert others with ffmpeg)",
+        ) from None
+
+
+def _check_riff_size(source: AudioSource, name: str) -> None:
+    """Catch truncated WAV files, which libsndfile would otherwise read short without a word."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as fh:
+            header = fh.read(12)
+        actual = Path(source).stat().st_size
+    elif isinstance(source, (bytes, bytearray)):
+        header, actual = bytes(source[:12]), len(source)
+    else:
+        return
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return
+    declared = int.from_bytes(header[4:8], "little") + 8
+    if declared not in (8, 0xFFFFFFFF + 8) and actual < declared:
+        raise AudioDecodeError(
+            name, f"the WAV file is truncated: its header declares {declared} bytes but it holds {actual}; re-export or re-download it"
+        )
+
+
+def _check_complete(frames_read: int, frames_declared: int, name: str) -> None:
+    # Compressed formats (mp3) only estimate their length; a shortfall over 2% means a cut-off file.
+    if frames_declared > 0 and frames_read < 0.98 * frames_declared:
+        raise AudioDecodeError(
+            name,
+            f"decoded {frames_read} of the {frames_declared} frames its header declares; the file is truncated or corrupt",
+        )
+
+
+def audio_info(source: AudioSource) -> tuple[int, int, int]:
+    """Return (sample_rate_hz, num_frames, channels) of an encoded file without decoding it."""
+    f, _ = _open(source)
+    with f:
+        return int(f.samplerate), int(f.frames), int(f.channels)
+
+
+def _read(f: sf.SoundFile, name: str, frames: int) -> np.ndarray:
+    try:
+        return f.read(frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AudioDecodeError(name, f"decoding failed part-way ({exc}); the file may be truncated or corrupt") from None
+
+
+def iter_file_blocks(
+    source: AudioSource,
+    target_rate_hz: int,
+    block_seconds: float = 30.0,
+) -> Iterator[np.ndarray]:
+    """Decode a file block by block, as mono float32 at ``target_rate_hz``.
+
+    Memory stays flat: only one block (plus the resampler's state) is held at a time. The
+    concatenated blocks equal :func:`load_audio` up to the resampler's float rounding.
+
+    Yields:
+        float32 arrays, shape (samples,). Raises the same wavguard errors as :func:`load_audio`,
+        except that silence is not checked (a caller streaming a long file checks the peak).
+    """
+    f, name = _open(source)
+    with f:
+        rate = int(f.samplerate)
+        block_frames = max(1, int(block_seconds * rate))
+        stream = None if rate == target_rate_hz else soxr.ResampleStream(rate, target_rate_hz, 1, dtype="float32", quality="HQ")
+        total = 0
+        while True:
+            block = _read(f, name, block_frames)
+            last = block.shape[0] < block_frames
+            mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+            total += mono.shape[0]
+            if not np.all(np.isfinite(mono)):
+                raise InvalidAudioError(name, "the file holds NaN or infinite samples; re-export the audio")
+            if stream is not None:
+                mono = stream.resample_chunk(mono, last=last)
+            if mono.size:
+                yield np.ascontiguousarray(mono)
+            if last:
+                break
+        if total == 0:
+            raise EmptyAudioError(name, "the file decodes to zero samples")
+        _check_complete(total, int(f.frames), name)
+
+
+def load_audio(source: AudioSource, target_rate_hz: int | None = None) -> tuple[np.ndarray, int]:
+    """Decode a whole file (path, bytes or file object) to mono float32.
+
+    Args:
+        source: wav, flac, ogg or mp3, any sample rate, any channel count.
+        target_rate_hz: resample to this rate; ``None`` keeps the file's rate.
+
+    Returns:
+        (samples, sample_rate_hz); samples has shape (time,).
+
+    Raises:
+        AudioError subclasses naming the file: missing, a directory, empty, not audio,
+        truncated, NaN/inf samples, all-silent.
+    """
+    f, name = _open(source)
+    with f:
+        rate = int(f.samplerate)
+        data = _read(f, name, -1)
+        declared = int(f.frames)
+    if data.shape[0] == 0:
+        raise EmptyAudioError(name, "the file decodes to zero samples")
+    _check_complete(data.shape[0], declared, name)
+    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    check_samples(mono, name)
+    if target_rate_hz is not None:
+        mono = resample(np.ascontiguousarray(mono), rate, target_rate_hz)
+        rate = int(target_rate_hz)
+    return np.ascontiguousarray(mono), rate

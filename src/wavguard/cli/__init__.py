@@ -1,0 +1,56 @@
+"""The ``wavguard`` command line: thin subcommands over library functions.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``, which adds a parser
+whose ``func(args) -> int`` does the work. ``main(argv)`` returns the exit status, so tests call
+``main([...])`` directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import WavguardError
+
+__all__ = ["main", "build_parser", "SUBCOMMANDS"]
+
+#: Modules under ``wavguard.cli`` that each register one subcommand.
+SUBCOMMANDS = ("predict",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wavguard",
+        description="Detect deepfake speech. Scores are the probability that audio is FAKE (higher = more likely fake).",
+    )
+    parser.add_argument("--version", action="version", version=f"wavguard {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and details")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit status (0 ok, 1 some input failed, 2 usage error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except WavguardError as exc:
+        print(f"wavguard: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""DetectorConfig: everything needed to rebuild a detector and repeat its preprocessing.
+
+Saved as ``config.json`` next to the weights (sorted keys, with the wavguard version). Unknown
+keys written by a newer wavguard are dropped with a warning, so old releases still load new
+detectors where they can.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, ModelLoadError
+from .windows import AGGREGATIONS
+
+__all__ = ["DetectorConfig", "CONFIG_NAME", "FREEZE_MODES", "LABELS"]
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+FREEZE_MODES = ("all", "feature_encoder", "none")
+#: Output index -> label. Index 1 is FAKE: ``score`` is the probability of index 1.
+LABELS = ("real", "fake")
+KINDS = ("transformer", "spectrogram")
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+@dataclass
+class DetectorConfig:
+    """Configuration and preprocessing contract of a detector.
+
+    Attributes:
+        backbone: Hub id or local directory of the pretrained backbone (``kind="transformer"``).
+        backbone_revision: Hub revision (branch, tag or commit) of the backbone.
+        backbone_type: ``model_type`` of the backbone (wav2vec2, hubert, wavlm, whisper); filled in
+            when the detector is built.
+        num_layers: keep only the backbone's first N transformer layers (``None``: all).
+        freeze: ``"all"`` (backbone frozen), ``"feature_encoder"`` (CNN front end frozen) or ``"none"``.
+        layer_norm: normalise each hidden state before the learned layer weighting.
+        head_channels: output channels of each conv block of the head.
+        head_kernel_size: kernel size (frames) of the head's convolutions.
+        head_dropout: dropout probability in the head.
+        head_pooling: ``"stats"`` (mean + std) or ``"attentive"``.
+        head_activation: ``"relu"`` or ``"gelu"``.
+        sample_rate_hz: every input is resampled to this rate.
+        normalize: zero-mean, unit-variance normalisation of each window (the backbone's
+            ``do_normalize``); ``None`` until the backbone is known.
+        window_seconds: scoring window length.
+        hop_seconds: distance between window starts (``<= window_seconds``).
+        aggregation: how window logits combine: ``"mean"``, ``"max"`` or ``"topk"``.
+        top_k: windows averaged by ``"topk"``.
+        threshold: ``label`` is ``"fake"`` when ``score >= threshold``.
+        calibration_scale, calibration_bias: ``score = sigmoid(scale * (logit_fake - logit_real) + bias)``.
+            The defaults (1, 0) give the raw softmax probability of FAKE.
+        labels: output index -> label name; index 1 is always the FAKE class.
+        kind: ``"transformer"`` (backbone + CNN head) or ``"spectrogram"`` (the CNN baseline).
+        denoise: noise-reduction settings applied before scoring (``None``: off).
+        metrics: headline evaluation results (EER first), shown on the model card.
+        extra: free-form metadata (training data, notes) carried into the model card.
+        wavguard_version: the version that wrote this config.
+    """
+
+    backbone: str = ""
+    backbone_revision: str | None = None
+    backbone_type: str = ""
+    num_layers: int | None = None
+    freeze: str = "all"
+    layer_norm: bool = True
+    head_channels: tuple[int, ...] = (128, 128)
+    head_kernel_size: int = 5
+    head_dropout: float = 0.2
+    head_pooling: str = "stats"
+    head_activation: str = "gelu"
+    sample_rate_hz: int = 16000
+    normalize: bool | None = None
+    window_seconds: float = 4.0
+    hop_seconds: float = 4.0
+    aggregation: str = "mean"
+    top_k: int = 3
+    threshold: float = 0.5
+    calibration_scale: float = 1.0
+    calibration_bias: float = 0.0
+    labels: tuple[str, ...] = LABELS
+    kind: str = "transformer"
+    denoise: dict[str, Any] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    wavguard_version: str = field(default_factory=_version)
+
+    def __post_init__(self) -> None:
+        self.head_channels = tuple(int(c) for c in self.head_channels)
+        self.labels = tuple(self.labels)
+        if self.kind not in KINDS:
+            raise ConfigError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.freeze not in FREEZE_MODES:
+            raise ConfigError(f"freeze must be one of {FREEZE_MODES}, got {self.freeze!r}")
+        if self.num_layers is not None and self.num_layers < 1:
+            raise ConfigError(f"num_layers must be at least 1 (or None for all layers), got {self.num_layers}")
+        if self.sample_rate_hz <= 0:
+            raise ConfigError(f"sample_rate_hz must be positive, got {self.sample_rate_hz}")
+        if not self.window_seconds > 0:
+            raise ConfigError(f"window_seconds must be positive, got {self.window_seconds}")
+        if not 0 < self.hop_seconds <= self.window_seconds:
+            raise ConfigError(
+                f"hop_seconds must be in (0, window_seconds={self.window_seconds}], got {self.hop_seconds}"
+            )
+        if self.aggregation not in AGGREGATIONS:
+            raise ConfigError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
+        if self.top_k < 1:
+            raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"threshold is a probability and must be in [0, 1], got {self.threshold}")
+        if self.labels != LABELS:
+            raise ConfigError(f"labels must be {LABELS} (index 1 is FAKE), got {self.labels}")
+        if not self.head_channels:
+            raise ConfigError("head_channels needs at least one conv block")
+        if self.head_kernel_size % 2 != 1:
+            raise ConfigError(f"head_kernel_size must be odd, got {self.head_kernel_size}")
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_seconds * self.sample_rate_hz))
+
+    @property
+    def hop_samples(self) -> int:
+        return int(round(self.hop_seconds * self.sample_rate_hz))
+
+    def replace(self, **changes: Any) -> "DetectorConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["head_channels"] = list(self.head_channels)
+        data["labels"] = list(self.labels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DetectorConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            logger.warning("ignoring config keys this wavguard version does not know: %s", ", ".join(unknown))
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``config.json`` atomically into ``directory``; returns its path."""
+        from ._io import atomic_write_text
+
+        path = Path(directory) / CONFIG_NAME
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "DetectorConfig":
+        path = Path(directory) / CONFIG_NAME
+        if not path.is_file():
+            raise ModelLoadError(f"{directory}: no {CONFIG_NAME}; is this a wavguard detector directory?")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ModelLoadError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise ModelLoadError(f"{path}: expected a JSON object")
+        return cls.from_dict(data)

@@ -1,0 +1,78 @@
+"""wavguard's exceptions: one small hierarchy, every message names the input and what to do.
+
+    WavguardError
+    ├── AudioError            (bad audio input; ``.source`` names the file or array)
+    │   ├── AudioFileNotFoundError
+    │   ├── AudioDecodeError  (not audio, truncated, unsupported format)
+    │   ├── EmptyAudioError   (zero samples)
+    │   ├── InvalidAudioError (NaN/inf samples, wrong array shape or dtype)
+    │   ├── SilentAudioError  (every sample is zero)
+    │   └── AudioTooShortError (shorter than the backbone's receptive field)
+    ├── ConfigError           (an invalid configuration value)
+    └── ModelLoadError        (a detector or backbone that cannot be loaded)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "WavguardError",
+    "AudioError",
+    "AudioFileNotFoundError",
+    "AudioDecodeError",
+    "EmptyAudioError",
+    "InvalidAudioError",
+    "SilentAudioError",
+    "AudioTooShortError",
+    "ConfigError",
+    "ModelLoadError",
+]
+
+
+class WavguardError(Exception):
+    """Base class of every error wavguard raises on purpose."""
+
+
+class AudioError(WavguardError, ValueError):
+    """Audio input that cannot be scored.
+
+    Attributes:
+        source: the file path, or a short description of an in-memory array.
+        reason: what is wrong, in a sentence.
+    """
+
+    def __init__(self, source: str, reason: str):
+        self.source = str(source)
+        self.reason = reason
+        super().__init__(f"{self.source}: {reason}")
+
+
+class AudioFileNotFoundError(AudioError, FileNotFoundError):
+    """The path does not exist or is not a regular file."""
+
+
+class AudioDecodeError(AudioError):
+    """The file exists but cannot be decoded as audio (not audio, truncated, unsupported)."""
+
+
+class EmptyAudioError(AudioError):
+    """The input holds zero samples."""
+
+
+class InvalidAudioError(AudioError):
+    """Samples that are not finite, or an array with an unusable shape or dtype."""
+
+
+class SilentAudioError(AudioError):
+    """Every sample is exactly zero: there is nothing to score."""
+
+
+class AudioTooShortError(AudioError):
+    """The input is shorter than the backbone's receptive field."""
+
+
+class ConfigError(WavguardError, ValueError):
+    """A configuration value that wavguard cannot use."""
+
+
+class ModelLoadError(WavguardError, OSError):
+    """A detector or backbone that cannot be loaded from the given directory or Hub id."""

@@ -1,0 +1,95 @@
+"""DetectorModel: backbone -> learned layer weighting -> CNN head -> 2 logits (REAL, FAKE).
+
+Inputs are padded waveform batches with their true lengths. Rows of equal length go through the
+backbone together, unpadded, so padding never leaks into a backbone's normalisation; the head then
+masks the padded frames exactly. Shapes: B = batch, S = samples, L = layers + 1, F = frames,
+D = hidden size.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .backbone import Backbone
+from .config import DetectorConfig
+from .head import CNNHead, WeightedLayerSum
+
+__all__ = ["DetectorModel"]
+
+
+class DetectorModel(nn.Module):
+    """The trainable network of a transformer detector.
+
+    Args:
+        backbone: a loaded :class:`~wavguard.backbone.Backbone`.
+        config: the detector's config (head sizes, freeze mode).
+    """
+
+    def __init__(self, backbone: Backbone, config: DetectorConfig):
+        super().__init__()
+        self.backbone = backbone
+        self.layer_sum = WeightedLayerSum(backbone.num_hidden_states, layer_norm=config.layer_norm)
+        self.head = CNNHead(
+            backbone.hidden_size,
+            channels=config.head_channels,
+            kernel_size=config.head_kernel_size,
+            dropout=config.head_dropout,
+            pooling=config.head_pooling,
+            activation=config.head_activation,
+        )
+        self.freeze = config.freeze
+        backbone.set_freeze(config.freeze)
+
+    @property
+    def min_samples(self) -> int:
+        return self.backbone.min_samples
+
+    def train(self, mode: bool = True) -> "DetectorModel":
+        super().train(mode)
+        if self.freeze == "all":
+            self.backbone.eval()  # a frozen backbone never runs dropout
+        return self
+
+    def hidden_states(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Backbone hidden states of a padded batch.
+
+        Args:
+            waveforms: (B, S), zero-padded after each row's length.
+            lengths: (B,) valid samples per row; ``None`` means all S.
+
+        Returns:
+            hidden states (L, B, F, D), zero past each row's frames, and the frame mask (B, F).
+        """
+        batch, samples = waveforms.shape
+        if lengths is None:
+            lengths = torch.full((batch,), samples, dtype=torch.long)
+        lengths = lengths.to("cpu", torch.long)
+        groups: dict[int, list[int]] = {}
+        for row, length in enumerate(lengths.tolist()):
+            groups.setdefault(int(length), []).append(row)
+        outputs: list[tuple[list[int], torch.Tensor]] = []
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.freeze != "all"):
+            for length, rows in groups.items():
+                outputs.append((rows, self.backbone(waveforms[rows, :length])))
+        max_frames = max(h.shape[2] for _, h in outputs)
+        first = outputs[0][1]
+        states = first.new_zeros(first.shape[0], batch, max_frames, first.shape[3])
+        mask = torch.zeros(batch, max_frames, dtype=torch.bool, device=first.device)
+        for rows, h in outputs:
+            index = torch.tensor(rows, device=first.device)
+            states[:, index, : h.shape[2]] = h
+            mask[index, : h.shape[2]] = True
+        return states, mask
+
+    def classify(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Head on precomputed hidden states (as cached for frozen-backbone training).
+
+        Shapes: states (L, B, F, D), mask (B, F) -> logits (B, 2).
+        """
+        return self.head(self.layer_sum(states), mask)
+
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, 2), columns (REAL, FAKE), for a padded batch of waveforms (B, S)."""
+        states, mask = self.hidden_states(waveforms, lengths)
+        return self.classify(states, mask)

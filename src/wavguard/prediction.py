@@ -1,0 +1,63 @@
+"""Prediction results: what ``Detector.predict`` returns for one input."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import WavguardError
+
+__all__ = ["Prediction", "Segment"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Score of one scoring window.
+
+    Attributes:
+        start_seconds, end_seconds: the window's span in the input.
+        score: calibrated probability that this window is FAKE.
+    """
+
+    start_seconds: float
+    end_seconds: float
+    score: float
+
+
+@dataclass
+class Prediction:
+    """The verdict on one input.
+
+    Attributes:
+        source: the file path, or a description of an in-memory array.
+        score: calibrated probability that the audio is FAKE, in [0, 1] (higher = more likely fake).
+        label: ``"fake"`` when ``score >= threshold``, else ``"real"``.
+        threshold: the decision threshold used.
+        duration_seconds: length of the input (at the model's sample rate).
+        segments: one :class:`Segment` per scoring window, in time order.
+        error: with ``on_error="return"``, the error that stopped this input (score is NaN, label "error").
+    """
+
+    source: str
+    score: float
+    label: str
+    threshold: float
+    duration_seconds: float = 0.0
+    segments: list[Segment] = field(default_factory=list)
+    error: WavguardError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``score`` is ``None`` for an input that failed)."""
+        return {
+            "source": self.source,
+            "score": None if self.error is not None else self.score,
+            "label": self.label,
+            "threshold": self.threshold,
+            "duration_seconds": self.duration_seconds,
+            "segments": [asdict(s) for s in self.segments],
+            "error": None if self.error is None else str(self.error),
+        }
