@@ -227,7 +227,7 @@ def _read(f: sf.SoundFile, name: str, frames: int) -> np.ndarray:
 def iter_file_blocks(
     source: AudioSource,
     target_rate_hz: int,
-    block_seconds: float = 30.0,
+    block_seconds: float = 5.0,
 ) -> Iterator[np.ndarray]:
     """Decode a file block by block, as mono float32 at ``target_rate_hz``.
 

@@ -56,7 +56,8 @@ class DetectorConfig:
         normalize: zero-mean, unit-variance normalisation of each window (the backbone's
             ``do_normalize``); ``None`` until the backbone is known.
         window_seconds: scoring window length.
-        hop_seconds: distance between window starts (``<= window_seconds``).
+        hop_seconds: distance between window starts (``<= window_seconds``); ``None``: one window
+            length (no overlap).
         aggregation: how window logits combine: ``"mean"``, ``"max"`` or ``"topk"``.
         top_k: windows averaged by ``"topk"``.
         threshold: ``label`` is ``"fake"`` when ``score >= threshold``.
@@ -84,7 +85,7 @@ class DetectorConfig:
     sample_rate_hz: int = 16000
     normalize: bool | None = None
     window_seconds: float = 4.0
-    hop_seconds: float = 4.0
+    hop_seconds: float | None = None
     aggregation: str = "mean"
     top_k: int = 3
     threshold: float = 0.5
@@ -110,7 +111,7 @@ class DetectorConfig:
             raise ConfigError(f"sample_rate_hz must be positive, got {self.sample_rate_hz}")
         if not self.window_seconds > 0:
             raise ConfigError(f"window_seconds must be positive, got {self.window_seconds}")
-        if not 0 < self.hop_seconds <= self.window_seconds:
+        if self.hop_seconds is not None and not 0 < self.hop_seconds <= self.window_seconds:
             raise ConfigError(
                 f"hop_seconds must be in (0, window_seconds={self.window_seconds}], got {self.hop_seconds}"
             )
@@ -133,7 +134,11 @@ class DetectorConfig:
 
     @property
     def hop_samples(self) -> int:
-        return int(round(self.hop_seconds * self.sample_rate_hz))
+        return int(round(self.effective_hop_seconds * self.sample_rate_hz))
+
+    @property
+    def effective_hop_seconds(self) -> float:
+        return self.window_seconds if self.hop_seconds is None else self.hop_seconds
 
     def replace(self, **changes: Any) -> "DetectorConfig":
         """A copy with some fields changed (validated again)."""

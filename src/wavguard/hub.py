@@ -98,7 +98,7 @@ def render_model_card(config, repo_id: str, license: str = "apache-2.0") -> str:
         "## Preprocessing",
         "",
         f"- sample rate: {config.sample_rate_hz} Hz (any input is resampled), mono",
-        f"- windows: {config.window_seconds} s, hop {config.hop_seconds} s, aggregation `{config.aggregation}`",
+        f"- windows: {config.window_seconds} s, hop {config.effective_hop_seconds} s, aggregation `{config.aggregation}`",
         f"- backbone revision: `{config.backbone_revision or 'default'}`",
         "",
     ]

@@ -91,7 +91,6 @@ def tiny_detector(model_type: str = "wav2vec2", seed: int = 0, **overrides):
 
     overrides.setdefault("head_channels", (16,))
     overrides.setdefault("window_seconds", 2.0)
-    overrides.setdefault("hop_seconds", overrides["window_seconds"])
     path = tiny_backbone_dir(model_type, seed=seed)
     det = Detector.from_backbone(str(path), seed=seed, **overrides)
     det.backbone_is_reference = False  # the temp directory will not outlive the process

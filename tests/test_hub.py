@@ -1,0 +1,87 @@
+import huggingface_hub
+import pytest
+from huggingface_hub.repocard import metadata_load
+
+from wavguard import Detector, ModelLoadError
+from wavguard.hub import render_model_card, stage_for_hub
+from wavguard.testing import tiny_detector
+
+
+@pytest.fixture(scope="module")
+def detector():
+    det = tiny_detector("whisper", window_seconds=1.0)
+    det.config.metrics = {"roc_auc": 0.97, "eer": 0.0412, "note": "text is skipped"}
+    det.config.extra = {"dataset": "ASVspoof 2019 LA"}
+    return det
+
+
+def test_model_card_metadata_and_body(detector, tmp_path):
+    card = render_model_card(detector.config, "alice/tiny-detector")
+    (tmp_path / "README.md").write_text(card)
+    meta = metadata_load(tmp_path / "README.md")
+    assert meta["library_name"] == "wavguard"
+    assert meta["pipeline_tag"] == "audio-classification"
+    assert meta["license"] == "apache-2.0"
+    assert meta["tags"] == ["audio-classification", "deepfake-detection", "anti-spoofing", "wavguard", "whisper"]
+    results = meta["model-index"][0]["results"][0]
+    assert results["dataset"]["name"] == "ASVspoof 2019 LA"
+    assert [(m["type"], m["value"]) for m in results["metrics"]] == [("eer", 0.0412), ("roc_auc", 0.97)]
+    assert "probability that the audio is **fake**" in card
+    assert "| eer | 0.0412 |" in card
+    assert 'Detector.from_pretrained("alice/tiny-detector")' in card
+
+
+def test_card_without_metrics_has_no_model_index(tmp_path):
+    det = tiny_detector("wav2vec2")
+    (tmp_path / "README.md").write_text(render_model_card(det.config, "bob/x"))
+    meta = metadata_load(tmp_path / "README.md")
+    assert "model-index" not in meta and "base_model" not in meta  # a temp dir is not a Hub id
+
+
+def test_staged_folder_is_a_loadable_detector(detector, tmp_path):
+    folder = stage_for_hub(detector, tmp_path / "stage", "alice/tiny-detector")
+    assert {p.name for p in folder.iterdir()} == {"README.md", "config.json", "model.safetensors", "backbone"}
+    assert Detector.from_pretrained(folder).config.metrics["eer"] == 0.0412
+
+
+def test_push_to_hub_uploads_the_staged_folder(detector, monkeypatch):
+    calls = {}
+
+    def create_repo(self, repo_id, **kwargs):
+        calls["create"] = (repo_id, kwargs)
+
+    def upload_folder(self, *, repo_id, folder_path, commit_message, revision, repo_type):
+        from pathlib import Path
+
+        calls["files"] = sorted(p.name for p in Path(folder_path).iterdir())
+        calls["upload"] = (repo_id, commit_message, revision, repo_type)
+        calls["token"] = self.token
+        return "commit-info"
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    out = detector.push_to_hub("alice/tiny-detector", private=True, token="hf_test")
+    assert out == "commit-info"
+    assert calls["create"] == ("alice/tiny-detector", {"private": True, "exist_ok": True, "repo_type": "model"})
+    assert calls["files"] == ["README.md", "backbone", "config.json", "model.safetensors"]
+    assert calls["upload"] == ("alice/tiny-detector", "Upload wavguard detector", None, "model")
+    assert calls["token"] == "hf_test"
+
+
+def test_from_pretrained_with_a_hub_id_uses_snapshot_download(detector, tmp_path, monkeypatch):
+    local = detector.save_pretrained(tmp_path / "snapshot")
+    seen = {}
+
+    def fake_snapshot_download(repo_id, revision=None, allow_patterns=None):
+        seen["args"] = (repo_id, revision)
+        return str(local)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    loaded = Detector.from_pretrained("alice/tiny-detector", revision="v1")
+    assert seen["args"] == ("alice/tiny-detector", "v1")
+    assert loaded.config == detector.config
+
+
+def test_unreachable_hub_id_gives_a_clear_error():
+    with pytest.raises(ModelLoadError, match="not a local directory, and fetching it from the Hugging Face Hub failed"):
+        Detector.from_pretrained("nobody/does-not-exist-wavguard")
