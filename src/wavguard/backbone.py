@@ -261,7 +261,7 @@ def _load_whisper_encoder(model_dir: Path, config, pretrained: bool) -> nn.Modul
 
 
 @contextlib.contextmanager
-def _quiet_transformers():
+def quiet_transformers():
     """Hide transformers' load reports and progress bars while wavguard loads a backbone."""
     from transformers.utils import logging as hf_logging
 
@@ -309,7 +309,7 @@ def load_backbone(
             f"{name_or_path}: model_type {model_type!r} is not supported; wavguard supports "
             f"{', '.join(SUPPORTED_MODEL_TYPES)}"
         )
-    with _quiet_transformers():
+    with quiet_transformers():
         return _build(model_dir, config, name_or_path, model_type, pretrained, normalize, num_layers)
 
 

@@ -25,7 +25,7 @@ from torch import nn
 
 from . import audio as audio_io
 from ._io import atomic_write
-from .backbone import load_backbone, resolve_model_dir
+from .backbone import load_backbone, quiet_transformers, resolve_model_dir
 from .config import DetectorConfig
 from .errors import AudioTooShortError, ConfigError, EmptyAudioError, ModelLoadError, SilentAudioError, WavguardError
 from .model import DetectorModel
@@ -184,7 +184,8 @@ class Detector:
             staging = directory / f".{BACKBONE_DIR}.tmp"
             shutil.rmtree(staging, ignore_errors=True)
             backbone = self.model.backbone
-            backbone.model.save_pretrained(str(staging), safe_serialization=True)
+            with quiet_transformers():
+                backbone.model.save_pretrained(str(staging), safe_serialization=True)
             shutil.rmtree(target, ignore_errors=True)
             os.replace(staging, target)
         elif target.exists():

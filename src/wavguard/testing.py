@@ -71,11 +71,14 @@ def tiny_backbone_dir(model_type: str = "wav2vec2", directory: str | os.PathLike
     """
     from transformers import AutoModel, WhisperForConditionalGeneration
 
+    from .backbone import quiet_transformers
+
     directory = Path(directory or tempfile.mkdtemp(prefix=f"wavguard-tiny-{model_type}-"))
     torch.manual_seed(seed)
     config = _tiny_config(model_type)
     model = WhisperForConditionalGeneration(config) if model_type == "whisper" else AutoModel.from_config(config)
-    model.save_pretrained(str(directory), safe_serialization=True)
+    with quiet_transformers():
+        model.save_pretrained(str(directory), safe_serialization=True)
     return directory
 
 
