@@ -364,6 +364,13 @@ class Detector:
             return results[0]
         return results
 
+    def stream(self, sample_rate: int | None = None, channels: int = 1, source: str = "<stream>"):
+        """A :class:`~wavguard.stream.StreamingScorer` for live audio at ``sample_rate`` Hz
+        (default: the model's rate). Its window scores equal :meth:`predict`'s segments."""
+        from .stream import StreamingScorer
+
+        return StreamingScorer(self, sample_rate or self.config.sample_rate_hz, channels, source)
+
     def __repr__(self) -> str:
         cfg = self.config
         return (
