@@ -125,9 +125,15 @@ class Detector:
         """Load a saved detector from a local directory or a Hugging Face Hub id.
 
         Hub ids are fetched with ``huggingface_hub.snapshot_download`` (honours
-        ``HF_HUB_OFFLINE`` and the local cache). Nothing from the checkpoint is executed.
+        ``HF_HUB_OFFLINE`` and the local cache). Nothing from the checkpoint is executed. A
+        directory written by :func:`wavguard.export.export_onnx` gives an
+        :class:`~wavguard.export.OnnxDetector`.
         """
         directory = resolve_model_dir(str(name_or_path), revision)
+        if (directory / "model.onnx").is_file() and not (directory / WEIGHTS_NAME).is_file():
+            from .export import OnnxDetector
+
+            return OnnxDetector.from_pretrained(directory)
         config = DetectorConfig.load(directory)
         if config.kind != "transformer":
             from .baseline import load_baseline_model  # the spectrogram CNN

@@ -1,0 +1,31 @@
+"""``wavguard export MODEL --format onnx [--quantize int8] --out DIR``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export a detector to ONNX (optionally int8)",
+        description="Export the whole detector (LoRA merged, layer weights, head, softmax) to ONNX with dynamic "
+        "batch and length axes. The output directory loads with Detector.from_pretrained and `wavguard predict`.",
+    )
+    p.add_argument("model", help="detector directory or Hub id")
+    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("--quantize", choices=["int8"], default=None, help="dynamic int8 quantization (onnxruntime)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--opset", type=int, default=20)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..detector import Detector
+    from ..export import export_onnx
+
+    detector = Detector.from_pretrained(args.model)
+    out = export_onnx(detector, args.out, quantize=args.quantize, opset=args.opset)
+    size_mb = (out / "model.onnx").stat().st_size / 1e6
+    print(f"wrote {out / 'model.onnx'} ({size_mb:.1f} MB, {args.quantize or 'fp32'})")
+    return 0
