@@ -18,16 +18,19 @@ MISSING_POLICIES = ("error", "skip")
 
 
 def walk_limited(root: Path, max_depth: int = 3) -> Iterator[tuple[Path, list[str], list[str]]]:
-    """``os.walk`` down to ``max_depth`` levels below ``root``, skipping flac/ wav/ wavs/ folders."""
+    """``os.walk`` down to ``max_depth`` levels below ``root``, not descending into flac/ wav/ wavs/.
+
+    Yields:
+        (folder, its sub-folder names (audio folders included), its file names).
+    """
     root = Path(root)
     base_depth = len(root.parts)
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         depth = len(here.parts) - base_depth
-        dirnames[:] = sorted(d for d in dirnames if d.lower() not in _AUDIO_FOLDERS and not d.startswith("."))
-        if depth >= max_depth:
-            dirnames[:] = []
-        yield here, dirnames, filenames
+        names = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = [] if depth >= max_depth else [d for d in names if d.lower() not in _AUDIO_FOLDERS]
+        yield here, names, filenames
 
 
 def find_files(root: Path, name: str, max_depth: int = 3) -> list[Path]:
