@@ -186,3 +186,19 @@ def test_load_any_rejects_unknown_sources(tmp_path):
         load_any(tmp_path / "missing")
     with pytest.raises(ConfigError, match="not a recognised data source"):
         load_any(tmp_path)
+
+
+def test_manifest_column_with_mixed_types_is_a_config_error(tmp_path):
+    tone(tmp_path / "a.wav")
+    tone(tmp_path / "b.wav")
+    (tmp_path / "m.jsonl").write_text('{"path": "a.wav", "label": 0, "snr": 3}\n{"path": "b.wav", "label": 1, "snr": "high"}\n')
+    with pytest.raises(ConfigError, match="column 'snr' mixes value types"):
+        load_manifest(tmp_path / "m.jsonl")
+
+
+def test_relative_roots_give_absolute_paths(tmp_path, monkeypatch):
+    tone(tmp_path / "data" / "real" / "a.wav")
+    tone(tmp_path / "data" / "fake" / "b.wav")
+    monkeypatch.chdir(tmp_path)
+    ds = load_any("data")
+    assert [a["path"] for a in ds["audio"]] == [str(tmp_path / "data" / "real" / "a.wav"), str(tmp_path / "data" / "fake" / "b.wav")]

@@ -105,7 +105,7 @@ def build_dataset(
     """A ``datasets.Dataset`` in the common schema from file paths, labels and extra columns.
 
     Args:
-        paths: audio file paths, one per row.
+        paths: audio file paths, one per row (stored as absolute paths).
         labels: 0 (real) or 1 (fake), one per row.
         columns: extra columns (``speaker``, ``attack``, ``codec``, ...), each one value per row.
         with_duration: add ``duration_seconds`` read from each file's header (unless given).
@@ -121,14 +121,17 @@ def build_dataset(
         columns["duration_seconds"] = durations_seconds([str(p) for p in paths])
     audio_type = datasets.Audio().pa_type
     arrays = {
-        "audio": pa.array([{"bytes": None, "path": os.fspath(p)} for p in paths], type=audio_type),
+        "audio": pa.array([{"bytes": None, "path": os.path.abspath(p)} for p in paths], type=audio_type),
         "label": pa.array([int(v) for v in labels], type=pa.int64()),
     }
     for name, values in columns.items():
         if name == "duration_seconds":
             arrays[name] = pa.array(values, type=pa.float64())
         else:
-            arrays[name] = pa.array(list(values))
+            try:
+                arrays[name] = pa.array(list(values))
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise ConfigError(f"column {name!r} mixes value types ({exc}); give it one type (e.g. all strings)") from None
     table = pa.table(arrays)
     features = datasets.Features.from_arrow_schema(table.schema)
     features["audio"] = datasets.Audio(decode=False)

@@ -115,7 +115,8 @@ def load_folder(root: str | os.PathLike, split: str | None = None, *, with_durat
             if name not in splits:
                 raise ConfigError(f"{root}: has no split {split!r}; it has {sorted(splits)}")
             return _load_classes(splits[name], with_duration)
-        return datasets.DatasetDict({name: _load_classes(path, with_duration) for name, path in splits.items()})
+        ordered = [name for name in ("train", "validation", "test") if name in splits]
+        return datasets.DatasetDict({name: _load_classes(splits[name], with_duration) for name in ordered})
     raise ConfigError(
         f"{root}: expected sub-folders real/ and fake/ (or bonafide/ and spoof/), optionally under "
         "train/, validation/ and test/; found none"
