@@ -202,3 +202,10 @@ def test_relative_roots_give_absolute_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ds = load_any("data")
     assert [a["path"] for a in ds["audio"]] == [str(tmp_path / "data" / "real" / "a.wav"), str(tmp_path / "data" / "fake" / "b.wav")]
+
+
+def test_with_duration_false_skips_the_header_reads(tmp_path):
+    tone(tmp_path / "real" / "a.wav")
+    tone(tmp_path / "fake" / "b.wav")
+    ds = load_any(tmp_path, with_duration=False)
+    assert ds.column_names == ["audio", "label", "attack"]

@@ -27,20 +27,20 @@ from .manifest import MANIFEST_SUFFIXES, from_dataset, load_manifest
 __all__ = ["load_any", "load_corpus", "to_streaming"]
 
 _LOADERS = {
-    "asvspoof2019_la": lambda root, split: load_asvspoof2019_la(root, split),
-    "asvspoof2021_la": lambda root, split: select_split(load_asvspoof2021(root, "LA"), split, str(root)),
-    "asvspoof2021_df": lambda root, split: select_split(load_asvspoof2021(root, "DF"), split, str(root)),
-    "in_the_wild": lambda root, split: select_split(load_in_the_wild(root), split, str(root)),
-    "wavefake": lambda root, split: select_split(load_wavefake(root), split, str(root)),
-    "fake_or_real": lambda root, split: load_fake_or_real(root, split),
+    "asvspoof2019_la": lambda root, split, wd: load_asvspoof2019_la(root, split, with_duration=wd),
+    "asvspoof2021_la": lambda root, split, wd: select_split(load_asvspoof2021(root, "LA", with_duration=wd), split, str(root)),
+    "asvspoof2021_df": lambda root, split, wd: select_split(load_asvspoof2021(root, "DF", with_duration=wd), split, str(root)),
+    "in_the_wild": lambda root, split, wd: select_split(load_in_the_wild(root, with_duration=wd), split, str(root)),
+    "wavefake": lambda root, split, wd: select_split(load_wavefake(root, with_duration=wd), split, str(root)),
+    "fake_or_real": lambda root, split, wd: load_fake_or_real(root, split, with_duration=wd),
 }
 
 
-def load_corpus(name: str, root: str | os.PathLike, split: str | None = None):
+def load_corpus(name: str, root: str | os.PathLike, split: str | None = None, *, with_duration: bool = True):
     """Load a known corpus by name (one of :data:`wavguard.data.CORPORA`) with default options."""
     if name not in _LOADERS:
         raise ConfigError(f"unknown corpus {name!r}; known: {sorted(_LOADERS)}")
-    return _LOADERS[name](Path(root), split)
+    return _LOADERS[name](Path(root), split, with_duration)
 
 
 def _is_saved_dataset(root: Path) -> bool:
@@ -62,7 +62,7 @@ def to_streaming(ds, num_shards: int = 1):
     return ds.to_iterable_dataset(num_shards=max(1, min(int(num_shards), len(ds))))
 
 
-def load_any(source, split: str | None = None, *, streaming: bool = False):
+def load_any(source, split: str | None = None, *, streaming: bool = False, with_duration: bool = True):
     """Load any supported source into the common schema, without decoding audio.
 
     Args:
@@ -71,6 +71,8 @@ def load_any(source, split: str | None = None, *, streaming: bool = False):
         split: return only this split ("train", "validation"/"dev", "test"/"eval"). A source
             without splits is returned whole (with a logged warning).
         streaming: return an ``IterableDataset`` (rows read lazily) instead of a ``Dataset``.
+        with_duration: add ``duration_seconds`` from each file's header (about 1 ms a file;
+            turn it off for corpora of hundreds of thousands of files).
 
     Returns:
         ``Dataset`` or ``DatasetDict`` (``IterableDataset``/``IterableDatasetDict`` when
@@ -88,13 +90,13 @@ def load_any(source, split: str | None = None, *, streaming: bool = False):
         if root.is_file():
             if root.suffix.lower() not in MANIFEST_SUFFIXES:
                 raise ConfigError(f"{root}: a manifest must end in {', '.join(MANIFEST_SUFFIXES)}; for a corpus pass its folder")
-            result = load_manifest(root, split)
+            result = load_manifest(root, split, with_duration=with_duration)
         elif not root.is_dir():
             raise ConfigError(f"{root}: no such file or folder")
         elif _is_saved_dataset(root):
             result = select_split(from_dataset(datasets.load_from_disk(str(root))), split, str(root))
         elif is_class_folder(root):
-            result = load_folder(root, split)
+            result = load_folder(root, split, with_duration=with_duration)
         else:
             corpora = detect_corpus(root)
             if len(corpora) > 1:
@@ -105,5 +107,5 @@ def load_any(source, split: str | None = None, *, streaming: bool = False):
                     "train/validation/test), a .csv/.jsonl manifest, a save_to_disk folder, or an ASVspoof 2019 LA, "
                     "ASVspoof 2021 LA/DF, In-the-Wild, WaveFake or Fake-or-Real folder"
                 )
-            result = load_corpus(corpora[0], root, split)
+            result = load_corpus(corpora[0], root, split, with_duration=with_duration)
     return to_streaming(result) if streaming else result
