@@ -1,65 +1,62 @@
-"""Data sets for training and evaluation, as Hugging Face ``datasets``.
+"""Data sets for training and evaluation, as Hugging Face ``datasets``; audio is never decoded to load.
 
-Columns: ``audio`` ({"path", "bytes"}, decoded by :func:`decode_audio`, never by ``datasets``),
-``label`` (0 = real, 1 = fake), and where known ``speaker``, ``attack``, ``language``.
+Columns: ``audio`` (``Audio(decode=False)``: {"path", "bytes"}, decoded by :func:`decode_audio`,
+never by ``datasets``), ``label`` (``ClassLabel(names=["real", "fake"])``: 0 real, 1 fake), and
+where known ``speaker``, ``attack`` ("bonafide" for real), ``language``, ``duration_seconds`` and
+corpus conditions (``codec``, ``transmission``, ...). See docs/data.md.
+
+Importing this package does not import ``datasets``; the names below load their module on first use.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import importlib
 from typing import Any
 
-import numpy as np
+from ._schema import AUDIO_EXTENSIONS, LABEL_NAMES, parse_label
+from .processing import decode_audio
 
-from ..audio import load_audio
-from ..errors import ConfigError
+_EXPORTS = {
+    "load_any": "loading",
+    "load_corpus": "loading",
+    "to_streaming": "loading",
+    "load_folder": "folders",
+    "load_manifest": "manifest",
+    "from_dataset": "manifest",
+    "load_asvspoof2019_la": "asvspoof",
+    "load_asvspoof2021": "asvspoof",
+    "load_in_the_wild": "corpora",
+    "load_wavefake": "corpora",
+    "load_fake_or_real": "corpora",
+    "detect_corpus": "corpora",
+    "CORPORA": "corpora",
+    "split_by_group": "splits",
+    "speaker_disjoint_split": "splits",
+    "attack_disjoint_split": "splits",
+    "hold_out_attacks": "splits",
+    "oversample": "balance",
+    "undersample": "balance",
+    "class_weights": "balance",
+    "BalanceReport": "balance",
+    "map_audio": "processing",
+    "config_hash": "processing",
+    "scan_dataset": "validate",
+    "drop_bad": "validate",
+    "ScanReport": "validate",
+    "BadFile": "validate",
+}
 
-__all__ = ["load_any", "decode_audio", "AUDIO_EXTENSIONS"]
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
-_CLASS_DIRS = {"real": 0, "bonafide": 0, "bona-fide": 0, "fake": 1, "spoof": 1}
+__all__ = ["decode_audio", "parse_label", "AUDIO_EXTENSIONS", "LABEL_NAMES", *_EXPORTS]
 
 
-def decode_audio(audio: Any, sample_rate_hz: int) -> np.ndarray:
-    """Decode one ``audio`` cell (dict with path/bytes, or a path) to mono float32 at ``sample_rate_hz``.
-
-    Embedded bytes win over the path (after ``save_to_disk`` the path is only a base name).
-    """
-    if isinstance(audio, dict):
-        source = audio.get("bytes") or audio.get("path")
-    else:
-        source = audio
-    if source is None:
-        raise ConfigError("an audio cell holds neither bytes nor a path")
-    samples, _ = load_audio(source, sample_rate_hz)
-    return samples
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wavguard.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
-def load_any(source: str | os.PathLike, split: str | None = None):
-    """A ``datasets.Dataset`` from a folder ``ROOT/{real,fake}/**`` (minimal loader).
-
-    Args:
-        source: the root folder.
-        split: unused by the folder layout without split sub-folders.
-    """
-    import datasets
-
-    root = Path(source)
-    if not root.is_dir():
-        raise ConfigError(f"{root}: not a directory with real/ and fake/ sub-folders")
-    paths, labels = [], []
-    for child in sorted(root.iterdir()):
-        label = _CLASS_DIRS.get(child.name.lower())
-        if label is None or not child.is_dir():
-            continue
-        for f in sorted(child.rglob("*")):
-            if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file():
-                paths.append({"path": str(f), "bytes": None})
-                labels.append(label)
-    if not paths:
-        raise ConfigError(f"{root}: found no audio under real/ or fake/ sub-folders")
-    features = datasets.Features(
-        {"audio": datasets.Audio(decode=False), "label": datasets.ClassLabel(names=["real", "fake"])}
-    )
-    return datasets.Dataset.from_dict({"audio": paths, "label": labels}, features=features)
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,220 @@
+"""Manifests (CSV / JSON lines) and existing ``datasets.Dataset`` objects, in the common schema.
+
+A manifest has one row per file: a path column (``path``; also ``file``, ``filename``,
+``filepath``, ``audio``, ``audio_path``) and a label column (``label``; also ``labels``, ``key``,
+``class``, ``target``) holding 0/1, real/fake, bonafide/spoof or bona-fide. Relative paths are
+resolved against the manifest's folder. Every other column is kept; a ``split`` column
+(train/validation/test or their aliases) turns the result into a ``DatasetDict``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ._schema import LABEL_NAMES, build_dataset, canonical_split, offenders_message, parse_label, select_split
+
+__all__ = ["load_manifest", "from_dataset", "PATH_COLUMNS", "LABEL_COLUMNS", "MANIFEST_SUFFIXES"]
+
+logger = logging.getLogger("wavguard.data")
+
+PATH_COLUMNS = ("path", "file", "filename", "filepath", "audio", "audio_path")
+LABEL_COLUMNS = ("label", "labels", "key", "class", "target")
+MANIFEST_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+
+
+def _pick(columns: list[str], wanted: str | None, aliases: tuple[str, ...], what: str, source: str) -> str:
+    if wanted is not None:
+        if wanted not in columns:
+            raise ConfigError(f"{source}: has no column {wanted!r}; its columns are {columns}")
+        return wanted
+    lowered = {c.lower(): c for c in columns}
+    for alias in aliases:
+        if alias in lowered:
+            return lowered[alias]
+    raise ConfigError(f"{source}: needs a {what} column named one of {list(aliases)}; its columns are {columns}")
+
+
+def _read_table(path: Path):
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, skipinitialspace=True)
+        if suffix == ".tsv":
+            return pd.read_csv(path, sep="\t")
+        if suffix == ".jsonl":
+            return pd.read_json(path, lines=True, dtype=False)
+        if suffix == ".json":
+            with open(path, encoding="utf-8") as fh:
+                first = fh.read(1024).lstrip()[:1]
+            return pd.read_json(path, lines=first != "[", dtype=False)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be parsed as a {suffix[1:]} manifest ({exc})") from None
+    raise ConfigError(f"{path}: a manifest must end in {', '.join(MANIFEST_SUFFIXES)}")
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def load_manifest(
+    path: str | os.PathLike,
+    split: str | None = None,
+    *,
+    path_column: str | None = None,
+    label_column: str | None = None,
+    with_duration: bool = True,
+):
+    """Load a CSV/TSV/JSON-lines manifest without decoding audio.
+
+    Args:
+        path: the manifest file (.csv, .tsv, .jsonl, or .json holding lines or a list of objects).
+        split: with a ``split`` column, return only that split.
+        path_column, label_column: override the column detection.
+        with_duration: add ``duration_seconds`` from each file's header.
+
+    Returns:
+        ``Dataset`` (or ``DatasetDict`` when the manifest has a ``split`` column) with audio,
+        label, duration_seconds and every other manifest column.
+
+    Raises:
+        ConfigError: missing columns, files that do not exist, or unknown labels; the message lists
+            the first offending rows and how many there are.
+    """
+    import datasets
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: manifest not found")
+    table = _read_table(path)
+    source = str(path)
+    if len(table) == 0:
+        raise ConfigError(f"{path}: the manifest has no rows")
+    columns = [str(c) for c in table.columns]
+    table.columns = columns
+    path_col = _pick(columns, path_column, PATH_COLUMNS, "path", source)
+    label_col = _pick(columns, label_column, LABEL_COLUMNS, "label", source)
+    records = table.astype(object).where(table.notna(), None).to_dict(orient="list")
+
+    base = path.parent
+    paths, labels, missing, unknown = [], [], [], []
+    for row, (raw_path, raw_label) in enumerate(zip(records.pop(path_col), records.pop(label_col)), start=2):
+        if _is_missing(raw_path) or not str(raw_path).strip():
+            missing.append(f"row {row}: empty path")
+            paths.append("")
+        else:
+            file = Path(os.path.expanduser(str(raw_path).strip()))
+            file = file if file.is_absolute() else base / file
+            if not file.is_file():
+                missing.append(f"row {row}: {file}")
+            paths.append(str(file))
+        label = parse_label(raw_label)
+        if label is None:
+            unknown.append(f"row {row}: {raw_label!r}")
+        labels.append(label)
+    problems = []
+    if missing:
+        problems.append(offenders_message("files do not exist", missing, len(missing), "Fix the paths (relative paths are resolved against the manifest's folder)."))
+    if unknown:
+        problems.append(offenders_message(f"rows have an unknown {label_col!r}", unknown, len(unknown), "Use 0/1, real/fake or bonafide/spoof."))
+    if problems:
+        raise ConfigError(f"{path}: " + " ".join(problems))
+
+    split_values = records.pop("split", None)
+    if split_values is None:
+        return select_split(build_dataset(paths, labels, records, with_duration=with_duration), split, source)
+    names = [canonical_split(v) if v is not None else None for v in split_values]
+    bad = [f"row {i + 2}: {v!r}" for i, (v, n) in enumerate(zip(split_values, names)) if n is None]
+    if bad:
+        raise ConfigError(f"{path}: " + offenders_message("rows have an unknown split", bad, len(bad), "Use train, validation or test."))
+    parts = {}
+    for name in ("train", "validation", "test"):
+        rows = [i for i, n in enumerate(names) if n == name]
+        if rows:
+            parts[name] = build_dataset(
+                [paths[i] for i in rows],
+                [labels[i] for i in rows],
+                {k: [v[i] for i in rows] for k, v in records.items()},
+                with_duration=with_duration,
+            )
+    return select_split(datasets.DatasetDict(parts), split, source)
+
+
+def _audio_column(ds, wanted: str | None) -> str:
+    import datasets
+
+    if wanted is not None:
+        return _pick(ds.column_names, wanted, (), "audio", "the dataset")
+    for name, feature in ds.features.items():
+        if isinstance(feature, datasets.Audio):
+            return name
+    for name in ds.column_names:
+        if name.lower() in PATH_COLUMNS and ds.features[name] == datasets.Value("string"):
+            return name
+    raise ConfigError(
+        f"the dataset has no Audio column and no path column named one of {list(PATH_COLUMNS)}; "
+        f"its columns are {ds.column_names}; pass audio_column=..."
+    )
+
+
+def _label_values(ds, column: str) -> list[int]:
+    import datasets
+
+    feature = ds.features[column]
+    values = ds[column]
+    if isinstance(feature, datasets.ClassLabel):
+        mapping = [parse_label(name) for name in feature.names]
+        if None in mapping or len(set(mapping)) != len(mapping):
+            raise ConfigError(
+                f"label column {column!r} has class names {feature.names}; expected two classes "
+                "meaning real and fake (e.g. bonafide/spoof)"
+            )
+        return [mapping[v] for v in values]
+    parsed = [parse_label(v) for v in values]
+    unknown = [f"row {i}: {v!r}" for i, (v, p) in enumerate(zip(values, parsed)) if p is None]
+    if unknown:
+        raise ConfigError(
+            offenders_message(f"rows of column {column!r} hold an unknown label", unknown, len(unknown), "Use 0/1, real/fake or bonafide/spoof.")
+        )
+    return parsed
+
+
+def from_dataset(ds, *, audio_column: str | None = None, label_column: str | None = None):
+    """Bring an existing ``Dataset``/``DatasetDict`` into the common schema (no decoding).
+
+    The audio column (an ``Audio`` feature, or a string path column) becomes ``audio`` cast to
+    ``Audio(decode=False)``; the label column (ClassLabel, 0/1 or strings such as bonafide/spoof)
+    becomes ``label`` with ``ClassLabel(names=["real", "fake"])``. Other columns are kept.
+
+    Raises:
+        ConfigError: no audio or label column, or labels that mean neither real nor fake.
+    """
+    import datasets
+
+    if isinstance(ds, datasets.DatasetDict):
+        return datasets.DatasetDict(
+            {name: from_dataset(part, audio_column=audio_column, label_column=label_column) for name, part in ds.items()}
+        )
+    if not isinstance(ds, datasets.Dataset):
+        raise ConfigError(f"expected a datasets.Dataset or DatasetDict, got {type(ds).__name__}")
+    audio_col = _audio_column(ds, audio_column)
+    label_col = _pick(ds.column_names, label_column, LABEL_COLUMNS, "label", "the dataset")
+    ds = ds.cast_column(audio_col, datasets.Audio(decode=False))
+    if audio_col != "audio":
+        if "audio" in ds.column_names:
+            raise ConfigError(f"the dataset has a column 'audio' besides the audio column {audio_col!r}; rename one")
+        ds = ds.rename_column(audio_col, "audio")
+    target = datasets.ClassLabel(names=list(LABEL_NAMES))
+    if not (label_col == "label" and ds.features[label_col] == target):
+        labels = _label_values(ds, label_col)
+        ds = ds.remove_columns(label_col)
+        if "label" in ds.column_names:
+            raise ConfigError(f"the dataset has a column 'label' besides the label column {label_col!r}; rename one")
+        ds = ds.add_column("label", labels, feature=target)
+    order = ["audio", "label"] + [c for c in ds.column_names if c not in ("audio", "label")]
+    return ds.select_columns(order)
