@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .errors import ConfigError
@@ -175,5 +177,7 @@ def cqt(
         raise ConfigError(f"the highest CQT bin ({top_hz:.0f} Hz) must be below Nyquist ({sample_rate_hz / 2:.0f} Hz); use fewer n_bins")
     step = 2 ** (octaves - 1)
     hop = max(step, int(round(hop_seconds * sample_rate_hz / step)) * step)
-    spec = librosa.cqt(np.asarray(samples, np.float32), sr=sample_rate_hz, hop_length=hop, fmin=fmin_hz, n_bins=n_bins, bins_per_octave=bins_per_octave)
+    with warnings.catch_warnings():  # librosa warns about its own short low-octave FFTs on short clips
+        warnings.filterwarnings("ignore", message="n_fft=.* is too large", category=UserWarning)
+        spec = librosa.cqt(np.asarray(samples, np.float32), sr=sample_rate_hz, hop_length=hop, fmin=fmin_hz, n_bins=n_bins, bins_per_octave=bins_per_octave)
     return _db(np.abs(spec) ** 2)
