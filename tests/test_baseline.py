@@ -169,3 +169,14 @@ def test_seed_makes_initialisation_reproducible():
     c = build_baseline_detector("mfcc", seed=4).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["head.classifier.weight"], c["head.classifier.weight"])
+
+
+def test_torch_export_with_dynamic_batch_and_length():
+    from torch.export import Dim
+
+    model = BaselineModel(RATE, {"feature": "lfcc", "channels": [8, 16]}).eval()
+    x, lengths = torch.randn(2, RATE), torch.tensor([RATE, 9000])
+    exported = torch.export.export(model, (x, lengths), dynamic_shapes=({0: Dim.AUTO, 1: Dim.AUTO}, {0: Dim.AUTO}))
+    other, other_lengths = torch.randn(3, 20000), torch.tensor([20000, 15000, 401])
+    with torch.no_grad():
+        torch.testing.assert_close(exported.module()(other, other_lengths), model(other, other_lengths), atol=1e-5, rtol=1e-4)

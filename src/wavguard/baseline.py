@@ -2,7 +2,7 @@
 
 The features are computed inside the model (an STFT as a strided convolution with fixed DFT
 kernels, fixed filter banks and DCT as buffers), so batches run on the GPU and the model exports
-without an STFT operator. librosa is only used at construction, for the mel filter bank. The CNN
+(``torch.export``, dynamic batch and length) without an STFT operator. librosa is only used at construction, for the mel filter bank. The CNN
 uses max-feature-map activations (Wu et al., 2018; the ASVspoof LCNN baseline), pools only along
 frequency, and masks padded frames after every block and in the final mean+std pooling, so a
 zero-padded batch scores each row exactly as that row alone.
