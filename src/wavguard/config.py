@@ -66,6 +66,8 @@ class DetectorConfig:
         labels: output index -> label name; index 1 is always the FAKE class.
         kind: ``"transformer"`` (backbone + CNN head) or ``"spectrogram"`` (the CNN baseline).
         denoise: noise-reduction settings applied before scoring (``None``: off).
+        spectrogram: feature and network settings of the spectrogram CNN baseline
+            (``kind="spectrogram"``; see ``wavguard.baseline.SPECTROGRAM_DEFAULTS``).
         metrics: headline evaluation results (EER first), shown on the model card.
         extra: free-form metadata (training data, notes) carried into the model card.
         wavguard_version: the version that wrote this config.
@@ -94,6 +96,7 @@ class DetectorConfig:
     labels: tuple[str, ...] = LABELS
     kind: str = "transformer"
     denoise: dict[str, Any] | None = None
+    spectrogram: dict[str, Any] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     wavguard_version: str = field(default_factory=_version)
