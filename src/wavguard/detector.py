@@ -32,7 +32,7 @@ from .model import DetectorModel
 from .prediction import Prediction, Segment
 from .windows import Window, WindowBuffer, aggregate_logits, fake_margin
 
-__all__ = ["Detector", "WEIGHTS_NAME", "BACKBONE_DIR"]
+__all__ = ["Detector", "ScoringState", "WEIGHTS_NAME", "BACKBONE_DIR"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,17 @@ ON_ERROR = ("raise", "skip", "return")
 
 
 @dataclass
-class _Pending:
-    """Scoring state of one input while its windows go through the model."""
+class ScoringState:
+    """Scoring state of one input while its windows go through the model.
+
+    Attributes:
+        source: the input's name (errors and the prediction carry it).
+        spans: (start, end) samples of each scored window, in order.
+        logits: one (2,) array per scored window.
+        num_samples: samples seen so far at the model's rate.
+        peak: largest absolute sample seen so far.
+        error: the error that stopped this input, if any.
+    """
 
     source: str
     spans: list[tuple[int, int]] = field(default_factory=list)
@@ -242,7 +251,11 @@ class Detector:
         logits = self.model(batch.to(self.device), lengths.to(self.device))
         return logits.float().cpu().numpy()
 
-    def _iter_input_windows(self, item: Any, sample_rate: int | None, state: _Pending) -> Iterator[Window]:
+    def iter_windows(self, item: Any, sample_rate: int | None, state: ScoringState) -> Iterator[Window]:
+        """Decode, resample, preprocess and window one input, updating ``state``'s sample count and peak.
+
+        Raises the input's wavguard error (silent, too short, undecodable, ...) once it is known.
+        """
         cfg = self.config
         buffer = WindowBuffer(cfg.window_samples, cfg.hop_samples, min_window_samples=self.model.min_samples)
         if isinstance(item, (str, os.PathLike, bytes, bytearray)):
@@ -275,7 +288,8 @@ class Detector:
             return denoise_from_config(samples, self.config.sample_rate_hz, self.config.denoise)
         return samples
 
-    def _finish(self, state: _Pending, threshold: float) -> Prediction:
+    def finish(self, state: ScoringState, threshold: float) -> Prediction:
+        """The prediction for a fully scored input: calibrated window scores and their aggregate."""
         rate = float(self.config.sample_rate_hz)
         logits = np.stack(state.logits)
         window_scores = self.calibrate(logits)
@@ -325,7 +339,7 @@ class Detector:
             len(inputs) > 0 and all(isinstance(x, (int, float)) for x in inputs)
         )
         items = [inputs] if single else list(inputs)
-        states = [_Pending(audio_io.describe_source(item)) for item in items]
+        states = [ScoringState(audio_io.describe_source(item)) for item in items]
         pending: list[tuple[int, Window]] = []
 
         def run_batch() -> None:
@@ -345,7 +359,7 @@ class Detector:
             iterator = tqdm(iterator, desc="scoring", unit="file")
         for index in iterator:
             try:
-                for window in self._iter_input_windows(items[index], sample_rate, states[index]):
+                for window in self.iter_windows(items[index], sample_rate, states[index]):
                     pending.append((index, window))
                     if len(pending) >= batch_size:
                         run_batch()
@@ -363,7 +377,7 @@ class Detector:
                 if on_error == "return":
                     results.append(Prediction(state.source, math.nan, "error", threshold, error=state.error))
                 continue
-            results.append(self._finish(state, threshold))
+            results.append(self.finish(state, threshold))
         if single:
             if not results:  # on_error="skip" cannot skip the only input
                 raise states[0].error  # type: ignore[misc]

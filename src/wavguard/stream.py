@@ -23,7 +23,9 @@ import soxr
 from .audio import to_float32, to_mono
 from .errors import AudioTooShortError, EmptyAudioError, InvalidAudioError, SilentAudioError
 from .prediction import Prediction, Segment
-from .windows import Window, WindowBuffer, aggregate_logits
+from .windows import Window, WindowBuffer
+
+from .detector import ScoringState
 
 if TYPE_CHECKING:
     from .detector import Detector
@@ -53,9 +55,8 @@ class StreamingScorer:
             else soxr.ResampleStream(int(sample_rate), cfg.sample_rate_hz, 1, dtype="float32", quality="HQ")
         )
         self._buffer = WindowBuffer(cfg.window_samples, cfg.hop_samples, detector.model.min_samples)
-        self._logits: list[np.ndarray] = []
+        self._state = ScoringState(source)
         self._segments: list[Segment] = []
-        self._peak = 0.0
         self._closed = False
 
     @property
@@ -70,10 +71,16 @@ class StreamingScorer:
         scores = self.detector.calibrate(logits)
         out = []
         for w, row, p in zip(windows, logits, scores):
-            self._logits.append(row)
+            self._state.spans.append((w.start, w.end))
+            self._state.logits.append(row)
             out.append(Segment(w.start / self._rate_hz, w.end / self._rate_hz, float(p)))
         self._segments.extend(out)
         return out
+
+    def _track(self, samples: np.ndarray) -> None:
+        self._state.num_samples += samples.shape[0]
+        if samples.size:
+            self._state.peak = max(self._state.peak, float(np.max(np.abs(samples))))
 
     def _mono(self, chunk: object) -> np.ndarray:
         array = to_float32(np.asarray(chunk), self.source)
@@ -92,8 +99,7 @@ class StreamingScorer:
         if self._resampler is not None:
             mono = self._resampler.resample_chunk(mono, last=False)
         mono = self.detector._preprocess(mono)
-        if mono.size:
-            self._peak = max(self._peak, float(np.max(np.abs(mono))))
+        self._track(mono)
         return self._score(list(self._buffer.push(mono)))
 
     def close(self, threshold: float | None = None) -> Prediction:
@@ -105,20 +111,16 @@ class StreamingScorer:
         if self._resampler is not None:
             rest = self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
             rest = self.detector._preprocess(rest)
-            if rest.size:
-                self._peak = max(self._peak, float(np.max(np.abs(rest))))
+            self._track(rest)
             tail.extend(self._buffer.push(rest))
-        total = self._buffer.total_samples
+        total = self._state.num_samples
         if total == 0:
             raise EmptyAudioError(self.source, "the stream ended before any audio arrived")
-        if self._peak == 0.0:
+        if self._state.peak == 0.0:
             raise SilentAudioError(self.source, "every sample was zero (digital silence)")
         if total < self.detector.model.min_samples:
             raise AudioTooShortError(self.source, f"{total} samples is shorter than the model's receptive field")
         tail.extend(self._buffer.flush())
         self._score(tail)
         threshold = self.detector.config.threshold if threshold is None else float(threshold)
-        combined = aggregate_logits(np.stack(self._logits), self.detector.config.aggregation, self.detector.config.top_k)
-        score = float(self.detector.calibrate(combined))
-        label = self.detector.config.labels[1] if score >= threshold else self.detector.config.labels[0]
-        return Prediction(self.source, score, label, threshold, total / self._rate_hz, list(self._segments))
+        return self.detector.finish(self._state, threshold)
