@@ -153,9 +153,15 @@ def prepare_array(
     return resample(np.ascontiguousarray(array), int(sample_rate_hz), target_rate_hz)
 
 
-def _open(source: AudioSource) -> tuple[sf.SoundFile, str]:
+def _libsndfile_reason(exc: Exception) -> str:
+    """libsndfile's own words, without the object repr it prefixes ("Error opening <...>: ")."""
+    text = str(exc)
+    return text.split(": ", 1)[1] if text.startswith("Error opening") and ": " in text else text
+
+
+def _open(source: AudioSource, name: str | None = None) -> tuple[sf.SoundFile, str]:
     """Open a path, bytes or file object with soundfile, mapping every failure to a wavguard error."""
-    name = describe_source(source)
+    name = name or describe_source(source)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
@@ -177,7 +183,7 @@ def _open(source: AudioSource) -> tuple[sf.SoundFile, str]:
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioDecodeError(
             name,
-            f"cannot be decoded as audio ({exc}); supported formats: {', '.join(SUPPORTED_FORMATS)} "
+            f"cannot be decoded as audio ({_libsndfile_reason(exc)}); supported formats: {', '.join(SUPPORTED_FORMATS)} "
             "(convert others with ffmpeg)",
         ) from None
 
@@ -228,6 +234,7 @@ def iter_file_blocks(
     source: AudioSource,
     target_rate_hz: int,
     block_seconds: float = 5.0,
+    name: str | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode a file block by block, as mono float32 at ``target_rate_hz``.
 
@@ -238,7 +245,7 @@ def iter_file_blocks(
         float32 arrays, shape (samples,). Raises the same wavguard errors as :func:`load_audio`,
         except that silence is not checked (a caller streaming a long file checks the peak).
     """
-    f, name = _open(source)
+    f, name = _open(source, name)
     with f:
         rate = int(f.samplerate)
         block_frames = max(1, int(block_seconds * rate))
@@ -262,12 +269,13 @@ def iter_file_blocks(
         _check_complete(total, int(f.frames), name)
 
 
-def load_audio(source: AudioSource, target_rate_hz: int | None = None) -> tuple[np.ndarray, int]:
+def load_audio(source: AudioSource, target_rate_hz: int | None = None, name: str | None = None) -> tuple[np.ndarray, int]:
     """Decode a whole file (path, bytes or file object) to mono float32.
 
     Args:
         source: wav, flac, ogg or mp3, any sample rate, any channel count.
         target_rate_hz: resample to this rate; ``None`` keeps the file's rate.
+        name: how errors name the input (default: the path, or a size for bytes).
 
     Returns:
         (samples, sample_rate_hz); samples has shape (time,).
@@ -276,7 +284,7 @@ def load_audio(source: AudioSource, target_rate_hz: int | None = None) -> tuple[
         AudioError subclasses naming the file: missing, a directory, empty, not audio,
         truncated, NaN/inf samples, all-silent.
     """
-    f, name = _open(source)
+    f, name = _open(source, name)
     with f:
         rate = int(f.samplerate)
         data = _read(f, name, -1)

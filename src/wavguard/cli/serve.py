@@ -1,0 +1,45 @@
+"""``wavguard serve MODEL --host --port``: the HTTP API (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("serve", help="serve a detector over HTTP", description="Serve a detector over HTTP: "
+                              "POST /v1/predict, /v1/predict/batch, /v1/feedback; GET /healthz, /v1/model, /metrics, /docs; WS /v1/stream.")
+    p.add_argument("model", help="detector directory (PyTorch or ONNX) or Hub id")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", action="append", default=None,
+                   help="accepted API key (repeatable); also read from WAVGUARD_API_KEYS (comma-separated)")
+    p.add_argument("--log-db", default=None, help="SQLite file for the prediction log and feedback")
+    p.add_argument("--store-feedback-audio", action="store_true", help="keep audio that clients send with feedback")
+    p.add_argument("--max-upload-mb", type=float, default=25.0)
+    p.add_argument("--max-duration-seconds", type=float, default=600.0)
+    p.add_argument("--timeout-seconds", type=float, default=60.0)
+    p.add_argument("--max-batch-windows", type=int, default=16)
+    p.add_argument("--max-wait-ms", type=float, default=5.0)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..detector import Detector
+    from ..serve import ServiceSettings
+    from ..serve import run as serve
+
+    keys = list(args.api_key or []) + [k for k in os.environ.get("WAVGUARD_API_KEYS", "").split(",") if k]
+    settings = ServiceSettings(
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_duration_seconds=args.max_duration_seconds,
+        request_timeout_seconds=args.timeout_seconds,
+        max_batch_windows=args.max_batch_windows,
+        max_wait_ms=args.max_wait_ms,
+        api_keys=tuple(keys),
+        log_db=args.log_db,
+        store_feedback_audio=args.store_feedback_audio,
+        model_id=str(args.model),
+    )
+    serve(Detector.from_pretrained(args.model), args.host, args.port, settings)
+    return 0
