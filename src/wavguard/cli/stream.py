@@ -1,0 +1,71 @@
+"""``wavguard stream --model DIR``: score raw PCM from stdin as it arrives (e.g. from a microphone).
+
+Example::
+
+    arecord -f S16_LE -r 16000 -c 1 -t raw | wavguard stream --model my-detector --sample-rate 16000
+
+Prints one line per completed window (``start-end<TAB>score``) and the whole stream's verdict at
+the end of input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+_DTYPES = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("stream", help="score raw PCM from stdin, a score per window as it arrives",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", "-m", required=True, help="detector directory or Hub id")
+    p.add_argument("--sample-rate", type=int, required=True, help="rate of the incoming PCM (Hz)")
+    p.add_argument("--channels", type=int, default=1, help="interleaved channels (averaged to mono)")
+    p.add_argument("--format", choices=sorted(_DTYPES), default="s16le", help="sample format (default s16le)")
+    p.add_argument("--chunk-bytes", type=int, default=8192, help="bytes read from stdin at a time")
+    p.add_argument("--json", action="store_true", help="print JSON lines")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, stdin=None, stdout=None) -> int:
+    from ..detector import Detector
+
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout
+    dtype = _DTYPES[args.format]
+    frame_bytes = dtype.itemsize * args.channels
+    scorer = Detector.from_pretrained(args.model).stream(sample_rate=args.sample_rate, channels=args.channels, source="<stdin>")
+
+    emitted = 0
+
+    def emit(segments) -> None:
+        nonlocal emitted
+        emitted += len(segments)
+        for s in segments:
+            line = json.dumps(s.__dict__) if args.json else f"{s.start_seconds:.2f}-{s.end_seconds:.2f}\t{s.score:.4f}"
+            print(line, file=stdout, flush=True)
+
+    pending = b""
+    while True:
+        data = stdin.read(args.chunk_bytes)
+        if not data:
+            break
+        pending += data
+        usable = len(pending) - len(pending) % frame_bytes
+        if usable:
+            frames = np.frombuffer(pending[:usable], dtype=dtype).reshape(-1, args.channels)
+            pending = pending[usable:]
+            emit(scorer.push(frames))
+    if pending:
+        print(f"wavguard: warning: ignored {len(pending)} trailing bytes (not a whole frame)", file=sys.stderr)
+    final = scorer.close()
+    emit(final.segments[emitted:])  # the last, partial window
+    summary = final.to_dict()
+    summary.pop("segments")
+    summary.pop("error")
+    print(json.dumps(summary) if args.json else f"total\t{final.score:.4f}\t{final.label}", file=stdout, flush=True)
+    return 0
