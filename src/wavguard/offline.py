@@ -45,13 +45,13 @@ class OfflineWhisper:
         requirements: pip requirement strings of every package needed.
         model_parts: ``(python package, relative path)`` of each ``model.bin`` part, in order.
         config: ``(python package, relative path)`` of faster-whisper's ``config.json``.
-        tokenizer: ``(python package, relative path)`` of ``tokenizer.json``.
+        tokenizer: ``(python package, relative path)`` of ``tokenizer.json``, or None.
     """
 
     requirements: tuple[str, ...]
     model_parts: tuple[tuple[str, str], ...]
     config: tuple[str, str]
-    tokenizer: tuple[str, str]
+    tokenizer: tuple[str, str] | None = None
 
     @property
     def pip_command(self) -> str:
@@ -108,7 +108,7 @@ def _package_file(package: str, relative: str, spec: OfflineWhisper) -> Path:
     raise ModelLoadError(f"{package} is installed but has no {relative} (a different version?): {how}")
 
 
-def offline_whisper_sources(name: str = "base") -> tuple[list[Path], Path, Path]:
+def offline_whisper_sources(name: str = "base") -> tuple[list[Path], Path, Path | None]:
     """The installed files of an offline Whisper checkpoint.
 
     Args:
@@ -122,7 +122,8 @@ def offline_whisper_sources(name: str = "base") -> tuple[list[Path], Path, Path]
     """
     spec = _spec(name)
     parts = [_package_file(pkg, rel, spec) for pkg, rel in spec.model_parts]
-    return parts, _package_file(*spec.config, spec), _package_file(*spec.tokenizer, spec)
+    tokenizer = _package_file(*spec.tokenizer, spec) if spec.tokenizer is not None else None
+    return parts, _package_file(*spec.config, spec), tokenizer
 
 
 def _is_current(directory: Path, parts: list[Path]) -> bool:
