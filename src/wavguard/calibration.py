@@ -28,6 +28,7 @@ __all__ = [
     "fit_platt",
     "fit_temperature",
     "fit_calibration",
+    "fit_fusion",
     "apply_calibration",
     "expected_calibration_error",
     "brier_score",
@@ -45,38 +46,58 @@ METHODS = ("platt", "temperature", "none")
 _C = 1e6
 
 
-def _check(margins, labels) -> tuple[np.ndarray, np.ndarray]:
-    margins = np.asarray(margins, dtype=np.float64)
+def _check_labels(labels, n: int) -> np.ndarray:
     labels = np.asarray(labels)
-    if margins.ndim != 1 or margins.shape != labels.shape:
-        raise ValueError(f"margins and labels must be 1-D of equal length, got {margins.shape} and {labels.shape}")
+    if labels.shape != (n,):
+        raise ValueError(f"labels must be 1-D with one value per clip ({n}), got shape {labels.shape}")
     if not np.isin(labels, (0, 1)).all():
         raise ValueError("labels must be 0 (real) or 1 (fake)")
     if not (np.any(labels == 0) and np.any(labels == 1)):
         raise ValueError("calibration needs both real (0) and fake (1) clips")
-    if not np.all(np.isfinite(margins)):
-        raise ValueError("margins must be finite (drop clips that failed to score first)")
-    return margins, labels.astype(int)
+    return labels.astype(int)
 
 
-def _fit_logistic(margins: np.ndarray, labels: np.ndarray, fit_intercept: bool) -> tuple[float, float]:
-    """Logistic regression of the label on the margin with Platt's smoothed targets.
+def _check(margins, labels) -> tuple[np.ndarray, np.ndarray]:
+    margins = np.asarray(margins, dtype=np.float64)
+    if margins.ndim != 1:
+        raise ValueError(f"margins must be 1-D, got shape {margins.shape}")
+    return margins, _check_labels(labels, margins.shape[0])
 
-    Targets are ``(N_fake + 1) / (N_fake + 2)`` for fakes and ``1 / (N_real + 2)`` for reals
-    (Platt 1999), expressed as two weighted copies of each clip; this keeps the fitted scale finite
-    when the validation clips are perfectly separated.
+
+def fit_fusion(features, labels, fit_intercept: bool = True) -> tuple[np.ndarray, float]:
+    """Logistic regression of the label on score features, with Platt's smoothed targets.
+
+    ``P(fake) = sigmoid(features @ weights + bias)``. Targets are ``(N_fake + 1) / (N_fake + 2)``
+    for fakes and ``1 / (N_real + 2)`` for reals (Platt 1999), given to scikit-learn as two
+    weighted copies of each clip; this keeps the weights finite when the clips are perfectly
+    separated. Used for Platt/temperature scaling (one feature) and ensemble fusion (one feature
+    per member).
+
+    Args:
+        features: shape (N, K), e.g. log-odds of K detectors (higher = more fake).
+        labels: shape (N,), 1 = fake, 0 = real; both classes present.
+        fit_intercept: fit ``bias`` (else it is 0).
+
+    Returns:
+        (weights of shape (K,), bias).
     """
     from sklearn.linear_model import LogisticRegression
 
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or features.shape[1] == 0:
+        raise ValueError(f"features must have shape (N, K >= 1), got {features.shape}")
+    labels = _check_labels(labels, features.shape[0])
+    if not np.all(np.isfinite(features)):
+        raise ValueError("scores must be finite (drop clips that failed to score first)")
     n_fake, n_real = int(labels.sum()), int((labels == 0).sum())
     target = np.where(labels == 1, (n_fake + 1.0) / (n_fake + 2.0), 1.0 / (n_real + 2.0))
-    x = np.concatenate([margins, margins])[:, None]
+    x = np.concatenate([features, features])
     y = np.concatenate([np.ones_like(labels), np.zeros_like(labels)])
     weights = np.concatenate([target, 1.0 - target])
     model = LogisticRegression(C=_C, fit_intercept=fit_intercept, max_iter=1000)
     model.fit(x, y, sample_weight=weights)
     bias = float(model.intercept_[0]) if fit_intercept else 0.0
-    return float(model.coef_[0, 0]), bias
+    return model.coef_[0].astype(np.float64), bias
 
 
 def fit_platt(margins, labels) -> tuple[float, float]:
@@ -90,7 +111,8 @@ def fit_platt(margins, labels) -> tuple[float, float]:
         (scale, bias) for ``DetectorConfig.calibration_scale`` / ``calibration_bias``.
     """
     margins, labels = _check(margins, labels)
-    return _fit_logistic(margins, labels, fit_intercept=True)
+    weights, bias = fit_fusion(margins[:, None], labels)
+    return float(weights[0]), bias
 
 
 def fit_temperature(margins, labels) -> tuple[float, float]:
@@ -100,7 +122,8 @@ def fit_temperature(margins, labels) -> tuple[float, float]:
     they are; only the confidence changes. Fitted like :func:`fit_platt` without the bias.
     """
     margins, labels = _check(margins, labels)
-    return _fit_logistic(margins, labels, fit_intercept=False)
+    weights, bias = fit_fusion(margins[:, None], labels, fit_intercept=False)
+    return float(weights[0]), bias
 
 
 def fit_calibration(margins, labels, method: str = "platt") -> tuple[float, float]:

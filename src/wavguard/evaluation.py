@@ -31,6 +31,7 @@ __all__ = [
     "evaluate_detector",
     "evaluate_scores",
     "score_inputs",
+    "predict_margins",
     "score_dataset",
     "headline_metrics",
     "DEFAULT_GROUP_COLUMNS",
@@ -72,13 +73,45 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
+def predict_margins(detector, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8):
+    """Uncalibrated FAKE-minus-REAL logit margins of a detector, through ``Detector.predict``.
+
+    A shallow copy of the detector (sharing its network) predicts with calibration
+    ``sigmoid(margin / 64)``, which is inverted exactly, so every margin comes from the one
+    scoring path (decoding, windowing, aggregation) that ``predict`` uses.
+
+    Args:
+        detector: a :class:`~wavguard.Detector`.
+        inputs: paths, encoded bytes or arrays (see ``Detector.predict``).
+        sample_rate: rate (Hz) of array inputs.
+        batch_size: windows per forward pass.
+
+    Returns:
+        (margins, durations_seconds, errors): arrays of shape (N,) (NaN and 0 for inputs that
+        failed) and a list of ``None`` or the :class:`~wavguard.errors.WavguardError` of each input.
+    """
+    n = len(inputs)
+    margins = np.full(n, math.nan)
+    durations = np.zeros(n)
+    errors: list[Any] = [None] * n
+    if n:
+        probe = copy.copy(detector)
+        probe.config = detector.config.replace(calibration_scale=_PROBE_SCALE, calibration_bias=0.0)
+        for i, pred in enumerate(probe.predict(list(inputs), sample_rate, batch_size=batch_size, on_error="return")):
+            if pred.ok:
+                margins[i] = _logit(pred.score) / _PROBE_SCALE
+                durations[i] = pred.duration_seconds
+            else:
+                errors[i] = pred.error
+    return margins, durations, errors
+
+
 def score_inputs(model: Any, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8) -> ItemScores:
     """Score inputs with a :class:`~wavguard.Detector` (or an :class:`~wavguard.ensemble.Ensemble`).
 
-    Uses ``predict(..., on_error="return")`` so one bad file never stops the run, and reads the
-    raw logit margin back out of it: a shallow copy of the detector (sharing its network) predicts
-    with calibration ``sigmoid(margin / 64)``, which is inverted exactly; the detector's own score
-    is then ``sigmoid(scale * margin + bias)``, the very formula of ``Detector.calibrate``.
+    One bad input never stops the run: it gets NaN scores and its error message. The detector's
+    score is ``sigmoid(scale * margin + bias)`` of the margins from :func:`predict_margins`,
+    computed by ``Detector.calibrate`` itself, so it equals what ``predict`` returns.
 
     Args:
         model: a detector, or any object with its own ``score_inputs(inputs, sample_rate, batch_size)``.
@@ -88,23 +121,11 @@ def score_inputs(model: Any, inputs: Sequence[Any], *, sample_rate: int | None =
     """
     if hasattr(model, "score_inputs"):
         return model.score_inputs(inputs, sample_rate=sample_rate, batch_size=batch_size)
-    n = len(inputs)
-    margins = np.full(n, math.nan)
-    durations = np.zeros(n)
-    errors: list[str | None] = [None] * n
-    if n:
-        probe = copy.copy(model)
-        probe.config = model.config.replace(calibration_scale=_PROBE_SCALE, calibration_bias=0.0)
-        predictions = probe.predict(list(inputs), sample_rate, batch_size=batch_size, on_error="return")
-        for i, pred in enumerate(predictions):
-            if pred.ok:
-                margins[i] = _logit(pred.score) / _PROBE_SCALE
-                durations[i] = pred.duration_seconds
-            else:
-                errors[i] = str(pred.error)
+    margins, durations, errors = predict_margins(model, inputs, sample_rate=sample_rate, batch_size=batch_size)
+    n = margins.shape[0]
     log_odds = model.config.calibration_scale * margins + model.config.calibration_bias
-    scores = model.calibrate(np.stack([np.zeros(n), margins], axis=-1))
-    return ItemScores(margins, np.asarray(scores, dtype=np.float64).reshape(n), log_odds, durations, errors)
+    scores = np.asarray(model.calibrate(np.stack([np.zeros(n), margins], axis=-1)), dtype=np.float64).reshape(n)
+    return ItemScores(margins, scores, log_odds, durations, [None if e is None else str(e) for e in errors])
 
 
 def _cell_input(cell: Any, row: int) -> tuple[Any, str]:
