@@ -105,7 +105,7 @@ class Ensemble:
 
         labels = _labels(dataset, label_column)
         features = np.column_stack([
-            [row[3] for row in score_dataset(det, dataset, batch_size=batch_size, audio_column=audio_column)]
+            [row.log_odds for row in score_dataset(det, dataset, batch_size=batch_size, audio_column=audio_column)]
             for det in detectors
         ])
         ok = np.all(np.isfinite(features), axis=1)

@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -33,6 +33,7 @@ __all__ = [
     "score_inputs",
     "predict_margins",
     "score_dataset",
+    "ScoredRow",
     "headline_metrics",
     "DEFAULT_GROUP_COLUMNS",
 ]
@@ -66,6 +67,18 @@ class ItemScores:
     log_odds: np.ndarray
     durations_seconds: np.ndarray
     errors: list[str | None]
+
+
+class ScoredRow(NamedTuple):
+    """One scored data set row (NaN scores and an ``error`` message when it failed)."""
+
+    row: int
+    margin: float
+    score: float
+    log_odds: float
+    duration_seconds: float
+    source: str
+    error: str | None
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -149,9 +162,9 @@ def _rename_error(message: str, name: str, item: Any) -> str:
     return name + ": " + message[len(prefix):] if message.startswith(prefix) else message
 
 
-def _score_rows(model, dataset, rows: Sequence[int], audio_column: str, batch_size: int, progress: bool) -> list[tuple]:
-    """[(row, margin, score, log_odds, duration_seconds, source, error)] for ``rows`` of ``dataset``."""
-    out: list[tuple] = []
+def _score_rows(model, dataset, rows: Sequence[int], audio_column: str, batch_size: int, progress: bool) -> list[ScoredRow]:
+    """A :class:`ScoredRow` for each of ``rows`` of ``dataset``."""
+    out: list[ScoredRow] = []
     starts = range(0, len(rows), _CHUNK_ROWS)
     if progress:
         from tqdm.auto import tqdm
@@ -168,10 +181,10 @@ def _score_rows(model, dataset, rows: Sequence[int], audio_column: str, batch_si
         for pos, (row, (item, name)) in enumerate(zip(chunk, resolved)):
             k = by_position.get(pos)
             if k is None:
-                out.append((row, math.nan, math.nan, math.nan, 0.0, name, f"{name}: the {audio_column!r} cell holds neither bytes nor a path"))
+                out.append(ScoredRow(row, math.nan, math.nan, math.nan, 0.0, name, f"{name}: the {audio_column!r} cell holds neither bytes nor a path"))
                 continue
             err = scored.errors[k]
-            out.append((
+            out.append(ScoredRow(
                 row,
                 float(scored.margins[k]),
                 float(scored.scores[k]),
@@ -205,17 +218,16 @@ def score_dataset(
     audio_column: str = "audio",
     distributed: bool | None = None,
     progress: bool = False,
-) -> list[tuple]:
+) -> list[ScoredRow]:
     """Score every row of ``dataset``; identical result on one process or under ``accelerate launch``.
 
     Under several processes (``distributed=None`` detects ``accelerate launch`` / ``torchrun`` by
     ``WORLD_SIZE``), rows are split with accelerate's ``split_between_processes``, each process
-    scores its share on its own device, and ``gather_object`` hands every process all rows,
-    sorted by row index, so the result equals a single-process run.
+    scores its share on its own device (the model is moved there), and ``gather_object`` hands
+    every process all rows, sorted by row index, so the result equals a single-process run.
 
     Returns:
-        one ``(row, margin, score, log_odds, duration_seconds, source, error)`` tuple per row,
-        in row order; failed rows have NaN scores and an error message.
+        one :class:`ScoredRow` per data set row, in row order.
     """
     if audio_column not in dataset.column_names:
         raise ConfigError(f"the data set has no {audio_column!r} column (columns: {', '.join(dataset.column_names)})")
@@ -230,7 +242,7 @@ def score_dataset(
     with state.split_between_processes(rows) as mine:
         local = _score_rows(model, dataset, list(mine), audio_column, batch_size, progress and state.is_main_process)
     gathered = gather_object(local)
-    return sorted(gathered, key=lambda t: t[0])
+    return sorted((ScoredRow(*r) for r in gathered), key=lambda r: r.row)
 
 
 @dataclass
@@ -411,28 +423,31 @@ def evaluate_detector(
     scored = score_dataset(detector, dataset, batch_size=batch_size, audio_column=audio_column, distributed=distributed, progress=progress)
     elapsed = time.perf_counter() - start
 
-    failures = [{"row": r[0], "source": r[5], "error": r[6]} for r in scored if r[6] is not None]
-    ok = np.array([r[6] is None for r in scored], dtype=bool)
+    failures = [{"row": r.row, "source": r.source, "error": r.error} for r in scored if r.error is not None]
+    good = [r for r in scored if r.error is None]
     if failures:
         logger.warning("%d of %d rows could not be scored and are left out (first: %s)", len(failures), len(scored), failures[0]["error"])
-    if not ok.any():
+    if not good:
         raise ConfigError(f"none of the {len(scored)} rows could be scored (first error: {failures[0]['error'] if failures else 'empty data set'})")
-    rows = np.array([r[0] for r in scored])[ok]
-    columns = {c: [v for v, good in zip(_column_values(dataset, c), ok) if good] for c in group_columns}
+    rows = np.array([r.row for r in good])
+    columns = {}
+    for column in group_columns:
+        values = _column_values(dataset, column)
+        columns[column] = [values[i] for i in rows]
     result = evaluate_scores(
         labels_all[rows],
-        np.array([r[2] for r in scored])[ok],
+        np.array([r.score for r in good]),
         threshold=threshold,
         columns=columns,
-        log_odds=np.array([r[3] for r in scored])[ok],
-        margins=np.array([r[1] for r in scored])[ok],
+        log_odds=np.array([r.log_odds for r in good]),
+        margins=np.array([r.margin for r in good]),
         name=name or _model_name(detector),
         bootstrap_resamples=bootstrap_resamples,
     )
     result.rows = rows
-    result.sources = [r[5] for r, good in zip(scored, ok) if good]
+    result.sources = [r.source for r in good]
     result.failures = failures
-    result.audio_seconds = float(sum(r[4] for r in scored))
+    result.audio_seconds = float(sum(r.duration_seconds for r in good))
     result.scoring_seconds = elapsed
     if store_metrics:
         headline = headline_metrics(result.metrics)
