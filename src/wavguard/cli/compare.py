@@ -1,0 +1,58 @@
+"""``wavguard compare MODEL... --data DATA --out DIR``: evaluate detectors side by side."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from .evaluate import add_data_arguments, load_data, load_model
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compare",
+        help="evaluate several detectors on one data set; write a side-by-side table",
+        description=(
+            "Evaluate each model on the same data set and write compare.md, compare.json, roc.png "
+            "and det.png: EER pooled and per attack, AUC, minDCF, parameters, scoring speed, training time."
+        ),
+    )
+    p.add_argument("models", nargs="+", help="detector or ensemble directories, or Hub ids")
+    p.add_argument("--data", required=True, help="labelled data set (see `wavguard evaluate`)")
+    p.add_argument("--out", "-o", required=True, help="output directory (created if missing)")
+    p.add_argument("--names", nargs="+", default=None, help="a display name per model (default: directory names)")
+    add_data_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _names(models: list[str], names: list[str] | None) -> list[str]:
+    from ..errors import ConfigError
+
+    if names is not None:
+        if len(names) != len(models) or len(set(names)) != len(names):
+            raise ConfigError(f"--names needs {len(models)} distinct names, one per model, got {names}")
+        return names
+    out: list[str] = []
+    for model in models:
+        base = os.path.basename(os.path.normpath(model)) or model
+        name, k = base, 2
+        while name in out:
+            name, k = f"{base}-{k}", k + 1
+        out.append(name)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..ensemble import compare_detectors
+    from ..report import format_percent
+
+    names = _names(args.models, args.names)
+    models = [(name, load_model(path, device=args.device)) for name, path in zip(names, args.models)]
+    dataset = load_data(args.data, args.split)
+    summary = compare_detectors(models, dataset, args.out, batch_size=args.batch_size, group_columns=args.group_by, bootstrap_resamples=args.bootstrap)
+    width = max(len(n) for n in names)
+    for row in summary["models"]:
+        auc = "n/a" if row["roc_auc"] is None else f"{row['roc_auc']:.4f}"
+        print(f"{row['name']:<{width}}  EER {format_percent(row['eer'])}  AUC {auc}")
+    print(f"table: {os.path.join(args.out, 'compare.md')}")
+    return 1 if any(row["num_failed"] for row in summary["models"]) else 0

@@ -1,0 +1,115 @@
+"""``wavguard evaluate MODEL DATA --out DIR``: score a labelled data set and write a report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score a labelled data set; write metrics.json, plots and report.md",
+        description=(
+            "Score every clip of a labelled data set and write a report (metrics.json, ROC/DET/"
+            "confusion/histogram plots, report.md). Scores are the probability of FAKE; the EER is "
+            "printed as a percentage with its threshold. Exit status 1 when some files failed to score."
+        ),
+    )
+    p.add_argument("model", help="detector or ensemble directory, or a Hugging Face Hub id")
+    p.add_argument("data", help="data set: a folder with real/ and fake/ sub-folders, or anything wavguard.data.load_any reads")
+    p.add_argument("--out", "-o", required=True, help="report directory (created if missing)")
+    add_data_arguments(p)
+    p.add_argument("--threshold", type=float, default=None, help="decision threshold for accuracy etc. (default: the model's)")
+    p.add_argument("--store-metrics", action="store_true", help="write the headline metrics (EER first) into the model directory's config")
+    p.add_argument("--revision", default=None, help="Hub revision of the model")
+    p.set_defaults(func=run)
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``evaluate`` and ``compare``."""
+    p.add_argument("--split", default=None, help="split of the data set (default: the loader's choice, else 'test')")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
+    p.add_argument("--group-by", nargs="+", default=None, metavar="COLUMN", help="columns to break metrics down by (default: attack, speaker, language when present)")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples of the EER interval (0: skip; default 1000)")
+    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+
+
+def load_model(name: str, revision: str | None = None, device: str | None = None):
+    """A :class:`~wavguard.Detector`, or an :class:`~wavguard.ensemble.Ensemble` for a directory with ``ensemble.json``."""
+    from ..ensemble import ENSEMBLE_NAME, Ensemble
+
+    if (Path(name) / ENSEMBLE_NAME).is_file():
+        return Ensemble.from_pretrained(name, device=device)
+    from ..detector import Detector
+
+    return Detector.from_pretrained(name, revision, device=device)
+
+
+def load_data(source: str, split: str | None):
+    """The data set to evaluate, through ``wavguard.data.load_any``; a DatasetDict gives its test split."""
+    import datasets
+
+    from .. import data
+
+    dataset = data.load_any(source, split=split)
+    if isinstance(dataset, datasets.DatasetDict):
+        if "test" not in dataset:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"{source}: holds splits {', '.join(dataset)}; choose one with --split")
+        dataset = dataset["test"]
+    return dataset
+
+
+def _store_metrics(model, name: str) -> str:
+    """Persist ``metrics`` into the model directory; returns what was written, or why not."""
+    if not os.path.isdir(name):
+        return f"metrics not stored: {name} is not a local directory"
+    from ..ensemble import ENSEMBLE_NAME, Ensemble
+
+    if isinstance(model, Ensemble):
+        from .._io import atomic_write_text
+
+        path = Path(name) / ENSEMBLE_NAME
+        data = json.loads(path.read_text())
+        data["metrics"] = model.metrics
+        atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+        return f"metrics stored in {path}"
+    return f"metrics stored in {model.config.save(name)}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluation import evaluate_detector
+    from ..report import format_percent, write_report
+
+    model = load_model(args.model, args.revision, args.device)
+    dataset = load_data(args.data, args.split)
+    result = evaluate_detector(
+        model,
+        dataset,
+        batch_size=args.batch_size,
+        group_columns=args.group_by,
+        threshold=args.threshold,
+        store_metrics=args.store_metrics,
+        name=os.path.basename(os.path.normpath(args.model)),
+        bootstrap_resamples=args.bootstrap,
+    )
+    report = write_report(result, args.out)
+    m = result.metrics
+    if m["eer"] is None:
+        print(f"EER n/a (the data set holds a single class); accuracy {format_percent(m['accuracy'])} at threshold {m['threshold']:.4g}")
+    else:
+        print(f"EER {format_percent(m['eer'])} at threshold {m['eer_threshold']:.4g}; ROC AUC {m['roc_auc']:.4f} "
+              f"({m['num_clips']} clips: {m['num_real']} real, {m['num_fake']} fake)")
+    print(f"report: {report}")
+    if args.store_metrics:
+        print(_store_metrics(model, args.model))
+    if result.failures:
+        print(f"wavguard: {len(result.failures)} file(s) could not be scored, e.g. {result.failures[0]['error']} "
+              f"(all listed in {report})", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,465 @@
+"""Score a labelled data set with a detector and compute every metric, pooled and per group.
+
+Scores point towards FAKE (higher = more likely fake), labels are 1 = fake, 0 = real; see
+:mod:`wavguard.metrics`.
+
+Example:
+    >>> from wavguard.evaluation import evaluate_detector          # doctest: +SKIP
+    >>> result = evaluate_detector(detector, dataset)               # doctest: +SKIP
+    >>> result.metrics["eer"], result.groups["attack"]["A07"]["eer"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import metrics as M
+from .errors import ConfigError
+
+__all__ = [
+    "EvaluationResult",
+    "ItemScores",
+    "evaluate_detector",
+    "evaluate_scores",
+    "score_inputs",
+    "predict_margins",
+    "score_dataset",
+    "ScoredRow",
+    "headline_metrics",
+    "DEFAULT_GROUP_COLUMNS",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Grouping columns used when present and none are named.
+DEFAULT_GROUP_COLUMNS = ("attack", "speaker", "language")
+#: Calibration scale used to read raw logit margins back out of ``Detector.predict``: the sigmoid
+#: of margin / 64 stays clear of 0 and 1 for margins up to about +-2,000.
+_PROBE_SCALE = 1.0 / 64.0
+#: Rows decoded and scored per call to ``predict`` (bounds the encoded bytes held at once).
+_CHUNK_ROWS = 64
+
+
+@dataclass
+class ItemScores:
+    """Scores of a list of inputs, aligned with the inputs; failed inputs hold NaN.
+
+    Attributes:
+        margins: shape (N,), the uncalibrated FAKE-minus-REAL logit margin of each input (for an
+            ensemble: the fused log-odds).
+        scores: shape (N,), calibrated probability of FAKE, as ``predict`` returns it.
+        log_odds: shape (N,), ``logit(score)`` = ``scale * margin + bias``.
+        durations_seconds: shape (N,), audio length (0 for failures).
+        errors: length N, ``None`` or the error message of an input that failed.
+    """
+
+    margins: np.ndarray
+    scores: np.ndarray
+    log_odds: np.ndarray
+    durations_seconds: np.ndarray
+    errors: list[str | None]
+
+
+class ScoredRow(NamedTuple):
+    """One scored data set row (NaN scores and an ``error`` message when it failed)."""
+
+    row: int
+    margin: float
+    score: float
+    log_odds: float
+    duration_seconds: float
+    source: str
+    error: str | None
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    return np.log(p) - np.log1p(-p)
+
+
+def predict_margins(detector, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8):
+    """Uncalibrated FAKE-minus-REAL logit margins of a detector, through ``Detector.predict``.
+
+    A shallow copy of the detector (sharing its network) predicts with calibration
+    ``sigmoid(margin / 64)``, which is inverted exactly, so every margin comes from the one
+    scoring path (decoding, windowing, aggregation) that ``predict`` uses.
+
+    Args:
+        detector: a :class:`~wavguard.Detector`.
+        inputs: paths, encoded bytes or arrays (see ``Detector.predict``).
+        sample_rate: rate (Hz) of array inputs.
+        batch_size: windows per forward pass.
+
+    Returns:
+        (margins, durations_seconds, errors): arrays of shape (N,) (NaN and 0 for inputs that
+        failed) and a list of ``None`` or the :class:`~wavguard.errors.WavguardError` of each input.
+    """
+    n = len(inputs)
+    margins = np.full(n, math.nan)
+    durations = np.zeros(n)
+    errors: list[Any] = [None] * n
+    if n:
+        probe = copy.copy(detector)
+        probe.config = detector.config.replace(calibration_scale=_PROBE_SCALE, calibration_bias=0.0)
+        for i, pred in enumerate(probe.predict(list(inputs), sample_rate, batch_size=batch_size, on_error="return")):
+            if pred.ok:
+                margins[i] = _logit(pred.score) / _PROBE_SCALE
+                durations[i] = pred.duration_seconds
+            else:
+                errors[i] = pred.error
+    return margins, durations, errors
+
+
+def score_inputs(model: Any, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8) -> ItemScores:
+    """Score inputs with a :class:`~wavguard.Detector` (or an :class:`~wavguard.ensemble.Ensemble`).
+
+    One bad input never stops the run: it gets NaN scores and its error message. The detector's
+    score is ``sigmoid(scale * margin + bias)`` of the margins from :func:`predict_margins`,
+    computed by ``Detector.calibrate`` itself, so it equals what ``predict`` returns.
+
+    Args:
+        model: a detector, or any object with its own ``score_inputs(inputs, sample_rate, batch_size)``.
+        inputs: paths, encoded bytes or arrays (see ``Detector.predict``).
+        sample_rate: rate (Hz) of array inputs.
+        batch_size: windows per forward pass.
+    """
+    if hasattr(model, "score_inputs"):
+        return model.score_inputs(inputs, sample_rate=sample_rate, batch_size=batch_size)
+    margins, durations, errors = predict_margins(model, inputs, sample_rate=sample_rate, batch_size=batch_size)
+    n = margins.shape[0]
+    log_odds = model.config.calibration_scale * margins + model.config.calibration_bias
+    scores = np.asarray(model.calibrate(np.stack([np.zeros(n), margins], axis=-1)), dtype=np.float64).reshape(n)
+    return ItemScores(margins, scores, log_odds, durations, [None if e is None else str(e) for e in errors])
+
+
+def _cell_input(cell: Any, row: int) -> tuple[Any, str]:
+    """(what to pass to ``predict``, a name for messages) for one ``audio`` cell."""
+    if isinstance(cell, dict):
+        path, data = cell.get("path"), cell.get("bytes")
+        if data:
+            return bytes(data), str(path or f"row {row}")
+        if path:
+            return str(path), str(path)
+    elif isinstance(cell, (str, os.PathLike)):
+        return os.fspath(cell), os.fspath(cell)
+    return None, f"row {row}"
+
+
+def _rename_error(message: str, name: str, item: Any) -> str:
+    """Error messages about in-memory bytes name the data set's file instead."""
+    from .audio import describe_source
+
+    prefix = describe_source(item) + ": "
+    return name + ": " + message[len(prefix):] if message.startswith(prefix) else message
+
+
+def _score_rows(model, dataset, rows: Sequence[int], audio_column: str, batch_size: int, progress: bool) -> list[ScoredRow]:
+    """A :class:`ScoredRow` for each of ``rows`` of ``dataset``."""
+    out: list[ScoredRow] = []
+    starts = range(0, len(rows), _CHUNK_ROWS)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="scoring", unit="chunk")
+    audio_only = dataset.select_columns([audio_column])
+    for start in starts:
+        chunk = [int(r) for r in rows[start : start + _CHUNK_ROWS]]
+        cells = audio_only[chunk][audio_column]
+        resolved = [_cell_input(cell, row) for cell, row in zip(cells, chunk)]
+        live = [i for i, (item, _) in enumerate(resolved) if item is not None]
+        scored = score_inputs(model, [resolved[i][0] for i in live], batch_size=batch_size)
+        by_position = {pos: k for k, pos in enumerate(live)}
+        for pos, (row, (item, name)) in enumerate(zip(chunk, resolved)):
+            k = by_position.get(pos)
+            if k is None:
+                out.append(ScoredRow(row, math.nan, math.nan, math.nan, 0.0, name, f"{name}: the {audio_column!r} cell holds neither bytes nor a path"))
+                continue
+            err = scored.errors[k]
+            out.append(ScoredRow(
+                row,
+                float(scored.margins[k]),
+                float(scored.scores[k]),
+                float(scored.log_odds[k]),
+                float(scored.durations_seconds[k]),
+                name,
+                None if err is None else _rename_error(err, name, item),
+            ))
+    return out
+
+
+def _distributed_state(distributed: bool | None):
+    """accelerate's process state when scoring is split across processes, else ``None``."""
+    if distributed is False:
+        return None
+    if distributed is None and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    import torch
+    from accelerate import PartialState
+
+    # without CUDA, accelerate sets up CPU processes (gloo) only when asked for the CPU explicitly
+    state = PartialState(cpu=not torch.cuda.is_available())
+    return state if state.num_processes > 1 or distributed else None
+
+
+def score_dataset(
+    model: Any,
+    dataset,
+    *,
+    batch_size: int = 8,
+    audio_column: str = "audio",
+    distributed: bool | None = None,
+    progress: bool = False,
+) -> list[ScoredRow]:
+    """Score every row of ``dataset``; identical result on one process or under ``accelerate launch``.
+
+    Under several processes (``distributed=None`` detects ``accelerate launch`` / ``torchrun`` by
+    ``WORLD_SIZE``), rows are split with accelerate's ``split_between_processes``, each process
+    scores its share on its own device (the model is moved there), and ``gather_object`` hands
+    every process all rows, sorted by row index, so the result equals a single-process run.
+
+    Returns:
+        one :class:`ScoredRow` per data set row, in row order.
+    """
+    if audio_column not in dataset.column_names:
+        raise ConfigError(f"the data set has no {audio_column!r} column (columns: {', '.join(dataset.column_names)})")
+    rows = list(range(len(dataset)))
+    state = _distributed_state(distributed)
+    if state is None:
+        return _score_rows(model, dataset, rows, audio_column, batch_size, progress)
+    from accelerate.utils import gather_object
+
+    if state.device.type != "cpu" and hasattr(model, "to"):
+        model.to(state.device)
+    with state.split_between_processes(rows) as mine:
+        local = _score_rows(model, dataset, list(mine), audio_column, batch_size, progress and state.is_main_process)
+    gathered = gather_object(local)
+    return sorted((ScoredRow(*r) for r in gathered), key=lambda r: r.row)
+
+
+@dataclass
+class EvaluationResult:
+    """Scores and metrics of one model on one data set (successfully scored rows only).
+
+    Attributes:
+        name: the model's name in reports.
+        labels: shape (N,), 1 = fake, 0 = real.
+        scores: shape (N,), calibrated probability of FAKE (higher = more fake).
+        log_odds: shape (N,), ``logit(score)``, used as LLRs for Cllr (equal priors).
+        margins: shape (N,), uncalibrated FAKE-minus-REAL logit margins (for calibration).
+        threshold: decision threshold of the thresholded metrics (the model's own).
+        metrics: pooled :func:`~wavguard.metrics.summarize` plus ``eer_ci95`` (bootstrap).
+        groups: ``{column: {value: summary}}``; ``attack`` follows the ASVspoof convention (each
+            attack's fakes against all real clips).
+        columns: ``{column: values}`` of the grouping columns, aligned with ``scores``.
+        rows: shape (N,), data set row of each score.
+        sources: file name of each score.
+        failures: ``[{"row", "source", "error"}]`` for rows that could not be scored.
+        audio_seconds: total audio scored; scoring_seconds: wall time spent scoring.
+    """
+
+    name: str
+    labels: np.ndarray
+    scores: np.ndarray
+    log_odds: np.ndarray
+    margins: np.ndarray
+    threshold: float
+    metrics: dict[str, Any]
+    groups: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    columns: dict[str, list[Any]] = field(default_factory=dict)
+    rows: np.ndarray | None = None
+    sources: list[str] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    scoring_seconds: float = 0.0
+
+    @property
+    def audio_seconds_per_second(self) -> float | None:
+        """Scoring speed: seconds of audio scored per wall-clock second (``None`` if untimed)."""
+        return self.audio_seconds / self.scoring_seconds if self.scoring_seconds > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no per-clip arrays)."""
+        return {
+            "name": self.name,
+            "threshold": self.threshold,
+            "metrics": self.metrics,
+            "groups": self.groups,
+            "num_scored": int(self.labels.size),
+            "num_failed": len(self.failures),
+            "failures": self.failures,
+            "audio_seconds": self.audio_seconds,
+            "scoring_seconds": self.scoring_seconds,
+            "audio_seconds_per_second": self.audio_seconds_per_second,
+        }
+
+
+def evaluate_scores(
+    labels,
+    scores,
+    *,
+    threshold: float = 0.5,
+    columns: dict[str, Sequence[Any]] | None = None,
+    log_odds=None,
+    margins=None,
+    name: str = "scores",
+    bootstrap_resamples: int = 1000,
+    seed: int = 0,
+) -> EvaluationResult:
+    """Metrics of precomputed scores, pooled and per group (no model involved).
+
+    Args:
+        labels: shape (N,), 1 = fake, 0 = real.
+        scores: shape (N,), probability of FAKE (higher = more fake).
+        threshold: decision threshold for accuracy, precision/recall/F1, confusion, error rates.
+        columns: grouping columns, each N values; ``"attack"`` is grouped the ASVspoof way.
+        log_odds: shape (N,) LLRs in favour of fake; default ``logit(scores)``.
+        margins: shape (N,) uncalibrated margins; default ``log_odds``.
+        bootstrap_resamples: resamples of the EER confidence interval (0: skip).
+        seed: seeds the bootstrap.
+    """
+    labels = np.asarray(labels).astype(int)
+    scores = np.asarray(scores, dtype=np.float64)
+    if log_odds is None:
+        log_odds = _logit(np.clip(scores, 1e-300, 1.0 - 1e-16))
+    log_odds = np.asarray(log_odds, dtype=np.float64)
+    margins = log_odds if margins is None else np.asarray(margins, dtype=np.float64)
+    summary = M.summarize(labels, scores, threshold, llrs=log_odds)
+    if bootstrap_resamples and summary["eer"] is not None:
+        summary["eer_ci95"] = list(M.bootstrap_eer_ci(labels, scores, bootstrap_resamples, 0.95, seed))
+    columns = {k: list(v) for k, v in (columns or {}).items()}
+    groups = {}
+    for column, values in columns.items():
+        if column == "attack":
+            groups[column] = M.metrics_by_attack(labels, scores, values, threshold, llrs=log_odds)
+        else:
+            groups[column] = M.metrics_by_group(labels, scores, values, threshold, llrs=log_odds)
+    return EvaluationResult(name, labels, scores, log_odds, margins, float(threshold), summary, groups, columns)
+
+
+def _column_values(dataset, column: str) -> list[Any]:
+    values = list(dataset[column])
+    feature = dataset.features.get(column)
+    if hasattr(feature, "int2str"):  # ClassLabel: report names, not indices
+        values = [None if v is None else feature.int2str(int(v)) for v in values]
+    return values
+
+
+def _labels(dataset, column: str) -> np.ndarray:
+    if column not in dataset.column_names:
+        raise ConfigError(f"the data set has no {column!r} column (1 = fake, 0 = real); columns: {', '.join(dataset.column_names)}")
+    values = list(dataset[column])
+    bad = sorted({repr(v) for v in values if v not in (0, 1)})
+    if bad:
+        raise ConfigError(f"column {column!r} must hold 0 (real) or 1 (fake); found {', '.join(bad[:5])}")
+    return np.asarray(values, dtype=int)
+
+
+def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The numbers stored in ``DetectorConfig.metrics``, EER first (fractions)."""
+    keys = ("eer", "roc_auc", "min_dcf", "cllr", "accuracy")
+    return {k: float(metrics[k]) for k in keys if metrics.get(k) is not None}
+
+
+def evaluate_detector(
+    detector: Any,
+    dataset,
+    *,
+    batch_size: int = 8,
+    group_columns: Sequence[str] | None = None,
+    audio_column: str = "audio",
+    label_column: str = "label",
+    threshold: float | None = None,
+    store_metrics: bool = False,
+    name: str | None = None,
+    distributed: bool | None = None,
+    bootstrap_resamples: int = 1000,
+    progress: bool = False,
+) -> EvaluationResult:
+    """Score every row of a labelled data set and compute all metrics.
+
+    Args:
+        detector: a :class:`~wavguard.Detector` or :class:`~wavguard.ensemble.Ensemble`.
+        dataset: a ``datasets.Dataset`` with ``audio`` ({"path", "bytes"} or a path string) and
+            ``label`` (1 = fake, 0 = real) columns, optionally ``attack``, ``speaker``,
+            ``language`` and condition columns (codec, channel, ...).
+        batch_size: windows per forward pass.
+        group_columns: columns to break metrics down by; ``None`` uses those of
+            :data:`DEFAULT_GROUP_COLUMNS` present. Named columns must exist.
+        threshold: decision threshold for the thresholded metrics; default the detector's.
+        store_metrics: write the headline metrics (EER first) into ``detector.config.metrics``.
+        name: the model's name in reports (default: its backbone or class name).
+        distributed: split rows across ``accelerate launch`` processes (``None``: when launched so).
+        bootstrap_resamples: resamples of the pooled EER's 95% interval (0: skip).
+        progress: show a progress bar.
+
+    Returns:
+        an :class:`EvaluationResult`; rows that failed to decode are listed in ``failures`` and
+        left out of the metrics (a warning says how many).
+    """
+    import datasets as hf_datasets
+
+    if isinstance(dataset, hf_datasets.DatasetDict):
+        raise ConfigError(f"pass one split of the DatasetDict (splits: {', '.join(dataset)})")
+    labels_all = _labels(dataset, label_column)
+    if group_columns is None:
+        group_columns = [c for c in DEFAULT_GROUP_COLUMNS if c in dataset.column_names]
+    missing = [c for c in group_columns if c not in dataset.column_names]
+    if missing:
+        raise ConfigError(f"group column(s) {missing} not in the data set (columns: {', '.join(dataset.column_names)})")
+    config = getattr(detector, "config", None)
+    if threshold is None:
+        threshold = config.threshold if config is not None else detector.threshold
+
+    start = time.perf_counter()
+    scored = score_dataset(detector, dataset, batch_size=batch_size, audio_column=audio_column, distributed=distributed, progress=progress)
+    elapsed = time.perf_counter() - start
+
+    failures = [{"row": r.row, "source": r.source, "error": r.error} for r in scored if r.error is not None]
+    good = [r for r in scored if r.error is None]
+    if failures:
+        logger.warning("%d of %d rows could not be scored and are left out (first: %s)", len(failures), len(scored), failures[0]["error"])
+    if not good:
+        raise ConfigError(f"none of the {len(scored)} rows could be scored (first error: {failures[0]['error'] if failures else 'empty data set'})")
+    rows = np.array([r.row for r in good])
+    columns = {}
+    for column in group_columns:
+        values = _column_values(dataset, column)
+        columns[column] = [values[i] for i in rows]
+    result = evaluate_scores(
+        labels_all[rows],
+        np.array([r.score for r in good]),
+        threshold=threshold,
+        columns=columns,
+        log_odds=np.array([r.log_odds for r in good]),
+        margins=np.array([r.margin for r in good]),
+        name=name or _model_name(detector),
+        bootstrap_resamples=bootstrap_resamples,
+    )
+    result.rows = rows
+    result.sources = [r.source for r in good]
+    result.failures = failures
+    result.audio_seconds = float(sum(r.duration_seconds for r in good))
+    result.scoring_seconds = elapsed
+    if store_metrics:
+        headline = headline_metrics(result.metrics)
+        if config is not None:
+            config.metrics = headline
+        else:
+            detector.metrics = headline
+    return result
+
+
+def _model_name(model: Any) -> str:
+    config = getattr(model, "config", None)
+    if config is not None and getattr(config, "backbone", ""):
+        return os.path.basename(str(config.backbone).rstrip("/")) or str(config.backbone)
+    return type(model).__name__

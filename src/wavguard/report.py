@@ -1,0 +1,286 @@
+"""Evaluation reports: ``metrics.json``, PNG plots and a ``report.md`` that embeds them.
+
+Layout written by :func:`write_report`::
+
+    OUT_DIR/
+      report.md            summary with tables (pooled, per attack, per speaker / condition)
+      metrics.json         EvaluationResult.to_dict(): every number in report.md, and more
+      roc.png              ROC curve (fake = positive class), EER point marked
+      det.png              DET curve on normal-deviate (probit) axes
+      confusion.png        confusion matrix at the decision threshold
+      score_histogram.png  score distributions of real and fake clips, threshold marked
+      eer_per_attack.png   EER of each attack (only with an ``attack`` column)
+
+Plots use matplotlib's object API on the Agg canvas (no pyplot state, no display needed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._io import atomic_write_text
+
+__all__ = [
+    "write_report",
+    "to_json",
+    "plot_roc",
+    "plot_det",
+    "plot_confusion",
+    "plot_score_histograms",
+    "plot_eer_per_attack",
+    "format_percent",
+]
+
+_DET_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95)
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, NaN and inf to ``None``."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def to_json(data: Any) -> str:
+    """Strict JSON text (NaN/inf written as ``null``), indented, keys in insertion order."""
+    return json.dumps(_clean(data), indent=2, allow_nan=False) + "\n"
+
+
+def format_percent(value: float | None, digits: int = 2) -> str:
+    """``0.0312 -> "3.12%"``; ``None -> "n/a"``."""
+    return "n/a" if value is None else f"{100.0 * value:.{digits}f}%"
+
+
+def _figure(width_in: float = 5.0, height_in: float = 4.0):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+def plot_roc(results: Sequence[Any], path: str | os.PathLike, title: str = "ROC (fake = positive)") -> Path:
+    """ROC curves of one or more :class:`~wavguard.evaluation.EvaluationResult` in one plot.
+
+    x: false-alarm rate (real clips flagged fake); y: detection rate (fake clips caught).
+    """
+    from sklearn.metrics import roc_curve
+
+    fig, ax = _figure()
+    for result in results:
+        fpr, tpr, _ = roc_curve(result.labels, result.scores)
+        m = result.metrics
+        label = f"{result.name} (AUC {m['roc_auc']:.3f}, EER {format_percent(m['eer'])})" if m.get("eer") is not None else result.name
+        line = ax.plot(fpr, tpr, label=label)[0]
+        if m.get("eer") is not None:
+            ax.plot([m["eer"]], [1.0 - m["eer"]], "o", color=line.get_color())
+    ax.plot([0, 1], [0, 1], ":", color="grey", linewidth=0.8)
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false-alarm rate (real flagged fake)", ylabel="detection rate (fake caught)", title=title)
+    ax.legend(loc="lower right", fontsize="small")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_det(results: Sequence[Any], path: str | os.PathLike, title: str = "DET curve") -> Path:
+    """DET curves (miss rate vs false-alarm rate on probit axes, ``scipy.stats.norm.ppf``)."""
+    from scipy.stats import norm
+    from sklearn.metrics import det_curve
+
+    lo, hi = 1e-3, 0.99
+    fig, ax = _figure()
+    for result in results:
+        fpr, fnr, _ = det_curve(result.labels, result.scores)
+        line = ax.plot(norm.ppf(np.clip(fpr, lo, hi)), norm.ppf(np.clip(fnr, lo, hi)), label=result.name)[0]
+        if result.metrics.get("eer") is not None:
+            e = norm.ppf(np.clip(result.metrics["eer"], lo, hi))
+            ax.plot([e], [e], "o", color=line.get_color())
+    ticks = norm.ppf(_DET_TICKS)
+    labels = [f"{100 * t:g}" for t in _DET_TICKS]
+    ax.set_xticks(ticks, labels)
+    ax.set_yticks(ticks, labels)
+    ax.set(xlim=(norm.ppf(lo), norm.ppf(hi)), ylim=(norm.ppf(lo), norm.ppf(hi)), title=title)
+    ax.set_xlabel("false-alarm rate, % (real flagged fake)")
+    ax.set_ylabel("miss rate, % (fake let through)")
+    ax.plot([norm.ppf(lo), norm.ppf(hi)], [norm.ppf(lo), norm.ppf(hi)], ":", color="grey", linewidth=0.8)
+    ax.legend(loc="upper right", fontsize="small")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_confusion(result: Any, path: str | os.PathLike) -> Path:
+    """Confusion matrix at ``result.threshold``: rows true class, columns predicted class."""
+    matrix = np.asarray(result.metrics["confusion"])
+    fig, ax = _figure(4.0, 3.6)
+    ax.imshow(matrix, cmap="Blues", vmin=0)
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center", color="white" if count > matrix.max() / 2 else "black")
+    ax.set_xticks([0, 1], ["real", "fake"])
+    ax.set_yticks([0, 1], ["real", "fake"])
+    ax.set(xlabel="predicted", ylabel="true", title=f"threshold {result.threshold:.3g}")
+    return _save(fig, path)
+
+
+def plot_score_histograms(result: Any, path: str | os.PathLike) -> Path:
+    """Histograms of P(fake) for real and for fake clips, decision threshold marked."""
+    fig, ax = _figure(5.0, 3.6)
+    bins = np.linspace(0.0, 1.0, 41)
+    for label, name, color in ((0, "real", "tab:blue"), (1, "fake", "tab:red")):
+        values = result.scores[result.labels == label]
+        if values.size:
+            ax.hist(values, bins=bins, alpha=0.6, color=color, label=f"{name} (n={values.size})")
+    ax.axvline(result.threshold, color="black", linestyle="--", label=f"threshold {result.threshold:.3g}")
+    ax.set(xlabel="score = P(fake)", ylabel="clips", title="score distributions")
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_eer_per_attack(result: Any, path: str | os.PathLike) -> Path:
+    """Bar chart of EER (%) per attack, pooled EER as a line."""
+    per_attack = result.groups.get("attack", {})
+    names = list(per_attack)
+    values = [100.0 * (per_attack[n]["eer"] or 0.0) for n in names]
+    fig, ax = _figure(max(4.0, 0.5 * len(names) + 2.0), 3.6)
+    ax.bar(range(len(names)), values, color="tab:orange")
+    ax.set_xticks(range(len(names)), names, rotation=45 if len(names) > 6 else 0, ha="right" if len(names) > 6 else "center")
+    if result.metrics.get("eer") is not None:
+        ax.axhline(100.0 * result.metrics["eer"], color="black", linestyle="--", label="pooled")
+        ax.legend(fontsize="small")
+    ax.set(xlabel="attack", ylabel="EER (%)", title="EER per attack (vs all real clips)")
+    return _save(fig, path)
+
+
+def _fmt(value: Any, kind: str = "num") -> str:
+    if value is None:
+        return "n/a"
+    if kind == "pct":
+        return format_percent(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines + [""]
+
+
+def _group_rows(summaries: dict[str, dict[str, Any]]) -> list[list[str]]:
+    return [
+        [
+            name.replace("|", "\\|"),
+            _fmt(s["eer"], "pct"),
+            _fmt(s["roc_auc"]),
+            _fmt(s["min_dcf"]),
+            _fmt(s["accuracy"], "pct"),
+            _fmt(s["false_alarm_rate"], "pct"),
+            _fmt(s["miss_rate"], "pct"),
+            str(s["num_real"]),
+            str(s["num_fake"]),
+        ]
+        for name, s in summaries.items()
+    ]
+
+
+def _markdown(result: Any, images: dict[str, str]) -> str:
+    m = result.metrics
+    ci = m.get("eer_ci95")
+    lines = [
+        f"# Evaluation: {result.name}",
+        "",
+        "Scores are the probability that a clip is FAKE (higher = more fake); label 1 = fake. "
+        f"Thresholded metrics use threshold {result.threshold:.4g} (a clip is fake when score >= threshold).",
+        "",
+        f"**EER {format_percent(m['eer'])}**" + (f" (95% bootstrap interval {format_percent(ci[0])} to {format_percent(ci[1])})" if ci else "")
+        + f" at threshold {_fmt(m['eer_threshold'])}; ROC AUC {_fmt(m['roc_auc'])}; "
+        f"{m['num_clips']} clips ({m['num_real']} real, {m['num_fake']} fake)"
+        + (f"; {len(result.failures)} failed" if result.failures else "") + ".",
+        "",
+        "## Pooled",
+        "",
+    ]
+    pooled = [
+        ("EER", _fmt(m["eer"], "pct")),
+        ("EER threshold", _fmt(m["eer_threshold"])),
+        ("ROC AUC", _fmt(m["roc_auc"])),
+        ("minDCF (normalised)", _fmt(m["min_dcf"])),
+        ("Cllr (bits)", _fmt(m["cllr"])),
+        ("threshold", _fmt(m["threshold"])),
+        ("accuracy", _fmt(m["accuracy"], "pct")),
+        ("false-alarm rate (real flagged fake)", _fmt(m["false_alarm_rate"], "pct")),
+        ("miss rate (fake let through)", _fmt(m["miss_rate"], "pct")),
+    ]
+    for cls in ("real", "fake"):
+        pc = m["per_class"][cls]
+        pooled.append((f"{cls}: precision / recall / F1", f"{pc['precision']:.3f} / {pc['recall']:.3f} / {pc['f1']:.3f}"))
+    if result.audio_seconds_per_second is not None:
+        pooled.append(("scoring speed (s of audio per s)", f"{result.audio_seconds_per_second:.3g}"))
+    lines += _table(["metric", "value"], pooled)
+    for key in ("roc", "det", "histogram", "confusion"):
+        if key in images:
+            lines += [f"![{key}]({images[key]})", ""]
+    header = ["group", "EER", "AUC", "minDCF", "accuracy", "false alarms", "misses", "real", "fake"]
+    for column, summaries in result.groups.items():
+        if column == "attack":
+            lines += ["## Per attack", "", "Each attack's fake clips against all real clips (ASVspoof convention).", ""]
+        else:
+            lines += [f"## Per {column}", "", f"Each {column}'s own clips; n/a where it has a single class.", ""]
+        lines += _table([column] + header[1:], _group_rows(summaries))
+        if column == "attack" and "eer_per_attack" in images:
+            lines += [f"![EER per attack]({images['eer_per_attack']})", ""]
+    if result.failures:
+        lines += ["## Failed files", ""]
+        lines += [f"- row {f['row']}: {f['error']}" for f in result.failures[:50]]
+        if len(result.failures) > 50:
+            lines.append(f"- ... and {len(result.failures) - 50} more (see metrics.json)")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(result: Any, out_dir: str | os.PathLike) -> Path:
+    """Write ``metrics.json``, the PNG plots and ``report.md`` for one evaluation.
+
+    Args:
+        result: an :class:`~wavguard.evaluation.EvaluationResult`.
+        out_dir: created if missing; existing report files are replaced.
+
+    Returns:
+        the path of ``report.md``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "metrics.json", to_json(result.to_dict()))
+    images: dict[str, str] = {}
+    has_both = result.metrics.get("eer") is not None
+    if has_both:
+        images["roc"] = plot_roc([result], out / "roc.png").name
+        images["det"] = plot_det([result], out / "det.png").name
+    images["histogram"] = plot_score_histograms(result, out / "score_histogram.png").name
+    images["confusion"] = plot_confusion(result, out / "confusion.png").name
+    if result.groups.get("attack"):
+        images["eer_per_attack"] = plot_eer_per_attack(result, out / "eer_per_attack.png").name
+    return atomic_write_text(out / "report.md", _markdown(result, images))

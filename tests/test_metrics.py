@@ -1,0 +1,146 @@
+"""Metrics against hand-computed values (label 1 = fake, higher score = more fake)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from wavguard import metrics as M
+
+
+@pytest.mark.parametrize(
+    "labels, scores, eer, threshold",
+    [
+        # perfectly separated: EER 0 at the lowest fake score
+        ([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], 0.0, 0.3),
+        # exact crossing: at t=0.3 one real of two is flagged (0.5) and one fake of two missed (0.5)
+        ([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4], 0.5, 0.3),
+        # tie between a real and a fake at 0.5: the ROC segment goes from (FAR 0, miss 0.5) to
+        # (FAR 0.5, miss 0); FAR = miss on it at 0.25
+        ([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.8], 0.25, 0.5),
+        # 3 real (0.1, 0.4, 0.6), 2 fake (0.5, 0.9): from t=0.6 (FAR 1/3, miss 1/2) to t=0.5
+        # (FAR 1/3, miss 0) the miss rate crosses 1/3
+        ([0, 0, 0, 1, 1], [0.1, 0.4, 0.6, 0.5, 0.9], 1 / 3, 0.5),
+        # fully inverted scores
+        ([1, 1, 0, 0], [0.1, 0.2, 0.3, 0.4], 1.0, 0.3),
+    ],
+)
+def test_eer_hand_computed(labels, scores, eer, threshold):
+    got_eer, got_threshold = M.compute_eer(labels, scores)
+    assert got_eer == pytest.approx(eer, abs=1e-12)
+    assert got_threshold == pytest.approx(threshold)
+
+
+def test_eer_needs_both_classes():
+    with pytest.raises(ValueError, match="both"):
+        M.compute_eer([0, 0], [0.1, 0.2])
+
+
+def test_auc_counts_ties_as_half():
+    # pairs (real, fake): (.5,.5) tie -> 0.5, the other three ordered -> 1: 3.5 / 4
+    assert M.roc_auc([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.8]) == pytest.approx(0.875)
+
+
+def test_thresholded_metrics_hand_computed():
+    labels, scores = [0, 1, 0, 1], [0.5, 0.5, 0.2, 0.8]
+    # decisions at 0.5: fake, fake, real, fake
+    assert M.confusion(labels, scores, 0.5) == [[1, 1], [0, 2]]
+    assert M.accuracy(labels, scores, 0.5) == pytest.approx(0.75)
+    pc = M.per_class_scores(labels, scores, 0.5)
+    assert pc["fake"] == pytest.approx({"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2})
+    assert pc["real"] == pytest.approx({"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2})
+    assert M.error_rates(labels, scores, 0.5) == pytest.approx((0.5, 0.0))
+
+
+def test_min_dcf_hand_computed():
+    labels, scores = [0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4]
+    # defaults: cost(t) = 1.9 * P(real flagged) + P(fake accepted)
+    # t=inf: 1.0, 0.4: 0.5, 0.3: 1.45, 0.2: 0.95, 0.1: 1.9
+    assert M.min_dcf(labels, scores) == pytest.approx((0.5, 0.4))
+    # equal priors and costs: cost = P_miss + P_fa -> 1, .5, 1, .5, 1
+    dcf, _ = M.min_dcf(labels, scores, p_target=0.5, c_miss=1.0, c_fa=1.0)
+    assert dcf == pytest.approx(0.5)
+    # a perfect detector costs nothing; a constant one costs 1 (the normalisation)
+    assert M.min_dcf([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4])[0] == 0.0
+    assert M.min_dcf([0, 0, 1, 1], [0.5, 0.5, 0.5, 0.5])[0] == pytest.approx(1.0)
+
+
+def test_cllr_values():
+    assert M.cllr([0, 1], [0.0, 0.0]) == pytest.approx(1.0)
+    ln3 = math.log(3.0)
+    assert M.cllr([0, 1, 0, 1], [-ln3, ln3, -ln3, ln3]) == pytest.approx(math.log2(4 / 3))
+    assert M.cllr([0, 1], [-50.0, 50.0]) < 1e-20
+    assert M.cllr([0, 1], [5.0, -5.0]) > 1.0  # confidently wrong
+
+
+def test_bootstrap_ci_seeded_and_sensible():
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], 200)
+    scores = np.concatenate([rng.normal(0, 1, 200), rng.normal(2, 1, 200)])
+    eer, _ = M.compute_eer(labels, scores)
+    a = M.bootstrap_eer_ci(labels, scores, n_resamples=200, seed=3)
+    b = M.bootstrap_eer_ci(labels, scores, n_resamples=200, seed=3)
+    c = M.bootstrap_eer_ci(labels, scores, n_resamples=200, seed=4)
+    assert a == b and a != c
+    low, high = a
+    assert low < eer < high
+    # binormal with d' = 2: true EER = Phi(-1) = 0.159; the 95% interval is a few points wide
+    assert 0.02 < high - low < 0.12
+    assert M.bootstrap_eer_ci([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], n_resamples=50) == (0.0, 0.0)
+
+
+def test_summarize_keys_and_values():
+    labels, scores = [0, 1, 0, 1], [0.5, 0.5, 0.2, 0.8]
+    s = M.summarize(labels, scores, threshold=0.5, llrs=[0.0, 0.0, 0.0, 0.0])
+    assert list(s)[0] == "eer"
+    assert s["eer"] == pytest.approx(0.25) and s["eer_threshold"] == 0.5
+    assert s["roc_auc"] == pytest.approx(0.875)
+    assert s["cllr"] == pytest.approx(1.0)
+    assert s["accuracy"] == pytest.approx(0.75)
+    assert (s["num_clips"], s["num_real"], s["num_fake"]) == (4, 2, 2)
+    assert s["false_alarm_rate"] == 0.5 and s["miss_rate"] == 0.0
+    # no threshold: the EER threshold is used
+    assert M.summarize(labels, scores)["threshold"] == 0.5
+
+
+def test_summarize_single_class_keeps_thresholded_metrics():
+    s = M.summarize([0, 0, 0], [0.1, 0.6, 0.7], threshold=0.5)
+    assert s["eer"] is None and s["roc_auc"] is None and s["min_dcf"] is None
+    assert s["false_alarm_rate"] == pytest.approx(2 / 3) and s["miss_rate"] is None
+    with pytest.raises(ValueError, match="threshold"):
+        M.summarize([0, 0], [0.1, 0.2])
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="labels must be 0"):
+        M.roc_auc([0, 2], [0.1, 0.2])
+    with pytest.raises(ValueError, match="finite"):
+        M.roc_auc([0, 1], [0.1, float("nan")])
+    with pytest.raises(ValueError, match="equal length"):
+        M.accuracy([0, 1], [0.1], 0.5)
+
+
+def test_per_attack_uses_all_real_clips():
+    labels = [0, 0, 0, 0, 1, 1, 1, 1]
+    scores = [0.1, 0.2, 0.3, 0.4, 0.35, 0.45, 0.05, 0.5]
+    attacks = ["-", "bonafide", None, "-", "A", "A", "B", "B"]
+    out = M.metrics_by_attack(labels, scores, attacks, threshold=0.5)
+    assert list(out) == ["A", "B"]
+    # A: reals .1 .2 .3 .4 vs fakes .35 .45 -> from t=.4 (FAR .25, miss .5) to t=.35 (FAR .25, miss 0)
+    assert out["A"]["eer"] == pytest.approx(0.25) and out["A"]["eer_threshold"] == 0.35
+    # B: fakes .05 .5 -> at t=.3 FAR .5 and miss .5
+    assert out["B"]["eer"] == pytest.approx(0.5) and out["B"]["eer_threshold"] == 0.3
+    assert out["A"]["num_real"] == 4 and out["A"]["num_fake"] == 2
+
+
+def test_per_group_own_clips_only():
+    labels = [0, 1, 0, 1, 0, 0]
+    scores = [0.1, 0.9, 0.6, 0.4, 0.2, 0.7]
+    speakers = ["s1", "s1", "s2", "s2", "s3", "s3"]
+    out = M.metrics_by_group(labels, scores, speakers, threshold=0.5)
+    assert list(out) == ["s1", "s2", "s3"]
+    assert out["s1"]["eer"] == 0.0 and out["s1"]["accuracy"] == 1.0
+    assert out["s2"]["eer"] == 1.0 and out["s2"]["accuracy"] == 0.0
+    assert out["s3"]["eer"] is None and out["s3"]["false_alarm_rate"] == 0.5
+    with pytest.raises(ValueError, match="s3"):
+        M.metrics_by_group(labels, scores, speakers)
