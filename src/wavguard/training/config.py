@@ -158,6 +158,8 @@ class TrainConfig:
         if self.class_weights is not None:
             self.class_weights = tuple(float(w) for w in self.class_weights)
         self.output_dir = str(self.output_dir)
+        if str(self.mixed_precision).lower() in ("false", "none", "no"):  # YAML 1.1 reads `no` as false
+            self.mixed_precision = "no"
         if self.train_data in (None, "", []):
             raise ConfigError("train_data is required: a folder with real/ and fake/ sub-folders, or a dataset")
         if not self.backbone:

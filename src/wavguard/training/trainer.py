@@ -210,6 +210,7 @@ class Trainer:
         self.class_weights = None if weights is None else torch.tensor(weights, dtype=torch.float32)
         item_weights = inverse_frequency_weights(labels)[labels] if cfg.balance == "oversample" else None
         train_loader = self._loader(self.train_dataset, cfg.batch_size, True, item_weights)
+        self.train_sampler = train_loader.sampler
         val_loader = None
         if self.val_dataset is not None:
             val_loader = self._loader(self.val_dataset, cfg.eval_batch_size or cfg.batch_size, False)
@@ -257,7 +258,11 @@ class Trainer:
         while state.epoch < cfg.epochs and not state.stopped_early:
             started = time.perf_counter()
             loader = acc.skip_first_batches(self.train_loader, state.batches_done) if state.batches_done else self.train_loader
+            # the sampler and crops are functions of the epoch; set it on them directly, since a
+            # skip_first_batches loader does not forward set_epoch to a wrapped sampler
             loader.set_epoch(state.epoch)
+            self.train_sampler.set_epoch(state.epoch)
+            self.train_dataset.set_epoch(state.epoch)
             train_epoch(acc, self.module, loader, self.optimizer, self.scheduler, state, class_weights=self.class_weights,
                         max_grad_norm=cfg.max_grad_norm, log_every_steps=cfg.log_every_steps, metrics=self.metrics,
                         on_step=checkpoint_now)
