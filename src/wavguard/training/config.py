@@ -57,7 +57,8 @@ class TrainConfig:
 
     Attributes:
         train_data: data source(s) for ``wavguard.data.load_any``: a path/id, a mapping
-            ``{"source": ..., "split": ...}``, or a list of those (concatenated).
+            ``{"source": ..., "split": ...}``, an in-memory ``datasets.Dataset`` (used as is),
+            or a list of those (concatenated).
         train_split: split passed to ``load_any`` for training sources without their own split.
         validation_data: validation source(s); ``None`` uses ``validation_fraction`` of the training data.
         validation_split: split for validation sources.
@@ -226,7 +227,12 @@ class TrainConfig:
     # -- (de)serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain values (YAML/JSON-ready); a callable ``augment`` is written as its import path."""
-        data = dataclasses.asdict(self)
+        import copy
+
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for key in ("train_data", "validation_data", "test_data"):
+            data[key] = _plain_source(data[key])
+        data = copy.deepcopy({k: v for k, v in data.items() if k != "augment"}) | {"augment": self.augment}
         data["lora_target_modules"] = list(self.lora_target_modules)
         if self.class_weights is not None:
             data["class_weights"] = list(self.class_weights)
@@ -267,8 +273,7 @@ class TrainConfig:
 
     def with_overrides(self, overrides: Sequence[str]) -> "TrainConfig":
         """A copy with ``key=value`` overrides applied (validated again)."""
-        data = dataclasses.asdict(self)
-        data["augment"] = self.augment
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return TrainConfig.from_dict(apply_overrides(data, overrides))
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -286,9 +291,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 
     import yaml
 
-    data = copy.deepcopy({k: v for k, v in data.items() if k != "augment"}) | (
-        {"augment": data["augment"]} if "augment" in data else {}
-    )
+    data = {k: (copy.deepcopy(v) if isinstance(v, dict) else v) for k, v in data.items()}
     for item in overrides:
         key, sep, raw = item.partition("=")
         key = key.strip()
@@ -309,6 +312,15 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
             target = node
         target[parts[-1]] = value
     return data
+
+
+def _plain_source(spec: Any) -> Any:
+    """Data sources as plain values: an in-memory ``datasets.Dataset`` becomes a description."""
+    if isinstance(spec, (list, tuple)):
+        return [_plain_source(s) for s in spec]
+    if spec is None or isinstance(spec, (str, dict)):
+        return spec
+    return f"<{type(spec).__name__} of {len(spec)} rows>" if hasattr(spec, "__len__") else repr(spec)
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -8,6 +8,7 @@ an uninterrupted one would.
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 
-def _as_source_list(spec: Any, default_split: str | None) -> list[tuple[str, str | None]]:
+def _as_source_list(spec: Any, default_split: str | None) -> list[tuple[Any, str | None]]:
     items = spec if isinstance(spec, (list, tuple)) else [spec]
     out = []
     for item in items:
@@ -37,6 +38,8 @@ def _as_source_list(spec: Any, default_split: str | None) -> list[tuple[str, str
             if "source" not in item:
                 raise ConfigError(f"data source {item!r} needs a 'source' key")
             out.append((str(item["source"]), item.get("split", default_split)))
+        elif item is not None and not isinstance(item, (str, os.PathLike)):
+            out.append((item, None))  # an in-memory datasets.Dataset
         elif item:
             out.append((str(item), default_split))
     return out
@@ -60,7 +63,7 @@ def load_sources(spec: Any, default_split: str | None, *, limit: int | None = No
 
     parts = []
     for source, split in _as_source_list(spec, default_split):
-        ds = load_any(source, split=split)
+        ds = source if isinstance(source, datasets.Dataset) else load_any(source, split=split)
         if isinstance(ds, datasets.DatasetDict):
             if len(ds) != 1:
                 raise ConfigError(f"{source}: holds splits {sorted(ds)}; name one (e.g. train_split=train)")
