@@ -205,6 +205,13 @@ class Detector:
             os.replace(staging, target)
         elif target.exists():
             shutil.rmtree(target)
+        adapter = directory / "adapter"
+        if transformer and _has_lora(self.model):
+            from .lora import save_adapter
+
+            save_adapter(self.model, adapter)
+        elif adapter.exists():
+            shutil.rmtree(adapter)
         self.config.save(directory)
         return directory
 
@@ -397,6 +404,10 @@ class Detector:
             f"Detector(kind={cfg.kind!r}, backbone={cfg.backbone!r}, type={cfg.backbone_type!r}, "
             f"layers={cfg.num_layers}, window={cfg.window_seconds}s, threshold={cfg.threshold})"
         )
+
+
+def _has_lora(model: nn.Module) -> bool:
+    return any("lora_" in name for name, _ in model.named_parameters())
 
 
 def _load_weights(model: nn.Module, path: Path, strict_prefixes: tuple[str, ...]) -> None:

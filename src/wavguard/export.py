@@ -26,7 +26,7 @@ from torch import nn
 
 from ._io import atomic_write_text
 from .config import DetectorConfig
-from .detector import Detector
+from .detector import Detector, _has_lora
 from .errors import ConfigError, ModelLoadError
 
 __all__ = ["export_onnx", "OnnxDetector", "ONNX_NAME", "ONNX_META_NAME"]
@@ -57,7 +57,7 @@ class _ExportWrapper(nn.Module):
 def _merged_copy(model: nn.Module) -> nn.Module:
     """A CPU eval copy with any LoRA adapters merged into the backbone weights."""
     model = copy.deepcopy(model).cpu().eval()
-    if any("lora_" in name for name, _ in model.named_parameters()):
+    if _has_lora(model):
         from .lora import merge_lora
 
         model = merge_lora(model)

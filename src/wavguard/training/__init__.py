@@ -1,0 +1,27 @@
+"""Training: frozen-feature, LoRA and full fine-tuning of detectors with ``accelerate``.
+
+Needs the ``training`` extra (``pip install wavguard[training]``).
+
+Example:
+    >>> from wavguard.training import TrainConfig, train
+    >>> cfg = TrainConfig.from_yaml("recipes/custom_folder/recipe.yaml", ["train_data=my_data/"])  # doctest: +SKIP
+    >>> result = train(cfg)                                                                          # doctest: +SKIP
+    >>> result.best_dir, result.best_eer                                                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .config import MODES, TrainConfig
+from .trainer import TrainResult, Trainer
+
+__all__ = ["TrainConfig", "Trainer", "TrainResult", "train", "MODES"]
+
+
+def train(config: TrainConfig, resume: bool = False) -> TrainResult:
+    """Train as ``config`` says and return the result (the best detector is in ``output_dir/best``).
+
+    Args:
+        config: the run's settings.
+        resume: continue from the newest checkpoint in ``config.output_dir``.
+    """
+    return Trainer(config).fit(resume=resume)

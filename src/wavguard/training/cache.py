@@ -1,0 +1,187 @@
+"""On-disk cache of frozen-backbone hidden states, so ``"frozen"`` training runs the backbone once.
+
+Each clip's hidden states (L, F, D) of its deterministic crop (the first ``crop_seconds``) are
+stored as one safetensors file named by a hash of everything that determines them: the backbone
+(id, revision, layers, normalisation, model type, and for a local directory its weight files'
+sizes and times), the sample rate, the crop, and the clip's identity (a hash of its bytes, or its
+absolute path, size and modification time). Changing any of these computes new features; the
+same clip in another run or split reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .._io import atomic_write
+from ..errors import ConfigError
+
+__all__ = ["FeatureCache", "FeatureDataset", "feature_collate", "clip_identity", "backbone_fingerprint"]
+
+logger = logging.getLogger(__name__)
+CACHE_VERSION = 1
+
+
+def clip_identity(audio: Any) -> str:
+    """A stable identity of an ``audio`` cell: its bytes' hash, else path + size + mtime."""
+    if isinstance(audio, dict) and audio.get("bytes"):
+        return "sha1:" + hashlib.sha1(audio["bytes"]).hexdigest()
+    path = audio.get("path") if isinstance(audio, dict) else audio
+    if not path:
+        raise ConfigError("an audio cell holds neither bytes nor a path")
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise ConfigError(f"{path}: audio file not found") from None
+    return f"file:{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def backbone_fingerprint(name_or_path: str) -> list[Any]:
+    """For a local backbone directory: (file, size, mtime) of its weights, so edits invalidate."""
+    if not os.path.isdir(name_or_path):
+        return []
+    out = []
+    for f in sorted(Path(name_or_path).glob("*")):
+        if f.suffix in (".safetensors", ".bin", ".json"):
+            st = f.stat()
+            out.append([f.name, st.st_size, st.st_mtime_ns])
+    return out
+
+
+class FeatureCache:
+    """A folder of per-clip hidden states.
+
+    Args:
+        directory: cache root (created on first write).
+        settings: what determines the features besides the clip (backbone id, revision, layers,
+            normalize, model type, sample rate, crop samples); hashed into every key.
+        dtype: storage dtype, ``"float32"`` or ``"float16"``.
+    """
+
+    def __init__(self, directory: str | os.PathLike, settings: dict[str, Any], dtype: str = "float32"):
+        if dtype not in ("float32", "float16"):
+            raise ConfigError(f"cache dtype must be float32 or float16, got {dtype!r}")
+        self.directory = Path(directory)
+        self.dtype = dtype
+        payload = {"version": CACHE_VERSION, "dtype": dtype, **settings}
+        self.settings_hash = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+    def key(self, audio: Any) -> str:
+        return hashlib.sha256(f"{self.settings_hash}|{clip_identity(audio)}".encode()).hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.safetensors"
+
+    def has(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def save(self, key: str, states: torch.Tensor) -> None:
+        """Store states (L, F, D)."""
+        from safetensors.torch import save_file
+
+        tensor = states.detach().to("cpu", getattr(torch, self.dtype)).contiguous()
+        atomic_write(self.path(key), lambda tmp: save_file({"states": tensor}, tmp))
+
+    def load(self, key: str) -> torch.Tensor:
+        """States (L, F, D) as float32."""
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(self.path(key)))["states"].float()
+        except FileNotFoundError:
+            raise ConfigError(f"{self.path(key)}: cached features vanished; rerun to recompute them") from None
+
+    @torch.no_grad()
+    def fill(self, model, clips, keys: list[str], accelerator, batch_size: int) -> int:
+        """Compute and store the features of every clip whose key is missing.
+
+        Args:
+            model: the (unwrapped) ``DetectorModel``; run in eval mode on ``accelerator.device``.
+            clips: a deterministic ``ClipDataset`` (``train=False``) aligned with ``keys``.
+            keys: cache key per clip.
+            accelerator: splits the work across processes and waits for all of them.
+            batch_size: clips per backbone call.
+
+        Returns:
+            clips this process computed.
+        """
+        missing = [i for i, k in enumerate(keys) if not self.has(k)]
+        mine = missing[accelerator.process_index :: accelerator.num_processes]
+        done = 0
+        if mine:
+            from tqdm.auto import tqdm
+
+            from .data import pad_collate
+
+            was_training = model.training
+            model.eval()
+            bar = tqdm(total=len(mine), desc="caching features", unit="clip", disable=not accelerator.is_local_main_process)
+            for start in range(0, len(mine), batch_size):
+                rows = mine[start : start + batch_size]
+                batch = pad_collate([clips[i] for i in rows])
+                states, mask = model.hidden_states(
+                    batch["waveforms"].to(accelerator.device), batch["lengths"].to(accelerator.device)
+                )
+                frames = mask.sum(dim=1).tolist()
+                for j, i in enumerate(rows):
+                    self.save(keys[i], states[:, j, : int(frames[j])])
+                done += len(rows)
+                bar.update(len(rows))
+            bar.close()
+            model.train(was_training)
+        accelerator.wait_for_everyone()
+        if missing and accelerator.is_main_process:
+            logger.info("cached features of %d clips in %s", len(missing), self.directory)
+        return done
+
+
+class FeatureDataset(Dataset):
+    """Cached hidden states with labels. Items: {"states": (L, F, D), "label": int, "index": int}."""
+
+    def __init__(self, cache: FeatureCache, keys: list[str], labels: np.ndarray):
+        if len(keys) != len(labels):
+            raise ValueError("keys and labels must align")
+        self.cache = cache
+        self.keys = list(keys)
+        self._labels = np.asarray(labels, dtype=np.int64)
+
+    def set_epoch(self, epoch: int) -> None:  # features are fixed; kept for a uniform interface
+        pass
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {"states": self.cache.load(self.keys[index]), "label": int(self._labels[index]), "index": int(index)}
+
+
+def feature_collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Pad cached states along frames.
+
+    Returns:
+        {"states": (L, B, F_max, D), "mask": (B, F_max) bool, "labels": (B,), "indices": (B,)}
+    """
+    num_layers, _, dim = items[0]["states"].shape
+    frames = [it["states"].shape[1] for it in items]
+    states = torch.zeros(num_layers, len(items), max(frames), dim, dtype=torch.float32)
+    mask = torch.zeros(len(items), max(frames), dtype=torch.bool)
+    for row, it in enumerate(items):
+        states[:, row, : frames[row]] = it["states"]
+        mask[row, : frames[row]] = True
+    return {
+        "states": states,
+        "mask": mask,
+        "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
+        "indices": torch.tensor([it["index"] for it in items], dtype=torch.long),
+    }

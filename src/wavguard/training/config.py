@@ -1,0 +1,362 @@
+"""TrainConfig: every training setting, validated, loadable from a YAML recipe of plain values.
+
+A recipe is a YAML mapping whose keys are :class:`TrainConfig` fields. Command-line overrides are
+``key=value`` strings; values are parsed as YAML (``[8, 8]``, ``true``, ``null``) and coerced to
+the field's type, and dotted keys reach into mapping fields (``detector.window_seconds=2.0``).
+
+Example:
+    >>> cfg = TrainConfig(train_data="data/", backbone="facebook/wav2vec2-base", output_dir="runs/x")
+    >>> cfg.with_overrides(["epochs=3", "mode=lora", "lora_rank=4"]).lora_rank
+    4
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["TrainConfig", "MODES", "BALANCE_MODES", "MIXED_PRECISION", "DEFAULT_LORA_TARGETS", "resolve_callable"]
+
+MODES = ("frozen", "lora", "full")
+BALANCE_MODES = ("none", "class_weights", "oversample")
+MIXED_PRECISION = ("no", "fp16", "bf16")
+SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
+DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
+
+DataSources = Any  # str | {"source": str, "split": str | None} | a list of those
+
+
+def resolve_callable(spec: str | Callable | None) -> Callable | None:
+    """``"package.module:function"`` (or ``package.module.function``) -> the callable; callables pass through."""
+    if spec is None or callable(spec):
+        return spec
+    if not isinstance(spec, str) or not spec:
+        raise ConfigError(f"augment must be a callable or a 'module:function' string, got {spec!r}")
+    module_name, _, attr = spec.partition(":") if ":" in spec else spec.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"augment={spec!r}: cannot import it ({exc})") from None
+    if not callable(obj):
+        raise ConfigError(f"augment={spec!r} is not callable")
+    return obj
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run.
+
+    Attributes:
+        train_data: data source(s) for ``wavguard.data.load_any``: a path/id, a mapping
+            ``{"source": ..., "split": ...}``, an in-memory ``datasets.Dataset`` (used as is),
+            or a list of those (concatenated).
+        train_split: split passed to ``load_any`` for training sources without their own split.
+        validation_data: validation source(s); ``None`` uses ``validation_fraction`` of the training data.
+        validation_split: split for validation sources.
+        validation_fraction: held-out stratified fraction of the training data when
+            ``validation_data`` is ``None`` (0 = no validation; the last epoch is kept).
+        test_data: source(s) scored once with the best model after training (EER per source).
+        test_split: split for test sources.
+        backbone: Hub id or local directory of the pretrained speech transformer.
+        backbone_revision: Hub revision of the backbone.
+        num_layers: keep only the backbone's first N transformer layers.
+        detector: other :class:`~wavguard.config.DetectorConfig` fields (head sizes, window...).
+        mode: ``"frozen"`` (head only, cached features), ``"lora"`` or ``"full"`` fine-tuning.
+        freeze_feature_encoder: ``"full"`` mode keeps the convolutional front end frozen.
+        lora_rank, lora_alpha, lora_dropout, lora_target_modules: the LoRA adapters (``"lora"`` mode).
+        epochs: passes over the training data.
+        batch_size: clips per device per forward pass.
+        eval_batch_size: clips per device in validation (default ``batch_size``).
+        gradient_accumulation_steps: forward passes per optimizer step.
+        head_learning_rate: AdamW learning rate of the layer weighting and the head.
+        backbone_learning_rate: AdamW learning rate of the backbone (``"full"``) or adapters (``"lora"``).
+        weight_decay: AdamW weight decay (not applied to biases and norms).
+        max_grad_norm: clip the gradient norm to this (``None``: no clipping).
+        scheduler: ``transformers.get_scheduler`` name (``"cosine"``, ``"linear"``, ...).
+        warmup_ratio: fraction of optimizer steps spent warming up linearly.
+        balance: ``"none"``, ``"class_weights"`` (inverse-frequency weighted cross-entropy) or
+            ``"oversample"`` (sample clips with inverse class frequency).
+        class_weights: explicit (real, fake) cross-entropy weights; overrides ``balance`` weights.
+        crop_seconds: training clips are cropped at random to this length (validation and cached
+            features: the first ``crop_seconds``); shorter clips are kept whole.
+        dropout: overrides the head's dropout probability.
+        early_stopping_patience: stop after this many validations without a lower EER (``None``: off).
+        seed: seeds weights, sampling, crops, augmentation and dropout.
+        output_dir: checkpoints, ``metrics.jsonl`` and ``best/`` (a detector directory) go here.
+        mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"`` (accelerate's autocast).
+        checkpoint_every_steps: also checkpoint every N optimizer steps (0: at epoch ends only).
+        keep_checkpoints: how many recent checkpoints to keep.
+        log_every_steps: write a training-loss record every N optimizer steps.
+        log_with: accelerate tracker (``"tensorboard"``, ``"wandb"``...), used only when installed.
+        augment: ``augment(samples, sample_rate_hz) -> samples`` applied to training crops, or a
+            ``"module:function"`` string naming one.
+        cache_features: ``"frozen"`` mode computes the backbone's hidden states once and reuses them
+            (turned off when ``augment`` is set: augmented audio changes every epoch).
+        cache_dir: feature cache folder (default ``$WAVGUARD_CACHE`` or ``~/.cache/wavguard/features``).
+        num_workers: DataLoader worker processes.
+        max_train_clips, max_eval_clips: use only the first N clips (after a seeded shuffle) of the
+            training and of each evaluation set (quick trials, smoke tests).
+    """
+
+    train_data: DataSources = None
+    train_split: str | None = None
+    validation_data: DataSources = None
+    validation_split: str | None = None
+    validation_fraction: float = 0.0
+    test_data: DataSources = None
+    test_split: str | None = None
+    backbone: str = ""
+    backbone_revision: str | None = None
+    num_layers: int | None = None
+    detector: dict[str, Any] = field(default_factory=dict)
+    mode: str = "frozen"
+    freeze_feature_encoder: bool = True
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.05
+    lora_target_modules: tuple[str, ...] = DEFAULT_LORA_TARGETS
+    epochs: int = 10
+    batch_size: int = 16
+    eval_batch_size: int | None = None
+    gradient_accumulation_steps: int = 1
+    head_learning_rate: float = 1e-3
+    backbone_learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    max_grad_norm: float | None = 1.0
+    scheduler: str = "cosine"
+    warmup_ratio: float = 0.1
+    balance: str = "class_weights"
+    class_weights: tuple[float, float] | None = None
+    crop_seconds: float = 4.0
+    dropout: float | None = None
+    early_stopping_patience: int | None = 3
+    seed: int = 0
+    output_dir: str = "runs/wavguard"
+    mixed_precision: str = "no"
+    checkpoint_every_steps: int = 0
+    keep_checkpoints: int = 2
+    log_every_steps: int = 10
+    log_with: str | None = None
+    augment: Any = None
+    cache_features: bool = True
+    cache_dir: str | None = None
+    num_workers: int = 0
+    max_train_clips: int | None = None
+    max_eval_clips: int | None = None
+
+    def __post_init__(self) -> None:
+        self.lora_target_modules = tuple(str(m) for m in self.lora_target_modules)
+        self.detector = dict(self.detector or {})
+        if self.class_weights is not None:
+            self.class_weights = tuple(float(w) for w in self.class_weights)
+        self.output_dir = str(self.output_dir)
+        if str(self.mixed_precision).lower() in ("false", "none", "no"):  # YAML 1.1 reads `no` as false
+            self.mixed_precision = "no"
+        if self.train_data in (None, "", []):
+            raise ConfigError("train_data is required: a folder with real/ and fake/ sub-folders, or a dataset")
+        if not self.backbone:
+            raise ConfigError("backbone is required: a Hub id (e.g. facebook/wav2vec2-base) or a local directory")
+        _check_choice("mode", self.mode, MODES)
+        _check_choice("balance", self.balance, BALANCE_MODES)
+        _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        _check_choice("scheduler", self.scheduler, SCHEDULERS)
+        for name in ("epochs", "batch_size", "gradient_accumulation_steps", "lora_rank", "keep_checkpoints", "log_every_steps"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("eval_batch_size", "early_stopping_patience", "num_layers", "max_train_clips", "max_eval_clips"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise ConfigError(f"{name} must be at least 1 or null, got {value}")
+        if self.checkpoint_every_steps < 0 or self.num_workers < 0:
+            raise ConfigError("checkpoint_every_steps and num_workers must be >= 0")
+        if not self.crop_seconds > 0:
+            raise ConfigError(f"crop_seconds must be positive, got {self.crop_seconds}")
+        for name in ("head_learning_rate", "backbone_learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("warmup_ratio", "lora_dropout", "validation_fraction"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ConfigError(f"max_grad_norm must be positive or null, got {self.max_grad_norm}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.class_weights is not None and (len(self.class_weights) != 2 or min(self.class_weights) <= 0):
+            raise ConfigError(f"class_weights must be two positive numbers (real, fake), got {self.class_weights}")
+        if self.mode == "lora" and not self.lora_target_modules:
+            raise ConfigError("lora_target_modules must name at least one module (e.g. q_proj)")
+        from ..config import DetectorConfig
+
+        known = {f.name for f in dataclasses.fields(DetectorConfig)}
+        owned = {"backbone", "backbone_revision", "num_layers", "freeze"}
+        bad = sorted(set(self.detector) - (known - owned))
+        if bad:
+            raise ConfigError(
+                f"detector: unknown or training-owned keys {bad}; use top-level backbone/num_layers/mode, "
+                "and DetectorConfig fields (head_channels, window_seconds, ...) here"
+            )
+
+    # -- derived -------------------------------------------------------------------------
+    @property
+    def augment_fn(self) -> Callable | None:
+        """The augmentation callable (``augment`` resolved from a ``module:function`` string)."""
+        return resolve_callable(self.augment)
+
+    @property
+    def uses_feature_cache(self) -> bool:
+        return self.mode == "frozen" and self.cache_features and self.augment is None
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        if self.cache_dir:
+            return Path(self.cache_dir)
+        root = os.environ.get("WAVGUARD_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "wavguard")
+        return Path(root) / "features"
+
+    # -- (de)serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (YAML/JSON-ready); a callable ``augment`` is written as its import path."""
+        import copy
+
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for key in ("train_data", "validation_data", "test_data"):
+            data[key] = _plain_source(data[key])
+        data = copy.deepcopy({k: v for k, v in data.items() if k != "augment"}) | {"augment": self.augment}
+        data["lora_target_modules"] = list(self.lora_target_modules)
+        if self.class_weights is not None:
+            data["class_weights"] = list(self.class_weights)
+        if callable(self.augment):
+            data["augment"] = f"{self.augment.__module__}:{getattr(self.augment, '__qualname__', repr(self.augment))}"
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown training settings {unknown}; known settings are {sorted(known)}")
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: _coerce(k, v, hints[k]) for k, v in data.items()})
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, overrides: Sequence[str] = ()) -> "TrainConfig":
+        """Load a recipe, apply ``key=value`` overrides, validate.
+
+        Relative data/output paths in the recipe stay relative to the working directory.
+        """
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: recipe file not found")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a recipe is a mapping of settings, got {type(data).__name__}")
+        try:
+            return cls.from_dict(apply_overrides(data, overrides))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+    def with_overrides(self, overrides: Sequence[str]) -> "TrainConfig":
+        """A copy with ``key=value`` overrides applied (validated again)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return TrainConfig.from_dict(apply_overrides(data, overrides))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the settings as YAML (what ``from_yaml`` reads back)."""
+        import yaml
+
+        from .._io import atomic_write_text
+
+        return atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key=value`` strings (YAML values, dotted keys for nested mappings) to a copy of ``data``."""
+    import copy
+
+    import yaml
+
+    data = {k: (copy.deepcopy(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. epochs=5)")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        parts = key.split(".")
+        target = data
+        for part in parts[:-1]:
+            node = target.get(part)
+            if node is None:
+                node = target[part] = {}
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part} is not a mapping")
+            target = node
+        target[parts[-1]] = value
+    return data
+
+
+def _plain_source(spec: Any) -> Any:
+    """Data sources as plain values: an in-memory ``datasets.Dataset`` becomes a description."""
+    if isinstance(spec, (list, tuple)):
+        return [_plain_source(s) for s in spec]
+    if spec is None or isinstance(spec, (str, dict)):
+        return spec
+    return f"<{type(spec).__name__} of {len(spec)} rows>" if hasattr(spec, "__len__") else repr(spec)
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Coerce a YAML value to a field's annotated type (YAML reads ``1e-3`` as a string)."""
+    if value is None:
+        return None
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) != 1:
+            return value
+        hint = args[0]
+    base = typing.get_origin(hint) or hint
+    try:
+        if base is float:
+            return float(value)
+        if base is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError("not a whole number")
+            return int(value)
+        if base is bool:
+            if isinstance(value, str):
+                if value.lower() in ("true", "yes", "1"):
+                    return True
+                if value.lower() in ("false", "no", "0"):
+                    return False
+                raise ValueError("not a boolean")
+            return bool(value)
+        if base is str:
+            return str(value)
+        if base is tuple:
+            return tuple([value] if isinstance(value, str) else value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}={value!r}: expected {getattr(base, '__name__', base)} ({exc})") from None
+    return value

@@ -1,0 +1,247 @@
+"""Training data: source loading, clip datasets that crop through the inference decoder, sampling.
+
+Audio is decoded by :func:`wavguard.data.decode_audio` (the decoder ``Detector.predict`` uses),
+so training and inference see identical samples. Randomness (crop offsets, augmentation,
+sampling order) is a pure function of ``(seed, epoch, index)``: a resumed run draws exactly what
+an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from ..errors import ConfigError
+
+__all__ = [
+    "load_sources",
+    "ClipDataset",
+    "EpochSampler",
+    "pad_collate",
+    "class_counts",
+    "inverse_frequency_weights",
+    "crop_offset",
+]
+
+
+def _as_source_list(spec: Any, default_split: str | None) -> list[tuple[Any, str | None]]:
+    items = spec if isinstance(spec, (list, tuple)) else [spec]
+    out = []
+    for item in items:
+        if isinstance(item, dict):
+            if "source" not in item:
+                raise ConfigError(f"data source {item!r} needs a 'source' key")
+            out.append((str(item["source"]), item.get("split", default_split)))
+        elif item is not None and not isinstance(item, (str, os.PathLike)):
+            out.append((item, None))  # an in-memory datasets.Dataset
+        elif item:
+            out.append((str(item), default_split))
+    return out
+
+
+def load_sources(spec: Any, default_split: str | None, *, limit: int | None = None, seed: int = 0):
+    """Load and concatenate data sources into one ``datasets.Dataset`` with ``audio`` and ``label``.
+
+    Args:
+        spec: a source, ``{"source", "split"}`` mapping, or a list of them (see ``TrainConfig``).
+        default_split: split for sources that name none.
+        limit: keep ``limit`` clips chosen by a seeded shuffle (stratification is not attempted).
+        seed: seed of that shuffle.
+
+    Raises:
+        ConfigError: a source without ``audio``/``label`` columns, or labels other than 0/1.
+    """
+    import datasets
+
+    from ..data import load_any
+
+    parts = []
+    for source, split in _as_source_list(spec, default_split):
+        ds = source if isinstance(source, datasets.Dataset) else load_any(source, split=split)
+        if isinstance(ds, datasets.DatasetDict):
+            if len(ds) != 1:
+                raise ConfigError(f"{source}: holds splits {sorted(ds)}; name one (e.g. train_split=train)")
+            ds = next(iter(ds.values()))
+        missing = {"audio", "label"} - set(ds.column_names)
+        if missing:
+            raise ConfigError(f"{source}: the dataset lacks column(s) {sorted(missing)}; expected audio and label")
+        ds = ds.select_columns(["audio", "label"])
+        ds = ds.cast_column("label", datasets.ClassLabel(names=["real", "fake"]))
+        parts.append(ds)
+    if not parts:
+        raise ConfigError(f"no data source in {spec!r}")
+    data = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+    labels = np.asarray(data["label"])
+    if labels.size and not np.isin(labels, (0, 1)).all():
+        raise ConfigError(f"{spec!r}: labels must be 0 (real) or 1 (fake)")
+    if limit is not None and limit < len(data):
+        data = data.shuffle(seed=seed).select(range(limit))
+    return data
+
+
+def class_counts(labels: np.ndarray) -> np.ndarray:
+    """(real, fake) counts, shape (2,)."""
+    return np.bincount(np.asarray(labels, dtype=np.int64), minlength=2)[:2]
+
+
+def inverse_frequency_weights(labels: np.ndarray) -> np.ndarray:
+    """Per-class weights ``N / (2 * count)`` (balanced classes give 1.0 each), shape (2,)."""
+    counts = class_counts(labels).astype(np.float64)
+    if (counts == 0).any():
+        raise ConfigError(f"the training data needs both classes, got {int(counts[0])} real and {int(counts[1])} fake clips")
+    return counts.sum() / (2.0 * counts)
+
+
+def crop_offset(num_samples: int, crop_samples: int, rng: np.random.Generator | None) -> int:
+    """Start of a crop: random (uniform over valid starts) with ``rng``, else 0."""
+    if rng is None or num_samples <= crop_samples:
+        return 0
+    return int(rng.integers(0, num_samples - crop_samples + 1))
+
+
+class ClipDataset(Dataset):
+    """Decoded, cropped clips of a ``datasets.Dataset``.
+
+    Args:
+        data: rows with ``audio`` ({"path", "bytes"} or a path) and ``label``.
+        sample_rate_hz: decode rate (the detector's).
+        crop_samples: crop length; shorter clips stay whole (padded to ``min_samples``).
+        train: random crops and ``augment``; otherwise the first ``crop_samples``.
+        seed: with the epoch and the index, seeds each clip's crop and augmentation.
+        augment: ``augment(samples, sample_rate_hz) -> samples`` (training only).
+        min_samples: clips shorter than this (the backbone's receptive field) are zero-padded.
+
+    Items:
+        {"waveform": float32 (S,), "label": int, "index": int}
+    """
+
+    def __init__(
+        self,
+        data,
+        sample_rate_hz: int,
+        crop_samples: int,
+        *,
+        train: bool,
+        seed: int = 0,
+        augment: Callable[[np.ndarray, int], np.ndarray] | None = None,
+        min_samples: int = 1,
+    ):
+        self.data = data
+        self.sample_rate_hz = int(sample_rate_hz)
+        self.crop_samples = int(crop_samples)
+        self.train = train
+        self.seed = int(seed)
+        self.augment = augment if train else None
+        self.min_samples = int(min_samples)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def labels(self) -> np.ndarray:
+        return np.asarray(self.data["label"], dtype=np.int64)
+
+    def audio_cell(self, index: int) -> Any:
+        return self.data[int(index)]["audio"]
+
+    def load(self, index: int) -> np.ndarray:
+        """The decoded (uncropped, unaugmented) clip, float32 (S,)."""
+        from ..data import decode_audio
+
+        return decode_audio(self.audio_cell(index), self.sample_rate_hz)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        row = self.data[int(index)]
+        from ..data import decode_audio
+
+        samples = decode_audio(row["audio"], self.sample_rate_hz)
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)]) if self.train else None
+        start = crop_offset(samples.shape[0], self.crop_samples, rng)
+        samples = samples[start : start + self.crop_samples]
+        if self.augment is not None:
+            samples = self._augment(samples, rng)
+        if samples.shape[0] < self.min_samples:
+            samples = np.pad(samples, (0, self.min_samples - samples.shape[0]))
+        return {
+            "waveform": torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)),
+            "label": int(row["label"]),
+            "index": int(index),
+        }
+
+    def _augment(self, samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Run ``augment`` with the global numpy/random state seeded from ``rng``, then restore it."""
+        np_state, py_state = np.random.get_state(), random.getstate()
+        seed = int(rng.integers(0, 2**31 - 1))
+        np.random.seed(seed)
+        random.seed(seed)
+        try:
+            out = self.augment(samples, self.sample_rate_hz)
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+        out = np.asarray(out, dtype=np.float32)
+        if out.ndim != 1 or not np.isfinite(out).all():
+            raise ConfigError(f"augment returned {out.shape} samples with non-finite values; it must return finite mono audio")
+        return out
+
+
+class EpochSampler(Sampler[int]):
+    """Shuffled (or class-balanced) indices, a pure function of ``(seed, epoch)``.
+
+    Args:
+        num_items: dataset size.
+        seed: base seed.
+        weights: per-item sampling weights: draws ``num_items`` indices with replacement
+            (oversampling); ``None`` gives a permutation.
+        shuffle: ``False`` yields 0..N-1 in order.
+    """
+
+    def __init__(self, num_items: int, seed: int = 0, weights: np.ndarray | None = None, shuffle: bool = True):
+        self.num_items = int(num_items)
+        self.seed = int(seed)
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
+        self.shuffle = shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.num_items
+
+    def __iter__(self) -> Iterator[int]:
+        if not self.shuffle:
+            return iter(range(self.num_items))
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        if self.weights is not None:
+            order = torch.multinomial(self.weights, self.num_items, replacement=True, generator=generator)
+        else:
+            order = torch.randperm(self.num_items, generator=generator)
+        return iter(order.tolist())
+
+
+def pad_collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Zero-pad waveforms into a batch.
+
+    Returns:
+        {"waveforms": (B, S_max) float32, "lengths": (B,) int64, "labels": (B,) int64, "indices": (B,)}
+    """
+    lengths = torch.tensor([it["waveform"].shape[0] for it in items], dtype=torch.long)
+    waveforms = torch.zeros(len(items), int(lengths.max()), dtype=torch.float32)
+    for row, it in enumerate(items):
+        waveforms[row, : it["waveform"].shape[0]] = it["waveform"]
+    return {
+        "waveforms": waveforms,
+        "lengths": lengths,
+        "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
+        "indices": torch.tensor([it["index"] for it in items], dtype=torch.long),
+    }

@@ -1,0 +1,385 @@
+"""The Trainer: builds the detector, data, optimizer and schedule, and runs training with accelerate.
+
+One code path from a CPU to many GPUs (``accelerate launch``): ``Accelerator.prepare`` shards
+the data, ``accumulate``/``backward`` handle gradient accumulation and mixed precision, and
+``gather_for_metrics`` collects validation scores from every process.
+
+Example:
+    >>> from wavguard.training import TrainConfig, Trainer
+    >>> cfg = TrainConfig(train_data="data/", validation_fraction=0.1,
+    ...                   backbone="facebook/wav2vec2-base", mode="lora", output_dir="runs/lora")
+    >>> result = Trainer(cfg).fit()                          # doctest: +SKIP
+    >>> result.best_dir                                      # a wavguard detector directory
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from ..errors import ConfigError
+from .checkpoint import TrainState, latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import ClipDataset, EpochSampler, inverse_frequency_weights, load_sources, pad_collate
+from .loop import MetricsLog, TrainingModule, evaluate, train_epoch
+
+__all__ = ["Trainer", "TrainResult", "BEST_DIR", "METRICS_NAME"]
+
+logger = logging.getLogger(__name__)
+BEST_DIR = "best"
+METRICS_NAME = "metrics.jsonl"
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced.
+
+    Attributes:
+        best_dir: the saved detector (``Detector.from_pretrained(best_dir)``).
+        best_eer: its validation EER (NaN without validation data).
+        best_epoch: 1-based epoch it came from.
+        global_step: optimizer steps taken.
+        stopped_early: early stopping ended the run.
+        history: per-epoch records (train_loss, val_eer, ...), as in ``metrics.jsonl``.
+        test_metrics: EER etc. of the best model per test source.
+    """
+
+    best_dir: Path
+    best_eer: float
+    best_epoch: int
+    global_step: int
+    stopped_early: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+    test_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _accelerator(cfg: TrainConfig):
+    from accelerate import Accelerator
+
+    kwargs: dict[str, Any] = {}
+    if cfg.log_with:
+        from accelerate.tracking import filter_trackers
+
+        if filter_trackers([cfg.log_with]):
+            kwargs["log_with"] = cfg.log_with
+        else:
+            logger.warning("log_with=%r is not installed; logging to metrics.jsonl only", cfg.log_with)
+    # rng_types=[]: the sampler is a pure function of (seed, epoch), so nothing needs syncing.
+    return Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        project_dir=cfg.output_dir,
+        rng_types=[],
+        **kwargs,
+    )
+
+
+class Trainer:
+    """Train a detector as a :class:`TrainConfig` describes.
+
+    Args:
+        config: the run's settings.
+        accelerator: an ``accelerate.Accelerator`` (default: built from ``config``).
+
+    Attributes (after :meth:`setup`):
+        detector: the :class:`~wavguard.detector.Detector` being trained (unwrapped model).
+    """
+
+    def __init__(self, config: TrainConfig, accelerator=None):
+        self.config = config
+        self.accelerator = accelerator or _accelerator(config)
+        self.output_dir = Path(config.output_dir)
+        self.detector = None
+        self._ready = False
+
+    # -- setup ---------------------------------------------------------------------------
+    def build_detector(self):
+        """A new detector on the configured backbone, its trainable part set by ``mode``."""
+        from ..detector import Detector
+        from ..lora import apply_lora, lora_config
+
+        cfg = self.config
+        overrides = dict(cfg.detector)
+        if cfg.dropout is not None:
+            overrides["head_dropout"] = cfg.dropout
+        freeze = {"frozen": "all", "lora": "all", "full": "feature_encoder" if cfg.freeze_feature_encoder else "none"}
+        overrides["extra"] = {**overrides.get("extra", {}), "training": _provenance(cfg)}
+        det = Detector.from_backbone(
+            cfg.backbone, cfg.backbone_revision, num_layers=cfg.num_layers, freeze=freeze[cfg.mode], seed=cfg.seed, **overrides
+        )
+        if cfg.mode == "lora":
+            apply_lora(det.model, lora_config(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules))
+        if cfg.mode == "full":
+            det.backbone_is_reference = False
+        return det
+
+    def _load_data(self):
+        cfg = self.config
+        train = load_sources(cfg.train_data, cfg.train_split, limit=cfg.max_train_clips, seed=cfg.seed)
+        if cfg.validation_data not in (None, "", []):
+            val = load_sources(cfg.validation_data, cfg.validation_split, limit=cfg.max_eval_clips, seed=cfg.seed)
+        elif cfg.validation_fraction > 0:
+            parts = train.train_test_split(test_size=cfg.validation_fraction, stratify_by_column="label", seed=cfg.seed)
+            train, val = parts["train"], parts["test"]
+        else:
+            val = None
+        return train, val
+
+    def _datasets(self, train_data, val_data):
+        cfg, model = self.config, self.detector.model
+        rate = self.detector.config.sample_rate_hz
+        crop = int(round(cfg.crop_seconds * rate))
+        clips = lambda data, is_train: ClipDataset(  # noqa: E731
+            data, rate, crop, train=is_train, seed=cfg.seed, augment=cfg.augment_fn, min_samples=model.min_samples
+        )
+        if not cfg.uses_feature_cache:
+            return clips(train_data, True), (clips(val_data, False) if val_data is not None else None)
+        from .cache import FeatureCache, FeatureDataset
+
+        dcfg = self.detector.config
+        self.cache = FeatureCache(cfg.resolved_cache_dir, _cache_settings(cfg, dcfg, crop))
+        out = []
+        for data in (train_data, val_data):
+            if data is None:
+                out.append(None)
+                continue
+            fixed = clips(data, False)  # the deterministic crop is what gets cached
+            keys = [self.cache.key(cell) for cell in data["audio"]]
+            self.cache.fill(model.to(self.accelerator.device), fixed, keys, self.accelerator, cfg.eval_batch_size or cfg.batch_size)
+            out.append(FeatureDataset(self.cache, keys, fixed.labels()))
+        return out[0], out[1]
+
+    def _loader(self, dataset, batch_size: int, train: bool, weights: np.ndarray | None = None):
+        from .cache import FeatureDataset, feature_collate
+
+        cfg = self.config
+        sampler = EpochSampler(len(dataset), cfg.seed, weights=weights, shuffle=train)
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            collate_fn=feature_collate if isinstance(dataset, FeatureDataset) else pad_collate,
+            num_workers=cfg.num_workers,
+            generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched
+        )
+
+    def _optimizer(self):
+        cfg, model = self.config, self.detector.model
+        head = [*model.layer_sum.parameters(), *model.head.parameters()]
+        head_ids = {id(p) for p in head}
+        backbone = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
+        if cfg.mode != "frozen" and not backbone:
+            raise ConfigError(f"mode={cfg.mode!r} but no backbone parameter is trainable")
+        groups = []
+        for params, lr in ((head, cfg.head_learning_rate), (backbone, cfg.backbone_learning_rate)):
+            decay = [p for p in params if p.ndim > 1]
+            no_decay = [p for p in params if p.ndim <= 1]
+            groups += [{"params": decay, "lr": lr, "weight_decay": cfg.weight_decay},
+                       {"params": no_decay, "lr": lr, "weight_decay": 0.0}]
+        return torch.optim.AdamW([g for g in groups if g["params"]])
+
+    def setup(self) -> "Trainer":
+        """Build everything (idempotent): detector, data, loaders, optimizer, schedule, prepare."""
+        if self._ready:
+            return self
+        from accelerate.utils import set_seed
+        from transformers import get_scheduler
+
+        cfg, acc = self.config, self.accelerator
+        set_seed(cfg.seed)
+        self.detector = self.build_detector()
+        train_data, val_data = self._load_data()
+        self.train_dataset, self.val_dataset = self._datasets(train_data, val_data)
+        labels = self.train_dataset.labels()
+        if cfg.class_weights is not None:
+            weights = np.asarray(cfg.class_weights)
+        elif cfg.balance == "class_weights":
+            weights = inverse_frequency_weights(labels)
+        else:
+            weights = None
+            inverse_frequency_weights(labels)  # both classes must be present
+        self.class_weights = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+        item_weights = inverse_frequency_weights(labels)[labels] if cfg.balance == "oversample" else None
+        train_loader = self._loader(self.train_dataset, cfg.batch_size, True, item_weights)
+        self.train_sampler = train_loader.sampler
+        val_loader = None
+        if self.val_dataset is not None:
+            val_loader = self._loader(self.val_dataset, cfg.eval_batch_size or cfg.batch_size, False)
+        steps_per_epoch = math.ceil(len(train_loader) / cfg.gradient_accumulation_steps)
+        self.total_steps = steps_per_epoch * cfg.epochs
+        optimizer = self._optimizer()
+        scheduler = get_scheduler(cfg.scheduler, optimizer, num_warmup_steps=math.ceil(cfg.warmup_ratio * self.total_steps),
+                                  num_training_steps=self.total_steps)
+        self.module = TrainingModule(self.detector.model)
+        prepared = acc.prepare(self.module, optimizer, train_loader, scheduler, *([val_loader] if val_loader else []))
+        self.module, self.optimizer, self.train_loader, self.scheduler = prepared[:4]
+        self.val_loader = prepared[4] if val_loader else None
+        self.metrics = MetricsLog(self.output_dir / METRICS_NAME, acc.is_main_process)
+        self._ready = True
+        return self
+
+    # -- training ------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> TrainResult:
+        """Train; with ``resume`` continue from the newest checkpoint in ``output_dir`` (if any).
+
+        Returns:
+            a :class:`TrainResult`; the best detector is in ``output_dir/best``.
+        """
+        cfg, acc = self.config, self.accelerator
+        self.setup()
+        state = TrainState()
+        checkpoint = latest_checkpoint(self.output_dir) if resume else None
+        if checkpoint is not None:
+            state = load_checkpoint(acc, checkpoint)
+            self.metrics.truncate(state.extra.get("metrics_lines", 0))
+            logger.info("resuming from %s (epoch %d, step %d)", checkpoint, state.epoch + 1, state.global_step)
+        elif acc.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            if self.metrics.path.exists():
+                self.metrics.path.unlink()
+            cfg.save(self.output_dir / "train_config.yaml")
+        if acc.log_with:
+            acc.init_trackers("wavguard", config=_flat(cfg.to_dict()))
+        acc.wait_for_everyone()
+
+        def checkpoint_now(st: TrainState, last_batch: bool) -> None:
+            if cfg.checkpoint_every_steps and st.global_step % cfg.checkpoint_every_steps == 0 and not last_batch:
+                self._save_checkpoint(st)
+
+        while state.epoch < cfg.epochs and not state.stopped_early:
+            started = time.perf_counter()
+            loader = acc.skip_first_batches(self.train_loader, state.batches_done) if state.batches_done else self.train_loader
+            # the sampler and crops are functions of the epoch; set it on them directly, since a
+            # skip_first_batches loader does not forward set_epoch to a wrapped sampler
+            loader.set_epoch(state.epoch)
+            self.train_sampler.set_epoch(state.epoch)
+            self.train_dataset.set_epoch(state.epoch)
+            train_epoch(acc, self.module, loader, self.optimizer, self.scheduler, state, class_weights=self.class_weights,
+                        max_grad_norm=cfg.max_grad_norm, log_every_steps=cfg.log_every_steps, metrics=self.metrics,
+                        on_step=checkpoint_now)
+            self._end_epoch(state, time.perf_counter() - started)
+        acc.wait_for_everyone()
+        test_metrics = self._test() if cfg.test_data not in (None, "", []) else {}
+        acc.end_training()
+        history = [r for r in _read_jsonl(self.metrics.path) if "val_eer" in r or "train_epoch_loss" in r]
+        return TrainResult(self.output_dir / BEST_DIR, state.best_eer if state.best_epoch >= 0 else math.nan,
+                           state.best_epoch + 1, state.global_step, state.stopped_early, history, test_metrics)
+
+    def _end_epoch(self, state: TrainState, seconds: float) -> None:
+        cfg, acc = self.config, self.accelerator
+        record: dict[str, Any] = {"epoch": state.epoch + 1, "step": state.global_step,
+                                  "train_epoch_loss": state.loss_sum / max(state.loss_count, 1),
+                                  "epoch_seconds": round(seconds, 3)}
+        improved = self.val_loader is None
+        if self.val_loader is not None:
+            result = evaluate(acc, self.module, self.val_loader)
+            record.update(val_eer=result["eer"], val_loss=result["loss"], val_accuracy=result["accuracy"])
+            improved = result["eer"] < state.best_eer or (state.best_epoch < 0 and math.isnan(result["eer"]))
+            if improved:
+                state.best_eer, state.bad_epochs = result["eer"], 0
+            else:
+                state.bad_epochs += 1
+        if improved:
+            state.best_epoch = state.epoch
+            self.save_detector(self.output_dir / BEST_DIR, {"validation_eer": record.get("val_eer"), "epoch": state.epoch + 1})
+        if cfg.early_stopping_patience is not None and state.bad_epochs >= cfg.early_stopping_patience:
+            state.stopped_early = True
+            record["stopped_early"] = True
+        self.metrics.write(record)
+        if acc.log_with:
+            acc.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=state.global_step)
+        if acc.is_main_process:
+            logger.info("epoch %d: %s", state.epoch + 1, ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        state.epoch += 1
+        state.batches_done, state.loss_sum, state.loss_count = 0, 0.0, 0
+        self._save_checkpoint(state)
+
+    def _save_checkpoint(self, state: TrainState) -> None:
+        lines = self.metrics.num_lines() if self.accelerator.is_main_process else 0
+        state.extra["metrics_lines"] = lines
+        save_checkpoint(self.accelerator, self.output_dir, state, self.config.keep_checkpoints)
+
+    def save_detector(self, directory: Path, metrics: dict[str, Any] | None = None) -> Path:
+        """Save the current model as a wavguard detector directory (main process; others wait)."""
+        from ..detector import Detector
+        from ..lora import has_adapter, save_adapter
+
+        acc = self.accelerator
+        if acc.is_main_process:
+            model = acc.unwrap_model(self.module).model
+            was_training = model.training
+            config = self.detector.config.replace(metrics={k: v for k, v in (metrics or {}).items() if v is not None})
+            det = Detector(model, config, backbone_is_reference=self.detector.backbone_is_reference)
+            det.save_pretrained(directory)
+            if has_adapter(model):
+                save_adapter(model, Path(directory) / "adapter")
+            model.train(was_training)
+        acc.wait_for_everyone()
+        return Path(directory)
+
+    def _test(self) -> dict[str, dict[str, Any]]:
+        """Score each test source with the saved best detector (deterministic crops)."""
+        from ..detector import Detector
+        from .data import _as_source_list
+
+        cfg, acc = self.config, self.accelerator
+        best = Detector.from_pretrained(self.output_dir / BEST_DIR)
+        module = acc.prepare_model(TrainingModule(best.model), evaluation_mode=True)
+        crop = int(round(cfg.crop_seconds * best.config.sample_rate_hz))
+        out: dict[str, dict[str, Any]] = {}
+        for source, split in _as_source_list(cfg.test_data, cfg.test_split):
+            data = load_sources({"source": source, "split": split}, split, limit=cfg.max_eval_clips, seed=cfg.seed)
+            clips = ClipDataset(data, best.config.sample_rate_hz, crop, train=False, min_samples=best.model.min_samples)
+            loader = acc.prepare_data_loader(self._loader(clips, cfg.eval_batch_size or cfg.batch_size, False))
+            result = evaluate(acc, module, loader)
+            name = f"{source}" + (f"@{split}" if split else "")
+            out[name] = {k: v for k, v in result.items() if k not in ("scores", "labels")}
+            self.metrics.write({"test": name, "step": -1, **out[name]})
+        if acc.is_main_process:
+            best.config.metrics.update({f"test_eer[{k}]": v["eer"] for k, v in out.items()})
+            best.config.save(self.output_dir / BEST_DIR)
+        acc.wait_for_everyone()
+        return out
+
+
+def _provenance(cfg: TrainConfig) -> dict[str, Any]:
+    keys = ("mode", "train_data", "train_split", "epochs", "batch_size", "crop_seconds", "seed", "balance")
+    data = cfg.to_dict()
+    return {k: data[k] for k in keys}
+
+
+def _cache_settings(cfg: TrainConfig, dcfg, crop_samples: int) -> dict[str, Any]:
+    from .cache import backbone_fingerprint
+
+    return {
+        "backbone": cfg.backbone,
+        "revision": cfg.backbone_revision,
+        "num_layers": cfg.num_layers,
+        "normalize": dcfg.normalize,
+        "backbone_type": dcfg.backbone_type,
+        "sample_rate_hz": dcfg.sample_rate_hz,
+        "crop_samples": crop_samples,
+        "crop": "start",
+        "fingerprint": backbone_fingerprint(cfg.backbone),
+    }
+
+
+def _flat(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in data.items()}
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    import json
+
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
