@@ -28,26 +28,3 @@ def make_folder(root: Path, per_class: int = 12, seconds: float = 1.0, seed: int
     return root
 
 
-def _arrow_folder_dataset(source, split=None):
-    """A class-folder dataset built with pyarrow (no audio encoding, so no torchcodec needed)."""
-    import datasets
-    import pyarrow as pa
-
-    root = Path(source)
-    rows = [(str(f), label) for label, name in ((0, "real"), (1, "fake")) for f in sorted((root / name).rglob("*.wav"))]
-    audio = pa.array([{"bytes": None, "path": p} for p, _ in rows], type=pa.struct({"bytes": pa.binary(), "path": pa.string()}))
-    table = pa.table({"audio": audio, "label": pa.array([lab for _, lab in rows], pa.int64())})
-    features = datasets.Features({"audio": datasets.Audio(decode=False), "label": datasets.ClassLabel(names=["real", "fake"])})
-    return datasets.Dataset(table).cast(features)
-
-
-def ensure_folder_loader(tmp: Path) -> None:
-    """Where ``wavguard.data.load_any`` cannot build a folder dataset here (the minimal loader
-    needs torchcodec under datasets >= 4), substitute a pyarrow-built equivalent."""
-    import wavguard.data
-
-    probe = make_folder(Path(tmp) / "probe", per_class=1, seconds=0.1)
-    try:
-        wavguard.data.load_any(str(probe))
-    except ImportError:
-        wavguard.data.load_any = _arrow_folder_dataset

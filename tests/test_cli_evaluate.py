@@ -39,19 +39,9 @@ def models(tmp_path_factory):
 
 
 @pytest.fixture
-def folder_loader(folder, monkeypatch):
-    """The folder loader; where this checkout's loader needs torchcodec (absent here), the same
-    data set (audio paths + labels, real before fake, sorted) is built with pyarrow instead."""
+def folder_loader():
     from wavguard import data
 
-    try:
-        data.load_any(str(folder))
-    except ImportError:
-        def load_any(source, split=None):
-            files = [(p, 0) for p in sorted((folder / "real").glob("*.wav"))] + [(p, 1) for p in sorted((folder / "fake").glob("*.wav"))]
-            return make_dataset([{"audio": str(p), "label": y} for p, y in files])
-
-        monkeypatch.setattr(data, "load_any", load_any)
     return data.load_any
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from _train_fixtures import ensure_folder_loader, make_folder
+from _train_fixtures import make_folder
 
 pytest.importorskip("accelerate")
 pytest.importorskip("peft")
@@ -40,7 +40,6 @@ def fixture_data(tmp_path_factory):
     from wavguard.testing import tiny_backbone_dir
 
     tmp = tmp_path_factory.mktemp("recipes")
-    ensure_folder_loader(tmp)
     return {
         "tmp": tmp,
         "data": make_folder(tmp / "data", per_class=4, seconds=0.6),

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from _train_fixtures import ensure_folder_loader, make_folder
+from _train_fixtures import make_folder
 
 pytest.importorskip("accelerate")
 pytest.importorskip("peft")
@@ -18,7 +18,6 @@ def setup(tmp_path_factory):
     from wavguard.testing import tiny_backbone_dir
 
     tmp = tmp_path_factory.mktemp("train")
-    ensure_folder_loader(tmp)
     data = make_folder(tmp / "data", per_class=12)
     return {"tmp": tmp, "data": data, "backbone": tiny_backbone_dir("wav2vec2", tmp / "backbone")}
 

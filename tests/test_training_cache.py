@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from _train_fixtures import ensure_folder_loader, make_folder
+from _train_fixtures import make_folder
 
 pytest.importorskip("accelerate")
 
@@ -13,8 +13,6 @@ def test_backbone_runs_once_across_epochs_and_runs(tmp_path, monkeypatch):
     from wavguard.backbone import Backbone
     from wavguard.testing import tiny_backbone_dir
     from wavguard.training import TrainConfig, train
-
-    ensure_folder_loader(tmp_path)
     data = make_folder(tmp_path / "data", per_class=8)
     backbone = tiny_backbone_dir("wav2vec2", tmp_path / "bb")
     calls = {"n": 0}

@@ -39,7 +39,6 @@ def test_accelerate_launch_two_cpu_processes(tmp_path, mode):
     runner = tmp_path / "runner.py"
     runner.write_text(
         f"import sys; sys.path[:0] = [{str(TESTS)!r}, {str(SRC)!r}]\n"
-        f"from _train_fixtures import ensure_folder_loader; ensure_folder_loader({str(tmp_path)!r})\n"
         "from wavguard.cli import main; sys.exit(main(sys.argv[1:]))\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(SRC), "ACCELERATE_USE_CPU": "1"}

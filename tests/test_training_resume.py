@@ -19,7 +19,6 @@ TESTS = Path(__file__).resolve().parent
 SRC = TESTS.parent / "src"
 RUNNER = (
     "import sys; sys.path[:0] = [{tests!r}, {src!r}]\n"
-    "from _train_fixtures import ensure_folder_loader; ensure_folder_loader({tmp!r})\n"
     "from wavguard.cli import main; sys.exit(main(sys.argv[1:]))\n"
 )
 
@@ -29,7 +28,7 @@ def _train(tmp: Path, out: Path, *extra: str, exit_after: int | None = None) -> 
     env.pop("WAVGUARD_TRAIN_EXIT_AFTER_STEP", None)
     if exit_after is not None:
         env["WAVGUARD_TRAIN_EXIT_AFTER_STEP"] = str(exit_after)
-    code = RUNNER.format(tests=str(TESTS), src=str(SRC), tmp=str(tmp))
+    code = RUNNER.format(tests=str(TESTS), src=str(SRC))
     cmd = [sys.executable, "-c", code, "train", str(tmp / "recipe.yaml"), f"output_dir={out}", *extra]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
 
@@ -61,12 +60,17 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
         "log_every_steps: 1\nhead_learning_rate: 0.005\nbackbone_learning_rate: 0.001\n"
         "detector: {head_channels: [8], head_dropout: 0.3, window_seconds: 1.0, hop_seconds: 1.0}\n"
     )
-    # the uninterrupted run in this process (same thread count, same CPU kernels)
-    from _train_fixtures import ensure_folder_loader
+    # the uninterrupted run in this process, on one thread like the subprocesses (same kernels)
+    import torch
+
     from wavguard.cli import main
 
-    ensure_folder_loader(tmp_path)
-    assert main(["train", str(tmp_path / "recipe.yaml"), f"output_dir={tmp_path / 'straight'}"]) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["train", str(tmp_path / "recipe.yaml"), f"output_dir={tmp_path / 'straight'}"]) == 0
+    finally:
+        torch.set_num_threads(threads)
 
     # 16 clips / 4 = 4 steps per epoch; checkpoints at steps 2, 4 (epoch end) and 6; die after step 7
     killed = _train(tmp_path, tmp_path / "resumed", exit_after=7)
