@@ -90,7 +90,12 @@ def test_validation_early_stopping_and_best_epoch(setup):
     # two validations without a lower EER after the best one end the run
     assert result.stopped_early and len(eers) == result.best_epoch + 2
     saved = json.loads((result.best_dir / "config.json").read_text())
-    assert saved["metrics"] == {"validation_eer": 0.0, "epoch": result.best_epoch}
+    assert {k: saved["metrics"][k] for k in ("validation_eer", "epoch")} == {"validation_eer": 0.0, "epoch": result.best_epoch}
+    # the best detector is calibrated and thresholded on the validation data, and timed
+    assert (saved["calibration_scale"], saved["calibration_bias"]) != (1.0, 0.0)
+    assert 0.0 < saved["threshold"] < 1.0 and saved["threshold"] != 0.5
+    assert 0.0 <= saved["metrics"]["validation_ece"] < 0.5
+    assert saved["extra"]["training"]["training_seconds"] > 0
 
 
 def test_class_weights_and_oversampling(setup):
@@ -157,3 +162,37 @@ def test_augment_hook_runs_on_training_crops_only(setup, tmp_path):
 
 def torch_allclose(a, b):
     return bool((a == b).all())
+
+
+def test_spectrogram_baseline_trains_with_the_same_trainer(setup):
+    from wavguard import Detector
+    from wavguard.metrics import compute_eer
+    from wavguard.training import train
+
+    cfg = _config(setup, "full", kind="spectrogram", epochs=6, detector={"window_seconds": 1.0},
+                  output_dir=str(setup["tmp"] / "run-baseline"))
+    result = train(cfg)
+    detector = Detector.from_pretrained(result.best_dir)
+    assert detector.config.kind == "spectrogram"
+    files = sorted(str(p) for p in setup["data"].rglob("*.wav"))
+    labels = np.array([1 if "/fake/" in f else 0 for f in files])
+    assert compute_eer(labels, [p.score for p in detector.predict(files)])[0] == 0.0
+
+
+def test_augment_config_builds_a_seeded_augmenter(setup, tmp_path):
+    import soundfile as sf
+
+    from wavguard.augment import Augmenter
+    from wavguard.training.data import ClipDataset
+
+    cfg = _config(setup, "frozen", augment={"transforms": [{"name": "gain", "p": 1.0, "min_gain_db": -12, "max_gain_db": 12}]})
+    assert isinstance(cfg.augment_fn, Augmenter) and not cfg.uses_feature_cache
+    path = tmp_path / "tone.wav"
+    sf.write(path, np.full(16000, 0.1, np.float32), 16000)
+    clips = ClipDataset([{"audio": str(path), "label": 0}], 16000, 16000, train=True, seed=1, augment=cfg.augment_fn)
+    gains = []
+    for epoch in (0, 1, 0):
+        clips.set_epoch(epoch)
+        gains.append(float(clips[0]["waveform"][0]) / 0.1)
+    assert gains[0] == pytest.approx(gains[2]) and gains[0] != pytest.approx(gains[1])  # a function of (seed, epoch)
+    assert all(10 ** (-12 / 20) - 1e-4 <= g <= 10 ** (12 / 20) + 1e-4 for g in gains)

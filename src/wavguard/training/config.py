@@ -97,8 +97,15 @@ class TrainConfig:
         keep_checkpoints: how many recent checkpoints to keep.
         log_every_steps: write a training-loss record every N optimizer steps.
         log_with: accelerate tracker (``"tensorboard"``, ``"wandb"``...), used only when installed.
-        augment: ``augment(samples, sample_rate_hz) -> samples`` applied to training crops, or a
-            ``"module:function"`` string naming one.
+        augment: on-the-fly augmentation of training crops: a :func:`wavguard.augment.build_augmenter`
+            config (``{"transforms": {...}}``), a ``"module:function"`` string, or a callable
+            ``augment(samples, sample_rate_hz) -> samples``.
+        kind: ``"transformer"`` (backbone + CNN head) or ``"spectrogram"`` (the CNN baseline on
+            ``detector.spectrogram`` features; needs ``mode="full"``).
+        calibration: after training, fit ``"platt"`` or ``"temperature"`` scaling of the best
+            detector on the validation data (``"none"``: keep raw softmax scores).
+        threshold: the decision threshold chosen on validation: ``"eer"`` or a target false-alarm
+            rate (fraction of real clips flagged fake).
         cache_features: ``"frozen"`` mode computes the backbone's hidden states once and reuses them
             (turned off when ``augment`` is set: augmented audio changes every epoch).
         cache_dir: feature cache folder (default ``$WAVGUARD_CACHE`` or ``~/.cache/wavguard/features``).
@@ -147,6 +154,9 @@ class TrainConfig:
     log_every_steps: int = 10
     log_with: str | None = None
     augment: Any = None
+    kind: str = "transformer"
+    calibration: str = "platt"
+    threshold: Any = "eer"
     cache_features: bool = True
     cache_dir: str | None = None
     num_workers: int = 0
@@ -166,6 +176,12 @@ class TrainConfig:
         if not self.backbone:
             raise ConfigError("backbone is required: a Hub id (e.g. facebook/wav2vec2-base) or a local directory")
         _check_choice("mode", self.mode, MODES)
+        _check_choice("kind", self.kind, ("transformer", "spectrogram"))
+        _check_choice("calibration", self.calibration, ("platt", "temperature", "none"))
+        if self.kind == "spectrogram" and self.mode != "full":
+            raise ConfigError("kind='spectrogram' (the CNN baseline) has no pretrained backbone: use mode='full'")
+        if not (self.threshold == "eer" or (isinstance(self.threshold, (int, float)) and 0 < self.threshold < 1)):
+            raise ConfigError(f"threshold must be 'eer' or a target false-alarm rate in (0, 1), got {self.threshold!r}")
         _check_choice("balance", self.balance, BALANCE_MODES)
         _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _check_choice("scheduler", self.scheduler, SCHEDULERS)
@@ -210,12 +226,17 @@ class TrainConfig:
     # -- derived -------------------------------------------------------------------------
     @property
     def augment_fn(self) -> Callable | None:
-        """The augmentation callable (``augment`` resolved from a ``module:function`` string)."""
+        """The augmentation callable: a :func:`wavguard.augment.build_augmenter` config (a mapping
+        with ``transforms``), a ``module:function`` string, or a callable."""
+        if isinstance(self.augment, dict):
+            from ..augment import build_augmenter
+
+            return build_augmenter({"seed": self.seed, **self.augment})
         return resolve_callable(self.augment)
 
     @property
     def uses_feature_cache(self) -> bool:
-        return self.mode == "frozen" and self.cache_features and self.augment is None
+        return self.mode == "frozen" and self.cache_features and self.augment is None and self.kind == "transformer"
 
     @property
     def resolved_cache_dir(self) -> Path:

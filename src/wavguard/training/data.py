@@ -116,6 +116,8 @@ class ClipDataset(Dataset):
         seed: with the epoch and the index, seeds each clip's crop and augmentation.
         augment: ``augment(samples, sample_rate_hz) -> samples`` (training only).
         min_samples: clips shorter than this (the backbone's receptive field) are zero-padded.
+        preprocess: applied to each decoded clip before cropping (``Detector._preprocess``), so
+            training repeats the preprocessing recorded in the detector config.
 
     Items:
         {"waveform": float32 (S,), "label": int, "index": int}
@@ -131,6 +133,7 @@ class ClipDataset(Dataset):
         seed: int = 0,
         augment: Callable[[np.ndarray, int], np.ndarray] | None = None,
         min_samples: int = 1,
+        preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
     ):
         self.data = data
         self.sample_rate_hz = int(sample_rate_hz)
@@ -139,6 +142,7 @@ class ClipDataset(Dataset):
         self.seed = int(seed)
         self.augment = augment if train else None
         self.min_samples = int(min_samples)
+        self.preprocess = preprocess
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -164,6 +168,8 @@ class ClipDataset(Dataset):
         from ..data import decode_audio
 
         samples = decode_audio(row["audio"], self.sample_rate_hz)
+        if self.preprocess is not None:  # the detector's own preprocessing (e.g. denoising)
+            samples = self.preprocess(samples)
         rng = np.random.default_rng([self.seed, self.epoch, int(index)]) if self.train else None
         start = crop_offset(samples.shape[0], self.crop_samples, rng)
         samples = samples[start : start + self.crop_samples]
@@ -183,8 +189,13 @@ class ClipDataset(Dataset):
         seed = int(rng.integers(0, 2**31 - 1))
         np.random.seed(seed)
         random.seed(seed)
+        from ..augment import Augmenter
+
         try:
-            out = self.augment(samples, self.sample_rate_hz)
+            if isinstance(self.augment, Augmenter):
+                out = self.augment(samples, self.sample_rate_hz, seed=seed)
+            else:
+                out = self.augment(samples, self.sample_rate_hz)
         finally:
             np.random.set_state(np_state)
             random.setstate(py_state)

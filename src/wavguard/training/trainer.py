@@ -113,6 +113,10 @@ class Trainer:
             overrides["head_dropout"] = cfg.dropout
         freeze = {"frozen": "all", "lora": "all", "full": "feature_encoder" if cfg.freeze_feature_encoder else "none"}
         overrides["extra"] = {**overrides.get("extra", {}), "training": _provenance(cfg)}
+        if cfg.kind == "spectrogram":
+            from ..baseline import build_baseline_detector
+
+            return build_baseline_detector(seed=cfg.seed, **overrides)
         det = Detector.from_backbone(
             cfg.backbone, cfg.backbone_revision, num_layers=cfg.num_layers, freeze=freeze[cfg.mode], seed=cfg.seed, **overrides
         )
@@ -139,7 +143,8 @@ class Trainer:
         rate = self.detector.config.sample_rate_hz
         crop = int(round(cfg.crop_seconds * rate))
         clips = lambda data, is_train: ClipDataset(  # noqa: E731
-            data, rate, crop, train=is_train, seed=cfg.seed, augment=cfg.augment_fn, min_samples=model.min_samples
+            data, rate, crop, train=is_train, seed=cfg.seed, augment=cfg.augment_fn, min_samples=model.min_samples,
+            preprocess=self.detector._preprocess if self.detector.config.denoise else None,
         )
         if not cfg.uses_feature_cache:
             return clips(train_data, True), (clips(val_data, False) if val_data is not None else None)
@@ -174,10 +179,11 @@ class Trainer:
 
     def _optimizer(self):
         cfg, model = self.config, self.detector.model
-        head = [*model.layer_sum.parameters(), *model.head.parameters()]
+        layer_sum = model.layer_sum.parameters() if hasattr(model, "layer_sum") else ()
+        head = [*layer_sum, *model.head.parameters()]
         head_ids = {id(p) for p in head}
         backbone = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
-        if cfg.mode != "frozen" and not backbone:
+        if cfg.mode != "frozen" and cfg.kind == "transformer" and not backbone:
             raise ConfigError(f"mode={cfg.mode!r} but no backbone parameter is trainable")
         groups = []
         for params, lr in ((head, cfg.head_learning_rate), (backbone, cfg.backbone_learning_rate)):
@@ -235,6 +241,7 @@ class Trainer:
             a :class:`TrainResult`; the best detector is in ``output_dir/best``.
         """
         cfg, acc = self.config, self.accelerator
+        self._started = time.perf_counter()
         self.setup()
         state = TrainState()
         checkpoint = latest_checkpoint(self.output_dir) if resume else None
@@ -267,6 +274,9 @@ class Trainer:
                         max_grad_norm=cfg.max_grad_norm, log_every_steps=cfg.log_every_steps, metrics=self.metrics,
                         on_step=checkpoint_now)
             self._end_epoch(state, time.perf_counter() - started)
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            self._finalize_best(time.perf_counter() - self._started)
         acc.wait_for_everyone()
         test_metrics = self._test() if cfg.test_data not in (None, "", []) else {}
         acc.end_training()
@@ -311,7 +321,6 @@ class Trainer:
     def save_detector(self, directory: Path, metrics: dict[str, Any] | None = None) -> Path:
         """Save the current model as a wavguard detector directory (main process; others wait)."""
         from ..detector import Detector
-        from ..lora import has_adapter, save_adapter
 
         acc = self.accelerator
         if acc.is_main_process:
@@ -319,12 +328,33 @@ class Trainer:
             was_training = model.training
             config = self.detector.config.replace(metrics={k: v for k, v in (metrics or {}).items() if v is not None})
             det = Detector(model, config, backbone_is_reference=self.detector.backbone_is_reference)
-            det.save_pretrained(directory)
-            if has_adapter(model):
-                save_adapter(model, Path(directory) / "adapter")
+            det.save_pretrained(directory)  # LoRA adapters included
             model.train(was_training)
         acc.wait_for_everyone()
         return Path(directory)
+
+    def _finalize_best(self, seconds: float) -> None:
+        """Calibrate the best detector on the validation data and choose its threshold there;
+        record the training time. Main process only."""
+        from ..detector import Detector
+
+        best_dir = self.output_dir / BEST_DIR
+        if not (best_dir / "config.json").is_file():
+            return
+        best = Detector.from_pretrained(best_dir)
+        training = dict(best.config.extra.get("training", {}))
+        training["training_seconds"] = round(float(seconds), 3)
+        best.config.extra = {**best.config.extra, "training": training}
+        cfg = self.config
+        if self.val_dataset is not None and cfg.calibration != "none":
+            from ..calibration import calibrate_detector
+
+            _, val_data = self._load_data()
+            result = calibrate_detector(best, val_data, method=cfg.calibration, threshold=cfg.threshold,
+                                        batch_size=cfg.eval_batch_size or cfg.batch_size)
+            logger.info("calibrated on validation: %s", result)
+            best.config.metrics = {**best.config.metrics, "validation_ece": result.ece_after}
+        best.config.save(best_dir)
 
     def _test(self) -> dict[str, dict[str, Any]]:
         """Score each test source with the saved best detector (deterministic crops)."""
