@@ -173,7 +173,7 @@ class TrainConfig:
             self.mixed_precision = "no"
         if self.train_data in (None, "", []):
             raise ConfigError("train_data is required: a folder with real/ and fake/ sub-folders, or a dataset")
-        if not self.backbone:
+        if not self.backbone and self.kind == "transformer":
             raise ConfigError("backbone is required: a Hub id (e.g. facebook/wav2vec2-base) or a local directory")
         _check_choice("mode", self.mode, MODES)
         _check_choice("kind", self.kind, ("transformer", "spectrogram"))
