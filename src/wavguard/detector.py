@@ -304,7 +304,8 @@ class Detector:
         combined = aggregate_logits(logits, self.config.aggregation, self.config.top_k)
         score = float(self.calibrate(combined))
         label = self.config.labels[1] if score >= threshold else self.config.labels[0]
-        return Prediction(state.source, score, label, threshold, state.num_samples / rate, segments)
+        margin = float(combined[1] - combined[0])
+        return Prediction(state.source, score, label, threshold, state.num_samples / rate, segments, logit_margin=margin)
 
     def predict(
         self,

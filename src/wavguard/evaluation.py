@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
@@ -42,9 +41,6 @@ logger = logging.getLogger(__name__)
 
 #: Grouping columns used when present and none are named.
 DEFAULT_GROUP_COLUMNS = ("attack", "speaker", "language")
-#: Calibration scale used to read raw logit margins back out of ``Detector.predict``: the sigmoid
-#: of margin / 64 stays clear of 0 and 1 for margins up to about +-2,000.
-_PROBE_SCALE = 1.0 / 64.0
 #: Rows decoded and scored per call to ``predict`` (bounds the encoded bytes held at once).
 _CHUNK_ROWS = 64
 
@@ -89,9 +85,8 @@ def _logit(p: np.ndarray) -> np.ndarray:
 def predict_margins(detector, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8):
     """Uncalibrated FAKE-minus-REAL logit margins of a detector, through ``Detector.predict``.
 
-    A shallow copy of the detector (sharing its network) predicts with calibration
-    ``sigmoid(margin / 64)``, which is inverted exactly, so every margin comes from the one
-    scoring path (decoding, windowing, aggregation) that ``predict`` uses.
+    The margins are ``Prediction.logit_margin``: they come from the one scoring path (decoding,
+    windowing, aggregation) that ``predict`` uses.
 
     Args:
         detector: a :class:`~wavguard.Detector`.
@@ -108,11 +103,9 @@ def predict_margins(detector, inputs: Sequence[Any], *, sample_rate: int | None 
     durations = np.zeros(n)
     errors: list[Any] = [None] * n
     if n:
-        probe = copy.copy(detector)
-        probe.config = detector.config.replace(calibration_scale=_PROBE_SCALE, calibration_bias=0.0)
-        for i, pred in enumerate(probe.predict(list(inputs), sample_rate, batch_size=batch_size, on_error="return")):
+        for i, pred in enumerate(detector.predict(list(inputs), sample_rate, batch_size=batch_size, on_error="return")):
             if pred.ok:
-                margins[i] = _logit(pred.score) / _PROBE_SCALE
+                margins[i] = pred.logit_margin
                 durations[i] = pred.duration_seconds
             else:
                 errors[i] = pred.error

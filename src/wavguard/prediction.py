@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,6 +37,8 @@ class Prediction:
         duration_seconds: length of the input (at the model's sample rate).
         segments: one :class:`Segment` per scoring window, in time order.
         error: with ``on_error="return"``, the error that stopped this input (score is NaN, label "error").
+        logit_margin: the aggregated FAKE-minus-REAL logit before calibration (what calibration
+            and score fusion are fitted on); NaN for an input that failed.
     """
 
     source: str
@@ -45,6 +48,7 @@ class Prediction:
     duration_seconds: float = 0.0
     segments: list[Segment] = field(default_factory=list)
     error: WavguardError | None = None
+    logit_margin: float = math.nan
 
     @property
     def ok(self) -> bool:
@@ -60,4 +64,5 @@ class Prediction:
             "duration_seconds": self.duration_seconds,
             "segments": [asdict(s) for s in self.segments],
             "error": None if self.error is None else str(self.error),
+            "logit_margin": None if self.error is not None else self.logit_margin,
         }
