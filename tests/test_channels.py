@@ -1,12 +1,26 @@
-"""Degradation channels: measured spectra, SNRs and decays, determinism, name parsing."""
+"""Degradation channels (measured spectra, SNRs and decays, determinism, name parsing) and the
+robustness evaluation, report and command line built on them."""
+
+import json
+import os
 
 import numpy as np
 import pytest
+import soundfile as sf
 
+from wavguard import metrics as M
 from wavguard.channels import DEFAULT_CHANNELS, Channel, apply_channel, parse_channel, parse_channels
+from wavguard.data import decode_audio
 from wavguard.errors import ConfigError, InvalidAudioError
+from wavguard.evaluation import eer_ratio, evaluate_channels, evaluate_detector, evaluate_scores
+from wavguard.report import format_ratio, write_report
+from wavguard.testing import chirp, sine, tiny_detector
 
+from evaluation_data import make_dataset, write_clips
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 RATE = 16000
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def white_noise(seconds=1.0, rate=RATE, seed=0):
@@ -44,7 +58,9 @@ def test_telephone_keeps_only_the_300_3400_hz_band(rate):
     assert band_fraction(y, rate, 0, 200) < 1e-3
     assert band_fraction(y, rate, 4000, rate) < 1e-3
     # the pass band keeps most of its energy (mu-law adds ~ -38 dB of noise, the filters lose little)
-    energy = lambda s: band_fraction(s, rate, 500, 3000) * np.sum(s.astype(np.float64) ** 2)  # noqa: E731
+    def energy(s):
+        return band_fraction(s, rate, 500, 3000) * np.sum(s.astype(np.float64) ** 2)
+
     assert 0.8 < energy(y) / energy(x) < 1.1
 
 
@@ -152,3 +168,162 @@ def test_input_forms():
     assert apply_channel("reverb", np.zeros(0, np.float32), RATE).shape == (0,)
     with pytest.raises(InvalidAudioError, match="mono"):
         apply_channel("reverb", np.zeros((2, 100), np.float32), RATE)
+
+
+# --- evaluation, report and command line under channels ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return tiny_detector("wav2vec2", seed=0, window_seconds=0.5)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    return write_clips(tmp_path_factory.mktemp("clips"))  # 16 clips, some at 22.05 kHz
+
+
+def expected_scores(detector, paths, name, seed, batch_size):
+    """What Detector.predict says about each clip decoded at 16 kHz and sent through the channel."""
+    channel = parse_channel(name)
+    arrays = [channel(decode_audio(p, RATE), RATE, seed=seed, index=i) for i, p in enumerate(paths)]
+    return np.array([p.score for p in detector.predict(arrays, sample_rate=RATE, batch_size=batch_size)])
+
+
+def test_channel_scores_are_predict_on_degraded_clips(detector, clips):
+    ds = make_dataset(clips)
+    result = evaluate_detector(detector, ds, batch_size=4, bootstrap_resamples=0, channels=["noise_snr10", "telephone"], channel_seed=5)
+    labels = np.array([r["label"] for r in clips])
+    assert list(result.channels) == ["noise_snr10", "telephone"]
+    rows = result.robustness()
+    for row, (name, degraded) in zip(rows, result.channels.items()):
+        expected = expected_scores(detector, [r["audio"] for r in clips], name, 5, 4)
+        np.testing.assert_allclose(degraded.scores, expected, rtol=0, atol=1e-12)
+        # degradation changed the scores, so this is not the clean pass again
+        assert np.abs(degraded.scores - result.scores).max() > 1e-4
+        eer = M.compute_eer(labels, expected)[0]
+        assert degraded.metrics["eer"] == eer and degraded.rows.tolist() == list(range(16))
+        assert list(degraded.groups) == ["attack", "speaker"]
+        assert (degraded.channel, degraded.channel_seed) == (name, 5)
+        assert row["channel"] == name and row["eer"] == eer and row["clean_eer"] == result.metrics["eer"]
+        assert row["eer_ratio"] == pytest.approx(eer / result.metrics["eer"])
+        assert row["roc_auc"] == pytest.approx(M.roc_auc(labels, expected))
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["channels"]["telephone"]["metrics"]["eer"] == result.channels["telephone"].metrics["eer"]
+    assert data["channels"]["telephone"]["channel_description"].startswith("300-3400 Hz")
+    assert [r["channel"] for r in data["robustness"]] == ["noise_snr10", "telephone"]
+    # the same seed gives the same degraded data set; another seed other noise
+    again = evaluate_channels(detector, ds, ["noise_snr10"], channel_seed=5, batch_size=4, bootstrap_resamples=0)
+    np.testing.assert_array_equal(again["noise_snr10"].scores, result.channels["noise_snr10"].scores)
+    other = evaluate_channels(detector, ds, ["noise_snr10"], channel_seed=6, batch_size=4, bootstrap_resamples=0)
+    assert np.abs(other["noise_snr10"].scores - result.channels["noise_snr10"].scores).max() > 1e-4
+
+
+def test_failures_under_channels_and_bad_names(detector, clips, tmp_path):
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really audio")
+    rows = clips[:3] + [{"audio": str(broken), "label": 1, "attack": "A1", "speaker": "s0"}] + clips[-3:]
+    result = evaluate_detector(detector, make_dataset(rows), bootstrap_resamples=0, channels="reverb")
+    assert [f["row"] for f in result.failures] == [3]
+    failure = result.channels["reverb"].failures
+    assert [f["row"] for f in failure] == [3] and str(broken) in failure[0]["error"]
+    assert result.channels["reverb"].labels.size == 6
+    with pytest.raises(ConfigError, match="unknown channel 'gsm'.*mp3_24k, telephone"):
+        evaluate_detector(detector, make_dataset(rows), channels=["telephone", "gsm"])
+
+
+def test_eer_ratio():
+    assert eer_ratio(0.3, 0.1) == pytest.approx(3.0)
+    assert eer_ratio(0.0, 0.0) == 1.0 and eer_ratio(0.1, 0.0) == float("inf")
+    assert eer_ratio(None, 0.1) is None and eer_ratio(0.1, None) is None
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    """A clean result with two channel results, from made-up scores (no model)."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], [100, 100])
+
+    def scored(separation, name=None):
+        scores = 1 / (1 + np.exp(-(rng.normal(0.0, 1.0, 200) + separation * (2 * labels - 1))))
+        result = evaluate_scores(labels, scores, name="synthetic", bootstrap_resamples=0)
+        if name:
+            channel = parse_channel(name)
+            result.channel, result.channel_description, result.channel_seed = channel.name, channel.description, 0
+        return result
+
+    clean = scored(2.0)
+    clean.channels = {"mp3_24k": scored(1.0, "mp3_24k"), "noise_snr10": scored(0.3, "noise_snr10")}
+    return clean
+
+
+def test_report_robustness_table_chart_and_json(synthetic, tmp_path):
+    from matplotlib.image import imread
+
+    text = write_report(synthetic, tmp_path).read_text()
+    assert "## Robustness" in text and "![EER per channel](eer_per_channel.png)" in text
+    clean_eer = synthetic.metrics["eer"]
+    mp3 = synthetic.channels["mp3_24k"].metrics
+    assert f"| clean | no degradation | {100 * clean_eer:.2f}% |" in text
+    assert f"| mp3_24k | MP3 round trip at 24 kb/s CBR | {100 * mp3['eer']:.2f}% | {mp3['roc_auc']:.4g} |" in text
+    assert f"| {mp3['eer'] / clean_eer:.2f} | 200 | 0 |" in text
+    image = imread(tmp_path / "eer_per_channel.png")
+    assert (tmp_path / "eer_per_channel.png").read_bytes()[:8] == PNG_SIGNATURE and image.shape[1] >= 300
+    assert (image[..., :3].mean(axis=-1) < 0.3).mean() > 0.003  # axes and text drawn
+    data = json.loads((tmp_path / "metrics.json").read_text())
+    assert data["channels"]["noise_snr10"]["metrics"]["eer"] == synthetic.channels["noise_snr10"].metrics["eer"]
+    assert data["robustness"][0]["eer_ratio"] == pytest.approx(mp3["eer"] / clean_eer)
+    # the noisier the channel, the worse: 0.3 separation is harder than 1.0, which is harder than 2.0
+    assert clean_eer < mp3["eer"] < synthetic.channels["noise_snr10"].metrics["eer"]
+
+
+def test_report_without_channels_has_no_robustness(tmp_path):
+    plain = evaluate_scores([0, 1, 0, 1], [0.2, 0.7, 0.4, 0.9], bootstrap_resamples=0)
+    text = write_report(plain, tmp_path).read_text()
+    assert "Robustness" not in text and not (tmp_path / "eer_per_channel.png").exists()
+    assert "channels" not in json.loads((tmp_path / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """ROOT/real/*.wav (tones) and ROOT/fake/*.wav (chirps)."""
+    root = tmp_path_factory.mktemp("data")
+    (root / "real").mkdir()
+    (root / "fake").mkdir()
+    for i in range(5):
+        sf.write(root / "real" / f"r{i}.wav", sine(0.5, frequency_hz=200 + 90 * i), RATE)
+        sf.write(root / "fake" / f"f{i}.wav", chirp(0.5, f0_hz=150 + 40 * i), RATE)
+    return root
+
+
+def test_cli_evaluate_with_channels(detector, folder, tmp_path, capsys):
+    from wavguard.cli import main
+    from wavguard.data import load_any
+
+    model = str(detector.save_pretrained(tmp_path / "model"))
+    out = tmp_path / "report"
+    argv = ["evaluate", model, str(folder), "--out", str(out), "--bootstrap", "0", "--batch-size", "4",
+            "--channels", "mp3_24k", "telephone", "noise_snr10", "reverb", "--channel-seed", "3"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out.splitlines()
+    data = json.loads((out / "metrics.json").read_text())
+    clean = data["metrics"]["eer"]
+    lines = [line for line in printed if ": EER " in line]
+    assert [line.split(":")[0] for line in lines] == ["mp3_24k", "telephone", "noise_snr10", "reverb"]
+    for line, row in zip(lines, data["robustness"]):
+        ratio = format_ratio(eer_ratio(row["eer"], clean))
+        assert line == f"{row['channel']}: EER {100 * row['eer']:.2f}% (clean {100 * clean:.2f}%, ratio {ratio})"
+    # the telephone numbers are those of predict on the degraded clips, in the data set's row order
+    paths = [cell["path"] for cell in load_any(str(folder))["audio"]]
+    labels = np.array(load_any(str(folder))["label"])
+    expected = expected_scores(detector, paths, "telephone", 3, 4)
+    assert data["channels"]["telephone"]["metrics"]["eer"] == M.compute_eer(labels, expected)[0]
+    assert (out / "eer_per_channel.png").is_file() and "## Robustness" in (out / "report.md").read_text()
+
+
+def test_cli_unknown_channel_fails_before_loading_the_model(folder, tmp_path, capsys):
+    from wavguard.cli import main
+
+    code = main(["evaluate", str(tmp_path / "no-model"), str(folder), "--out", str(tmp_path / "r"), "--channels", "telephone", "radio"])
+    err = capsys.readouterr().err
+    assert code == 1 and "unknown channel 'radio'" in err and "noise_snr10" in err and "no-model" not in err
