@@ -3,10 +3,15 @@
 Scores point towards FAKE (higher = more likely fake), labels are 1 = fake, 0 = real; see
 :mod:`wavguard.metrics`.
 
+Robustness: ``channels=`` scores the data set again through each degradation channel of
+:mod:`wavguard.channels` (MP3, telephone, noise, reverb) and keeps one result per channel.
+
 Example:
     >>> from wavguard.evaluation import evaluate_detector          # doctest: +SKIP
     >>> result = evaluate_detector(detector, dataset)               # doctest: +SKIP
     >>> result.metrics["eer"], result.groups["attack"]["A07"]["eer"]  # doctest: +SKIP
+    >>> result = evaluate_detector(detector, dataset, channels=["mp3_24k", "telephone"])  # doctest: +SKIP
+    >>> result.channels["telephone"].metrics["eer"], result.robustness()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import metrics as M
-from .errors import ConfigError
+from .channels import DEFAULT_CHANNELS
+from .errors import ConfigError, WavguardError
 
 __all__ = [
     "EvaluationResult",
     "ItemScores",
     "evaluate_detector",
+    "evaluate_channels",
+    "eer_ratio",
     "evaluate_scores",
     "score_inputs",
     "predict_margins",
@@ -155,26 +163,66 @@ def _rename_error(message: str, name: str, item: Any) -> str:
     return name + ": " + message[len(prefix):] if message.startswith(prefix) else message
 
 
-def _score_rows(model, dataset, rows: Sequence[int], audio_column: str, batch_size: int, progress: bool) -> list[ScoredRow]:
-    """A :class:`ScoredRow` for each of ``rows`` of ``dataset``."""
+def _model_rate(model: Any) -> int:
+    """The sample rate (Hz) a model scores at (an ensemble: its first member's)."""
+    config = getattr(model, "config", None)
+    if config is None and getattr(model, "detectors", None):
+        config = model.detectors[0].config
+    return int(getattr(config, "sample_rate_hz", 16000))
+
+
+def _degraded(item: Any, name: str, row: int, channel, channel_seed: int, rate: int) -> np.ndarray | str:
+    """The decoded clip through ``channel`` (float32 at ``rate``), or why it could not be made."""
+    from .data import decode_audio
+
+    try:
+        samples = decode_audio(item, rate)
+    except WavguardError as exc:
+        return _rename_error(str(exc), name, item)
+    try:
+        return channel(samples, rate, seed=channel_seed, index=row)
+    except (WavguardError, ValueError, RuntimeError) as exc:  # soundfile's codec errors are RuntimeErrors
+        return f"{name}: channel {channel.name}: {exc}"
+
+
+def _score_rows(
+    model, dataset, rows: Sequence[int], audio_column: str, batch_size: int, progress: bool, channel=None, channel_seed: int = 0
+) -> list[ScoredRow]:
+    """A :class:`ScoredRow` for each of ``rows`` of ``dataset``, each clip through ``channel`` if given."""
     out: list[ScoredRow] = []
     starts = range(0, len(rows), _CHUNK_ROWS)
     if progress:
         from tqdm.auto import tqdm
 
-        starts = tqdm(starts, desc="scoring", unit="chunk")
+        starts = tqdm(starts, desc="scoring" if channel is None else f"scoring {channel.name}", unit="chunk")
     audio_only = dataset.select_columns([audio_column])
+    rate = _model_rate(model) if channel is not None else None
     for start in starts:
         chunk = [int(r) for r in rows[start : start + _CHUNK_ROWS]]
         cells = audio_only[chunk][audio_column]
-        resolved = [_cell_input(cell, row) for cell, row in zip(cells, chunk)]
-        live = [i for i, (item, _) in enumerate(resolved) if item is not None]
-        scored = score_inputs(model, [resolved[i][0] for i in live], batch_size=batch_size)
+        names: list[str] = []
+        inputs: dict[int, Any] = {}  # position in chunk -> what predict scores
+        failed: dict[int, str] = {}
+        for pos, (cell, row) in enumerate(zip(cells, chunk)):
+            item, name = _cell_input(cell, row)
+            names.append(name)
+            if item is None:
+                failed[pos] = f"{name}: the {audio_column!r} cell holds neither bytes nor a path"
+            elif channel is None:
+                inputs[pos] = item
+            else:
+                made = _degraded(item, name, row, channel, channel_seed, rate)
+                if isinstance(made, str):
+                    failed[pos] = made
+                else:
+                    inputs[pos] = made
+        live = list(inputs)
+        scored = score_inputs(model, [inputs[pos] for pos in live], sample_rate=rate, batch_size=batch_size)
         by_position = {pos: k for k, pos in enumerate(live)}
-        for pos, (row, (item, name)) in enumerate(zip(chunk, resolved)):
+        for pos, row in enumerate(chunk):
             k = by_position.get(pos)
             if k is None:
-                out.append(ScoredRow(row, math.nan, math.nan, math.nan, 0.0, name, f"{name}: the {audio_column!r} cell holds neither bytes nor a path"))
+                out.append(ScoredRow(row, math.nan, math.nan, math.nan, 0.0, names[pos], failed[pos]))
                 continue
             err = scored.errors[k]
             out.append(ScoredRow(
@@ -183,8 +231,8 @@ def _score_rows(model, dataset, rows: Sequence[int], audio_column: str, batch_si
                 float(scored.scores[k]),
                 float(scored.log_odds[k]),
                 float(scored.durations_seconds[k]),
-                name,
-                None if err is None else _rename_error(err, name, item),
+                names[pos],
+                None if err is None else _rename_error(err, names[pos], inputs[pos]),
             ))
     return out
 
@@ -211,8 +259,14 @@ def score_dataset(
     audio_column: str = "audio",
     distributed: bool | None = None,
     progress: bool = False,
+    channel: Any = None,
+    channel_seed: int = 0,
 ) -> list[ScoredRow]:
     """Score every row of ``dataset``; identical result on one process or under ``accelerate launch``.
+
+    With a ``channel`` (a name or :class:`~wavguard.channels.Channel`), each clip is decoded at
+    the model's sample rate (:func:`wavguard.data.decode_audio`), degraded with
+    ``channel(samples, rate, seed=channel_seed, index=row)`` and scored as an array.
 
     Under several processes (``distributed=None`` detects ``accelerate launch`` / ``torchrun`` by
     ``WORLD_SIZE``), rows are split with accelerate's ``split_between_processes``, each process
@@ -224,16 +278,20 @@ def score_dataset(
     """
     if audio_column not in dataset.column_names:
         raise ConfigError(f"the data set has no {audio_column!r} column (columns: {', '.join(dataset.column_names)})")
+    if channel is not None:
+        from .channels import parse_channel
+
+        channel = parse_channel(channel)
     rows = list(range(len(dataset)))
     state = _distributed_state(distributed)
     if state is None:
-        return _score_rows(model, dataset, rows, audio_column, batch_size, progress)
+        return _score_rows(model, dataset, rows, audio_column, batch_size, progress, channel, channel_seed)
     from accelerate.utils import gather_object
 
     if state.device.type != "cpu" and hasattr(model, "to"):
         model.to(state.device)
     with state.split_between_processes(rows) as mine:
-        local = _score_rows(model, dataset, list(mine), audio_column, batch_size, progress and state.is_main_process)
+        local = _score_rows(model, dataset, list(mine), audio_column, batch_size, progress and state.is_main_process, channel, channel_seed)
     gathered = gather_object(local)
     return sorted((ScoredRow(*r) for r in gathered), key=lambda r: r.row)
 
@@ -256,7 +314,13 @@ class EvaluationResult:
         rows: shape (N,), data set row of each score.
         sources: file name of each score.
         failures: ``[{"row", "source", "error"}]`` for rows that could not be scored.
-        audio_seconds: total audio scored; scoring_seconds: wall time spent scoring.
+        audio_seconds: total audio scored; scoring_seconds: wall time spent scoring (with a
+            channel: decoding and degrading too).
+        channel: the degradation channel the clips went through (``None``: clean audio).
+        channel_description: that channel's one-line description.
+        channel_seed: the seed of that channel.
+        channels: ``{channel name: EvaluationResult}`` of the same model and data through each
+            degradation channel (set on the clean result by ``evaluate_detector(channels=...)``).
     """
 
     name: str
@@ -273,15 +337,44 @@ class EvaluationResult:
     failures: list[dict[str, Any]] = field(default_factory=list)
     audio_seconds: float = 0.0
     scoring_seconds: float = 0.0
+    channel: str | None = None
+    channel_description: str | None = None
+    channel_seed: int | None = None
+    channels: dict[str, EvaluationResult] = field(default_factory=dict)
 
     @property
     def audio_seconds_per_second(self) -> float | None:
         """Scoring speed: seconds of audio scored per wall-clock second (``None`` if untimed)."""
         return self.audio_seconds / self.scoring_seconds if self.scoring_seconds > 0 else None
 
+    def robustness(self) -> list[dict[str, Any]]:
+        """One row per degradation channel: its EER and AUC next to the clean ones.
+
+        Returns:
+            ``[{"channel", "description", "eer", "roc_auc", "min_dcf", "clean_eer",
+            "clean_roc_auc", "eer_ratio", "num_scored", "num_failed"}]`` in channel order; rates
+            are fractions, ``eer_ratio`` is :func:`eer_ratio` (channel EER / clean EER).
+        """
+        clean = self.metrics
+        return [
+            {
+                "channel": name,
+                "description": r.channel_description,
+                "eer": r.metrics.get("eer"),
+                "roc_auc": r.metrics.get("roc_auc"),
+                "min_dcf": r.metrics.get("min_dcf"),
+                "clean_eer": clean.get("eer"),
+                "clean_roc_auc": clean.get("roc_auc"),
+                "eer_ratio": eer_ratio(r.metrics.get("eer"), clean.get("eer")),
+                "num_scored": int(r.labels.size),
+                "num_failed": len(r.failures),
+            }
+            for name, r in self.channels.items()
+        ]
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (no per-clip arrays)."""
-        return {
+        """JSON-ready summary (no per-clip arrays); per-channel results under ``channels``."""
+        data = {
             "name": self.name,
             "threshold": self.threshold,
             "metrics": self.metrics,
@@ -293,6 +386,25 @@ class EvaluationResult:
             "scoring_seconds": self.scoring_seconds,
             "audio_seconds_per_second": self.audio_seconds_per_second,
         }
+        if self.channel is not None:
+            data.update(channel=self.channel, channel_description=self.channel_description, channel_seed=self.channel_seed)
+        if self.channels:
+            data["robustness"] = self.robustness()
+            data["channels"] = {name: r.to_dict() for name, r in self.channels.items()}
+        return data
+
+
+def eer_ratio(channel_eer: float | None, clean_eer: float | None) -> float | None:
+    """How many times the clean EER a channel's EER is: ``channel_eer / clean_eer``.
+
+    ``None`` when either EER is unknown (single-class data); with a clean EER of 0 the ratio is
+    1.0 when the channel's is 0 too, else ``inf`` (written as ``null`` in JSON).
+    """
+    if channel_eer is None or clean_eer is None:
+        return None
+    if clean_eer == 0:
+        return 1.0 if channel_eer == 0 else math.inf
+    return float(channel_eer) / float(clean_eer)
 
 
 def evaluate_scores(
@@ -362,6 +474,125 @@ def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(metrics[k]) for k in keys if metrics.get(k) is not None}
 
 
+def _prepare(detector: Any, dataset, label_column: str, group_columns: Sequence[str] | None, threshold: float | None):
+    """Validated (labels of every row, group columns, decision threshold) of an evaluation."""
+    import datasets as hf_datasets
+
+    if isinstance(dataset, hf_datasets.DatasetDict):
+        raise ConfigError(f"pass one split of the DatasetDict (splits: {', '.join(dataset)})")
+    labels_all = _labels(dataset, label_column)
+    if group_columns is None:
+        group_columns = [c for c in DEFAULT_GROUP_COLUMNS if c in dataset.column_names]
+    missing = [c for c in group_columns if c not in dataset.column_names]
+    if missing:
+        raise ConfigError(f"group column(s) {missing} not in the data set (columns: {', '.join(dataset.column_names)})")
+    if threshold is None:
+        config = getattr(detector, "config", None)
+        threshold = config.threshold if config is not None else detector.threshold
+    return labels_all, list(group_columns), threshold
+
+
+def _result(scored: list[ScoredRow], elapsed: float, dataset, labels_all, group_columns, threshold, name, bootstrap_resamples, what: str) -> EvaluationResult:
+    """An :class:`EvaluationResult` of scored rows (failures listed, left out of the metrics)."""
+    failures = [{"row": r.row, "source": r.source, "error": r.error} for r in scored if r.error is not None]
+    good = [r for r in scored if r.error is None]
+    prefix = f"{what}: " if what else ""
+    if failures:
+        logger.warning("%s%d of %d rows could not be scored and are left out (first: %s)", prefix, len(failures), len(scored), failures[0]["error"])
+    if not good:
+        raise ConfigError(f"{prefix}none of the {len(scored)} rows could be scored (first error: {failures[0]['error'] if failures else 'empty data set'})")
+    rows = np.array([r.row for r in good])
+    columns = {}
+    for column in group_columns:
+        values = _column_values(dataset, column)
+        columns[column] = [values[i] for i in rows]
+    result = evaluate_scores(
+        labels_all[rows],
+        np.array([r.score for r in good]),
+        threshold=threshold,
+        columns=columns,
+        log_odds=np.array([r.log_odds for r in good]),
+        margins=np.array([r.margin for r in good]),
+        name=name,
+        bootstrap_resamples=bootstrap_resamples,
+    )
+    result.rows = rows
+    result.sources = [r.source for r in good]
+    result.failures = failures
+    result.audio_seconds = float(sum(r.duration_seconds for r in good))
+    result.scoring_seconds = elapsed
+    return result
+
+
+def _check_channels(channels, rate_hz: int) -> list:
+    """Parse channel names and try each on a short clip at the model's rate, so that a channel
+    that cannot work at this rate fails now, not once per row."""
+    from .channels import parse_channels
+
+    parsed = parse_channels(channels)
+    probe = (0.1 * np.sin(2 * np.pi * 440.0 * np.arange(rate_hz // 10) / rate_hz)).astype(np.float32)
+    for channel in parsed:
+        channel(probe, rate_hz)
+    return parsed
+
+
+def evaluate_channels(
+    detector: Any,
+    dataset,
+    channels: Sequence[Any] | str = DEFAULT_CHANNELS,
+    *,
+    channel_seed: int = 0,
+    batch_size: int = 8,
+    group_columns: Sequence[str] | None = None,
+    audio_column: str = "audio",
+    label_column: str = "label",
+    threshold: float | None = None,
+    name: str | None = None,
+    distributed: bool | None = None,
+    bootstrap_resamples: int = 1000,
+    progress: bool = False,
+) -> dict[str, EvaluationResult]:
+    """Score a labelled data set through each degradation channel (no clean pass).
+
+    Each clip is decoded at the model's sample rate with :func:`wavguard.data.decode_audio`,
+    degraded with ``channel(samples, rate, seed=channel_seed, index=row)`` (so the same seed
+    gives the same degraded data set) and scored as an array, through ``Detector.predict``.
+
+    Args:
+        detector: a :class:`~wavguard.Detector` or :class:`~wavguard.ensemble.Ensemble`.
+        dataset: as for :func:`evaluate_detector`.
+        channels: names (``"mp3_24k"``, ``"telephone"``, ``"noise_snr10"``, ``"reverb"``, any
+            ``"noise_snr<N>"``...) or :class:`~wavguard.channels.Channel` objects; see
+            :mod:`wavguard.channels`. Default :data:`wavguard.channels.DEFAULT_CHANNELS`.
+        channel_seed: seeds every channel's noise and rooms.
+        other arguments: as for :func:`evaluate_detector`.
+
+    Returns:
+        ``{channel name: EvaluationResult}`` in the order given, each with ``channel``,
+        ``channel_description`` and ``channel_seed`` set.
+
+    Raises:
+        ConfigError: an unknown channel name (the message lists the valid ones), or a channel that
+            cannot run at the model's sample rate; the data set errors of :func:`evaluate_detector`.
+    """
+    labels_all, group_columns, threshold = _prepare(detector, dataset, label_column, group_columns, threshold)
+    parsed = _check_channels(channels, _model_rate(detector))
+    out: dict[str, EvaluationResult] = {}
+    for channel in parsed:
+        start = time.perf_counter()
+        scored = score_dataset(
+            detector, dataset, batch_size=batch_size, audio_column=audio_column, distributed=distributed,
+            progress=progress, channel=channel, channel_seed=channel_seed,
+        )
+        result = _result(
+            scored, time.perf_counter() - start, dataset, labels_all, group_columns, threshold,
+            name or _model_name(detector), bootstrap_resamples, f"channel {channel.name}",
+        )
+        result.channel, result.channel_description, result.channel_seed = channel.name, channel.description, int(channel_seed)
+        out[channel.name] = result
+    return out
+
+
 def evaluate_detector(
     detector: Any,
     dataset,
@@ -376,6 +607,8 @@ def evaluate_detector(
     distributed: bool | None = None,
     bootstrap_resamples: int = 1000,
     progress: bool = False,
+    channels: Sequence[Any] | str | None = None,
+    channel_seed: int = 0,
 ) -> EvaluationResult:
     """Score every row of a labelled data set and compute all metrics.
 
@@ -388,66 +621,43 @@ def evaluate_detector(
         group_columns: columns to break metrics down by; ``None`` uses those of
             :data:`DEFAULT_GROUP_COLUMNS` present. Named columns must exist.
         threshold: decision threshold for the thresholded metrics; default the detector's.
-        store_metrics: write the headline metrics (EER first) into ``detector.config.metrics``.
+        store_metrics: write the headline metrics (EER first) into ``detector.config.metrics``
+            (clean audio only).
         name: the model's name in reports (default: its backbone or class name).
         distributed: split rows across ``accelerate launch`` processes (``None``: when launched so).
         bootstrap_resamples: resamples of the pooled EER's 95% interval (0: skip).
         progress: show a progress bar.
+        channels: degradation channels to evaluate under as well (see :func:`evaluate_channels`);
+            their results go to ``result.channels``, compared in ``result.robustness()``.
+        channel_seed: seeds the channels.
 
     Returns:
         an :class:`EvaluationResult`; rows that failed to decode are listed in ``failures`` and
         left out of the metrics (a warning says how many).
     """
-    import datasets as hf_datasets
-
-    if isinstance(dataset, hf_datasets.DatasetDict):
-        raise ConfigError(f"pass one split of the DatasetDict (splits: {', '.join(dataset)})")
-    labels_all = _labels(dataset, label_column)
-    if group_columns is None:
-        group_columns = [c for c in DEFAULT_GROUP_COLUMNS if c in dataset.column_names]
-    missing = [c for c in group_columns if c not in dataset.column_names]
-    if missing:
-        raise ConfigError(f"group column(s) {missing} not in the data set (columns: {', '.join(dataset.column_names)})")
-    config = getattr(detector, "config", None)
-    if threshold is None:
-        threshold = config.threshold if config is not None else detector.threshold
+    labels_all, group_columns, threshold = _prepare(detector, dataset, label_column, group_columns, threshold)
+    if channels is not None:
+        _check_channels(channels, _model_rate(detector))  # bad names fail before the clean pass
 
     start = time.perf_counter()
     scored = score_dataset(detector, dataset, batch_size=batch_size, audio_column=audio_column, distributed=distributed, progress=progress)
-    elapsed = time.perf_counter() - start
-
-    failures = [{"row": r.row, "source": r.source, "error": r.error} for r in scored if r.error is not None]
-    good = [r for r in scored if r.error is None]
-    if failures:
-        logger.warning("%d of %d rows could not be scored and are left out (first: %s)", len(failures), len(scored), failures[0]["error"])
-    if not good:
-        raise ConfigError(f"none of the {len(scored)} rows could be scored (first error: {failures[0]['error'] if failures else 'empty data set'})")
-    rows = np.array([r.row for r in good])
-    columns = {}
-    for column in group_columns:
-        values = _column_values(dataset, column)
-        columns[column] = [values[i] for i in rows]
-    result = evaluate_scores(
-        labels_all[rows],
-        np.array([r.score for r in good]),
-        threshold=threshold,
-        columns=columns,
-        log_odds=np.array([r.log_odds for r in good]),
-        margins=np.array([r.margin for r in good]),
-        name=name or _model_name(detector),
-        bootstrap_resamples=bootstrap_resamples,
+    result = _result(
+        scored, time.perf_counter() - start, dataset, labels_all, group_columns, threshold,
+        name or _model_name(detector), bootstrap_resamples, "",
     )
-    result.rows = rows
-    result.sources = [r.source for r in good]
-    result.failures = failures
-    result.audio_seconds = float(sum(r.duration_seconds for r in good))
-    result.scoring_seconds = elapsed
     if store_metrics:
         headline = headline_metrics(result.metrics)
+        config = getattr(detector, "config", None)
         if config is not None:
             config.metrics = headline
         else:
             detector.metrics = headline
+    if channels is not None:
+        result.channels = evaluate_channels(
+            detector, dataset, channels, channel_seed=channel_seed, batch_size=batch_size, group_columns=group_columns,
+            audio_column=audio_column, label_column=label_column, threshold=threshold, name=result.name,
+            distributed=distributed, bootstrap_resamples=bootstrap_resamples, progress=progress,
+        )
     return result
 
 

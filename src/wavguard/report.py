@@ -10,6 +10,7 @@ Layout written by :func:`write_report`::
       confusion.png        confusion matrix at the decision threshold
       score_histogram.png  score distributions of real and fake clips, threshold marked
       eer_per_attack.png   EER of each attack (only with an ``attack`` column)
+      eer_per_channel.png  EER clean and through each degradation channel (only with channels)
 
 Plots use matplotlib's object API on the Agg canvas (no pyplot state, no display needed).
 """
@@ -35,6 +36,8 @@ __all__ = [
     "plot_confusion",
     "plot_score_histograms",
     "plot_eer_per_attack",
+    "plot_eer_per_channel",
+    "format_ratio",
     "format_percent",
 ]
 
@@ -64,6 +67,13 @@ def to_json(data: Any) -> str:
 def format_percent(value: float | None, digits: int = 2) -> str:
     """``0.0312 -> "3.12%"``; ``None -> "n/a"``."""
     return "n/a" if value is None else f"{100.0 * value:.{digits}f}%"
+
+
+def format_ratio(value: float | None) -> str:
+    """An EER ratio: ``1.234 -> "1.23"``, ``inf -> "inf"``, ``None -> "n/a"``."""
+    if value is None:
+        return "n/a"
+    return "inf" if math.isinf(value) else f"{value:.2f}"
 
 
 def _figure(width_in: float = 5.0, height_in: float = 4.0):
@@ -173,6 +183,47 @@ def plot_eer_per_attack(result: Any, path: str | os.PathLike) -> Path:
     return _save(fig, path)
 
 
+def plot_eer_per_channel(result: Any, path: str | os.PathLike) -> Path:
+    """Bar chart of EER (%) on clean audio and through each degradation channel, clean EER as a line."""
+    rows = result.robustness()
+    names = ["clean"] + [r["channel"] for r in rows]
+    values = [100.0 * (result.metrics.get("eer") or 0.0)] + [100.0 * (r["eer"] or 0.0) for r in rows]
+    colours = ["tab:blue"] + ["tab:red"] * len(rows)
+    fig, ax = _figure(max(4.0, 0.7 * len(names) + 2.0), 3.6)
+    bars = ax.bar(range(len(names)), values, color=colours)
+    for bar, row in zip(bars[1:], rows):
+        ax.annotate(f"x{format_ratio(row['eer_ratio'])}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize="small")
+    ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
+    if result.metrics.get("eer") is not None:
+        ax.axhline(100.0 * result.metrics["eer"], color="black", linestyle="--", label="clean")
+        ax.legend(fontsize="small")
+    ax.set(xlabel="channel", ylabel="EER (%)", title="EER per degradation channel (x = ratio to clean)")
+    ax.set_ylim(0, max(values + [1.0]) * 1.15)
+    return _save(fig, path)
+
+
+def _robustness_lines(result: Any, images: dict[str, str]) -> list[str]:
+    m = result.metrics
+    seed = next(iter(result.channels.values())).channel_seed
+    lines = [
+        "## Robustness",
+        "",
+        f"The same clips through each degradation channel (wavguard.channels, seed {seed}), at the model's "
+        "sample rate; ratio = channel EER / clean EER.",
+        "",
+    ]
+    rows = [["clean", "no degradation", _fmt(m.get("eer"), "pct"), _fmt(m.get("roc_auc")), _fmt(m.get("min_dcf")), "1.00",
+             str(int(result.labels.size)), str(len(result.failures))]]
+    for r in result.robustness():
+        rows.append([r["channel"], (r["description"] or "").replace("|", "\\|"), _fmt(r["eer"], "pct"), _fmt(r["roc_auc"]),
+                     _fmt(r["min_dcf"]), format_ratio(r["eer_ratio"]), str(r["num_scored"]), str(r["num_failed"])])
+    lines += _table(["channel", "degradation", "EER", "AUC", "minDCF", "EER ratio", "clips", "failed"], rows)
+    if "eer_per_channel" in images:
+        lines += [f"![EER per channel]({images['eer_per_channel']})", ""]
+    return lines
+
+
 def _fmt(value: Any, kind: str = "num") -> str:
     if value is None:
         return "n/a"
@@ -252,6 +303,8 @@ def _markdown(result: Any, images: dict[str, str]) -> str:
         lines += _table([column] + header[1:], _group_rows(summaries))
         if column == "attack" and "eer_per_attack" in images:
             lines += [f"![EER per attack]({images['eer_per_attack']})", ""]
+    if getattr(result, "channels", None):
+        lines += _robustness_lines(result, images)
     if result.failures:
         lines += ["## Failed files", ""]
         lines += [f"- row {f['row']}: {f['error']}" for f in result.failures[:50]]
@@ -263,6 +316,10 @@ def _markdown(result: Any, images: dict[str, str]) -> str:
 
 def write_report(result: Any, out_dir: str | os.PathLike) -> Path:
     """Write ``metrics.json``, the PNG plots and ``report.md`` for one evaluation.
+
+    With ``result.channels`` (``evaluate_detector(channels=...)``) the report gets a Robustness
+    table (EER, AUC, minDCF and EER ratio per channel next to clean) and ``eer_per_channel.png``,
+    and ``metrics.json`` holds ``robustness`` and every channel's metrics under ``channels``.
 
     Args:
         result: an :class:`~wavguard.evaluation.EvaluationResult`.
@@ -283,4 +340,6 @@ def write_report(result: Any, out_dir: str | os.PathLike) -> Path:
     images["confusion"] = plot_confusion(result, out / "confusion.png").name
     if result.groups.get("attack"):
         images["eer_per_attack"] = plot_eer_per_attack(result, out / "eer_per_attack.png").name
+    if getattr(result, "channels", None):
+        images["eer_per_channel"] = plot_eer_per_channel(result, out / "eer_per_channel.png").name
     return atomic_write_text(out / "report.md", _markdown(result, images))

@@ -1,4 +1,4 @@
-"""``wavguard evaluate MODEL DATA --out DIR``: score a labelled data set and write a report."""
+"""``wavguard evaluate MODEL DATA --out DIR [--channels ...]``: score a labelled data set and write a report."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ def register(subparsers) -> None:
     p.add_argument("--threshold", type=float, default=None, help="decision threshold for accuracy etc. (default: the model's)")
     p.add_argument("--store-metrics", action="store_true", help="write the headline metrics (EER first) into the model directory's config")
     p.add_argument("--revision", default=None, help="Hub revision of the model")
+    p.add_argument(
+        "--channels", nargs="+", default=None, metavar="CHANNEL",
+        help="also score every clip through these degradation channels and add a Robustness section: "
+        "mp3_24k, telephone, noise_snr20, noise_snr10, reverb, or mp3_<N>k, noise_snr<N>, white_snr<N>, pink_snr<N>",
+    )
+    p.add_argument("--channel-seed", type=int, default=0, metavar="SEED", help="seed of the channels' noise and rooms (default 0)")
     p.set_defaults(func=run)
 
 
@@ -84,8 +90,12 @@ def _store_metrics(model, name: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate_detector
-    from ..report import format_percent, write_report
+    from ..report import format_percent, format_ratio, write_report
 
+    if args.channels is not None:
+        from ..channels import parse_channels
+
+        parse_channels(args.channels)  # a bad name fails before the model loads
     model = load_model(args.model, args.revision, args.device)
     dataset = load_data(args.data, args.split)
     result = evaluate_detector(
@@ -97,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         store_metrics=args.store_metrics,
         name=os.path.basename(os.path.normpath(args.model)),
         bootstrap_resamples=args.bootstrap,
+        channels=args.channels,
+        channel_seed=args.channel_seed,
     )
     report = write_report(result, args.out)
     m = result.metrics
@@ -105,11 +117,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"EER {format_percent(m['eer'])} at threshold {m['eer_threshold']:.4g}; ROC AUC {m['roc_auc']:.4f} "
               f"({m['num_clips']} clips: {m['num_real']} real, {m['num_fake']} fake)")
+    for row in result.robustness():
+        print(f"{row['channel']}: EER {format_percent(row['eer'])} (clean {format_percent(row['clean_eer'])}, ratio {format_ratio(row['eer_ratio'])})")
     print(f"report: {report}")
     if args.store_metrics:
         print(_store_metrics(model, args.model))
+    status = 0
     if result.failures:
         print(f"wavguard: {len(result.failures)} file(s) could not be scored, e.g. {result.failures[0]['error']} "
               f"(all listed in {report})", file=sys.stderr)
-        return 1
-    return 0
+        status = 1
+    failed_clean = {f["row"] for f in result.failures}
+    for name, degraded in result.channels.items():
+        extra = [f for f in degraded.failures if f["row"] not in failed_clean]
+        if extra:
+            print(f"wavguard: channel {name}: {len(extra)} more file(s) could not be scored, e.g. "
+                  f"{extra[0]['error']} (all listed in metrics.json)", file=sys.stderr)
+            status = 1
+    return status
