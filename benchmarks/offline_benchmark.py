@@ -263,11 +263,10 @@ def _trainable_view(det, system: str):
 
 
 def _channels(det, test_ds, channels: list[str], seed: int) -> dict[str, float]:
-    from wavguard.evaluation import evaluate_detector
+    from wavguard.evaluation import evaluate_channels
 
-    result = evaluate_detector(det, test_ds, group_columns=(), bootstrap_resamples=0, channels=tuple(channels),
-                               channel_seed=seed)
-    return {name: r.metrics["eer"] for name, r in getattr(result, "channel_results", {}).items()}
+    results = evaluate_channels(det, test_ds, tuple(channels), channel_seed=seed, group_columns=(), bootstrap_resamples=0)
+    return {name: r.metrics["eer"] for name, r in results.items()}
 
 
 def _mean_std(values: list[float]) -> str:
