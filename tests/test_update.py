@@ -117,6 +117,37 @@ def torch_equal(a, b) -> bool:
     return bool((a == b).all())
 
 
+def test_init_from_in_lora_and_full_mode(world, tmp_path):
+    from wavguard import Detector
+    from wavguard.errors import ConfigError
+    from wavguard.training import TrainConfig, Trainer, train
+    from wavguard.training.trainer import _cache_settings
+
+    def config(source, mode, name, epochs=1):
+        return TrainConfig(train_data=str(world["data"]), init_from=str(source), mode=mode, epochs=epochs, batch_size=8,
+                           crop_seconds=1.0, output_dir=str(tmp_path / name), cache_dir=str(world["cache"]), calibration="none")
+
+    full = Trainer(config(world["old"], "full", "full")).setup()
+    trainable = {n for n, p in full.detector.model.named_parameters() if p.requires_grad}
+    assert any(n.startswith("backbone.") for n in trainable) and full.detector.config.freeze == "feature_encoder"
+
+    lora_dir = train(config(world["old"], "lora", "lora")).best_dir  # new adapters on the deployed detector
+    assert (lora_dir / "adapter" / "adapter_config.json").is_file()
+    again = Trainer(config(lora_dir, "lora", "lora-again")).setup()  # the saved adapters train on
+    trainable = {n for n, p in again.detector.model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or not n.startswith("backbone.") for n in trainable)
+    assert any("lora_" in n for n in trainable)
+    saved = Detector.from_pretrained(lora_dir).model.state_dict()
+    for name, tensor in again.detector.model.state_dict().items():
+        assert torch_equal(tensor, saved[name]), name
+    with pytest.raises(ConfigError, match="has LoRA adapters"):
+        Trainer(config(lora_dir, "full", "bad")).setup()
+    # frozen features of a LoRA detector differ from the reference backbone's: other cache keys
+    dcfg = again.detector.config
+    assert "init_from" in _cache_settings(config(lora_dir, "frozen", "x"), dcfg, 16000)
+    assert "init_from" not in _cache_settings(config(world["old"], "frozen", "x"), dcfg, 16000)
+
+
 def test_update_fixes_the_new_fake_and_writes_the_model(world, capsys):
     from wavguard import Detector
 
