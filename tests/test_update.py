@@ -185,12 +185,16 @@ def test_update_fixes_the_new_fake_and_writes_the_model(world, capsys):
 
 def test_update_that_is_not_better_is_refused(world, capsys):
     out = world["tmp"] / "models" / "refused"
-    assert _cli(world, out, "--min-improvement", "1.0", "--epochs", "1") == 4
+    holdout = make_folder(world["tmp"] / "holdout", per_class=4, seed=7)
+    assert _cli(world, out, "--min-improvement", "1.0", "--epochs", "1", "--holdout", str(holdout)) == 4
     printed = capsys.readouterr().out
     assert "**REFUSED**" in printed and "not written" in printed
     assert not out.exists()
     report = out.parent / "refused.update_report"
-    assert json.loads((report / "update.json").read_text())["accepted"] is False
+    data = json.loads((report / "update.json").read_text())
+    assert data["accepted"] is False and data["reason"].startswith("refused: new hold-out EER")
+    assert data["counts"]["holdout"] == {"total": 8, "real": 4, "fake": 4, "from": str(holdout)}
+    assert data["counts"]["train"]["feedback"] == 24  # with a separate hold-out set, all feedback trains
     assert (report / "report.md").read_text().count("REFUSED") == 1
     assert not any(p.name.startswith(".refused.update-") for p in out.parent.iterdir())
 
@@ -215,6 +219,12 @@ def test_database_without_audio_is_a_clear_error(world, tmp_path, capsys):
     sqlite3.connect(tmp_path / "other.db").execute("CREATE TABLE t (x)").connection.close()
     with pytest.raises(ConfigError, match="has no 'feedback' table"):
         update_detector(world["old"], tmp_path / "other.db", tmp_path / "new")
+    one_class = PredictionStore(tmp_path / "fakes-only.db")
+    one_class.add_feedback("fake", audio=_wav(world["brown"][0]))
+    one_class.add_feedback("fake", audio=_wav(world["brown"][1]))
+    one_class.close()
+    with pytest.raises(ConfigError, match="0 real and .* fake clips; it needs both classes; add the original training data with --replay"):
+        update_detector(world["old"], tmp_path / "fakes-only.db", tmp_path / "new")
     (tmp_path / "taken").mkdir()
     with pytest.raises(ConfigError, match="already exists"):
         update_detector(world["old"], world["db"], tmp_path / "taken")
