@@ -66,6 +66,11 @@ class TrainConfig:
             ``validation_data`` is ``None`` (0 = no validation; the last epoch is kept).
         test_data: source(s) scored once with the best model after training (EER per source).
         test_split: split for test sources.
+        init_from: a saved detector directory (or Hub id) to continue training from: its backbone,
+            head, calibration and threshold are the starting point instead of a new head on
+            ``backbone``. Its architecture is kept, so ``backbone``, ``num_layers``, ``detector``
+            and ``dropout`` must be left unset; ``kind`` must match it. ``mode`` still chooses
+            what trains (``"lora"`` continues a LoRA detector's adapters or adds new ones).
         backbone: Hub id or local directory of the pretrained speech transformer.
         backbone_revision: Hub revision of the backbone.
         num_layers: keep only the backbone's first N transformer layers.
@@ -121,6 +126,7 @@ class TrainConfig:
     validation_fraction: float = 0.0
     test_data: DataSources = None
     test_split: str | None = None
+    init_from: str | None = None
     backbone: str = ""
     backbone_revision: str | None = None
     num_layers: int | None = None
@@ -173,7 +179,13 @@ class TrainConfig:
             self.mixed_precision = "no"
         if self.train_data in (None, "", []):
             raise ConfigError("train_data is required: a folder with real/ and fake/ sub-folders, or a dataset")
-        if not self.backbone and self.kind == "transformer":
+        if self.init_from is not None:
+            self.init_from = str(self.init_from)
+            given = [name for name, unset in (("backbone", not self.backbone), ("num_layers", self.num_layers is None),
+                                              ("detector", not self.detector), ("dropout", self.dropout is None)) if not unset]
+            if given:
+                raise ConfigError(f"init_from={self.init_from!r} keeps that detector's architecture; leave {given} unset")
+        elif not self.backbone and self.kind == "transformer":
             raise ConfigError("backbone is required: a Hub id (e.g. facebook/wav2vec2-base) or a local directory")
         _check_choice("mode", self.mode, MODES)
         _check_choice("kind", self.kind, ("transformer", "spectrogram"))

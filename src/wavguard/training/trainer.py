@@ -103,11 +103,14 @@ class Trainer:
 
     # -- setup ---------------------------------------------------------------------------
     def build_detector(self):
-        """A new detector on the configured backbone, its trainable part set by ``mode``."""
+        """A new detector on the configured backbone (or the ``init_from`` detector), its
+        trainable part set by ``mode``."""
         from ..detector import Detector
         from ..lora import apply_lora, lora_config
 
         cfg = self.config
+        if cfg.init_from is not None:
+            return self._continue_from(cfg.init_from)
         overrides = dict(cfg.detector)
         if cfg.dropout is not None:
             overrides["head_dropout"] = cfg.dropout
@@ -124,6 +127,51 @@ class Trainer:
             apply_lora(det.model, lora_config(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules))
         if cfg.mode == "full":
             det.backbone_is_reference = False
+        return det
+
+    def _continue_from(self, source: str):
+        """The saved detector ``source``, its trainable part set by ``mode`` (see ``TrainConfig.init_from``)."""
+        from ..detector import Detector, _has_lora
+        from ..export import OnnxDetector
+
+        cfg = self.config
+        det = Detector.from_pretrained(source)
+        if isinstance(det, OnnxDetector):
+            raise ConfigError(f"init_from={source!r} is an exported (ONNX) detector; continue from the PyTorch directory it came from")
+        if det.config.kind != cfg.kind:
+            raise ConfigError(f"init_from={source!r} is a {det.config.kind!r} detector; set kind={det.config.kind}")
+        extra = dict(det.config.extra)
+        extra["training"] = {**_provenance(cfg), "init_from": str(source)}
+        det.config = det.config.replace(extra=extra)
+        if cfg.kind == "spectrogram":
+            det.backbone_is_reference = False
+            return det
+        model = det.model
+        adapters = _has_lora(model)
+        if cfg.mode == "frozen":
+            model.backbone.set_freeze("all")
+            model.freeze = "all"
+            det.config = det.config.replace(freeze="all")
+        elif cfg.mode == "full":
+            if adapters:
+                raise ConfigError(f"init_from={source!r} has LoRA adapters; continue it with mode=lora or mode=frozen")
+            freeze = "feature_encoder" if cfg.freeze_feature_encoder else "none"
+            model.backbone.set_freeze(freeze)
+            model.freeze = freeze
+            det.config = det.config.replace(freeze=freeze)
+            det.backbone_is_reference = False
+        elif adapters:  # lora: the saved adapters train on
+            from ..lora import LORA_FREEZE
+
+            for name, param in model.backbone.model.named_parameters():
+                param.requires_grad_("lora_" in name)
+            model.freeze = LORA_FREEZE
+        else:
+            if not det.backbone_is_reference:
+                raise ConfigError(f"init_from={source!r} bundles a fine-tuned backbone; continue it with mode=full or mode=frozen")
+            from ..lora import apply_lora, lora_config
+
+            apply_lora(model, lora_config(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules))
         return det
 
     def _load_data(self):
@@ -390,17 +438,25 @@ def _provenance(cfg: TrainConfig) -> dict[str, Any]:
 def _cache_settings(cfg: TrainConfig, dcfg, crop_samples: int) -> dict[str, Any]:
     from .cache import backbone_fingerprint
 
-    return {
-        "backbone": cfg.backbone,
-        "revision": cfg.backbone_revision,
-        "num_layers": cfg.num_layers,
+    settings = {
+        "backbone": dcfg.backbone,
+        "revision": dcfg.backbone_revision,
+        "num_layers": dcfg.num_layers,
         "normalize": dcfg.normalize,
         "backbone_type": dcfg.backbone_type,
         "sample_rate_hz": dcfg.sample_rate_hz,
         "crop_samples": crop_samples,
         "crop": "start",
-        "fingerprint": backbone_fingerprint(cfg.backbone),
+        "fingerprint": backbone_fingerprint(dcfg.backbone),
     }
+    if cfg.init_from is not None:
+        from ..backbone import resolve_model_dir
+
+        root = resolve_model_dir(cfg.init_from)
+        tuned = [backbone_fingerprint(str(root / sub)) for sub in ("backbone", "adapter") if (root / sub).is_dir()]
+        if tuned:  # a bundled (fine-tuned) backbone or LoRA adapters give other features than the reference
+            settings["init_from"] = [str(root.resolve()), tuned]
+    return settings
 
 
 def _flat(data: dict[str, Any]) -> dict[str, Any]:
