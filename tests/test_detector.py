@@ -207,3 +207,16 @@ def test_threshold_and_calibration(w2v_detector, audio_files):
     np.testing.assert_allclose(w2v_detector.calibrate(logits), [1 / (1 + math.exp(-2)), 1 / (1 + math.exp(1))])
     with pytest.raises(ConfigError):
         w2v_detector.predict(audio_files["wav"], threshold=2.0)
+
+
+def test_saved_files_have_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        out = tiny_detector("wav2vec2").save_pretrained(tmp_path / "det")
+    finally:
+        os.umask(umask)
+    for name in ("config.json", "model.safetensors"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o644

@@ -13,6 +13,7 @@ def test_backbone_runs_once_across_epochs_and_runs(tmp_path, monkeypatch):
     from wavguard.backbone import Backbone
     from wavguard.testing import tiny_backbone_dir
     from wavguard.training import TrainConfig, train
+
     data = make_folder(tmp_path / "data", per_class=8)
     backbone = tiny_backbone_dir("wav2vec2", tmp_path / "bb")
     calls = {"n": 0}
@@ -28,7 +29,8 @@ def test_backbone_runs_once_across_epochs_and_runs(tmp_path, monkeypatch):
         calls["n"] = 0
         settings = dict(train_data=str(data), validation_data=str(data), backbone=str(backbone), mode="frozen",
                         epochs=3, batch_size=8, crop_seconds=1.0, detector={"head_channels": [8]},
-                        output_dir=str(tmp_path / name), cache_dir=str(tmp_path / "cache"))
+                        output_dir=str(tmp_path / name), cache_dir=str(tmp_path / "cache"),
+                        calibration="none")  # calibration scores whole files with the backbone, by design
         cfg = TrainConfig(**{**settings, **kw})
         result = train(cfg)
         return calls["n"], result
