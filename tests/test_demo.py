@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -137,6 +138,52 @@ def test_cli_demo_and_serve_options():
     assert build_parser().parse_args(["serve", "det/", "--no-ui"]).no_ui is True
 
 
+def test_without_gradio_the_service_has_no_page_and_demo_says_what_to_install(detector, model_dir, monkeypatch, capsys):
+    from wavguard.cli import main
+    from wavguard.demo import build_demo, gradio_available
+    from wavguard.serve import ServiceSettings, create_app
+
+    monkeypatch.setitem(sys.modules, "gradio", None)  # as if it were not installed
+    assert not gradio_available()
+    app = create_app(detector, ServiceSettings())
+    assert "/ui" not in [getattr(route, "path", None) for route in app.routes]
+    assert main(["demo", str(model_dir)]) == 1
+    assert "the demo page needs gradio: pip install 'wavguard[demo]'" in capsys.readouterr().err
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'wavguard\[demo\]'"):
+        build_demo(detector)
+
+
+def test_space_app_loads_the_detector_named_by_the_variable(model_dir, monkeypatch):
+    gr = pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard[demo]'")
+    import runpy
+
+    app_py = Path(__file__).resolve().parents[1] / "examples" / "space" / "app.py"
+    monkeypatch.setenv("WAVGUARD_MODEL", str(model_dir))
+    space = runpy.run_path(str(app_py), run_name="space_app")
+    assert isinstance(space["demo"], gr.Blocks) and space["detector"].config.calibration_scale == 20.0
+    monkeypatch.delenv("WAVGUARD_MODEL")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    space = runpy.run_path(str(app_py), run_name="space_app")
+    assert space["detector"] is None and space["MODEL_ID"] == "your-user/your-wavguard-detector"
+    shown = [getattr(block, "value", "") for block in space["demo"].blocks.values()]
+    assert any("your-user/your-wavguard-detector" in str(v) and "wg-load-error" in str(v) for v in shown)
+
+
+def test_service_page_asks_for_an_api_key(detector):
+    pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard[demo]'")
+    import httpx
+
+    from wavguard.serve import ServiceSettings, create_app
+
+    with _Server(create_app(detector, ServiceSettings(api_keys=("s3cret",)))) as base:
+        client = httpx.Client(base_url=base)
+        assert client.get("/ui/config").status_code == 401
+        assert client.post("/ui/login", data={"username": "anyone", "password": "wrong"}).status_code == 400
+        assert client.post("/ui/login", data={"username": "anyone", "password": "s3cret"}).json() == {"success": True}
+        assert client.get("/ui/config").status_code == 200
+        assert client.get("/v1/model").status_code == 401  # the API still wants the key in a header
+
+
 # -- the real page in Chromium ---------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:
@@ -159,7 +206,7 @@ def browser():
     options.binary_location = CHROMIUM
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                 "--window-size=1280,1000"):
+                 "--window-size=1280,1000", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
@@ -240,6 +287,28 @@ def test_page_shows_the_wavguard_error_for_a_bad_file(browser, demo_url, detecto
     assert "Traceback" not in browser.page_source
 
 
+def test_page_scores_a_microphone_recording(browser, demo_url, detector, tmp_path):
+    """Chromium's fake microphone (a beeping tone) records about 2.5 s through the page."""
+    import httpx
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _open(browser, demo_url)
+    browser.find_element(By.CSS_SELECTOR, "#wg-audio button[aria-label='Record audio']").click()
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, "#wg-audio .record-button").is_displayed())
+    browser.find_element(By.CSS_SELECTOR, "#wg-audio .record-button").click()
+    time.sleep(2.5)
+    browser.find_element(By.CSS_SELECTOR, "#wg-audio .stop-button").click()
+    element = WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#wg-verdict, #wg-error"))[0]
+    assert "microphone recording" in element.text
+    link = WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#wg-audio a[href*='/file=']"))[0]
+    recorded = tmp_path / "recording.wav"
+    recorded.write_bytes(httpx.get(link.get_attribute("href")).content)
+    expected = detector.predict(str(recorded))
+    assert expected.duration_seconds > 1.5
+    _check_verdict(element, expected)
+
+
 class _Server:
     """uvicorn in a thread on a loopback port."""
 
@@ -273,6 +342,7 @@ def test_service_mounts_the_page_and_stores_feedback(browser, detector, files, t
 
     db = tmp_path / "log.sqlite"
     app = create_app(detector, ServiceSettings(log_db=str(db), model_id="wavguard/tiny-demo"))
+    assert "/ui" in [getattr(route, "path", None) for route in app.routes]
     with _Server(app) as base:
         assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
         _open(browser, f"{base}/ui/")
@@ -282,6 +352,7 @@ def test_service_mounts_the_page_and_stores_feedback(browser, detector, files, t
         WebDriverWait(browser, 10).until(lambda d: wrong.is_enabled())
         wrong.click()
         WebDriverWait(browser, 30).until(lambda d: "Thank you" in d.find_element(By.CSS_SELECTOR, "#wg-feedback").text)
+        browser.get("about:blank")  # close the page's open connections so the server stops at once
     store = PredictionStore(db)
     try:
         [row] = store.feedback()

@@ -29,9 +29,10 @@ __all__ = [
     "launch_demo",
     "mount_demo",
     "gradio_available",
+    "page_options",
 ]
 
-_PAGE = ("build_demo", "launch_demo", "mount_demo", "gradio_available")
+_PAGE = ("build_demo", "launch_demo", "mount_demo", "gradio_available", "page_options")
 
 
 def __getattr__(name: str):
