@@ -24,7 +24,7 @@ import soundfile as sf
 
 from wavguard import Detector
 from wavguard.cli import build_parser
-from wavguard.demo import analyze, error_html, model_card_markdown, timeline_figure, verdict_html
+from wavguard.demo import analyze, build_demo, error_html, model_card_markdown, timeline_figure, verdict_html
 from wavguard.errors import AudioDecodeError, AudioError
 from wavguard.testing import chirp, sine, tiny_detector
 
@@ -62,9 +62,11 @@ def files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     """The tiny test detector (1 s windows), saved with a calibration that spreads its window
-    scores (so the timeline shows contrast) and model-card facts."""
+    scores (so the timeline shows contrast) and model-card facts; a stable backbone name keeps
+    the screenshot the same from run to run."""
     det = tiny_detector("wav2vec2", window_seconds=1.0)
     det.config = det.config.replace(
+        backbone="tiny-random-wav2vec2",  # shown on the card; the saved detector bundles this backbone
         calibration_scale=20.0,
         calibration_bias=4.0,
         metrics={"roc_auc": 0.987, "eer": 0.0312, "min_dcf": 0.081},
@@ -112,13 +114,30 @@ def test_model_card_lists_eer_first_and_the_training_data(detector):
     table = [line for line in text.splitlines() if line.startswith("| ") and "metric" not in line and "---" not in line]
     assert table == ["| EER | 3.12% |", "| min_dcf | 0.081 |", "| roc_auc | 0.987 |"]
     assert "- **Detector:** `user/detector`" in text
-    assert "- **Backbone:** Wav2Vec2 (" in text and "with a CNN head" in text
+    assert "- **Backbone:** Wav2Vec2 (" in text and "with a CNN head" in text and "Runtime" not in text
+    assert "- **Runtime:** PyTorch (cpu)" in model_card_markdown(detector.config, "x", "PyTorch (cpu)")
     assert "- **Dataset:** ASVspoof 2019 LA (train split)" in text and "- training seconds: 1234.5" in text
     assert "Treat the score as evidence, not proof." in text
     custom = detector.config.replace(metrics={}, extra={"limitations": "English read speech only."})
     text = model_card_markdown(custom, "x")
     assert "English read speech only." in text and "- **Dataset:** not recorded" in text
     assert "No evaluation results are recorded" in text
+
+
+@pytest.mark.slow
+def test_an_onnx_export_gives_the_same_page_numbers(detector, files, tmp_path):
+    pytest.importorskip("onnxruntime", reason="ONNX export needs the [export] extra")
+    gr = pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard[demo]'")
+    from wavguard.export import OnnxDetector, export_onnx
+
+    onnx = Detector.from_pretrained(export_onnx(detector, tmp_path / "onnx"))
+    assert isinstance(onnx, OnnxDetector)
+    result = analyze(onnx, files["six"])
+    assert result.prediction == onnx.predict(str(files["six"]))
+    np.testing.assert_allclose(result.prediction.score, detector.predict(str(files["six"])).score, atol=1e-4)
+    blocks = build_demo(onnx, model_id="user/detector-onnx")
+    card = [b.value for b in blocks.blocks.values() if isinstance(b, gr.Markdown) and "Runtime" in str(b.value)]
+    assert len(card) == 1 and "- **Runtime:** ONNX Runtime (CPU)" in card[0]
 
 
 def test_timeline_draws_one_bar_per_window(detector, files):
@@ -140,7 +159,7 @@ def test_cli_demo_and_serve_options():
 
 def test_without_gradio_the_service_has_no_page_and_demo_says_what_to_install(detector, model_dir, monkeypatch, capsys):
     from wavguard.cli import main
-    from wavguard.demo import build_demo, gradio_available
+    from wavguard.demo import gradio_available
     from wavguard.serve import ServiceSettings, create_app
 
     monkeypatch.setitem(sys.modules, "gradio", None)  # as if it were not installed
@@ -270,6 +289,10 @@ def test_page_shows_the_detectors_verdict_and_timeline(browser, demo_url, detect
     assert browser.save_screenshot(str(staging))
     os.replace(staging, SCREENSHOT)
     assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # Everything the page loaded came from the local server (no CDN fonts, no analytics).
+    loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and [u for u in loaded if not u.startswith((demo_url, "data:", "blob:"))] == []
 
     # A short clip (one verdict over 3 windows) replaces it; the page never shows a traceback.
     _open(browser, demo_url)

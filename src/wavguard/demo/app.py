@@ -80,6 +80,12 @@ def page_options(function, **extra: Any) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k in accepted}
 
 
+def _runtime(detector: "Detector") -> str:
+    from ..export import OnnxDetector
+
+    return "ONNX Runtime (CPU)" if isinstance(detector, OnnxDetector) else f"PyTorch ({detector.device})"
+
+
 def _model_id(detector: "Detector") -> str:
     directory = getattr(detector, "directory", None)
     return str(directory) if directory else (detector.config.backbone or "wavguard detector")
@@ -169,7 +175,7 @@ def build_demo(
                     wrong = gr.Button("This verdict is wrong", interactive=False, variant="secondary", elem_id="wg-wrong")
                     thanks = gr.Markdown("", elem_id="wg-feedback")
             with gr.Column(scale=2):
-                gr.Markdown(model_card_markdown(detector.config, model_id), elem_id="wg-card")
+                gr.Markdown(model_card_markdown(detector.config, model_id, _runtime(detector)), elem_id="wg-card")
         last = gr.State(None)
         outputs = [verdict, timeline, last, wrong, thanks]
         audio.upload(lambda p: score(p, recorded=False), audio, outputs, api_name="score_upload")

@@ -30,7 +30,7 @@ def _scalars(data: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(k, v) for k, v in sorted(data.items()) if isinstance(v, (str, int, float, bool))]
 
 
-def model_card_markdown(config: DetectorConfig, model_id: str) -> str:
+def model_card_markdown(config: DetectorConfig, model_id: str, runtime: str | None = None) -> str:
     """The side panel: backbone, preprocessing, training data, metrics (EER first), limitations.
 
     Args:
@@ -38,6 +38,7 @@ def model_card_markdown(config: DetectorConfig, model_id: str) -> str:
             describe the training data, ``config.metrics`` (fractions) the evaluation, and
             ``config.extra["limitations"]`` overrides the default limitations.
         model_id: the detector's directory or Hub id, as given on the command line.
+        runtime: what runs the network (e.g. ``"PyTorch (cpu)"``, ``"ONNX Runtime (CPU)"``); omitted when ``None``.
     """
     if config.kind == "transformer":
         kind = _BACKBONE_NAMES.get(config.backbone_type, config.backbone_type or "transformer")
@@ -49,6 +50,7 @@ def model_card_markdown(config: DetectorConfig, model_id: str) -> str:
         "### Model",
         f"- **Detector:** `{model_id}`",
         f"- **Backbone:** {backbone}",
+        *([f"- **Runtime:** {runtime}"] if runtime else []),
         f"- **Input:** {config.sample_rate_hz} Hz mono; windows of {config.window_seconds:g} s, hop "
         f"{config.effective_hop_seconds:g} s, aggregated by `{config.aggregation}`",
         f"- **Decision:** fake when P(fake) >= {config.threshold:g}",
