@@ -136,6 +136,7 @@ def build_demo(
         return verdict_html(result), plot, state, gr.Button(interactive=state is not None), ""
 
     def _log(result: Analysis, path: str) -> dict[str, Any] | None:
+        """Log the verdict in the store like an API prediction; the feedback button's state (None: no store)."""
         if store is None:
             return None
         pred = result.prediction
@@ -144,7 +145,11 @@ def build_demo(
             "score": pred.score, "label": pred.label, "threshold": pred.threshold, "latency_ms": result.latency_ms,
             "model_id": model_id, "model_version": __version__,
         }
-        store.log_prediction(record)
+        try:
+            store.log_prediction(record)
+        except Exception:  # a failing log must not hide the verdict
+            logger.exception("could not log the prediction for %s", result.name)
+            return None
         return {"prediction_id": record["id"], "audio_sha256": result.audio_sha256, "label": pred.label, "path": path}
 
     def feedback(state: dict[str, Any] | None):
@@ -157,8 +162,12 @@ def build_demo(
                 audio = Path(state["path"]).read_bytes()
             except OSError:  # the upload cache was cleaned meanwhile; the SHA-256 still identifies the clip
                 audio = None
-        row = store.add_feedback(true_label, state["prediction_id"], state["audio_sha256"], audio,
-                                 f"demo page: the verdict was {state['label']}")
+        try:
+            row = store.add_feedback(true_label, state["prediction_id"], state["audio_sha256"], audio,
+                                     f"demo page: the verdict was {state['label']}")
+        except Exception:
+            logger.exception("could not store feedback")
+            return "The feedback could not be stored; see the server log.", gr.Button(interactive=True)
         return f"Thank you: stored **{true_label}** as the true label (feedback #{row}).", gr.Button(interactive=False)
 
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(900, 1800)) as blocks:
@@ -178,8 +187,10 @@ def build_demo(
                 gr.Markdown(model_card_markdown(detector.config, model_id, _runtime(detector)), elem_id="wg-card")
         last = gr.State(None)
         outputs = [verdict, timeline, last, wrong, thanks]
-        audio.upload(lambda p: score(p, recorded=False), audio, outputs, api_name="score_upload")
-        audio.stop_recording(lambda p: score(p, recorded=True), audio, outputs, api_name="score_recording")
+        # Uploads and recordings share one queue: one clip is scored at a time.
+        audio.upload(lambda p: score(p, recorded=False), audio, outputs, api_name="score_upload", concurrency_id="score")
+        audio.stop_recording(lambda p: score(p, recorded=True), audio, outputs, api_name="score_recording",
+                             concurrency_id="score")
         audio.clear(lambda: score(None, recorded=False), None, outputs, api_name=False)
         wrong.click(feedback, last, [thanks, wrong], api_name=False)
     return blocks
