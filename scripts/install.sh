@@ -6,5 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+# Debian packages: Chromium for the demo page's browser tests; the offline corpus's speech engines.
+$SUDO apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  chromium chromium-driver \
+  espeak-ng festival flite festvox-czech-dita festvox-czech-machac festvox-kallpc16k festvox-kdlpc16k >/dev/null
 "$PY" -m pip install --quiet "torch==2.13.0"
 "$PY" -m pip install --quiet -e ".[all]"

@@ -19,7 +19,7 @@ from ..errors import WavguardError
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 #: Modules under ``wavguard.cli`` that each register one subcommand.
-SUBCOMMANDS = ("predict", "audit", "compare", "convert", "evaluate", "export", "serve", "stream", "train", "update")
+SUBCOMMANDS = ("predict", "audit", "compare", "convert", "demo", "evaluate", "export", "serve", "stream", "train", "update")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,8 @@ import os
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("serve", help="serve a detector over HTTP", description="Serve a detector over HTTP: "
-                              "POST /v1/predict, /v1/predict/batch, /v1/feedback; GET /healthz, /v1/model, /metrics, /docs; WS /v1/stream.")
+                              "POST /v1/predict, /v1/predict/batch, /v1/feedback; GET /healthz, /v1/model, /metrics, /docs, /ui (browser page); "
+                              "WS /v1/stream.")
     p.add_argument("model", help="detector directory (PyTorch or ONNX) or Hub id")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -21,13 +22,15 @@ def register(subparsers) -> None:
     p.add_argument("--timeout-seconds", type=float, default=60.0)
     p.add_argument("--max-batch-windows", type=int, default=16)
     p.add_argument("--max-wait-ms", type=float, default=5.0)
+    p.add_argument("--no-ui", action="store_true", help="do not mount the browser page at /ui (mounted when gradio is installed)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
     from ..detector import Detector
-    from ..serve import ServiceSettings
-    from ..serve import run as serve
+    from ..serve import ServiceSettings, create_app
 
     keys = list(args.api_key or []) + [k for k in os.environ.get("WAVGUARD_API_KEYS", "").split(",") if k]
     settings = ServiceSettings(
@@ -41,5 +44,6 @@ def run(args: argparse.Namespace) -> int:
         store_feedback_audio=args.store_feedback_audio,
         model_id=str(args.model),
     )
-    serve(Detector.from_pretrained(args.model), args.host, args.port, settings)
+    app = create_app(Detector.from_pretrained(args.model), settings, ui=not args.no_ui)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

@@ -64,8 +64,12 @@ def _metrics(registry):
     }
 
 
-def create_app(detector: Detector, settings: ServiceSettings | None = None) -> FastAPI:
-    """The FastAPI app serving ``detector`` (run it with uvicorn, or ``wavguard serve``)."""
+def create_app(detector: Detector, settings: ServiceSettings | None = None, *, ui: bool = True) -> FastAPI:
+    """The FastAPI app serving ``detector`` (run it with uvicorn, or ``wavguard serve``).
+
+    With ``ui`` and gradio installed (the ``[demo]`` extra), the browser page of
+    :mod:`wavguard.demo` is mounted at ``/ui``.
+    """
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -329,4 +333,15 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None) -> F
     async def wavguard_error(request: Request, exc: WavguardError):
         return JSONResponse(status_code=422, content={"detail": {"error": type(exc).__name__, "message": str(exc)}})
 
+    if ui:
+        _mount_ui(app)
     return app
+
+
+def _mount_ui(app: FastAPI) -> None:
+    """The browser page at ``/ui`` (``wavguard.demo``), sharing ``app.state``'s detector, settings
+    and feedback store; skipped when gradio is not installed."""
+    from ..demo import gradio_available, mount_demo
+
+    if gradio_available():
+        mount_demo(app, path="/ui")

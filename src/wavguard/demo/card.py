@@ -1,0 +1,81 @@
+"""The model-card side panel of the demo page (Markdown), from a detector's config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import DetectorConfig
+from ..hub import _BACKBONE_NAMES, _ordered_metrics
+
+__all__ = ["model_card_markdown", "DEFAULT_LIMITATIONS"]
+
+DEFAULT_LIMITATIONS = (
+    "Detectors generalise imperfectly to generators, languages, speakers and channels absent from their "
+    "training data. Treat the score as evidence, not proof."
+)
+
+#: Metric names (or name parts) shown as percentages: rates and accuracies, stored as fractions.
+_PERCENT_PARTS = ("eer", "accuracy", "rate", "ece")
+
+
+def _format_metric(name: str, value: float) -> str:
+    """``("eer", 0.0312) -> "3.12%"``; ``("roc_auc", 0.99) -> "0.99"``; thresholds stay plain."""
+    parts = name.lower().split("_")
+    if "threshold" not in parts and any(part in _PERCENT_PARTS for part in parts):
+        return f"{100.0 * value:.2f}%"
+    return f"{value:.4g}"
+
+
+def _scalars(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [(k, v) for k, v in sorted(data.items()) if isinstance(v, (str, int, float, bool))]
+
+
+def model_card_markdown(config: DetectorConfig, model_id: str, runtime: str | None = None) -> str:
+    """The side panel: backbone, preprocessing, training data, metrics (EER first), limitations.
+
+    Args:
+        config: the detector's config; ``config.extra["dataset"]`` and ``config.extra["training"]``
+            describe the training data, ``config.metrics`` (fractions) the evaluation, and
+            ``config.extra["limitations"]`` overrides the default limitations.
+        model_id: the detector's directory or Hub id, as given on the command line.
+        runtime: what runs the network (e.g. ``"PyTorch (cpu)"``, ``"ONNX Runtime (CPU)"``); omitted when ``None``.
+    """
+    if config.kind == "transformer":
+        kind = _BACKBONE_NAMES.get(config.backbone_type, config.backbone_type or "transformer")
+        layers = f", first {config.num_layers} layers" if config.num_layers else ""
+        backbone = f"{kind} (`{config.backbone or 'unknown'}`{layers}) with a CNN head"
+    else:
+        backbone = "spectrogram CNN (no pretrained backbone)"
+    lines = [
+        "### Model",
+        f"- **Detector:** `{model_id}`",
+        f"- **Backbone:** {backbone}",
+        *([f"- **Runtime:** {runtime}"] if runtime else []),
+        f"- **Input:** {config.sample_rate_hz} Hz mono; windows of {config.window_seconds:g} s, hop "
+        f"{config.effective_hop_seconds:g} s, aggregated by `{config.aggregation}`",
+        f"- **Decision:** fake when P(fake) >= {config.threshold:g}",
+        "",
+        "### Training data",
+    ]
+    extra = config.extra or {}
+    lines.append(f"- **Dataset:** {extra.get('dataset', 'not recorded')}")
+    training = extra.get("training")
+    if isinstance(training, dict):
+        lines += [f"- {key.replace('_', ' ')}: {value}" for key, value in _scalars(training)]
+    if extra.get("notes"):
+        lines.append(f"- {extra['notes']}")
+    lines += ["", "### Metrics"]
+    metrics = _ordered_metrics(config.metrics or {})
+    if metrics:
+        lines += ["| metric | value |", "| --- | --- |"]
+        lines += [f"| {name.upper() if name.lower() == 'eer' else name} | {_format_metric(name, value)} |" for name, value in metrics]
+    else:
+        lines.append("No evaluation results are recorded in this detector's config.")
+    lines += [
+        "",
+        "### Limitations",
+        str(extra.get("limitations", DEFAULT_LIMITATIONS)),
+        "",
+        "*The score is the calibrated probability that the audio is fake (higher = more likely fake).*",
+    ]
+    return "\n".join(lines)
