@@ -89,20 +89,28 @@ def festival_text(text: str, voice: str) -> bytes:
     return text.encode(encoding, errors="ignore")
 
 
-def synthesize_festival(text: str, voice: str) -> tuple[np.ndarray, int]:
-    """Festival ``text2wave`` with a diphone voice of :data:`FESTIVAL_VOICES`; returns (samples, rate_hz)."""
+def synthesize_festival(text: str, voice: str, stretch: float = 1.0) -> tuple[np.ndarray, int]:
+    """Festival ``text2wave`` with a diphone voice of :data:`FESTIVAL_VOICES`; returns (samples, rate_hz).
+
+    ``stretch`` multiplies every segment's duration (Festival's ``Duration_Stretch``).
+    """
     if voice not in FESTIVAL_VOICES:
         raise ConfigError(f"unknown Festival voice {voice!r}; choose from {sorted(FESTIVAL_VOICES)}")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.wav"
-        _run(["text2wave", "-eval", f"(voice_{voice})", "-o", str(out)], f"festival {voice}",
+        _run(["text2wave", "-eval", f"(voice_{voice})", "-eval", f"(Parameter.set 'Duration_Stretch {stretch:.4f})",
+              "-o", str(out)], f"festival {voice}",
              stdin=festival_text(text, voice))
         return _read(out, f"festival {voice}")
 
 
-def synthesize_flite(text: str, voice: str) -> tuple[np.ndarray, int]:
-    """Flite (English only): voices ``awb``, ``rms``, ``slt``, ``kal16``; returns (samples, rate_hz)."""
+def synthesize_flite(text: str, voice: str, stretch: float = 1.0) -> tuple[np.ndarray, int]:
+    """Flite (English only): voices ``awb``, ``rms``, ``slt``, ``kal16``; returns (samples, rate_hz).
+
+    ``stretch`` multiplies durations (Flite's ``duration_stretch`` feature).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.wav"
-        _run(["flite", "-voice", voice, "-t", text, "-o", str(out)], f"flite -voice {voice}")
+        _run(["flite", "-voice", voice, "--setf", f"duration_stretch={stretch:.4f}", "-t", text, "-o", str(out)],
+             f"flite -voice {voice}")
         return _read(out, f"flite -voice {voice}")

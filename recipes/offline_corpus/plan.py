@@ -41,8 +41,8 @@ class ClipSpec:
         family: generator family (``bonafide`` for real clips); attack: ``family/variant``.
         speaker: the real speaker (real and copy-synthesis clips) or ``engine:voice`` (TTS).
         language: language spoken; text: what is said.
-        source_id, source_path: the real clip it comes from ("" for TTS, whose text comes from
-            ``source_id``).
+        source_id, source_path: the real clip it comes from: the copy-synthesis input, or for
+            TTS the clip whose transcript is read and whose speech duration is matched.
         variant: generator setting name; params: extra numeric settings (speed, pitch, scales).
         seed: the clip's own seed (generator noise and post-processing).
     """
@@ -125,22 +125,30 @@ def _shuffled(items: list, rng: np.random.Generator) -> list:
 
 def _tts(family: str, language: str, k: int, config: dict, rng: np.random.Generator,
          voices: list[str] | None = None) -> tuple[str, str, dict]:
-    """(variant, speaker, params) of the k-th clip of a TTS family in one split and language."""
+    """(variant, speaker, params) of the k-th clip of a TTS family in one split and language.
+
+    ``params["duration_ratio"]``: the clip's speech lasts this times its source real clip's speech;
+    ``params["channel_match"]``: fraction of the source clip's long-term spectrum imposed on it.
+    """
+    jitter = config.get("tts_duration_ratio", [1.0, 1.0])
+    match = config.get("tts_channel_match", [0.0, 0.0])
+    ratio = {"duration_ratio": round(float(rng.uniform(*jitter)), 3),
+             "channel_match": round(float(rng.uniform(*match)), 3)}
     spec = config["variants"].get(family, {})
     if family == "espeak-ng":
         suffixes = spec.get("voices", [""])
         voice = language + suffixes[k % len(suffixes)]
         params = {"speed_wpm": int(rng.integers(spec["speed_wpm"][0], spec["speed_wpm"][1] + 1)),
                   "pitch": int(rng.integers(spec["pitch"][0], spec["pitch"][1] + 1))}
-        return voice, f"espeak-ng:{voice}", params
+        return voice, f"espeak-ng:{voice}", {**params, **ratio}
     if family == "piper":
         params = {name: round(float(rng.uniform(*spec[name])), 3) for name in ("noise_scale", "length_scale", "noise_w_scale")}
-        return f"joe-ipa-{language}", "piper:joe", params
+        return f"joe-ipa-{language}", "piper:joe", {**params, **ratio}
     choices = voices or spec.get(language) or []
     if not choices:
         raise ConfigError(f"variants.{family}.{language}: no voices listed for {family} in {language}")
     voice = choices[k % len(choices)]
-    return voice, f"{family}:{voice}", {}
+    return voice, f"{family}:{voice}", ratio
 
 
 def _check_split(name: str, split: dict, config: dict) -> None:
@@ -219,7 +227,7 @@ def make_plan(config: dict, utterances: dict[str, list[Utterance]], real_per_spl
                         variant, speaker, params, path = variants[k % len(variants)], src.speaker, {}, str(src.path)
                     else:
                         variant, speaker, params = _tts(family, language, k, config, rng)
-                        path = ""
+                        path = str(src.path)
                     specs.append(ClipSpec(clip_id, split_name, "fake", family, f"{family}/{variant}", speaker, language,
                                           src.text, src.uid, path, variant, clip_seed(seed, clip_id), params))
         english_counts = allocate(n_english, {f: 1.0 for f in english_voices})
@@ -232,7 +240,7 @@ def make_plan(config: dict, utterances: dict[str, list[Utterance]], real_per_spl
                 clip_id = f"{split_name}-{family}-{counter:05d}--{src.uid}-en"
                 variant, speaker, params = _tts(family, "en", k, config, rng, voices=list(english_voices[family]))
                 specs.append(ClipSpec(clip_id, split_name, "fake", family, f"{family}/{variant}", speaker, "en",
-                                      src.text_en, src.uid, "", variant, clip_seed(seed, clip_id), params))
+                                      src.text_en, src.uid, str(src.path), variant, clip_seed(seed, clip_id), params))
     return specs
 
 

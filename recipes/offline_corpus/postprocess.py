@@ -1,10 +1,14 @@
 """The one post-processing chain every clip goes through, real and fake alike.
 
 decode (done by the caller) -> mono 16 kHz -> silence trim -> random edge padding -> random
-reverb -> random background noise -> level normalisation -> random codec (Ogg Vorbis / MP3 / none)
--> peak limit -> dither -> 16-bit PCM. Every random choice comes from the clip's own seeded
+reverb -> random background noise -> random equalisation (low-pass, high shelf) -> level
+normalisation (RMS) -> limiter (peaks at a random crest factor above the RMS) -> random codec
+(Ogg Vorbis / MP3 / none) -> peak guard -> dither -> 16-bit PCM. Every random choice comes from the clip's own seeded
 generator and is drawn from the same distribution for both classes, so the chain carries no
-label information. Clips that are too short or silent after trimming raise :class:`SkipClip`.
+label information. The equaliser and limiter widen the spread of bandwidth and crest factor in
+both classes alike, so that neither separates them. Clips that are too short or silent after
+trimming raise :class:`SkipClip`. Filters and limiter are audiomentations transforms, run with
+parameters drawn from the clip's generator.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import soundfile as sf
 
 from wavguard.audio import resample
 
-__all__ = ["ChainConfig", "SkipClip", "process", "zero_run_max"]
+__all__ = ["ChainConfig", "SkipClip", "process", "speech_seconds", "zero_run_max"]
 
 
 class SkipClip(Exception):
@@ -31,7 +35,7 @@ class ChainConfig:
     sample_rate_hz: int = 16000
     trim_top_db: float = 35.0
     pad_seconds: tuple[float, float] = (0.05, 0.35)
-    min_seconds: float = 1.0
+    min_seconds: float = 0.6
     max_seconds: float = 20.0
     silent_rms_dbfs: float = -55.0
     reverb_probability: float = 0.3
@@ -39,11 +43,19 @@ class ChainConfig:
     reverb_wet: tuple[float, float] = (0.1, 0.4)
     noise_probability: float = 0.5
     noise_snr_db: tuple[float, float] = (20.0, 45.0)
+    lowpass_probability: float = 0.4
+    lowpass_cutoff_hz: tuple[float, float] = (3500.0, 7500.0)
+    shelf_probability: float = 0.5
+    shelf_center_hz: tuple[float, float] = (1500.0, 4000.0)
+    shelf_gain_db: tuple[float, float] = (-8.0, 6.0)
+    limiter_crest_db: tuple[float, float] = (6.0, 12.0)
+    limiter_attack_seconds: tuple[float, float] = (0.001, 0.005)
+    limiter_release_seconds: tuple[float, float] = (0.05, 0.2)
     target_rms_dbfs: tuple[float, float] = (-26.0, -18.0)
     peak_limit: float = 0.95
     codecs: dict = field(default_factory=lambda: {"none": 0.4, "vorbis": 0.3, "mp3": 0.3})
     codec_quality: tuple[float, float] = (0.2, 0.8)
-    dither_dbfs: float = -66.0
+    dither_dbfs: float = -62.0
 
     @classmethod
     def from_dict(cls, values: dict) -> "ChainConfig":
@@ -62,6 +74,13 @@ def _trim(x: np.ndarray, top_db: float) -> np.ndarray:
     return x[start:end]
 
 
+def speech_seconds(samples: np.ndarray, rate_hz: int, top_db: float = 35.0) -> float:
+    """Duration in seconds of ``samples`` (shape (time,)) after the chain's silence trim."""
+    if samples.size == 0 or not np.any(samples):
+        return 0.0
+    return len(_trim(samples / np.max(np.abs(samples)), top_db)) / rate_hz
+
+
 def _reverb(x: np.ndarray, rate_hz: int, rt60_seconds: float, wet: float, rng: np.random.Generator) -> np.ndarray:
     """Convolve with a synthetic room response: exponentially decaying noise with the given RT60."""
     from scipy.signal import fftconvolve
@@ -75,6 +94,32 @@ def _reverb(x: np.ndarray, rate_hz: int, rt60_seconds: float, wet: float, rng: n
     dry = np.sqrt(np.mean(x**2)) + 1e-12
     tail *= dry / (np.sqrt(np.mean(tail**2)) + 1e-12)
     return ((1 - wet) * x + wet * tail).astype(np.float32)
+
+
+def _equalise(x: np.ndarray, rate_hz: int, config: ChainConfig, rng: np.random.Generator, choices: dict) -> np.ndarray:
+    """Random low-pass and high-shelf filters (audiomentations, fixed parameters from ``rng``)."""
+    from audiomentations import HighShelfFilter, LowPassFilter
+
+    if rng.random() < config.lowpass_probability:
+        cutoff, order = float(rng.uniform(*config.lowpass_cutoff_hz)), int(rng.choice([12, 24]))
+        x = LowPassFilter(min_cutoff_freq=cutoff, max_cutoff_freq=cutoff, min_rolloff=order, max_rolloff=order,
+                          zero_phase=False, p=1.0)(x, rate_hz)
+        choices["lowpass"] = [round(cutoff), order]
+    if rng.random() < config.shelf_probability:
+        center, gain = float(rng.uniform(*config.shelf_center_hz)), float(rng.uniform(*config.shelf_gain_db))
+        x = HighShelfFilter(min_center_freq=center, max_center_freq=center, min_gain_db=gain, max_gain_db=gain,
+                            min_q=0.7, max_q=0.7, p=1.0)(x, rate_hz)
+        choices["high_shelf"] = [round(center), round(gain, 2)]
+    return x.astype(np.float32)
+
+
+def _limit(x: np.ndarray, rate_hz: int, threshold_dbfs: float, attack_seconds: float, release_seconds: float) -> np.ndarray:
+    """Look-ahead peak limiter (audiomentations ``Limiter``) at an absolute threshold."""
+    from audiomentations import Limiter
+
+    return Limiter(min_threshold_db=threshold_dbfs, max_threshold_db=threshold_dbfs, min_attack=attack_seconds,
+                   max_attack=attack_seconds, min_release=release_seconds, max_release=release_seconds,
+                   threshold_mode="absolute", p=1.0)(x.astype(np.float32), rate_hz)
 
 
 def _codec(x: np.ndarray, rate_hz: int, codec: str, quality: float) -> np.ndarray:
@@ -133,8 +178,16 @@ def process(samples: np.ndarray, rate_hz: int, config: ChainConfig, seed: int) -
         noise = rng.standard_normal(len(x)).astype(np.float32)
         x = x + noise * np.sqrt(np.mean(x**2) / 10 ** (snr_db / 10))
         choices["noise_snr_db"] = round(snr_db, 2)
+    x = _equalise(x.astype(np.float32), sr, config, rng, choices)
     target = rng.uniform(*config.target_rms_dbfs)
     x = x * 10 ** ((target - _rms_dbfs(x)) / 20)
+    crest = float(rng.uniform(*config.limiter_crest_db))
+    attack, release = float(rng.uniform(*config.limiter_attack_seconds)), float(rng.uniform(*config.limiter_release_seconds))
+    threshold = min(target + crest, 20 * np.log10(config.peak_limit))
+    x = _limit(x, sr, threshold, attack, release)
+    x = x * 10 ** ((target - _rms_dbfs(x)) / 20)  # the limiter lowers the RMS of peaky clips more,
+    x = _limit(x, sr, threshold, attack, release)  # so restore it and limit the peaks once more
+    choices["limiter_crest_db"] = round(crest, 2)
     names = sorted(config.codecs)
     weights = np.asarray([config.codecs[n] for n in names], dtype=np.float64)
     codec = names[int(rng.choice(len(names), p=weights / weights.sum()))]
