@@ -15,7 +15,9 @@ import io
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -206,7 +208,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _exit_on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise SystemExit(128 + signum)  # unwinds the worker pool (terminating its processes) and the progress log
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit status (0 built or stopped early, 1 balance off, 2 error)."""
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:

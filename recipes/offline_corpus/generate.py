@@ -21,7 +21,7 @@ __all__ = ["generate_audio", "make_clip", "MAX_STRETCH"]
 #: Limits of the duration factor applied to a TTS engine's natural speaking rate.
 MAX_STRETCH = (0.5, 2.2)
 _MAX_RERENDERS = 3
-_DURATION_TOLERANCE = 0.04
+_DURATION_TOLERANCE = 0.06
 
 _PIPER = None
 
@@ -55,7 +55,7 @@ def _speak_matched(spec: ClipSpec, trim_top_db: float) -> tuple[np.ndarray, int]
     """TTS whose speech lasts ``params["duration_ratio"]`` times the source clip's speech.
 
     Renders at the engine's own rate, then up to three more times with the durations scaled by
-    the remaining ratio (limited to :data:`MAX_STRETCH`) until within 4 %; then, when ``params["channel_match"]``
+    the remaining ratio (limited to :data:`MAX_STRETCH`) until within 6 %; then, when ``params["channel_match"]``
     is positive, filters it towards the source clip's long-term spectrum
     (:func:`channel.match_spectrum`).
     """
