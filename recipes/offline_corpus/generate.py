@@ -1,0 +1,130 @@
+"""Make one clip of the plan: generate (or decode) its audio, post-process it, write it atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from wavguard._io import atomic_write
+from wavguard.audio import load_audio, resample
+
+from . import engines, vocoders
+from .channel import match_spectrum
+from .plan import ClipSpec
+from .postprocess import ChainConfig, SkipClip, process, speech_seconds
+
+__all__ = ["generate_audio", "make_clip", "MAX_STRETCH"]
+
+#: Limits of the duration factor applied to a TTS engine's natural speaking rate.
+MAX_STRETCH = (0.5, 2.2)
+#: Tighter limits per family: Festival's czech_machac aborts (heap corruption) at Duration_Stretch >= 2.0.
+_FAMILY_STRETCH = {"festival": (0.5, 1.8)}
+_MAX_RERENDERS = 3
+_DURATION_TOLERANCE = 0.06
+
+_PIPER = None
+
+
+def _piper():
+    """One Piper session per process (building it takes seconds)."""
+    global _PIPER
+    if _PIPER is None:
+        from .piper_engine import PiperSynth
+
+        _PIPER = PiperSynth()
+    return _PIPER
+
+
+def _speak(spec: ClipSpec, stretch: float) -> tuple[np.ndarray, int]:
+    """One TTS rendering of ``spec.text`` with durations multiplied by ``stretch``."""
+    p = spec.params
+    if spec.family == "espeak-ng":
+        return engines.synthesize_espeak(spec.text, spec.variant, int(round(p["speed_wpm"] / stretch)), p["pitch"])
+    if spec.family == "festival":
+        return engines.synthesize_festival(spec.text, spec.variant, stretch)
+    if spec.family == "flite":
+        return engines.synthesize_flite(spec.text, spec.variant, stretch)
+    if spec.family == "piper":
+        return _piper().synthesize(spec.text, spec.language, spec.seed, noise_scale=p["noise_scale"],
+                                   length_scale=p["length_scale"] * stretch, noise_w_scale=p["noise_w_scale"])
+    raise ValueError(f"{spec.clip_id}: unknown family {spec.family!r}")
+
+
+def _speak_matched(spec: ClipSpec, trim_top_db: float) -> tuple[np.ndarray, int]:
+    """TTS whose speech lasts ``params["duration_ratio"]`` times the source clip's speech.
+
+    Renders at the engine's own rate, then up to three more times with the durations scaled by
+    the remaining ratio (limited to :data:`MAX_STRETCH`) until within 6 %; then, when ``params["channel_match"]``
+    is positive, filters it towards the source clip's long-term spectrum
+    (:func:`channel.match_spectrum`).
+    """
+    audio, rate = _speak(spec, 1.0)
+    if not spec.source_path:
+        return audio, rate
+    real, real_rate = load_audio(spec.source_path)
+    target = speech_seconds(real, real_rate, trim_top_db) * float(spec.params.get("duration_ratio", 1.0))
+    stretch, got = 1.0, speech_seconds(audio, rate, trim_top_db)
+    for _ in range(_MAX_RERENDERS):  # pauses and phrase-final lengthening do not scale linearly
+        if got <= 0 or abs(target / got - 1.0) <= _DURATION_TOLERANCE:
+            break
+        new = float(np.clip(stretch * target / got, *_FAMILY_STRETCH.get(spec.family, MAX_STRETCH)))
+        if new == stretch:
+            break
+        stretch = new
+        audio, rate = _speak(spec, stretch)
+        got = speech_seconds(audio, rate, trim_top_db)
+    strength = float(spec.params.get("channel_match", 0.0))
+    if strength > 0:
+        audio = match_spectrum(resample(audio, rate, real_rate), real, real_rate, strength)
+        rate = real_rate
+    return audio, rate
+
+
+def generate_audio(spec: ClipSpec, analysis_rate_hz: int = 16000, trim_top_db: float = 35.0) -> tuple[np.ndarray, int]:
+    """The raw audio of one clip before post-processing.
+
+    Real clips are decoded; copy-synthesis decodes the real clip at ``analysis_rate_hz`` and
+    vocodes it; TTS engines speak ``spec.text`` at a rate matched to the source clip.
+
+    Returns:
+        (float32 samples, shape (time,), rate_hz).
+    """
+    if spec.family == "bonafide":
+        return load_audio(spec.source_path)
+    if spec.family == "griffinlim":
+        x, sr = load_audio(spec.source_path, analysis_rate_hz)
+        return vocoders.griffinlim(x, sr, vocoders.GRIFFINLIM_VARIANTS[spec.variant], spec.seed), sr
+    if spec.family == "world":
+        x, sr = load_audio(spec.source_path, analysis_rate_hz)
+        return vocoders.world(x, sr, vocoders.WORLD_VARIANTS[spec.variant]), sr
+    return _speak_matched(spec, trim_top_db)
+
+
+def make_clip(spec: ClipSpec, chain: ChainConfig, out_dir: str) -> dict:
+    """Make ``spec``'s file under ``out_dir`` (atomic write) and return its progress record.
+
+    Returns:
+        ``{"clip_id", "status": "done", "duration_seconds", "choices"}`` or
+        ``{"clip_id", "status": "skipped", "reason"}``. Generator failures are reported as skipped
+        (with the error) rather than stopping the build; the balance check catches too many.
+    """
+    try:
+        samples, rate = generate_audio(spec, chain.sample_rate_hz, chain.trim_top_db)
+        pcm, choices = process(samples, rate, chain, spec.seed)
+    except SkipClip as exc:
+        return {"clip_id": spec.clip_id, "status": "skipped", "reason": str(exc)}
+    except (RuntimeError, ValueError, OSError) as exc:
+        return {"clip_id": spec.clip_id, "status": "skipped", "reason": f"{type(exc).__name__}: {exc}"}
+    target = Path(out_dir) / spec.rel_path
+
+    def _write(tmp: str) -> None:
+        sf.write(tmp, pcm, chain.sample_rate_hz, format="WAV", subtype="PCM_16")
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+
+    atomic_write(target, _write)
+    return {"clip_id": spec.clip_id, "status": "done",
+            "duration_seconds": round(len(pcm) / chain.sample_rate_hz, 4), "choices": choices}

@@ -1,0 +1,307 @@
+"""The offline corpus recipe: parsing, planning, the post-processing chain, and tiny real builds.
+
+The build tests run the real engines (espeak-ng, Festival, Flite, Piper, librosa, pyworld) on
+the real Debian sources; they are skipped, saying what is missing, when an engine is not
+installed or the packages cannot be fetched. Set WAVGUARD_CORPUS_CACHE to reuse unpacked packages.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from recipes.offline_corpus import build as build_mod  # noqa: E402
+from recipes.offline_corpus import engines, plan, report, sources  # noqa: E402
+from recipes.offline_corpus.piper_engine import map_phonemes  # noqa: E402
+from recipes.offline_corpus.postprocess import ChainConfig, SkipClip, process, zero_run_max  # noqa: E402
+from wavguard.errors import ConfigError  # noqa: E402
+
+CACHE = Path(os.environ.get("WAVGUARD_CORPUS_CACHE", "~/.cache/wavguard/offline_corpus")).expanduser()
+ALL_FAMILIES = {"espeak-ng", "festival", "flite", "piper", "griffinlim", "world"}
+
+
+# ---------------------------------------------------------------- sources
+
+
+def test_parse_lua_dialogs_multiline_escaped_and_untranslated():
+    text = '''
+dialogId("vit-v-vazne", "font_big", "Are you serious?")
+dialogStr("Myslíš to vážně?")
+
+dialogId("vit-m-dlouhy", "font_small",
+"A long line that wraps")
+dialogStr("Zeg \\"hallo\\" – nu…")
+
+dialogId("vit-x-none", "font_statue", "No translation")
+'''
+    lines = sources.parse_lua_dialogs(text)
+    assert lines == {
+        "vit-v-vazne": ("font_big", "Are you serious?", "Myslíš to vážně?"),
+        "vit-m-dlouhy": ("font_small", "A long line that wraps", 'Zeg "hallo" - nu...'),
+        "vit-x-none": ("font_statue", "No translation", ""),
+    }
+
+
+def test_parse_txt_done_data_strips_stress_marks():
+    text = '( ru_0001 "Она завела, прядь вол+ос." )\n( ru_0002 "+Окна домов." )\nnoise\n'
+    assert sources.parse_txt_done_data(text) == {"ru_0001": "Она завела, прядь волос.", "ru_0002": "Окна домов."}
+
+
+def test_festival_czech_text_is_iso_8859_2():
+    assert engines.festival_text("Příliš žluťoučký", "czech_dita") == "Příliš žluťoučký".encode("iso-8859-2")
+
+
+def test_map_phonemes_keeps_known_strips_diacritics_drops_unknown():
+    id_map = {"a": [1], "r": [2], "l": [3], " ": [4]}
+    assert map_phonemes(["a", "r", "\u031d", "ɫ", " ", "☃"], id_map) == (["a", "r", "l", " "], 2)
+
+
+# ---------------------------------------------------------------- plan
+
+
+def test_allocate_largest_remainder():
+    assert plan.allocate(10, {"a": 0.5, "b": 0.3, "c": 0.2}) == {"a": 5, "b": 3, "c": 2}
+    assert plan.allocate(4, {"griffinlim": 0.3, "espeak-ng": 0.2, "piper": 0.2, "festival": 0.3}) == {
+        "espeak-ng": 1, "festival": 1, "griffinlim": 1, "piper": 1}
+    assert plan.allocate(7, {"x": 1.0, "y": 1.0}) == {"x": 4, "y": 3}
+    assert plan.allocate(0, {"x": 1.0}) == {"x": 0}
+
+
+def _fake_utterances() -> dict[str, list[sources.Utterance]]:
+    out = {}
+    for speaker, spec in sources.SPEAKERS.items():
+        out[speaker] = [sources.Utterance(f"{speaker}-{i:03d}", Path(f"/src/{speaker}/{i}.wav"), speaker, spec.language,
+                                          f"{spec.language} line {i}", "" if spec.language == "ru" else f"en line {i}")
+                        for i in range(60)]
+    return out
+
+
+def test_plan_is_balanced_speaker_disjoint_and_keeps_sources_in_their_split():
+    config = plan.load_config()
+    config["english_share"] = 0.04
+    specs = plan.make_plan(config, _fake_utterances(), 50, seed=7)
+    rows = [{"split": s.split, "label": s.label, "language": s.language} for s in specs]
+    assert report.balance_problems(rows, 5.0) == []
+    counts = Counter((s.split, s.label) for s in specs)
+    assert counts == {(sp, lb): 50 for sp in ("train", "validation", "test") for lb in ("real", "fake")}
+    # English only from English-only engines, at floor(4% of 50) = 2 clips where the split has them
+    assert Counter((s.split, s.family) for s in specs if s.language == "en") == {("validation", "festival"): 2,
+                                                                               ("test", "flite"): 2}
+    real_by_split = {sp: {s.source_id for s in specs if s.split == sp and s.label == "real"}
+                     for sp in ("train", "validation", "test")}
+    real_text = {s.source_id: s.text for s in specs if s.label == "real"}
+    for s in specs:
+        if s.label == "fake":
+            assert s.source_id in real_by_split[s.split], s  # copy-synthesis source and TTS text: same split
+            if s.family in plan.COPY_FAMILIES or s.language != "en":
+                assert s.text == real_text[s.source_id]
+    families = {sp: {s.family for s in specs if s.split == sp and s.label == "fake"} for sp in ("train", "validation", "test")}
+    test_only = families["test"] - families["train"] - families["validation"]
+    assert test_only == {"world", "flite"}
+    assert families["validation"] - families["train"] == {"festival"}
+    assert len({s.seed for s in specs}) == len(specs)
+    assert plan.make_plan(config, _fake_utterances(), 50, seed=7) == specs
+    assert plan.make_plan(config, _fake_utterances(), 50, seed=8) != specs
+
+
+def test_plan_rejects_a_speaker_in_two_splits():
+    config = plan.load_config()
+    config["splits"]["test"]["speakers"] = ["nl_small", "ru_msu"]
+    with pytest.raises(ConfigError, match="speaker-disjoint"):
+        plan.make_plan(config, _fake_utterances(), 10, seed=0)
+
+
+# ---------------------------------------------------------------- post-processing chain
+
+
+def _speechlike(seconds: float, rate: int = 22050) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)
+    return (0.3 * envelope * np.sin(2 * np.pi * 180 * t * (1 + 0.1 * np.sin(2 * np.pi * t)))).astype(np.float32)
+
+
+def _need_chain():
+    for module, package in (("audiomentations", "audiomentations"), ("numpy_audio_limiter", "numpy-audio-limiter")):
+        pytest.importorskip(module, reason=f"the post-processing chain needs {package} (recipes/offline_corpus/install.sh)")
+
+
+def test_chain_is_seeded_16k_int16_without_zero_runs():
+    _need_chain()
+    x = np.concatenate([np.zeros(11025, np.float32), _speechlike(2.0), np.zeros(22050, np.float32)])
+    config = ChainConfig()
+    out_a, choices_a = process(x, 22050, config, seed=3)
+    out_b, choices_b = process(x, 22050, config, seed=3)
+    out_c, _ = process(x, 22050, config, seed=4)
+    assert out_a.dtype == np.int16 and np.array_equal(out_a, out_b) and choices_a == choices_b
+    assert not np.array_equal(out_a[: len(out_c)], out_c[: len(out_a)])
+    # silence trimmed (0.5 s + 1 s of zeros) and re-padded with 0.05-0.35 s per edge
+    assert 2.0 + 0.1 - 0.05 <= len(out_a) / 16000 <= 2.0 + 0.7 + 0.05
+    assert zero_run_max(out_a) <= 4
+    assert zero_run_max(np.array([1, 0, 0, 0, 2, 0, 0, 3])) == 3
+
+
+def test_chain_skips_short_and_silent_clips():
+    _need_chain()
+    config = ChainConfig()
+    with pytest.raises(SkipClip, match="after trimming"):
+        process(_speechlike(0.4), 22050, config, seed=0)
+    with pytest.raises(SkipClip, match="all-zero"):
+        process(np.zeros(22050, np.float32), 22050, config, seed=0)
+
+
+def test_missing_engines_names_the_package_to_install(monkeypatch):
+    monkeypatch.setattr(engines.shutil, "which", lambda name: None)
+    missing = engines.missing_engines({"espeak-ng", "flite", "festival"})
+    assert missing[:3] == ["espeak-ng (apt-get install espeak-ng)", "festival (apt-get install festival)",
+                           "flite (apt-get install flite)"]
+
+
+def test_balance_problems_names_split_and_language():
+    rows = [{"split": "train", "label": "real", "language": "ru"}] * 10 + \
+           [{"split": "train", "label": "fake", "language": "ru"}] * 9 + [{"split": "train", "label": "fake", "language": "en"}]
+    problems = report.balance_problems(rows, 5.0)
+    assert problems == ["train/en: 0.0% of real vs 10.0% of fake clips (gap 10.0 > 5.0 points)",
+                        "train/ru: 100.0% of real vs 90.0% of fake clips (gap 10.0 > 5.0 points)"]
+    assert report.balance_problems(rows, 10.0) == []
+
+
+# ---------------------------------------------------------------- real builds
+
+
+def _need_engines_and_sources() -> Path:
+    missing = engines.missing_engines(ALL_FAMILIES)
+    if missing:
+        pytest.skip("engines not installed: " + "; ".join(missing) + " (recipes/offline_corpus/install.sh)")
+    try:
+        return sources.fetch_packages(CACHE)
+    except ConfigError as exc:
+        pytest.skip(f"Debian source packages unavailable: {exc}")
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((root / "wav").rglob("*.wav"))}
+
+
+def _read_manifest(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory):
+    _need_engines_and_sources()
+    out = tmp_path_factory.mktemp("corpus") / "a"
+    rc = build_mod.main(["--max-clips", "18", "--output", str(out), "--cache-dir", str(CACHE), "--jobs", "1", "--quiet"])
+    assert rc == 0
+    return out
+
+
+def test_tiny_build_manifest_balance_disjoint_audio(tiny_corpus):
+    rows = _read_manifest(tiny_corpus / "manifest.csv")
+    assert list(rows[0]) == list(build_mod.MANIFEST_COLUMNS)
+    assert len(rows) == 18
+    assert Counter((r["split"], r["label"]) for r in rows) == {(s, lb): 3 for s in ("train", "validation", "test")
+                                                               for lb in ("real", "fake")}
+    assert report.balance_problems(rows, 5.0) == []
+    assert {(r["split"], r["language"]) for r in rows} == {("train", "ru"), ("validation", "cs"), ("test", "nl")}
+    real_speakers = {sp: {r["speaker"] for r in rows if r["split"] == sp and r["family"] in {"bonafide", "griffinlim", "world"}}
+                     for sp in ("train", "validation", "test")}
+    assert real_speakers == {"train": {"ru_msu"}, "validation": {"cs_big"}, "test": {"nl_small"}}
+    reals = {r["source_id"]: r["split"] for r in rows if r["label"] == "real"}
+    for r in rows:
+        assert (r["attack"] == "bonafide") == (r["label"] == "real") == (r["family"] == "bonafide")
+        assert r["text"], r
+        if r["family"] in {"griffinlim", "world"}:
+            assert reals.get(r["source_id"]) == r["split"]  # vocoded clip stays in its source's split
+        info = sf.info(str(tiny_corpus / r["path"]))
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+        assert abs(info.duration - float(r["duration_seconds"])) < 1e-3
+        pcm, _ = sf.read(str(tiny_corpus / r["path"]), dtype="int16")
+        assert zero_run_max(pcm) <= 8 and np.mean(pcm == 0) < 0.05
+    assert "world" in {r["family"] for r in rows if r["split"] == "test"}
+    assert (tiny_corpus / "report.md").read_text(encoding="utf-8").count("| train | ru |") == 1
+
+
+def test_build_is_deterministic_and_resumes_without_redoing(tiny_corpus, tmp_path):
+    config = plan.load_config()
+    first = build_mod.build(config, tmp_path, cache_dir=CACHE, real_per_split=3, limit_new=7, shortcut=False,
+                            progress_bar=False)
+    assert (first["made"], first["already_done"], first["left"]) == (7, 0, 11)
+    assert not (tmp_path / "manifest.csv").exists()
+    done = {p: p.stat().st_mtime_ns for p in (tmp_path / "wav").rglob("*.wav")}
+    assert len(done) == 7
+    (tmp_path / "wav" / "train" / "real" / ".stale.wav.tmp").write_bytes(b"half")  # a crash's leftover
+    second = build_mod.build(config, tmp_path, cache_dir=CACHE, real_per_split=3, shortcut=False, progress_bar=False)
+    assert (second["made"], second["already_done"], second["left"]) == (11, 7, 0)
+    assert {p: p.stat().st_mtime_ns for p in done} == done  # finished clips were not redone
+    assert _hashes(tmp_path) == _hashes(tiny_corpus)
+    assert (tmp_path / "manifest.csv").read_bytes() == (tiny_corpus / "manifest.csv").read_bytes()
+    third = build_mod.build(config, tmp_path, cache_dir=CACHE, real_per_split=3, shortcut=False, progress_bar=False)
+    assert (third["made"], third["left"]) == (0, 0)
+    config["seed"] = 99
+    with pytest.raises(ConfigError, match="other settings"):
+        build_mod.build(config, tmp_path, cache_dir=CACHE, real_per_split=3, shortcut=False, progress_bar=False)
+
+
+def test_build_fails_when_language_balance_is_off(tmp_path):
+    _need_engines_and_sources()
+    cfg = tmp_path / "unbalanced.yaml"
+    cfg.write_text("english_share: 0.25\nsplits:\n  test:\n    speakers: [nl_small]\n    families: {espeak-ng: 1.0}\n"
+                   "    english: {flite: [awb]}\n", encoding="utf-8")
+    rc = build_mod.main(["--config", str(cfg), "--real-per-split", "4", "--output", str(tmp_path / "out"),
+                         "--cache-dir", str(CACHE), "--jobs", "1", "--quiet", "--no-shortcut-check"])
+    assert rc == 1
+    rows = _read_manifest(tmp_path / "out" / "manifest.csv")
+    assert Counter((r["label"], r["language"], r["family"]) for r in rows) == {
+        ("real", "nl", "bonafide"): 4, ("fake", "nl", "espeak-ng"): 3, ("fake", "en", "flite"): 1}
+
+
+def test_manifest_loads_with_wavguard_data(tiny_corpus):
+    from wavguard import data
+
+    if not hasattr(data, "load_manifest"):
+        pytest.skip("this checkout's wavguard.data.load_any reads folders only (no CSV manifests yet)")
+    loaded = data.load_any(tiny_corpus / "manifest.csv")
+    assert set(loaded) == {"train", "validation", "test"}
+    assert sum(len(loaded[s]) for s in loaded) == 18
+    assert {"speaker", "attack", "family", "language"} <= set(loaded["test"].column_names)
+
+
+def test_killed_build_resumes_to_identical_files(tiny_corpus, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "recipes.offline_corpus.build", "--max-clips", "18", "--output", str(out),
+           "--cache-dir", str(CACHE), "--jobs", "1", "--quiet", "--no-shortcut-check"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    progress = out / "progress.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if progress.exists() and len(progress.read_text(encoding="utf-8").splitlines()) >= 4:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM, proc.stderr.read().decode()[-2000:]
+    done_before = len(progress.read_text(encoding="utf-8").splitlines())
+    assert 4 <= done_before < 18 and not (out / "manifest.csv").exists()
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"made {18 - done_before} clips now, {done_before} were done, 0 left" in result.stdout
+    assert _hashes(out) == _hashes(tiny_corpus)
+    assert not list(out.rglob("*.tmp"))
