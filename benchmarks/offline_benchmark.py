@@ -65,7 +65,7 @@ def _train(system: str, seed: int, data, backbone: Path, args, out: Path):
         train_data=train_ds, validation_data=val_ds, seed=seed, output_dir=str(out), batch_size=args.batch_size,
         crop_seconds=args.crop_seconds, early_stopping_patience=args.patience, log_every_steps=50,
         cache_dir=str(Path(args.out) / "feature-cache"), detector={"window_seconds": args.crop_seconds},
-        augment=args.augment, max_train_clips=args.max_train_clips,
+        augment=args.augment, max_train_clips=args.max_train_clips, max_eval_clips=args.max_eval_clips,
     )
     if system in ("a", "d"):
         cfg = TrainConfig(backbone=str(backbone), mode="lora", epochs=args.epochs, lora_rank=8,
@@ -185,7 +185,9 @@ def main() -> None:
     parser.add_argument("--max-train-clips", type=int, default=None)
     parser.add_argument("--augment", default=None, help="YAML/JSON file of a wavguard.augment config for (a) and (d)")
     parser.add_argument("--speed-files", type=int, default=24, help="test files timed for scoring speed")
-    parser.add_argument("--channels", nargs="*", default=[], help="robustness channels (wavguard.channels)")
+    parser.add_argument("--channels", nargs="*", default=[], help="robustness channels (wavguard.channels), first seed only")
+    parser.add_argument("--channel-clips", type=int, default=200, help="test clips (seeded sample) scored per channel")
+    parser.add_argument("--max-eval-clips", type=int, default=None, help="validation clips used (early stopping, calibration)")
     args = parser.parse_args()
     if args.augment:
         import yaml
@@ -232,11 +234,11 @@ def main() -> None:
                            threshold=det.config.threshold)
             if hasattr(det.model, "layer_sum"):
                 summary["layer_weights"] = det.model.layer_sum.weights.detach().tolist()
-            from wavguard.ensemble import count_parameters
-
-            _, summary["trainable"] = count_parameters(_trainable_view(det, system))
-            if args.channels:
-                summary["channels"] = _channels(det, test_ds, args.channels, seed)
+            summary["trainable"] = _trainable_count(det)
+            if args.channels and seed == args.seeds[0]:  # robustness on the first seed only (cost)
+                subset = test_ds.shuffle(seed=0).select(range(min(args.channel_clips, len(test_ds))))
+                clean = _channels(det, subset, [], seed)
+                summary["channels"] = {"clean": clean, **_channels(det, subset, args.channels, seed)}
             runs.append(summary)
             (out / "results.json").write_text(json.dumps({**results, "partial": {system: runs}}, indent=1, default=float))
         results["systems"][system] = runs
@@ -250,21 +252,19 @@ def main() -> None:
     print(render_markdown(results), flush=True)
 
 
-def _trainable_view(det, system: str):
-    """A module whose trainable parameters are what the system trained (LoRA adapters + head,
-    or the head alone); loaded detectors mark nothing trainable, so recount by name."""
-    import torch
-
-    names = [n for n, _ in det.model.named_parameters()]
-    keep = [n for n in names if n.startswith(("layer_sum.", "head.")) or "lora_" in n]
-    module = torch.nn.Module()
-    module.params = torch.nn.ParameterList([p for n, p in det.model.named_parameters() if n in keep])
-    return module
+def _trainable_count(det) -> int:
+    """Parameters the system trained: the head and layer weights, plus LoRA adapters (a loaded
+    detector marks nothing trainable, so count by name)."""
+    return int(sum(p.numel() for n, p in det.model.named_parameters()
+                   if n.startswith(("layer_sum.", "head.")) or "lora_" in n))
 
 
-def _channels(det, test_ds, channels: list[str], seed: int) -> dict[str, float]:
-    from wavguard.evaluation import evaluate_channels
+def _channels(det, test_ds, channels: list[str], seed: int) -> dict[str, float] | float:
+    """EER per degradation channel on ``test_ds`` (no channels: the clean EER)."""
+    from wavguard.evaluation import evaluate_channels, evaluate_detector
 
+    if not channels:
+        return evaluate_detector(det, test_ds, group_columns=(), bootstrap_resamples=0).metrics["eer"]
     results = evaluate_channels(det, test_ds, tuple(channels), channel_seed=seed, group_columns=(), bootstrap_resamples=0)
     return {name: r.metrics["eer"] for name, r in results.items()}
 
@@ -293,6 +293,31 @@ def render_markdown(results: dict[str, Any]) -> str:
                   "| system | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
         for system, runs in results["systems"].items():
             lines.append(f"| ({system}) | " + " | ".join(_mean_std([r[key].get(n, float('nan')) for r in runs]) for n in names) + " |")
+    robust = {s: r[0]["channels"] for s, r in results["systems"].items() if r and "channels" in r[0]}
+    if robust:
+        names = [n for n in next(iter(robust.values())) if n != "clean"]
+        lines += ["", "EER % under degraded channels (first seed; a seeded sample of the test split):", "",
+                  "| system | clean | " + " | ".join(names) + " |", "| --- | --- |" + " --- |" * len(names)]
+        for system, ch in robust.items():
+            lines.append(f"| ({system}) | {100 * ch['clean']:.1f} | " + " | ".join(f"{100 * ch[n]:.1f}" for n in names) + " |")
+    weights = {s: np.mean([r["layer_weights"] for r in runs], axis=0) for s, runs in results["systems"].items()
+               if runs and "layer_weights" in runs[0]}
+    if weights:
+        n = len(next(iter(weights.values())))
+        lines += ["", "Learned layer weights (softmax, mean over seeds; layer 0 = embeddings):", "",
+                  "| system | " + " | ".join(str(i) for i in range(n)) + " |", "| --- |" + " --- |" * n]
+        lines += [f"| ({s}) | " + " | ".join(f"{w:.3f}" for w in ws) + " |" for s, ws in weights.items()]
+    if "c" in results["systems"]:
+        per_layer = results["systems"]["c"][0]["per_layer"]
+        lines += ["", "Linear probe per layer (seed 0): EER % on validation / test:", "",
+                  "| layer | " + " | ".join(str(r["layer"]) for r in per_layer) + " |", "| --- |" + " --- |" * len(per_layer),
+                  "| val | " + " | ".join(f"{100 * r['val_eer']:.1f}" for r in per_layer) + " |",
+                  "| test | " + " | ".join(f"{100 * r['test_eer']:.1f}" for r in per_layer) + " |"]
+    if "truncation_speed" in results:
+        lines += ["", "Scoring speed by backbone depth (seconds of audio per second, 2 CPU threads):", "",
+                  "| layers kept | " + " | ".join(str(k) for k in results["truncation_speed"]) + " |",
+                  "| --- |" + " --- |" * len(results["truncation_speed"]),
+                  "| audio s/s | " + " | ".join(f"{v:.1f}" for v in results["truncation_speed"].values()) + " |"]
     return "\n".join(lines)
 
 
