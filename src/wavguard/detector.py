@@ -198,9 +198,13 @@ class Detector:
         if transformer and bundle:
             staging = directory / f".{BACKBONE_DIR}.tmp"
             shutil.rmtree(staging, ignore_errors=True)
-            backbone = self.model.backbone
+            base = self.model.backbone.model
+            if _has_lora(self.model):  # bundle the unchanged base weights; the adapter is saved apart
+                import copy
+
+                base = copy.deepcopy(base).unload()
             with quiet_transformers():
-                backbone.model.save_pretrained(str(staging), safe_serialization=True)
+                base.save_pretrained(str(staging), safe_serialization=True)
             shutil.rmtree(target, ignore_errors=True)
             os.replace(staging, target)
         elif target.exists():
