@@ -136,8 +136,8 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
         else:
             import multiprocessing
 
-            for var in _THREAD_VARS:
-                os.environ.setdefault(var, "1")
+            for var in _THREAD_VARS:  # workers split the cores; one thread each (and identical bytes)
+                os.environ[var] = "1"
             with multiprocessing.get_context("spawn").Pool(jobs) as pool:
                 for result in pool.imap_unordered(worker, todo, chunksize=1):
                     record(result)

@@ -111,9 +111,14 @@ def make_clip(spec: ClipSpec, chain: ChainConfig, out_dir: str) -> dict:
         ``{"clip_id", "status": "skipped", "reason"}``. Generator failures are reported as skipped
         (with the error) rather than stopping the build; the balance check catches too many.
     """
+    from threadpoolctl import threadpool_limits
+
     try:
-        samples, rate = generate_audio(spec, chain.sample_rate_hz, chain.trim_top_db)
-        pcm, choices = process(samples, rate, chain, spec.seed)
+        # one BLAS/OpenMP thread: multi-threaded reductions (Griffin-Lim's mel inversion) would
+        # make a clip's bytes depend on the thread count, and resumed builds must be identical
+        with threadpool_limits(limits=1):
+            samples, rate = generate_audio(spec, chain.sample_rate_hz, chain.trim_top_db)
+            pcm, choices = process(samples, rate, chain, spec.seed)
     except SkipClip as exc:
         return {"clip_id": spec.clip_id, "status": "skipped", "reason": str(exc)}
     except (RuntimeError, ValueError, OSError) as exc:
