@@ -59,6 +59,7 @@ def test_release_trains_evaluates_and_stages_a_hub_folder(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_quickstart_runs_end_to_end(tmp_path):
     """The README's third command, on a very small corpus (needs the engines of install.sh)."""
     from recipes.offline_corpus import engines  # noqa: F401
