@@ -54,4 +54,6 @@ def test_accelerate_launch_two_cpu_processes(tmp_path, mode):
 
     det = Detector.from_pretrained(tmp_path / "out" / "best")
     best = min(range(2), key=lambda i: epochs[i]["val_eer"])
-    assert det.config.metrics == {"validation_eer": epochs[best]["val_eer"], "epoch": best + 1}
+    assert {k: det.config.metrics[k] for k in ("validation_eer", "epoch")} == {
+        "validation_eer": epochs[best]["val_eer"], "epoch": best + 1}
+    assert "validation_ece" in det.config.metrics  # calibrated on the main process after training

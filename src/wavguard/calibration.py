@@ -246,6 +246,7 @@ def calibrate_detector(
     batch_size: int = 8,
     audio_column: str = "audio",
     label_column: str = "label",
+    distributed: bool | None = None,
 ) -> CalibrationResult:
     """Score a validation data set and write calibration and threshold into ``detector.config``.
 
@@ -258,6 +259,8 @@ def calibrate_detector(
             the current calibration, choose the threshold only).
         threshold: ``"eer"`` or a target false-alarm rate (fraction of real clips flagged fake).
         batch_size: windows per forward pass.
+        distributed: split the scoring across ``accelerate`` processes (``None``: when launched
+            with several). Pass ``False`` when only one process calls this.
 
     Returns:
         a :class:`CalibrationResult`.
@@ -268,7 +271,7 @@ def calibrate_detector(
         raise ConfigError(f"calibration method must be one of {METHODS}, got {method!r}")
     result = evaluate_detector(
         detector, dataset, batch_size=batch_size, group_columns=(), audio_column=audio_column,
-        label_column=label_column, bootstrap_resamples=0,
+        label_column=label_column, bootstrap_resamples=0, distributed=distributed,
     )
     labels, margins = result.labels, result.margins
     cfg = detector.config

@@ -398,8 +398,9 @@ class Trainer:
             from ..calibration import calibrate_detector
 
             _, val_data = self._load_data()
+            # main process only (the others wait at a barrier): no collective scoring here
             result = calibrate_detector(best, val_data, method=cfg.calibration, threshold=cfg.threshold,
-                                        batch_size=cfg.eval_batch_size or cfg.batch_size)
+                                        batch_size=cfg.eval_batch_size or cfg.batch_size, distributed=False)
             logger.info("calibrated on validation: %s", result)
             best.config.metrics = {**best.config.metrics, "validation_ece": result.ece_after}
         best.config.save(best_dir)
