@@ -11,10 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from _servers import ServerThread, free_port
 from wavguard import Detector
 from wavguard.cli import build_parser
 from wavguard.demo import analyze, build_demo, error_html, model_card_markdown, timeline_figure, verdict_html
@@ -194,7 +193,7 @@ def test_service_page_asks_for_an_api_key(detector):
 
     from wavguard.serve import ServiceSettings, create_app
 
-    with _Server(create_app(detector, ServiceSettings(api_keys=("s3cret",)))) as base:
+    with ServerThread(create_app(detector, ServiceSettings(api_keys=("s3cret",)))) as base:
         client = httpx.Client(base_url=base)
         assert client.get("/ui/config").status_code == 401
         assert client.post("/ui/login", data={"username": "anyone", "password": "wrong"}).status_code == 400
@@ -204,12 +203,6 @@ def test_service_page_asks_for_an_api_key(detector):
 
 
 # -- the real page in Chromium ---------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def browser():
     pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard[demo]'")
@@ -238,7 +231,7 @@ def browser():
 def demo_url(browser, detector, model_dir):
     from wavguard.demo import launch_demo
 
-    port = _free_port()
+    port = free_port()
     blocks = launch_demo(detector, model_id="wavguard/tiny-demo", port=port, block=False, max_duration_seconds=60)
     yield f"http://127.0.0.1:{port}/"
     blocks.close()
@@ -332,30 +325,6 @@ def test_page_scores_a_microphone_recording(browser, demo_url, detector, tmp_pat
     _check_verdict(element, expected)
 
 
-class _Server:
-    """uvicorn in a thread on a loopback port."""
-
-    def __init__(self, app):
-        import uvicorn
-
-        self.port = _free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.time() + 30
-        while not self.server.started:
-            if time.time() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 def test_service_mounts_the_page_and_stores_feedback(browser, detector, files, tmp_path):
     import httpx
     from selenium.webdriver.common.by import By
@@ -366,7 +335,7 @@ def test_service_mounts_the_page_and_stores_feedback(browser, detector, files, t
     db = tmp_path / "log.sqlite"
     app = create_app(detector, ServiceSettings(log_db=str(db), model_id="wavguard/tiny-demo"))
     assert "/ui" in [getattr(route, "path", None) for route in app.routes]
-    with _Server(app) as base:
+    with ServerThread(app) as base:
         assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
         _open(browser, f"{base}/ui/")
         expected = detector.predict(str(files["short"]))
@@ -386,5 +355,5 @@ def test_service_mounts_the_page_and_stores_feedback(browser, detector, files, t
         assert (logged["score"], logged["label"], logged["model_id"]) == (expected.score, expected.label, "wavguard/tiny-demo")
     finally:
         store.close()
-    with _Server(create_app(detector, ServiceSettings(), ui=False)) as base:
+    with ServerThread(create_app(detector, ServiceSettings(), ui=False)) as base:
         assert httpx.get(f"{base}/ui/").status_code == 404

@@ -5,11 +5,9 @@ import io
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,36 +15,10 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-import uvicorn
 
+from _servers import ServerThread, free_port
 from wavguard.serve import ServiceSettings, create_app
 from wavguard.testing import chirp, sine, tiny_detector
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, app):
-        self.port = _free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.time() + 30
-        while not self.server.started:
-            if time.time() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def _wav_bytes(samples, rate=16000, fmt="WAV") -> bytes:
@@ -70,7 +42,7 @@ def clip():
 def url(detector, tmp_path_factory):
     db = tmp_path_factory.mktemp("db") / "log.sqlite"
     settings = ServiceSettings(max_upload_bytes=400_000, max_duration_seconds=10.0, log_db=str(db), max_wait_ms=20)
-    with Server(create_app(detector, settings)) as base:
+    with ServerThread(create_app(detector, settings)) as base:
         yield base
 
 
@@ -160,7 +132,7 @@ def test_feedback_is_stored(url, clip):
 
 def test_api_keys_and_timeouts(detector, clip):
     settings = ServiceSettings(api_keys=("s3cret",), request_timeout_seconds=1e-4)
-    with Server(create_app(detector, settings)) as base:
+    with ServerThread(create_app(detector, settings)) as base:
         files = {"file": ("c.wav", _wav_bytes(clip))}
         assert httpx.post(f"{base}/v1/predict", files=files).status_code == 401
         assert httpx.post(f"{base}/v1/predict", files=files, headers={"X-API-Key": "wrong"}).status_code == 403
@@ -193,7 +165,7 @@ def test_websocket_stream_equals_offline(url, detector, clip):
 def test_cli_server_keeps_feedback_when_killed(detector, tmp_path, clip):
     model = detector.save_pretrained(tmp_path / "det")
     db = tmp_path / "feedback.sqlite"
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "wavguard.cli", "serve", str(model), "--port", str(port), "--log-db", str(db),
          "--store-feedback-audio"],
