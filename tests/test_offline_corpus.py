@@ -283,20 +283,16 @@ def test_manifest_loads_with_wavguard_data(tiny_corpus):
 def test_killed_build_resumes_to_identical_files(tiny_corpus, tmp_path):
     import signal
     import subprocess
-    import time
 
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "recipes.offline_corpus.build", "--max-clips", "18", "--output", str(out),
            "--cache-dir", str(CACHE), "--jobs", "1", "--quiet", "--no-shortcut-check"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # the build sends itself SIGTERM after its 4th clip: polling and signalling from here raced
+    # fast machines, where all 18 clips were done before the signal landed
+    killer = {**env, "WAVGUARD_CORPUS_SIGTERM_AFTER": "4"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=killer, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     progress = out / "progress.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if progress.exists() and len(progress.read_text(encoding="utf-8").splitlines()) >= 4:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM, proc.stderr.read().decode()[-2000:]
     done_before = len(progress.read_text(encoding="utf-8").splitlines())
     assert 4 <= done_before < 18 and not (out / "manifest.csv").exists()

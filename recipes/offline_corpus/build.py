@@ -37,6 +37,9 @@ logger = logging.getLogger("offline_corpus")
 
 MANIFEST_COLUMNS = ("path", "label", "split", "speaker", "attack", "family", "language", "text", "duration_seconds",
                     "source_id")
+#: Test hook: send this process SIGTERM after making this many clips (0: never). Lets a test
+#: stop a build at a known point instead of racing a fast machine.
+_SIGTERM_AFTER_CLIPS = int(os.environ.get("WAVGUARD_CORPUS_SIGTERM_AFTER", "0"))
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
@@ -126,6 +129,8 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
             os.fsync(log.fileno())
             records[result["clip_id"]] = result
             made += 1
+            if made == _SIGTERM_AFTER_CLIPS:  # test hook: a real SIGTERM at a known point
+                os.kill(os.getpid(), signal.SIGTERM)
             if result["status"] == "skipped":
                 logger.warning("skipped %s: %s", result["clip_id"], result["reason"])
             bar.update(1)
