@@ -1,0 +1,268 @@
+"""Score inputs and data set rows with a detector or an ensemble, one row never stopping the run.
+
+The one scoring path of evaluation, calibration fitting and ensembles: :func:`score_inputs` for a
+list of inputs (paths, bytes, arrays), :func:`score_dataset` for a data set's ``audio`` column,
+optionally through a degradation channel (:mod:`wavguard.channels`) and split across processes
+under ``accelerate launch``. Scores point towards FAKE; margins are uncalibrated FAKE-minus-REAL
+logits.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .errors import ConfigError, WavguardError
+
+__all__ = ["ItemScores", "ScoredRow", "predict_margins", "score_inputs", "score_dataset"]
+
+#: Rows decoded and scored per call to ``predict`` (bounds the encoded bytes held at once).
+_CHUNK_ROWS = 64
+
+
+@dataclass
+class ItemScores:
+    """Scores of a list of inputs, aligned with the inputs; failed inputs hold NaN.
+
+    Attributes:
+        margins: shape (N,), the uncalibrated FAKE-minus-REAL logit margin of each input (for an
+            ensemble: the fused log-odds).
+        scores: shape (N,), calibrated probability of FAKE, as ``predict`` returns it.
+        log_odds: shape (N,), ``logit(score)`` = ``scale * margin + bias``.
+        durations_seconds: shape (N,), audio length (0 for failures).
+        errors: length N, ``None`` or the error message of an input that failed.
+    """
+
+    margins: np.ndarray
+    scores: np.ndarray
+    log_odds: np.ndarray
+    durations_seconds: np.ndarray
+    errors: list[str | None]
+
+
+class ScoredRow(NamedTuple):
+    """One scored data set row (NaN scores and an ``error`` message when it failed)."""
+
+    row: int
+    margin: float
+    score: float
+    log_odds: float
+    duration_seconds: float
+    source: str
+    error: str | None
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    return np.log(p) - np.log1p(-p)
+
+
+def predict_margins(detector, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8):
+    """Uncalibrated FAKE-minus-REAL logit margins of a detector, through ``Detector.predict``.
+
+    The margins are ``Prediction.logit_margin``: they come from the one scoring path (decoding,
+    windowing, aggregation) that ``predict`` uses.
+
+    Args:
+        detector: a :class:`~wavguard.Detector`.
+        inputs: paths, encoded bytes or arrays (see ``Detector.predict``).
+        sample_rate: rate (Hz) of array inputs.
+        batch_size: windows per forward pass.
+
+    Returns:
+        (margins, durations_seconds, errors): arrays of shape (N,) (NaN and 0 for inputs that
+        failed) and a list of ``None`` or the :class:`~wavguard.errors.WavguardError` of each input.
+    """
+    n = len(inputs)
+    margins = np.full(n, math.nan)
+    durations = np.zeros(n)
+    errors: list[Any] = [None] * n
+    if n:
+        for i, pred in enumerate(detector.predict(list(inputs), sample_rate, batch_size=batch_size, on_error="return")):
+            if pred.ok:
+                margins[i] = pred.logit_margin
+                durations[i] = pred.duration_seconds
+            else:
+                errors[i] = pred.error
+    return margins, durations, errors
+
+
+def score_inputs(model: Any, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8) -> ItemScores:
+    """Score inputs with a :class:`~wavguard.Detector` (or an :class:`~wavguard.ensemble.Ensemble`).
+
+    One bad input never stops the run: it gets NaN scores and its error message. The detector's
+    score is ``sigmoid(scale * margin + bias)`` of the margins from :func:`predict_margins`,
+    computed by ``Detector.calibrate`` itself, so it equals what ``predict`` returns.
+
+    Args:
+        model: a detector, or any object with its own ``score_inputs(inputs, sample_rate, batch_size)``.
+        inputs: paths, encoded bytes or arrays (see ``Detector.predict``).
+        sample_rate: rate (Hz) of array inputs.
+        batch_size: windows per forward pass.
+    """
+    if hasattr(model, "score_inputs"):
+        return model.score_inputs(inputs, sample_rate=sample_rate, batch_size=batch_size)
+    margins, durations, errors = predict_margins(model, inputs, sample_rate=sample_rate, batch_size=batch_size)
+    n = margins.shape[0]
+    log_odds = model.config.calibration_scale * margins + model.config.calibration_bias
+    scores = np.asarray(model.calibrate(np.stack([np.zeros(n), margins], axis=-1)), dtype=np.float64).reshape(n)
+    return ItemScores(margins, scores, log_odds, durations, [None if e is None else str(e) for e in errors])
+
+
+def _cell_input(cell: Any, row: int) -> tuple[Any, str]:
+    """(what to pass to ``predict``, a name for messages) for one ``audio`` cell."""
+    if isinstance(cell, dict):
+        path, data = cell.get("path"), cell.get("bytes")
+        if data:
+            return bytes(data), str(path or f"row {row}")
+        if path:
+            return str(path), str(path)
+    elif isinstance(cell, (str, os.PathLike)):
+        return os.fspath(cell), os.fspath(cell)
+    return None, f"row {row}"
+
+
+def _rename_error(message: str, name: str, item: Any) -> str:
+    """Error messages about in-memory bytes name the data set's file instead."""
+    from .audio import describe_source
+
+    prefix = describe_source(item) + ": "
+    return name + ": " + message[len(prefix):] if message.startswith(prefix) else message
+
+
+def _model_rate(model: Any) -> int:
+    """The sample rate (Hz) a model scores at (an ensemble: its first member's)."""
+    config = getattr(model, "config", None)
+    if config is None and getattr(model, "detectors", None):
+        config = model.detectors[0].config
+    return int(getattr(config, "sample_rate_hz", 16000))
+
+
+def _degraded(item: Any, name: str, row: int, channel, channel_seed: int, rate: int) -> np.ndarray | str:
+    """The decoded clip through ``channel`` (float32 at ``rate``), or why it could not be made."""
+    from .data import decode_audio
+
+    try:
+        samples = decode_audio(item, rate)
+    except WavguardError as exc:
+        return _rename_error(str(exc), name, item)
+    try:
+        return channel(samples, rate, seed=channel_seed, index=row)
+    except (WavguardError, ValueError, RuntimeError) as exc:  # soundfile's codec errors are RuntimeErrors
+        return f"{name}: channel {channel.name}: {exc}"
+
+
+def _score_rows(
+    model, dataset, rows: Sequence[int], audio_column: str, batch_size: int, progress: bool, channel=None, channel_seed: int = 0
+) -> list[ScoredRow]:
+    """A :class:`ScoredRow` for each of ``rows`` of ``dataset``, each clip through ``channel`` if given."""
+    out: list[ScoredRow] = []
+    starts = range(0, len(rows), _CHUNK_ROWS)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="scoring" if channel is None else f"scoring {channel.name}", unit="chunk")
+    audio_only = dataset.select_columns([audio_column])
+    rate = _model_rate(model) if channel is not None else None
+    for start in starts:
+        chunk = [int(r) for r in rows[start : start + _CHUNK_ROWS]]
+        cells = audio_only[chunk][audio_column]
+        names: list[str] = []
+        inputs: dict[int, Any] = {}  # position in chunk -> what predict scores
+        failed: dict[int, str] = {}
+        for pos, (cell, row) in enumerate(zip(cells, chunk)):
+            item, name = _cell_input(cell, row)
+            names.append(name)
+            if item is None:
+                failed[pos] = f"{name}: the {audio_column!r} cell holds neither bytes nor a path"
+            elif channel is None:
+                inputs[pos] = item
+            else:
+                made = _degraded(item, name, row, channel, channel_seed, rate)
+                if isinstance(made, str):
+                    failed[pos] = made
+                else:
+                    inputs[pos] = made
+        live = list(inputs)
+        scored = score_inputs(model, [inputs[pos] for pos in live], sample_rate=rate, batch_size=batch_size)
+        by_position = {pos: k for k, pos in enumerate(live)}
+        for pos, row in enumerate(chunk):
+            k = by_position.get(pos)
+            if k is None:
+                out.append(ScoredRow(row, math.nan, math.nan, math.nan, 0.0, names[pos], failed[pos]))
+                continue
+            err = scored.errors[k]
+            out.append(ScoredRow(
+                row,
+                float(scored.margins[k]),
+                float(scored.scores[k]),
+                float(scored.log_odds[k]),
+                float(scored.durations_seconds[k]),
+                names[pos],
+                None if err is None else _rename_error(err, names[pos], inputs[pos]),
+            ))
+    return out
+
+
+def _distributed_state(distributed: bool | None):
+    """accelerate's process state when scoring is split across processes, else ``None``."""
+    if distributed is False:
+        return None
+    if distributed is None and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    import torch
+    from accelerate import PartialState
+
+    # without CUDA, accelerate sets up CPU processes (gloo) only when asked for the CPU explicitly
+    state = PartialState(cpu=not torch.cuda.is_available())
+    return state if state.num_processes > 1 or distributed else None
+
+
+def score_dataset(
+    model: Any,
+    dataset,
+    *,
+    batch_size: int = 8,
+    audio_column: str = "audio",
+    distributed: bool | None = None,
+    progress: bool = False,
+    channel: Any = None,
+    channel_seed: int = 0,
+) -> list[ScoredRow]:
+    """Score every row of ``dataset``; identical result on one process or under ``accelerate launch``.
+
+    With a ``channel`` (a name or :class:`~wavguard.channels.Channel`), each clip is decoded at
+    the model's sample rate (:func:`wavguard.data.decode_audio`), degraded with
+    ``channel(samples, rate, seed=channel_seed, index=row)`` and scored as an array.
+
+    Under several processes (``distributed=None`` detects ``accelerate launch`` / ``torchrun`` by
+    ``WORLD_SIZE``), rows are split with accelerate's ``split_between_processes``, each process
+    scores its share on its own device (the model is moved there), and ``gather_object`` hands
+    every process all rows, sorted by row index, so the result equals a single-process run.
+
+    Returns:
+        one :class:`ScoredRow` per data set row, in row order.
+    """
+    if audio_column not in dataset.column_names:
+        raise ConfigError(f"the data set has no {audio_column!r} column (columns: {', '.join(dataset.column_names)})")
+    if channel is not None:
+        from .channels import parse_channel
+
+        channel = parse_channel(channel)
+    rows = list(range(len(dataset)))
+    state = _distributed_state(distributed)
+    if state is None:
+        return _score_rows(model, dataset, rows, audio_column, batch_size, progress, channel, channel_seed)
+    from accelerate.utils import gather_object
+
+    if state.device.type != "cpu" and hasattr(model, "to"):
+        model.to(state.device)
+    with state.split_between_processes(rows) as mine:
+        local = _score_rows(model, dataset, list(mine), audio_column, batch_size, progress and state.is_main_process, channel, channel_seed)
+    gathered = gather_object(local)
+    return sorted((ScoredRow(*r) for r in gathered), key=lambda r: r.row)
