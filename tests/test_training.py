@@ -196,3 +196,21 @@ def test_augment_config_builds_a_seeded_augmenter(setup, tmp_path):
         gains.append(float(clips[0]["waveform"][0]) / 0.1)
     assert gains[0] == pytest.approx(gains[2]) and gains[0] != pytest.approx(gains[1])  # a function of (seed, epoch)
     assert all(10 ** (-12 / 20) - 1e-4 <= g <= 10 ** (12 / 20) + 1e-4 for g in gains)
+
+
+def test_layer_weights_get_their_own_learning_rate(setup):
+    """The softmax layer weights train at ``layer_weights_learning_rate``; the head keeps its rate."""
+    from wavguard.training import Trainer
+
+    def weight_spread(**kw):
+        trainer = Trainer(_config(setup, "frozen", epochs=2, head_learning_rate=1e-3, **kw)).setup()
+        lrs = sorted({g["lr"] for g in trainer.optimizer.param_groups})
+        trainer.fit()
+        logits = trainer.detector.model.layer_sum.logits.detach()
+        return lrs, float(logits.max() - logits.min())
+
+    default_lrs, default_spread = weight_spread(output_dir=str(setup["tmp"] / "run-lw-default"))
+    fast_lrs, fast_spread = weight_spread(layer_weights_learning_rate=0.1, output_dir=str(setup["tmp"] / "run-lw-fast"))
+    assert default_lrs == [1e-3]
+    assert fast_lrs == [1e-3, 0.1]
+    assert fast_spread > 10 * default_spread > 0

@@ -40,6 +40,7 @@ def test_yaml_round_trip(tmp_path):
         ({"crop_seconds": 0}, "crop_seconds must be positive"),
         ({"balance": "undersample"}, "balance must be one of"),
         ({"warmup_ratio": 1.5}, "warmup_ratio must be in"),
+        ({"layer_weights_learning_rate": 0.0}, "layer_weights_learning_rate must be positive"),
         ({"class_weights": (1.0, -1.0)}, "class_weights must be two positive"),
         ({"detector": {"freeze": "none"}}, "training-owned"),
         ({"detector": {"head_chanels": [8]}}, "unknown"),

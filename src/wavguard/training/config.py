@@ -82,7 +82,11 @@ class TrainConfig:
         batch_size: clips per device per forward pass.
         eval_batch_size: clips per device in validation (default ``batch_size``).
         gradient_accumulation_steps: forward passes per optimizer step.
-        head_learning_rate: AdamW learning rate of the layer weighting and the head.
+        head_learning_rate: AdamW learning rate of the head (and of the layer weighting unless
+            ``layer_weights_learning_rate`` is set).
+        layer_weights_learning_rate: AdamW learning rate of the softmax layer weights (``None``: the
+            head's). The weights are a handful of logits that start equal; at the head's rate they
+            barely move in a few epochs, so a rate 10-50x larger lets them pick layers.
         backbone_learning_rate: AdamW learning rate of the backbone (``"full"``) or adapters (``"lora"``).
         weight_decay: AdamW weight decay (not applied to biases and norms).
         max_grad_norm: clip the gradient norm to this (``None``: no clipping).
@@ -142,6 +146,7 @@ class TrainConfig:
     eval_batch_size: int | None = None
     gradient_accumulation_steps: int = 1
     head_learning_rate: float = 1e-3
+    layer_weights_learning_rate: float | None = None
     backbone_learning_rate: float = 5e-5
     weight_decay: float = 0.01
     max_grad_norm: float | None = 1.0
@@ -208,8 +213,8 @@ class TrainConfig:
             raise ConfigError("checkpoint_every_steps and num_workers must be >= 0")
         if not self.crop_seconds > 0:
             raise ConfigError(f"crop_seconds must be positive, got {self.crop_seconds}")
-        for name in ("head_learning_rate", "backbone_learning_rate"):
-            if not getattr(self, name) > 0:
+        for name in ("head_learning_rate", "backbone_learning_rate", "layer_weights_learning_rate"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("warmup_ratio", "lora_dropout", "validation_fraction"):
             if not 0.0 <= getattr(self, name) < 1.0:

@@ -227,14 +227,15 @@ class Trainer:
 
     def _optimizer(self):
         cfg, model = self.config, self.detector.model
-        layer_sum = model.layer_sum.parameters() if hasattr(model, "layer_sum") else ()
-        head = [*layer_sum, *model.head.parameters()]
-        head_ids = {id(p) for p in head}
+        layer_sum = list(model.layer_sum.parameters()) if hasattr(model, "layer_sum") else []
+        head = list(model.head.parameters())
+        head_ids = {id(p) for p in [*layer_sum, *head]}
         backbone = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
         if cfg.mode != "frozen" and cfg.kind == "transformer" and not backbone:
             raise ConfigError(f"mode={cfg.mode!r} but no backbone parameter is trainable")
+        layer_lr = cfg.layer_weights_learning_rate or cfg.head_learning_rate
         groups = []
-        for params, lr in ((head, cfg.head_learning_rate), (backbone, cfg.backbone_learning_rate)):
+        for params, lr in ((layer_sum, layer_lr), (head, cfg.head_learning_rate), (backbone, cfg.backbone_learning_rate)):
             decay = [p for p in params if p.ndim > 1]
             no_decay = [p for p in params if p.ndim <= 1]
             groups += [{"params": decay, "lr": lr, "weight_decay": cfg.weight_decay},
