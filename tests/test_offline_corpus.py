@@ -30,7 +30,7 @@ from recipes.offline_corpus.postprocess import ChainConfig, SkipClip, process, z
 from wavguard.errors import ConfigError  # noqa: E402
 
 CACHE = Path(os.environ.get("WAVGUARD_CORPUS_CACHE", "~/.cache/wavguard/offline_corpus")).expanduser()
-ALL_FAMILIES = {"espeak-ng", "festival", "flite", "piper", "griffinlim", "world"}
+ALL_FAMILIES = {"espeak-ng", "festival", "flite", "piper", "griffinlim", "world", "lpc"}
 
 
 # ---------------------------------------------------------------- sources
@@ -178,6 +178,51 @@ def test_balance_problems_names_split_and_language():
     assert report.balance_problems(rows, 10.0) == []
 
 
+# ---------------------------------------------------------------- vocoders
+
+
+def _vowel(seconds: float, f0_hz: float, rate: int = 16000) -> np.ndarray:
+    """A pulse train at ``f0_hz`` through two formant resonances (700 and 1200 Hz): a crude /a/."""
+    from scipy.signal import lfilter
+
+    n = int(seconds * rate)
+    x = np.zeros(n)
+    x[:: int(rate / f0_hz)] = 1.0
+    for formant, bandwidth in ((700, 80), (1200, 90)):
+        r = np.exp(-np.pi * bandwidth / rate)
+        x = lfilter([1.0], [1.0, -2 * r * np.cos(2 * np.pi * formant / rate), r * r], x)
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", list(__import__("recipes.offline_corpus.vocoders", fromlist=["x"]).LPC_VARIANTS))
+def test_lpc_vocoder_keeps_length_level_pitch_and_formants(name):
+    pytest.importorskip("librosa")
+    from recipes.offline_corpus import vocoders
+
+    variant = vocoders.LPC_VARIANTS[name]
+    x = _vowel(1.0, 125.0)
+    y = vocoders.lpc(x, 16000, variant, seed=5)
+    assert y.dtype == np.float32 and len(y) == len(x) and np.isfinite(y).all()
+    np.testing.assert_allclose(np.sqrt(np.mean(y**2)), np.sqrt(np.mean(x**2)), rtol=1e-4)
+    assert np.array_equal(y, vocoders.lpc(x, 16000, variant, seed=5))
+    assert not np.array_equal(y, x)  # resynthesised, not copied
+    spectrum = np.abs(np.fft.rfft(y[2000:14000] * np.hanning(12000)))
+    freqs = np.fft.rfftfreq(12000, 1 / 16000)
+    # the envelope keeps the formant region: most energy lies below 1.6 kHz, as in the input
+    assert spectrum[freqs < 1600].sum() / spectrum.sum() > 0.6
+    if variant.excitation != "noise":  # voiced: harmonics of 125 Hz (the input's F0 exactly)
+        harmonic = spectrum[np.argmin(np.abs(freqs - 625))]
+        between = spectrum[np.argmin(np.abs(freqs - 687))]
+        assert harmonic > 3 * between
+
+
+def test_lpc_vocoder_rejects_unknown_excitation():
+    from recipes.offline_corpus import vocoders
+
+    with pytest.raises(ConfigError, match="excitation"):
+        vocoders.lpc(_vowel(0.2, 125.0), 16000, vocoders.LpcVariant(12, 10.0, "buzz"), seed=0)
+
+
 # ---------------------------------------------------------------- real builds
 
 
@@ -217,14 +262,14 @@ def test_tiny_build_manifest_balance_disjoint_audio(tiny_corpus):
                                                                for lb in ("real", "fake")}
     assert report.balance_problems(rows, 5.0) == []
     assert {(r["split"], r["language"]) for r in rows} == {("train", "ru"), ("validation", "cs"), ("test", "nl")}
-    real_speakers = {sp: {r["speaker"] for r in rows if r["split"] == sp and r["family"] in {"bonafide", "griffinlim", "world"}}
+    real_speakers = {sp: {r["speaker"] for r in rows if r["split"] == sp and r["family"] in {"bonafide", "griffinlim", "world", "lpc"}}
                      for sp in ("train", "validation", "test")}
     assert real_speakers == {"train": {"ru_msu"}, "validation": {"cs_big"}, "test": {"nl_small"}}
     reals = {r["source_id"]: r["split"] for r in rows if r["label"] == "real"}
     for r in rows:
         assert (r["attack"] == "bonafide") == (r["label"] == "real") == (r["family"] == "bonafide")
         assert r["text"], r
-        if r["family"] in {"griffinlim", "world"}:
+        if r["family"] in {"griffinlim", "world", "lpc"}:
             assert reals.get(r["source_id"]) == r["split"]  # vocoded clip stays in its source's split
         info = sf.info(str(tiny_corpus / r["path"]))
         assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")

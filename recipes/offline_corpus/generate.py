@@ -100,6 +100,9 @@ def generate_audio(spec: ClipSpec, analysis_rate_hz: int = 16000, trim_top_db: f
     if spec.family == "world":
         x, sr = load_audio(spec.source_path, analysis_rate_hz)
         return vocoders.world(x, sr, vocoders.WORLD_VARIANTS[spec.variant]), sr
+    if spec.family == "lpc":
+        x, sr = load_audio(spec.source_path, analysis_rate_hz)
+        return vocoders.lpc(x, sr, vocoders.LPC_VARIANTS[spec.variant], spec.seed), sr
     return _speak_matched(spec, trim_top_db)
 
 

@@ -25,7 +25,7 @@ __all__ = ["ClipSpec", "COPY_FAMILIES", "TTS_LANGUAGES", "load_config", "allocat
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 
 #: Vocoder families: fakes made from a real clip of the same split.
-COPY_FAMILIES = ("griffinlim", "world")
+COPY_FAMILIES = ("griffinlim", "world", "lpc")
 #: Languages each text-to-speech family can read (English-only engines read only ``en``).
 TTS_LANGUAGES = {"espeak-ng": {"cs", "nl", "ru", "en"}, "piper": {"cs", "nl", "ru"}, "festival": {"cs", "en"},
                  "flite": {"en"}}
