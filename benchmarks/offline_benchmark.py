@@ -67,12 +67,13 @@ def _train(system: str, seed: int, data, backbone: Path, args, out: Path):
         cache_dir=str(Path(args.out) / "feature-cache"), detector={"window_seconds": args.crop_seconds},
         augment=args.augment, max_train_clips=args.max_train_clips, max_eval_clips=args.max_eval_clips,
     )
+    layers = dict(num_layers=args.num_layers, layer_weights_learning_rate=args.layer_lr)
     if system in ("a", "d"):
         cfg = TrainConfig(backbone=str(backbone), mode="lora", epochs=args.epochs, lora_rank=8,
-                          head_learning_rate=1e-3, backbone_learning_rate=5e-4, **common)
+                          head_learning_rate=1e-3, backbone_learning_rate=args.lora_lr, **layers, **common)
     elif system == "b":
         cfg = TrainConfig(backbone=str(backbone), mode="frozen", epochs=args.frozen_epochs,
-                          head_learning_rate=1e-3, **{**common, "augment": None})
+                          head_learning_rate=1e-3, **layers, **{**common, "augment": None})
     elif system == "e":
         cfg = TrainConfig(kind="spectrogram", mode="full", epochs=args.frozen_epochs, head_learning_rate=1e-3,
                           **{**common, "detector": {"window_seconds": args.crop_seconds, "spectrogram": {"feature": "lfcc"}}})
@@ -80,21 +81,26 @@ def _train(system: str, seed: int, data, backbone: Path, args, out: Path):
         raise ValueError(system)
     started = time.perf_counter()
     result = train(cfg)
-    return result.best_dir, time.perf_counter() - started
+    return result, time.perf_counter() - started
 
 
-def _pooled_layers(detector, dataset, crop_seconds: float) -> np.ndarray:
-    """Mean+std pooled hidden states of every layer: (clips, layers, 2 * D)."""
+def _pooled_layers(detector, dataset, crop_seconds: float, channel: str | None = None, seed: int = 0) -> np.ndarray:
+    """Mean+std pooled hidden states of every layer: (clips, layers, 2 * D); ``channel`` degrades
+    each clip first, exactly as ``wavguard.evaluation.evaluate_channels`` does."""
     import torch
 
+    from wavguard.channels import apply_channel
     from wavguard.data import decode_audio
 
     rate = detector.config.sample_rate_hz
     crop = int(crop_seconds * rate)
     feats = []
     with torch.inference_mode():
-        for cell in dataset["audio"]:
-            wave = torch.from_numpy(decode_audio(cell, rate)[:crop])[None]
+        for index, cell in enumerate(dataset["audio"]):
+            samples = decode_audio(cell, rate)
+            if channel is not None:
+                samples = apply_channel(channel, samples, rate, seed=seed, index=index)
+            wave = torch.from_numpy(np.ascontiguousarray(samples[:crop], dtype=np.float32))[None]
             states, _ = detector.model.hidden_states(wave)  # (L, 1, F, D)
             s = states[:, 0]
             feats.append(torch.cat([s.mean(dim=1), s.std(dim=1)], dim=1).numpy())
@@ -111,7 +117,7 @@ def _probe(data, backbone: Path, args, seed: int, cache: dict) -> dict[str, Any]
     from wavguard.metrics import compute_eer, roc_auc
 
     if "features" not in cache:
-        det = Detector.from_backbone(str(backbone))
+        det = cache["detector"] = Detector.from_backbone(str(backbone))
         started = time.perf_counter()
         cache["features"] = [_pooled_layers(det, d, args.crop_seconds) for d in data]
         cache["feature_seconds"] = time.perf_counter() - started
@@ -124,7 +130,7 @@ def _probe(data, backbone: Path, args, seed: int, cache: dict) -> dict[str, Any]
                           "test_eer": compute_eer(yte, clf.predict_proba(xte[:, layer])[:, 1])[0], "model": clf})
     best = min(per_layer, key=lambda r: r["val_eer"])
     scores = best["model"].predict_proba(xte[:, best["layer"]])[:, 1]
-    return {"layer": best["layer"], "scores": scores, "eer": compute_eer(yte, scores)[0], "roc_auc": roc_auc(yte, scores),
+    return {"layer": best["layer"], "scores": scores, "model": best["model"], "eer": compute_eer(yte, scores)[0], "roc_auc": roc_auc(yte, scores),
             "per_layer": [{k: v for k, v in r.items() if k != "model"} for r in per_layer],
             "params": int(xtr.shape[2] + 1), "train_seconds": cache["feature_seconds"]}
 
@@ -180,6 +186,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="LoRA epochs (a, d)")
     parser.add_argument("--frozen-epochs", type=int, default=15, help="epochs of (b) and (e)")
     parser.add_argument("--patience", type=int, default=4)
+    parser.add_argument("--lora-lr", type=float, default=5e-4, help="learning rate of the LoRA adapters (a, d)")
+    parser.add_argument("--layer-lr", type=float, default=None,
+                        help="learning rate of the softmax layer weights (a, b, d); default: the head's")
+    parser.add_argument("--num-layers", type=int, default=None, help="keep the backbone's first N layers (a, b, d)")
+    parser.add_argument("--no-depth-speed", dest="depth_speed", action="store_false",
+                        help="skip timing the backbone truncated to 2, 3, 4 and 6 layers")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--crop-seconds", type=float, default=4.0)
     parser.add_argument("--max-train-clips", type=int, default=None)
@@ -213,6 +225,12 @@ def main() -> None:
     results: dict[str, Any] = {"systems": {}, "seen_families": sorted(seen_families),
                                "sizes": {n: len(d) for n, d in zip(("train", "validation", "test"), data)}}
     probe_cache: dict = {}
+    if args.depth_speed:
+        print("== scoring speed by backbone depth", flush=True)
+        results["truncation_speed"] = {
+            k: _speed(Detector.from_backbone(str(backbone), num_layers=k, window_seconds=args.crop_seconds), test_files)
+            for k in (2, 3, 4, 6)
+        }
     for system in args.systems:
         runs = []
         for seed in args.seeds:
@@ -220,18 +238,20 @@ def main() -> None:
             if system == "c":
                 probe = _probe(data, backbone, args, seed, probe_cache)
                 summary = _summaries(test_ds["label"], probe["scores"], test_ds, seen_families)
-                summary.update(layer=probe["layer"], per_layer=probe["per_layer"], params=probe["params"],
+                summary.update(val_eer=min(r["val_eer"] for r in probe["per_layer"]), layer=probe["layer"], per_layer=probe["per_layer"], params=probe["params"],
                                trainable=probe["params"], train_seconds=probe["train_seconds"])
+                if args.channels and seed == args.seeds[0]:
+                    summary["channels"] = _probe_channels(probe, probe_cache["detector"], test_ds, args, seed)
                 runs.append(summary)
                 continue
             bb = random_backbone if system == "d" else backbone
-            best_dir, seconds = _train(system, seed, data, bb, args, out / f"{system}-seed{seed}")
-            det = Detector.from_pretrained(best_dir)
+            result, seconds = _train(system, seed, data, bb, args, out / f"{system}-seed{seed}")
+            det = Detector.from_pretrained(result.best_dir)
             evaluation = evaluate_detector(det, test_ds, group_columns=(), bootstrap_resamples=0)
             summary = _summaries(evaluation.labels, evaluation.scores, test_ds.select(evaluation.rows), seen_families)
             params = sum(p.numel() for p in det.model.parameters())
             summary.update(train_seconds=seconds, params=int(params), speed=_speed(det, test_files),
-                           threshold=det.config.threshold)
+                           threshold=det.config.threshold, val_eer=result.best_eer, best_epoch=result.best_epoch)
             if hasattr(det.model, "layer_sum"):
                 summary["layer_weights"] = det.model.layer_sum.weights.detach().tolist()
             summary["trainable"] = _trainable_count(det)
@@ -243,11 +263,6 @@ def main() -> None:
             (out / "results.json").write_text(json.dumps({**results, "partial": {system: runs}}, indent=1, default=float))
         results["systems"][system] = runs
         (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
-    if {"a", "b"} & set(args.systems):
-        results["truncation_speed"] = {
-            k: _speed(Detector.from_backbone(str(backbone), num_layers=k, window_seconds=args.crop_seconds), test_files)
-            for k in (2, 3, 4, 6)
-        }
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     print(render_markdown(results), flush=True)
 
@@ -269,6 +284,19 @@ def _channels(det, test_ds, channels: list[str], seed: int) -> dict[str, float] 
     return {name: r.metrics["eer"] for name, r in results.items()}
 
 
+def _probe_channels(probe: dict, detector, test_ds, args, seed: int) -> dict[str, float]:
+    """EER of the linear probe (c) on the same seeded degraded test sample as the other systems."""
+    from wavguard.metrics import compute_eer
+
+    subset = test_ds.shuffle(seed=0).select(range(min(args.channel_clips, len(test_ds))))
+    labels = np.asarray(subset["label"])
+    out = {}
+    for name in [None, *args.channels]:
+        feats = _pooled_layers(detector, subset, args.crop_seconds, channel=name, seed=seed)[:, probe["layer"]]
+        out[name or "clean"] = compute_eer(labels, probe["model"].predict_proba(feats)[:, 1])[0]
+    return out
+
+
 def _mean_std(values: list[float]) -> str:
     arr = np.asarray([v for v in values if v is not None and not np.isnan(v)], dtype=float)
     if not arr.size:
@@ -277,12 +305,12 @@ def _mean_std(values: list[float]) -> str:
 
 
 def render_markdown(results: dict[str, Any]) -> str:
-    lines = ["| system | EER % pooled | EER % seen families | EER % unseen families | ROC AUC | params | trainable | train s | audio s/s |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| system | validation EER % | EER % pooled | EER % seen families | EER % unseen families | ROC AUC | params | trainable | train s | audio s/s |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for system, runs in results["systems"].items():
         auc = np.mean([r["roc_auc"] for r in runs])
         lines.append(
-            f"| ({system}) {SYSTEMS[system]} | {_mean_std([r['eer'] for r in runs])} | {_mean_std([r['eer_seen'] for r in runs])} | "
+            f"| ({system}) {SYSTEMS[system]} | {_mean_std([r.get('val_eer', float('nan')) for r in runs])} | {_mean_std([r['eer'] for r in runs])} | {_mean_std([r['eer_seen'] for r in runs])} | "
             f"{_mean_std([r['eer_unseen'] for r in runs])} | {auc:.3f} | {runs[0]['params'] / 1e6:.2f} M | "
             f"{runs[0]['trainable'] / 1e6:.3f} M | {np.mean([r['train_seconds'] for r in runs]):.0f} | "
             f"{np.mean([r.get('speed', float('nan')) for r in runs]):.1f} |"
