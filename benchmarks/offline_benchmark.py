@@ -186,6 +186,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="LoRA epochs (a, d)")
     parser.add_argument("--frozen-epochs", type=int, default=15, help="epochs of (b) and (e)")
     parser.add_argument("--patience", type=int, default=4)
+    parser.add_argument("--plots-dir", default=None, help="where the PNG plots go (default: OUT/plots)")
     parser.add_argument("--lora-lr", type=float, default=5e-4, help="learning rate of the LoRA adapters (a, d)")
     parser.add_argument("--layer-lr", type=float, default=None,
                         help="learning rate of the softmax layer weights (a, b, d); default: the head's")
@@ -223,6 +224,7 @@ def main() -> None:
     random_backbone = _random_init_copy(backbone, out / "whisper-base-random", seed=0)
     test_files = [c["path"] for c in test_ds["audio"]][: args.speed_files]
     results: dict[str, Any] = {"systems": {}, "seen_families": sorted(seen_families),
+                               "test_labels": [int(x) for x in test_ds["label"]],
                                "sizes": {n: len(d) for n, d in zip(("train", "validation", "test"), data)}}
     probe_cache: dict = {}
     if args.depth_speed:
@@ -238,6 +240,7 @@ def main() -> None:
             if system == "c":
                 probe = _probe(data, backbone, args, seed, probe_cache)
                 summary = _summaries(test_ds["label"], probe["scores"], test_ds, seen_families)
+                summary["scores"] = [float(x) for x in probe["scores"]]
                 summary.update(val_eer=min(r["val_eer"] for r in probe["per_layer"]), layer=probe["layer"], per_layer=probe["per_layer"], params=probe["params"],
                                trainable=probe["params"], train_seconds=probe["train_seconds"])
                 if args.channels and seed == args.seeds[0]:
@@ -249,6 +252,9 @@ def main() -> None:
             det = Detector.from_pretrained(result.best_dir)
             evaluation = evaluate_detector(det, test_ds, group_columns=(), bootstrap_resamples=0)
             summary = _summaries(evaluation.labels, evaluation.scores, test_ds.select(evaluation.rows), seen_families)
+            if list(evaluation.rows) != list(range(len(test_ds))):
+                raise RuntimeError(f"{len(test_ds) - len(evaluation.rows)} test clips failed to score")
+            summary["scores"] = [float(x) for x in evaluation.scores]
             params = sum(p.numel() for p in det.model.parameters())
             summary.update(train_seconds=seconds, params=int(params), speed=_speed(det, test_files),
                            threshold=det.config.threshold, val_eer=result.best_eer, best_epoch=result.best_epoch)
@@ -265,6 +271,10 @@ def main() -> None:
         (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     print(render_markdown(results), flush=True)
+    from offline_plots import plot_all
+
+    for name, path in plot_all(results, args.plots_dir or out / "plots").items():
+        print(f"plot {name}: {path}")
 
 
 def _trainable_count(det) -> int:

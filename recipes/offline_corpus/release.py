@@ -17,9 +17,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CHANNELS = ("mp3_24k", "telephone", "noise_snr10", "reverb")
 LIMITATIONS = (
-    "Trained on synthetic speech from open engines (espeak-ng, Piper, Festival, Griffin-Lim and WORLD "
-    "copy-synthesis) and on three real speakers from Debian packages (Russian, Czech, Dutch), none of "
-    "them English: no real English speech was in training, and its scores on English are untested. "
+    "Trained on synthetic speech from open engines (espeak-ng and Piper TTS; Griffin-Lim and LPC "
+    "copy-synthesis of the real clips) and on one real Russian speaker; a Czech speaker with Festival "
+    "fakes chose the epoch, calibration and threshold; a Dutch speaker with WORLD and Flite fakes (never "
+    "seen in training) is the test. The three real speakers come from Debian packages and none is "
+    "English: no real English speech was in training, and its scores on English are untested. "
     "It is not a production detector for commercial voice cloning; treat its score as evidence, not proof."
 )
 
@@ -66,7 +68,8 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
     detector.config.metrics = {**detector.config.metrics, **metrics}
     detector.config.extra = {
         **detector.config.extra,
-        "dataset": "wavguard offline corpus (recipes/offline_corpus, test split: unseen Dutch speaker)",
+        "dataset": "wavguard offline corpus (recipes/offline_corpus): train = Russian speaker + espeak-ng, Piper, "
+                   "Griffin-Lim, LPC; validation = Czech speaker + Festival; test = unseen Dutch speaker + WORLD, Flite",
         "limitations": LIMITATIONS,
     }
     folder = Path(out) / "hub"
