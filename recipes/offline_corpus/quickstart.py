@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig(
         train_data=splits["train"], validation_data=splits["validation"], backbone=str(backbone), mode=args.mode,
         epochs=args.epochs, batch_size=8, crop_seconds=4.0, head_learning_rate=2e-3, backbone_learning_rate=5e-4,
+        layer_weights_learning_rate=5e-2,
         lora_rank=8, early_stopping_patience=2, seed=args.seed, output_dir=str(out / "train"),
         cache_dir=str(out / "feature-cache"), detector={"window_seconds": 4.0, "head_channels": [128]},
         log_every_steps=20,
