@@ -45,7 +45,7 @@ def test_release_trains_evaluates_and_stages_a_hub_folder(tmp_path):
     from wavguard.testing import tiny_backbone_dir
 
     backbone = tiny_backbone_dir("whisper", tmp_path / "bb")
-    overrides = [f"backbone={backbone}", "epochs=2", "batch_size=4", "crop_seconds=0.5", "detector.window_seconds=0.5",
+    overrides = [f"backbone={backbone}", "num_layers=null", "epochs=2", "batch_size=4", "crop_seconds=0.5", "detector.window_seconds=0.5",
                  "detector.head_channels=[8]", "lora_rank=2", "augment=null"]
     folder = release(str(_manifest(tmp_path / "corpus")), str(tmp_path / "out"), overrides, "me/offline-detector",
                      channels=("noise_snr10",))

@@ -122,6 +122,16 @@ def test_concurrent_clients_share_batches(url, detector):
     assert 'wavguard_requests_total{endpoint="/v1/predict",status="200"}' in text
 
 
+def test_metrics_label_routes_not_raw_paths(url):
+    for path in ("/no/such/page-1", "/no/such/page-2", "/ui/assets/index-abc123.js", "/ui"):
+        httpx.get(f"{url}{path}")
+    text = httpx.get(f"{url}/metrics").text
+    endpoints = {line.split('endpoint="')[1].split('"')[0] for line in text.splitlines()
+                 if line.startswith("wavguard_requests_total{")}
+    assert "unmatched" in endpoints and "/ui" in endpoints
+    assert not any("page-" in e or "index-abc123" in e for e in endpoints), endpoints
+
+
 def test_feedback_is_stored(url, clip):
     pred = httpx.post(f"{url}/v1/predict", files={"file": ("c.wav", _wav_bytes(clip))}).json()
     ok = httpx.post(f"{url}/v1/feedback", json={"prediction_id": pred["id"], "label": "real", "note": "my own voice"})

@@ -64,6 +64,22 @@ def _metrics(registry):
     }
 
 
+def _endpoint_label(app, request) -> str:
+    """The metrics label of a request: its route's template (``/v1/predict``), the mount it fell
+    into (``/ui`` for every asset of the web page), or ``unmatched``, so raw paths (ids, asset
+    names, scanners' probes) never become label values."""
+    route = request.scope.get("route")
+    if getattr(route, "path", None):
+        return route.path
+    from starlette.routing import Mount
+
+    path = request.url.path
+    for mount in app.routes:
+        if isinstance(mount, Mount) and (path == mount.path or path.startswith(mount.path + "/")):
+            return mount.path
+    return "unmatched"
+
+
 def create_app(detector: Detector, settings: ServiceSettings | None = None, *, ui: bool = True) -> FastAPI:
     """The FastAPI app serving ``detector`` (run it with uvicorn, or ``wavguard serve``).
 
@@ -100,7 +116,7 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
     async def observe(request: Request, call_next):
         start = time.perf_counter()
         response = await call_next(request)
-        endpoint = request.url.path
+        endpoint = _endpoint_label(app, request)
         metrics["requests"].labels(endpoint, str(response.status_code)).inc()
         metrics["latency"].labels(endpoint).observe(time.perf_counter() - start)
         return response
