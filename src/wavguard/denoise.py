@@ -6,6 +6,10 @@ keeps at least ``floor_db`` of its own power, and the phase is kept. When a dete
 ``config.denoise`` is set, :meth:`wavguard.Detector.predict` runs :func:`denoise_from_config` on
 every input, and training does the same, so both see identical preprocessing.
 
+Audio is denoised in fixed blocks of ``block_seconds`` (default 5 s) counted from its first
+sample, each with its own noise estimate, so a file decoded block by block, a stream arriving in
+chunks of any size (:class:`BlockDenoiser`) and a whole clip in training all give the same samples.
+
 Example:
     >>> from wavguard.denoise import spectral_subtraction
     >>> from wavguard.testing import sine
@@ -24,7 +28,7 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ["spectral_subtraction", "noise_power_spectrum", "denoise_from_config", "DENOISE_DEFAULTS"]
+__all__ = ["spectral_subtraction", "noise_power_spectrum", "denoise_from_config", "BlockDenoiser", "DENOISE_DEFAULTS"]
 
 #: Settings :func:`denoise_from_config` accepts, with their defaults.
 DENOISE_DEFAULTS: dict[str, Any] = {
@@ -34,6 +38,7 @@ DENOISE_DEFAULTS: dict[str, Any] = {
     "over_subtraction": 2.0,
     "floor_db": -20.0,
     "noise_quantile": 0.1,
+    "block_seconds": 5.0,
 }
 
 _EPS = 1e-12
@@ -143,17 +148,8 @@ def spectral_subtraction(
     return out.float().numpy()
 
 
-def denoise_from_config(samples: np.ndarray, sample_rate_hz: int, cfg: dict[str, Any]) -> np.ndarray:
-    """Apply the noise reduction a detector's ``config.denoise`` describes.
-
-    Args:
-        samples: (time,) float32 at ``sample_rate_hz``.
-        cfg: ``{"method": "spectral_subtraction", ...}`` with any keys of :data:`DENOISE_DEFAULTS`;
-            missing keys take their defaults.
-
-    Returns:
-        (time,) float32.
-    """
+def _settings(cfg: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    """(block_seconds, keyword arguments of :func:`spectral_subtraction`) of a ``config.denoise``."""
     unknown = sorted(set(cfg) - set(DENOISE_DEFAULTS))
     if unknown:
         raise ConfigError(f"unknown denoise settings {unknown}; known: {sorted(DENOISE_DEFAULTS)}")
@@ -161,4 +157,57 @@ def denoise_from_config(samples: np.ndarray, sample_rate_hz: int, cfg: dict[str,
     method = settings.pop("method")
     if method != "spectral_subtraction":
         raise ConfigError(f"denoise method must be 'spectral_subtraction', got {method!r}")
-    return spectral_subtraction(samples, sample_rate_hz, **settings)
+    block_seconds = settings.pop("block_seconds")
+    if not (isinstance(block_seconds, (int, float)) and block_seconds > 0):
+        raise ConfigError(f"denoise block_seconds must be a positive number of seconds, got {block_seconds!r}")
+    return float(block_seconds), settings
+
+
+def denoise_from_config(samples: np.ndarray, sample_rate_hz: int, cfg: dict[str, Any]) -> np.ndarray:
+    """Apply the noise reduction a detector's ``config.denoise`` describes, block by block.
+
+    Args:
+        samples: (time,) float32 at ``sample_rate_hz``.
+        cfg: ``{"method": "spectral_subtraction", ...}`` with any keys of :data:`DENOISE_DEFAULTS`;
+            missing keys take their defaults.
+
+    Returns:
+        (time,) float32: each ``block_seconds`` block (from the first sample; the last one shorter)
+        through :func:`spectral_subtraction` with its own noise estimate.
+    """
+    denoiser = BlockDenoiser(sample_rate_hz, cfg)
+    return np.concatenate([denoiser.push(samples), denoiser.flush()])
+
+
+class BlockDenoiser:
+    """Denoises audio that arrives in pieces of any size exactly as :func:`denoise_from_config`
+    denoises it whole: samples are held until a ``block_seconds`` block is complete.
+
+    Example:
+        >>> from wavguard.testing import sine
+        >>> d = BlockDenoiser(16000, {"block_seconds": 0.5})
+        >>> [d.push(sine(0.3)).shape, d.push(sine(0.3)).shape, d.flush().shape]
+        [(0,), (8000,), (1600,)]
+    """
+
+    def __init__(self, sample_rate_hz: int, cfg: dict[str, Any]):
+        block_seconds, self._settings = _settings(cfg)
+        self.sample_rate_hz = int(sample_rate_hz)
+        self.block_samples = max(1, int(round(block_seconds * self.sample_rate_hz)))
+        self._pending = np.zeros(0, dtype=np.float32)
+
+    def _denoise(self, block: np.ndarray) -> np.ndarray:
+        return spectral_subtraction(block, self.sample_rate_hz, **self._settings)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Add (time,) samples; returns the denoised samples of every block completed, float32."""
+        pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
+        full = pending.shape[0] // self.block_samples * self.block_samples
+        self._pending = pending[full:]
+        blocks = [self._denoise(pending[i : i + self.block_samples]) for i in range(0, full, self.block_samples)]
+        return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+
+    def flush(self) -> np.ndarray:
+        """Denoise and return what is left (the last, shorter block); the denoiser is then empty."""
+        rest, self._pending = self._pending, np.zeros(0, dtype=np.float32)
+        return self._denoise(rest) if rest.size else rest

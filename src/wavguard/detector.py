@@ -273,8 +273,10 @@ class Detector:
             blocks = audio_io.iter_file_blocks(item, cfg.sample_rate_hz)
         else:
             blocks = iter([audio_io.prepare_array(item, sample_rate, cfg.sample_rate_hz, state.source)])
+        denoiser = self.block_preprocessor()
+        if denoiser is not None:  # same fixed blocks as training's whole-clip preprocessing
+            blocks = _chain_blocks(blocks, denoiser)
         for block in blocks:
-            block = self._preprocess(block)
             state.num_samples += block.shape[0]
             if block.size:
                 state.peak = max(state.peak, float(np.max(np.abs(block))))
@@ -291,8 +293,18 @@ class Detector:
             )
         yield from buffer.flush()
 
+    def block_preprocessor(self):
+        """A :class:`~wavguard.denoise.BlockDenoiser` for audio arriving in pieces, or ``None``
+        when the config asks for no preprocessing."""
+        if not self.config.denoise:
+            return None
+        from .denoise import BlockDenoiser
+
+        return BlockDenoiser(self.config.sample_rate_hz, self.config.denoise)
+
     def _preprocess(self, samples: np.ndarray) -> np.ndarray:
-        """Preprocessing recorded in the config (e.g. noise reduction), identical in training."""
+        """Preprocessing recorded in the config (e.g. noise reduction) of a whole clip; equal to
+        :meth:`block_preprocessor` fed the same clip in any pieces (training uses this)."""
         if self.config.denoise:
             from .denoise import denoise_from_config
 
@@ -436,3 +448,10 @@ def _load_weights(model: nn.Module, path: Path, strict_prefixes: tuple[str, ...]
     if mismatched:
         raise ModelLoadError(f"{path}: tensor shapes do not match the config for {mismatched[:5]}")
     model.load_state_dict(state, strict=False)
+
+
+def _chain_blocks(blocks, denoiser) -> Iterator[np.ndarray]:
+    """``blocks`` through ``denoiser`` (push each, flush at the end)."""
+    for block in blocks:
+        yield denoiser.push(block)
+    yield denoiser.flush()

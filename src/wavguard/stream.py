@@ -55,6 +55,7 @@ class StreamingScorer:
             else soxr.ResampleStream(int(sample_rate), cfg.sample_rate_hz, 1, dtype="float32", quality="HQ")
         )
         self._buffer = WindowBuffer(cfg.window_samples, cfg.hop_samples, detector.model.min_samples)
+        self._denoiser = detector.block_preprocessor()
         self._state = ScoringState(source)
         self._segments: list[Segment] = []
         self._closed = False
@@ -98,7 +99,8 @@ class StreamingScorer:
         mono = self._mono(chunk)
         if self._resampler is not None:
             mono = self._resampler.resample_chunk(mono, last=False)
-        mono = self.detector._preprocess(mono)
+        if self._denoiser is not None:
+            mono = self._denoiser.push(mono)
         self._track(mono)
         return self._score(list(self._buffer.push(mono)))
 
@@ -110,7 +112,12 @@ class StreamingScorer:
         tail: list[Window] = []
         if self._resampler is not None:
             rest = self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-            rest = self.detector._preprocess(rest)
+            if self._denoiser is not None:
+                rest = self._denoiser.push(rest)
+            self._track(rest)
+            tail.extend(self._buffer.push(rest))
+        if self._denoiser is not None:
+            rest = self._denoiser.flush()
             self._track(rest)
             tail.extend(self._buffer.push(rest))
         total = self._state.num_samples
