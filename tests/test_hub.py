@@ -27,8 +27,27 @@ def test_model_card_metadata_and_body(detector, tmp_path):
     assert results["dataset"]["name"] == "ASVspoof 2019 LA"
     assert [(m["type"], m["value"]) for m in results["metrics"]] == [("eer", 0.0412), ("roc_auc", 0.97)]
     assert "probability that the audio is **fake**" in card
-    assert "| eer | 0.0412 |" in card
+    assert "| eer | 4.1 % |" in card and "| roc_auc | 0.97 |" in card
     assert 'Detector.from_pretrained("alice/tiny-detector")' in card
+
+
+def test_card_rounds_values_and_names_a_local_backbone(tmp_path):
+    det = tiny_detector("whisper", window_seconds=1.0)
+    det.config.backbone = "/root/.cache/wavguard/backbones/whisper-base"
+    det.config.metrics = {"eer": 0.32399999999999995, "epoch": 4.0, "validation_ece": 0.04399}
+    det.config.extra = {"dataset": "a long description of the data", "dataset_id": "wavguard-offline-corpus",
+                        "backbone_name": "OpenAI Whisper-base (bundled)", "base_model": "openai/whisper-base"}
+    card = render_model_card(det.config, "me/x")
+    (tmp_path / "README.md").write_text(card)
+    meta = metadata_load(tmp_path / "README.md")
+    results = meta["model-index"][0]["results"][0]
+    assert [(m["type"], m["value"]) for m in results["metrics"]] == [("eer", 0.324), ("validation_ece", 0.044)]
+    assert results["dataset"] == {"name": "a long description of the data", "type": "wavguard-offline-corpus"}
+    assert meta["base_model"] == "openai/whisper-base"
+    assert "/root/" not in card and "OpenAI Whisper-base (bundled)" in card
+    assert "| eer | 32.4 % |" in card and "| validation_ece | 4.4 % |" in card
+    det.config.extra = {}
+    assert "`whisper-base` (a local checkpoint)" in render_model_card(det.config, "me/x")
 
 
 def test_card_without_metrics_has_no_model_index(tmp_path):

@@ -55,7 +55,16 @@ def test_release_trains_evaluates_and_stages_a_hub_folder(tmp_path):
     meta = metadata_load(folder / "README.md")
     assert meta["library_name"] == "wavguard"
     assert meta["model-index"][0]["results"][0]["metrics"][0]["type"] == "eer"
+    assert meta["model-index"][0]["results"][0]["dataset"]["type"] == "wavguard-offline-corpus"
+    assert "base_model" not in meta  # a local test backbone; offline:whisper-base names openai/whisper-base
     assert "no real English speech was in training" in (folder / "README.md").read_text()
+
+
+def test_offline_backbones_are_named_on_the_card():
+    from recipes.offline_corpus.release import _backbone_card
+
+    assert _backbone_card("offline:whisper-base")["base_model"] == "openai/whisper-base"
+    assert _backbone_card("/some/local/dir") == {}
 
 
 @pytest.mark.slow

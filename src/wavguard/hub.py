@@ -29,10 +29,34 @@ def _yaml_scalar(value: Any) -> str:
     return f'"{text}"'
 
 
+#: Training bookkeeping stored next to the metrics; not results, so not on the card.
+_NOT_METRICS = {"epoch", "step", "global_step"}
+
+
 def _ordered_metrics(metrics: dict[str, Any]) -> list[tuple[str, float]]:
-    """Numeric headline metrics, EER first."""
-    numeric = [(k, float(v)) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    """Numeric headline metrics, EER first, rounded to 4 decimals."""
+    numeric = [(k, round(float(v), 4)) for k, v in metrics.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _NOT_METRICS]
     return sorted(numeric, key=lambda kv: (not kv[0].lower().startswith("eer"), kv[0]))
+
+
+def _shown(name: str, value: float) -> str:
+    """EERs and calibration errors as percentages (they are fractions), the rest as numbers."""
+    if name.lower().startswith("eer") or name.lower().endswith(("_eer", "_ece")):
+        return f"{100 * value:.1f} %"
+    return f"{value:.4g}"
+
+
+def _backbone_text(config) -> str:
+    """How the card names the backbone: ``extra["backbone_name"]``, a Hub id, or a local folder's name."""
+    named = config.extra.get("backbone_name")
+    if named:
+        return str(named)
+    if not config.backbone:
+        return "none"
+    if os.path.isabs(config.backbone) or os.path.exists(config.backbone):
+        return f"`{os.path.basename(str(config.backbone).rstrip('/'))}` (a local checkpoint)"
+    return f"`{config.backbone}`"
 
 
 def render_model_card(config, repo_id: str, license: str = "apache-2.0") -> str:
@@ -40,19 +64,23 @@ def render_model_card(config, repo_id: str, license: str = "apache-2.0") -> str:
 
     Args:
         config: the detector's :class:`~wavguard.config.DetectorConfig`; ``config.metrics`` (e.g.
-            ``{"eer": 0.031, "roc_auc": 0.99}``, fractions) and ``config.extra["dataset"]`` fill
-            the results.
+            ``{"eer": 0.031, "roc_auc": 0.99}``, fractions) and ``config.extra["dataset"]`` (a
+            description) and ``["dataset_id"]`` (a short id) fill the results;
+            ``config.extra["backbone_name"]`` names the backbone when ``config.backbone`` is a
+            local path, and ``["base_model"]`` (a Hub id) fills ``base_model``.
         repo_id: ``user/name`` on the Hub.
     """
     metrics = _ordered_metrics(config.metrics)
     dataset = str(config.extra.get("dataset", "custom"))
+    dataset_id = str(config.extra.get("dataset_id", dataset))
     is_hub_backbone = config.backbone and not os.path.isabs(config.backbone) and config.backbone.count("/") == 1
+    base_model = config.extra.get("base_model") or (config.backbone if is_hub_backbone else None)
     lines = ["---", "library_name: wavguard", f"license: {license}", "pipeline_tag: audio-classification", "tags:"]
     for tag in ("audio-classification", "deepfake-detection", "anti-spoofing", "wavguard", config.backbone_type):
         if tag:
             lines.append(f"- {tag}")
-    if is_hub_backbone:
-        lines.append(f"base_model: {config.backbone}")
+    if base_model:
+        lines.append(f"base_model: {base_model}")
     if metrics:
         lines += [
             "model-index:",
@@ -63,7 +91,7 @@ def render_model_card(config, repo_id: str, license: str = "apache-2.0") -> str:
             "      name: Deepfake speech detection",
             "    dataset:",
             f"      name: {_yaml_scalar(dataset)}",
-            f"      type: {_yaml_scalar(dataset)}",
+            f"      type: {_yaml_scalar(dataset_id)}",
             "    metrics:",
         ]
         for name, value in metrics:
@@ -76,14 +104,14 @@ def render_model_card(config, repo_id: str, license: str = "apache-2.0") -> str:
         f"# {repo_id.split('/')[-1]}",
         "",
         f"A [wavguard](https://github.com/wavguard/wavguard) deepfake speech detector: {kind} backbone "
-        f"(`{config.backbone or 'none'}`"
+        f"({_backbone_text(config)}"
         + (f", first {config.num_layers} layers" if config.num_layers else "")
         + ") with a CNN head over its learned weighted hidden layers.",
         "",
         "## Score convention",
         "",
         "`score` is the calibrated probability that the audio is **fake** (synthesised or voice-converted): "
-        f"higher means more likely fake. The label is `fake` when `score >= {config.threshold}`.",
+        f"higher means more likely fake. The label is `fake` when `score >= {config.threshold:.4g}`.",
         "",
         "## Usage",
         "",
@@ -104,7 +132,7 @@ def render_model_card(config, repo_id: str, license: str = "apache-2.0") -> str:
     ]
     if metrics:
         body += ["## Evaluation", "", f"Data: {dataset}", "", "| metric | value |", "| --- | --- |"]
-        body += [f"| {name} | {value:.4g} |" for name, value in metrics]
+        body += [f"| {name} | {_shown(name, value)} |" for name, value in metrics]
         body.append("")
     limitations = config.extra.get(
         "limitations",
