@@ -307,6 +307,12 @@ def _probe_channels(probe: dict, detector, test_ds, args, seed: int) -> dict[str
     return out
 
 
+def _speed_text(speeds: list) -> str:
+    """Mean scoring speed, or n/a for a system that is not a detector (the probe)."""
+    known = [v for v in speeds if v is not None and not np.isnan(v)]
+    return f"{np.mean(known):.1f}" if known else "n/a"
+
+
 def _mean_std(values: list[float]) -> str:
     arr = np.asarray([v for v in values if v is not None and not np.isnan(v)], dtype=float)
     if not arr.size:
@@ -323,7 +329,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"| ({system}) {SYSTEMS[system]} | {_mean_std([r.get('val_eer', float('nan')) for r in runs])} | {_mean_std([r['eer'] for r in runs])} | {_mean_std([r['eer_seen'] for r in runs])} | "
             f"{_mean_std([r['eer_unseen'] for r in runs])} | {auc:.3f} | {runs[0]['params'] / 1e6:.2f} M | "
             f"{runs[0]['trainable'] / 1e6:.3f} M | {np.mean([r['train_seconds'] for r in runs]):.0f} | "
-            f"{np.mean([r.get('speed', float('nan')) for r in runs]):.1f} |"
+            f"{_speed_text([r.get('speed') for r in runs])} |"
         )
     for key, title in (("per_family", "generator family"), ("per_language", "language")):
         names = sorted({k for runs in results["systems"].values() for r in runs for k in r[key]})
