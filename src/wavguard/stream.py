@@ -110,16 +110,13 @@ class StreamingScorer:
             raise RuntimeError("this stream is already closed")
         self._closed = True
         tail: list[Window] = []
+        rest = np.zeros(0, dtype=np.float32)
         if self._resampler is not None:
-            rest = self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-            if self._denoiser is not None:
-                rest = self._denoiser.push(rest)
-            self._track(rest)
-            tail.extend(self._buffer.push(rest))
+            rest = self._resampler.resample_chunk(rest, last=True)
         if self._denoiser is not None:
-            rest = self._denoiser.flush()
-            self._track(rest)
-            tail.extend(self._buffer.push(rest))
+            rest = np.concatenate([self._denoiser.push(rest), self._denoiser.flush()])
+        self._track(rest)
+        tail.extend(self._buffer.push(rest))
         total = self._state.num_samples
         if total == 0:
             raise EmptyAudioError(self.source, "the stream ended before any audio arrived")
