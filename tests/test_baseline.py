@@ -78,18 +78,23 @@ def test_loading_weights_of_another_architecture_fails(tmp_path):
 
 @pytest.mark.parametrize("feature", ["logmel", "lfcc"])
 def test_padded_batch_equals_unpadded_rows(feature):
+    # Padding and masking must not change a row's logits. In float32 the batched and single-row
+    # convolutions sum in an order that depends on thread scheduling (2.6e-5 apart was seen on a
+    # loaded machine), which would hide nothing but flake; in float64 that noise is ~1e-16, so a
+    # 1e-9 tolerance separates "masking is exact" from any real leak of padding (>> 1e-6).
     model = BaselineModel(RATE, {"feature": feature, "channels": [8, 16]})
     randomise_norm_stats(model)
-    model.eval()
-    rows = [chirp(1.0), sine(0.43, frequency_hz=700.0), chirp(0.61, f0_hz=2000.0, f1_hz=300.0)]
+    model.eval().double()
+    rows = [torch.from_numpy(r).double() for r in (chirp(1.0), sine(0.43, frequency_hz=700.0), chirp(0.61, f0_hz=2000.0, f1_hz=300.0))]
     lengths = torch.tensor([r.shape[0] for r in rows])
-    batch = torch.zeros(3, int(lengths.max()))
+    batch = torch.zeros(3, int(lengths.max()), dtype=torch.float64)
     for i, r in enumerate(rows):
-        batch[i, : r.shape[0]] = torch.from_numpy(r)
+        batch[i, : r.shape[0]] = r
     with torch.no_grad():
         together = model(batch, lengths)
-        alone = torch.cat([model(torch.from_numpy(r)[None]) for r in rows])
-    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
+        alone = torch.cat([model(r[None]) for r in rows])
+    assert together.dtype == torch.float64
+    torch.testing.assert_close(together, alone, atol=1e-9, rtol=0)
     assert together.shape == (3, 2)
 
 

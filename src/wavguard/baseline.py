@@ -118,7 +118,7 @@ class SpectrogramFrontEnd(nn.Module):
         batch, samples = waveforms.shape
         if lengths is None:
             lengths = torch.full((batch,), samples, dtype=torch.long, device=waveforms.device)
-        padded = nn.functional.pad(waveforms.float()[:, None, :], (self.n_fft // 2, self.n_fft // 2))
+        padded = nn.functional.pad(waveforms.to(self.dft.dtype)[:, None, :], (self.n_fft // 2, self.n_fft // 2))
         spec = nn.functional.conv1d(padded, self.dft, stride=self.hop)  # (B, 2 * bins, F)
         real, imag = spec.chunk(2, dim=1)
         power = real.square() + imag.square()
