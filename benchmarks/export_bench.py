@@ -32,8 +32,9 @@ def main() -> None:
 
     from wavguard import Detector
     from wavguard.data import load_any
-    from wavguard.evaluation import evaluate_detector
-    from wavguard.export import OnnxDetector, export_onnx
+    from wavguard.evaluation.evaluate import evaluate_detector
+    from wavguard.export import export_onnx
+    from wavguard.onnx_detector import OnnxDetector
     from wavguard.testing import tiny_detector
 
     torch.set_num_threads(args.threads)

@@ -86,10 +86,10 @@ def _train(system: str, seed: int, data, backbone: Path, args, out: Path):
 
 def _pooled_layers(detector, dataset, crop_seconds: float, channel: str | None = None, seed: int = 0) -> np.ndarray:
     """Mean+std pooled hidden states of every layer: (clips, layers, 2 * D); ``channel`` degrades
-    each clip first, exactly as ``wavguard.evaluation.evaluate_channels`` does."""
+    each clip first, exactly as ``wavguard.evaluation.evaluate.evaluate_channels`` does."""
     import torch
 
-    from wavguard.channels import apply_channel
+    from wavguard.audio.channels import apply_channel
     from wavguard.data import decode_audio
 
     rate = detector.config.sample_rate_hz
@@ -114,7 +114,7 @@ def _probe(data, backbone: Path, args, seed: int, cache: dict) -> dict[str, Any]
     from sklearn.preprocessing import StandardScaler
 
     from wavguard import Detector
-    from wavguard.metrics import compute_eer, roc_auc
+    from wavguard.evaluation.metrics import compute_eer, roc_auc
 
     if "features" not in cache:
         det = cache["detector"] = Detector.from_backbone(str(backbone))
@@ -137,13 +137,13 @@ def _probe(data, backbone: Path, args, seed: int, cache: dict) -> dict[str, Any]
 
 def _group_eers(labels, scores, column) -> dict[str, float]:
     """EER of each group's fakes against all real clips (ASVspoof convention)."""
-    from wavguard.metrics import metrics_by_attack
+    from wavguard.evaluation.metrics import metrics_by_attack
 
     return {group: summary["eer"] for group, summary in metrics_by_attack(labels, scores, column).items()}
 
 
 def _summaries(labels, scores, test, seen_families) -> dict[str, Any]:
-    from wavguard.metrics import compute_eer, roc_auc
+    from wavguard.evaluation.metrics import compute_eer, roc_auc
 
     labels, scores = np.asarray(labels), np.asarray(scores)
     family = np.asarray(test["family"])
@@ -191,9 +191,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--crop-seconds", type=float, default=4.0)
     parser.add_argument("--max-train-clips", type=int, default=None)
-    parser.add_argument("--augment", default=None, help="YAML/JSON file of a wavguard.augment config for (a) and (d)")
+    parser.add_argument("--augment", default=None, help="YAML/JSON file of a wavguard.audio.augment config for (a) and (d)")
     parser.add_argument("--speed-files", type=int, default=24, help="test files timed for scoring speed")
-    parser.add_argument("--channels", nargs="*", default=[], help="robustness channels (wavguard.channels), first seed only")
+    parser.add_argument("--channels", nargs="*", default=[], help="robustness channels (wavguard.audio.channels), first seed only")
     parser.add_argument("--channel-clips", type=int, default=200, help="test clips (seeded sample) scored per channel")
     parser.add_argument("--max-eval-clips", type=int, default=None, help="validation clips used (early stopping, calibration)")
     args = parser.parse_args()
@@ -206,8 +206,8 @@ def main() -> None:
     import torch
 
     from wavguard import Detector
-    from wavguard.evaluation import evaluate_detector
-    from wavguard.offline import offline_whisper
+    from wavguard.evaluation.evaluate import evaluate_detector
+    from wavguard.models.whisper_offline import offline_whisper
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -281,7 +281,7 @@ def _trainable_count(det) -> int:
 
 def _channels(det, test_ds, channels: list[str], seed: int) -> dict[str, float] | float:
     """EER per degradation channel on ``test_ds`` (no channels: the clean EER)."""
-    from wavguard.evaluation import evaluate_channels, evaluate_detector
+    from wavguard.evaluation.evaluate import evaluate_channels, evaluate_detector
 
     if not channels:
         return evaluate_detector(det, test_ds, group_columns=(), bootstrap_resamples=0).metrics["eer"]
@@ -291,7 +291,7 @@ def _channels(det, test_ds, channels: list[str], seed: int) -> dict[str, float] 
 
 def _probe_channels(probe: dict, detector, test_ds, args, seed: int) -> dict[str, float]:
     """EER of the linear probe (c) on the same seeded degraded test sample as the other systems."""
-    from wavguard.metrics import compute_eer
+    from wavguard.evaluation.metrics import compute_eer
 
     subset = test_ds.shuffle(seed=0).select(range(min(args.channel_clips, len(test_ds))))
     labels = np.asarray(subset["label"])

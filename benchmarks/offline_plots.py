@@ -14,7 +14,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from wavguard.report import _figure, _save
+
+from wavguard.evaluation.report import _figure, _save
 
 PREFIX = "benchmark_"
 
@@ -67,7 +68,7 @@ def plot_families(results: dict[str, Any], path: Path) -> Path:
 
 def plot_det(results: dict[str, Any], path: Path) -> Path | None:
     """DET curves of each system's first seed on the test split."""
-    from wavguard.report import plot_det as det
+    from wavguard.evaluation.report import plot_det as det
 
     if "test_labels" not in results:
         return None

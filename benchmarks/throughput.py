@@ -67,8 +67,8 @@ def main() -> None:
             detectors["wav2vec2-base truncated to 4 layers"] = Detector.from_backbone(
                 base, window_seconds=args.window_seconds, num_layers=4
             )
-        print(f"| detector | parameters | seconds of audio per second | real-time factor |")
-        print(f"| --- | --- | --- | --- |")
+        print("| detector | parameters | seconds of audio per second | real-time factor |")
+        print("| --- | --- | --- | --- |")
         for name, det in detectors.items():
             params = sum(p.numel() for p in det.model.parameters())
             seconds = _time_predict(det, path, args.repeats, args.batch_size)

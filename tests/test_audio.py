@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from wavguard import audio
+from wavguard.audio import decode as audio
 from wavguard.errors import (
     AudioDecodeError,
     AudioFileNotFoundError,

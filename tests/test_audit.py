@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wavguard.audit import CATEGORICAL_FEATURES, NUMERIC_FEATURES, audit_dataset, file_features
 from wavguard.errors import ConfigError
+from wavguard.evaluation.audit import CATEGORICAL_FEATURES, NUMERIC_FEATURES, audit_dataset, file_features
 
 RATE = 16000
 PER_CLASS = 30

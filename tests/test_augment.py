@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wavguard.augment import (
+from wavguard.audio.augment import (
     TRANSFORMS,
     build_augmenter,
     codec_round_trip,

@@ -5,8 +5,8 @@ import pytest
 import torch
 from transformers import WhisperFeatureExtractor
 
-from wavguard.backbone import load_backbone
 from wavguard.errors import ConfigError, ModelLoadError
+from wavguard.models.backbone import load_backbone
 from wavguard.testing import TINY_MODEL_TYPES, chirp, tiny_backbone_dir
 
 

@@ -8,10 +8,11 @@ import soundfile as sf
 import torch
 
 from wavguard import Detector
-from wavguard.baseline import BaselineModel, build_baseline_detector, spectrogram_settings
+from wavguard.audio.features import lfcc, log_mel, mfcc
 from wavguard.config import DetectorConfig
+from wavguard.detector import build_baseline_detector
 from wavguard.errors import AudioTooShortError, ConfigError
-from wavguard.features import lfcc, log_mel, mfcc
+from wavguard.models.baseline import BaselineModel, spectrogram_settings
 from wavguard.testing import chirp, sine
 
 RATE = 16000
@@ -129,7 +130,7 @@ def test_tiny_overfit_reaches_full_training_accuracy():
 
 
 def test_denoise_setting_is_applied_before_scoring():
-    from wavguard.denoise import denoise_from_config
+    from wavguard.audio.denoise import denoise_from_config
 
     settings = {"over_subtraction": 3.0}
     det = build_baseline_detector("lfcc", window_seconds=1.0, denoise=settings)

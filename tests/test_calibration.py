@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
-
-from wavguard import calibration as C
-from wavguard.errors import ConfigError
-from wavguard.evaluation import evaluate_detector
-from wavguard.testing import tiny_detector
-
 from evaluation_data import make_dataset, write_clips
+
+from wavguard.errors import ConfigError
+from wavguard.evaluation import calibration as C
+from wavguard.evaluation.evaluate import evaluate_detector
+from wavguard.testing import tiny_detector
 
 
 def _sigmoid(x):

@@ -8,11 +8,9 @@ import soundfile as sf
 
 from wavguard.cli import main
 from wavguard.config import DetectorConfig
-from wavguard.ensemble import Ensemble
-from wavguard.evaluation import evaluate_detector
+from wavguard.evaluation.ensemble import Ensemble
+from wavguard.evaluation.evaluate import evaluate_detector
 from wavguard.testing import chirp, sine, tiny_detector
-
-from evaluation_data import make_dataset
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -14,11 +14,11 @@ import pytest
 import torch
 from transformers import WhisperConfig, WhisperForConditionalGeneration
 
-from wavguard import offline
-from wavguard.backbone import load_backbone
 from wavguard.cli import main
-from wavguard.convert import CONVERSION_RECORD, convert_ctranslate2_whisper, read_ctranslate2
 from wavguard.errors import ConfigError, ModelLoadError
+from wavguard.models import whisper_offline as offline
+from wavguard.models.backbone import load_backbone
+from wavguard.models.whisper_convert import CONVERSION_RECORD, convert_ctranslate2_whisper, read_ctranslate2
 from wavguard.testing import chirp
 
 _CODES = {torch.float32: 0, torch.int8: 1, torch.int16: 2, torch.int32: 3, torch.float16: 4, torch.bfloat16: 5}
@@ -297,11 +297,11 @@ def fake_package(tiny, tmp_path, monkeypatch):
 
 
 def test_offline_whisper_converts_once_then_reuses_the_cache(fake_package, tmp_path, monkeypatch):
-    import wavguard.convert
+    import wavguard.models.whisper_convert
 
     calls = []
-    real_convert = wavguard.convert.convert_ctranslate2_whisper
-    monkeypatch.setattr(wavguard.convert, "convert_ctranslate2_whisper", lambda *a, **k: calls.append(a) or real_convert(*a, **k))
+    real_convert = wavguard.models.whisper_convert.convert_ctranslate2_whisper
+    monkeypatch.setattr(wavguard.models.whisper_offline, "convert_ctranslate2_whisper", lambda *a, **k: calls.append(a) or real_convert(*a, **k))
     monkeypatch.setenv("WAVGUARD_CACHE", str(tmp_path / "cache"))
     first = offline.offline_whisper("tiny-test")
     assert first == tmp_path / "cache" / "backbones" / "whisper-tiny-test" and len(calls) == 1
@@ -379,7 +379,7 @@ def _transcribe(model_dir: Path, wav: Path, **generate_kwargs) -> str:
     """Greedy Whisper transcription, lower-case words only."""
     from transformers import AutoTokenizer, WhisperFeatureExtractor
 
-    from wavguard.audio import load_audio
+    from wavguard.audio.decode import load_audio
 
     samples, rate = load_audio(wav, 16000)
     model = WhisperForConditionalGeneration.from_pretrained(model_dir).eval()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wavguard.audio import load_audio
+from wavguard.audio.decode import load_audio
 from wavguard.data import decode_audio, from_dataset, load_any, load_folder, load_manifest, parse_label, to_streaming
 from wavguard.errors import ConfigError
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from _servers import ServerThread, free_port
+
 from wavguard import Detector
 from wavguard.cli import build_parser
 from wavguard.demo import analyze, build_demo, error_html, model_card_markdown, timeline_figure, verdict_html
@@ -127,7 +127,8 @@ def test_model_card_lists_eer_first_and_the_training_data(detector):
 def test_an_onnx_export_gives_the_same_page_numbers(detector, files, tmp_path):
     pytest.importorskip("onnxruntime", reason="ONNX export needs the [export] extra")
     gr = pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard[demo]'")
-    from wavguard.export import OnnxDetector, export_onnx
+    from wavguard.export import export_onnx
+    from wavguard.onnx_detector import OnnxDetector
 
     onnx = Detector.from_pretrained(export_onnx(detector, tmp_path / "onnx"))
     assert isinstance(onnx, OnnxDetector)

@@ -5,8 +5,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 
+from wavguard.audio.denoise import DENOISE_DEFAULTS, denoise_from_config, noise_power_spectrum, spectral_subtraction
 from wavguard.config import DetectorConfig
-from wavguard.denoise import DENOISE_DEFAULTS, denoise_from_config, noise_power_spectrum, spectral_subtraction
 from wavguard.errors import ConfigError
 from wavguard.testing import chirp, sine
 
@@ -126,7 +126,7 @@ def test_long_audio_is_denoised_in_fixed_blocks_each_with_its_own_noise_estimate
 
 
 def test_block_denoiser_gives_the_same_samples_for_any_piece_sizes():
-    from wavguard.denoise import BlockDenoiser
+    from wavguard.audio.denoise import BlockDenoiser
 
     noisy = gated_sine(7) + white(7 * RATE, 0.05)
     whole = denoise_from_config(noisy, RATE, {"block_seconds": 2.5})
@@ -143,7 +143,7 @@ def test_detector_denoises_files_arrays_streams_and_training_clips_alike(tmp_pat
     whole clip: the same denoised samples, so the same scores."""
     import soundfile as sf
 
-    from wavguard.baseline import build_baseline_detector
+    from wavguard.detector import build_baseline_detector
 
     det = build_baseline_detector("lfcc", window_seconds=1.0, denoise={"over_subtraction": 3.0, "block_seconds": 3.0})
     noisy = gated_sine(12) + white(12 * RATE, 0.05)
@@ -159,4 +159,4 @@ def test_detector_denoises_files_arrays_streams_and_training_clips_alike(tmp_pat
     np.testing.assert_allclose([w.score for w in from_file.segments], windows, atol=1e-6)
     np.testing.assert_allclose([w.score for w in from_stream.segments], windows, atol=1e-6)
     # training's whole-clip preprocessing: the same samples as the block-wise inference path
-    np.testing.assert_array_equal(det._preprocess(noisy), denoise_from_config(noisy, RATE, det.config.denoise))
+    np.testing.assert_array_equal(det.pipeline.preprocess(noisy), denoise_from_config(noisy, RATE, det.config.denoise))

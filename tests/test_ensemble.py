@@ -4,16 +4,15 @@ import json
 
 import numpy as np
 import pytest
+from evaluation_data import make_dataset, write_clips
 
 from wavguard import Prediction
-from wavguard import metrics as M
-from wavguard.calibration import fit_fusion
-from wavguard.ensemble import Ensemble, compare_detectors, count_parameters, training_seconds
 from wavguard.errors import AudioDecodeError, ConfigError
-from wavguard.evaluation import evaluate_detector
+from wavguard.evaluation import metrics as M
+from wavguard.evaluation.calibration import fit_fusion
+from wavguard.evaluation.ensemble import Ensemble, compare_detectors, count_parameters, training_seconds
+from wavguard.evaluation.evaluate import evaluate_detector
 from wavguard.testing import tiny_detector
-
-from evaluation_data import make_dataset, write_clips
 
 
 def _logit(p):

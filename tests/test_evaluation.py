@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from wavguard import metrics as M
-from wavguard.errors import ConfigError
-from wavguard.evaluation import evaluate_detector, evaluate_scores, score_inputs
-from wavguard.testing import sine, tiny_detector
-
 from evaluation_data import make_dataset, write_clips
+
+from wavguard.errors import ConfigError
+from wavguard.evaluation import metrics as M
+from wavguard.evaluation.evaluate import evaluate_detector, evaluate_scores, score_inputs
+from wavguard.testing import sine, tiny_detector
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -115,7 +114,7 @@ def test_two_processes_give_the_single_process_result(detector, clips, tmp_path)
         import json, datasets
         from accelerate import PartialState
         from wavguard import Detector
-        from wavguard.evaluation import evaluate_detector
+        from wavguard.evaluation.evaluate import evaluate_detector
         det = Detector.from_pretrained({str(model_dir)!r})
         result = evaluate_detector(det, datasets.load_from_disk({str(tmp_path / 'data')!r}), bootstrap_resamples=0)
         state = PartialState()

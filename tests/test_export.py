@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from wavguard import Detector
-from wavguard.export import OnnxDetector, export_onnx
+from wavguard.export import export_onnx
+from wavguard.onnx_detector import OnnxDetector
 from wavguard.testing import chirp, tiny_detector
 
 

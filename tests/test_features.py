@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from wavguard.audio.features import chroma, cqt, frame_params, lfcc, linear_filterbank, log_mel, mel_filterbank, mfcc
 from wavguard.errors import ConfigError
-from wavguard.features import chroma, cqt, frame_params, lfcc, linear_filterbank, log_mel, mel_filterbank, mfcc
 from wavguard.testing import chirp, sine
 
 librosa = pytest.importorskip("librosa")

@@ -4,11 +4,11 @@ import sys
 import pytest
 import torch
 
-from wavguard.head import CNNHead, WeightedLayerSum, masked_mean_std
+from wavguard.models.head import CNNHead, WeightedLayerSum, masked_mean_std
 
 
 def test_head_does_not_import_transformers():
-    code = "import sys, wavguard.head; print('transformers' in sys.modules)"
+    code = "import sys, wavguard.models.head; print('transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -19,7 +19,7 @@ def _perturb(model):
 
 def test_apply_save_load_merge_round_trip(tmp_path):
     from wavguard import Detector
-    from wavguard.lora import apply_lora, has_adapter, lora_config, merge_lora, save_adapter
+    from wavguard.models.lora import apply_lora, has_adapter, lora_config, merge_lora, save_adapter
     from wavguard.testing import sine, tiny_backbone_dir
 
     backbone = tiny_backbone_dir("wav2vec2", tmp_path / "bb")
@@ -51,7 +51,7 @@ def test_apply_save_load_merge_round_trip(tmp_path):
 
 
 def test_gradients_reach_adapters_in_training_mode():
-    from wavguard.lora import apply_lora
+    from wavguard.models.lora import apply_lora
     from wavguard.testing import sine, tiny_detector
 
     det = tiny_detector("wav2vec2")
@@ -65,7 +65,7 @@ def test_gradients_reach_adapters_in_training_mode():
 
 
 def test_errors(tmp_path):
-    from wavguard.lora import apply_lora, load_adapter, merge_lora, save_adapter
+    from wavguard.models.lora import apply_lora, load_adapter, merge_lora, save_adapter
     from wavguard.testing import tiny_detector
 
     det = tiny_detector("wav2vec2")

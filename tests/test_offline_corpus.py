@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-import shutil
 import sys
 from collections import Counter
 from pathlib import Path
@@ -27,6 +26,7 @@ from recipes.offline_corpus import build as build_mod  # noqa: E402
 from recipes.offline_corpus import engines, plan, report, sources  # noqa: E402
 from recipes.offline_corpus.piper_engine import map_phonemes  # noqa: E402
 from recipes.offline_corpus.postprocess import ChainConfig, SkipClip, process, zero_run_max  # noqa: E402
+
 from wavguard.errors import ConfigError  # noqa: E402
 
 CACHE = Path(os.environ.get("WAVGUARD_CORPUS_CACHE", "~/.cache/wavguard/offline_corpus")).expanduser()

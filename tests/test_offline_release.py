@@ -39,8 +39,8 @@ def _manifest(tmp: Path) -> Path:
 
 def test_release_trains_evaluates_and_stages_a_hub_folder(tmp_path):
     from huggingface_hub.repocard import metadata_load
-
     from recipes.offline_corpus.release import release
+
     from wavguard import Detector
     from wavguard.testing import tiny_backbone_dir
 

@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from _train_fixtures import make_folder
 
 pytest.importorskip("accelerate")

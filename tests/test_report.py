@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from wavguard.evaluation import evaluate_scores
-from wavguard.report import format_percent, to_json, write_report
+from wavguard.evaluation.evaluate import evaluate_scores
+from wavguard.evaluation.report import format_percent, to_json, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

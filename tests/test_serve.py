@@ -15,8 +15,8 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-
 from _servers import ServerThread, free_port
+
 from wavguard.serve import ServiceSettings, create_app
 from wavguard.testing import chirp, sine, tiny_detector
 

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from _train_fixtures import make_folder
 
 pytest.importorskip("accelerate")
@@ -47,7 +46,7 @@ def _config(setup, mode, **kw):
 @pytest.mark.parametrize("mode", ["frozen", "lora", "full"])
 def test_mode_learns_and_reloads_identically(setup, mode):
     from wavguard import Detector
-    from wavguard.metrics import compute_eer
+    from wavguard.evaluation.metrics import compute_eer
     from wavguard.training import Trainer
 
     trainer = Trainer(_config(setup, mode))
@@ -166,7 +165,7 @@ def torch_allclose(a, b):
 
 def test_spectrogram_baseline_trains_with_the_same_trainer(setup):
     from wavguard import Detector
-    from wavguard.metrics import compute_eer
+    from wavguard.evaluation.metrics import compute_eer
     from wavguard.training import train
 
     cfg = _config(setup, "full", kind="spectrogram", epochs=6, detector={"window_seconds": 1.0},
@@ -182,7 +181,7 @@ def test_spectrogram_baseline_trains_with_the_same_trainer(setup):
 def test_augment_config_builds_a_seeded_augmenter(setup, tmp_path):
     import soundfile as sf
 
-    from wavguard.augment import Augmenter
+    from wavguard.audio.augment import Augmenter
     from wavguard.training.data import ClipDataset
 
     cfg = _config(setup, "frozen", augment={"transforms": [{"name": "gain", "p": 1.0, "min_gain_db": -12, "max_gain_db": 12}]})

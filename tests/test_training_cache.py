@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-
 from _train_fixtures import make_folder
 
 pytest.importorskip("accelerate")
 
 
 def test_backbone_runs_once_across_epochs_and_runs(tmp_path, monkeypatch):
-    from wavguard.backbone import Backbone
+    from wavguard.models.backbone import Backbone
     from wavguard.testing import tiny_backbone_dir
     from wavguard.training import TrainConfig, train
 

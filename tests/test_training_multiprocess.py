@@ -11,11 +11,9 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
 from _train_fixtures import make_folder
 
 TESTS = Path(__file__).resolve().parent

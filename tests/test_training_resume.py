@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _train_fixtures import make_folder
 
 pytest.importorskip("accelerate")

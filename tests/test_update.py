@@ -14,7 +14,6 @@ import sqlite3
 import numpy as np
 import pytest
 import soundfile as sf
-
 from _train_fixtures import RATE_HZ, make_folder
 
 pytest.importorskip("accelerate")
@@ -42,7 +41,7 @@ def _sine(frequency_hz: float) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from wavguard.serve.store import PredictionStore
+    from wavguard.feedback.store import PredictionStore
     from wavguard.testing import tiny_backbone_dir
     from wavguard.training import TrainConfig, train
 
@@ -82,7 +81,7 @@ def _cli(world, out, *extra):
 
 def test_feedback_rows_with_audio_become_a_dataset(world):
     from wavguard.data import decode_audio
-    from wavguard.feedback import load_feedback
+    from wavguard.feedback.data import load_feedback
 
     fb = load_feedback(world["db"])
     assert fb.counts() == {"rows": 28, "used": 24, "used_real": 8, "used_fake": 16, "without_audio": 2,
@@ -98,7 +97,7 @@ def test_feedback_rows_with_audio_become_a_dataset(world):
 
 def test_update_starts_from_the_deployed_weights(world, tmp_path):
     from wavguard import Detector
-    from wavguard.feedback import load_feedback
+    from wavguard.feedback.data import load_feedback
     from wavguard.training import TrainConfig, Trainer
 
     cfg = TrainConfig(train_data=load_feedback(world["db"]).dataset, init_from=str(world["old"]), epochs=1, batch_size=8,
@@ -202,8 +201,8 @@ def test_update_that_is_not_better_is_refused(world, capsys):
 def test_database_without_audio_is_a_clear_error(world, tmp_path, capsys):
     from wavguard.cli import main
     from wavguard.errors import ConfigError
-    from wavguard.serve.store import PredictionStore
-    from wavguard.update import update_detector
+    from wavguard.feedback.store import PredictionStore
+    from wavguard.feedback.update import update_detector
 
     store = PredictionStore(tmp_path / "labels-only.db")
     store.add_feedback("fake", prediction_id="p-1")
@@ -242,14 +241,14 @@ def test_database_without_audio_is_a_clear_error(world, tmp_path, capsys):
     ],
 )
 def test_decision_rule(old, new, min_improvement, accepted):
-    from wavguard.update import decide
+    from wavguard.feedback.update import decide
 
     keep, reason = decide(old, new, min_improvement)
     assert keep is accepted and reason.startswith("accepted" if accepted else "refused")
 
 
 def test_holdout_split_and_replay_sample_are_stratified_and_seeded():
-    from wavguard.update import replay_sample, stratified_holdout
+    from wavguard.feedback.update import replay_sample, stratified_holdout
 
     strata = ["feedback/1"] * 8 + ["feedback/0"] * 4 + ["replay/0"] * 6 + ["replay/1"] * 6 + ["replay/1-alone"]
     train, held = stratified_holdout(strata, 0.25, seed=3)

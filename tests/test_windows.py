@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from wavguard.audio.windows import WindowBuffer, aggregate_logits, fake_margin, iter_windows, window_spans
 from wavguard.errors import ConfigError
-from wavguard.windows import WindowBuffer, aggregate_logits, fake_margin, iter_windows, window_spans
 
 
 def test_window_spans_exact():

@@ -25,11 +25,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from wavguard._io import atomic_write_text  # noqa: E402
-from wavguard.errors import ConfigError  # noqa: E402
-
 from recipes.offline_corpus import engines, plan, report, sources  # noqa: E402
 from recipes.offline_corpus.postprocess import ChainConfig  # noqa: E402
+
+from wavguard._io import atomic_write_text  # noqa: E402
+from wavguard.errors import ConfigError  # noqa: E402
 
 __all__ = ["MANIFEST_COLUMNS", "build", "main"]
 

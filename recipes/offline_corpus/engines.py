@@ -1,7 +1,7 @@
 """Text-to-speech engines run as subprocesses: espeak-ng, Festival diphone voices, Flite.
 
 Each ``synthesize_*`` function writes a wav into a temporary folder and returns it decoded with
-:func:`wavguard.audio.load_audio` at its native rate, so every engine goes through the same
+:func:`wavguard.audio.decode.load_audio` at its native rate, so every engine goes through the same
 decoder as the real clips. Piper lives in :mod:`recipes.offline_corpus.piper_engine`.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wavguard.audio import load_audio
+from wavguard.audio.decode import load_audio
 from wavguard.errors import ConfigError
 
 __all__ = ["ENGINE_BINARIES", "FESTIVAL_VOICES", "missing_engines", "synthesize_espeak", "synthesize_festival",

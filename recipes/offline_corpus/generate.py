@@ -9,7 +9,7 @@ import numpy as np
 import soundfile as sf
 
 from wavguard._io import atomic_write
-from wavguard.audio import load_audio, resample
+from wavguard.audio.decode import load_audio, resample
 
 from . import engines, vocoders
 from .channel import match_spectrum

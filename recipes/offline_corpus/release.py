@@ -35,7 +35,7 @@ def _resolve_backbone(name: str) -> str:
     size = _offline_size(name)
     if size is None:
         return name
-    from wavguard.offline import offline_whisper
+    from wavguard.models.whisper_offline import offline_whisper
 
     return str(offline_whisper(size))
 
@@ -52,12 +52,12 @@ def _backbone_card(setting: str) -> dict[str, str]:
 
 def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: bool = False,
             channels: tuple[str, ...] = CHANNELS) -> Path:
-    from wavguard import Detector
-    from wavguard.data import load_manifest
-    from wavguard.evaluation import evaluate_detector
-    from wavguard.hub import render_model_card
     import yaml
 
+    from wavguard import Detector
+    from wavguard.data import load_manifest
+    from wavguard.evaluation.evaluate import evaluate_detector
+    from wavguard.hub import render_model_card
     from wavguard.training import TrainConfig, train
     from wavguard.training.config import apply_overrides
 
@@ -71,7 +71,7 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
     detector = Detector.from_pretrained(result.best_dir)
     evaluation = evaluate_detector(detector, splits["test"], group_columns=("family", "language"), channels=channels,
                                    bootstrap_resamples=200)
-    from wavguard.metrics import metrics_by_attack
+    from wavguard.evaluation.metrics import metrics_by_attack
 
     metrics = {"eer": evaluation.metrics["eer"], "roc_auc": evaluation.metrics["roc_auc"]}
     # each generator family's fakes against all real clips (ASVspoof convention)

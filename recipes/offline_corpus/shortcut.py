@@ -1,6 +1,6 @@
 """Shortcut check: can a logistic regression on trivial file properties tell real from fake?
 
-Uses :func:`wavguard.audit.audit_dataset` when that module is installed; otherwise the small
+Uses :func:`wavguard.evaluation.audit.audit_dataset` when that module is installed; otherwise the small
 local :func:`audit_files` below, which computes the same properties (duration, leading and
 trailing silence, zero fraction, RMS, peak, spectral roll-off and bandwidth) and the
 cross-validated ROC AUC of a scaled logistic regression on all of them together.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wavguard.audio import load_audio
+from wavguard.audio.decode import load_audio
 
 __all__ = ["FEATURES", "file_features", "audit_files", "shortcut_check"]
 
@@ -70,16 +70,16 @@ def shortcut_check(paths: list[str], labels: list[int], splits: list[str], folds
     """The pooled check over all files, and one per split.
 
     Returns:
-        ``{"engine": "wavguard.audit" | "local", "combined_auc", "feature_auc", "per_split": {split: auc}}``.
+        ``{"engine": "wavguard.evaluation.audit" | "local", "combined_auc", "feature_auc", "per_split": {split: auc}}``.
     """
     features = np.asarray([file_features(p) for p in paths], dtype=np.float64)
     y, s = np.asarray(labels, dtype=int), np.asarray(splits)
     try:
-        from wavguard.audit import audit_dataset
+        from wavguard.evaluation.audit import audit_dataset
     except ImportError:
         result = {"engine": "local", **audit_files(features, y, folds, seed)}
     else:
         report = audit_dataset(list(zip(paths, labels)), cv_folds=folds, seed=seed)
-        result = {"engine": "wavguard.audit", "combined_auc": report.combined_auc, "feature_auc": report.feature_auc}
+        result = {"engine": "wavguard.evaluation.audit", "combined_auc": report.combined_auc, "feature_auc": report.feature_auc}
     result["per_split"] = {name: _cv_auc(features[s == name], y[s == name], folds, seed) for name in sorted(set(splits))}
     return result

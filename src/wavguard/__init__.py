@@ -4,38 +4,11 @@
 that the audio is FAKE (higher = more likely fake).
 """
 
-__version__ = "0.1.0"
-
+from . import errors
+from ._version import __version__
 from .config import DetectorConfig
 from .detector import Detector
-from .errors import (
-    AudioDecodeError,
-    AudioError,
-    AudioFileNotFoundError,
-    AudioTooShortError,
-    ConfigError,
-    EmptyAudioError,
-    InvalidAudioError,
-    ModelLoadError,
-    SilentAudioError,
-    WavguardError,
-)
+from .errors import *  # noqa: F403  (every wavguard error class is public API)
 from .prediction import Prediction, Segment
 
-__all__ = [
-    "__version__",
-    "Detector",
-    "DetectorConfig",
-    "Prediction",
-    "Segment",
-    "WavguardError",
-    "AudioError",
-    "AudioFileNotFoundError",
-    "AudioDecodeError",
-    "EmptyAudioError",
-    "InvalidAudioError",
-    "SilentAudioError",
-    "AudioTooShortError",
-    "ConfigError",
-    "ModelLoadError",
-]
+__all__ = ["__version__", "Detector", "DetectorConfig", "Prediction", "Segment", *errors.__all__]

@@ -15,23 +15,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._io import atomic_write_text
+from ._version import __version__
+from .audio.windows import AGGREGATIONS
 from .errors import ConfigError, ModelLoadError
-from .windows import AGGREGATIONS
+from .layout import CONFIG_NAME
 
 __all__ = ["DetectorConfig", "CONFIG_NAME", "FREEZE_MODES", "LABELS"]
 
 logger = logging.getLogger(__name__)
 
-CONFIG_NAME = "config.json"
-FREEZE_MODES = ("all", "feature_encoder", "none")
+#: Which weights train (``DetectorModel.set_trainable``): backbone frozen, feature encoder frozen,
+#: nothing frozen, or only LoRA adapters.
+FREEZE_MODES = ("all", "feature_encoder", "none", "lora")
 #: Output index -> label. Index 1 is FAKE: ``score`` is the probability of index 1.
 LABELS = ("real", "fake")
 KINDS = ("transformer", "spectrogram")
 
 
 def _version() -> str:
-    from . import __version__
-
     return __version__
 
 
@@ -67,7 +69,7 @@ class DetectorConfig:
         kind: ``"transformer"`` (backbone + CNN head) or ``"spectrogram"`` (the CNN baseline).
         denoise: noise-reduction settings applied before scoring (``None``: off).
         spectrogram: feature and network settings of the spectrogram CNN baseline
-            (``kind="spectrogram"``; see ``wavguard.baseline.SPECTROGRAM_DEFAULTS``).
+            (``kind="spectrogram"``; see ``wavguard.models.baseline.SPECTROGRAM_DEFAULTS``).
         metrics: headline evaluation results (EER first), shown on the model card.
         extra: free-form metadata (training data, notes) carried into the model card.
         wavguard_version: the version that wrote this config.
@@ -163,8 +165,6 @@ class DetectorConfig:
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``config.json`` atomically into ``directory``; returns its path."""
-        from ._io import atomic_write_text
-
         path = Path(directory) / CONFIG_NAME
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
         return path

@@ -6,67 +6,43 @@ Example:
     >>> pred = det.predict("clip.flac")                        # doctest: +SKIP
     >>> pred.score, pred.label                                 # doctest: +SKIP
     (0.93, 'fake')
+
+Scoring itself (decode -> preprocess -> windows -> logits -> calibrate -> aggregate) is
+:mod:`wavguard.pipeline`; a detector is a :class:`~wavguard.scorer.Scorer` whose backend is a
+PyTorch module. Saved directories follow :mod:`wavguard.layout`.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
-import math
 import os
 import shutil
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from . import audio as audio_io
 from ._io import atomic_write
-from .backbone import load_backbone, quiet_transformers, resolve_model_dir
 from .config import DetectorConfig
-from .errors import AudioTooShortError, ConfigError, EmptyAudioError, ModelLoadError, SilentAudioError, WavguardError
-from .model import DetectorModel
-from .prediction import Prediction, Segment
-from .windows import Window, WindowBuffer, aggregate_logits, fake_margin
+from .errors import ModelLoadError
+from .hub import push_to_hub
+from .layout import ADAPTER_DIR, BACKBONE_DIR, WEIGHTS_NAME, is_onnx_dir
+from .models.backbone import load_backbone, quiet_transformers, resolve_model_dir
+from .models.backends import TorchBackend
+from .models.baseline import BaselineModel, baseline_config, load_baseline_model
+from .models.lora import has_lora, load_adapter, save_adapter
+from .models.transformer import DetectorModel
+from .onnx_detector import OnnxDetector
+from .scorer import Scorer
 
-__all__ = ["Detector", "ScoringState", "WEIGHTS_NAME", "BACKBONE_DIR"]
+__all__ = ["Detector", "build_baseline_detector"]
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS_NAME = "model.safetensors"
-BACKBONE_DIR = "backbone"
-ON_ERROR = ("raise", "skip", "return")
 
-
-@dataclass
-class ScoringState:
-    """Scoring state of one input while its windows go through the model.
-
-    Attributes:
-        source: the input's name (errors and the prediction carry it).
-        spans: (start, end) samples of each scored window, in order.
-        logits: one (2,) array per scored window.
-        num_samples: samples seen so far at the model's rate.
-        peak: largest absolute sample seen so far.
-        error: the error that stopped this input, if any.
-    """
-
-    source: str
-    spans: list[tuple[int, int]] = field(default_factory=list)
-    logits: list[np.ndarray] = field(default_factory=list)
-    num_samples: int = 0
-    peak: float = 0.0
-    error: WavguardError | None = None
-
-
-def _sigmoid(x: np.ndarray | float) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
-
-
-class Detector:
+class Detector(Scorer):
     """A deepfake speech detector: preprocessing contract + network + calibration + threshold.
 
     Build one with :meth:`from_backbone` (new, untrained head) or :meth:`from_pretrained`
@@ -81,10 +57,14 @@ class Detector:
     """
 
     def __init__(self, model: nn.Module, config: DetectorConfig, backbone_is_reference: bool = False):
-        self.model = model
-        self.config = config
+        super().__init__(TorchBackend(model), config)
         self.backbone_is_reference = backbone_is_reference
-        self.model.eval()
+        model.eval()
+
+    @property
+    def model(self) -> nn.Module:
+        """The PyTorch network: (waveforms (B, S), lengths (B,)) -> logits (B, 2), (REAL, FAKE)."""
+        return self.backend.module
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -139,14 +119,10 @@ class Detector:
         :class:`~wavguard.export.OnnxDetector`.
         """
         directory = resolve_model_dir(str(name_or_path), revision)
-        if (directory / "model.onnx").is_file() and not (directory / WEIGHTS_NAME).is_file():
-            from .export import OnnxDetector
-
-            return OnnxDetector.from_pretrained(directory)
+        if is_onnx_dir(directory):
+            return OnnxDetector.from_pretrained(directory, device=device)
         config = DetectorConfig.load(directory)
-        if config.kind != "transformer":
-            from .baseline import load_baseline_model  # the spectrogram CNN
-
+        if config.kind != "transformer":  # the spectrogram CNN
             model = load_baseline_model(directory, config)
             reference = False
         else:
@@ -161,10 +137,8 @@ class Detector:
                 reference = True
             model = DetectorModel(backbone, config)
         _load_weights(model, directory / WEIGHTS_NAME, strict_prefixes=("layer_sum.", "head."))
-        adapter = directory / "adapter"
+        adapter = directory / ADAPTER_DIR
         if adapter.is_dir():
-            from .lora import load_adapter  # noqa: F401  (training extra)
-
             model = load_adapter(model, adapter)
             reference = True
         det = cls(model, config, backbone_is_reference=reference)
@@ -199,9 +173,7 @@ class Detector:
             staging = directory / f".{BACKBONE_DIR}.tmp"
             shutil.rmtree(staging, ignore_errors=True)
             base = self.model.backbone.model
-            if _has_lora(self.model):  # bundle the unchanged base weights; the adapter is saved apart
-                import copy
-
+            if has_lora(self.model):  # bundle the unchanged base weights; the adapter is saved apart
                 base = copy.deepcopy(base).unload()
             with quiet_transformers():
                 base.save_pretrained(str(staging), safe_serialization=True)
@@ -209,10 +181,8 @@ class Detector:
             os.replace(staging, target)
         elif target.exists():
             shutil.rmtree(target)
-        adapter = directory / "adapter"
-        if transformer and _has_lora(self.model):
-            from .lora import save_adapter
-
+        adapter = directory / ADAPTER_DIR
+        if transformer and has_lora(self.model):
             save_adapter(self.model, adapter)
         elif adapter.exists():
             shutil.rmtree(adapter)
@@ -229,191 +199,7 @@ class Detector:
         revision: str | None = None,
     ):
         """Upload the detector with a model card to the Hugging Face Hub; returns the commit info."""
-        from .hub import push_to_hub
-
         return push_to_hub(self, repo_id, private=private, token=token, commit_message=commit_message, revision=revision)
-
-    # -- device --------------------------------------------------------------------------
-    @property
-    def device(self) -> torch.device:
-        try:
-            return next(self.model.parameters()).device
-        except StopIteration:
-            return torch.device("cpu")
-
-    def to(self, device: str | torch.device) -> "Detector":
-        self.model.to(device)
-        return self
-
-    # -- scoring -------------------------------------------------------------------------
-    def calibrate(self, logits: np.ndarray) -> np.ndarray:
-        """Calibrated P(fake) for logits of shape (..., 2) -> (...)."""
-        cfg = self.config
-        return _sigmoid(cfg.calibration_scale * fake_margin(logits) + cfg.calibration_bias)
-
-    @torch.inference_mode()
-    def score_windows(self, windows: Sequence[np.ndarray]) -> np.ndarray:
-        """Raw logits (N, 2) for a list of mono float32 windows at the model's rate (any lengths)."""
-        lengths = torch.tensor([w.shape[0] for w in windows], dtype=torch.long)
-        batch = torch.zeros(len(windows), int(lengths.max()), dtype=torch.float32)
-        for row, w in enumerate(windows):
-            batch[row, : w.shape[0]] = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32))
-        self.model.eval()
-        logits = self.model(batch.to(self.device), lengths.to(self.device))
-        return logits.float().cpu().numpy()
-
-    def iter_windows(self, item: Any, sample_rate: int | None, state: ScoringState) -> Iterator[Window]:
-        """Decode, resample, preprocess and window one input, updating ``state``'s sample count and peak.
-
-        Raises the input's wavguard error (silent, too short, undecodable, ...) once it is known.
-        """
-        cfg = self.config
-        buffer = WindowBuffer(cfg.window_samples, cfg.hop_samples, min_window_samples=self.model.min_samples)
-        if isinstance(item, (str, os.PathLike, bytes, bytearray)):
-            blocks = audio_io.iter_file_blocks(item, cfg.sample_rate_hz)
-        else:
-            blocks = iter([audio_io.prepare_array(item, sample_rate, cfg.sample_rate_hz, state.source)])
-        denoiser = self.block_preprocessor()
-        if denoiser is not None:  # same fixed blocks as training's whole-clip preprocessing
-            blocks = _chain_blocks(blocks, denoiser)
-        for block in blocks:
-            state.num_samples += block.shape[0]
-            if block.size:
-                state.peak = max(state.peak, float(np.max(np.abs(block))))
-            yield from buffer.push(block)
-        if state.peak == 0.0:
-            if state.num_samples == 0:
-                return
-            raise SilentAudioError(state.source, "every sample is zero (digital silence); there is no speech to score")
-        if state.num_samples < self.model.min_samples:
-            raise AudioTooShortError(
-                state.source,
-                f"{state.num_samples / cfg.sample_rate_hz * 1000:.1f} ms is shorter than the model's receptive "
-                f"field ({self.model.min_samples / cfg.sample_rate_hz * 1000:.1f} ms)",
-            )
-        yield from buffer.flush()
-
-    def block_preprocessor(self):
-        """A :class:`~wavguard.denoise.BlockDenoiser` for audio arriving in pieces, or ``None``
-        when the config asks for no preprocessing."""
-        if not self.config.denoise:
-            return None
-        from .denoise import BlockDenoiser
-
-        return BlockDenoiser(self.config.sample_rate_hz, self.config.denoise)
-
-    def _preprocess(self, samples: np.ndarray) -> np.ndarray:
-        """Preprocessing recorded in the config (e.g. noise reduction) of a whole clip; equal to
-        :meth:`block_preprocessor` fed the same clip in any pieces (training uses this)."""
-        if self.config.denoise:
-            from .denoise import denoise_from_config
-
-            return denoise_from_config(samples, self.config.sample_rate_hz, self.config.denoise)
-        return samples
-
-    def finish(self, state: ScoringState, threshold: float) -> Prediction:
-        """The prediction for a fully scored input: calibrated window scores and their aggregate."""
-        rate = float(self.config.sample_rate_hz)
-        logits = np.stack(state.logits)
-        window_scores = self.calibrate(logits)
-        segments = [Segment(s / rate, e / rate, float(p)) for (s, e), p in zip(state.spans, window_scores)]
-        combined = aggregate_logits(logits, self.config.aggregation, self.config.top_k)
-        score = float(self.calibrate(combined))
-        label = self.config.labels[1] if score >= threshold else self.config.labels[0]
-        margin = float(combined[1] - combined[0])
-        return Prediction(state.source, score, label, threshold, state.num_samples / rate, segments, logit_margin=margin)
-
-    def predict(
-        self,
-        inputs: Any,
-        sample_rate: int | None = None,
-        *,
-        batch_size: int = 8,
-        threshold: float | None = None,
-        on_error: str = "raise",
-        progress: bool = False,
-    ) -> Prediction | list[Prediction]:
-        """Score audio: a path, encoded bytes, an array/tensor, or a list of them.
-
-        Files of any length, format (wav, flac, ogg, mp3), channel count and sample rate are
-        decoded and resampled block by block and scored in windows of ``config.window_seconds``,
-        ``batch_size`` windows at a time (across inputs), so memory stays flat on long files.
-
-        Args:
-            inputs: one input or a list of inputs. Arrays are (time,), (time, channels) or
-                (channels, time), integer or float.
-            sample_rate: sample rate (Hz) of array inputs; files carry their own.
-            batch_size: windows per forward pass.
-            threshold: overrides ``config.threshold`` for the label.
-            on_error: for a bad input in a list: ``"raise"`` (stop), ``"skip"`` (leave it out)
-                or ``"return"`` (a :class:`Prediction` with ``error`` set, ``label == "error"``).
-            progress: show a progress bar over inputs.
-
-        Returns:
-            a :class:`Prediction` for one input, a list for a list.
-        """
-        if on_error not in ON_ERROR:
-            raise ConfigError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-        threshold = self.config.threshold if threshold is None else float(threshold)
-        if not 0.0 <= threshold <= 1.0:
-            raise ConfigError(f"threshold is a probability and must be in [0, 1], got {threshold}")
-        single = not isinstance(inputs, (list, tuple)) or (
-            len(inputs) > 0 and all(isinstance(x, (int, float)) for x in inputs)
-        )
-        items = [inputs] if single else list(inputs)
-        states = [ScoringState(audio_io.describe_source(item)) for item in items]
-        pending: list[tuple[int, Window]] = []
-
-        def run_batch() -> None:
-            live = [(i, w) for i, w in pending if states[i].error is None]
-            pending.clear()
-            if not live:
-                return
-            logits = self.score_windows([w.samples for _, w in live])
-            for (i, w), row in zip(live, logits):
-                states[i].spans.append((w.start, w.end))
-                states[i].logits.append(row)
-
-        iterator = range(len(items))
-        if progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(iterator, desc="scoring", unit="file")
-        for index in iterator:
-            try:
-                for window in self.iter_windows(items[index], sample_rate, states[index]):
-                    pending.append((index, window))
-                    if len(pending) >= batch_size:
-                        run_batch()
-                if states[index].num_samples == 0:
-                    raise EmptyAudioError(states[index].source, "the audio holds zero samples")
-            except WavguardError as exc:
-                if on_error == "raise":
-                    raise
-                states[index].error = exc
-        run_batch()
-
-        results: list[Prediction] = []
-        for state in states:
-            if state.error is not None:
-                if on_error == "return":
-                    results.append(Prediction(state.source, math.nan, "error", threshold, error=state.error))
-                continue
-            results.append(self.finish(state, threshold))
-        if single:
-            if not results:  # on_error="skip" cannot skip the only input
-                raise states[0].error  # type: ignore[misc]
-            return results[0]
-        return results
-
-    def stream(self, sample_rate: int | None = None, channels: int = 1, source: str = "<stream>"):
-        """A :class:`~wavguard.stream.StreamingScorer` for live audio at ``sample_rate`` Hz
-        (default: the model's rate). Its window scores equal :meth:`predict`'s segments."""
-        from .stream import StreamingScorer
-
-        return StreamingScorer(self, sample_rate or self.config.sample_rate_hz, channels, source)
 
     def __repr__(self) -> str:
         cfg = self.config
@@ -423,8 +209,27 @@ class Detector:
         )
 
 
-def _has_lora(model: nn.Module) -> bool:
-    return any("lora_" in name for name, _ in model.named_parameters())
+def build_baseline_detector(feature: str = "logmel", sample_rate_hz: int = 16000, seed: int | None = 0, **config_overrides: Any) -> Detector:
+    """A new spectrogram-CNN detector with random weights.
+
+    Args:
+        feature: ``"logmel"``, ``"mfcc"`` or ``"lfcc"``.
+        sample_rate_hz: input rate; every input is resampled to it.
+        seed: seeds the weight initialisation.
+        config_overrides: :class:`~wavguard.config.DetectorConfig` fields (``window_seconds``,
+            ``threshold``, ``denoise`` ...) and/or ``config.spectrogram`` keys (``n_filters``,
+            ``channels``, ``hop_seconds`` ... see
+            :data:`~wavguard.models.baseline.SPECTROGRAM_DEFAULTS`); a ``spectrogram={...}`` dict
+            also works. ``window_seconds``/``hop_seconds`` given here set the scoring windows (hop
+            defaults to the window); the STFT's are ``spectrogram={"window_seconds": ...}``.
+
+    Returns:
+        a :class:`Detector` with ``config.kind == "spectrogram"``.
+    """
+    config = baseline_config(feature, sample_rate_hz, **config_overrides)
+    if seed is not None:
+        torch.manual_seed(seed)
+    return Detector(BaselineModel(sample_rate_hz, config.spectrogram), config)
 
 
 def _load_weights(model: nn.Module, path: Path, strict_prefixes: tuple[str, ...]) -> None:
@@ -448,10 +253,3 @@ def _load_weights(model: nn.Module, path: Path, strict_prefixes: tuple[str, ...]
     if mismatched:
         raise ModelLoadError(f"{path}: tensor shapes do not match the config for {mismatched[:5]}")
     model.load_state_dict(state, strict=False)
-
-
-def _chain_blocks(blocks, denoiser) -> Iterator[np.ndarray]:
-    """``blocks`` through ``denoiser`` (push each, flush at the end)."""
-    for block in blocks:
-        yield denoiser.push(block)
-    yield denoiser.flush()

@@ -4,11 +4,12 @@ The exported graph is the whole network: (LoRA merged) backbone, Whisper log-mel
 weighted layer sum, CNN head; input ``waveforms`` (batch, samples) float32 at the model's rate,
 outputs ``logits`` (batch, 2; columns REAL, FAKE) and ``probabilities`` (softmax), both with
 dynamic batch and length axes. Windowing, aggregation, calibration and the threshold stay in
-Python (:class:`OnnxDetector` reuses :class:`Detector`'s), so scores match the PyTorch detector.
+Python (the same :mod:`wavguard.pipeline` as the PyTorch detector), so scores match; load the
+folder with :class:`~wavguard.onnx_detector.OnnxDetector` or ``Detector.from_pretrained``.
 
 Example:
     >>> export_onnx(detector, "detector-onnx/", quantize="int8")   # doctest: +SKIP
-    >>> OnnxDetector.from_pretrained("detector-onnx/").predict("clip.wav")   # doctest: +SKIP
+    >>> Detector.from_pretrained("detector-onnx/").predict("clip.wav")   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -17,22 +18,20 @@ import copy
 import json
 import os
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from ._io import atomic_write_text
-from .config import DetectorConfig
-from .detector import Detector, _has_lora
-from .errors import ConfigError, ModelLoadError
+from .detector import Detector
+from .errors import ConfigError
+from .layout import ADAPTER_DIR, BACKBONE_DIR, ONNX_META_NAME, ONNX_NAME, WEIGHTS_NAME
+from .models.lora import has_lora, merge_lora
+from .models.transformer import DetectorModel
 
-__all__ = ["export_onnx", "OnnxDetector", "ONNX_NAME", "ONNX_META_NAME"]
+__all__ = ["export_onnx"]
 
-ONNX_NAME = "model.onnx"
-ONNX_META_NAME = "onnx.json"
 MAX_EXPORT_SECONDS = 600
 
 
@@ -44,7 +43,7 @@ class _ExportWrapper(nn.Module):
         self.model = model
 
     def forward(self, waveforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if hasattr(self.model, "classify"):
+        if isinstance(self.model, DetectorModel):
             states = self.model.backbone(waveforms)
             mask = torch.ones(states.shape[1], states.shape[2], dtype=torch.bool, device=states.device)
             logits = self.model.classify(states, mask)
@@ -57,9 +56,7 @@ class _ExportWrapper(nn.Module):
 def _merged_copy(model: nn.Module) -> nn.Module:
     """A CPU eval copy with any LoRA adapters merged into the backbone weights."""
     model = copy.deepcopy(model).cpu().eval()
-    if _has_lora(model):
-        from .lora import merge_lora
-
+    if has_lora(model):
         model = merge_lora(model)
     return model
 
@@ -79,7 +76,7 @@ def export_onnx(
         opset: ONNX opset.
 
     Returns:
-        ``out_dir``, loadable with :meth:`OnnxDetector.from_pretrained` (and ``Detector.from_pretrained``).
+        ``out_dir``, loadable with ``OnnxDetector.from_pretrained`` (and ``Detector.from_pretrained``).
     """
     if quantize not in (None, "int8"):
         raise ConfigError(f"quantize must be None or 'int8', got {quantize!r}")
@@ -122,83 +119,10 @@ def export_onnx(
         "outputs": {"logits": "(batch, 2): REAL, FAKE", "probabilities": "softmax of logits"},
     }
     atomic_write_text(out_dir / ONNX_META_NAME, json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    for stale in ("model.safetensors", "backbone", "adapter"):
+    for stale in (WEIGHTS_NAME, BACKBONE_DIR, ADAPTER_DIR):
         target = out_dir / stale
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
     return out_dir
-
-
-class _OnnxModel:
-    """The minimal model interface :class:`Detector` needs, backed by an onnxruntime session."""
-
-    def __init__(self, path: Path, min_samples: int, min_export_samples: int, threads: int | None):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.min_samples = min_samples
-        self.min_export_samples = min_export_samples
-
-    def eval(self) -> "_OnnxModel":
-        return self
-
-    def parameters(self):
-        return iter(())
-
-    def to(self, device) -> "_OnnxModel":
-        if str(device) != "cpu":
-            raise ConfigError("the ONNX detector runs on onnxruntime's CPU provider; device must be 'cpu'")
-        return self
-
-
-class OnnxDetector(Detector):
-    """A detector running an exported ONNX graph; same ``predict``, ``stream`` and score convention."""
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, revision: str | None = None, *, device=None, threads: int | None = None) -> "OnnxDetector":
-        from .backbone import resolve_model_dir
-
-        directory = resolve_model_dir(str(name_or_path), revision)
-        if not (directory / ONNX_NAME).is_file():
-            raise ModelLoadError(f"{directory}: no {ONNX_NAME}; export one with `wavguard export`")
-        config = DetectorConfig.load(directory)
-        try:
-            meta = json.loads((directory / ONNX_META_NAME).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ModelLoadError(f"{directory}: missing or invalid {ONNX_META_NAME} ({exc})") from None
-        model = _OnnxModel(directory / ONNX_NAME, int(meta["min_samples"]), int(meta.get("min_export_samples", 400)), threads)
-        detector = cls(model, config)  # type: ignore[arg-type]
-        detector.directory = directory
-        return detector
-
-    def score_windows(self, windows: Sequence[np.ndarray]) -> np.ndarray:
-        """Logits (N, 2); windows of equal length run together (no padding, exact like PyTorch)."""
-        out = np.zeros((len(windows), 2), dtype=np.float32)
-        groups: dict[int, list[int]] = {}
-        for i, w in enumerate(windows):
-            groups.setdefault(int(w.shape[0]), []).append(i)
-        for length, rows in groups.items():
-            if length < self.model.min_export_samples:
-                raise ConfigError(
-                    f"a {length}-sample window is shorter than the exported graph accepts "
-                    f"({self.model.min_export_samples}); use longer audio"
-                )
-            batch = np.stack([np.asarray(windows[i], dtype=np.float32) for i in rows])
-            out[rows] = self.model.session.run(["logits"], {"waveforms": batch})[0]
-        return out
-
-    def save_pretrained(self, directory: str | os.PathLike, **_: object) -> Path:
-        """Copy the ONNX graph and metadata, and write the (possibly changed) config."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        for name in (ONNX_NAME, ONNX_META_NAME):
-            if Path(self.directory, name).resolve() != (directory / name).resolve():
-                shutil.copyfile(Path(self.directory, name), directory / f".{name}.tmp")
-                os.replace(directory / f".{name}.tmp", directory / name)
-        self.config.save(directory)
-        return directory

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._io import atomic_write_text
+from .layout import CARD_NAME
 
 if TYPE_CHECKING:
     from .detector import Detector
@@ -146,7 +147,7 @@ def render_model_card(config, repo_id: str, license: str = "apache-2.0") -> str:
 def stage_for_hub(detector: "Detector", directory: str | os.PathLike, repo_id: str) -> Path:
     """Save the detector and its model card into ``directory``: exactly what gets uploaded."""
     directory = detector.save_pretrained(directory)
-    atomic_write_text(Path(directory) / "README.md", render_model_card(detector.config, repo_id))
+    atomic_write_text(Path(directory) / CARD_NAME, render_model_card(detector.config, repo_id))
     return Path(directory)
 
 

@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .detector import Detector
+from .models.backbone import quiet_transformers
+
 __all__ = ["tiny_backbone_dir", "tiny_detector", "sine", "chirp", "TINY_MODEL_TYPES"]
 
 TINY_MODEL_TYPES = ("wav2vec2", "hubert", "wavlm", "whisper")
@@ -32,7 +35,6 @@ _W2V_KWARGS = dict(
     num_conv_pos_embedding_groups=2,
     vocab_size=32,
 )
-
 
 def _tiny_config(model_type: str):
     from transformers import HubertConfig, Wav2Vec2Config, WavLMConfig, WhisperConfig
@@ -63,15 +65,12 @@ def _tiny_config(model_type: str):
         )
     raise ValueError(f"model_type must be one of {TINY_MODEL_TYPES}, got {model_type!r}")
 
-
 def tiny_backbone_dir(model_type: str = "wav2vec2", directory: str | os.PathLike | None = None, seed: int = 0) -> Path:
     """Save a tiny random backbone with ``save_pretrained`` (the Hub layout) and return its directory.
 
     Loading it by path exercises the same code as a Hub checkpoint.
     """
     from transformers import AutoModel, WhisperForConditionalGeneration
-
-    from .backbone import quiet_transformers
 
     directory = Path(directory or tempfile.mkdtemp(prefix=f"wavguard-tiny-{model_type}-"))
     torch.manual_seed(seed)
@@ -81,7 +80,6 @@ def tiny_backbone_dir(model_type: str = "wav2vec2", directory: str | os.PathLike
         model.save_pretrained(str(directory), safe_serialization=True)
     return directory
 
-
 def tiny_detector(model_type: str = "wav2vec2", seed: int = 0, **overrides):
     """A detector on a tiny pretrained-layout backbone (random weights), ready to score.
 
@@ -90,7 +88,6 @@ def tiny_detector(model_type: str = "wav2vec2", seed: int = 0, **overrides):
         seed: seeds both backbone and head.
         overrides: :class:`~wavguard.config.DetectorConfig` fields (e.g. ``window_seconds=1.0``).
     """
-    from .detector import Detector
 
     overrides.setdefault("head_channels", (16,))
     overrides.setdefault("window_seconds", 2.0)
@@ -99,12 +96,10 @@ def tiny_detector(model_type: str = "wav2vec2", seed: int = 0, **overrides):
     det.backbone_is_reference = False  # the temp directory will not outlive the process
     return det
 
-
 def sine(seconds: float, sample_rate: int = 16000, frequency_hz: float = 220.0, amplitude: float = 0.3) -> np.ndarray:
     """A float32 sine tone, shape (seconds * sample_rate,)."""
     t = np.arange(int(round(seconds * sample_rate))) / sample_rate
     return (amplitude * np.sin(2 * np.pi * frequency_hz * t)).astype(np.float32)
-
 
 def chirp(seconds: float, sample_rate: int = 16000, f0_hz: float = 100.0, f1_hz: float = 4000.0, amplitude: float = 0.3) -> np.ndarray:
     """A float32 linear chirp from ``f0_hz`` to ``f1_hz``, shape (seconds * sample_rate,)."""

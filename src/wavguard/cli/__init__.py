@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from .. import __version__
+from .._version import __version__
 from ..errors import WavguardError
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]

@@ -28,8 +28,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..audit import audit_dataset
     from ..data import load_any
+    from ..evaluation.audit import audit_dataset
 
     dataset = load_any(args.data)
     report = audit_dataset(dataset, sample_rate_hz=args.sample_rate, cv_folds=args.folds, seed=args.seed, threshold=args.threshold)

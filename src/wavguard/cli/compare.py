@@ -43,8 +43,8 @@ def _names(models: list[str], names: list[str] | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..ensemble import compare_detectors
-    from ..report import format_percent
+    from ..evaluation.ensemble import compare_detectors
+    from ..evaluation.report import format_percent
 
     names = _names(args.models, args.names)
     models = [(name, load_model(path, device=args.device)) for name, path in zip(names, args.models)]

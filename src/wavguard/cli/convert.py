@@ -15,7 +15,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    from ..offline import OFFLINE_WHISPER
+    from ..models.whisper_offline import OFFLINE_WHISPER
 
     p = subparsers.add_parser(
         "convert-whisper",
@@ -37,8 +37,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..convert import convert_ctranslate2_whisper
-    from ..offline import offline_whisper, offline_whisper_sources
+    from ..models.whisper_convert import convert_ctranslate2_whisper
+    from ..models.whisper_offline import offline_whisper, offline_whisper_sources
 
     if bool(args.model_bin) == bool(args.offline):
         args._parser.error("give either MODEL_BIN files or --offline NAME")

@@ -45,8 +45,8 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def load_model(name: str, revision: str | None = None, device: str | None = None):
-    """A :class:`~wavguard.Detector`, or an :class:`~wavguard.ensemble.Ensemble` for a directory with ``ensemble.json``."""
-    from ..ensemble import ENSEMBLE_NAME, Ensemble
+    """A :class:`~wavguard.Detector`, or an :class:`~wavguard.evaluation.ensemble.Ensemble` for a directory with ``ensemble.json``."""
+    from ..evaluation.ensemble import ENSEMBLE_NAME, Ensemble
 
     if (Path(name) / ENSEMBLE_NAME).is_file():
         return Ensemble.from_pretrained(name, device=device)
@@ -75,7 +75,7 @@ def _store_metrics(model, name: str) -> str:
     """Persist ``metrics`` into the model directory; returns what was written, or why not."""
     if not os.path.isdir(name):
         return f"metrics not stored: {name} is not a local directory"
-    from ..ensemble import ENSEMBLE_NAME, Ensemble
+    from ..evaluation.ensemble import ENSEMBLE_NAME, Ensemble
 
     if isinstance(model, Ensemble):
         from .._io import atomic_write_text
@@ -89,11 +89,11 @@ def _store_metrics(model, name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation import evaluate_detector
-    from ..report import format_percent, format_ratio, write_report
+    from ..evaluation.evaluate import evaluate_detector
+    from ..evaluation.report import format_percent, format_ratio, write_report
 
     if args.channels is not None:
-        from ..channels import parse_channels
+        from ..audio.channels import parse_channels
 
         parse_channels(args.channels)  # a bad name fails before the model loads
     model = load_model(args.model, args.revision, args.device)

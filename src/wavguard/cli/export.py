@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..layout import ONNX_NAME
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -26,6 +28,6 @@ def run(args: argparse.Namespace) -> int:
 
     detector = Detector.from_pretrained(args.model)
     out = export_onnx(detector, args.out, quantize=args.quantize, opset=args.opset)
-    size_mb = (out / "model.onnx").stat().st_size / 1e6
+    size_mb = (out / ONNX_NAME).stat().st_size / 1e6
     print(f"wrote {out / 'model.onnx'} ({size_mb:.1f} MB, {args.quantize or 'fp32'})")
     return 0

@@ -55,7 +55,7 @@ def _settings(pairs: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..update import update_detector
+    from ..feedback.update import update_detector
 
     logging.getLogger("wavguard").setLevel(logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
     replay = None if not args.replay else (args.replay[0] if len(args.replay) == 1 else args.replay)

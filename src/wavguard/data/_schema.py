@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..audio import audio_info
+from ..audio.decode import audio_info
 from ..errors import AudioError, ConfigError
 
 logger = logging.getLogger("wavguard.data")

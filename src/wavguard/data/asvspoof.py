@@ -175,7 +175,7 @@ def load_asvspoof2021(
     index: dict[str, str] = {}
     prefix = f"asvspoof2021_{track.lower()}_eval"
     for folder in find_dirs(root, lambda d: d.lower().startswith(prefix), max_depth=3):
-        for flac in [folder / "flac", *sorted(folder.glob(f"*/flac"))]:
+        for flac in [folder / "flac", *sorted(folder.glob("*/flac"))]:
             if flac.is_dir():
                 with os.scandir(flac) as entries:
                     index.update({e.name[: -len(".flac")]: e.path for e in entries if e.name.endswith(".flac")})

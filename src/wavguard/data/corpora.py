@@ -19,6 +19,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ._corpus_util import check_missing, find_dirs, find_files, require_dir
 from ._schema import BONAFIDE, audio_files, build_dataset, offenders_message, parse_label
+from .asvspoof import ASV19_PROTOCOLS, asv21_keys
 from .folders import load_folder, split_folders
 
 __all__ = ["load_in_the_wild", "load_wavefake", "load_fake_or_real", "detect_corpus", "CORPORA"]
@@ -26,7 +27,6 @@ __all__ = ["load_in_the_wild", "load_wavefake", "load_fake_or_real", "detect_cor
 #: Corpus names :func:`detect_corpus` returns.
 CORPORA = ("asvspoof2019_la", "asvspoof2021_la", "asvspoof2021_df", "in_the_wild", "wavefake", "fake_or_real")
 _WAVEFAKE_PREFIXES = ("ljspeech_", "jsut_", "common_voices_")
-
 
 def load_in_the_wild(root: str | os.PathLike, *, missing: str = "error", with_duration: bool = True):
     """The In-the-Wild corpus (``meta.csv`` + audio) as one ``Dataset``; no decoding.
@@ -69,10 +69,8 @@ def load_in_the_wild(root: str | os.PathLike, *, missing: str = "error", with_du
     }
     return build_dataset(paths, labels, columns, with_duration=with_duration)
 
-
 def _is_vocoder_folder(name: str) -> bool:
     return name.lower().startswith(_WAVEFAKE_PREFIXES)
-
 
 def _voice(name: str) -> tuple[str | None, str | None]:
     """(speaker, language) of a WaveFake folder name."""
@@ -82,7 +80,6 @@ def _voice(name: str) -> tuple[str | None, str | None]:
     if "ljspeech" in lowered:
         return "LJ", "en"
     return None, None
-
 
 def load_wavefake(
     root: str | os.PathLike,
@@ -145,12 +142,10 @@ def load_wavefake(
         )
     return build_dataset(paths, labels, columns, with_duration=with_duration)
 
-
 def _for_versions(root: Path) -> list[Path]:
     if split_folders(root):
         return [root]
     return [d for d in sorted(root.iterdir()) if d.is_dir() and d.name.lower().startswith("for-") and split_folders(d)]
-
 
 def load_fake_or_real(root: str | os.PathLike, split: str | None = None, *, version: str | None = None, with_duration: bool = True):
     """Fake-or-Real (FoR) as a ``DatasetDict`` (train / validation / test); no decoding.
@@ -183,7 +178,6 @@ def load_fake_or_real(root: str | os.PathLike, split: str | None = None, *, vers
         return datasets.DatasetDict({k: add_language(v) for k, v in result.items()})
     return add_language(result)
 
-
 def detect_corpus(root: str | os.PathLike) -> list[str]:
     """Names (from :data:`CORPORA`) of the known corpora whose protocol files lie under ``root``.
 
@@ -193,7 +187,6 @@ def detect_corpus(root: str | os.PathLike) -> list[str]:
     ``jsut_*`` folders within two; Fake-or-Real by ``for-*`` folders (or the root itself) holding
     training/validation/testing folders with real/fake inside.
     """
-    from .asvspoof import ASV19_PROTOCOLS, asv21_keys
 
     root = Path(root)
     if not root.is_dir():

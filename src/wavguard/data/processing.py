@@ -1,6 +1,6 @@
 """Decoding audio cells, and mapping a function over decoded audio with on-disk caching.
 
-Audio is decoded only here, with :func:`wavguard.audio.load_audio` (the same decoder training
+Audio is decoded only here, with :func:`wavguard.audio.decode.load_audio` (the same decoder training
 and inference use), never by ``datasets``.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import load_audio
+from ..audio.decode import load_audio
 from ..errors import ConfigError
 
 __all__ = ["decode_audio", "audio_source", "map_audio", "config_hash"]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..audio import audio_info, load_audio
+from ..audio.decode import audio_info, load_audio
 from ..errors import AudioError, WavguardError
 from ..prediction import Prediction
 

@@ -14,8 +14,9 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
+from .._version import __version__
 from ..errors import WavguardError
+from ..onnx_detector import OnnxDetector
 from .analysis import Analysis, analyze, error_html, timeline_figure, verdict_html
 from .card import model_card_markdown
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from ..detector import Detector
-    from ..serve.store import PredictionStore
+    from ..feedback.store import PredictionStore
 
 __all__ = ["build_demo", "launch_demo", "mount_demo", "gradio_available", "page_options", "CSS", "TITLE"]
 
@@ -47,11 +48,9 @@ CSS = """
 .wg-empty { background: #f4f4f5; color: #555; }
 """
 
-
 def gradio_available() -> bool:
     """Whether gradio (the ``[demo]`` extra) is installed; does not import it."""
     return importlib.util.find_spec("gradio") is not None
-
 
 def _gradio():
     """Import gradio with telemetry off (``GRADIO_ANALYTICS_ENABLED=False`` unless already set)."""
@@ -62,11 +61,9 @@ def _gradio():
         raise ModuleNotFoundError("the demo page needs gradio: pip install 'wavguard[demo]'") from None
     return gradio
 
-
 def _theme(gr):
     """Gradio's default theme on fonts it serves itself, so the page needs no font CDN."""
     return gr.themes.Default(primary_hue="indigo", font=["Source Sans Pro", "ui-sans-serif", "system-ui", "sans-serif"])
-
 
 def page_options(function, **extra: Any) -> dict[str, Any]:
     """Page options for ``Blocks.launch`` or ``gradio.mount_gradio_app``: offline theme, CSS,
@@ -79,17 +76,13 @@ def page_options(function, **extra: Any) -> dict[str, Any]:
     accepted = inspect.signature(function).parameters
     return {k: v for k, v in options.items() if k in accepted}
 
-
 def _runtime(detector: "Detector") -> str:
-    from ..export import OnnxDetector
 
     return "ONNX Runtime (CPU)" if isinstance(detector, OnnxDetector) else f"PyTorch ({detector.device})"
-
 
 def _model_id(detector: "Detector") -> str:
     directory = getattr(detector, "directory", None)
     return str(directory) if directory else (detector.config.backbone or "wavguard detector")
-
 
 def build_demo(
     detector: "Detector",
@@ -105,7 +98,7 @@ def build_demo(
     Args:
         detector: any detector (PyTorch or ONNX).
         model_id: the name shown in the model card (a directory or Hub id).
-        store: with a :class:`~wavguard.serve.store.PredictionStore`, each verdict is logged and a
+        store: with a :class:`~wavguard.feedback.store.PredictionStore`, each verdict is logged and a
             "This verdict is wrong" button stores the opposite label as feedback.
         max_duration_seconds: longer clips get an error instead of a verdict (``None``: no limit).
         keep_feedback_audio: store the clip's bytes with its feedback (otherwise only its SHA-256).
@@ -195,7 +188,6 @@ def build_demo(
         wrong.click(feedback, last, [thanks, wrong], api_name=False)
     return blocks
 
-
 def launch_demo(
     detector: "Detector",
     *,
@@ -225,7 +217,6 @@ def launch_demo(
                        prevent_thread_lock=not block, quiet=not block)
     )
     return blocks
-
 
 def mount_demo(app: "FastAPI", detector: "Detector | None" = None, *, path: str = "/ui", settings=None, store=None) -> "FastAPI":
     """Mount the page into the HTTP service's FastAPI app at ``path``.

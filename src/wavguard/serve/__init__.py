@@ -1,8 +1,8 @@
 """HTTP service for a detector: ``wavguard serve MODEL`` or :func:`create_app` + uvicorn."""
 
+from ..feedback.store import PredictionStore
 from .app import create_app
 from .settings import ServiceSettings
-from .store import PredictionStore
 
 __all__ = ["create_app", "ServiceSettings", "PredictionStore", "run"]
 

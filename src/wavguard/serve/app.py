@@ -27,13 +27,14 @@ from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconn
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import Request as StarletteRequest
 
-from .. import __version__
-from ..audio import load_audio
-from ..detector import Detector, ScoringState
+from .._version import __version__
+from ..audio.decode import load_audio
+from ..detector import Detector
 from ..errors import AudioDecodeError, AudioError, AudioFileNotFoundError, WavguardError
+from ..feedback.store import PredictionStore
+from ..pipeline import ScoringState
 from .batcher import DynamicBatcher
 from .settings import ServiceSettings
-from .store import PredictionStore
 
 __all__ = ["create_app"]
 
@@ -93,7 +94,7 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
     registry = CollectorRegistry()
     metrics = _metrics(registry)
     batcher = DynamicBatcher(
-        detector.score_windows, settings.max_batch_windows, settings.max_wait_ms / 1000.0, metrics["batch"].observe
+        detector.pipeline.logits, settings.max_batch_windows, settings.max_wait_ms / 1000.0, metrics["batch"].observe
     )
     store = PredictionStore(settings.log_db) if settings.log_db else None
     rate = detector.config.sample_rate_hz
@@ -183,8 +184,8 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
         seconds = samples.shape[0] / rate
         if seconds > settings.max_duration_seconds:
             raise _error(413, "AudioTooLong", f"{name}: {seconds:.1f} s of audio; the limit is {settings.max_duration_seconds} s")
-        state = ScoringState(name)
-        windows = list(detector.iter_windows(samples, rate, state))
+        state = detector.pipeline.start(name)
+        windows = list(detector.pipeline.windows(samples, rate, state))
         return state, windows
 
     async def score_one(name: str, data: bytes, threshold: float | None) -> dict[str, Any]:
@@ -199,10 +200,9 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
             logits = await asyncio.wait_for(batcher.score([w.samples for w in windows]), settings.request_timeout_seconds)
         except asyncio.TimeoutError:
             raise _error(504, "Timeout", f"scoring took longer than {settings.request_timeout_seconds} s") from None
-        state.spans = [(w.start, w.end) for w in windows]
-        state.logits = list(logits)
+        detector.pipeline.record(state, windows, logits)
         threshold = detector.config.threshold if threshold is None else threshold
-        pred = detector.finish(state, threshold)
+        pred = detector.pipeline.finish(state, threshold)
         latency_ms = (time.perf_counter() - start) * 1000.0
         record = {
             "id": uuid.uuid4().hex,

@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 from .config import MODES, TrainConfig
-from .trainer import TrainResult, Trainer
+from .trainer import Trainer, TrainResult
 
 __all__ = ["TrainConfig", "Trainer", "TrainResult", "train", "MODES"]
 

@@ -23,12 +23,12 @@ from torch.utils.data import Dataset
 
 from .._io import atomic_write
 from ..errors import ConfigError
+from .data import pad_collate
 
 __all__ = ["FeatureCache", "FeatureDataset", "feature_collate", "clip_identity", "backbone_fingerprint"]
 
 logger = logging.getLogger(__name__)
 CACHE_VERSION = 1
-
 
 def clip_identity(audio: Any) -> str:
     """A stable identity of an ``audio`` cell: its bytes' hash, else path + size + mtime."""
@@ -43,7 +43,6 @@ def clip_identity(audio: Any) -> str:
         raise ConfigError(f"{path}: audio file not found") from None
     return f"file:{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}"
 
-
 def backbone_fingerprint(name_or_path: str) -> list[Any]:
     """For a local backbone directory: (file, size, mtime) of its weights, so edits invalidate."""
     if not os.path.isdir(name_or_path):
@@ -54,7 +53,6 @@ def backbone_fingerprint(name_or_path: str) -> list[Any]:
             st = f.stat()
             out.append([f.name, st.st_size, st.st_mtime_ns])
     return out
-
 
 class FeatureCache:
     """A folder of per-clip hidden states.
@@ -119,8 +117,6 @@ class FeatureCache:
         if mine:
             from tqdm.auto import tqdm
 
-            from .data import pad_collate
-
             was_training = model.training
             model.eval()
             bar = tqdm(total=len(mine), desc="caching features", unit="clip", disable=not accelerator.is_local_main_process)
@@ -141,7 +137,6 @@ class FeatureCache:
         if missing and accelerator.is_main_process:
             logger.info("cached features of %d clips in %s", len(missing), self.directory)
         return done
-
 
 class FeatureDataset(Dataset):
     """Cached hidden states with labels. Items: {"states": (L, F, D), "label": int, "index": int}."""
@@ -164,7 +159,6 @@ class FeatureDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return {"states": self.cache.load(self.keys[index]), "label": int(self._labels[index]), "index": int(index)}
-
 
 def feature_collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Pad cached states along frames.

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._io import atomic_write_text
+from ..config import DetectorConfig
 from ..errors import ConfigError
 
 __all__ = ["TrainConfig", "MODES", "BALANCE_MODES", "MIXED_PRECISION", "DEFAULT_LORA_TARGETS", "resolve_callable"]
@@ -33,7 +35,6 @@ SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constan
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
 
 DataSources = Any  # str | {"source": str, "split": str | None} | a list of those
-
 
 def resolve_callable(spec: str | Callable | None) -> Callable | None:
     """``"package.module:function"`` (or ``package.module.function``) -> the callable; callables pass through."""
@@ -49,7 +50,6 @@ def resolve_callable(spec: str | Callable | None) -> Callable | None:
     if not callable(obj):
         raise ConfigError(f"augment={spec!r} is not callable")
     return obj
-
 
 @dataclass
 class TrainConfig:
@@ -106,7 +106,7 @@ class TrainConfig:
         keep_checkpoints: how many recent checkpoints to keep.
         log_every_steps: write a training-loss record every N optimizer steps.
         log_with: accelerate tracker (``"tensorboard"``, ``"wandb"``...), used only when installed.
-        augment: on-the-fly augmentation of training crops: a :func:`wavguard.augment.build_augmenter`
+        augment: on-the-fly augmentation of training crops: a :func:`wavguard.audio.augment.build_augmenter`
             config (``{"transforms": {...}}``), a ``"module:function"`` string, or a callable
             ``augment(samples, sample_rate_hz) -> samples``.
         kind: ``"transformer"`` (backbone + CNN head) or ``"spectrogram"`` (the CNN baseline on
@@ -229,7 +229,6 @@ class TrainConfig:
             raise ConfigError(f"class_weights must be two positive numbers (real, fake), got {self.class_weights}")
         if self.mode == "lora" and not self.lora_target_modules:
             raise ConfigError("lora_target_modules must name at least one module (e.g. q_proj)")
-        from ..config import DetectorConfig
 
         known = {f.name for f in dataclasses.fields(DetectorConfig)}
         owned = {"backbone", "backbone_revision", "num_layers", "freeze"}
@@ -243,10 +242,10 @@ class TrainConfig:
     # -- derived -------------------------------------------------------------------------
     @property
     def augment_fn(self) -> Callable | None:
-        """The augmentation callable: a :func:`wavguard.augment.build_augmenter` config (a mapping
+        """The augmentation callable: a :func:`wavguard.audio.augment.build_augmenter` config (a mapping
         with ``transforms``), a ``module:function`` string, or a callable."""
         if isinstance(self.augment, dict):
-            from ..augment import build_augmenter
+            from ..audio.augment import build_augmenter
 
             return build_augmenter({"seed": self.seed, **self.augment})
         return resolve_callable(self.augment)
@@ -318,10 +317,7 @@ class TrainConfig:
         """Write the settings as YAML (what ``from_yaml`` reads back)."""
         import yaml
 
-        from .._io import atomic_write_text
-
         return atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
-
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Apply ``key=value`` strings (YAML values, dotted keys for nested mappings) to a copy of ``data``."""
@@ -351,7 +347,6 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
         target[parts[-1]] = value
     return data
 
-
 def _plain_source(spec: Any) -> Any:
     """Data sources as plain values: an in-memory ``datasets.Dataset`` becomes a description."""
     if isinstance(spec, (list, tuple)):
@@ -360,11 +355,9 @@ def _plain_source(spec: Any) -> Any:
         return spec
     return f"<{type(spec).__name__} of {len(spec)} rows>" if hasattr(spec, "__len__") else repr(spec)
 
-
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {choices}, got {value!r}")
-
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
     """Coerce a YAML value to a field's annotated type (YAML reads ``1e-3`` as a string)."""

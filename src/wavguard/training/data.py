@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from ..data import decode_audio, load_any
 from ..errors import ConfigError
 
 __all__ = [
@@ -28,7 +29,6 @@ __all__ = [
     "inverse_frequency_weights",
     "crop_offset",
 ]
-
 
 def _as_source_list(spec: Any, default_split: str | None) -> list[tuple[Any, str | None]]:
     items = spec if isinstance(spec, (list, tuple)) else [spec]
@@ -44,7 +44,6 @@ def _as_source_list(spec: Any, default_split: str | None) -> list[tuple[Any, str
             out.append((str(item), default_split))
     return out
 
-
 def load_sources(spec: Any, default_split: str | None, *, limit: int | None = None, seed: int = 0):
     """Load and concatenate data sources into one ``datasets.Dataset`` with ``audio`` and ``label``.
 
@@ -58,8 +57,6 @@ def load_sources(spec: Any, default_split: str | None, *, limit: int | None = No
         ConfigError: a source without ``audio``/``label`` columns, or labels other than 0/1.
     """
     import datasets
-
-    from ..data import load_any
 
     parts = []
     for source, split in _as_source_list(spec, default_split):
@@ -84,11 +81,9 @@ def load_sources(spec: Any, default_split: str | None, *, limit: int | None = No
         data = data.shuffle(seed=seed).select(range(limit))
     return data
 
-
 def class_counts(labels: np.ndarray) -> np.ndarray:
     """(real, fake) counts, shape (2,)."""
     return np.bincount(np.asarray(labels, dtype=np.int64), minlength=2)[:2]
-
 
 def inverse_frequency_weights(labels: np.ndarray) -> np.ndarray:
     """Per-class weights ``N / (2 * count)`` (balanced classes give 1.0 each), shape (2,)."""
@@ -97,13 +92,11 @@ def inverse_frequency_weights(labels: np.ndarray) -> np.ndarray:
         raise ConfigError(f"the training data needs both classes, got {int(counts[0])} real and {int(counts[1])} fake clips")
     return counts.sum() / (2.0 * counts)
 
-
 def crop_offset(num_samples: int, crop_samples: int, rng: np.random.Generator | None) -> int:
     """Start of a crop: random (uniform over valid starts) with ``rng``, else 0."""
     if rng is None or num_samples <= crop_samples:
         return 0
     return int(rng.integers(0, num_samples - crop_samples + 1))
-
 
 class ClipDataset(Dataset):
     """Decoded, cropped clips of a ``datasets.Dataset``.
@@ -159,13 +152,11 @@ class ClipDataset(Dataset):
 
     def load(self, index: int) -> np.ndarray:
         """The decoded (uncropped, unaugmented) clip, float32 (S,)."""
-        from ..data import decode_audio
 
         return decode_audio(self.audio_cell(index), self.sample_rate_hz)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         row = self.data[int(index)]
-        from ..data import decode_audio
 
         samples = decode_audio(row["audio"], self.sample_rate_hz)
         if self.preprocess is not None:  # the detector's own preprocessing (e.g. denoising)
@@ -189,7 +180,7 @@ class ClipDataset(Dataset):
         seed = int(rng.integers(0, 2**31 - 1))
         np.random.seed(seed)
         random.seed(seed)
-        from ..augment import Augmenter
+        from ..audio.augment import Augmenter
 
         try:
             if isinstance(self.augment, Augmenter):
@@ -203,7 +194,6 @@ class ClipDataset(Dataset):
         if out.ndim != 1 or not np.isfinite(out).all():
             raise ConfigError(f"augment returned {out.shape} samples with non-finite values; it must return finite mono audio")
         return out
-
 
 class EpochSampler(Sampler[int]):
     """Shuffled (or class-balanced) indices, a pure function of ``(seed, epoch)``.
@@ -238,7 +228,6 @@ class EpochSampler(Sampler[int]):
         else:
             order = torch.randperm(self.num_items, generator=generator)
         return iter(order.tolist())
-
 
 def pad_collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Zero-pad waveforms into a batch.

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..evaluation.metrics import compute_eer
 from .checkpoint import TrainState
 
 __all__ = ["TrainingModule", "train_epoch", "evaluate", "MetricsLog", "EXIT_AFTER_STEP_ENV"]
@@ -23,7 +24,6 @@ logger = logging.getLogger(__name__)
 
 #: Test hook: the process exits abruptly (``os._exit``) right after this optimizer step.
 EXIT_AFTER_STEP_ENV = "WAVGUARD_TRAIN_EXIT_AFTER_STEP"
-
 
 class TrainingModule(nn.Module):
     """One ``forward(batch)`` for both batch kinds, so DDP wraps a single entry point.
@@ -40,7 +40,6 @@ class TrainingModule(nn.Module):
         if "states" in batch:
             return self.model.classify(batch["states"], batch["mask"])
         return self.model(batch["waveforms"], batch["lengths"])
-
 
 class MetricsLog:
     """Append-only JSON lines (``metrics.jsonl``) written by the main process."""
@@ -67,10 +66,8 @@ class MetricsLog:
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, sort_keys=True) + "\n")
 
-
 def _inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in batch.items() if k not in ("labels", "indices")}
-
 
 def train_epoch(
     accelerator,
@@ -126,7 +123,6 @@ def train_epoch(
                 os._exit(3)
     bar.close()
 
-
 @torch.no_grad()
 def evaluate(accelerator, module: nn.Module, loader) -> dict[str, Any]:
     """Scores and metrics on a (prepared) loader, gathered from every process.
@@ -135,7 +131,6 @@ def evaluate(accelerator, module: nn.Module, loader) -> dict[str, Any]:
         {"eer", "eer_threshold", "loss", "accuracy", "num_clips", "scores" (N,), "labels" (N,)};
         ``eer`` is NaN when only one class is present.
     """
-    from ..metrics import compute_eer
 
     was_training = module.training
     module.eval()

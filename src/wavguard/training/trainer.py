@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -26,10 +25,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..detector import Detector, build_baseline_detector
 from ..errors import ConfigError
+from ..evaluation.calibration import calibrate_detector
+from ..layout import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME
+from ..models.backbone import resolve_model_dir
+from ..models.lora import apply_lora, has_lora, lora_config
+from .cache import FeatureCache, FeatureDataset, backbone_fingerprint, feature_collate
 from .checkpoint import TrainState, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import ClipDataset, EpochSampler, inverse_frequency_weights, load_sources, pad_collate
+from .data import ClipDataset, EpochSampler, _as_source_list, inverse_frequency_weights, load_sources, pad_collate
 from .loop import MetricsLog, TrainingModule, evaluate, train_epoch
 
 __all__ = ["Trainer", "TrainResult", "BEST_DIR", "METRICS_NAME"]
@@ -37,7 +42,6 @@ __all__ = ["Trainer", "TrainResult", "BEST_DIR", "METRICS_NAME"]
 logger = logging.getLogger(__name__)
 BEST_DIR = "best"
 METRICS_NAME = "metrics.jsonl"
-
 
 @dataclass
 class TrainResult:
@@ -61,7 +65,6 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     test_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-
 def _accelerator(cfg: TrainConfig):
     from accelerate import Accelerator
 
@@ -81,7 +84,6 @@ def _accelerator(cfg: TrainConfig):
         rng_types=[],
         **kwargs,
     )
-
 
 class Trainer:
     """Train a detector as a :class:`TrainConfig` describes.
@@ -105,9 +107,6 @@ class Trainer:
     def build_detector(self):
         """A new detector on the configured backbone (or the ``init_from`` detector), its
         trainable part set by ``mode``."""
-        from ..detector import Detector
-        from ..lora import apply_lora, lora_config
-
         cfg = self.config
         if cfg.init_from is not None:
             return self._continue_from(cfg.init_from)
@@ -117,8 +116,6 @@ class Trainer:
         freeze = {"frozen": "all", "lora": "all", "full": "feature_encoder" if cfg.freeze_feature_encoder else "none"}
         overrides["extra"] = {**overrides.get("extra", {}), "training": _provenance(cfg)}
         if cfg.kind == "spectrogram":
-            from ..baseline import build_baseline_detector
-
             return build_baseline_detector(seed=cfg.seed, **overrides)
         det = Detector.from_backbone(
             cfg.backbone, cfg.backbone_revision, num_layers=cfg.num_layers, freeze=freeze[cfg.mode], seed=cfg.seed, **overrides
@@ -131,12 +128,9 @@ class Trainer:
 
     def _continue_from(self, source: str):
         """The saved detector ``source``, its trainable part set by ``mode`` (see ``TrainConfig.init_from``)."""
-        from ..detector import Detector, _has_lora
-        from ..export import OnnxDetector
-
         cfg = self.config
         det = Detector.from_pretrained(source)
-        if isinstance(det, OnnxDetector):
+        if not isinstance(det, Detector):
             raise ConfigError(f"init_from={source!r} is an exported (ONNX) detector; continue from the PyTorch directory it came from")
         if det.config.kind != cfg.kind:
             raise ConfigError(f"init_from={source!r} is a {det.config.kind!r} detector; set kind={det.config.kind}")
@@ -147,30 +141,22 @@ class Trainer:
             det.backbone_is_reference = False
             return det
         model = det.model
-        adapters = _has_lora(model)
+        adapters = has_lora(model)
         if cfg.mode == "frozen":
-            model.backbone.set_freeze("all")
-            model.freeze = "all"
+            model.set_trainable("all")
             det.config = det.config.replace(freeze="all")
         elif cfg.mode == "full":
             if adapters:
                 raise ConfigError(f"init_from={source!r} has LoRA adapters; continue it with mode=lora or mode=frozen")
             freeze = "feature_encoder" if cfg.freeze_feature_encoder else "none"
-            model.backbone.set_freeze(freeze)
-            model.freeze = freeze
+            model.set_trainable(freeze)
             det.config = det.config.replace(freeze=freeze)
             det.backbone_is_reference = False
         elif adapters:  # lora: the saved adapters train on
-            from ..lora import LORA_FREEZE
-
-            for name, param in model.backbone.model.named_parameters():
-                param.requires_grad_("lora_" in name)
-            model.freeze = LORA_FREEZE
+            model.set_trainable("lora")
         else:
             if not det.backbone_is_reference:
                 raise ConfigError(f"init_from={source!r} bundles a fine-tuned backbone; continue it with mode=full or mode=frozen")
-            from ..lora import apply_lora, lora_config
-
             apply_lora(model, lora_config(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules))
         return det
 
@@ -192,11 +178,10 @@ class Trainer:
         crop = int(round(cfg.crop_seconds * rate))
         clips = lambda data, is_train: ClipDataset(  # noqa: E731
             data, rate, crop, train=is_train, seed=cfg.seed, augment=cfg.augment_fn, min_samples=model.min_samples,
-            preprocess=self.detector._preprocess if self.detector.config.denoise else None,
+            preprocess=self.detector.pipeline.preprocess if self.detector.config.denoise else None,
         )
         if not cfg.uses_feature_cache:
             return clips(train_data, True), (clips(val_data, False) if val_data is not None else None)
-        from .cache import FeatureCache, FeatureDataset
 
         dcfg = self.detector.config
         self.cache = FeatureCache(cfg.resolved_cache_dir, _cache_settings(cfg, dcfg, crop))
@@ -212,7 +197,6 @@ class Trainer:
         return out[0], out[1]
 
     def _loader(self, dataset, batch_size: int, train: bool, weights: np.ndarray | None = None):
-        from .cache import FeatureDataset, feature_collate
 
         cfg = self.config
         sampler = EpochSampler(len(dataset), cfg.seed, weights=weights, shuffle=train)
@@ -369,7 +353,6 @@ class Trainer:
 
     def save_detector(self, directory: Path, metrics: dict[str, Any] | None = None) -> Path:
         """Save the current model as a wavguard detector directory (main process; others wait)."""
-        from ..detector import Detector
 
         acc = self.accelerator
         if acc.is_main_process:
@@ -385,10 +368,9 @@ class Trainer:
     def _finalize_best(self, seconds: float) -> None:
         """Calibrate the best detector on the validation data and choose its threshold there;
         record the training time. Main process only."""
-        from ..detector import Detector
 
         best_dir = self.output_dir / BEST_DIR
-        if not (best_dir / "config.json").is_file():
+        if not (best_dir / CONFIG_NAME).is_file():
             return
         best = Detector.from_pretrained(best_dir)
         training = dict(best.config.extra.get("training", {}))
@@ -396,7 +378,6 @@ class Trainer:
         best.config.extra = {**best.config.extra, "training": training}
         cfg = self.config
         if self.val_dataset is not None and cfg.calibration != "none":
-            from ..calibration import calibrate_detector
 
             _, val_data = self._load_data()
             # main process only (the others wait at a barrier): no collective scoring here
@@ -408,8 +389,6 @@ class Trainer:
 
     def _test(self) -> dict[str, dict[str, Any]]:
         """Score each test source with the saved best detector (deterministic crops)."""
-        from ..detector import Detector
-        from .data import _as_source_list
 
         cfg, acc = self.config, self.accelerator
         best = Detector.from_pretrained(self.output_dir / BEST_DIR)
@@ -430,15 +409,12 @@ class Trainer:
         acc.wait_for_everyone()
         return out
 
-
 def _provenance(cfg: TrainConfig) -> dict[str, Any]:
     keys = ("mode", "train_data", "train_split", "epochs", "batch_size", "crop_seconds", "seed", "balance")
     data = cfg.to_dict()
     return {k: data[k] for k in keys}
 
-
 def _cache_settings(cfg: TrainConfig, dcfg, crop_samples: int) -> dict[str, Any]:
-    from .cache import backbone_fingerprint
 
     settings = {
         "backbone": dcfg.backbone,
@@ -452,18 +428,15 @@ def _cache_settings(cfg: TrainConfig, dcfg, crop_samples: int) -> dict[str, Any]
         "fingerprint": backbone_fingerprint(dcfg.backbone),
     }
     if cfg.init_from is not None:
-        from ..backbone import resolve_model_dir
 
         root = resolve_model_dir(cfg.init_from)
-        tuned = [backbone_fingerprint(str(root / sub)) for sub in ("backbone", "adapter") if (root / sub).is_dir()]
+        tuned = [backbone_fingerprint(str(root / sub)) for sub in (BACKBONE_DIR, ADAPTER_DIR) if (root / sub).is_dir()]
         if tuned:  # a bundled (fine-tuned) backbone or LoRA adapters give other features than the reference
             settings["init_from"] = [str(root.resolve()), tuned]
     return settings
 
-
 def _flat(data: dict[str, Any]) -> dict[str, Any]:
     return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in data.items()}
-
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     import json

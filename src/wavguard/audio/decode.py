@@ -18,13 +18,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import (
-    AudioDecodeError,
-    AudioFileNotFoundError,
-    EmptyAudioError,
-    InvalidAudioError,
-    SilentAudioError,
-)
+from ..errors import AudioDecodeError, AudioFileNotFoundError, EmptyAudioError, InvalidAudioError, SilentAudioError
 
 __all__ = [
     "AudioSource",

@@ -11,7 +11,7 @@ sample, each with its own noise estimate, so a file decoded block by block, a st
 chunks of any size (:class:`BlockDenoiser`) and a whole clip in training all give the same samples.
 
 Example:
-    >>> from wavguard.denoise import spectral_subtraction
+    >>> from wavguard.audio.denoise import spectral_subtraction
     >>> from wavguard.testing import sine
     >>> clean = spectral_subtraction(sine(1.0), 16000, over_subtraction=2.0, floor_db=-20.0)
     >>> clean.shape
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["spectral_subtraction", "noise_power_spectrum", "denoise_from_config", "BlockDenoiser", "DENOISE_DEFAULTS"]
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config import FREEZE_MODES, DetectorConfig
+from ..errors import ConfigError
 from .backbone import Backbone
-from .config import DetectorConfig
 from .head import CNNHead, WeightedLayerSum
+from .lora import has_lora
 
 __all__ = ["DetectorModel"]
 
@@ -22,7 +24,7 @@ class DetectorModel(nn.Module):
     """The trainable network of a transformer detector.
 
     Args:
-        backbone: a loaded :class:`~wavguard.backbone.Backbone`.
+        backbone: a loaded :class:`~wavguard.models.backbone.Backbone`.
         config: the detector's config (head sizes, freeze mode).
     """
 
@@ -38,8 +40,31 @@ class DetectorModel(nn.Module):
             pooling=config.head_pooling,
             activation=config.head_activation,
         )
-        self.freeze = config.freeze
-        backbone.set_freeze(config.freeze)
+        self.freeze = "all"
+        # a saved LoRA detector's adapters are attached after construction (models.lora)
+        self.set_trainable("all" if config.freeze == "lora" else config.freeze)
+
+    def set_trainable(self, mode: str) -> None:
+        """Choose which weights train; the one owner of that rule. The head and the layer weights
+        always train. ``mode`` (one of :data:`~wavguard.config.FREEZE_MODES`):
+
+        * ``"all"``: the backbone is frozen: no gradients through it, and it never runs dropout.
+        * ``"feature_encoder"``: the backbone's convolutional feature encoder is frozen, its
+          transformer layers train (full fine-tuning as wav2vec2 papers do it).
+        * ``"none"``: every backbone weight trains.
+        * ``"lora"``: only the LoRA adapters inside the backbone train (apply them first with
+          :func:`~wavguard.models.lora.apply_lora`); gradients flow through the frozen base weights.
+        """
+        if mode not in FREEZE_MODES:
+            raise ConfigError(f"freeze must be one of {FREEZE_MODES}, got {mode!r}")
+        if mode == "lora":
+            if not has_lora(self):
+                raise ConfigError("freeze='lora' needs LoRA adapters on the backbone; apply them with apply_lora")
+            for name, param in self.backbone.model.named_parameters():
+                param.requires_grad_("lora_" in name)
+        else:
+            self.backbone.set_freeze(mode)
+        self.freeze = mode
 
     @property
     def min_samples(self) -> int:

@@ -8,7 +8,7 @@ frequency, and masks padded frames after every block and in the final mean+std p
 zero-padded batch scores each row exactly as that row alone.
 
 Example:
-    >>> from wavguard.baseline import build_baseline_detector
+    >>> from wavguard.detector import build_baseline_detector
     >>> from wavguard.testing import chirp
     >>> det = build_baseline_detector("lfcc", window_seconds=1.0)
     >>> 0.0 <= det.predict(chirp(2.0), sample_rate=16000).score <= 1.0
@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from typing import Any
@@ -25,10 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import DetectorConfig
-from .errors import ConfigError
+from ..audio.features import frame_params, linear_filterbank, mel_filterbank
+from ..config import DetectorConfig
+from ..errors import ConfigError
 
-__all__ = ["SpectrogramFrontEnd", "BaselineCNN", "BaselineModel", "build_baseline_detector", "load_baseline_model", "SPECTROGRAM_DEFAULTS", "FEATURES"]
+__all__ = ["SpectrogramFrontEnd", "BaselineCNN", "BaselineModel", "baseline_config", "load_baseline_model", "SPECTROGRAM_DEFAULTS", "FEATURES"]
 
 FEATURES = ("logmel", "mfcc", "lfcc")
 
@@ -48,7 +50,6 @@ SPECTROGRAM_DEFAULTS: dict[str, Any] = {
 }
 _FEATURE_SIZES = {"logmel": (80, None), "mfcc": (40, 20), "lfcc": (70, 20)}
 _AMIN_DB = -100.0
-
 
 def spectrogram_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
     """Validate ``config.spectrogram`` and fill in defaults."""
@@ -71,7 +72,6 @@ def spectrogram_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
         raise ConfigError(f"kernel_size must be odd, got {out['kernel_size']}")
     return out
 
-
 def _dct_matrix(n_out: int, n_in: int) -> np.ndarray:
     """Orthonormal DCT-II (as scipy ``dct(norm="ortho")``), shape (n_out, n_in)."""
     k, n = np.arange(n_out)[:, None], np.arange(n_in)[None, :]
@@ -79,18 +79,16 @@ def _dct_matrix(n_out: int, n_in: int) -> np.ndarray:
     m[0] /= np.sqrt(2.0)
     return m
 
-
 class SpectrogramFrontEnd(nn.Module):
     """Waveforms (B, S) -> features (B, C, F) in dB (or cepstra) and frame mask (B, F).
 
     Frames are centred (``n_fft // 2`` zeros each side), ``F = 1 + S // hop``; a row of length L
-    has ``1 + L // hop`` valid frames. Matches :mod:`wavguard.features` (``log_mel``, ``mfcc``,
+    has ``1 + L // hop`` valid frames. Matches :mod:`wavguard.audio.features` (``log_mel``, ``mfcc``,
     ``lfcc``) up to float32 rounding.
     """
 
     def __init__(self, sample_rate_hz: int, settings: dict[str, Any]):
         super().__init__()
-        from .features import frame_params, linear_filterbank, mel_filterbank
 
         s = spectrogram_settings(settings)
         self.n_fft, win, self.hop = frame_params(sample_rate_hz, s["window_seconds"], s["hop_seconds"])
@@ -127,7 +125,6 @@ class SpectrogramFrontEnd(nn.Module):
             feats = torch.matmul(self.dct, feats)
         return feats, self.frame_mask(lengths.to(feats.device), feats.shape[-1])
 
-
 class _MFMBlock(nn.Module):
     """conv (2c channels) -> batch norm -> max-feature-map (c channels) -> frequency max-pool."""
 
@@ -140,7 +137,6 @@ class _MFMBlock(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         a, b = self.norm(self.conv(x)).chunk(2, dim=1)
         return self.pool(torch.maximum(a, b)) * mask[:, None, None, :]
-
 
 class BaselineCNN(nn.Module):
     """LCNN-style CNN on features (B, C, F) with frame mask (B, F) -> logits (B, 2)."""
@@ -169,7 +165,6 @@ class BaselineCNN(nn.Module):
         pooled = torch.cat([mean, torch.sqrt(var + 1e-6)], dim=1)
         return self.classifier(self.dropout(pooled))
 
-
 class BaselineModel(nn.Module):
     """Front end + CNN: (waveforms (B, S) zero-padded, lengths (B,)) -> logits (B, 2), columns (REAL, FAKE).
 
@@ -189,28 +184,13 @@ class BaselineModel(nn.Module):
         feats, mask = self.frontend(waveforms, lengths)
         return self.head(feats, mask)
 
+def baseline_config(feature: str = "logmel", sample_rate_hz: int = 16000, **config_overrides: Any) -> DetectorConfig:
+    """The config of a new spectrogram-CNN detector (see ``wavguard.detector.build_baseline_detector``).
 
-def build_baseline_detector(feature: str = "logmel", sample_rate_hz: int = 16000, seed: int | None = 0, **config_overrides: Any):
-    """A new spectrogram-CNN detector with random weights.
-
-    Args:
-        feature: ``"logmel"``, ``"mfcc"`` or ``"lfcc"``.
-        sample_rate_hz: input rate; every input is resampled to it.
-        seed: seeds the weight initialisation.
-        config_overrides: :class:`~wavguard.config.DetectorConfig` fields (``window_seconds``,
-            ``threshold``, ``denoise`` ...) and/or ``config.spectrogram`` keys (``n_filters``,
-            ``channels``, ``hop_seconds`` ... see :data:`SPECTROGRAM_DEFAULTS`); a
-            ``spectrogram={...}`` dict also works. Note ``window_seconds``/``hop_seconds`` given
-            here set the scoring windows (hop defaults to the window); the STFT's are
-            ``spectrogram={"window_seconds": ...}``.
-
-    Returns:
-        a :class:`wavguard.Detector` with ``config.kind == "spectrogram"``.
+    ``config_overrides`` are :class:`~wavguard.config.DetectorConfig` fields and/or
+    ``config.spectrogram`` keys (see :data:`SPECTROGRAM_DEFAULTS`); a ``spectrogram={...}`` dict
+    also works. ``window_seconds`` given here sets the scoring windows (the hop defaults to it).
     """
-    import dataclasses
-
-    from .detector import Detector
-
     fields = {f.name for f in dataclasses.fields(DetectorConfig)}
     spectrogram = dict(config_overrides.pop("spectrogram", None) or {})
     for key in list(config_overrides):
@@ -222,11 +202,7 @@ def build_baseline_detector(feature: str = "logmel", sample_rate_hz: int = 16000
         config_overrides.setdefault("hop_seconds", config_overrides["window_seconds"])
     spectrogram["feature"] = feature
     settings = spectrogram_settings(spectrogram)
-    config = DetectorConfig(kind="spectrogram", sample_rate_hz=sample_rate_hz, normalize=False, spectrogram=settings, **config_overrides)
-    if seed is not None:
-        torch.manual_seed(seed)
-    return Detector(BaselineModel(sample_rate_hz, settings), config)
-
+    return DetectorConfig(kind="spectrogram", sample_rate_hz=sample_rate_hz, normalize=False, spectrogram=settings, **config_overrides)
 
 def load_baseline_model(directory: str | os.PathLike, config: DetectorConfig) -> nn.Module:
     """The untrained network for a saved baseline's config (``Detector.from_pretrained`` loads the weights)."""

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import ConfigError, ModelLoadError
+from ..errors import ConfigError, ModelLoadError
 
 __all__ = ["Backbone", "load_backbone", "WAV2VEC2_FAMILY", "SUPPORTED_MODEL_TYPES", "resolve_model_dir"]
 

@@ -3,7 +3,7 @@
 A channel turns a clean clip into a degraded copy at the same sample rate (the model's), the way
 audio reaches a detector in the field: a low-bitrate MP3, a phone line, background noise, a
 reverberant room. The result depends only on (channel name, seed, clip index), so a robustness
-report can be reproduced exactly. The signal processing is :mod:`wavguard.augment`'s (soundfile
+report can be reproduced exactly. The signal processing is :mod:`wavguard.audio.augment`'s (soundfile
 codecs, audiomentations noise, synthetic room impulse responses); this module only names and
 seeds it.
 
@@ -18,7 +18,7 @@ Channel names (:func:`parse_channel`):
   length and RMS of the clip are kept.
 
 Example:
-    >>> from wavguard.channels import apply_channel
+    >>> from wavguard.audio.channels import apply_channel
     >>> from wavguard.testing import sine
     >>> degraded = apply_channel("noise_snr10", sine(1.0), 16000, seed=0, index=3)
     >>> degraded.shape, degraded.dtype
@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import to_float32
-from .errors import ConfigError, InvalidAudioError
+from ..errors import ConfigError, InvalidAudioError
+from .decode import to_float32
 
 __all__ = [
     "Channel",

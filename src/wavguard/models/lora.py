@@ -7,7 +7,7 @@ stores them in peft's own format under ``adapter/`` (``adapter_config.json`` +
 :func:`load_adapter`. :func:`merge_lora` folds them into the backbone weights for export.
 
 Example:
-    >>> from wavguard.lora import apply_lora, lora_config
+    >>> from wavguard.models.lora import apply_lora, lora_config
     >>> model = apply_lora(detector.model, lora_config(rank=8))     # doctest: +SKIP
 """
 
@@ -19,14 +19,12 @@ from typing import Any
 
 from torch import nn
 
-from .errors import ConfigError, ModelLoadError
+from ..errors import ConfigError, ModelLoadError
+from ..layout import ADAPTER_DIR
 
-__all__ = ["lora_config", "apply_lora", "save_adapter", "load_adapter", "merge_lora", "has_adapter", "ADAPTER_DIR"]
+__all__ = ["lora_config", "apply_lora", "save_adapter", "load_adapter", "merge_lora", "has_adapter", "has_lora", "ADAPTER_DIR"]
 
-ADAPTER_DIR = "adapter"
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
-#: ``DetectorModel.freeze`` while adapters train: gradients flow through the (frozen) backbone.
-LORA_FREEZE = "lora"
 
 
 def lora_config(
@@ -43,17 +41,16 @@ def lora_config(
     return LoraConfig(r=int(rank), lora_alpha=float(alpha), lora_dropout=float(dropout), target_modules=list(target_modules), bias="none")
 
 
+def has_lora(model: nn.Module) -> bool:
+    """Whether ``model`` holds LoRA weights (by parameter name; no ``peft`` import needed)."""
+    return any("lora_" in name for name, _ in model.named_parameters())
+
+
 def has_adapter(model: nn.Module) -> bool:
     """Whether ``model.backbone.model`` is wrapped by peft."""
     from peft import PeftModel
 
     return isinstance(model.backbone.model, PeftModel)
-
-
-def _enable_backbone_gradients(model: nn.Module) -> None:
-    # DetectorModel blocks gradients through (and dropout in) a backbone with freeze == "all";
-    # adapters live inside the backbone, so they need both.
-    model.freeze = LORA_FREEZE
 
 
 def apply_lora(model: nn.Module, lora_cfg: Any = None) -> nn.Module:
@@ -83,7 +80,7 @@ def apply_lora(model: nn.Module, lora_cfg: Any = None) -> nn.Module:
         model.backbone.model = get_peft_model(model.backbone.model, lora_cfg)
     except ValueError as exc:
         raise ConfigError(f"cannot apply LoRA to the {model.backbone.model_type} backbone: {exc}") from None
-    _enable_backbone_gradients(model)
+    model.set_trainable("lora")
     return model
 
 
@@ -119,7 +116,7 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, *, trainable: b
     except Exception as exc:
         raise ModelLoadError(f"{directory}: cannot load the LoRA adapter ({type(exc).__name__}: {exc})") from None
     if trainable:
-        _enable_backbone_gradients(model)
+        model.set_trainable("lora")
     return model
 
 
@@ -132,6 +129,5 @@ def merge_lora(model: nn.Module) -> nn.Module:
     if not has_adapter(model):
         raise ConfigError("the model has no LoRA adapters to merge")
     model.backbone.model = model.backbone.model.merge_and_unload()
-    model.freeze = "all"
-    model.backbone.set_freeze("all")
+    model.set_trainable("all")
     return model

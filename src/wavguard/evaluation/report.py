@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ._io import atomic_write_text
+from .._io import atomic_write_text
 
 __all__ = [
     "write_report",
@@ -96,7 +96,7 @@ def _save(fig, path: str | os.PathLike) -> Path:
 
 
 def plot_roc(results: Sequence[Any], path: str | os.PathLike, title: str = "ROC (fake = positive)") -> Path:
-    """ROC curves of one or more :class:`~wavguard.evaluation.EvaluationResult` in one plot.
+    """ROC curves of one or more :class:`~wavguard.evaluation.evaluate.EvaluationResult` in one plot.
 
     x: false-alarm rate (real clips flagged fake); y: detection rate (fake clips caught).
     """
@@ -211,7 +211,7 @@ def _robustness_lines(result: Any, images: dict[str, str]) -> list[str]:
     lines = [
         "## Robustness",
         "",
-        f"The same clips through each degradation channel (wavguard.channels, seed {seed}), at the model's "
+        f"The same clips through each degradation channel (wavguard.audio.channels, seed {seed}), at the model's "
         "sample rate; ratio = channel EER / clean EER.",
         "",
     ]
@@ -324,7 +324,7 @@ def write_report(result: Any, out_dir: str | os.PathLike) -> Path:
     and ``metrics.json`` holds ``robustness`` and every channel's metrics under ``channels``.
 
     Args:
-        result: an :class:`~wavguard.evaluation.EvaluationResult`.
+        result: an :class:`~wavguard.evaluation.evaluate.EvaluationResult`.
         out_dir: created if missing; existing report files are replaced.
 
     Returns:

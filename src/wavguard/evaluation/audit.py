@@ -7,7 +7,7 @@ of speech synthesis (ASVspoof 2019 LA's leading silence is the classic case, Mü
 them together, and flags the data set when the combined AUC exceeds a threshold.
 
 Example:
-    >>> from wavguard.audit import audit_dataset
+    >>> from wavguard.evaluation.audit import audit_dataset
     >>> report = audit_dataset([("real/a.wav", 0), ("fake/b.wav", 1), ...])  # doctest: +SKIP
     >>> print(report.format())                                                # doctest: +SKIP
 """
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .audio import describe_source, load_audio, resample
-from .errors import ConfigError, WavguardError
+from ..audio.decode import describe_source, load_audio, resample
+from ..errors import ConfigError, WavguardError
 
 __all__ = ["AuditReport", "audit_dataset", "file_features", "NUMERIC_FEATURES", "CATEGORICAL_FEATURES"]
 

@@ -10,7 +10,7 @@ A ``string`` is a ``u16`` length (counting a trailing NUL) followed by the bytes
 0 f32, 1 i8, 2 i16, 3 i32, 4 f16, 5 bf16.
 
 The output directory is what ``WhisperForConditionalGeneration.from_pretrained``,
-:func:`wavguard.backbone.load_backbone` and :meth:`wavguard.Detector.from_backbone` read:
+:func:`wavguard.models.backbone.load_backbone` and :meth:`wavguard.Detector.from_backbone` read:
 ``config.json``, ``generation_config.json``, ``model.safetensors`` (encoder and decoder),
 ``preprocessor_config.json`` and, given a ``tokenizer.json``, the tokenizer files.
 """
@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import ConfigError, ModelLoadError
+from ..errors import ConfigError, ModelLoadError
+from .backbone import quiet_transformers
+from .whisper_configs import save_whisper_processor, whisper_configs
 
 __all__ = [
     "CONVERSION_RECORD",
@@ -371,7 +373,7 @@ def convert_ctranslate2_whisper(
 
     Returns:
         ``out_dir``, ready for ``WhisperForConditionalGeneration.from_pretrained``,
-        :func:`wavguard.backbone.load_backbone` and :meth:`wavguard.Detector.from_backbone`.
+        :func:`wavguard.models.backbone.load_backbone` and :meth:`wavguard.Detector.from_backbone`.
 
     Raises:
         ModelLoadError: unreadable or non-Whisper model; ConfigError: ``out_dir`` exists (without ``overwrite``).
@@ -437,8 +439,6 @@ def _write_checkpoint(out: Path, config_kwargs: dict, state: dict, config_path: 
     """config.json, generation_config.json, model.safetensors, preprocessor and tokenizer files."""
     from transformers import WhisperForConditionalGeneration
 
-    from .backbone import quiet_transformers
-    from .offline import save_whisper_processor, whisper_configs
 
     config, generation = whisper_configs(config_kwargs, config_path, tokenizer_path)
     with quiet_transformers():

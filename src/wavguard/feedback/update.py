@@ -1,6 +1,6 @@
 """The continuous-learning step: fine-tune a deployed detector on client feedback, keep it only if better.
 
-:func:`update_detector` reads the feedback that carries audio (:func:`wavguard.feedback.load_feedback`),
+:func:`update_detector` reads the feedback that carries audio (:func:`wavguard.feedback.data.load_feedback`),
 mixes in a seeded sample of the model's original training data (replay, so it does not forget),
 continues training from the deployed weights (``TrainConfig.init_from``), scores the old and the
 new model on a hold-out set the training never sees, and writes the new model only when its
@@ -11,7 +11,7 @@ Decision rule: with ``bar = old_eer - min_improvement``, the update is accepted 
 accepted only when its ROC AUC is not lower than the old model's.
 
 Example:
-    >>> from wavguard.update import update_detector
+    >>> from wavguard.feedback.update import update_detector
     >>> result = update_detector("models/v3", "logs/wavguard.db", "models/v4",
     ...                          replay="data/train/")                       # doctest: +SKIP
     >>> result.accepted, result.old_eer, result.new_eer                      # doctest: +SKIP
@@ -32,7 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from ..detector import Detector
+from ..errors import ConfigError
+from ..evaluation.evaluate import evaluate_detector
+from ..training import TrainConfig, train
+from ..training.data import load_sources
+from .data import load_feedback
+from .report import render, write_update_report
 
 __all__ = ["UpdateResult", "update_detector", "decide", "stratified_holdout", "replay_sample", "TIE_TOLERANCE", "REPORT_DIR"]
 
@@ -44,7 +50,6 @@ TIE_TOLERANCE = 1e-9
 REPORT_DIR = "update_report"
 _COLUMNS = ["audio", "label", "source"]
 
-
 @dataclass
 class UpdateResult:
     """What :func:`update_detector` did.
@@ -54,7 +59,7 @@ class UpdateResult:
         reason: one sentence explaining the decision.
         model_dir: the new model directory (``None`` when refused).
         report_dir: where the comparison report is (``report.md``, ``update.json``, plots).
-        old, new: :class:`~wavguard.evaluation.EvaluationResult` of each model on the hold-out set.
+        old, new: :class:`~wavguard.evaluation.evaluate.EvaluationResult` of each model on the hold-out set.
         counts: feedback, replay, training and hold-out clip counts (see ``update.json``).
         markdown: the text of ``report.md``.
     """
@@ -76,7 +81,6 @@ class UpdateResult:
     def new_eer(self) -> float:
         return float(self.new.metrics["eer"])
 
-
 def decide(old: dict[str, Any], new: dict[str, Any], min_improvement: float = 0.0) -> tuple[bool, str]:
     """Whether to keep the new model, from both models' hold-out metrics (``eer``, ``roc_auc``).
 
@@ -96,10 +100,8 @@ def decide(old: dict[str, Any], new: dict[str, Any], min_improvement: float = 0.
     auc = f"ROC AUC new {_num(new_auc)} vs old {_num(old_auc)}"
     return keep, f"{'accepted' if keep else 'refused'}: {text}; at the bar, so the ROC AUC decides: {auc}"
 
-
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
-
 
 def replay_sample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     """Indices of a seeded sample of ``size`` rows, stratified by label where possible (sorted).
@@ -120,7 +122,6 @@ def replay_sample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     except ValueError:  # a class with one row, or fewer rows than classes
         chosen = np.random.default_rng(seed).choice(index, size=size, replace=False)
     return np.sort(chosen)
-
 
 def stratified_holdout(strata: list[Any], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split row indices into (train, holdout), taking ``fraction`` of every stratum.
@@ -146,16 +147,13 @@ def stratified_holdout(strata: list[Any], fraction: float, seed: int) -> tuple[n
     held[holdout] = True
     return np.flatnonzero(~held), np.flatnonzero(held)
 
-
 def _class_counts(dataset) -> dict[str, int]:
     labels = list(dataset["label"]) if dataset is not None else []
     return {"real": labels.count(0), "fake": labels.count(1)}
 
-
 def _source_counts(dataset) -> dict[str, int]:
     sources = list(dataset["source"])
     return {"feedback": sources.count("feedback"), "replay": sources.count("replay")}
-
 
 def _with_source(dataset, name: str):
     import datasets
@@ -166,12 +164,9 @@ def _with_source(dataset, name: str):
     dataset = dataset.select_columns(_COLUMNS)
     return dataset.cast_column("label", datasets.ClassLabel(names=["real", "fake"]))
 
-
 def _build_data(feedback, replay, replay_split, replay_fraction, holdout, holdout_split, holdout_fraction, seed):
     """(train, holdout, counts) from the feedback data set and the replay / hold-out sources."""
     import datasets
-
-    from .training.data import load_sources
 
     fb = _with_source(feedback, "feedback")
     pool = _with_source(load_sources(replay, replay_split), "replay") if replay not in (None, "", []) else None
@@ -197,7 +192,6 @@ def _build_data(feedback, replay, replay_split, replay_fraction, holdout, holdou
         counts["holdout"].update(_source_counts(held))
     return train, held, counts
 
-
 def _check_classes(train, held, has_replay: bool, validation_fraction: float) -> None:
     tc, hc = _class_counts(train), _class_counts(held)
     hint = "" if has_replay else "; add the original training data with --replay"
@@ -209,9 +203,7 @@ def _check_classes(train, held, has_replay: bool, validation_fraction: float) ->
         raise ConfigError(f"validation_fraction {validation_fraction} needs at least 2 clips of each class in the training mix "
                           f"(have {tc}); use validation_fraction 0")
 
-
 def _train_config(model_dir: str, old, train, work: Path, *, mode, epochs, seed, validation_fraction, settings):
-    from .training import TrainConfig
 
     provenance = old.config.extra.get("training", {}) if isinstance(old.config.extra.get("training"), dict) else {}
     base: dict[str, Any] = {
@@ -230,7 +222,6 @@ def _train_config(model_dir: str, old, train, work: Path, *, mode, epochs, seed,
     base.update(settings or {})
     return TrainConfig.from_dict(base)
 
-
 def _prepare_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not overwrite:
         raise ConfigError(f"{out}: already exists; choose a new directory for the updated model, or pass overwrite")
@@ -238,13 +229,11 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
         raise ConfigError(f"{out}: is a file; the updated model is a directory")
     out.parent.mkdir(parents=True, exist_ok=True)
 
-
 def _install(staged: Path, out: Path, work: Path) -> None:
     """Move ``staged`` to ``out`` with renames (same file system); an old ``out`` is replaced."""
     if out.exists():
         os.replace(out, work / "previous")
     os.replace(staged, out)
-
 
 def update_detector(
     model: str | os.PathLike,
@@ -306,11 +295,6 @@ def update_detector(
         ConfigError: no feedback row carries audio, a data set lacks a class, ``out`` exists, or a
             setting is out of range.
     """
-    from .detector import Detector
-    from .evaluation import evaluate_detector
-    from .feedback import load_feedback
-    from .training import train
-    from ._update_report import render, write_update_report
 
     if not 0.0 <= replay_fraction < 1.0:
         raise ConfigError(f"replay_fraction must be in [0, 1), got {replay_fraction}")

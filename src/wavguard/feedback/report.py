@@ -6,7 +6,7 @@ Layout::
       report.md     decision, clip counts, old vs new metrics (pooled and per hold-out source)
       update.json   the same numbers: decision, counts, each model's full metrics
       roc.png       both models' ROC curves; det.png: both DET curves
-      old/, new/    each model's full evaluation report (wavguard.report.write_report)
+      old/, new/    each model's full evaluation report (wavguard.evaluation.report.write_report)
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ._io import atomic_write_text
-from .report import _fmt, _table, format_percent, plot_det, plot_roc, to_json, write_report
+from .._io import atomic_write_text
+from ..evaluation.report import _fmt, _table, format_percent, plot_det, plot_roc, to_json, write_report
 
 __all__ = ["render", "write_update_report", "model_summary"]
 

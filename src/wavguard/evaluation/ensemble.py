@@ -26,19 +26,21 @@ from typing import Any
 
 import numpy as np
 
-from ._io import atomic_write_text
-from .errors import ConfigError, ModelLoadError
-from .evaluation import ItemScores, evaluate_detector, predict_margins, score_dataset
-from .prediction import Prediction
+from .._io import atomic_write_text
+from .._version import __version__
+from ..audio.decode import describe_source
+from ..detector import Detector
+from ..errors import ConfigError, ModelLoadError
+from ..layout import ENSEMBLE_NAME
+from ..pipeline import as_items, check_predict_options, collect, sigmoid
+from ..prediction import Prediction
+from .calibration import fit_fusion, select_threshold
+from .evaluate import _labels, evaluate_detector
+from .report import format_percent, plot_det, plot_roc, to_json
+from .scoring import ItemScores, predict_margins, score_dataset
 
 __all__ = ["Ensemble", "ENSEMBLE_NAME", "compare_detectors", "count_parameters", "training_seconds"]
 
-ENSEMBLE_NAME = "ensemble.json"
-_ON_ERROR = ("raise", "skip", "return")
-
-
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
 
 
 class Ensemble:
@@ -97,12 +99,9 @@ class Ensemble:
             dataset: ``datasets.Dataset`` with ``audio`` and ``label`` (1 = fake) columns.
             batch_size: windows per forward pass.
             threshold: ``"eer"`` or a target false-alarm rate, chosen on the fused validation
-                scores (see :func:`wavguard.calibration.select_threshold`).
+                scores (see :func:`wavguard.evaluation.calibration.select_threshold`).
             sources: member directories / Hub ids, for :meth:`save_pretrained`.
         """
-        from .calibration import fit_fusion, select_threshold
-        from .evaluation import _labels
-
         labels = _labels(dataset, label_column)
         features = np.column_stack([
             [row.log_odds for row in score_dataset(det, dataset, batch_size=batch_size, audio_column=audio_column)]
@@ -112,19 +111,19 @@ class Ensemble:
         if ok.sum() < 2:
             raise ConfigError(f"only {int(ok.sum())} validation rows could be scored by every member")
         weights, bias = fit_fusion(features[ok], labels[ok])
-        fused = _sigmoid(features[ok] @ weights + bias)
+        fused = sigmoid(features[ok] @ weights + bias)
         chosen = min(max(select_threshold(labels[ok], fused, threshold), 0.0), 1.0)
         return cls(detectors, weights, bias, threshold=chosen, sources=sources)
 
     # -- scoring -------------------------------------------------------------------------
     def score_inputs(self, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8) -> ItemScores:
-        """Fused scores of a list of inputs (see :func:`wavguard.evaluation.score_inputs`).
+        """Fused scores of a list of inputs (see :func:`wavguard.evaluation.evaluate.score_inputs`).
 
         ``margins`` and ``log_odds`` both hold the fused log-odds; an input fails when any member
         fails on it (the first member's error is kept).
         """
         fused, durations, errors = self._fuse(inputs, sample_rate, batch_size)
-        return ItemScores(fused, _sigmoid(fused), fused.copy(), durations, [None if e is None else str(e) for e in errors])
+        return ItemScores(fused, sigmoid(fused), fused.copy(), durations, [None if e is None else str(e) for e in errors])
 
     def _fuse(self, inputs, sample_rate, batch_size):
         n = len(inputs)
@@ -155,28 +154,21 @@ class Ensemble:
         Predictions carry no per-window ``segments``: members may use different windows.
         ``progress`` is accepted for API compatibility and ignored.
         """
-        if on_error not in _ON_ERROR:
-            raise ConfigError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
-        threshold = self.threshold if threshold is None else float(threshold)
-        if not 0.0 <= threshold <= 1.0:
-            raise ConfigError(f"threshold is a probability and must be in [0, 1], got {threshold}")
-        single = not isinstance(inputs, (list, tuple)) or (len(inputs) > 0 and all(isinstance(x, (int, float)) for x in inputs))
-        items = [inputs] if single else list(inputs)
+        threshold = check_predict_options(on_error, threshold, self.threshold, batch_size)
+        items, single = as_items(inputs)
         fused, durations, errors = self._fuse(items, sample_rate, batch_size)
-        from .audio import describe_source
+        sources = [describe_source(item) for item in items]
+        outcomes = [
+            error if error is not None
+            else Prediction(source, float(sigmoid(z)), "fake" if sigmoid(z) >= threshold else "real", threshold, float(duration))
+            for source, z, duration, error in zip(sources, fused, durations, errors)
+        ]
+        return collect(outcomes, sources, single, on_error, threshold)
 
-        results = []
-        for item, z, duration, error in zip(items, fused, durations, errors):
-            source = describe_source(item)
-            if error is not None:
-                if on_error == "raise":
-                    raise error
-                if on_error == "return":
-                    results.append(Prediction(source, math.nan, "error", threshold, error=error))
-                continue
-            score = float(_sigmoid(z))
-            results.append(Prediction(source, score, "fake" if score >= threshold else "real", threshold, float(duration)))
-        return results[0] if single else results
+    @property
+    def sample_rate_hz(self) -> int:
+        """The first member's rate (Hz); each member resamples inputs to its own."""
+        return self.detectors[0].config.sample_rate_hz
 
     def to(self, device) -> "Ensemble":
         for det in self.detectors:
@@ -194,8 +186,6 @@ class Ensemble:
         Returns:
             the directory.
         """
-        from . import __version__
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         members = []
@@ -220,8 +210,6 @@ class Ensemble:
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, *, device: str | None = None) -> "Ensemble":
         """Load an ensemble saved by :meth:`save_pretrained` (members by path or Hub id)."""
-        from .detector import Detector
-
         path = Path(directory) / ENSEMBLE_NAME
         if not path.is_file():
             raise ModelLoadError(f"{directory}: no {ENSEMBLE_NAME}; is this a wavguard ensemble directory?")
@@ -289,14 +277,12 @@ def compare_detectors(
 
     Args:
         named_detectors: ``{name: detector or ensemble}`` or ``[(name, model), ...]``.
-        dataset: a labelled ``datasets.Dataset`` (see :func:`wavguard.evaluation.evaluate_detector`).
+        dataset: a labelled ``datasets.Dataset`` (see :func:`wavguard.evaluation.evaluate.evaluate_detector`).
         out_dir: created if missing.
 
     Returns:
         the ``compare.json`` content: ``{"models": [row, ...], "attacks": [...]}``.
     """
-    from .report import format_percent, plot_det, plot_roc, to_json
-
     pairs = list(named_detectors.items()) if isinstance(named_detectors, Mapping) else list(named_detectors)
     if not pairs:
         raise ConfigError("compare_detectors needs at least one detector")

@@ -8,7 +8,7 @@ LFCC (linear-frequency cepstra, the ASVspoof baseline front end) is a linear tri
 bank on librosa's STFT followed by the same DCT as MFCC.
 
 Example:
-    >>> from wavguard.features import log_mel
+    >>> from wavguard.audio.features import log_mel
     >>> from wavguard.testing import sine
     >>> log_mel(sine(1.0), 16000, n_mels=64).shape
     (64, 101)
@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = [
     "frame_params",

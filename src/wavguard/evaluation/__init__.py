@@ -1,0 +1,11 @@
+"""Measuring detectors: scores for data sets, metrics, calibration, reports, fusion, audits.
+
+* :mod:`.scoring`: scores (and uncalibrated margins) for lists of inputs and data set rows,
+  one bad row never stopping the run, optionally split across processes.
+* :mod:`.metrics`: EER, ROC AUC, minDCF, Cllr, bootstrap intervals (scores point towards FAKE).
+* :mod:`.calibration`: Platt scaling, threshold selection, calibration error.
+* :mod:`.evaluate`: :func:`~.evaluate.evaluate_detector`, every metric pooled and per group.
+* :mod:`.report`: metrics.json, plots and report.md.
+* :mod:`.ensemble`: score-level fusion of detectors and side-by-side comparison.
+* :mod:`.audit`: the shortcut audit of a data set (trivial features that predict the label).
+"""

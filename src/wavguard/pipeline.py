@@ -1,0 +1,279 @@
+"""How a score is made: decode -> preprocess -> windows -> logits -> calibrate -> aggregate.
+
+Every way wavguard scores audio drives these stages: ``Detector.predict`` (files, bytes, arrays,
+batched across inputs), the streaming scorer (chunks as they arrive), the HTTP service (windows
+from many clients batched together) and training (the same preprocessing of whole clips). So on
+the same audio they give the same numbers.
+
+Stages and shapes (S = samples at the model's rate ``config.sample_rate_hz``):
+
+1. **decode** (:meth:`ScoringPipeline.decode`): a path, encoded bytes or an array -> mono float32
+   blocks (S_block,), resampled with soxr (:mod:`wavguard.audio.decode`), a file block by block.
+2. **preprocess** (:meth:`ScoringPipeline.feed`): the noise reduction recorded in the config,
+   in fixed blocks from the first sample (:mod:`wavguard.audio.denoise`); identity by default.
+3. **windows** (:meth:`ScoringPipeline.feed` / :meth:`ScoringPipeline.end`): windows of
+   ``window_samples`` every ``hop_samples``; a last partial window is kept (the model masks it).
+4. **logits** (:meth:`ScoringPipeline.logits`): the backend (:mod:`wavguard.models.backends`)
+   maps N windows to logits (N, 2), columns (REAL, FAKE).
+5. **calibrate** (:meth:`ScoringPipeline.calibrate`): ``sigmoid(scale * (fake - real) + bias)``,
+   the probability that the audio is FAKE (higher = more likely fake).
+6. **aggregate** (:meth:`ScoringPipeline.finish`): window logits -> one logit pair per input
+   (mean, max or top-k mean), calibrated -> a :class:`~wavguard.prediction.Prediction` with the
+   per-window :class:`~wavguard.prediction.Segment` scores.
+
+A :class:`ScoringState` carries one input through the stages; only the pipeline changes it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .audio import decode
+from .audio.denoise import BlockDenoiser, denoise_from_config
+from .audio.windows import Window, WindowBuffer, aggregate_logits, fake_margin
+from .config import DetectorConfig
+from .errors import AudioTooShortError, ConfigError, EmptyAudioError, SilentAudioError, WavguardError
+from .models.backends import Backend
+from .prediction import Prediction, Segment
+
+__all__ = [
+    "ON_ERROR",
+    "ScoringState",
+    "ScoringPipeline",
+    "sigmoid",
+    "as_items",
+    "check_predict_options",
+    "error_prediction",
+    "collect",
+]
+
+#: What ``predict`` does with a bad input in a list: stop, leave it out, or return it as an error.
+ON_ERROR = ("raise", "skip", "return")
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray:
+    """The logistic function, float64, without overflow warnings."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
+
+
+@dataclass
+class ScoringState:
+    """One input on its way through the pipeline (made by :meth:`ScoringPipeline.start`).
+
+    Attributes:
+        source: the input's name (errors and the prediction carry it).
+        spans: (start, end) samples of each scored window, in order.
+        logits: one (2,) array (REAL, FAKE) per scored window, aligned with ``spans``.
+        num_samples: samples seen so far at the model's rate.
+        peak: largest absolute sample seen so far.
+        error: the error that stopped this input, if any.
+    """
+
+    source: str
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    logits: list[np.ndarray] = field(default_factory=list)
+    num_samples: int = 0
+    peak: float = 0.0
+    error: WavguardError | None = None
+    _buffer: WindowBuffer | None = field(default=None, repr=False)
+    _denoiser: BlockDenoiser | None = field(default=None, repr=False)
+
+
+class ScoringPipeline:
+    """The scoring stages for one detector config and one backend.
+
+    Args:
+        config: the preprocessing contract (rate, windows, denoising, calibration, aggregation).
+        backend: the network (:class:`~wavguard.models.backends.Backend`).
+    """
+
+    def __init__(self, config: DetectorConfig, backend: Backend):
+        self.config = config
+        self.backend = backend
+
+    # -- 1. decode ------------------------------------------------------------------------
+    def decode(self, item: Any, sample_rate: int | None, source: str) -> Iterator[np.ndarray]:
+        """Mono float32 blocks at the model's rate: a file block by block, an array at once."""
+        rate = self.config.sample_rate_hz
+        if isinstance(item, (str, os.PathLike, bytes, bytearray)):
+            return decode.iter_file_blocks(item, rate)
+        return iter([decode.prepare_array(item, sample_rate, rate, source)])
+
+    # -- 2./3. preprocess and windows ----------------------------------------------------------
+    def preprocess(self, samples: np.ndarray) -> np.ndarray:
+        """The config's preprocessing of a whole clip (S,) -> (S,); equal to :meth:`feed` given the
+        same clip in any pieces. Training applies it to every clip."""
+        if self.config.denoise:
+            return denoise_from_config(samples, self.config.sample_rate_hz, self.config.denoise)
+        return samples
+
+    def start(self, source: str) -> ScoringState:
+        """A fresh state for one input (its window buffer and, if configured, its denoiser)."""
+        cfg = self.config
+        buffer = WindowBuffer(cfg.window_samples, cfg.hop_samples, min_window_samples=self.backend.min_samples)
+        denoiser = BlockDenoiser(cfg.sample_rate_hz, cfg.denoise) if cfg.denoise else None
+        return ScoringState(source, _buffer=buffer, _denoiser=denoiser)
+
+    def feed(self, state: ScoringState, block: np.ndarray) -> list[Window]:
+        """Preprocess a decoded block (S_block,) and return the windows it completes."""
+        if state._denoiser is not None:
+            block = state._denoiser.push(block)
+        return self._window(state, block)
+
+    def end(self, state: ScoringState) -> list[Window]:
+        """The input is complete: the last windows, after checking it holds scorable audio.
+
+        Raises:
+            EmptyAudioError, SilentAudioError, AudioTooShortError: the input cannot be scored.
+        """
+        windows = self._window(state, state._denoiser.flush()) if state._denoiser is not None else []
+        if state.num_samples == 0:
+            raise EmptyAudioError(state.source, "the audio holds zero samples")
+        if state.peak == 0.0:
+            raise SilentAudioError(state.source, "every sample is zero (digital silence); there is no speech to score")
+        min_samples = self.backend.min_samples
+        if state.num_samples < min_samples:
+            rate = self.config.sample_rate_hz
+            raise AudioTooShortError(
+                state.source,
+                f"{state.num_samples / rate * 1000:.1f} ms is shorter than the model's receptive "
+                f"field ({min_samples / rate * 1000:.1f} ms)",
+            )
+        return windows + list(state._buffer.flush())
+
+    def windows(self, item: Any, sample_rate: int | None, state: ScoringState) -> Iterator[Window]:
+        """Stages 1-3 for a whole input: decode, preprocess and window it, then :meth:`end`."""
+        for block in self.decode(item, sample_rate, state.source):
+            yield from self.feed(state, block)
+        yield from self.end(state)
+
+    def _window(self, state: ScoringState, block: np.ndarray) -> list[Window]:
+        state.num_samples += block.shape[0]
+        if block.size:
+            state.peak = max(state.peak, float(np.max(np.abs(block))))
+        return list(state._buffer.push(block))
+
+    # -- 4. logits ------------------------------------------------------------------------
+    def logits(self, windows: Sequence[np.ndarray]) -> np.ndarray:
+        """Raw logits (N, 2), columns (REAL, FAKE), of N mono float32 windows (any lengths)."""
+        return self.backend.logits(windows)
+
+    def record(self, state: ScoringState, windows: Sequence[Window], logits: np.ndarray) -> list[Segment]:
+        """Store the logits (N, 2) of ``state``'s windows; returns their calibrated segments."""
+        rate = float(self.config.sample_rate_hz)
+        scores = self.calibrate(logits) if len(windows) else []
+        segments = []
+        for w, row, p in zip(windows, logits, scores):
+            state.spans.append((w.start, w.end))
+            state.logits.append(np.asarray(row))
+            segments.append(Segment(w.start / rate, w.end / rate, float(p)))
+        return segments
+
+    # -- 5./6. calibrate and aggregate ------------------------------------------------------------
+    def calibrate(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated P(fake) for logits of shape (..., 2) -> (...)."""
+        cfg = self.config
+        return sigmoid(cfg.calibration_scale * fake_margin(logits) + cfg.calibration_bias)
+
+    def finish(self, state: ScoringState, threshold: float) -> Prediction:
+        """The prediction of a fully scored input: window scores and their calibrated aggregate."""
+        cfg = self.config
+        rate = float(cfg.sample_rate_hz)
+        logits = np.stack(state.logits)
+        window_scores = self.calibrate(logits)
+        segments = [Segment(s / rate, e / rate, float(p)) for (s, e), p in zip(state.spans, window_scores)]
+        combined = aggregate_logits(logits, cfg.aggregation, cfg.top_k)
+        score = float(self.calibrate(combined))
+        label = cfg.labels[1] if score >= threshold else cfg.labels[0]
+        margin = float(combined[1] - combined[0])
+        return Prediction(state.source, score, label, threshold, state.num_samples / rate, segments, logit_margin=margin)
+
+    # -- the driver for lists of inputs ------------------------------------------------------------
+    def predict(
+        self,
+        items: Sequence[Any],
+        sample_rate: int | None = None,
+        *,
+        batch_size: int = 8,
+        threshold: float,
+        on_error: str = "raise",
+        progress: bool = False,
+    ) -> list[Prediction | WavguardError]:
+        """Score inputs, ``batch_size`` windows per backend call across inputs.
+
+        Returns one entry per input: its :class:`Prediction`, or the wavguard error that stopped it
+        (only when ``on_error`` is not ``"raise"``).
+        """
+        states = [self.start(decode.describe_source(item)) for item in items]
+        pending: list[tuple[int, Window]] = []
+
+        def run_batch() -> None:
+            live = [(i, w) for i, w in pending if states[i].error is None]
+            pending.clear()
+            if live:
+                logits = self.logits([w.samples for _, w in live])
+                for (i, w), row in zip(live, logits):
+                    self.record(states[i], [w], row[None])
+
+        indices: Any = range(len(items))
+        if progress:
+            from tqdm.auto import tqdm
+
+            indices = tqdm(indices, desc="scoring", unit="file")
+        for index in indices:
+            state = states[index]
+            try:
+                for window in self.windows(items[index], sample_rate, state):
+                    pending.append((index, window))
+                    if len(pending) >= batch_size:
+                        run_batch()
+            except WavguardError as exc:
+                if on_error == "raise":
+                    raise
+                state.error = exc
+        run_batch()
+        return [state.error if state.error is not None else self.finish(state, threshold) for state in states]
+
+
+# -- the front end shared by every predict() (detectors and ensembles) --------------------------------
+def as_items(inputs: Any) -> tuple[list[Any], bool]:
+    """(list of inputs, whether one input was given). A list of numbers is one waveform."""
+    single = not isinstance(inputs, (list, tuple)) or (len(inputs) > 0 and all(isinstance(x, (int, float)) for x in inputs))
+    return ([inputs] if single else list(inputs)), single
+
+
+def check_predict_options(on_error: str, threshold: float | None, default_threshold: float, batch_size: int = 1) -> float:
+    """Validate ``predict``'s options; returns the threshold to use."""
+    if on_error not in ON_ERROR:
+        raise ConfigError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+    threshold = default_threshold if threshold is None else float(threshold)
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigError(f"threshold is a probability and must be in [0, 1], got {threshold}")
+    return threshold
+
+
+def error_prediction(source: str, error: WavguardError, threshold: float) -> Prediction:
+    """The ``on_error="return"`` entry for an input that failed."""
+    return Prediction(source, math.nan, "error", threshold, error=error)
+
+
+def collect(outcomes: Sequence[Prediction | WavguardError], sources: Sequence[str], single: bool, on_error: str, threshold: float):
+    """``predict``'s return value from one outcome per input (a prediction or an error)."""
+    results = []
+    for source, outcome in zip(sources, outcomes):
+        if isinstance(outcome, WavguardError):
+            if on_error == "raise" or (single and on_error == "skip"):
+                raise outcome  # "skip" cannot skip the only input
+            if on_error == "return":
+                results.append(error_prediction(source, outcome, threshold))
+            continue
+        results.append(outcome)
+    return results[0] if single else results

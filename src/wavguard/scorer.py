@@ -1,0 +1,124 @@
+"""What every detector shares: a config, a backend, and the scoring pipeline that drives them.
+
+:class:`~wavguard.detector.Detector` (PyTorch) and :class:`~wavguard.models.onnx.OnnxDetector`
+(ONNX Runtime) are both a :class:`Scorer`; they differ only in how they are built, loaded and
+saved. Scores are the calibrated probability that the audio is FAKE (higher = more likely fake).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .audio.decode import describe_source
+from .config import DetectorConfig
+from .evaluation.scoring import ItemScores, predict_margins
+from .models.backends import Backend
+from .pipeline import ScoringPipeline, as_items, check_predict_options, collect
+from .prediction import Prediction
+from .stream import StreamingScorer
+
+__all__ = ["Scorer"]
+
+
+class Scorer:
+    """A detector config and a model backend, scored through :class:`~wavguard.pipeline.ScoringPipeline`.
+
+    Args:
+        backend: the network (:class:`~wavguard.models.backends.Backend`).
+        config: the detector's :class:`~wavguard.config.DetectorConfig`.
+    """
+
+    def __init__(self, backend: Backend, config: DetectorConfig):
+        self.backend = backend
+        self._config = config
+        self.pipeline = ScoringPipeline(config, backend)
+
+    @property
+    def config(self) -> DetectorConfig:
+        """The detector's config; assigning a new one (e.g. after calibration) updates scoring."""
+        return self._config
+
+    @config.setter
+    def config(self, value: DetectorConfig) -> None:
+        self._config = value
+        self.pipeline = ScoringPipeline(value, self.backend)
+
+    @property
+    def sample_rate_hz(self) -> int:
+        """The rate (Hz) every input is resampled to."""
+        return self.config.sample_rate_hz
+
+    # -- device --------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.backend.device
+
+    def to(self, device: str | torch.device):
+        """Move the network to ``device``; returns the detector."""
+        self.backend.to(device)
+        return self
+
+    # -- scoring -------------------------------------------------------------------------
+    def calibrate(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated P(fake) for logits of shape (..., 2) -> (...)."""
+        return self.pipeline.calibrate(logits)
+
+    def score_windows(self, windows: Sequence[np.ndarray]) -> np.ndarray:
+        """Raw logits (N, 2), columns (REAL, FAKE), for mono float32 windows at the model's rate."""
+        return self.pipeline.logits(windows)
+
+    def predict(
+        self,
+        inputs: Any,
+        sample_rate: int | None = None,
+        *,
+        batch_size: int = 8,
+        threshold: float | None = None,
+        on_error: str = "raise",
+        progress: bool = False,
+    ) -> Prediction | list[Prediction]:
+        """Score audio: a path, encoded bytes, an array/tensor, or a list of them.
+
+        Files of any length, format (wav, flac, ogg, mp3), channel count and sample rate are
+        decoded and resampled block by block and scored in windows of ``config.window_seconds``,
+        ``batch_size`` windows at a time (across inputs), so memory stays flat on long files.
+
+        Args:
+            inputs: one input or a list of inputs. Arrays are (time,), (time, channels) or
+                (channels, time), integer or float.
+            sample_rate: sample rate (Hz) of array inputs; files carry their own.
+            batch_size: windows per forward pass.
+            threshold: overrides ``config.threshold`` for the label.
+            on_error: for a bad input in a list: ``"raise"`` (stop), ``"skip"`` (leave it out)
+                or ``"return"`` (a :class:`Prediction` with ``error`` set, ``label == "error"``).
+            progress: show a progress bar over inputs.
+
+        Returns:
+            a :class:`Prediction` for one input, a list for a list.
+        """
+        threshold = check_predict_options(on_error, threshold, self.config.threshold, batch_size)
+        items, single = as_items(inputs)
+        outcomes = self.pipeline.predict(
+            items, sample_rate, batch_size=batch_size, threshold=threshold, on_error=on_error, progress=progress
+        )
+        return collect(outcomes, [describe_source(item) for item in items], single, on_error, threshold)
+
+    def score_inputs(self, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8) -> ItemScores:
+        """Scores of a list of inputs, one bad input never stopping the run (NaN and its message).
+
+        ``scores`` equal :meth:`predict`'s; ``margins`` are the uncalibrated FAKE-minus-REAL logits.
+        """
+        margins, durations, errors = predict_margins(self, inputs, sample_rate=sample_rate, batch_size=batch_size)
+        n = margins.shape[0]
+        log_odds = self.config.calibration_scale * margins + self.config.calibration_bias
+        scores = np.asarray(self.calibrate(np.stack([np.zeros(n), margins], axis=-1)), dtype=np.float64).reshape(n)
+        return ItemScores(margins, scores, log_odds, durations, [None if e is None else str(e) for e in errors])
+
+    def stream(self, sample_rate: int | None = None, channels: int = 1, source: str = "<stream>") -> StreamingScorer:
+        """A :class:`~wavguard.stream.StreamingScorer` for live audio at ``sample_rate`` Hz
+        (default: the model's rate). Its window scores equal :meth:`predict`'s segments."""
+        return StreamingScorer(self.pipeline, sample_rate or self.config.sample_rate_hz, channels, source)
