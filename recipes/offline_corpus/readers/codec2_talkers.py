@@ -3,8 +3,8 @@
 ``usr/share/codec2/raw/*.raw`` are headerless 16-bit little-endian mono at 8 kHz;
 ``raw/speech_orig_16k.wav`` and ``wav/wia_16kHz.wav`` are 16 kHz wavs. Only the files in
 :data:`TALKERS` are speech as recorded: left out are modem and test signals (``700d_end_over``,
-``test_datac1_006``, ``testframes_700d``, ``sine1k_*``), ``f2400``/``m2400`` (the female/male
-originals through a 2,400 b/s codec, i.e. coded speech), and prefixes of longer files (``hts1``,
+``test_datac1_006``, ``testframes_700d``, ``sine1k_*``), ``f2400``/``m2400`` (named like the
+female/male talkers through a 2,400 b/s codec: probably coded speech, left out to be safe), and prefixes of longer files (``hts1``,
 ``hts2``, ``hts1a``, ``hts2a`` are cuts of ``hts``; ``ve9qrp_10s`` of ``ve9qrp``: checked sample for
 sample). The speaker key is the file name (``codec2:hts``): the package does not say who speaks,
 and two files may share a talker. Raw files are written once as 16-bit wav to
@@ -37,6 +37,7 @@ TALKERS = {
     "raw/hts.raw": "codec_test_8k",
     "raw/kristoff.raw": "codec_test_8k",
     "raw/mmt1.raw": "codec_test_8k",
+    # HF radio receptions, by their names (amateur call signs, a CQ call); not checked by listening.
     "raw/cq_ref.raw": "radio_8k",
     "raw/g3plx.raw": "radio_8k",
     "raw/ve9qrp.raw": "radio_8k",
