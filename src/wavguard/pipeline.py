@@ -51,6 +51,7 @@ __all__ = [
     "check_predict_options",
     "error_prediction",
     "collect",
+    "Predicts",
 ]
 
 #: What ``predict`` does with a bad input in a list: stop, leave it out, or return it as an error.
@@ -277,3 +278,54 @@ def collect(outcomes: Sequence[Prediction | WavguardError], sources: Sequence[st
             continue
         results.append(outcome)
     return results[0] if single else results
+
+
+class Predicts:
+    """The ``predict`` front end shared by detectors and ensembles: options checked, one input or a
+    list, bad inputs raised, skipped or returned as error predictions. Subclasses give
+    :meth:`_outcomes` (one :class:`Prediction` or wavguard error per input) and
+    :attr:`default_threshold`."""
+
+    @property
+    def default_threshold(self) -> float:
+        raise NotImplementedError
+
+    def _outcomes(self, items: list[Any], sample_rate: int | None, *, batch_size: int, threshold: float,
+                  on_error: str, progress: bool) -> list[Prediction | WavguardError]:
+        raise NotImplementedError
+
+    def predict(
+        self,
+        inputs: Any,
+        sample_rate: int | None = None,
+        *,
+        batch_size: int = 8,
+        threshold: float | None = None,
+        on_error: str = "raise",
+        progress: bool = False,
+    ) -> Prediction | list[Prediction]:
+        """Score audio: a path, encoded bytes, an array/tensor, or a list of them.
+
+        Files of any length, format (wav, flac, ogg, mp3), channel count and sample rate are
+        decoded and resampled block by block and scored in windows of ``config.window_seconds``,
+        ``batch_size`` windows at a time (across inputs), so memory stays flat on long files.
+
+        Args:
+            inputs: one input or a list of inputs. Arrays are (time,), (time, channels) or
+                (channels, time), integer or float.
+            sample_rate: sample rate (Hz) of array inputs; files carry their own.
+            batch_size: windows per forward pass.
+            threshold: overrides the stored threshold for the label.
+            on_error: for a bad input in a list: ``"raise"`` (stop), ``"skip"`` (leave it out)
+                or ``"return"`` (a :class:`Prediction` with ``error`` set, ``label == "error"``).
+            progress: show a progress bar over inputs.
+
+        Returns:
+            a :class:`Prediction` for one input, a list for a list; ``score`` is the calibrated
+            probability that the audio is FAKE.
+        """
+        threshold = check_predict_options(on_error, threshold, self.default_threshold, batch_size)
+        items, single = as_items(inputs)
+        outcomes = self._outcomes(items, sample_rate, batch_size=batch_size, threshold=threshold, on_error=on_error,
+                                  progress=progress)
+        return collect(outcomes, [decode.describe_source(item) for item in items], single, on_error, threshold)

@@ -13,18 +13,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio.decode import describe_source
 from .config import DetectorConfig
 from .evaluation.scoring import ItemScores, predict_margins
 from .models.backends import Backend
-from .pipeline import ScoringPipeline, as_items, check_predict_options, collect
-from .prediction import Prediction
+from .pipeline import Predicts, ScoringPipeline
 from .stream import StreamingScorer
 
 __all__ = ["Scorer"]
 
 
-class Scorer:
+class Scorer(Predicts):
     """A detector config and a model backend, scored through :class:`~wavguard.pipeline.ScoringPipeline`.
 
     Args:
@@ -71,41 +69,14 @@ class Scorer:
         """Raw logits (N, 2), columns (REAL, FAKE), for mono float32 windows at the model's rate."""
         return self.pipeline.logits(windows)
 
-    def predict(
-        self,
-        inputs: Any,
-        sample_rate: int | None = None,
-        *,
-        batch_size: int = 8,
-        threshold: float | None = None,
-        on_error: str = "raise",
-        progress: bool = False,
-    ) -> Prediction | list[Prediction]:
-        """Score audio: a path, encoded bytes, an array/tensor, or a list of them.
+    @property
+    def default_threshold(self) -> float:
+        return self.config.threshold
 
-        Files of any length, format (wav, flac, ogg, mp3), channel count and sample rate are
-        decoded and resampled block by block and scored in windows of ``config.window_seconds``,
-        ``batch_size`` windows at a time (across inputs), so memory stays flat on long files.
-
-        Args:
-            inputs: one input or a list of inputs. Arrays are (time,), (time, channels) or
-                (channels, time), integer or float.
-            sample_rate: sample rate (Hz) of array inputs; files carry their own.
-            batch_size: windows per forward pass.
-            threshold: overrides ``config.threshold`` for the label.
-            on_error: for a bad input in a list: ``"raise"`` (stop), ``"skip"`` (leave it out)
-                or ``"return"`` (a :class:`Prediction` with ``error`` set, ``label == "error"``).
-            progress: show a progress bar over inputs.
-
-        Returns:
-            a :class:`Prediction` for one input, a list for a list.
-        """
-        threshold = check_predict_options(on_error, threshold, self.config.threshold, batch_size)
-        items, single = as_items(inputs)
-        outcomes = self.pipeline.predict(
+    def _outcomes(self, items, sample_rate, *, batch_size, threshold, on_error, progress):
+        return self.pipeline.predict(
             items, sample_rate, batch_size=batch_size, threshold=threshold, on_error=on_error, progress=progress
         )
-        return collect(outcomes, [describe_source(item) for item in items], single, on_error, threshold)
 
     def score_inputs(self, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8) -> ItemScores:
         """Scores of a list of inputs, one bad input never stopping the run (NaN and its message).

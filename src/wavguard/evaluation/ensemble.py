@@ -32,7 +32,7 @@ from ..audio.decode import describe_source
 from ..detector import Detector
 from ..errors import ConfigError, ModelLoadError
 from ..layout import ENSEMBLE_NAME
-from ..pipeline import as_items, check_predict_options, collect, sigmoid
+from ..pipeline import Predicts, sigmoid
 from ..prediction import Prediction
 from .calibration import fit_fusion, select_threshold
 from .evaluate import _labels, evaluate_detector
@@ -43,7 +43,7 @@ __all__ = ["Ensemble", "ENSEMBLE_NAME", "compare_detectors", "count_parameters",
 
 
 
-class Ensemble:
+class Ensemble(Predicts):
     """Logistic-regression fusion of detectors' calibrated log-odds.
 
     Args:
@@ -139,31 +139,19 @@ class Ensemble:
         fused[[e is not None for e in errors]] = math.nan
         return fused, durations, errors
 
-    def predict(
-        self,
-        inputs: Any,
-        sample_rate: int | None = None,
-        *,
-        batch_size: int = 8,
-        threshold: float | None = None,
-        on_error: str = "raise",
-        progress: bool = False,
-    ) -> Prediction | list[Prediction]:
-        """Score audio like :meth:`wavguard.Detector.predict` (same arguments and results).
+    @property
+    def default_threshold(self) -> float:
+        return self.threshold
 
-        Predictions carry no per-window ``segments``: members may use different windows.
-        ``progress`` is accepted for API compatibility and ignored.
-        """
-        threshold = check_predict_options(on_error, threshold, self.threshold, batch_size)
-        items, single = as_items(inputs)
+    def _outcomes(self, items, sample_rate, *, batch_size, threshold, on_error, progress):
+        """Fused predictions (no per-window ``segments``: members may use different windows)."""
         fused, durations, errors = self._fuse(items, sample_rate, batch_size)
-        sources = [describe_source(item) for item in items]
-        outcomes = [
+        return [
             error if error is not None
-            else Prediction(source, float(sigmoid(z)), "fake" if sigmoid(z) >= threshold else "real", threshold, float(duration))
-            for source, z, duration, error in zip(sources, fused, durations, errors)
+            else Prediction(describe_source(item), float(sigmoid(z)), "fake" if sigmoid(z) >= threshold else "real",
+                            threshold, float(duration))
+            for item, z, duration, error in zip(items, fused, durations, errors)
         ]
-        return collect(outcomes, sources, single, on_error, threshold)
 
     @property
     def sample_rate_hz(self) -> int:
