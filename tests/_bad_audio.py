@@ -15,7 +15,7 @@ def wav_header(rate_hz: int, data_bytes: int, channels: int = 1, bits: int = 16,
     """A canonical 44-byte PCM WAV header that says whatever it is told (rate, channels, sizes)."""
     block = channels * bits // 8
     riff = 36 + data_bytes if riff_bytes is None else riff_bytes
-    fmt = struct.pack("<IHHIIHH", 16, 1, channels, rate_hz, (rate_hz * block) & 0xFFFFFFFF, block, bits)
+    fmt = struct.pack("<IHHIIHH", 16, 1, channels, rate_hz, (rate_hz * block) & 0xFFFFFFFF, block & 0xFFFF, bits)
     return b"RIFF" + struct.pack("<I", riff & 0xFFFFFFFF) + b"WAVE" + b"fmt " + fmt + b"data" + struct.pack("<I", data_bytes)
 
 
