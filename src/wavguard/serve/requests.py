@@ -12,8 +12,9 @@ import binascii
 import json
 from typing import Literal
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request as StarletteRequest
 
 from .errors import api_error
