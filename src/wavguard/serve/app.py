@@ -138,7 +138,7 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
         return state, capped(detector.pipeline.windows(data, None, state), state, name)
 
     def capped(windows: Iterator[Window], state: ScoringState, name: str) -> Iterator[Window]:
-        """Stop decoding as soon as a file holds more audio than its header declared and the limit allows."""
+        """Stop decoding as soon as a file holds more audio than the limit: a header can understate it."""
         limit = settings.max_duration_seconds * rate
         for window in windows:
             if state.num_samples > limit:
