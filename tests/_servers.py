@@ -16,11 +16,11 @@ def free_port() -> int:
 class ServerThread:
     """``with ServerThread(app) as base_url:`` serves ``app`` with uvicorn on a loopback port."""
 
-    def __init__(self, app):
+    def __init__(self, app, log_level: str = "warning"):
         import uvicorn
 
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level=log_level))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:

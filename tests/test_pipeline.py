@@ -35,7 +35,7 @@ class MeanBackend:
 
 
 def config(**overrides):
-    base = dict(sample_rate_hz=100, window_seconds=0.1, hop_seconds=0.1, normalize=False)
+    base = dict(sample_rate_hz=1000, window_seconds=0.01, hop_seconds=0.01, normalize=False)  # 10-sample windows
     return DetectorConfig(**{**base, **overrides})
 
 
@@ -67,7 +67,7 @@ def test_stages_give_exact_window_and_aggregate_scores():
     pipe = ScoringPipeline(config(calibration_scale=2.0, calibration_bias=-1.0), backend)
     samples = np.concatenate([np.full(10, 0.1), np.full(10, -0.1), np.full(5, 0.3)]).astype(np.float32)
     state = pipe.start("clip")
-    windows = list(pipe.windows(samples, 100, state))
+    windows = list(pipe.windows(samples, 1000, state))
     assert [(w.start, w.end) for w in windows] == [(0, 10), (10, 20), (20, 25)]
     segments = pipe.record(state, windows, pipe.logits([w.samples for w in windows]))
     margins = np.array([1.0, -1.0, 3.0])
@@ -75,15 +75,15 @@ def test_stages_give_exact_window_and_aggregate_scores():
     pred = pipe.finish(state, threshold=0.5)
     assert pred.logit_margin == pytest.approx(1.0, rel=1e-6)  # mean of the window logits
     assert pred.score == pytest.approx(1 / (1 + math.exp(-1.0)), rel=1e-6)
-    assert pred.label == "fake" and pred.duration_seconds == pytest.approx(0.25)
-    assert [(s.start_seconds, s.end_seconds) for s in pred.segments] == [(0.0, 0.1), (0.1, 0.2), (0.2, 0.25)]
+    assert pred.label == "fake" and pred.duration_seconds == pytest.approx(0.025)
+    assert [(s.start_seconds, s.end_seconds) for s in pred.segments] == pytest.approx([(0.0, 0.01), (0.01, 0.02), (0.02, 0.025)])
 
 
 def test_predict_batches_windows_across_inputs():
     backend = MeanBackend()
     scorer = Scorer(backend, config())
     clips = [np.full(25, 0.1, np.float32), np.full(10, 0.2, np.float32)]
-    preds = scorer.predict(clips, sample_rate=100, batch_size=2)
+    preds = scorer.predict(clips, sample_rate=1000, batch_size=2)
     assert backend.calls == [[10, 10], [5, 10]]  # windows of both clips share batches
     assert [p.logit_margin for p in preds] == pytest.approx([1.0, 2.0], rel=1e-6)
 
@@ -117,11 +117,11 @@ def test_end_refuses_what_cannot_be_scored(samples, error):
 
 def test_on_error_return_keeps_good_results_and_names_the_bad_input():
     scorer = Scorer(MeanBackend(), config())
-    preds = scorer.predict([np.full(20, 0.1, np.float32), np.zeros(20, np.float32)], sample_rate=100, on_error="return")
+    preds = scorer.predict([np.full(20, 0.1, np.float32), np.zeros(20, np.float32)], sample_rate=1000, on_error="return")
     assert preds[0].ok and preds[0].logit_margin == pytest.approx(1.0, rel=1e-6)
     assert preds[1].label == "error" and isinstance(preds[1].error, SilentAudioError)
     with pytest.raises(ConfigError, match="on_error"):
-        scorer.predict([np.ones(20)], sample_rate=100, on_error="ignore")
+        scorer.predict([np.ones(20)], sample_rate=1000, on_error="ignore")
 
 
 def test_a_list_of_numbers_is_one_waveform():
@@ -132,9 +132,9 @@ def test_a_list_of_numbers_is_one_waveform():
 def test_assigning_a_new_config_rebuilds_the_pipeline():
     scorer = Scorer(MeanBackend(), config())
     clip = np.full(20, 0.1, np.float32)
-    before = scorer.predict(clip, sample_rate=100).score
+    before = scorer.predict(clip, sample_rate=1000).score
     scorer.config = scorer.config.replace(calibration_scale=3.0)
-    assert scorer.predict(clip, sample_rate=100).score == pytest.approx(float(sigmoid(3.0)), rel=1e-6)
+    assert scorer.predict(clip, sample_rate=1000).score == pytest.approx(float(sigmoid(3.0)), rel=1e-6)
     assert before == pytest.approx(float(sigmoid(1.0)), rel=1e-6)
 
 

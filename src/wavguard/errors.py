@@ -6,6 +6,7 @@
     │   ├── AudioDecodeError  (not audio, truncated, unsupported format)
     │   ├── EmptyAudioError   (zero samples)
     │   ├── InvalidAudioError (NaN/inf samples, wrong array shape or dtype)
+    │   ├── SampleRateError   (a sample rate outside 1 kHz-768 kHz: a corrupt header or a typo)
     │   ├── SilentAudioError  (every sample is zero)
     │   └── AudioTooShortError (shorter than the backbone's receptive field)
     ├── ConfigError           (an invalid configuration value)
@@ -21,6 +22,7 @@ __all__ = [
     "AudioDecodeError",
     "EmptyAudioError",
     "InvalidAudioError",
+    "SampleRateError",
     "SilentAudioError",
     "AudioTooShortError",
     "ConfigError",
@@ -60,6 +62,14 @@ class EmptyAudioError(AudioError):
 
 class InvalidAudioError(AudioError):
     """Samples that are not finite, or an array with an unusable shape or dtype."""
+
+
+class SampleRateError(AudioError):
+    """A sample rate wavguard refuses: not a whole number of Hz, or outside 1 kHz-768 kHz.
+
+    A header claiming 1 Hz makes 20 KB of samples last 10,000 s, which resampling to 16 kHz turns
+    into 160 million samples; no real recording is below 1 kHz or above 768 kHz.
+    """
 
 
 class SilentAudioError(AudioError):

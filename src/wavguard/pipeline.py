@@ -103,7 +103,7 @@ class ScoringPipeline:
         """Mono float32 blocks at the model's rate: a file block by block, an array at once."""
         rate = self.config.sample_rate_hz
         if isinstance(item, (str, os.PathLike, bytes, bytearray)):
-            return decode.iter_file_blocks(item, rate)
+            return decode.iter_file_blocks(item, rate, name=source)
         return iter([decode.prepare_array(item, sample_rate, rate, source)])
 
     # -- 2./3. preprocess and windows ----------------------------------------------------------

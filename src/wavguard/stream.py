@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
-from .audio.decode import to_float32, to_mono
+from .audio.decode import check_sample_rate, to_float32, to_mono
 from .errors import InvalidAudioError
 from .pipeline import ScoringPipeline
 from .prediction import Prediction, Segment
@@ -34,7 +34,8 @@ class StreamingScorer:
 
     Args:
         pipeline: the detector's scoring pipeline (``detector.pipeline``).
-        sample_rate: rate (Hz) of the incoming chunks.
+        sample_rate: rate (Hz) of the incoming chunks, 1 kHz-768 kHz
+            (:class:`~wavguard.errors.SampleRateError` otherwise).
         channels: channels of the incoming chunks (averaged to mono); chunks are (time,) or
             (time, channels).
         source: a name for the stream, used in errors and the final prediction.
@@ -45,9 +46,9 @@ class StreamingScorer:
         self.source = source
         self.channels = int(channels)
         rate = pipeline.config.sample_rate_hz
+        sample_rate = check_sample_rate(sample_rate, source)
         self._resampler = (
-            None if int(sample_rate) == rate
-            else soxr.ResampleStream(int(sample_rate), rate, 1, dtype="float32", quality="HQ")
+            None if sample_rate == rate else soxr.ResampleStream(sample_rate, rate, 1, dtype="float32", quality="HQ")
         )
         self._state = pipeline.start(source)
         self._segments: list[Segment] = []

@@ -9,6 +9,8 @@ flat however long the file is.
 from __future__ import annotations
 
 import io
+import math
+import numbers
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,14 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ..errors import AudioDecodeError, AudioFileNotFoundError, EmptyAudioError, InvalidAudioError, SilentAudioError
+from ..errors import (
+    AudioDecodeError,
+    AudioFileNotFoundError,
+    EmptyAudioError,
+    InvalidAudioError,
+    SampleRateError,
+    SilentAudioError,
+)
 
 __all__ = [
     "AudioSource",
@@ -29,6 +38,9 @@ __all__ = [
     "to_mono",
     "resample",
     "check_samples",
+    "check_sample_rate",
+    "MIN_SAMPLE_RATE_HZ",
+    "MAX_SAMPLE_RATE_HZ",
     "iter_file_blocks",
     "audio_info",
     "SUPPORTED_FORMATS",
@@ -41,6 +53,16 @@ SUPPORTED_FORMATS = ("wav", "flac", "ogg", "mp3")
 
 #: Arrays with more channels than this on both axes are rejected as ambiguous.
 MAX_CHANNELS = 32
+
+#: The sample rates (Hz) wavguard accepts. Below 1 kHz is no speech recording; above 768 kHz no
+#: converter records. A header outside them is corrupt or hostile: at 1 Hz, 20 KB of int16 claim
+#: 10,000 s, which resampling to 16 kHz would turn into 640 MB of float32.
+MIN_SAMPLE_RATE_HZ = 1_000
+MAX_SAMPLE_RATE_HZ = 768_000
+
+#: Most samples (frames x channels) :func:`iter_file_blocks` decodes at once (4 MB of float32),
+#: whatever the file's rate and channel count.
+MAX_BLOCK_SAMPLES = 1 << 20
 
 
 def describe_source(source: object) -> str:
@@ -120,6 +142,30 @@ def check_samples(samples: np.ndarray, source: str, *, allow_silence: bool = Fal
         raise SilentAudioError(source, "every sample is zero (digital silence); there is no speech to score")
 
 
+def check_sample_rate(sample_rate_hz: object, source: str) -> int:
+    """The sample rate as an int, after checking it is a whole number of Hz in 1 kHz-768 kHz.
+
+    Args:
+        sample_rate_hz: a file header's rate, or the rate a caller gives for an array or stream.
+        source: how the error names the input.
+
+    Raises:
+        SampleRateError: naming the input and the rate.
+    """
+    if isinstance(sample_rate_hz, bool) or not isinstance(sample_rate_hz, numbers.Real):
+        raise SampleRateError(source, f"the sample rate must be a number of Hz, got {sample_rate_hz!r}")
+    rate = float(sample_rate_hz)
+    if not math.isfinite(rate) or rate != math.floor(rate):
+        raise SampleRateError(source, f"the sample rate must be a whole number of Hz, got {sample_rate_hz!r}")
+    if not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:
+        raise SampleRateError(
+            source,
+            f"a sample rate of {int(rate)} Hz is outside the supported {MIN_SAMPLE_RATE_HZ}-{MAX_SAMPLE_RATE_HZ} Hz; "
+            "the header is corrupt, or the rate was mistyped",
+        )
+    return int(rate)
+
+
 def prepare_array(
     samples: object,
     sample_rate_hz: int | None,
@@ -134,6 +180,7 @@ def prepare_array(
     name = source or describe_source(samples)
     if sample_rate_hz is None:
         raise InvalidAudioError(name, "an array needs its sample rate: pass sample_rate=... (in Hz)")
+    rate_hz = check_sample_rate(sample_rate_hz, name)
     if hasattr(samples, "detach"):  # torch.Tensor without importing torch here
         samples = samples.detach().cpu().numpy()
     try:
@@ -144,7 +191,7 @@ def prepare_array(
         raise InvalidAudioError(name, "cannot be read as an array of samples (ragged or mixed types)")
     array = to_mono(to_float32(array, name), name)
     check_samples(array, name)
-    return resample(np.ascontiguousarray(array), int(sample_rate_hz), target_rate_hz)
+    return resample(np.ascontiguousarray(array), rate_hz, target_rate_hz)
 
 
 def _libsndfile_reason(exc: Exception) -> str:
@@ -154,7 +201,9 @@ def _libsndfile_reason(exc: Exception) -> str:
 
 
 def _open(source: AudioSource, name: str | None = None) -> tuple[sf.SoundFile, str]:
-    """Open a path, bytes or file object with soundfile, mapping every failure to a wavguard error."""
+    """Open a path, bytes or file object with soundfile, mapping every failure to a wavguard error.
+
+    The header's sample rate is checked here, before a single sample is decoded."""
     name = name or describe_source(source)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -173,13 +222,19 @@ def _open(source: AudioSource, name: str | None = None) -> tuple[sf.SoundFile, s
         handle = source
     _check_riff_size(source, name)
     try:
-        return sf.SoundFile(handle), name
+        f = sf.SoundFile(handle)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioDecodeError(
             name,
             f"cannot be decoded as audio ({_libsndfile_reason(exc)}); supported formats: {', '.join(SUPPORTED_FORMATS)} "
             "(convert others with ffmpeg)",
         ) from None
+    try:
+        check_sample_rate(int(f.samplerate), name)
+    except SampleRateError:
+        f.close()
+        raise
+    return f, name
 
 
 def _check_riff_size(source: AudioSource, name: str) -> None:
@@ -210,9 +265,14 @@ def _check_complete(frames_read: int, frames_declared: int, name: str) -> None:
         )
 
 
-def audio_info(source: AudioSource) -> tuple[int, int, int]:
-    """Return (sample_rate_hz, num_frames, channels) of an encoded file without decoding it."""
-    f, _ = _open(source)
+def audio_info(source: AudioSource, name: str | None = None) -> tuple[int, int, int]:
+    """Return (sample_rate_hz, num_frames, channels) of an encoded file without decoding it.
+
+    ``num_frames / sample_rate_hz`` is the duration the header declares (an estimate for mp3):
+    check it before decoding an upload. Raises the wavguard errors of opening a file, including
+    :class:`~wavguard.errors.SampleRateError` for a rate outside 1 kHz-768 kHz.
+    """
+    f, _ = _open(source, name)
     with f:
         return int(f.samplerate), int(f.frames), int(f.channels)
 
@@ -232,8 +292,10 @@ def iter_file_blocks(
 ) -> Iterator[np.ndarray]:
     """Decode a file block by block, as mono float32 at ``target_rate_hz``.
 
-    Memory stays flat: only one block (plus the resampler's state) is held at a time. The
-    concatenated blocks equal :func:`load_audio` up to the resampler's float rounding.
+    Memory stays flat: only one block (plus the resampler's state) is held at a time, at most
+    ``block_seconds`` and at most :data:`MAX_BLOCK_SAMPLES` samples across channels, whatever the
+    file's rate and channel count. The concatenated blocks equal :func:`load_audio` up to the
+    resampler's float rounding.
 
     Yields:
         float32 arrays, shape (samples,). Raises the same wavguard errors as :func:`load_audio`,
@@ -242,7 +304,7 @@ def iter_file_blocks(
     f, name = _open(source, name)
     with f:
         rate = int(f.samplerate)
-        block_frames = max(1, int(block_seconds * rate))
+        block_frames = max(1, min(int(block_seconds * rate), MAX_BLOCK_SAMPLES // max(1, int(f.channels))))
         stream = None if rate == target_rate_hz else soxr.ResampleStream(rate, target_rate_hz, 1, dtype="float32", quality="HQ")
         total = 0
         while True:

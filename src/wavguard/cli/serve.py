@@ -22,6 +22,10 @@ def register(subparsers) -> None:
     p.add_argument("--timeout-seconds", type=float, default=60.0)
     p.add_argument("--max-batch-windows", type=int, default=16)
     p.add_argument("--max-wait-ms", type=float, default=5.0)
+    p.add_argument("--max-stream-seconds", type=float, default=3600.0, help="close a /v1/stream websocket after this much audio")
+    p.add_argument("--max-stream-frame-kb", type=float, default=1024.0, help="largest binary frame on /v1/stream, in KiB")
+    p.add_argument("--metrics-public", action="store_true",
+                   help="serve /metrics without an API key (by default it needs one when keys are set)")
     p.add_argument("--no-ui", action="store_true", help="do not mount the browser page at /ui (mounted when gradio is installed)")
     p.set_defaults(func=run)
 
@@ -39,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
         request_timeout_seconds=args.timeout_seconds,
         max_batch_windows=args.max_batch_windows,
         max_wait_ms=args.max_wait_ms,
+        max_stream_seconds=args.max_stream_seconds,
+        max_stream_frame_bytes=int(args.max_stream_frame_kb * 1024),
+        metrics_public=args.metrics_public,
         api_keys=tuple(keys),
         log_db=args.log_db,
         store_feedback_audio=args.store_feedback_audio,

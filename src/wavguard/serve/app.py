@@ -2,52 +2,49 @@
 
 Endpoints: ``POST /v1/predict`` (multipart file or JSON base64), ``POST /v1/predict/batch``,
 ``GET /healthz``, ``GET /v1/model``, ``GET /metrics`` (Prometheus), ``POST /v1/feedback``,
-``WS /v1/stream`` (live PCM). Bad input never crashes the server: it gets an HTTP error whose
-JSON body says what was wrong (``{"detail": {"error": ..., "message": ...}}``).
+``WS /v1/stream`` (live PCM, :mod:`wavguard.serve.websocket`). Bad input never crashes the
+server: it gets an HTTP error whose JSON body says what was wrong
+(``{"detail": {"error": ..., "message": ...}}``, :mod:`wavguard.serve.errors`), 500 included.
 
-Uploads are read into memory up to ``max_upload_bytes`` (413 beyond that); the multipart parser
-may spool a part over 1 MB to a temporary file, which is deleted when the request ends.
+An upload is judged before it is decoded: size (:mod:`wavguard.serve.requests`), then the
+duration and sample rate its header declares; it is then decoded block by block through the
+scoring pipeline (the same stages as ``Detector.predict``) and its windows scored in groups, so
+memory stays flat whatever the file claims.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
-import hmac
-import json
+import itertools
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import numpy as np
-from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse, Response
-from starlette.requests import Request as StarletteRequest
+from fastapi import FastAPI, HTTPException, Request, WebSocket
+from fastapi.responses import Response
 
 from .._version import __version__
-from ..audio.decode import load_audio
+from ..audio.decode import audio_info
+from ..audio.windows import Window
 from ..detector import Detector
-from ..errors import AudioDecodeError, AudioError, AudioFileNotFoundError, WavguardError
+from ..errors import AudioError, WavguardError
 from ..feedback.store import PredictionStore
 from ..pipeline import ScoringState
+from .auth import check_key, presented_key
 from .batcher import DynamicBatcher
+from .errors import api_error, audio_error, install_error_handlers, internal_error_response
+from .logs import install_log_redaction
+from .requests import FeedbackIn, parse_feedback, read_body, read_uploads
 from .settings import ServiceSettings
+from .websocket import serve_stream
 
 __all__ = ["create_app"]
 
-_MULTIPART_OVERHEAD_BYTES = 64 * 1024
-
-
-def _error(status: int, kind: str, message: str) -> HTTPException:
-    return HTTPException(status_code=status, detail={"error": kind, "message": message})
-
-
-def _audio_error(exc: AudioError) -> HTTPException:
-    status = 415 if isinstance(exc, (AudioDecodeError, AudioFileNotFoundError)) else 422
-    return _error(status, type(exc).__name__, str(exc))
+#: Windows taken from the decoder between trips to the batcher: bounds a request's memory.
+_WINDOW_GROUP = 64
 
 
 def _metrics(registry):
@@ -113,94 +110,61 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
                   description="Deepfake speech detection. `score` = probability that the audio is FAKE.")
     app.state.detector, app.state.settings, app.state.store, app.state.batcher = detector, settings, store, batcher
 
+    install_error_handlers(app)
+    install_log_redaction()
+
     @app.middleware("http")
     async def observe(request: Request, call_next):
         start = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # outermost, so the 500 is counted; the body is the documented JSON
+            response = internal_error_response(request, exc)
         endpoint = _endpoint_label(app, request)
         metrics["requests"].labels(endpoint, str(response.status_code)).inc()
         metrics["latency"].labels(endpoint).observe(time.perf_counter() - start)
         return response
 
-    def check_auth(headers, query_key: str | None = None) -> None:
-        if not settings.api_keys:
-            return
-        key = headers.get("x-api-key") or query_key
-        auth = headers.get("authorization", "")
-        if not key and auth.lower().startswith("bearer "):
-            key = auth[7:].strip()
-        if not key:
-            raise _error(401, "Unauthorized", "an API key is required: send it in the X-API-Key header")
-        if not any(hmac.compare_digest(key, k) for k in settings.api_keys):
-            raise _error(403, "Forbidden", "the API key is not valid")
+    def check_auth(request: Request) -> None:
+        check_key(settings, presented_key(request.headers))
 
-    async def read_body(request: Request) -> bytes:
-        limit = settings.max_upload_bytes + _MULTIPART_OVERHEAD_BYTES
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise _error(413, "PayloadTooLarge", f"the upload is {int(declared)} bytes; the limit is {settings.max_upload_bytes}")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise _error(413, "PayloadTooLarge", f"the upload exceeds the limit of {settings.max_upload_bytes} bytes")
-        return bytes(body)
-
-    async def uploads(request: Request, max_files: int) -> list[tuple[str, bytes]]:
-        """(filename, bytes) of each uploaded audio, from multipart or a JSON body."""
-        body = await read_body(request)
-        ctype = request.headers.get("content-type", "")
-        if ctype.startswith("application/json"):
-            try:
-                payload = json.loads(body)
-                items = payload.get("files", [payload]) if isinstance(payload, dict) else None
-                if not isinstance(items, list):
-                    raise ValueError("expected an object")
-                out = [(str(i.get("filename", "upload")), base64.b64decode(i["audio_base64"], validate=True)) for i in items]
-            except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
-                raise _error(422, "InvalidRequest", f"JSON body must be {{'audio_base64': <base64>}} ({exc})") from None
-        elif ctype.startswith("multipart/form-data"):
-            async def replay():
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            form = await StarletteRequest(request.scope, replay).form(max_files=max_files + 1, max_fields=16)
-            try:
-                out = [(f.filename or "upload", await f.read()) for _, f in form.multi_items() if hasattr(f, "read")]
-            finally:
-                await form.close()
-        else:
-            raise _error(415, "UnsupportedMediaType", "send multipart/form-data with a 'file' field, or JSON with 'audio_base64'")
-        if not out:
-            raise _error(422, "InvalidRequest", "no audio file in the request")
-        if len(out) > max_files:
-            raise _error(413, "PayloadTooLarge", f"{len(out)} files; at most {max_files} per request")
-        for name, data in out:
-            if len(data) > settings.max_upload_bytes:
-                raise _error(413, "PayloadTooLarge", f"{name}: {len(data)} bytes; the limit is {settings.max_upload_bytes}")
-        return out
-
-    def prepare(name: str, data: bytes) -> tuple[ScoringState, list]:
-        samples, _ = load_audio(data, rate, name=name)
-        seconds = samples.shape[0] / rate
-        if seconds > settings.max_duration_seconds:
-            raise _error(413, "AudioTooLong", f"{name}: {seconds:.1f} s of audio; the limit is {settings.max_duration_seconds} s")
+    def open_upload(name: str, data: bytes) -> tuple[ScoringState, Iterator[Window]]:
+        """Check the header (rate, declared duration), then the pipeline's windows, decoded lazily."""
+        rate_hz, frames, _ = audio_info(data, name=name)  # SampleRateError for 1 Hz, before any decoding
+        declared_seconds = frames / rate_hz
+        if declared_seconds > settings.max_duration_seconds:
+            raise too_long(name, f"its header declares {declared_seconds:.1f} s of audio")
         state = detector.pipeline.start(name)
-        windows = list(detector.pipeline.windows(samples, rate, state))
-        return state, windows
+        return state, capped(detector.pipeline.windows(data, None, state), state, name)
+
+    def capped(windows: Iterator[Window], state: ScoringState, name: str) -> Iterator[Window]:
+        """Stop decoding as soon as a file holds more audio than the limit: a header can understate it."""
+        limit = settings.max_duration_seconds * rate
+        for window in windows:
+            if state.num_samples > limit:
+                raise too_long(name, f"it decodes to more than {state.num_samples / rate:.1f} s of audio")
+            yield window
+
+    def too_long(name: str, what: str) -> HTTPException:
+        return api_error(413, "AudioTooLong", f"{name}: {what}; the limit is {settings.max_duration_seconds:g} s")
+
+    async def score_windows(name: str, data: bytes) -> ScoringState:
+        state, windows = await asyncio.to_thread(open_upload, name, data)
+        while group := await asyncio.to_thread(lambda: list(itertools.islice(windows, _WINDOW_GROUP))):
+            logits = await batcher.score([w.samples for w in group])
+            detector.pipeline.record(state, group, logits)
+        return state
 
     async def score_one(name: str, data: bytes, threshold: float | None) -> dict[str, Any]:
         start = time.perf_counter()
         try:
-            state, windows = await asyncio.to_thread(prepare, name, data)
+            state = await asyncio.wait_for(score_windows(name, data), settings.request_timeout_seconds)
         except AudioError as exc:
-            raise _audio_error(exc) from None
+            raise audio_error(exc) from None
         except WavguardError as exc:
-            raise _error(422, type(exc).__name__, str(exc)) from None
-        try:
-            logits = await asyncio.wait_for(batcher.score([w.samples for w in windows]), settings.request_timeout_seconds)
+            raise api_error(422, type(exc).__name__, str(exc)) from None
         except asyncio.TimeoutError:
-            raise _error(504, "Timeout", f"scoring took longer than {settings.request_timeout_seconds} s") from None
-        detector.pipeline.record(state, windows, logits)
+            raise api_error(504, "Timeout", f"scoring took longer than {settings.request_timeout_seconds} s") from None
         threshold = detector.config.threshold if threshold is None else threshold
         pred = detector.pipeline.finish(state, threshold)
         latency_ms = (time.perf_counter() - start) * 1000.0
@@ -233,9 +197,9 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
         try:
             value = float(raw)
         except ValueError:
-            raise _error(422, "InvalidRequest", f"threshold must be a number, got {raw!r}") from None
+            raise api_error(422, "InvalidRequest", f"threshold must be a number, got {raw!r}") from None
         if not 0.0 <= value <= 1.0:
-            raise _error(422, "InvalidRequest", f"threshold must be in [0, 1], got {value}")
+            raise api_error(422, "InvalidRequest", f"threshold must be in [0, 1], got {value}")
         return value
 
     @app.get("/healthz")
@@ -244,22 +208,22 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
 
     @app.get("/v1/model")
     async def model_info(request: Request):
-        check_auth(request.headers)
+        check_auth(request)
         return {"id": settings.model_id, "version": __version__, "config": detector.config.to_dict(),
                 "metrics": detector.config.metrics, "score": "probability that the audio is fake"}
 
     @app.post("/v1/predict")
     async def predict(request: Request):
-        check_auth(request.headers)
+        check_auth(request)
         threshold = threshold_param(request)
-        [(name, data)] = await uploads(request, max_files=1)
+        [(name, data)] = await read_uploads(request, settings, max_files=1)
         return await score_one(name, data, threshold)
 
     @app.post("/v1/predict/batch")
     async def predict_batch(request: Request):
-        check_auth(request.headers)
+        check_auth(request)
         threshold = threshold_param(request)
-        files = await uploads(request, max_files=settings.max_batch_files)
+        files = await read_uploads(request, settings, max_files=settings.max_batch_files)
 
         async def guarded(name: str, data: bytes) -> dict[str, Any]:
             try:
@@ -269,85 +233,40 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
 
         return {"results": await asyncio.gather(*(guarded(n, d) for n, d in files))}
 
-    @app.post("/v1/feedback")
+    feedback_body = {"requestBody": {"required": True, "content": {"application/json": {"schema": FeedbackIn.model_json_schema()}}}}
+
+    @app.post("/v1/feedback", openapi_extra=feedback_body)
     async def feedback(request: Request):
-        check_auth(request.headers)
+        check_auth(request)
         if store is None:
-            raise _error(503, "FeedbackDisabled", "this server keeps no feedback; start it with --log-db FILE")
-        try:
-            payload = json.loads(await read_body(request))
-            label = payload["label"]
-            if label not in ("real", "fake"):
-                raise ValueError(f"label must be 'real' or 'fake', got {label!r}")
-            audio = base64.b64decode(payload["audio_base64"], validate=True) if payload.get("audio_base64") else None
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-            raise _error(422, "InvalidRequest", f"feedback must be JSON {{'prediction_id', 'label': 'real'|'fake'}} ({exc})") from None
-        prediction_id = payload.get("prediction_id")
+            raise api_error(503, "FeedbackDisabled", "this server keeps no feedback; start it with --log-db FILE")
+        payload, audio = parse_feedback(await read_body(request, settings))
+        prediction_id = payload.prediction_id
         sha = hashlib.sha256(audio).hexdigest() if audio is not None else None
         if prediction_id is not None:
-            known = await asyncio.to_thread(store.get_prediction, str(prediction_id))
+            known = await asyncio.to_thread(store.get_prediction, prediction_id)
             if known is None:
-                raise _error(404, "UnknownPrediction", f"no prediction with id {prediction_id!r}")
+                raise api_error(404, "UnknownPrediction", f"no prediction with id {prediction_id!r}")
             sha = sha or known["audio_sha256"]
         if prediction_id is None and audio is None:
-            raise _error(422, "InvalidRequest", "send a prediction_id, or the audio itself (audio_base64)")
+            raise api_error(422, "InvalidRequest", "send a prediction_id, or the audio itself (audio_base64)")
         kept = audio if settings.store_feedback_audio else None
-        row = await asyncio.to_thread(store.add_feedback, label, prediction_id, sha, kept, payload.get("note"))
+        row = await asyncio.to_thread(store.add_feedback, payload.label, prediction_id, sha, kept, payload.note)
         return {"id": row, "stored_audio": kept is not None}
 
     @app.get("/metrics")
-    async def prometheus_metrics():
+    async def prometheus_metrics(request: Request):
+        if not settings.metrics_public:
+            check_auth(request)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.websocket("/v1/stream")
     async def stream(websocket: WebSocket):
         """Live scoring: send binary PCM frames (``dtype`` float32 or int16, interleaved channels),
         receive ``{"segments": [...]}`` per completed window; send the text ``end`` for the final
-        ``{"final": prediction}``."""
-        query = websocket.query_params
-        try:
-            check_auth(websocket.headers, query.get("api_key"))
-            sample_rate = int(query.get("sample_rate", rate))
-            channels = int(query.get("channels", 1))
-            dtype = {"float32": np.float32, "int16": np.int16}[query.get("dtype", "float32")]
-            if sample_rate <= 0 or not 1 <= channels <= 32:
-                raise ValueError("sample_rate must be positive and channels in 1..32")
-        except HTTPException as exc:
-            await websocket.close(code=1008, reason=exc.detail["message"])
-            return
-        except (ValueError, KeyError) as exc:
-            await websocket.close(code=1003, reason=f"bad stream parameters: {exc}")
-            return
-        await websocket.accept()
-        scorer = detector.stream(sample_rate=sample_rate, channels=channels, source="websocket")
-        try:
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    return
-                if message.get("bytes") is not None:
-                    frame = np.frombuffer(message["bytes"], dtype=dtype)
-                    if frame.size % channels:
-                        raise WavguardError(f"a frame of {frame.size} samples does not split into {channels} channels")
-                    segments = await asyncio.to_thread(scorer.push, frame.reshape(-1, channels))
-                    if segments:
-                        await websocket.send_json({"segments": [s.__dict__ for s in segments]})
-                elif (message.get("text") or "").strip() == "end":
-                    final = await asyncio.to_thread(scorer.close)
-                    final_dict = final.to_dict()
-                    final_dict.pop("error")
-                    await websocket.send_json({"final": final_dict})
-                    await websocket.close()
-                    return
-        except WebSocketDisconnect:
-            return
-        except WavguardError as exc:
-            await websocket.send_json({"error": type(exc).__name__, "message": str(exc)})
-            await websocket.close(code=1003)
-
-    @app.exception_handler(WavguardError)
-    async def wavguard_error(request: Request, exc: WavguardError):
-        return JSONResponse(status_code=422, content={"detail": {"error": type(exc).__name__, "message": str(exc)}})
+        ``{"final": prediction}``. Refusals close the socket with a code and reason
+        (:mod:`wavguard.serve.websocket`)."""
+        await serve_stream(websocket, detector, settings)
 
     if ui:
         _mount_ui(app)
