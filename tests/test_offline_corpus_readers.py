@@ -25,6 +25,7 @@ from recipes.offline_corpus.readers import (
     queen,
     sky,
 )
+
 from wavguard.errors import ConfigError
 
 
