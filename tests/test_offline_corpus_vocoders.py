@@ -20,7 +20,14 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from recipes.offline_corpus import codec2_vocoder, copy_families, engines, neural_vocoders, plan, sources  # noqa: E402
+from recipes.offline_corpus import (  # noqa: E402
+    codec2_vocoder,
+    copy_families,
+    engines,
+    neural_vocoders,
+    plan,
+    sources,
+)
 from wavguard.errors import ConfigError  # noqa: E402
 
 F0_HZ = 150.0

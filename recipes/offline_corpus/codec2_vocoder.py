@@ -19,7 +19,7 @@ import numpy as np
 from wavguard.audio import resample
 from wavguard.errors import ConfigError
 
-__all__ = ["Codec2Variant", "CODEC2_VARIANTS", "RATE_HZ", "codec2", "missing"]
+__all__ = ["CODEC2_VARIANTS", "RATE_HZ", "Codec2Variant", "codec2", "missing"]
 
 RATE_HZ = 8000
 _CODING_RMS = 10 ** (-24 / 20)

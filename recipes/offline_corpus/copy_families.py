@@ -19,7 +19,7 @@ from wavguard.audio import load_audio, resample
 
 from . import codec2_vocoder, neural_vocoders
 
-__all__ = ["CopyFamily", "FAMILIES", "missing"]
+__all__ = ["FAMILIES", "CopyFamily", "missing"]
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,9 @@ import numpy as np
 
 from wavguard.errors import ConfigError
 
-__all__ = ["HifiganVariant", "HIFIGAN_VARIANTS", "BACKENDS", "DEFAULT_BACKEND", "CHUNK_FRAMES", "CONTEXT_FRAMES",
-           "log_mel", "hifigan", "checkpoint_path", "missing", "onnx_path"]
+__all__ = ["BACKENDS", "BATCH_CHUNKS", "CHUNK_FRAMES", "CONTEXT_FRAMES", "DEFAULT_BACKEND", "HIFIGAN_VARIANTS",
+           "HifiganVariant", "checkpoint_path", "export_onnx", "hifigan", "log_mel", "missing", "onnx_path",
+           "synthesize_mel", "torch_generator"]
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ class _AttrDict(dict):
             raise AttributeError(key) from exc
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def torch_generator(name: str):
     """The generator of variant ``name`` in eval mode, weight norm removed (one per process)."""
     import torch
@@ -204,7 +205,7 @@ def torch_generator(name: str):
     return generator.eval()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _checkpoint_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -259,7 +260,7 @@ def export_onnx(variant: HifiganVariant, cache_dir: Path | None = None) -> Path:
     return target
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _onnx_session(path: str):
     import onnxruntime as ort
 
