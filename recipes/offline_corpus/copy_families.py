@@ -4,7 +4,7 @@ Each :class:`CopyFamily` names its variants and makes one clip from a real clip'
 (``plan.COPY_FAMILIES``), the clip maker (``generate.generate_audio``) and the engine check
 (``engines.missing_engines``) read :data:`FAMILIES`; adding a family is one entry here plus its
 variant names under ``variants:`` in the config, and a weight in a split's ``families:``.
-Importing this module imports neither torch nor onnxruntime.
+The vocoder modules load torch, onnxruntime and the weights only when a clip is made (once per process).
 """
 
 from __future__ import annotations
