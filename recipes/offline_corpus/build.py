@@ -96,6 +96,8 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
     seed = int(config["seed"])
     chain = ChainConfig.from_dict(config["chain"])
     root = sources.fetch_packages(Path(cache_dir).expanduser(), debs_dir)
+    # worker processes inherit it: the HiFi-GAN family caches its ONNX export there
+    os.environ["WAVGUARD_CORPUS_CACHE"] = str(Path(cache_dir).expanduser())
     speakers = sorted({s for split in config["splits"].values() for s in split.get("speakers", [])})
     utterances = {s: sources.list_utterances(root, s) for s in speakers}
     specs = plan.make_plan(config, utterances, real_per_split, seed)
@@ -110,7 +112,10 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
     todo = [s for s in specs if s.clip_id not in finished]
     if limit_new is not None:
         todo = todo[: max(0, limit_new)]
-    missing = engines.missing_engines({s.family for s in todo})
+    variants: dict[str, set[str]] = {}
+    for s in todo:
+        variants.setdefault(s.family, set()).add(s.variant)
+    missing = engines.missing_engines(set(variants), variants)
     if missing:
         raise ConfigError("cannot run: " + "; ".join(missing) + " (see recipes/offline_corpus/install.sh)")
     logger.info("%d clips planned, %d already finished, making %d now", len(specs), len(finished), len(todo))

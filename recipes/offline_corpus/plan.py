@@ -17,6 +17,7 @@ import numpy as np
 
 from wavguard.errors import ConfigError
 
+from .copy_families import FAMILIES as _REGISTERED_COPY_FAMILIES
 from .sources import SPEAKERS, Utterance
 
 __all__ = ["ClipSpec", "COPY_FAMILIES", "TTS_LANGUAGES", "load_config", "allocate", "clip_seed", "make_plan",
@@ -24,8 +25,8 @@ __all__ = ["ClipSpec", "COPY_FAMILIES", "TTS_LANGUAGES", "load_config", "allocat
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 
-#: Vocoder families: fakes made from a real clip of the same split.
-COPY_FAMILIES = ("griffinlim", "world", "lpc")
+#: Vocoder families: fakes made from a real clip of the same split (the last ones from copy_families.py).
+COPY_FAMILIES = ("griffinlim", "world", "lpc", *_REGISTERED_COPY_FAMILIES)
 #: Languages each text-to-speech family can read (English-only engines read only ``en``).
 TTS_LANGUAGES = {"espeak-ng": {"cs", "nl", "ru", "en"}, "piper": {"cs", "nl", "ru"}, "festival": {"cs", "en"},
                  "flite": {"en"}}
@@ -161,6 +162,11 @@ def _check_split(name: str, split: dict, config: dict) -> None:
                               f"{sorted(COPY_FAMILIES + tuple(TTS_LANGUAGES))}")
         if family in COPY_FAMILIES and not config["variants"].get(family):
             raise ConfigError(f"variants.{family}: lists no variants")
+        if family in _REGISTERED_COPY_FAMILIES:
+            known = _REGISTERED_COPY_FAMILIES[family].variants
+            unknown = [v for v in config["variants"][family] if v not in known]
+            if unknown:
+                raise ConfigError(f"variants.{family}: unknown variant(s) {unknown}; choose from {sorted(known)}")
 
 
 def make_plan(config: dict, utterances: dict[str, list[Utterance]], real_per_split: int | None,
