@@ -28,6 +28,7 @@ from recipes.offline_corpus import (  # noqa: E402
     plan,
     sources,
 )
+
 from wavguard.errors import ConfigError  # noqa: E402
 
 F0_HZ = 150.0
@@ -208,7 +209,6 @@ def test_missing_engines_names_codec2_and_the_hifigan_package(monkeypatch):
 def test_generate_audio_runs_a_registered_family(tmp_path):
     _need_codec2()
     import soundfile as sf
-
     from recipes.offline_corpus.generate import generate_audio
 
     path = tmp_path / "real.wav"
@@ -222,7 +222,6 @@ def test_generate_audio_runs_a_registered_family(tmp_path):
 def test_hifigan_clip_of_a_narrowband_source_keeps_its_band(tmp_path):
     variant = _need_hifigan("ts16k")
     import soundfile as sf
-
     from recipes.offline_corpus.generate import generate_audio
 
     path = tmp_path / "phone.wav"

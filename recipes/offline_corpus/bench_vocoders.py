@@ -32,8 +32,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np  # noqa: E402
-
 from recipes.offline_corpus import neural_vocoders as nv  # noqa: E402
+
 from wavguard.audio import load_audio  # noqa: E402
 
 SETTINGS = ("shipped", "shipped-1thread", "torch", "torch-chunked", "onnx", "onnx-chunked")

@@ -46,6 +46,8 @@ class ClipSpec:
             TTS the clip whose transcript is read and whose speech duration is matched.
         variant: generator setting name; params: extra numeric settings (speed, pitch, scales).
         seed: the clip's own seed (generator noise and post-processing).
+        channel: the channel of the real source clip (:data:`source_channel.CHANNELS`); TTS output
+            goes through it before the shared chain ("" = none).
     """
 
     clip_id: str
@@ -61,6 +63,7 @@ class ClipSpec:
     variant: str
     seed: int
     params: dict = field(default_factory=dict)
+    channel: str = ""
 
     @property
     def rel_path(self) -> str:
@@ -152,6 +155,11 @@ def _tts(family: str, language: str, k: int, config: dict, rng: np.random.Genera
     return voice, f"{family}:{voice}", ratio
 
 
+def _channel(u: Utterance) -> str:
+    """The recording channel of a real clip: its own if the reader set one, else its speaker's."""
+    return getattr(u, "channel", "") or SPEAKERS[u.speaker].channel
+
+
 def _check_split(name: str, split: dict, config: dict) -> None:
     for speaker in split.get("speakers", []):
         if speaker not in SPEAKERS:
@@ -203,7 +211,7 @@ def make_plan(config: dict, utterances: dict[str, list[Utterance]], real_per_spl
             reals += pool[: wanted[speaker]]
         for u in reals:
             specs.append(ClipSpec(u.uid, split_name, "real", "bonafide", "bonafide", u.speaker, u.language, u.text,
-                                  u.uid, str(u.path), "", clip_seed(seed, u.uid)))
+                                  u.uid, str(u.path), "", clip_seed(seed, u.uid), channel=_channel(u)))
         n_fakes = round(len(reals) * float(config["size"]["fakes_per_real"]))
         english_voices = split.get("english") or {}
         english_pool = [u for u in reals if u.text_en]
@@ -235,7 +243,8 @@ def make_plan(config: dict, utterances: dict[str, list[Utterance]], real_per_spl
                         variant, speaker, params = _tts(family, language, k, config, rng)
                         path = str(src.path)
                     specs.append(ClipSpec(clip_id, split_name, "fake", family, f"{family}/{variant}", speaker, language,
-                                          src.text, src.uid, path, variant, clip_seed(seed, clip_id), params))
+                                          src.text, src.uid, path, variant, clip_seed(seed, clip_id), params,
+                                          _channel(src)))
         english_counts = allocate(n_english, {f: 1.0 for f in english_voices})
         for family, n in english_counts.items():
             rng = _rng(seed, split_name, "en", family)
@@ -246,7 +255,8 @@ def make_plan(config: dict, utterances: dict[str, list[Utterance]], real_per_spl
                 clip_id = f"{split_name}-{family}-{counter:05d}--{src.uid}-en"
                 variant, speaker, params = _tts(family, "en", k, config, rng, voices=list(english_voices[family]))
                 specs.append(ClipSpec(clip_id, split_name, "fake", family, f"{family}/{variant}", speaker, "en",
-                                      src.text_en, src.uid, str(src.path), variant, clip_seed(seed, clip_id), params))
+                                      src.text_en, src.uid, str(src.path), variant, clip_seed(seed, clip_id), params,
+                                      _channel(src)))
     return specs
 
 
