@@ -3,6 +3,7 @@
     WavguardError
     ├── AudioError            (bad audio input; ``.source`` names the file or array)
     │   ├── AudioFileNotFoundError
+    │   ├── AudioReadError    (the file exists but cannot be read: permissions, I/O errors)
     │   ├── AudioDecodeError  (not audio, truncated, unsupported format)
     │   ├── EmptyAudioError   (zero samples)
     │   ├── InvalidAudioError (NaN/inf samples, wrong array shape or dtype)
@@ -18,6 +19,7 @@ __all__ = [
     "WavguardError",
     "AudioError",
     "AudioFileNotFoundError",
+    "AudioReadError",
     "AudioDecodeError",
     "EmptyAudioError",
     "InvalidAudioError",
@@ -48,6 +50,10 @@ class AudioError(WavguardError, ValueError):
 
 class AudioFileNotFoundError(AudioError, FileNotFoundError):
     """The path does not exist or is not a regular file."""
+
+
+class AudioReadError(AudioError):
+    """The file exists but the operating system refuses to read it (permissions, an I/O error)."""
 
 
 class AudioDecodeError(AudioError):
