@@ -38,7 +38,6 @@ from .checkpoint import (
     check_output_dir,
     data_record,
     load_checkpoint,
-    no_checkpoint,
     resume_candidates,
     save_checkpoint,
     warn_if_changed,
@@ -305,8 +304,9 @@ class Trainer:
                 break
             except Exception as exc:  # noqa: BLE001 - any failure to load means: try the next older one
                 logger.warning("skipping checkpoint %s: it cannot be loaded (%s)", path, exc)
-        if resume and candidates and checkpoint is None:
-            no_checkpoint(self.output_dir, start_if_missing, "every checkpoint failed to load")
+        if candidates and checkpoint is None:  # a failed load may have changed the weights: never start over on them
+            raise ConfigError(f"--resume: every checkpoint in {self.output_dir / 'checkpoints'} failed to load (see the "
+                              "warnings above); remove them to start over, or choose another output_dir")
         if checkpoint is not None:
             self.metrics.truncate(state.extra.get("metrics_lines", 0))
             logger.info("resuming from %s (epoch %d, step %d)", checkpoint, state.epoch + 1, state.global_step)
