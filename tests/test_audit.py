@@ -237,4 +237,4 @@ def test_cli_exit_status_and_json(tmp_path, capsys, load_any_calls):
     report = json.loads(capsys.readouterr().out)
     assert report["flagged"] is True and report["combined_auc"] > 0.9
     assert load_any_calls == [str(clean), str(shortcut)]
-    assert main(["audit", str(tmp_path / "missing")]) == 1
+    assert main(["audit", str(tmp_path / "missing")]) == 2  # ConfigError: usage

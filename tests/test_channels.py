@@ -325,4 +325,4 @@ def test_cli_unknown_channel_fails_before_loading_the_model(folder, tmp_path, ca
 
     code = main(["evaluate", str(tmp_path / "no-model"), str(folder), "--out", str(tmp_path / "r"), "--channels", "telephone", "radio"])
     err = capsys.readouterr().err
-    assert code == 1 and "unknown channel 'radio'" in err and "noise_snr10" in err and "no-model" not in err
+    assert code == 2 and "unknown channel 'radio'" in err and "noise_snr10" in err and "no-model" not in err

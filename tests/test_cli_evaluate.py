@@ -98,4 +98,4 @@ def test_compare_two_detectors_and_an_ensemble(models, folder, folder_loader, tm
     assert f"a   EER {100 * alone.metrics['eer']:.2f}%" in printed
     assert (out / "compare.md").read_text().startswith("# Detector comparison")
     assert (out / "roc.png").is_file()
-    assert main(["compare", *models, "--data", str(folder), "--out", str(out), "--names", "x"]) == 1
+    assert main(["compare", *models, "--data", str(folder), "--out", str(out), "--names", "x"]) == 2  # ConfigError: usage

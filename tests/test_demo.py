@@ -166,7 +166,7 @@ def test_without_gradio_the_service_has_no_page_and_demo_says_what_to_install(de
     assert not gradio_available()
     app = create_app(detector, ServiceSettings())
     assert "/ui" not in [getattr(route, "path", None) for route in app.routes]
-    assert main(["demo", str(model_dir)]) == 1
+    assert main(["demo", str(model_dir)]) == 2  # ConfigError: usage
     assert "the demo page needs gradio: pip install 'wavguard[demo]'" in capsys.readouterr().err
     with pytest.raises(ModuleNotFoundError, match=r"pip install 'wavguard\[demo\]'"):
         build_demo(detector)

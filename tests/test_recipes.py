@@ -88,5 +88,5 @@ def test_cli_reports_bad_recipe(tmp_path, capsys):
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("train_data: x\nbackbone: y\nmode: sideways\n")
-    assert main(["train", str(bad)]) == 1
+    assert main(["train", str(bad)]) == 2  # a ConfigError is a usage error
     assert "mode must be one of" in capsys.readouterr().err

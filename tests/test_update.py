@@ -80,13 +80,17 @@ def _cli(world, out, *extra):
 
 
 def test_feedback_rows_with_audio_become_a_dataset(world):
-    from wavguard.data import decode_audio
-    from wavguard.feedback.data import load_feedback
+    import datasets
 
-    fb = load_feedback(world["db"])
+    from wavguard.data import decode_audio
+    from wavguard.feedback.data import load_feedback, read_feedback
+
+    fb = read_feedback(world["db"])
     assert fb.counts() == {"rows": 28, "used": 24, "used_real": 8, "used_fake": 16, "without_audio": 2,
                            "duplicates": 1, "unreadable": 1}
     ds = fb.dataset
+    assert isinstance(load_feedback(world["db"]), datasets.Dataset)  # as docs/continuous-learning.md promises
+    assert load_feedback(world["db"])["feedback_id"] == ds["feedback_id"]
     assert type(ds.features["audio"]).__name__ == "Audio" and ds.features["audio"].decode is False
     assert ds.features["label"].names == ["real", "fake"]
     assert list(ds["label"]) == [1] * NUM_BROWN + [0] * NUM_SINES  # the duplicate keeps its newest label
@@ -100,7 +104,7 @@ def test_update_starts_from_the_deployed_weights(world, tmp_path):
     from wavguard.feedback.data import load_feedback
     from wavguard.training import TrainConfig, Trainer
 
-    cfg = TrainConfig(train_data=load_feedback(world["db"]).dataset, init_from=str(world["old"]), epochs=1, batch_size=8,
+    cfg = TrainConfig(train_data=load_feedback(world["db"]), init_from=str(world["old"]), epochs=1, batch_size=8,
                       crop_seconds=1.0, output_dir=str(tmp_path / "run"), cache_dir=str(world["cache"]))
     trainer = Trainer(cfg).setup()
     old = Detector.from_pretrained(world["old"])
@@ -209,7 +213,7 @@ def test_database_without_audio_is_a_clear_error(world, tmp_path, capsys):
     store.close()
     with pytest.raises(ConfigError, match="none of its 1 feedback rows carries usable audio.*--store-feedback-audio"):
         update_detector(world["old"], tmp_path / "labels-only.db", tmp_path / "new")
-    assert main(["update", str(world["old"]), "--feedback", str(tmp_path / "labels-only.db"), "--out", str(tmp_path / "new")]) == 1
+    assert main(["update", str(world["old"]), "--feedback", str(tmp_path / "labels-only.db"), "--out", str(tmp_path / "new")]) == 2
     assert "--store-feedback-audio" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
 

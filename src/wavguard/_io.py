@@ -1,4 +1,10 @@
-"""Atomic file writes: a crash never leaves a half-written file where a good one was."""
+"""Atomic file writes: a crash never leaves a half-written file where a good one was.
+
+Every file wavguard writes into a detector directory gets the permissions the umask gives a
+plain ``open()``: temporary files (``mkstemp``: 0600) and files that libraries write through their
+own temporary files (safetensors, via transformers' and peft's ``save_pretrained``) are
+normalised with :func:`apply_umask`, so another user can load a saved detector.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,31 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write_text", "atomic_write"]
+__all__ = ["atomic_write_text", "atomic_write", "apply_umask", "umask_mode"]
+
+
+def umask_mode(directory: bool = False) -> int:
+    """The mode a new file (0o666) or directory (0o777) gets under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
+def apply_umask(path: str | os.PathLike) -> Path:
+    """Give ``path`` and, for a directory, everything under it the umask's permissions (files
+    0o666 & ~umask, directories 0o777 & ~umask). Returns ``path``."""
+    path = Path(path)
+    file_mode, dir_mode = umask_mode(), umask_mode(directory=True)
+    if path.is_dir():
+        for root, dirs, files in os.walk(path):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), dir_mode)
+            for name in files:
+                os.chmod(os.path.join(root, name), file_mode)
+        os.chmod(path, dir_mode)
+    else:
+        os.chmod(path, file_mode)
+    return path
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -18,9 +48,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     os.close(fd)
     try:
         write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; saved models must be readable like any file
+        os.chmod(tmp, umask_mode())  # mkstemp makes 0600; saved models must be readable like any file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

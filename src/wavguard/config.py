@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from ._version import __version__
 from .audio.windows import AGGREGATIONS
 from .errors import ConfigError, ModelLoadError
 from .layout import CONFIG_NAME
+from .models.head import ACTIVATIONS, POOLINGS
 
 __all__ = ["DetectorConfig", "CONFIG_NAME", "FREEZE_MODES", "LABELS"]
 
@@ -31,6 +34,37 @@ FREEZE_MODES = ("all", "feature_encoder", "none", "lora")
 #: Output index -> label. Index 1 is FAKE: ``score`` is the probability of index 1.
 LABELS = ("real", "fake")
 KINDS = ("transformer", "spectrogram")
+HEAD_POOLINGS = POOLINGS
+HEAD_ACTIVATIONS = tuple(ACTIVATIONS)
+
+_INT_FIELDS = ("num_layers", "head_kernel_size", "sample_rate_hz", "top_k")
+_FLOAT_FIELDS = ("head_dropout", "window_seconds", "hop_seconds", "threshold", "calibration_scale", "calibration_bias")
+_STR_FIELDS = ("backbone", "backbone_revision", "backbone_type", "freeze", "head_pooling", "head_activation",
+               "aggregation", "kind", "wavguard_version")
+#: Fields where ``None`` (JSON null) is a meaningful value.
+_OPTIONAL = frozenset({"backbone_revision", "num_layers", "normalize", "hop_seconds", "denoise", "spectrogram"})
+
+
+def _as_int(name: str, value: Any, optional: bool = False) -> int | None:
+    """``value`` as an int: ints and whole-number floats (``16000.0``); never bools or strings."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+        isinstance(value, numbers.Integral) or (math.isfinite(value) and float(value).is_integer())
+    ):
+        raise ConfigError(f"{name} must be a whole number{' or null' if optional else ''}, got {value!r}")
+    return int(value)
+
+
+def _as_float(name: str, value: Any, optional: bool = False) -> float | None:
+    """``value`` as a finite float: ints and floats; never bools, strings, NaN or infinity."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{name} must be a number{' or null' if optional else ''}, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
 
 
 def _version() -> str:
@@ -104,12 +138,15 @@ class DetectorConfig:
     wavguard_version: str = field(default_factory=_version)
 
     def __post_init__(self) -> None:
-        self.head_channels = tuple(int(c) for c in self.head_channels)
-        self.labels = tuple(self.labels)
+        self._check_types()
         if self.kind not in KINDS:
             raise ConfigError(f"kind must be one of {KINDS}, got {self.kind!r}")
         if self.freeze not in FREEZE_MODES:
             raise ConfigError(f"freeze must be one of {FREEZE_MODES}, got {self.freeze!r}")
+        if self.head_pooling not in HEAD_POOLINGS:
+            raise ConfigError(f"head_pooling must be one of {HEAD_POOLINGS}, got {self.head_pooling!r}")
+        if self.head_activation not in HEAD_ACTIVATIONS:
+            raise ConfigError(f"head_activation must be one of {HEAD_ACTIVATIONS}, got {self.head_activation!r}")
         if self.num_layers is not None and self.num_layers < 1:
             raise ConfigError(f"num_layers must be at least 1 (or None for all layers), got {self.num_layers}")
         if self.sample_rate_hz <= 0:
@@ -120,18 +157,55 @@ class DetectorConfig:
             raise ConfigError(
                 f"hop_seconds must be in (0, window_seconds={self.window_seconds}], got {self.hop_seconds}"
             )
+        if self.window_samples < 1 or self.hop_samples < 1:
+            raise ConfigError(
+                f"window_seconds={self.window_seconds} and hop_seconds={self.hop_seconds} must each span at least "
+                f"one sample at sample_rate_hz={self.sample_rate_hz}"
+            )
         if self.aggregation not in AGGREGATIONS:
             raise ConfigError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
         if self.top_k < 1:
             raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold is a probability and must be in [0, 1], got {self.threshold}")
+        if not 0.0 <= self.head_dropout < 1.0:
+            raise ConfigError(f"head_dropout is a probability and must be in [0, 1), got {self.head_dropout}")
         if self.labels != LABELS:
-            raise ConfigError(f"labels must be {LABELS} (index 1 is FAKE), got {self.labels}")
+            raise ConfigError(f"labels must be {list(LABELS)} (index 1 is FAKE), got {list(self.labels)}")
         if not self.head_channels:
-            raise ConfigError("head_channels needs at least one conv block")
-        if self.head_kernel_size % 2 != 1:
-            raise ConfigError(f"head_kernel_size must be odd, got {self.head_kernel_size}")
+            raise ConfigError(f"head_channels needs at least one conv block, got {list(self.head_channels)}")
+        if min(self.head_channels) < 1:
+            raise ConfigError(f"head_channels must be positive whole numbers, got {list(self.head_channels)}")
+        if self.head_kernel_size < 1 or self.head_kernel_size % 2 != 1:
+            raise ConfigError(f"head_kernel_size must be a positive odd number, got {self.head_kernel_size}")
+
+    def _check_types(self) -> None:
+        """Every field has its declared type (JSON numbers are accepted for floats, whole-number
+        floats for ints); floats are finite. Normalises tuples and numbers in place."""
+        for name in _INT_FIELDS:
+            setattr(self, name, _as_int(name, getattr(self, name), optional=name in _OPTIONAL))
+        for name in _FLOAT_FIELDS:
+            setattr(self, name, _as_float(name, getattr(self, name), optional=name in _OPTIONAL))
+        for name in _STR_FIELDS:
+            value = getattr(self, name)
+            if not (isinstance(value, str) or (value is None and name in _OPTIONAL)):
+                raise ConfigError(f"{name} must be a string, got {value!r}")
+        for name in ("layer_norm", "normalize"):
+            value = getattr(self, name)
+            if not (isinstance(value, bool) or (value is None and name in _OPTIONAL)):
+                raise ConfigError(f"{name} must be true or false, got {value!r}")
+        for name in ("denoise", "spectrogram", "metrics", "extra"):
+            value = getattr(self, name)
+            if not (isinstance(value, dict) or (value is None and name in _OPTIONAL)):
+                raise ConfigError(f"{name} must be a mapping (JSON object){' or null' if name in _OPTIONAL else ''}, got {value!r}")
+        for name in ("head_channels", "labels"):
+            if not isinstance(getattr(self, name), (list, tuple)):
+                raise ConfigError(f"{name} must be a list, got {getattr(self, name)!r}")
+        try:
+            self.head_channels = tuple(_as_int("head_channels", c) for c in self.head_channels)
+        except ConfigError:
+            raise ConfigError(f"head_channels must be a list of positive whole numbers, got {list(self.head_channels)!r}") from None
+        self.labels = tuple(self.labels)
 
     @property
     def window_samples(self) -> int:
@@ -161,7 +235,12 @@ class DetectorConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             logger.warning("ignoring config keys this wavguard version does not know: %s", ", ".join(unknown))
-        return cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except (TypeError, ValueError) as exc:  # pragma: no cover - every field is checked; a last net
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"invalid config: {exc}") from None
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``config.json`` atomically into ``directory``; returns its path."""
@@ -175,9 +254,14 @@ class DetectorConfig:
         if not path.is_file():
             raise ModelLoadError(f"{directory}: no {CONFIG_NAME}; is this a wavguard detector directory?")
         try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelLoadError(f"{path}: not valid JSON ({exc})") from None
+        except OSError as exc:
+            raise ModelLoadError(f"{path}: cannot be read ({exc.strerror or exc})") from None
         if not isinstance(data, dict):
             raise ModelLoadError(f"{path}: expected a JSON object")
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._io import atomic_write
+from ._io import apply_umask, atomic_write
 from .config import DetectorConfig
 from .errors import ModelLoadError
 from .hub import push_to_hub
@@ -177,6 +177,7 @@ class Detector(Scorer):
                 base = copy.deepcopy(base).unload()
             with quiet_transformers():
                 base.save_pretrained(str(staging), safe_serialization=True)
+            apply_umask(staging)  # safetensors writes 0600 files: others could not load the detector
             shutil.rmtree(target, ignore_errors=True)
             os.replace(staging, target)
         elif target.exists():

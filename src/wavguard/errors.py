@@ -3,6 +3,7 @@
     WavguardError
     ├── AudioError            (bad audio input; ``.source`` names the file or array)
     │   ├── AudioFileNotFoundError
+    │   ├── AudioReadError    (the file exists but cannot be read: permissions, I/O errors)
     │   ├── AudioDecodeError  (not audio, truncated, unsupported format)
     │   ├── EmptyAudioError   (zero samples)
     │   ├── InvalidAudioError (NaN/inf samples, wrong array shape or dtype)
@@ -19,6 +20,7 @@ __all__ = [
     "WavguardError",
     "AudioError",
     "AudioFileNotFoundError",
+    "AudioReadError",
     "AudioDecodeError",
     "EmptyAudioError",
     "InvalidAudioError",
@@ -52,6 +54,10 @@ class AudioFileNotFoundError(AudioError, FileNotFoundError):
     """The path does not exist or is not a regular file."""
 
 
+class AudioReadError(AudioError):
+    """The file exists but the operating system refuses to read it (permissions, an I/O error)."""
+
+
 class AudioDecodeError(AudioError):
     """The file exists but cannot be decoded as audio (not audio, truncated, unsupported)."""
 
@@ -64,8 +70,8 @@ class InvalidAudioError(AudioError):
     """Samples that are not finite, or an array with an unusable shape or dtype."""
 
 
-class SampleRateError(AudioError):
-    """A sample rate wavguard refuses: not a whole number of Hz, or outside 1 kHz-768 kHz.
+class SampleRateError(InvalidAudioError):
+    """A sample rate wavguard refuses (a kind of invalid audio): not a whole number of Hz, or outside 1 kHz-768 kHz.
 
     A header claiming 1 Hz makes 20 KB of samples last 10,000 s, which resampling to 16 kHz turns
     into 160 million samples; no real recording is below 1 kHz or above 768 kHz.

@@ -38,7 +38,7 @@ from .audio import decode
 from .audio.denoise import BlockDenoiser, denoise_from_config
 from .audio.windows import Window, WindowBuffer, aggregate_logits, fake_margin
 from .config import DetectorConfig
-from .errors import AudioTooShortError, ConfigError, EmptyAudioError, SilentAudioError, WavguardError
+from .errors import AudioTooShortError, ConfigError, EmptyAudioError, InvalidAudioError, SilentAudioError, WavguardError
 from .models.backends import Backend
 from .prediction import Prediction, Segment
 
@@ -168,6 +168,7 @@ class ScoringPipeline:
     def record(self, state: ScoringState, windows: Sequence[Window], logits: np.ndarray) -> list[Segment]:
         """Store the logits (N, 2) of ``state``'s windows; returns their calibrated segments."""
         rate = float(self.config.sample_rate_hz)
+        _check_finite(state.source, logits)
         scores = self.calibrate(logits) if len(windows) else []
         segments = []
         for w, row, p in zip(windows, logits, scores):
@@ -187,6 +188,7 @@ class ScoringPipeline:
         cfg = self.config
         rate = float(cfg.sample_rate_hz)
         logits = np.stack(state.logits)
+        _check_finite(state.source, logits)
         window_scores = self.calibrate(logits)
         segments = [Segment(s / rate, e / rate, float(p)) for (s, e), p in zip(state.spans, window_scores)]
         combined = aggregate_logits(logits, cfg.aggregation, cfg.top_k)
@@ -220,7 +222,14 @@ class ScoringPipeline:
             if live:
                 logits = self.logits([w.samples for _, w in live])
                 for (i, w), row in zip(live, logits):
-                    self.record(states[i], [w], row[None])
+                    if states[i].error is not None:
+                        continue
+                    try:
+                        self.record(states[i], [w], row[None])
+                    except WavguardError as exc:
+                        if on_error == "raise":
+                            raise
+                        states[i].error = exc
 
         indices: Any = range(len(items))
         if progress:
@@ -240,6 +249,17 @@ class ScoringPipeline:
                 state.error = exc
         run_batch()
         return [state.error if state.error is not None else self.finish(state, threshold) for state in states]
+
+
+def _check_finite(source: str, logits: np.ndarray) -> None:
+    """A score is never NaN: non-finite logits (float samples so large that the network overflows)
+    are an error naming the input."""
+    if not np.all(np.isfinite(logits)):
+        raise InvalidAudioError(
+            source,
+            "the model's output is not finite for this audio (float samples far outside [-1, 1]?); "
+            "scale float samples to [-1, 1]",
+        )
 
 
 # -- the front end shared by every predict() (detectors and ensembles) --------------------------------

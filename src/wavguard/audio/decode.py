@@ -22,7 +22,9 @@ import soxr
 
 from ..errors import (
     AudioDecodeError,
+    AudioError,
     AudioFileNotFoundError,
+    AudioReadError,
     EmptyAudioError,
     InvalidAudioError,
     SampleRateError,
@@ -200,29 +202,50 @@ def _libsndfile_reason(exc: Exception) -> str:
     return text.split(": ", 1)[1] if text.startswith("Error opening") and ": " in text else text
 
 
+def _os_error(name: str, exc: OSError) -> AudioError:
+    """The wavguard error for an operating-system error on an input file (names the file)."""
+    if isinstance(exc, FileNotFoundError):
+        return AudioFileNotFoundError(name, "no such file; check the path")
+    if isinstance(exc, IsADirectoryError):
+        return AudioFileNotFoundError(name, "is a directory, not an audio file; pass the files inside it")
+    if isinstance(exc, PermissionError):
+        return AudioReadError(name, "permission denied: this user cannot read the file; check its permissions")
+    return AudioReadError(name, f"cannot be read ({exc.strerror or exc}); check the file and the disk")
+
+
 def _open(source: AudioSource, name: str | None = None) -> tuple[sf.SoundFile, str]:
     """Open a path, bytes or file object with soundfile, mapping every failure to a wavguard error.
 
     The header's sample rate is checked here, before a single sample is decoded."""
     name = name or describe_source(source)
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise AudioFileNotFoundError(name, "no such file; check the path")
-        if path.is_dir():
-            raise AudioFileNotFoundError(name, "is a directory, not an audio file; pass the files inside it")
-        if path.stat().st_size == 0:
-            raise EmptyAudioError(name, "the file is empty (0 bytes)")
-        handle: object = str(path)
-    elif isinstance(source, (bytes, bytearray)):
-        if len(source) == 0:
-            raise EmptyAudioError(name, "zero bytes of audio were given")
-        handle = io.BytesIO(source)
-    else:
-        handle = source
-    _check_riff_size(source, name)
     try:
+
+        if isinstance(source, (str, os.PathLike)):
+            path = Path(source)
+            if not path.exists():
+                raise AudioFileNotFoundError(name, "no such file; check the path")
+            if path.is_dir():
+                raise AudioFileNotFoundError(name, "is a directory, not an audio file; pass the files inside it")
+            if path.stat().st_size == 0:
+                raise EmptyAudioError(name, "the file is empty (0 bytes)")
+            handle: object = str(path)
+        elif isinstance(source, (bytes, bytearray)):
+            if len(source) == 0:
+                raise EmptyAudioError(name, "zero bytes of audio were given")
+            handle = io.BytesIO(source)
+        else:
+            handle = source
+        _check_container(source, name)
         f = sf.SoundFile(handle)
+    except OSError as exc:  # before LibsndfileError's base: permissions, I/O errors, a path that changed
+        if isinstance(exc, AudioError):
+            raise
+        raise _os_error(name, exc) from None
+    except ValueError as exc:  # e.g. a NUL byte in the path
+        if isinstance(exc, AudioError):
+            raise
+        raise AudioFileNotFoundError(name, f"is not a usable path ({exc})") from None
+
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioDecodeError(
             name,
@@ -237,14 +260,18 @@ def _open(source: AudioSource, name: str | None = None) -> tuple[sf.SoundFile, s
     return f, name
 
 
-def _check_riff_size(source: AudioSource, name: str) -> None:
-    """Catch truncated WAV files, which libsndfile would otherwise read short without a word."""
+def _check_container(source: AudioSource, name: str) -> None:
+    """Catch truncated WAV and Ogg files, which libsndfile would otherwise read short without a word."""
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as fh:
             header = fh.read(12)
+            if header[:4] == b"OggS":
+                _check_ogg_pages(fh, os.fstat(fh.fileno()).st_size, name)
         actual = Path(source).stat().st_size
     elif isinstance(source, (bytes, bytearray)):
         header, actual = bytes(source[:12]), len(source)
+        if header[:4] == b"OggS":
+            _check_ogg_pages(io.BytesIO(source), actual, name)
     else:
         return
     if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
@@ -254,6 +281,24 @@ def _check_riff_size(source: AudioSource, name: str) -> None:
         raise AudioDecodeError(
             name, f"the WAV file is truncated: its header declares {declared} bytes but it holds {actual}; re-export or re-download it"
         )
+
+
+def _check_ogg_pages(fh: io.IOBase, size: int, name: str) -> None:
+    """Walk the Ogg page headers (27 bytes + segment table each; seeks, no decoding): every page
+    must be complete and the last one must end its stream (the end-of-stream flag)."""
+    offset, ended = 0, False
+    while offset < size:
+        fh.seek(offset)
+        header = fh.read(27)
+        table = fh.read(header[26]) if len(header) == 27 else b""
+        if len(header) < 27 or header[:4] != b"OggS" or len(table) < header[26] or offset + 27 + len(table) + sum(table) > size:
+            raise AudioDecodeError(
+                name, f"the Ogg file is truncated or corrupt at byte {offset} of {size}; re-export or re-download it"
+            )
+        ended = bool(header[5] & 0x04)  # end of stream
+        offset += 27 + len(table) + sum(table)
+    if not ended:
+        raise AudioDecodeError(name, f"the Ogg file is truncated: its last page (of {size} bytes) does not end the stream; re-export or re-download it")
 
 
 def _check_complete(frames_read: int, frames_declared: int, name: str) -> None:
@@ -280,6 +325,8 @@ def audio_info(source: AudioSource, name: str | None = None) -> tuple[int, int, 
 def _read(f: sf.SoundFile, name: str, frames: int) -> np.ndarray:
     try:
         return f.read(frames, dtype="float32", always_2d=True)
+    except OSError as exc:
+        raise _os_error(name, exc) from None
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioDecodeError(name, f"decoding failed part-way ({exc}); the file may be truncated or corrupt") from None
 

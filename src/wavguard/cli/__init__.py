@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
-from ..errors import WavguardError
+from ..errors import ConfigError, WavguardError
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
@@ -36,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit status (0 ok, 1 some input failed, 2 usage error)."""
+    """Run the CLI; returns the process exit status.
+
+    0: ok; 1: some input failed (or a model could not be loaded); 2: usage error (a bad option, or
+    a :class:`~wavguard.errors.ConfigError` from a setting or a detector's ``config.json``).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -45,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except ConfigError as exc:  # a setting, option or config file that cannot be used: a usage error
+        print(f"wavguard: error: {exc}", file=sys.stderr)
+        return 2
     except WavguardError as exc:
         print(f"wavguard: error: {exc}", file=sys.stderr)
         return 1

@@ -11,7 +11,12 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
         help="score audio files (probability that each is fake)",
-        description="Score audio files. Prints one line per file: score (probability of FAKE), label, path.",
+        description=(
+            "Score audio files. Prints one tab-separated line per file: score (probability of FAKE), label, "
+            "path. In the path a tab, newline, carriage return and backslash are written as \\t, \\n, \\r "
+            "and \\\\, so every line has exactly three fields. Files that cannot be scored are reported on "
+            "stderr (exit status 1); the others are still scored."
+        ),
     )
     p.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3; any rate and channel count)")
     p.add_argument("--model", "-m", required=True, help="detector directory or Hugging Face Hub id")
@@ -19,8 +24,17 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print JSON lines with per-window segments")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the detector's)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
-    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (an unavailable device is a usage error, exit 2)")
     p.set_defaults(func=run)
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def escape_field(text: str) -> str:
+    """``text`` as one tab-separated field on one line: backslash, tab, newline and carriage
+    return become ``\\\\``, ``\\t``, ``\\n``, ``\\r`` (reversible)."""
+    return text.translate(_ESCAPES)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,10 +46,11 @@ def run(args: argparse.Namespace) -> int:
     for pred in results:
         if not pred.ok:
             failed += 1
-            print(f"wavguard: error: {pred.error}", file=sys.stderr)
+            message = str(pred.error).replace("\n", "\\n").replace("\r", "\\r")  # one line per error
+            print(f"wavguard: error: {message}", file=sys.stderr)
             continue
         if args.json:
             print(json.dumps(pred.to_dict()))
         else:
-            print(f"{pred.score:.4f}\t{pred.label}\t{pred.source}")
+            print(f"{pred.score:.4f}\t{pred.label}\t{escape_field(pred.source)}")
     return 1 if failed else 0

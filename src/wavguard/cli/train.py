@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 
 
 def register(subparsers) -> None:
@@ -19,7 +20,15 @@ def register(subparsers) -> None:
     )
     p.add_argument("recipe", help="YAML recipe (e.g. recipes/custom_folder/recipe.yaml)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="settings that override the recipe")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
+    p.add_argument(
+        "--resume", action="store_true",
+        help="continue from the newest intact checkpoint in output_dir (a damaged newer one is skipped with a "
+        "warning); refuses when there is none",
+    )
+    p.add_argument(
+        "--resume-or-start", action="store_true",
+        help="like --resume, but start from scratch (with a warning) when output_dir has no intact checkpoint",
+    )
     p.set_defaults(func=run)
 
 
@@ -28,8 +37,11 @@ def run(args: argparse.Namespace) -> int:
 
     logging.getLogger("wavguard").setLevel(logging.INFO)
     config = TrainConfig.from_yaml(args.recipe, args.overrides)
-    result = train(config, resume=args.resume)
-    eer = "n/a" if result.best_eer != result.best_eer else f"{result.best_eer:.4f}"
+    result = train(config, resume=args.resume or args.resume_or_start, start_if_missing=args.resume_or_start)
+    if any("val_eer" in record for record in result.history):
+        eer = f"{result.best_eer:.4f}" if math.isfinite(result.best_eer) else "n/a (the validation set holds one class)"
+    else:
+        eer = "n/a (no validation set)"
     print(f"best detector: {result.best_dir} (epoch {result.best_epoch}, validation EER {eer})")
     for name, metrics in result.test_metrics.items():
         print(f"test {name}: EER {metrics['eer']:.4f} on {metrics['num_clips']} clips")

@@ -6,10 +6,12 @@ them, its SHA-256 and the ``prediction_id`` it corrects. Only rows that carry au
 model; the others are counted and reported.
 
 Example:
-    >>> from wavguard.feedback.data import load_feedback
-    >>> fb = load_feedback("logs/wavguard.db")                     # doctest: +SKIP
-    >>> fb.dataset.column_names, fb.counts()["without_audio"]       # doctest: +SKIP
-    (['audio', 'label', 'source', 'feedback_id', ...], 3)
+    >>> from wavguard.feedback.data import load_feedback, read_feedback
+    >>> ds = load_feedback("logs/wavguard.db")                     # doctest: +SKIP
+    >>> ds.column_names                                            # doctest: +SKIP
+    ['audio', 'label', 'source', 'feedback_id', ...]
+    >>> read_feedback("logs/wavguard.db").counts()["without_audio"]  # doctest: +SKIP
+    3
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from ..audio.decode import audio_info
 from ..errors import AudioError, ConfigError
 
-__all__ = ["FeedbackData", "load_feedback", "feedback_dataset"]
+__all__ = ["FeedbackData", "load_feedback", "read_feedback", "feedback_dataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +115,21 @@ def feedback_dataset(rows: list[dict[str, Any]]):
     features["label"] = datasets.ClassLabel(names=["real", "fake"])
     return datasets.Dataset(table.cast(features.arrow_schema), info=datasets.DatasetInfo(features=features))
 
-def load_feedback(path: str | os.PathLike) -> FeedbackData:
+def load_feedback(path: str | os.PathLike):
+    """The feedback of a ``wavguard serve --log-db`` database that carries audio, as a ``datasets.Dataset``.
+
+    One row per distinct clip (the newest label wins), in the columns :class:`FeedbackData`
+    describes; no rows when no feedback carries usable audio. For the counts of what was left out
+    (label-only rows, duplicates, unreadable audio) use :func:`read_feedback`.
+
+    Raises:
+        ConfigError: the file is missing, not SQLite, or has no ``feedback`` table.
+    """
+    fb = read_feedback(path)
+    return fb.dataset if fb.dataset is not None else feedback_dataset([])
+
+
+def read_feedback(path: str | os.PathLike) -> FeedbackData:
     """Read the feedback rows of a ``wavguard serve --log-db`` database (opened read-only).
 
     Rows are read oldest first. Several rows for the same audio (same SHA-256 of the bytes) keep

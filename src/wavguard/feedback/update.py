@@ -1,6 +1,6 @@
 """The continuous-learning step: fine-tune a deployed detector on client feedback, keep it only if better.
 
-:func:`update_detector` reads the feedback that carries audio (:func:`wavguard.feedback.data.load_feedback`),
+:func:`update_detector` reads the feedback that carries audio (:func:`wavguard.feedback.data.read_feedback`),
 mixes in a seeded sample of the model's original training data (replay, so it does not forget),
 continues training from the deployed weights (``TrainConfig.init_from``), scores the old and the
 new model on a hold-out set the training never sees, and writes the new model only when its
@@ -37,7 +37,7 @@ from ..errors import ConfigError
 from ..evaluation.evaluate import evaluate_detector
 from ..training import TrainConfig, train
 from ..training.data import load_sources
-from .data import load_feedback
+from .data import read_feedback
 from .report import render, write_update_report
 
 __all__ = ["UpdateResult", "update_detector", "decide", "stratified_holdout", "replay_sample", "TIE_TOLERANCE", "REPORT_DIR"]
@@ -304,7 +304,7 @@ def update_detector(
         raise ConfigError(f"min_improvement must be a finite number, got {min_improvement}")
     out = Path(out)
     _prepare_out(out, overwrite)
-    fb = load_feedback(feedback_db)
+    fb = read_feedback(feedback_db)
     if fb.dataset is None:
         extra = f" ({len(fb.unreadable)} with audio that cannot be decoded)" if fb.unreadable else ""
         raise ConfigError(

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["Backend", "TorchBackend", "OnnxBackend"]
+__all__ = ["Backend", "TorchBackend", "OnnxBackend", "check_device"]
 
 
 @runtime_checkable
@@ -78,7 +78,7 @@ class TorchBackend:
         return torch.float32
 
     def to(self, device: str | torch.device) -> "TorchBackend":
-        self.module.to(device)
+        self.module.to(check_device(device))
         return self
 
     @torch.inference_mode()
@@ -141,3 +141,24 @@ class OnnxBackend:
             batch = np.stack([np.asarray(windows[i], dtype=np.float32) for i in rows])
             out[rows] = self.session.run(["logits"], {"waveforms": batch})[0]
         return out
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device`` this PyTorch build can use.
+
+    Raises:
+        ConfigError: not a device name, or a CUDA/MPS device on a build or machine without one
+            (instead of PyTorch's ``AssertionError: Torch not compiled with CUDA enabled``).
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ConfigError(f"device={device!r} is not a torch device ({exc}); use e.g. cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        why = "this PyTorch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise ConfigError(f"device={device!r}: {why}; use --device cpu (or install a CUDA build of PyTorch)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={device!r}: MPS (Apple GPU) is not available on this machine; use --device cpu")
+    return dev

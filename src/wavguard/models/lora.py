@@ -19,6 +19,7 @@ from typing import Any
 
 from torch import nn
 
+from .._io import apply_umask
 from ..errors import ConfigError, ModelLoadError
 from ..layout import ADAPTER_DIR
 
@@ -90,7 +91,7 @@ def save_adapter(model: nn.Module, directory: str | os.PathLike) -> Path:
         raise ConfigError("the model has no LoRA adapters to save")
     directory = Path(directory)
     model.backbone.model.save_pretrained(str(directory), safe_serialization=True)
-    return directory
+    return apply_umask(directory)  # safetensors writes 0600 files: others could not load the detector
 
 
 def load_adapter(model: nn.Module, directory: str | os.PathLike, *, trainable: bool = False) -> nn.Module:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._io import apply_umask
 from ..errors import ConfigError, ModelLoadError
 from .backbone import quiet_transformers
 from .whisper_configs import save_whisper_processor, whisper_configs
@@ -394,6 +395,7 @@ def convert_ctranslate2_whisper(
     try:
         _write_checkpoint(tmp, config_kwargs, state, config_path, tokenizer_path)
         (tmp / CONVERSION_RECORD).write_text(json.dumps(_record(paths, dtype), indent=2), encoding="utf-8")
+        apply_umask(tmp)  # safetensors writes 0600 files: others could not load the backbone
         _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -17,11 +17,13 @@ from .trainer import Trainer, TrainResult
 __all__ = ["TrainConfig", "Trainer", "TrainResult", "train", "MODES"]
 
 
-def train(config: TrainConfig, resume: bool = False) -> TrainResult:
+def train(config: TrainConfig, resume: bool = False, *, start_if_missing: bool = False) -> TrainResult:
     """Train as ``config`` says and return the result (the best detector is in ``output_dir/best``).
 
     Args:
         config: the run's settings.
-        resume: continue from the newest checkpoint in ``config.output_dir``.
+        resume: continue from the newest intact checkpoint in ``config.output_dir`` (damaged newer
+            ones are skipped with a warning); without one, refuse with a ``ConfigError``...
+        start_if_missing: ...unless this is set: then start from scratch, with a warning.
     """
-    return Trainer(config).fit(resume=resume)
+    return Trainer(config).fit(resume=resume, start_if_missing=start_if_missing)

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -32,7 +33,15 @@ from ..layout import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME
 from ..models.backbone import resolve_model_dir
 from ..models.lora import apply_lora, has_lora, lora_config
 from .cache import FeatureCache, FeatureDataset, backbone_fingerprint, feature_collate
-from .checkpoint import TrainState, latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    TrainState,
+    check_output_dir,
+    data_record,
+    load_checkpoint,
+    resume_candidates,
+    save_checkpoint,
+    warn_if_changed,
+)
 from .config import TrainConfig
 from .data import ClipDataset, EpochSampler, _as_source_list, inverse_frequency_weights, load_sources, pad_collate
 from .loop import MetricsLog, TrainingModule, evaluate, train_epoch
@@ -237,6 +246,7 @@ class Trainer:
         set_seed(cfg.seed)
         self.detector = self.build_detector()
         train_data, val_data = self._load_data()
+        self._data_record = data_record(_provenance(cfg)["train_data"], train_data)
         self.train_dataset, self.val_dataset = self._datasets(train_data, val_data)
         labels = self.train_dataset.labels()
         if cfg.class_weights is not None:
@@ -267,21 +277,40 @@ class Trainer:
         return self
 
     # -- training ------------------------------------------------------------------------
-    def fit(self, resume: bool = False) -> TrainResult:
-        """Train; with ``resume`` continue from the newest checkpoint in ``output_dir`` (if any).
+    def fit(self, resume: bool = False, *, start_if_missing: bool = False) -> TrainResult:
+        """Train; with ``resume`` continue from the newest intact checkpoint in ``output_dir``.
+
+        Args:
+            resume: continue from a checkpoint; damaged newer ones are skipped with a warning.
+            start_if_missing: with ``resume``, start from scratch (with a warning) when there is no
+                intact checkpoint, instead of refusing (the CLI's ``--resume-or-start``).
 
         Returns:
             a :class:`TrainResult`; the best detector is in ``output_dir/best``.
+
+        Raises:
+            ConfigError: before any training step, when ``output_dir`` is a file, under a file or
+                not writable, or when ``resume`` finds no intact checkpoint and not ``start_if_missing``.
         """
         cfg, acc = self.config, self.accelerator
         self._started = time.perf_counter()
+        check_output_dir(self.output_dir)
+        candidates = resume_candidates(self.output_dir, start_if_missing) if resume else []
         self.setup()
-        state = TrainState()
-        checkpoint = latest_checkpoint(self.output_dir) if resume else None
+        state, checkpoint = TrainState(), None
+        for path in candidates:
+            try:
+                state, checkpoint = load_checkpoint(acc, path), path
+                break
+            except Exception as exc:  # noqa: BLE001 - any failure to load means: try the next older one
+                logger.warning("skipping checkpoint %s: it cannot be loaded (%s)", path, exc)
+        if candidates and checkpoint is None:  # a failed load may have changed the weights: never start over on them
+            raise ConfigError(f"--resume: every checkpoint in {self.output_dir / 'checkpoints'} failed to load (see the "
+                              "warnings above); remove them to start over, or choose another output_dir")
         if checkpoint is not None:
-            state = load_checkpoint(acc, checkpoint)
             self.metrics.truncate(state.extra.get("metrics_lines", 0))
             logger.info("resuming from %s (epoch %d, step %d)", checkpoint, state.epoch + 1, state.global_step)
+            warn_if_changed(state.extra.get("run"), self._run_record())
         elif acc.is_main_process:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             if self.metrics.path.exists():
@@ -314,8 +343,16 @@ class Trainer:
         test_metrics = self._test() if cfg.test_data not in (None, "", []) else {}
         acc.end_training()
         history = [r for r in _read_jsonl(self.metrics.path) if "val_eer" in r or "train_epoch_loss" in r]
-        return TrainResult(self.output_dir / BEST_DIR, state.best_eer if state.best_epoch >= 0 else math.nan,
+        # inf is "no validation yet" inside TrainState; a result without validation reports NaN (n/a)
+        best_eer = state.best_eer if state.best_epoch >= 0 and math.isfinite(state.best_eer) else math.nan
+        return TrainResult(self.output_dir / BEST_DIR, best_eer,
                            state.best_epoch + 1, state.global_step, state.stopped_early, history, test_metrics)
+
+    def _run_record(self) -> dict[str, Any]:
+        """What a checkpoint records about its run, to warn when a resume changes it."""
+        cfg = self.config
+        return {"batch_size": cfg.batch_size, "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+                "num_processes": self.accelerator.num_processes, **self._data_record}
 
     def _end_epoch(self, state: TrainState, seconds: float) -> None:
         cfg, acc = self.config, self.accelerator
@@ -349,6 +386,7 @@ class Trainer:
     def _save_checkpoint(self, state: TrainState) -> None:
         lines = self.metrics.num_lines() if self.accelerator.is_main_process else 0
         state.extra["metrics_lines"] = lines
+        state.extra["run"] = self._run_record()
         save_checkpoint(self.accelerator, self.output_dir, state, self.config.keep_checkpoints)
 
     def save_detector(self, directory: Path, metrics: dict[str, Any] | None = None) -> Path:
@@ -439,8 +477,6 @@ def _flat(data: dict[str, Any]) -> dict[str, Any]:
     return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in data.items()}
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    import json
-
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
