@@ -106,3 +106,29 @@ def test_loss_options_are_validated():
         loss_options("ocsoftmax", {"alpha": 0})
     with pytest.raises(ConfigError, match="loss must be one of"):
         loss_options("focal", {})
+
+
+def test_oc_detector_saves_loads_and_exports_with_identical_scores(tmp_path):
+    """An OC-softmax detector is an ordinary detector: config.json carries the cosine head, the
+    weights are the usual tensors, and reloaded and ONNX-exported copies score identically."""
+    import json
+
+    from wavguard import Detector
+    from wavguard.testing import chirp, tiny_detector
+    from wavguard.training.losses import prepare_model_for_loss
+
+    det = tiny_detector("wav2vec2", window_seconds=1.0)
+    plain = sorted(det.model.state_dict())
+    det.config = prepare_model_for_loss(det.model, det.config, OCSoftmaxLoss())
+    assert sorted(det.model.state_dict()) == plain  # no new tensors
+    det.save_pretrained(tmp_path / "oc")
+    assert json.loads((tmp_path / "oc" / "config.json").read_text())["head_normalize_embedding"] is True
+    clips = [chirp(2.3), chirp(0.7, f0_hz=300.0)]
+    expected = [p.logit_margin for p in det.predict(clips, sample_rate=16000)]  # margins: scores saturate untrained
+    reloaded = Detector.from_pretrained(tmp_path / "oc")
+    assert [p.logit_margin for p in reloaded.predict(clips, sample_rate=16000)] == expected
+    pytest.importorskip("onnxruntime")
+    from wavguard.export import export_onnx
+
+    exported = Detector.from_pretrained(export_onnx(reloaded, tmp_path / "onnx"))
+    assert [p.logit_margin for p in exported.predict(clips, sample_rate=16000)] == pytest.approx(expected, abs=1e-4)
