@@ -139,3 +139,21 @@ def test_offline_recipe_accepts_the_new_keys():
         TrainConfig.from_dict({**settings, "loss": "focal"})
     with pytest.raises(ConfigError, match="spectrogram"):
         TrainConfig(train_data="d", kind="spectrogram", mode="full", loss="ocsoftmax")
+
+
+def test_clip_attack_pushes_each_class_the_wrong_way_through_the_whole_scoring_path():
+    """attack_clip differentiates windows, aggregation and calibration: on a spectrogram baseline
+    (a non-smooth front end) PGD raises a real clip's FAKE margin and lowers a fake clip's."""
+    from wavguard.detector import build_baseline_detector
+    from wavguard.evaluation.adversarial import attack_clip
+    from wavguard.testing import chirp
+
+    det = build_baseline_detector("lfcc", window_seconds=1.0, aggregation="max")
+    x = chirp(1.7)  # two windows, the second partial
+    margin = lambda a: det.predict(a, sample_rate=16000).logit_margin  # noqa: E731
+    clean = margin(x)
+    as_real, as_fake = attack_clip(det, x, 0, 40.0, "pgd", 3), attack_clip(det, x, 1, 40.0, "pgd", 3)
+    assert margin(as_real) > clean > margin(as_fake)
+    for adv in (as_real, as_fake):
+        snr = float(snr_db_of(torch.from_numpy(x)[None], torch.from_numpy(adv - x)[None])[0])
+        assert snr >= 40.0 - 1e-3

@@ -135,14 +135,15 @@ def test_evaluate_adversarial_reports_attacked_eer_within_budget(task, tmp_path,
     detector = Detector.from_pretrained(best)
     small = _make_clips(tmp_path / "small", 4, seed=2)  # 4 real, 4 fake: attacks are a few gradients per clip
     data = load_any(str(small))
-    result = evaluate_detector(detector, data, adversarial_snr_db=20.0, adversarial_method="pgd", adversarial_steps=2, bootstrap_resamples=0)
+    result = evaluate_detector(detector, data, adversarial_snr_db=20.0, adversarial_steps=2, bootstrap_resamples=0)  # PGD by default
     summary = result.adversarial_summary()
     assert summary["eer"] >= summary["clean_eer"]
     assert summary["roc_auc"] <= summary["clean_roc_auc"]
     assert summary["achieved_snr_db_min"] >= 20.0 - 1e-3 and summary["method"] == "pgd"
 
     out = tmp_path / "report"
-    status = main(["evaluate", str(best), str(small), "--out", str(out), "--adversarial", "10", "--bootstrap", "0"])
+    status = main(["evaluate", str(best), str(small), "--out", str(out), "--adversarial", "10", "--adversarial-method", "fgsm",
+                   "--bootstrap", "0"])
     assert status == 0
     printed = capsys.readouterr().out
     assert "adversarial fgsm at 10 dB: EER" in printed

@@ -37,7 +37,8 @@ def register(subparsers) -> None:
         help="also score every clip after a white-box attack on this detector with a perturbation SNR_DB below the "
         "clip (e.g. 30) and report the attacked EER next to the clean one (PyTorch detectors)",
     )
-    p.add_argument("--adversarial-method", choices=("fgsm", "pgd"), default="fgsm", help="the attack (default fgsm)")
+    p.add_argument("--adversarial-method", choices=("fgsm", "pgd"), default="pgd",
+                   help="the attack: pgd (default; projected steps within the budget) or fgsm (one step, cheaper)")
     p.add_argument("--adversarial-steps", type=int, default=3, metavar="N", help="PGD steps (default 3)")
     p.set_defaults(func=run)
 

@@ -7,7 +7,9 @@ detector's windows (``window_seconds`` every ``hop_seconds``), the network, the 
 aggregation (mean / max / top-k of logits) and the calibration; the loss it raises is the binary
 cross-entropy of the calibrated log-odds of FAKE against the clip's label. The perturbation's L2
 norm is ``snr_db`` below the clip's (:mod:`wavguard.models.adversarial`): FGSM hits the SNR exactly,
-PGD stays within it. The perturbed clip is then scored by the ordinary ``Detector.predict`` path,
+PGD stays within it. PGD is the default: one FGSM step relies on the loss being nearly linear
+within the budget, which fails for non-smooth front ends (the spectrogram baseline's floored log
+spectrum: FGSM there moves real and fake clips the same way, PGD moves each the wrong way). The perturbed clip is then scored by the ordinary ``Detector.predict`` path,
 so the attacked scores mean what clean scores mean (probability of FAKE, higher = more fake).
 
 A configured noise reduction (``config.denoise``) is not differentiated: the attack treats it as
@@ -66,7 +68,7 @@ def _clip_log_odds(detector: Detector, samples: torch.Tensor) -> torch.Tensor:
     return cfg.calibration_scale * margin + cfg.calibration_bias
 
 
-def attack_clip(detector: Detector, samples: np.ndarray, label: int, snr_db: float, method: str = "fgsm", steps: int = 3) -> np.ndarray:
+def attack_clip(detector: Detector, samples: np.ndarray, label: int, snr_db: float, method: str = "pgd", steps: int = 3) -> np.ndarray:
     """The clip (S,) perturbed against ``detector`` to score it as the other class.
 
     Args:
@@ -100,7 +102,7 @@ def score_dataset_adversarial(
     labels: Sequence[int],
     snr_db: float,
     *,
-    method: str = "fgsm",
+    method: str = "pgd",
     steps: int = 3,
     batch_size: int = 8,
     audio_column: str = "audio",

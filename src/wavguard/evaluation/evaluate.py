@@ -383,7 +383,7 @@ def evaluate_detector(
     channels: Sequence[Any] | str | None = None,
     channel_seed: int = 0,
     adversarial_snr_db: float | None = None,
-    adversarial_method: str = "fgsm",
+    adversarial_method: str = "pgd",
     adversarial_steps: int = 3,
 ) -> EvaluationResult:
     """Score every row of a labelled data set and compute all metrics.
@@ -409,7 +409,8 @@ def evaluate_detector(
         adversarial_snr_db: also score every clip after a white-box attack on this detector at this
             SNR (dB; :mod:`wavguard.evaluation.adversarial`), into ``result.adversarial``, compared in
             ``result.adversarial_summary()``. A PyTorch detector only; one process.
-        adversarial_method: ``"fgsm"`` (SNR exactly the budget) or ``"pgd"`` (within it).
+        adversarial_method: ``"pgd"`` (within the budget; the stronger attack) or ``"fgsm"`` (one
+            gradient, SNR exactly the budget; misleads on models with non-smooth front ends).
         adversarial_steps: PGD's gradient steps.
 
     Returns:
