@@ -88,6 +88,9 @@ class DetectorConfig:
         head_dropout: dropout probability in the head.
         head_pooling: ``"stats"`` (mean + std) or ``"attentive"``.
         head_activation: ``"relu"`` or ``"gelu"``.
+        head_normalize_embedding: the head scales its pooled embedding to unit length before the
+            linear layer (a cosine head; set by one-class softmax training, ``loss: ocsoftmax``).
+            Written to ``config.json`` only when true, so other detectors' files are unchanged.
         sample_rate_hz: every input is resampled to this rate.
         normalize: zero-mean, unit-variance normalisation of each window (the backbone's
             ``do_normalize``); ``None`` until the backbone is known.
@@ -120,6 +123,7 @@ class DetectorConfig:
     head_dropout: float = 0.2
     head_pooling: str = "stats"
     head_activation: str = "gelu"
+    head_normalize_embedding: bool = False
     sample_rate_hz: int = 16000
     normalize: bool | None = None
     window_seconds: float = 4.0
@@ -227,6 +231,8 @@ class DetectorConfig:
         data = dataclasses.asdict(self)
         data["head_channels"] = list(self.head_channels)
         data["labels"] = list(self.labels)
+        if not self.head_normalize_embedding:  # the default: config.json stays as older releases wrote it
+            del data["head_normalize_embedding"]
         return data
 
     @classmethod

@@ -32,6 +32,14 @@ def register(subparsers) -> None:
         "mp3_24k, telephone, noise_snr20, noise_snr10, reverb, or mp3_<N>k, noise_snr<N>, white_snr<N>, pink_snr<N>",
     )
     p.add_argument("--channel-seed", type=int, default=0, metavar="SEED", help="seed of the channels' noise and rooms (default 0)")
+    p.add_argument(
+        "--adversarial", type=float, default=None, metavar="SNR_DB",
+        help="also score every clip after a white-box attack on this detector with a perturbation SNR_DB below the "
+        "clip (e.g. 30) and report the attacked EER next to the clean one (PyTorch detectors)",
+    )
+    p.add_argument("--adversarial-method", choices=("fgsm", "pgd"), default="pgd",
+                   help="the attack: pgd (default; projected steps within the budget) or fgsm (one step, cheaper)")
+    p.add_argument("--adversarial-steps", type=int, default=3, metavar="N", help="PGD steps (default 3)")
     p.set_defaults(func=run)
 
 
@@ -109,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
         bootstrap_resamples=args.bootstrap,
         channels=args.channels,
         channel_seed=args.channel_seed,
+        adversarial_snr_db=args.adversarial,
+        adversarial_method=args.adversarial_method,
+        adversarial_steps=args.adversarial_steps,
     )
     report = write_report(result, args.out)
     m = result.metrics
@@ -119,6 +130,10 @@ def run(args: argparse.Namespace) -> int:
               f"({m['num_clips']} clips: {m['num_real']} real, {m['num_fake']} fake)")
     for row in result.robustness():
         print(f"{row['channel']}: EER {format_percent(row['eer'])} (clean {format_percent(row['clean_eer'])}, ratio {format_ratio(row['eer_ratio'])})")
+    if result.adversarial is not None:
+        a = result.adversarial_summary()
+        print(f"adversarial {a['method']} at {a['snr_db']:g} dB: EER {format_percent(a['eer'])} "
+              f"(clean {format_percent(a['clean_eer'])}, ratio {format_ratio(a['eer_ratio'])})")
     print(f"report: {report}")
     if args.store_metrics:
         print(_store_metrics(model, args.model))

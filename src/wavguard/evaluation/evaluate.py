@@ -32,6 +32,7 @@ import numpy as np
 from ..audio.channels import DEFAULT_CHANNELS, parse_channels
 from ..errors import ConfigError
 from . import metrics as M
+from .adversarial import check_attack, score_dataset_adversarial
 from .scoring import ItemScores, ScoredRow, _logit, predict_margins, score_dataset, score_inputs
 
 __all__ = [
@@ -79,6 +80,10 @@ class EvaluationResult:
         channel_seed: the seed of that channel.
         channels: ``{channel name: EvaluationResult}`` of the same model and data through each
             degradation channel (set on the clean result by ``evaluate_detector(channels=...)``).
+        attack: on an attacked result: ``{"method", "snr_db", "steps", "achieved_snr_db_min",
+            "achieved_snr_db_mean"}`` (:mod:`wavguard.evaluation.adversarial`).
+        adversarial: the same model and data under that white-box attack (set on the clean result
+            by ``evaluate_detector(adversarial_snr_db=...)``).
     """
 
     name: str
@@ -99,6 +104,8 @@ class EvaluationResult:
     channel_description: str | None = None
     channel_seed: int | None = None
     channels: dict[str, EvaluationResult] = field(default_factory=dict)
+    attack: dict[str, Any] | None = None
+    adversarial: EvaluationResult | None = None
 
     @property
     def audio_seconds_per_second(self) -> float | None:
@@ -149,7 +156,26 @@ class EvaluationResult:
         if self.channels:
             data["robustness"] = self.robustness()
             data["channels"] = {name: r.to_dict() for name, r in self.channels.items()}
+        if self.attack is not None:
+            data["attack"] = self.attack
+        if self.adversarial is not None:
+            data["adversarial"] = {**self.adversarial_summary(), "result": self.adversarial.to_dict()}
         return data
+
+    def adversarial_summary(self) -> dict[str, Any]:
+        """The attacked EER and AUC next to the clean ones (empty without an attacked result)."""
+        if self.adversarial is None:
+            return {}
+        attacked, clean = self.adversarial.metrics, self.metrics
+        return {
+            **(self.adversarial.attack or {}),
+            "eer": attacked.get("eer"),
+            "roc_auc": attacked.get("roc_auc"),
+            "clean_eer": clean.get("eer"),
+            "clean_roc_auc": clean.get("roc_auc"),
+            "eer_ratio": eer_ratio(attacked.get("eer"), clean.get("eer")),
+            "scores": "probability of FAKE, higher = more fake; the attack pushes real clips up and fake clips down",
+        }
 
 def eer_ratio(channel_eer: float | None, clean_eer: float | None) -> float | None:
     """How many times the clean EER a channel's EER is: ``channel_eer / clean_eer``.
@@ -356,6 +382,9 @@ def evaluate_detector(
     progress: bool = False,
     channels: Sequence[Any] | str | None = None,
     channel_seed: int = 0,
+    adversarial_snr_db: float | None = None,
+    adversarial_method: str = "pgd",
+    adversarial_steps: int = 3,
 ) -> EvaluationResult:
     """Score every row of a labelled data set and compute all metrics.
 
@@ -377,6 +406,12 @@ def evaluate_detector(
         channels: degradation channels to evaluate under as well (see :func:`evaluate_channels`);
             their results go to ``result.channels``, compared in ``result.robustness()``.
         channel_seed: seeds the channels.
+        adversarial_snr_db: also score every clip after a white-box attack on this detector at this
+            SNR (dB; :mod:`wavguard.evaluation.adversarial`), into ``result.adversarial``, compared in
+            ``result.adversarial_summary()``. A PyTorch detector only; one process.
+        adversarial_method: ``"pgd"`` (within the budget; the stronger attack) or ``"fgsm"`` (one
+            gradient, SNR exactly the budget; misleads on models with non-smooth front ends).
+        adversarial_steps: PGD's gradient steps.
 
     Returns:
         an :class:`EvaluationResult`; rows that failed to decode are listed in ``failures`` and
@@ -385,6 +420,8 @@ def evaluate_detector(
     labels_all, group_columns, threshold = _prepare(detector, dataset, label_column, group_columns, threshold)
     if channels is not None:
         _check_channels(channels, detector.sample_rate_hz)  # bad names fail before the clean pass
+    if adversarial_snr_db is not None:
+        check_attack(detector, adversarial_snr_db, adversarial_method, adversarial_steps)
 
     start = time.perf_counter()
     scored = score_dataset(detector, dataset, batch_size=batch_size, audio_column=audio_column, distributed=distributed, progress=progress)
@@ -405,6 +442,21 @@ def evaluate_detector(
             audio_column=audio_column, label_column=label_column, threshold=threshold, name=result.name,
             distributed=distributed, bootstrap_resamples=bootstrap_resamples, progress=progress,
         )
+    if adversarial_snr_db is not None:
+        start = time.perf_counter()
+        scored, achieved = score_dataset_adversarial(
+            detector, dataset, labels_all, adversarial_snr_db, method=adversarial_method, steps=adversarial_steps,
+            batch_size=batch_size, audio_column=audio_column, progress=progress,
+        )
+        attacked = _result(scored, time.perf_counter() - start, dataset, labels_all, group_columns, threshold,
+                           result.name, bootstrap_resamples, f"adversarial {adversarial_method} {adversarial_snr_db:g} dB")
+        attacked.attack = {
+            "method": adversarial_method, "snr_db": float(adversarial_snr_db),
+            "steps": int(adversarial_steps) if adversarial_method == "pgd" else 1,
+            "achieved_snr_db_min": min(achieved) if achieved else None,
+            "achieved_snr_db_mean": float(np.mean(achieved)) if achieved else None,
+        }
+        result.adversarial = attacked
     return result
 
 def _model_name(model: Any) -> str:

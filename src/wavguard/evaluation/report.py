@@ -226,6 +226,26 @@ def _robustness_lines(result: Any, images: dict[str, str]) -> list[str]:
     return lines
 
 
+def _adversarial_lines(result: Any) -> list[str]:
+    a = result.adversarial_summary()
+    attacked = result.adversarial
+    steps = f", {a['steps']} steps" if a.get("method") == "pgd" else ""
+    lines = [
+        "## Adversarial robustness",
+        "",
+        f"The same clips after a white-box {str(a.get('method')).upper()} attack on this detector at "
+        f"{a.get('snr_db'):g} dB SNR{steps} (wavguard.evaluation.adversarial): each clip is perturbed to push its "
+        "score the wrong way (real clips towards FAKE, fake clips towards REAL). Scores still point towards FAKE. "
+        f"Achieved SNR: at least {_fmt(a.get('achieved_snr_db_min'))} dB.",
+        "",
+    ]
+    rows = [
+        ["clean", _fmt(a["clean_eer"], "pct"), _fmt(a["clean_roc_auc"]), "1.00", str(int(result.labels.size))],
+        ["attacked", _fmt(a["eer"], "pct"), _fmt(a["roc_auc"]), format_ratio(a["eer_ratio"]), str(int(attacked.labels.size))],
+    ]
+    return lines + _table(["audio", "EER", "AUC", "EER ratio", "clips"], rows)
+
+
 def _fmt(value: Any, kind: str = "num") -> str:
     if value is None:
         return "n/a"
@@ -307,6 +327,8 @@ def _markdown(result: Any, images: dict[str, str]) -> str:
             lines += [f"![EER per attack]({images['eer_per_attack']})", ""]
     if getattr(result, "channels", None):
         lines += _robustness_lines(result, images)
+    if getattr(result, "adversarial", None) is not None:
+        lines += _adversarial_lines(result)
     if result.failures:
         lines += ["## Failed files", ""]
         lines += [f"- row {f['row']}: {f['error']}" for f in result.failures[:50]]
@@ -321,7 +343,9 @@ def write_report(result: Any, out_dir: str | os.PathLike) -> Path:
 
     With ``result.channels`` (``evaluate_detector(channels=...)``) the report gets a Robustness
     table (EER, AUC, minDCF and EER ratio per channel next to clean) and ``eer_per_channel.png``,
-    and ``metrics.json`` holds ``robustness`` and every channel's metrics under ``channels``.
+    and ``metrics.json`` holds ``robustness`` and every channel's metrics under ``channels``. With
+    ``result.adversarial`` (``evaluate_detector(adversarial_snr_db=...)``) it gets an Adversarial
+    robustness table (attacked EER next to clean) and ``metrics.json`` an ``adversarial`` entry.
 
     Args:
         result: an :class:`~wavguard.evaluation.evaluate.EvaluationResult`.

@@ -92,6 +92,8 @@ class CNNHead(nn.Module):
     Conv1d -> BatchNorm -> activation -> dropout, ``len(channels)`` times, then pooling over valid
     frames, dropout and a linear layer to 2 logits (REAL, FAKE). Padded frames are zeroed after
     every block, so a padded sequence gives exactly the logits of the unpadded one (in eval mode).
+    With ``normalize_embedding`` the pooled embedding is scaled to unit L2 norm before the linear
+    layer (a cosine head: what one-class softmax training, ``wavguard.training.losses``, needs).
 
     Args:
         input_size: D.
@@ -100,9 +102,10 @@ class CNNHead(nn.Module):
         dropout: dropout probability after each block and before the linear layer.
         pooling: ``"stats"`` (mean + std) or ``"attentive"``.
         activation: ``"relu"`` or ``"gelu"``.
+        normalize_embedding: L2-normalise the pooled embedding before the linear layer.
 
     Shapes:
-        features (B, T, D), mask (B, T) or None -> logits (B, 2)
+        features (B, T, D), mask (B, T) or None -> logits (B, 2); :meth:`embed` -> (B, 2 * channels[-1])
     """
 
     def __init__(
@@ -113,6 +116,7 @@ class CNNHead(nn.Module):
         dropout: float = 0.2,
         pooling: str = "stats",
         activation: str = "gelu",
+        normalize_embedding: bool = False,
     ):
         super().__init__()
         if kernel_size % 2 != 1:
@@ -139,8 +143,11 @@ class CNNHead(nn.Module):
         self.pool = AttentiveStatsPool(previous) if pooling == "attentive" else None
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(2 * previous, 2)
+        self.normalize_embedding = bool(normalize_embedding)
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The embedding the linear layer sees (B, E): pooled, after dropout, unit-norm when
+        ``normalize_embedding``."""
         x = features.transpose(1, 2)  # (B, D, T)
         if mask is None:
             mask = torch.ones(x.shape[0], x.shape[2], dtype=torch.bool, device=x.device)
@@ -148,5 +155,8 @@ class CNNHead(nn.Module):
         x = x * keep
         for block in self.blocks:
             x = block(x) * keep
-        pooled = self.pool(x, mask) if self.pool is not None else masked_mean_std(x, mask)
-        return self.classifier(self.dropout(pooled))
+        pooled = self.dropout(self.pool(x, mask) if self.pool is not None else masked_mean_std(x, mask))
+        return F.normalize(pooled, dim=1) if self.normalize_embedding else pooled
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.classifier(self.embed(features, mask))

@@ -39,6 +39,7 @@ class DetectorModel(nn.Module):
             dropout=config.head_dropout,
             pooling=config.head_pooling,
             activation=config.head_activation,
+            normalize_embedding=config.head_normalize_embedding,
         )
         self.freeze = "all"
         # a saved LoRA detector's adapters are attached after construction (models.lora)
@@ -94,7 +95,8 @@ class DetectorModel(nn.Module):
         for row, length in enumerate(lengths.tolist()):
             groups.setdefault(int(length), []).append(row)
         outputs: list[tuple[list[int], torch.Tensor]] = []
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.freeze != "all"):
+        # a frozen backbone builds no graph, unless the input wants its gradient (adversarial attacks)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and (self.freeze != "all" or waveforms.requires_grad)):
             for length, rows in groups.items():
                 outputs.append((rows, self.backbone(waveforms[rows, :length])))
         max_frames = max(h.shape[2] for _, h in outputs)

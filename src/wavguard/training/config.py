@@ -25,8 +25,10 @@ from typing import Any
 from .._io import atomic_write_text
 from ..config import DetectorConfig
 from ..errors import ConfigError
+from .adversarial import AdversarialConfig
+from .losses import LOSSES, loss_options
 
-__all__ = ["TrainConfig", "MODES", "BALANCE_MODES", "MIXED_PRECISION", "DEFAULT_LORA_TARGETS", "resolve_callable"]
+__all__ = ["TrainConfig", "LOSSES", "MODES", "BALANCE_MODES", "MIXED_PRECISION", "DEFAULT_LORA_TARGETS", "resolve_callable"]
 
 MODES = ("frozen", "lora", "full")
 BALANCE_MODES = ("none", "class_weights", "oversample")
@@ -95,6 +97,15 @@ class TrainConfig:
         balance: ``"none"``, ``"class_weights"`` (inverse-frequency weighted cross-entropy) or
             ``"oversample"`` (sample clips with inverse class frequency).
         class_weights: explicit (real, fake) cross-entropy weights; overrides ``balance`` weights.
+        loss: ``"ce"`` (cross-entropy, weighted as ``balance`` says) or ``"ocsoftmax"`` (one-class
+            softmax, :mod:`wavguard.training.losses`: real speech within a cosine margin of a learned
+            centre, fakes pushed away; transformer detectors; class weights weight it the same way).
+        loss_options: the loss's settings: OC-softmax ``m_real`` (0.9), ``m_fake`` (0.2), ``alpha`` (20).
+        adversarial: adversarial training (``None``: off), a mapping
+            ``{method: fgsm|pgd, snr_db: 30, steps: 3, probability: 0.5}``
+            (:class:`~wavguard.training.adversarial.AdversarialConfig`): each training clip is, with
+            ``probability``, replaced by a perturbation ``snr_db`` below it that raises the loss of the
+            current model. Needs waveforms in training: not with the frozen-feature cache.
         crop_seconds: training clips are cropped at random to this length (validation and cached
             features: the first ``crop_seconds``); shorter clips are kept whole.
         dropout: overrides the head's dropout probability.
@@ -154,6 +165,9 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     balance: str = "class_weights"
     class_weights: tuple[float, float] | None = None
+    loss: str = "ce"
+    loss_options: dict[str, Any] = field(default_factory=dict)
+    adversarial: dict[str, Any] | None = None
     crop_seconds: float = 4.0
     dropout: float | None = None
     early_stopping_patience: int | None = 3
@@ -227,6 +241,19 @@ class TrainConfig:
             raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.class_weights is not None and (len(self.class_weights) != 2 or min(self.class_weights) <= 0):
             raise ConfigError(f"class_weights must be two positive numbers (real, fake), got {self.class_weights}")
+        _check_choice("loss", self.loss, LOSSES)
+        self.loss_options = dict(self.loss_options or {})
+        loss_options(self.loss, self.loss_options)
+        if self.loss == "ocsoftmax" and self.kind != "transformer":
+            raise ConfigError("loss='ocsoftmax' trains the transformer detector's head; the spectrogram baseline uses loss='ce'")
+        if self.adversarial is not None:
+            self.adversarial = dataclasses.asdict(AdversarialConfig.from_value(self.adversarial))
+            if self.uses_feature_cache:
+                raise ConfigError(
+                    "adversarial training perturbs waveforms against the current model, but frozen mode with "
+                    "cache_features=true trains on cached features of clean audio: set cache_features=false "
+                    "(the backbone then runs every step) or adversarial=null"
+                )
         if self.mode == "lora" and not self.lora_target_modules:
             raise ConfigError("lora_target_modules must name at least one module (e.g. q_proj)")
 

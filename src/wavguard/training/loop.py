@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from ..evaluation.metrics import compute_eer
 from .checkpoint import TrainState
+from .losses import WeightedCrossEntropy
 
 __all__ = ["TrainingModule", "train_epoch", "evaluate", "MetricsLog", "EXIT_AFTER_STEP_ENV"]
 
@@ -82,31 +83,45 @@ def train_epoch(
     log_every_steps: int,
     metrics: MetricsLog,
     on_step: Callable[[TrainState, bool], None],
+    loss_fn: nn.Module | None = None,
+    adversary: Callable[[nn.Module, dict, int], dict] | None = None,
 ) -> None:
     """Run the rest of ``state.epoch`` (from ``state.batches_done``), updating ``state`` in place.
 
     Args:
         on_step: called after every optimizer step with (state, last_batch_of_epoch); saves
             periodic checkpoints.
+        loss_fn: ``loss_fn(logits, labels)`` (:mod:`wavguard.training.losses`); default the
+            cross-entropy weighted by ``class_weights``. A loss with a ``constrain_model(model)``
+            method gets it called after every optimizer step (OC-softmax holds its head there).
+        adversary: ``adversary(model, batch, seed_step) -> batch``, perturbs waveform batches
+            against the unwrapped model before the forward pass
+            (:class:`~wavguard.training.adversarial.AdversarialTraining`).
     """
     from tqdm.auto import tqdm
 
     exit_after = int(os.environ.get(EXIT_AFTER_STEP_ENV, "0") or 0)
     total = len(loader) + state.batches_done
     module.train()
-    weight = None if class_weights is None else class_weights.to(accelerator.device)
+    criterion = loss_fn if loss_fn is not None else WeightedCrossEntropy(class_weights)
+    constrain = getattr(criterion, "constrain_model", None)
     bar = tqdm(total=total, initial=state.batches_done, desc=f"epoch {state.epoch + 1}", unit="batch",
                disable=not accelerator.is_local_main_process, leave=False)
     for batch in loader:
         with accelerator.accumulate(module):
+            if adversary is not None:
+                # seeded by position, not by step: resumable, and distinct across accumulated batches
+                batch = adversary(accelerator.unwrap_model(module).model, batch, state.epoch * 1_000_000 + state.batches_done)
             logits = module(_inputs(batch))
-            loss = F.cross_entropy(logits.float(), batch["labels"], weight=weight)
+            loss = criterion(logits, batch["labels"])
             accelerator.backward(loss)
             if accelerator.sync_gradients and max_grad_norm is not None:
                 accelerator.clip_grad_norm_(module.parameters(), max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
+            if accelerator.sync_gradients and constrain is not None:
+                constrain(accelerator.unwrap_model(module).model)
         state.batches_done += 1
         value = float(accelerator.gather(loss.detach()[None]).mean())
         state.loss_sum += value

@@ -32,6 +32,7 @@ from ..evaluation.calibration import calibrate_detector
 from ..layout import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME
 from ..models.backbone import resolve_model_dir
 from ..models.lora import apply_lora, has_lora, lora_config
+from .adversarial import adversary_from_config
 from .cache import FeatureCache, FeatureDataset, backbone_fingerprint, feature_collate
 from .checkpoint import (
     TrainState,
@@ -45,6 +46,7 @@ from .checkpoint import (
 from .config import TrainConfig
 from .data import ClipDataset, EpochSampler, _as_source_list, inverse_frequency_weights, load_sources, pad_collate
 from .loop import MetricsLog, TrainingModule, evaluate, train_epoch
+from .losses import build_loss, loss_param_groups, prepare_model_for_loss
 
 __all__ = ["Trainer", "TrainResult", "BEST_DIR", "METRICS_NAME"]
 
@@ -233,7 +235,7 @@ class Trainer:
             no_decay = [p for p in params if p.ndim <= 1]
             groups += [{"params": decay, "lr": lr, "weight_decay": cfg.weight_decay},
                        {"params": no_decay, "lr": lr, "weight_decay": 0.0}]
-        return torch.optim.AdamW([g for g in groups if g["params"]])
+        return torch.optim.AdamW(loss_param_groups(self.loss_fn, model, [g for g in groups if g["params"]]))
 
     def setup(self) -> "Trainer":
         """Build everything (idempotent): detector, data, loaders, optimizer, schedule, prepare."""
@@ -257,6 +259,9 @@ class Trainer:
             weights = None
             inverse_frequency_weights(labels)  # both classes must be present
         self.class_weights = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+        self.loss_fn = build_loss(cfg.loss, cfg.loss_options, self.class_weights)
+        self.detector.config = prepare_model_for_loss(self.detector.model, self.detector.config, self.loss_fn)
+        self.adversary = adversary_from_config(cfg.adversarial, self.loss_fn, cfg.seed)
         item_weights = inverse_frequency_weights(labels)[labels] if cfg.balance == "oversample" else None
         train_loader = self._loader(self.train_dataset, cfg.batch_size, True, item_weights)
         self.train_sampler = train_loader.sampler
@@ -334,7 +339,7 @@ class Trainer:
             self.train_dataset.set_epoch(state.epoch)
             train_epoch(acc, self.module, loader, self.optimizer, self.scheduler, state, class_weights=self.class_weights,
                         max_grad_norm=cfg.max_grad_norm, log_every_steps=cfg.log_every_steps, metrics=self.metrics,
-                        on_step=checkpoint_now)
+                        on_step=checkpoint_now, loss_fn=self.loss_fn, adversary=self.adversary)
             self._end_epoch(state, time.perf_counter() - started)
         acc.wait_for_everyone()
         if acc.is_main_process:
@@ -448,7 +453,7 @@ class Trainer:
         return out
 
 def _provenance(cfg: TrainConfig) -> dict[str, Any]:
-    keys = ("mode", "train_data", "train_split", "epochs", "batch_size", "crop_seconds", "seed", "balance")
+    keys = ("mode", "train_data", "train_split", "epochs", "batch_size", "crop_seconds", "seed", "balance", "loss", "adversarial")
     data = cfg.to_dict()
     return {k: data[k] for k in keys}
 
