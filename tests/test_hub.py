@@ -59,7 +59,7 @@ def test_card_without_metrics_has_no_model_index(tmp_path):
 
 def test_staged_folder_is_a_loadable_detector(detector, tmp_path):
     folder = stage_for_hub(detector, tmp_path / "stage", "alice/tiny-detector")
-    assert {p.name for p in folder.iterdir()} == {"README.md", "config.json", "model.safetensors", "backbone"}
+    assert {p.name for p in folder.iterdir()} == {"README.md", "config.json", "model.safetensors", "backbone", "preprocessor_config.json"}
     assert Detector.from_pretrained(folder).config.metrics["eer"] == 0.0412
 
 
@@ -69,7 +69,7 @@ def test_push_to_hub_uploads_the_staged_folder(detector, monkeypatch):
     def create_repo(self, repo_id, **kwargs):
         calls["create"] = (repo_id, kwargs)
 
-    def upload_folder(self, *, repo_id, folder_path, commit_message, revision, repo_type):
+    def upload_folder(self, *, repo_id, folder_path, commit_message, revision, repo_type, delete_patterns):
         from pathlib import Path
 
         calls["files"] = sorted(p.name for p in Path(folder_path).iterdir())
@@ -82,7 +82,7 @@ def test_push_to_hub_uploads_the_staged_folder(detector, monkeypatch):
     out = detector.push_to_hub("alice/tiny-detector", private=True, token="hf_test")
     assert out == "commit-info"
     assert calls["create"] == ("alice/tiny-detector", {"private": True, "exist_ok": True, "repo_type": "model"})
-    assert calls["files"] == ["README.md", "backbone", "config.json", "model.safetensors"]
+    assert calls["files"] == ["README.md", "backbone", "config.json", "model.safetensors", "preprocessor_config.json"]
     assert calls["upload"] == ("alice/tiny-detector", "Upload wavguard detector", None, "model")
     assert calls["token"] == "hf_test"
 

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,18 @@ from ..layout import ADAPTER_DIR
 __all__ = ["lora_config", "apply_lora", "save_adapter", "load_adapter", "merge_lora", "has_adapter", "has_lora", "ADAPTER_DIR"]
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
+
+#: What to tell a user whose environment lacks peft (it is a core dependency; an install with
+#: ``--no-deps`` or a trimmed environment can still miss it).
+PEFT_MISSING = "this detector has LoRA adapters, which need the peft package: pip install 'peft>=0.13'"
+
+
+def _import_peft_model():
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        raise ModelLoadError(f"{PEFT_MISSING} ({type(exc).__name__}: {exc})") from None
+    return PeftModel
 
 
 def lora_config(
@@ -47,10 +60,10 @@ def has_lora(model: nn.Module) -> bool:
 
 
 def has_adapter(model: nn.Module) -> bool:
-    """Whether ``model.backbone.model`` is wrapped by peft."""
-    from peft import PeftModel
-
-    return isinstance(model.backbone.model, PeftModel)
+    """Whether ``model.backbone.model`` is wrapped by peft (``False`` when peft is not installed)."""
+    if not has_lora(model):
+        return False
+    return isinstance(model.backbone.model, _import_peft_model())
 
 
 def apply_lora(model: nn.Module, lora_cfg: Any = None) -> nn.Module:
@@ -84,12 +97,27 @@ def apply_lora(model: nn.Module, lora_cfg: Any = None) -> nn.Module:
     return model
 
 
-def save_adapter(model: nn.Module, directory: str | os.PathLike) -> Path:
-    """Save the adapters with peft's ``save_pretrained`` (typically ``DETECTOR_DIR/adapter``)."""
+def save_adapter(model: nn.Module, directory: str | os.PathLike, *, base_model: str | None = None) -> Path:
+    """Save the adapters with peft's ``save_pretrained`` (typically ``DETECTOR_DIR/adapter``).
+
+    peft's template model card (``README.md``, "More Information Needed" and the local base model)
+    is removed: the detector's own card is the one that describes it.
+
+    Args:
+        base_model: written as ``base_model_name_or_path`` in ``adapter_config.json`` (a Hub id,
+            or ``None`` when the base model is bundled); peft's own value, the backbone's local
+            path, is kept only when this is not given and the save is not ``portable``.
+    """
     if not has_adapter(model):
         raise ConfigError("the model has no LoRA adapters to save")
     directory = Path(directory)
     model.backbone.model.save_pretrained(str(directory), safe_serialization=True)
+    (directory / "README.md").unlink(missing_ok=True)
+    if base_model is not None:
+        path = directory / "adapter_config.json"
+        data = json.loads(path.read_text())
+        data["base_model_name_or_path"] = base_model or None
+        path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return directory
 
 
@@ -104,9 +132,8 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, *, trainable: b
     Returns:
         the same ``model``.
     """
-    from peft import PeftModel
-
     directory = Path(directory)
+    PeftModel = _import_peft_model()
     if not (directory / "adapter_config.json").is_file():
         raise ModelLoadError(f"{directory}: no adapter_config.json; is this a LoRA adapter folder?")
     if has_adapter(model):
