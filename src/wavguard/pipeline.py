@@ -7,8 +7,9 @@ the same audio they give the same numbers.
 
 Stages and shapes (S = samples at the model's rate ``config.sample_rate_hz``):
 
-1. **decode** (:meth:`ScoringPipeline.decode`): a path, encoded bytes or an array -> mono float32
-   blocks (S_block,), resampled with soxr (:mod:`wavguard.audio.decode`), a file block by block.
+1. **decode** (:meth:`ScoringPipeline.decode`): a path, encoded bytes, an array or a datasets
+   audio cell -> mono float32 blocks (S_block,), resampled with soxr (:mod:`wavguard.audio.decode`),
+   a file block by block.
 2. **preprocess** (:meth:`ScoringPipeline.feed`): the noise reduction recorded in the config,
    in fixed blocks from the first sample (:mod:`wavguard.audio.denoise`); identity by default.
 3. **windows** (:meth:`ScoringPipeline.feed` / :meth:`ScoringPipeline.end`): windows of
@@ -38,7 +39,7 @@ from .audio import decode
 from .audio.denoise import BlockDenoiser, denoise_from_config
 from .audio.windows import Window, WindowBuffer, aggregate_logits, fake_margin
 from .config import DetectorConfig
-from .errors import AudioTooShortError, ConfigError, EmptyAudioError, SilentAudioError, WavguardError
+from .errors import AudioTooShortError, ConfigError, EmptyAudioError, InvalidAudioError, SilentAudioError, WavguardError
 from .models.backends import Backend
 from .prediction import Prediction, Segment
 
@@ -46,6 +47,7 @@ __all__ = [
     "ON_ERROR",
     "ScoringState",
     "ScoringPipeline",
+    "describe_item",
     "sigmoid",
     "as_items",
     "check_predict_options",
@@ -99,10 +101,18 @@ class ScoringPipeline:
 
     # -- 1. decode ------------------------------------------------------------------------
     def decode(self, item: Any, sample_rate: int | None, source: str) -> Iterator[np.ndarray]:
-        """Mono float32 blocks at the model's rate: a file block by block, an array at once."""
+        """Mono float32 blocks at the model's rate: a file block by block, an array at once.
+
+        A ``datasets`` audio cell is read as what it holds: ``{"array", "sampling_rate"}`` (a
+        decoded ``Audio()`` column; ``"raw"`` as transformers' pipelines spell it) as an array at
+        its own rate, ``{"path", "bytes"}`` (``Audio(decode=False)``) as a file, from the bytes
+        when they are there (after ``save_to_disk`` the path is only a base name).
+        """
         rate = self.config.sample_rate_hz
+        if isinstance(item, dict):
+            item, sample_rate = _audio_cell(item, source)
         if isinstance(item, (str, os.PathLike, bytes, bytearray)):
-            return decode.iter_file_blocks(item, rate)
+            return decode.iter_file_blocks(item, rate, name=source)
         return iter([decode.prepare_array(item, sample_rate, rate, source)])
 
     # -- 2./3. preprocess and windows ----------------------------------------------------------
@@ -210,7 +220,7 @@ class ScoringPipeline:
         Returns one entry per input: its :class:`Prediction`, or the wavguard error that stopped it
         (only when ``on_error`` is not ``"raise"``).
         """
-        states = [self.start(decode.describe_source(item)) for item in items]
+        states = [self.start(describe_item(item)) for item in items]
         pending: list[tuple[int, Window]] = []
 
         def run_batch() -> None:
@@ -242,6 +252,30 @@ class ScoringPipeline:
 
 
 # -- the front end shared by every predict() (detectors and ensembles) --------------------------------
+def _audio_cell(cell: dict, source: str) -> tuple[Any, int | None]:
+    """(what to decode, its sample rate) of a datasets audio cell; see :meth:`ScoringPipeline.decode`."""
+    samples = cell.get("array", cell.get("raw"))
+    if samples is not None:
+        if cell.get("sampling_rate") is None:
+            raise InvalidAudioError(source, "an audio cell with an array needs its 'sampling_rate' (Hz)")
+        return samples, int(cell["sampling_rate"])
+    if cell.get("bytes") is not None:
+        return bytes(cell["bytes"]), None
+    if cell.get("path") is not None:
+        return str(cell["path"]), None
+    raise InvalidAudioError(
+        source, f"an audio cell needs 'array' and 'sampling_rate', or 'path'/'bytes'; got keys {sorted(cell)}"
+    )
+
+
+def describe_item(item: Any) -> str:
+    """A short name for an input in errors and predictions (a datasets cell by its path when it has one)."""
+    if isinstance(item, dict):
+        path = item.get("path")
+        return str(path) if path else "<audio cell>"
+    return decode.describe_source(item)
+
+
 def as_items(inputs: Any) -> tuple[list[Any], bool]:
     """(list of inputs, whether one input was given). A list of numbers is one waveform."""
     single = not isinstance(inputs, (list, tuple)) or (len(inputs) > 0 and all(isinstance(x, (int, float)) for x in inputs))

@@ -13,11 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio.decode import describe_source
 from .config import DetectorConfig
 from .evaluation.scoring import ItemScores, predict_margins
 from .models.backends import Backend
-from .pipeline import ScoringPipeline, as_items, check_predict_options, collect
+from .pipeline import ScoringPipeline, as_items, check_predict_options, collect, describe_item
 from .prediction import Prediction
 from .stream import StreamingScorer
 
@@ -81,7 +80,8 @@ class Scorer:
         on_error: str = "raise",
         progress: bool = False,
     ) -> Prediction | list[Prediction]:
-        """Score audio: a path, encoded bytes, an array/tensor, or a list of them.
+        """Score audio: a path, encoded bytes, an array/tensor, a ``datasets`` audio cell
+        (``{"array", "sampling_rate"}`` or ``{"path", "bytes"}``), or a list of them.
 
         Files of any length, format (wav, flac, ogg, mp3), channel count and sample rate are
         decoded and resampled block by block and scored in windows of ``config.window_seconds``,
@@ -105,7 +105,7 @@ class Scorer:
         outcomes = self.pipeline.predict(
             items, sample_rate, batch_size=batch_size, threshold=threshold, on_error=on_error, progress=progress
         )
-        return collect(outcomes, [describe_source(item) for item in items], single, on_error, threshold)
+        return collect(outcomes, [describe_item(item) for item in items], single, on_error, threshold)
 
     def score_inputs(self, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8) -> ItemScores:
         """Scores of a list of inputs, one bad input never stopping the run (NaN and its message).

@@ -28,11 +28,10 @@ import numpy as np
 
 from .._io import atomic_write_text
 from .._version import __version__
-from ..audio.decode import describe_source
 from ..detector import Detector
 from ..errors import ConfigError, ModelLoadError
 from ..layout import ENSEMBLE_NAME
-from ..pipeline import as_items, check_predict_options, collect, sigmoid
+from ..pipeline import as_items, check_predict_options, collect, describe_item, sigmoid
 from ..prediction import Prediction
 from .calibration import fit_fusion, select_threshold
 from .evaluate import _labels, evaluate_detector
@@ -157,7 +156,7 @@ class Ensemble:
         threshold = check_predict_options(on_error, threshold, self.threshold, batch_size)
         items, single = as_items(inputs)
         fused, durations, errors = self._fuse(items, sample_rate, batch_size)
-        sources = [describe_source(item) for item in items]
+        sources = [describe_item(item) for item in items]
         outcomes = [
             error if error is not None
             else Prediction(source, float(sigmoid(z)), "fake" if sigmoid(z) >= threshold else "real", threshold, float(duration))
