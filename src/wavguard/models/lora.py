@@ -27,9 +27,12 @@ __all__ = ["lora_config", "apply_lora", "save_adapter", "load_adapter", "merge_l
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
 
-#: What to tell a user whose environment lacks peft (it is a core dependency; an install with
-#: ``--no-deps`` or a trimmed environment can still miss it).
-PEFT_MISSING = "this detector has LoRA adapters, which need the peft package: pip install 'peft>=0.13'"
+#: What to tell a user whose environment lacks peft. peft is a dependency of the plain install
+#: (``pip install wavguard-detector``); an install with ``--no-deps`` or a trimmed image can still miss it.
+PEFT_MISSING = (
+    "this detector has LoRA adapters, which need the peft package: pip install 'peft>=0.13' "
+    "(a dependency of wavguard-detector; reinstall it without --no-deps)"
+)
 
 
 def _import_peft_model():
