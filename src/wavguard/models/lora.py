@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +108,9 @@ def save_adapter(model: nn.Module, directory: str | os.PathLike, *, base_model: 
     is removed: the detector's own card is the one that describes it.
 
     Args:
-        base_model: written as ``base_model_name_or_path`` in ``adapter_config.json`` (a Hub id,
-            or ``None`` when the base model is bundled); peft's own value, the backbone's local
-            path, is kept only when this is not given and the save is not ``portable``.
+        base_model: written as ``base_model_name_or_path`` in ``adapter_config.json``: a Hub id,
+            or ``""`` for ``null`` (the base model is bundled). ``None`` keeps peft's own value
+            (the backbone's path on this machine), as a non-portable save does.
     """
     if not has_adapter(model):
         raise ConfigError("the model has no LoRA adapters to save")
@@ -142,7 +143,9 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, *, trainable: b
     if has_adapter(model):
         raise ModelLoadError(f"{directory}: the model already has LoRA adapters")
     try:
-        model.backbone.model = PeftModel.from_pretrained(model.backbone.model, str(directory), is_trainable=trainable)
+        with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's concern
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            model.backbone.model = PeftModel.from_pretrained(model.backbone.model, str(directory), is_trainable=trainable)
     except Exception as exc:
         raise ModelLoadError(f"{directory}: cannot load the LoRA adapter ({type(exc).__name__}: {exc})") from None
     if trainable:
