@@ -18,6 +18,7 @@ LAZY_IMPORTS_ALLOWED = {
     "wavguard.audio.augment": "audiomentations and librosa (the data extra), needed only when augmenting",
     "wavguard.demo": "gradio (the demo extra), mounted only when installed",
     "wavguard.hf_model": "transformers' PreTrainedModel costs seconds to import; loaded when AutoModel loads a detector",
+    "wavguard.hf_config": "imports transformers; registered only once transformers' Auto modules are imported",
 }
 
 

@@ -168,7 +168,7 @@ def test_without_gradio_the_service_has_no_page_and_demo_says_what_to_install(de
     assert "/ui" not in [getattr(route, "path", None) for route in app.routes]
     assert main(["demo", str(model_dir)]) == 1
     assert "the demo page needs gradio: pip install 'wavguard[demo]'" in capsys.readouterr().err
-    with pytest.raises(ModuleNotFoundError, match=r"pip install 'wavguard\[demo\]'"):
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'wavguard-detector\[demo\]'"):
         build_demo(detector)
 
 

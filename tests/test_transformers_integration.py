@@ -4,6 +4,8 @@ from_pretrained's Hub options and dtypes, and datasets audio cells in predict.""
 import json
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -162,3 +164,25 @@ def test_predict_takes_a_datasets_column(saved, tmp_path):
     ds = datasets.Dataset.from_dict({"audio": paths}).cast_column("audio", datasets.Audio(decode=False))
     got = [p.score for p in det.predict(list(ds["audio"]))]
     assert got == [p.score for p in det.predict(paths)]
+
+
+def _python(code, directory):
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code, str(directory)], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout.split()
+
+
+@pytest.mark.parametrize("first", ["wavguard", "transformers"])
+def test_registration_in_either_import_order_without_importing_transformers_early(saved, first):
+    _, directory = saved
+    code = (
+        "import sys\n"
+        + ("import wavguard\nprint('transformers.models.auto' in sys.modules)\n" if first == "wavguard" else
+           "from transformers import AutoConfig\nimport wavguard\nprint(False)\n")
+        + "from transformers import AutoConfig, AutoModelForAudioClassification\n"
+        "print(type(AutoConfig.from_pretrained(sys.argv[1])).__name__)\n"
+        "print(type(AutoModelForAudioClassification.from_pretrained(sys.argv[1])).__name__)\n"
+    )
+    assert _python(code, directory) == ["False", "WavguardConfig", "WavguardForAudioClassification"]
