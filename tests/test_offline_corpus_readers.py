@@ -95,13 +95,13 @@ def test_crc16_check_value():
 
 
 def test_rnc_method1_literal_block_decompresses_exactly():
-    pytest.importorskip("propack", reason="pip install propack==0.3.1 (wavguard[corpus])")
+    pytest.importorskip("propack", reason="pip install propack==0.3.1 (wavguard-detector[corpus])")
     payload = bytes([0x80, 0x81, 0x7F, 0x00, 0xFF])
     assert sky.unpack_rnc(rnc_literal_block(payload)) == payload
 
 
 def test_rnc_crc_mismatch_is_an_error():
-    pytest.importorskip("propack", reason="pip install propack==0.3.1 (wavguard[corpus])")
+    pytest.importorskip("propack", reason="pip install propack==0.3.1 (wavguard-detector[corpus])")
     block = bytearray(rnc_literal_block(b"\x10\x20\x30\x40"))
     block[-1] ^= 0xFF  # a literal byte changes: the packed CRC no longer matches
     with pytest.raises(ValueError, match="CRC"):
@@ -109,7 +109,7 @@ def test_rnc_crc_mismatch_is_an_error():
 
 
 def test_rnc_round_trip_through_propack_compressor():
-    propack = pytest.importorskip("propack", reason="pip install propack==0.3.1 (wavguard[corpus])")
+    propack = pytest.importorskip("propack", reason="pip install propack==0.3.1 (wavguard-detector[corpus])")
 
     data = bytes(range(128, 256)) * 4 + bytes(200)
     assert sky.unpack_rnc(propack.pack(data, method=1)) == data
@@ -123,7 +123,7 @@ def _dnr_entry(number: int, offset: int, size: int, *, units16: bool = False, he
 
 
 def test_sky_reader_decodes_a_compressed_and_a_raw_speech_file(tmp_path):
-    pytest.importorskip("propack", reason="pip install propack==0.3.1 (wavguard[corpus])")
+    pytest.importorskip("propack", reason="pip install propack==0.3.1 (wavguard-detector[corpus])")
     header = struct.pack("<11H", 0x81, *range(10))
     raw_pcm = bytes([128, 140, 116, 128, 255, 0])
     comp_pcm = bytes([128, 200, 56, 129, 127])

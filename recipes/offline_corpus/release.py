@@ -57,7 +57,7 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
     from wavguard import Detector
     from wavguard.data import load_manifest
     from wavguard.evaluation.evaluate import evaluate_detector
-    from wavguard.hub import render_model_card
+    from wavguard.hub import stage_for_hub
     from wavguard.training import TrainConfig, train
     from wavguard.training.config import apply_overrides
 
@@ -91,9 +91,8 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
         "limitations": LIMITATIONS,
         **_backbone_card(backbone_setting),
     }
-    folder = Path(out) / "hub"
-    detector.save_pretrained(folder, bundle_backbone=True)
-    (folder / "README.md").write_text(render_model_card(detector.config, repo_id))
+    # a portable save: the (local, converted) backbone bundled, no local paths, wavguard's card only
+    folder = stage_for_hub(detector, Path(out) / "hub", repo_id)
     print(f"test EER {100 * metrics['eer']:.2f}%, ROC AUC {metrics['roc_auc']:.3f}; staged for the Hub in {folder}")
     if push:
         from huggingface_hub import HfApi

@@ -4,11 +4,13 @@
 that the audio is FAKE (higher = more likely fake).
 """
 
-from . import errors
+from . import errors, hf_integration
 from ._version import __version__
 from .config import DetectorConfig
 from .detector import Detector
 from .errors import *  # noqa: F403  (every wavguard error class is public API)
 from .prediction import Prediction, Segment
+
+hf_integration.register()  # model_type "wavguard" for transformers' AutoConfig / AutoModel / pipeline
 
 __all__ = ["__version__", "Detector", "DetectorConfig", "Prediction", "Segment", *errors.__all__]

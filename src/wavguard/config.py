@@ -21,12 +21,16 @@ from ._io import atomic_write_text
 from ._version import __version__
 from .audio.windows import AGGREGATIONS
 from .errors import ConfigError, ModelLoadError
-from .layout import CONFIG_NAME
+from .layout import CONFIG_NAME, MODEL_TYPE
 from .models.head import ACTIVATIONS, POOLINGS
 
 __all__ = ["DetectorConfig", "CONFIG_NAME", "FREEZE_MODES", "LABELS"]
 
 logger = logging.getLogger(__name__)
+
+#: Keys transformers reads or writes in config.json (``model_type`` makes AutoConfig find
+#: wavguard); not detector settings, so read quietly and not kept on the DetectorConfig.
+_TRANSFORMERS_KEYS = frozenset({"model_type", "architectures", "transformers_version", "id2label", "label2id"})
 
 #: Which weights train (``DetectorModel.set_trainable``): backbone frozen, feature encoder frozen,
 #: nothing frozen, or only LoRA adapters.
@@ -235,10 +239,17 @@ class DetectorConfig:
             del data["head_normalize_embedding"]
         return data
 
+    def to_json_dict(self) -> dict[str, Any]:
+        """What ``config.json`` holds: :meth:`to_dict` plus ``model_type`` for transformers' AutoConfig.
+
+        Older wavguard readers drop the extra key with a warning and load the rest.
+        """
+        return {**self.to_dict(), "model_type": MODEL_TYPE}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DetectorConfig":
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - known - _TRANSFORMERS_KEYS)
         if unknown:
             logger.warning("ignoring config keys this wavguard version does not know: %s", ", ".join(unknown))
         try:
@@ -251,7 +262,7 @@ class DetectorConfig:
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``config.json`` atomically into ``directory``; returns its path."""
         path = Path(directory) / CONFIG_NAME
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        atomic_write_text(path, json.dumps(self.to_json_dict(), indent=2, sort_keys=True) + "\n")
         return path
 
     @classmethod

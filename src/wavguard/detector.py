@@ -15,6 +15,7 @@ PyTorch module. Saved directories follow :mod:`wavguard.layout`.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import shutil
@@ -24,17 +25,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._io import apply_umask, atomic_write
+from ._io import apply_umask, atomic_write, atomic_write_text
 from .config import DetectorConfig
-from .errors import ModelLoadError
+from .errors import ConfigError, ModelLoadError
 from .hub import push_to_hub
-from .layout import ADAPTER_DIR, BACKBONE_DIR, WEIGHTS_NAME, is_onnx_dir
+from .layout import ADAPTER_DIR, BACKBONE_DIR, PREPROCESSOR_NAME, WEIGHTS_NAME, is_onnx_dir
 from .models.backbone import load_backbone, quiet_transformers, resolve_model_dir
 from .models.backends import TorchBackend
 from .models.baseline import BaselineModel, baseline_config, load_baseline_model
 from .models.lora import has_lora, load_adapter, save_adapter
 from .models.transformer import DetectorModel
 from .onnx_detector import OnnxDetector
+from .portable import is_hub_id, portable_config
 from .scorer import Scorer
 
 __all__ = ["Detector", "build_baseline_detector"]
@@ -110,6 +112,10 @@ class Detector(Scorer):
         revision: str | None = None,
         *,
         device: str | torch.device | None = None,
+        token: str | bool | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+        torch_dtype: torch.dtype | str | None = None,
     ) -> "Detector":
         """Load a saved detector from a local directory or a Hugging Face Hub id.
 
@@ -117,8 +123,19 @@ class Detector(Scorer):
         ``HF_HUB_OFFLINE`` and the local cache). Nothing from the checkpoint is executed. A
         directory written by :func:`wavguard.export.export_onnx` gives an
         :class:`~wavguard.export.OnnxDetector`.
+
+        Args:
+            name_or_path: a detector directory or a Hub id (``"user/detector"``).
+            revision: Hub branch, tag or commit of the detector (a referenced backbone uses
+                ``config.backbone_revision``).
+            device: where the network runs.
+            token, cache_dir, local_files_only: passed to ``snapshot_download`` for the
+                detector and for a backbone it references by Hub id.
+            torch_dtype: ``torch.bfloat16``, ``torch.float16`` (or their names) to score in
+                that precision; inputs are cast to it, scores stay float.
         """
-        directory = resolve_model_dir(str(name_or_path), revision)
+        hub = {"token": token, "cache_dir": cache_dir, "local_files_only": local_files_only}
+        directory = resolve_model_dir(str(name_or_path), revision, **hub)
         if is_onnx_dir(directory):
             return OnnxDetector.from_pretrained(directory, device=device)
         config = DetectorConfig.load(directory)
@@ -129,34 +146,45 @@ class Detector(Scorer):
             bundled = directory / BACKBONE_DIR
             if bundled.is_dir():
                 backbone = load_backbone(str(bundled), normalize=config.normalize)
-                reference = False
+                reference = False  # a bundle stays a bundle when saved again
             else:
                 backbone = load_backbone(
-                    config.backbone, config.backbone_revision, config.num_layers, normalize=config.normalize
+                    config.backbone, config.backbone_revision, config.num_layers, normalize=config.normalize, **hub
                 )
                 reference = True
             model = DetectorModel(backbone, config)
         _load_weights(model, directory / WEIGHTS_NAME, strict_prefixes=("layer_sum.", "head."))
         adapter = directory / ADAPTER_DIR
         if adapter.is_dir():
-            model = load_adapter(model, adapter)
-            reference = True
+            model = load_adapter(model, adapter)  # the base weights stay what ``reference`` says
         det = cls(model, config, backbone_is_reference=reference)
+        if torch_dtype is not None:
+            det.model.to(_as_dtype(torch_dtype))
         if device is not None:
             det.to(device)
         return det
 
     # -- saving --------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | os.PathLike, *, bundle_backbone: bool | None = None) -> Path:
-        """Save as a directory: ``config.json``, ``model.safetensors`` and, when needed, ``backbone/``.
+    def save_pretrained(
+        self, directory: str | os.PathLike, *, bundle_backbone: bool | None = None, portable: bool = False
+    ) -> Path:
+        """Save as a directory: ``config.json``, ``model.safetensors``, ``preprocessor_config.json``
+        and, when needed, ``backbone/`` and ``adapter/`` (see :mod:`wavguard.layout`).
 
         Args:
             bundle_backbone: copy the backbone into ``backbone/`` (an offline bundle). ``None``
-                bundles only when the backbone differs from the reference it was loaded from
-                (random init, or fine-tuned).
+                bundles when the backbone differs from the reference it was loaded from (random
+                init, fine-tuned, or loaded from a bundle), and with ``portable`` also when the
+                reference is not a Hub id (a local folder).
+            portable: a directory that loads on any machine and names none of this one's folders
+                (what :meth:`push_to_hub` uploads): a local backbone is bundled, local paths in
+                ``config.json`` and ``adapter/adapter_config.json`` become base names.
 
         Returns:
             the directory.
+
+        Raises:
+            ConfigError: ``portable`` with ``bundle_backbone=False`` on a local backbone.
         """
         from safetensors.torch import save_file
 
@@ -164,12 +192,14 @@ class Detector(Scorer):
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         transformer = self.config.kind == "transformer"
-        bundle = (not self.backbone_is_reference) if bundle_backbone is None else bundle_backbone
+        reference = self.backbone_is_reference and (not portable or is_hub_id(self.config.backbone))
+        bundle = transformer and ((not reference) if bundle_backbone is None else bundle_backbone)
+        config = portable_config(self.config, bundled=bundle) if portable else self.config
         if transformer:
             state = {k: v for k, v in state.items() if not k.startswith("backbone.")}
         atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
         target = directory / BACKBONE_DIR
-        if transformer and bundle:
+        if bundle:
             staging = directory / f".{BACKBONE_DIR}.tmp"
             shutil.rmtree(staging, ignore_errors=True)
             base = self.model.backbone.model
@@ -184,10 +214,12 @@ class Detector(Scorer):
             shutil.rmtree(target)
         adapter = directory / ADAPTER_DIR
         if transformer and has_lora(self.model):
-            save_adapter(self.model, adapter)
+            base_model = (config.backbone if is_hub_id(config.backbone) and not bundle else "") if portable else None
+            save_adapter(self.model, adapter, base_model=base_model)
         elif adapter.exists():
             shutil.rmtree(adapter)
-        self.config.save(directory)
+        config.save(directory)
+        atomic_write_text(directory / PREPROCESSOR_NAME, json.dumps(_preprocessor_config(config), indent=2) + "\n")
         return directory
 
     def push_to_hub(
@@ -198,9 +230,16 @@ class Detector(Scorer):
         token: str | None = None,
         commit_message: str = "Upload wavguard detector",
         revision: str | None = None,
+        portable: bool = True,
     ):
-        """Upload the detector with a model card to the Hugging Face Hub; returns the commit info."""
-        return push_to_hub(self, repo_id, private=private, token=token, commit_message=commit_message, revision=revision)
+        """Upload the detector with a model card to the Hugging Face Hub; returns the commit info.
+
+        ``portable`` (the default) uploads what :meth:`save_pretrained` writes with ``portable=True``:
+        a local backbone bundled, no local paths, so anyone can load it.
+        """
+        return push_to_hub(
+            self, repo_id, private=private, token=token, commit_message=commit_message, revision=revision, portable=portable
+        )
 
     def __repr__(self) -> str:
         cfg = self.config
@@ -231,6 +270,33 @@ def build_baseline_detector(feature: str = "logmel", sample_rate_hz: int = 16000
     if seed is not None:
         torch.manual_seed(seed)
     return Detector(BaselineModel(sample_rate_hz, config.spectrogram), config)
+
+
+def _preprocessor_config(config: DetectorConfig) -> dict[str, Any]:
+    """``preprocessor_config.json``: transformers' pipeline hands the model raw mono float32 at the
+    detector's rate, unnormalised (a backbone that normalises does it per window, inside wavguard)."""
+    return {
+        "feature_extractor_type": "Wav2Vec2FeatureExtractor",
+        "feature_size": 1,
+        "sampling_rate": config.sample_rate_hz,
+        "padding_value": 0.0,
+        "padding_side": "right",
+        "do_normalize": False,
+        "return_attention_mask": True,
+    }
+
+
+def _as_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    """``torch.bfloat16`` from itself, ``"bfloat16"`` or ``"torch.bfloat16"``; ``"auto"`` is float32."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    name = str(dtype).removeprefix("torch.")
+    if name == "auto":
+        return torch.float32
+    value = getattr(torch, name, None)
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+        raise ConfigError(f"torch_dtype must be a floating torch dtype such as torch.bfloat16, got {dtype!r}")
+    return value
 
 
 def _load_weights(model: nn.Module, path: Path, strict_prefixes: tuple[str, ...]) -> None:

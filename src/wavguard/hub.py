@@ -1,33 +1,33 @@
 """Hugging Face Hub: model card and upload.
 
-``stage_for_hub`` writes exactly what ``push_to_hub`` uploads (the saved detector plus a
-``README.md`` model card), so the upload can be checked without a network.
+``stage_for_hub`` writes exactly what ``push_to_hub`` uploads (a portable save of the detector
+plus a ``README.md`` model card), so the upload can be checked without a network. The card is a
+``huggingface_hub.ModelCard`` whose metadata (``ModelCardData``) carries ``library_name``,
+``pipeline_tag``, ``base_model``, ``datasets`` and the ``model-index`` results; nothing on it names
+a local folder.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._io import atomic_write_text
-from .layout import CARD_NAME
+from .config import DetectorConfig
+from .layout import ADAPTER_DIR, BACKBONE_DIR, CARD_NAME
+from .portable import is_hub_id, is_local_path, scrub_local_paths
 
 if TYPE_CHECKING:
+    from huggingface_hub import ModelCard
+
     from .detector import Detector
 
-__all__ = ["render_model_card", "stage_for_hub", "push_to_hub"]
+__all__ = ["build_model_card", "render_model_card", "stage_for_hub", "push_to_hub"]
 
 _BACKBONE_NAMES = {"wav2vec2": "Wav2Vec2", "hubert": "HuBERT", "wavlm": "WavLM", "whisper": "Whisper encoder"}
-
-
-def _yaml_scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
+#: Remote files a new upload replaces with nothing (peft's template card from older wavguard pushes).
+_STALE_REMOTE = [f"{ADAPTER_DIR}/README.md"]
 
 
 #: Training bookkeeping stored next to the metrics; not results, so not on the card.
@@ -55,50 +55,87 @@ def _backbone_text(config) -> str:
         return str(named)
     if not config.backbone:
         return "none"
-    if os.path.isabs(config.backbone) or os.path.exists(config.backbone):
+    if config.backbone == BACKBONE_DIR:
+        return "bundled in `backbone/`"
+    if is_local_path(config.backbone):
         return f"`{os.path.basename(str(config.backbone).rstrip('/'))}` (a local checkpoint)"
     return f"`{config.backbone}`"
 
 
-def render_model_card(config, repo_id: str, license: str = "apache-2.0") -> str:
-    """The Hub model card (README.md with YAML metadata) for a detector config.
+def _namespaced_hub_id(value: Any) -> str | None:
+    """``value`` when it is a ``namespace/name`` Hub id (a bare word such as ``"custom"`` is not)."""
+    return value if isinstance(value, str) and "/" in value and is_hub_id(value) else None
+
+
+def _datasets(config) -> list[str]:
+    """Hub datasets for the card's ``datasets``: ``extra["datasets"]``, ``["dataset_id"]`` or the
+    training data, where they are Hub ids."""
+    listed = config.extra.get("datasets")
+    candidates = list(listed) if isinstance(listed, (list, tuple)) else []
+    candidates.append(config.extra.get("dataset_id"))
+    training = config.extra.get("training")
+    if isinstance(training, dict):
+        candidates.append(training.get("train_data"))
+    found = []
+    for value in candidates:
+        hub_id = _namespaced_hub_id(value)
+        if hub_id and hub_id not in found:
+            found.append(hub_id)
+    return found
+
+
+def build_model_card(config, repo_id: str, license: str = "apache-2.0") -> "ModelCard":
+    """The Hub model card of a detector config, as a ``huggingface_hub.ModelCard``.
 
     Args:
         config: the detector's :class:`~wavguard.config.DetectorConfig`; ``config.metrics`` (e.g.
-            ``{"eer": 0.031, "roc_auc": 0.99}``, fractions) and ``config.extra["dataset"]`` (a
-            description) and ``["dataset_id"]`` (a short id) fill the results;
-            ``config.extra["backbone_name"]`` names the backbone when ``config.backbone`` is a
-            local path, and ``["base_model"]`` (a Hub id) fills ``base_model``.
+            ``{"eer": 0.031, "roc_auc": 0.99}``, fractions) fill the ``model-index`` results,
+            ``config.extra["dataset"]`` (a description) and ``["dataset_id"]`` (a short id or a Hub
+            dataset id) name their data, ``["datasets"]`` lists Hub datasets,
+            ``["backbone_name"]`` names a local backbone and ``["base_model"]`` (a Hub id) fills
+            ``base_model``. Local paths anywhere in them are shown as base names.
         repo_id: ``user/name`` on the Hub.
     """
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData  # hf_api's import cost only when carding
+
+    config = config.replace(extra=scrub_local_paths(dict(config.extra)), metrics=scrub_local_paths(dict(config.metrics)))
     metrics = _ordered_metrics(config.metrics)
     dataset = str(config.extra.get("dataset", "custom"))
     dataset_id = str(config.extra.get("dataset_id", dataset))
-    is_hub_backbone = config.backbone and not os.path.isabs(config.backbone) and config.backbone.count("/") == 1
-    base_model = config.extra.get("base_model") or (config.backbone if is_hub_backbone else None)
-    lines = ["---", "library_name: wavguard", f"license: {license}", "pipeline_tag: audio-classification", "tags:"]
-    for tag in ("audio-classification", "deepfake-detection", "anti-spoofing", "wavguard", config.backbone_type):
-        if tag:
-            lines.append(f"- {tag}")
-    if base_model:
-        lines.append(f"base_model: {base_model}")
-    if metrics:
-        lines += [
-            "model-index:",
-            f"- name: {repo_id.split('/')[-1]}",
-            "  results:",
-            "  - task:",
-            "      type: audio-classification",
-            "      name: Deepfake speech detection",
-            "    dataset:",
-            f"      name: {_yaml_scalar(dataset)}",
-            f"      type: {_yaml_scalar(dataset_id)}",
-            "    metrics:",
-        ]
-        for name, value in metrics:
-            lines += [f"    - type: {name}", f"      value: {value!r}", f"      name: {name.upper() if name.lower() == 'eer' else name}"]
-    lines.append("---")
+    name = repo_id.split("/")[-1]
+    base_model = _namespaced_hub_id(config.extra.get("base_model")) or _namespaced_hub_id(config.backbone)
+    tags = [t for t in ("audio-classification", "deepfake-detection", "anti-spoofing", "wavguard", config.backbone_type) if t]
+    results = [
+        EvalResult(
+            task_type="audio-classification",
+            task_name="Deepfake speech detection",
+            dataset_type=dataset_id,
+            dataset_name=dataset,
+            metric_type=metric,
+            metric_value=value,
+            metric_name=metric.upper() if metric.lower() == "eer" else metric,
+        )
+        for metric, value in metrics
+    ]
+    data = ModelCardData(
+        library_name="wavguard",
+        license=license,
+        pipeline_tag="audio-classification",
+        tags=tags,
+        base_model=base_model,
+        datasets=_datasets(config) or None,
+        model_name=name if results else None,
+        eval_results=results or None,
+    )
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{_card_body(config, repo_id, metrics, dataset)}")
 
+
+def render_model_card(config, repo_id: str, license: str = "apache-2.0") -> str:
+    """The model card's text (``README.md``: YAML metadata, then Markdown); see :func:`build_model_card`."""
+    return str(build_model_card(config, repo_id, license))
+
+
+def _card_body(config, repo_id: str, metrics: list[tuple[str, float]], dataset: str) -> str:
     kind = _BACKBONE_NAMES.get(config.backbone_type, config.backbone_type or "spectrogram CNN")
     body = [
         "",
@@ -117,11 +154,21 @@ def render_model_card(config, repo_id: str, license: str = "apache-2.0") -> str:
         "## Usage",
         "",
         "```python",
-        "from wavguard import Detector",
+        "from wavguard import Detector   # pip install wavguard-detector",
         "",
         f'det = Detector.from_pretrained("{repo_id}")',
         'pred = det.predict("clip.wav")',
         "print(pred.score, pred.label)",
+        "```",
+        "",
+        "With transformers (after `import wavguard`, which registers the `wavguard` model type; no remote code):",
+        "",
+        "```python",
+        "import wavguard",
+        "from transformers import pipeline",
+        "",
+        f'clf = pipeline("audio-classification", model="{repo_id}")',
+        'clf({"array": samples, "sampling_rate": 16000})   # [{"label": "fake", "score": ...}, ...]',
         "```",
         "",
         "## Preprocessing",
@@ -141,14 +188,15 @@ def render_model_card(config, repo_id: str, license: str = "apache-2.0") -> str:
         "their training data. Treat the score as evidence, not proof.",
     )
     body += ["## Limitations", "", str(limitations), ""]
-    return "\n".join(lines + body)
+    return "\n".join(body)
 
 
-def stage_for_hub(detector: "Detector", directory: str | os.PathLike, repo_id: str) -> Path:
-    """Save the detector and its model card into ``directory``: exactly what gets uploaded."""
-    directory = detector.save_pretrained(directory)
-    atomic_write_text(Path(directory) / CARD_NAME, render_model_card(detector.config, repo_id))
-    return Path(directory)
+def stage_for_hub(detector: "Detector", directory: str | os.PathLike, repo_id: str, *, portable: bool = True) -> Path:
+    """Save the detector (``portable`` by default: a local backbone is bundled, no local paths)
+    and its model card into ``directory``: exactly what gets uploaded."""
+    directory = Path(detector.save_pretrained(directory, portable=portable))
+    build_model_card(DetectorConfig.load(directory), repo_id).save(directory / CARD_NAME)  # the card of what is uploaded
+    return directory
 
 
 def push_to_hub(
@@ -159,16 +207,23 @@ def push_to_hub(
     token: str | None = None,
     commit_message: str = "Upload wavguard detector",
     revision: str | None = None,
+    portable: bool = True,
 ):
-    """Create (if needed) the Hub repo and upload the staged detector in one commit."""
-    import tempfile
+    """Create (if needed) the Hub repo and upload the staged detector in one commit.
 
+    peft's template card left by an older upload (``adapter/README.md``) is deleted in the same commit.
+    """
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
     with tempfile.TemporaryDirectory(prefix="wavguard-hub-") as tmp:
-        folder = stage_for_hub(detector, tmp, repo_id)
+        folder = stage_for_hub(detector, tmp, repo_id, portable=portable)
         return api.upload_folder(
-            repo_id=repo_id, folder_path=str(folder), commit_message=commit_message, revision=revision, repo_type="model"
+            repo_id=repo_id,
+            folder_path=str(folder),
+            commit_message=commit_message,
+            revision=revision,
+            repo_type="model",
+            delete_patterns=_STALE_REMOTE,
         )

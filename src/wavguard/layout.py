@@ -2,10 +2,14 @@
 
 ```
 DETECTOR_DIR/
-  config.json          DetectorConfig: preprocessing contract, head, calibration, threshold
+  config.json          DetectorConfig: preprocessing contract, head, calibration, threshold;
+                       its "model_type": "wavguard" lets transformers' AutoConfig read it
+  preprocessor_config.json  what transformers' audio-classification pipeline feeds the model
+                       (raw mono float32 at the detector's rate; wavguard windows it)
   model.safetensors    head and layer weights (a transformer detector's backbone is not in it)
-  backbone/            the backbone, when it is bundled (fine-tuned, random or local)
-  adapter/             LoRA adapters in peft's format
+  backbone/            the backbone, when it is bundled (fine-tuned, random or local); a
+                       portable save names it "backbone" in config.json when it has no Hub id
+  adapter/             LoRA adapters in peft's format (without peft's template README.md)
   model.onnx           an exported graph (instead of model.safetensors / backbone / adapter)
   onnx.json            what the exported graph takes and gives
   README.md            the model card (Hub uploads)
@@ -26,6 +30,8 @@ __all__ = [
     "ONNX_META_NAME",
     "CARD_NAME",
     "ENSEMBLE_NAME",
+    "PREPROCESSOR_NAME",
+    "MODEL_TYPE",
     "is_onnx_dir",
 ]
 
@@ -37,6 +43,9 @@ ONNX_NAME = "model.onnx"
 ONNX_META_NAME = "onnx.json"
 CARD_NAME = "README.md"
 ENSEMBLE_NAME = "ensemble.json"
+PREPROCESSOR_NAME = "preprocessor_config.json"
+#: ``model_type`` in config.json: the key transformers' Auto classes dispatch on.
+MODEL_TYPE = "wavguard"
 
 
 def is_onnx_dir(directory: Path) -> bool:

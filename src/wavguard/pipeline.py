@@ -7,8 +7,9 @@ the same audio they give the same numbers.
 
 Stages and shapes (S = samples at the model's rate ``config.sample_rate_hz``):
 
-1. **decode** (:meth:`ScoringPipeline.decode`): a path, encoded bytes or an array -> mono float32
-   blocks (S_block,), resampled with soxr (:mod:`wavguard.audio.decode`), a file block by block.
+1. **decode** (:meth:`ScoringPipeline.decode`): a path, encoded bytes, an array or a datasets
+   audio cell -> mono float32 blocks (S_block,), resampled with soxr (:mod:`wavguard.audio.decode`),
+   a file block by block.
 2. **preprocess** (:meth:`ScoringPipeline.feed`): the noise reduction recorded in the config,
    in fixed blocks from the first sample (:mod:`wavguard.audio.denoise`); identity by default.
 3. **windows** (:meth:`ScoringPipeline.feed` / :meth:`ScoringPipeline.end`): windows of
@@ -46,6 +47,7 @@ __all__ = [
     "ON_ERROR",
     "ScoringState",
     "ScoringPipeline",
+    "describe_item",
     "sigmoid",
     "as_items",
     "check_predict_options",
@@ -100,8 +102,16 @@ class ScoringPipeline:
 
     # -- 1. decode ------------------------------------------------------------------------
     def decode(self, item: Any, sample_rate: int | None, source: str) -> Iterator[np.ndarray]:
-        """Mono float32 blocks at the model's rate: a file block by block, an array at once."""
+        """Mono float32 blocks at the model's rate: a file block by block, an array at once.
+
+        A ``datasets`` audio cell is read as what it holds: ``{"array", "sampling_rate"}`` (a
+        decoded ``Audio()`` column; ``"raw"`` as transformers' pipelines spell it) as an array at
+        its own rate, ``{"path", "bytes"}`` (``Audio(decode=False)``) as a file, from the bytes
+        when they are there (after ``save_to_disk`` the path is only a base name).
+        """
         rate = self.config.sample_rate_hz
+        if isinstance(item, dict):
+            item, sample_rate = _audio_cell(item, source)
         if isinstance(item, (str, os.PathLike, bytes, bytearray)):
             return decode.iter_file_blocks(item, rate, name=source)
         return iter([decode.prepare_array(item, sample_rate, rate, source)])
@@ -213,7 +223,7 @@ class ScoringPipeline:
         Returns one entry per input: its :class:`Prediction`, or the wavguard error that stopped it
         (only when ``on_error`` is not ``"raise"``).
         """
-        states = [self.start(decode.describe_source(item)) for item in items]
+        states = [self.start(describe_item(item)) for item in items]
         pending: list[tuple[int, Window]] = []
 
         def run_batch() -> None:
@@ -263,6 +273,30 @@ def _check_finite(source: str, logits: np.ndarray) -> None:
 
 
 # -- the front end shared by every predict() (detectors and ensembles) --------------------------------
+def _audio_cell(cell: dict, source: str) -> tuple[Any, int | None]:
+    """(what to decode, its sample rate) of a datasets audio cell; see :meth:`ScoringPipeline.decode`."""
+    samples = cell.get("array", cell.get("raw"))
+    if samples is not None:
+        if cell.get("sampling_rate") is None:
+            raise InvalidAudioError(source, "an audio cell with an array needs its 'sampling_rate' (Hz)")
+        return samples, int(cell["sampling_rate"])
+    if cell.get("bytes") is not None:
+        return bytes(cell["bytes"]), None
+    if cell.get("path") is not None:
+        return str(cell["path"]), None
+    raise InvalidAudioError(
+        source, f"an audio cell needs 'array' and 'sampling_rate', or 'path'/'bytes'; got keys {sorted(cell)}"
+    )
+
+
+def describe_item(item: Any) -> str:
+    """A short name for an input in errors and predictions (a datasets cell by its path when it has one)."""
+    if isinstance(item, dict):
+        path = item.get("path")
+        return str(path) if path else "<audio cell>"
+    return decode.describe_source(item)
+
+
 def as_items(inputs: Any) -> tuple[list[Any], bool]:
     """(list of inputs, whether one input was given). A list of numbers is one waveform."""
     single = not isinstance(inputs, (list, tuple)) or (len(inputs) > 0 and all(isinstance(x, (int, float)) for x in inputs))
@@ -324,7 +358,8 @@ class Predicts:
         on_error: str = "raise",
         progress: bool = False,
     ) -> Prediction | list[Prediction]:
-        """Score audio: a path, encoded bytes, an array/tensor, or a list of them.
+        """Score audio: a path, encoded bytes, an array/tensor, a ``datasets`` audio cell
+        (``{"array", "sampling_rate"}`` or ``{"path", "bytes"}``), or a list of them.
 
         Files of any length, format (wav, flac, ogg, mp3), channel count and sample rate are
         decoded and resampled block by block and scored in windows of ``config.window_seconds``,
@@ -348,4 +383,4 @@ class Predicts:
         items, single = as_items(inputs)
         outcomes = self._outcomes(items, sample_rate, batch_size=batch_size, threshold=threshold, on_error=on_error,
                                   progress=progress)
-        return collect(outcomes, [decode.describe_source(item) for item in items], single, on_error, threshold)
+        return collect(outcomes, [describe_item(item) for item in items], single, on_error, threshold)

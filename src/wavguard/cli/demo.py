@@ -10,7 +10,7 @@ def register(subparsers) -> None:
         "demo",
         help="try a detector in the browser",
         description="Serve a web page where you upload or record a clip and see the verdict, the probability "
-        "that it is fake, a per-window timeline and the model card. Needs: pip install 'wavguard[demo]'.",
+        "that it is fake, a per-window timeline and the model card. Needs: pip install 'wavguard-detector[demo]'.",
     )
     p.add_argument("model", help="detector directory (PyTorch or ONNX) or Hub id")
     p.add_argument("--revision", default=None, help="Hub revision of the detector")
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
 
     if not gradio_available():
-        raise ConfigError("the demo page needs gradio: pip install 'wavguard[demo]'")
+        raise ConfigError("the demo page needs gradio: pip install 'wavguard-detector[demo]'")
     detector = Detector.from_pretrained(args.model, args.revision, device=args.device)
     launch_demo(detector, model_id=str(args.model), host=args.host, port=args.port, share=args.share,
                 max_duration_seconds=args.max_duration_seconds)

@@ -3,7 +3,7 @@
 Upload or record a clip; the page shows the label, the calibrated probability that the audio is
 fake against the threshold, a timeline of per-window scores over the waveform, and the model card.
 
-The page needs gradio (``pip install 'wavguard[demo]'``); it is imported only when a page is
+The page needs gradio (``pip install 'wavguard-detector[demo]'``); it is imported only when a page is
 built. :func:`analyze`, :func:`verdict_html`, :func:`timeline_figure` and
 :func:`model_card_markdown` need no gradio.
 

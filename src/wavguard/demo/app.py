@@ -58,7 +58,7 @@ def _gradio():
     try:
         import gradio
     except ModuleNotFoundError:
-        raise ModuleNotFoundError("the demo page needs gradio: pip install 'wavguard[demo]'") from None
+        raise ModuleNotFoundError("the demo page needs gradio: pip install 'wavguard-detector[demo]'") from None
     return gradio
 
 def _theme(gr):

@@ -28,11 +28,10 @@ import numpy as np
 
 from .._io import atomic_write_text
 from .._version import __version__
-from ..audio.decode import describe_source
 from ..detector import Detector
 from ..errors import ConfigError, ModelLoadError
 from ..layout import ENSEMBLE_NAME
-from ..pipeline import Predicts, sigmoid
+from ..pipeline import Predicts, describe_item, sigmoid
 from ..prediction import Prediction
 from .calibration import fit_fusion, select_threshold
 from .evaluate import _labels, evaluate_detector
@@ -148,7 +147,7 @@ class Ensemble(Predicts):
         fused, durations, errors = self._fuse(items, sample_rate, batch_size)
         return [
             error if error is not None
-            else Prediction(describe_source(item), float(sigmoid(z)), "fake" if sigmoid(z) >= threshold else "real",
+            else Prediction(describe_item(item), float(sigmoid(z)), "fake" if sigmoid(z) >= threshold else "real",
                             threshold, float(duration))
             for item, z, duration, error in zip(items, fused, durations, errors)
         ]

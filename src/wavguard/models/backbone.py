@@ -32,17 +32,36 @@ SUPPORTED_MODEL_TYPES = (*WAV2VEC2_FAMILY, "whisper")
 _WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.safetensors.index.json"]
 
 
-def resolve_model_dir(name_or_path: str, revision: str | None = None, allow_patterns: list[str] | None = None) -> Path:
-    """A local directory for a Hub id or path (Hub ids go through ``snapshot_download``,
-    which honours ``HF_HUB_OFFLINE`` and the cache)."""
+def resolve_model_dir(
+    name_or_path: str,
+    revision: str | None = None,
+    allow_patterns: list[str] | None = None,
+    *,
+    token: str | bool | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+) -> Path:
+    """A local directory for a Hub id or path.
+
+    Hub ids go through ``huggingface_hub.snapshot_download``, which honours ``HF_HUB_OFFLINE`` and
+    the cache; ``token``, ``cache_dir`` and ``local_files_only`` are passed to it as they are
+    (``None`` leaves huggingface_hub's defaults: the stored login, ``HF_HUB_CACHE``).
+    """
     if os.path.isdir(name_or_path):
         return Path(name_or_path)
     if os.path.exists(name_or_path):
         raise ModelLoadError(f"{name_or_path}: is a file; pass the model's directory or a Hub id")
     from huggingface_hub import snapshot_download
 
+    options = {"allow_patterns": allow_patterns}
+    if token is not None:
+        options["token"] = token
+    if cache_dir is not None:
+        options["cache_dir"] = str(cache_dir)
+    if local_files_only:
+        options["local_files_only"] = True
     try:
-        return Path(snapshot_download(name_or_path, revision=revision, allow_patterns=allow_patterns))
+        return Path(snapshot_download(name_or_path, revision=revision, **options))
     except Exception as exc:  # HFValidationError, RepositoryNotFoundError, LocalEntryNotFoundError, ...
         raise ModelLoadError(
             f"{name_or_path}: not a local directory, and fetching it from the Hugging Face Hub failed "
@@ -283,6 +302,7 @@ def load_backbone(
     num_layers: int | None = None,
     pretrained: bool = True,
     normalize: bool | None = None,
+    **hub_options,
 ) -> Backbone:
     """Load a supported speech transformer from a Hub id or a local directory in Hub layout.
 
@@ -292,13 +312,14 @@ def load_backbone(
         num_layers: keep only the first N transformer layers.
         pretrained: ``False`` builds the architecture with random weights (config only).
         normalize: override the backbone's ``do_normalize`` (wav2vec2 family).
+        hub_options: ``token``, ``cache_dir``, ``local_files_only`` for :func:`resolve_model_dir`.
 
     Raises:
         ModelLoadError: unknown or unsupported model type, or weights that cannot be loaded.
     """
     from transformers import AutoConfig
 
-    model_dir = resolve_model_dir(name_or_path, revision, _WEIGHT_PATTERNS + ["pytorch_model*.bin"])
+    model_dir = resolve_model_dir(name_or_path, revision, _WEIGHT_PATTERNS + ["pytorch_model*.bin"], **hub_options)
     try:
         config = AutoConfig.from_pretrained(str(model_dir), trust_remote_code=False)
     except Exception as exc:

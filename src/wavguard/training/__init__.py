@@ -1,6 +1,6 @@
 """Training: frozen-feature, LoRA and full fine-tuning of detectors with ``accelerate``.
 
-Needs the ``training`` extra (``pip install wavguard[training]``).
+Needs the ``training`` extra (``pip install 'wavguard-detector[training]'``).
 
 Example:
     >>> from wavguard.training import TrainConfig, train
