@@ -123,6 +123,26 @@ def test_model_card_lists_eer_first_and_the_training_data(detector):
     assert "No evaluation results are recorded" in text
 
 
+def test_model_card_names_backbone_and_data_and_rounds_the_threshold(detector, tmp_path):
+    """The released detector's panel: backbone by name (not the cache path of the converted weights),
+    training data by name (not ``<Dataset of 500 rows>``), threshold to 3 decimals."""
+    cache = tmp_path / ".cache" / "wavguard" / "whisper-base"
+    cache.mkdir(parents=True)
+    config = detector.config.replace(
+        backbone=str(cache), threshold=0.490932,
+        extra={"dataset": "wavguard offline corpus", "training": {"train_data": "<Dataset of 500 rows>", "epochs": 3}},
+    )
+    text = model_card_markdown(config, "x")
+    assert "(`whisper-base`" in text and str(cache) not in text
+    assert "- train data: wavguard offline corpus (500 rows)" in text and "<Dataset" not in text
+    assert "P(fake) >= 0.491" in text and "0.490932" not in text
+    named = config.replace(extra={"backbone_name": "openai/whisper-base", "training": {"train_data": "<Dataset of 7 rows>"}})
+    text = model_card_markdown(named, "x")
+    assert "(`openai/whisper-base`" in text and "- train data: an in-memory dataset (7 rows)" in text
+    local = config.replace(extra={"training": {"train_data": str(tmp_path / "data" / "train.csv")}})
+    assert "- train data: train.csv" in model_card_markdown(local, "x")
+
+
 @pytest.mark.slow
 def test_an_onnx_export_gives_the_same_page_numbers(detector, files, tmp_path):
     pytest.importorskip("onnxruntime", reason="ONNX export needs the [export] extra")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import WavguardError
@@ -13,16 +14,34 @@ __all__ = ["Prediction", "Segment"]
 
 @dataclass(frozen=True)
 class Segment:
-    """Score of one scoring window.
+    """Score of one scoring window; also behaves as the tuple ``(start_seconds, end_seconds, score)``.
 
     Attributes:
         start_seconds, end_seconds: the window's span in the input.
         score: calibrated probability that this window is FAKE.
+
+    Example:
+        >>> seg = Segment(0.0, 4.0, 0.93)
+        >>> start, end, score = seg
+        >>> seg[2] == score == 0.93
+        True
     """
 
     start_seconds: float
     end_seconds: float
     score: float
+
+    def _astuple(self) -> tuple[float, float, float]:
+        return (self.start_seconds, self.end_seconds, self.score)
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self._astuple())
+
+    def __getitem__(self, index):
+        return self._astuple()[index]
+
+    def __len__(self) -> int:
+        return 3
 
 
 @dataclass

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Any
 
 from ..config import DetectorConfig
 from ..hub import _BACKBONE_NAMES, _ordered_metrics
+from ..portable import is_local_path
 
 __all__ = ["model_card_markdown", "DEFAULT_LIMITATIONS"]
 
@@ -30,6 +33,36 @@ def _scalars(data: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(k, v) for k, v in sorted(data.items()) if isinstance(v, (str, int, float, bool))]
 
 
+#: How training records an in-memory data set it cannot name: ``<Dataset of 500 rows>``.
+_IN_MEMORY = re.compile(r"^<(\w+) of (\d+) rows>$")
+
+
+def _backbone_name(config: DetectorConfig) -> str:
+    """The backbone by name: ``extra["backbone_name"]``, a Hub id, or a local folder's base name
+    (never the full path: a converted backbone lives under the user's cache)."""
+    named = (config.extra or {}).get("backbone_name")
+    if named:
+        return str(named)
+    if not config.backbone:
+        return "unknown"
+    if is_local_path(config.backbone):
+        return os.path.basename(str(config.backbone).rstrip("/\\")) or str(config.backbone)
+    return str(config.backbone)
+
+
+def _data_name(value: Any, dataset: Any) -> Any:
+    """A training-data source as a reader names it: a local path's base name; an in-memory data set
+    (``<Dataset of 500 rows>``) by the recorded dataset name, else as ``an in-memory dataset (500 rows)``."""
+    if not isinstance(value, str):
+        return value
+    match = _IN_MEMORY.match(value)
+    if match:
+        return f"{dataset} ({match.group(2)} rows)" if dataset else f"an in-memory dataset ({match.group(2)} rows)"
+    if is_local_path(value):
+        return os.path.basename(value.rstrip("/\\")) or value
+    return value
+
+
 def model_card_markdown(config: DetectorConfig, model_id: str, runtime: str | None = None) -> str:
     """The side panel: backbone, preprocessing, training data, metrics (EER first), limitations.
 
@@ -43,7 +76,7 @@ def model_card_markdown(config: DetectorConfig, model_id: str, runtime: str | No
     if config.kind == "transformer":
         kind = _BACKBONE_NAMES.get(config.backbone_type, config.backbone_type or "transformer")
         layers = f", first {config.num_layers} layers" if config.num_layers else ""
-        backbone = f"{kind} (`{config.backbone or 'unknown'}`{layers}) with a CNN head"
+        backbone = f"{kind} (`{_backbone_name(config)}`{layers}) with a CNN head"
     else:
         backbone = "spectrogram CNN (no pretrained backbone)"
     lines = [
@@ -53,7 +86,7 @@ def model_card_markdown(config: DetectorConfig, model_id: str, runtime: str | No
         *([f"- **Runtime:** {runtime}"] if runtime else []),
         f"- **Input:** {config.sample_rate_hz} Hz mono; windows of {config.window_seconds:g} s, hop "
         f"{config.effective_hop_seconds:g} s, aggregated by `{config.aggregation}`",
-        f"- **Decision:** fake when P(fake) >= {config.threshold:g}",
+        f"- **Decision:** fake when P(fake) >= {round(config.threshold, 3):g}",
         "",
         "### Training data",
     ]
@@ -61,7 +94,7 @@ def model_card_markdown(config: DetectorConfig, model_id: str, runtime: str | No
     lines.append(f"- **Dataset:** {extra.get('dataset', 'not recorded')}")
     training = extra.get("training")
     if isinstance(training, dict):
-        lines += [f"- {key.replace('_', ' ')}: {value}" for key, value in _scalars(training)]
+        lines += [f"- {key.replace('_', ' ')}: {_data_name(value, extra.get('dataset'))}" for key, value in _scalars(training)]
     if extra.get("notes"):
         lines.append(f"- {extra['notes']}")
     lines += ["", "### Metrics"]
