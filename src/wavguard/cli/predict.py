@@ -1,10 +1,12 @@
-"""``wavguard predict FILE... --model DIR``: score audio files."""
+"""``wavguard predict MODEL --data FILE...``: score audio files."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+
+from . import _args
 
 
 def register(subparsers) -> None:
@@ -18,14 +20,33 @@ def register(subparsers) -> None:
             "stderr (exit status 1); the others are still scored."
         ),
     )
-    p.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3; any rate and channel count)")
-    p.add_argument("--model", "-m", required=True, help="detector directory or Hugging Face Hub id")
-    p.add_argument("--revision", default=None, help="Hub revision of the detector")
-    p.add_argument("--json", action="store_true", help="print JSON lines with per-window segments")
+    # One positional list: MODEL, then (deprecated) files; the old `FILE... --model M` puts files first.
+    p.add_argument("positional", nargs="*", metavar="MODEL", help="detector directory or Hugging Face Hub id")
+    _args.add_data(p, nargs="+", help="audio files (wav, flac, ogg, mp3; any rate and channel count)")
+    _args.add_json(p, help="print JSON lines with per-window segments")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the detector's)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
-    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (an unavailable device is a usage error, exit 2)")
+    _args.add_progress(p)
+    _args.add_device(p)
+    _args.add_revision(p)
+    _args.add_deprecated_model_option(p)
     p.set_defaults(func=run)
+
+
+def _model_and_files(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """New: ``MODEL --data FILE...``; old: ``FILE... --model MODEL`` (or ``MODEL FILE...``), with a warning."""
+    from ..errors import ConfigError
+
+    positional = list(args.positional)
+    if args.model_option is None:
+        args.model = positional.pop(0) if positional else None
+    else:
+        args.model = None
+    model = _args.resolve_model(args)
+    files = _args.take_positional_data(args, positional, as_list=True)
+    if not files:
+        raise ConfigError(f"wavguard predict: no audio files; give them with --data (wavguard predict {model} --data FILE...)")
+    return model, files
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -40,8 +61,10 @@ def escape_field(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..detector import Detector
 
-    detector = Detector.from_pretrained(args.model, args.revision, device=args.device)
-    results = detector.predict(args.files, batch_size=args.batch_size, threshold=args.threshold, on_error="return")
+    model, files = _model_and_files(args)
+    detector = Detector.from_pretrained(model, args.revision, device=args.device)
+    results = detector.predict(files, batch_size=args.batch_size, threshold=args.threshold, on_error="return",
+                               progress=_args.resolve_progress(args))
     failed = 0
     for pred in results:
         if not pred.ok:
