@@ -231,10 +231,10 @@ def test_cli_exit_status_and_json(tmp_path, capsys, load_any_calls):
     clean, shortcut = tmp_path / "clean", tmp_path / "shortcut"
     write_folder(clean)
     write_folder(shortcut, "leading_silence")
-    assert main(["audit", str(clean)]) == 0
+    assert main(["audit", "--data", str(clean)]) == 0
     assert "ok: no shortcut found" in capsys.readouterr().out
-    assert main(["audit", str(shortcut), "--json", "--sample-rate", "8000"]) == 3
+    assert main(["audit", "--data", str(shortcut), "--json", "--sample-rate", "8000"]) == 3
     report = json.loads(capsys.readouterr().out)
     assert report["flagged"] is True and report["combined_auc"] > 0.9
     assert load_any_calls == [str(clean), str(shortcut)]
-    assert main(["audit", str(tmp_path / "missing")]) == 2  # ConfigError: usage
+    assert main(["audit", "--data", str(tmp_path / "missing")]) == 2  # ConfigError: usage

@@ -272,7 +272,7 @@ def test_predict_raises_the_error_for_the_input_alone(case, w2v_detector, tmp_pa
 def test_cli_prints_the_good_rows_and_one_error_line(case, w2v_detector, model_dir, good_files, tmp_path, monkeypatch, capsys):
     item, rate = _build(case, tmp_path, monkeypatch)
     _skip_without_rate_check(case, w2v_detector, item, rate)
-    code = main(["predict", str(good_files[0]), str(item), str(good_files[1]), "-m", str(model_dir)])
+    code = main(["predict", str(model_dir), "--data", str(good_files[0]), str(item), str(good_files[1])])
     out, err = capsys.readouterr()
     assert code == 1
     rows = out.splitlines()
@@ -313,13 +313,13 @@ def test_cli_escapes_tabs_and_newlines_in_file_names(model_dir, good_files, tmp_
     names = [tmp_path / "tab\there.wav", tmp_path / "new\nline.wav", tmp_path / "back\\slash.wav"]
     for name in names:
         name.write_bytes(good_files[0].read_bytes())
-    assert main(["predict", *map(str, names), "-m", str(model_dir)]) == 0
+    assert main(["predict", str(model_dir), "--data", *map(str, names)]) == 0
     rows = capsys.readouterr().out.splitlines()
     assert len(rows) == 3 and all(len(row.split("\t")) == 3 for row in rows)
     assert [row.split("\t")[2] for row in rows] == [
         str(tmp_path / "tab\\there.wav"), str(tmp_path / "new\\nline.wav"), str(tmp_path / "back\\\\slash.wav")]
     missing = tmp_path / "gone\nfile.wav"
-    assert main(["predict", str(missing), "-m", str(model_dir)]) == 1
+    assert main(["predict", str(model_dir), "--data", str(missing)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "gone\\nfile.wav: no such file" in err
 
@@ -335,9 +335,9 @@ def test_unavailable_device_is_a_usage_error(model_dir, good_files, capsys):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    assert main(["predict", str(good_files[0]), "-m", str(model_dir), "--device", "cuda"]) == 2
+    assert main(["predict", str(model_dir), "--data", str(good_files[0]), "--device", "cuda"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "AssertionError" not in err
     assert err.startswith("wavguard: error: device='cuda'") and "--device cpu" in err
-    assert main(["predict", str(good_files[0]), "-m", str(model_dir), "--device", "gpu-please"]) == 2
+    assert main(["predict", str(model_dir), "--data", str(good_files[0]), "--device", "gpu-please"]) == 2
     assert "is not a torch device" in capsys.readouterr().err

@@ -323,6 +323,6 @@ def test_cli_evaluate_with_channels(detector, folder, tmp_path, capsys):
 def test_cli_unknown_channel_fails_before_loading_the_model(folder, tmp_path, capsys):
     from wavguard.cli import main
 
-    code = main(["evaluate", str(tmp_path / "no-model"), str(folder), "--out", str(tmp_path / "r"), "--channels", "telephone", "radio"])
+    code = main(["evaluate", str(tmp_path / "no-model"), "--data", str(folder), "-o", str(tmp_path / "r"), "--channels", "telephone", "radio"])
     err = capsys.readouterr().err
     assert code == 2 and "unknown channel 'radio'" in err and "noise_snr10" in err and "no-model" not in err

@@ -14,7 +14,7 @@ def model_dir(w2v_detector, tmp_path_factory):
 
 
 def test_predict_prints_score_label_path(model_dir, audio_files, capsys):
-    assert main(["predict", str(audio_files["wav"]), str(audio_files["mp3"]), "--model", str(model_dir)]) == 0
+    assert main(["predict", str(model_dir), "--data", str(audio_files["wav"]), str(audio_files["mp3"])]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     expected = Detector.from_pretrained(model_dir).predict([audio_files["wav"], audio_files["mp3"]])
     assert len(lines) == 2
@@ -25,7 +25,7 @@ def test_predict_prints_score_label_path(model_dir, audio_files, capsys):
 
 
 def test_predict_json_and_threshold(model_dir, audio_files, capsys):
-    assert main(["predict", str(audio_files["flac"]), "-m", str(model_dir), "--json", "--threshold", "0"]) == 0
+    assert main(["predict", str(model_dir), "--data", str(audio_files["flac"]), "--json", "--threshold", "0"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["label"] == "fake" and record["threshold"] == 0.0
     assert len(record["segments"]) == 3 and record["segments"][-1]["end_seconds"] == pytest.approx(3.0)
@@ -34,7 +34,7 @@ def test_predict_json_and_threshold(model_dir, audio_files, capsys):
 def test_bad_files_go_to_stderr_and_good_ones_still_print(model_dir, audio_files, tmp_path, capsys):
     bad = tmp_path / "broken.wav"
     bad.write_text("garbage" * 30)
-    code = main(["predict", str(bad), str(audio_files["ogg"]), str(tmp_path / "gone.flac"), "-m", str(model_dir)])
+    code = main(["predict", str(model_dir), "--data", str(bad), str(audio_files["ogg"]), str(tmp_path / "gone.flac")])
     out, err = capsys.readouterr()
     assert code == 1
     assert out.count("\n") == 1 and str(audio_files["ogg"]) in out
@@ -45,13 +45,13 @@ def test_bad_files_go_to_stderr_and_good_ones_still_print(model_dir, audio_files
 
 
 def test_missing_model_is_one_clear_line(tmp_path, audio_files, capsys):
-    assert main(["predict", str(audio_files["wav"]), "-m", str(tmp_path)]) == 1
+    assert main(["predict", str(tmp_path), "--data", str(audio_files["wav"])]) == 1
     assert capsys.readouterr().err.strip() == f"wavguard: error: {tmp_path}: no config.json; is this a wavguard detector directory?"
 
 
 def test_console_script_runs(model_dir, audio_files):
     out = subprocess.run(
-        [sys.executable, "-m", "wavguard.cli", "predict", str(audio_files["wav"]), "-m", str(model_dir)],
+        [sys.executable, "-m", "wavguard.cli", "predict", str(model_dir), "--data", str(audio_files["wav"])],
         capture_output=True, text=True, check=True,
     )
     assert out.stdout.strip().endswith(str(audio_files["wav"]))

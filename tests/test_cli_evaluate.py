@@ -45,7 +45,7 @@ def folder_loader():
 
 def test_evaluate_prints_eer_and_writes_report(models, folder, folder_loader, tmp_path, capsys):
     out = tmp_path / "report"
-    assert main(["evaluate", models[0], str(folder), "--out", str(out), "--batch-size", "4", "--bootstrap", "50"]) == 0
+    assert main(["evaluate", models[0], "--data", str(folder), "-o", str(out), "--batch-size", "4", "--bootstrap", "50"]) == 0
     printed = capsys.readouterr().out
     from wavguard import Detector
 
@@ -64,7 +64,7 @@ def test_evaluate_store_metrics_and_failures(models, folder, folder_loader, tmp_
     bad = folder / "fake" / "zz_broken.wav"
     bad.write_bytes(b"RIFF....WAVE but nothing else")
     try:
-        code = main(["evaluate", models[1], str(folder), "--out", str(tmp_path), "--store-metrics", "--bootstrap", "0"])
+        code = main(["evaluate", models[1], "--data", str(folder), "-o", str(tmp_path), "--store-metrics", "--bootstrap", "0"])
     finally:
         bad.unlink()
     captured = capsys.readouterr()
@@ -78,7 +78,7 @@ def test_evaluate_store_metrics_and_failures(models, folder, folder_loader, tmp_
 
 
 def test_evaluate_bad_model_is_a_clean_error(folder, folder_loader, tmp_path, capsys):
-    assert main(["evaluate", str(tmp_path / "missing"), str(folder), "--out", str(tmp_path / "r")]) == 1
+    assert main(["evaluate", str(tmp_path / "missing"), "--data", str(folder), "-o", str(tmp_path / "r")]) == 1
     assert "wavguard: error:" in capsys.readouterr().err
 
 

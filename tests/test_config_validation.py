@@ -141,7 +141,7 @@ def test_cli_reports_a_bad_config_with_exit_2_and_no_traceback(saved, tmp_path, 
     clip = tmp_path / "clip.wav"
     sf.write(clip, chirp(1.5), 16000)
     _edit(saved, calibration_scale=math.nan)
-    assert main(["predict", str(clip), "-m", str(saved)]) == 2
+    assert main(["predict", str(saved), "--data", str(clip)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "Traceback" not in err
     assert err.startswith("wavguard: error: ") and "calibration_scale must be a finite number, got nan" in err
@@ -154,7 +154,7 @@ def test_cli_never_prints_nan(saved, tmp_path, capsys):
     clip = tmp_path / "clip.wav"
     sf.write(clip, chirp(1.5), 16000)
     _edit(saved, calibration_scale=1e308, calibration_bias=-1e308)  # finite, extreme: saturates, never NaN
-    assert main(["predict", str(clip), "-m", str(saved)]) == 0
+    assert main(["predict", str(saved), "--data", str(clip)]) == 0
     score, label, _ = capsys.readouterr().out.split("\t")
     assert float(score) in (0.0, 1.0) and label in ("real", "fake")
 

@@ -56,12 +56,12 @@ def test_export_cli(w2v, tmp_path, capsys):
 
     det, _, _ = w2v
     model_dir = det.save_pretrained(tmp_path / "det")
-    assert main(["export", str(model_dir), "--out", str(tmp_path / "onnx")]) == 0
+    assert main(["export", str(model_dir), "-o", str(tmp_path / "onnx")]) == 0
     assert "model.onnx" in capsys.readouterr().out
     wav = tmp_path / "clip.wav"
     import soundfile as sf
 
     sf.write(wav, _clips()[0], 16000)
-    assert main(["predict", str(wav), "--model", str(tmp_path / "onnx")]) == 0
+    assert main(["predict", str(tmp_path / "onnx"), "--data", str(wav)]) == 0
     score = float(capsys.readouterr().out.split("\t")[0])
     assert score == pytest.approx(det.predict(wav).score, abs=1e-4)

@@ -18,5 +18,5 @@ def test_python_dash_m_wavguard_runs_the_cli(tmp_path):
     assert version.returncode == 0 and version.stdout.startswith("wavguard ")
     usage = _run()
     assert usage.returncode == 2 and "usage:" in usage.stdout + usage.stderr
-    missing = _run("predict", str(tmp_path / "clip.wav"), "--model", str(tmp_path / "no-such-detector"))
+    missing = _run("predict", str(tmp_path / "no-such-detector"), "--data", str(tmp_path / "clip.wav"))
     assert missing.returncode != 0 and "no-such-detector" in missing.stderr and "Traceback" not in missing.stderr

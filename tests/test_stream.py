@@ -58,7 +58,7 @@ def test_stream_cli_reads_pcm_from_stdin(detector, tmp_path):
     audio = chirp(2.3, 8000)
     pcm = (audio * 32767).astype("<i2").tobytes()
     out = subprocess.run(
-        [sys.executable, "-m", "wavguard.cli", "stream", "-m", str(model), "--sample-rate", "8000", "--chunk-bytes", "999"],
+        [sys.executable, "-m", "wavguard.cli", "stream", str(model), "--sample-rate", "8000", "--chunk-bytes", "999"],
         input=pcm, capture_output=True, check=True,
     ).stdout.decode().strip().splitlines()
     offline = detector.predict((audio * 32767).astype(np.int16), sample_rate=8000)

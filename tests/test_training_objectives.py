@@ -142,7 +142,7 @@ def test_evaluate_adversarial_reports_attacked_eer_within_budget(task, tmp_path,
     assert summary["achieved_snr_db_min"] >= 20.0 - 1e-3 and summary["method"] == "pgd"
 
     out = tmp_path / "report"
-    status = main(["evaluate", str(best), str(small), "--out", str(out), "--adversarial", "10", "--adversarial-method", "fgsm",
+    status = main(["evaluate", str(best), "--data", str(small), "-o", str(out), "--adversarial", "10", "--adversarial-method", "fgsm",
                    "--bootstrap", "0"])
     assert status == 0
     printed = capsys.readouterr().out

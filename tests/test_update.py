@@ -74,9 +74,9 @@ def world(tmp_path_factory):
 def _cli(world, out, *extra):
     from wavguard.cli import main
 
-    return main(["update", str(world["old"]), "--feedback", str(world["db"]), "--out", str(out), "--replay", str(world["data"]),
-                 "--epochs", "6", "--bootstrap", "50", "--set", "head_learning_rate=0.01", "--set", "warmup_ratio=0",
-                 "--set", f"cache_dir={world['cache']}", *extra])
+    return main(["update", str(world["old"]), "--feedback", str(world["db"]), "-o", str(out), "--replay", str(world["data"]),
+                 "--epochs", "6", "--bootstrap", "50", "head_learning_rate=0.01", "warmup_ratio=0",
+                 f"cache_dir={world['cache']}", *extra])
 
 
 def test_feedback_rows_with_audio_become_a_dataset(world):
@@ -213,7 +213,7 @@ def test_database_without_audio_is_a_clear_error(world, tmp_path, capsys):
     store.close()
     with pytest.raises(ConfigError, match="none of its 1 feedback rows carries usable audio.*--store-feedback-audio"):
         update_detector(world["old"], tmp_path / "labels-only.db", tmp_path / "new")
-    assert main(["update", str(world["old"]), "--feedback", str(tmp_path / "labels-only.db"), "--out", str(tmp_path / "new")]) == 2
+    assert main(["update", str(world["old"]), "--feedback", str(tmp_path / "labels-only.db"), "-o", str(tmp_path / "new")]) == 2
     assert "--store-feedback-audio" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
 

@@ -42,7 +42,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     a :class:`~wavguard.errors.ConfigError` from a setting or a detector's ``config.json``).
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # key=value overrides may follow options (`update M -o NEW lr=0.1`); argparse alone only takes
+    # positionals in one run, so later key=value words are gathered here.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if isinstance(getattr(args, "overrides", None), list) and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides += extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()

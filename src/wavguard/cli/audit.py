@@ -1,9 +1,11 @@
-"""``wavguard audit DATA``: check a data set for shortcuts (trivial properties that predict the label)."""
+"""``wavguard audit --data DATA``: check a data set for shortcuts (trivial properties that predict the label)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+
+from . import _args
 
 #: Exit status when a shortcut is flagged.
 EXIT_SHORTCUT = 3
@@ -18,8 +20,9 @@ def register(subparsers) -> None:
             f"of each and of all together. Exit status 0 when clean, {EXIT_SHORTCUT} when a shortcut is flagged."
         ),
     )
-    p.add_argument("data", help="data set: a folder with real/ and fake/ sub-folders, or anything wavguard.data.load_any reads")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("old_data", nargs="?", default=None, metavar="DATA", help="deprecated: give the data with --data")
+    _args.add_data(p, help="data set: a folder with real/ and fake/ sub-folders, or anything wavguard.data.load_any reads")
+    _args.add_json(p, help="print the report as JSON")
     p.add_argument("--sample-rate", type=int, default=16000, help="rate (Hz) for the spectral properties (default 16000)")
     p.add_argument("--threshold", type=float, default=0.7, help="flag when the combined AUC exceeds this (default 0.7)")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
@@ -31,6 +34,11 @@ def run(args: argparse.Namespace) -> int:
     from ..data import load_any
     from ..evaluation.audit import audit_dataset
 
+    _args.take_positional_data(args, [args.old_data] if args.old_data else [], as_list=False)
+    if not args.data:
+        from ..errors import ConfigError
+
+        raise ConfigError("wavguard audit: no data; give it with --data (wavguard audit --data DATA)")
     dataset = load_any(args.data)
     report = audit_dataset(dataset, sample_rate_hz=args.sample_rate, cv_folds=args.folds, seed=args.seed, threshold=args.threshold)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())

@@ -1,10 +1,11 @@
-"""``wavguard compare MODEL... --data DATA --out DIR``: evaluate detectors side by side."""
+"""``wavguard compare MODEL... --data DATA -o DIR``: evaluate detectors side by side."""
 
 from __future__ import annotations
 
 import argparse
 import os
 
+from . import _args
 from .evaluate import add_data_arguments, load_data, load_model
 
 
@@ -18,8 +19,10 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("models", nargs="+", help="detector or ensemble directories, or Hub ids")
-    p.add_argument("--data", required=True, help="labelled data set (see `wavguard evaluate`)")
-    p.add_argument("--out", "-o", required=True, help="output directory (created if missing)")
+    _args.add_data(p, required=True, help="labelled data set (see `wavguard evaluate`)")
+    _args.add_out(p, required=True)
+    _args.add_json(p, help="print compare.json's summary as JSON instead of the table lines")
+    _args.add_revision(p)
     p.add_argument("--names", nargs="+", default=None, help="a display name per model (default: directory names)")
     add_data_arguments(p)
     p.set_defaults(func=run)
@@ -47,12 +50,19 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.report import format_percent
 
     names = _names(args.models, args.names)
-    models = [(name, load_model(path, device=args.device)) for name, path in zip(names, args.models)]
+    models = [(name, load_model(path, args.revision, device=args.device)) for name, path in zip(names, args.models)]
     dataset = load_data(args.data, args.split)
-    summary = compare_detectors(models, dataset, args.out, batch_size=args.batch_size, group_columns=args.group_by, bootstrap_resamples=args.bootstrap)
+    summary = compare_detectors(models, dataset, args.out, batch_size=args.batch_size, group_columns=args.group_by,
+                                bootstrap_resamples=args.bootstrap, progress=_args.resolve_progress(args))
+    failed = 1 if any(row["num_failed"] for row in summary["models"]) else 0
+    if args.json:
+        from ..evaluation.report import to_json
+
+        print(to_json(summary), end="")
+        return failed
     width = max(len(n) for n in names)
     for row in summary["models"]:
         auc = "n/a" if row["roc_auc"] is None else f"{row['roc_auc']:.4f}"
         print(f"{row['name']:<{width}}  EER {format_percent(row['eer'])}  AUC {auc}")
     print(f"table: {os.path.join(args.out, 'compare.md')}")
-    return 1 if any(row["num_failed"] for row in summary["models"]) else 0
+    return failed

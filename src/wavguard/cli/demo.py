@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import _args
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -12,13 +14,13 @@ def register(subparsers) -> None:
         description="Serve a web page where you upload or record a clip and see the verdict, the probability "
         "that it is fake, a per-window timeline and the model card. Needs: pip install 'wavguard-detector[demo]'.",
     )
-    p.add_argument("model", help="detector directory (PyTorch or ONNX) or Hub id")
-    p.add_argument("--revision", default=None, help="Hub revision of the detector")
+    _args.add_model(p)
+    _args.add_revision(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link (needs internet)")
     p.add_argument("--max-duration-seconds", type=float, default=600.0, help="longer clips are refused")
-    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    _args.add_device(p)
     p.set_defaults(func=run)
 
 

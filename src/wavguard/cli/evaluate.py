@@ -1,4 +1,4 @@
-"""``wavguard evaluate MODEL DATA --out DIR [--channels ...]``: score a labelled data set and write a report."""
+"""``wavguard evaluate MODEL --data DATA -o DIR [--channels ...]``: score a labelled data set and write a report."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 import os
 import sys
 from pathlib import Path
+
+from . import _args
 
 
 def register(subparsers) -> None:
@@ -19,13 +21,15 @@ def register(subparsers) -> None:
             "printed as a percentage with its threshold. Exit status 1 when some files failed to score."
         ),
     )
-    p.add_argument("model", help="detector or ensemble directory, or a Hugging Face Hub id")
-    p.add_argument("data", help="data set: a folder with real/ and fake/ sub-folders, or anything wavguard.data.load_any reads")
-    p.add_argument("--out", "-o", required=True, help="report directory (created if missing)")
+    _args.add_model(p, help="detector or ensemble directory, or a Hugging Face Hub id")
+    p.add_argument("old_data", nargs="?", default=None, metavar="DATA", help="deprecated: give the data with --data")
+    _args.add_data(p, help="data set: a folder with real/ and fake/ sub-folders, or anything wavguard.data.load_any reads")
+    _args.add_out(p, required=True, help="report directory (created if missing)")
+    _args.add_json(p, help="print metrics.json's headline metrics as JSON instead of the summary lines")
     add_data_arguments(p)
     p.add_argument("--threshold", type=float, default=None, help="decision threshold for accuracy etc. (default: the model's)")
     p.add_argument("--store-metrics", action="store_true", help="write the headline metrics (EER first) into the model directory's config")
-    p.add_argument("--revision", default=None, help="Hub revision of the model")
+    _args.add_revision(p)
     p.add_argument(
         "--channels", nargs="+", default=None, metavar="CHANNEL",
         help="also score every clip through these degradation channels and add a Robustness section: "
@@ -49,7 +53,8 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
     p.add_argument("--group-by", nargs="+", default=None, metavar="COLUMN", help="columns to break metrics down by (default: attack, speaker, language when present)")
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples of the EER interval (0: skip; default 1000)")
-    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    _args.add_progress(p)
+    _args.add_device(p)
 
 
 def load_model(name: str, revision: str | None = None, device: str | None = None):
@@ -104,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
         from ..audio.channels import parse_channels
 
         parse_channels(args.channels)  # a bad name fails before the model loads
+    _args.take_positional_data(args, [args.old_data] if args.old_data else [], as_list=False)
+    if not args.data:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"wavguard evaluate: no data; give it with --data (wavguard evaluate {args.model} --data DATA -o DIR)")
     model = load_model(args.model, args.revision, args.device)
     dataset = load_data(args.data, args.split)
     result = evaluate_detector(
@@ -120,23 +130,30 @@ def run(args: argparse.Namespace) -> int:
         adversarial_snr_db=args.adversarial,
         adversarial_method=args.adversarial_method,
         adversarial_steps=args.adversarial_steps,
+        progress=_args.resolve_progress(args),
     )
     report = write_report(result, args.out)
     m = result.metrics
-    if m["eer"] is None:
+    if args.json:
+        from ..evaluation.report import to_json
+
+        print(to_json({"metrics": m, "report": str(report), "num_failed": len(result.failures)}), end="")
+    elif m["eer"] is None:
         print(f"EER n/a (the data set holds a single class); accuracy {format_percent(m['accuracy'])} at threshold {m['threshold']:.4g}")
     else:
         print(f"EER {format_percent(m['eer'])} at threshold {m['eer_threshold']:.4g}; ROC AUC {m['roc_auc']:.4f} "
               f"({m['num_clips']} clips: {m['num_real']} real, {m['num_fake']} fake)")
-    for row in result.robustness():
+    for row in ([] if args.json else result.robustness()):
         print(f"{row['channel']}: EER {format_percent(row['eer'])} (clean {format_percent(row['clean_eer'])}, ratio {format_ratio(row['eer_ratio'])})")
-    if result.adversarial is not None:
+    if result.adversarial is not None and not args.json:
         a = result.adversarial_summary()
         print(f"adversarial {a['method']} at {a['snr_db']:g} dB: EER {format_percent(a['eer'])} "
               f"(clean {format_percent(a['clean_eer'])}, ratio {format_ratio(a['eer_ratio'])})")
-    print(f"report: {report}")
+    if not args.json:
+        print(f"report: {report}")
     if args.store_metrics:
-        print(_store_metrics(model, args.model))
+        stored = _store_metrics(model, args.model)
+        print(stored, file=sys.stderr if args.json else sys.stdout)
     status = 0
     if result.failures:
         print(f"wavguard: {len(result.failures)} file(s) could not be scored, e.g. {result.failures[0]['error']} "

@@ -38,12 +38,16 @@ def _model_and_files(args: argparse.Namespace) -> tuple[str, list[str]]:
     from ..errors import ConfigError
 
     positional = list(args.positional)
-    if args.model_option is None:
-        args.model = positional.pop(0) if positional else None
+    if args.model_option is not None:  # the old `predict FILE... --model MODEL`
+        if args.data:
+            raise ConfigError("give the model positionally and the files with --data: wavguard predict MODEL --data FILE...")
+        model, files = args.model_option, positional
+        _args.deprecated(f"`wavguard predict FILE... --model {model}`", f"`wavguard predict {model} --data FILE...`")
     else:
-        args.model = None
-    model = _args.resolve_model(args)
-    files = _args.take_positional_data(args, positional, as_list=True)
+        args.model = positional.pop(0) if positional else None
+        args.model_option = None
+        model = _args.resolve_model(args)
+        files = _args.take_positional_data(args, positional, as_list=True)
     if not files:
         raise ConfigError(f"wavguard predict: no audio files; give them with --data (wavguard predict {model} --data FILE...)")
     return model, files

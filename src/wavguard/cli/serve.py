@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 
+from . import _args
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("serve", help="serve a detector over HTTP", description="Serve a detector over HTTP: "
                               "POST /v1/predict, /v1/predict/batch, /v1/feedback; GET /healthz, /v1/model, /metrics, /docs, /ui (browser page); "
                               "WS /v1/stream.")
-    p.add_argument("model", help="detector directory (PyTorch or ONNX) or Hub id")
+    _args.add_model(p)
+    _args.add_device(p)
+    _args.add_revision(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--api-key", action="append", default=None,
@@ -51,6 +55,6 @@ def run(args: argparse.Namespace) -> int:
         store_feedback_audio=args.store_feedback_audio,
         model_id=str(args.model),
     )
-    app = create_app(Detector.from_pretrained(args.model), settings, ui=not args.no_ui)
+    app = create_app(Detector.from_pretrained(args.model, args.revision, device=args.device), settings, ui=not args.no_ui)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

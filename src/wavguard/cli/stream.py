@@ -1,8 +1,8 @@
-"""``wavguard stream --model DIR``: score raw PCM from stdin as it arrives (e.g. from a microphone).
+"""``wavguard stream MODEL``: score raw PCM from stdin as it arrives (e.g. from a microphone).
 
 Example::
 
-    arecord -f S16_LE -r 16000 -c 1 -t raw | wavguard stream --model my-detector --sample-rate 16000
+    arecord -f S16_LE -r 16000 -c 1 -t raw | wavguard stream my-detector --sample-rate 16000
 
 Prints one line per completed window (``start-end<TAB>score``) and the whole stream's verdict at
 the end of input.
@@ -16,18 +16,23 @@ import sys
 
 import numpy as np
 
+from . import _args
+
 _DTYPES = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("stream", help="score raw PCM from stdin, a score per window as it arrives",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", "-m", required=True, help="detector directory or Hub id")
+    _args.add_model(p, optional=True)
     p.add_argument("--sample-rate", type=int, required=True, help="rate of the incoming PCM (Hz)")
     p.add_argument("--channels", type=int, default=1, help="interleaved channels (averaged to mono)")
     p.add_argument("--format", choices=sorted(_DTYPES), default="s16le", help="sample format (default s16le)")
     p.add_argument("--chunk-bytes", type=int, default=8192, help="bytes read from stdin at a time")
-    p.add_argument("--json", action="store_true", help="print JSON lines")
+    _args.add_json(p, help="print JSON lines")
+    _args.add_device(p)
+    _args.add_revision(p)
+    _args.add_deprecated_model_option(p)
     p.set_defaults(func=run)
 
 
@@ -38,7 +43,8 @@ def run(args: argparse.Namespace, stdin=None, stdout=None) -> int:
     stdout = stdout or sys.stdout
     dtype = _DTYPES[args.format]
     frame_bytes = dtype.itemsize * args.channels
-    scorer = Detector.from_pretrained(args.model).stream(sample_rate=args.sample_rate, channels=args.channels, source="<stdin>")
+    model = _args.resolve_model(args)
+    scorer = Detector.from_pretrained(model, args.revision, device=args.device).stream(sample_rate=args.sample_rate, channels=args.channels, source="<stdin>")
 
     emitted = 0
 

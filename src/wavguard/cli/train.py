@@ -1,10 +1,12 @@
-"""``wavguard train RECIPE.yaml [key=value ...] [--resume]``: train a detector from a recipe."""
+"""``wavguard train RECIPE.yaml [key=value ...] [-o OUTPUT_DIR] [--resume]``: train a detector from a recipe."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import math
+
+from . import _args
 
 
 def register(subparsers) -> None:
@@ -19,7 +21,10 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("recipe", help="YAML recipe (e.g. recipes/custom_folder/recipe.yaml)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="settings that override the recipe")
+    _args.add_overrides(p, help="settings that override the recipe")
+    _args.add_out(p, metavar="OUTPUT_DIR", help="where checkpoints and best/ go (the same as output_dir=OUTPUT_DIR)")
+    _args.add_json(p, help="print the result (best detector, epoch, EERs) as JSON")
+    _args.add_deprecated_set(p)
     p.add_argument(
         "--resume", action="store_true",
         help="continue from the newest intact checkpoint in output_dir (a damaged newer one is skipped with a "
@@ -36,8 +41,16 @@ def run(args: argparse.Namespace) -> int:
     from ..training import TrainConfig, train
 
     logging.getLogger("wavguard").setLevel(logging.INFO)
-    config = TrainConfig.from_yaml(args.recipe, args.overrides)
+    overrides = _args.resolve_overrides(args) + ([f"output_dir={args.out}"] if args.out else [])
+    config = TrainConfig.from_yaml(args.recipe, overrides)
     result = train(config, resume=args.resume or args.resume_or_start, start_if_missing=args.resume_or_start)
+    if args.json:
+        from ..evaluation.report import to_json
+
+        print(to_json({"best_dir": str(result.best_dir), "best_epoch": result.best_epoch,
+                       "best_eer": result.best_eer if math.isfinite(result.best_eer) else None,
+                       "test_metrics": result.test_metrics}), end="")
+        return 0
     if any("val_eer" in record for record in result.history):
         eer = f"{result.best_eer:.4f}" if math.isfinite(result.best_eer) else "n/a (the validation set holds one class)"
     else:

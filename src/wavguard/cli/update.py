@@ -1,9 +1,11 @@
-"""``wavguard update MODEL --feedback DB --out NEW_MODEL``: fine-tune on client feedback, keep it only if better."""
+"""``wavguard update MODEL --feedback DB -o NEW_MODEL [key=value ...]``: fine-tune on client feedback, keep it only if better."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+
+from . import _args
 
 #: Exit status when the updated model is not better and nothing was written.
 REFUSED = 4
@@ -21,9 +23,11 @@ def register(subparsers) -> None:
             "The comparison report goes to NEW_MODEL/update_report/ (NEW_MODEL.update_report/ when refused)."
         ),
     )
-    p.add_argument("model", help="the deployed detector directory (or Hub id)")
+    _args.add_model(p, help="the deployed detector directory (or Hub id)")
+    _args.add_overrides(p, help="other training settings (see `wavguard train`), e.g. head_learning_rate=0.003")
     p.add_argument("--feedback", required=True, metavar="DB", help="SQLite file of `wavguard serve --log-db`")
-    p.add_argument("--out", "-o", required=True, metavar="NEW_MODEL", help="directory for the updated detector")
+    _args.add_out(p, required=True, metavar="NEW_MODEL", help="directory for the updated detector")
+    _args.add_json(p, help="print the decision (accepted, reason, directories, counts) as JSON instead of the report")
     p.add_argument("--replay", action="append", default=None, metavar="DATA",
                    help="the model's original training data (folder, manifest, saved dataset, corpus); repeatable")
     p.add_argument("--replay-split", default=None, help="split of the replay data (e.g. train)")
@@ -42,8 +46,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seeds replay sampling, the hold-out split and training")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass when scoring the hold-out set")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the EER intervals (0: skip)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="another training setting (see `wavguard train`), e.g. --set head_learning_rate=0.003")
+    _args.add_deprecated_set(p)
     p.add_argument("--overwrite", action="store_true", help="replace NEW_MODEL if it exists (only when the update is accepted)")
     p.set_defaults(func=run)
 
@@ -76,9 +79,16 @@ def run(args: argparse.Namespace) -> int:
         validation_fraction=args.validation_fraction,
         batch_size=args.batch_size,
         bootstrap_resamples=args.bootstrap,
-        train_settings=_settings(args.set),
+        train_settings=_settings(_args.resolve_overrides(args)),
         overwrite=args.overwrite,
     )
+    if args.json:
+        from ..evaluation.report import to_json
+
+        print(to_json({"accepted": result.accepted, "reason": result.reason,
+                       "model_dir": None if result.model_dir is None else str(result.model_dir),
+                       "report": str(result.report_dir / "report.md"), "counts": result.counts}), end="")
+        return 0 if result.accepted else REFUSED
     print(result.markdown)
     print(f"report: {result.report_dir / 'report.md'}")
     if not result.accepted:

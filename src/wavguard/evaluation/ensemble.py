@@ -251,6 +251,7 @@ def compare_detectors(
     batch_size: int = 8,
     group_columns: Sequence[str] | None = None,
     bootstrap_resamples: int = 1000,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Evaluate several detectors on one data set and write a side-by-side comparison.
 
@@ -266,6 +267,7 @@ def compare_detectors(
         named_detectors: ``{name: detector or ensemble}`` or ``[(name, model), ...]``.
         dataset: a labelled ``datasets.Dataset`` (see :func:`wavguard.evaluation.evaluate.evaluate_detector`).
         out_dir: created if missing.
+        progress: show a progress bar (on stderr) while each model scores the data set.
 
     Returns:
         the ``compare.json`` content: ``{"models": [row, ...], "attacks": [...]}``.
@@ -278,7 +280,8 @@ def compare_detectors(
     results, rows = [], []
     for name, model in pairs:
         start = time.perf_counter()
-        result = evaluate_detector(model, dataset, batch_size=batch_size, group_columns=group_columns, name=name, bootstrap_resamples=bootstrap_resamples)
+        result = evaluate_detector(model, dataset, batch_size=batch_size, group_columns=group_columns, name=name,
+                                   bootstrap_resamples=bootstrap_resamples, progress=progress)
         params, trainable = count_parameters(model)
         results.append(result)
         m = result.metrics
