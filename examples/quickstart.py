@@ -46,7 +46,7 @@ def main() -> None:
             windows = ", ".join(f"{s.start_seconds:.0f}-{s.end_seconds:.0f}s: {s.score:.2f}" for s in pred.segments)
             print(f"  {Path(pred.source).name:16s} score={pred.score:.3f} label={pred.label}  windows [{windows}]")
 
-        print("\nCLI: wavguard predict FILES --model DIR")
+        print("\nCLI: wavguard predict DIR --data FILES")
         subprocess.run(["wavguard", "predict", *map(str, paths), "--model", model_dir], check=True)
 
 
