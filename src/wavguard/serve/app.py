@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, WebSocket
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 
 from .._version import __version__
 from ..audio.decode import audio_info
@@ -37,7 +37,9 @@ from .auth import check_key, presented_key
 from .batcher import DynamicBatcher
 from .errors import api_error, audio_error, install_error_handlers, internal_error_response
 from .logs import install_log_redaction
-from .requests import FeedbackIn, parse_feedback, read_body, read_uploads
+from .requests import parse_feedback, read_body, read_uploads
+from .schemas import (BatchOut, FeedbackOut, HealthOut, ModelInfoOut, PredictionOut, error_responses, feedback_body,
+                      openapi_extra, upload_body)
 from .settings import ServiceSettings
 from .websocket import serve_stream
 
@@ -202,25 +204,32 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
             raise api_error(422, "InvalidRequest", f"threshold must be in [0, 1], got {value}")
         return value
 
-    @app.get("/healthz")
+    upload_errors = error_responses(401, 403, 413, 415, 422, 500, 504)
+
+    @app.get("/healthz", responses={200: {"model": HealthOut}, **error_responses(500)}, openapi_extra=openapi_extra(auth=False))
     async def healthz():
         return {"status": "ok", "version": __version__}
 
-    @app.get("/v1/model")
+    @app.get("/v1/model", responses={200: {"model": ModelInfoOut}, **error_responses(401, 403, 500)}, openapi_extra=openapi_extra())
     async def model_info(request: Request):
         check_auth(request)
         return {"id": settings.model_id, "version": __version__, "config": detector.config.to_dict(),
                 "metrics": detector.config.metrics, "score": "probability that the audio is fake"}
 
-    @app.post("/v1/predict")
+    @app.post("/v1/predict", responses={200: {"model": PredictionOut}, **upload_errors},
+              openapi_extra=openapi_extra(body=upload_body(batch=False), threshold=True))
     async def predict(request: Request):
+        """Score one audio file: multipart/form-data with a `file` field, or JSON `{"audio_base64": ...}`."""
         check_auth(request)
         threshold = threshold_param(request)
         [(name, data)] = await read_uploads(request, settings, max_files=1)
         return await score_one(name, data, threshold)
 
-    @app.post("/v1/predict/batch")
+    @app.post("/v1/predict/batch", responses={200: {"model": BatchOut}, **upload_errors},
+              openapi_extra=openapi_extra(body=upload_body(batch=True), threshold=True))
     async def predict_batch(request: Request):
+        """Score several files (multipart `files` parts, or JSON `{"files": [{"audio_base64": ...}]}`);
+        a file that fails gets its own status in `results`, the others are still scored."""
         check_auth(request)
         threshold = threshold_param(request)
         files = await read_uploads(request, settings, max_files=settings.max_batch_files)
@@ -233,10 +242,10 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
 
         return {"results": await asyncio.gather(*(guarded(n, d) for n, d in files))}
 
-    feedback_body = {"requestBody": {"required": True, "content": {"application/json": {"schema": FeedbackIn.model_json_schema()}}}}
-
-    @app.post("/v1/feedback", openapi_extra=feedback_body)
+    @app.post("/v1/feedback", responses={200: {"model": FeedbackOut}, **error_responses(401, 403, 404, 413, 422, 500, 503)},
+              openapi_extra=openapi_extra(body=feedback_body()))
     async def feedback(request: Request):
+        """The true label of a prediction (by `prediction_id`) or of audio sent along (`audio_base64`)."""
         check_auth(request)
         if store is None:
             raise api_error(503, "FeedbackDisabled", "this server keeps no feedback; start it with --log-db FILE")
@@ -254,7 +263,11 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
         row = await asyncio.to_thread(store.add_feedback, payload.label, prediction_id, sha, kept, payload.note)
         return {"id": row, "stored_audio": kept is not None}
 
-    @app.get("/metrics")
+    metrics_doc = {200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+                         "description": "Prometheus text exposition"}, **error_responses(401, 403, 500, by_reference=True)}
+
+    @app.get("/metrics", response_class=PlainTextResponse, responses=metrics_doc,
+             openapi_extra=openapi_extra(auth=not settings.metrics_public))
     async def prometheus_metrics(request: Request):
         if not settings.metrics_public:
             check_auth(request)
