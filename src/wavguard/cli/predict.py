@@ -12,6 +12,7 @@ from . import _args
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
+        usage="wavguard predict MODEL --data FILE [FILE ...] [options]",
         help="score audio files (probability that each is fake)",
         description=(
             "Score audio files. Prints one tab-separated line per file: score (probability of FAKE), label, "
