@@ -38,8 +38,17 @@ from .batcher import DynamicBatcher
 from .errors import api_error, audio_error, install_error_handlers, internal_error_response
 from .logs import install_log_redaction
 from .requests import parse_feedback, read_body, read_uploads
-from .schemas import (BatchOut, FeedbackOut, HealthOut, ModelInfoOut, PredictionOut, error_responses, feedback_body,
-                      openapi_extra, upload_body)
+from .schemas import (
+    BatchOut,
+    FeedbackOut,
+    HealthOut,
+    ModelInfoOut,
+    PredictionOut,
+    error_responses,
+    feedback_body,
+    openapi_extra,
+    upload_body,
+)
 from .settings import ServiceSettings
 from .websocket import serve_stream
 
