@@ -87,14 +87,14 @@ def _accelerator(cfg: TrainConfig):
             kwargs["log_with"] = cfg.log_with
         else:
             logger.warning("log_with=%r is not installed; logging to metrics.jsonl only", cfg.log_with)
+    # None leaves the choice to accelerate (`accelerate launch --mixed_precision`, ACCELERATE_* variables,
+    # `accelerate config`); accelerate's ACCELERATE_GRADIENT_ACCUMULATION_STEPS wins over a passed value.
+    if cfg.mixed_precision is not None:
+        kwargs["mixed_precision"] = cfg.mixed_precision
+    if cfg.gradient_accumulation_steps is not None:
+        kwargs["gradient_accumulation_steps"] = cfg.gradient_accumulation_steps
     # rng_types=[]: the sampler is a pure function of (seed, epoch), so nothing needs syncing.
-    return Accelerator(
-        mixed_precision=cfg.mixed_precision,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        project_dir=cfg.output_dir,
-        rng_types=[],
-        **kwargs,
-    )
+    return Accelerator(project_dir=cfg.output_dir, rng_types=[], **kwargs)
 
 class Trainer:
     """Train a detector as a :class:`TrainConfig` describes.
@@ -268,7 +268,8 @@ class Trainer:
         val_loader = None
         if self.val_dataset is not None:
             val_loader = self._loader(self.val_dataset, cfg.eval_batch_size or cfg.batch_size, False)
-        steps_per_epoch = math.ceil(len(train_loader) / cfg.gradient_accumulation_steps)
+        # the accelerator's accumulation (its env variable may override the recipe) is what steps the optimizer
+        steps_per_epoch = math.ceil(len(train_loader) / acc.gradient_accumulation_steps)
         self.total_steps = steps_per_epoch * cfg.epochs
         optimizer = self._optimizer()
         scheduler = get_scheduler(cfg.scheduler, optimizer, num_warmup_steps=math.ceil(cfg.warmup_ratio * self.total_steps),
@@ -356,7 +357,7 @@ class Trainer:
     def _run_record(self) -> dict[str, Any]:
         """What a checkpoint records about its run, to warn when a resume changes it."""
         cfg = self.config
-        return {"batch_size": cfg.batch_size, "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+        return {"batch_size": cfg.batch_size, "gradient_accumulation_steps": self.accelerator.gradient_accumulation_steps,
                 "num_processes": self.accelerator.num_processes, **self._data_record}
 
     def _end_epoch(self, state: TrainState, seconds: float) -> None:
