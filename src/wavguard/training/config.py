@@ -58,10 +58,17 @@ class TrainConfig:
     """Settings of one training run.
 
     Attributes:
-        train_data: data source(s) for ``wavguard.data.load_any``: a path/id, a mapping
-            ``{"source": ..., "split": ...}``, an in-memory ``datasets.Dataset`` (used as is),
-            or a list of those (concatenated).
+        train_data: data source(s) for ``wavguard.data.load_any``: a path, a Hub dataset id
+            (``owner/name``, through ``datasets.load_dataset``), a mapping ``{"source": ..., "split":
+            ..., "revision": ..., "streaming": ...}``, an in-memory ``datasets.Dataset`` (used as
+            is), or a list of those (concatenated).
         train_split: split passed to ``load_any`` for training sources without their own split.
+        revision: Hub revision (branch, tag, commit) of training sources named by Hub id
+            (``train_data: owner/dataset``) without their own ``revision`` key.
+        streaming: read Hub / ``load_dataset`` sources as ``IterableDataset``: a stream is read once,
+            its first ``max_train_clips`` (``max_eval_clips`` for validation and test) rows after a
+            seeded shuffle, into the local ``datasets`` cache (training needs random access); without
+            that limit it is refused. A source mapping's own ``streaming`` key wins.
         validation_data: validation source(s); ``None`` uses ``validation_fraction`` of the training data.
         validation_split: split for validation sources.
         validation_fraction: held-out stratified fraction of the training data when
@@ -141,6 +148,8 @@ class TrainConfig:
 
     train_data: DataSources = None
     train_split: str | None = None
+    revision: str | None = None
+    streaming: bool = False
     validation_data: DataSources = None
     validation_split: str | None = None
     validation_fraction: float = 0.0

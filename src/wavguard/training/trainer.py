@@ -173,9 +173,11 @@ class Trainer:
 
     def _load_data(self):
         cfg = self.config
-        train = load_sources(cfg.train_data, cfg.train_split, limit=cfg.max_train_clips, seed=cfg.seed)
+        train = load_sources(cfg.train_data, cfg.train_split, limit=cfg.max_train_clips, seed=cfg.seed,
+                             revision=cfg.revision, streaming=cfg.streaming)
         if cfg.validation_data not in (None, "", []):
-            val = load_sources(cfg.validation_data, cfg.validation_split, limit=cfg.max_eval_clips, seed=cfg.seed)
+            val = load_sources(cfg.validation_data, cfg.validation_split, limit=cfg.max_eval_clips, seed=cfg.seed,
+                               streaming=cfg.streaming, limit_name="max_eval_clips")
         elif cfg.validation_fraction > 0:
             parts = train.train_test_split(test_size=cfg.validation_fraction, stratify_by_column="label", seed=cfg.seed)
             train, val = parts["train"], parts["test"]
@@ -248,6 +250,7 @@ class Trainer:
         set_seed(cfg.seed)
         self.detector = self.build_detector()
         train_data, val_data = self._load_data()
+        self._val_data = val_data  # kept for calibration: a streamed source is read once
         self._data_record = data_record(_provenance(cfg)["train_data"], train_data)
         self.train_dataset, self.val_dataset = self._datasets(train_data, val_data)
         labels = self.train_dataset.labels()
@@ -422,8 +425,7 @@ class Trainer:
         best.config.extra = {**best.config.extra, "training": training}
         cfg = self.config
         if self.val_dataset is not None and cfg.calibration != "none":
-
-            _, val_data = self._load_data()
+            val_data = self._val_data
             # main process only (the others wait at a barrier): no collective scoring here
             result = calibrate_detector(best, val_data, method=cfg.calibration, threshold=cfg.threshold,
                                         batch_size=cfg.eval_batch_size or cfg.batch_size, distributed=False)
@@ -439,8 +441,9 @@ class Trainer:
         module = acc.prepare_model(TrainingModule(best.model), evaluation_mode=True)
         crop = int(round(cfg.crop_seconds * best.config.sample_rate_hz))
         out: dict[str, dict[str, Any]] = {}
-        for source, split in _as_source_list(cfg.test_data, cfg.test_split):
-            data = load_sources({"source": source, "split": split}, split, limit=cfg.max_eval_clips, seed=cfg.seed)
+        for source, split, options in _as_source_list(cfg.test_data, cfg.test_split, {"streaming": cfg.streaming}):
+            data = load_sources({"source": source, "split": split, **options}, split, limit=cfg.max_eval_clips,
+                                seed=cfg.seed, limit_name="max_eval_clips")
             clips = ClipDataset(data, best.config.sample_rate_hz, crop, train=False, min_samples=best.model.min_samples)
             loader = acc.prepare_data_loader(self._loader(clips, cfg.eval_batch_size or cfg.batch_size, False))
             result = evaluate(acc, module, loader)
