@@ -4,60 +4,16 @@ with audio kept as ``Audio(decode=False)`` cells for wavguard's own decoder."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import soundfile as sf
 
 datasets = pytest.importorskip("datasets")
 
+from _train_fixtures import RATE_HZ, make_hub_folder  # noqa: E402
+
 from wavguard.data import decode_audio, load_any  # noqa: E402
 from wavguard.errors import ConfigError  # noqa: E402
-
-RATE_HZ = 16000
-CARD = """---
-configs:
-- config_name: default
-  data_files:
-  - split: train
-    path: data/train-*
-  - split: test
-    path: data/test-*
----
-# A tiny spoofing data set
-"""
-
-
-def _wav_bytes(samples: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, samples, RATE_HZ, format="WAV", subtype="FLOAT")
-    return buf.getvalue()
-
-
-def make_hub_folder(root, per_class: int = 4, seconds: float = 0.5):
-    """``root/README.md`` + ``root/data/{train,test}-00000-of-00001.parquet``: audio bytes embedded
-    (as ``push_to_hub`` stores them), labels as ClassLabel bonafide/spoof, a speaker column."""
-    rng = np.random.default_rng(0)
-    t = np.arange(int(seconds * RATE_HZ)) / RATE_HZ
-    (root / "data").mkdir(parents=True)
-    for split in ("train", "test"):
-        cells, labels, speakers = [], [], []
-        for i in range(per_class):
-            tone = (0.3 * np.sin(2 * np.pi * (200 + 40 * i) * t)).astype(np.float32)
-            noise = np.clip(0.3 * rng.standard_normal(t.size), -1, 1).astype(np.float32)
-            cells += [{"bytes": _wav_bytes(tone), "path": f"{split}_real_{i}.wav"},
-                      {"bytes": _wav_bytes(noise), "path": f"{split}_fake_{i}.wav"}]
-            labels += [0, 1]
-            speakers += [f"s{i}", f"s{i}"]
-        features = datasets.Features({"audio": datasets.Audio(sampling_rate=RATE_HZ),
-                                      "label": datasets.ClassLabel(names=["bonafide", "spoof"]),
-                                      "speaker": datasets.Value("string")})
-        ds = datasets.Dataset.from_dict({"audio": cells, "label": labels, "speaker": speakers}, features=features)
-        ds.to_parquet(str(root / "data" / f"{split}-00000-of-00001.parquet"))
-    (root / "README.md").write_text(CARD)
-    return root
-
 
 @pytest.fixture(scope="module")
 def hub_folder(tmp_path_factory):
