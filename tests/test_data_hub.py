@@ -140,3 +140,14 @@ def test_datasets_audiofolder_decodes_with_torchcodec(tmp_path):
     ours = load_any(ds)  # into the common schema: Audio(decode=False) cells for wavguard's decoder
     assert ours.features["audio"] == datasets.Audio(decode=False)
     np.testing.assert_allclose(decode_audio(ours[0]["audio"], RATE_HZ), samples.data.numpy()[0], atol=1e-4)
+
+
+def test_hub_layout_is_a_card_or_data_files_not_any_csv(tmp_path, hub_folder):
+    from wavguard.data.hub_data import is_hub_id, is_hub_layout
+
+    assert is_hub_layout(hub_folder)
+    (tmp_path / "meta.csv").write_text("file,speaker,label\n")  # In-the-Wild's protocol file, say
+    (tmp_path / "README.md").write_text("# notes, no dataset card\n")
+    assert not is_hub_layout(tmp_path)
+    assert is_hub_id("someone/spoof-set") and is_hub_id("org/data.v2")
+    assert not any(map(is_hub_id, ["spoofs", "./a/b", "/a/b", "a/b/c", "dir/manifest.csv"]))

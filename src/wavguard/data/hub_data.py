@@ -37,16 +37,16 @@ def is_hub_id(source: str) -> bool:
 
 def is_hub_layout(root: Path) -> bool:
     """A folder ``load_dataset`` reads as a Hub repository: a dataset card with a YAML header
-    naming ``configs``/``dataset_info``, or data files (parquet, arrow, ...) at the top or under ``data/``."""
+    naming ``configs``/``dataset_info``, parquet/arrow files at the top, or data files (parquet,
+    arrow, csv, json) under ``data/``. (``load_any`` asks this after its corpus rules.)"""
     card = root / "README.md"
     if card.is_file():
         head = card.read_text(errors="replace")[:20000]
         if head.startswith("---") and re.search(r"^(configs|dataset_info):", head, re.M):
             return True
-    for folder in (root, root / "data"):
-        if folder.is_dir() and any(p.suffix.lower() in _DATA_SUFFIXES and p.is_file() for p in folder.iterdir()):
-            return True
-    return False
+    top = any(p.suffix.lower() in (".parquet", ".arrow") and p.is_file() for p in root.iterdir())
+    data = root / "data"
+    return top or (data.is_dir() and any(p.suffix.lower() in _DATA_SUFFIXES and p.is_file() for p in data.rglob("*")))
 
 
 def load_hub_dataset(source: str, split: str | None = None, *, revision: str | None = None, streaming: bool = False):

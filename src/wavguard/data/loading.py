@@ -8,10 +8,10 @@ Dispatch rules, in order:
    -> ``datasets.load_from_disk`` then :func:`from_dataset`;
 4. a folder with class folders (``real/`` + ``fake/``, optionally under split folders) ->
    :func:`load_folder` (checked before corpora: a FoR version folder is such a folder);
-5. a folder in the Hub layout (a dataset card with ``configs``, or parquet/arrow/... files at the
-   top or under ``data/``) -> ``datasets.load_dataset`` (:func:`~.hub_data.load_hub_dataset`);
-6. a known corpus root, detected by its protocol files (:func:`detect_corpus`) -> its loader;
+5. a known corpus root, detected by its protocol files (:func:`detect_corpus`) -> its loader;
    a folder matching several corpora raises ``ConfigError``;
+6. a folder in the Hub layout (a dataset card with ``configs``, or parquet/arrow files at the top,
+   or data files under ``data/``) -> ``datasets.load_dataset`` (:func:`~.hub_data.load_hub_dataset`);
 7. a string ``owner/name`` that is no local path -> a Hub dataset through ``datasets.load_dataset``
    (with ``revision`` and ``streaming`` passed on).
 """
@@ -106,12 +106,12 @@ def load_any(source, split: str | None = None, *, streaming: bool = False, with_
             result = select_split(from_dataset(datasets.load_from_disk(str(root))), split, str(root))
         elif is_class_folder(root):
             result = load_folder(root, split, with_duration=with_duration)
-        elif is_hub_layout(root):
-            return load_hub_dataset(str(root), split, revision=revision, streaming=streaming)
         else:
             corpora = detect_corpus(root)
             if len(corpora) > 1:
                 raise ConfigError(f"{root}: holds several corpora ({', '.join(corpora)}); pass one corpus folder, or call its loader")
+            if not corpora and is_hub_layout(root):  # after corpora: In-the-Wild's meta.csv is no Hub layout
+                return load_hub_dataset(str(root), split, revision=revision, streaming=streaming)
             if not corpora:
                 raise ConfigError(
                     f"{root}: not a recognised data source; expected real/ and fake/ sub-folders (optionally under "
