@@ -4,6 +4,8 @@ with audio kept as ``Audio(decode=False)`` cells for wavguard's own decoder."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -99,9 +101,11 @@ def test_training_reads_a_hub_layout_folder_streamed_up_to_max_train_clips(hub_f
                 output_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"), early_stopping_patience=None)
     with pytest.raises(ConfigError, match="set max_train_clips"):
         Trainer(TrainConfig(**base, streaming=True)).setup()
-    trainer = Trainer(TrainConfig(**base, streaming=True, max_train_clips=6))
+    trainer = Trainer(TrainConfig(**base, streaming=True, max_train_clips=6, revision="main"))
     result = trainer.fit()
     assert len(trainer.train_dataset) == 6 and result.global_step == 2
+    training = json.loads((result.best_dir / "config.json").read_text())["extra"]["training"]
+    assert training["train_data"] == str(hub_folder) and training["revision"] == "main"
     assert list(result.test_metrics) == [f"{hub_folder}@test"]
 
 

@@ -459,7 +459,8 @@ class Trainer:
 def _provenance(cfg: TrainConfig) -> dict[str, Any]:
     keys = ("mode", "train_data", "train_split", "epochs", "batch_size", "crop_seconds", "seed", "balance", "loss", "adversarial")
     data = cfg.to_dict()
-    return {k: data[k] for k in keys}
+    # the data's Hub revision, when named, so a saved detector says which version it learned from
+    return {k: data[k] for k in keys} | ({"revision": cfg.revision} if cfg.revision else {})
 
 def _cache_settings(cfg: TrainConfig, dcfg, crop_samples: int) -> dict[str, Any]:
 
