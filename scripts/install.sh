@@ -8,10 +8,13 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-# Debian packages: Chromium for the demo page's browser tests; the offline corpus's speech engines.
+# Debian packages: Chromium for the demo page's browser tests; the offline corpus's speech engines;
+# ffmpeg, whose shared libraries torchcodec (datasets' Audio decoding, load_dataset("audiofolder")) loads.
 $SUDO apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  chromium chromium-driver \
+  chromium chromium-driver ffmpeg \
   espeak-ng festival flite festvox-czech-dita festvox-czech-machac festvox-kallpc16k festvox-kdlpc16k codec2 >/dev/null
 "$PY" -m pip install --quiet "torch==2.13.0"
+# after torch: 0.12/0.13 are the torchcodec CPU builds that load with torch 2.13 (0.14+ are CUDA builds)
+"$PY" -m pip install --quiet "torchcodec>=0.12,<0.14"
 "$PY" -m pip install --quiet -e ".[all]"

@@ -28,3 +28,50 @@ def make_folder(root: Path, per_class: int = 12, seconds: float = 1.0, seed: int
     return root
 
 
+CARD = """---
+configs:
+- config_name: default
+  data_files:
+  - split: train
+    path: data/train-*
+  - split: test
+    path: data/test-*
+---
+# A tiny spoofing data set
+"""
+
+
+def _wav_bytes(samples: np.ndarray) -> bytes:
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, samples, RATE_HZ, format="WAV", subtype="FLOAT")
+    return buf.getvalue()
+
+
+def make_hub_folder(root: Path, per_class: int = 4, seconds: float = 0.5) -> Path:
+    """``root/README.md`` + ``root/data/{train,test}-00000-of-00001.parquet``: audio bytes embedded
+    (as ``push_to_hub`` stores them), labels as ClassLabel bonafide/spoof, a speaker column."""
+    import datasets
+
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * RATE_HZ)) / RATE_HZ
+    (root / "data").mkdir(parents=True)
+    for split in ("train", "test"):
+        cells, labels, speakers = [], [], []
+        for i in range(per_class):
+            tone = (0.3 * np.sin(2 * np.pi * (200 + 40 * i) * t)).astype(np.float32)
+            noise = np.clip(0.3 * rng.standard_normal(t.size), -1, 1).astype(np.float32)
+            cells += [{"bytes": _wav_bytes(tone), "path": f"{split}_real_{i}.wav"},
+                      {"bytes": _wav_bytes(noise), "path": f"{split}_fake_{i}.wav"}]
+            labels += [0, 1]
+            speakers += [f"s{i}", f"s{i}"]
+        features = datasets.Features({"audio": datasets.Audio(sampling_rate=RATE_HZ),
+                                      "label": datasets.ClassLabel(names=["bonafide", "spoof"]),
+                                      "speaker": datasets.Value("string")})
+        ds = datasets.Dataset.from_dict({"audio": cells, "label": labels, "speaker": speakers}, features=features)
+        ds.to_parquet(str(root / "data" / f"{split}-00000-of-00001.parquet"))
+    (root / "README.md").write_text(CARD)
+    return root

@@ -9,7 +9,11 @@ Dispatch rules, in order:
 4. a folder with class folders (``real/`` + ``fake/``, optionally under split folders) ->
    :func:`load_folder` (checked before corpora: a FoR version folder is such a folder);
 5. a known corpus root, detected by its protocol files (:func:`detect_corpus`) -> its loader;
-   a folder matching several corpora raises ``ConfigError``.
+   a folder matching several corpora raises ``ConfigError``;
+6. a folder in the Hub layout (a dataset card with ``configs``, or parquet/arrow files at the top,
+   or data files under ``data/``) -> ``datasets.load_dataset`` (:func:`~.hub_data.load_hub_dataset`);
+7. a string ``owner/name`` that is no local path -> a Hub dataset through ``datasets.load_dataset``
+   (with ``revision`` and ``streaming`` passed on).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ._schema import select_split
 from .asvspoof import load_asvspoof2019_la, load_asvspoof2021
 from .corpora import detect_corpus, load_fake_or_real, load_in_the_wild, load_wavefake
 from .folders import is_class_folder, load_folder
+from .hub_data import is_hub_id, is_hub_layout, load_hub_dataset
 from .manifest import MANIFEST_SUFFIXES, from_dataset, load_manifest
 
 __all__ = ["load_any", "load_corpus", "to_streaming"]
@@ -62,7 +67,8 @@ def to_streaming(ds, num_shards: int = 1):
     return ds.to_iterable_dataset(num_shards=max(1, min(int(num_shards), len(ds))))
 
 
-def load_any(source, split: str | None = None, *, streaming: bool = False, with_duration: bool = True):
+def load_any(source, split: str | None = None, *, streaming: bool = False, with_duration: bool = True,
+             revision: str | None = None):
     """Load any supported source into the common schema, without decoding audio.
 
     Args:
@@ -73,6 +79,7 @@ def load_any(source, split: str | None = None, *, streaming: bool = False, with_
         streaming: return an ``IterableDataset`` (rows read lazily) instead of a ``Dataset``.
         with_duration: add ``duration_seconds`` from each file's header (about 1 ms a file;
             turn it off for corpora of hundreds of thousands of files).
+        revision: branch, tag or commit of a Hub dataset (sources read by ``load_dataset`` only).
 
     Returns:
         ``Dataset`` or ``DatasetDict`` (``IterableDataset``/``IterableDatasetDict`` when
@@ -87,12 +94,14 @@ def load_any(source, split: str | None = None, *, streaming: bool = False, with_
         result = select_split(from_dataset(source), split, "the dataset")
     else:
         root = Path(source)
+        if isinstance(source, str) and not root.exists() and is_hub_id(source):
+            return load_hub_dataset(source, split, revision=revision, streaming=streaming)
         if root.is_file():
             if root.suffix.lower() not in MANIFEST_SUFFIXES:
                 raise ConfigError(f"{root}: a manifest must end in {', '.join(MANIFEST_SUFFIXES)}; for a corpus pass its folder")
             result = load_manifest(root, split, with_duration=with_duration)
         elif not root.is_dir():
-            raise ConfigError(f"{root}: no such file or folder")
+            raise ConfigError(f"{root}: no such file or folder (a Hub dataset is named owner/name)")
         elif _is_saved_dataset(root):
             result = select_split(from_dataset(datasets.load_from_disk(str(root))), split, str(root))
         elif is_class_folder(root):
@@ -101,10 +110,13 @@ def load_any(source, split: str | None = None, *, streaming: bool = False, with_
             corpora = detect_corpus(root)
             if len(corpora) > 1:
                 raise ConfigError(f"{root}: holds several corpora ({', '.join(corpora)}); pass one corpus folder, or call its loader")
+            if not corpora and is_hub_layout(root):  # after corpora: In-the-Wild's meta.csv is no Hub layout
+                return load_hub_dataset(str(root), split, revision=revision, streaming=streaming)
             if not corpora:
                 raise ConfigError(
                     f"{root}: not a recognised data source; expected real/ and fake/ sub-folders (optionally under "
-                    "train/validation/test), a .csv/.jsonl manifest, a save_to_disk folder, or an ASVspoof 2019 LA, "
+                    "train/validation/test), a .csv/.jsonl manifest, a save_to_disk folder, a folder in the Hub layout "
+                    "(parquet files under data/), a Hub dataset id (owner/name), or an ASVspoof 2019 LA, "
                     "ASVspoof 2021 LA/DF, In-the-Wild, WaveFake or Fake-or-Real folder"
                 )
             result = load_corpus(corpora[0], root, split, with_duration=with_duration)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..audio.channels import DEFAULT_CHANNELS, parse_channels
+from ..data.hub_data import materialize
 from ..errors import ConfigError
 from . import metrics as M
 from .adversarial import check_attack, score_dataset_adversarial
@@ -256,7 +257,7 @@ def _prepare(detector: Any, dataset, label_column: str, group_columns: Sequence[
     """Validated (labels of every row, group columns, decision threshold) of an evaluation."""
     import datasets as hf_datasets
 
-    if isinstance(dataset, hf_datasets.DatasetDict):
+    if isinstance(dataset, (hf_datasets.DatasetDict, hf_datasets.IterableDatasetDict)):
         raise ConfigError(f"pass one split of the DatasetDict (splits: {', '.join(dataset)})")
     labels_all = _labels(dataset, label_column)
     if group_columns is None:
@@ -349,6 +350,7 @@ def evaluate_channels(
         ConfigError: an unknown channel name (the message lists the valid ones), or a channel that
             cannot run at the model's sample rate; the data set errors of :func:`evaluate_detector`.
     """
+    dataset = materialize(dataset, what="the evaluation data")  # labels and groups need random access to rows
     labels_all, group_columns, threshold = _prepare(detector, dataset, label_column, group_columns, threshold)
     parsed = _check_channels(channels, detector.sample_rate_hz)
     out: dict[str, EvaluationResult] = {}
@@ -390,7 +392,8 @@ def evaluate_detector(
 
     Args:
         detector: a :class:`~wavguard.Detector` or :class:`~wavguard.evaluation.ensemble.Ensemble`.
-        dataset: a ``datasets.Dataset`` with ``audio`` ({"path", "bytes"} or a path string) and
+        dataset: a ``datasets.Dataset`` (an ``IterableDataset`` is first read whole into the local
+            ``datasets`` cache, with a logged message) with ``audio`` ({"path", "bytes"} or a path string) and
             ``label`` (1 = fake, 0 = real) columns, optionally ``attack``, ``speaker``,
             ``language`` and condition columns (codec, channel, ...).
         batch_size: windows per forward pass.
@@ -417,6 +420,7 @@ def evaluate_detector(
         an :class:`EvaluationResult`; rows that failed to decode are listed in ``failures`` and
         left out of the metrics (a warning says how many).
     """
+    dataset = materialize(dataset, what="the evaluation data")  # labels and groups need random access to rows
     labels_all, group_columns, threshold = _prepare(detector, dataset, label_column, group_columns, threshold)
     if channels is not None:
         _check_channels(channels, detector.sample_rate_hz)  # bad names fail before the clean pass

@@ -9,9 +9,10 @@ logits.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -149,21 +150,30 @@ def _degraded(item: Any, name: str, row: int, channel, channel_seed: int, rate: 
     except (WavguardError, ValueError, RuntimeError) as exc:  # soundfile's codec errors are RuntimeErrors
         return f"{name}: channel {channel.name}: {exc}"
 
-def _score_rows(
-    model, dataset, rows: Sequence[int], audio_column: str, batch_size: int, progress: bool, channel=None, channel_seed: int = 0
-) -> list[ScoredRow]:
-    """A :class:`ScoredRow` for each of ``rows`` of ``dataset``, each clip through ``channel`` if given."""
+def _indexed_chunks(dataset, rows: Sequence[int], audio_column: str) -> Iterator[tuple[list[int], list[Any]]]:
+    """(row indices, audio cells) of ``rows`` of a ``Dataset``, ``_CHUNK_ROWS`` at a time."""
+    audio_only = dataset.select_columns([audio_column])
+    for start in range(0, len(rows), _CHUNK_ROWS):
+        chunk = [int(r) for r in rows[start : start + _CHUNK_ROWS]]
+        yield chunk, audio_only[chunk][audio_column]
+
+def _streamed_chunks(dataset, audio_column: str, rank: int = 0, num_processes: int = 1) -> Iterator[tuple[list[int], list[Any]]]:
+    """(row indices, audio cells) of an ``IterableDataset`` read in order, keeping the rows with
+    ``row % num_processes == rank`` (this process's share), ``_CHUNK_ROWS`` at a time."""
+    rows = ((i, row[audio_column]) for i, row in enumerate(dataset.select_columns([audio_column])) if i % num_processes == rank)
+    while chunk := list(itertools.islice(rows, _CHUNK_ROWS)):
+        yield [i for i, _ in chunk], [cell for _, cell in chunk]
+
+def _score_rows(model, chunks, audio_column: str, batch_size: int, progress: bool, channel=None, channel_seed: int = 0,
+                total: int | None = None) -> list[ScoredRow]:
+    """A :class:`ScoredRow` for each row of ``chunks`` ((rows, cells) pairs), each clip through ``channel`` if given."""
     out: list[ScoredRow] = []
-    starts = range(0, len(rows), _CHUNK_ROWS)
     if progress:
         from tqdm.auto import tqdm
 
-        starts = tqdm(starts, desc="scoring" if channel is None else f"scoring {channel.name}", unit="chunk")
-    audio_only = dataset.select_columns([audio_column])
+        chunks = tqdm(chunks, desc="scoring" if channel is None else f"scoring {channel.name}", unit="chunk", total=total)
     rate = model.sample_rate_hz if channel is not None else None
-    for start in starts:
-        chunk = [int(r) for r in rows[start : start + _CHUNK_ROWS]]
-        cells = audio_only[chunk][audio_column]
+    for chunk, cells in chunks:
         names: list[str] = []
         inputs: dict[int, Any] = {}  # position in chunk -> what predict scores
         failed: dict[int, str] = {}
@@ -235,23 +245,36 @@ def score_dataset(
     scores its share on its own device (the model is moved there), and ``gather_object`` hands
     every process all rows, sorted by row index, so the result equals a single-process run.
 
+    An ``IterableDataset`` (``streaming=True``) is read once, in order, ``_CHUNK_ROWS`` rows at a
+    time; under several processes each reads the stream and scores every N-th row.
+
     Returns:
         one :class:`ScoredRow` per data set row, in row order.
     """
-    if audio_column not in dataset.column_names:
-        raise ConfigError(f"the data set has no {audio_column!r} column (columns: {', '.join(dataset.column_names)})")
+    columns = dataset.column_names or []
+    if audio_column not in columns:
+        raise ConfigError(f"the data set has no {audio_column!r} column (columns: {', '.join(columns)})")
     if channel is not None:
 
         channel = parse_channel(channel)
-    rows = list(range(len(dataset)))
+    streamed = not hasattr(dataset, "__len__")  # an IterableDataset: rows are read once, in order
+    rows = [] if streamed else list(range(len(dataset)))
+    total = None if streamed else math.ceil(len(rows) / _CHUNK_ROWS)
     state = _distributed_state(distributed)
     if state is None:
-        return _score_rows(model, dataset, rows, audio_column, batch_size, progress, channel, channel_seed)
+        chunks = _streamed_chunks(dataset, audio_column) if streamed else _indexed_chunks(dataset, rows, audio_column)
+        return _score_rows(model, chunks, audio_column, batch_size, progress, channel, channel_seed, total)
     from accelerate.utils import gather_object
 
     if state.device.type != "cpu":
         model.to(state.device)
-    with state.split_between_processes(rows) as mine:
-        local = _score_rows(model, dataset, list(mine), audio_column, batch_size, progress and state.is_main_process, channel, channel_seed)
+    show = progress and state.is_main_process
+    if streamed:
+        chunks = _streamed_chunks(dataset, audio_column, state.process_index, state.num_processes)
+        local = _score_rows(model, chunks, audio_column, batch_size, show, channel, channel_seed)
+    else:
+        with state.split_between_processes(rows) as mine:
+            local = _score_rows(model, _indexed_chunks(dataset, list(mine), audio_column), audio_column, batch_size, show,
+                                channel, channel_seed)
     gathered = gather_object(local)
     return sorted((ScoredRow(*r) for r in gathered), key=lambda r: r.row)

@@ -58,10 +58,17 @@ class TrainConfig:
     """Settings of one training run.
 
     Attributes:
-        train_data: data source(s) for ``wavguard.data.load_any``: a path/id, a mapping
-            ``{"source": ..., "split": ...}``, an in-memory ``datasets.Dataset`` (used as is),
-            or a list of those (concatenated).
+        train_data: data source(s) for ``wavguard.data.load_any``: a path, a Hub dataset id
+            (``owner/name``, through ``datasets.load_dataset``), a mapping ``{"source": ..., "split":
+            ..., "revision": ..., "streaming": ...}``, an in-memory ``datasets.Dataset`` (used as
+            is), or a list of those (concatenated).
         train_split: split passed to ``load_any`` for training sources without their own split.
+        revision: Hub revision (branch, tag, commit) of training sources named by Hub id
+            (``train_data: owner/dataset``) without their own ``revision`` key.
+        streaming: read Hub / ``load_dataset`` sources as ``IterableDataset``: a stream is read once,
+            its first ``max_train_clips`` (``max_eval_clips`` for validation and test) rows after a
+            seeded shuffle, into the local ``datasets`` cache (training needs random access); without
+            that limit it is refused. A source mapping's own ``streaming`` key wins.
         validation_data: validation source(s); ``None`` uses ``validation_fraction`` of the training data.
         validation_split: split for validation sources.
         validation_fraction: held-out stratified fraction of the training data when
@@ -83,7 +90,9 @@ class TrainConfig:
         epochs: passes over the training data.
         batch_size: clips per device per forward pass.
         eval_batch_size: clips per device in validation (default ``batch_size``).
-        gradient_accumulation_steps: forward passes per optimizer step.
+        gradient_accumulation_steps: forward passes per optimizer step (``None``: accelerate decides,
+            i.e. ``ACCELERATE_GRADIENT_ACCUMULATION_STEPS`` or 1). accelerate's environment variable wins
+            over a recipe's value; the learning-rate schedule counts the accelerator's actual value.
         head_learning_rate: AdamW learning rate of the head (and of the layer weighting unless
             ``layer_weights_learning_rate`` is set).
         layer_weights_learning_rate: AdamW learning rate of the softmax layer weights (``None``: the
@@ -112,7 +121,10 @@ class TrainConfig:
         early_stopping_patience: stop after this many validations without a lower EER (``None``: off).
         seed: seeds weights, sampling, crops, augmentation and dropout.
         output_dir: checkpoints, ``metrics.jsonl`` and ``best/`` (a detector directory) go here.
-        mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"`` (accelerate's autocast).
+        mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"`` (accelerate's autocast); ``None`` (the
+            default): accelerate decides (``accelerate launch --mixed_precision``,
+            ``ACCELERATE_MIXED_PRECISION``, ``accelerate config``; ``"no"`` when none is set). An
+            explicit value overrides accelerate's settings.
         checkpoint_every_steps: also checkpoint every N optimizer steps (0: at epoch ends only).
         keep_checkpoints: how many recent checkpoints to keep.
         log_every_steps: write a training-loss record every N optimizer steps.
@@ -136,6 +148,8 @@ class TrainConfig:
 
     train_data: DataSources = None
     train_split: str | None = None
+    revision: str | None = None
+    streaming: bool = False
     validation_data: DataSources = None
     validation_split: str | None = None
     validation_fraction: float = 0.0
@@ -155,7 +169,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 16
     eval_batch_size: int | None = None
-    gradient_accumulation_steps: int = 1
+    gradient_accumulation_steps: int | None = None
     head_learning_rate: float = 1e-3
     layer_weights_learning_rate: float | None = None
     backbone_learning_rate: float = 5e-5
@@ -173,7 +187,7 @@ class TrainConfig:
     early_stopping_patience: int | None = 3
     seed: int = 0
     output_dir: str = "runs/wavguard"
-    mixed_precision: str = "no"
+    mixed_precision: str | None = None
     checkpoint_every_steps: int = 0
     keep_checkpoints: int = 2
     log_every_steps: int = 10
@@ -194,7 +208,7 @@ class TrainConfig:
         if self.class_weights is not None:
             self.class_weights = tuple(float(w) for w in self.class_weights)
         self.output_dir = str(self.output_dir)
-        if str(self.mixed_precision).lower() in ("false", "none", "no"):  # YAML 1.1 reads `no` as false
+        if self.mixed_precision is False or str(self.mixed_precision).lower() in ("false", "no"):  # YAML 1.1 reads `no` as false
             self.mixed_precision = "no"
         if self.train_data in (None, "", []):
             raise ConfigError("train_data is required: a folder with real/ and fake/ sub-folders, or a dataset")
@@ -214,12 +228,14 @@ class TrainConfig:
         if not (self.threshold == "eer" or (isinstance(self.threshold, (int, float)) and 0 < self.threshold < 1)):
             raise ConfigError(f"threshold must be 'eer' or a target false-alarm rate in (0, 1), got {self.threshold!r}")
         _check_choice("balance", self.balance, BALANCE_MODES)
-        _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        if self.mixed_precision is not None:
+            _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _check_choice("scheduler", self.scheduler, SCHEDULERS)
-        for name in ("epochs", "batch_size", "gradient_accumulation_steps", "lora_rank", "keep_checkpoints", "log_every_steps"):
+        for name in ("epochs", "batch_size", "lora_rank", "keep_checkpoints", "log_every_steps"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("eval_batch_size", "early_stopping_patience", "num_layers", "max_train_clips", "max_eval_clips"):
+        for name in ("eval_batch_size", "early_stopping_patience", "num_layers", "max_train_clips", "max_eval_clips",
+                     "gradient_accumulation_steps"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 raise ConfigError(f"{name} must be at least 1 or null, got {value}")

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..data import decode_audio, load_any
+from ..data.hub_data import materialize
 from ..errors import ConfigError
 
 __all__ = [
@@ -30,41 +31,65 @@ __all__ = [
     "crop_offset",
 ]
 
-def _as_source_list(spec: Any, default_split: str | None) -> list[tuple[Any, str | None]]:
+def _as_source_list(spec: Any, default_split: str | None, defaults: dict[str, Any] | None = None) -> list[tuple[Any, str | None, dict[str, Any]]]:
+    """``(source, split, {"revision", "streaming"})`` per source; a mapping's own keys win over ``defaults``."""
     items = spec if isinstance(spec, (list, tuple)) else [spec]
+    base = {"revision": None, "streaming": False, **(defaults or {})}
     out = []
     for item in items:
         if isinstance(item, dict):
             if "source" not in item:
                 raise ConfigError(f"data source {item!r} needs a 'source' key")
-            out.append((str(item["source"]), item.get("split", default_split)))
+            unknown = sorted(set(item) - {"source", "split", "revision", "streaming"})
+            if unknown:
+                raise ConfigError(f"data source {item!r}: unknown key(s) {unknown}; known: source, split, revision, streaming")
+            options = {k: item.get(k, base[k]) for k in ("revision", "streaming")}
+            out.append((str(item["source"]), item.get("split", default_split), options))
         elif item is not None and not isinstance(item, (str, os.PathLike)):
-            out.append((item, None))  # an in-memory datasets.Dataset
+            out.append((item, None, dict(base)))  # an in-memory datasets.Dataset
         elif item:
-            out.append((str(item), default_split))
+            out.append((str(item), default_split, dict(base)))
     return out
 
-def load_sources(spec: Any, default_split: str | None, *, limit: int | None = None, seed: int = 0):
+def load_sources(spec: Any, default_split: str | None, *, limit: int | None = None, seed: int = 0,
+                 revision: str | None = None, streaming: bool = False, limit_name: str = "max_train_clips"):
     """Load and concatenate data sources into one ``datasets.Dataset`` with ``audio`` and ``label``.
 
     Args:
-        spec: a source, ``{"source", "split"}`` mapping, or a list of them (see ``TrainConfig``).
+        spec: a source, ``{"source", "split", "revision", "streaming"}`` mapping, or a list of them
+            (see ``TrainConfig``); a source is anything ``load_any`` reads, Hub ids (``owner/name``) included.
         default_split: split for sources that name none.
         limit: keep ``limit`` clips chosen by a seeded shuffle (stratification is not attempted).
         seed: seed of that shuffle.
+        revision: Hub revision for sources that name none.
+        streaming: stream sources that do not say otherwise. Training needs random access over
+            several epochs, so a streamed source is read once, its first ``limit`` rows (after a
+            seeded shuffle of its shards and a 10,000-row buffer), into the local ``datasets`` cache.
+        limit_name: the setting that sets ``limit``, for the message when it is missing.
 
     Raises:
-        ConfigError: a source without ``audio``/``label`` columns, or labels other than 0/1.
+        ConfigError: a source without ``audio``/``label`` columns, or labels other than 0/1; a
+            streamed source without ``limit``.
     """
     import datasets
 
     parts = []
-    for source, split in _as_source_list(spec, default_split):
-        ds = source if isinstance(source, datasets.Dataset) else load_any(source, split=split)
-        if isinstance(ds, datasets.DatasetDict):
+    for source, split, options in _as_source_list(spec, default_split, {"revision": revision, "streaming": streaming}):
+        if isinstance(source, (datasets.Dataset, datasets.IterableDataset)):
+            ds = source
+        else:
+            ds = load_any(source, split=split, revision=options["revision"], streaming=bool(options["streaming"]))
+        if isinstance(ds, (datasets.DatasetDict, datasets.IterableDatasetDict)):
             if len(ds) != 1:
                 raise ConfigError(f"{source}: holds splits {sorted(ds)}; name one (e.g. train_split=train)")
             ds = next(iter(ds.values()))
+        if isinstance(ds, datasets.IterableDataset):
+            if limit is None:
+                raise ConfigError(
+                    f"{source}: streamed data must be read into the local cache for training (random access, "
+                    f"several epochs): set {limit_name} to how many rows to read, or streaming: false to download it whole"
+                )
+            ds = materialize(ds, limit, seed=seed, what=str(source))
         missing = {"audio", "label"} - set(ds.column_names)
         if missing:
             raise ConfigError(f"{source}: the dataset lacks column(s) {sorted(missing)}; expected audio and label")

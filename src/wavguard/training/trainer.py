@@ -87,14 +87,14 @@ def _accelerator(cfg: TrainConfig):
             kwargs["log_with"] = cfg.log_with
         else:
             logger.warning("log_with=%r is not installed; logging to metrics.jsonl only", cfg.log_with)
+    # None leaves the choice to accelerate (`accelerate launch --mixed_precision`, ACCELERATE_* variables,
+    # `accelerate config`); accelerate's ACCELERATE_GRADIENT_ACCUMULATION_STEPS wins over a passed value.
+    if cfg.mixed_precision is not None:
+        kwargs["mixed_precision"] = cfg.mixed_precision
+    if cfg.gradient_accumulation_steps is not None:
+        kwargs["gradient_accumulation_steps"] = cfg.gradient_accumulation_steps
     # rng_types=[]: the sampler is a pure function of (seed, epoch), so nothing needs syncing.
-    return Accelerator(
-        mixed_precision=cfg.mixed_precision,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        project_dir=cfg.output_dir,
-        rng_types=[],
-        **kwargs,
-    )
+    return Accelerator(project_dir=cfg.output_dir, rng_types=[], **kwargs)
 
 class Trainer:
     """Train a detector as a :class:`TrainConfig` describes.
@@ -173,9 +173,11 @@ class Trainer:
 
     def _load_data(self):
         cfg = self.config
-        train = load_sources(cfg.train_data, cfg.train_split, limit=cfg.max_train_clips, seed=cfg.seed)
+        train = load_sources(cfg.train_data, cfg.train_split, limit=cfg.max_train_clips, seed=cfg.seed,
+                             revision=cfg.revision, streaming=cfg.streaming)
         if cfg.validation_data not in (None, "", []):
-            val = load_sources(cfg.validation_data, cfg.validation_split, limit=cfg.max_eval_clips, seed=cfg.seed)
+            val = load_sources(cfg.validation_data, cfg.validation_split, limit=cfg.max_eval_clips, seed=cfg.seed,
+                               streaming=cfg.streaming, limit_name="max_eval_clips")
         elif cfg.validation_fraction > 0:
             parts = train.train_test_split(test_size=cfg.validation_fraction, stratify_by_column="label", seed=cfg.seed)
             train, val = parts["train"], parts["test"]
@@ -248,6 +250,7 @@ class Trainer:
         set_seed(cfg.seed)
         self.detector = self.build_detector()
         train_data, val_data = self._load_data()
+        self._val_data = val_data  # kept for calibration: a streamed source is read once
         self._data_record = data_record(_provenance(cfg)["train_data"], train_data)
         self.train_dataset, self.val_dataset = self._datasets(train_data, val_data)
         labels = self.train_dataset.labels()
@@ -268,7 +271,8 @@ class Trainer:
         val_loader = None
         if self.val_dataset is not None:
             val_loader = self._loader(self.val_dataset, cfg.eval_batch_size or cfg.batch_size, False)
-        steps_per_epoch = math.ceil(len(train_loader) / cfg.gradient_accumulation_steps)
+        # the accelerator's accumulation (its env variable may override the recipe) is what steps the optimizer
+        steps_per_epoch = math.ceil(len(train_loader) / acc.gradient_accumulation_steps)
         self.total_steps = steps_per_epoch * cfg.epochs
         optimizer = self._optimizer()
         scheduler = get_scheduler(cfg.scheduler, optimizer, num_warmup_steps=math.ceil(cfg.warmup_ratio * self.total_steps),
@@ -356,7 +360,7 @@ class Trainer:
     def _run_record(self) -> dict[str, Any]:
         """What a checkpoint records about its run, to warn when a resume changes it."""
         cfg = self.config
-        return {"batch_size": cfg.batch_size, "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+        return {"batch_size": cfg.batch_size, "gradient_accumulation_steps": self.accelerator.gradient_accumulation_steps,
                 "num_processes": self.accelerator.num_processes, **self._data_record}
 
     def _end_epoch(self, state: TrainState, seconds: float) -> None:
@@ -421,8 +425,7 @@ class Trainer:
         best.config.extra = {**best.config.extra, "training": training}
         cfg = self.config
         if self.val_dataset is not None and cfg.calibration != "none":
-
-            _, val_data = self._load_data()
+            val_data = self._val_data
             # main process only (the others wait at a barrier): no collective scoring here
             result = calibrate_detector(best, val_data, method=cfg.calibration, threshold=cfg.threshold,
                                         batch_size=cfg.eval_batch_size or cfg.batch_size, distributed=False)
@@ -438,8 +441,9 @@ class Trainer:
         module = acc.prepare_model(TrainingModule(best.model), evaluation_mode=True)
         crop = int(round(cfg.crop_seconds * best.config.sample_rate_hz))
         out: dict[str, dict[str, Any]] = {}
-        for source, split in _as_source_list(cfg.test_data, cfg.test_split):
-            data = load_sources({"source": source, "split": split}, split, limit=cfg.max_eval_clips, seed=cfg.seed)
+        for source, split, options in _as_source_list(cfg.test_data, cfg.test_split, {"streaming": cfg.streaming}):
+            data = load_sources({"source": source, "split": split, **options}, split, limit=cfg.max_eval_clips,
+                                seed=cfg.seed, limit_name="max_eval_clips")
             clips = ClipDataset(data, best.config.sample_rate_hz, crop, train=False, min_samples=best.model.min_samples)
             loader = acc.prepare_data_loader(self._loader(clips, cfg.eval_batch_size or cfg.batch_size, False))
             result = evaluate(acc, module, loader)
@@ -455,7 +459,8 @@ class Trainer:
 def _provenance(cfg: TrainConfig) -> dict[str, Any]:
     keys = ("mode", "train_data", "train_split", "epochs", "batch_size", "crop_seconds", "seed", "balance", "loss", "adversarial")
     data = cfg.to_dict()
-    return {k: data[k] for k in keys}
+    # the data's Hub revision, when named, so a saved detector says which version it learned from
+    return {k: data[k] for k in keys} | ({"revision": cfg.revision} if cfg.revision else {})
 
 def _cache_settings(cfg: TrainConfig, dcfg, crop_samples: int) -> dict[str, Any]:
 
