@@ -17,6 +17,7 @@ from _train_fixtures import RATE_HZ, make_hub_folder  # noqa: E402
 from wavguard.data import decode_audio, load_any  # noqa: E402
 from wavguard.errors import ConfigError  # noqa: E402
 
+
 @pytest.fixture(scope="module")
 def hub_folder(tmp_path_factory):
     return make_hub_folder(tmp_path_factory.mktemp("hub") / "user__spoofs")
