@@ -48,7 +48,8 @@ def _speak(spec: ClipSpec, stretch: float) -> tuple[np.ndarray, int]:
     if spec.family == "flite":
         return engines.synthesize_flite(spec.text, spec.variant, stretch)
     if spec.family == "piper":
-        return _piper().synthesize(spec.text, spec.language, spec.seed, noise_scale=p["noise_scale"],
+        language = "en-us" if spec.language == "en" else spec.language  # joe is a US English voice
+        return _piper().synthesize(spec.text, language, spec.seed, noise_scale=p["noise_scale"],
                                    length_scale=p["length_scale"] * stretch, noise_w_scale=p["noise_w_scale"])
     raise ValueError(f"{spec.clip_id}: unknown family {spec.family!r}")
 
