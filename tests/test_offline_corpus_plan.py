@@ -177,7 +177,7 @@ def test_copy_synthesis_sources_are_never_bona_fide(specs):
 def test_full_plan_uses_every_usable_clip_in_one_role():
     specs = plan.make_plan(synthetic_config(), synthetic_clips(), None, seed=7)
     usable = {c.clip_id.replace("/", "-") for cs in synthetic_clips().values() for c in cs
-              if c.duration_seconds >= plan.load_config()["chain"]["min_seconds"]}
+              if c.duration_seconds >= plan.load_config()["size"]["usable_min_seconds"]}
     bona = {x.source_id for x in specs if x.label == "real"}
     sources = {x.source_id for x in specs if x.family in plan.COPY_FAMILIES}
     assert not bona & sources and bona | sources <= usable

@@ -270,9 +270,11 @@ def _main(argv: list[str] | None) -> int:
     if result["skipped"]:
         print(f"{len(result['skipped'])} clips skipped (see {out / 'skipped.csv'})")
     sc = result["shortcut"]
-    if sc and sc["combined_auc"] > float(config["shortcut"]["max_auc"]):
-        print(f"WARNING: trivial features separate real from fake (AUC {sc['combined_auc']:.3f} > "
-              f"{config['shortcut']['max_auc']}); see {out / 'report.md'}", file=sys.stderr)
+    limit = float(config["shortcut"]["max_auc"])
+    over = {name: auc for name, auc in ({"pooled": sc["combined_auc"], **sc["per_split"]} if sc else {}).items() if auc > limit}
+    if over:
+        print("WARNING: trivial features separate real from fake (AUC " + ", ".join(f"{k} {v:.3f}" for k, v in over.items())
+              + f" > {limit}); see {out / 'report.md'}", file=sys.stderr)
     if result["balance_problems"]:
         print("error: language balance is off:\n  " + "\n  ".join(result["balance_problems"]), file=sys.stderr)
         return 1

@@ -271,7 +271,7 @@ def make_plan(config: dict, clips: dict[str, list], real_per_split: int | None, 
         real clips, then fakes, split by split. Per split and language, fakes number
         ``fakes_per_real`` times the real clips.
     """
-    min_seconds = float(config.get("chain", {}).get("min_seconds", 0.0))
+    min_seconds = float(config["size"].get("usable_min_seconds", config.get("chain", {}).get("min_seconds", 0.0)))
     by_key: dict[str, list] = {}
     family_of: dict[str, str] = {}
     for family in sorted(clips):

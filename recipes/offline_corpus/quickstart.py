@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     result = train(config)
     print(f"best epoch {result.best_epoch}, validation EER {100 * result.best_eer:.1f}% ({time.perf_counter() - t:.0f} s)")
 
-    t = _step("4/5 evaluate on the test split (an unseen speaker, language and generator families)")
+    t = _step("4/5 evaluate on the test split (unseen speakers, channels and generator families)")
     from wavguard import Detector
     from wavguard.evaluation.evaluate import evaluate_detector
     from wavguard.evaluation.report import write_report
