@@ -12,6 +12,6 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 $SUDO apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
   chromium chromium-driver \
-  espeak-ng festival flite festvox-czech-dita festvox-czech-machac festvox-kallpc16k festvox-kdlpc16k >/dev/null
+  espeak-ng festival flite festvox-czech-dita festvox-czech-machac festvox-kallpc16k festvox-kdlpc16k codec2 >/dev/null
 "$PY" -m pip install --quiet "torch==2.13.0"
 "$PY" -m pip install --quiet -e ".[all]"

@@ -96,6 +96,8 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
     out.mkdir(parents=True, exist_ok=True)
     seed = int(config["seed"])
     chain = ChainConfig.from_dict(config["chain"])
+    # worker processes inherit it: the HiFi-GAN family caches its ONNX export there
+    os.environ["WAVGUARD_CORPUS_CACHE"] = str(Path(cache_dir).expanduser())
     clips = readers.read_all(Path(cache_dir).expanduser(), debs_dir)
     specs = plan.make_plan(config, clips, real_per_split, seed)
     _check_plan(out, plan.plan_fingerprint(specs, config["chain"]), seed, len(specs))
@@ -109,7 +111,10 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
     todo = [s for s in specs if s.clip_id not in finished]
     if limit_new is not None:
         todo = todo[: max(0, limit_new)]
-    missing = engines.missing_engines({s.family for s in todo})
+    variants: dict[str, set[str]] = {}
+    for s in todo:
+        variants.setdefault(s.family, set()).add(s.variant)
+    missing = engines.missing_engines(set(variants), variants)
     if missing:
         raise ConfigError("cannot run: " + "; ".join(missing) + " (see recipes/offline_corpus/install.sh)")
     logger.info("%d clips planned, %d already finished, making %d now", len(specs), len(finished), len(todo))

