@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from wavguard.audio import resample
 from wavguard.errors import ConfigError
-from wavguard.evaluation.audit import CATEGORICAL_FEATURES, NUMERIC_FEATURES, audit_dataset, file_features
+from wavguard.evaluation.audit import (CATEGORICAL_FEATURES, NUMERIC_FEATURES, audit_dataset, audit_features,
+                                       file_features)
 
 RATE = 16000
 PER_CLASS = 30
@@ -59,6 +61,68 @@ def test_file_features_measure_what_they_say(tmp_path):
     assert f["native_sample_rate_hz"] == "16000"
     assert f["container_codec"] == "FLAC/PCM_24"
     assert 0 <= f["rolloff_hz"] <= RATE / 2 and f["bandwidth_hz"] >= 0
+    # 20 ms frames: 37 of 87 are digital silence (floored at -120 dB), the rest at 20 log10(0.5) dB
+    assert f["noise_floor_db"] == pytest.approx(-120 - 20 * np.log10(0.5), abs=1e-3)
+
+
+def test_bandwidth_features_of_a_sine_and_of_white_noise(tmp_path):
+    t = np.arange(2 * RATE) / RATE
+    sf.write(tmp_path / "sine.wav", (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32), RATE, subtype="FLOAT")
+    sine = file_features(str(tmp_path / "sine.wav"))
+    assert sine["rolloff95_hz"] == pytest.approx(1000, abs=2 * RATE / 2048)  # within two FFT bins
+    assert sine["energy_above_4khz_fraction"] < 1e-6
+    noise = (0.1 * np.random.default_rng(0).standard_normal(2 * RATE)).astype(np.float32)
+    sf.write(tmp_path / "noise.wav", noise, RATE, subtype="FLOAT")
+    white = file_features(str(tmp_path / "noise.wav"))
+    assert white["energy_above_4khz_fraction"] == pytest.approx(0.5, abs=0.02)
+    assert white["rolloff95_hz"] == pytest.approx(0.95 * RATE / 2, abs=100)
+    assert white["noise_floor_db"] == pytest.approx(0.0, abs=1.5)  # stationary: no quiet frames
+    sf.write(tmp_path / "phone.wav", noise[::2], 8000, subtype="FLOAT")  # native 8 kHz
+    assert file_features(str(tmp_path / "phone.wav"))["energy_above_4khz_fraction"] < 1e-4
+
+
+def test_noise_floor_is_the_10th_percentile_frame_energy_below_the_median(tmp_path):
+    frame = 320  # 20 ms at 16 kHz
+    sign = np.where(np.arange(frame) % 2 == 0, 1.0, -1.0)  # constant power within a frame
+    levels = [0.5] * 14 + [0.005] * 6  # 6 of 20 frames 40 dB down
+    x = np.concatenate([a * sign for a in levels]).astype(np.float32)
+    sf.write(tmp_path / "f.wav", x, RATE, subtype="FLOAT")
+    assert file_features(str(tmp_path / "f.wav"))["noise_floor_db"] == pytest.approx(-40.0, abs=1e-4)
+
+
+def _band_limited_folder(root, planted):
+    """Coloured noise for both classes; with ``planted``, every fake went through an 8 kHz channel."""
+    rng = np.random.default_rng(1)
+    pairs = []
+    for label, name in ((0, "real"), (1, "fake")):
+        (root / name).mkdir(parents=True)
+        for i in range(PER_CLASS):
+            x = rng.standard_normal(int(rng.uniform(0.6, 1.2) * RATE))
+            x = np.convolve(x, np.ones(int(rng.integers(1, 3))), mode="same")
+            if label == 1 and planted:
+                x = resample(resample(x.astype(np.float32), RATE, 8000), 8000, RATE)
+            x = rng.uniform(0.05, 0.5) * x / np.abs(x).max()
+            sf.write(root / name / f"{i:03d}.wav", x.astype(np.float32), RATE)
+            pairs.append((str(root / name / f"{i:03d}.wav"), label))
+    return pairs
+
+
+def test_planted_band_limited_class_is_flagged(tmp_path):
+    report = audit_dataset(_band_limited_folder(tmp_path / "planted", planted=True))
+    assert report.flagged and report.combined_auc > 0.9
+    assert report.feature_auc["energy_above_4khz_fraction"] > 0.9
+    assert report.feature_auc["rolloff95_hz"] > 0.9
+    clean = audit_dataset(_band_limited_folder(tmp_path / "clean", planted=False))
+    assert clean.feature_auc["energy_above_4khz_fraction"] < 0.7 and not clean.flagged
+
+
+def test_audit_features_of_precomputed_rows_equals_audit_dataset(tmp_path):
+    pairs = write_folder(tmp_path, "leading_silence")
+    rows = [file_features(p) for p, _ in pairs]
+    direct = audit_features(rows, [label for _, label in pairs])
+    assert direct.to_dict() == audit_dataset(pairs).to_dict()
+    with pytest.raises(ConfigError, match="labels"):
+        audit_features(rows, [0, 1])
 
 
 def test_file_features_from_bytes_equal_from_path(tmp_path):

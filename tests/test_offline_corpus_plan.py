@@ -250,3 +250,22 @@ def test_plan_rejects_unknown_families_and_variants():
     config["splits"]["test"]["speakers"].append("queen:P")
     with pytest.raises(ConfigError, match="speaker-disjoint"):
         plan.make_plan(config, synthetic_clips(), 10, seed=0)
+
+
+def test_every_reader_channel_has_a_source_channel():
+    """Fakes carry their paired clip's channel: the channel step must know every name a reader gives."""
+    from recipes.offline_corpus import readers, source_channel
+
+    assert set(readers.CHANNELS) <= set(source_channel.CHANNELS)
+    rng = np.random.default_rng(0)
+    t = np.arange(22050) / 22050
+    x = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+    for channel in readers.CHANNELS:
+        y, rate = source_channel.apply_source_channel(x, 22050, channel, np.random.default_rng(1))
+        assert y.dtype == np.float32 and np.isfinite(y).all() and len(y) > 0.9 * len(x) * rate / 22050, channel
+    y, rate = source_channel.apply_source_channel(x, 22050, "words_pcm", rng)
+    assert rate == 22050  # KTuberling channels keep the (paired clip's) rate
+    y, rate = source_channel.apply_source_channel(x, 22050, "radio_8k", rng)
+    spectrum = np.abs(np.fft.rfft(y)) ** 2
+    freqs = np.fft.rfftfreq(len(y), 1 / rate)
+    assert rate == 8000 and spectrum[freqs > 3500].sum() < 0.01 * spectrum.sum()

@@ -197,7 +197,10 @@ def _report_text(result: dict, config: dict) -> str:
         lines.append(f"Combined cross-validated ROC AUC (logistic regression on trivial features): "
                      f"**{sc['combined_auc']:.3f}** (target <= {config['shortcut']['max_auc']}); per split: "
                      + ", ".join(f"{k} {v:.3f}" for k, v in sc["per_split"].items()) + ".\n")
-        lines += ["| feature | AUC |", "| --- | --- |"] + [f"| {k} | {v:.3f} |" for k, v in sc["feature_auc"].items()]
+        per = sc.get("per_split_feature_auc") or {}
+        lines += ["| feature | AUC pooled | " + " | ".join(per) + " |", "| --- | --- |" + " --- |" * len(per)]
+        lines += [f"| {k} | {v:.3f} | " + " | ".join(f"{per[s].get(k, float('nan')):.3f}" for s in per) + " |"
+                  for k, v in sc["feature_auc"].items()]
     lines += ["", "## Clips per split x class x language x family\n", report.count_table(rows)]
     return "\n".join(lines) + "\n"
 

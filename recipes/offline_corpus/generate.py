@@ -14,8 +14,9 @@ from wavguard.audio.decode import load_audio, resample
 from . import engines, vocoders
 from .copy_families import FAMILIES as COPY_FAMILIES
 from .channel import match_spectrum
-from .plan import ClipSpec
+from .plan import COPY_FAMILIES, ClipSpec
 from .postprocess import ChainConfig, SkipClip, process, speech_seconds
+from .source_channel import apply_source_channel, band_limit
 
 __all__ = ["generate_audio", "make_clip", "MAX_STRETCH"]
 
@@ -25,6 +26,8 @@ MAX_STRETCH = (0.5, 2.2)
 _FAMILY_STRETCH = {"festival": (0.5, 1.8)}
 _MAX_RERENDERS = 3
 _DURATION_TOLERANCE = 0.06
+#: Second key of the source-channel generator's seed, so its draws are independent of the chain's.
+_CHANNEL_STREAM = 0x5C
 
 _PIPER = None
 
@@ -61,7 +64,8 @@ def _speak_matched(spec: ClipSpec, trim_top_db: float) -> tuple[np.ndarray, int]
     Renders at the engine's own rate, then up to three more times with the durations scaled by
     the remaining ratio (limited to :data:`MAX_STRETCH`) until within 6 %; then, when ``params["channel_match"]``
     is positive, filters it towards the source clip's long-term spectrum
-    (:func:`channel.match_spectrum`).
+    (:func:`channel.match_spectrum`); then, when ``spec.channel`` is set, puts it through the source's
+    channel (:func:`source_channel.apply_source_channel`: its rate and band, quantisation, codec).
     """
     audio, rate = _speak(spec, 1.0)
     if not spec.source_path:
@@ -82,6 +86,8 @@ def _speak_matched(spec: ClipSpec, trim_top_db: float) -> tuple[np.ndarray, int]
     if strength > 0:
         audio = match_spectrum(resample(audio, rate, real_rate), real, real_rate, strength)
         rate = real_rate
+    if spec.channel:
+        audio, rate = apply_source_channel(audio, rate, spec.channel, np.random.default_rng((spec.seed, _CHANNEL_STREAM)))
     return audio, rate
 
 
@@ -89,7 +95,8 @@ def generate_audio(spec: ClipSpec, analysis_rate_hz: int = 16000, trim_top_db: f
     """The raw audio of one clip before post-processing.
 
     Real clips are decoded; copy-synthesis decodes the real clip at ``analysis_rate_hz`` and
-    vocodes it; TTS engines speak ``spec.text`` at a rate matched to the source clip.
+    vocodes it (:func:`make_clip` then limits it to the source channel's band); TTS engines speak
+    ``spec.text`` at a rate matched to the source clip, then go through the source's channel.
 
     Returns:
         (float32 samples, shape (time,), rate_hz).
@@ -125,6 +132,8 @@ def make_clip(spec: ClipSpec, chain: ChainConfig, out_dir: str) -> dict:
         # make a clip's bytes depend on the thread count, and resumed builds must be identical
         with threadpool_limits(limits=1):
             samples, rate = generate_audio(spec, chain.sample_rate_hz, chain.trim_top_db)
+            if spec.family in COPY_FAMILIES and spec.channel:  # a vocoder can leak above its input's band
+                samples, rate = band_limit(samples, rate, spec.channel)
             pcm, choices = process(samples, rate, chain, spec.seed)
     except SkipClip as exc:
         return {"clip_id": spec.clip_id, "status": "skipped", "reason": str(exc)}

@@ -45,17 +45,21 @@ _FILLETS = "usr/share/games/fillets-ng"
 
 @dataclass(frozen=True)
 class SpeakerSpec:
-    """One bona fide speaker: where the clips are and which language they speak."""
+    """One bona fide speaker: where the clips are, which language they speak, and their channel.
+
+    ``channel`` is a key of :data:`source_channel.CHANNELS`: how the source was recorded and stored.
+    """
 
     name: str
     language: str
     package: str
+    channel: str = "studio_16k"
 
 
 SPEAKERS = {
-    "ru_msu": SpeakerSpec("ru_msu", "ru", "festvox-ru"),
-    "cs_big": SpeakerSpec("cs_big", "cs", "fillets-ng-data-cs"),
-    "nl_small": SpeakerSpec("nl_small", "nl", "fillets-ng-data-nl"),
+    "ru_msu": SpeakerSpec("ru_msu", "ru", "festvox-ru", "studio_16k"),
+    "cs_big": SpeakerSpec("cs_big", "cs", "fillets-ng-data-cs", "game_vorbis_22k"),
+    "nl_small": SpeakerSpec("nl_small", "nl", "fillets-ng-data-nl", "game_vorbis_22k"),
 }
 
 

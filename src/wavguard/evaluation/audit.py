@@ -1,7 +1,7 @@
 """Shortcut audit: can trivial per-file properties tell real from fake?
 
-If a logistic regression on duration, silence, loudness, spectral roll-off, native sample rate or
-file format separates the classes, a detector will learn that shortcut instead of the artefacts
+If a logistic regression on duration, silence, loudness, spectral roll-off, bandwidth (95 % roll-off,
+energy above 4 kHz), noise floor, native sample rate or file format separates the classes, a detector will learn that shortcut instead of the artefacts
 of speech synthesis (ASVspoof 2019 LA's leading silence is the classic case, Müller et al., 2021).
 :func:`audit_dataset` reports the cross-validated ROC AUC of each property alone and of all of
 them together, and flags the data set when the combined AUC exceeds a threshold.
@@ -25,7 +25,7 @@ import numpy as np
 from ..audio.decode import describe_source, load_audio, resample
 from ..errors import ConfigError, WavguardError
 
-__all__ = ["AuditReport", "audit_dataset", "file_features", "NUMERIC_FEATURES", "CATEGORICAL_FEATURES"]
+__all__ = ["AuditReport", "audit_dataset", "audit_features", "file_features", "NUMERIC_FEATURES", "CATEGORICAL_FEATURES"]
 
 #: Per-file numeric properties (units in the names).
 NUMERIC_FEATURES = (
@@ -37,12 +37,43 @@ NUMERIC_FEATURES = (
     "peak",
     "rolloff_hz",
     "bandwidth_hz",
+    "rolloff95_hz",
+    "energy_above_4khz_fraction",
+    "noise_floor_db",
 )
 #: Per-file categorical properties, one-hot encoded for the regression.
 CATEGORICAL_FEATURES = ("native_sample_rate_hz", "container_codec")
 
 #: Samples at or below this magnitude (-60 dBFS) count as silence at the ends of a clip.
 SILENCE_LEVEL = 1e-3
+#: Frame length (seconds) of the noise floor's frame energies; energies are floored at -120 dB.
+NOISE_FLOOR_FRAME_SECONDS = 0.02
+
+
+def _band_features(samples: np.ndarray, rate_hz: int, n_fft: int) -> tuple[float, float]:
+    """(95 % roll-off in Hz, fraction of energy above 4 kHz) of the long-term power spectrum.
+
+    The long-term spectrum is the STFT power summed over frames, so loud frames dominate: it says
+    how wide the recording channel is (8 kHz telephone: nothing above 4 kHz).
+    """
+    import librosa
+
+    power = np.sum(np.abs(librosa.stft(samples, n_fft=n_fft, hop_length=n_fft // 4)) ** 2, axis=1, dtype=np.float64)
+    total = float(power.sum())
+    if total <= 0.0:
+        return 0.0, 0.0
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / rate_hz)
+    rolloff = float(freqs[min(int(np.searchsorted(np.cumsum(power), 0.95 * total)), len(freqs) - 1)])
+    return rolloff, float(power[freqs > 4000.0].sum() / total)
+
+
+def _noise_floor_db(samples: np.ndarray, rate_hz: int) -> float:
+    """10th percentile of the frame energies in dB relative to their median (<= 0; near 0: no quiet frames)."""
+    frame = max(1, int(round(NOISE_FLOOR_FRAME_SECONDS * rate_hz)))
+    count = max(1, samples.shape[0] // frame)
+    frames = samples[: count * frame].reshape(count, -1) if samples.shape[0] >= frame else samples[None, :]
+    energy_db = 10.0 * np.log10(np.maximum(np.mean(np.square(frames, dtype=np.float64), axis=1), 1e-12))
+    return float(np.percentile(energy_db, 10) - np.median(energy_db))
 
 
 def _source(audio: Any) -> Any:
@@ -59,8 +90,9 @@ def _source(audio: Any) -> Any:
 def file_features(source: Any, sample_rate_hz: int = 16000) -> dict[str, Any]:
     """The trivial properties of one file (path or encoded bytes).
 
-    Silence, zeros and levels are measured on the native samples; roll-off and bandwidth (librosa,
-    mean over frames) after resampling to ``sample_rate_hz``.
+    Silence, zeros, levels and the noise floor are measured on the native samples; roll-off and
+    bandwidth (librosa, mean over frames), the 95 % roll-off and the energy above 4 kHz (of the
+    long-term spectrum) after resampling to ``sample_rate_hz``.
     """
     import librosa
     import soundfile as sf
@@ -75,6 +107,7 @@ def file_features(source: Any, sample_rate_hz: int = 16000) -> dict[str, Any]:
     rolloff = librosa.feature.spectral_rolloff(y=resampled, sr=sample_rate_hz, n_fft=n_fft)
     bandwidth = librosa.feature.spectral_bandwidth(y=resampled, sr=sample_rate_hz, n_fft=n_fft)
     rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    rolloff95, above_4khz = _band_features(resampled, sample_rate_hz, n_fft)
     return {
         "duration_seconds": n / rate,
         "leading_silence_seconds": lead / rate,
@@ -84,6 +117,9 @@ def file_features(source: Any, sample_rate_hz: int = 16000) -> dict[str, Any]:
         "peak": float(np.max(np.abs(samples))),
         "rolloff_hz": float(np.mean(rolloff)),
         "bandwidth_hz": float(np.mean(bandwidth)),
+        "rolloff95_hz": rolloff95,
+        "energy_above_4khz_fraction": above_4khz,
+        "noise_floor_db": _noise_floor_db(samples, rate),
         "native_sample_rate_hz": str(rate),
         "container_codec": f"{info.format}/{info.subtype}",
     }
@@ -217,7 +253,35 @@ def audit_dataset(
             skipped.append((describe_source(source), str(exc)))
             continue
         labels.append(int(label))
-    y = np.asarray(labels)
+    return audit_features(rows, labels, cv_folds=cv_folds, seed=seed, threshold=threshold, skipped=skipped)
+
+
+def audit_features(
+    rows: list[dict[str, Any]],
+    labels: list[int],
+    *,
+    cv_folds: int = 5,
+    seed: int = 0,
+    threshold: float = 0.7,
+    skipped: list[tuple[str, str]] | None = None,
+) -> AuditReport:
+    """The audit of features already computed by :func:`file_features` (one dict per file).
+
+    Lets a caller extract features once and audit several subsets (e.g. each split of a corpus).
+
+    Args:
+        rows: :func:`file_features` of each file.
+        labels: 0 real / 1 fake, one per row.
+        cv_folds, seed, threshold: as in :func:`audit_dataset`.
+        skipped: (file, reason) pairs to carry into the report.
+
+    Raises:
+        ConfigError: fewer than 2 files per class, or ``cv_folds`` below 2.
+    """
+    if len(rows) != len(labels):
+        raise ConfigError(f"got {len(rows)} feature rows but {len(labels)} labels")
+    skipped = list(skipped or [])
+    y = np.asarray(labels, dtype=int)
     counts = np.bincount(y, minlength=2) if y.size else np.zeros(2, int)
     if counts.min() < 2:
         raise ConfigError(f"the audit needs at least 2 decodable files per class, got {counts[0]} real and {counts[1]} fake")
