@@ -9,8 +9,13 @@ import soundfile as sf
 
 from wavguard.audio import resample
 from wavguard.errors import ConfigError
-from wavguard.evaluation.audit import (CATEGORICAL_FEATURES, NUMERIC_FEATURES, audit_dataset, audit_features,
-                                       file_features)
+from wavguard.evaluation.audit import (
+    CATEGORICAL_FEATURES,
+    NUMERIC_FEATURES,
+    audit_dataset,
+    audit_features,
+    file_features,
+)
 
 RATE = 16000
 PER_CLASS = 30

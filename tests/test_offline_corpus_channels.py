@@ -19,6 +19,7 @@ if str(REPO) not in sys.path:
 
 from recipes.offline_corpus import generate, plan  # noqa: E402
 from recipes.offline_corpus.plan import ClipSpec  # noqa: E402
+from recipes.offline_corpus.readers import Clip  # noqa: E402
 from recipes.offline_corpus.source_channel import (  # noqa: E402
     CHANNELS,
     MP3_CBR_16KBPS_COMPRESSION,
@@ -27,7 +28,7 @@ from recipes.offline_corpus.source_channel import (  # noqa: E402
     mulaw_decode,
     mulaw_encode,
 )
-from recipes.offline_corpus.readers import Clip  # noqa: E402
+
 from wavguard.audio import resample  # noqa: E402
 
 RATE = 16000
@@ -255,6 +256,7 @@ def test_shortcut_check_reports_pooled_and_per_split_with_bandwidth_features(tmp
 
 def test_local_shortcut_features_agree_with_wavguard_audit(tmp_path):
     from recipes.offline_corpus import shortcut
+
     from wavguard.evaluation.audit import file_features as audit_file_features
 
     x = np.concatenate([_noise(seconds=0.5), 0.001 * _noise(seconds=0.3, seed=4)])
