@@ -1,4 +1,6 @@
-"""The offline corpus recipe: parsing, planning, the post-processing chain, and tiny real builds.
+"""The offline corpus recipe: parsing, the post-processing chain, and tiny real builds.
+
+The plan itself is tested on synthetic clips in test_offline_corpus_plan.py.
 
 The build tests run the real engines (espeak-ng, Festival, Flite, Piper, librosa, pyworld) on
 the real Debian sources; they are skipped, saying what is missing, when an engine is not
@@ -23,14 +25,16 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from recipes.offline_corpus import build as build_mod  # noqa: E402
-from recipes.offline_corpus import engines, plan, report, sources  # noqa: E402
+from recipes.offline_corpus import engines, plan, readers, report, sources  # noqa: E402
 from recipes.offline_corpus.piper_engine import map_phonemes  # noqa: E402
 from recipes.offline_corpus.postprocess import ChainConfig, SkipClip, process, zero_run_max  # noqa: E402
 
 from wavguard.errors import ConfigError  # noqa: E402
 
 CACHE = Path(os.environ.get("WAVGUARD_CORPUS_CACHE", "~/.cache/wavguard/offline_corpus")).expanduser()
-ALL_FAMILIES = {"espeak-ng", "festival", "flite", "piper", "griffinlim", "world", "lpc"}
+ALL_FAMILIES = {"espeak-ng", "festival", "flite", "piper", "griffinlim", "world", "lpc", *plan.COPY_FAMILIES}
+#: The tiny corpus of these tests: 6 real and 6 fake clips per split.
+TINY = 36
 
 
 # ---------------------------------------------------------------- sources
@@ -78,50 +82,6 @@ def test_allocate_largest_remainder():
         "espeak-ng": 1, "festival": 1, "griffinlim": 1, "piper": 1}
     assert plan.allocate(7, {"x": 1.0, "y": 1.0}) == {"x": 4, "y": 3}
     assert plan.allocate(0, {"x": 1.0}) == {"x": 0}
-
-
-def _fake_utterances() -> dict[str, list[sources.Utterance]]:
-    out = {}
-    for speaker, spec in sources.SPEAKERS.items():
-        out[speaker] = [sources.Utterance(f"{speaker}-{i:03d}", Path(f"/src/{speaker}/{i}.wav"), speaker, spec.language,
-                                          f"{spec.language} line {i}", "" if spec.language == "ru" else f"en line {i}")
-                        for i in range(60)]
-    return out
-
-
-def test_plan_is_balanced_speaker_disjoint_and_keeps_sources_in_their_split():
-    config = plan.load_config()
-    config["english_share"] = 0.04
-    specs = plan.make_plan(config, _fake_utterances(), 50, seed=7)
-    rows = [{"split": s.split, "label": s.label, "language": s.language} for s in specs]
-    assert report.balance_problems(rows, 5.0) == []
-    counts = Counter((s.split, s.label) for s in specs)
-    assert counts == {(sp, lb): 50 for sp in ("train", "validation", "test") for lb in ("real", "fake")}
-    # English only from English-only engines, at floor(4% of 50) = 2 clips where the split has them
-    assert Counter((s.split, s.family) for s in specs if s.language == "en") == {("validation", "festival"): 2,
-                                                                               ("test", "flite"): 2}
-    real_by_split = {sp: {s.source_id for s in specs if s.split == sp and s.label == "real"}
-                     for sp in ("train", "validation", "test")}
-    real_text = {s.source_id: s.text for s in specs if s.label == "real"}
-    for s in specs:
-        if s.label == "fake":
-            assert s.source_id in real_by_split[s.split], s  # copy-synthesis source and TTS text: same split
-            if s.family in plan.COPY_FAMILIES or s.language != "en":
-                assert s.text == real_text[s.source_id]
-    families = {sp: {s.family for s in specs if s.split == sp and s.label == "fake"} for sp in ("train", "validation", "test")}
-    test_only = families["test"] - families["train"] - families["validation"]
-    assert test_only == {"world", "flite"}
-    assert families["validation"] - families["train"] == {"festival"}
-    assert len({s.seed for s in specs}) == len(specs)
-    assert plan.make_plan(config, _fake_utterances(), 50, seed=7) == specs
-    assert plan.make_plan(config, _fake_utterances(), 50, seed=8) != specs
-
-
-def test_plan_rejects_a_speaker_in_two_splits():
-    config = plan.load_config()
-    config["splits"]["test"]["speakers"] = ["nl_small", "ru_msu"]
-    with pytest.raises(ConfigError, match="speaker-disjoint"):
-        plan.make_plan(config, _fake_utterances(), 10, seed=0)
 
 
 # ---------------------------------------------------------------- post-processing chain
@@ -231,7 +191,7 @@ def _need_engines_and_sources() -> Path:
     if missing:
         pytest.skip("engines not installed: " + "; ".join(missing) + " (recipes/offline_corpus/install.sh)")
     try:
-        return sources.fetch_packages(CACHE)
+        return readers.read_all(CACHE)
     except ConfigError as exc:
         pytest.skip(f"Debian source packages unavailable: {exc}")
 
@@ -249,69 +209,88 @@ def _read_manifest(path: Path) -> list[dict]:
 def tiny_corpus(tmp_path_factory):
     _need_engines_and_sources()
     out = tmp_path_factory.mktemp("corpus") / "a"
-    rc = build_mod.main(["--max-clips", "18", "--output", str(out), "--cache-dir", str(CACHE), "--jobs", "1", "--quiet"])
+    rc = build_mod.main(["--max-clips", "40", "--output", str(out), "--cache-dir", str(CACHE), "--jobs", "1", "--quiet"])
     assert rc == 0
     return out
 
 
 def test_tiny_build_manifest_balance_disjoint_audio(tiny_corpus):
     rows = _read_manifest(tiny_corpus / "manifest.csv")
+    skipped = _read_manifest(tiny_corpus / "skipped.csv")
     assert list(rows[0]) == list(build_mod.MANIFEST_COLUMNS)
-    assert len(rows) == 18
-    assert Counter((r["split"], r["label"]) for r in rows) == {(s, lb): 3 for s in ("train", "validation", "test")
-                                                               for lb in ("real", "fake")}
+    assert len(rows) + len(skipped) == TINY
     assert report.balance_problems(rows, 5.0) == []
-    assert {(r["split"], r["language"]) for r in rows} == {("train", "ru"), ("validation", "cs"), ("test", "nl")}
-    real_speakers = {sp: {r["speaker"] for r in rows if r["split"] == sp and r["family"] in {"bonafide", "griffinlim", "world", "lpc"}}
-                     for sp in ("train", "validation", "test")}
-    assert real_speakers == {"train": {"ru_msu"}, "validation": {"cs_big"}, "test": {"nl_small"}}
-    reals = {r["source_id"]: r["split"] for r in rows if r["label"] == "real"}
+    real = [r for r in rows if r["label"] == "real"]
+    speakers = {sp: {r["speaker"] for r in real if r["split"] == sp} for sp in ("train", "validation", "test")}
+    assert not (speakers["train"] & speakers["validation"] or speakers["train"] & speakers["test"]
+                or speakers["validation"] & speakers["test"])
+    for sp in ("train", "validation", "test"):
+        assert len(speakers[sp]) >= 2 and len({r["language"] for r in real if r["split"] == sp}) >= 2
+        assert len({r["channel"] for r in real if r["split"] == sp}) >= 2
+    reals = {r["source_id"]: r for r in real}
+    config = plan.load_config()
     for r in rows:
         assert (r["attack"] == "bonafide") == (r["label"] == "real") == (r["family"] == "bonafide")
-        assert r["text"], r
-        if r["family"] in {"griffinlim", "world", "lpc"}:
-            assert reals.get(r["source_id"]) == r["split"]  # vocoded clip stays in its source's split
+        assert r["source"] and r["channel"], r
+        if r["family"] in plan.TTS_FAMILIES:
+            assert r["text"], r
+        if r["family"] in plan.COPY_FAMILIES:
+            assert r["source_id"] not in reals  # never vocoded from a bona fide clip
+            # a speaker key of its own split (one whose few clips all went to vocoding may have no real row)
+            assert not any(r["speaker"] in speakers[sp] for sp in speakers if sp != r["split"])
+        if r["label"] == "fake":
+            assert r["family"] in config["splits"][r["split"]]["families"]
         info = sf.info(str(tiny_corpus / r["path"]))
         assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
         assert abs(info.duration - float(r["duration_seconds"])) < 1e-3
         pcm, _ = sf.read(str(tiny_corpus / r["path"]), dtype="int16")
         assert zero_run_max(pcm) <= 8 and np.mean(pcm == 0) < 0.05
-    assert "world" in {r["family"] for r in rows if r["split"] == "test"}
-    assert (tiny_corpus / "report.md").read_text(encoding="utf-8").count("| train | ru |") == 1
+    text = (tiny_corpus / "report.md").read_text(encoding="utf-8")
+    for section in ("## Real speakers, languages and channels", "## Language x class per split",
+                    "## Channel x class per split", "## Clips per generator family and variant", "## Shortcut check"):
+        assert section in text
 
 
 def test_build_is_deterministic_and_resumes_without_redoing(tiny_corpus, tmp_path):
     config = plan.load_config()
-    first = build_mod.build(config, tmp_path, cache_dir=CACHE, real_per_split=3, limit_new=7, shortcut=False,
+    first = build_mod.build(config, tmp_path, cache_dir=CACHE, real_per_split=6, limit_new=7, shortcut=False,
                             progress_bar=False)
-    assert (first["made"], first["already_done"], first["left"]) == (7, 0, 11)
+    assert (first["made"], first["already_done"], first["left"]) == (7, 0, TINY - 7)
     assert not (tmp_path / "manifest.csv").exists()
     done = {p: p.stat().st_mtime_ns for p in (tmp_path / "wav").rglob("*.wav")}
     assert len(done) == 7
     (tmp_path / "wav" / "train" / "real" / ".stale.wav.tmp").write_bytes(b"half")  # a crash's leftover
-    second = build_mod.build(config, tmp_path, cache_dir=CACHE, real_per_split=3, shortcut=False, progress_bar=False)
-    assert (second["made"], second["already_done"], second["left"]) == (11, 7, 0)
+    second = build_mod.build(config, tmp_path, cache_dir=CACHE, real_per_split=6, shortcut=False, progress_bar=False)
+    assert (second["made"], second["already_done"], second["left"]) == (TINY - 7, 7, 0)
     assert {p: p.stat().st_mtime_ns for p in done} == done  # finished clips were not redone
     assert _hashes(tmp_path) == _hashes(tiny_corpus)
     assert (tmp_path / "manifest.csv").read_bytes() == (tiny_corpus / "manifest.csv").read_bytes()
-    third = build_mod.build(config, tmp_path, cache_dir=CACHE, real_per_split=3, shortcut=False, progress_bar=False)
+    third = build_mod.build(config, tmp_path, cache_dir=CACHE, real_per_split=6, shortcut=False, progress_bar=False)
     assert (third["made"], third["left"]) == (0, 0)
     config["seed"] = 99
     with pytest.raises(ConfigError, match="other settings"):
-        build_mod.build(config, tmp_path, cache_dir=CACHE, real_per_split=3, shortcut=False, progress_bar=False)
+        build_mod.build(config, tmp_path, cache_dir=CACHE, real_per_split=6, shortcut=False, progress_bar=False)
 
 
-def test_build_fails_when_language_balance_is_off(tmp_path):
+def test_build_fails_when_language_balance_is_off(tmp_path, monkeypatch):
     _need_engines_and_sources()
+
+    def no_russian(text, voice, speed_wpm, pitch):
+        if voice.startswith("ru"):
+            raise RuntimeError("espeak-ng -v ru failed (simulated)")
+        return real_espeak(text, voice, speed_wpm, pitch)
+
+    real_espeak = engines.synthesize_espeak
+    monkeypatch.setattr(engines, "synthesize_espeak", no_russian)  # every Russian fake is skipped
     cfg = tmp_path / "unbalanced.yaml"
-    cfg.write_text("english_share: 0.25\nsplits:\n  test:\n    speakers: [nl_small]\n    families: {espeak-ng: 1.0}\n"
-                   "    english: {flite: [awb]}\n", encoding="utf-8")
+    cfg.write_text("splits:\n  test:\n    speakers: [fillets_nl:small_fish, asterisk:ivrvoiceru]\n"
+                   "    families: {espeak-ng: 1.0}\n", encoding="utf-8")
     rc = build_mod.main(["--config", str(cfg), "--real-per-split", "4", "--output", str(tmp_path / "out"),
                          "--cache-dir", str(CACHE), "--jobs", "1", "--quiet", "--no-shortcut-check"])
     assert rc == 1
     rows = _read_manifest(tmp_path / "out" / "manifest.csv")
     assert Counter((r["label"], r["language"], r["family"]) for r in rows) == {
-        ("real", "nl", "bonafide"): 4, ("fake", "nl", "espeak-ng"): 3, ("fake", "en", "flite"): 1}
+        ("real", "nl", "bonafide"): 2, ("real", "ru", "bonafide"): 2, ("fake", "nl", "espeak-ng"): 2}
 
 
 def test_manifest_loads_with_wavguard_data(tiny_corpus):
@@ -321,7 +300,7 @@ def test_manifest_loads_with_wavguard_data(tiny_corpus):
         pytest.skip("this checkout's wavguard.data.load_any reads folders only (no CSV manifests yet)")
     loaded = data.load_any(tiny_corpus / "manifest.csv")
     assert set(loaded) == {"train", "validation", "test"}
-    assert sum(len(loaded[s]) for s in loaded) == 18
+    assert sum(len(loaded[s]) for s in loaded) == len(_read_manifest(tiny_corpus / "manifest.csv"))
     assert {"speaker", "attack", "family", "language"} <= set(loaded["test"].column_names)
 
 
@@ -330,19 +309,19 @@ def test_killed_build_resumes_to_identical_files(tiny_corpus, tmp_path):
     import subprocess
 
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "recipes.offline_corpus.build", "--max-clips", "18", "--output", str(out),
+    cmd = [sys.executable, "-m", "recipes.offline_corpus.build", "--max-clips", "40", "--output", str(out),
            "--cache-dir", str(CACHE), "--jobs", "1", "--quiet", "--no-shortcut-check"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]), "OMP_NUM_THREADS": "1"}
     # the build sends itself SIGTERM after its 4th clip: polling and signalling from here raced
-    # fast machines, where all 18 clips were done before the signal landed
+    # fast machines, where all clips were done before the signal landed
     killer = {**env, "WAVGUARD_CORPUS_SIGTERM_AFTER": "4"}
     proc = subprocess.Popen(cmd, cwd=REPO, env=killer, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     progress = out / "progress.jsonl"
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM, proc.stderr.read().decode()[-2000:]
     done_before = len(progress.read_text(encoding="utf-8").splitlines())
-    assert 4 <= done_before < 18 and not (out / "manifest.csv").exists()
+    assert 4 <= done_before < TINY and not (out / "manifest.csv").exists()
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"made {18 - done_before} clips now, {done_before} were done, 0 left" in result.stdout
+    assert f"made {TINY - done_before} clips now, {done_before} were done, 0 left" in result.stdout
     assert _hashes(out) == _hashes(tiny_corpus)
     assert not list(out.rglob("*.tmp"))

@@ -19,6 +19,7 @@ if str(REPO) not in sys.path:
 
 from recipes.offline_corpus import generate, plan  # noqa: E402
 from recipes.offline_corpus.plan import ClipSpec  # noqa: E402
+from recipes.offline_corpus.readers import Clip  # noqa: E402
 from recipes.offline_corpus.source_channel import (  # noqa: E402
     CHANNELS,
     MP3_CBR_16KBPS_COMPRESSION,
@@ -27,7 +28,6 @@ from recipes.offline_corpus.source_channel import (  # noqa: E402
     mulaw_decode,
     mulaw_encode,
 )
-from recipes.offline_corpus.sources import SPEAKERS, Utterance  # noqa: E402
 
 from wavguard.audio import resample  # noqa: E402
 
@@ -168,21 +168,24 @@ def test_band_limit_only_lowers_the_rate():
 # ---------------------------------------------------------------- the plan and the generation hook
 
 
-def _utterances(tmp_path: Path) -> dict[str, list[Utterance]]:
-    out = {}
-    for name, spec in SPEAKERS.items():
-        out[name] = [Utterance(f"{name}-{i:03d}", tmp_path / f"{name}-{i}.wav", name, spec.language, f"text {i}",
-                               f"english {i}") for i in range(8)]
-    return out
+def _clips(tmp_path: Path) -> dict[str, list[Clip]]:
+    """Eight made-up reader clips for each of three keys, on three channels."""
+    keys = {"festvox_ru": ("festvox_ru:msu_ru_nsh", "ru", "studio_16k"),
+            "asterisk": ("asterisk:june", "fr", "telephone_8k"), "queen": ("queen:J", "en", "mp3_16kbps_11k")}
+    return {family: [Clip(f"{family}/{i:03d}", f"pkg-{family}", str(tmp_path / f"{family}-{i}.wav"), key, "voice", lang,
+                          channel, f"text {i}", "", 16000, 48000) for i in range(8)]
+            for family, (key, lang, channel) in keys.items()}
 
 
 def test_plan_clip_records_carry_their_source_channel(tmp_path):
-    specs = plan.make_plan(plan.load_config(), _utterances(tmp_path), 6, 1234)
-    by_uid = {s.source_id: s.channel for s in specs if s.label == "real"}
+    config = plan.load_config()
+    config["splits"] = {"train": {"speakers": ["*"], "families": {"griffinlim": 0.5, "espeak-ng": 0.5}}}
+    specs = plan.make_plan(config, _clips(tmp_path), 6, 1234)
     assert {s.speaker: s.channel for s in specs if s.label == "real"} == {
-        "ru_msu": "studio_16k", "cs_big": "game_vorbis_22k", "nl_small": "game_vorbis_22k"}
+        "festvox_ru:msu_ru_nsh": "studio_16k", "asterisk:june": "telephone_8k", "queen:J": "mp3_16kbps_11k"}
+    channel_of = {c.clip_id.replace("/", "-"): c.channel for cs in _clips(tmp_path).values() for c in cs}
     fakes = [s for s in specs if s.label == "fake"]
-    assert fakes and all(s.channel == by_uid[s.source_id] for s in fakes)
+    assert fakes and all(s.channel == channel_of[s.source_id] for s in fakes)
 
 
 def _tts_spec(source: Path, channel: str, channel_match: float = 0.0) -> ClipSpec:

@@ -26,8 +26,8 @@ from recipes.offline_corpus import (  # noqa: E402
     engines,
     neural_vocoders,
     plan,
-    sources,
 )
+from recipes.offline_corpus.readers import Clip  # noqa: E402
 
 from wavguard.errors import ConfigError  # noqa: E402
 
@@ -156,41 +156,45 @@ def test_codec2_silence_stays_silent_and_unknown_mode_is_refused():
 # ---------------------------------------------------------------- registration in the recipe
 
 
-def _utterances() -> tuple[str, dict[str, list[sources.Utterance]]]:
-    """The first known speaker and four made-up clips of it (the plan reads no audio)."""
-    speaker, spec = next(iter(sources.SPEAKERS.items()))
-    clips = [sources.Utterance(f"{speaker}-{i:03d}", Path(f"/src/{speaker}/{i}.wav"), speaker, spec.language,
-                               f"line {i}", "") for i in range(4)]
-    return speaker, {speaker: clips}
+def _clips() -> tuple[str, dict[str, list[Clip]]]:
+    """Eight made-up reader clips of one speaker key (the plan reads no audio)."""
+    speaker = "festvox_ru:msu_ru_nsh"
+    clips = [Clip(f"festvox_ru/ru_{i:04d}", "festvox-ru", f"/src/ru_{i:04d}.wav", speaker, "verified", "ru",
+                  "studio_16k", f"line {i}", "", 16000, 48000) for i in range(8)]
+    return speaker, {"festvox_ru": clips}
 
 
 def test_plan_makes_registered_families_from_the_split_own_clips():
     config = plan.load_config()
     assert set(config["variants"]["hifigan"]) == set(neural_vocoders.HIFIGAN_VARIANTS)
     assert set(config["variants"]["codec2"]) == set(codec2_vocoder.CODEC2_VARIANTS)
-    speaker, utterances = _utterances()
+    speaker, clips = _clips()
     config["splits"] = {"train": {"speakers": [speaker], "families": {"hifigan": 0.5, "codec2": 0.5}}}
-    specs = plan.make_plan(config, utterances, 4, seed=3)
+    specs = plan.make_plan(config, clips, 4, seed=3)
     fakes = [s for s in specs if s.label == "fake"]
     assert sorted({s.family for s in fakes}) == ["codec2", "hifigan"]
     reals = {s.source_id for s in specs if s.label == "real"}
+    ids = {c.clip_id.replace("/", "-") for c in clips["festvox_ru"]}
     for s in fakes:
-        assert s.source_id in reals and s.speaker == speaker
+        assert s.source_id in ids and s.source_id not in reals and s.speaker == speaker  # never a bona fide clip
         assert s.variant in copy_families.FAMILIES[s.family].variants and s.attack == f"{s.family}/{s.variant}"
 
 
 def test_plan_refuses_an_unknown_registered_variant():
     config = plan.load_config()
-    speaker, utterances = _utterances()
+    speaker, clips = _clips()
     config["splits"] = {"train": {"speakers": [speaker], "families": {"hifigan": 1.0}}}
     config["variants"]["hifigan"] = ["lj22k", "waveglow"]
     with pytest.raises(ConfigError, match="waveglow"):
-        plan.make_plan(config, utterances, 2, seed=3)
+        plan.make_plan(config, clips, 2, seed=3)
 
 
-def test_default_splits_do_not_use_the_new_families():
-    for split in plan.load_config()["splits"].values():
-        assert not set(split["families"]) & {"hifigan", "codec2"}
+def test_default_splits_hold_out_a_neural_checkpoint_for_test():
+    splits = plan.load_config()["splits"]
+    hifigan = {name: set(plan.split_variants(plan.load_config(), split, "hifigan")) for name, split in splits.items()}
+    assert hifigan["train"] == {"universal22k"}
+    assert "ts16k" in hifigan["test"] and "ts16k" not in hifigan["train"] | hifigan["validation"]
+    assert all({"hifigan", "codec2"} <= set(split["families"]) for split in splits.values())
 
 
 def test_missing_engines_names_codec2_and_the_hifigan_package(monkeypatch):

@@ -1,7 +1,8 @@
 """Build the offline deepfake-speech corpus: ``python -m recipes.offline_corpus.build [--full | --max-clips N]``.
 
 Writes ``OUTPUT/wav/{split}/{real,fake}/*.wav`` (16 kHz mono 16-bit), ``OUTPUT/manifest.csv``
-(path,label,split,speaker,attack,family,language,text,duration_seconds,source_id),
+(path,label,split,speaker,attack,family,language,text,duration_seconds,source_id,source,channel,
+speaker_reliability),
 ``skipped.csv``, ``report.md`` (tables and shortcut AUC) and ``shortcut.json``. Progress is
 recorded clip by clip in ``progress.jsonl``; rerunning the same command skips finished clips.
 Exit status: 0 built, 1 language balance off, 2 bad configuration or missing engine.
@@ -25,7 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from recipes.offline_corpus import engines, plan, report, sources  # noqa: E402
+from recipes.offline_corpus import engines, plan, readers, report  # noqa: E402
 from recipes.offline_corpus.postprocess import ChainConfig  # noqa: E402
 
 from wavguard._io import atomic_write_text  # noqa: E402
@@ -36,7 +37,7 @@ __all__ = ["MANIFEST_COLUMNS", "build", "main"]
 logger = logging.getLogger("offline_corpus")
 
 MANIFEST_COLUMNS = ("path", "label", "split", "speaker", "attack", "family", "language", "text", "duration_seconds",
-                    "source_id")
+                    "source_id", "source", "channel", "speaker_reliability")
 #: Test hook: send this process SIGTERM after making this many clips (0: never). Lets a test
 #: stop a build at a known point instead of racing a fast machine.
 _SIGTERM_AFTER_CLIPS = int(os.environ.get("WAVGUARD_CORPUS_SIGTERM_AFTER", "0"))
@@ -95,12 +96,10 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
     out.mkdir(parents=True, exist_ok=True)
     seed = int(config["seed"])
     chain = ChainConfig.from_dict(config["chain"])
-    root = sources.fetch_packages(Path(cache_dir).expanduser(), debs_dir)
     # worker processes inherit it: the HiFi-GAN family caches its ONNX export there
     os.environ["WAVGUARD_CORPUS_CACHE"] = str(Path(cache_dir).expanduser())
-    speakers = sorted({s for split in config["splits"].values() for s in split.get("speakers", [])})
-    utterances = {s: sources.list_utterances(root, s) for s in speakers}
-    specs = plan.make_plan(config, utterances, real_per_split, seed)
+    clips = readers.read_all(Path(cache_dir).expanduser(), debs_dir)
+    specs = plan.make_plan(config, clips, real_per_split, seed)
     _check_plan(out, plan.plan_fingerprint(specs, config["chain"]), seed, len(specs))
 
     progress_path = out / "progress.jsonl"
@@ -169,7 +168,8 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
             continue
         rows.append({"path": spec.rel_path, "label": spec.label, "split": spec.split, "speaker": spec.speaker,
                      "attack": spec.attack, "family": spec.family, "language": spec.language, "text": spec.text,
-                     "duration_seconds": rec["duration_seconds"], "source_id": spec.source_id})
+                     "duration_seconds": rec["duration_seconds"], "source_id": spec.source_id, "source": spec.source,
+                     "channel": spec.channel, "speaker_reliability": spec.speaker_reliability})
     _write_csv(out / "manifest.csv", MANIFEST_COLUMNS, rows)
     _write_csv(out / "skipped.csv", ("clip_id", "split", "label", "attack", "source_id", "reason"), skipped)
     result.update(rows=rows, skipped=skipped,
@@ -187,8 +187,10 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
 def _report_text(result: dict, config: dict) -> str:
     rows = result["rows"]
     lines = [f"# Corpus report\n\n{len(rows)} clips, {len(result['skipped'])} skipped, seed {config['seed']}.\n",
+             "## Real speakers, languages and channels\n", report.coverage_text(rows), "",
              "## Language x class per split\n", report.language_table(rows), "",
-             "## Clips per split x class x language x family\n", report.count_table(rows), ""]
+             "## Channel x class per split\n", report.channel_table(rows), "",
+             "## Clips per generator family and variant\n", report.family_table(rows), ""]
     sc = result["shortcut"]
     if sc:
         lines.append(f"## Shortcut check ({sc['engine']})\n")
@@ -199,6 +201,7 @@ def _report_text(result: dict, config: dict) -> str:
         lines += ["| feature | AUC pooled | " + " | ".join(per) + " |", "| --- | --- |" + " --- |" * len(per)]
         lines += [f"| {k} | {v:.3f} | " + " | ".join(f"{per[s].get(k, float('nan')):.3f}" for s in per) + " |"
                   for k, v in sc["feature_auc"].items()]
+    lines += ["", "## Clips per split x class x language x family\n", report.count_table(rows)]
     return "\n".join(lines) + "\n"
 
 
@@ -211,7 +214,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--debs-dir", help="folder with already downloaded .deb files (else apt-get download)")
     p.add_argument("--seed", type=int, help="corpus seed (default: the config's)")
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--full", action="store_true", help="every real clip (about 3,900 clips)")
+    size.add_argument("--full", action="store_true", help="every usable real clip (about 22,000 clips)")
     size.add_argument("--max-clips", type=int, help="about this many clips in all (for tests)")
     size.add_argument("--real-per-split", type=int, help="real clips per split")
     p.add_argument("--jobs", type=int, help="worker processes (default: the config's)")
@@ -275,9 +278,11 @@ def _main(argv: list[str] | None) -> int:
     if result["skipped"]:
         print(f"{len(result['skipped'])} clips skipped (see {out / 'skipped.csv'})")
     sc = result["shortcut"]
-    if sc and sc["combined_auc"] > float(config["shortcut"]["max_auc"]):
-        print(f"WARNING: trivial features separate real from fake (AUC {sc['combined_auc']:.3f} > "
-              f"{config['shortcut']['max_auc']}); see {out / 'report.md'}", file=sys.stderr)
+    limit = float(config["shortcut"]["max_auc"])
+    over = {name: auc for name, auc in ({"pooled": sc["combined_auc"], **sc["per_split"]} if sc else {}).items() if auc > limit}
+    if over:
+        print("WARNING: trivial features separate real from fake (AUC " + ", ".join(f"{k} {v:.3f}" for k, v in over.items())
+              + f" > {limit}); see {out / 'report.md'}", file=sys.stderr)
     if result["balance_problems"]:
         print("error: language balance is off:\n  " + "\n  ".join(result["balance_problems"]), file=sys.stderr)
         return 1

@@ -13,8 +13,8 @@ from wavguard.audio.decode import load_audio, resample
 
 from . import engines, vocoders
 from .channel import match_spectrum
-from .copy_families import FAMILIES as COPY_FAMILIES
-from .plan import ClipSpec
+from .copy_families import FAMILIES as REGISTERED_COPY_FAMILIES
+from .plan import COPY_FAMILIES, ClipSpec
 from .postprocess import ChainConfig, SkipClip, process, speech_seconds
 from .source_channel import apply_source_channel, band_limit
 
@@ -52,7 +52,8 @@ def _speak(spec: ClipSpec, stretch: float) -> tuple[np.ndarray, int]:
     if spec.family == "flite":
         return engines.synthesize_flite(spec.text, spec.variant, stretch)
     if spec.family == "piper":
-        return _piper().synthesize(spec.text, spec.language, spec.seed, noise_scale=p["noise_scale"],
+        language = "en-us" if spec.language == "en" else spec.language  # joe is a US English voice
+        return _piper().synthesize(spec.text, language, spec.seed, noise_scale=p["noise_scale"],
                                    length_scale=p["length_scale"] * stretch, noise_w_scale=p["noise_w_scale"])
     raise ValueError(f"{spec.clip_id}: unknown family {spec.family!r}")
 
@@ -111,8 +112,8 @@ def generate_audio(spec: ClipSpec, analysis_rate_hz: int = 16000, trim_top_db: f
     if spec.family == "lpc":
         x, sr = load_audio(spec.source_path, analysis_rate_hz)
         return vocoders.lpc(x, sr, vocoders.LPC_VARIANTS[spec.variant], spec.seed), sr
-    if spec.family in COPY_FAMILIES:  # hifigan, codec2: each at its own rate
-        return COPY_FAMILIES[spec.family].make(spec.source_path, spec.variant, spec.seed)
+    if spec.family in REGISTERED_COPY_FAMILIES:  # hifigan, codec2: each at its own rate
+        return REGISTERED_COPY_FAMILIES[spec.family].make(spec.source_path, spec.variant, spec.seed)
     return _speak_matched(spec, trim_top_db)
 
 

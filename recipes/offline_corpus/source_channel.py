@@ -20,6 +20,12 @@ mp3_16kbps_11k      11,025      MP3 round trip: MPEG-2.5 Layer III, constant 16 
 pcm8_11k            11,025      8-bit unsigned PCM (256 levels)
 telephone_8k        8,000       G.711 mu-law (8-bit companded) round trip
 codec_test_8k       8,000       16-bit PCM (the codec2 test talkers are clean 8 kHz s16 recordings)
+game_vorbis_44k     44,100      as game_vorbis_22k (130 Czech Fish Fillets clips are 44.1 kHz)
+words_vorbis        the clip's  Ogg Vorbis (KTuberling words: 22.05 or 44.1 kHz)
+words_opus          48,000      Ogg Opus (libsndfile defaults)
+words_pcm           the clip's  16-bit PCM (8, 22.05 or 44.1 kHz)
+radio_8k            8,000       300-2,700 Hz band-pass (SSB voice band), 16-bit PCM
+codec_test_16k      16,000      16-bit PCM
 ==================  ==========  ==================================================================
 
 Example:
@@ -69,7 +75,20 @@ CHANNELS = {c.name: c for c in (
     SourceChannel("pcm8_11k", 11025, "8-bit unsigned PCM at 11,025 Hz (Beneath a Steel Sky)"),
     SourceChannel("telephone_8k", 8000, "8 kHz telephone prompts, G.711 mu-law (Asterisk)"),
     SourceChannel("codec_test_8k", 8000, "8 kHz 16-bit codec test talkers (codec2-examples)"),
+    # The other channels the readers name (readers.CHANNELS), added with the v3 corpus that pairs fakes
+    # with every source. ``None`` for KTuberling: its rate varies per file (8-48 kHz), and a TTS fake
+    # already arrives at its paired clip's own rate (the spectrum matching resamples it there).
+    SourceChannel("game_vorbis_44k", 44100, "Ogg Vorbis at 44,100 Hz with in-game reverb (Fish Fillets, 130 cs clips)"),
+    SourceChannel("words_vorbis", None, "single words, Ogg Vorbis at the clip's rate (KTuberling)"),
+    SourceChannel("words_opus", None, "single words, Ogg Opus at the clip's rate (KTuberling, 48 kHz)"),
+    SourceChannel("words_pcm", None, "single words, 16-bit PCM at the clip's rate (KTuberling)"),
+    SourceChannel("radio_8k", 8000, "HF radio (SSB) receptions at 8 kHz: 300-2,700 Hz band, 16-bit (codec2-examples)"),
+    SourceChannel("codec_test_16k", 16000, "16 kHz 16-bit codec test talkers (codec2-examples)"),
 )}
+#: Channels whose rate is the clip's own (``rate_hz`` None) but which still code the clip.
+_RATE_KEPT = {"words_vorbis", "words_opus", "words_pcm"}
+#: SSB voice band of the radio receptions (Hz).
+_SSB_BAND_HZ = (300.0, 2700.0)
 
 #: libsndfile's MP3 ``compression_level`` for constant 16 kb/s at 11,025 Hz. libsndfile (1.2) maps the
 #: level linearly onto MPEG-2.5's 64..8 kb/s range (64 - 56 * level) and LAME rounds to a standard
@@ -178,14 +197,14 @@ def apply_source_channel(samples: np.ndarray, rate_hz: int, channel: str,
         ValueError: unknown channel.
     """
     spec = _channel(channel)
-    if spec.rate_hz is None:
+    if spec.rate_hz is None and channel not in _RATE_KEPT:
         return samples, rate_hz
-    rate = spec.rate_hz
+    rate = spec.rate_hz or rate_hz
     x = resample(np.ascontiguousarray(samples, dtype=np.float32), rate_hz, rate)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     if peak > 0:
         x = (x * (rng.uniform(*_PEAK_RANGE) / peak)).astype(np.float32)
-    if channel == "game_vorbis_22k":
+    if channel in ("game_vorbis_22k", "game_vorbis_44k"):
         x = _reverb(x, rate, float(rng.uniform(*_GAME_RT60_SECONDS)), float(rng.uniform(*_GAME_WET)), rng)
         x = _round_trip(x, rate, "OGG", "VORBIS", compression_level=float(rng.uniform(*_GAME_VORBIS_COMPRESSION)))
     elif channel == "mp3_16kbps_11k":
@@ -195,6 +214,17 @@ def apply_source_channel(samples: np.ndarray, rate_hz: int, channel: str,
         x = _pcm8(x)
     elif channel == "telephone_8k":
         x = (mulaw_decode(mulaw_encode(_to_int16(x))) / 32768.0).astype(np.float32)
-    elif channel == "codec_test_8k":
+    elif channel == "words_vorbis":
+        x = _round_trip(x, rate, "OGG", "VORBIS", compression_level=float(rng.uniform(*_GAME_VORBIS_COMPRESSION)))
+    elif channel == "words_opus":  # libsndfile's Opus takes 8/12/16/24/48 kHz; KTuberling's are 48 kHz
+        x = _round_trip(resample(x, rate, 48000), 48000, "OGG", "OPUS") if rate != 48000 else \
+            _round_trip(x, rate, "OGG", "OPUS")
+        rate = 48000
+    elif channel == "radio_8k":
+        from scipy.signal import butter, sosfilt
+
+        sos = butter(4, _SSB_BAND_HZ, btype="bandpass", fs=rate, output="sos")
+        x = (_to_int16(sosfilt(sos, x).astype(np.float32)) / 32768.0).astype(np.float32)
+    elif channel in ("codec_test_8k", "codec_test_16k", "words_pcm"):
         x = (_to_int16(x) / 32768.0).astype(np.float32)
     return x.astype(np.float32, copy=False), rate
