@@ -120,7 +120,7 @@ def synthesize_festival(text: str, voice: str, stretch: float = 1.0) -> tuple[np
 
 
 def synthesize_flite(text: str, voice: str, stretch: float = 1.0) -> tuple[np.ndarray, int]:
-    """Flite (English only): voices ``awb``, ``rms``, ``slt``, ``kal16``; returns (samples, rate_hz).
+    """Flite (English only): voices ``awb``, ``rms``, ``kal16`` (the ones offline-data.md allows); returns (samples, rate_hz).
 
     ``stretch`` multiplies durations (Flite's ``duration_stretch`` feature).
     """
