@@ -57,7 +57,10 @@ def test_release_trains_evaluates_and_stages_a_hub_folder(tmp_path):
     assert meta["model-index"][0]["results"][0]["metrics"][0]["type"] == "eer"
     assert meta["model-index"][0]["results"][0]["dataset"]["type"] == "wavguard-offline-corpus"
     assert "base_model" not in meta  # a local test backbone; offline:whisper-base names openai/whisper-base
-    assert "no real English speech was in training" in (folder / "README.md").read_text()
+    card = (folder / "README.md").read_text()
+    assert "treat its score as evidence, not proof" in card
+    assert ("train: 8 clips, 4 real (1 speaker, languages: ru), 4 fake (families: griffinlim, piper); "
+            "validation: 8 clips, 4 real (1 speaker, languages: cs)") in card
 
 
 def test_offline_backbones_are_named_on_the_card():

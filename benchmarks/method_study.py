@@ -1,0 +1,244 @@
+"""The method study: which training choices catch fakes a detector has not seen, judged on the
+validation split only (never on test).
+
+Every row of ``benchmarks/study.yaml`` is the recipe (``recipes/offline_corpus/train.yaml``) with a
+few settings changed, trained on the same corpus build's train split with the same budget, and
+scored on the whole validation split: its pooled EER, and the EER of the fakes whose generator
+(``attack``, e.g. ``hifigan/lj22k``, ``festival/...``) no train clip comes from, against all real
+validation clips. Scores point to FAKE; EER: lower is better. Each (row, seed) appends one JSON
+line to the results file, so rows and seeds run as separate commands, and ``--resume`` skips
+finished ones and continues an interrupted training from its last epoch.
+
+    python benchmarks/method_study.py --manifest out/oc_v3/manifest.csv --out out/study --seeds 0
+    python benchmarks/method_study.py --manifest out/oc_v3/manifest.csv --out out/study --rows recipe ocsoftmax --seeds 1 2 --resume
+    python benchmarks/method_study.py --out out/study --report        # the markdown table
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+#: TrainConfig fields the study sets itself (data, seed, where things go).
+STUDY_OWNED = ("train_data", "validation_data", "test_data", "seed", "output_dir", "cache_dir")
+
+
+def load_study(path: str | os.PathLike) -> dict[str, Any]:
+    """The study file: ``budget`` (settings for every row) and ``rows`` (name -> what/set/from)."""
+    study = yaml.safe_load(Path(path).read_text())
+    rows = study.get("rows") or {}
+    for name, row in rows.items():
+        if "from" in row and row["from"] not in rows:
+            raise SystemExit(f"{path}: row {name!r} re-scores row {row['from']!r}, which the file does not define")
+        if "from" in row and "set" in row:
+            raise SystemExit(f"{path}: row {name!r} has both `from` (re-score) and `set` (train): choose one")
+    return study
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied; nested mappings merge (``detector``), others replace."""
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "augment":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def row_settings(recipe: dict[str, Any], study: dict[str, Any], row: str) -> dict[str, Any]:
+    """The TrainConfig fields of a training row: recipe, then the row's changes, then the budget."""
+    spec = study["rows"][row]
+    settings = _merge(_merge(recipe, spec.get("set") or {}), study.get("budget") or {})
+    return {k: v for k, v in settings.items() if k not in STUDY_OWNED}
+
+
+def read_results(results: Path) -> list[dict[str, Any]]:
+    """Every line of the results file (a torn last line from a killed run is skipped)."""
+    if not results.is_file():
+        return []
+    out = []
+    for line in results.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def append_result(results: Path, record: dict[str, Any]) -> None:
+    """One JSON line, written with one call and flushed to disk."""
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with open(results, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, default=float) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def unseen_attacks(train_attacks: list[str], train_labels: list[int], val_attacks: list[str], val_labels: list[int]) -> list[str]:
+    """Validation fake generators (``attack`` values) that no train fake comes from."""
+    seen = {a for a, y in zip(train_attacks, train_labels) if y == 1}
+    return sorted({a for a, y in zip(val_attacks, val_labels) if y == 1 and a not in seen})
+
+
+def validation_summary(labels, scores, attacks, families, unseen: list[str]) -> dict[str, Any]:
+    """Pooled EER, EER of the unseen generators' fakes (against all real clips), per family and attack."""
+    from wavguard.evaluation.metrics import compute_eer, metrics_by_attack, roc_auc
+
+    labels, scores, attacks = np.asarray(labels), np.asarray(scores, dtype=float), np.asarray(attacks)
+    keep = (labels == 0) | np.isin(attacks, unseen)
+    return {
+        "val_eer": compute_eer(labels, scores)[0],
+        "val_auc": roc_auc(labels, scores),
+        "val_eer_unseen": compute_eer(labels[keep], scores[keep])[0] if (labels[keep] == 1).any() else float("nan"),
+        "val_per_family": {k: v["eer"] for k, v in metrics_by_attack(labels, scores, np.asarray(families)).items()},
+        "val_per_attack": {k: v["eer"] for k, v in metrics_by_attack(labels, scores, attacks).items()},
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _score(detector, validation) -> tuple[np.ndarray, np.ndarray]:
+    from wavguard.evaluation.evaluate import evaluate_detector
+
+    evaluation = evaluate_detector(detector, validation, group_columns=(), bootstrap_resamples=0)
+    if len(evaluation.rows) != len(validation):
+        raise RuntimeError(f"{len(validation) - len(evaluation.rows)} validation clips failed to score")
+    return np.asarray(evaluation.labels), np.asarray(evaluation.scores)
+
+
+def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path, unseen: list[str]) -> dict[str, Any]:
+    """Train (or re-score) one row with one seed and summarise it on validation."""
+    import torch
+
+    from wavguard import Detector
+    from wavguard.training import TrainConfig, train
+
+    spec = study["rows"][row]
+    validation = splits["validation"]
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    record: dict[str, Any] = {"row": row, "seed": seed, "what": spec.get("what", ""), "load_average": load,
+                              "torch_threads": torch.get_num_threads(), "commit": _git_commit()}
+    if "from" in spec:
+        best = out / "runs" / f"{spec['from']}-seed{seed}" / "best"
+        if not best.is_dir():
+            raise SystemExit(f"row {row!r} re-scores row {spec['from']!r} seed {seed}, which has not been trained: run it first")
+        detector = Detector.from_pretrained(best)
+        detector.config = detector.config.replace(**(spec.get("detector") or {}))
+        record["detector"] = spec.get("detector") or {}
+    else:
+        settings = row_settings(recipe, study, row)
+        record["settings"] = settings
+        config = TrainConfig(**settings, train_data=splits["train"], validation_data=validation, seed=seed,
+                             output_dir=str(out / "runs" / f"{row}-seed{seed}"), cache_dir=str(out / "feature-cache"))
+        result = train(config, resume=True, start_if_missing=True)
+        record.update(best_epoch=result.best_epoch, train_seconds=time.perf_counter() - started,
+                      history=[{k: v for k, v in h.items() if isinstance(v, (int, float, str))} for h in result.history])
+        detector = Detector.from_pretrained(result.best_dir)
+        record["trainable"] = trainable_count(detector.model, config.mode)
+    labels, scores = _score(detector, validation)
+    record.update(validation_summary(labels, scores, validation["attack"], validation["family"], unseen))
+    record["seconds"] = time.perf_counter() - started
+    return record
+
+
+def trainable_count(model, mode: str) -> int:
+    """Parameters a row trains (a loaded detector marks none trainable, so count by name): head and
+    layer weights, LoRA adapters, and in ``full`` mode the backbone except its frozen convolutional
+    front end and position table."""
+    frozen_backbone = ("conv1.", "conv2.", "embed_positions", "feature_extractor", "feature_projection")
+    return int(sum(p.numel() for n, p in model.named_parameters()
+                   if n.startswith(("layer_sum.", "head.")) or "lora_" in n
+                   or (mode == "full" and not any(f in n for f in frozen_backbone))))
+
+
+def _mean_std(values: list[float]) -> str:
+    arr = np.asarray([v for v in values if v is not None and not np.isnan(v)], dtype=float)
+    if not arr.size:
+        return "n/a"
+    return f"{100 * arr.mean():.1f}" if arr.size == 1 else f"{100 * arr.mean():.1f} ± {100 * arr.std():.1f}"
+
+
+def render(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
+    """The study table: one line per row (mean ± std over its seeds), in the study file's order."""
+    by_row: dict[str, list[dict]] = {}
+    for r in records:
+        by_row.setdefault(r["row"], []).append(r)
+    families = sorted({f for r in records for f in r["val_per_family"]})
+    lines = ["| row | what | seeds | val EER % pooled | val EER % unseen generators | " + " | ".join(families)
+             + " | train s |", "| --- | --- | --- | --- | --- |" + " --- |" * (len(families) + 1)]
+    for row in [*study["rows"], *sorted(set(by_row) - set(study["rows"]))]:
+        runs = by_row.get(row)
+        if not runs:
+            continue
+        seconds = [r["train_seconds"] for r in runs if "train_seconds" in r]
+        lines.append(f"| {row} | {runs[0]['what']} | {len(runs)} | {_mean_std([r['val_eer'] for r in runs])} | "
+                     f"{_mean_std([r['val_eer_unseen'] for r in runs])} | "
+                     + " | ".join(_mean_std([r["val_per_family"].get(f, float("nan")) for r in runs]) for f in families)
+                     + (f" | {np.mean(seconds):.0f} |" if seconds else " | - |"))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", help="the corpus build's manifest.csv")
+    parser.add_argument("--out", default="runs/study", help="results.jsonl, trained runs and the feature cache go here")
+    parser.add_argument("--study", default=str(ROOT / "benchmarks" / "study.yaml"))
+    parser.add_argument("--recipe", default=str(ROOT / "recipes" / "offline_corpus" / "train.yaml"))
+    parser.add_argument("--rows", nargs="+", default=None, help="rows of the study file (default: all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--resume", action="store_true", help="skip (row, seed) already in the results file")
+    parser.add_argument("--report", action="store_true", help="print the table from the results file and stop")
+    args = parser.parse_args(argv)
+    study, out = load_study(args.study), Path(args.out)
+    results = out / "results.jsonl"
+    if args.report:
+        print(render(read_results(results), study))
+        return 0
+    if not args.manifest:
+        parser.error("--manifest is required to train")
+    rows = args.rows or list(study["rows"])
+    unknown = [r for r in rows if r not in study["rows"]]
+    if unknown:
+        parser.error(f"rows {unknown} are not in {args.study}; it has {list(study['rows'])}")
+    done = {(r["row"], int(r["seed"])) for r in read_results(results)}
+    todo = [(row, seed) for row in rows for seed in args.seeds if (row, seed) not in done]
+    if not args.resume and len(todo) < len(rows) * len(args.seeds):
+        parser.error(f"{results} already has {sorted(set(done) & {(r, s) for r in rows for s in args.seeds})}: pass --resume to skip them")
+    from wavguard.data import load_manifest
+
+    recipe = yaml.safe_load(Path(args.recipe).read_text())
+    splits = load_manifest(args.manifest)
+    unseen = unseen_attacks(list(splits["train"]["attack"]), list(splits["train"]["label"]),
+                            list(splits["validation"]["attack"]), list(splits["validation"]["label"]))
+    print(f"validation generators never in train: {unseen}", flush=True)
+    for row, seed in todo:
+        print(f"== {row} seed {seed}", flush=True)
+        record = run_row(row, seed, study, recipe, splits, out, unseen)
+        append_result(results, record)
+        print(f"   val EER {100 * record['val_eer']:.1f} %, unseen generators {100 * record['val_eer_unseen']:.1f} % "
+              f"({record['seconds']:.0f} s)", flush=True)
+    print(render(read_results(results), study))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The method study's pure parts: row settings, unseen generators, validation summaries, the
+results file and its table (no training here)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def study_module():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import method_study
+
+        yield method_study
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+RECIPE = {"mode": "lora", "num_layers": 4, "epochs": 6, "detector": {"window_seconds": 4.0, "head_channels": [128]},
+          "augment": {"transforms": [{"name": "gain", "p": 0.5}]}, "seed": 0, "output_dir": "runs/x"}
+STUDY = {"budget": {"epochs": 3, "early_stopping_patience": None},
+         "rows": {"recipe": {"what": "as is", "set": {}},
+                  "crop6": {"what": "6 s", "set": {"crop_seconds": 6.0, "detector": {"window_seconds": 6.0}}},
+                  "no_augment": {"what": "none", "set": {"augment": None}},
+                  "recipe_max": {"what": "max", "from": "recipe", "detector": {"aggregation": "max"}}}}
+
+
+def test_row_settings_apply_row_then_budget_and_drop_study_owned_fields(study_module):
+    crop6 = study_module.row_settings(RECIPE, STUDY, "crop6")
+    assert crop6 == {"mode": "lora", "num_layers": 4, "epochs": 3, "early_stopping_patience": None,
+                     "crop_seconds": 6.0, "detector": {"window_seconds": 6.0, "head_channels": [128]},
+                     "augment": {"transforms": [{"name": "gain", "p": 0.5}]}}
+    assert study_module.row_settings(RECIPE, STUDY, "no_augment")["augment"] is None
+    assert RECIPE["detector"] == {"window_seconds": 4.0, "head_channels": [128]}  # the recipe is not changed
+
+
+def test_load_study_refuses_a_rescore_of_an_unknown_row(study_module, tmp_path):
+    bad = tmp_path / "study.yaml"
+    bad.write_text(yaml.safe_dump({"rows": {"x": {"from": "nothing", "detector": {}}}}))
+    with pytest.raises(SystemExit, match="re-scores row 'nothing'"):
+        study_module.load_study(bad)
+    both = tmp_path / "both.yaml"
+    both.write_text(yaml.safe_dump({"rows": {"a": {"set": {}}, "b": {"from": "a", "set": {}}}}))
+    with pytest.raises(SystemExit, match="choose one"):
+        study_module.load_study(both)
+
+
+def test_the_shipped_study_file_names_only_trainconfig_fields(study_module):
+    from wavguard.training import TrainConfig
+
+    study = study_module.load_study(BENCH / "study.yaml")
+    recipe = yaml.safe_load((BENCH.parent / "recipes" / "offline_corpus" / "train.yaml").read_text())
+    for row, spec in study["rows"].items():
+        if "from" in spec:
+            continue
+        TrainConfig(**study_module.row_settings(recipe, study, row), train_data="x.csv")  # validates every field
+
+
+def test_unseen_attacks_are_validation_fakes_from_generators_train_never_had(study_module):
+    unseen = study_module.unseen_attacks(["hifigan/a", "bonafide", "lpc/x"], [1, 0, 1],
+                                         ["hifigan/a", "hifigan/b", "bonafide", "festival/k", "other"], [1, 1, 0, 1, 0])
+    assert unseen == ["festival/k", "hifigan/b"]
+
+
+def test_validation_summary_exact_eers(study_module):
+    labels = [0, 0, 0, 0, 1, 1, 1, 1]
+    scores = [0.1, 0.2, 0.3, 0.4, 0.9, 0.8, 0.35, 0.05]
+    attacks = ["bonafide"] * 4 + ["seen/a", "seen/a", "new/b", "new/b"]
+    families = ["bonafide"] * 4 + ["seen", "seen", "new", "new"]
+    out = study_module.validation_summary(labels, scores, attacks, families, ["new/b"])
+    assert out["val_per_family"]["seen"] == pytest.approx(0.0)  # both seen fakes above every real clip
+    assert out["val_per_attack"]["seen/a"] == pytest.approx(0.0)
+    # new/b: 0.35 beats 3 of 4 real clips, 0.05 beats none -> EER 0.5 on [real x4, new x2]
+    assert out["val_per_family"]["new"] == pytest.approx(0.5)
+    assert out["val_eer_unseen"] == pytest.approx(0.5)
+    assert 0.0 < out["val_eer"] < 0.5
+
+
+def test_results_file_appends_lines_and_skips_a_torn_last_line(study_module, tmp_path):
+    results = tmp_path / "out" / "results.jsonl"
+    study_module.append_result(results, {"row": "recipe", "seed": 0, "val_eer": 0.25})
+    study_module.append_result(results, {"row": "recipe", "seed": 1, "val_eer": 0.35})
+    with open(results, "a") as f:
+        f.write('{"row": "crop6", "se')  # a run killed while writing
+    assert [(r["row"], r["seed"]) for r in study_module.read_results(results)] == [("recipe", 0), ("recipe", 1)]
+
+
+def _record(row, seed, eer, unseen, seconds=None):
+    r = {"row": row, "seed": seed, "what": STUDY["rows"][row]["what"], "val_eer": eer, "val_eer_unseen": unseen,
+         "val_per_family": {"hifigan": unseen, "lpc": eer / 2}}
+    if seconds is not None:
+        r["train_seconds"] = seconds
+    return r
+
+
+def test_render_is_one_line_per_row_in_study_order_with_mean_and_std(study_module):
+    records = [_record("crop6", 0, 0.20, 0.30, 100.0), _record("recipe", 0, 0.10, 0.20, 50.0),
+               _record("recipe", 1, 0.20, 0.40, 70.0), _record("recipe_max", 0, 0.12, 0.22)]
+    table = study_module.render(records, STUDY).splitlines()
+    assert table[0] == "| row | what | seeds | val EER % pooled | val EER % unseen generators | hifigan | lpc | train s |"
+    assert table[2] == "| recipe | as is | 2 | 15.0 ± 5.0 | 30.0 ± 10.0 | 30.0 ± 10.0 | 7.5 ± 2.5 | 60 |"
+    assert table[3] == "| crop6 | 6 s | 1 | 20.0 | 30.0 | 30.0 | 10.0 | 100 |"
+    assert table[4] == "| recipe_max | max | 1 | 12.0 | 22.0 | 22.0 | 6.0 | - |"
+    assert len(table) == 5
+
+
+def test_main_refuses_rows_already_done_without_resume(study_module, tmp_path, capsys):
+    out = tmp_path / "study"
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(yaml.safe_dump(STUDY))
+    study_module.append_result(out / "results.jsonl", _record("recipe", 0, 0.1, 0.2, 5.0))
+    with pytest.raises(SystemExit):
+        study_module.main(["--manifest", "m.csv", "--out", str(out), "--study", str(study_file), "--rows", "recipe"])
+    assert "pass --resume" in capsys.readouterr().err
+    assert study_module.main(["--out", str(out), "--study", str(study_file), "--report"]) == 0
+    assert "| recipe | as is | 1 | 10.0 |" in capsys.readouterr().out
+    assert json.loads((out / "results.jsonl").read_text())["row"] == "recipe"
