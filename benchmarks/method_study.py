@@ -3,9 +3,9 @@ validation split only (never on test).
 
 Every row of ``benchmarks/study.yaml`` is the recipe (``recipes/offline_corpus/train.yaml``) with a
 few settings changed, trained on the same corpus build's train split with the same budget, and
-scored on the whole validation split: its pooled EER, and the EER of the fakes whose generator
-(``attack``, e.g. ``hifigan/lj22k``, ``festival/...``) no train clip comes from, against all real
-validation clips. Scores point to FAKE; EER: lower is better. Each (row, seed) appends one JSON
+scored on the whole validation split: its pooled EER, and the EER of the fakes of the generators
+that no train clip comes from (the study file's ``held_out``: a family such as ``festival`` or an
+exact attack such as ``hifigan/lj22k``), against all real validation clips. Scores point to FAKE; EER: lower is better. Each (row, seed) appends one JSON
 line to the results file, so rows and seeds run as separate commands, and ``--resume`` skips
 finished ones and continues an interrupted training from its last epoch.
 
@@ -35,9 +35,11 @@ STUDY_OWNED = ("train_data", "validation_data", "test_data", "seed", "output_dir
 
 
 def load_study(path: str | os.PathLike) -> dict[str, Any]:
-    """The study file: ``budget`` (settings for every row) and ``rows`` (name -> what/set/from)."""
+    """The study file: ``held_out`` (generators absent from train), ``budget`` (settings for every
+    row) and ``rows`` (name -> what/set/from)."""
     study = yaml.safe_load(Path(path).read_text())
     rows = study.get("rows") or {}
+    study.setdefault("held_out", [])
     for name, row in rows.items():
         if "from" in row and row["from"] not in rows:
             raise SystemExit(f"{path}: row {name!r} re-scores row {row['from']!r}, which the file does not define")
@@ -86,22 +88,33 @@ def append_result(results: Path, record: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
-def unseen_attacks(train_attacks: list[str], train_labels: list[int], val_attacks: list[str], val_labels: list[int]) -> list[str]:
-    """Validation fake generators (``attack`` values) that no train fake comes from."""
-    seen = {a for a, y in zip(train_attacks, train_labels) if y == 1}
-    return sorted({a for a, y in zip(val_attacks, val_labels) if y == 1 and a not in seen})
+def held_out_mask(attacks, families, held_out: list[str]) -> np.ndarray:
+    """Rows whose generator is held out: ``held_out`` names a family (``festival``) or an exact
+    attack (``hifigan/lj22k``)."""
+    return np.isin(np.asarray(attacks), held_out) | np.isin(np.asarray(families), held_out)
 
 
-def validation_summary(labels, scores, attacks, families, unseen: list[str]) -> dict[str, Any]:
-    """Pooled EER, EER of the unseen generators' fakes (against all real clips), per family and attack."""
+def check_held_out(train, validation, held_out: list[str]) -> None:
+    """Every held-out generator has validation fakes and no train fake (else the study is wrong)."""
+    for name in held_out:
+        in_train = held_out_mask(train["attack"], train["family"], [name]) & (np.asarray(train["label"]) == 1)
+        in_val = held_out_mask(validation["attack"], validation["family"], [name]) & (np.asarray(validation["label"]) == 1)
+        if in_train.any():
+            raise SystemExit(f"held-out generator {name!r} has {int(in_train.sum())} train fakes: it is not held out")
+        if not in_val.any():
+            raise SystemExit(f"held-out generator {name!r} has no validation fake: check the study file's held_out")
+
+
+def validation_summary(labels, scores, attacks, families, held_out: list[str]) -> dict[str, Any]:
+    """Pooled EER, EER of the held-out generators' fakes (against all real clips), per family and attack."""
     from wavguard.evaluation.metrics import compute_eer, metrics_by_attack, roc_auc
 
     labels, scores, attacks = np.asarray(labels), np.asarray(scores, dtype=float), np.asarray(attacks)
-    keep = (labels == 0) | np.isin(attacks, unseen)
+    keep = (labels == 0) | held_out_mask(attacks, families, held_out)
     return {
         "val_eer": compute_eer(labels, scores)[0],
         "val_auc": roc_auc(labels, scores),
-        "val_eer_unseen": compute_eer(labels[keep], scores[keep])[0] if (labels[keep] == 1).any() else float("nan"),
+        "val_eer_held_out": compute_eer(labels[keep], scores[keep])[0] if (labels[keep] == 1).any() else float("nan"),
         "val_per_family": {k: v["eer"] for k, v in metrics_by_attack(labels, scores, np.asarray(families)).items()},
         "val_per_attack": {k: v["eer"] for k, v in metrics_by_attack(labels, scores, attacks).items()},
     }
@@ -124,7 +137,7 @@ def _score(detector, validation) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(evaluation.labels), np.asarray(evaluation.scores)
 
 
-def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path, unseen: list[str]) -> dict[str, Any]:
+def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path) -> dict[str, Any]:
     """Train (or re-score) one row with one seed and summarise it on validation."""
     import torch
 
@@ -155,7 +168,7 @@ def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path, u
         detector = Detector.from_pretrained(result.best_dir)
         record["trainable"] = trainable_count(detector.model, config.mode)
     labels, scores = _score(detector, validation)
-    record.update(validation_summary(labels, scores, validation["attack"], validation["family"], unseen))
+    record.update(validation_summary(labels, scores, validation["attack"], validation["family"], study["held_out"]))
     record["seconds"] = time.perf_counter() - started
     return record
 
@@ -183,7 +196,7 @@ def render(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
     for r in records:
         by_row.setdefault(r["row"], []).append(r)
     families = sorted({f for r in records for f in r["val_per_family"]})
-    lines = ["| row | what | seeds | val EER % pooled | val EER % unseen generators | " + " | ".join(families)
+    lines = ["| row | what | seeds | val EER % pooled | val EER % held-out generators | " + " | ".join(families)
              + " | train s |", "| --- | --- | --- | --- | --- |" + " --- |" * (len(families) + 1)]
     for row in [*study["rows"], *sorted(set(by_row) - set(study["rows"]))]:
         runs = by_row.get(row)
@@ -191,7 +204,7 @@ def render(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
             continue
         seconds = [r["train_seconds"] for r in runs if "train_seconds" in r]
         lines.append(f"| {row} | {runs[0]['what']} | {len(runs)} | {_mean_std([r['val_eer'] for r in runs])} | "
-                     f"{_mean_std([r['val_eer_unseen'] for r in runs])} | "
+                     f"{_mean_std([r['val_eer_held_out'] for r in runs])} | "
                      + " | ".join(_mean_std([r["val_per_family"].get(f, float("nan")) for r in runs]) for f in families)
                      + (f" | {np.mean(seconds):.0f} |" if seconds else " | - |"))
     return "\n".join(lines)
@@ -227,14 +240,12 @@ def main(argv: list[str] | None = None) -> int:
 
     recipe = yaml.safe_load(Path(args.recipe).read_text())
     splits = load_manifest(args.manifest)
-    unseen = unseen_attacks(list(splits["train"]["attack"]), list(splits["train"]["label"]),
-                            list(splits["validation"]["attack"]), list(splits["validation"]["label"]))
-    print(f"validation generators never in train: {unseen}", flush=True)
+    check_held_out(splits["train"], splits["validation"], study["held_out"])
     for row, seed in todo:
         print(f"== {row} seed {seed}", flush=True)
-        record = run_row(row, seed, study, recipe, splits, out, unseen)
+        record = run_row(row, seed, study, recipe, splits, out)
         append_result(results, record)
-        print(f"   val EER {100 * record['val_eer']:.1f} %, unseen generators {100 * record['val_eer_unseen']:.1f} % "
+        print(f"   val EER {100 * record['val_eer']:.1f} %, held-out generators {100 * record['val_eer_held_out']:.1f} % "
               f"({record['seconds']:.0f} s)", flush=True)
     print(render(read_results(results), study))
     return 0

@@ -64,10 +64,20 @@ def test_the_shipped_study_file_names_only_trainconfig_fields(study_module):
         TrainConfig(**study_module.row_settings(recipe, study, row), train_data="x.csv")  # validates every field
 
 
-def test_unseen_attacks_are_validation_fakes_from_generators_train_never_had(study_module):
-    unseen = study_module.unseen_attacks(["hifigan/a", "bonafide", "lpc/x"], [1, 0, 1],
-                                         ["hifigan/a", "hifigan/b", "bonafide", "festival/k", "other"], [1, 1, 0, 1, 0])
-    assert unseen == ["festival/k", "hifigan/b"]
+def test_held_out_generators_are_families_or_exact_attacks_and_are_checked(study_module):
+    import datasets
+
+    mask = study_module.held_out_mask(["hifigan/a", "hifigan/b", "festival/k", "bonafide"], ["hifigan", "hifigan", "festival", "bonafide"],
+                                      ["festival", "hifigan/b"])
+    assert mask.tolist() == [False, True, True, False]
+    train = datasets.Dataset.from_dict({"attack": ["hifigan/a", "bonafide"], "family": ["hifigan", "bonafide"], "label": [1, 0]})
+    val = datasets.Dataset.from_dict({"attack": ["hifigan/b", "festival/k", "bonafide"], "family": ["hifigan", "festival", "bonafide"],
+                                      "label": [1, 1, 0]})
+    study_module.check_held_out(train, val, ["festival", "hifigan/b"])
+    with pytest.raises(SystemExit, match="'hifigan' has 1 train fakes"):
+        study_module.check_held_out(train, val, ["hifigan"])
+    with pytest.raises(SystemExit, match="'world' has no validation fake"):
+        study_module.check_held_out(train, val, ["world"])
 
 
 def test_validation_summary_exact_eers(study_module):
@@ -75,12 +85,12 @@ def test_validation_summary_exact_eers(study_module):
     scores = [0.1, 0.2, 0.3, 0.4, 0.9, 0.8, 0.35, 0.05]
     attacks = ["bonafide"] * 4 + ["seen/a", "seen/a", "new/b", "new/b"]
     families = ["bonafide"] * 4 + ["seen", "seen", "new", "new"]
-    out = study_module.validation_summary(labels, scores, attacks, families, ["new/b"])
+    out = study_module.validation_summary(labels, scores, attacks, families, ["new"])
     assert out["val_per_family"]["seen"] == pytest.approx(0.0)  # both seen fakes above every real clip
     assert out["val_per_attack"]["seen/a"] == pytest.approx(0.0)
     # new/b: 0.35 beats 3 of 4 real clips, 0.05 beats none -> EER 0.5 on [real x4, new x2]
     assert out["val_per_family"]["new"] == pytest.approx(0.5)
-    assert out["val_eer_unseen"] == pytest.approx(0.5)
+    assert out["val_eer_held_out"] == pytest.approx(0.5)
     assert 0.0 < out["val_eer"] < 0.5
 
 
@@ -94,7 +104,7 @@ def test_results_file_appends_lines_and_skips_a_torn_last_line(study_module, tmp
 
 
 def _record(row, seed, eer, unseen, seconds=None):
-    r = {"row": row, "seed": seed, "what": STUDY["rows"][row]["what"], "val_eer": eer, "val_eer_unseen": unseen,
+    r = {"row": row, "seed": seed, "what": STUDY["rows"][row]["what"], "val_eer": eer, "val_eer_held_out": unseen,
          "val_per_family": {"hifigan": unseen, "lpc": eer / 2}}
     if seconds is not None:
         r["train_seconds"] = seconds
@@ -105,7 +115,7 @@ def test_render_is_one_line_per_row_in_study_order_with_mean_and_std(study_modul
     records = [_record("crop6", 0, 0.20, 0.30, 100.0), _record("recipe", 0, 0.10, 0.20, 50.0),
                _record("recipe", 1, 0.20, 0.40, 70.0), _record("recipe_max", 0, 0.12, 0.22)]
     table = study_module.render(records, STUDY).splitlines()
-    assert table[0] == "| row | what | seeds | val EER % pooled | val EER % unseen generators | hifigan | lpc | train s |"
+    assert table[0] == "| row | what | seeds | val EER % pooled | val EER % held-out generators | hifigan | lpc | train s |"
     assert table[2] == "| recipe | as is | 2 | 15.0 ± 5.0 | 30.0 ± 10.0 | 30.0 ± 10.0 | 7.5 ± 2.5 | 60 |"
     assert table[3] == "| crop6 | 6 s | 1 | 20.0 | 30.0 | 30.0 | 10.0 | 100 |"
     assert table[4] == "| recipe_max | max | 1 | 12.0 | 22.0 | 22.0 | 6.0 | - |"
