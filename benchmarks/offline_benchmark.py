@@ -203,7 +203,8 @@ def _train(system, seed, leave_out, data, args, recipe) -> tuple[Any, dict[str, 
     wall = time.perf_counter() - started
     # a resumed run's earlier epochs ran in another process: count the epochs' own times then
     epochs = sum(r.get("epoch_seconds", 0.0) for r in result.history)
-    timing = {"train_seconds": epochs if resumed else wall, "resumed": bool(resumed), "epochs_run": len(result.history)}
+    timing = {"train_seconds": epochs if resumed else wall, "resumed": bool(resumed), "epochs_run": len(result.history),
+              "train_clips": len(train_ds), "validation_clips": len(val_ds)}
     return result, timing, {k: v for k, v in cfg.to_dict().items() if k not in ("train_data", "validation_data")}
 
 

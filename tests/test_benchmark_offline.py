@@ -227,7 +227,16 @@ def test_end_to_end_seeds_append_resume_and_leave_out(modules, tmp_path):
     assert [(r["type"], r.get("system"), r.get("seed"), r.get("leave_out")) for r in lines] == [
         ("corpus", None, None, None), ("run", "e", 0, None), ("run", "e", 1, None), ("run", "a", 0, "hifigan/universal22k")]
     assert lines[3]["leave_out_test_fakes"] == 2 and lines[3]["seen_families"] == ["griffinlim"]
+    assert (lines[1]["train_clips"], lines[3]["train_clips"], lines[3]["validation_clips"]) == (8, 6, 6)  # 2 hifigan fakes each
     assert set(lines[1]["per_channel"]) == {"studio", "phone"}
+    # an interrupted training: OUT/runs/e-seed0 holds an epoch-1 checkpoint, the run now asks for 2 epochs
+    run = tmp_path / "out" / "runs" / "e-seed0"
+    epoch1 = (run / "metrics.jsonl").read_text().splitlines()[0]
+    bench.main([*common, "--frozen-epochs", "2", "--systems", "e", "--seeds", "0", "--resume", "--results", str(tmp_path / "other.jsonl")])
+    resumed = json.loads((tmp_path / "other.jsonl").read_text().splitlines()[1])
+    assert (resumed["resumed"], resumed["epochs_run"]) == (True, 2)
+    assert (run / "metrics.jsonl").read_text().splitlines()[0] == epoch1  # epoch 1 was not trained again
+    assert "epochs: 1\n" in (run / "train_config.yaml").read_text()  # a fresh start would have rewritten it
     bench.main(["--out", str(tmp_path / "out"), "--report"])
     text = (tmp_path / "out" / "report.md").read_text()
     assert "| (e) spectrogram CNN (LFCC) | 2 |" in text and "| hifigan/universal22k | n/a |" in text
