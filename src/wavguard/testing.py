@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .detector import Detector
-from .models.backbone import quiet_transformers
+from .models.quiet import quiet_transformers
 
 __all__ = ["tiny_backbone_dir", "tiny_detector", "sine", "chirp", "TINY_MODEL_TYPES"]
 

