@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from offline_results import append_line, read_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 #: TrainConfig fields the study sets itself (data, seed, where things go).
@@ -64,28 +64,6 @@ def row_settings(recipe: dict[str, Any], study: dict[str, Any], row: str) -> dic
     spec = study["rows"][row]
     settings = _merge(_merge(recipe, spec.get("set") or {}), study.get("budget") or {})
     return {k: v for k, v in settings.items() if k not in STUDY_OWNED}
-
-
-def read_results(results: Path) -> list[dict[str, Any]]:
-    """Every line of the results file (a torn last line from a killed run is skipped)."""
-    if not results.is_file():
-        return []
-    out = []
-    for line in results.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
-
-
-def append_result(results: Path, record: dict[str, Any]) -> None:
-    """One JSON line, written with one call and flushed to disk."""
-    results.parent.mkdir(parents=True, exist_ok=True)
-    with open(results, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record, default=float) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def held_out_mask(attacks, families, held_out: list[str]) -> np.ndarray:
@@ -224,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     study, out = load_study(args.study), Path(args.out)
     results = out / "results.jsonl"
     if args.report:
-        print(render(read_results(results), study))
+        print(render(read_lines(results), study))
         return 0
     if not args.manifest:
         parser.error("--manifest is required to train")
@@ -232,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [r for r in rows if r not in study["rows"]]
     if unknown:
         parser.error(f"rows {unknown} are not in {args.study}; it has {list(study['rows'])}")
-    done = {(r["row"], int(r["seed"])) for r in read_results(results)}
+    done = {(r["row"], int(r["seed"])) for r in read_lines(results)}
     todo = [(row, seed) for row in rows for seed in args.seeds if (row, seed) not in done]
     if not args.resume and len(todo) < len(rows) * len(args.seeds):
         parser.error(f"{results} already has {sorted(set(done) & {(r, s) for r in rows for s in args.seeds})}: pass --resume to skip them")
@@ -244,10 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     for row, seed in todo:
         print(f"== {row} seed {seed}", flush=True)
         record = run_row(row, seed, study, recipe, splits, out)
-        append_result(results, record)
+        append_line(results, record)
         print(f"   val EER {100 * record['val_eer']:.1f} %, held-out generators {100 * record['val_eer_held_out']:.1f} % "
               f"({record['seconds']:.0f} s)", flush=True)
-    print(render(read_results(results), study))
+    print(render(read_lines(results), study))
     return 0
 
 

@@ -96,11 +96,11 @@ def test_validation_summary_exact_eers(study_module):
 
 def test_results_file_appends_lines_and_skips_a_torn_last_line(study_module, tmp_path):
     results = tmp_path / "out" / "results.jsonl"
-    study_module.append_result(results, {"row": "recipe", "seed": 0, "val_eer": 0.25})
-    study_module.append_result(results, {"row": "recipe", "seed": 1, "val_eer": 0.35})
+    study_module.append_line(results, {"row": "recipe", "seed": 0, "val_eer": 0.25})
+    study_module.append_line(results, {"row": "recipe", "seed": 1, "val_eer": 0.35})
     with open(results, "a") as f:
         f.write('{"row": "crop6", "se')  # a run killed while writing
-    assert [(r["row"], r["seed"]) for r in study_module.read_results(results)] == [("recipe", 0), ("recipe", 1)]
+    assert [(r["row"], r["seed"]) for r in study_module.read_lines(results)] == [("recipe", 0), ("recipe", 1)]
 
 
 def _record(row, seed, eer, unseen, seconds=None):
@@ -126,7 +126,7 @@ def test_main_refuses_rows_already_done_without_resume(study_module, tmp_path, c
     out = tmp_path / "study"
     study_file = tmp_path / "study.yaml"
     study_file.write_text(yaml.safe_dump(STUDY))
-    study_module.append_result(out / "results.jsonl", _record("recipe", 0, 0.1, 0.2, 5.0))
+    study_module.append_line(out / "results.jsonl", _record("recipe", 0, 0.1, 0.2, 5.0))
     with pytest.raises(SystemExit):
         study_module.main(["--manifest", "m.csv", "--out", str(out), "--study", str(study_file), "--rows", "recipe"])
     assert "pass --resume" in capsys.readouterr().err
