@@ -217,6 +217,24 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def system_summary(results: dict[str, Any], system: str = "a") -> str:
+    """One system's benchmark numbers as Markdown (mean ± std over its seeds): pooled, seen and
+    unseen families, then per family, language and channel; for a model card."""
+    runs = results["systems"].get(system)
+    if not runs:
+        raise ValueError(f"the results file has no run of system ({system})")
+    lines = [f"{len(runs)} seed(s) of system ({system}), {SYSTEMS.get(system, system)}; EER %, lower is better.", "",
+             "| EER % pooled | seen families | unseen families | ROC AUC |", "| --- | --- | --- | --- |",
+             f"| {mean_std([r['eer'] for r in runs])} | {mean_std([r.get('eer_seen') for r in runs])} | "
+             f"{mean_std([r.get('eer_unseen') for r in runs])} | {_mean([r.get('roc_auc') for r in runs], fmt='{:.3f}')} |"]
+    for key, title in (("per_family", "generator family"), ("per_language", "language"), ("per_channel", "recording channel")):
+        names = sorted({k for r in runs for k in r.get(key, {})})
+        if names:
+            lines += ["", f"| {title} | EER % |", "| --- | --- |"]
+            lines += [f"| {n} | {mean_std([r.get(key, {}).get(n) for r in runs])} |" for n in names]
+    return "\n".join(lines)
+
+
 def _extra_tables(results: dict[str, Any]) -> list[str]:
     systems, lines = results["systems"], []
     robust = {s: next(r["channels"] for r in runs if "channels" in r) for s, runs in systems.items()

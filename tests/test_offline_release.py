@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -47,8 +48,13 @@ def test_release_trains_evaluates_and_stages_a_hub_folder(tmp_path):
     backbone = tiny_backbone_dir("whisper", tmp_path / "bb")
     overrides = [f"backbone={backbone}", "num_layers=null", "epochs=2", "batch_size=4", "crop_seconds=0.5", "detector.window_seconds=0.5",
                  "detector.head_channels=[8]", "lora_rank=2", "augment=null"]
+    bench = tmp_path / "results.jsonl"
+    bench.write_text("".join(json.dumps({"type": "run", "system": "a", "seed": seed, "eer": eer, "eer_seen": eer / 2,
+                                         "eer_unseen": 2 * eer, "roc_auc": 1 - eer, "per_family": {"world": 3 * eer},
+                                         "per_language": {"nl": eer}, "per_channel": {"game": eer}}) + "\n"
+                             for seed, eer in ((0, 0.10), (1, 0.20))))
     folder = release(str(_manifest(tmp_path / "corpus")), str(tmp_path / "out"), overrides, "me/offline-detector",
-                     channels=("noise_snr10",))
+                     channels=("noise_snr10",), benchmark=str(bench))
     assert {p.name for p in folder.iterdir()} >= {"README.md", "config.json", "model.safetensors", "backbone", "adapter"}
     metrics = Detector.from_pretrained(folder).config.metrics
     assert {"eer", "roc_auc", "eer_family_griffinlim", "eer_family_piper", "eer_language_nl", "eer_channel_noise_snr10"} <= set(metrics)
@@ -58,6 +64,9 @@ def test_release_trains_evaluates_and_stages_a_hub_folder(tmp_path):
     assert meta["model-index"][0]["results"][0]["dataset"]["type"] == "wavguard-offline-corpus"
     assert "base_model" not in meta  # a local test backbone; offline:whisper-base names openai/whisper-base
     card = (folder / "README.md").read_text()
+    assert "## Benchmark (several seeds, same protocol)" in card
+    assert "| 15.0 ± 5.0 | 7.5 ± 2.5 | 30.0 ± 10.0 | 0.850 |" in card  # pooled, seen, unseen over 2 seeds
+    assert "| world | 45.0 ± 15.0 |" in card and "| game | 15.0 ± 5.0 |" in card
     assert "treat its score as evidence, not proof" in card
     assert ("train: 8 clips, 4 real (1 speaker, languages: ru), 4 fake (families: griffinlim, piper); "
             "validation: 8 clips, 4 real (1 speaker, languages: cs)") in card

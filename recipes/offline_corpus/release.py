@@ -1,7 +1,8 @@
 """Train the released offline detector and stage it for the Hugging Face Hub with a model card.
 
     python -m recipes.offline_corpus.release --corpus out/offline_corpus/manifest.csv \
-        --out runs/offline_release [--repo-id you/wavguard-offline-whisper-base] [--push] [key=value ...]
+        --out runs/offline_release [--benchmark runs/benchmark/results.jsonl] \
+        [--repo-id you/wavguard-offline-whisper-base] [--push] [key=value ...]
 
 The model card carries the test EER pooled, per generator family, per language and per
 degradation channel, the training data and the limitations. The backbone is bundled (the
@@ -59,8 +60,22 @@ def _backbone_card(setting: str) -> dict[str, str]:
                              f"`wavguard.offline_whisper`; bundled in `backbone/`)"}
 
 
+def benchmark_section(results_path: str | Path) -> dict[str, str]:
+    """The card section of the benchmark's system (a) (the recipe, several seeds), with its protocol."""
+    sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))
+    try:
+        from offline_results import load_results, system_summary
+    finally:
+        sys.path.remove(str(HERE.parents[1] / "benchmarks"))
+    text = ("Protocol: `benchmarks/offline_benchmark.py`, system (a) = this recipe, trained on the train split "
+            "once per seed, chosen on validation, scored on the test split; the same corpus build as the "
+            "evaluation above. Its numbers are over seeds; the Evaluation section is this one released run.\n\n"
+            + system_summary(load_results(results_path), "a"))
+    return {"Benchmark (several seeds, same protocol)": text}
+
+
 def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: bool = False,
-            channels: tuple[str, ...] = CHANNELS) -> Path:
+            channels: tuple[str, ...] = CHANNELS, benchmark: str | None = None) -> Path:
     import yaml
 
     from wavguard import Detector
@@ -100,6 +115,7 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
                    + describe_corpus(splits),
         "dataset_id": "wavguard-offline-corpus",
         "limitations": LIMITATIONS,
+        **({"card_sections": benchmark_section(benchmark)} if benchmark else {}),
         **_backbone_card(backbone_setting),
     }
     # a portable save: the (local, converted) backbone bundled, no local paths, wavguard's card only
@@ -120,9 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/offline_release")
     parser.add_argument("--repo-id", default="your-user/wavguard-offline-whisper-base")
     parser.add_argument("--push", action="store_true", help="upload to the Hub (needs a token)")
+    parser.add_argument("--benchmark", help="the benchmark's results.jsonl: its system (a) numbers go on the card")
     parser.add_argument("overrides", nargs="*", help="train.yaml overrides, key=value")
     args = parser.parse_args(argv)
-    release(args.corpus, args.out, args.overrides, args.repo_id, args.push)
+    release(args.corpus, args.out, args.overrides, args.repo_id, args.push, benchmark=args.benchmark)
     return 0
 
 

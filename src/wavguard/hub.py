@@ -182,6 +182,8 @@ def _card_body(config, repo_id: str, metrics: list[tuple[str, float]], dataset: 
         body += ["## Evaluation", "", f"Data: {dataset}", "", "| metric | value |", "| --- | --- |"]
         body += [f"| {name} | {_shown(name, value)} |" for name, value in metrics]
         body.append("")
+    for title, text in (config.extra.get("card_sections") or {}).items():  # e.g. a benchmark's numbers
+        body += [f"## {title}", "", str(text), ""]
     limitations = config.extra.get(
         "limitations",
         "Detectors generalise imperfectly to generators, languages, speakers and channels absent from "
