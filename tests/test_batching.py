@@ -32,7 +32,7 @@ def test_batcher_puts_equal_lengths_together_and_returns_every_item_once():
     taken = []
     for i, n in enumerate(lengths):
         batcher.add(n, i)
-        while batcher.full:
+        while batcher.ready:
             taken.append(batcher.take())
         assert len(batcher) < 6
     while len(batcher):
@@ -146,9 +146,10 @@ def test_prefetch_changes_no_batch_so_scores_match_tightly(whisper_det, wav_file
 
 def test_segments_come_back_in_window_order_when_scored_out_of_order():
     backend = MeanBackend()
-    scorer = Scorer(backend, config(hop_seconds=0.005))
-    ramp = np.linspace(0.01, 1.0, 37).astype(np.float32)  # each window's mean differs
-    clips = [ramp, np.full(13, 0.3, np.float32), ramp[::-1].copy()]
+    scorer = Scorer(backend, config())  # 10-sample windows
+    # the first clip's 5-sample tail batches with the second clip before its own full window does
+    clips = [np.linspace(0.01, 1.0, 15).astype(np.float32), np.full(5, 0.3, np.float32),
+             np.linspace(1.0, 0.2, 27).astype(np.float32)]
     recorded = []
     original = scorer.pipeline.record
 

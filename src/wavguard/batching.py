@@ -4,8 +4,8 @@
 
 * :class:`LengthBatcher` keeps a bounded pool of windows (the look-ahead) and hands out batches of
   windows whose lengths are as close as the pool allows. Full windows all share one length, so they
-  batch without padding; the short last windows of many files batch with each other instead of
-  splitting a batch of full windows (the transformer runs one forward per distinct length, the
+  batch without padding as soon as there are ``batch_size`` of them; the short last windows of many
+  files wait in the pool and batch with each other instead of splitting a batch of full windows (the transformer runs one forward per distinct length, the
   spectrogram CNN pads to the longest). Which batches it forms depends only on the order windows
   were added, never on timing, so a run is reproducible.
 * :class:`Prefetch` runs an iterator (decode, resample, preprocess, window) in a background thread,
@@ -38,28 +38,37 @@ class LengthBatcher(Generic[T]):
         self.batch_size = max(1, int(batch_size))
         self.lookahead = max(self.batch_size, int(lookahead))
         self._pool: list[tuple[int, T]] = []  # (length, item), in arrival order
+        self._counts: dict[int, int] = {}  # items per length
 
     def __len__(self) -> int:
         return len(self._pool)
 
     def add(self, length: int, item: T) -> None:
         self._pool.append((int(length), item))
+        self._counts[int(length)] = self._counts.get(int(length), 0) + 1
 
     @property
-    def full(self) -> bool:
-        """The pool holds ``lookahead`` items: take a batch before adding more."""
-        return len(self._pool) >= self.lookahead
+    def ready(self) -> bool:
+        """A batch should be taken now: ``batch_size`` items share a length (a batch without
+        padding), or the pool holds ``lookahead`` items."""
+        return len(self._pool) >= self.lookahead or max(self._counts.values(), default=0) >= self.batch_size
 
     def discard(self, keep: Callable[[T], bool]) -> None:
         """Drop the pooled items for which ``keep`` is false (e.g. windows of a failed input)."""
-        self._pool = [(n, item) for n, item in self._pool if keep(item)]
+        self._set_pool([(n, item) for n, item in self._pool if keep(item)])
+
+    def _set_pool(self, pool: list[tuple[int, T]]) -> None:
+        self._pool = pool
+        self._counts = {}
+        for n, _ in pool:
+            self._counts[n] = self._counts.get(n, 0) + 1
 
     def take(self) -> list[T]:
         """The next batch (arrival order within it): ``batch_size`` items whose lengths waste the
         least padding, the longest and oldest first on ties; everything when fewer remain."""
         pool, size = self._pool, self.batch_size
         if len(pool) <= size:
-            self._pool = []
+            self._set_pool([])
             return [item for _, item in pool]
         order = sorted(range(len(pool)), key=lambda i: (-pool[i][0], i))
         lengths = [pool[i][0] for i in order]
@@ -70,7 +79,7 @@ class LengthBatcher(Generic[T]):
         best = min(range(len(pool) - size + 1), key=lambda j: (size * lengths[j] - (prefix[j + size] - prefix[j]), j))
         chosen = sorted(order[best : best + size])
         picked = set(chosen)
-        self._pool = [entry for i, entry in enumerate(pool) if i not in picked]
+        self._set_pool([entry for i, entry in enumerate(pool) if i not in picked])
         return [pool[i][1] for i in chosen]
 
 

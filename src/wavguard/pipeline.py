@@ -47,6 +47,7 @@ from .prediction import Prediction, Segment
 __all__ = [
     "ON_ERROR",
     "LOOKAHEAD_BATCHES",
+    "PREFETCH_BATCHES",
     "ScoringState",
     "ScoringPipeline",
     "describe_item",
@@ -61,9 +62,11 @@ __all__ = [
 #: What ``predict`` does with a bad input in a list: stop, leave it out, or return it as an error.
 ON_ERROR = ("raise", "skip", "return")
 
-#: ``predict`` holds this many batches of windows to choose batches of similar length from (and
-#: prefetches as many windows ahead); memory is bounded by it whatever the number of inputs.
+#: ``predict`` holds up to this many batches of windows to choose batches of similar length from
+#: (full windows go as soon as a batch of them is there; short last windows wait for company).
 LOOKAHEAD_BATCHES = 4
+#: ``predict`` decodes up to this many batches of windows ahead of the model (``prefetch=True``).
+PREFETCH_BATCHES = 2
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
@@ -228,7 +231,7 @@ class ScoringPipeline:
         """Score inputs, ``batch_size`` windows per backend call across inputs.
 
         Windows from many inputs wait in a bounded pool (:data:`LOOKAHEAD_BATCHES` batches) and
-        are batched with windows of similar length (:class:`~wavguard.batching.LengthBatcher`);
+        are batched with windows of the same or similar length (:class:`~wavguard.batching.LengthBatcher`);
         each input's window scores are put back in order, and the results come in the order of
         ``items``. With ``prefetch``, decoding, resampling and windowing of the next inputs run in a
         background thread (:class:`~wavguard.batching.Prefetch`) while the backend scores; the
@@ -265,7 +268,7 @@ class ScoringPipeline:
 
         events = self._events(items, sample_rate, states)
         source: Iterator[tuple[int, Window | WavguardError | None]]
-        source = Prefetch(events, depth=LOOKAHEAD_BATCHES * batch_size) if prefetch else events
+        source = Prefetch(events, depth=PREFETCH_BATCHES * batch_size) if prefetch else events
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -276,7 +279,7 @@ class ScoringPipeline:
                 if isinstance(event, Window):
                     batcher.add(event.samples.shape[0], (index, counts[index], event))
                     counts[index] += 1
-                    while batcher.full:
+                    while batcher.ready:
                         run_batch(batcher.take())
                     continue
                 if event is not None:
