@@ -38,6 +38,7 @@ import numpy as np
 from .audio import decode
 from .audio.denoise import BlockDenoiser, denoise_from_config
 from .audio.windows import Window, WindowBuffer, aggregate_logits, fake_margin
+from .batching import LengthBatcher, Prefetch
 from .config import DetectorConfig
 from .errors import AudioTooShortError, ConfigError, EmptyAudioError, InvalidAudioError, SilentAudioError, WavguardError
 from .models.backends import Backend
@@ -45,6 +46,8 @@ from .prediction import Prediction, Segment
 
 __all__ = [
     "ON_ERROR",
+    "LOOKAHEAD_BATCHES",
+    "PREFETCH_BATCHES",
     "ScoringState",
     "ScoringPipeline",
     "describe_item",
@@ -58,6 +61,12 @@ __all__ = [
 
 #: What ``predict`` does with a bad input in a list: stop, leave it out, or return it as an error.
 ON_ERROR = ("raise", "skip", "return")
+
+#: ``predict`` holds up to this many batches of windows to choose batches of similar length from
+#: (full windows go as soon as a batch of them is there; short last windows wait for company).
+LOOKAHEAD_BATCHES = 4
+#: ``predict`` decodes up to this many batches of windows ahead of the model (``prefetch=True``).
+PREFETCH_BATCHES = 2
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
@@ -217,48 +226,100 @@ class ScoringPipeline:
         threshold: float,
         on_error: str = "raise",
         progress: bool = False,
+        prefetch: bool = True,
     ) -> list[Prediction | WavguardError]:
         """Score inputs, ``batch_size`` windows per backend call across inputs.
+
+        Windows from many inputs wait in a bounded pool (:data:`LOOKAHEAD_BATCHES` batches) and
+        are batched with windows of the same or similar length (:class:`~wavguard.batching.LengthBatcher`);
+        each input's window scores are put back in order, and the results come in the order of
+        ``items``. With ``prefetch``, decoding, resampling and windowing of the next inputs run in a
+        background thread (:class:`~wavguard.batching.Prefetch`) while the backend scores; the
+        batches, hence the scores, are the same either way.
 
         Returns one entry per input: its :class:`Prediction`, or the wavguard error that stopped it
         (only when ``on_error`` is not ``"raise"``).
         """
         states = [self.start(describe_item(item)) for item in items]
-        pending: list[tuple[int, Window]] = []
+        order: list[list[int]] = [[] for _ in items]  # window index of each recorded logit row
+        counts = [0] * len(items)
+        batcher: LengthBatcher[tuple[int, int, Window]] = LengthBatcher(batch_size, LOOKAHEAD_BATCHES * batch_size)
 
-        def run_batch() -> None:
-            live = [(i, w) for i, w in pending if states[i].error is None]
-            pending.clear()
-            if live:
-                logits = self.logits([w.samples for _, w in live])
-                for (i, w), row in zip(live, logits):
-                    if states[i].error is not None:
-                        continue
-                    try:
-                        self.record(states[i], [w], row[None])
-                    except WavguardError as exc:
-                        if on_error == "raise":
-                            raise
-                        states[i].error = exc
+        def fail(index: int, exc: WavguardError) -> None:
+            if on_error == "raise":
+                raise exc
+            states[index].error = exc
+            batcher.discard(lambda entry: entry[0] != index)
 
-        indices: Any = range(len(items))
+        def run_batch(batch: list[tuple[int, int, Window]]) -> None:
+            live = [entry for entry in batch if states[entry[0]].error is None]
+            if not live:
+                return
+            logits = self.logits([w.samples for _, _, w in live])
+            for (i, k, w), row in zip(live, logits):
+                if states[i].error is not None:
+                    continue
+                try:
+                    self.record(states[i], [w], row[None])
+                except WavguardError as exc:
+                    fail(i, exc)
+                    continue
+                order[i].append(k)
+
+        events = self._events(items, sample_rate, states)
+        source: Iterator[tuple[int, Window | WavguardError | None]]
+        source = Prefetch(events, depth=PREFETCH_BATCHES * batch_size) if prefetch else events
+        bar = None
         if progress:
             from tqdm.auto import tqdm
 
-            indices = tqdm(indices, desc="scoring", unit="file")
-        for index in indices:
-            state = states[index]
+            bar = tqdm(total=len(items), desc="scoring", unit="file")
+        try:
+            for index, event in source:
+                if isinstance(event, Window):
+                    batcher.add(event.samples.shape[0], (index, counts[index], event))
+                    counts[index] += 1
+                    while batcher.ready:
+                        run_batch(batcher.take())
+                    continue
+                if event is not None:
+                    fail(index, event)
+                if bar is not None:
+                    bar.update(1)
+            while len(batcher):
+                run_batch(batcher.take())
+        finally:
+            if isinstance(source, Prefetch):
+                source.close()
+            else:
+                events.close()
+            if bar is not None:
+                bar.close()
+        return [state.error if state.error is not None else self.finish(_in_order(state, rows), threshold)
+                for state, rows in zip(states, order)]
+
+    def _events(
+        self, items: Sequence[Any], sample_rate: int | None, states: list[ScoringState]
+    ) -> Iterator[tuple[int, Window | WavguardError | None]]:
+        """Stages 1-3 of every input in turn: (index, window) for each window, then (index, None)
+        when the input is complete or (index, error) when it failed."""
+        for index, item in enumerate(items):
             try:
-                for window in self.windows(items[index], sample_rate, state):
-                    pending.append((index, window))
-                    if len(pending) >= batch_size:
-                        run_batch()
+                for window in self.windows(item, sample_rate, states[index]):
+                    yield index, window
             except WavguardError as exc:
-                if on_error == "raise":
-                    raise
-                state.error = exc
-        run_batch()
-        return [state.error if state.error is not None else self.finish(state, threshold) for state in states]
+                yield index, exc
+                continue
+            yield index, None
+
+
+def _in_order(state: ScoringState, rows: list[int]) -> ScoringState:
+    """``state`` with its recorded windows sorted by window index (batches may score them out of order)."""
+    if rows != sorted(rows):
+        perm = sorted(range(len(rows)), key=rows.__getitem__)
+        state.spans = [state.spans[j] for j in perm]
+        state.logits = [state.logits[j] for j in perm]
+    return state
 
 
 def _check_finite(source: str, logits: np.ndarray) -> None:
@@ -345,7 +406,7 @@ class Predicts:
         raise NotImplementedError
 
     def _outcomes(self, items: list[Any], sample_rate: int | None, *, batch_size: int, threshold: float,
-                  on_error: str, progress: bool) -> list[Prediction | WavguardError]:
+                  on_error: str, progress: bool, prefetch: bool = True) -> list[Prediction | WavguardError]:
         raise NotImplementedError
 
     def predict(
@@ -357,6 +418,7 @@ class Predicts:
         threshold: float | None = None,
         on_error: str = "raise",
         progress: bool = False,
+        prefetch: bool = True,
     ) -> Prediction | list[Prediction]:
         """Score audio: a path, encoded bytes, an array/tensor, a ``datasets`` audio cell
         (``{"array", "sampling_rate"}`` or ``{"path", "bytes"}``), or a list of them.
@@ -374,6 +436,8 @@ class Predicts:
             on_error: for a bad input in a list: ``"raise"`` (stop), ``"skip"`` (leave it out)
                 or ``"return"`` (a :class:`Prediction` with ``error`` set, ``label == "error"``).
             progress: show a progress bar over inputs.
+            prefetch: decode the next inputs in a background thread while the model scores
+                (the scores are the same without it; ``False`` keeps everything on the calling thread).
 
         Returns:
             a :class:`Prediction` for one input, a list for a list; ``score`` is the calibrated
@@ -382,5 +446,5 @@ class Predicts:
         threshold = check_predict_options(on_error, threshold, self.default_threshold, batch_size)
         items, single = as_items(inputs)
         outcomes = self._outcomes(items, sample_rate, batch_size=batch_size, threshold=threshold, on_error=on_error,
-                                  progress=progress)
+                                  progress=progress, prefetch=prefetch)
         return collect(outcomes, [describe_item(item) for item in items], single, on_error, threshold)

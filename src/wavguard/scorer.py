@@ -73,9 +73,10 @@ class Scorer(Predicts):
     def default_threshold(self) -> float:
         return self.config.threshold
 
-    def _outcomes(self, items, sample_rate, *, batch_size, threshold, on_error, progress):
+    def _outcomes(self, items, sample_rate, *, batch_size, threshold, on_error, progress, prefetch=True):
         return self.pipeline.predict(
-            items, sample_rate, batch_size=batch_size, threshold=threshold, on_error=on_error, progress=progress
+            items, sample_rate, batch_size=batch_size, threshold=threshold, on_error=on_error, progress=progress,
+            prefetch=prefetch,
         )
 
     def score_inputs(self, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8) -> ItemScores:

@@ -142,8 +142,9 @@ class Ensemble(Predicts):
     def default_threshold(self) -> float:
         return self.threshold
 
-    def _outcomes(self, items, sample_rate, *, batch_size, threshold, on_error, progress):
-        """Fused predictions (no per-window ``segments``: members may use different windows)."""
+    def _outcomes(self, items, sample_rate, *, batch_size, threshold, on_error, progress, prefetch=True):
+        """Fused predictions (no per-window ``segments``: members may use different windows); each
+        member scores with its own defaults (``prefetch`` included)."""
         fused, durations, errors = self._fuse(items, sample_rate, batch_size)
         return [
             error if error is not None
