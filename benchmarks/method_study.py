@@ -115,6 +115,26 @@ def _score(detector, validation) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(evaluation.labels), np.asarray(evaluation.scores)
 
 
+def _score_channels(detector, validation, spec: dict, record: dict):
+    """Every clip of a seeded validation sample through each degradation channel, pooled: the rows'
+    detectors judged on the channels a user meets (:func:`wavguard.evaluation.evaluate.evaluate_channels`)."""
+    from wavguard.evaluation.evaluate import evaluate_channels
+
+    clips = min(int(spec.get("channel_clips", len(validation))), len(validation))
+    sample = validation.shuffle(seed=0).select(range(clips))
+    results = evaluate_channels(detector, sample, tuple(spec["channels"]), group_columns=(), bootstrap_resamples=0)
+    record.update(channels=list(spec["channels"]), channel_clips=clips,
+                  val_per_channel={name: r.metrics["eer"] for name, r in results.items()})
+    labels, scores, attacks, families = [], [], [], []
+    for r in results.values():
+        rows = sample.select(r.rows)
+        labels += list(r.labels)
+        scores += list(r.scores)
+        attacks += list(rows["attack"])
+        families += list(rows["family"])
+    return np.asarray(labels), np.asarray(scores), attacks, families
+
+
 def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path) -> dict[str, Any]:
     """Train (or re-score) one row with one seed and summarise it on validation."""
     import torch
@@ -145,8 +165,12 @@ def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path) -
                       history=[{k: v for k, v in h.items() if isinstance(v, (int, float, str))} for h in result.history])
         detector = Detector.from_pretrained(result.best_dir)
         record["trainable"] = trainable_count(detector.model, config.mode)
-    labels, scores = _score(detector, validation)
-    record.update(validation_summary(labels, scores, validation["attack"], validation["family"], study["held_out"]))
+    if spec.get("channels"):
+        labels, scores, attacks, families = _score_channels(detector, validation, spec, record)
+    else:
+        labels, scores = _score(detector, validation)
+        attacks, families = validation["attack"], validation["family"]
+    record.update(validation_summary(labels, scores, attacks, families, study["held_out"]))
     record["seconds"] = time.perf_counter() - started
     return record
 

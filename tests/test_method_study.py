@@ -133,3 +133,28 @@ def test_main_refuses_rows_already_done_without_resume(study_module, tmp_path, c
     assert study_module.main(["--out", str(out), "--study", str(study_file), "--report"]) == 0
     assert "| recipe | as is | 1 | 10.0 |" in capsys.readouterr().out
     assert json.loads((out / "results.jsonl").read_text())["row"] == "recipe"
+
+
+def test_channel_rescoring_pools_every_clip_through_every_channel(study_module, tmp_path):
+    import datasets
+    import numpy as np
+    import soundfile as sf
+
+    from wavguard.detector import build_baseline_detector
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(6):
+        path = tmp_path / f"c{i}.wav"
+        sf.write(path, (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
+        paths.append(str(path))
+    validation = datasets.Dataset.from_dict({"audio": paths, "label": [0, 0, 0, 1, 1, 1],
+                                             "attack": ["bonafide"] * 3 + ["x/a"] * 3, "family": ["bonafide"] * 3 + ["x"] * 3})
+    record = {}
+    labels, scores, attacks, families = study_module._score_channels(
+        build_baseline_detector("lfcc", window_seconds=0.5), validation,
+        {"channels": ["noise_snr10", "telephone"], "channel_clips": 4}, record)
+    assert record["channel_clips"] == 4 and set(record["val_per_channel"]) == {"noise_snr10", "telephone"}
+    assert len(labels) == len(scores) == len(attacks) == len(families) == 8  # 4 clips x 2 channels
+    sample = validation.shuffle(seed=0).select(range(4))
+    assert list(labels) == list(sample["label"]) * 2 and list(attacks) == list(sample["attack"]) * 2
