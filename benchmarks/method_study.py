@@ -199,7 +199,7 @@ def render(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
         by_row.setdefault(r["row"], []).append(r)
     families = sorted({f for r in records for f in r["val_per_family"]})
     lines = ["| row | what | seeds | val EER % pooled | val EER % held-out generators | " + " | ".join(families)
-             + " | train s |", "| --- | --- | --- | --- | --- |" + " --- |" * (len(families) + 1)]
+             + " | trainable | train s |", "| --- | --- | --- | --- | --- |" + " --- |" * (len(families) + 2)]
     for row in [*study["rows"], *sorted(set(by_row) - set(study["rows"]))]:
         runs = by_row.get(row)
         if not runs:
@@ -208,6 +208,7 @@ def render(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
         lines.append(f"| {row} | {runs[0]['what']} | {len(runs)} | {_mean_std([r['val_eer'] for r in runs])} | "
                      f"{_mean_std([r['val_eer_held_out'] for r in runs])} | "
                      + " | ".join(_mean_std([r["val_per_family"].get(f, float("nan")) for r in runs]) for f in families)
+                     + (f" | {runs[0]['trainable'] / 1e6:.3f} M" if "trainable" in runs[0] else " | -")
                      + (f" | {np.mean(seconds):.0f} |" if seconds else " | - |"))
     return "\n".join(lines)
 

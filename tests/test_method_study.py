@@ -108,6 +108,7 @@ def _record(row, seed, eer, unseen, seconds=None):
          "val_per_family": {"hifigan": unseen, "lpc": eer / 2}}
     if seconds is not None:
         r["train_seconds"] = seconds
+        r["trainable"] = 542_000
     return r
 
 
@@ -115,10 +116,10 @@ def test_render_is_one_line_per_row_in_study_order_with_mean_and_std(study_modul
     records = [_record("crop6", 0, 0.20, 0.30, 100.0), _record("recipe", 0, 0.10, 0.20, 50.0),
                _record("recipe", 1, 0.20, 0.40, 70.0), _record("recipe_max", 0, 0.12, 0.22)]
     table = study_module.render(records, STUDY).splitlines()
-    assert table[0] == "| row | what | seeds | val EER % pooled | val EER % held-out generators | hifigan | lpc | train s |"
-    assert table[2] == "| recipe | as is | 2 | 15.0 ± 5.0 | 30.0 ± 10.0 | 30.0 ± 10.0 | 7.5 ± 2.5 | 60 |"
-    assert table[3] == "| crop6 | 6 s | 1 | 20.0 | 30.0 | 30.0 | 10.0 | 100 |"
-    assert table[4] == "| recipe_max | max | 1 | 12.0 | 22.0 | 22.0 | 6.0 | - |"
+    assert table[0] == "| row | what | seeds | val EER % pooled | val EER % held-out generators | hifigan | lpc | trainable | train s |"
+    assert table[2] == "| recipe | as is | 2 | 15.0 ± 5.0 | 30.0 ± 10.0 | 30.0 ± 10.0 | 7.5 ± 2.5 | 0.542 M | 60 |"
+    assert table[3] == "| crop6 | 6 s | 1 | 20.0 | 30.0 | 30.0 | 10.0 | 0.542 M | 100 |"
+    assert table[4] == "| recipe_max | max | 1 | 12.0 | 22.0 | 22.0 | 6.0 | - | - |"
     assert len(table) == 5
 
 
