@@ -135,6 +135,22 @@ def _score_channels(detector, validation, spec: dict, record: dict):
     return np.asarray(labels), np.asarray(scores), attacks, families
 
 
+def _score_attacked(detector, validation, spec: dict, record: dict):
+    """A seeded validation sample after a white-box attack on the detector itself
+    (``spec["attack"]``: ``{method, snr_db, steps}``; :mod:`wavguard.evaluation.adversarial`)."""
+    from wavguard.evaluation.evaluate import evaluate_detector
+
+    attack = {"method": "pgd", "steps": 3, **spec["attack"]}
+    clips = min(int(spec.get("clips", len(validation))), len(validation))
+    sample = validation.shuffle(seed=0).select(range(clips))
+    result = evaluate_detector(detector, sample, group_columns=(), bootstrap_resamples=0, adversarial_snr_db=attack["snr_db"],
+                               adversarial_method=attack["method"], adversarial_steps=attack["steps"])
+    attacked = result.adversarial
+    rows = sample.select(attacked.rows)
+    record.update(attack=attack, attack_clips=clips, val_eer_clean_sample=result.metrics["eer"])
+    return np.asarray(attacked.labels), np.asarray(attacked.scores), list(rows["attack"]), list(rows["family"])
+
+
 def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path) -> dict[str, Any]:
     """Train (or re-score) one row with one seed and summarise it on validation."""
     import torch
@@ -167,6 +183,8 @@ def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path) -
         record["trainable"] = trainable_count(detector.model, config.mode)
     if spec.get("channels"):
         labels, scores, attacks, families = _score_channels(detector, validation, spec, record)
+    elif spec.get("attack"):
+        labels, scores, attacks, families = _score_attacked(detector, validation, spec, record)
     else:
         labels, scores = _score(detector, validation)
         attacks, families = validation["attack"], validation["family"]

@@ -159,3 +159,27 @@ def test_channel_rescoring_pools_every_clip_through_every_channel(study_module, 
     assert len(labels) == len(scores) == len(attacks) == len(families) == 8  # 4 clips x 2 channels
     sample = validation.shuffle(seed=0).select(range(4))
     assert list(labels) == list(sample["label"]) * 2 and list(attacks) == list(sample["attack"]) * 2
+
+
+def test_attack_rescoring_scores_the_attacked_sample(study_module, tmp_path):
+    import datasets
+    import numpy as np
+    import soundfile as sf
+
+    from wavguard.detector import build_baseline_detector
+
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(6):
+        path = tmp_path / f"c{i}.wav"
+        sf.write(path, (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
+        paths.append(str(path))
+    validation = datasets.Dataset.from_dict({"audio": paths, "label": [0, 1, 0, 1, 0, 1],
+                                             "attack": ["bonafide", "x/a"] * 3, "family": ["bonafide", "x"] * 3})
+    record = {}
+    labels, scores, attacks, _ = study_module._score_attacked(
+        build_baseline_detector("lfcc", window_seconds=0.5), validation, {"attack": {"method": "fgsm", "snr_db": 30}, "clips": 4}, record)
+    sample = validation.shuffle(seed=0).select(range(4))
+    assert record["attack"] == {"method": "fgsm", "steps": 3, "snr_db": 30} and record["attack_clips"] == 4
+    assert list(labels) == list(sample["label"]) and list(attacks) == list(sample["attack"])
+    assert len(scores) == 4 and np.all((np.asarray(scores) >= 0) & (np.asarray(scores) <= 1))
