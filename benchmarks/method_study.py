@@ -115,13 +115,20 @@ def _score(detector, validation) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(evaluation.labels), np.asarray(evaluation.scores)
 
 
+def _seeded_sample(validation, clips: int | None):
+    """The first ``clips`` rows of the validation split after a fixed shuffle (all rows for ``None``):
+    the same sample for every row and seed of the study."""
+    count = len(validation) if clips is None else min(int(clips), len(validation))
+    return validation.shuffle(seed=0).select(range(count))
+
+
 def _score_channels(detector, validation, spec: dict, record: dict):
     """Every clip of a seeded validation sample through each degradation channel, pooled: the rows'
     detectors judged on the channels a user meets (:func:`wavguard.evaluation.evaluate.evaluate_channels`)."""
     from wavguard.evaluation.evaluate import evaluate_channels
 
-    clips = min(int(spec.get("channel_clips", len(validation))), len(validation))
-    sample = validation.shuffle(seed=0).select(range(clips))
+    sample = _seeded_sample(validation, spec.get("channel_clips"))
+    clips = len(sample)
     results = evaluate_channels(detector, sample, tuple(spec["channels"]), group_columns=(), bootstrap_resamples=0)
     record.update(channels=list(spec["channels"]), channel_clips=clips,
                   val_per_channel={name: r.metrics["eer"] for name, r in results.items()})
@@ -141,8 +148,8 @@ def _score_attacked(detector, validation, spec: dict, record: dict):
     from wavguard.evaluation.evaluate import evaluate_detector
 
     attack = {"method": "pgd", "steps": 3, **spec["attack"]}
-    clips = min(int(spec.get("clips", len(validation))), len(validation))
-    sample = validation.shuffle(seed=0).select(range(clips))
+    sample = _seeded_sample(validation, spec.get("clips"))
+    clips = len(sample)
     result = evaluate_detector(detector, sample, group_columns=(), bootstrap_resamples=0, adversarial_snr_db=attack["snr_db"],
                                adversarial_method=attack["method"], adversarial_steps=attack["steps"])
     attacked = result.adversarial

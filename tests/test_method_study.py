@@ -136,21 +136,27 @@ def test_main_refuses_rows_already_done_without_resume(study_module, tmp_path, c
     assert json.loads((out / "results.jsonl").read_text())["row"] == "recipe"
 
 
-def test_channel_rescoring_pools_every_clip_through_every_channel(study_module, tmp_path):
+def _noise_clips(tmp_path, labels: list[int], seed: int):
+    """One-second noise WAVs as a validation set: real rows attack ``bonafide``, fakes ``x/a``."""
     import datasets
     import numpy as np
     import soundfile as sf
 
-    from wavguard.detector import build_baseline_detector
-
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     paths = []
-    for i in range(6):
+    for i in range(len(labels)):
         path = tmp_path / f"c{i}.wav"
         sf.write(path, (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
         paths.append(str(path))
-    validation = datasets.Dataset.from_dict({"audio": paths, "label": [0, 0, 0, 1, 1, 1],
-                                             "attack": ["bonafide"] * 3 + ["x/a"] * 3, "family": ["bonafide"] * 3 + ["x"] * 3})
+    return datasets.Dataset.from_dict({"audio": paths, "label": labels,
+                                       "attack": ["x/a" if y else "bonafide" for y in labels],
+                                       "family": ["x" if y else "bonafide" for y in labels]})
+
+
+def test_channel_rescoring_pools_every_clip_through_every_channel(study_module, tmp_path):
+    from wavguard.detector import build_baseline_detector
+
+    validation = _noise_clips(tmp_path, [0, 0, 0, 1, 1, 1], seed=0)
     record = {}
     labels, scores, attacks, families = study_module._score_channels(
         build_baseline_detector("lfcc", window_seconds=0.5), validation,
@@ -162,20 +168,11 @@ def test_channel_rescoring_pools_every_clip_through_every_channel(study_module, 
 
 
 def test_attack_rescoring_scores_the_attacked_sample(study_module, tmp_path):
-    import datasets
     import numpy as np
-    import soundfile as sf
 
     from wavguard.detector import build_baseline_detector
 
-    rng = np.random.default_rng(1)
-    paths = []
-    for i in range(6):
-        path = tmp_path / f"c{i}.wav"
-        sf.write(path, (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
-        paths.append(str(path))
-    validation = datasets.Dataset.from_dict({"audio": paths, "label": [0, 1, 0, 1, 0, 1],
-                                             "attack": ["bonafide", "x/a"] * 3, "family": ["bonafide", "x"] * 3})
+    validation = _noise_clips(tmp_path, [0, 1, 0, 1, 0, 1], seed=1)
     record = {}
     labels, scores, attacks, _ = study_module._score_attacked(
         build_baseline_detector("lfcc", window_seconds=0.5), validation, {"attack": {"method": "fgsm", "snr_db": 30}, "clips": 4}, record)
