@@ -41,6 +41,17 @@ def test_fp32_onnx_scores_equal_pytorch(w2v):
     assert scorer.close().score == pytest.approx(det.predict(_clips()[0], sample_rate=16000).score, abs=1e-4)
 
 
+def test_onnx_scores_a_clip_whose_last_window_is_shorter_than_the_graph_accepts(w2v):
+    det, fp32_dir, _ = w2v
+    onnx_det = OnnxDetector.from_pretrained(fp32_dir)
+    assert det.model.min_samples < 400 == onnx_det.backend.min_samples
+    clip = _clips()[0][: 2 * 16000 + 69]  # two 1 s windows and 69 samples
+    got, ref = onnx_det.predict(clip, sample_rate=16000), det.predict(clip, sample_rate=16000)
+    assert [(s.start_seconds, s.end_seconds) for s in got.segments] == [(0.0, 1.0), (1.0, 2.0), ((32069 - 400) / 16000, 32069 / 16000)]
+    for a, b in zip(ref.segments[:2], got.segments[:2]):
+        assert b.score == pytest.approx(a.score, abs=1e-4)
+
+
 def test_int8_is_smaller_and_close(w2v):
     det, fp32_dir, int8_dir = w2v
     assert (int8_dir / "model.onnx").stat().st_size < (fp32_dir / "model.onnx").stat().st_size
