@@ -8,7 +8,8 @@
 Rows (scores = probability of FAKE; EER on ``--split``; speed = seconds of audio scored per second
 of wall time over all files, decoding included, ``--threads`` torch / onnxruntime threads):
 
-- PyTorch fp32: ``Detector.predict`` as ``wavguard predict`` runs it.
+- PyTorch fp32: ``Detector.predict`` as ``wavguard predict`` runs it (decoding the next files in a
+  background thread), and again with ``prefetch=False`` (everything on the calling thread).
 - ONNX fp32, ONNX int8 static, ONNX int8 dynamic: :func:`wavguard.export.export_onnx`; static
   int8 is calibrated on ``--calibration-split`` (never the scored split) and checked there.
 - peer: 30 s padding: Hugging Face's audio-classification example: ``WhisperFeatureExtractor`` pads
@@ -162,8 +163,10 @@ def main() -> None:
                                              check_data=calibration, force=True),
         }
         print(f"exports took {time.perf_counter() - started:.0f} s", flush=True)
-        systems = {"PyTorch fp32": (lambda p: [r.score for r in detector.predict(p)],
-                                    sum(t.numel() * t.element_size() for t in detector.model.parameters()) / 1e6)}
+        torch_mb = sum(t.numel() * t.element_size() for t in detector.model.parameters()) / 1e6
+        systems = {"PyTorch fp32": (lambda p: [r.score for r in detector.predict(p)], torch_mb),
+                   "PyTorch fp32, decoding on the calling thread": (
+                       lambda p: [r.score for r in detector.predict(p, prefetch=False)], torch_mb)}
         for name, folder in exports.items():
             onnx = OnnxDetector.from_pretrained(folder, threads=args.threads)
             systems[name] = ((lambda o: lambda p: [r.score for r in o.predict(p)])(onnx), _size_mb(folder))
