@@ -105,10 +105,13 @@ def _long_file_rss(model: str, clips: list[str], rate: int, seconds: float, work
                 written += samples.shape[0]
                 if written >= seconds * rate:
                     break
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork + exec, so a child would report this
+    # (large) process's peak; VmHWM belongs to the child's own address space.
     code = (
-        "import resource, sys, time\nfrom wavguard import Detector\n"
+        "import sys, time\nfrom wavguard import Detector\n"
         "d = Detector.from_pretrained(sys.argv[1])\nt = time.perf_counter()\np = d.predict(sys.argv[2])\n"
-        "print(p.score, len(p.segments), time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+        "print(p.score, len(p.segments), time.perf_counter() - t, hwm)\n"
     )
     out = subprocess.run([sys.executable, "-c", code, model, str(path)], capture_output=True, text=True, check=True)
     score, windows, wall, rss_kb = out.stdout.split()[-4:]
@@ -129,6 +132,7 @@ def main() -> None:
     parser.add_argument("--peer-backbone", default="offline:whisper-base",
                         help="the 30 s padding peer's Whisper checkpoint (a directory, Hub id or offline:whisper-<size>)")
     parser.add_argument("--long-file-rss", action="store_true", help="also score a one-hour file and report peak RSS")
+    parser.add_argument("--long-file-only", action="store_true", help="only the one-hour file (no table)")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args()
 
@@ -151,6 +155,10 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f}; {len(paths)} clips, {durations.sum():.0f} s of audio; "
           f"torch/onnxruntime threads {args.threads}", flush=True)
     detector = Detector.from_pretrained(args.model) if args.model else tiny_detector("wav2vec2")
+    if args.long_file_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"one-hour file: {json.dumps(_long_file_rss(args.model, paths, detector.sample_rate_hz, 3600.0, Path(tmp)))}")
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -64,6 +64,9 @@ def test_int8_without_data_is_dynamic_and_warns_that_it_is_unchecked(w2v, tmp_pa
     det, _, int8_dir = w2v
     meta = json.loads((int8_dir / "onnx.json").read_text())
     assert (meta["quantization"], meta["int8_method"], meta["quantization_check"]) == ("int8", "dynamic", None)
+    checked = export_onnx(det, tmp_path / "checked", quantize="int8", check_data=_clips())  # dynamic, checked
+    meta = json.loads((checked / "onnx.json").read_text())
+    assert meta["int8_method"] == "dynamic" and meta["quantization_check"]["passed"]
     with pytest.warns(UserWarning, match="not checked against fp32"):
         export_onnx(det, tmp_path / "again", quantize="int8")
 
@@ -71,7 +74,7 @@ def test_int8_without_data_is_dynamic_and_warns_that_it_is_unchecked(w2v, tmp_pa
 def test_static_int8_calibrates_checks_and_records_the_check(w2v, tmp_path):
     det, _, _ = w2v
     clips = _clips()
-    out = export_onnx(det, tmp_path / "static", quantize="int8", calibration_data=clips)
+    out = export_onnx(det, tmp_path / "static", quantize="int8", calibration_data=clips, int8_method="static")
     meta = json.loads((out / "onnx.json").read_text())
     assert meta["int8_method"] == "static"
     check = meta["quantization_check"]

@@ -89,11 +89,12 @@ def export_onnx(
         quantize: ``None`` (fp32) or ``"int8"`` (:mod:`wavguard.quantize`: ``MatMul`` nodes in int8).
         calibration_data: clips like those the detector will score (a ``datasets.Dataset`` with an
             ``audio`` column, or a list of paths): static int8 measures activation ranges on their
-            windows and, without ``check_data``, is checked on them.
+            windows; without ``check_data`` either method is checked on them.
         check_data: clips to check the int8 graph on (labelled: the EER check too); best held out
             from ``calibration_data``.
-        int8_method: ``"static"`` (default with calibration data) or ``"dynamic"`` (default without;
-            unchecked without check data, with a warning).
+        int8_method: ``"dynamic"`` (default: measured to keep the EER on the released detector,
+            where static did not) or ``"static"`` (needs ``calibration_data``). Unchecked without
+            check or calibration data, with a warning.
         max_eer_increase: the check's largest allowed EER increase (fraction; 0.005 = half a point).
         max_score_change: the check's largest allowed change of one clip's probability of FAKE.
         calibration_windows_max: windows the static calibration reads.
@@ -109,7 +110,7 @@ def export_onnx(
     """
     if quantize not in (None, "int8"):
         raise ConfigError(f"quantize must be None or 'int8', got {quantize!r}")
-    method = int8_method or ("static" if calibration_data is not None else "dynamic")
+    method = int8_method or "dynamic"  # measured better than static on the released detector (docs/benchmarks.md)
     if quantize and method == "static" and calibration_data is None:
         raise ConfigError("static int8 quantization needs calibration_data (CLI: --calibration-data DATA): a few "
                           "hundred clips like the ones the detector will score; or use int8_method='dynamic'")

@@ -1,4 +1,4 @@
-"""``wavguard export MODEL --format onnx [--quantize int8 --calibration-data DATA [--check-data DATA]] -o DIR``."""
+"""``wavguard export MODEL --format onnx [--quantize int8 [--check-data DATA] [--int8-method static --calibration-data DATA]] -o DIR``."""
 
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ def register(subparsers) -> None:
                    help="int8 (onnxruntime; the transformer's matrix products in int8, front end and head in float)")
     p.add_argument("--calibration-data", metavar="DATA", default=None,
                    help="clips like those you will score (a folder with real/ and fake/, a manifest, ...): static int8 "
-                   "measures activation ranges on them and, without --check-data, is checked on them")
+                   "measures activation ranges on them; without --check-data the int8 graph is checked on them")
     p.add_argument("--check-data", metavar="DATA", default=None,
                    help="labelled clips to check the int8 graph on, best held out from the calibration data: the "
                    "export is refused when the EER rises by more than --max-eer-increase points")
     p.add_argument("--split", default=None, help="split of a data set with splits (default: validation, else the first)")
     p.add_argument("--int8-method", choices=["static", "dynamic"], default=None,
-                   help="static (default with --calibration-data) or dynamic (default without; unchecked without --check-data)")
+                   help="dynamic (default; activation ranges per batch) or static (ranges from --calibration-data)")
     p.add_argument("--max-eer-increase", type=float, default=0.5, metavar="POINTS",
                    help="largest EER increase the check allows, in percentage points (default 0.5)")
     p.add_argument("--force", action="store_true", help="write the int8 graph even when the check fails")
