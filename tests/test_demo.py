@@ -3,7 +3,8 @@
 The browser tests start the page on a loopback port, upload files through the page's file input
 and read what the page shows. They need gradio, selenium, and Debian's ``chromium`` +
 ``chromium-driver`` (``apt-get install -y chromium chromium-driver``); they are skipped, with the
-reason, when any of these is missing. The page test writes ``docs/images/demo.png``.
+reason, when any of these is missing. The tiny detector's invented card facts stay in the tests:
+the README's picture comes from ``scripts/demo_screenshot.py`` and the released detector.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,9 +28,9 @@ from wavguard.errors import AudioDecodeError, AudioError
 from wavguard.testing import chirp, sine, tiny_detector
 
 SAMPLE_RATE_HZ = 16000
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "images" / "demo.png"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from demo_screenshot import CHROMEDRIVER, CHROMIUM, capture, chromium_driver  # noqa: E402
 
 
 def _speechlike(seconds: float, seed: int) -> np.ndarray:
@@ -231,18 +231,7 @@ def browser():
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
     if missing:
         pytest.skip(f"browser tests need {' and '.join(missing)}: apt-get install -y chromium chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="wavguard-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                 "--window-size=1280,1000", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
+    driver, profile = chromium_driver()
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)
@@ -285,24 +274,17 @@ def _check_verdict(element, expected) -> None:
     assert float(element.get_attribute("data-threshold")) == expected.threshold
 
 
-def test_page_shows_the_detectors_verdict_and_timeline(browser, demo_url, detector, files):
+def test_page_shows_the_detectors_verdict_and_timeline(browser, demo_url, detector, files, tmp_path):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     _open(browser, demo_url)
     card = browser.find_element(By.CSS_SELECTOR, "#wg-card").text
     assert "wavguard/tiny-demo" in card and "ASVspoof 2019 LA (train split)" in card
     assert card.index("EER") < card.index("roc_auc") and "3.12%" in card
-    expected = detector.predict(str(files["six"]))
-    _check_verdict(_upload(browser, files["six"]), expected)
-    image = WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#wg-timeline img"))[0]
-    WebDriverWait(browser, 10).until(lambda d: image.get_attribute("src").startswith("data:image/png;base64,")
-                                     and d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    staging = SCREENSHOT.with_suffix(".tmp.png")
-    assert browser.save_screenshot(str(staging))
-    os.replace(staging, SCREENSHOT)
-    assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the README picture's script: upload, wait for the verdict and the timeline image, save the PNG
+    shot = capture(browser, demo_url, files["six"], tmp_path / "demo.png")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not (tmp_path / "demo.tmp.png").exists()
+    _check_verdict(browser.find_element(By.CSS_SELECTOR, "#wg-verdict"), detector.predict(str(files["six"])))
 
     # Everything the page loaded came from the local server (no CDN fonts, no analytics).
     loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")

@@ -93,3 +93,23 @@ def test_quickstart_runs_end_to_end(tmp_path):
     assert "test EER" in out.stdout and "done in" in out.stdout
     assert (tmp_path / "qs" / "report" / "report.md").is_file()
     assert (tmp_path / "qs" / "detector" / "config.json").is_file()
+
+
+def test_a_trained_run_is_released_only_when_its_recipe_matches(tmp_path):
+    import yaml
+    from recipes.offline_corpus.release import check_same_recipe
+
+    from wavguard.testing import tiny_backbone_dir
+
+    backbone = tiny_backbone_dir("whisper", tmp_path / "bb")
+    run = tmp_path / "run"
+    (run / "best").mkdir(parents=True)
+    (run / "train_config.yaml").write_text(yaml.safe_dump({
+        "backbone": str(backbone), "epochs": 6, "lora_rank": 8, "seed": 0, "output_dir": "elsewhere",
+        "train_data": "<Dataset of 985 rows>"}))
+    recipe = {"backbone": str(backbone), "epochs": 6, "lora_rank": 8, "seed": 0, "output_dir": str(tmp_path / "out")}
+    check_same_recipe(run / "best", recipe)  # where it wrote and what data object it held do not count
+    with pytest.raises(SystemExit, match=r"not trained by this recipe .*lora_rank: recipe 16, run 8; seed: recipe 1, run 0"):
+        check_same_recipe(run / "best", {**recipe, "lora_rank": 16, "seed": 1})
+    with pytest.raises(SystemExit, match="no train_config.yaml"):
+        check_same_recipe(tmp_path / "bb", recipe)

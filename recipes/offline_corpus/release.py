@@ -2,7 +2,14 @@
 
     python -m recipes.offline_corpus.release --corpus out/offline_corpus/manifest.csv \
         --out runs/offline_release [--benchmark runs/benchmark/results.jsonl] \
+        [--trained runs/benchmark/runs/a-seed0/best] \
         [--repo-id you/wavguard-offline-whisper-base] [--push] [key=value ...]
+
+What trains: train.yaml on the train split only; the validation split (other speakers, languages
+and generator checkpoints) chooses the epoch, the calibration and the threshold; the test split
+only measures. ``--trained DIR`` stages a detector this recipe already trained on the same splits
+(the benchmark's system (a) at seed 0 is exactly that run) instead of training it again: its
+``train_config.yaml`` must match train.yaml and the overrides, else the release stops.
 
 The model card carries the test EER pooled, per generator family, per language and per
 degradation channel, the training data and the limitations. The backbone is bundled (the
@@ -74,8 +81,38 @@ def benchmark_section(results_path: str | Path) -> dict[str, str]:
     return {"Benchmark (several seeds, same protocol)": text}
 
 
+#: settings that name where a run wrote or read, not how it trained
+RUN_LOCAL_SETTINGS = ("output_dir", "cache_dir", "train_data", "validation_data", "log_every_steps", "log_with")
+
+
+def check_same_recipe(trained_dir: str | Path, settings: dict) -> None:
+    """Stop unless the run that saved ``trained_dir`` used ``settings`` (its ``train_config.yaml``, one
+    folder up, is compared key by key; the backbone by the directory it resolves to)."""
+    import yaml
+
+    from wavguard.models.backbone import resolve_model_dir
+
+    run_config = Path(trained_dir).resolve().parent / "train_config.yaml"
+    if not run_config.is_file():
+        raise SystemExit(f"{trained_dir}: no train_config.yaml next to it, so which recipe trained it is unknown; "
+                         f"train with this script instead of --trained")
+    used = yaml.safe_load(run_config.read_text())
+    differ = []
+    for key, value in settings.items():
+        if key in RUN_LOCAL_SETTINGS:
+            continue
+        if key == "backbone":
+            same = resolve_model_dir(str(value)).resolve() == Path(str(used.get(key))).resolve()
+        else:
+            same = used.get(key) == value
+        if not same:
+            differ.append(f"{key}: recipe {value!r}, run {used.get(key)!r}")
+    if differ:
+        raise SystemExit(f"{trained_dir} was not trained by this recipe ({run_config}): " + "; ".join(differ))
+
+
 def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: bool = False,
-            channels: tuple[str, ...] = CHANNELS, benchmark: str | None = None) -> Path:
+            channels: tuple[str, ...] = CHANNELS, benchmark: str | None = None, trained: str | None = None) -> Path:
     import yaml
 
     from wavguard import Detector
@@ -88,11 +125,14 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
     splits = load_manifest(corpus)
     settings = apply_overrides(yaml.safe_load((HERE / "train.yaml").read_text()), [f"output_dir={out}/train", *overrides])
     backbone_setting = str(settings["backbone"])
-    settings.update(train_data=splits["train"],
-                    validation_data=splits["validation"])
-    result = train(TrainConfig.from_dict(settings))
+    if trained:
+        check_same_recipe(trained, settings)
+        best_dir = trained
+    else:
+        settings.update(train_data=splits["train"], validation_data=splits["validation"])
+        best_dir = train(TrainConfig.from_dict(settings)).best_dir
 
-    detector = Detector.from_pretrained(result.best_dir)
+    detector = Detector.from_pretrained(best_dir)
     evaluation = evaluate_detector(detector, splits["test"], group_columns=("family", "language"), channels=channels,
                                    bootstrap_resamples=200)
     from wavguard.evaluation.metrics import metrics_by_attack
@@ -137,9 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repo-id", default="your-user/wavguard-offline-whisper-base")
     parser.add_argument("--push", action="store_true", help="upload to the Hub (needs a token)")
     parser.add_argument("--benchmark", help="the benchmark's results.jsonl: its system (a) numbers go on the card")
+    parser.add_argument("--trained", metavar="DIR", help="a detector this recipe already trained on the same splits "
+                        "(e.g. the benchmark's a-seed0/best): evaluated and staged instead of training again")
     parser.add_argument("overrides", nargs="*", help="train.yaml overrides, key=value")
     args = parser.parse_args(argv)
-    release(args.corpus, args.out, args.overrides, args.repo_id, args.push, benchmark=args.benchmark)
+    release(args.corpus, args.out, args.overrides, args.repo_id, args.push, benchmark=args.benchmark,
+            trained=args.trained)
     return 0
 
 

@@ -8,7 +8,7 @@ Python (the same :mod:`wavguard.pipeline` as the PyTorch detector), so scores ma
 folder with :class:`~wavguard.onnx_detector.OnnxDetector` or ``Detector.from_pretrained``.
 
 Example:
-    >>> export_onnx(detector, "detector-onnx/", quantize="int8")   # doctest: +SKIP
+    >>> export_onnx(detector, "detector-onnx/", quantize="int8", calibration_data=validation)   # doctest: +SKIP
     >>> Detector.from_pretrained("detector-onnx/").predict("clip.wav")   # doctest: +SKIP
 """
 
@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -27,10 +29,15 @@ from ._io import atomic_write_text
 from .detector import Detector
 from .errors import ConfigError
 from .layout import ADAPTER_DIR, BACKBONE_DIR, ONNX_META_NAME, ONNX_NAME, WEIGHTS_NAME
+from .models.backends import OnnxBackend
 from .models.lora import has_lora, merge_lora
 from .models.transformer import DetectorModel
+from .onnx_detector import OnnxDetector
+from .quantize import QuantizationCheckError, calibration_windows, check_int8, quantize_int8
 
 __all__ = ["export_onnx"]
+
+logger = logging.getLogger(__name__)
 
 MAX_EXPORT_SECONDS = 600
 
@@ -66,23 +73,50 @@ def export_onnx(
     out_dir: str | os.PathLike,
     *,
     quantize: str | None = None,
+    calibration_data=None,
+    check_data=None,
+    int8_method: str | None = None,
+    max_eer_increase: float = 0.005,
+    max_score_change: float = 0.2,
+    calibration_windows_max: int = 256,
+    force: bool = False,
     opset: int = 20,
 ) -> Path:
     """Export a detector to ``out_dir/model.onnx`` (+ ``config.json``, ``onnx.json``).
 
     Args:
         detector: a PyTorch :class:`Detector`.
-        quantize: ``None`` (fp32) or ``"int8"`` (onnxruntime dynamic quantization of the weights).
+        quantize: ``None`` (fp32) or ``"int8"`` (:mod:`wavguard.quantize`: ``MatMul`` nodes in int8).
+        calibration_data: clips like those the detector will score (a ``datasets.Dataset`` with an
+            ``audio`` column, or a list of paths): static int8 measures activation ranges on their
+            windows; without ``check_data`` either method is checked on them.
+        check_data: clips to check the int8 graph on (labelled: the EER check too); best held out
+            from ``calibration_data``.
+        int8_method: ``"dynamic"`` (default: measured to keep the EER on the released detector,
+            where static did not) or ``"static"`` (needs ``calibration_data``). Unchecked without
+            check or calibration data, with a warning.
+        max_eer_increase: the check's largest allowed EER increase (fraction; 0.005 = half a point).
+        max_score_change: the check's largest allowed change of one clip's probability of FAKE.
+        calibration_windows_max: windows the static calibration reads.
+        force: write the int8 graph even when the check fails (with a warning).
         opset: ONNX opset.
 
     Returns:
-        ``out_dir``, loadable with ``OnnxDetector.from_pretrained`` (and ``Detector.from_pretrained``).
+        ``out_dir``, loadable with ``OnnxDetector.from_pretrained`` (and ``Detector.from_pretrained``);
+        ``onnx.json`` records the int8 method and the check.
+
+    Raises:
+        QuantizationCheckError: the int8 check failed (and ``force`` is off); no model file is written.
     """
     if quantize not in (None, "int8"):
         raise ConfigError(f"quantize must be None or 'int8', got {quantize!r}")
+    method = int8_method or "dynamic"  # measured better than static on the released detector (docs/benchmarks.md)
+    if quantize and method == "static" and calibration_data is None:
+        raise ConfigError("static int8 quantization needs calibration_data (CLI: --calibration-data DATA): a few "
+                          "hundred clips like the ones the detector will score; or use int8_method='dynamic'")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    wrapper = _ExportWrapper(_merged_copy(detector.model))
+    wrapper = _ExportWrapper(_merged_copy(detector.model)).eval()
     min_samples = int(detector.model.min_samples)
     example_samples = max(detector.config.window_samples, 2 * min_samples, 4000)
     example = torch.randn(2, example_samples) * 0.1
@@ -103,17 +137,17 @@ def export_onnx(
         )
     program.save(str(tmp))
     os.replace(tmp, fp32_path)
+    check = None
     if quantize == "int8":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        quantize_dynamic(str(fp32_path), str(out_dir / ".int8.onnx"), weight_type=QuantType.QInt8)
-        os.replace(out_dir / ".int8.onnx", out_dir / ONNX_NAME)
-        fp32_path.unlink()
+        check = _quantize(detector, out_dir, fp32_path, min_samples, method, calibration_data, check_data,
+                          max_eer_increase=max_eer_increase, max_score_change=max_score_change,
+                          max_windows=calibration_windows_max, force=force)
     detector.config.save(out_dir)
     meta = {
         "min_samples": min_samples,
         "min_export_samples": max(min_samples, 400),
         "quantization": quantize or "fp32",
+        **({"int8_method": method, "quantization_check": check.to_dict() if check else None} if quantize else {}),
         "opset": opset,
         "inputs": {"waveforms": "float32 (batch, samples) at config.sample_rate_hz"},
         "outputs": {"logits": "(batch, 2): REAL, FAKE", "probabilities": "softmax of logits"},
@@ -126,3 +160,37 @@ def export_onnx(
         elif target.exists():
             target.unlink()
     return out_dir
+
+
+def _quantize(detector: Detector, out_dir: Path, fp32_path: Path, min_samples: int, method: str, calibration_data,
+              check_data, *, max_eer_increase: float, max_score_change: float, max_windows: int, force: bool):
+    """Replace ``fp32_path`` by ``out_dir/model.onnx`` in int8; returns the check (``None`` if unchecked)."""
+    int8_path = out_dir / ".int8.onnx"
+    min_export = max(min_samples, 400)
+    fp32 = OnnxDetector(OnnxBackend(fp32_path, min_samples, min_export), detector.config, out_dir)
+    windows = calibration_windows(fp32, calibration_data, max_windows=max_windows) if method == "static" else None
+    try:
+        quantize_int8(fp32_path, int8_path, windows, method=method)
+        data = check_data if check_data is not None else calibration_data
+        check = None
+        if data is None:
+            warnings.warn("int8 (dynamic) export without check data: its detection was not checked against fp32; "
+                          "pass check_data (CLI: --check-data) with labelled clips", UserWarning, stacklevel=3)
+        else:
+            int8 = OnnxDetector(OnnxBackend(int8_path, min_samples, min_export), detector.config, out_dir)
+            check = check_int8(fp32, int8, data, max_eer_increase=max_eer_increase, max_score_change=max_score_change)
+            logger.info(check.summary())
+            if not check.passed and not force:
+                raise QuantizationCheckError(
+                    f"{check.summary()}. The int8 graph was not written: export fp32 (no --quantize), try the other "
+                    f"int8 method, calibrate on clips closer to what you score, or pass force=True (--force) to "
+                    f"keep it anyway")
+            if not check.passed:
+                warnings.warn(f"{check.summary()}; written anyway (force)", UserWarning, stacklevel=3)
+    except BaseException:
+        for path in (int8_path, fp32_path):
+            path.unlink(missing_ok=True)
+        raise
+    os.replace(int8_path, out_dir / ONNX_NAME)
+    fp32_path.unlink()
+    return check

@@ -118,7 +118,10 @@ class OnnxBackend:
 
     @property
     def min_samples(self) -> int:
-        return self._min_samples
+        """The shortest window this graph scores: the network's receptive field or the exported
+        graph's shortest input, whichever is longer (a file's short last window then borrows
+        samples from the window before it instead of failing the file)."""
+        return max(self._min_samples, self.min_export_samples)
 
     @property
     def device(self) -> torch.device:
