@@ -151,3 +151,31 @@ def test_export_cli_int8_checks_on_labelled_data_and_refuses_when_the_eer_rises(
     err = capsys.readouterr().err
     assert "EER rose by" in err and "not written" in err
     assert not (tmp_path / "no" / "model.onnx").exists()
+
+
+def test_predict_scores_with_the_folders_checked_int8_graph_by_default(w2v, tmp_path, capsys):
+    import soundfile as sf
+
+    from wavguard.cli import main
+    from wavguard.layout import FAST_PATH_DIR
+
+    det, _, _ = w2v
+    model_dir = det.save_pretrained(tmp_path / "det")
+    fast = export_onnx(det, model_dir / FAST_PATH_DIR, quantize="int8", check_data=_clips())
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, _clips()[0], 16000)
+    int8_score = OnnxDetector.from_pretrained(fast).predict(wav).score
+    torch_score = Detector.from_pretrained(model_dir).predict(wav).score
+    assert int8_score != torch_score  # int8 moves the score a little: the two paths can be told apart
+
+    def scored(*extra):
+        assert main(["predict", str(model_dir), "--data", str(wav), "--json", *extra]) == 0
+        return json.loads(capsys.readouterr().out)["score"]
+
+    assert scored() == pytest.approx(int8_score, abs=1e-9)
+    assert scored("--backend", "torch") == pytest.approx(torch_score, abs=1e-9)
+    meta = json.loads((fast / "onnx.json").read_text())
+    meta["quantization_check"]["passed"] = False  # a graph whose check failed is never used by default
+    (fast / "onnx.json").write_text(json.dumps(meta))
+    assert scored() == pytest.approx(torch_score, abs=1e-9)
+    assert Detector.from_pretrained(model_dir).__class__.__name__ == "Detector"  # the library API stays PyTorch

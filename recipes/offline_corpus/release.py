@@ -160,6 +160,7 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
     }
     # a portable save: the (local, converted) backbone bundled, no local paths, wavguard's card only
     folder = stage_for_hub(detector, Path(out) / "hub", repo_id)
+    _add_fast_path(detector, folder, splits["validation"])
     print(f"test EER {100 * metrics['eer']:.2f}%, ROC AUC {metrics['roc_auc']:.3f}; staged for the Hub in {folder}")
     if push:
         from huggingface_hub import HfApi
@@ -168,6 +169,23 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
         api.create_repo(repo_id, exist_ok=True)
         api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message="Release wavguard offline detector")
     return folder
+
+
+def _add_fast_path(detector, folder: Path, validation) -> None:
+    """The int8 graph ``wavguard predict`` scores with by default, in ``folder/onnx-int8``, when its
+    check on the validation split passes (EER within 0.5 points of fp32); else none."""
+    import shutil
+
+    from wavguard.export import export_onnx
+    from wavguard.layout import FAST_PATH_DIR
+    from wavguard.quantize import QuantizationCheckError
+
+    try:
+        export_onnx(detector, folder / FAST_PATH_DIR, quantize="int8", check_data=validation)
+        print(f"int8 fast path checked on validation and staged in {folder / FAST_PATH_DIR}")
+    except QuantizationCheckError as exc:
+        shutil.rmtree(folder / FAST_PATH_DIR, ignore_errors=True)
+        print(f"no int8 fast path: {exc}")
 
 
 def main(argv: list[str] | None = None) -> int:

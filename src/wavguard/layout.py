@@ -28,6 +28,7 @@ __all__ = [
     "ADAPTER_DIR",
     "ONNX_NAME",
     "ONNX_META_NAME",
+    "FAST_PATH_DIR",
     "CARD_NAME",
     "ENSEMBLE_NAME",
     "PREPROCESSOR_NAME",
@@ -41,6 +42,8 @@ BACKBONE_DIR = "backbone"
 ADAPTER_DIR = "adapter"
 ONNX_NAME = "model.onnx"
 ONNX_META_NAME = "onnx.json"
+#: a checked int8 export inside a detector folder, which ``wavguard predict`` scores with by default
+FAST_PATH_DIR = "onnx-int8"
 CARD_NAME = "README.md"
 ENSEMBLE_NAME = "ensemble.json"
 PREPROCESSOR_NAME = "preprocessor_config.json"
