@@ -165,8 +165,8 @@ def main() -> None:
         started = time.perf_counter()
         exports = {
             "ONNX fp32": export_onnx(detector, tmp / "fp32"),
-            "ONNX int8 static": export_onnx(detector, tmp / "int8s", quantize="int8", calibration_data=calibration,
-                                            force=True),
+            "ONNX int8 static": export_onnx(detector, tmp / "int8s", quantize="int8", int8_method="static",
+                                            calibration_data=calibration, force=True),
             "ONNX int8 dynamic": export_onnx(detector, tmp / "int8d", quantize="int8", int8_method="dynamic",
                                              check_data=calibration, force=True),
         }
@@ -177,7 +177,7 @@ def main() -> None:
                        lambda p: [r.score for r in detector.predict(p, prefetch=False)], torch_mb)}
         for name, folder in exports.items():
             onnx = OnnxDetector.from_pretrained(folder, threads=args.threads)
-            systems[name] = ((lambda o: lambda p: [r.score for r in o.predict(p)])(onnx), _size_mb(folder))
+            systems[name] = (lambda p, o=onnx: [r.score for r in o.predict(p)], _size_mb(folder))
         if not args.no_peers:
             systems["peer: fixed 4 s window"] = (lambda p: _fixed_window_scores(detector, p), None)
             if args.model:

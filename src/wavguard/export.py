@@ -121,7 +121,8 @@ def export_onnx(
     example_samples = max(detector.config.window_samples, 2 * min_samples, 4000)
     example = torch.randn(2, example_samples) * 0.1
     batch = torch.export.Dim("batch", min=1, max=4096)
-    samples = torch.export.Dim("samples", min=max(min_samples, 400), max=MAX_EXPORT_SECONDS * detector.config.sample_rate_hz)
+    min_export_samples = max(min_samples, 400)
+    samples = torch.export.Dim("samples", min=min_export_samples, max=MAX_EXPORT_SECONDS * detector.config.sample_rate_hz)
     fp32_path = out_dir / (".fp32.onnx" if quantize else ONNX_NAME)
     tmp = out_dir / ".export.onnx"
     with torch.no_grad():
@@ -139,13 +140,13 @@ def export_onnx(
     os.replace(tmp, fp32_path)
     check = None
     if quantize == "int8":
-        check = _quantize(detector, out_dir, fp32_path, min_samples, method, calibration_data, check_data,
+        check = _quantize(detector, out_dir, fp32_path, (min_samples, min_export_samples), method, calibration_data, check_data,
                           max_eer_increase=max_eer_increase, max_score_change=max_score_change,
                           max_windows=calibration_windows_max, force=force)
     detector.config.save(out_dir)
     meta = {
         "min_samples": min_samples,
-        "min_export_samples": max(min_samples, 400),
+        "min_export_samples": min_export_samples,
         "quantization": quantize or "fp32",
         **({"int8_method": method, "quantization_check": check.to_dict() if check else None} if quantize else {}),
         "opset": opset,
@@ -162,23 +163,29 @@ def export_onnx(
     return out_dir
 
 
-def _quantize(detector: Detector, out_dir: Path, fp32_path: Path, min_samples: int, method: str, calibration_data,
-              check_data, *, max_eer_increase: float, max_score_change: float, max_windows: int, force: bool):
-    """Replace ``fp32_path`` by ``out_dir/model.onnx`` in int8; returns the check (``None`` if unchecked)."""
+def _quantize(detector: Detector, out_dir: Path, fp32_path: Path, min_samples: tuple[int, int], method: str,
+              calibration_data, check_data, *, max_eer_increase: float, max_score_change: float, max_windows: int,
+              force: bool):
+    """Replace ``fp32_path`` by ``out_dir/model.onnx`` in int8; returns the check (``None`` if unchecked).
+
+    ``min_samples``: (the network's receptive field, the exported graph's shortest input)."""
     int8_path = out_dir / ".int8.onnx"
-    min_export = max(min_samples, 400)
-    fp32 = OnnxDetector(OnnxBackend(fp32_path, min_samples, min_export), detector.config, out_dir)
-    windows = calibration_windows(fp32, calibration_data, max_windows=max_windows) if method == "static" else None
+
+    def graph(path: Path) -> OnnxDetector:
+        return OnnxDetector(OnnxBackend(path, *min_samples), detector.config, out_dir)
+
+    data = check_data if check_data is not None else calibration_data
     try:
+        fp32 = graph(fp32_path) if method == "static" or data is not None else None
+        windows = calibration_windows(fp32, calibration_data, max_windows=max_windows) if method == "static" else None
         quantize_int8(fp32_path, int8_path, windows, method=method)
-        data = check_data if check_data is not None else calibration_data
         check = None
         if data is None:
             warnings.warn("int8 (dynamic) export without check data: its detection was not checked against fp32; "
                           "pass check_data (CLI: --check-data) with labelled clips", UserWarning, stacklevel=3)
         else:
-            int8 = OnnxDetector(OnnxBackend(int8_path, min_samples, min_export), detector.config, out_dir)
-            check = check_int8(fp32, int8, data, max_eer_increase=max_eer_increase, max_score_change=max_score_change)
+            check = check_int8(fp32, graph(int8_path), data, max_eer_increase=max_eer_increase,
+                               max_score_change=max_score_change)
             logger.info(check.summary())
             if not check.passed and not force:
                 raise QuantizationCheckError(

@@ -46,8 +46,9 @@ def load_for_scoring(model: str, revision: str | None, device: str | None, backe
     from ..layout import FAST_PATH_DIR, ONNX_META_NAME
     from ..models.backbone import resolve_model_dir
 
+    directory = resolve_model_dir(model, revision)  # fetched once, for both the fast path and PyTorch
     if backend == "auto" and device in (None, "cpu"):
-        fast = resolve_model_dir(model, revision) / FAST_PATH_DIR
+        fast = directory / FAST_PATH_DIR
         try:
             check = json.loads((fast / ONNX_META_NAME).read_text()).get("quantization_check") or {}
         except (OSError, ValueError):
@@ -56,7 +57,7 @@ def load_for_scoring(model: str, revision: str | None, device: str | None, backe
             from ..onnx_detector import OnnxDetector
 
             return OnnxDetector.from_pretrained(fast)
-    return Detector.from_pretrained(model, revision, device=device)
+    return Detector.from_pretrained(directory, device=device)
 
 
 def _model_and_files(args: argparse.Namespace) -> tuple[str, list[str]]:
