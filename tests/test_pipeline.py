@@ -76,7 +76,8 @@ def test_stages_give_exact_window_and_aggregate_scores():
     assert pred.logit_margin == pytest.approx(1.0, rel=1e-6)  # mean of the window logits
     assert pred.score == pytest.approx(1 / (1 + math.exp(-1.0)), rel=1e-6)
     assert pred.label == "fake" and pred.duration_seconds == pytest.approx(0.025)
-    assert [(s.start_seconds, s.end_seconds) for s in pred.segments] == pytest.approx([(0.0, 0.01), (0.01, 0.02), (0.02, 0.025)])
+    spans = [t for s in pred.segments for t in (s.start_seconds, s.end_seconds)]  # flat: approx takes no nested tuples
+    assert spans == pytest.approx([0.0, 0.01, 0.01, 0.02, 0.02, 0.025])
 
 
 def test_predict_batches_windows_across_inputs():
