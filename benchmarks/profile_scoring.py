@@ -214,6 +214,8 @@ def _build_detector(args):
         if args.window_seconds:
             overrides["window_seconds"] = args.window_seconds
         det = Detector.from_backbone(args.backbone, **overrides)
+    if args.hop_seconds:
+        det.config = det.config.replace(hop_seconds=args.hop_seconds)
     return det.to(args.device)
 
 
@@ -224,6 +226,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     which.add_argument("--backbone", help="build an untrained detector on this backbone (e.g. offline:whisper-base)")
     parser.add_argument("--num-layers", type=int, help="with --backbone: keep this many encoder layers")
     parser.add_argument("--window-seconds", type=float, help="with --backbone: the scoring window")
+    parser.add_argument("--hop-seconds", type=float,
+                        help="score with windows this far apart (< the window: overlapping windows)")
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--files", nargs="+", help="audio files or glob patterns")
     data.add_argument("--manifest", help="a CSV/TSV manifest with a path column")
@@ -251,7 +255,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
           f"device: {args.device}; files: {len(files)}; batch size: {args.batch_size}")
     params = sum(p.numel() for p in detector.model.parameters())
     print(f"detector: {detector.config.backbone} ({getattr(detector.config, 'num_layers', None)} layers), "
-          f"{params / 1e6:.1f} M parameters, windows {detector.config.window_seconds} s")
+          f"{params / 1e6:.1f} M parameters, windows {detector.config.window_seconds} s "
+          f"every {detector.config.effective_hop_seconds} s")
     detector.predict(files[0], batch_size=args.batch_size, prefetch=False)  # warm-up
     best = None
     for _ in range(max(1, args.repeats)):

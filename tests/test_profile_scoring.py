@@ -93,3 +93,20 @@ def test_a_wav2vec2_detector_splits_its_front_end_too(profiler, wavs):
     stages, total, _ = profiler.profile(det, sorted(str(p) for p in wavs.glob("*.wav")), batch_size=2)
     assert stages["feature front end"] > 0 and stages["encoder layers"] > 0
     assert sum(stages.values()) == pytest.approx(total)
+
+
+def test_hop_seconds_profiles_overlapping_windows(profiler, wavs, whisper_dir, capsys, monkeypatch):
+    calls = []
+    real_profile = profiler.profile
+
+    def spy(detector, files, *, batch_size=8):
+        result = real_profile(detector, files, batch_size=batch_size)
+        calls.append([len(p.segments) for p in result[2]])
+        return result
+
+    monkeypatch.setattr(profiler, "profile", spy)
+    profiler.main(["--backbone", str(whisper_dir), "--window-seconds", "1.0", "--hop-seconds", "0.5",
+                   "--threads", "1", "--files", str(wavs / "clip1.wav")])
+    assert "windows 1.0 s every 0.5 s" in capsys.readouterr().out
+    # 2.7 s at a 0.5 s hop: windows start at 0, 0.5, 1.0, 1.5 and 2.0 s (the last one partial)
+    assert calls == [[5]]
