@@ -136,9 +136,15 @@ def test_model_card_names_backbone_and_data_and_rounds_the_threshold(detector, t
     assert "(`whisper-base`" in text and str(cache) not in text
     assert "- train data: wavguard offline corpus (500 rows)" in text and "<Dataset" not in text
     assert "P(fake) >= 0.491" in text and "0.490932" not in text
-    named = config.replace(extra={"backbone_name": "openai/whisper-base", "training": {"train_data": "<Dataset of 7 rows>"}})
+    # a recorded name is Markdown already (the release's carries code spans): shown as written, not
+    # wrapped in another code span
+    name = "OpenAI Whisper-base encoder (converted by `wavguard.offline_whisper`; bundled in `backbone/`)"
+    named = config.replace(extra={"backbone_name": name, "training": {"train_data": "<Dataset of 7 rows>"}})
     text = model_card_markdown(named, "x")
-    assert "(`openai/whisper-base`" in text and "- train data: an in-memory dataset (7 rows)" in text
+    assert f"- **Backbone:** Wav2Vec2 ({name}) with a CNN head" in text
+    assert "- train data: an in-memory dataset (7 rows)" in text
+    hub_backbone = config.replace(backbone="facebook/wav2vec2-base", extra={})
+    assert "- **Backbone:** Wav2Vec2 (`facebook/wav2vec2-base`) with a CNN head" in model_card_markdown(hub_backbone, "x")
     local = config.replace(extra={"training": {"train_data": str(tmp_path / "data" / "train.csv")}})
     assert "- train data: train.csv" in model_card_markdown(local, "x")
 

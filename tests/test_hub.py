@@ -3,7 +3,7 @@ import pytest
 from huggingface_hub.repocard import metadata_load
 
 from wavguard import Detector, ModelLoadError
-from wavguard.hub import render_model_card, stage_for_hub
+from wavguard.hub import backbone_id, render_model_card, stage_for_hub
 from wavguard.testing import tiny_detector
 
 
@@ -48,6 +48,25 @@ def test_card_rounds_values_and_names_a_local_backbone(tmp_path):
     assert "| eer | 32.4 % |" in card and "| validation_ece | 4.4 % |" in card
     det.config.extra = {}
     assert "`whisper-base` (a local checkpoint)" in render_model_card(det.config, "me/x")
+
+
+@pytest.mark.parametrize(
+    ("extra", "name"),
+    [
+        ({"dataset": "x " * 50, "dataset_id": "my-corpus"}, "my-corpus"),  # a paragraph: the id
+        ({"dataset": "x " * 50, "dataset_id": "my-corpus", "dataset_name": "My corpus"}, "My corpus"),
+        ({"dataset": "one line\nand another", "dataset_id": "my-corpus"}, "my-corpus"),
+    ],
+)
+def test_the_model_index_names_the_dataset_briefly(tmp_path, extra, name):
+    det = tiny_detector("whisper", window_seconds=1.0)
+    det.config.metrics = {"eer": 0.2}
+    det.config.extra = extra
+    card = render_model_card(det.config, "me/x")
+    (tmp_path / "README.md").write_text(card)
+    results = metadata_load(tmp_path / "README.md")["model-index"][0]["results"][0]
+    assert results["dataset"] == {"name": name, "type": "my-corpus"}
+    assert extra["dataset"].strip().splitlines()[0].strip() in card  # the description stays in the text
 
 
 def test_card_without_metrics_has_no_model_index(tmp_path):
@@ -137,3 +156,14 @@ def test_card_of_a_hub_backbone_names_it_as_base_model():
     det.config = det.config.replace(backbone="facebook/wav2vec2-base")
     meta = render_model_card(det.config, "me/x")
     assert "base_model: facebook/wav2vec2-base" in meta and "`facebook/wav2vec2-base`" in meta
+
+
+def test_backbone_id_names_the_hub_model_never_a_path():
+    config = tiny_detector("whisper", window_seconds=1.0).config
+    assert backbone_id(config.replace(backbone="facebook/wav2vec2-base")) == "facebook/wav2vec2-base"
+    # a bundled copy of a converted checkpoint: the Hub model it copies
+    bundled = config.replace(backbone="backbone", extra={"base_model": "openai/whisper-base", "backbone_name": "x"})
+    assert backbone_id(bundled) == "openai/whisper-base"
+    assert backbone_id(bundled.replace(extra={})) == "backbone"
+    assert backbone_id(config.replace(backbone="/home/me/.cache/my-whisper", extra={})) == "my-whisper"
+    assert backbone_id(config.replace(backbone="")) == "none"  # the spectrogram CNN

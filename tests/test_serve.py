@@ -50,6 +50,7 @@ def test_health_model_and_docs(url):
     assert httpx.get(f"{url}/healthz").json()["status"] == "ok"
     model = httpx.get(f"{url}/v1/model").json()
     assert model["config"]["window_seconds"] == 1.0 and model["score"] == "probability that the audio is fake"
+    assert model["backbone"] == os.path.basename(model["config"]["backbone"])  # a local folder: its name, no path
     assert "/v1/predict" in httpx.get(f"{url}/openapi.json").json()["paths"]
 
 
@@ -63,6 +64,7 @@ def test_predict_multipart_and_json_equal_the_library(url, detector, clip):
     assert body["label"] == expected.label and body["threshold"] == 0.5
     assert [s["end_seconds"] for s in body["segments"]] == [1.0, 2.0, 2.5]
     assert body["model"]["version"] and body["processing_ms"] > 0 and len(body["id"]) == 32
+    assert body["model"]["backbone"] == os.path.basename(detector.config.backbone)
     as_json = httpx.post(f"{url}/v1/predict", json={"audio_base64": base64.b64encode(data).decode()})
     assert as_json.json()["score"] == pytest.approx(expected.score, abs=1e-5)
     stricter = httpx.post(f"{url}/v1/predict?threshold=0", files={"file": ("c.wav", data)})

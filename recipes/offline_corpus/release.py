@@ -153,6 +153,7 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
                    "on the train split only; the validation split chose the epoch, calibration and threshold; the "
                    "test split (unseen speakers, languages and generators) measured the numbers above. "
                    + describe_corpus(splits),
+        "dataset_name": "wavguard offline corpus (recipes/offline_corpus)",
         "dataset_id": "wavguard-offline-corpus",
         "limitations": LIMITATIONS,
         **({"card_sections": benchmark_section(benchmark)} if benchmark else {}),

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from .detector import Detector
 
-__all__ = ["build_model_card", "render_model_card", "stage_for_hub", "push_to_hub"]
+__all__ = ["build_model_card", "render_model_card", "stage_for_hub", "push_to_hub", "backbone_markdown", "backbone_id"]
 
 _BACKBONE_NAMES = {"wav2vec2": "Wav2Vec2", "hubert": "HuBERT", "wavlm": "WavLM", "whisper": "Whisper encoder"}
 #: Remote files a new upload replaces with nothing (peft's template card from older wavguard pushes).
@@ -48,9 +48,10 @@ def _shown(name: str, value: float) -> str:
     return f"{value:.4g}"
 
 
-def _backbone_text(config) -> str:
-    """How the card names the backbone: ``extra["backbone_name"]``, a Hub id, or a local folder's name."""
-    named = config.extra.get("backbone_name")
+def backbone_markdown(config) -> str:
+    """How model cards and the demo page name the backbone (Markdown): ``extra["backbone_name"]``
+    as written, a Hub id or a local folder's base name in a code span; never a full local path."""
+    named = (config.extra or {}).get("backbone_name")
     if named:
         return str(named)
     if not config.backbone:
@@ -58,8 +59,24 @@ def _backbone_text(config) -> str:
     if config.backbone == BACKBONE_DIR:
         return "bundled in `backbone/`"
     if is_local_path(config.backbone):
-        return f"`{os.path.basename(str(config.backbone).rstrip('/'))}` (a local checkpoint)"
+        return f"`{_folder_name(config.backbone)}` (a local checkpoint)"
     return f"`{config.backbone}`"
+
+
+def backbone_id(config) -> str:
+    """A short plain name of the backbone for machines (the HTTP service's responses): its Hub id,
+    else ``extra["base_model"]`` (the Hub model a bundled or converted backbone copies), else the
+    local folder's base name; ``"none"`` for the spectrogram CNN."""
+    if not config.backbone:
+        return "none"
+    if config.backbone != BACKBONE_DIR and not is_local_path(config.backbone):
+        return str(config.backbone)
+    base_model = _namespaced_hub_id((config.extra or {}).get("base_model"))
+    return base_model or _folder_name(config.backbone)
+
+
+def _folder_name(path: str) -> str:
+    return os.path.basename(str(path).rstrip("/\\")) or str(path)
 
 
 def _namespaced_hub_id(value: Any) -> str | None:
@@ -84,13 +101,29 @@ def _datasets(config) -> list[str]:
     return found
 
 
+#: The longest dataset description the ``model-index`` shows as the dataset's name.
+MAX_DATASET_NAME_CHARS = 80
+
+
+def _dataset_name(extra: dict, description: str, dataset_id: str) -> str:
+    """The ``model-index`` dataset name: ``extra["dataset_name"]``, else the description when it
+    is one short line, else the dataset id (a paragraph belongs in the card's text, not in a
+    leaderboard's name field)."""
+    if extra.get("dataset_name"):
+        return str(extra["dataset_name"])
+    if len(description) <= MAX_DATASET_NAME_CHARS and "\n" not in description:
+        return description
+    return dataset_id
+
+
 def build_model_card(config, repo_id: str, license: str = "apache-2.0") -> "ModelCard":
     """The Hub model card of a detector config, as a ``huggingface_hub.ModelCard``.
 
     Args:
         config: the detector's :class:`~wavguard.config.DetectorConfig`; ``config.metrics`` (e.g.
             ``{"eer": 0.031, "roc_auc": 0.99}``, fractions) fill the ``model-index`` results,
-            ``config.extra["dataset"]`` (a description) and ``["dataset_id"]`` (a short id or a Hub
+            ``config.extra["dataset"]`` (a description, in the card's text), ``["dataset_name"]``
+            (a short name, in the ``model-index``) and ``["dataset_id"]`` (a short id or a Hub
             dataset id) name their data, ``["datasets"]`` lists Hub datasets,
             ``["backbone_name"]`` names a local backbone and ``["base_model"]`` (a Hub id) fills
             ``base_model``. Local paths anywhere in them are shown as base names.
@@ -102,6 +135,7 @@ def build_model_card(config, repo_id: str, license: str = "apache-2.0") -> "Mode
     metrics = _ordered_metrics(config.metrics)
     dataset = str(config.extra.get("dataset", "custom"))
     dataset_id = str(config.extra.get("dataset_id", dataset))
+    dataset_name = _dataset_name(config.extra, dataset, dataset_id)
     name = repo_id.split("/")[-1]
     base_model = _namespaced_hub_id(config.extra.get("base_model")) or _namespaced_hub_id(config.backbone)
     tags = [t for t in ("audio-classification", "deepfake-detection", "anti-spoofing", "wavguard", config.backbone_type) if t]
@@ -110,7 +144,7 @@ def build_model_card(config, repo_id: str, license: str = "apache-2.0") -> "Mode
             task_type="audio-classification",
             task_name="Deepfake speech detection",
             dataset_type=dataset_id,
-            dataset_name=dataset,
+            dataset_name=dataset_name,
             metric_type=metric,
             metric_value=value,
             metric_name=metric.upper() if metric.lower() == "eer" else metric,
@@ -142,7 +176,7 @@ def _card_body(config, repo_id: str, metrics: list[tuple[str, float]], dataset: 
         f"# {repo_id.split('/')[-1]}",
         "",
         f"A [wavguard](https://github.com/wavguard/wavguard) deepfake speech detector: {kind} backbone "
-        f"({_backbone_text(config)}"
+        f"({backbone_markdown(config)}"
         + (f", first {config.num_layers} layers" if config.num_layers else "")
         + ") with a CNN head over its learned weighted hidden layers.",
         "",

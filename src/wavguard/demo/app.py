@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..errors import WavguardError
+from ..hub import backbone_id
 from ..onnx_detector import OnnxDetector
 from .analysis import Analysis, analyze, error_html, timeline_figure, verdict_html
 from .card import model_card_markdown
@@ -48,9 +49,11 @@ CSS = """
 .wg-empty { background: #f4f4f5; color: #555; }
 """
 
+
 def gradio_available() -> bool:
     """Whether gradio (the ``[demo]`` extra) is installed; does not import it."""
     return importlib.util.find_spec("gradio") is not None
+
 
 def _gradio():
     """Import gradio with telemetry off (``GRADIO_ANALYTICS_ENABLED=False`` unless already set)."""
@@ -61,9 +64,11 @@ def _gradio():
         raise ModuleNotFoundError("the demo page needs gradio: pip install 'wavguard-detector[demo]'") from None
     return gradio
 
+
 def _theme(gr):
     """Gradio's default theme on fonts it serves itself, so the page needs no font CDN."""
     return gr.themes.Default(primary_hue="indigo", font=["Source Sans Pro", "ui-sans-serif", "system-ui", "sans-serif"])
+
 
 def page_options(function, **extra: Any) -> dict[str, Any]:
     """Page options for ``Blocks.launch`` or ``gradio.mount_gradio_app``: offline theme, CSS,
@@ -76,13 +81,18 @@ def page_options(function, **extra: Any) -> dict[str, Any]:
     accepted = inspect.signature(function).parameters
     return {k: v for k, v in options.items() if k in accepted}
 
-def _runtime(detector: "Detector") -> str:
 
+def _runtime(detector: "Detector") -> str:
     return "ONNX Runtime (CPU)" if isinstance(detector, OnnxDetector) else f"PyTorch ({detector.device})"
 
+
 def _model_id(detector: "Detector") -> str:
+    """The page's name for a detector: the folder it was loaded from, else its backbone."""
     directory = getattr(detector, "directory", None)
-    return str(directory) if directory else (detector.config.backbone or "wavguard detector")
+    if directory:
+        return str(directory)
+    return backbone_id(detector.config) if detector.config.backbone else "wavguard detector"
+
 
 def build_demo(
     detector: "Detector",
@@ -188,6 +198,7 @@ def build_demo(
         wrong.click(feedback, last, [thanks, wrong], api_name=False)
     return blocks
 
+
 def launch_demo(
     detector: "Detector",
     *,
@@ -217,6 +228,7 @@ def launch_demo(
                        prevent_thread_lock=not block, quiet=not block)
     )
     return blocks
+
 
 def mount_demo(app: "FastAPI", detector: "Detector | None" = None, *, path: str = "/ui", settings=None, store=None) -> "FastAPI":
     """Mount the page into the HTTP service's FastAPI app at ``path``.

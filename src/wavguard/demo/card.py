@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from ..config import DetectorConfig
-from ..hub import _BACKBONE_NAMES, _ordered_metrics
+from ..hub import _BACKBONE_NAMES, _ordered_metrics, backbone_markdown
 from ..portable import is_local_path
 
 __all__ = ["model_card_markdown", "DEFAULT_LIMITATIONS"]
@@ -37,19 +37,6 @@ def _scalars(data: dict[str, Any]) -> list[tuple[str, Any]]:
 _IN_MEMORY = re.compile(r"^<(\w+) of (\d+) rows>$")
 
 
-def _backbone_name(config: DetectorConfig) -> str:
-    """The backbone by name: ``extra["backbone_name"]``, a Hub id, or a local folder's base name
-    (never the full path: a converted backbone lives under the user's cache)."""
-    named = (config.extra or {}).get("backbone_name")
-    if named:
-        return str(named)
-    if not config.backbone:
-        return "unknown"
-    if is_local_path(config.backbone):
-        return os.path.basename(str(config.backbone).rstrip("/\\")) or str(config.backbone)
-    return str(config.backbone)
-
-
 def _data_name(value: Any, dataset: Any) -> Any:
     """A training-data source as a reader names it: a local path's base name; an in-memory data set
     (``<Dataset of 500 rows>``) by the recorded dataset name, else as ``an in-memory dataset (500 rows)``."""
@@ -76,7 +63,7 @@ def model_card_markdown(config: DetectorConfig, model_id: str, runtime: str | No
     if config.kind == "transformer":
         kind = _BACKBONE_NAMES.get(config.backbone_type, config.backbone_type or "transformer")
         layers = f", first {config.num_layers} layers" if config.num_layers else ""
-        backbone = f"{kind} (`{_backbone_name(config)}`{layers}) with a CNN head"
+        backbone = f"{kind} ({backbone_markdown(config)}{layers}) with a CNN head"
     else:
         backbone = "spectrogram CNN (no pretrained backbone)"
     lines = [

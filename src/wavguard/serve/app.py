@@ -32,6 +32,7 @@ from ..audio.windows import Window
 from ..detector import Detector
 from ..errors import AudioError, WavguardError
 from ..feedback.store import PredictionStore
+from ..hub import backbone_id
 from ..pipeline import ScoringState
 from .auth import check_key, presented_key
 from .batcher import DynamicBatcher
@@ -197,7 +198,7 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
         out.pop("error")
         out.update(
             id=record["id"], audio_sha256=record["audio_sha256"], processing_ms=latency_ms,
-            model={"id": settings.model_id, "version": __version__, "backbone": detector.config.backbone},
+            model={"id": settings.model_id, "version": __version__, "backbone": backbone_id(detector.config)},
         )
         return out
 
@@ -222,7 +223,8 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
     @app.get("/v1/model", responses={200: {"model": ModelInfoOut}, **error_responses(401, 403, 500)}, openapi_extra=openapi_extra())
     async def model_info(request: Request):
         check_auth(request)
-        return {"id": settings.model_id, "version": __version__, "config": detector.config.to_dict(),
+        return {"id": settings.model_id, "version": __version__, "backbone": backbone_id(detector.config),
+                "config": detector.config.to_dict(),
                 "metrics": detector.config.metrics, "score": "probability that the audio is fake"}
 
     @app.post("/v1/predict", responses={200: {"model": PredictionOut}, **upload_errors},

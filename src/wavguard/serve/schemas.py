@@ -69,7 +69,7 @@ class SegmentOut(BaseModel):
 class ModelRef(BaseModel):
     id: str | None
     version: str
-    backbone: str
+    backbone: str = Field(description="the pretrained backbone: a Hub id where there is one, else a folder name; 'none' for the spectrogram CNN")
 
 
 class PredictionOut(BaseModel):
@@ -114,6 +114,7 @@ class HealthOut(BaseModel):
 class ModelInfoOut(BaseModel):
     id: str | None
     version: str
+    backbone: str = Field(description="the pretrained backbone, as in a prediction's model.backbone")
     config: dict[str, Any] = Field(description="the detector's config.json")
     metrics: dict[str, Any]
     score: str
