@@ -145,6 +145,9 @@ def test_model_card_names_backbone_and_data_and_rounds_the_threshold(detector, t
     assert "- train data: an in-memory dataset (7 rows)" in text
     hub_backbone = config.replace(backbone="facebook/wav2vec2-base", extra={})
     assert "- **Backbone:** Wav2Vec2 (`facebook/wav2vec2-base`) with a CNN head" in model_card_markdown(hub_backbone, "x")
+    short = config.replace(extra={"dataset": "a paragraph " * 20, "dataset_name": "my corpus",
+                                  "training": {"train_data": "<Dataset of 9 rows>"}})
+    assert "- train data: my corpus (9 rows)" in model_card_markdown(short, "x")
     local = config.replace(extra={"training": {"train_data": str(tmp_path / "data" / "train.csv")}})
     assert "- train data: train.csv" in model_card_markdown(local, "x")
 

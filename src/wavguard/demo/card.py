@@ -54,8 +54,9 @@ def model_card_markdown(config: DetectorConfig, model_id: str, runtime: str | No
     """The side panel: backbone, preprocessing, training data, metrics (EER first), limitations.
 
     Args:
-        config: the detector's config; ``config.extra["dataset"]`` and ``config.extra["training"]``
-            describe the training data, ``config.metrics`` (fractions) the evaluation, and
+        config: the detector's config; ``config.extra["dataset"]`` (``["dataset_name"]`` for short)
+            and ``config.extra["training"]`` describe the training data, ``config.metrics``
+            (fractions) the evaluation, and
             ``config.extra["limitations"]`` overrides the default limitations.
         model_id: the detector's directory or Hub id, as given on the command line.
         runtime: what runs the network (e.g. ``"PyTorch (cpu)"``, ``"ONNX Runtime (CPU)"``); omitted when ``None``.
@@ -81,7 +82,8 @@ def model_card_markdown(config: DetectorConfig, model_id: str, runtime: str | No
     lines.append(f"- **Dataset:** {extra.get('dataset', 'not recorded')}")
     training = extra.get("training")
     if isinstance(training, dict):
-        lines += [f"- {key.replace('_', ' ')}: {_data_name(value, extra.get('dataset'))}" for key, value in _scalars(training)]
+        name = extra.get("dataset_name") or extra.get("dataset")  # the short name when there is one
+        lines += [f"- {key.replace('_', ' ')}: {_data_name(value, name)}" for key, value in _scalars(training)]
     if extra.get("notes"):
         lines.append(f"- {extra['notes']}")
     lines += ["", "### Metrics"]
