@@ -240,3 +240,36 @@ def test_end_to_end_seeds_append_resume_and_leave_out(modules, tmp_path):
     bench.main(["--out", str(tmp_path / "out"), "--report"])
     text = (tmp_path / "out" / "report.md").read_text()
     assert "| (e) spectrogram CNN (LFCC) | 2 |" in text and "| hifigan/universal22k | n/a |" in text
+
+
+def test_score_saved_scores_a_saved_detector_the_benchmark_way(modules, tmp_path, capsys):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import score_saved
+    finally:
+        sys.path.remove(str(BENCH))
+    from wavguard.evaluation.metrics import compute_eer
+    from wavguard.testing import tiny_detector
+
+    manifest = _tiny_corpus(tmp_path / "corpus")
+    det = tiny_detector("wav2vec2", window_seconds=0.5)
+    saved = str(det.save_pretrained(tmp_path / "det"))
+    out = tmp_path / "scores.json"
+    results = score_saved.main(["--manifest", str(manifest), "--detector", f"one={saved}", "--detector", f"two={saved}",
+                                "--json", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(results))
+    files = [str(tmp_path / "corpus" / f"wav/test-{k}.wav") for k in range(8)]
+    labels = np.array([k % 2 for k in range(8)])
+    expected = compute_eer(labels, np.array([p.score for p in det.predict(files)]))[0]
+    for name in ("one", "two"):
+        assert results[name]["clips"] == 8 and results[name]["eer"] == pytest.approx(expected, abs=1e-6)
+        assert results[name]["seen_families"] == ["griffinlim", "hifigan"]
+        assert set(results[name]["per_family"]) == {"griffinlim", "hifigan"}
+    table = capsys.readouterr().out
+    assert "| detector | EER % pooled | seen families | unseen families | ROC AUC | griffinlim | hifigan |" in table
+    assert f"| one | {100 * expected:.1f} |" in table
+    # a scored split that shares a real speaker with train is refused: the score would not be fair
+    text = manifest.read_text().replace(",test,stest,bonafide", ",test,strain,bonafide")
+    manifest.write_text(text)
+    with pytest.raises(SystemExit, match="shares real speakers with train"):
+        score_saved.main(["--manifest", str(manifest), "--detector", f"one={saved}"])
