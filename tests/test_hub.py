@@ -120,9 +120,19 @@ def test_from_pretrained_with_a_hub_id_uses_snapshot_download(detector, tmp_path
     assert loaded.config == detector.config
 
 
-def test_unreachable_hub_id_gives_a_clear_error():
-    with pytest.raises(ModelLoadError, match="not a local directory, and fetching it from the Hugging Face Hub failed"):
+@pytest.mark.parametrize("error", ["LocalEntryNotFoundError", "HFValidationError"])
+def test_unreachable_hub_id_gives_a_clear_error(monkeypatch, error):
+    """What snapshot_download raises offline (no network, HF_HUB_OFFLINE) or for a malformed id,
+    raised here without touching the network."""
+    from huggingface_hub import errors
+
+    def fake_snapshot_download(repo_id, revision=None, allow_patterns=None):
+        raise getattr(errors, error)(f"cannot fetch {repo_id}")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    with pytest.raises(ModelLoadError, match="not a local directory, and fetching it from the Hugging Face Hub failed") as info:
         Detector.from_pretrained("nobody/does-not-exist-wavguard")
+    assert f"({error}: cannot fetch nobody/does-not-exist-wavguard)" in str(info.value)
 
 
 def test_card_is_a_huggingface_model_card_without_local_paths(tmp_path):
