@@ -163,16 +163,16 @@ def export_onnx(
     return out_dir
 
 
-def _quantize(detector: Detector, out_dir: Path, fp32_path: Path, min_samples: tuple[int, int], method: str,
+def _quantize(detector: Detector, out_dir: Path, fp32_path: Path, input_limits: tuple[int, int], method: str,
               calibration_data, check_data, *, max_eer_increase: float, max_score_change: float, max_windows: int,
               force: bool):
     """Replace ``fp32_path`` by ``out_dir/model.onnx`` in int8; returns the check (``None`` if unchecked).
 
-    ``min_samples``: (the network's receptive field, the exported graph's shortest input)."""
+    ``input_limits``: (the network's receptive field, the exported graph's shortest input), in samples."""
     int8_path = out_dir / ".int8.onnx"
 
     def graph(path: Path) -> OnnxDetector:
-        return OnnxDetector(OnnxBackend(path, *min_samples), detector.config, out_dir)
+        return OnnxDetector(OnnxBackend(path, *input_limits), detector.config, out_dir)
 
     data = check_data if check_data is not None else calibration_data
     try:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import DetectorConfig
 from .layout import ADAPTER_DIR, BACKBONE_DIR, CARD_NAME
-from .portable import is_hub_id, is_local_path, scrub_local_paths
+from .portable import base_name, is_hub_id, is_local_path, scrub_local_paths
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
@@ -59,7 +59,7 @@ def backbone_markdown(config) -> str:
     if config.backbone == BACKBONE_DIR:
         return "bundled in `backbone/`"
     if is_local_path(config.backbone):
-        return f"`{_folder_name(config.backbone)}` (a local checkpoint)"
+        return f"`{base_name(config.backbone)}` (a local checkpoint)"
     return f"`{config.backbone}`"
 
 
@@ -72,11 +72,7 @@ def backbone_id(config) -> str:
     if config.backbone != BACKBONE_DIR and not is_local_path(config.backbone):
         return str(config.backbone)
     base_model = _namespaced_hub_id((config.extra or {}).get("base_model"))
-    return base_model or _folder_name(config.backbone)
-
-
-def _folder_name(path: str) -> str:
-    return os.path.basename(str(path).rstrip("/\\")) or str(path)
+    return base_model or base_name(config.backbone)
 
 
 def _namespaced_hub_id(value: Any) -> str | None:

@@ -15,7 +15,7 @@ from .config import DetectorConfig
 from .errors import ConfigError
 from .layout import BACKBONE_DIR
 
-__all__ = ["is_hub_id", "is_local_path", "scrub_local_paths", "portable_backbone_name", "portable_config"]
+__all__ = ["is_hub_id", "is_local_path", "base_name", "scrub_local_paths", "portable_backbone_name", "portable_config"]
 
 # A Hub repo id: "name" or "namespace/name", letters, digits, "-", "_", "." (huggingface_hub's rule).
 _HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
@@ -43,7 +43,7 @@ def is_hub_id(text: str) -> bool:
     return bool(text) and not is_local_path(text) and bool(_HUB_ID.match(text)) and ".." not in text and "--" not in text
 
 
-def _base_name(path: str) -> str:
+def base_name(path: str) -> str:
     """The last component of a POSIX or Windows path."""
     return re.split(r"[/\\]", path.rstrip("/\\"))[-1] or path
 
@@ -61,8 +61,8 @@ def scrub_local_paths(value: Any) -> Any:
         return type(value)(scrub_local_paths(v) for v in value)
     if isinstance(value, str):
         if is_local_path(value):
-            return _base_name(value)
-        return _EMBEDDED_PATH.sub(lambda m: _base_name(m.group(0)), value)
+            return base_name(value)
+        return _EMBEDDED_PATH.sub(lambda m: base_name(m.group(0)), value)
     return value
 
 
@@ -87,11 +87,11 @@ def portable_config(config: DetectorConfig, *, bundled: bool) -> DetectorConfig:
     if config.kind == "transformer" and backbone and not is_hub_id(backbone):
         if not bundled:
             raise ConfigError(
-                f"the backbone {_base_name(backbone)!r} is a local folder; bundle it (portable=True or "
+                f"the backbone {base_name(backbone)!r} is a local folder; bundle it (portable=True or "
                 "bundle_backbone=True) so the detector loads on other machines"
             )
         if backbone != BACKBONE_DIR:
-            extra.setdefault("backbone_name", _base_name(backbone))
+            extra.setdefault("backbone_name", base_name(backbone))
         backbone, revision = BACKBONE_DIR, None
     return config.replace(backbone=backbone, backbone_revision=revision, extra=extra,
                           metrics=scrub_local_paths(dict(config.metrics)))

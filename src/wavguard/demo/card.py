@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
 from ..config import DetectorConfig
 from ..hub import _BACKBONE_NAMES, _ordered_metrics, backbone_markdown
-from ..portable import is_local_path
+from ..portable import base_name, is_local_path
 
 __all__ = ["model_card_markdown", "DEFAULT_LIMITATIONS"]
 
@@ -46,7 +45,7 @@ def _data_name(value: Any, dataset: Any) -> Any:
     if match:
         return f"{dataset} ({match.group(2)} rows)" if dataset else f"an in-memory dataset ({match.group(2)} rows)"
     if is_local_path(value):
-        return os.path.basename(value.rstrip("/\\")) or value
+        return base_name(value)
     return value
 
 

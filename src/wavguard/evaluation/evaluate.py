@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import numpy as np
 from ..audio.channels import DEFAULT_CHANNELS, parse_channels
 from ..data.hub_data import materialize
 from ..errors import ConfigError
+from ..portable import base_name
 from . import metrics as M
 from .adversarial import check_attack, score_dataset_adversarial
 from .scoring import ItemScores, ScoredRow, _logit, predict_margins, score_dataset, score_inputs
@@ -466,5 +466,5 @@ def evaluate_detector(
 def _model_name(model: Any) -> str:
     config = getattr(model, "config", None)
     if config is not None and getattr(config, "backbone", ""):
-        return os.path.basename(str(config.backbone).rstrip("/")) or str(config.backbone)
+        return base_name(str(config.backbone))
     return type(model).__name__
