@@ -147,6 +147,7 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
 
             for var in _THREAD_VARS:  # workers split the cores; one thread each (and identical bytes)
                 os.environ[var] = "1"
+            warm_numba_cache()
             with multiprocessing.get_context("spawn").Pool(jobs) as pool:
                 for result in pool.imap_unordered(worker, todo, chunksize=1):
                     record(result)
@@ -182,6 +183,19 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
         atomic_write_text(out / "shortcut.json", json.dumps(result["shortcut"], indent=2) + "\n")
     result["seconds"] = time.time() - start
     return result
+
+
+def warm_numba_cache() -> None:
+    """Compile librosa's cached gufuncs in this process before workers start.
+
+    librosa's ``guvectorize(cache=True)`` functions compile when their module is imported and
+    write two cache files each; workers importing them at the same time can leave a pair from two
+    processes, and every later process that loads it segfaults (numba/numba#10128). Importing the
+    modules here first writes the cache once, so the workers only read it.
+    """
+    import librosa.core.audio  # noqa: F401
+    import librosa.core.pitch  # noqa: F401
+    import librosa.util.utils  # noqa: F401
 
 
 def _report_text(result: dict, config: dict) -> str:
