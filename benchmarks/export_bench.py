@@ -10,7 +10,7 @@ of wall time over all files, decoding included, ``--threads`` torch / onnxruntim
 
 - PyTorch fp32: ``Detector.predict`` as ``wavguard predict`` runs it (decoding the next files in a
   background thread), and again with ``prefetch=False`` (everything on the calling thread).
-- ONNX fp32, ONNX int8 static, ONNX int8 dynamic: :func:`wavguard.export.export_onnx`; static
+- ONNX fp32, ONNX int8 static, ONNX int8 dynamic: :func:`wavguard.export.onnx.export_onnx`; static
   int8 is calibrated on ``--calibration-split`` (never the scored split) and checked there.
 - peer: 30 s padding: Hugging Face's audio-classification example: ``WhisperFeatureExtractor`` pads
   every clip to 30 s and ``WhisperForAudioClassification`` (all encoder layers of the same
@@ -140,9 +140,8 @@ def main() -> None:
 
     from wavguard import Detector
     from wavguard.data import load_any
-    from wavguard.evaluation.metrics import compute_eer
-    from wavguard.export import export_onnx
-    from wavguard.onnx_detector import OnnxDetector
+    from wavguard.metrics import compute_eer
+    from wavguard.export.onnx import export_onnx
     from wavguard.testing import tiny_detector
 
     torch.set_num_threads(args.threads)
@@ -176,7 +175,7 @@ def main() -> None:
                    "PyTorch fp32, decoding on the calling thread": (
                        lambda p: [r.score for r in detector.predict(p, prefetch=False)], torch_mb)}
         for name, folder in exports.items():
-            onnx = OnnxDetector.from_pretrained(folder, threads=args.threads)
+            onnx = Detector.from_pretrained(folder, threads=args.threads)
             systems[name] = (lambda p, o=onnx: [r.score for r in o.predict(p)], _size_mb(folder))
         if not args.no_peers:
             systems["peer: fixed 4 s window"] = (lambda p: _fixed_window_scores(detector, p), None)

@@ -85,7 +85,7 @@ def check_held_out(train, validation, held_out: list[str]) -> None:
 
 def validation_summary(labels, scores, attacks, families, held_out: list[str]) -> dict[str, Any]:
     """Pooled EER, EER of the held-out generators' fakes (against all real clips), per family and attack."""
-    from wavguard.evaluation.metrics import compute_eer, metrics_by_attack, roc_auc
+    from wavguard.metrics import compute_eer, metrics_by_attack, roc_auc
 
     labels, scores, attacks = np.asarray(labels), np.asarray(scores, dtype=float), np.asarray(attacks)
     keep = (labels == 0) | held_out_mask(attacks, families, held_out)

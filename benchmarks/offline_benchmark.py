@@ -210,14 +210,14 @@ def _train(system, seed, leave_out, data, args, recipe) -> tuple[Any, dict[str, 
 # -- metrics ----------------------------------------------------------------------------------------
 def _group_eers(labels, scores, column) -> dict[str, float]:
     """EER of each group's fakes against all real clips (ASVspoof convention)."""
-    from wavguard.evaluation.metrics import metrics_by_attack
+    from wavguard.metrics import metrics_by_attack
 
     return {group: summary["eer"] for group, summary in metrics_by_attack(labels, scores, column).items()}
 
 
 def _within_groups(labels, scores, groups) -> dict[str, float]:
     """EER of the clips of each group (real and fake of that language / channel); groups with one class are skipped."""
-    from wavguard.evaluation.metrics import compute_eer
+    from wavguard.metrics import compute_eer
 
     groups = np.asarray(groups)
     out = {}
@@ -229,7 +229,7 @@ def _within_groups(labels, scores, groups) -> dict[str, float]:
 
 
 def summaries(labels, scores, test, seen_families, leave_out: str | None = None) -> dict[str, Any]:
-    from wavguard.evaluation.metrics import compute_eer, roc_auc
+    from wavguard.metrics import compute_eer, roc_auc
 
     labels, scores = np.asarray(labels), np.asarray(scores)
     family = np.asarray(test["family"])

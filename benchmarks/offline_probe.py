@@ -73,7 +73,7 @@ def probe(data, backbone: str, args, seed: int, cache: dict) -> dict[str, Any]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from wavguard.evaluation.metrics import compute_eer, roc_auc
+    from wavguard.metrics import compute_eer, roc_auc
 
     (xtr, xva, xte), feature_seconds = probe_features(data, backbone, args.probe_crop, Path(args.out), args.manifest, cache)
     ytr, yva, yte = [np.asarray(d["label"]) for d in data]
@@ -94,7 +94,7 @@ def probe(data, backbone: str, args, seed: int, cache: dict) -> dict[str, Any]:
 def probe_channels(probe: dict, cache: dict, backbone: str, test_ds, args, seed: int) -> dict[str, float]:
     """EER of the linear probe (c) on the same seeded degraded test sample as the other systems."""
     from wavguard import Detector
-    from wavguard.evaluation.metrics import compute_eer
+    from wavguard.metrics import compute_eer
 
     detector = cache.get("detector") or cache.setdefault("detector", Detector.from_backbone(backbone))
     subset = test_ds.shuffle(seed=0).select(range(min(args.channel_clips, len(test_ds))))

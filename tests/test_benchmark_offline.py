@@ -248,7 +248,7 @@ def test_score_saved_scores_a_saved_detector_the_benchmark_way(modules, tmp_path
         import score_saved
     finally:
         sys.path.remove(str(BENCH))
-    from wavguard.evaluation.metrics import compute_eer
+    from wavguard.metrics import compute_eer
     from wavguard.testing import tiny_detector
 
     manifest = _tiny_corpus(tmp_path / "corpus")

@@ -77,7 +77,7 @@ def test_materialize_reads_a_bounded_stream(hub_folder):
 
 def test_score_dataset_streams_rows_and_matches_the_materialized_scores(hub_folder, w2v_detector):
     from wavguard.evaluation.evaluate import evaluate_detector
-    from wavguard.evaluation.scoring import score_dataset
+    from wavguard.scoring.datasets import score_dataset
 
     stream = load_any(str(hub_folder), split="test", streaming=True)
     streamed = score_dataset(w2v_detector, stream)

@@ -156,17 +156,16 @@ def test_model_card_names_backbone_and_data_and_rounds_the_threshold(detector, t
 def test_an_onnx_export_gives_the_same_page_numbers(detector, files, tmp_path):
     pytest.importorskip("onnxruntime", reason="ONNX export needs the [export] extra")
     gr = pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard-detector[demo]'")
-    from wavguard.export import export_onnx
-    from wavguard.onnx_detector import OnnxDetector
+    from wavguard.export.onnx import export_onnx
 
     onnx = Detector.from_pretrained(export_onnx(detector, tmp_path / "onnx"))
-    assert isinstance(onnx, OnnxDetector)
+    assert onnx.backend_name in ("onnx", "onnx-int8")
     result = analyze(onnx, files["six"])
     assert result.prediction == onnx.predict(str(files["six"]))
     np.testing.assert_allclose(result.prediction.score, detector.predict(str(files["six"])).score, atol=1e-4)
     blocks = build_demo(onnx, model_id="user/detector-onnx")
     card = [b.value for b in blocks.blocks.values() if isinstance(b, gr.Markdown) and "Runtime" in str(b.value)]
-    assert len(card) == 1 and "- **Runtime:** ONNX Runtime (CPU)" in card[0]
+    assert len(card) == 1 and "- **Runtime:** ONNX Runtime (CPU, onnx)" in card[0]
 
 
 def test_timeline_draws_one_bar_per_window(detector, files):

@@ -12,7 +12,7 @@ import pytest
 from evaluation_data import make_dataset, write_clips
 
 from wavguard.errors import ConfigError
-from wavguard.evaluation import metrics as M
+from wavguard import metrics as M
 from wavguard.evaluation.evaluate import evaluate_detector, evaluate_scores, score_inputs
 from wavguard.testing import sine, tiny_detector
 

@@ -3,7 +3,7 @@ import pytest
 from huggingface_hub.repocard import metadata_load
 
 from wavguard import Detector, ModelLoadError
-from wavguard.hub import backbone_id, render_model_card, stage_for_hub
+from wavguard.hub.publish import backbone_id, render_model_card, stage_for_hub
 from wavguard.testing import tiny_detector
 
 
@@ -138,7 +138,7 @@ def test_unreachable_hub_id_gives_a_clear_error(monkeypatch, error):
 def test_card_is_a_huggingface_model_card_without_local_paths(tmp_path):
     from huggingface_hub import ModelCard
 
-    from wavguard.hub import build_model_card
+    from wavguard.hub.publish import build_model_card
 
     det = tiny_detector("wav2vec2", window_seconds=1.0)
     det.config.metrics = {"eer": 0.05, f"test_eer[{tmp_path}/held-out/test.csv]": 0.07, "epoch": 3}

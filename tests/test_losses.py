@@ -128,7 +128,7 @@ def test_oc_detector_saves_loads_and_exports_with_identical_scores(tmp_path):
     reloaded = Detector.from_pretrained(tmp_path / "oc")
     assert [p.logit_margin for p in reloaded.predict(clips, sample_rate=16000)] == expected
     pytest.importorskip("onnxruntime")
-    from wavguard.export import export_onnx
+    from wavguard.export.onnx import export_onnx
 
     exported = Detector.from_pretrained(export_onnx(reloaded, tmp_path / "onnx"))
     assert [p.logit_margin for p in exported.predict(clips, sample_rate=16000)] == pytest.approx(expected, abs=1e-4)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from wavguard.evaluation import metrics as M
+from wavguard import metrics as M
 
 
 @pytest.mark.parametrize(

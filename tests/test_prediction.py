@@ -4,7 +4,7 @@ from dataclasses import asdict
 
 import pytest
 
-from wavguard.prediction import Segment
+from wavguard.scoring.prediction import Segment
 
 
 def test_segment_unpacks_and_indexes_like_a_tuple():

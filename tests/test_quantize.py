@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from wavguard.quantize import _WindowReader, check_int8
+from wavguard.export.quantize import _WindowReader, check_int8
 
 
 class _Scores:
@@ -39,7 +39,7 @@ def test_check_fails_on_a_large_score_change_and_counts_flipped_labels():
 def test_check_judges_the_eer_on_labelled_rows(monkeypatch):
     import datasets
 
-    from wavguard import quantize
+    from wavguard.export import quantize
 
     data = datasets.Dataset.from_dict({"audio": ["0", "1", "2", "3"], "label": [0, 0, 1, 1]})
     fp32, int8 = _Scores([0.1, 0.2, 0.8, 0.9]), _Scores([0.1, 0.85, 0.8, 0.9])  # int8 puts a real clip above a fake

@@ -46,7 +46,7 @@ def _config(setup, mode, **kw):
 @pytest.mark.parametrize("mode", ["frozen", "lora", "full"])
 def test_mode_learns_and_reloads_identically(setup, mode):
     from wavguard import Detector
-    from wavguard.evaluation.metrics import compute_eer
+    from wavguard.metrics import compute_eer
     from wavguard.training import Trainer
 
     trainer = Trainer(_config(setup, mode))
@@ -165,7 +165,7 @@ def torch_allclose(a, b):
 
 def test_spectrogram_baseline_trains_with_the_same_trainer(setup):
     from wavguard import Detector
-    from wavguard.evaluation.metrics import compute_eer
+    from wavguard.metrics import compute_eer
     from wavguard.training import train
 
     cfg = _config(setup, "full", kind="spectrogram", epochs=6, detector={"window_seconds": 1.0},

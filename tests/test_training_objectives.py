@@ -66,7 +66,7 @@ def _files(folder: Path):
 @pytest.mark.parametrize("loss", ["ce", "ocsoftmax"])
 def test_each_loss_separates_the_classes_and_reloads_identically(task, loss):
     from wavguard import Detector
-    from wavguard.evaluation.metrics import compute_eer
+    from wavguard.metrics import compute_eer
     from wavguard.training import Trainer
 
     trainer = Trainer(_config(task, f"run-{loss}", loss=loss))

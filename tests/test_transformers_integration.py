@@ -19,8 +19,8 @@ from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClas
 
 import wavguard
 from wavguard import Detector, DetectorConfig, InvalidAudioError
-from wavguard.hf_config import WavguardConfig
-from wavguard.hf_model import WavguardForAudioClassification
+from wavguard.integrations.hf_config import WavguardConfig
+from wavguard.integrations.hf_model import WavguardForAudioClassification
 from wavguard.testing import chirp, sine, tiny_detector
 
 FIXTURES = Path(__file__).parent / "fixtures" / "release_0_1_0"
@@ -128,7 +128,7 @@ def test_half_precision_scoring(saved, dtype):
 def test_import_wavguard_registers_the_model_type():
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
-    wavguard.hf_integration.register()  # idempotent
+    wavguard.integrations.hf_registration.register()  # idempotent
     assert CONFIG_MAPPING["wavguard"] is WavguardConfig
 
 

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     m = evaluation.metrics
     print(f"test EER {100 * m['eer']:.1f}% (95% CI {100 * m['eer_ci95'][0]:.1f}-{100 * m['eer_ci95'][1]:.1f}), "
           f"ROC AUC {m['roc_auc']:.3f}; report: {report} ({time.perf_counter() - t:.0f} s)")
-    from wavguard.evaluation.metrics import metrics_by_attack
+    from wavguard.metrics import metrics_by_attack
 
     # each generator family's fakes against all real clips (the ASVspoof convention)
     for family, summary in metrics_by_attack(evaluation.labels, evaluation.scores, evaluation.columns["family"]).items():

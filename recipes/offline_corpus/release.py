@@ -118,7 +118,7 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
     from wavguard import Detector
     from wavguard.data import load_manifest
     from wavguard.evaluation.evaluate import evaluate_detector
-    from wavguard.hub import stage_for_hub
+    from wavguard.hub.publish import stage_for_hub
     from wavguard.training import TrainConfig, train
     from wavguard.training.config import apply_overrides
 
@@ -135,7 +135,7 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
     detector = Detector.from_pretrained(best_dir)
     evaluation = evaluate_detector(detector, splits["test"], group_columns=("family", "language"), channels=channels,
                                    bootstrap_resamples=200)
-    from wavguard.evaluation.metrics import metrics_by_attack
+    from wavguard.metrics import metrics_by_attack
 
     metrics = {"eer": evaluation.metrics["eer"], "roc_auc": evaluation.metrics["roc_auc"]}
     # each generator family's fakes against all real clips (ASVspoof convention)
@@ -177,9 +177,9 @@ def _add_fast_path(detector, folder: Path, validation) -> None:
     check on the validation split passes (EER within 0.5 points of fp32); else none."""
     import shutil
 
-    from wavguard.export import export_onnx
+    from wavguard.export.onnx import export_onnx
     from wavguard.layout import FAST_PATH_DIR
-    from wavguard.quantize import QuantizationCheckError
+    from wavguard.export.quantize import QuantizationCheckError
 
     try:
         export_onnx(detector, folder / FAST_PATH_DIR, quantize="int8", check_data=validation)

@@ -4,13 +4,14 @@
 that the audio is FAKE (higher = more likely fake).
 """
 
-from . import errors, hf_integration
+from . import errors
 from ._version import __version__
 from .config import DetectorConfig
 from .detector import Detector
 from .errors import *  # noqa: F403  (every wavguard error class is public API)
-from .prediction import Prediction, Segment
+from .integrations import hf_registration
+from .scoring.prediction import Prediction, Segment
 
-hf_integration.register()  # model_type "wavguard" for transformers' AutoConfig / AutoModel / pipeline
+hf_registration.register()  # model_type "wavguard" for transformers' AutoConfig / AutoModel / pipeline
 
 __all__ = ["__version__", "Detector", "DetectorConfig", "Prediction", "Segment", *errors.__all__]

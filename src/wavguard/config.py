@@ -19,10 +19,8 @@ from typing import Any
 
 from ._io import atomic_write_text
 from ._version import __version__
-from .audio.windows import AGGREGATIONS
 from .errors import ConfigError, ModelLoadError
 from .layout import CONFIG_NAME, MODEL_TYPE
-from .models.head import ACTIVATIONS, POOLINGS
 
 __all__ = ["DetectorConfig", "CONFIG_NAME", "FREEZE_MODES", "LABELS"]
 
@@ -38,8 +36,12 @@ FREEZE_MODES = ("all", "feature_encoder", "none", "lora")
 #: Output index -> label. Index 1 is FAKE: ``score`` is the probability of index 1.
 LABELS = ("real", "fake")
 KINDS = ("transformer", "spectrogram")
-HEAD_POOLINGS = POOLINGS
-HEAD_ACTIVATIONS = tuple(ACTIVATIONS)
+#: how the CNN head pools over time (:class:`~wavguard.models.head.CNNHead`)
+HEAD_POOLINGS = ("stats", "attentive")
+#: the CNN head's activation functions, by name
+HEAD_ACTIVATIONS = ("relu", "gelu")
+#: how window logits become a file's logits (:func:`~wavguard.audio.windows.aggregate_logits`)
+AGGREGATIONS = ("mean", "max", "topk")
 
 _INT_FIELDS = ("num_layers", "head_kernel_size", "sample_rate_hz", "top_k")
 _FLOAT_FIELDS = ("head_dropout", "window_seconds", "hop_seconds", "threshold", "calibration_scale", "calibration_bias")

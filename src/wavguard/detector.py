@@ -8,7 +8,7 @@ Example:
     (0.93, 'fake')
 
 Scoring itself (decode -> preprocess -> windows -> logits -> calibrate -> aggregate) is
-:mod:`wavguard.pipeline`; a detector is a :class:`~wavguard.scorer.Scorer` whose backend is a
+:mod:`wavguard.scoring.pipeline`; a detector is a :class:`~wavguard.scoring.scorer.Scorer` whose backend is a
 PyTorch module. Saved directories follow :mod:`wavguard.layout`.
 """
 
@@ -25,20 +25,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import loading
 from ._io import apply_umask, atomic_write, atomic_write_text
 from .config import DetectorConfig
 from .errors import ConfigError, ModelLoadError
-from .hub import push_to_hub
-from .layout import ADAPTER_DIR, BACKBONE_DIR, PREPROCESSOR_NAME, WEIGHTS_NAME, is_onnx_dir
-from .models.backbone import load_backbone, resolve_model_dir
-from .models.backends import TorchBackend
-from .models.baseline import BaselineModel, baseline_config, load_baseline_model
-from .models.lora import has_lora, load_adapter, save_adapter
+from .hub.portable import is_hub_id, portable_config
+from .hub.publish import push_to_hub
+from .layout import ADAPTER_DIR, BACKBONE_DIR, ONNX_META_NAME, ONNX_NAME, PREPROCESSOR_NAME, WEIGHTS_NAME
+from .models.backbone import load_backbone
+from .models.backends import Backend, TorchBackend
+from .models.baseline import BaselineModel, baseline_config
+from .models.lora import has_lora, save_adapter
 from .models.quiet import quiet_transformers
 from .models.transformer import DetectorModel
-from .onnx_detector import OnnxDetector
-from .portable import is_hub_id, portable_config
-from .scorer import Scorer
+from .scoring.scorer import Scorer
 
 __all__ = ["Detector", "build_baseline_detector"]
 
@@ -49,24 +49,52 @@ class Detector(Scorer):
     """A deepfake speech detector: preprocessing contract + network + calibration + threshold.
 
     Build one with :meth:`from_backbone` (new, untrained head) or :meth:`from_pretrained`
-    (a saved detector), score with :meth:`predict`, save with :meth:`save_pretrained`.
+    (a saved detector, through :mod:`wavguard.loading`), score with :meth:`predict`, save with
+    :meth:`save_pretrained`. The network runs in PyTorch or, for exported graphs, ONNX Runtime;
+    :attr:`backend_name` (and every ``Prediction.backend``) says which.
 
     Args:
         model: a module mapping (waveforms (B, S), lengths (B,)) to logits (B, 2) with columns
-            (REAL, FAKE), exposing ``min_samples``.
+            (REAL, FAKE), exposing ``min_samples``; or a ready
+            :class:`~wavguard.models.backends.Backend` (an ONNX Runtime session).
         config: the detector's :class:`DetectorConfig`.
         backbone_is_reference: the backbone's weights equal ``config.backbone`` at
             ``config.backbone_revision``, so a save may reference it instead of copying it.
+        directory: the folder an ONNX graph was loaded from (what :meth:`save_pretrained` copies).
     """
 
-    def __init__(self, model: nn.Module, config: DetectorConfig, backbone_is_reference: bool = False):
-        super().__init__(TorchBackend(model), config)
+    def __init__(
+        self,
+        model: nn.Module | Backend,
+        config: DetectorConfig,
+        backbone_is_reference: bool = False,
+        *,
+        directory: str | os.PathLike | None = None,
+    ):
+        backend = TorchBackend(model) if isinstance(model, nn.Module) else model
+        super().__init__(backend, config)
         self.backbone_is_reference = backbone_is_reference
-        model.eval()
+        self.directory = None if directory is None else Path(directory)
+        if isinstance(backend, TorchBackend):
+            backend.module.eval()
+
+    @property
+    def backend_name(self) -> str:
+        """Which runtime scores: ``"torch"``, ``"onnx"`` or ``"onnx-int8"``."""
+        return self.backend.name
 
     @property
     def model(self) -> nn.Module:
-        """The PyTorch network: (waveforms (B, S), lengths (B,)) -> logits (B, 2), (REAL, FAKE)."""
+        """The PyTorch network: (waveforms (B, S), lengths (B,)) -> logits (B, 2), (REAL, FAKE).
+
+        Raises:
+            ConfigError: the detector runs an exported graph (load it with ``backend="torch"``).
+        """
+        if not isinstance(self.backend, TorchBackend):
+            raise ConfigError(
+                f"this detector scores with its {self.backend_name} graph and has no PyTorch network; "
+                "load it with Detector.from_pretrained(..., backend='torch') to train, attack or export it"
+            )
         return self.backend.module
 
     # -- construction --------------------------------------------------------------------
@@ -112,58 +140,49 @@ class Detector(Scorer):
         name_or_path: str | os.PathLike,
         revision: str | None = None,
         *,
+        backend: str = "auto",
         device: str | torch.device | None = None,
         token: str | bool | None = None,
         cache_dir: str | os.PathLike | None = None,
         local_files_only: bool = False,
         torch_dtype: torch.dtype | str | None = None,
+        threads: int | None = None,
     ) -> "Detector":
         """Load a saved detector from a local directory or a Hugging Face Hub id.
 
         Hub ids are fetched with ``huggingface_hub.snapshot_download`` (honours
-        ``HF_HUB_OFFLINE`` and the local cache). Nothing from the checkpoint is executed. A
-        directory written by :func:`wavguard.export.export_onnx` gives an
-        :class:`~wavguard.export.OnnxDetector`.
+        ``HF_HUB_OFFLINE`` and the local cache). Nothing from the checkpoint is executed. What the
+        folder is and which backend scores it is decided by :mod:`wavguard.loading`, the same
+        rule for every entry point.
 
         Args:
             name_or_path: a detector directory or a Hub id (``"user/detector"``).
             revision: Hub branch, tag or commit of the detector (a referenced backbone uses
                 ``config.backbone_revision``).
+            backend: ``"auto"`` (a checked int8 graph in ``onnx-int8/`` on the CPU, an exported
+                folder's graph, else PyTorch), ``"torch"`` or ``"int8"``.
             device: where the network runs.
             token, cache_dir, local_files_only: passed to ``snapshot_download`` for the
                 detector and for a backbone it references by Hub id.
             torch_dtype: ``torch.bfloat16``, ``torch.float16`` (or their names) to score in
                 that precision; inputs are cast to it, scores stay float.
+            threads: ONNX Runtime intra-op threads for a graph backend.
+
+        Raises:
+            ModelLoadError: the folder is an ensemble (load it with
+                :func:`wavguard.evaluation.ensemble.load_scorer`) or cannot be read.
         """
-        hub = {"token": token, "cache_dir": cache_dir, "local_files_only": local_files_only}
-        directory = resolve_model_dir(str(name_or_path), revision, **hub)
-        if is_onnx_dir(directory):
-            return OnnxDetector.from_pretrained(directory, device=device)
-        config = DetectorConfig.load(directory)
-        if config.kind != "transformer":  # the spectrogram CNN
-            model = load_baseline_model(directory, config)
-            reference = False
-        else:
-            bundled = directory / BACKBONE_DIR
-            if bundled.is_dir():
-                backbone = load_backbone(str(bundled), normalize=config.normalize)
-                reference = False  # a bundle stays a bundle when saved again
-            else:
-                backbone = load_backbone(
-                    config.backbone, config.backbone_revision, config.num_layers, normalize=config.normalize, **hub
-                )
-                reference = True
-            model = DetectorModel(backbone, config)
-        _load_weights(model, directory / WEIGHTS_NAME, strict_prefixes=("layer_sum.", "head."))
-        adapter = directory / ADAPTER_DIR
-        if adapter.is_dir():
-            model = load_adapter(model, adapter)  # the base weights stay what ``reference`` says
-        det = cls(model, config, backbone_is_reference=reference)
-        if torch_dtype is not None:
-            det.model.to(_as_dtype(torch_dtype))
-        if device is not None:
-            det.to(device)
-        return det
+        saved = loading.inspect(name_or_path, revision, token=token, cache_dir=cache_dir, local_files_only=local_files_only)
+        if saved.kind == "ensemble":
+            raise ModelLoadError(
+                f"{saved.directory}: is an ensemble of detectors; load it with "
+                "wavguard.evaluation.ensemble.Ensemble.from_pretrained (the CLI loads either)"
+            )
+        name = loading.choose_backend(saved, backend, device=device, torch_dtype=torch_dtype)
+        loaded = loading.load_backend(saved, name, device=device, torch_dtype=torch_dtype, threads=threads)
+        return cls(
+            loaded.backend, loaded.config, backbone_is_reference=loaded.backbone_is_reference, directory=loaded.directory
+        )
 
     # -- saving --------------------------------------------------------------------------
     def save_pretrained(
@@ -191,6 +210,8 @@ class Detector(Scorer):
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        if not isinstance(self.backend, TorchBackend):
+            return self._save_graph(directory)
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         transformer = self.config.kind == "transformer"
         reference = self.backbone_is_reference and (not portable or is_hub_id(self.config.backbone))
@@ -223,6 +244,16 @@ class Detector(Scorer):
         atomic_write_text(directory / PREPROCESSOR_NAME, json.dumps(_preprocessor_config(config), indent=2) + "\n")
         return directory
 
+    def _save_graph(self, directory: Path) -> Path:
+        """An ONNX-backed detector: copy the graph and its metadata, write the (possibly changed) config."""
+        for name in (ONNX_NAME, ONNX_META_NAME):
+            source = Path(self.directory, name)
+            if source.resolve() != (directory / name).resolve():
+                shutil.copyfile(source, directory / f".{name}.tmp")
+                os.replace(directory / f".{name}.tmp", directory / name)
+        self.config.save(directory)
+        return directory
+
     def push_to_hub(
         self,
         repo_id: str,
@@ -245,7 +276,7 @@ class Detector(Scorer):
     def __repr__(self) -> str:
         cfg = self.config
         return (
-            f"Detector(kind={cfg.kind!r}, backbone={cfg.backbone!r}, type={cfg.backbone_type!r}, "
+            f"Detector(kind={cfg.kind!r}, backend={self.backend_name!r}, backbone={cfg.backbone!r}, type={cfg.backbone_type!r}, "
             f"layers={cfg.num_layers}, window={cfg.window_seconds}s, threshold={cfg.threshold})"
         )
 
@@ -285,39 +316,3 @@ def _preprocessor_config(config: DetectorConfig) -> dict[str, Any]:
         "do_normalize": False,
         "return_attention_mask": True,
     }
-
-
-def _as_dtype(dtype: torch.dtype | str) -> torch.dtype:
-    """``torch.bfloat16`` from itself, ``"bfloat16"`` or ``"torch.bfloat16"``; ``"auto"`` is float32."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    name = str(dtype).removeprefix("torch.")
-    if name == "auto":
-        return torch.float32
-    value = getattr(torch, name, None)
-    if not isinstance(value, torch.dtype) or not value.is_floating_point:
-        raise ConfigError(f"torch_dtype must be a floating torch dtype such as torch.bfloat16, got {dtype!r}")
-    return value
-
-
-def _load_weights(model: nn.Module, path: Path, strict_prefixes: tuple[str, ...]) -> None:
-    """Load ``model.safetensors`` into ``model``; every parameter under ``strict_prefixes`` must be present."""
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise ModelLoadError(f"{path.parent}: no {path.name}; is this a wavguard detector directory?")
-    try:
-        state = load_file(str(path))
-    except Exception as exc:
-        raise ModelLoadError(f"{path}: cannot read the weights ({exc})") from None
-    own = model.state_dict()
-    unexpected = [k for k in state if k not in own]
-    missing = [k for k in own if k.startswith(strict_prefixes) and k not in state]
-    if unexpected or missing:
-        raise ModelLoadError(
-            f"{path}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
-        )
-    mismatched = [k for k in state if own[k].shape != state[k].shape]
-    if mismatched:
-        raise ModelLoadError(f"{path}: tensor shapes do not match the config for {mismatched[:5]}")
-    model.load_state_dict(state, strict=False)

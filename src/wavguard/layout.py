@@ -19,8 +19,6 @@ ENSEMBLE_DIR/ensemble.json   members and fusion weights
 
 from __future__ import annotations
 
-from pathlib import Path
-
 __all__ = [
     "CONFIG_NAME",
     "WEIGHTS_NAME",
@@ -33,7 +31,6 @@ __all__ = [
     "ENSEMBLE_NAME",
     "PREPROCESSOR_NAME",
     "MODEL_TYPE",
-    "is_onnx_dir",
 ]
 
 CONFIG_NAME = "config.json"
@@ -50,7 +47,3 @@ PREPROCESSOR_NAME = "preprocessor_config.json"
 #: ``model_type`` in config.json: the key transformers' Auto classes dispatch on.
 MODEL_TYPE = "wavguard"
 
-
-def is_onnx_dir(directory: Path) -> bool:
-    """Whether ``directory`` holds an exported detector (an ONNX graph and no PyTorch weights)."""
-    return (directory / ONNX_NAME).is_file() and not (directory / WEIGHTS_NAME).is_file()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import AGGREGATIONS
 from ..errors import ConfigError
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
     "AGGREGATIONS",
 ]
 
-AGGREGATIONS = ("mean", "max", "topk")
 
 
 def _check_sizes(window_samples: int, hop_samples: int) -> None:

@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 __all__ = [
-    "add_model", "add_data", "add_out", "add_json", "add_progress", "add_device", "add_revision",
+    "add_model", "add_backend", "load_scorer", "add_data", "add_out", "add_json", "add_progress", "add_device", "add_revision",
     "add_overrides", "add_deprecated_model_option", "add_deprecated_set", "deprecated", "resolve_model",
     "resolve_progress", "resolve_overrides", "take_positional_data",
 ]
@@ -87,6 +87,31 @@ def resolve_progress(args: argparse.Namespace) -> bool:
 def add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None,
                    help="torch device, e.g. cpu or cuda (an unavailable device is a usage error, exit 2)")
+
+
+def add_backend(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend", choices=("auto", "torch", "int8"), default="auto",
+        help="what runs the network (the same rule as Detector.from_pretrained): auto (default) scores with the "
+        "folder's checked int8 graph (onnx-int8/) on the CPU when it has one, an exported folder's graph, else "
+        "PyTorch; torch: always PyTorch; int8: the checked int8 graph or an error",
+    )
+
+
+def load_scorer(args: argparse.Namespace, model: str, *, ensembles: bool = True) -> Any:
+    """The detector (or, where ``ensembles``, the ensemble) ``model`` names, loaded through
+    :mod:`wavguard.loading` with the command's ``--backend``, ``--device`` and ``--revision``; logs
+    (``-v``) which backend scores."""
+    import logging
+
+    from ..detector import Detector
+    from ..evaluation.ensemble import load_scorer as load
+
+    options = {"backend": getattr(args, "backend", "auto"), "device": getattr(args, "device", None)}
+    revision = getattr(args, "revision", None)
+    scorer = load(model, revision, **options) if ensembles else Detector.from_pretrained(model, revision, **options)
+    logging.getLogger("wavguard.cli").info("%s: scoring with backend %s", model, scorer.backend_name)
+    return scorer
 
 
 def add_revision(p: argparse.ArgumentParser) -> None:

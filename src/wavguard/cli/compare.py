@@ -6,7 +6,7 @@ import argparse
 import os
 
 from . import _args
-from .evaluate import add_data_arguments, load_data, load_model
+from .evaluate import add_data_arguments, load_data
 
 
 def register(subparsers) -> None:
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.report import format_percent
 
     names = _names(args.models, args.names)
-    models = [(name, load_model(path, args.revision, device=args.device)) for name, path in zip(names, args.models)]
+    models = [(name, _args.load_scorer(args, path)) for name, path in zip(names, args.models)]
     dataset = load_data(args.data, args.split)
     summary = compare_detectors(models, dataset, args.out, batch_size=args.batch_size, group_columns=args.group_by,
                                 bootstrap_resamples=args.bootstrap, progress=_args.resolve_progress(args))

@@ -21,17 +21,17 @@ def register(subparsers) -> None:
     p.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link (needs internet)")
     p.add_argument("--max-duration-seconds", type=float, default=600.0, help="longer clips are refused")
     _args.add_device(p)
+    _args.add_backend(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..demo import gradio_available, launch_demo
-    from ..detector import Detector
     from ..errors import ConfigError
 
     if not gradio_available():
         raise ConfigError("the demo page needs gradio: pip install 'wavguard-detector[demo]'")
-    detector = Detector.from_pretrained(args.model, args.revision, device=args.device)
+    detector = _args.load_scorer(args, args.model, ensembles=False)
     launch_demo(detector, model_id=str(args.model), host=args.host, port=args.port, share=args.share,
                 max_duration_seconds=args.max_duration_seconds)
     return 0

@@ -55,17 +55,7 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples of the EER interval (0: skip; default 1000)")
     _args.add_progress(p)
     _args.add_device(p)
-
-
-def load_model(name: str, revision: str | None = None, device: str | None = None):
-    """A :class:`~wavguard.Detector`, or an :class:`~wavguard.evaluation.ensemble.Ensemble` for a directory with ``ensemble.json``."""
-    from ..evaluation.ensemble import ENSEMBLE_NAME, Ensemble
-
-    if (Path(name) / ENSEMBLE_NAME).is_file():
-        return Ensemble.from_pretrained(name, device=device)
-    from ..detector import Detector
-
-    return Detector.from_pretrained(name, revision, device=device)
+    _args.add_backend(p)
 
 
 def load_data(source: str, split: str | None):
@@ -114,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         from ..errors import ConfigError
 
         raise ConfigError(f"wavguard evaluate: no data; give it with --data (wavguard evaluate {args.model} --data DATA -o DIR)")
-    model = load_model(args.model, args.revision, args.device)
+    model = _args.load_scorer(args, args.model)
     dataset = load_data(args.data, args.split)
     result = evaluate_detector(
         model,

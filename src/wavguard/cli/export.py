@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..detector import Detector
     from ..errors import ConfigError
-    from ..export import export_onnx
+    from ..export.onnx import export_onnx
 
     if not args.quantize and (args.calibration_data or args.check_data):
         raise ConfigError("--calibration-data and --check-data go with --quantize int8")
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"wrote {out / 'model.onnx'} ({size_mb:.1f} MB, {args.quantize or 'fp32'})")
     if check:
-        from ..quantize import QuantizationCheck
+        from ..export.quantize import QuantizationCheck
 
         print(QuantizationCheck(**check).summary())
     return 0

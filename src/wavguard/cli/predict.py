@@ -27,37 +27,12 @@ def register(subparsers) -> None:
     _args.add_json(p, help="print JSON lines with per-window segments")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the detector's)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
-    p.add_argument("--backend", choices=["auto", "torch"], default="auto",
-                   help="auto (default): on the CPU, score with the detector's checked int8 graph (its onnx-int8/ "
-                   "folder, written by `wavguard export MODEL --quantize int8 --check-data DATA -o MODEL/onnx-int8`) "
-                   "when it has one whose check passed; torch: always the PyTorch detector")
+    _args.add_backend(p)
     _args.add_progress(p)
     _args.add_device(p)
     _args.add_revision(p)
     _args.add_deprecated_model_option(p)
     p.set_defaults(func=run)
-
-
-def load_for_scoring(model: str, revision: str | None, device: str | None, backend: str = "auto"):
-    """The detector ``wavguard predict`` scores with: the folder's checked int8 graph
-    (:data:`~wavguard.layout.FAST_PATH_DIR`, its ``quantization_check`` passed) on the CPU when
-    ``backend`` is ``"auto"``, else the PyTorch detector."""
-    from ..detector import Detector
-    from ..layout import FAST_PATH_DIR, ONNX_META_NAME
-    from ..models.backbone import resolve_model_dir
-
-    directory = resolve_model_dir(model, revision)  # fetched once, for both the fast path and PyTorch
-    if backend == "auto" and device in (None, "cpu"):
-        fast = directory / FAST_PATH_DIR
-        try:
-            check = json.loads((fast / ONNX_META_NAME).read_text()).get("quantization_check") or {}
-        except (OSError, ValueError):
-            check = {}
-        if check.get("passed"):
-            from ..onnx_detector import OnnxDetector
-
-            return OnnxDetector.from_pretrained(fast)
-    return Detector.from_pretrained(directory, device=device)
 
 
 def _model_and_files(args: argparse.Namespace) -> tuple[str, list[str]]:
@@ -91,7 +66,7 @@ def escape_field(text: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     model, files = _model_and_files(args)
-    detector = load_for_scoring(model, args.revision, args.device, args.backend)
+    detector = _args.load_scorer(args, model)
     results = detector.predict(files, batch_size=args.batch_size, threshold=args.threshold, on_error="return",
                                progress=_args.resolve_progress(args))
     failed = 0

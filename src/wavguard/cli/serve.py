@@ -14,6 +14,7 @@ def register(subparsers) -> None:
                               "WS /v1/stream.")
     _args.add_model(p)
     _args.add_device(p)
+    _args.add_backend(p)
     _args.add_revision(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -37,7 +38,6 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ..detector import Detector
     from ..serve import ServiceSettings, create_app
 
     keys = list(args.api_key or []) + [k for k in os.environ.get("WAVGUARD_API_KEYS", "").split(",") if k]
@@ -55,6 +55,6 @@ def run(args: argparse.Namespace) -> int:
         store_feedback_audio=args.store_feedback_audio,
         model_id=str(args.model),
     )
-    app = create_app(Detector.from_pretrained(args.model, args.revision, device=args.device), settings, ui=not args.no_ui)
+    app = create_app(_args.load_scorer(args, args.model, ensembles=False), settings, ui=not args.no_ui)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

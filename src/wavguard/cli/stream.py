@@ -31,20 +31,20 @@ def register(subparsers) -> None:
     p.add_argument("--chunk-bytes", type=int, default=8192, help="bytes read from stdin at a time")
     _args.add_json(p, help="print JSON lines")
     _args.add_device(p)
+    _args.add_backend(p)
     _args.add_revision(p)
     _args.add_deprecated_model_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, stdin=None, stdout=None) -> int:
-    from ..detector import Detector
 
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout
     dtype = _DTYPES[args.format]
     frame_bytes = dtype.itemsize * args.channels
     model = _args.resolve_model(args)
-    scorer = Detector.from_pretrained(model, args.revision, device=args.device).stream(sample_rate=args.sample_rate, channels=args.channels, source="<stdin>")
+    scorer = _args.load_scorer(args, model, ensembles=False).stream(sample_rate=args.sample_rate, channels=args.channels, source="<stdin>")
 
     emitted = 0
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..audio.decode import audio_info, load_audio
 from ..errors import AudioError, WavguardError
-from ..prediction import Prediction
+from ..scoring.prediction import Prediction
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

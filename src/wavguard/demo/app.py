@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..errors import WavguardError
-from ..hub import backbone_id
-from ..onnx_detector import OnnxDetector
+from ..hub.publish import backbone_id
 from .analysis import Analysis, analyze, error_html, timeline_figure, verdict_html
 from .card import model_card_markdown
 
@@ -83,7 +82,7 @@ def page_options(function, **extra: Any) -> dict[str, Any]:
 
 
 def _runtime(detector: "Detector") -> str:
-    return "ONNX Runtime (CPU)" if isinstance(detector, OnnxDetector) else f"PyTorch ({detector.device})"
+    return f"PyTorch ({detector.device})" if detector.backend_name == "torch" else f"ONNX Runtime (CPU, {detector.backend_name})"
 
 
 def _model_id(detector: "Detector") -> str:

@@ -31,7 +31,7 @@ from ..data import decode_audio
 from ..detector import Detector
 from ..errors import ConfigError, WavguardError
 from ..models.adversarial import ATTACKS, attack, snr_db_of
-from .scoring import ScoredRow, _cell_input, _rename_error, score_inputs
+from ..scoring.datasets import ScoredRow, _cell_input, _rename_error, score_inputs
 
 __all__ = ["attack_clip", "score_dataset_adversarial", "check_attack"]
 
@@ -115,7 +115,7 @@ def score_dataset_adversarial(
         other arguments: see :func:`attack_clip` and ``evaluate_detector``.
 
     Returns:
-        (one :class:`~wavguard.evaluation.scoring.ScoredRow` per row in row order, the achieved SNR
+        (one :class:`~wavguard.scoring.datasets.ScoredRow` per row in row order, the achieved SNR
         in dB of each attacked clip).
     """
     check_attack(detector, snr_db, method, steps)

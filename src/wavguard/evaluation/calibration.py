@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .evaluate import evaluate_detector
-from .metrics import compute_eer
+from ..metrics import compute_eer
 
 __all__ = [
     "fit_platt",

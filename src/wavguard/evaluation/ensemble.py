@@ -26,19 +26,20 @@ from typing import Any
 
 import numpy as np
 
+from .. import loading
 from .._io import atomic_write_text
 from .._version import __version__
 from ..detector import Detector
 from ..errors import ConfigError, ModelLoadError
 from ..layout import ENSEMBLE_NAME
-from ..pipeline import Predicts, describe_item, sigmoid
-from ..prediction import Prediction
+from ..scoring.pipeline import Predicts, describe_item, sigmoid
+from ..scoring.prediction import Prediction
 from .calibration import fit_fusion, select_threshold
 from .evaluate import _labels, evaluate_detector
 from .report import format_percent, plot_det, plot_roc, to_json
-from .scoring import ItemScores, predict_margins, score_dataset
+from ..scoring.datasets import ItemScores, predict_margins, score_dataset
 
-__all__ = ["Ensemble", "ENSEMBLE_NAME", "compare_detectors", "count_parameters", "training_seconds"]
+__all__ = ["Ensemble", "ENSEMBLE_NAME", "load_scorer", "compare_detectors", "count_parameters", "training_seconds"]
 
 
 
@@ -149,7 +150,7 @@ class Ensemble(Predicts):
         return [
             error if error is not None
             else Prediction(describe_item(item), float(sigmoid(z)), "fake" if sigmoid(z) >= threshold else "real",
-                            threshold, float(duration))
+                            threshold, float(duration), logit_margin=float(z), backend=self.backend_name)
             for item, z, duration, error in zip(items, fused, durations, errors)
         ]
 
@@ -196,26 +197,40 @@ class Ensemble(Predicts):
         return directory
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike, *, device: str | None = None) -> "Ensemble":
-        """Load an ensemble saved by :meth:`save_pretrained` (members by path or Hub id)."""
-        path = Path(directory) / ENSEMBLE_NAME
-        if not path.is_file():
-            raise ModelLoadError(f"{directory}: no {ENSEMBLE_NAME}; is this a wavguard ensemble directory?")
-        try:
-            data = json.loads(path.read_text())
-            members, weights = list(data["members"]), list(data["weights"])
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ModelLoadError(f"{path}: not a valid ensemble file ({exc})") from None
+    def from_pretrained(
+        cls, name_or_path: str | os.PathLike, revision: str | None = None, *, backend: str = "auto", device: str | None = None
+    ) -> "Ensemble":
+        """Load an ensemble saved by :meth:`save_pretrained` (members by path or Hub id), each member
+        through :mod:`wavguard.loading` with ``backend``."""
+        saved = loading.inspect(name_or_path, revision)
+        if saved.kind != "ensemble":
+            raise ModelLoadError(f"{saved.directory}: no {ENSEMBLE_NAME}; is this a wavguard ensemble directory?")
+        spec = loading.read_ensemble(saved)
         sources, detectors = [], []
-        for member in members:
-            local = Path(directory) / member
+        for member in spec.members:
+            local = saved.directory / member
             source = str(local) if local.is_dir() else member
-            detectors.append(Detector.from_pretrained(source, device=device))
+            detectors.append(Detector.from_pretrained(source, backend=backend, device=device))
             sources.append(None if local.is_dir() and not os.path.isabs(member) else source)
-        return cls(detectors, weights, data.get("bias", 0.0), threshold=data.get("threshold", 0.5), sources=sources, metrics=data.get("metrics"))
+        return cls(detectors, spec.weights, spec.bias, threshold=spec.threshold, sources=sources, metrics=spec.metrics)
+
+    @property
+    def backend_name(self) -> str:
+        """The members' backends, e.g. ``"torch"`` or ``"torch+onnx-int8"``."""
+        return "+".join(dict.fromkeys(det.backend_name for det in self.detectors))
 
     def __repr__(self) -> str:
         return f"Ensemble({len(self.detectors)} members, weights={np.round(self.weights, 3).tolist()}, bias={self.bias:.3f}, threshold={self.threshold})"
+
+
+def load_scorer(
+    name_or_path: str | os.PathLike, revision: str | None = None, *, backend: str = "auto", device: str | None = None
+) -> Detector | Ensemble:
+    """What the CLI, the service and evaluation load: an :class:`Ensemble` for a folder with
+    ``ensemble.json``, else a :class:`~wavguard.Detector`; both through :mod:`wavguard.loading`."""
+    if loading.inspect(name_or_path, revision).kind == "ensemble":
+        return Ensemble.from_pretrained(name_or_path, revision, backend=backend, device=device)
+    return Detector.from_pretrained(name_or_path, revision, backend=backend, device=device)
 
 
 def count_parameters(model: Any) -> tuple[int, int]:

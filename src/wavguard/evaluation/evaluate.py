@@ -1,10 +1,10 @@
 """Score a labelled data set with a detector and compute every metric, pooled and per group.
 
 Scores point towards FAKE (higher = more likely fake), labels are 1 = fake, 0 = real; see
-:mod:`wavguard.evaluation.metrics`.
+:mod:`wavguard.metrics`.
 
 Scoring itself (inputs, data set rows, channels, several processes) lives in
-:mod:`wavguard.evaluation.scoring`; its names are re-exported here.
+:mod:`wavguard.scoring.datasets`; its names are re-exported here.
 
 Robustness: ``channels=`` scores the data set again through each degradation channel of
 :mod:`wavguard.audio.channels` (MP3, telephone, noise, reverb) and keeps one result per channel.
@@ -31,10 +31,10 @@ import numpy as np
 from ..audio.channels import DEFAULT_CHANNELS, parse_channels
 from ..data.hub_data import materialize
 from ..errors import ConfigError
-from ..portable import base_name
-from . import metrics as M
+from ..hub.portable import base_name
+from .. import metrics as M
 from .adversarial import check_attack, score_dataset_adversarial
-from .scoring import ItemScores, ScoredRow, _logit, predict_margins, score_dataset, score_inputs
+from ..scoring.datasets import ItemScores, ScoredRow, _logit, predict_margins, score_dataset, score_inputs
 
 __all__ = [
     "EvaluationResult",
@@ -67,7 +67,7 @@ class EvaluationResult:
         log_odds: shape (N,), ``logit(score)``, used as LLRs for Cllr (equal priors).
         margins: shape (N,), uncalibrated FAKE-minus-REAL logit margins (for calibration).
         threshold: decision threshold of the thresholded metrics (the model's own).
-        metrics: pooled :func:`~wavguard.evaluation.metrics.summarize` plus ``eer_ci95`` (bootstrap).
+        metrics: pooled :func:`~wavguard.metrics.summarize` plus ``eer_ci95`` (bootstrap).
         groups: ``{column: {value: summary}}``; ``attack`` follows the ASVspoof convention (each
             attack's fakes against all real clips).
         columns: ``{column: values}`` of the grouping columns, aligned with ``scores``.

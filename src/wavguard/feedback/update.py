@@ -312,7 +312,7 @@ def update_detector(
             "rows have a label only. Start the server with --log-db FILE --store-feedback-audio and send audio_base64 "
             "with each POST /v1/feedback"
         )
-    old = Detector.from_pretrained(model)
+    old = Detector.from_pretrained(model, backend="torch")  # compared with the retrained one, same backend
     train_data, held, counts = _build_data(fb.dataset, replay, replay_split, replay_fraction, holdout, holdout_split,
                                            holdout_fraction, seed)
     _check_classes(train_data, held, replay not in (None, "", []), validation_fraction)
@@ -325,7 +325,7 @@ def update_detector(
         logger.info("updating %s: %d training clips (%d feedback), %d hold-out clips", model, counts["train"]["total"],
                     counts["train"]["feedback"], counts["holdout"]["total"])
         trained = train(cfg)
-        new = Detector.from_pretrained(trained.best_dir)
+        new = Detector.from_pretrained(trained.best_dir, backend="torch")
         scored = [
             evaluate_detector(det, held, batch_size=batch_size, group_columns=groups, name=name,
                               bootstrap_resamples=bootstrap_resamples)

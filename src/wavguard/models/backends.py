@@ -25,6 +25,9 @@ __all__ = ["Backend", "TorchBackend", "OnnxBackend", "check_device"]
 class Backend(Protocol):
     """What the scoring pipeline needs from a network."""
 
+    #: which runtime scores: ``"torch"``, ``"onnx"`` or ``"onnx-int8"`` (every prediction names it)
+    name: str
+
     @property
     def min_samples(self) -> int:
         """The shortest window (samples at the model's rate) the network can score."""
@@ -55,6 +58,8 @@ class TorchBackend:
     Args:
         module: the network; it exposes ``min_samples``.
     """
+
+    name = "torch"
 
     def __init__(self, module: nn.Module):
         self.module = module
@@ -104,9 +109,12 @@ class OnnxBackend:
         min_samples: the network's receptive field in samples.
         min_export_samples: the shortest window the exported graph accepts.
         threads: ONNX Runtime intra-op threads (``None``: its default).
+        name: ``"onnx"`` (an fp32 graph) or ``"onnx-int8"``.
     """
 
-    def __init__(self, path: str | Path, min_samples: int, min_export_samples: int, threads: int | None = None):
+    def __init__(
+        self, path: str | Path, min_samples: int, min_export_samples: int, threads: int | None = None, *, name: str = "onnx"
+    ):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -115,6 +123,7 @@ class OnnxBackend:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._min_samples = int(min_samples)
         self.min_export_samples = int(min_export_samples)
+        self.name = name
 
     @property
     def min_samples(self) -> int:

@@ -10,9 +10,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..config import HEAD_POOLINGS
+
 __all__ = ["WeightedLayerSum", "CNNHead", "AttentiveStatsPool", "masked_mean_std", "POOLINGS", "ACTIVATIONS"]
 
-POOLINGS = ("stats", "attentive")
+POOLINGS = HEAD_POOLINGS
+#: the activation module of each name in :data:`~wavguard.config.HEAD_ACTIVATIONS`
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
 
 

@@ -32,8 +32,8 @@ from ..audio.windows import Window
 from ..detector import Detector
 from ..errors import AudioError, WavguardError
 from ..feedback.store import PredictionStore
-from ..hub import backbone_id
-from ..pipeline import ScoringState
+from ..hub.publish import backbone_id
+from ..scoring.pipeline import ScoringState
 from .auth import check_key, presented_key
 from .batcher import DynamicBatcher
 from .errors import api_error, audio_error, install_error_handlers, internal_error_response
@@ -224,7 +224,7 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
     async def model_info(request: Request):
         check_auth(request)
         return {"id": settings.model_id, "version": __version__, "backbone": backbone_id(detector.config),
-                "config": detector.config.to_dict(),
+                "backend": detector.backend_name, "config": detector.config.to_dict(),
                 "metrics": detector.config.metrics, "score": "probability that the audio is fake"}
 
     @app.post("/v1/predict", responses={200: {"model": PredictionOut}, **upload_errors},

@@ -82,6 +82,7 @@ class PredictionOut(BaseModel):
     duration_seconds: float
     segments: list[SegmentOut]
     logit_margin: float | None = Field(description="aggregated FAKE-minus-REAL logit before calibration")
+    backend: str = Field(description="the runtime that scored: torch, onnx or onnx-int8")
     id: str = Field(description="the prediction id, for /v1/feedback")
     audio_sha256: str
     processing_ms: float
@@ -115,6 +116,7 @@ class ModelInfoOut(BaseModel):
     id: str | None
     version: str
     backbone: str = Field(description="the pretrained backbone, as in a prediction's model.backbone")
+    backend: str = Field(description="the runtime that scores: torch, onnx or onnx-int8 (wavguard.loading's rule)")
     config: dict[str, Any] = Field(description="the detector's config.json")
     metrics: dict[str, Any]
     score: str

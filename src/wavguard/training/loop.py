@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..evaluation.metrics import compute_eer
+from ..metrics import compute_eer
 from .checkpoint import TrainState
 from .losses import WeightedCrossEntropy
 

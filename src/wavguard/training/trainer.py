@@ -140,9 +140,10 @@ class Trainer:
     def _continue_from(self, source: str):
         """The saved detector ``source``, its trainable part set by ``mode`` (see ``TrainConfig.init_from``)."""
         cfg = self.config
-        det = Detector.from_pretrained(source)
-        if not isinstance(det, Detector):
-            raise ConfigError(f"init_from={source!r} is an exported (ONNX) detector; continue from the PyTorch directory it came from")
+        try:
+            det = Detector.from_pretrained(source, backend="torch")
+        except ConfigError as exc:
+            raise ConfigError(f"init_from={source!r}: {exc}; continue from the PyTorch directory it came from") from None
         if det.config.kind != cfg.kind:
             raise ConfigError(f"init_from={source!r} is a {det.config.kind!r} detector; set kind={det.config.kind}")
         extra = dict(det.config.extra)
@@ -419,7 +420,7 @@ class Trainer:
         best_dir = self.output_dir / BEST_DIR
         if not (best_dir / CONFIG_NAME).is_file():
             return
-        best = Detector.from_pretrained(best_dir)
+        best = Detector.from_pretrained(best_dir, backend="torch")
         training = dict(best.config.extra.get("training", {}))
         training["training_seconds"] = round(float(seconds), 3)
         best.config.extra = {**best.config.extra, "training": training}
@@ -437,7 +438,7 @@ class Trainer:
         """Score each test source with the saved best detector (deterministic crops)."""
 
         cfg, acc = self.config, self.accelerator
-        best = Detector.from_pretrained(self.output_dir / BEST_DIR)
+        best = Detector.from_pretrained(self.output_dir / BEST_DIR, backend="torch")
         module = acc.prepare_model(TrainingModule(best.model), evaluation_mode=True)
         crop = int(round(cfg.crop_seconds * best.config.sample_rate_hz))
         out: dict[str, dict[str, Any]] = {}

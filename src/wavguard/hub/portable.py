@@ -11,9 +11,9 @@ import os
 import re
 from typing import Any
 
-from .config import DetectorConfig
-from .errors import ConfigError
-from .layout import BACKBONE_DIR
+from ..config import DetectorConfig
+from ..errors import ConfigError
+from ..layout import BACKBONE_DIR
 
 __all__ = ["is_hub_id", "is_local_path", "base_name", "scrub_local_paths", "portable_backbone_name", "portable_config"]
 

@@ -1,10 +1,10 @@
 """``WavguardConfig``: a wavguard ``config.json`` as transformers reads it (``model_type = "wavguard"``).
 
 transformers' ``AutoConfig.from_pretrained(DIR)`` gives this class for a saved detector once
-``import wavguard`` has registered it (:mod:`wavguard.hf_integration`). It carries every
+``import wavguard`` has registered it (:mod:`wavguard.integrations.hf_registration`). It carries every
 :class:`~wavguard.config.DetectorConfig` field as an attribute, plus ``id2label`` = {0: real, 1: fake}
 so transformers' pipelines name the classes. The detector itself is still loaded by wavguard
-(:class:`~wavguard.hf_model.WavguardForAudioClassification`): no code from the checkpoint runs.
+(:class:`~wavguard.integrations.hf_model.WavguardForAudioClassification`): no code from the checkpoint runs.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 from transformers import PretrainedConfig
 
-from .config import LABELS, DetectorConfig
-from .layout import MODEL_TYPE
+from ..config import LABELS, DetectorConfig
+from ..layout import MODEL_TYPE
 
 __all__ = ["WavguardConfig"]
 

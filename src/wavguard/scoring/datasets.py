@@ -92,7 +92,7 @@ def predict_margins(detector, inputs: Sequence[Any], *, sample_rate: int | None 
     return margins, durations, errors
 
 class InputScorer(Protocol):
-    """What evaluation scores: a detector (:class:`~wavguard.scorer.Scorer`) or an
+    """What evaluation scores: a detector (:class:`~wavguard.scoring.scorer.Scorer`) or an
     :class:`~wavguard.evaluation.ensemble.Ensemble`."""
 
     @property

@@ -12,18 +12,25 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .config import DetectorConfig
-from .layout import ADAPTER_DIR, BACKBONE_DIR, CARD_NAME
+from ..config import DetectorConfig
+from ..layout import ADAPTER_DIR, BACKBONE_DIR, CARD_NAME
 from .portable import base_name, is_hub_id, is_local_path, scrub_local_paths
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
 
-    from .detector import Detector
-
 __all__ = ["build_model_card", "render_model_card", "stage_for_hub", "push_to_hub", "backbone_markdown", "backbone_id"]
+
+
+
+class SavesPretrained(Protocol):
+    """What can be published: anything that saves itself as a detector folder (a
+    :class:`~wavguard.Detector`)."""
+
+    def save_pretrained(self, directory: str | os.PathLike, *, portable: bool = ...) -> Path | str: ...
+
 
 _BACKBONE_NAMES = {"wav2vec2": "Wav2Vec2", "hubert": "HuBERT", "wavlm": "WavLM", "whisper": "Whisper encoder"}
 #: Remote files a new upload replaces with nothing (peft's template card from older wavguard pushes).
@@ -223,7 +230,7 @@ def _card_body(config, repo_id: str, metrics: list[tuple[str, float]], dataset: 
     return "\n".join(body)
 
 
-def stage_for_hub(detector: "Detector", directory: str | os.PathLike, repo_id: str, *, portable: bool = True) -> Path:
+def stage_for_hub(detector: SavesPretrained, directory: str | os.PathLike, repo_id: str, *, portable: bool = True) -> Path:
     """Save the detector (``portable`` by default: a local backbone is bundled, no local paths)
     and its model card into ``directory``: exactly what gets uploaded."""
     directory = Path(detector.save_pretrained(directory, portable=portable))
@@ -232,7 +239,7 @@ def stage_for_hub(detector: "Detector", directory: str | os.PathLike, repo_id: s
 
 
 def push_to_hub(
-    detector: "Detector",
+    detector: SavesPretrained,
     repo_id: str,
     *,
     private: bool | None = None,

@@ -4,8 +4,8 @@ The exported graph is the whole network: (LoRA merged) backbone, Whisper log-mel
 weighted layer sum, CNN head; input ``waveforms`` (batch, samples) float32 at the model's rate,
 outputs ``logits`` (batch, 2; columns REAL, FAKE) and ``probabilities`` (softmax), both with
 dynamic batch and length axes. Windowing, aggregation, calibration and the threshold stay in
-Python (the same :mod:`wavguard.pipeline` as the PyTorch detector), so scores match; load the
-folder with :class:`~wavguard.onnx_detector.OnnxDetector` or ``Detector.from_pretrained``.
+Python (the same :mod:`wavguard.scoring.pipeline` as the PyTorch detector), so scores match; load the
+folder with ``Detector.from_pretrained`` (its ``backend_name`` is ``"onnx"`` or ``"onnx-int8"``).
 
 Example:
     >>> export_onnx(detector, "detector-onnx/", quantize="int8", calibration_data=validation)   # doctest: +SKIP
@@ -25,14 +25,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._io import atomic_write_text
-from .detector import Detector
-from .errors import ConfigError
-from .layout import ADAPTER_DIR, BACKBONE_DIR, ONNX_META_NAME, ONNX_NAME, WEIGHTS_NAME
-from .models.backends import OnnxBackend
-from .models.lora import has_lora, merge_lora
-from .models.transformer import DetectorModel
-from .onnx_detector import OnnxDetector
+from .._io import atomic_write_text
+from ..detector import Detector
+from ..errors import ConfigError
+from ..layout import ADAPTER_DIR, BACKBONE_DIR, ONNX_META_NAME, ONNX_NAME, WEIGHTS_NAME
+from ..models.backends import OnnxBackend
+from ..models.lora import has_lora, merge_lora
+from ..models.transformer import DetectorModel
 from .quantize import QuantizationCheckError, calibration_windows, check_int8, quantize_int8
 
 __all__ = ["export_onnx"]
@@ -86,7 +85,7 @@ def export_onnx(
 
     Args:
         detector: a PyTorch :class:`Detector`.
-        quantize: ``None`` (fp32) or ``"int8"`` (:mod:`wavguard.quantize`: ``MatMul`` nodes in int8).
+        quantize: ``None`` (fp32) or ``"int8"`` (:mod:`wavguard.export.quantize`: ``MatMul`` nodes in int8).
         calibration_data: clips like those the detector will score (a ``datasets.Dataset`` with an
             ``audio`` column, or a list of paths): static int8 measures activation ranges on their
             windows; without ``check_data`` either method is checked on them.
@@ -102,7 +101,7 @@ def export_onnx(
         opset: ONNX opset.
 
     Returns:
-        ``out_dir``, loadable with ``OnnxDetector.from_pretrained`` (and ``Detector.from_pretrained``);
+        ``out_dir``, loadable with ``Detector.from_pretrained``;
         ``onnx.json`` records the int8 method and the check.
 
     Raises:
@@ -171,12 +170,12 @@ def _quantize(detector: Detector, out_dir: Path, fp32_path: Path, input_limits: 
     ``input_limits``: (the network's receptive field, the exported graph's shortest input), in samples."""
     int8_path = out_dir / ".int8.onnx"
 
-    def graph(path: Path) -> OnnxDetector:
-        return OnnxDetector(OnnxBackend(path, *input_limits), detector.config, out_dir)
+    def graph(path: Path, name: str) -> Detector:
+        return Detector(OnnxBackend(path, *input_limits, name=name), detector.config, directory=out_dir)
 
     data = check_data if check_data is not None else calibration_data
     try:
-        fp32 = graph(fp32_path) if method == "static" or data is not None else None
+        fp32 = graph(fp32_path, "onnx") if method == "static" or data is not None else None
         windows = calibration_windows(fp32, calibration_data, max_windows=max_windows) if method == "static" else None
         quantize_int8(fp32_path, int8_path, windows, method=method)
         check = None
@@ -184,7 +183,7 @@ def _quantize(detector: Detector, out_dir: Path, fp32_path: Path, input_limits: 
             warnings.warn("int8 (dynamic) export without check data: its detection was not checked against fp32; "
                           "pass check_data (CLI: --check-data) with labelled clips", UserWarning, stacklevel=3)
         else:
-            check = check_int8(fp32, graph(int8_path), data, max_eer_increase=max_eer_increase,
+            check = check_int8(fp32, graph(int8_path, "onnx-int8"), data, max_eer_increase=max_eer_increase,
                                max_score_change=max_score_change)
             logger.info(check.summary())
             if not check.passed and not force:

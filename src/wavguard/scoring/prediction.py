@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import WavguardError
+from ..errors import WavguardError
 
 __all__ = ["Prediction", "Segment"]
 
@@ -58,6 +58,8 @@ class Prediction:
         error: with ``on_error="return"``, the error that stopped this input (score is NaN, label "error").
         logit_margin: the aggregated FAKE-minus-REAL logit before calibration (what calibration
             and score fusion are fitted on); NaN for an input that failed.
+        backend: which runtime scored it: ``"torch"``, ``"onnx"``, ``"onnx-int8"`` (an ensemble
+            joins its members', e.g. ``"torch+onnx-int8"``); empty when it failed before scoring.
     """
 
     source: str
@@ -68,6 +70,7 @@ class Prediction:
     segments: list[Segment] = field(default_factory=list)
     error: WavguardError | None = None
     logit_margin: float = math.nan
+    backend: str = ""
 
     @property
     def ok(self) -> bool:
@@ -84,4 +87,5 @@ class Prediction:
             "segments": [asdict(s) for s in self.segments],
             "error": None if self.error is None else str(self.error),
             "logit_margin": None if self.error is not None else self.logit_margin,
+            "backend": self.backend,
         }

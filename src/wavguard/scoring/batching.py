@@ -1,6 +1,6 @@
 """Batching for lists of inputs: windows of similar length together, decoding ahead of the model.
 
-:meth:`~wavguard.pipeline.ScoringPipeline.predict` uses both pieces:
+:meth:`~wavguard.scoring.pipeline.ScoringPipeline.predict` uses both pieces:
 
 * :class:`LengthBatcher` keeps a bounded pool of windows (the look-ahead) and hands out batches of
   windows whose lengths are as close as the pool allows. Full windows all share one length, so they

@@ -19,7 +19,7 @@ registration happens at once; otherwise a meta-path hook runs it right after
 ``transformers.models.auto.configuration_auto`` (``AutoConfig``) and ``...modeling_auto``
 (``AutoModelForAudioClassification``, which the pipeline uses) finish importing, before any
 caller can use them. The model class is registered as a stand-in whose ``from_pretrained``
-imports :mod:`wavguard.hf_model` (transformers' ``PreTrainedModel``) when a model is loaded.
+imports :mod:`wavguard.integrations.hf_model` (transformers' ``PreTrainedModel``) when a model is loaded.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .layout import MODEL_TYPE
+from ..layout import MODEL_TYPE
 
 __all__ = ["register", "MODEL_CLASS_NAME", "CONFIG_MODULE", "MODEL_MODULE"]
 

@@ -2,7 +2,7 @@
 
 ``AutoModelForAudioClassification.from_pretrained(DIR)`` and ``pipeline("audio-classification",
 model=DIR)`` load a saved detector through this class once ``import wavguard`` has registered
-``model_type = "wavguard"`` (:mod:`wavguard.hf_integration`). Loading goes through
+``model_type = "wavguard"`` (:mod:`wavguard.integrations.hf_registration`). Loading goes through
 :meth:`wavguard.Detector.from_pretrained` (no remote code, nothing from the checkpoint executed),
 and ``forward`` runs wavguard's own scoring pipeline over each whole waveform (windows, logits,
 calibration, aggregation), so the numbers are :meth:`~wavguard.Detector.predict`'s.
@@ -23,11 +23,11 @@ from torch.nn import functional as F
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .detector import Detector
-from .errors import ConfigError
+from ..detector import Detector
+from ..errors import ConfigError
 from .hf_config import WavguardConfig
-from .prediction import Prediction
-from .scorer import Scorer
+from ..scoring.prediction import Prediction
+from ..scoring.scorer import Scorer
 
 __all__ = ["WavguardForAudioClassification"]
 
@@ -40,7 +40,7 @@ class WavguardForAudioClassification(PreTrainedModel):
     """A wavguard detector behind transformers' audio-classification interface (inference).
 
     Args:
-        config: its :class:`~wavguard.hf_config.WavguardConfig`.
+        config: its :class:`~wavguard.integrations.hf_config.WavguardConfig`.
         detector: the loaded :class:`~wavguard.Detector` (or ONNX detector) it runs.
 
     Shapes:
@@ -81,7 +81,7 @@ class WavguardForAudioClassification(PreTrainedModel):
         if isinstance(device, dict) or device == "auto":
             device = None  # one detector, one device: the caller moves it with .to()
         detector = Detector.from_pretrained(
-            pretrained_model_name_or_path, revision, device=device, torch_dtype=dtype, **options
+            pretrained_model_name_or_path, revision, backend="torch", device=device, torch_dtype=dtype, **options
         )
         return cls(WavguardConfig.from_detector_config(detector.config), detector)
 

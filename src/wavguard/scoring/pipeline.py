@@ -19,8 +19,8 @@ Stages and shapes (S = samples at the model's rate ``config.sample_rate_hz``):
 5. **calibrate** (:meth:`ScoringPipeline.calibrate`): ``sigmoid(scale * (fake - real) + bias)``,
    the probability that the audio is FAKE (higher = more likely fake).
 6. **aggregate** (:meth:`ScoringPipeline.finish`): window logits -> one logit pair per input
-   (mean, max or top-k mean), calibrated -> a :class:`~wavguard.prediction.Prediction` with the
-   per-window :class:`~wavguard.prediction.Segment` scores.
+   (mean, max or top-k mean), calibrated -> a :class:`~wavguard.scoring.prediction.Prediction` with the
+   per-window :class:`~wavguard.scoring.prediction.Segment` scores.
 
 A :class:`ScoringState` carries one input through the stages; only the pipeline changes it.
 """
@@ -35,13 +35,13 @@ from typing import Any
 
 import numpy as np
 
-from .audio import decode
-from .audio.denoise import BlockDenoiser, denoise_from_config
-from .audio.windows import Window, WindowBuffer, aggregate_logits, fake_margin
+from ..audio import decode
+from ..audio.denoise import BlockDenoiser, denoise_from_config
+from ..audio.windows import Window, WindowBuffer, aggregate_logits, fake_margin
 from .batching import LengthBatcher, Prefetch
-from .config import DetectorConfig
-from .errors import AudioTooShortError, ConfigError, EmptyAudioError, InvalidAudioError, SilentAudioError, WavguardError
-from .models.backends import Backend
+from ..config import DetectorConfig
+from ..errors import AudioTooShortError, ConfigError, EmptyAudioError, InvalidAudioError, SilentAudioError, WavguardError
+from ..models.backends import Backend
 from .prediction import Prediction, Segment
 
 __all__ = [
@@ -214,7 +214,10 @@ class ScoringPipeline:
         score = float(self.calibrate(combined))
         label = cfg.labels[1] if score >= threshold else cfg.labels[0]
         margin = float(combined[1] - combined[0])
-        return Prediction(state.source, score, label, threshold, state.num_samples / rate, segments, logit_margin=margin)
+        return Prediction(
+            state.source, score, label, threshold, state.num_samples / rate, segments, logit_margin=margin,
+            backend=self.backend.name,
+        )
 
     # -- the driver for lists of inputs ------------------------------------------------------------
     def predict(
@@ -231,10 +234,10 @@ class ScoringPipeline:
         """Score inputs, ``batch_size`` windows per backend call across inputs.
 
         Windows from many inputs wait in a bounded pool (:data:`LOOKAHEAD_BATCHES` batches) and
-        are batched with windows of the same or similar length (:class:`~wavguard.batching.LengthBatcher`);
+        are batched with windows of the same or similar length (:class:`~wavguard.scoring.batching.LengthBatcher`);
         each input's window scores are put back in order, and the results come in the order of
         ``items``. With ``prefetch``, decoding, resampling and windowing of the next inputs run in a
-        background thread (:class:`~wavguard.batching.Prefetch`) while the backend scores; the
+        background thread (:class:`~wavguard.scoring.batching.Prefetch`) while the backend scores; the
         batches, hence the scores, are the same either way.
 
         Returns one entry per input: its :class:`Prediction`, or the wavguard error that stopped it

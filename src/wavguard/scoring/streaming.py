@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
-from .audio.decode import check_sample_rate, to_float32, to_mono
-from .errors import InvalidAudioError
+from ..audio.decode import check_sample_rate, to_float32, to_mono
+from ..errors import InvalidAudioError
 from .pipeline import ScoringPipeline
 from .prediction import Prediction, Segment
 
@@ -27,7 +27,7 @@ __all__ = ["StreamingScorer"]
 
 
 class StreamingScorer:
-    """Scores a live stream window by window: a driver of :class:`~wavguard.pipeline.ScoringPipeline`.
+    """Scores a live stream window by window: a driver of :class:`~wavguard.scoring.pipeline.ScoringPipeline`.
 
     Each chunk is decoded (to mono, resampled incrementally with soxr's streaming resampler) and
     fed to the pipeline's preprocess and window stages; completed windows are scored at once.

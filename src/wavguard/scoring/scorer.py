@@ -1,8 +1,7 @@
 """What every detector shares: a config, a backend, and the scoring pipeline that drives them.
 
-:class:`~wavguard.detector.Detector` (PyTorch) and :class:`~wavguard.models.onnx.OnnxDetector`
-(ONNX Runtime) are both a :class:`Scorer`; they differ only in how they are built, loaded and
-saved. Scores are the calibrated probability that the audio is FAKE (higher = more likely fake).
+:class:`~wavguard.detector.Detector` is a :class:`Scorer` whose backend is a PyTorch module or an
+ONNX Runtime session (:mod:`wavguard.models.backends`). Scores are the calibrated probability that the audio is FAKE (higher = more likely fake).
 """
 
 from __future__ import annotations
@@ -13,17 +12,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import DetectorConfig
-from .evaluation.scoring import ItemScores, predict_margins
-from .models.backends import Backend
+from ..config import DetectorConfig
+from .datasets import ItemScores, predict_margins
+from ..models.backends import Backend
 from .pipeline import Predicts, ScoringPipeline
-from .stream import StreamingScorer
+from .streaming import StreamingScorer
 
 __all__ = ["Scorer"]
 
 
 class Scorer(Predicts):
-    """A detector config and a model backend, scored through :class:`~wavguard.pipeline.ScoringPipeline`.
+    """A detector config and a model backend, scored through :class:`~wavguard.scoring.pipeline.ScoringPipeline`.
 
     Args:
         backend: the network (:class:`~wavguard.models.backends.Backend`).
@@ -91,6 +90,6 @@ class Scorer(Predicts):
         return ItemScores(margins, scores, log_odds, durations, [None if e is None else str(e) for e in errors])
 
     def stream(self, sample_rate: int | None = None, channels: int = 1, source: str = "<stream>") -> StreamingScorer:
-        """A :class:`~wavguard.stream.StreamingScorer` for live audio at ``sample_rate`` Hz
+        """A :class:`~wavguard.scoring.streaming.StreamingScorer` for live audio at ``sample_rate`` Hz
         (default: the model's rate). Its window scores equal :meth:`predict`'s segments."""
         return StreamingScorer(self.pipeline, sample_rate or self.config.sample_rate_hz, channels, source)

@@ -29,9 +29,9 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, WavguardError
-from .evaluation.metrics import compute_eer
-from .evaluation.scoring import _cell_input, score_dataset
+from ..errors import ConfigError, WavguardError
+from ..metrics import compute_eer
+from ..scoring.datasets import _cell_input, score_dataset
 
 __all__ = ["QuantizationCheck", "QuantizationCheckError", "calibration_windows", "check_int8", "quantize_int8"]
 

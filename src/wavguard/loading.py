@@ -1,0 +1,313 @@
+"""The one loader: what a saved folder or Hub id holds, and which backend scores it.
+
+Every way of loading a detector comes here: :meth:`wavguard.Detector.from_pretrained`,
+:meth:`~wavguard.evaluation.ensemble.Ensemble.from_pretrained`, ``wavguard predict``,
+``evaluate``, ``serve``, ``stream``, ``demo``, ``update`` and transformers' Auto classes. So one
+folder gives the same scores through every one of them.
+
+What a folder is (:func:`inspect`), decided by its files (see :mod:`wavguard.layout`):
+
+=================  ==================================================================
+kind               files
+=================  ==================================================================
+``ensemble``       ``ensemble.json``: member detectors and fusion weights
+``onnx``           ``model.onnx`` and no ``model.safetensors``: an exported graph (fp32 or int8)
+``spectrogram``    ``config.json`` with ``kind: spectrogram``: the spectrogram CNN
+``lora``           a transformer detector with ``adapter/`` (peft LoRA adapters)
+``transformer``    a transformer detector (backbone referenced or bundled in ``backbone/``)
+=================  ==================================================================
+
+Which backend scores it (:func:`choose_backend`), the one rule:
+
+* ``backend="auto"`` (the default everywhere): an exported folder runs its graph in ONNX Runtime
+  (``"onnx"``, or ``"onnx-int8"`` for an int8 graph); a PyTorch folder with a checked int8 graph in
+  ``onnx-int8/`` (its validation check passed) runs that graph when scoring on the CPU in float32
+  (``"onnx-int8"``, the fast path); everything else runs PyTorch (``"torch"``).
+* ``backend="torch"``: always PyTorch (what training, ``update``, attacks and export need).
+* ``backend="int8"``: the folder's checked int8 graph, or a clear error when it has none.
+
+The backend that scored is ``Detector.backend_name`` and every ``Prediction.backend``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import DetectorConfig
+from .errors import ConfigError, ModelLoadError
+from .layout import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME, ENSEMBLE_NAME, FAST_PATH_DIR, ONNX_META_NAME, ONNX_NAME, WEIGHTS_NAME
+from .models.backbone import load_backbone, resolve_model_dir
+from .models.backends import Backend, OnnxBackend, TorchBackend
+from .models.baseline import load_baseline_model
+from .models.lora import load_adapter
+from .models.transformer import DetectorModel
+
+__all__ = [
+    "BACKENDS",
+    "KINDS",
+    "SavedModel",
+    "LoadedBackend",
+    "EnsembleSpec",
+    "inspect",
+    "choose_backend",
+    "load_backend",
+    "read_ensemble",
+    "as_dtype",
+]
+
+#: what a caller may ask for
+BACKENDS = ("auto", "torch", "int8")
+#: what a saved folder can be
+KINDS = ("ensemble", "onnx", "spectrogram", "lora", "transformer")
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """A saved folder, resolved to a local directory and classified.
+
+    Attributes:
+        directory: the local folder (a Hub id is downloaded into the cache first).
+        kind: one of :data:`KINDS`.
+        fast_path: ``onnx-int8/`` inside a PyTorch folder when its int8 check passed, else None.
+        hub: the Hub options it was fetched with, reused for a backbone it references.
+    """
+
+    directory: Path
+    kind: str
+    fast_path: Path | None = None
+    hub: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LoadedBackend:
+    """What :func:`load_backend` builds: everything a :class:`~wavguard.Detector` is made of.
+
+    Attributes:
+        backend: the network runner (:class:`~wavguard.models.backends.Backend`).
+        config: the detector's config.
+        backbone_is_reference: the backbone's weights are ``config.backbone`` unchanged (a save
+            may reference it instead of copying it).
+        directory: the folder the backend's files came from.
+    """
+
+    backend: Backend
+    config: DetectorConfig
+    backbone_is_reference: bool
+    directory: Path
+
+
+@dataclass(frozen=True)
+class EnsembleSpec:
+    """``ensemble.json``: members (folders relative to the ensemble, absolute folders or Hub ids)
+    and the logistic-regression fusion of their calibrated log-odds."""
+
+    directory: Path
+    members: list[str]
+    weights: list[float]
+    bias: float
+    threshold: float
+    metrics: dict[str, Any] | None
+
+
+def inspect(
+    name_or_path: str | os.PathLike,
+    revision: str | None = None,
+    *,
+    token: str | bool | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+) -> SavedModel:
+    """Resolve ``name_or_path`` (a folder or a Hub id) and say what it holds.
+
+    Raises:
+        ModelLoadError: not a folder or a Hub id that can be fetched, or a folder that holds
+            none of the kinds (with what is missing).
+    """
+    hub = {"token": token, "cache_dir": cache_dir, "local_files_only": local_files_only}
+    directory = resolve_model_dir(str(name_or_path), revision, **hub)
+    if (directory / ENSEMBLE_NAME).is_file():
+        return SavedModel(directory, "ensemble", hub=hub)
+    if (directory / ONNX_NAME).is_file() and not (directory / WEIGHTS_NAME).is_file():
+        return SavedModel(directory, "onnx", hub=hub)
+    if not (directory / CONFIG_NAME).is_file():
+        raise ModelLoadError(
+            f"{directory}: not a wavguard detector folder (no {CONFIG_NAME}, {ONNX_NAME} or {ENSEMBLE_NAME})"
+        )
+    config = DetectorConfig.load(directory)
+    if config.kind != "transformer":
+        kind = "spectrogram"
+    else:
+        kind = "lora" if (directory / ADAPTER_DIR).is_dir() else "transformer"
+    return SavedModel(directory, kind, _checked_int8(directory / FAST_PATH_DIR), hub)
+
+
+def choose_backend(
+    saved: SavedModel, backend: str = "auto", *, device: str | torch.device | None = None, torch_dtype: Any = None
+) -> str:
+    """The one rule (see the module docstring): ``"torch"``, ``"onnx"`` or ``"onnx-int8"``.
+
+    Raises:
+        ConfigError: an unknown ``backend``; ``"torch"`` for an exported folder; ``"int8"`` for a
+            folder without a checked int8 graph; an ensemble (its members choose).
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if saved.kind == "ensemble":
+        raise ConfigError(f"{saved.directory}: an ensemble has no backend of its own; its members choose theirs")
+    if saved.kind == "onnx":
+        if backend == "torch":
+            raise ConfigError(f"{saved.directory}: an exported ONNX folder has no PyTorch weights; use backend 'auto'")
+        return _onnx_name(saved.directory)
+    on_cpu = device is None or torch.device(device).type == "cpu"
+    if backend == "int8":
+        if saved.fast_path is None:
+            raise ConfigError(
+                f"{saved.directory}: no checked int8 graph in {FAST_PATH_DIR}/; write one with `wavguard export "
+                f"{saved.directory} --quantize int8 --check-data DATA -o {saved.directory / FAST_PATH_DIR}`"
+            )
+        if not on_cpu:
+            raise ConfigError("the int8 graph runs on ONNX Runtime's CPU provider; device must be 'cpu'")
+        return "onnx-int8"
+    if backend == "auto" and saved.fast_path is not None and on_cpu and torch_dtype is None:
+        return "onnx-int8"
+    return "torch"
+
+
+def load_backend(
+    saved: SavedModel,
+    backend_name: str,
+    *,
+    device: str | torch.device | None = None,
+    torch_dtype: Any = None,
+    threads: int | None = None,
+) -> LoadedBackend:
+    """Build the backend :func:`choose_backend` named for ``saved``.
+
+    Args:
+        saved: from :func:`inspect`.
+        backend_name: ``"torch"``, ``"onnx"`` or ``"onnx-int8"``.
+        device: where a PyTorch network runs.
+        torch_dtype: ``torch.bfloat16`` / ``torch.float16`` (or their names) for PyTorch.
+        threads: ONNX Runtime intra-op threads (``None``: its default).
+    """
+    config = DetectorConfig.load(saved.directory)
+    if backend_name != "torch":
+        graph_dir = saved.directory if saved.kind == "onnx" else saved.fast_path
+        return LoadedBackend(_onnx_backend(graph_dir, backend_name, threads), config, False, graph_dir)
+    if saved.kind == "spectrogram":
+        model = load_baseline_model(saved.directory, config)
+        reference = False
+    else:
+        bundled = saved.directory / BACKBONE_DIR
+        if bundled.is_dir():
+            backbone = load_backbone(str(bundled), normalize=config.normalize)
+            reference = False  # a bundle stays a bundle when saved again
+        else:
+            backbone = load_backbone(
+                config.backbone, config.backbone_revision, config.num_layers, normalize=config.normalize, **saved.hub
+            )
+            reference = True
+        model = DetectorModel(backbone, config)
+    load_weights(model, saved.directory / WEIGHTS_NAME, strict_prefixes=("layer_sum.", "head."))
+    if saved.kind == "lora":
+        model = load_adapter(model, saved.directory / ADAPTER_DIR)  # base weights stay what ``reference`` says
+    model.eval()
+    if torch_dtype is not None:
+        model.to(as_dtype(torch_dtype))
+    backend = TorchBackend(model)
+    if device is not None:
+        backend.to(device)
+    return LoadedBackend(backend, config, reference, saved.directory)
+
+
+def read_ensemble(saved: SavedModel) -> EnsembleSpec:
+    """The members and fusion weights of an ensemble folder."""
+    path = saved.directory / ENSEMBLE_NAME
+    try:
+        data = json.loads(path.read_text())
+        members, weights = [str(m) for m in data["members"]], [float(w) for w in data["weights"]]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: not a valid ensemble file ({exc})") from None
+    if len(members) != len(weights) or not members:
+        raise ModelLoadError(f"{path}: needs one weight per member and at least one member")
+    return EnsembleSpec(
+        saved.directory, members, weights, float(data.get("bias", 0.0)), float(data.get("threshold", 0.5)),
+        data.get("metrics"),
+    )
+
+
+def as_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    """``torch.bfloat16`` from itself, ``"bfloat16"`` or ``"torch.bfloat16"``; ``"auto"`` is float32."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    name = str(dtype).removeprefix("torch.")
+    if name == "auto":
+        return torch.float32
+    value = getattr(torch, name, None)
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+        raise ConfigError(f"torch_dtype must be a floating torch dtype such as torch.bfloat16, got {dtype!r}")
+    return value
+
+
+def load_weights(model: torch.nn.Module, path: Path, strict_prefixes: tuple[str, ...]) -> None:
+    """Load ``model.safetensors`` into ``model``; every parameter under ``strict_prefixes`` must be present."""
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise ModelLoadError(f"{path.parent}: no {path.name}; is this a wavguard detector directory?")
+    try:
+        state = load_file(str(path))
+    except Exception as exc:
+        raise ModelLoadError(f"{path}: cannot read the weights ({exc})") from None
+    own = model.state_dict()
+    unexpected = [k for k in state if k not in own]
+    missing = [k for k in own if k.startswith(strict_prefixes) and k not in state]
+    if unexpected or missing:
+        raise ModelLoadError(
+            f"{path}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
+    mismatched = [k for k in state if own[k].shape != state[k].shape]
+    if mismatched:
+        raise ModelLoadError(f"{path}: tensor shapes do not match the config for {mismatched[:5]}")
+    model.load_state_dict(state, strict=False)
+
+
+def _onnx_meta(directory: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads((directory / ONNX_META_NAME).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{directory}: missing or invalid {ONNX_META_NAME} ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ModelLoadError(f"{directory}: {ONNX_META_NAME} is not a JSON object")
+    return meta
+
+
+def _onnx_name(directory: Path) -> str:
+    return "onnx-int8" if _onnx_meta(directory).get("quantization") == "int8" else "onnx"
+
+
+def _onnx_backend(directory: Path, name: str, threads: int | None) -> OnnxBackend:
+    if not (directory / ONNX_NAME).is_file():
+        raise ModelLoadError(f"{directory}: no {ONNX_NAME}; export one with `wavguard export`")
+    meta = _onnx_meta(directory)
+    try:
+        return OnnxBackend(
+            directory / ONNX_NAME, int(meta["min_samples"]), int(meta.get("min_export_samples", 400)), threads, name=name
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{directory / ONNX_META_NAME}: missing or invalid min_samples ({exc})") from None
+
+
+def _checked_int8(directory: Path) -> Path | None:
+    """``directory`` when it holds an int8 graph whose validation check passed."""
+    try:
+        check = json.loads((directory / ONNX_META_NAME).read_text()).get("quantization_check") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    return directory if check.get("passed") and (directory / ONNX_NAME).is_file() else None

@@ -1,0 +1,11 @@
+"""How audio becomes a score: one pipeline that every way of scoring drives.
+
+* :mod:`.pipeline`: :class:`~.pipeline.ScoringPipeline`, the stages decode -> preprocess -> windows
+  -> logits -> calibrate -> aggregate, and the batch driver behind ``predict``.
+* :mod:`.scorer`: :class:`~.scorer.Scorer`, a config and a backend driven by the pipeline (what a
+  :class:`~wavguard.Detector` is).
+* :mod:`.streaming`: :class:`~.streaming.StreamingScorer`, the same windows from audio that arrives
+  in chunks.
+* :mod:`.batching`: the length-aware window batcher and the decode prefetch thread.
+* :mod:`.prediction`: :class:`~.prediction.Prediction` and :class:`~.prediction.Segment`, what scoring returns.
+"""
