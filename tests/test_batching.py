@@ -15,8 +15,8 @@ import pytest
 import soundfile as sf
 from test_pipeline import MeanBackend, config
 
-from wavguard.scoring.batching import LengthBatcher, Prefetch
 from wavguard.errors import AudioDecodeError, InvalidAudioError, SilentAudioError
+from wavguard.scoring.batching import LengthBatcher, Prefetch
 from wavguard.scoring.scorer import Scorer
 from wavguard.testing import chirp, sine, tiny_detector
 

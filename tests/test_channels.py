@@ -9,10 +9,10 @@ import pytest
 import soundfile as sf
 from evaluation_data import make_dataset, write_clips
 
+from wavguard import metrics as M
 from wavguard.audio.channels import DEFAULT_CHANNELS, Channel, apply_channel, parse_channel, parse_channels
 from wavguard.data import decode_audio
 from wavguard.errors import ConfigError, InvalidAudioError
-from wavguard import metrics as M
 from wavguard.evaluation.evaluate import eer_ratio, evaluate_channels, evaluate_detector, evaluate_scores
 from wavguard.evaluation.report import format_ratio, write_report
 from wavguard.testing import chirp, sine, tiny_detector

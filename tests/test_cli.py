@@ -46,7 +46,7 @@ def test_bad_files_go_to_stderr_and_good_ones_still_print(model_dir, audio_files
 
 def test_missing_model_is_one_clear_line(tmp_path, audio_files, capsys):
     assert main(["predict", str(tmp_path), "--data", str(audio_files["wav"])]) == 1
-    assert capsys.readouterr().err.strip() == f"wavguard: error: {tmp_path}: no config.json; is this a wavguard detector directory?"
+    assert capsys.readouterr().err.strip() == f"wavguard: error: {tmp_path}: not a wavguard detector folder (no config.json, model.onnx or ensemble.json)"
 
 
 def test_console_script_runs(model_dir, audio_files):

@@ -108,7 +108,7 @@ def evaluate_recorders(record, monkeypatch):
     import wavguard.evaluation.evaluate as evaluation
 
     loaded = {}
-    monkeypatch.setattr(cli_evaluate, "load_model", lambda name, revision=None, device=None: loaded.update(model=(name, revision, device)) or "MODEL")
+    monkeypatch.setattr(cli_evaluate._args, "load_scorer", lambda args, name, ensembles=True: loaded.update(model=(name, args.revision, args.device)) or "MODEL")
     monkeypatch.setattr(cli_evaluate, "load_data", lambda source, split: loaded.update(data=source) or "DATA")
     return loaded, record(evaluation, "evaluate_detector")
 
@@ -137,7 +137,7 @@ def test_compare_passes_progress_and_revision(record, monkeypatch, capsys):
     import wavguard.evaluation.ensemble as ensemble
 
     loads = []
-    monkeypatch.setattr(cli_compare, "load_model", lambda name, revision=None, device=None: loads.append((name, revision, device)) or name)
+    monkeypatch.setattr(cli_compare._args, "load_scorer", lambda args, name, ensembles=True: loads.append((name, args.revision, args.device)) or name)
     monkeypatch.setattr(cli_compare, "load_data", lambda source, split: "DATA")
     seen = record(ensemble, "compare_detectors")
     assert main(["compare", "A", "B", "--data", "D", "-o", "OUT", "--no-progress", "--revision", "v1", "--device", "cpu"]) == 1

@@ -7,8 +7,8 @@ import pytest
 from evaluation_data import make_dataset, write_clips
 
 from wavguard import Prediction
-from wavguard.errors import AudioDecodeError, ConfigError
 from wavguard import metrics as M
+from wavguard.errors import AudioDecodeError, ConfigError
 from wavguard.evaluation.calibration import fit_fusion
 from wavguard.evaluation.ensemble import Ensemble, compare_detectors, count_parameters, training_seconds
 from wavguard.evaluation.evaluate import evaluate_detector

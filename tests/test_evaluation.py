@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from evaluation_data import make_dataset, write_clips
 
-from wavguard.errors import ConfigError
 from wavguard import metrics as M
+from wavguard.errors import ConfigError
 from wavguard.evaluation.evaluate import evaluate_detector, evaluate_scores, score_inputs
 from wavguard.testing import sine, tiny_detector
 

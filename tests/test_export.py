@@ -164,7 +164,7 @@ def test_predict_scores_with_the_folders_checked_int8_graph_by_default(w2v, tmp_
     wav = tmp_path / "clip.wav"
     sf.write(wav, _clips()[0], 16000)
     int8_score = Detector.from_pretrained(fast).predict(wav).score
-    torch_score = Detector.from_pretrained(model_dir).predict(wav).score
+    torch_score = Detector.from_pretrained(model_dir, backend="torch").predict(wav).score
     assert int8_score != torch_score  # int8 moves the score a little: the two paths can be told apart
 
     def scored(*extra):
@@ -172,9 +172,10 @@ def test_predict_scores_with_the_folders_checked_int8_graph_by_default(w2v, tmp_
         return json.loads(capsys.readouterr().out)["score"]
 
     assert scored() == pytest.approx(int8_score, abs=1e-9)
+    assert Detector.from_pretrained(model_dir).predict(wav).score == pytest.approx(int8_score, abs=1e-9)
     assert scored("--backend", "torch") == pytest.approx(torch_score, abs=1e-9)
     meta = json.loads((fast / "onnx.json").read_text())
     meta["quantization_check"]["passed"] = False  # a graph whose check failed is never used by default
     (fast / "onnx.json").write_text(json.dumps(meta))
     assert scored() == pytest.approx(torch_score, abs=1e-9)
-    assert Detector.from_pretrained(model_dir).__class__.__name__ == "Detector"  # the library API stays PyTorch
+    assert Detector.from_pretrained(model_dir).backend_name == "torch"  # the same rule in Python (wavguard.loading)

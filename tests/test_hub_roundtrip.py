@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from wavguard import ConfigError, Detector, ModelLoadError
-from wavguard.models.lora import apply_lora, lora_config
 from wavguard.hub.portable import is_hub_id, is_local_path, scrub_local_paths
+from wavguard.models.lora import apply_lora, lora_config
 from wavguard.testing import chirp, sine, tiny_backbone_dir
 
 FIXTURES = Path(__file__).parent / "fixtures" / "release_0_1_0"

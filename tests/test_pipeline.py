@@ -20,6 +20,7 @@ from wavguard.testing import tiny_detector
 class MeanBackend:
     """Logits (0, 10 * mean(window)): the FAKE margin of a window is ten times its mean sample."""
 
+    name = "mean"
     min_samples = 4
     device = torch.device("cpu")
 

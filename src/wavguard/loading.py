@@ -41,7 +41,16 @@ import torch
 
 from .config import DetectorConfig
 from .errors import ConfigError, ModelLoadError
-from .layout import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME, ENSEMBLE_NAME, FAST_PATH_DIR, ONNX_META_NAME, ONNX_NAME, WEIGHTS_NAME
+from .layout import (
+    ADAPTER_DIR,
+    BACKBONE_DIR,
+    CONFIG_NAME,
+    ENSEMBLE_NAME,
+    FAST_PATH_DIR,
+    ONNX_META_NAME,
+    ONNX_NAME,
+    WEIGHTS_NAME,
+)
 from .models.backbone import load_backbone, resolve_model_dir
 from .models.backends import Backend, OnnxBackend, TorchBackend
 from .models.baseline import load_baseline_model
@@ -164,7 +173,7 @@ def choose_backend(
         if backend == "torch":
             raise ConfigError(f"{saved.directory}: an exported ONNX folder has no PyTorch weights; use backend 'auto'")
         return _onnx_name(saved.directory)
-    on_cpu = device is None or torch.device(device).type == "cpu"
+    on_cpu = device is None or str(device).split(":")[0] == "cpu"  # a bad device name fails where it is used
     if backend == "int8":
         if saved.fast_path is None:
             raise ConfigError(

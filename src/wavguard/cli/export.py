@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.quantize and (args.calibration_data or args.check_data):
         raise ConfigError("--calibration-data and --check-data go with --quantize int8")
-    detector = Detector.from_pretrained(args.model, args.revision)
+    detector = Detector.from_pretrained(args.model, args.revision, backend="torch")  # export needs the PyTorch network
     out = export_onnx(
         detector, args.out, quantize=args.quantize, opset=args.opset, int8_method=args.int8_method,
         calibration_data=_one_split(args.calibration_data, args.split), check_data=_one_split(args.check_data, args.split),

@@ -14,37 +14,24 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.decode import load_audio
+from ..audio.cells import decode_cell
 from ..errors import ConfigError
 
-__all__ = ["decode_audio", "audio_source", "map_audio", "config_hash"]
+__all__ = ["decode_audio", "map_audio", "config_hash"]
 
 logger = logging.getLogger("wavguard.data")
 
 
-def audio_source(audio: Any) -> Any:
-    """What to decode in an audio cell: embedded bytes win over the path (after ``save_to_disk``
-    the path is only a base name)."""
-    if isinstance(audio, dict):
-        source = audio.get("bytes") or audio.get("path")
-    else:
-        source = audio
-    if source is None or source == "":
-        raise ConfigError("an audio cell holds neither bytes nor a path")
-    return source
-
-
 def decode_audio(audio: Any, sample_rate_hz: int) -> np.ndarray:
-    """Decode one ``audio`` cell (dict with path/bytes, or a path) to mono float32.
+    """Decode one ``audio`` cell (any kind :func:`wavguard.audio.cells.read_cell` reads) to mono float32.
 
     Returns:
         float32 samples, shape (time,), at ``sample_rate_hz``.
 
     Raises:
-        ConfigError: a cell with neither bytes nor path. AudioError subclasses: unreadable audio.
+        InvalidAudioError: a cell with nothing to decode. AudioError subclasses: unreadable audio.
     """
-    samples, _ = load_audio(audio_source(audio), sample_rate_hz)
-    return samples
+    return decode_cell(audio, sample_rate_hz)
 
 
 def config_hash(*parts: Any) -> str:

@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 from ..config import DetectorConfig
-from ..hub.publish import _BACKBONE_NAMES, _ordered_metrics, backbone_markdown
 from ..hub.portable import base_name, is_local_path
+from ..hub.publish import _BACKBONE_NAMES, _ordered_metrics, backbone_markdown
 
 __all__ = ["model_card_markdown", "DEFAULT_LIMITATIONS"]
 

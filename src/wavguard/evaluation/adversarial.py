@@ -31,7 +31,7 @@ from ..data import decode_audio
 from ..detector import Detector
 from ..errors import ConfigError, WavguardError
 from ..models.adversarial import ATTACKS, attack, snr_db_of
-from ..scoring.datasets import ScoredRow, _cell_input, _rename_error, score_inputs
+from ..scoring.datasets import ScoredRow, _rename_error, cell_input, score_inputs
 
 __all__ = ["attack_clip", "score_dataset_adversarial", "check_attack"]
 
@@ -131,10 +131,10 @@ def score_dataset_adversarial(
     out: list[ScoredRow] = []
     achieved: list[float] = []
     for row in rows:
-        item, name = _cell_input(cells[row][audio_column], row)
+        item, name, problem = cell_input(cells[row][audio_column], row)
         try:
             if item is None:
-                raise ConfigError(f"{name}: the {audio_column!r} cell holds neither bytes nor a path")
+                raise ConfigError(f"the {audio_column!r} cell: {problem}")
             clean = decode_audio(item, rate)
             if clean.shape[0] < detector.model.min_samples or not np.any(clean):
                 attacked = clean  # predict reports why it cannot be scored

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .evaluate import evaluate_detector
 from ..metrics import compute_eer
+from .evaluate import evaluate_detector
 
 __all__ = [
     "fit_platt",

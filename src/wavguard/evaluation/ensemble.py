@@ -32,12 +32,12 @@ from .._version import __version__
 from ..detector import Detector
 from ..errors import ConfigError, ModelLoadError
 from ..layout import ENSEMBLE_NAME
+from ..scoring.datasets import ItemScores, predict_margins, score_dataset
 from ..scoring.pipeline import Predicts, describe_item, sigmoid
 from ..scoring.prediction import Prediction
 from .calibration import fit_fusion, select_threshold
 from .evaluate import _labels, evaluate_detector
 from .report import format_percent, plot_det, plot_roc, to_json
-from ..scoring.datasets import ItemScores, predict_margins, score_dataset
 
 __all__ = ["Ensemble", "ENSEMBLE_NAME", "load_scorer", "compare_detectors", "count_parameters", "training_seconds"]
 

@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from .. import metrics as M
 from ..audio.channels import DEFAULT_CHANNELS, parse_channels
 from ..data.hub_data import materialize
 from ..errors import ConfigError
 from ..hub.portable import base_name
-from .. import metrics as M
-from .adversarial import check_attack, score_dataset_adversarial
 from ..scoring.datasets import ItemScores, ScoredRow, _logit, predict_margins, score_dataset, score_inputs
+from .adversarial import check_attack, score_dataset_adversarial
 
 __all__ = [
     "EvaluationResult",

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import ConfigError, WavguardError
 from ..metrics import compute_eer
-from ..scoring.datasets import _cell_input, score_dataset
+from ..scoring.datasets import cell_input, score_dataset
 
 __all__ = ["QuantizationCheck", "QuantizationCheckError", "calibration_windows", "check_int8", "quantize_int8"]
 
@@ -88,7 +88,7 @@ def _rows(data) -> Iterator[tuple[Any, str]]:
         if "audio" not in data.column_names:
             raise ConfigError(f"the calibration data has no 'audio' column (columns: {', '.join(data.column_names)})")
         for row, cell in enumerate(data.select_columns(["audio"])["audio"]):
-            item, name = _cell_input(cell, row)
+            item, name, _ = cell_input(cell, row)
             if item is not None:
                 yield item, name
         return

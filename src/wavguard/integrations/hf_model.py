@@ -25,9 +25,9 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..detector import Detector
 from ..errors import ConfigError
-from .hf_config import WavguardConfig
 from ..scoring.prediction import Prediction
 from ..scoring.scorer import Scorer
+from .hf_config import WavguardConfig
 
 __all__ = ["WavguardForAudioClassification"]
 

@@ -18,12 +18,13 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from ..audio.cells import read_cell
 from ..audio.channels import parse_channel
 from ..audio.decode import describe_source
 from ..data import decode_audio
-from ..errors import ConfigError, WavguardError
+from ..errors import ConfigError, InvalidAudioError, WavguardError
 
-__all__ = ["InputScorer", "ItemScores", "ScoredRow", "predict_margins", "score_inputs", "score_dataset"]
+__all__ = ["InputScorer", "ItemScores", "ScoredRow", "cell_input", "predict_margins", "score_inputs", "score_dataset"]
 
 #: Rows decoded and scored per call to ``predict`` (bounds the encoded bytes held at once).
 _CHUNK_ROWS = 64
@@ -120,17 +121,17 @@ def score_inputs(model: InputScorer, inputs: Sequence[Any], *, sample_rate: int 
     """
     return model.score_inputs(inputs, sample_rate=sample_rate, batch_size=batch_size)
 
-def _cell_input(cell: Any, row: int) -> tuple[Any, str]:
-    """(what to pass to ``predict``, a name for messages) for one ``audio`` cell."""
-    if isinstance(cell, dict):
-        path, data = cell.get("path"), cell.get("bytes")
-        if data:
-            return bytes(data), str(path or f"row {row}")
-        if path:
-            return str(path), str(path)
-    elif isinstance(cell, (str, os.PathLike)):
-        return os.fspath(cell), os.fspath(cell)
-    return None, f"row {row}"
+def cell_input(cell: Any, row: int) -> tuple[Any, str, str | None]:
+    """(what to pass to ``predict``, a name for messages, why it cannot be scored or None) for one
+    ``audio`` cell, read by :func:`wavguard.audio.cells.read_cell`. An array comes back as an
+    ``{"array", "sampling_rate", "path"}`` cell so ``predict`` knows its rate."""
+    try:
+        read = read_cell(cell, f"row {row}")
+    except InvalidAudioError as exc:
+        return None, f"row {row}", str(exc)
+    if read.sample_rate_hz is not None:
+        return {"array": read.item, "sampling_rate": read.sample_rate_hz, "path": read.name}, read.name, None
+    return read.item, read.name, None
 
 def _rename_error(message: str, name: str, item: Any) -> str:
     """Error messages about in-memory bytes name the data set's file instead."""
@@ -178,10 +179,10 @@ def _score_rows(model, chunks, audio_column: str, batch_size: int, progress: boo
         inputs: dict[int, Any] = {}  # position in chunk -> what predict scores
         failed: dict[int, str] = {}
         for pos, (cell, row) in enumerate(zip(cells, chunk)):
-            item, name = _cell_input(cell, row)
+            item, name, problem = cell_input(cell, row)
             names.append(name)
             if item is None:
-                failed[pos] = f"{name}: the {audio_column!r} cell holds neither bytes nor a path"
+                failed[pos] = f"the {audio_column!r} cell: {problem}"
             elif channel is None:
                 inputs[pos] = item
             else:

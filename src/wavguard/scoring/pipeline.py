@@ -36,12 +36,20 @@ from typing import Any
 import numpy as np
 
 from ..audio import decode
+from ..audio.cells import is_cell, read_cell
 from ..audio.denoise import BlockDenoiser, denoise_from_config
 from ..audio.windows import Window, WindowBuffer, aggregate_logits, fake_margin
-from .batching import LengthBatcher, Prefetch
 from ..config import DetectorConfig
-from ..errors import AudioTooShortError, ConfigError, EmptyAudioError, InvalidAudioError, SilentAudioError, WavguardError
+from ..errors import (
+    AudioTooShortError,
+    ConfigError,
+    EmptyAudioError,
+    InvalidAudioError,
+    SilentAudioError,
+    WavguardError,
+)
 from ..models.backends import Backend
+from .batching import LengthBatcher, Prefetch
 from .prediction import Prediction, Segment
 
 __all__ = [
@@ -113,14 +121,15 @@ class ScoringPipeline:
     def decode(self, item: Any, sample_rate: int | None, source: str) -> Iterator[np.ndarray]:
         """Mono float32 blocks at the model's rate: a file block by block, an array at once.
 
-        A ``datasets`` audio cell is read as what it holds: ``{"array", "sampling_rate"}`` (a
-        decoded ``Audio()`` column; ``"raw"`` as transformers' pipelines spell it) as an array at
-        its own rate, ``{"path", "bytes"}`` (``Audio(decode=False)``) as a file, from the bytes
-        when they are there (after ``save_to_disk`` the path is only a base name).
+        A ``datasets`` audio cell is read by :func:`wavguard.audio.cells.read_cell`, the one cell
+        reader: ``{"array", "sampling_rate"}`` (``"raw"`` as transformers' pipelines spell it) and a
+        torchcodec ``AudioDecoder`` (datasets 4+) as an array at their own rate, ``{"path", "bytes"}``
+        (``Audio(decode=False)``) as a file, from the bytes when they are there.
         """
         rate = self.config.sample_rate_hz
-        if isinstance(item, dict):
-            item, sample_rate = _audio_cell(item, source)
+        if is_cell(item):
+            cell = read_cell(item, source)
+            item, sample_rate = cell.item, cell.sample_rate_hz
         if isinstance(item, (str, os.PathLike, bytes, bytearray)):
             return decode.iter_file_blocks(item, rate, name=source)
         return iter([decode.prepare_array(item, sample_rate, rate, source)])
@@ -337,27 +346,13 @@ def _check_finite(source: str, logits: np.ndarray) -> None:
 
 
 # -- the front end shared by every predict() (detectors and ensembles) --------------------------------
-def _audio_cell(cell: dict, source: str) -> tuple[Any, int | None]:
-    """(what to decode, its sample rate) of a datasets audio cell; see :meth:`ScoringPipeline.decode`."""
-    samples = cell.get("array", cell.get("raw"))
-    if samples is not None:
-        if cell.get("sampling_rate") is None:
-            raise InvalidAudioError(source, "an audio cell with an array needs its 'sampling_rate' (Hz)")
-        return samples, int(cell["sampling_rate"])
-    if cell.get("bytes") is not None:
-        return bytes(cell["bytes"]), None
-    if cell.get("path") is not None:
-        return str(cell["path"]), None
-    raise InvalidAudioError(
-        source, f"an audio cell needs 'array' and 'sampling_rate', or 'path'/'bytes'; got keys {sorted(cell)}"
-    )
-
-
 def describe_item(item: Any) -> str:
     """A short name for an input in errors and predictions (a datasets cell by its path when it has one)."""
     if isinstance(item, dict):
         path = item.get("path")
         return str(path) if path else "<audio cell>"
+    if is_cell(item):
+        return "<audio decoder>"
     return decode.describe_source(item)
 
 

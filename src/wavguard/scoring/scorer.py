@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from ..config import DetectorConfig
-from .datasets import ItemScores, predict_margins
 from ..models.backends import Backend
+from .datasets import ItemScores, predict_margins
 from .pipeline import Predicts, ScoringPipeline
 from .streaming import StreamingScorer
 
