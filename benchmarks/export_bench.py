@@ -140,8 +140,8 @@ def main() -> None:
 
     from wavguard import Detector
     from wavguard.data import load_any
-    from wavguard.metrics import compute_eer
     from wavguard.export.onnx import export_onnx
+    from wavguard.metrics import compute_eer
     from wavguard.testing import tiny_detector
 
     torch.set_num_threads(args.threads)

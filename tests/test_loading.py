@@ -42,8 +42,8 @@ def folders(tmp_path_factory):
 
 
 def test_inspect_names_each_kind(folders, tmp_path):
-    from wavguard.evaluation.ensemble import Ensemble
     from wavguard.detector import build_baseline_detector
+    from wavguard.evaluation.ensemble import Ensemble
 
     assert loading.inspect(folders["plain"]).kind == "transformer"
     assert loading.inspect(folders["plain"]).fast_path is None

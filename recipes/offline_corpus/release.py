@@ -178,8 +178,8 @@ def _add_fast_path(detector, folder: Path, validation) -> None:
     import shutil
 
     from wavguard.export.onnx import export_onnx
-    from wavguard.layout import FAST_PATH_DIR
     from wavguard.export.quantize import QuantizationCheckError
+    from wavguard.layout import FAST_PATH_DIR
 
     try:
         export_onnx(detector, folder / FAST_PATH_DIR, quantize="int8", check_data=validation)
