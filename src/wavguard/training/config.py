@@ -27,6 +27,7 @@ from ..config import DetectorConfig
 from ..errors import ConfigError
 from .adversarial import AdversarialConfig
 from .losses import LOSSES, loss_options
+from .pairing import PairingConfig
 
 __all__ = ["TrainConfig", "LOSSES", "MODES", "BALANCE_MODES", "MIXED_PRECISION", "DEFAULT_LORA_TARGETS", "resolve_callable"]
 
@@ -115,6 +116,11 @@ class TrainConfig:
             (:class:`~wavguard.training.adversarial.AdversarialConfig`): each training clip is, with
             ``probability``, replaced by a perturbation ``snr_db`` below it that raises the loss of the
             current model. Needs waveforms in training: not with the frozen-feature cache.
+        pairing: paired batches (``None``: off), a mapping ``{column: source_id, margin_weight: 0,
+            margin: 1}`` (:class:`~wavguard.training.pairing.PairingConfig`): rows with equal values
+            of ``column`` (a real clip and the copy-synthesis fakes made from it) share a batch, and
+            with ``margin_weight > 0`` each fake's FAKE-minus-REAL margin is pushed ``margin`` above
+            its own real source's. Not with ``balance: oversample``.
         crop_seconds: training clips are cropped at random to this length (validation and cached
             features: the first ``crop_seconds``); shorter clips are kept whole.
         dropout: overrides the head's dropout probability.
@@ -182,6 +188,7 @@ class TrainConfig:
     loss: str = "ce"
     loss_options: dict[str, Any] = field(default_factory=dict)
     adversarial: dict[str, Any] | None = None
+    pairing: dict[str, Any] | None = None
     crop_seconds: float = 4.0
     dropout: float | None = None
     early_stopping_patience: int | None = 3
@@ -270,6 +277,11 @@ class TrainConfig:
                     "cache_features=true trains on cached features of clean audio: set cache_features=false "
                     "(the backbone then runs every step) or adversarial=null"
                 )
+        if self.pairing is not None:
+            self.pairing = PairingConfig.from_value(self.pairing).to_dict()
+            if self.balance == "oversample":
+                raise ConfigError("pairing keeps a real clip and its copies in one batch; balance='oversample' draws rows "
+                                  "one by one: use balance='class_weights' with pairing")
         if self.mode == "lora" and not self.lora_target_modules:
             raise ConfigError("lora_target_modules must name at least one module (e.g. q_proj)")
 

@@ -52,7 +52,8 @@ def _as_source_list(spec: Any, default_split: str | None, defaults: dict[str, An
     return out
 
 def load_sources(spec: Any, default_split: str | None, *, limit: int | None = None, seed: int = 0,
-                 revision: str | None = None, streaming: bool = False, limit_name: str = "max_train_clips"):
+                 revision: str | None = None, streaming: bool = False, limit_name: str = "max_train_clips",
+                 extra_columns: tuple[str, ...] = ()):
     """Load and concatenate data sources into one ``datasets.Dataset`` with ``audio`` and ``label``.
 
     Args:
@@ -66,6 +67,7 @@ def load_sources(spec: Any, default_split: str | None, *, limit: int | None = No
             several epochs, so a streamed source is read once, its first ``limit`` rows (after a
             seeded shuffle of its shards and a 10,000-row buffer), into the local ``datasets`` cache.
         limit_name: the setting that sets ``limit``, for the message when it is missing.
+        extra_columns: columns kept besides ``audio`` and ``label`` (the pairing column).
 
     Raises:
         ConfigError: a source without ``audio``/``label`` columns, or labels other than 0/1; a
@@ -90,10 +92,11 @@ def load_sources(spec: Any, default_split: str | None, *, limit: int | None = No
                     f"several epochs): set {limit_name} to how many rows to read, or streaming: false to download it whole"
                 )
             ds = materialize(ds, limit, seed=seed, what=str(source))
-        missing = {"audio", "label"} - set(ds.column_names)
+        missing = {"audio", "label", *extra_columns} - set(ds.column_names)
         if missing:
-            raise ConfigError(f"{source}: the dataset lacks column(s) {sorted(missing)}; expected audio and label")
-        ds = ds.select_columns(["audio", "label"])
+            raise ConfigError(f"{source}: the dataset lacks column(s) {sorted(missing)}; expected audio, label"
+                              + "".join(f", {c}" for c in extra_columns))
+        ds = ds.select_columns(["audio", "label", *extra_columns])
         ds = ds.cast_column("label", datasets.ClassLabel(names=["real", "fake"]))
         parts.append(ds)
     if not parts:

@@ -113,7 +113,10 @@ def train_epoch(
                 # seeded by position, not by step: resumable, and distinct across accumulated batches
                 batch = adversary(accelerator.unwrap_model(module).model, batch, state.epoch * 1_000_000 + state.batches_done)
             logits = module(_inputs(batch))
-            loss = criterion(logits, batch["labels"])
+            if getattr(criterion, "takes_indices", False):  # a paired loss looks up each row's group
+                loss = criterion(logits, batch["labels"], batch["indices"])
+            else:
+                loss = criterion(logits, batch["labels"])
             accelerator.backward(loss)
             if accelerator.sync_gradients and max_grad_norm is not None:
                 accelerator.clip_grad_norm_(module.parameters(), max_grad_norm)

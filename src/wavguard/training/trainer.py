@@ -47,6 +47,7 @@ from .config import TrainConfig
 from .data import ClipDataset, EpochSampler, _as_source_list, inverse_frequency_weights, load_sources, pad_collate
 from .loop import MetricsLog, TrainingModule, evaluate, train_epoch
 from .losses import build_loss, loss_param_groups, prepare_model_for_loss
+from .pairing import PairedLoss, PairedSampler, pair_groups
 
 __all__ = ["Trainer", "TrainResult", "BEST_DIR", "METRICS_NAME"]
 
@@ -175,7 +176,8 @@ class Trainer:
     def _load_data(self):
         cfg = self.config
         train = load_sources(cfg.train_data, cfg.train_split, limit=cfg.max_train_clips, seed=cfg.seed,
-                             revision=cfg.revision, streaming=cfg.streaming)
+                             revision=cfg.revision, streaming=cfg.streaming,
+                             extra_columns=(cfg.pairing["column"],) if cfg.pairing else ())
         if cfg.validation_data not in (None, "", []):
             val = load_sources(cfg.validation_data, cfg.validation_split, limit=cfg.max_eval_clips, seed=cfg.seed,
                                streaming=cfg.streaming, limit_name="max_eval_clips")
@@ -210,10 +212,12 @@ class Trainer:
             out.append(FeatureDataset(self.cache, keys, fixed.labels()))
         return out[0], out[1]
 
-    def _loader(self, dataset, batch_size: int, train: bool, weights: np.ndarray | None = None):
-
+    def _loader(self, dataset, batch_size: int, train: bool, weights: np.ndarray | None = None, groups=None):
         cfg = self.config
-        sampler = EpochSampler(len(dataset), cfg.seed, weights=weights, shuffle=train)
+        if groups is not None:  # a real clip and its copies in one batch
+            sampler = PairedSampler(groups, batch_size, cfg.seed)
+        else:
+            sampler = EpochSampler(len(dataset), cfg.seed, weights=weights, shuffle=train)
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -267,7 +271,10 @@ class Trainer:
         self.detector.config = prepare_model_for_loss(self.detector.model, self.detector.config, self.loss_fn)
         self.adversary = adversary_from_config(cfg.adversarial, self.loss_fn, cfg.seed)
         item_weights = inverse_frequency_weights(labels)[labels] if cfg.balance == "oversample" else None
-        train_loader = self._loader(self.train_dataset, cfg.batch_size, True, item_weights)
+        groups = pair_groups(train_data, cfg.pairing) if cfg.pairing else None
+        self.train_loss = self.loss_fn if groups is None else PairedLoss(
+            self.loss_fn, groups, cfg.pairing["margin_weight"], cfg.pairing["margin"])
+        train_loader = self._loader(self.train_dataset, cfg.batch_size, True, item_weights, groups)
         self.train_sampler = train_loader.sampler
         val_loader = None
         if self.val_dataset is not None:
@@ -344,7 +351,7 @@ class Trainer:
             self.train_dataset.set_epoch(state.epoch)
             train_epoch(acc, self.module, loader, self.optimizer, self.scheduler, state, class_weights=self.class_weights,
                         max_grad_norm=cfg.max_grad_norm, log_every_steps=cfg.log_every_steps, metrics=self.metrics,
-                        on_step=checkpoint_now, loss_fn=self.loss_fn, adversary=self.adversary)
+                        on_step=checkpoint_now, loss_fn=self.train_loss, adversary=self.adversary)
             self._end_epoch(state, time.perf_counter() - started)
         acc.wait_for_everyone()
         if acc.is_main_process:
