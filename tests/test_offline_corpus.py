@@ -25,9 +25,11 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from recipes.offline_corpus import build as build_mod  # noqa: E402
-from recipes.offline_corpus import engines, plan, readers, report, sources  # noqa: E402
+from recipes.offline_corpus import engines, plan, readers, report  # noqa: E402
 from recipes.offline_corpus.piper_engine import map_phonemes  # noqa: E402
 from recipes.offline_corpus.postprocess import ChainConfig, SkipClip, process, zero_run_max  # noqa: E402
+from recipes.offline_corpus.readers.festvox_ru import parse_txt_done_data  # noqa: E402
+from recipes.offline_corpus.readers.fillets import parse_lua_dialogs  # noqa: E402
 
 from wavguard.errors import ConfigError  # noqa: E402
 
@@ -37,7 +39,7 @@ ALL_FAMILIES = {"espeak-ng", "festival", "flite", "piper", "griffinlim", "world"
 TINY = 36
 
 
-# ---------------------------------------------------------------- sources
+# ---------------------------------------------------------------- reader parsing
 
 
 def test_parse_lua_dialogs_multiline_escaped_and_untranslated():
@@ -51,7 +53,7 @@ dialogStr("Zeg \\"hallo\\" – nu…")
 
 dialogId("vit-x-none", "font_statue", "No translation")
 '''
-    lines = sources.parse_lua_dialogs(text)
+    lines = parse_lua_dialogs(text)
     assert lines == {
         "vit-v-vazne": ("font_big", "Are you serious?", "Myslíš to vážně?"),
         "vit-m-dlouhy": ("font_small", "A long line that wraps", 'Zeg "hallo" - nu...'),
@@ -61,7 +63,7 @@ dialogId("vit-x-none", "font_statue", "No translation")
 
 def test_parse_txt_done_data_strips_stress_marks():
     text = '( ru_0001 "Она завела, прядь вол+ос." )\n( ru_0002 "+Окна домов." )\nnoise\n'
-    assert sources.parse_txt_done_data(text) == {"ru_0001": "Она завела, прядь волос.", "ru_0002": "Окна домов."}
+    assert parse_txt_done_data(text) == {"ru_0001": "Она завела, прядь волос.", "ru_0002": "Окна домов."}
 
 
 def test_festival_czech_text_is_iso_8859_2():
