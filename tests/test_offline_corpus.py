@@ -25,7 +25,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from recipes.offline_corpus import build as build_mod  # noqa: E402
-from recipes.offline_corpus import engines, plan, readers, report  # noqa: E402
+from recipes.offline_corpus import engines, families, plan, readers, report  # noqa: E402
 from recipes.offline_corpus.piper_engine import map_phonemes  # noqa: E402
 from recipes.offline_corpus.postprocess import ChainConfig, SkipClip, process, zero_run_max  # noqa: E402
 from recipes.offline_corpus.readers.festvox_ru import parse_txt_done_data  # noqa: E402
@@ -34,7 +34,7 @@ from recipes.offline_corpus.readers.fillets import parse_lua_dialogs  # noqa: E4
 from wavguard.errors import ConfigError  # noqa: E402
 
 CACHE = Path(os.environ.get("WAVGUARD_CORPUS_CACHE", "~/.cache/wavguard/offline_corpus")).expanduser()
-ALL_FAMILIES = {"espeak-ng", "festival", "flite", "piper", "griffinlim", "world", "lpc", *plan.COPY_FAMILIES}
+ALL_FAMILIES = set(families.FAMILIES)
 #: The tiny corpus of these tests: 6 real and 6 fake clips per split.
 TINY = 36
 
@@ -125,8 +125,8 @@ def test_chain_skips_short_and_silent_clips():
 
 
 def test_missing_engines_names_the_package_to_install(monkeypatch):
-    monkeypatch.setattr(engines.shutil, "which", lambda name: None)
-    missing = engines.missing_engines({"espeak-ng", "flite", "festival"})
+    monkeypatch.setattr(families.shutil, "which", lambda name: None)
+    missing = families.missing_engines({"espeak-ng", "flite", "festival"})
     assert missing[:3] == ["espeak-ng (apt-get install espeak-ng)", "festival (apt-get install festival)",
                            "flite (apt-get install flite)"]
 
@@ -189,7 +189,7 @@ def test_lpc_vocoder_rejects_unknown_excitation():
 
 
 def _need_engines_and_sources() -> Path:
-    missing = engines.missing_engines(ALL_FAMILIES)
+    missing = families.missing_engines(ALL_FAMILIES)
     if missing:
         pytest.skip("engines not installed: " + "; ".join(missing) + " (recipes/offline_corpus/install.sh)")
     try:

@@ -5,6 +5,7 @@ Synthetic signals only, no engines or Debian packages: fast and offline.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from recipes.offline_corpus import generate, plan  # noqa: E402
+from recipes.offline_corpus import families, generate, plan  # noqa: E402
 from recipes.offline_corpus.plan import ClipSpec  # noqa: E402
 from recipes.offline_corpus.readers import Clip  # noqa: E402
 from recipes.offline_corpus.source_channel import (  # noqa: E402
@@ -196,8 +197,10 @@ def _tts_spec(source: Path, channel: str, channel_match: float = 0.0) -> ClipSpe
 
 @pytest.fixture
 def wideband_tts(monkeypatch):
-    """A TTS engine stand-in: 1 s of white noise at 22,050 Hz, whatever it is asked."""
-    monkeypatch.setattr(generate, "_speak", lambda spec, stretch: (_noise(22050, seconds=1.0, seed=1), 22050))
+    """A TTS engine stand-in, registered as espeak-ng: 1 s of white noise at 22,050 Hz, whatever it is asked."""
+    stand_in = dataclasses.replace(families.FAMILIES["espeak-ng"],
+                                   speak=lambda spec, stretch: (_noise(22050, seconds=1.0, seed=1), 22050))
+    monkeypatch.setitem(families.FAMILIES, "espeak-ng", stand_in)
 
 
 @pytest.mark.parametrize("channel_match", [0.0, 1.0])

@@ -26,7 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from recipes.offline_corpus import engines, plan, readers, report  # noqa: E402
+from recipes.offline_corpus import families, plan, readers, report  # noqa: E402
 from recipes.offline_corpus.postprocess import ChainConfig  # noqa: E402
 
 from wavguard._io import atomic_write_text  # noqa: E402
@@ -114,7 +114,7 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
     variants: dict[str, set[str]] = {}
     for s in todo:
         variants.setdefault(s.family, set()).add(s.variant)
-    missing = engines.missing_engines(set(variants), variants)
+    missing = families.missing_engines(set(variants), variants)
     if missing:
         raise ConfigError("cannot run: " + "; ".join(missing) + " (see recipes/offline_corpus/install.sh)")
     logger.info("%d clips planned, %d already finished, making %d now", len(specs), len(finished), len(todo))

@@ -31,24 +31,18 @@ import numpy as np
 from wavguard.errors import ConfigError
 
 from . import layout
+from .families import FAMILIES, CopyFamily, TtsFamily
 
 __all__ = ["ClipSpec", "COPY_FAMILIES", "TTS_FAMILIES", "TTS_LANGUAGES", "load_config", "allocate", "clip_seed",
            "make_plan", "plan_fingerprint", "split_variants"]
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 
-try:  # hifigan, codec2 (recipes/offline_corpus/copy_families.py)
-    from .copy_families import FAMILIES as _REGISTERED_COPY_FAMILIES
-except ImportError:  # pragma: no cover - a checkout without the neural/codec families
-    _REGISTERED_COPY_FAMILIES = {}
-
-#: Vocoder families: fakes made from a real clip of the same split that is not itself bona fide.
-COPY_FAMILIES = ("griffinlim", "world", "lpc", *_REGISTERED_COPY_FAMILIES)
-#: Languages each text-to-speech family can read. espeak-ng reads every language with a text here;
-#: Piper's English voice reads others through espeak-ng IPA; Festival and Flite need a voice per
-#: language under ``variants`` (Czech and English Festival voices, English Flite voices).
-TTS_LANGUAGES = {"espeak-ng": {"cs", "nl", "ru", "en", "es", "fr"}, "piper": {"cs", "nl", "ru", "en", "es", "fr"},
-                 "festival": {"cs", "en"}, "flite": {"en"}}
+#: Copy-synthesis families (vocoders): fakes made from a real clip of the same split that is not
+#: itself bona fide. A view of :data:`families.FAMILIES`, like the two below.
+COPY_FAMILIES = tuple(name for name, f in FAMILIES.items() if isinstance(f, CopyFamily))
+#: Languages each text-to-speech family can read (:attr:`families.TtsFamily.languages`).
+TTS_LANGUAGES = {name: set(f.languages) for name, f in FAMILIES.items() if isinstance(f, TtsFamily)}
 TTS_FAMILIES = tuple(TTS_LANGUAGES)
 #: Candidate texts looked at when a TTS fake's paired clip has no text of its own (the nearest in
 #: duration to the paired clip is read).
@@ -158,19 +152,19 @@ def split_variants(config: dict, split: dict, family: str) -> Any:
     return own if own is not None else config["variants"].get(family)
 
 
-def _tts_voices(family: str, language: str, variants: Any) -> list[str]:
-    if family in ("espeak-ng", "piper"):
-        return [""]
-    return list((variants or {}).get(language) or [])
+def _is_copy(family: str) -> bool:
+    return isinstance(FAMILIES.get(family), CopyFamily)
 
 
 def _can_speak(family: str, language: str, variants: Any) -> bool:
-    return language in TTS_LANGUAGES[family] and bool(_tts_voices(family, language, variants))
+    tts = FAMILIES[family]
+    return language in tts.languages and bool(tts.voices(language, variants))
 
 
 def _tts(family: str, language: str, k: int, config: dict, variants: Any, rng: np.random.Generator) -> tuple[str, str, dict]:
     """(variant, speaker, params) of the k-th clip of a TTS family in one split and language.
 
+    The family draws its voice and settings (:attr:`families.TtsFamily.draw`) after these two:
     ``params["duration_ratio"]``: the clip's speech lasts this times its paired real clip's speech;
     ``params["channel_match"]``: fraction of the paired clip's long-term spectrum imposed on it.
     """
@@ -178,21 +172,8 @@ def _tts(family: str, language: str, k: int, config: dict, variants: Any, rng: n
     match = config.get("tts_channel_match", [0.0, 0.0])
     ratio = {"duration_ratio": round(float(rng.uniform(*jitter)), 3),
              "channel_match": round(float(rng.uniform(*match)), 3)}
-    spec = variants or {}
-    if family == "espeak-ng":
-        suffixes = spec.get("voices", [""])
-        voice = language + suffixes[k % len(suffixes)]
-        params = {"speed_wpm": int(rng.integers(spec["speed_wpm"][0], spec["speed_wpm"][1] + 1)),
-                  "pitch": int(rng.integers(spec["pitch"][0], spec["pitch"][1] + 1))}
-        return voice, f"espeak-ng:{voice}", {**params, **ratio}
-    if family == "piper":
-        params = {name: round(float(rng.uniform(*spec[name])), 3) for name in ("noise_scale", "length_scale", "noise_w_scale")}
-        return ("joe" if language == "en" else f"joe-ipa-{language}"), "piper:joe", {**params, **ratio}
-    choices = _tts_voices(family, language, variants)
-    if not choices:
-        raise ConfigError(f"variants.{family}.{language}: no voices listed for {family} in {language}")
-    voice = choices[k % len(choices)]
-    return voice, f"{family}:{voice}", ratio
+    variant, speaker, params = FAMILIES[family].draw(language, k, variants, rng)
+    return variant, speaker, {**params, **ratio}
 
 
 def _check_split(name: str, split: dict, config: dict) -> None:
@@ -200,17 +181,17 @@ def _check_split(name: str, split: dict, config: dict) -> None:
     if not families:
         raise ConfigError(f"splits.{name}.families: lists no generator families")
     for family in families:
-        if family not in COPY_FAMILIES and family not in TTS_LANGUAGES:
-            raise ConfigError(f"splits.{name}.families: unknown family {family!r}; choose from "
-                              f"{sorted(COPY_FAMILIES + TTS_FAMILIES)}")
+        if family not in FAMILIES:
+            raise ConfigError(f"splits.{name}.families: unknown family {family!r}; choose from {sorted(FAMILIES)}")
+        if not _is_copy(family):
+            continue
         variants = split_variants(config, split, family)
-        if family in COPY_FAMILIES and not variants:
+        if not variants:
             raise ConfigError(f"variants.{family}: lists no variants")
-        if family in _REGISTERED_COPY_FAMILIES:
-            known = _REGISTERED_COPY_FAMILIES[family].variants
-            unknown = [v for v in variants if v not in known]
-            if unknown:
-                raise ConfigError(f"splits.{name}: unknown {family} variant(s) {unknown}; choose from {sorted(known)}")
+        known = FAMILIES[family].variants
+        unknown = [v for v in variants if v not in known]
+        if unknown:
+            raise ConfigError(f"splits.{name}: unknown {family} variant(s) {unknown}; choose from {sorted(known)}")
 
 
 def _real_spec(clip, split_name: str, seed: int) -> ClipSpec:
@@ -292,11 +273,11 @@ def make_plan(config: dict, clips: dict[str, list], real_per_split: int | None, 
         able: dict[str, dict[str, float]] = {}
         copy_share: dict[str, float] = {}
         for lang in languages:
-            able[lang] = {f: w for f, w in weights.items() if f in COPY_FAMILIES or
+            able[lang] = {f: w for f, w in weights.items() if _is_copy(f) or
                           (texts[lang] and _can_speak(f, lang, split_variants(config, split, f)))}
             total = sum(able[lang].values())
-            copy_share[lang] = sum(w for f, w in able[lang].items() if f in COPY_FAMILIES) / total if total else 0.0
-            if not any(f in COPY_FAMILIES for f in able[lang]) and not texts[lang]:
+            copy_share[lang] = sum(w for f, w in able[lang].items() if _is_copy(f)) / total if total else 0.0
+            if not any(_is_copy(f) for f in able[lang]) and not texts[lang]:
                 raise ConfigError(f"splits.{split_name}: no family can make {lang} fakes (no copy-synthesis family, "
                                   "no text)")
         # units: (speaker key, language); asterisk:allison speaks en and es
@@ -336,7 +317,7 @@ def make_plan(config: dict, clips: dict[str, list], real_per_split: int | None, 
         for lang, count in per_language.items():
             counts = allocate(count, able[lang])
             lang_units = [u for u in units if u[1] == lang]
-            n_copy = sum(n for f, n in counts.items() if f in COPY_FAMILIES)
+            n_copy = sum(n for f, n in counts.items() if _is_copy(f))
             sources = _source_list(roles, lang_units, n_copy, layout.seeded_rng(seed, split_name, lang, "sources"))
             if n_copy and not sources:
                 raise ConfigError(f"splits.{split_name}: no {lang} clip left as a vocoder source")
@@ -345,14 +326,14 @@ def make_plan(config: dict, clips: dict[str, list], real_per_split: int | None, 
             for family, n in counts.items():
                 rng = layout.seeded_rng(seed, split_name, lang, family)
                 variants = split_variants(config, split, family)
-                if family in COPY_FAMILIES:
+                if _is_copy(family):
                     order = _shuffled(list(variants), rng)
                     mine, used = sources[used: used + n], used + n
                 else:
                     mine = _shuffled(paired_pool, rng)
                 for k in range(n):
                     counter += 1
-                    if family in COPY_FAMILIES:
+                    if _is_copy(family):
                         src = mine[k]
                         variant, speaker, params, text, text_id = order[k % len(order)], src.speaker, {}, src.text, ""
                         reliability = src.speaker_reliability
