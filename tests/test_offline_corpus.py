@@ -19,20 +19,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from recipes.offline_corpus import build as build_mod
+from recipes.offline_corpus import engines, families, plan, readers, report
+from recipes.offline_corpus.piper_engine import map_phonemes
+from recipes.offline_corpus.postprocess import ChainConfig, SkipClip, process, zero_run_max
+from recipes.offline_corpus.readers.festvox_ru import parse_txt_done_data
+from recipes.offline_corpus.readers.fillets import parse_lua_dialogs
+
+from wavguard.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from recipes.offline_corpus import build as build_mod  # noqa: E402
-from recipes.offline_corpus import engines, families, plan, readers, report  # noqa: E402
-from recipes.offline_corpus.piper_engine import map_phonemes  # noqa: E402
-from recipes.offline_corpus.postprocess import ChainConfig, SkipClip, process, zero_run_max  # noqa: E402
-from recipes.offline_corpus.readers.festvox_ru import parse_txt_done_data  # noqa: E402
-from recipes.offline_corpus.readers.fillets import parse_lua_dialogs  # noqa: E402
-
-from wavguard.errors import ConfigError  # noqa: E402
-
 CACHE = Path(os.environ.get("WAVGUARD_CORPUS_CACHE", "~/.cache/wavguard/offline_corpus")).expanduser()
 ALL_FAMILIES = set(families.FAMILIES)
 #: The tiny corpus of these tests: 6 real and 6 fake clips per split.

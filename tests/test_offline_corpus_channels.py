@@ -7,21 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from recipes.offline_corpus import families, generate, plan  # noqa: E402
-from recipes.offline_corpus.plan import ClipSpec  # noqa: E402
-from recipes.offline_corpus.readers import Clip  # noqa: E402
-from recipes.offline_corpus.source_channel import (  # noqa: E402
+from recipes.offline_corpus import families, generate, plan
+from recipes.offline_corpus.plan import ClipSpec
+from recipes.offline_corpus.readers import Clip
+from recipes.offline_corpus.source_channel import (
     CHANNELS,
     MP3_CBR_16KBPS_COMPRESSION,
     apply_source_channel,
@@ -30,7 +24,7 @@ from recipes.offline_corpus.source_channel import (  # noqa: E402
     mulaw_encode,
 )
 
-from wavguard.audio import resample  # noqa: E402
+from wavguard.audio import resample
 
 RATE = 16000
 #: "No energy above the band": at most this fraction of the clip's energy, once resampled to the

@@ -10,25 +10,18 @@ The ONNX export is cached under ``$WAVGUARD_CORPUS_CACHE`` (default ~/.cache/wav
 from __future__ import annotations
 
 import shutil
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from recipes.offline_corpus import (  # noqa: E402
+from recipes.offline_corpus import (
     codec2_vocoder,
     families,
     neural_vocoders,
     plan,
 )
-from recipes.offline_corpus.readers import Clip  # noqa: E402
+from recipes.offline_corpus.readers import Clip
 
-from wavguard.errors import ConfigError  # noqa: E402
+from wavguard.errors import ConfigError
 
 F0_HZ = 150.0
 

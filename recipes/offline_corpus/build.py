@@ -23,14 +23,10 @@ import time
 from functools import partial
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from recipes.offline_corpus import families, plan, readers, report  # noqa: E402
-from recipes.offline_corpus.postprocess import ChainConfig  # noqa: E402
-
-from wavguard._io import atomic_write_text  # noqa: E402
-from wavguard.errors import ConfigError  # noqa: E402
+from recipes.offline_corpus import families, plan, readers, report
+from recipes.offline_corpus.postprocess import ChainConfig
+from wavguard._io import atomic_write_text
+from wavguard.errors import ConfigError
 
 __all__ = ["MANIFEST_COLUMNS", "build", "main"]
 
@@ -155,8 +151,9 @@ def _make_clips(todo: list[plan.ClipSpec], chain: ChainConfig, out: Path, record
                 bar_total: int, bar_initial: int, progress_bar: bool) -> int:
     """Make ``todo`` (in ``jobs`` worker processes), appending each result to ``progress.jsonl`` and
     ``records`` as it arrives, so that a killed build resumes where it stopped. Returns how many were made."""
-    from recipes.offline_corpus.generate import make_clip
     from tqdm import tqdm
+
+    from recipes.offline_corpus.generate import make_clip
 
     bar = tqdm(total=bar_total, initial=bar_initial, unit="clip", disable=not progress_bar, desc="corpus")
     worker = partial(make_clip, chain=chain, out_dir=str(out))
