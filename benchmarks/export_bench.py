@@ -1,7 +1,7 @@
 """Scoring speed side by side, in one run on the same files: PyTorch fp32, ONNX fp32, ONNX int8
 (static, calibrated; dynamic), and the two peers' scoring approaches; size, speed and EER.
 
-    python benchmarks/export_bench.py --model runs/offline_release/hub \
+    python -m benchmarks.export_bench --model runs/offline_release/hub \
         --data out/oc_v3/manifest.csv --split test --calibration-split validation --threads 2 \
         [--max-clips N] [--long-file-rss]
 

@@ -4,7 +4,7 @@ Starts the service (a tiny detector by default, or ``--model DIR``) in a subproc
 ``--clients`` concurrent streams of ``POST /v1/predict`` with a ``--clip-seconds`` wav for
 ``--seconds``, and prints requests/s, latency percentiles and errors. Usage:
 
-    python benchmarks/load.py --clients 1 4 16 --seconds 15
+    python -m benchmarks.load --clients 1 4 16 --seconds 15
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ exact attack such as ``hifigan/lj22k``), against all real validation clips. Scor
 line to the results file, so rows and seeds run as separate commands, and ``--resume`` skips
 finished ones and continues an interrupted training from its last epoch.
 
-    python benchmarks/method_study.py --manifest out/oc_v3/manifest.csv --out out/study --seeds 0
-    python benchmarks/method_study.py --manifest out/oc_v3/manifest.csv --out out/study --rows recipe ocsoftmax --seeds 1 2 --resume
-    python benchmarks/method_study.py --out out/study --report        # the markdown table
+    python -m benchmarks.method_study --manifest out/oc_v3/manifest.csv --out out/study --seeds 0
+    python -m benchmarks.method_study --manifest out/oc_v3/manifest.csv --out out/study --rows recipe ocsoftmax --seeds 1 2 --resume
+    python -m benchmarks.method_study --out out/study --report        # the markdown table
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 import yaml
-from offline_results import append_line, read_lines
+
+from benchmarks.offline_results import append_line, read_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 #: TrainConfig fields the study sets itself (data, seed, where things go).

@@ -31,13 +31,13 @@ neural generator of the train split (each HiFi-GAN checkpoint; Piper, one VITS v
 
 Usage (seeds as separate commands, one results file):
     M=data/offline_corpus/manifest.csv
-    python benchmarks/offline_benchmark.py --manifest $M --out runs/benchmark --seeds 0
-    python benchmarks/offline_benchmark.py --manifest $M --out runs/benchmark --seeds 1
-    python benchmarks/offline_benchmark.py --manifest $M --out runs/benchmark --seeds 2
-    python benchmarks/offline_benchmark.py --manifest $M --out runs/benchmark --seeds 0 1 2 --resume   # after a crash
-    python benchmarks/offline_benchmark.py --manifest $M --out runs/benchmark --seeds 0 1 2 --leave-out auto --resume
-    python benchmarks/offline_benchmark.py --manifest $M --out runs/benchmark --depth-speed
-    python benchmarks/offline_benchmark.py --out runs/benchmark --report
+    python -m benchmarks.offline_benchmark --manifest $M --out runs/benchmark --seeds 0
+    python -m benchmarks.offline_benchmark --manifest $M --out runs/benchmark --seeds 1
+    python -m benchmarks.offline_benchmark --manifest $M --out runs/benchmark --seeds 2
+    python -m benchmarks.offline_benchmark --manifest $M --out runs/benchmark --seeds 0 1 2 --resume   # after a crash
+    python -m benchmarks.offline_benchmark --manifest $M --out runs/benchmark --seeds 0 1 2 --leave-out auto --resume
+    python -m benchmarks.offline_benchmark --manifest $M --out runs/benchmark --depth-speed
+    python -m benchmarks.offline_benchmark --out runs/benchmark --report
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from offline_probe import probe, probe_channels
-from offline_results import (
+
+from benchmarks.offline_probe import probe, probe_channels
+from benchmarks.offline_results import (
     SYSTEMS,
     append_line,
     check_corpus,
@@ -338,7 +339,7 @@ def report(results_path: Path, out: Path, plots_dir) -> str:
     text = render_markdown(results)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text(text + "\n")
-    from offline_plots import plot_all
+    from benchmarks.offline_plots import plot_all
 
     for name, path in plot_all(results, plots_dir or out / "plots").items():
         print(f"plot {name}: {path}")

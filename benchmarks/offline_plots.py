@@ -1,6 +1,6 @@
 """Plots of the offline benchmark (``offline_benchmark.py``'s ``results.jsonl``) for docs/benchmarks.md.
 
-    python benchmarks/offline_plots.py runs/benchmark/results.jsonl --out docs/images
+    python -m benchmarks.offline_plots runs/benchmark/results.jsonl --out docs/images
 
 They read the grouped shape of ``offline_results.load_results`` (an older ``results.json`` of
 that shape works too).
@@ -140,7 +140,7 @@ def plot_depth(results: dict[str, Any], path: Path) -> Path | None:
 
 def plot_leave_out(results: dict[str, Any], path: Path) -> Path | None:
     """EER % of each left-out generator's test fakes: (a) trained with it, and without it."""
-    from offline_results import leave_out_baseline
+    from benchmarks.offline_results import leave_out_baseline
 
     left = results.get("leave_out") or {}
     if not left:
@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs/images")
     args = parser.parse_args()
     if args.results.endswith(".jsonl"):
-        from offline_results import load_results
+        from benchmarks.offline_results import load_results
 
         results = load_results(args.results)
     else:

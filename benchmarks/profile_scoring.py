@@ -20,8 +20,8 @@ on the calling thread here (``prefetch=False``) so the stages add up to the wall
 
 Usage:
 
-    python benchmarks/profile_scoring.py --detector path/to/detector --files 'clips/*.flac'
-    python benchmarks/profile_scoring.py --backbone offline:whisper-base --num-layers 4 \\
+    python -m benchmarks.profile_scoring --detector path/to/detector --files 'clips/*.flac'
+    python -m benchmarks.profile_scoring --backbone offline:whisper-base --num-layers 4 \\
         --manifest data/manifest.csv --split test --limit 200 --cprofile 25
 
 Timings mean something only on an otherwise idle machine: the 1-minute load average is printed.

@@ -6,7 +6,7 @@ build's split, with the same summaries: pooled EER and ROC AUC, fakes of familie
 in the build's train split (each against all real clips), per family, per language, per channel.
 Scores are the probability of FAKE (higher = more fake); EERs are fractions in the JSON, % on screen.
 
-    python benchmarks/score_saved.py --manifest out/oc_full/manifest.csv --split test \\
+    python -m benchmarks.score_saved --manifest out/oc_full/manifest.csv --split test \\
         --detector release=runs/offline_release/hub --detector full=out/bench_full/runs/a-seed0/best \\
         --json out/score_saved.json
 
@@ -20,16 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from offline_benchmark import summaries  # noqa: E402
-
-from wavguard._io import atomic_write_text  # noqa: E402
+from benchmarks.offline_benchmark import summaries
+from wavguard._io import atomic_write_text
 
 
 def _real_speakers(dataset) -> set[str]:

@@ -4,7 +4,7 @@ Compares, in one run, a tiny random detector and a detector on a base-sized rand
 (``Wav2Vec2Config()`` defaults: 12 layers, 768 hidden, 95 M parameters; random weights have the
 same cost as pretrained ones). Usage:
 
-    python benchmarks/throughput.py --audio-seconds 60 --threads 2
+    python -m benchmarks.throughput --audio-seconds 60 --threads 2
 
 The machine should be otherwise idle: the script prints the 1-minute load average first.
 """

@@ -1,6 +1,6 @@
 """Time one training epoch per mode on a base-sized random Wav2Vec2.
 
-    python benchmarks/train_speed.py --clips 64 --seconds 4 --batch-size 8
+    python -m benchmarks.train_speed --clips 64 --seconds 4 --batch-size 8
 
 Builds ``Wav2Vec2Config()`` (base: 12 layers, 768 wide, random weights) in a temporary folder,
 writes ``--clips`` synthetic clips of ``--seconds`` seconds, and trains each mode for two epochs:

@@ -5,28 +5,19 @@ except the end-to-end test (marked slow)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
 def modules():
     pytest.importorskip("matplotlib")
-    sys.path.insert(0, str(BENCH))
-    try:
-        import offline_benchmark
-        import offline_plots
-        import offline_results
+    from benchmarks import offline_benchmark, offline_plots, offline_results
 
-        yield SimpleNamespace(bench=offline_benchmark, plots=offline_plots, results=offline_results)
-    finally:
-        sys.path.remove(str(BENCH))
+    return SimpleNamespace(bench=offline_benchmark, plots=offline_plots, results=offline_results)
 
 
 def _run(system: str, seed: int, eer: float, leave_out: str | None = None, layers: bool = True) -> dict:
@@ -243,11 +234,8 @@ def test_end_to_end_seeds_append_resume_and_leave_out(modules, tmp_path):
 
 
 def test_score_saved_scores_a_saved_detector_the_benchmark_way(modules, tmp_path, capsys):
-    sys.path.insert(0, str(BENCH))
-    try:
-        import score_saved
-    finally:
-        sys.path.remove(str(BENCH))
+    from benchmarks import score_saved
+
     from wavguard.metrics import compute_eer
     from wavguard.testing import tiny_detector
 

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from _servers import ServerThread, free_port
+from scripts.demo_screenshot import CHROMEDRIVER, CHROMIUM, capture, chromium_driver
 
 from wavguard import Detector
 from wavguard.cli import build_parser
@@ -28,9 +29,6 @@ from wavguard.errors import AudioDecodeError, AudioError
 from wavguard.testing import chirp, sine, tiny_detector
 
 SAMPLE_RATE_HZ = 16000
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-from demo_screenshot import CHROMEDRIVER, CHROMIUM, capture, chromium_driver  # noqa: E402
 
 
 def _speechlike(seconds: float, seed: int) -> np.ndarray:

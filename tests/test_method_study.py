@@ -4,7 +4,6 @@ results file and its table (no training here)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,9 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 @pytest.fixture(scope="module")
 def study_module():
-    sys.path.insert(0, str(BENCH))
-    try:
-        import method_study
+    from benchmarks import method_study
 
-        yield method_study
-    finally:
-        sys.path.remove(str(BENCH))
+    return method_study
 
 
 RECIPE = {"mode": "lora", "num_layers": 4, "epochs": 6, "detector": {"window_seconds": 4.0, "head_channels": [128]},

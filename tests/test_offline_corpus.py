@@ -19,25 +19,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from recipes.offline_corpus import build as build_mod
+from recipes.offline_corpus import engines, families, plan, readers, report
+from recipes.offline_corpus.piper_engine import map_phonemes
+from recipes.offline_corpus.postprocess import ChainConfig, SkipClip, process, zero_run_max
+from recipes.offline_corpus.readers.festvox_ru import parse_txt_done_data
+from recipes.offline_corpus.readers.fillets import parse_lua_dialogs
+
+from wavguard.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from recipes.offline_corpus import build as build_mod  # noqa: E402
-from recipes.offline_corpus import engines, plan, readers, report, sources  # noqa: E402
-from recipes.offline_corpus.piper_engine import map_phonemes  # noqa: E402
-from recipes.offline_corpus.postprocess import ChainConfig, SkipClip, process, zero_run_max  # noqa: E402
-
-from wavguard.errors import ConfigError  # noqa: E402
-
 CACHE = Path(os.environ.get("WAVGUARD_CORPUS_CACHE", "~/.cache/wavguard/offline_corpus")).expanduser()
-ALL_FAMILIES = {"espeak-ng", "festival", "flite", "piper", "griffinlim", "world", "lpc", *plan.COPY_FAMILIES}
+ALL_FAMILIES = set(families.FAMILIES)
 #: The tiny corpus of these tests: 6 real and 6 fake clips per split.
 TINY = 36
 
 
-# ---------------------------------------------------------------- sources
+# ---------------------------------------------------------------- reader parsing
 
 
 def test_parse_lua_dialogs_multiline_escaped_and_untranslated():
@@ -51,7 +49,7 @@ dialogStr("Zeg \\"hallo\\" – nu…")
 
 dialogId("vit-x-none", "font_statue", "No translation")
 '''
-    lines = sources.parse_lua_dialogs(text)
+    lines = parse_lua_dialogs(text)
     assert lines == {
         "vit-v-vazne": ("font_big", "Are you serious?", "Myslíš to vážně?"),
         "vit-m-dlouhy": ("font_small", "A long line that wraps", 'Zeg "hallo" - nu...'),
@@ -61,7 +59,7 @@ dialogId("vit-x-none", "font_statue", "No translation")
 
 def test_parse_txt_done_data_strips_stress_marks():
     text = '( ru_0001 "Она завела, прядь вол+ос." )\n( ru_0002 "+Окна домов." )\nnoise\n'
-    assert sources.parse_txt_done_data(text) == {"ru_0001": "Она завела, прядь волос.", "ru_0002": "Окна домов."}
+    assert parse_txt_done_data(text) == {"ru_0001": "Она завела, прядь волос.", "ru_0002": "Окна домов."}
 
 
 def test_festival_czech_text_is_iso_8859_2():
@@ -123,8 +121,8 @@ def test_chain_skips_short_and_silent_clips():
 
 
 def test_missing_engines_names_the_package_to_install(monkeypatch):
-    monkeypatch.setattr(engines.shutil, "which", lambda name: None)
-    missing = engines.missing_engines({"espeak-ng", "flite", "festival"})
+    monkeypatch.setattr(families.shutil, "which", lambda name: None)
+    missing = families.missing_engines({"espeak-ng", "flite", "festival"})
     assert missing[:3] == ["espeak-ng (apt-get install espeak-ng)", "festival (apt-get install festival)",
                            "flite (apt-get install flite)"]
 
@@ -187,7 +185,7 @@ def test_lpc_vocoder_rejects_unknown_excitation():
 
 
 def _need_engines_and_sources() -> Path:
-    missing = engines.missing_engines(ALL_FAMILIES)
+    missing = families.missing_engines(ALL_FAMILIES)
     if missing:
         pytest.skip("engines not installed: " + "; ".join(missing) + " (recipes/offline_corpus/install.sh)")
     try:

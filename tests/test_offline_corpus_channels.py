@@ -5,22 +5,17 @@ Synthetic signals only, no engines or Debian packages: fast and offline.
 
 from __future__ import annotations
 
+import dataclasses
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from recipes.offline_corpus import generate, plan  # noqa: E402
-from recipes.offline_corpus.plan import ClipSpec  # noqa: E402
-from recipes.offline_corpus.readers import Clip  # noqa: E402
-from recipes.offline_corpus.source_channel import (  # noqa: E402
+from recipes.offline_corpus import families, generate, plan
+from recipes.offline_corpus.plan import ClipSpec
+from recipes.offline_corpus.readers import Clip
+from recipes.offline_corpus.source_channel import (
     CHANNELS,
     MP3_CBR_16KBPS_COMPRESSION,
     apply_source_channel,
@@ -29,7 +24,7 @@ from recipes.offline_corpus.source_channel import (  # noqa: E402
     mulaw_encode,
 )
 
-from wavguard.audio import resample  # noqa: E402
+from wavguard.audio import resample
 
 RATE = 16000
 #: "No energy above the band": at most this fraction of the clip's energy, once resampled to the
@@ -196,8 +191,10 @@ def _tts_spec(source: Path, channel: str, channel_match: float = 0.0) -> ClipSpe
 
 @pytest.fixture
 def wideband_tts(monkeypatch):
-    """A TTS engine stand-in: 1 s of white noise at 22,050 Hz, whatever it is asked."""
-    monkeypatch.setattr(generate, "_speak", lambda spec, stretch: (_noise(22050, seconds=1.0, seed=1), 22050))
+    """A TTS engine stand-in, registered as espeak-ng: 1 s of white noise at 22,050 Hz, whatever it is asked."""
+    stand_in = dataclasses.replace(families.FAMILIES["espeak-ng"],
+                                   speak=lambda spec, stretch: (_noise(22050, seconds=1.0, seed=1), 22050))
+    monkeypatch.setitem(families.FAMILIES, "espeak-ng", stand_in)
 
 
 @pytest.mark.parametrize("channel_match", [0.0, 1.0])

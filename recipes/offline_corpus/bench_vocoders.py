@@ -26,15 +26,11 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-from recipes.offline_corpus import neural_vocoders as nv  # noqa: E402
-
-from wavguard.audio import load_audio  # noqa: E402
+from recipes.offline_corpus import neural_vocoders as nv
+from wavguard.audio import load_audio
 
 SETTINGS = ("shipped", "shipped-1thread", "torch", "torch-chunked", "onnx", "onnx-chunked")
 

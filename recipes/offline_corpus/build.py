@@ -23,14 +23,10 @@ import time
 from functools import partial
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from recipes.offline_corpus import engines, plan, readers, report  # noqa: E402
-from recipes.offline_corpus.postprocess import ChainConfig  # noqa: E402
-
-from wavguard._io import atomic_write_text  # noqa: E402
-from wavguard.errors import ConfigError  # noqa: E402
+from recipes.offline_corpus import families, plan, readers, report
+from recipes.offline_corpus.postprocess import ChainConfig
+from wavguard._io import atomic_write_text
+from wavguard.errors import ConfigError
 
 __all__ = ["MANIFEST_COLUMNS", "build", "main"]
 
@@ -80,6 +76,13 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
           shortcut: bool = True, progress_bar: bool = True) -> dict:
     """Build (or resume) the corpus described by ``config`` into ``output_dir``.
 
+    The steps, each a function below: plan the clips from the sources and check the plan matches
+    the folder's (:func:`_check_plan`); find what is left (:func:`_finished`) and that its engines
+    can run here (:func:`_check_engines`); make those clips, recording each one
+    (:func:`_make_clips`); once none is left, write the manifest (:func:`_manifest_rows`,
+    :func:`_write_manifest`), check the language balance and run the shortcut check
+    (:func:`_shortcut_check`).
+
     Args:
         config: from :func:`plan.load_config`, with ``seed`` set.
         real_per_split: real clips per split; ``None`` = every clip (``--full``).
@@ -96,36 +99,66 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
     out.mkdir(parents=True, exist_ok=True)
     seed = int(config["seed"])
     chain = ChainConfig.from_dict(config["chain"])
+    cache_dir = Path(cache_dir).expanduser()
     # worker processes inherit it: the HiFi-GAN family caches its ONNX export there
-    os.environ["WAVGUARD_CORPUS_CACHE"] = str(Path(cache_dir).expanduser())
-    clips = readers.read_all(Path(cache_dir).expanduser(), debs_dir)
-    specs = plan.make_plan(config, clips, real_per_split, seed)
+    os.environ["WAVGUARD_CORPUS_CACHE"] = str(cache_dir)
+    specs = plan.make_plan(config, readers.read_all(cache_dir, debs_dir), real_per_split, seed)
     _check_plan(out, plan.plan_fingerprint(specs, config["chain"]), seed, len(specs))
 
-    progress_path = out / "progress.jsonl"
-    records = _read_progress(progress_path)
-    finished = {cid for cid, r in records.items()
-                if r["status"] == "skipped" or (r["status"] == "done" and (out / "wav").exists())}
-    by_id = {s.clip_id: s for s in specs}
-    finished = {cid for cid in finished if cid in by_id and (records[cid]["status"] == "skipped" or (out / by_id[cid].rel_path).exists())}
+    records = _read_progress(out / "progress.jsonl")
+    finished = _finished(out, specs, records)
     todo = [s for s in specs if s.clip_id not in finished]
     if limit_new is not None:
         todo = todo[: max(0, limit_new)]
+    _check_engines(todo)
+    logger.info("%d clips planned, %d already finished, making %d now", len(specs), len(finished), len(todo))
+    made = _make_clips(todo, chain, out, records, jobs=jobs, bar_total=len(specs), bar_initial=len(finished),
+                       progress_bar=progress_bar)
+
+    left = sum(1 for s in specs if s.clip_id not in records or (records[s.clip_id]["status"] == "done"
+                                                               and not (out / s.rel_path).exists()))
+    result = {"planned": len(specs), "already_done": len(finished), "made": made, "left": left, "rows": [],
+              "skipped": [], "balance_problems": [], "shortcut": None}
+    if not left:
+        rows, skipped = _manifest_rows(specs, records)
+        _write_manifest(out, rows, skipped)
+        result.update(rows=rows, skipped=skipped,
+                      balance_problems=report.balance_problems(rows, float(config["balance_tolerance_points"])))
+        if shortcut:
+            result["shortcut"] = _shortcut_check(out, rows, config)
+    result["seconds"] = time.time() - start
+    return result
+
+
+def _finished(out: Path, specs: list[plan.ClipSpec], records: dict[str, dict]) -> set[str]:
+    """Clip ids of the plan that need no more work: skipped, or done with their file still there."""
+    return {s.clip_id for s in specs if s.clip_id in records and (
+        records[s.clip_id]["status"] == "skipped"
+        or (records[s.clip_id]["status"] == "done" and (out / s.rel_path).exists()))}
+
+
+def _check_engines(todo: list[plan.ClipSpec]) -> None:
+    """Refuse to start when an engine, voice or package that a clip left to make needs is missing."""
     variants: dict[str, set[str]] = {}
     for s in todo:
         variants.setdefault(s.family, set()).add(s.variant)
-    missing = engines.missing_engines(set(variants), variants)
+    missing = families.missing_engines(set(variants), variants)
     if missing:
         raise ConfigError("cannot run: " + "; ".join(missing) + " (see recipes/offline_corpus/install.sh)")
-    logger.info("%d clips planned, %d already finished, making %d now", len(specs), len(finished), len(todo))
 
+
+def _make_clips(todo: list[plan.ClipSpec], chain: ChainConfig, out: Path, records: dict[str, dict], *, jobs: int,
+                bar_total: int, bar_initial: int, progress_bar: bool) -> int:
+    """Make ``todo`` (in ``jobs`` worker processes), appending each result to ``progress.jsonl`` and
+    ``records`` as it arrives, so that a killed build resumes where it stopped. Returns how many were made."""
     from tqdm import tqdm
 
-    bar = tqdm(total=len(specs), initial=len(finished), unit="clip", disable=not progress_bar, desc="corpus")
-    worker = partial(__import__("recipes.offline_corpus.generate", fromlist=["make_clip"]).make_clip,
-                     chain=chain, out_dir=str(out))
+    from recipes.offline_corpus.generate import make_clip
+
+    bar = tqdm(total=bar_total, initial=bar_initial, unit="clip", disable=not progress_bar, desc="corpus")
+    worker = partial(make_clip, chain=chain, out_dir=str(out))
     made = 0
-    with open(progress_path, "a", encoding="utf-8") as log:
+    with open(out / "progress.jsonl", "a", encoding="utf-8") as log:
         def record(result: dict) -> None:
             nonlocal made
             log.write(json.dumps(result, ensure_ascii=False, sort_keys=True) + "\n")
@@ -152,14 +185,11 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
                 for result in pool.imap_unordered(worker, todo, chunksize=1):
                     record(result)
     bar.close()
+    return made
 
-    left = sum(1 for s in specs if s.clip_id not in records or (records[s.clip_id]["status"] == "done"
-                                                               and not (out / s.rel_path).exists()))
-    result = {"planned": len(specs), "already_done": len(finished), "made": made, "left": left, "rows": [],
-              "skipped": [], "balance_problems": [], "shortcut": None}
-    if left:
-        result["seconds"] = time.time() - start
-        return result
+
+def _manifest_rows(specs: list[plan.ClipSpec], records: dict[str, dict]) -> tuple[list[dict], list[dict]]:
+    """(manifest rows of the clips made, rows of ``skipped.csv``), both in plan order."""
     rows, skipped = [], []
     for spec in specs:
         rec = records[spec.clip_id]
@@ -171,18 +201,22 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
                      "attack": spec.attack, "family": spec.family, "language": spec.language, "text": spec.text,
                      "duration_seconds": rec["duration_seconds"], "source_id": spec.source_id, "source": spec.source,
                      "channel": spec.channel, "speaker_reliability": spec.speaker_reliability})
+    return rows, skipped
+
+
+def _write_manifest(out: Path, rows: list[dict], skipped: list[dict]) -> None:
     _write_csv(out / "manifest.csv", MANIFEST_COLUMNS, rows)
     _write_csv(out / "skipped.csv", ("clip_id", "split", "label", "attack", "source_id", "reason"), skipped)
-    result.update(rows=rows, skipped=skipped,
-                  balance_problems=report.balance_problems(rows, float(config["balance_tolerance_points"])))
-    if shortcut:
-        from recipes.offline_corpus.shortcut import shortcut_check
 
-        result["shortcut"] = shortcut_check([str(out / r["path"]) for r in rows], [int(r["label"] == "fake") for r in rows],
-                                            [r["split"] for r in rows], int(config["shortcut"]["folds"]), seed)
-        atomic_write_text(out / "shortcut.json", json.dumps(result["shortcut"], indent=2) + "\n")
-    result["seconds"] = time.time() - start
-    return result
+
+def _shortcut_check(out: Path, rows: list[dict], config: dict) -> dict:
+    """Can trivial features tell real from fake? Written to ``shortcut.json`` and returned."""
+    from recipes.offline_corpus.shortcut import shortcut_check
+
+    found = shortcut_check([str(out / r["path"]) for r in rows], [int(r["label"] == "fake") for r in rows],
+                           [r["split"] for r in rows], int(config["shortcut"]["folds"]), int(config["seed"]))
+    atomic_write_text(out / "shortcut.json", json.dumps(found, indent=2) + "\n")
+    return found
 
 
 def warm_numba_cache() -> None:

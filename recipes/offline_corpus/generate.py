@@ -11,63 +11,30 @@ import soundfile as sf
 from wavguard._io import atomic_write
 from wavguard.audio.decode import load_audio, resample
 
-from . import engines, vocoders
 from .channel import match_spectrum
-from .copy_families import FAMILIES as REGISTERED_COPY_FAMILIES
-from .plan import COPY_FAMILIES, ClipSpec
+from .families import FAMILIES, CopyFamily, TtsFamily, family
+from .plan import ClipSpec
 from .postprocess import ChainConfig, SkipClip, process, speech_seconds
 from .source_channel import apply_source_channel, band_limit
 
-__all__ = ["generate_audio", "make_clip", "MAX_STRETCH"]
+__all__ = ["generate_audio", "make_clip"]
 
-#: Limits of the duration factor applied to a TTS engine's natural speaking rate.
-MAX_STRETCH = (0.5, 2.2)
-#: Tighter limits per family: Festival's czech_machac aborts (heap corruption) at Duration_Stretch >= 2.0.
-_FAMILY_STRETCH = {"festival": (0.5, 1.8)}
 _MAX_RERENDERS = 3
 _DURATION_TOLERANCE = 0.06
 #: Second key of the source-channel generator's seed, so its draws are independent of the chain's.
 _CHANNEL_STREAM = 0x5C
 
-_PIPER = None
 
-
-def _piper():
-    """One Piper session per process (building it takes seconds)."""
-    global _PIPER
-    if _PIPER is None:
-        from .piper_engine import PiperSynth
-
-        _PIPER = PiperSynth()
-    return _PIPER
-
-
-def _speak(spec: ClipSpec, stretch: float) -> tuple[np.ndarray, int]:
-    """One TTS rendering of ``spec.text`` with durations multiplied by ``stretch``."""
-    p = spec.params
-    if spec.family == "espeak-ng":
-        return engines.synthesize_espeak(spec.text, spec.variant, int(round(p["speed_wpm"] / stretch)), p["pitch"])
-    if spec.family == "festival":
-        return engines.synthesize_festival(spec.text, spec.variant, stretch)
-    if spec.family == "flite":
-        return engines.synthesize_flite(spec.text, spec.variant, stretch)
-    if spec.family == "piper":
-        language = "en-us" if spec.language == "en" else spec.language  # joe is a US English voice
-        return _piper().synthesize(spec.text, language, spec.seed, noise_scale=p["noise_scale"],
-                                   length_scale=p["length_scale"] * stretch, noise_w_scale=p["noise_w_scale"])
-    raise ValueError(f"{spec.clip_id}: unknown family {spec.family!r}")
-
-
-def _speak_matched(spec: ClipSpec, trim_top_db: float) -> tuple[np.ndarray, int]:
+def _speak_matched(spec: ClipSpec, tts: TtsFamily, trim_top_db: float) -> tuple[np.ndarray, int]:
     """TTS whose speech lasts ``params["duration_ratio"]`` times the source clip's speech.
 
     Renders at the engine's own rate, then up to three more times with the durations scaled by
-    the remaining ratio (limited to :data:`MAX_STRETCH`) until within 6 %; then, when ``params["channel_match"]``
-    is positive, filters it towards the source clip's long-term spectrum
+    the remaining ratio (limited to the family's ``stretch_limits``) until within 6 %; then, when
+    ``params["channel_match"]`` is positive, filters it towards the source clip's long-term spectrum
     (:func:`channel.match_spectrum`); then, when ``spec.channel`` is set, puts it through the source's
     channel (:func:`source_channel.apply_source_channel`: its rate and band, quantisation, codec).
     """
-    audio, rate = _speak(spec, 1.0)
+    audio, rate = tts.speak(spec, 1.0)
     if not spec.source_path:
         return audio, rate
     real, real_rate = load_audio(spec.source_path)
@@ -76,11 +43,11 @@ def _speak_matched(spec: ClipSpec, trim_top_db: float) -> tuple[np.ndarray, int]
     for _ in range(_MAX_RERENDERS):  # pauses and phrase-final lengthening do not scale linearly
         if got <= 0 or abs(target / got - 1.0) <= _DURATION_TOLERANCE:
             break
-        new = float(np.clip(stretch * target / got, *_FAMILY_STRETCH.get(spec.family, MAX_STRETCH)))
+        new = float(np.clip(stretch * target / got, *tts.stretch_limits))
         if new == stretch:
             break
         stretch = new
-        audio, rate = _speak(spec, stretch)
+        audio, rate = tts.speak(spec, stretch)
         got = speech_seconds(audio, rate, trim_top_db)
     strength = float(spec.params.get("channel_match", 0.0))
     if strength > 0:
@@ -103,18 +70,10 @@ def generate_audio(spec: ClipSpec, analysis_rate_hz: int = 16000, trim_top_db: f
     """
     if spec.family == "bonafide":
         return load_audio(spec.source_path)
-    if spec.family == "griffinlim":
-        x, sr = load_audio(spec.source_path, analysis_rate_hz)
-        return vocoders.griffinlim(x, sr, vocoders.GRIFFINLIM_VARIANTS[spec.variant], spec.seed), sr
-    if spec.family == "world":
-        x, sr = load_audio(spec.source_path, analysis_rate_hz)
-        return vocoders.world(x, sr, vocoders.WORLD_VARIANTS[spec.variant]), sr
-    if spec.family == "lpc":
-        x, sr = load_audio(spec.source_path, analysis_rate_hz)
-        return vocoders.lpc(x, sr, vocoders.LPC_VARIANTS[spec.variant], spec.seed), sr
-    if spec.family in REGISTERED_COPY_FAMILIES:  # hifigan, codec2: each at its own rate
-        return REGISTERED_COPY_FAMILIES[spec.family].make(spec.source_path, spec.variant, spec.seed)
-    return _speak_matched(spec, trim_top_db)
+    generator = family(spec.family)
+    if isinstance(generator, CopyFamily):
+        return generator.make(spec.source_path, spec.variant, spec.seed, analysis_rate_hz)
+    return _speak_matched(spec, generator, trim_top_db)
 
 
 def make_clip(spec: ClipSpec, chain: ChainConfig, out_dir: str) -> dict:
@@ -132,7 +91,7 @@ def make_clip(spec: ClipSpec, chain: ChainConfig, out_dir: str) -> dict:
         # make a clip's bytes depend on the thread count, and resumed builds must be identical
         with threadpool_limits(limits=1):
             samples, rate = generate_audio(spec, chain.sample_rate_hz, chain.trim_top_db)
-            if spec.family in COPY_FAMILIES and spec.channel:  # a vocoder can leak above its input's band
+            if isinstance(FAMILIES.get(spec.family), CopyFamily) and spec.channel:  # a vocoder can leak above its input's band
                 samples, rate = band_limit(samples, rate, spec.channel)
             pcm, choices = process(samples, rate, chain, spec.seed)
     except SkipClip as exc:

@@ -3,18 +3,20 @@
 The plan is a pure function of the configuration, the seed and the (sorted) reader clip lists, so
 two builds with the same seed make the same clips, and a resumed build knows what is left.
 
-Per split (``splits.NAME`` in the config):
+:func:`make_plan` reads as its steps: the usable clips grouped by speaker key, the keys given to the
+splits (``splits.NAME.speakers`` patterns, speaker-disjoint: :func:`layout.assign_splits`), then
+per split:
 
-1. Real speech: the speaker keys its ``speakers`` patterns match (:func:`layout.assign_splits`,
-   speaker-disjoint), each key's clips cut into bona fide examples and vocoder sources
-   (:func:`layout.partition`), the bona fide count spread evenly over source families, then keys,
-   then a key's languages (:func:`layout.allocate_reals`).
-2. Fakes: per language, as many as the real clips times ``size.fakes_per_real``, shared between the
-   families that can make that language (copy-synthesis always; a TTS family only where it speaks
-   the language and the split holds a text in it). Copy-synthesis reads only vocoder sources of the
-   same language (never a bona fide clip); TTS is paired with a bona fide clip of the language
-   (its duration and channel) and reads its text, else the split's text of the same language
-   nearest in duration.
+1. Families per language (:func:`_families_by_language`): copy-synthesis always; a TTS family only
+   where it speaks the language and the split holds a text in it.
+2. Real speech (:func:`_real_roles`): each key's clips cut into bona fide examples and vocoder
+   sources (:func:`layout.partition`), the bona fide count spread evenly over source families, then
+   keys, then a key's languages (:func:`layout.allocate_reals`).
+3. Fakes (:func:`_fake_specs`): per language, as many as the real clips times
+   ``size.fakes_per_real``, shared between those families by weight. Copy-synthesis reads only
+   vocoder sources of the same language (never a bona fide clip, :func:`_copy_fakes`); TTS is paired
+   with a bona fide clip of the language (its duration and channel) and reads its text, else the
+   split's text of the same language nearest in duration (:func:`_tts_fakes`).
 """
 
 from __future__ import annotations
@@ -31,24 +33,18 @@ import numpy as np
 from wavguard.errors import ConfigError
 
 from . import layout
+from .families import FAMILIES, CopyFamily, TtsFamily
 
 __all__ = ["ClipSpec", "COPY_FAMILIES", "TTS_FAMILIES", "TTS_LANGUAGES", "load_config", "allocate", "clip_seed",
            "make_plan", "plan_fingerprint", "split_variants"]
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 
-try:  # hifigan, codec2 (recipes/offline_corpus/copy_families.py)
-    from .copy_families import FAMILIES as _REGISTERED_COPY_FAMILIES
-except ImportError:  # pragma: no cover - a checkout without the neural/codec families
-    _REGISTERED_COPY_FAMILIES = {}
-
-#: Vocoder families: fakes made from a real clip of the same split that is not itself bona fide.
-COPY_FAMILIES = ("griffinlim", "world", "lpc", *_REGISTERED_COPY_FAMILIES)
-#: Languages each text-to-speech family can read. espeak-ng reads every language with a text here;
-#: Piper's English voice reads others through espeak-ng IPA; Festival and Flite need a voice per
-#: language under ``variants`` (Czech and English Festival voices, English Flite voices).
-TTS_LANGUAGES = {"espeak-ng": {"cs", "nl", "ru", "en", "es", "fr"}, "piper": {"cs", "nl", "ru", "en", "es", "fr"},
-                 "festival": {"cs", "en"}, "flite": {"en"}}
+#: Copy-synthesis families (vocoders): fakes made from a real clip of the same split that is not
+#: itself bona fide. A view of :data:`families.FAMILIES`, like the two below.
+COPY_FAMILIES = tuple(name for name, f in FAMILIES.items() if isinstance(f, CopyFamily))
+#: Languages each text-to-speech family can read (:attr:`families.TtsFamily.languages`).
+TTS_LANGUAGES = {name: set(f.languages) for name, f in FAMILIES.items() if isinstance(f, TtsFamily)}
 TTS_FAMILIES = tuple(TTS_LANGUAGES)
 #: Candidate texts looked at when a TTS fake's paired clip has no text of its own (the nearest in
 #: duration to the paired clip is read).
@@ -158,41 +154,8 @@ def split_variants(config: dict, split: dict, family: str) -> Any:
     return own if own is not None else config["variants"].get(family)
 
 
-def _tts_voices(family: str, language: str, variants: Any) -> list[str]:
-    if family in ("espeak-ng", "piper"):
-        return [""]
-    return list((variants or {}).get(language) or [])
-
-
-def _can_speak(family: str, language: str, variants: Any) -> bool:
-    return language in TTS_LANGUAGES[family] and bool(_tts_voices(family, language, variants))
-
-
-def _tts(family: str, language: str, k: int, config: dict, variants: Any, rng: np.random.Generator) -> tuple[str, str, dict]:
-    """(variant, speaker, params) of the k-th clip of a TTS family in one split and language.
-
-    ``params["duration_ratio"]``: the clip's speech lasts this times its paired real clip's speech;
-    ``params["channel_match"]``: fraction of the paired clip's long-term spectrum imposed on it.
-    """
-    jitter = config.get("tts_duration_ratio", [1.0, 1.0])
-    match = config.get("tts_channel_match", [0.0, 0.0])
-    ratio = {"duration_ratio": round(float(rng.uniform(*jitter)), 3),
-             "channel_match": round(float(rng.uniform(*match)), 3)}
-    spec = variants or {}
-    if family == "espeak-ng":
-        suffixes = spec.get("voices", [""])
-        voice = language + suffixes[k % len(suffixes)]
-        params = {"speed_wpm": int(rng.integers(spec["speed_wpm"][0], spec["speed_wpm"][1] + 1)),
-                  "pitch": int(rng.integers(spec["pitch"][0], spec["pitch"][1] + 1))}
-        return voice, f"espeak-ng:{voice}", {**params, **ratio}
-    if family == "piper":
-        params = {name: round(float(rng.uniform(*spec[name])), 3) for name in ("noise_scale", "length_scale", "noise_w_scale")}
-        return ("joe" if language == "en" else f"joe-ipa-{language}"), "piper:joe", {**params, **ratio}
-    choices = _tts_voices(family, language, variants)
-    if not choices:
-        raise ConfigError(f"variants.{family}.{language}: no voices listed for {family} in {language}")
-    voice = choices[k % len(choices)]
-    return voice, f"{family}:{voice}", ratio
+def _is_copy(family: str) -> bool:
+    return isinstance(FAMILIES.get(family), CopyFamily)
 
 
 def _check_split(name: str, split: dict, config: dict) -> None:
@@ -200,17 +163,125 @@ def _check_split(name: str, split: dict, config: dict) -> None:
     if not families:
         raise ConfigError(f"splits.{name}.families: lists no generator families")
     for family in families:
-        if family not in COPY_FAMILIES and family not in TTS_LANGUAGES:
-            raise ConfigError(f"splits.{name}.families: unknown family {family!r}; choose from "
-                              f"{sorted(COPY_FAMILIES + TTS_FAMILIES)}")
+        if family not in FAMILIES:
+            raise ConfigError(f"splits.{name}.families: unknown family {family!r}; choose from {sorted(FAMILIES)}")
+        if not _is_copy(family):
+            continue
         variants = split_variants(config, split, family)
-        if family in COPY_FAMILIES and not variants:
+        if not variants:
             raise ConfigError(f"variants.{family}: lists no variants")
-        if family in _REGISTERED_COPY_FAMILIES:
-            known = _REGISTERED_COPY_FAMILIES[family].variants
-            unknown = [v for v in variants if v not in known]
-            if unknown:
-                raise ConfigError(f"splits.{name}: unknown {family} variant(s) {unknown}; choose from {sorted(known)}")
+        known = FAMILIES[family].variants
+        unknown = [v for v in variants if v not in known]
+        if unknown:
+            raise ConfigError(f"splits.{name}: unknown {family} variant(s) {unknown}; choose from {sorted(known)}")
+
+
+def make_plan(config: dict, clips: dict[str, list], real_per_split: int | None, seed: int) -> list[ClipSpec]:
+    """All clips of the corpus, in a fixed order.
+
+    The steps, each a function below: group the usable clips by speaker key
+    (:func:`_clips_by_speaker`), give each split its keys (:func:`layout.assign_splits`), then per
+    split: which families can make each language's fakes (:func:`_families_by_language`), which real
+    clips are bona fide and which are kept back as vocoder sources (:func:`_real_roles`), and the
+    fakes (:func:`_fake_specs`).
+
+    Args:
+        config: as returned by :func:`load_config`.
+        clips: reader family -> its :class:`readers.Clip` records (``readers.read_all``).
+        real_per_split: bona fide clips per split (even over families, then keys); ``None`` takes
+            every usable clip of the split, cut between the bona fide and vocoder-source roles.
+        seed: the corpus seed.
+
+    Returns:
+        real clips, then fakes, split by split. Per split and language, fakes number
+        ``fakes_per_real`` times the real clips.
+    """
+    min_seconds = float(config["size"].get("usable_min_seconds", config.get("chain", {}).get("min_seconds", 0.0)))
+    by_key, family_of = _clips_by_speaker(clips, min_seconds)
+    assignment = layout.assign_splits(config["splits"], by_key)
+    specs: list[ClipSpec] = []
+    for split_name, split in config["splits"].items():
+        _check_split(split_name, split, config)
+        split_clips = [c for key in assignment[split_name] for c in by_key[key]]
+        languages = sorted({c.language for c in split_clips})
+        texts = {lang: _texts(split_clips, lang) for lang in languages}
+        able = _families_by_language(split_name, split, config, texts)
+        copy_share = {lang: _copy_share(able[lang]) for lang in languages}
+        roles = _real_roles(split_name, split_clips, by_key, family_of, copy_share, real_per_split, seed)
+        reals = sorted((c for r in roles.values() for c in r.bonafide), key=lambda c: c.clip_id)
+        specs += [_real_spec(c, split_name, seed) for c in reals]
+        specs += _fake_specs(split_name, split, config, reals, roles, able, texts, seed)
+    return specs
+
+
+# ---------------------------------------------------------------- real clips
+
+
+def _clips_by_speaker(clips: dict[str, list], min_seconds: float) -> tuple[dict[str, list], dict[str, str]]:
+    """(speaker key -> its usable clips sorted by id, speaker key -> its reader family)."""
+    by_key: dict[str, list] = {}
+    family_of: dict[str, str] = {}
+    for family in sorted(clips):
+        for clip in layout.usable(clips[family], min_seconds):
+            by_key.setdefault(clip.speaker, []).append(clip)
+            family_of[clip.speaker] = family
+    for key in by_key:
+        by_key[key].sort(key=lambda c: c.clip_id)
+    return by_key, family_of
+
+
+def _real_roles(split_name: str, split_clips: list, by_key: dict[str, list], family_of: dict[str, str],
+                copy_share: dict[str, float], real_per_split: int | None, seed: int) -> dict[tuple[str, str], layout.Roles]:
+    """Each (speaker key, language) unit's clips cut into bona fide examples and vocoder sources.
+
+    A unit keeps back a share of its clips as sources that grows with its language's copy-synthesis
+    share (:func:`layout.source_reserve`); the bona fide clips are spread evenly over source families,
+    then keys, then a key's languages (:func:`_wanted_reals`). A unit is a key and a language because
+    one key may speak two (``asterisk:allison`` speaks en and es).
+    """
+    units = sorted({(c.speaker, c.language) for c in split_clips})
+    unit_clips = {u: [c for c in by_key[u[0]] if c.language == u[1]] for u in units}
+    caps = {u: len(unit_clips[u]) - layout.source_reserve(len(unit_clips[u]), copy_share[u[1]]) for u in units}
+    if real_per_split is None:
+        wanted = caps
+    else:
+        wanted = _wanted_reals(caps, family_of, real_per_split, layout.seeded_rng(seed, split_name, "allocate"))
+    roles = {u: layout.partition(unit_clips[u], copy_share[u[1]], wanted[u], layout.seeded_rng(seed, "roles", *u))
+             for u in units}
+    _keep_a_vocoder_source(split_name, roles, copy_share)
+    return roles
+
+
+def _wanted_reals(caps: dict[tuple[str, str], int], family_of: dict[str, str], real_per_split: int,
+                  rng: np.random.Generator) -> dict[tuple[str, str], int]:
+    """Bona fide clips per unit: ``real_per_split`` even over reader families, then keys
+    (:func:`layout.allocate_reals`), then a key's languages (:func:`layout.spread`), each capped."""
+    key_caps: dict[str, dict[str, int]] = {}
+    for (key, _), cap in caps.items():
+        key_caps.setdefault(family_of[key], {}).setdefault(key, 0)
+        key_caps[family_of[key]][key] += cap
+    per_key = layout.allocate_reals(real_per_split, key_caps, rng)
+    wanted: dict[tuple[str, str], int] = {}
+    for key, n in sorted(per_key.items()):
+        mine = {u: cap for u, cap in caps.items() if u[0] == key}
+        wanted.update({tuple(k.split("\t")): v for k, v in
+                       layout.spread(n, {"\t".join(u): c for u, c in mine.items()}, rng).items()})
+    return wanted
+
+
+def _keep_a_vocoder_source(split_name: str, roles: dict[tuple[str, str], layout.Roles], copy_share: dict[str, float]) -> None:
+    """A language whose fakes are all copy-synthesis must keep one vocoder source: when none was kept,
+    the unit with the most bona fide clips gives its last one (in place)."""
+    units = sorted(roles)
+    for lang in sorted(copy_share):
+        mine = [u for u in units if u[1] == lang and roles[u].bonafide]
+        if mine and copy_share[lang] >= 1.0 and not any(roles[u].sources for u in units if u[1] == lang):
+            donor = max(mine, key=lambda u: (len(roles[u].bonafide), u))
+            if len(roles[donor].bonafide) < 2:
+                raise ConfigError(f"splits.{split_name}: {lang} has too few clips for both a real example and "
+                                  "a vocoder source; give it more speakers or move it")
+            r = roles[donor]
+            roles[donor] = layout.Roles(r.bonafide[:-1], [r.bonafide[-1], *r.sources], r.cap)
 
 
 def _real_spec(clip, split_name: str, seed: int) -> ClipSpec:
@@ -219,22 +290,65 @@ def _real_spec(clip, split_name: str, seed: int) -> ClipSpec:
                     str(clip.path), "", clip_seed(seed, uid), {}, clip.channel, clip.source, clip.speaker_reliability)
 
 
-def _texts(clips: list, language: str) -> list[tuple[str, float, str]]:
-    """(text, duration of its clip, clip id) of every line in ``language`` among ``clips``;
-    English also takes other languages' ``text_en``."""
-    out = [(c.text, c.duration_seconds, c.clip_id) for c in clips if c.language == language and c.text]
-    if language == "en":
-        out += [(c.text_en, c.duration_seconds, c.clip_id) for c in clips if c.language != "en" and c.text_en]
-    return sorted(set(out), key=lambda t: t[2])
+# ---------------------------------------------------------------- fakes
 
 
-def _pick_text(paired, texts: list, rng: np.random.Generator) -> tuple[str, str]:
-    """The paired clip's own text, else the nearest in duration of a few random texts of its language."""
-    if paired.text:
-        return paired.text, paired.clip_id
-    picks = [texts[i] for i in rng.choice(len(texts), size=min(_TEXT_CANDIDATES, len(texts)), replace=False)]
-    best = min(picks, key=lambda t: (abs(math.log(max(t[1], 0.1) / max(paired.duration_seconds, 0.1))), t[2]))
-    return best[0], best[2]
+def _families_by_language(split_name: str, split: dict, config: dict,
+                          texts: dict[str, list]) -> dict[str, dict[str, float]]:
+    """language -> {family: weight} of the split's families that can make its fakes: copy-synthesis
+    always, a TTS family where it speaks the language and the split holds a text in it."""
+    weights = {f: float(w) for f, w in split["families"].items() if float(w) > 0}
+    able: dict[str, dict[str, float]] = {}
+    for lang in texts:
+        able[lang] = {f: w for f, w in weights.items() if _is_copy(f) or
+                      (texts[lang] and _can_speak(f, lang, split_variants(config, split, f)))}
+        if not any(_is_copy(f) for f in able[lang]) and not texts[lang]:
+            raise ConfigError(f"splits.{split_name}: no family can make {lang} fakes (no copy-synthesis family, "
+                              "no text)")
+    return able
+
+
+def _can_speak(family: str, language: str, variants: Any) -> bool:
+    tts = FAMILIES[family]
+    return language in tts.languages and bool(tts.voices(language, variants))
+
+
+def _copy_share(able: dict[str, float]) -> float:
+    """The copy-synthesis share of one language's fake weights (0 when no family can make it)."""
+    total = sum(able.values())
+    return sum(w for f, w in able.items() if _is_copy(f)) / total if total else 0.0
+
+
+def _fake_specs(split_name: str, split: dict, config: dict, reals: list, roles: dict[tuple[str, str], layout.Roles],
+                able: dict[str, dict[str, float]], texts: dict[str, list], seed: int) -> list[ClipSpec]:
+    """The split's fakes: per language ``fakes_per_real`` times its real clips, shared between the
+    families of ``able`` by weight; numbered in one sequence over the split."""
+    real_by_lang = {lang: [c for c in reals if c.language == lang] for lang in able}
+    fakes_per_real = float(config["size"]["fakes_per_real"])
+    per_language = allocate(round(len(reals) * fakes_per_real), {k: len(v) for k, v in real_by_lang.items()})
+    specs: list[ClipSpec] = []
+    for lang, count in per_language.items():
+        counts = allocate(count, able[lang])
+        n_copy = sum(n for f, n in counts.items() if _is_copy(f))
+        sources = _source_list(roles, [u for u in sorted(roles) if u[1] == lang], n_copy,
+                               layout.seeded_rng(seed, split_name, lang, "sources"))
+        if n_copy and not sources:
+            raise ConfigError(f"splits.{split_name}: no {lang} clip left as a vocoder source")
+        used = 0
+        for family, n in counts.items():
+            rng = layout.seeded_rng(seed, split_name, lang, family)
+            variants = split_variants(config, split, family)
+            if _is_copy(family):
+                made = _copy_fakes(sources[used: used + n], variants, rng)
+                used += n
+            else:
+                made = _tts_fakes(family, lang, n, real_by_lang[lang], texts[lang], config, variants, rng)
+            for src, variant, speaker, params, text, text_id, reliability in made:
+                clip_id = f"{split_name}-{family}-{len(specs) + 1:05d}--{src.clip_id.replace('/', '-')}"
+                specs.append(ClipSpec(clip_id, split_name, "fake", family, f"{family}/{variant}", speaker, lang,
+                                      text, src.clip_id.replace("/", "-"), str(src.path), variant,
+                                      clip_seed(seed, clip_id), params, src.channel, src.source, reliability, text_id))
+    return specs
 
 
 def _source_list(roles: dict[tuple[str, str], layout.Roles], units: list[tuple[str, str]], count: int,
@@ -257,116 +371,59 @@ def _source_list(roles: dict[tuple[str, str], layout.Roles], units: list[tuple[s
     return [out[i % len(out)] for i in range(count)]
 
 
-def make_plan(config: dict, clips: dict[str, list], real_per_split: int | None, seed: int) -> list[ClipSpec]:
-    """All clips of the corpus, in a fixed order.
+def _texts(clips: list, language: str) -> list[tuple[str, float, str]]:
+    """(text, duration of its clip, clip id) of every line in ``language`` among ``clips``;
+    English also takes other languages' ``text_en``."""
+    out = [(c.text, c.duration_seconds, c.clip_id) for c in clips if c.language == language and c.text]
+    if language == "en":
+        out += [(c.text_en, c.duration_seconds, c.clip_id) for c in clips if c.language != "en" and c.text_en]
+    return sorted(set(out), key=lambda t: t[2])
 
-    Args:
-        config: as returned by :func:`load_config`.
-        clips: reader family -> its :class:`readers.Clip` records (``readers.read_all``).
-        real_per_split: bona fide clips per split (even over families, then keys); ``None`` takes
-            every usable clip of the split, cut between the bona fide and vocoder-source roles.
-        seed: the corpus seed.
 
-    Returns:
-        real clips, then fakes, split by split. Per split and language, fakes number
-        ``fakes_per_real`` times the real clips.
+def _pick_text(paired, texts: list, rng: np.random.Generator) -> tuple[str, str]:
+    """The paired clip's own text, else the nearest in duration of a few random texts of its language."""
+    if paired.text:
+        return paired.text, paired.clip_id
+    picks = [texts[i] for i in rng.choice(len(texts), size=min(_TEXT_CANDIDATES, len(texts)), replace=False)]
+    best = min(picks, key=lambda t: (abs(math.log(max(t[1], 0.1) / max(paired.duration_seconds, 0.1))), t[2]))
+    return best[0], best[2]
+
+
+def _copy_fakes(sources: list, variants: Any, rng: np.random.Generator) -> list[tuple]:
+    """(source, variant, speaker, params, text, text_id, reliability) of a copy-synthesis family's fakes:
+    one per vocoder source, the variants taken in turn from a seeded order. The fake keeps the real voice."""
+    order = _shuffled(list(variants), rng)
+    return [(src, order[k % len(order)], src.speaker, {}, src.text, "", src.speaker_reliability)
+            for k, src in enumerate(sources)]
+
+
+def _tts_fakes(family: str, lang: str, n: int, paired_pool: list, texts: list, config: dict, variants: Any,
+               rng: np.random.Generator) -> list[tuple]:
+    """As :func:`_copy_fakes` for a TTS family: ``n`` fakes paired in turn with the language's bona fide
+    clips (seeded order), each reading its paired clip's text or one near it in duration."""
+    mine = _shuffled(paired_pool, rng)
+    out = []
+    for k in range(n):
+        src = mine[k % len(mine)]
+        text, text_id = _pick_text(src, texts, rng)
+        variant, speaker, params = _tts(family, lang, k, config, variants, rng)
+        out.append((src, variant, speaker, params, text, text_id, ""))
+    return out
+
+
+def _tts(family: str, language: str, k: int, config: dict, variants: Any, rng: np.random.Generator) -> tuple[str, str, dict]:
+    """(variant, speaker, params) of the k-th clip of a TTS family in one split and language.
+
+    The family draws its voice and settings (:attr:`families.TtsFamily.draw`) after these two:
+    ``params["duration_ratio"]``: the clip's speech lasts this times its paired real clip's speech;
+    ``params["channel_match"]``: fraction of the paired clip's long-term spectrum imposed on it.
     """
-    min_seconds = float(config["size"].get("usable_min_seconds", config.get("chain", {}).get("min_seconds", 0.0)))
-    by_key: dict[str, list] = {}
-    family_of: dict[str, str] = {}
-    for family in sorted(clips):
-        for clip in layout.usable(clips[family], min_seconds):
-            by_key.setdefault(clip.speaker, []).append(clip)
-            family_of[clip.speaker] = family
-    for key in by_key:
-        by_key[key].sort(key=lambda c: c.clip_id)
-    assignment = layout.assign_splits(config["splits"], by_key)
-    fakes_per_real = float(config["size"]["fakes_per_real"])
-    specs: list[ClipSpec] = []
-    for split_name, split in config["splits"].items():
-        _check_split(split_name, split, config)
-        weights = {f: float(w) for f, w in split["families"].items() if float(w) > 0}
-        split_clips = [c for key in assignment[split_name] for c in by_key[key]]
-        languages = sorted({c.language for c in split_clips})
-        texts = {lang: _texts(split_clips, lang) for lang in languages}
-        able: dict[str, dict[str, float]] = {}
-        copy_share: dict[str, float] = {}
-        for lang in languages:
-            able[lang] = {f: w for f, w in weights.items() if f in COPY_FAMILIES or
-                          (texts[lang] and _can_speak(f, lang, split_variants(config, split, f)))}
-            total = sum(able[lang].values())
-            copy_share[lang] = sum(w for f, w in able[lang].items() if f in COPY_FAMILIES) / total if total else 0.0
-            if not any(f in COPY_FAMILIES for f in able[lang]) and not texts[lang]:
-                raise ConfigError(f"splits.{split_name}: no family can make {lang} fakes (no copy-synthesis family, "
-                                  "no text)")
-        # units: (speaker key, language); asterisk:allison speaks en and es
-        units = sorted({(c.speaker, c.language) for c in split_clips})
-        unit_clips = {u: [c for c in by_key[u[0]] if c.language == u[1]] for u in units}
-        caps = {u: len(unit_clips[u]) - layout.source_reserve(len(unit_clips[u]), copy_share[u[1]]) for u in units}
-        rng = layout.seeded_rng(seed, split_name, "allocate")
-        if real_per_split is None:
-            wanted = caps
-        else:
-            key_caps: dict[str, dict[str, int]] = {}
-            for (key, _), cap in caps.items():
-                key_caps.setdefault(family_of[key], {}).setdefault(key, 0)
-                key_caps[family_of[key]][key] += cap
-            per_key = layout.allocate_reals(real_per_split, key_caps, rng)
-            wanted = {}
-            for key, n in sorted(per_key.items()):
-                mine = {u: caps[u] for u in units if u[0] == key}
-                wanted.update({tuple(k.split("\t")): v for k, v in
-                               layout.spread(n, {"\t".join(u): c for u, c in mine.items()}, rng).items()})
-        roles = {u: layout.partition(unit_clips[u], copy_share[u[1]], wanted[u], layout.seeded_rng(seed, "roles", *u))
-                 for u in units}
-        for lang in languages:  # a language whose fakes need a vocoder source must keep one
-            mine = [u for u in units if u[1] == lang and roles[u].bonafide]
-            if mine and copy_share[lang] >= 1.0 and not any(roles[u].sources for u in units if u[1] == lang):
-                donor = max(mine, key=lambda u: (len(roles[u].bonafide), u))
-                if len(roles[donor].bonafide) < 2:
-                    raise ConfigError(f"splits.{split_name}: {lang} has too few clips for both a real example and "
-                                      "a vocoder source; give it more speakers or move it")
-                r = roles[donor]
-                roles[donor] = layout.Roles(r.bonafide[:-1], [r.bonafide[-1], *r.sources], r.cap)
-        reals = sorted((c for u in units for c in roles[u].bonafide), key=lambda c: c.clip_id)
-        specs += [_real_spec(c, split_name, seed) for c in reals]
-        real_by_lang = {lang: [c for c in reals if c.language == lang] for lang in languages}
-        per_language = allocate(round(len(reals) * fakes_per_real), {k: len(v) for k, v in real_by_lang.items()})
-        counter = 0
-        for lang, count in per_language.items():
-            counts = allocate(count, able[lang])
-            lang_units = [u for u in units if u[1] == lang]
-            n_copy = sum(n for f, n in counts.items() if f in COPY_FAMILIES)
-            sources = _source_list(roles, lang_units, n_copy, layout.seeded_rng(seed, split_name, lang, "sources"))
-            if n_copy and not sources:
-                raise ConfigError(f"splits.{split_name}: no {lang} clip left as a vocoder source")
-            paired_pool = real_by_lang[lang]
-            used = 0
-            for family, n in counts.items():
-                rng = layout.seeded_rng(seed, split_name, lang, family)
-                variants = split_variants(config, split, family)
-                if family in COPY_FAMILIES:
-                    order = _shuffled(list(variants), rng)
-                    mine, used = sources[used: used + n], used + n
-                else:
-                    mine = _shuffled(paired_pool, rng)
-                for k in range(n):
-                    counter += 1
-                    if family in COPY_FAMILIES:
-                        src = mine[k]
-                        variant, speaker, params, text, text_id = order[k % len(order)], src.speaker, {}, src.text, ""
-                        reliability = src.speaker_reliability
-                    else:
-                        src = mine[k % len(mine)]
-                        text, text_id = _pick_text(src, texts[lang], rng)
-                        variant, speaker, params = _tts(family, lang, k, config, variants, rng)
-                        reliability = ""
-                    uid = src.clip_id.replace("/", "-")
-                    clip_id = f"{split_name}-{family}-{counter:05d}--{uid}"
-                    specs.append(ClipSpec(clip_id, split_name, "fake", family, f"{family}/{variant}", speaker, lang,
-                                          text, uid, str(src.path), variant, clip_seed(seed, clip_id), params,
-                                          src.channel, src.source, reliability, text_id))
-    return specs
+    jitter = config.get("tts_duration_ratio", [1.0, 1.0])
+    match = config.get("tts_channel_match", [0.0, 0.0])
+    ratio = {"duration_ratio": round(float(rng.uniform(*jitter)), 3),
+             "channel_match": round(float(rng.uniform(*match)), 3)}
+    variant, speaker, params = FAMILIES[family].draw(language, k, variants, rng)
+    return variant, speaker, {**params, **ratio}
 
 
 def plan_fingerprint(specs: list[ClipSpec], chain: dict) -> str:

@@ -69,11 +69,7 @@ def _backbone_card(setting: str) -> dict[str, str]:
 
 def benchmark_section(results_path: str | Path) -> dict[str, str]:
     """The card section of the benchmark's system (a) (the recipe, several seeds), with its protocol."""
-    sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))
-    try:
-        from offline_results import load_results, system_summary
-    finally:
-        sys.path.remove(str(HERE.parents[1] / "benchmarks"))
+    from benchmarks.offline_results import load_results, system_summary
     text = ("Protocol: `benchmarks/offline_benchmark.py`, system (a) = this recipe, trained on the train split "
             "once per seed, chosen on validation, scored on the test split; the same corpus build as the "
             "evaluation above. Its numbers are over seeds; the Evaluation section is this one released run.\n\n"

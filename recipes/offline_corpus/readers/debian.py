@@ -1,6 +1,6 @@
 """Fetch Debian packages with ``apt-get download`` and unpack only the members a reader needs.
 
-Shared by every reader and by ``sources.py``. Nothing is installed: the ``.deb`` is read with
+Shared by every reader. Nothing is installed: the ``.deb`` is read with
 ``dpkg-deb --fsys-tarfile`` and the listed members are copied into ``CACHE/root``. A package counts
 as unpacked once its marker ``CACHE/root/.NAME.done`` exists, so an interrupted extraction is redone.
 """
