@@ -56,7 +56,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Give every error the documented JSON shape.
 
     Unexpected exceptions are caught by the app's outermost HTTP middleware (see
-    :func:`wavguard.serve.app.create_app`), so the 500 is counted in the metrics; the handler for
+    :func:`wavguard.serve.metrics.install_request_metrics`), so the 500 is counted in the metrics; the handler for
     ``Exception`` registered here is the backstop for anything raised outside it.
     """
 
