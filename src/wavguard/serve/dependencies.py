@@ -6,11 +6,15 @@ and the metrics; :func:`~wavguard.serve.app.create_app` builds it and keeps it i
 so each route module reads on its own and a test can build a :class:`Service` by hand.
 
 Route-level checks are dependencies too: :func:`require_key` (401/403), :func:`require_metrics_key`,
-:func:`threshold_param` (422) and :func:`require_store` (503 when there is no log).
+:func:`threshold_param` (422) and :func:`require_store` (503 when there is no log); and
+:func:`request_ticket`, what a request holds (its share of the upload pool, its temporary
+files, its audio allowance), given back when the request ends.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -22,12 +26,13 @@ from ..feedback.store import PredictionStore
 from .auth import check_key, presented_key
 from .batcher import DynamicBatcher
 from .errors import api_error
+from .limits import AudioAllowance, RequestTicket, UploadPool
 from .metrics import ServiceMetrics
 from .settings import ServiceSettings
 
 __all__ = [
     "Service", "build_service", "get_service", "ServiceDep", "require_key", "require_metrics_key", "threshold_param",
-    "ThresholdDep", "require_store", "StoreDep",
+    "ThresholdDep", "require_store", "StoreDep", "request_ticket", "TicketDep",
 ]
 
 
@@ -39,6 +44,8 @@ class Service:
         store: the prediction log and feedback (``--log-db``), or ``None``.
         batcher: windows from concurrent requests share forward passes through it.
         metrics: the Prometheus metrics.
+        uploads: the request-body bytes all requests hold at once.
+        scoring_slots: files decoded and scored at once, all requests together.
     """
 
     detector: Detector
@@ -46,6 +53,8 @@ class Service:
     store: PredictionStore | None
     batcher: DynamicBatcher
     metrics: ServiceMetrics
+    uploads: UploadPool
+    scoring_slots: asyncio.Semaphore
 
 
 def build_service(detector: Detector, settings: ServiceSettings) -> Service:
@@ -54,7 +63,8 @@ def build_service(detector: Detector, settings: ServiceSettings) -> Service:
     batcher = DynamicBatcher(detector.pipeline.logits, settings.max_batch_windows, settings.max_wait_ms / 1000.0,
                              metrics.batch.observe)
     store = PredictionStore(settings.log_db) if settings.log_db else None
-    return Service(detector, settings, store, batcher, metrics)
+    return Service(detector, settings, store, batcher, metrics, UploadPool(settings.inflight_upload_bytes),
+                   asyncio.Semaphore(settings.max_files_scoring))
 
 
 def get_service(connection: HTTPConnection) -> Service:
@@ -102,3 +112,17 @@ def require_store(service: ServiceDep) -> PredictionStore:
 
 
 StoreDep = Annotated[PredictionStore, Depends(require_store)]
+
+
+async def request_ticket(service: ServiceDep) -> AsyncIterator[RequestTicket]:
+    """A fresh :class:`RequestTicket` for this request; its bytes and temporary files are given
+    back when the request ends, however it ends."""
+    ticket = RequestTicket(service.uploads,
+                           AudioAllowance(service.settings.max_request_audio_seconds, service.detector.config.sample_rate_hz))
+    try:
+        yield ticket
+    finally:
+        ticket.close()
+
+
+TicketDep = Annotated[RequestTicket, Depends(request_ticket)]

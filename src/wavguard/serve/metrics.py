@@ -4,7 +4,7 @@
 are labelled by route template (``/v1/predict``), the mount a path fell into (``/ui``) or
 ``unmatched``, never by raw path, so ids, asset names and scanners' probes never become label
 values. ``wavguard_score`` is the distribution of calibrated P(fake); ``wavguard_batch_windows``
-the windows per forward pass.
+the windows per forward pass. A client that left mid-upload is counted under status ``499``.
 """
 
 from __future__ import annotations

@@ -38,11 +38,12 @@ _ERROR_TEXT = {
     401: "no API key (the server has keys): send X-API-Key or Authorization: Bearer",
     403: "the API key is not valid",
     404: "no such prediction id",
-    413: "the upload is too large, holds too many files, or is longer than the duration limit",
+    408: "the request body did not arrive within the body timeout",
+    413: "the upload is too large, holds too many files, or a file or the whole request holds more audio than its limit",
     415: "not audio (cannot be decoded), or neither multipart/form-data nor JSON",
     422: "audio that cannot be scored (empty, silent, too short, bad sample rate) or an invalid request",
     500: "an unexpected error; the server logged it",
-    503: "this server keeps no feedback (start it with --log-db FILE)",
+    503: "the server holds too many uploads (retry after Retry-After), or keeps no feedback (start it with --log-db FILE)",
     504: "scoring took longer than the request timeout",
 }
 

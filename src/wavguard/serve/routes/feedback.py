@@ -3,9 +3,10 @@
 Contract: JSON :class:`~wavguard.serve.requests.FeedbackIn`, ``{"label": "real"|"fake",
 "prediction_id"?, "audio_base64"?, "note"?}`` with a ``prediction_id`` from a ``/v1/predict``
 answer, or the audio itself, or both. 200 ``{"id": row, "stored_audio": bool}`` (audio is kept
-only with ``store_feedback_audio``). Errors: 401/403 (API key), 404 ``UnknownPrediction``, 413
-(body too large), 422 (body not in the schema, neither id nor audio), 503 ``FeedbackDisabled``
-(no ``--log-db``).
+only with ``store_feedback_audio``). Errors: 401/403 (API key), 404 ``UnknownPrediction``, 408
+(the body came too slowly), 413 (body too large), 422 (body not in the schema, neither id nor
+audio), 503 ``FeedbackDisabled`` (no ``--log-db``) or ``ServerBusy`` (too many uploads held,
+with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import hashlib
 
 from fastapi import APIRouter, Depends, Request
 
-from ..dependencies import ServiceDep, StoreDep, require_key
+from ..dependencies import ServiceDep, StoreDep, TicketDep, require_key
 from ..errors import api_error
 from ..requests import parse_feedback, read_body
 from ..schemas import FeedbackOut, error_responses, feedback_body, openapi_extra
@@ -25,13 +26,14 @@ __all__ = ["router"]
 router = APIRouter(dependencies=[Depends(require_key)])
 
 
-@router.post("/v1/feedback", responses={200: {"model": FeedbackOut}, **error_responses(401, 403, 404, 413, 422, 500, 503)},
+@router.post("/v1/feedback", responses={200: {"model": FeedbackOut}, **error_responses(401, 403, 404, 408, 413, 422, 500, 503)},
              openapi_extra=openapi_extra(body=feedback_body()))
-async def feedback(request: Request, service: ServiceDep, store: StoreDep):
+async def feedback(request: Request, service: ServiceDep, store: StoreDep, ticket: TicketDep):
     """The true label of a prediction (by `prediction_id`) or of audio sent along (`audio_base64`)."""
-    payload, audio = parse_feedback(await read_body(request, service.settings))
+    body = await read_body(request, service.settings, ticket)
+    payload, audio = await asyncio.to_thread(parse_feedback, body)
     prediction_id = payload.prediction_id
-    sha = hashlib.sha256(audio).hexdigest() if audio is not None else None
+    sha = await asyncio.to_thread(lambda: hashlib.sha256(audio).hexdigest()) if audio is not None else None
     if prediction_id is not None:
         known = await asyncio.to_thread(store.get_prediction, prediction_id)
         if known is None:

@@ -8,49 +8,49 @@ Contract:
 - ``/v1/predict/batch``: several files (multipart ``files`` parts, or JSON ``{"files": [...]}``);
   200 with one entry per file in order, each ``status`` 200 with its prediction or the status that
   file alone would have got (one bad file does not fail the others).
-- Errors: 401/403 (API key), 413 (too large, too many files, too long), 415 (not audio, not
-  multipart nor JSON), 422 (cannot be scored, bad request), 500, 504 (timeout), all
-  ``{"detail": {"error", "message"}}``.
+- Errors: 401/403 (API key), 408 (the body came too slowly), 413 (too large, too many files,
+  too long a file or request), 415 (not audio, not multipart nor JSON), 422 (cannot be scored,
+  bad request), 500, 503 (the server holds too many uploads: retry after ``Retry-After``),
+  504 (timeout), all ``{"detail": {"error", "message"}}``. A client that leaves mid-upload is
+  counted as 499 and sent nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from ..dependencies import ServiceDep, ThresholdDep, require_key
-from ..predictions import score_upload
-from ..requests import read_uploads
+from ..dependencies import ServiceDep, ThresholdDep, TicketDep, require_key
+from ..predictions import score_uploads
 from ..schemas import BatchOut, PredictionOut, error_responses, openapi_extra, upload_body
+from ..uploads import read_uploads
 
 __all__ = ["router"]
 
 router = APIRouter(dependencies=[Depends(require_key)])
 
-_UPLOAD_ERRORS = error_responses(401, 403, 413, 415, 422, 500, 504)
+_UPLOAD_ERRORS = error_responses(401, 403, 408, 413, 415, 422, 500, 503, 504)
 
 
 @router.post("/v1/predict", responses={200: {"model": PredictionOut}, **_UPLOAD_ERRORS},
              openapi_extra=openapi_extra(body=upload_body(batch=False), threshold=True))
-async def predict(request: Request, service: ServiceDep, threshold: ThresholdDep):
+async def predict(request: Request, service: ServiceDep, ticket: TicketDep, threshold: ThresholdDep):
     """Score one audio file: multipart/form-data with a `file` field, or JSON `{"audio_base64": ...}`."""
-    [(name, data)] = await read_uploads(request, service.settings, max_files=1)
-    return await score_upload(service, name, data, threshold)
+    uploads = await read_uploads(request, service.settings, ticket, max_files=1)
+    scored = await score_uploads(service, ticket, uploads, threshold)
+    [result] = scored.results
+    if isinstance(result, HTTPException):
+        raise result
+    return result
 
 
 @router.post("/v1/predict/batch", responses={200: {"model": BatchOut}, **_UPLOAD_ERRORS},
              openapi_extra=openapi_extra(body=upload_body(batch=True), threshold=True))
-async def predict_batch(request: Request, service: ServiceDep, threshold: ThresholdDep):
+async def predict_batch(request: Request, service: ServiceDep, ticket: TicketDep, threshold: ThresholdDep):
     """Score several files (multipart `files` parts, or JSON `{"files": [{"audio_base64": ...}]}`);
     a file that fails gets its own status in `results`, the others are still scored."""
-    files = await read_uploads(request, service.settings, max_files=service.settings.max_batch_files)
-
-    async def guarded(name: str, data: bytes) -> dict[str, Any]:
-        try:
-            return {"status": 200, **(await score_upload(service, name, data, threshold))}
-        except HTTPException as exc:
-            return {"status": exc.status_code, "source": name, **exc.detail}
-
-    return {"results": await asyncio.gather(*(guarded(n, d) for n, d in files))}
+    uploads = await read_uploads(request, service.settings, ticket, max_files=service.settings.max_batch_files)
+    scored = await score_uploads(service, ticket, uploads, threshold)
+    return {"results": [
+        {"status": r.status_code, "source": u.name, **r.detail} if isinstance(r, HTTPException) else {"status": 200, **r}
+        for u, r in zip(uploads, scored.results)
+    ]}
