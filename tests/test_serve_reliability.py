@@ -1,6 +1,6 @@
-"""The service under pressure (issue 27): bounded work per request, a fair batcher, bytes in
-flight capped, multipart spooled to disk, parsing off the event loop, client disconnects, body
-timeouts and a connection cap.
+"""The service under pressure (issue 27, items 1-5): bounded work per request, a fair batcher,
+bytes in flight capped, multipart spooled to disk, parsing off the event loop, liveness vs
+readiness, client disconnects, body timeouts and a connection cap.
 
 No assert here depends on timing: where a test waits for the server, the wait is a hang guard
 (``_until``, 30 s) on an outcome that comes whatever the machine's load.
@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import socket
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -274,6 +275,64 @@ def test_healthz_answers_while_a_body_is_being_parsed(served, monkeypatch, kind)
         finally:
             release.set()
         assert pending.result().status_code == 200, pending.result().text
+
+
+# -- item 4: liveness and readiness ------------------------------------------------------------------
+def test_readiness_fails_while_the_log_cannot_be_written(served):
+    base, _, db = served
+    ready = httpx.get(f"{base}/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"batcher": "ok", "log": "ok"}
+    locker = sqlite3.connect(db, isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")  # another process holding the log: no one else can write
+        not_ready = httpx.get(f"{base}/readyz", timeout=HANG_GUARD_SECONDS)
+        assert not_ready.status_code == 503, not_ready.text
+        detail = not_ready.json()["detail"]
+        assert detail["error"] == "NotReady" and "log: cannot be written" in detail["message"] and "locked" in detail["message"]
+        assert httpx.get(f"{base}/healthz").status_code == 200  # alive all the same
+    finally:
+        locker.close()  # rolls back, releasing the lock
+    assert httpx.get(f"{base}/readyz").status_code == 200
+
+
+def test_readiness_without_a_log(detector):
+    with ServerThread(create_app(detector, ServiceSettings(), ui=False)) as base:
+        ready = httpx.get(f"{base}/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"batcher": "ok", "log": "disabled"}
+
+
+def test_a_prediction_whose_log_fails_is_returned_with_a_warning(served, monkeypatch, caplog):
+    base, app, _ = served
+    store = app.state.service.store
+
+    def broken(record):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "log_prediction", broken)
+    with caplog.at_level(logging.WARNING, "wavguard.serve"):
+        response = httpx.post(f"{base}/v1/predict", files={"file": ("c.wav", _wav(1.5))})
+    assert response.status_code == 200 and 0.0 <= response.json()["score"] <= 1.0
+    assert response.headers["X-Wavguard-Warning"] == "prediction-not-logged"
+    assert any("was not logged" in r.getMessage() and "disk I/O error" in r.getMessage() for r in caplog.records)
+    assert any(line.startswith("wavguard_log_write_failures_total") and float(line.split()[-1]) >= 1 for line in _metric_lines(base))
+    unknown = httpx.post(f"{base}/v1/feedback", json={"prediction_id": response.json()["id"], "label": "real"})
+    assert unknown.status_code == 404
+    monkeypatch.undo()
+    logged = httpx.post(f"{base}/v1/predict", files={"file": ("c.wav", _wav(1.5))})
+    assert logged.status_code == 200 and "X-Wavguard-Warning" not in logged.headers
+
+
+def test_feedback_that_cannot_be_stored_is_a_503_with_retry_after(served, monkeypatch):
+    base, app, _ = served
+
+    def broken(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(app.state.service.store, "add_feedback", broken)
+    data = base64.b64encode(_wav(1.0)).decode()
+    response = httpx.post(f"{base}/v1/feedback", json={"label": "fake", "audio_base64": data})
+    assert response.status_code == 503 and response.json()["detail"]["error"] == "LogUnavailable"
+    assert response.headers["Retry-After"]
 
 
 # -- item 5: clients that leave, bodies that never end, too many connections ----------------------------

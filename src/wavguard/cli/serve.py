@@ -10,7 +10,7 @@ from . import _args
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("serve", help="serve a detector over HTTP", description="Serve a detector over HTTP: "
-                              "POST /v1/predict, /v1/predict/batch, /v1/feedback; GET /healthz, /v1/model, /metrics, /docs, /ui (browser page); "
+                              "POST /v1/predict, /v1/predict/batch, /v1/feedback; GET /healthz, /readyz, /v1/model, /metrics, /docs, /ui (browser page); "
                               "WS /v1/stream.")
     _args.add_model(p)
     _args.add_device(p)

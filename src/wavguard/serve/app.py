@@ -2,7 +2,7 @@
 
 Endpoints (one module each under :mod:`wavguard.serve.routes`): ``POST /v1/predict``,
 ``POST /v1/predict/batch`` (``predict``), ``POST /v1/feedback`` (``feedback``), ``GET /healthz``,
-``GET /v1/model``, ``GET /metrics`` (``model``), ``WS /v1/stream`` (``stream``) and the page at
+``GET /readyz``, ``GET /v1/model``, ``GET /metrics`` (``model``), ``WS /v1/stream`` (``stream``) and the page at
 ``/ui`` (``ui``). What they share (the detector, settings, log, batcher, metrics) is a
 :class:`~wavguard.serve.dependencies.Service` in ``app.state.service``, handed to each route by
 ``Depends``. Bad input never crashes the server: it gets an HTTP error whose JSON body says what

@@ -28,6 +28,7 @@ from .batcher import DynamicBatcher
 from .errors import api_error
 from .limits import AudioAllowance, RequestTicket, UploadPool
 from .metrics import ServiceMetrics
+from .prediction_log import PredictionLog
 from .settings import ServiceSettings
 
 __all__ = [
@@ -42,6 +43,7 @@ class Service:
         detector: scores audio (its ``pipeline`` stages; its ``config`` for the rate and threshold).
         settings: the limits, keys and logging of :class:`ServiceSettings`.
         store: the prediction log and feedback (``--log-db``), or ``None``.
+        log: predictions are written to ``store`` through it (failures counted, never raised).
         batcher: windows from concurrent requests share forward passes through it.
         metrics: the Prometheus metrics.
         uploads: the request-body bytes all requests hold at once.
@@ -51,6 +53,7 @@ class Service:
     detector: Detector
     settings: ServiceSettings
     store: PredictionStore | None
+    log: PredictionLog | None
     batcher: DynamicBatcher
     metrics: ServiceMetrics
     uploads: UploadPool
@@ -63,7 +66,8 @@ def build_service(detector: Detector, settings: ServiceSettings) -> Service:
     batcher = DynamicBatcher(detector.pipeline.logits, settings.max_batch_windows, settings.max_wait_ms / 1000.0,
                              metrics.batch.observe)
     store = PredictionStore(settings.log_db) if settings.log_db else None
-    return Service(detector, settings, store, batcher, metrics, UploadPool(settings.inflight_upload_bytes),
+    log = PredictionLog(store, metrics.log_failures.inc) if store is not None else None
+    return Service(detector, settings, store, log, batcher, metrics, UploadPool(settings.inflight_upload_bytes),
                    asyncio.Semaphore(settings.max_files_scoring))
 
 

@@ -4,7 +4,8 @@
 are labelled by route template (``/v1/predict``), the mount a path fell into (``/ui``) or
 ``unmatched``, never by raw path, so ids, asset names and scanners' probes never become label
 values. ``wavguard_score`` is the distribution of calibrated P(fake); ``wavguard_batch_windows``
-the windows per forward pass. A client that left mid-upload is counted under status ``499``.
+the windows per forward pass; ``wavguard_log_write_failures_total`` the predictions returned
+without their log record. A client that left mid-upload is counted under status ``499``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class ServiceMetrics:
                                 buckets=[i / 10 for i in range(1, 11)], registry=self.registry)
         self.batch = Histogram("wavguard_batch_windows", "Windows per forward pass",
                                buckets=[1, 2, 4, 8, 16, 32, 64, 128], registry=self.registry)
+        self.log_failures = Counter("wavguard_log_write_failures", "Predictions returned but not logged",
+                                    registry=self.registry)
 
     def exposition(self) -> bytes:
         """The Prometheus text exposition (media type :data:`CONTENT_TYPE_LATEST`)."""

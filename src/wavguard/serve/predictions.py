@@ -52,9 +52,11 @@ FILES_AT_ONCE = 2
 class Scored:
     """What a request's files came to. Attributes:
         results: per file, in order: the prediction body, or the error that file alone would get.
+        not_logged: how many predictions the log could not record (the response says so).
     """
 
     results: list[dict[str, Any] | HTTPException] = field(default_factory=list)
+    not_logged: int = 0
 
 
 def model_ref(service: Service) -> dict[str, str | None]:
@@ -139,8 +141,8 @@ async def _score_one(service: Service, ticket: RequestTicket, upload: Upload, th
         "model_version": __version__,
     }
     service.metrics.scores.observe(pred.score)
-    if service.store is not None:
-        await asyncio.to_thread(service.store.log_prediction, record)
+    if service.log is not None and not await service.log.write(record):
+        scored.not_logged += 1
     out = pred.to_dict()
     out.pop("error")
     out.update(id=record["id"], audio_sha256=record["audio_sha256"], processing_ms=latency_ms, model=model_ref(service))

@@ -5,7 +5,7 @@ module                 endpoints
 =====================  ====================================================================
 ``predict``            ``POST /v1/predict``, ``POST /v1/predict/batch``
 ``feedback``           ``POST /v1/feedback``
-``model``              ``GET /healthz``, ``GET /v1/model``, ``GET /metrics``
+``model``              ``GET /healthz``, ``GET /readyz``, ``GET /v1/model``, ``GET /metrics``
 ``stream``             ``WS /v1/stream``
 ``ui``                 the browser page at ``/ui`` (``wavguard.demo``), when gradio is installed
 =====================  ====================================================================

@@ -5,19 +5,21 @@ Contract: JSON :class:`~wavguard.serve.requests.FeedbackIn`, ``{"label": "real"|
 answer, or the audio itself, or both. 200 ``{"id": row, "stored_audio": bool}`` (audio is kept
 only with ``store_feedback_audio``). Errors: 401/403 (API key), 404 ``UnknownPrediction``, 408
 (the body came too slowly), 413 (body too large), 422 (body not in the schema, neither id nor
-audio), 503 ``FeedbackDisabled`` (no ``--log-db``) or ``ServerBusy`` (too many uploads held,
-with ``Retry-After``).
+audio), 503 ``FeedbackDisabled`` (no ``--log-db``), ``LogUnavailable`` (the log cannot be
+written now) or ``ServerBusy`` (too many uploads held), with ``Retry-After`` for the last two.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 
 from fastapi import APIRouter, Depends, Request
 
 from ..dependencies import ServiceDep, StoreDep, TicketDep, require_key
 from ..errors import api_error
+from ..limits import RETRY_AFTER_SECONDS
 from ..requests import parse_feedback, read_body
 from ..schemas import FeedbackOut, error_responses, feedback_body, openapi_extra
 
@@ -33,14 +35,19 @@ async def feedback(request: Request, service: ServiceDep, store: StoreDep, ticke
     body = await read_body(request, service.settings, ticket)
     payload, audio = await asyncio.to_thread(parse_feedback, body)
     prediction_id = payload.prediction_id
-    sha = await asyncio.to_thread(lambda: hashlib.sha256(audio).hexdigest()) if audio is not None else None
-    if prediction_id is not None:
-        known = await asyncio.to_thread(store.get_prediction, prediction_id)
-        if known is None:
-            raise api_error(404, "UnknownPrediction", f"no prediction with id {prediction_id!r}")
-        sha = sha or known["audio_sha256"]
-    if prediction_id is None and audio is None:
-        raise api_error(422, "InvalidRequest", "send a prediction_id, or the audio itself (audio_base64)")
-    kept = audio if service.settings.store_feedback_audio else None
-    row = await asyncio.to_thread(store.add_feedback, payload.label, prediction_id, sha, kept, payload.note)
+    try:
+        sha = await asyncio.to_thread(lambda: hashlib.sha256(audio).hexdigest()) if audio is not None else None
+        if prediction_id is not None:
+            known = await asyncio.to_thread(store.get_prediction, prediction_id)
+            if known is None:
+                raise api_error(404, "UnknownPrediction", f"no prediction with id {prediction_id!r}")
+            sha = sha or known["audio_sha256"]
+        if prediction_id is None and audio is None:
+            raise api_error(422, "InvalidRequest", "send a prediction_id, or the audio itself (audio_base64)")
+        kept = audio if service.settings.store_feedback_audio else None
+        row = await asyncio.to_thread(store.add_feedback, payload.label, prediction_id, sha, kept, payload.note)
+    except sqlite3.Error as exc:  # the feedback is the write itself: nothing to return without it
+        unavailable = api_error(503, "LogUnavailable", f"the feedback could not be stored ({type(exc).__name__}: {exc}); retry later")
+        unavailable.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        raise unavailable from None
     return {"id": row, "stored_audio": kept is not None}
