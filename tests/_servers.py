@@ -14,13 +14,14 @@ def free_port() -> int:
 
 
 class ServerThread:
-    """``with ServerThread(app) as base_url:`` serves ``app`` with uvicorn on a loopback port."""
+    """``with ServerThread(app) as base_url:`` serves ``app`` with uvicorn on a loopback port;
+    ``config``: more ``uvicorn.Config`` options (``limit_concurrency``...)."""
 
-    def __init__(self, app, log_level: str = "warning"):
+    def __init__(self, app, log_level: str = "warning", **config):
         import uvicorn
 
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level=log_level))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level=log_level, **config))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:

@@ -116,7 +116,7 @@ def test_uploads_are_decoded_in_blocks_and_score_like_the_library(url, detector,
 
 def test_a_file_that_decodes_longer_than_the_limit_is_stopped_while_decoding(detector, monkeypatch):
     """A header can understate the length (mp3 estimates, hand-made files): decoding stops at the limit."""
-    monkeypatch.setattr("wavguard.serve.app.audio_info", lambda data, name=None: (16000, 16000, 1))  # "1 s"
+    monkeypatch.setattr("wavguard.serve.predictions.audio_info", lambda data, name=None: (16000, 16000, 1))  # "1 s"
     with ServerThread(create_app(detector, ServiceSettings(max_duration_seconds=3.0), ui=False)) as base:
         response = httpx.post(f"{base}/v1/predict", files={"file": ("long.wav", encoded(chirp(8.0)))})
     assert response.status_code == 413 and "decodes to more than" in response.json()["detail"]["message"]

@@ -42,7 +42,7 @@ def _resolve(spec, schema):
 
 def test_every_endpoint_declares_request_and_response_schemas(spec):
     paths = spec["paths"]
-    assert set(paths) == {"/healthz", "/v1/model", "/v1/predict", "/v1/predict/batch", "/v1/feedback", "/metrics"}
+    assert set(paths) == {"/healthz", "/readyz", "/v1/model", "/v1/predict", "/v1/predict/batch", "/v1/feedback", "/metrics"}
     for path, operations in paths.items():
         for method, op in operations.items():
             ok = op["responses"]["200"]["content"]

@@ -11,4 +11,5 @@ def run(detector, host: str = "127.0.0.1", port: int = 8000, settings: ServiceSe
     """Serve ``detector`` with uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(detector, settings), host=host, port=port, log_level="info")
+    settings = settings or ServiceSettings()
+    uvicorn.run(create_app(detector, settings), host=host, port=port, log_level="info", **settings.server_options())

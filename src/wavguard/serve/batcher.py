@@ -1,15 +1,20 @@
-"""Dynamic batching: windows from concurrent requests share forward passes.
+"""Dynamic batching: windows from concurrent requests share forward passes, taken fairly.
 
-Requests put their windows on a queue; one worker takes up to ``max_batch`` windows, waiting at
-most ``max_wait_s`` for more after the first arrives, and scores them in a single call on a
-worker thread (the event loop stays free to accept requests). Throughput grows with load; a lone
-request waits at most ``max_wait_s`` extra.
+Each request (a *client*: one HTTP request, whatever its number of files) queues its windows
+in a queue of its own. One worker builds each batch round-robin over the clients, one window
+from each in turn, up to ``max_batch`` windows, waiting at most ``max_wait_s`` for more after
+the first arrives, and scores it in a single call on a worker thread (the event loop stays free
+to accept requests). So a request of thirty files cannot starve a short one: the short
+request's windows go into the very next batch, beside the big one's. The turn carries over from
+batch to batch, so with more clients than ``max_batch`` every client is served in order.
+Throughput grows with load; a lone request waits at most ``max_wait_s`` extra.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -36,12 +41,25 @@ class DynamicBatcher:
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self._on_batch = on_batch
-        self._queue: asyncio.Queue | None = None
+        #: client -> its queued (window, future) pairs, oldest first; the dict's order is the turn.
+        self._queues: dict[Hashable, deque[tuple[np.ndarray, asyncio.Future]]] = {}
+        self._queued = 0
+        self._arrived: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wavguard-score")
 
+    @property
+    def queued_windows(self) -> int:
+        """Windows waiting for a batch (those of requests that gave up included, until skipped)."""
+        return self._queued
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker is started and alive (``/readyz``)."""
+        return self._task is not None and not self._task.done()
+
     async def start(self) -> None:
-        self._queue = asyncio.Queue()
+        self._arrived = asyncio.Event()
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -53,29 +71,56 @@ class DynamicBatcher:
                 pass
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def score(self, windows: Sequence[np.ndarray]) -> np.ndarray:
-        """Logits (len(windows), 2), computed in batches shared with other requests."""
-        if self._queue is None:
+    async def score(self, windows: Sequence[np.ndarray], client: Hashable | None = None) -> np.ndarray:
+        """Logits (len(windows), 2), computed in batches shared with other requests.
+
+        Args:
+            windows: mono float32 windows.
+            client: whose windows these are (the fairness key: one per HTTP request); ``None``
+                makes this call a client of its own.
+        """
+        if self._arrived is None:
             raise RuntimeError("the batcher is not started")
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in windows]
-        for window, future in zip(windows, futures):
-            self._queue.put_nowait((window, future))
+        queue = self._queues.setdefault(object() if client is None else client, deque())
+        queue.extend(zip(windows, futures))
+        self._queued += len(futures)
+        self._arrived.set()
         return np.stack(await asyncio.gather(*futures))
 
+    def take(self, max_windows: int) -> list[tuple[np.ndarray, asyncio.Future]]:
+        """The next batch: one window per client in turn, skipping those whose request gave up
+        (timed out, left); a client that gave a window moves to the back of the turn."""
+        batch: list[tuple[np.ndarray, asyncio.Future]] = []
+        while self._queues and len(batch) < max_windows:
+            client = next(iter(self._queues))
+            queue = self._queues.pop(client)
+            while queue:
+                window, future = queue.popleft()
+                self._queued -= 1
+                if not future.done():
+                    batch.append((window, future))
+                    break
+            if queue:
+                self._queues[client] = queue  # back of the turn
+        return batch
+
     async def _run(self) -> None:
-        assert self._queue is not None
+        assert self._arrived is not None
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
+            while not self._queued:
+                self._arrived.clear()
+                await self._arrived.wait()
             deadline = loop.time() + self.max_wait_s
-            while len(batch) < self.max_batch:
-                remaining = deadline - loop.time()
+            while self._queued < self.max_batch and (remaining := deadline - loop.time()) > 0:
+                self._arrived.clear()
                 try:
-                    batch.append(self._queue.get_nowait() if remaining <= 0 else await asyncio.wait_for(self._queue.get(), remaining))
-                except (asyncio.QueueEmpty, asyncio.TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
+                except asyncio.TimeoutError:
                     break
-            live = [(w, f) for w, f in batch if not f.done()]  # requests that timed out are skipped
+            live = self.take(self.max_batch)
             if not live:
                 continue
             try:

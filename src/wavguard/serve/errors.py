@@ -3,6 +3,10 @@
 Every error body is ``{"detail": {"error": "<kind>", "message": "<what is wrong>"}}``: the
 service's own refusals, FastAPI's and Starlette's (404, 405, a malformed multipart body), and
 unexpected exceptions, whose traceback is logged and never sent to the client.
+
+A client that leaves mid-upload is not an error of the server's: it is logged in one line,
+without a traceback, and counted as status ``499`` (nginx's "client closed request"); nothing is
+sent, there is no one to send it to.
 """
 
 from __future__ import annotations
@@ -12,14 +16,34 @@ from http import HTTPStatus
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import AudioDecodeError, AudioError, AudioFileNotFoundError, WavguardError
 
-__all__ = ["api_error", "audio_error", "error_response", "internal_error_response", "install_error_handlers", "logger"]
+__all__ = [
+    "api_error", "audio_error", "error_response", "internal_error_response", "install_error_handlers", "logger",
+    "ClientLeft", "CLIENT_LEFT_STATUS",
+]
 
 logger = logging.getLogger("wavguard.serve")
+
+#: The status a request whose client left mid-upload is counted under (nginx's 499).
+CLIENT_LEFT_STATUS = 499
+
+
+class ClientLeft(Exception):
+    """The client closed the connection before its request body was complete.
+
+    Args:
+        received_bytes: body bytes that arrived.
+        declared_bytes: its ``Content-Length``, or ``None`` (chunked).
+    """
+
+    def __init__(self, received_bytes: int, declared_bytes: int | None):
+        of = f" of {declared_bytes}" if declared_bytes is not None else ""
+        super().__init__(f"the client left after {received_bytes}{of} bytes of the body")
+        self.received_bytes, self.declared_bytes = received_bytes, declared_bytes
 
 
 def api_error(status: int, kind: str, message: str) -> HTTPException:
@@ -56,7 +80,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Give every error the documented JSON shape.
 
     Unexpected exceptions are caught by the app's outermost HTTP middleware (see
-    :func:`wavguard.serve.app.create_app`), so the 500 is counted in the metrics; the handler for
+    :func:`wavguard.serve.metrics.install_request_metrics`), so the 500 is counted in the metrics; the handler for
     ``Exception`` registered here is the backstop for anything raised outside it.
     """
 
@@ -76,7 +100,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception):
         return internal_error_response(request, exc)
 
+    async def client_left(request: Request, exc: ClientLeft):
+        logger.warning("client left mid-upload: %s %s: %s", request.method, request.url.path, exc)
+        return Response(status_code=CLIENT_LEFT_STATUS)
+
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(WavguardError, wavguard_error)
+    app.add_exception_handler(ClientLeft, client_left)
     app.add_exception_handler(Exception, unexpected)

@@ -1,28 +1,37 @@
-"""Request bodies: uploads (multipart or JSON base64, size-limited) and the feedback schema.
+"""Request bodies: read under limits, and the feedback schema.
 
-Uploads are read into memory up to ``max_upload_bytes`` (413 beyond that, judged from
-``Content-Length`` before reading and again while reading); the multipart parser may spool a part
-over 1 MB to a temporary file, deleted when the request ends.
+A body is read chunk by chunk (:func:`body_chunks`) under four limits, each with its answer:
+
+- its size: 413 ``PayloadTooLarge`` past ``max_upload_bytes`` (plus a little framing), judged from
+  ``Content-Length`` before reading and again while reading;
+- the bytes all requests hold at once: each chunk is reserved in the service's upload pool
+  (a declared ``Content-Length`` at once, before reading) before it is kept; 503 ``ServerBusy``
+  with ``Retry-After`` when the pool is full (:mod:`wavguard.serve.limits`);
+- its time: 408 ``RequestTimeout`` when the whole body has not arrived within
+  ``body_timeout_seconds``;
+- the client leaving mid-body: :class:`~wavguard.serve.errors.ClientLeft`, logged in one line
+  and counted as status 499, never a 500 with a traceback.
+
+Uploads are parsed from these chunks by :mod:`wavguard.serve.uploads`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-import json
+from collections.abc import AsyncIterator
 from typing import Literal
 
 from fastapi import Request
 from pydantic import BaseModel, Field, ValidationError
-from starlette.exceptions import HTTPException
-from starlette.requests import Request as StarletteRequest
+from starlette.requests import ClientDisconnect
 
-from .errors import api_error
-from .settings import ServiceSettings
+from .errors import ClientLeft, api_error
+from .limits import RequestTicket
+from .settings import BODY_OVERHEAD_BYTES, ServiceSettings
 
-__all__ = ["FeedbackIn", "MAX_NOTE_CHARS", "read_body", "read_uploads", "parse_feedback"]
-
-_MULTIPART_OVERHEAD_BYTES = 64 * 1024
+__all__ = ["FeedbackIn", "MAX_NOTE_CHARS", "body_chunks", "read_body", "parse_feedback"]
 
 #: The longest feedback note kept, in characters.
 MAX_NOTE_CHARS = 2000
@@ -37,8 +46,9 @@ class FeedbackIn(BaseModel):
     note: str | None = Field(None, max_length=MAX_NOTE_CHARS, description="free text, at most 2000 characters")
 
 
-def parse_feedback(body: bytes) -> tuple[FeedbackIn, bytes | None]:
-    """The validated feedback and its decoded audio; 422 in the documented shape otherwise."""
+def parse_feedback(body: bytes | bytearray) -> tuple[FeedbackIn, bytes | None]:
+    """The validated feedback and its decoded audio; 422 in the documented shape otherwise.
+    CPU-bound on a large body: call it in a worker thread."""
     try:
         payload = FeedbackIn.model_validate_json(body)
     except ValidationError as exc:
@@ -53,63 +63,53 @@ def parse_feedback(body: bytes) -> tuple[FeedbackIn, bytes | None]:
     return payload, audio
 
 
-async def read_body(request: Request, settings: ServiceSettings) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed the upload limit."""
-    limit = settings.max_upload_bytes + _MULTIPART_OVERHEAD_BYTES
+def body_limit_bytes(settings: ServiceSettings) -> int:
+    """The largest body accepted: the upload limit plus multipart or JSON framing."""
+    return settings.max_upload_bytes + BODY_OVERHEAD_BYTES
+
+
+def declared_length(request: Request, settings: ServiceSettings) -> int | None:
+    """The body's ``Content-Length`` (``None`` when chunked); 413 at once when it is over the limit."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise api_error(413, "PayloadTooLarge", f"the upload is {int(declared)} bytes; the limit is {settings.max_upload_bytes}")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
+    declared_bytes = int(declared) if declared and declared.isdigit() else None
+    if declared_bytes is not None and declared_bytes > body_limit_bytes(settings):
+        raise api_error(413, "PayloadTooLarge", f"the upload is {declared_bytes} bytes; the limit is {settings.max_upload_bytes}")
+    return declared_bytes
+
+
+async def body_chunks(request: Request, settings: ServiceSettings, ticket: RequestTicket) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive, each within the size, pool and time limits (see above)."""
+    limit = body_limit_bytes(settings)
+    declared_bytes = declared_length(request, settings)
+    if declared_bytes:
+        ticket.reserve_up_to(declared_bytes)  # 503 before a byte is read when the pool is full
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.body_timeout_seconds
+    stream = request.stream().__aiter__()
+    received = 0
+    while True:
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), max(deadline - loop.time(), 0.0))
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            exc = api_error(408, "RequestTimeout", f"the request body did not arrive within {settings.body_timeout_seconds:g} s "
+                            f"({received} bytes came)")
+            exc.headers = {"Connection": "close"}
+            raise exc from None
+        except ClientDisconnect:
+            raise ClientLeft(received, declared_bytes) from None
+        received += len(chunk)
+        if received > limit:
             raise api_error(413, "PayloadTooLarge", f"the upload exceeds the limit of {settings.max_upload_bytes} bytes")
-    return bytes(body)
+        ticket.reserve_up_to(received)
+        yield chunk
 
 
-def _json_uploads(body: bytes) -> list[tuple[str, bytes]]:
-    try:
-        payload = json.loads(body)
-        items = payload.get("files", [payload]) if isinstance(payload, dict) else None
-        if not isinstance(items, list):
-            raise ValueError("expected an object")
-        return [(str(i.get("filename", "upload")), base64.b64decode(i["audio_base64"], validate=True)) for i in items]
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
-        raise api_error(422, "InvalidRequest", f"JSON body must be {{'audio_base64': <base64>}} ({exc})") from None
-
-
-async def _multipart_uploads(request: Request, body: bytes, max_files: int) -> list[tuple[str, bytes]]:
-    async def replay():
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    try:
-        form = await StarletteRequest(request.scope, replay).form(max_files=max_files, max_fields=16)
-    except HTTPException as exc:  # Starlette's 400 for a malformed body or too many parts
-        message = str(exc.detail)
-        if "too many files" in message.lower():
-            raise api_error(413, "PayloadTooLarge", f"more than {max_files} files; at most {max_files} per request") from None
-        raise api_error(422, "InvalidRequest", f"the multipart body cannot be parsed ({message})") from None
-    try:
-        return [(f.filename or "upload", await f.read()) for _, f in form.multi_items() if hasattr(f, "read")]
-    finally:
-        await form.close()
-
-
-async def read_uploads(request: Request, settings: ServiceSettings, max_files: int) -> list[tuple[str, bytes]]:
-    """(filename, bytes) of each uploaded audio, from multipart or a JSON body."""
-    body = await read_body(request, settings)
-    ctype = request.headers.get("content-type", "")
-    if ctype.startswith("application/json"):
-        out = _json_uploads(body)
-    elif ctype.startswith("multipart/form-data"):
-        out = await _multipart_uploads(request, body, max_files)
-    else:
-        raise api_error(415, "UnsupportedMediaType", "send multipart/form-data with a 'file' field, or JSON with 'audio_base64'")
-    if not out:
-        raise api_error(422, "InvalidRequest", "no audio file in the request")
-    if len(out) > max_files:
-        raise api_error(413, "PayloadTooLarge", f"{len(out)} files; at most {max_files} per request")
-    for name, data in out:
-        if len(data) > settings.max_upload_bytes:
-            raise api_error(413, "PayloadTooLarge", f"{name}: {len(data)} bytes; the limit is {settings.max_upload_bytes}")
-    return out
+async def read_body(request: Request, settings: ServiceSettings, ticket: RequestTicket) -> bytearray:
+    """The whole body, read by :func:`body_chunks` (not copied to ``bytes``: JSON and pydantic
+    parse a bytearray as it is)."""
+    body = bytearray()
+    async for chunk in body_chunks(request, settings, ticket):
+        body += chunk
+    return body

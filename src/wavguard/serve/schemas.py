@@ -17,7 +17,7 @@ from .requests import FeedbackIn
 
 __all__ = [
     "ErrorDetail", "ErrorOut", "SegmentOut", "ModelRef", "PredictionOut", "BatchItemOut", "BatchOut", "HealthOut",
-    "ModelInfoOut", "FeedbackOut", "UploadJSON", "BatchUploadJSON", "upload_body", "error_responses", "auth_parameters",
+    "ReadyOut", "ModelInfoOut", "FeedbackOut", "UploadJSON", "BatchUploadJSON", "upload_body", "error_responses", "auth_parameters",
     "threshold_parameter", "openapi_extra",
 ]
 
@@ -38,11 +38,13 @@ _ERROR_TEXT = {
     401: "no API key (the server has keys): send X-API-Key or Authorization: Bearer",
     403: "the API key is not valid",
     404: "no such prediction id",
-    413: "the upload is too large, holds too many files, or is longer than the duration limit",
+    408: "the request body did not arrive within the body timeout",
+    413: "the upload is too large, holds too many files, or a file or the whole request holds more audio than its limit",
     415: "not audio (cannot be decoded), or neither multipart/form-data nor JSON",
     422: "audio that cannot be scored (empty, silent, too short, bad sample rate) or an invalid request",
     500: "an unexpected error; the server logged it",
-    503: "this server keeps no feedback (start it with --log-db FILE)",
+    503: "the server holds too many uploads (retry after Retry-After), is not ready (/readyz), or keeps no feedback log "
+         "(--log-db) or cannot write it",
     504: "scoring took longer than the request timeout",
 }
 
@@ -110,6 +112,12 @@ class BatchOut(BaseModel):
 class HealthOut(BaseModel):
     status: Literal["ok"]
     version: str
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready"]
+    version: str
+    checks: dict[str, str] = Field(description="each check and its state: ok, or disabled (no --log-db)")
 
 
 class ModelInfoOut(BaseModel):

@@ -1,5 +1,11 @@
 """``WS /v1/stream``: live PCM in, window scores out, with caps on rate, frame size and duration.
 
+Contract: query ``?sample_rate=16000&channels=1&dtype=int16|float32`` (defaults: the model's
+rate, mono, float32); the key as ``X-API-Key``/``Authorization: Bearer``, the subprotocol
+``api-key.KEY`` (offer ``wavguard`` beside it) or ``?api_key=``. Send binary frames of
+interleaved samples, receive ``{"segments": [...]}`` per completed window; send the text ``end``
+for the final ``{"final": prediction}``, then the server closes with 1000.
+
 The socket is always accepted first, so every refusal reaches the client as a JSON message
 ``{"error": ..., "message": ...}`` followed by a close frame whose code and reason say why
 (a handshake refused before ``accept`` would reach it as a bare HTTP 403):
@@ -24,16 +30,19 @@ import asyncio
 from dataclasses import dataclass
 
 import numpy as np
-from fastapi import HTTPException, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 
-from ..audio.decode import MAX_CHANNELS, check_sample_rate
-from ..detector import Detector
-from ..errors import WavguardError
-from .auth import SUBPROTOCOL, check_key, presented_key
-from .errors import logger
-from .settings import ServiceSettings
+from ...audio.decode import MAX_CHANNELS, check_sample_rate
+from ...detector import Detector
+from ...errors import WavguardError
+from ..auth import SUBPROTOCOL, check_key, presented_key
+from ..dependencies import ServiceDep
+from ..errors import logger
+from ..settings import ServiceSettings
 
-__all__ = ["StreamParams", "stream_params", "serve_stream"]
+__all__ = ["router", "StreamParams", "stream_params", "serve_stream"]
+
+router = APIRouter()
 
 _DTYPES = {"float32": np.float32, "int16": np.int16}
 _MAX_REASON_BYTES = 123  # a close frame's reason must fit in 123 bytes of UTF-8
@@ -95,6 +104,14 @@ def _frame(data: bytes, params: StreamParams, settings: ServiceSettings) -> np.n
             f"({params.frame_bytes} bytes each)",
         )
     return np.frombuffer(data, dtype=params.dtype).reshape(-1, params.channels)
+
+
+@router.websocket("/v1/stream")
+async def stream(websocket: WebSocket, service: ServiceDep):
+    """Live scoring: send binary PCM frames (``dtype`` float32 or int16, interleaved channels),
+    receive ``{"segments": [...]}`` per completed window; send the text ``end`` for the final
+    ``{"final": prediction}``. Refusals close the socket with a code and reason (table above)."""
+    await serve_stream(websocket, service.detector, service.settings)
 
 
 async def serve_stream(websocket: WebSocket, detector: Detector, settings: ServiceSettings) -> None:
