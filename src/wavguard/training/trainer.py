@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -35,10 +36,13 @@ from ..models.lora import apply_lora, has_lora, lora_config
 from .adversarial import adversary_from_config
 from .cache import FeatureCache, FeatureDataset, backbone_fingerprint, feature_collate
 from .checkpoint import (
+    FIXED_ON_RESUME,
     TrainState,
     check_output_dir,
     data_record,
-    load_checkpoint,
+    load_first_loadable,
+    read_state,
+    refuse_changed_settings,
     resume_candidates,
     save_checkpoint,
     warn_if_changed,
@@ -53,6 +57,7 @@ __all__ = ["Trainer", "TrainResult", "BEST_DIR", "METRICS_NAME"]
 logger = logging.getLogger(__name__)
 BEST_DIR = "best"
 METRICS_NAME = "metrics.jsonl"
+ADAM_BETAS, ADAM_EPSILON = (0.9, 0.999), 1e-8  # AdamW's: torch's defaults, named so that checkpoints record them
 
 @dataclass
 class TrainResult:
@@ -238,7 +243,8 @@ class Trainer:
             no_decay = [p for p in params if p.ndim <= 1]
             groups += [{"params": decay, "lr": lr, "weight_decay": cfg.weight_decay},
                        {"params": no_decay, "lr": lr, "weight_decay": 0.0}]
-        return torch.optim.AdamW(loss_param_groups(self.loss_fn, model, [g for g in groups if g["params"]]))
+        return torch.optim.AdamW(loss_param_groups(self.loss_fn, model, [g for g in groups if g["params"]]),
+                                 betas=ADAM_BETAS, eps=ADAM_EPSILON)
 
     def setup(self) -> "Trainer":
         """Build everything (idempotent): detector, data, loaders, optimizer, schedule, prepare."""
@@ -305,18 +311,13 @@ class Trainer:
         cfg, acc = self.config, self.accelerator
         self._started = time.perf_counter()
         check_output_dir(self.output_dir)
-        candidates = resume_candidates(self.output_dir, start_if_missing) if resume else []
+        candidates = resume_candidates(self.output_dir, start_if_missing) if resume else iter(())
+        newest = next(candidates, None)
+        if newest is not None:  # before data and model are built
+            refuse_changed_settings(read_state(newest).extra.get("run"), self._fixed_record(), newest)
         self.setup()
-        state, checkpoint = TrainState(), None
-        for path in candidates:
-            try:
-                state, checkpoint = load_checkpoint(acc, path), path
-                break
-            except Exception as exc:  # noqa: BLE001 - any failure to load means: try the next older one
-                logger.warning("skipping checkpoint %s: it cannot be loaded (%s)", path, exc)
-        if candidates and checkpoint is None:  # a failed load may have changed the weights: never start over on them
-            raise ConfigError(f"--resume: every checkpoint in {self.output_dir / 'checkpoints'} failed to load (see the "
-                              "warnings above); remove them to start over, or choose another output_dir")
+        state, checkpoint = (TrainState(), None) if newest is None else load_first_loadable(
+            acc, self.output_dir, itertools.chain([newest], candidates), self._fixed_record())
         if checkpoint is not None:
             self.metrics.truncate(state.extra.get("metrics_lines", 0))
             logger.info("resuming from %s (epoch %d, step %d)", checkpoint, state.epoch + 1, state.global_step)
@@ -358,11 +359,17 @@ class Trainer:
         return TrainResult(self.output_dir / BEST_DIR, best_eer,
                            state.best_epoch + 1, state.global_step, state.stopped_early, history, test_metrics)
 
+    def _fixed_record(self) -> dict[str, Any]:
+        """The settings a resume must keep (``checkpoint.FIXED_ON_RESUME``): optimizer, schedule, model layout."""
+        settings = {name: getattr(self.config, name) for name in FIXED_ON_RESUME if hasattr(self.config, name)}
+        return {**settings, "adam_betas": list(ADAM_BETAS), "adam_epsilon": ADAM_EPSILON}
+
     def _run_record(self) -> dict[str, Any]:
-        """What a checkpoint records about its run, to warn when a resume changes it."""
-        cfg = self.config
-        return {"batch_size": cfg.batch_size, "gradient_accumulation_steps": self.accelerator.gradient_accumulation_steps,
-                "num_processes": self.accelerator.num_processes, **self._data_record}
+        """What a checkpoint records about its run: a resume refuses another fixed setting and warns about the rest."""
+        cfg, acc = self.config, self.accelerator
+        return {**self._fixed_record(), "batch_size": cfg.batch_size, "max_grad_norm": cfg.max_grad_norm,
+                "gradient_accumulation_steps": acc.gradient_accumulation_steps, "num_processes": acc.num_processes,
+                **self._data_record}
 
     def _end_epoch(self, state: TrainState, seconds: float) -> None:
         cfg, acc = self.config, self.accelerator
