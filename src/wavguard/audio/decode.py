@@ -180,8 +180,8 @@ def _check_peak(samples: np.ndarray, source: str) -> None:
         raise InvalidAudioError(
             source,
             f"float samples reach {peak:.3g}, far outside the [-1, 1] full scale of float audio (at most "
-            f"{MAX_FLOAT_PEAK:g} is accepted); scale the audio to [-1, 1] (integer PCM values stored as floats: "
-            "divide by 32768 for 16-bit, or pass the integer array) or re-export the file normalised",
+            f"{MAX_FLOAT_PEAK:g} is accepted); scale float samples to [-1, 1] (integer PCM values stored as floats: "
+            "divide by 32768 for 16-bit, or pass the integer array), or re-export the file normalised",
         )
 
 
