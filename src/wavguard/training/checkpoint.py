@@ -24,7 +24,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,8 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "load_first_loadable",
+    "resume_run",
+    "fixed_settings",
     "latest_checkpoint",
     "checkpoints_newest_first",
     "checkpoint_problem",
@@ -418,6 +420,36 @@ def save_checkpoint(accelerator, output_dir: str | Path, state: TrainState, keep
             shutil.rmtree(stale, ignore_errors=True)
     accelerator.wait_for_everyone()
     return path
+
+
+def fixed_settings(config: Any, adam_betas: tuple[float, float], adam_epsilon: float) -> dict[str, Any]:
+    """The :data:`FIXED_ON_RESUME` settings of a run: ``config``'s (a ``TrainConfig``) and AdamW's."""
+    settings = {name: getattr(config, name) for name in FIXED_ON_RESUME if hasattr(config, name)}
+    return {**settings, "adam_betas": list(adam_betas), "adam_epsilon": adam_epsilon}
+
+
+def resume_run(accelerator, output_dir: str | Path, fixed: dict[str, Any], setup: Callable[[], Any],
+               start_if_missing: bool) -> tuple[TrainState, Path | None]:
+    """Continue a run: verify the newest checkpoint and refuse changed :data:`FIXED_ON_RESUME`
+    settings, then call ``setup()`` (which builds data, model and optimizer: the slow part, done
+    only once the resume is known to go ahead), then load the first candidate that loads.
+
+    Returns:
+        the restored state and its checkpoint; ``(TrainState(), None)`` when there is none and
+        ``start_if_missing``.
+
+    Raises:
+        ConfigError: no intact checkpoint (unless ``start_if_missing``), a changed fixed setting,
+            or every candidate failed to load.
+    """
+    candidates = resume_candidates(output_dir, start_if_missing)
+    newest = next(candidates, None)
+    if newest is not None:
+        refuse_changed_settings(read_state(newest).extra.get("run"), fixed, newest)
+    setup()
+    if newest is None:
+        return TrainState(), None
+    return load_first_loadable(accelerator, output_dir, itertools.chain([newest], candidates), fixed)
 
 
 def load_first_loadable(accelerator, output_dir: str | Path, candidates: Iterable[Path],

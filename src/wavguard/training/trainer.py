@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import math
@@ -36,14 +35,11 @@ from ..models.lora import apply_lora, has_lora, lora_config
 from .adversarial import adversary_from_config
 from .cache import FeatureCache, FeatureDataset, backbone_fingerprint, feature_collate
 from .checkpoint import (
-    FIXED_ON_RESUME,
     TrainState,
     check_output_dir,
     data_record,
-    load_first_loadable,
-    read_state,
-    refuse_changed_settings,
-    resume_candidates,
+    fixed_settings,
+    resume_run,
     save_checkpoint,
     warn_if_changed,
 )
@@ -311,13 +307,11 @@ class Trainer:
         cfg, acc = self.config, self.accelerator
         self._started = time.perf_counter()
         check_output_dir(self.output_dir)
-        candidates = resume_candidates(self.output_dir, start_if_missing) if resume else iter(())
-        newest = next(candidates, None)
-        if newest is not None:  # before data and model are built
-            refuse_changed_settings(read_state(newest).extra.get("run"), self._fixed_record(), newest)
-        self.setup()
-        state, checkpoint = (TrainState(), None) if newest is None else load_first_loadable(
-            acc, self.output_dir, itertools.chain([newest], candidates), self._fixed_record())
+        if resume:  # checks the newest checkpoint and the fixed settings before setup builds data and model
+            state, checkpoint = resume_run(acc, self.output_dir, self._fixed_record(), self.setup, start_if_missing)
+        else:
+            self.setup()
+            state, checkpoint = TrainState(), None
         if checkpoint is not None:
             self.metrics.truncate(state.extra.get("metrics_lines", 0))
             logger.info("resuming from %s (epoch %d, step %d)", checkpoint, state.epoch + 1, state.global_step)
@@ -360,9 +354,7 @@ class Trainer:
                            state.best_epoch + 1, state.global_step, state.stopped_early, history, test_metrics)
 
     def _fixed_record(self) -> dict[str, Any]:
-        """The settings a resume must keep (``checkpoint.FIXED_ON_RESUME``): optimizer, schedule, model layout."""
-        settings = {name: getattr(self.config, name) for name in FIXED_ON_RESUME if hasattr(self.config, name)}
-        return {**settings, "adam_betas": list(ADAM_BETAS), "adam_epsilon": ADAM_EPSILON}
+        return fixed_settings(self.config, ADAM_BETAS, ADAM_EPSILON)
 
     def _run_record(self) -> dict[str, Any]:
         """What a checkpoint records about its run: a resume refuses another fixed setting and warns about the rest."""
