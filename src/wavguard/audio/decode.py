@@ -1,9 +1,13 @@
 """Audio in: decode, convert to mono float32, resample, validate.
 
 One decoder for training and inference: every path that turns a file, bytes or an array into
-samples goes through this module (soundfile/libsndfile for wav, flac, ogg, mp3; soxr for
-resampling). Long files can be read block by block (:func:`iter_file_blocks`) so memory stays
-flat however long the file is.
+samples goes through this module (soundfile/libsndfile for wav, flac, ogg, mp3, aiff, au, w64,
+rf64 and nist; soxr for resampling). Long files can be read block by block
+(:func:`iter_file_blocks`) so memory stays flat however long the file is.
+
+libsndfile reads a cut-off file short without a word (it trusts the bytes that are there over the
+header), so each container's declared length is compared with the file's size here, and formats
+whose length is not checked are refused rather than scored at whatever length is left.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from ..errors import (
     SampleRateError,
     SilentAudioError,
 )
+from ._containers import check_container
 
 __all__ = [
     "AudioSource",
@@ -46,12 +51,24 @@ __all__ = [
     "iter_file_blocks",
     "audio_info",
     "SUPPORTED_FORMATS",
+    "MAX_FLOAT_PEAK",
 ]
 
 #: What :func:`load_audio` accepts: a path, raw encoded bytes, or a file-like object.
 AudioSource = Union[str, os.PathLike, bytes, io.IOBase]
 
-SUPPORTED_FORMATS = ("wav", "flac", "ogg", "mp3")
+#: The formats wavguard decodes: those libsndfile reads whose truncation wavguard can detect.
+SUPPORTED_FORMATS = ("wav", "flac", "ogg", "mp3", "aiff", "au", "w64", "rf64", "nist")
+#: libsndfile's names of those formats. It opens others (CAF, VOC, IRCAM, PAF, MAT, ...), but a
+#: cut-off one of those would be scored at the length left: they are refused.
+_LIBSNDFILE_FORMATS = frozenset({"WAV", "WAVEX", "FLAC", "OGG", "MP3", "AIFF", "AU", "W64", "RF64", "NIST"})
+
+#: The largest |sample| accepted from float audio (arrays, tensors, float files). Float audio is
+#: full scale at 1.0 and processed audio may overshoot a little (+12 dB is 4.0), so the bound is
+#: generous: 64 is +36 dBFS. Beyond it the numbers are not audio at a known scale: integer PCM
+#: values stored as floats (up to 32,767), a wrong gain, or garbage (1e30), which the model would
+#: score as if it were speech.
+MAX_FLOAT_PEAK = 64.0
 
 #: Arrays with more channels than this on both axes are rejected as ambiguous.
 MAX_CHANNELS = 32
@@ -73,8 +90,11 @@ def describe_source(source: object) -> str:
         return str(source)
     if isinstance(source, (bytes, bytearray)):
         return f"<{len(source)} bytes of encoded audio>"
-    if hasattr(source, "shape"):
-        return f"<array of shape {tuple(source.shape)}>"
+    try:
+        if hasattr(source, "shape"):
+            return f"<array of shape {tuple(source.shape)}>"
+    except (RuntimeError, TypeError, NotImplementedError):  # a nested (ragged) tensor has no single shape
+        pass
     return f"<{type(source).__name__}>"
 
 
@@ -82,15 +102,21 @@ def to_float32(samples: np.ndarray, source: str = "<array>") -> np.ndarray:
     """Convert integer or float samples to float32 in [-1, 1] (integers are scaled by their range).
 
     Args:
-        samples: any shape; dtype int8/16/32/64, uint8 (offset binary) or float.
+        samples: any shape; dtype int8/16/32/64, uint8 (offset binary) or float; a torch tensor
+            (any float dtype, bfloat16 included) is read as a numpy array first.
+
+    Raises:
+        InvalidAudioError: a float sample beyond :data:`MAX_FLOAT_PEAK`, a meta, sparse or nested
+            tensor, or a dtype that is no audio (bool, complex, object).
     """
-    samples = np.asarray(samples)
+    samples = _tensor_to_numpy(samples, source) if _is_tensor(samples) else np.asarray(samples)
     if samples.dtype == np.uint8:
         return (samples.astype(np.float32) - 128.0) / 128.0
     if np.issubdtype(samples.dtype, np.integer):
         scale = float(2 ** (8 * samples.dtype.itemsize - 1))
         return (samples.astype(np.float64) / scale).astype(np.float32)
     if np.issubdtype(samples.dtype, np.floating):
+        _check_peak(samples, source)  # before float32: 1e300 would become inf and hide what is wrong
         return samples.astype(np.float32, copy=False)
     if samples.dtype == np.bool_ or not np.issubdtype(samples.dtype, np.number):
         raise InvalidAudioError(source, f"samples have dtype {samples.dtype}; expected integer or float samples")
@@ -134,14 +160,55 @@ def resample(samples: np.ndarray, from_rate_hz: int, to_rate_hz: int) -> np.ndar
 
 
 def check_samples(samples: np.ndarray, source: str, *, allow_silence: bool = False) -> None:
-    """Raise a wavguard error for empty, non-finite or (unless allowed) all-zero audio."""
+    """Raise a wavguard error for empty, non-finite, absurdly loud (a float sample beyond
+    :data:`MAX_FLOAT_PEAK`) or (unless allowed) all-zero audio."""
     if samples.size == 0:
         raise EmptyAudioError(source, "the audio holds zero samples")
     if not np.all(np.isfinite(samples)):
         bad = int(np.count_nonzero(~np.isfinite(samples)))
         raise InvalidAudioError(source, f"{bad} samples are NaN or infinite; clean or re-export the audio")
+    _check_peak(samples, source)
     if not allow_silence and not np.any(samples):
         raise SilentAudioError(source, "every sample is zero (digital silence); there is no speech to score")
+
+
+def _check_peak(samples: np.ndarray, source: str) -> None:
+    """Refuse float samples beyond :data:`MAX_FLOAT_PEAK` (NaN and inf are left to the finite check)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        peak = float(np.max(np.abs(samples), initial=0.0)) if samples.size else 0.0
+    if math.isfinite(peak) and peak > MAX_FLOAT_PEAK:
+        raise InvalidAudioError(
+            source,
+            f"float samples reach {peak:.3g}, far outside the [-1, 1] full scale of float audio (at most "
+            f"{MAX_FLOAT_PEAK:g} is accepted); scale float samples to [-1, 1] (integer PCM values stored as floats: "
+            "divide by 32768 for 16-bit, or pass the integer array), or re-export the file normalised",
+        )
+
+
+def _is_tensor(samples: object) -> bool:
+    """A torch tensor (or subclass), without importing torch here."""
+    return hasattr(samples, "detach") and hasattr(samples, "is_floating_point")
+
+
+def _tensor_to_numpy(tensor, source: str) -> np.ndarray:
+    """A torch tensor's samples as a numpy array; float16/bfloat16/float8 become float32, a
+    quantized tensor is dequantized; meta, sparse and nested tensors are refused."""
+    if getattr(tensor, "is_meta", False):
+        raise InvalidAudioError(source, "is a meta tensor: it has a shape but no samples; pass a tensor that holds the audio")
+    if getattr(tensor, "is_nested", False):
+        raise InvalidAudioError(source, "is a nested tensor; pass one clip at a time (or a list of clips)")
+    layout = str(getattr(tensor, "layout", "torch.strided"))
+    if getattr(tensor, "is_sparse", False) or layout != "torch.strided":
+        raise InvalidAudioError(source, f"is a sparse tensor ({layout}); audio is dense: pass tensor.to_dense()")
+    tensor = tensor.detach()
+    if getattr(tensor, "is_quantized", False):
+        tensor = tensor.dequantize()
+    if tensor.is_floating_point() and tensor.element_size() < 4:  # numpy has no bfloat16 / float8
+        tensor = tensor.float()
+    try:
+        return tensor.cpu().resolve_conj().resolve_neg().numpy()
+    except (TypeError, RuntimeError, NotImplementedError) as exc:
+        raise InvalidAudioError(source, f"a tensor of dtype {tensor.dtype} cannot be read as samples ({exc})") from None
 
 
 def check_sample_rate(sample_rate_hz: object, source: str) -> int:
@@ -183,8 +250,8 @@ def prepare_array(
     if sample_rate_hz is None:
         raise InvalidAudioError(name, "an array needs its sample rate: pass sample_rate=... (in Hz)")
     rate_hz = check_sample_rate(sample_rate_hz, name)
-    if hasattr(samples, "detach"):  # torch.Tensor without importing torch here
-        samples = samples.detach().cpu().numpy()
+    if _is_tensor(samples):
+        samples = _tensor_to_numpy(samples, name)
     try:
         array = np.asarray(samples)
     except Exception as exc:  # ragged lists and the like
@@ -235,7 +302,7 @@ def _open(source: AudioSource, name: str | None = None) -> tuple[sf.SoundFile, s
             handle = io.BytesIO(source)
         else:
             handle = source
-        _check_container(source, name)
+        check_container(source, name)
         f = sf.SoundFile(handle)
     except OSError as exc:  # before LibsndfileError's base: permissions, I/O errors, a path that changed
         if isinstance(exc, AudioError):
@@ -252,53 +319,20 @@ def _open(source: AudioSource, name: str | None = None) -> tuple[sf.SoundFile, s
             f"cannot be decoded as audio ({_libsndfile_reason(exc)}); supported formats: {', '.join(SUPPORTED_FORMATS)} "
             "(convert others with ffmpeg)",
         ) from None
+    if f.format not in _LIBSNDFILE_FORMATS:
+        kind = f.format_info
+        f.close()
+        raise AudioDecodeError(
+            name,
+            f"{kind} files are not supported: a cut-off one cannot be told from a whole one; supported formats: "
+            f"{', '.join(SUPPORTED_FORMATS)} (convert others with ffmpeg)",
+        )
     try:
         check_sample_rate(int(f.samplerate), name)
     except SampleRateError:
         f.close()
         raise
     return f, name
-
-
-def _check_container(source: AudioSource, name: str) -> None:
-    """Catch truncated WAV and Ogg files, which libsndfile would otherwise read short without a word."""
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as fh:
-            header = fh.read(12)
-            if header[:4] == b"OggS":
-                _check_ogg_pages(fh, os.fstat(fh.fileno()).st_size, name)
-        actual = Path(source).stat().st_size
-    elif isinstance(source, (bytes, bytearray)):
-        header, actual = bytes(source[:12]), len(source)
-        if header[:4] == b"OggS":
-            _check_ogg_pages(io.BytesIO(source), actual, name)
-    else:
-        return
-    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-        return
-    declared = int.from_bytes(header[4:8], "little") + 8
-    if declared not in (8, 0xFFFFFFFF + 8) and actual < declared:
-        raise AudioDecodeError(
-            name, f"the WAV file is truncated: its header declares {declared} bytes but it holds {actual}; re-export or re-download it"
-        )
-
-
-def _check_ogg_pages(fh: io.IOBase, size: int, name: str) -> None:
-    """Walk the Ogg page headers (27 bytes + segment table each; seeks, no decoding): every page
-    must be complete and the last one must end its stream (the end-of-stream flag)."""
-    offset, ended = 0, False
-    while offset < size:
-        fh.seek(offset)
-        header = fh.read(27)
-        table = fh.read(header[26]) if len(header) == 27 else b""
-        if len(header) < 27 or header[:4] != b"OggS" or len(table) < header[26] or offset + 27 + len(table) + sum(table) > size:
-            raise AudioDecodeError(
-                name, f"the Ogg file is truncated or corrupt at byte {offset} of {size}; re-export or re-download it"
-            )
-        ended = bool(header[5] & 0x04)  # end of stream
-        offset += 27 + len(table) + sum(table)
-    if not ended:
-        raise AudioDecodeError(name, f"the Ogg file is truncated: its last page (of {size} bytes) does not end the stream; re-export or re-download it")
 
 
 def _check_complete(frames_read: int, frames_declared: int, name: str) -> None:
@@ -361,6 +395,7 @@ def iter_file_blocks(
             total += mono.shape[0]
             if not np.all(np.isfinite(mono)):
                 raise InvalidAudioError(name, "the file holds NaN or infinite samples; re-export the audio")
+            _check_peak(mono, name)
             if stream is not None:
                 mono = stream.resample_chunk(mono, last=last)
             if mono.size:
@@ -376,7 +411,7 @@ def load_audio(source: AudioSource, target_rate_hz: int | None = None, name: str
     """Decode a whole file (path, bytes or file object) to mono float32.
 
     Args:
-        source: wav, flac, ogg or mp3, any sample rate, any channel count.
+        source: one of :data:`SUPPORTED_FORMATS`, any sample rate, any channel count.
         target_rate_hz: resample to this rate; ``None`` keeps the file's rate.
         name: how errors name the input (default: the path, or a size for bytes).
 
@@ -384,8 +419,9 @@ def load_audio(source: AudioSource, target_rate_hz: int | None = None, name: str
         (samples, sample_rate_hz); samples has shape (time,).
 
     Raises:
-        AudioError subclasses naming the file: missing, a directory, empty, not audio,
-        truncated, NaN/inf samples, all-silent.
+        AudioError subclasses naming the file: missing, a directory, empty, not audio or not a
+        supported format, truncated, NaN/inf samples, float samples beyond :data:`MAX_FLOAT_PEAK`,
+        all-silent.
     """
     f, name = _open(source, name)
     with f:

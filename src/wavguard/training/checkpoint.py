@@ -1,16 +1,22 @@
 """Checkpoints: accelerate's ``save_state`` (model, optimizer, scheduler, RNG states) plus the
 position in the data (epoch, batches consumed) and the early-stopping bookkeeping.
 
-Layout: ``OUTPUT_DIR/checkpoints/step-00000042/`` holding accelerate's files, ``files.json``
-(each file's size) and ``trainer_state.json``; the newest intact one is what ``resume`` continues
-from. A checkpoint whose files are missing, truncated or unreadable is skipped with a warning
-naming it and why, so a damaged newest checkpoint falls back to an older one.
+Layout: ``OUTPUT_DIR/checkpoints/step-00000042/`` holding accelerate's files, ``trainer_state.json``
+and ``manifest.json`` (the size and SHA-256 digest of every other file), written last and atomically,
+so its presence marks a complete checkpoint. The newest intact one is what ``resume`` continues
+from. A checkpoint whose files are missing, truncated, changed (a digest that no longer matches:
+flipped bytes of the same size) or unreadable is skipped with a warning naming it, the file and
+why, so a damaged newest checkpoint falls back to an older one.
+
+Checkpoints written before manifests (``files.json`` of sizes, no ``manifest.json``) still resume,
+with a warning: their sizes and file formats are checked, but same-size damage cannot be seen.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -18,6 +24,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,24 +36,52 @@ __all__ = [
     "TrainState",
     "save_checkpoint",
     "load_checkpoint",
+    "load_first_loadable",
+    "resume_run",
+    "fixed_settings",
     "latest_checkpoint",
     "checkpoints_newest_first",
     "checkpoint_problem",
+    "intact_checkpoints",
     "check_output_dir",
     "resume_candidates",
     "no_checkpoint",
     "data_record",
+    "read_state",
+    "write_manifest",
     "warn_if_changed",
+    "refuse_changed_settings",
+    "FIXED_ON_RESUME",
     "STATE_NAME",
+    "MANIFEST_NAME",
     "FILES_NAME",
 ]
 
 logger = logging.getLogger(__name__)
 
 STATE_NAME = "trainer_state.json"
-#: ``{relative path: size in bytes}`` of a checkpoint's files, written before ``trainer_state.json``.
+#: ``{"format": 1, "algorithm": "sha256", "files": {relative path: {"bytes": size, "sha256": hex}}}``
+#: of every other file of a checkpoint; written last, so its presence marks a complete checkpoint.
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+#: ``{relative path: size in bytes}``: what checkpoints recorded before manifests (read, no longer written).
 FILES_NAME = "files.json"
 CHECKPOINTS = "checkpoints"
+#: ``TrainState.extra`` key saying which manifest the save writes after ``trainer_state.json``: a
+#: checkpoint that has the key but not the file stopped mid-save (a legacy one has neither).
+_MANIFEST_KEY = "manifest"
+_CHUNK_BYTES = 1 << 20
+
+#: Run settings a resume must keep (:func:`refuse_changed_settings`). The optimizer and scheduler
+#: states in a checkpoint were built from them: accelerate's ``load_state`` would bring the old
+#: learning rates, weight decay and betas back without a word (the new values silently ignored), a
+#: new schedule or warmup would bend the learning rate mid-run, and another mode, kind or loss
+#: changes which parameters exist.
+FIXED_ON_RESUME = (
+    "mode", "kind", "loss",
+    "head_learning_rate", "layer_weights_learning_rate", "backbone_learning_rate",
+    "weight_decay", "adam_betas", "adam_epsilon", "scheduler", "warmup_ratio",
+)
 
 
 @dataclass
@@ -107,34 +142,94 @@ def checkpoints_newest_first(output_dir: str | Path) -> list[Path]:
 
 
 def checkpoint_problem(path: str | Path) -> str | None:
-    """Why the checkpoint folder ``path`` cannot be resumed from, or ``None`` when it looks intact.
+    """Why the checkpoint folder ``path`` cannot be resumed from, or ``None`` when it is intact.
 
-    Checks, without loading any tensor: ``trainer_state.json`` exists and parses; every file
-    listed in ``files.json`` has its recorded size; ``*.safetensors`` headers fit in their files;
-    zip-format PyTorch files (``*.bin``, ``*.pt``, ``*.pth``) have their central directory.
+    Checks, without loading any tensor: ``trainer_state.json`` exists and parses; every file that
+    ``manifest.json`` lists exists with its recorded size and SHA-256 digest (a checkpoint from
+    before manifests: the sizes ``files.json`` recorded); ``*.safetensors`` headers fit in their
+    files; zip-format PyTorch files (``*.bin``, ``*.pt``, ``*.pth``) have their central directory.
+    Files the manifest does not list are not checked (accelerate writes every file it reads back
+    before the manifest is written).
     """
     path = Path(path)
     try:
-        TrainState.from_json((path / STATE_NAME).read_text())
+        state = read_state(path)
     except FileNotFoundError:
         return f"no {STATE_NAME} (the save did not finish)"
     except (OSError, ValueError, TypeError) as exc:
         return f"{STATE_NAME} cannot be read ({exc})"
     try:
-        recorded = json.loads((path / FILES_NAME).read_text()) if (path / FILES_NAME).is_file() else {}
-        for name, size in recorded.items():
-            actual = (path / name).stat().st_size if (path / name).is_file() else None
-            if actual is None:
-                return f"{name} is missing"
-            if actual != size:
-                return f"{name} is truncated or changed ({actual} bytes; {size} were written)"
+        if (path / MANIFEST_NAME).is_file():
+            problem = _manifest_problem(path)
+        elif state.extra.get(_MANIFEST_KEY):
+            return f"no {MANIFEST_NAME} (the save did not finish)"
+        else:
+            problem = _legacy_sizes_problem(path)
+        if problem:
+            return problem
         for file in sorted(p for p in path.rglob("*") if p.is_file()):
             problem = _file_problem(file)
             if problem:
                 return f"{file.relative_to(path)} {problem}"
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, KeyError) as exc:
         return f"cannot be checked ({exc})"
     return None
+
+
+def _manifest_problem(path: Path) -> str | None:
+    try:
+        manifest = json.loads((path / MANIFEST_NAME).read_text())
+        files = manifest["files"]
+        if manifest.get("algorithm") != "sha256" or not isinstance(files, dict):
+            raise ValueError(f"format {manifest.get('format')!r} / algorithm {manifest.get('algorithm')!r} is not known")
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        return f"{MANIFEST_NAME} cannot be read ({exc})"
+    for name, entry in sorted(files.items()):
+        file = path / name
+        if not file.is_file():
+            return f"{name} is missing"
+        size = file.stat().st_size
+        if size != entry["bytes"]:
+            return f"{name} is truncated or changed ({size} bytes; {entry['bytes']} were written)"
+        if _sha256(file) != entry["sha256"]:
+            return f"{name} does not match its SHA-256 digest in {MANIFEST_NAME} (its bytes changed after it was written)"
+    return None
+
+
+def _legacy_sizes_problem(path: Path) -> str | None:
+    recorded = json.loads((path / FILES_NAME).read_text()) if (path / FILES_NAME).is_file() else {}
+    for name, size in recorded.items():
+        actual = (path / name).stat().st_size if (path / name).is_file() else None
+        if actual is None:
+            return f"{name} is missing"
+        if actual != size:
+            return f"{name} is truncated or changed ({actual} bytes; {size} were written)"
+    return None
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as fh:
+        while chunk := fh.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(path: str | Path) -> Path:
+    """Write ``path/manifest.json``: the size and SHA-256 digest of every other file under ``path``.
+
+    Written atomically and last: its presence marks a complete checkpoint.
+    """
+    path = Path(path)
+    files = {str(p.relative_to(path)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+             for p in sorted(path.rglob("*")) if p.is_file() and p.name != MANIFEST_NAME}
+    manifest = {"format": MANIFEST_FORMAT, "algorithm": "sha256", "files": files}
+    return atomic_write_text(path / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True))
+
+
+def read_state(path: str | Path) -> "TrainState":
+    """The :class:`TrainState` saved in the checkpoint folder ``path`` (no integrity check)."""
+    return TrainState.from_json((Path(path) / STATE_NAME).read_text())
 
 
 def _file_problem(file: Path) -> str | None:
@@ -159,34 +254,44 @@ def _file_problem(file: Path) -> str | None:
     return None
 
 
+def intact_checkpoints(output_dir: str | Path) -> Iterator[Path]:
+    """Intact checkpoint folders, newest first, each verified only when it is reached (a digest
+    check reads every byte): each damaged one is skipped with a warning naming it and why; one
+    written before manifests is yielded with a warning that only its sizes and formats were checked."""
+    for path in checkpoints_newest_first(output_dir):
+        problem = checkpoint_problem(path)
+        if problem is not None:
+            logger.warning("skipping checkpoint %s: %s", path, problem)
+            continue
+        if not (path / MANIFEST_NAME).is_file():
+            logger.warning(
+                "checkpoint %s has no %s (written by a wavguard from before checkpoint digests): only its file "
+                "sizes and formats were checked, so same-size damage would go unnoticed", path, MANIFEST_NAME,
+            )
+        yield path
+
+
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
     """The newest intact checkpoint folder, or ``None``; each newer damaged one is skipped with a
     warning naming it and why (:func:`checkpoint_problem`)."""
-    for path in checkpoints_newest_first(output_dir):
-        problem = checkpoint_problem(path)
-        if problem is None:
-            return path
-        logger.warning("skipping checkpoint %s: %s", path, problem)
-    return None
+    return next(intact_checkpoints(output_dir), None)
 
 
-def resume_candidates(output_dir: str | Path, start_if_missing: bool) -> list[Path]:
-    """Intact checkpoints, newest first; each damaged one is skipped with a warning saying why.
+def resume_candidates(output_dir: str | Path, start_if_missing: bool) -> Iterator[Path]:
+    """Intact checkpoints, newest first (:func:`intact_checkpoints`): the first is verified before
+    this returns; older ones only when the caller reaches them (a fallback when loading fails).
 
     Raises:
         ConfigError: there is no intact checkpoint and not ``start_if_missing``.
     """
-    intact = []
-    found = checkpoints_newest_first(output_dir)
-    for path in found:
-        problem = checkpoint_problem(path)
-        if problem is None:
-            intact.append(path)
-        else:
-            logger.warning("skipping checkpoint %s: %s", path, problem)
-    if not intact:
-        no_checkpoint(output_dir, start_if_missing, "none is complete" if found else "there is none")
-    return intact
+    intact = intact_checkpoints(output_dir)
+    first = next(intact, None)
+    if first is None:
+        found = checkpoints_newest_first(output_dir)
+        no_checkpoint(output_dir, start_if_missing,
+                      "none is complete and intact; see the warnings above" if found else "there is none")
+        return iter(())
+    return itertools.chain([first], intact)
 
 
 def no_checkpoint(output_dir: str | Path, start_if_missing: bool, why: str) -> None:
@@ -217,16 +322,48 @@ def data_record(source: Any, data: Any) -> dict[str, Any]:
 
 
 def warn_if_changed(recorded: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
-    """Warn when a resumed run's settings differ from what its checkpoint recorded; returns the changes."""
+    """Warn when a resumed run's settings differ from what its checkpoint recorded; returns the changes.
+
+    The settings of :data:`FIXED_ON_RESUME` are not this function's: :func:`refuse_changed_settings`.
+    """
     current = json.loads(json.dumps(current, default=str))
     changed = [f"{key} {recorded[key]!r} -> {value!r}" for key, value in current.items()
-               if recorded and key in recorded and recorded[key] != value]
+               if recorded and key in recorded and recorded[key] != value and key not in FIXED_ON_RESUME]
     if changed:
         logger.warning(
             "resuming with other settings than the checkpoint recorded: %s; training continues, but the data "
             "order and schedule differ from the interrupted run", "; ".join(changed),
         )
     return changed
+
+
+def refuse_changed_settings(recorded: dict[str, Any] | None, current: dict[str, Any], checkpoint: str | Path) -> None:
+    """Refuse to resume when a setting of :data:`FIXED_ON_RESUME` differs from what ``checkpoint`` recorded.
+
+    Settings the checkpoint did not record (one written by an older wavguard) are not compared.
+
+    Raises:
+        ConfigError: naming each changed setting with its old and new value, and what to do.
+    """
+    current = json.loads(json.dumps(current, default=str))
+    changed = [(key, recorded[key], current[key]) for key in FIXED_ON_RESUME
+               if recorded and key in recorded and key in current and recorded[key] != current[key]]
+    if not changed:
+        return
+    what = "; ".join(f"{key} was {old!r}, now {new!r}" for key, old, new in changed)
+    keep = " ".join(f"{key}={_plain(old)}" for key, old, _ in changed)
+    raise ConfigError(
+        f"--resume: {what} (checkpoint {checkpoint}). The checkpoint's optimizer and scheduler state were built with the old "
+        f"value{'s' if len(changed) > 1 else ''}, and resuming would silently keep or mix them. Resume with {keep}, "
+        "or start a new run in another output_dir (init_from=OUTPUT_DIR/best starts from the best detector so far)"
+    )
+
+
+def _plain(value: Any) -> str:
+    """A recorded value as a ``key=value`` override writes it."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_plain(v) for v in value) + "]"
+    return "null" if value is None else str(value)
 
 
 def check_output_dir(output_dir: str | Path) -> Path:
@@ -260,14 +397,21 @@ def check_output_dir(output_dir: str | Path) -> Path:
 def save_checkpoint(accelerator, output_dir: str | Path, state: TrainState, keep: int) -> Path:
     """Save everything needed to resume; keeps only the ``keep`` newest checkpoints.
 
-    ``trainer_state.json`` is written last, so a folder without it (a crash mid-save) is ignored.
+    Order: accelerate's files (every process), then ``trainer_state.json``, then ``manifest.json``
+    (digests of all the others), each written atomically: a folder without the manifest (a crash
+    mid-save) is never resumed from. A folder of the same step left by an earlier, interrupted run
+    is removed first, so no stale file of it is taken into the new manifest.
     """
     path = _checkpoint_root(output_dir) / f"step-{state.global_step:08d}"
+    if accelerator.is_main_process and path.exists():
+        shutil.rmtree(path)
+    accelerator.wait_for_everyone()
     accelerator.save_state(str(path))
+    accelerator.wait_for_everyone()  # every process's random_states_N.pkl is on disk before the digests
     if accelerator.is_main_process:
-        sizes = {str(p.relative_to(path)): p.stat().st_size for p in sorted(path.rglob("*")) if p.is_file() and p.name not in (STATE_NAME, FILES_NAME)}
-        atomic_write_text(path / FILES_NAME, json.dumps(sizes, indent=2, sort_keys=True))
-        atomic_write_text(path / STATE_NAME, state.to_json())
+        marked = dataclasses.replace(state, extra={**state.extra, _MANIFEST_KEY: MANIFEST_NAME})
+        atomic_write_text(path / STATE_NAME, marked.to_json())
+        write_manifest(path)
         older = sorted(
             (p for p in _checkpoint_root(output_dir).iterdir() if p.is_dir() and p.name.startswith("step-") and p != path),
             key=_step,
@@ -278,8 +422,67 @@ def save_checkpoint(accelerator, output_dir: str | Path, state: TrainState, keep
     return path
 
 
+def fixed_settings(config: Any, adam_betas: tuple[float, float], adam_epsilon: float) -> dict[str, Any]:
+    """The :data:`FIXED_ON_RESUME` settings of a run: ``config``'s (a ``TrainConfig``) and AdamW's."""
+    settings = {name: getattr(config, name) for name in FIXED_ON_RESUME if hasattr(config, name)}
+    return {**settings, "adam_betas": list(adam_betas), "adam_epsilon": adam_epsilon}
+
+
+def resume_run(accelerator, output_dir: str | Path, fixed: dict[str, Any], setup: Callable[[], Any],
+               start_if_missing: bool) -> tuple[TrainState, Path | None]:
+    """Continue a run: verify the newest checkpoint and refuse changed :data:`FIXED_ON_RESUME`
+    settings, then call ``setup()`` (which builds data, model and optimizer: the slow part, done
+    only once the resume is known to go ahead), then load the first candidate that loads.
+
+    Returns:
+        the restored state and its checkpoint; ``(TrainState(), None)`` when there is none and
+        ``start_if_missing``.
+
+    Raises:
+        ConfigError: no intact checkpoint (unless ``start_if_missing``), a changed fixed setting,
+            or every candidate failed to load.
+    """
+    candidates = resume_candidates(output_dir, start_if_missing)
+    newest = next(candidates, None)
+    if newest is not None:
+        refuse_changed_settings(read_state(newest).extra.get("run"), fixed, newest)
+    setup()
+    if newest is None:
+        return TrainState(), None
+    return load_first_loadable(accelerator, output_dir, itertools.chain([newest], candidates), fixed)
+
+
+def load_first_loadable(accelerator, output_dir: str | Path, candidates: Iterable[Path],
+                        fixed: dict[str, Any]) -> tuple[TrainState, Path]:
+    """Load the first of ``candidates`` that loads; each that fails is skipped with a warning.
+
+    Args:
+        accelerator: the prepared ``accelerate.Accelerator``.
+        output_dir: the run's folder (for messages).
+        candidates: intact checkpoints, newest first (:func:`resume_candidates`).
+        fixed: the run's :data:`FIXED_ON_RESUME` settings, compared with each candidate's.
+
+    Raises:
+        ConfigError: a candidate recorded another fixed setting (:func:`refuse_changed_settings`),
+            or every candidate failed to load (a failed load may have changed the weights: the run
+            never starts over on them).
+    """
+    tried = 0
+    for path in candidates:
+        refuse_changed_settings(read_state(path).extra.get("run"), fixed, path)
+        tried += 1
+        try:
+            return load_checkpoint(accelerator, path), path
+        except Exception as exc:  # noqa: BLE001 - any failure to load means: try the next older one
+            logger.warning("skipping checkpoint %s: it cannot be loaded (%s)", path, exc)
+    raise ConfigError(f"--resume: {'every checkpoint' if tried else 'no checkpoint'} in {_checkpoint_root(output_dir)} "
+                      "failed to load (see the warnings above); remove them to start over, or choose another output_dir")
+
+
 def load_checkpoint(accelerator, path: str | Path) -> TrainState:
     """Restore model, optimizer, scheduler and RNG states; returns the saved :class:`TrainState`."""
     path = Path(path)
     accelerator.load_state(str(path))
-    return TrainState.from_json((path / STATE_NAME).read_text())
+    state = read_state(path)
+    state.extra.pop(_MANIFEST_KEY, None)
+    return state

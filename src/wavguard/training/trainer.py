@@ -38,8 +38,8 @@ from .checkpoint import (
     TrainState,
     check_output_dir,
     data_record,
-    load_checkpoint,
-    resume_candidates,
+    fixed_settings,
+    resume_run,
     save_checkpoint,
     warn_if_changed,
 )
@@ -54,6 +54,7 @@ __all__ = ["Trainer", "TrainResult", "BEST_DIR", "METRICS_NAME"]
 logger = logging.getLogger(__name__)
 BEST_DIR = "best"
 METRICS_NAME = "metrics.jsonl"
+ADAM_BETAS, ADAM_EPSILON = (0.9, 0.999), 1e-8  # AdamW's: torch's defaults, named so that checkpoints record them
 
 @dataclass
 class TrainResult:
@@ -242,7 +243,8 @@ class Trainer:
             no_decay = [p for p in params if p.ndim <= 1]
             groups += [{"params": decay, "lr": lr, "weight_decay": cfg.weight_decay},
                        {"params": no_decay, "lr": lr, "weight_decay": 0.0}]
-        return torch.optim.AdamW(loss_param_groups(self.loss_fn, model, [g for g in groups if g["params"]]))
+        return torch.optim.AdamW(loss_param_groups(self.loss_fn, model, [g for g in groups if g["params"]]),
+                                 betas=ADAM_BETAS, eps=ADAM_EPSILON)
 
     def setup(self) -> "Trainer":
         """Build everything (idempotent): detector, data, loaders, optimizer, schedule, prepare."""
@@ -312,18 +314,11 @@ class Trainer:
         cfg, acc = self.config, self.accelerator
         self._started = time.perf_counter()
         check_output_dir(self.output_dir)
-        candidates = resume_candidates(self.output_dir, start_if_missing) if resume else []
-        self.setup()
-        state, checkpoint = TrainState(), None
-        for path in candidates:
-            try:
-                state, checkpoint = load_checkpoint(acc, path), path
-                break
-            except Exception as exc:  # noqa: BLE001 - any failure to load means: try the next older one
-                logger.warning("skipping checkpoint %s: it cannot be loaded (%s)", path, exc)
-        if candidates and checkpoint is None:  # a failed load may have changed the weights: never start over on them
-            raise ConfigError(f"--resume: every checkpoint in {self.output_dir / 'checkpoints'} failed to load (see the "
-                              "warnings above); remove them to start over, or choose another output_dir")
+        if resume:  # checks the newest checkpoint and the fixed settings before setup builds data and model
+            state, checkpoint = resume_run(acc, self.output_dir, self._fixed_record(), self.setup, start_if_missing)
+        else:
+            self.setup()
+            state, checkpoint = TrainState(), None
         if checkpoint is not None:
             self.metrics.truncate(state.extra.get("metrics_lines", 0))
             logger.info("resuming from %s (epoch %d, step %d)", checkpoint, state.epoch + 1, state.global_step)
@@ -365,11 +360,15 @@ class Trainer:
         return TrainResult(self.output_dir / BEST_DIR, best_eer,
                            state.best_epoch + 1, state.global_step, state.stopped_early, history, test_metrics)
 
+    def _fixed_record(self) -> dict[str, Any]:
+        return fixed_settings(self.config, ADAM_BETAS, ADAM_EPSILON)
+
     def _run_record(self) -> dict[str, Any]:
-        """What a checkpoint records about its run, to warn when a resume changes it."""
-        cfg = self.config
-        return {"batch_size": cfg.batch_size, "gradient_accumulation_steps": self.accelerator.gradient_accumulation_steps,
-                "num_processes": self.accelerator.num_processes, **self._data_record}
+        """What a checkpoint records about its run: a resume refuses another fixed setting and warns about the rest."""
+        cfg, acc = self.config, self.accelerator
+        return {**self._fixed_record(), "batch_size": cfg.batch_size, "max_grad_norm": cfg.max_grad_norm,
+                "gradient_accumulation_steps": acc.gradient_accumulation_steps, "num_processes": acc.num_processes,
+                **self._data_record}
 
     def _end_epoch(self, state: TrainState, seconds: float) -> None:
         cfg, acc = self.config, self.accelerator
