@@ -65,3 +65,14 @@ def test_stream_cli_reads_pcm_from_stdin(detector, tmp_path):
     assert [line.split("\t")[0] for line in out[:-1]] == [f"{s.start_seconds:.2f}-{s.end_seconds:.2f}" for s in offline.segments]
     total, score, label = out[-1].split("\t")
     assert total == "total" and float(score) == pytest.approx(offline.score, abs=2e-3) and label == offline.label
+
+
+def test_stream_takes_bfloat16_tensor_chunks(detector):
+    import torch
+
+    audio = chirp(1.3, 16000)
+    chunk = torch.from_numpy(audio).to(torch.bfloat16)
+    scorer = detector.stream(sample_rate=16000)
+    scorer.push(chunk)
+    expected = detector.predict(chunk.float().numpy(), sample_rate=16000).score
+    assert scorer.close().score == pytest.approx(expected, abs=1e-5)

@@ -68,7 +68,7 @@ class StreamingScorer:
         return segments
 
     def _mono(self, chunk: object) -> np.ndarray:
-        array = to_float32(np.asarray(chunk), self.source)
+        array = to_float32(chunk, self.source)  # tensors of any float dtype (bfloat16 too) are read there
         if array.ndim == 2 and array.shape[1] != self.channels:
             raise InvalidAudioError(self.source, f"chunk has shape {array.shape}; expected (time, {self.channels})")
         array = to_mono(array, self.source, channels_last=True)
