@@ -174,3 +174,38 @@ def test_every_entry_point_scores_one_folder_alike(folders, capsys, caplog):
     with caplog.at_level(logging.INFO, logger="wavguard.cli"):
         main(["-v", "evaluate", folder, "--data", str(data), "-o", str(folders["root"] / "report"), "--bootstrap", "0"])
     assert f"{folder}: scoring with backend onnx-int8" in caplog.text
+
+
+def _edit_config(folder, **changes):
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    config.update(changes)
+    path.write_text(json.dumps(config))
+
+
+def test_a_backbone_of_another_type_or_rate_is_refused(tmp_path):
+    det = tiny_detector("wav2vec2", window_seconds=1.0)
+    for name, change, message in (("type", {"backbone_type": "hubert"}, "is a 'wav2vec2' model but config.json says"),
+                                  ("rate", {"sample_rate_hz": 8000}, "takes 16000 Hz audio but config.json says")):
+        folder = det.save_pretrained(tmp_path / name, bundle_backbone=True)
+        _edit_config(folder, **change)
+        with pytest.raises(ModelLoadError, match=message):
+            Detector.from_pretrained(folder)
+
+
+def test_nan_weights_are_refused_at_load(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    folder = tiny_detector("wav2vec2", window_seconds=1.0).save_pretrained(tmp_path / "nan")
+    state = load_file(str(folder / "model.safetensors"))
+    name = sorted(k for k in state if k.startswith("head."))[0]
+    state[name] = torch.full_like(state[name], float("nan"))
+    save_file(state, str(folder / "model.safetensors"))
+    with pytest.raises(ModelLoadError, match=f"NaN or infinite values .*{name}"):
+        Detector.from_pretrained(folder)
+
+
+def test_a_deeply_nested_ensemble_file_is_a_load_error(tmp_path):
+    (tmp_path / "ensemble.json").write_text("[" * 100_000)
+    with pytest.raises(ModelLoadError, match="ensemble"):
+        loading.read_ensemble(loading.inspect(tmp_path))

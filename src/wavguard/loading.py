@@ -67,6 +67,8 @@ __all__ = [
     "choose_backend",
     "load_backend",
     "read_ensemble",
+    "check_backbone",
+    "check_finite",
     "as_dtype",
 ]
 
@@ -222,10 +224,12 @@ def load_backend(
                 config.backbone, config.backbone_revision, config.num_layers, normalize=config.normalize, **saved.hub
             )
             reference = True
+        check_backbone(saved.directory, config, backbone)
         model = DetectorModel(backbone, config)
     load_weights(model, saved.directory / WEIGHTS_NAME, strict_prefixes=("layer_sum.", "head."))
     if saved.kind == "lora":
         model = load_adapter(model, saved.directory / ADAPTER_DIR)  # base weights stay what ``reference`` says
+    check_finite(model, saved.directory)
     model.eval()
     if torch_dtype is not None:
         model.to(as_dtype(torch_dtype))
@@ -235,12 +239,48 @@ def load_backend(
     return LoadedBackend(backend, config, reference, saved.directory)
 
 
+def check_backbone(directory: Path, config: DetectorConfig, backbone: Any) -> None:
+    """The backbone is what the config was trained on: the same model type and sample rate.
+
+    Raises:
+        ModelLoadError: a ``backbone/`` (or referenced backbone) of another model type or rate.
+    """
+    if config.backbone_type and backbone.model_type != config.backbone_type:
+        raise ModelLoadError(
+            f"{directory}: the backbone is a {backbone.model_type!r} model but config.json says "
+            f"backbone_type {config.backbone_type!r}; the head was trained on the other one: re-save the detector"
+        )
+    if backbone.sample_rate_hz != config.sample_rate_hz:
+        raise ModelLoadError(
+            f"{directory}: the backbone takes {backbone.sample_rate_hz} Hz audio but config.json says sample_rate_hz "
+            f"{config.sample_rate_hz}; every input would be resampled to the wrong rate"
+        )
+
+
+def check_finite(model: torch.nn.Module, directory: Path) -> None:
+    """Every weight is a finite number (NaN or infinite weights would fail every input later, as if
+    the audio were at fault).
+
+    Raises:
+        ModelLoadError: naming the first tensors that hold NaN or infinity.
+    """
+    bad = [name for name, tensor in model.state_dict().items()
+           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        raise ModelLoadError(
+            f"{directory}: {len(bad)} weight tensor(s) hold NaN or infinite values (e.g. {bad[:3]}); "
+            "the detector was saved from a diverged run or the file is damaged: save it again from a good checkpoint"
+        )
+
+
 def read_ensemble(saved: SavedModel) -> EnsembleSpec:
     """The members and fusion weights of an ensemble folder."""
     path = saved.directory / ENSEMBLE_NAME
     try:
         data = json.loads(path.read_text())
         members, weights = [str(m) for m in data["members"]], [float(w) for w in data["weights"]]
+    except RecursionError:
+        raise ModelLoadError(f"{path}: nested too deeply to be an ensemble file") from None
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ModelLoadError(f"{path}: not a valid ensemble file ({exc})") from None
     if len(members) != len(weights) or not members:
