@@ -440,3 +440,30 @@ def test_unreadable_tokenizer_is_a_clear_error(tiny, tmp_path):
     with pytest.raises(ModelLoadError, match=r"tokenizer\.json: cannot build a Whisper tokenizer"):
         convert_ctranslate2_whisper(bin_path, tmp_path / "c", tokenizer_json=bad)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tokenizer.json"]
+
+
+def test_weights_other_than_the_pinned_ones_are_refused(fake_package, tmp_path, monkeypatch):
+    import dataclasses
+    import hashlib
+
+    monkeypatch.setenv("WAVGUARD_CACHE", str(tmp_path / "cache"))
+    joined = (fake_package / "data" / "model.bin.part1").read_bytes() + (fake_package / "data" / "model.bin.part2").read_bytes()
+    pinned = dataclasses.replace(offline.OFFLINE_WHISPER["tiny-test"], model_sha256=hashlib.sha256(joined).hexdigest())
+    monkeypatch.setitem(offline.OFFLINE_WHISPER, "tiny-test", pinned)
+    assert offline.offline_whisper("tiny-test").is_dir()  # the pinned bytes convert
+    part = fake_package / "data" / "model.bin.part2"
+    data = bytearray(part.read_bytes())
+    data[-1] ^= 0xFF
+    part.write_bytes(bytes(data))  # one byte changed, same size
+    os.utime(part, ns=(2, 2))
+    with pytest.raises(ModelLoadError, match="not the pinned ones .*--force-reinstall fake-whisper-weights==1"):
+        offline.offline_whisper("tiny-test")
+
+
+def test_the_shipped_pins_match_the_installed_packages():
+    for name, spec in offline.OFFLINE_WHISPER.items():
+        try:
+            parts, _, _ = offline.offline_whisper_sources(name)
+        except ModelLoadError:
+            continue  # the [offline] extra is not installed here
+        offline.check_sha256(parts, spec)

