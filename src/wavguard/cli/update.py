@@ -46,7 +46,6 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seeds replay sampling, the hold-out split and training")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass when scoring the hold-out set")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the EER intervals (0: skip)")
-    _args.add_deprecated_set(p)
     p.add_argument("--overwrite", action="store_true", help="replace NEW_MODEL if it exists (only when the update is accepted)")
     p.set_defaults(func=run)
 
@@ -79,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         validation_fraction=args.validation_fraction,
         batch_size=args.batch_size,
         bootstrap_resamples=args.bootstrap,
-        train_settings=_settings(_args.resolve_overrides(args)),
+        train_settings=_settings(args.overrides),
         overwrite=args.overwrite,
     )
     if args.json:
