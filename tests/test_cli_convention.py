@@ -180,8 +180,9 @@ def test_update_overrides(record):
 
     seen = record(update, "update_detector")
     assert main(["update", "M", "--feedback", "DB", "-o", "NEW", "head_learning_rate=0.01", "--epochs", "2", "warmup_ratio=0"]) == 1
-    assert seen["args"] == ("M", "DB", "NEW")
-    assert seen["kwargs"]["train_settings"] == {"head_learning_rate": 0.01, "warmup_ratio": 0}
+    model, db, out, config = seen["args"]
+    assert (model, db, out, config.epochs) == ("M", "DB", "NEW", 2)
+    assert config.train_settings == {"head_learning_rate": 0.01, "warmup_ratio": 0}
 def test_an_unknown_word_is_still_a_usage_error(capsys):
     with pytest.raises(SystemExit) as info:
         main(["export", "M", "-o", "OUT", "stray"])

@@ -57,15 +57,11 @@ def _settings(pairs: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..feedback.update import update_detector
+    from ..feedback.update import UpdateConfig, update_detector
 
     logging.getLogger("wavguard").setLevel(logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
-    replay = None if not args.replay else (args.replay[0] if len(args.replay) == 1 else args.replay)
-    result = update_detector(
-        args.model,
-        args.feedback,
-        args.out,
-        replay=replay,
+    config = UpdateConfig(
+        replay=None if not args.replay else (args.replay[0] if len(args.replay) == 1 else args.replay),
         replay_split=args.replay_split,
         replay_fraction=args.replay_fraction,
         holdout=args.holdout,
@@ -76,11 +72,11 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         mode=args.mode,
         validation_fraction=args.validation_fraction,
-        batch_size=args.batch_size,
+        holdout_batch_size=args.batch_size,
         bootstrap_resamples=args.bootstrap,
         train_settings=_settings(args.overrides),
-        overwrite=args.overwrite,
     )
+    result = update_detector(args.model, args.feedback, args.out, config, overwrite=args.overwrite)
     if args.json:
         from ..evaluation.report import to_json
 
