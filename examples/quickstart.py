@@ -47,7 +47,7 @@ def main() -> None:
             print(f"  {Path(pred.source).name:16s} score={pred.score:.3f} label={pred.label}  windows [{windows}]")
 
         print("\nCLI: wavguard predict DIR --data FILES")
-        subprocess.run(["wavguard", "predict", *map(str, paths), "--model", model_dir], check=True)
+        subprocess.run(["wavguard", "predict", model_dir, "--data", *map(str, paths)], check=True)
 
 
 if __name__ == "__main__":

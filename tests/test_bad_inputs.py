@@ -5,7 +5,7 @@ Each case builds one bad input and names the wavguard error it must give. For ea
 * ``predict([good, bad, good], on_error="return")`` keeps both good results (equal to scoring
   them alone) and returns the bad one as an error of that class naming the input;
 * ``predict(bad)`` raises that class;
-* for files, ``wavguard predict good bad good`` exits 1, prints the two good rows on stdout and one
+* for files, ``wavguard predict MODEL --data good bad good`` exits 1, prints the two good rows on stdout and one
   ``wavguard: error: <file>: ...`` line on stderr, and no traceback.
 
 Absurd sample rates (1 Hz, 10 MHz) are refused by the decoder's range check; where that check

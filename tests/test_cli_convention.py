@@ -1,11 +1,12 @@
 """One CLI convention (positional MODEL, --data, -o/--out, --json, --progress, --device, --revision,
-key=value overrides) for every subcommand, and the old spellings still working with a warning.
+key=value overrides) for every subcommand, and one spelling of each: other spellings are usage errors.
 
 The library call behind each command is replaced by a recorder, so these tests check what the
 command line hands to the library (fast); predict runs for real on the tiny detector.
 """
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -35,8 +36,19 @@ def record(monkeypatch):
     return install
 
 
-def _warned(err: str) -> bool:
-    return "is deprecated and will be removed in the next release" in err
+@pytest.fixture
+def record_loads(monkeypatch):
+    """Replaces the loader every command goes through; returns the (model, revision, device) it was asked for."""
+    import wavguard.evaluation.ensemble as ensemble
+
+    loads = []
+
+    def fake(model, revision=None, *, backend="auto", device=None):
+        loads.append((model, revision, device))
+        return SimpleNamespace(backend_name="torch")
+
+    monkeypatch.setattr(ensemble, "load_scorer", fake)
+    return loads
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +57,11 @@ def model_dir(w2v_detector, tmp_path_factory):
 
 
 # -- predict: runs for real -----------------------------------------------------------------
-def test_predict_old_spellings_give_the_same_lines_and_a_warning(model_dir, audio_files, capsys):
+def test_predict_prints_a_line_per_file(model_dir, audio_files, capsys):
     wav, flac = str(audio_files["wav"]), str(audio_files["flac"])
     assert main(["predict", str(model_dir), "--data", wav, flac]) == 0
-    new_out, new_err = capsys.readouterr()
-    assert not _warned(new_err) and len(new_out.splitlines()) == 2
-    for old in (["predict", wav, flac, "--model", str(model_dir)], ["predict", wav, flac, "-m", str(model_dir)],
-                ["predict", str(model_dir), wav, flac]):
-        assert main(old) == 0
-        out, err = capsys.readouterr()
-        assert out == new_out and _warned(err) and len(err.strip().splitlines()) == 1, old
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 2 and not err
 
 
 def test_predict_progress_bar_on_request_only(model_dir, audio_files, capsys):
@@ -67,29 +74,41 @@ def test_predict_progress_bar_on_request_only(model_dir, audio_files, capsys):
     assert "%|" not in capsys.readouterr().err
 
 
-def test_predict_usage_errors(model_dir, audio_files, capsys):
-    assert main(["predict", str(model_dir)]) == 2
-    assert "give them with --data" in capsys.readouterr().err
-    assert main(["predict", "other", "--data", str(audio_files["wav"]), "-m", str(model_dir)]) == 2
-    assert "wavguard predict MODEL --data FILE..." in capsys.readouterr().err
+def test_predict_without_data_is_a_usage_error(model_dir, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["predict", str(model_dir)])
+    assert info.value.code == 2 and "required: --data" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["predict", "A.wav", "B.wav", "--model", "M"], "required: --data"),
+    (["predict", "M", "A.wav", "--data", "B.wav"], "unrecognized arguments: A.wav"),
+    (["stream", "--model", "M", "--sample-rate", "8000"], "unrecognized arguments: --model"),
+    (["stream", "M", "-m", "M", "--sample-rate", "8000"], "unrecognized arguments: -m M"),
+    (["evaluate", "M", "D", "-o", "R"], "required: --data"),
+    (["audit", "D", "--data", "D"], "unrecognized arguments: D"),
+    (["train", "r.yaml", "--set", "lr=0.1"], "unrecognized arguments: --set lr=0.1"),
+    (["update", "M", "--feedback", "DB", "-o", "NEW", "--set", "lr=0.1"], "unrecognized arguments: --set lr=0.1"),
+])
+def test_other_spellings_are_usage_errors(argv, message, capsys):
+    """One grammar: the model positional, data through --data, settings as key=value."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and message in capsys.readouterr().err
 
 
 # -- commands that load one detector with Detector.from_pretrained ----------------------------
-@pytest.mark.parametrize("argv, expected, old", [
-    (["stream", "M", "--sample-rate", "8000", "--device", "cpu", "--revision", "v1"], ("M", "v1", "cpu"), False),
-    (["stream", "--model", "M", "--sample-rate", "8000"], ("M", None, None), True),
-    (["stream", "-m", "M", "--sample-rate", "8000"], ("M", None, None), True),
-    (["serve", "M", "--device", "cpu", "--revision", "v1"], ("M", "v1", "cpu"), False),
-    (["export", "M", "-o", "OUT", "--revision", "v1"], ("M", "v1", None), False),
-    (["export", "M", "--out", "OUT"], ("M", None, None), False),
+@pytest.mark.parametrize("argv, expected", [
+    (["stream", "M", "--sample-rate", "8000", "--device", "cpu", "--revision", "v1"], ("M", "v1", "cpu")),
+    (["serve", "M", "--device", "cpu", "--revision", "v1"], ("M", "v1", "cpu")),
+    (["export", "M", "-o", "OUT", "--revision", "v1"], ("M", "v1", None)),
+    (["export", "M", "--out", "OUT"], ("M", None, None)),
 ])
-def test_model_commands_pass_model_revision_device(argv, expected, old, record, capsys):
+def test_model_commands_pass_model_revision_device(argv, expected, record):
     seen = record(Detector, "from_pretrained")
     assert main(argv) == 1
-    err = capsys.readouterr().err
     args, kwargs = seen["args"], seen["kwargs"]
     assert (args[0], args[1] if len(args) > 1 else kwargs.get("revision"), kwargs.get("device")) == expected
-    assert _warned(err) == old
 
 
 def test_demo_takes_model_revision_device(record, monkeypatch, capsys):
@@ -103,85 +122,67 @@ def test_demo_takes_model_revision_device(record, monkeypatch, capsys):
 
 # -- evaluate / compare / audit: --data, -o, --progress -------------------------------------
 @pytest.fixture
-def evaluate_recorders(record, monkeypatch):
+def evaluate_recorders(record, record_loads, monkeypatch):
     import wavguard.cli.evaluate as cli_evaluate
     import wavguard.evaluation.evaluate as evaluation
 
-    loaded = {}
-    monkeypatch.setattr(cli_evaluate._args, "load_scorer", lambda args, name, ensembles=True: loaded.update(model=(name, args.revision, args.device)) or "MODEL")
-    monkeypatch.setattr(cli_evaluate, "load_data", lambda source, split: loaded.update(data=source) or "DATA")
-    return loaded, record(evaluation, "evaluate_detector")
+    data = []
+    monkeypatch.setattr(cli_evaluate, "load_data", lambda source, split: data.append(source) or "DATA")
+    return record_loads, data, record(evaluation, "evaluate_detector")
 
 
-@pytest.mark.parametrize("argv, old", [
-    (["evaluate", "M", "--data", "D", "-o", "R", "--progress", "--device", "cpu", "--revision", "v1"], False),
-    (["evaluate", "M", "D", "--out", "R", "--progress", "--device", "cpu", "--revision", "v1"], True),
-])
-def test_evaluate_new_and_old_spellings(argv, old, evaluate_recorders, capsys):
-    loaded, seen = evaluate_recorders
-    assert main(argv) == 1
-    assert loaded == {"model": ("M", "v1", "cpu"), "data": "D"}
+def test_evaluate_passes_model_data_and_options(evaluate_recorders):
+    loads, data, seen = evaluate_recorders
+    assert main(["evaluate", "M", "--data", "D", "-o", "R", "--progress", "--device", "cpu", "--revision", "v1"]) == 1
+    assert loads == [("M", "v1", "cpu")] and data == ["D"]
     assert seen["kwargs"]["progress"] is True
-    assert _warned(capsys.readouterr().err) == old
 
 
 def test_evaluate_without_data_is_a_usage_error(evaluate_recorders, capsys):
-    assert main(["evaluate", "M", "-o", "R"]) == 2
-    assert "give it with --data" in capsys.readouterr().err
-    assert main(["evaluate", "M", "D", "--data", "E", "-o", "R"]) == 2
-    assert "data given twice" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "M", "-o", "R"])
+    assert info.value.code == 2 and "required: --data" in capsys.readouterr().err
 
 
-def test_compare_passes_progress_and_revision(record, monkeypatch, capsys):
+def test_compare_passes_progress_and_revision(record, record_loads, monkeypatch):
     import wavguard.cli.compare as cli_compare
     import wavguard.evaluation.ensemble as ensemble
 
-    loads = []
-    monkeypatch.setattr(cli_compare._args, "load_scorer", lambda args, name, ensembles=True: loads.append((name, args.revision, args.device)) or name)
     monkeypatch.setattr(cli_compare, "load_data", lambda source, split: "DATA")
     seen = record(ensemble, "compare_detectors")
     assert main(["compare", "A", "B", "--data", "D", "-o", "OUT", "--no-progress", "--revision", "v1", "--device", "cpu"]) == 1
-    assert loads == [("A", "v1", "cpu"), ("B", "v1", "cpu")] and seen["kwargs"]["progress"] is False
+    assert record_loads == [("A", "v1", "cpu"), ("B", "v1", "cpu")] and seen["kwargs"]["progress"] is False
 
 
-@pytest.mark.parametrize("argv, old", [(["audit", "--data", "D"], False), (["audit", "D"], True)])
-def test_audit_new_and_old_spellings(argv, old, record, capsys):
+def test_audit_takes_data(record):
     import wavguard.data
 
     seen = record(wavguard.data, "load_any")
-    assert main(argv) == 1
-    assert seen["args"] == ("D",) and _warned(capsys.readouterr().err) == old
+    assert main(["audit", "--data", "D"]) == 1
+    assert seen["args"] == ("D",)
 
 
-# -- overrides: key=value (new) and --set (old) ---------------------------------------------
-@pytest.mark.parametrize("argv, expected, old", [
-    (["train", "r.yaml", "lr=0.1", "-o", "runs/x", "epochs=2"], ["lr=0.1", "epochs=2", "output_dir=runs/x"], False),
-    (["train", "r.yaml", "--out", "runs/x"], ["output_dir=runs/x"], False),
-    (["train", "r.yaml", "--set", "lr=0.1", "epochs=2"], ["lr=0.1", "epochs=2"], True),
+# -- overrides: key=value -------------------------------------------------------------------
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "r.yaml", "lr=0.1", "-o", "runs/x", "epochs=2"], ["lr=0.1", "epochs=2", "output_dir=runs/x"]),
+    (["train", "r.yaml", "--out", "runs/x"], ["output_dir=runs/x"]),
 ])
-def test_train_overrides_and_out(argv, expected, old, record, capsys):
+def test_train_overrides_and_out(argv, expected, record):
     import wavguard.training
 
     seen = record(wavguard.training.TrainConfig, "from_yaml")
     assert main(argv) == 1
     assert seen["args"] == ("r.yaml", expected)
-    assert _warned(capsys.readouterr().err) == old
 
 
-@pytest.mark.parametrize("argv, old", [
-    (["update", "M", "--feedback", "DB", "-o", "NEW", "head_learning_rate=0.01", "--epochs", "2", "warmup_ratio=0"], False),
-    (["update", "M", "--feedback", "DB", "--out", "NEW", "--set", "head_learning_rate=0.01", "--set", "warmup_ratio=0"], True),
-])
-def test_update_overrides_new_and_old(argv, old, record, capsys):
+def test_update_overrides(record):
     import wavguard.feedback.update as update
 
     seen = record(update, "update_detector")
-    assert main(argv) == 1
-    assert seen["args"] == ("M", "DB", "NEW")
-    assert seen["kwargs"]["train_settings"] == {"head_learning_rate": 0.01, "warmup_ratio": 0}
-    assert _warned(capsys.readouterr().err) == old
-
-
+    assert main(["update", "M", "--feedback", "DB", "-o", "NEW", "head_learning_rate=0.01", "--epochs", "2", "warmup_ratio=0"]) == 1
+    model, db, out, config = seen["args"]
+    assert (model, db, out, config.epochs) == ("M", "DB", "NEW", 2)
+    assert config.train_settings == {"head_learning_rate": 0.01, "warmup_ratio": 0}
 def test_an_unknown_word_is_still_a_usage_error(capsys):
     with pytest.raises(SystemExit) as info:
         main(["export", "M", "-o", "OUT", "stray"])

@@ -136,7 +136,7 @@ def test_model_card_names_backbone_and_data_and_rounds_the_threshold(detector, t
     assert "P(fake) >= 0.491" in text and "0.490932" not in text
     # a recorded name is Markdown already (the release's carries code spans): shown as written, not
     # wrapped in another code span
-    name = "OpenAI Whisper-base encoder (converted by `wavguard.offline_whisper`; bundled in `backbone/`)"
+    name = "OpenAI Whisper-base encoder (converted by `wavguard.models.whisper_offline`; bundled in `backbone/`)"
     named = config.replace(extra={"backbone_name": name, "training": {"train_data": "<Dataset of 7 rows>"}})
     text = model_card_markdown(named, "x")
     assert f"- **Backbone:** Wav2Vec2 ({name}) with a CNN head" in text

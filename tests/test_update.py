@@ -267,3 +267,37 @@ def test_holdout_split_and_replay_sample_are_stratified_and_seeded():
     assert picked.size == 20 and np.unique(picked).size == 20 and labels[picked].sum() == 5
     np.testing.assert_array_equal(picked, replay_sample(labels, 20, seed=0))
     assert replay_sample(labels, 100, seed=0).size == 40 and replay_sample(labels, 0, seed=0).size == 0
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"replay_fraction": 1.0}, r"replay_fraction must be in \[0, 1\), got 1.0"),
+    ({"holdout_fraction": 0.0}, r"holdout_fraction must be in \(0, 1\), got 0.0"),
+    ({"validation_fraction": -0.1}, r"validation_fraction must be in \[0, 1\)"),
+    ({"min_improvement": float("nan")}, "min_improvement must be a finite number"),
+    ({"epochs": 0}, "epochs must be a whole number >= 1, got 0"),
+    ({"holdout_batch_size": 2.5}, "holdout_batch_size must be a whole number >= 1, got 2.5"),
+    ({"bootstrap_resamples": -1}, "bootstrap_resamples must be a whole number >= 0"),
+    ({"mode": "head"}, "mode must be one of frozen, lora, full"),
+    ({"train_settings": ["lr=0.1"]}, "train_settings must be a mapping"),
+])
+def test_update_config_refuses_bad_values(settings, message):
+    from wavguard.errors import ConfigError
+    from wavguard.feedback.update import UpdateConfig
+
+    with pytest.raises(ConfigError, match=message):
+        UpdateConfig(**settings)
+
+
+def test_update_config_is_frozen_and_reads_no_data_as_none(tmp_path, capsys):
+    import dataclasses
+
+    from wavguard.cli import main
+    from wavguard.feedback.update import UpdateConfig
+
+    config = UpdateConfig(replay=[], holdout="")
+    assert config.replay is None and config.holdout is None and config.mode is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.epochs = 2  # type: ignore[misc]
+    # the CLI builds one before it reads anything: a bad value is a usage error
+    assert main(["update", "M", "--feedback", str(tmp_path / "none.db"), "-o", str(tmp_path / "new"), "--replay-fraction", "1"]) == 2
+    assert "replay_fraction must be in [0, 1)" in capsys.readouterr().err

@@ -7,9 +7,6 @@
 * ``--json`` prints results as JSON; ``--progress`` shows a progress bar on stderr (default: on when
   stderr is a terminal); ``--device`` and ``--revision`` apply where a model is loaded;
 * settings are overridden with ``key=value`` arguments.
-
-Old spellings (``--model``/``-m``, data given positionally, ``--set KEY=VALUE``) still work for one
-release and print a deprecation warning on stderr (:func:`deprecated`).
 """
 
 from __future__ import annotations
@@ -20,42 +17,13 @@ from typing import Any
 
 __all__ = [
     "add_model", "add_backend", "load_scorer", "add_data", "add_out", "add_json", "add_progress", "add_device", "add_revision",
-    "add_overrides", "add_deprecated_model_option", "add_deprecated_set", "deprecated", "resolve_model",
-    "resolve_progress", "resolve_overrides", "take_positional_data",
+    "add_overrides", "resolve_progress",
 ]
 
-#: When the deprecated spellings go away.
-REMOVAL = "the next release"
 
-
-def deprecated(old: str, new: str) -> None:
-    """One warning line on stderr for an old spelling (stdout stays clean for results)."""
-    print(f"wavguard: warning: {old} is deprecated and will be removed in {REMOVAL}; use {new}", file=sys.stderr)
-
-
-def add_model(p: argparse.ArgumentParser, *, optional: bool = False, help: str = "detector directory (PyTorch or ONNX) or Hugging Face Hub id") -> None:
-    """``MODEL``, positional. ``optional=True`` where the deprecated ``--model`` may stand in for it."""
-    p.add_argument("model", nargs="?" if optional else None, default=None, metavar="MODEL", help=help)
-
-
-def add_deprecated_model_option(p: argparse.ArgumentParser) -> None:
-    """``--model/-m`` of earlier releases; :func:`resolve_model` turns it into ``args.model``."""
-    p.add_argument("--model", "-m", dest="model_option", default=None, metavar="MODEL", help="deprecated: give MODEL positionally")
-
-
-def resolve_model(args: argparse.Namespace) -> str:
-    """``args.model``, from the positional ``MODEL`` or (with a warning) the deprecated ``--model``."""
-    from ..errors import ConfigError
-
-    option = getattr(args, "model_option", None)
-    if option is not None:
-        deprecated(f"--model {option}", f"`wavguard {args.command} {option} ...` (the model is positional)")
-        if args.model is not None and args.model != option:
-            raise ConfigError(f"two models given: {args.model} (positional) and --model {option}; give one")
-        args.model = option
-    if args.model is None:
-        raise ConfigError(f"wavguard {args.command}: a MODEL is required (detector directory or Hub id)")
-    return args.model
+def add_model(p: argparse.ArgumentParser, *, help: str = "detector directory (PyTorch or ONNX) or Hugging Face Hub id") -> None:
+    """``MODEL``, positional and required."""
+    p.add_argument("model", metavar="MODEL", help=help)
 
 
 def add_data(p: argparse.ArgumentParser, *, nargs: str | None = None, required: bool = False, help: str = "data set") -> None:
@@ -120,36 +88,3 @@ def add_revision(p: argparse.ArgumentParser) -> None:
 
 def add_overrides(p: argparse.ArgumentParser, help: str = "settings that override the defaults (dotted keys reach nested settings)") -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help=help)
-
-
-def add_deprecated_set(p: argparse.ArgumentParser) -> None:
-    """``--set KEY=VALUE`` of earlier releases; :func:`resolve_overrides` merges it into the overrides."""
-    p.add_argument("--set", dest="set_option", action="append", default=[], metavar="KEY=VALUE",
-                   help="deprecated: give key=value positionally")
-
-
-def resolve_overrides(args: argparse.Namespace) -> list[str]:
-    """The ``key=value`` overrides, the deprecated ``--set`` ones first (later ones win)."""
-    old = list(getattr(args, "set_option", None) or [])
-    if old:
-        deprecated("--set " + " --set ".join(old), " ".join(old) + " (key=value arguments)")
-    return old + list(getattr(args, "overrides", None) or [])
-
-
-def take_positional_data(args: argparse.Namespace, extra: list[str], *, as_list: bool) -> Any:
-    """Move data given positionally (the old spelling) into ``args.data``, with a warning."""
-    from ..errors import ConfigError
-
-    if not extra:
-        return args.data
-    shown = " ".join(extra)
-    if args.data:
-        raise ConfigError(f"data given twice: {shown} (positional) and --data; use --data")
-    deprecated(f"data given positionally ({shown})", f"--data {shown}")
-    if as_list:
-        args.data = list(extra)
-    elif len(extra) == 1:
-        args.data = extra[0]
-    else:
-        raise ConfigError(f"one data set expected, got {shown}")
-    return args.data

@@ -20,8 +20,7 @@ def register(subparsers) -> None:
             f"of each and of all together. Exit status 0 when clean, {EXIT_SHORTCUT} when a shortcut is flagged."
         ),
     )
-    p.add_argument("old_data", nargs="?", default=None, metavar="DATA", help="deprecated: give the data with --data")
-    _args.add_data(p, help="data set: a folder with real/ and fake/ sub-folders, or anything wavguard.data.load_any reads")
+    _args.add_data(p, required=True, help="data set: a folder with real/ and fake/ sub-folders, or anything wavguard.data.load_any reads")
     _args.add_json(p, help="print the report as JSON")
     p.add_argument("--sample-rate", type=int, default=16000, help="rate (Hz) for the spectral properties (default 16000)")
     p.add_argument("--threshold", type=float, default=0.7, help="flag when the combined AUC exceeds this (default 0.7)")
@@ -34,11 +33,6 @@ def run(args: argparse.Namespace) -> int:
     from ..data import load_any
     from ..evaluation.audit import audit_dataset
 
-    _args.take_positional_data(args, [args.old_data] if args.old_data else [], as_list=False)
-    if not args.data:
-        from ..errors import ConfigError
-
-        raise ConfigError("wavguard audit: no data; give it with --data (wavguard audit --data DATA)")
     dataset = load_any(args.data)
     report = audit_dataset(dataset, sample_rate_hz=args.sample_rate, cv_folds=args.folds, seed=args.seed, threshold=args.threshold)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())

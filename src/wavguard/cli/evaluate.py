@@ -22,8 +22,7 @@ def register(subparsers) -> None:
         ),
     )
     _args.add_model(p, help="detector or ensemble directory, or a Hugging Face Hub id")
-    p.add_argument("old_data", nargs="?", default=None, metavar="DATA", help="deprecated: give the data with --data")
-    _args.add_data(p, help="data set: a folder with real/ and fake/ sub-folders, or anything wavguard.data.load_any reads")
+    _args.add_data(p, required=True, help="data set: a folder with real/ and fake/ sub-folders, or anything wavguard.data.load_any reads")
     _args.add_out(p, required=True, help="report directory (created if missing)")
     _args.add_json(p, help="print metrics.json's headline metrics as JSON instead of the summary lines")
     add_data_arguments(p)
@@ -99,11 +98,6 @@ def run(args: argparse.Namespace) -> int:
         from ..audio.channels import parse_channels
 
         parse_channels(args.channels)  # a bad name fails before the model loads
-    _args.take_positional_data(args, [args.old_data] if args.old_data else [], as_list=False)
-    if not args.data:
-        from ..errors import ConfigError
-
-        raise ConfigError(f"wavguard evaluate: no data; give it with --data (wavguard evaluate {args.model} --data DATA -o DIR)")
     model = _args.load_scorer(args, args.model)
     dataset = load_data(args.data, args.split)
     result = evaluate_detector(

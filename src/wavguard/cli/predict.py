@@ -21,9 +21,8 @@ def register(subparsers) -> None:
             "stderr (exit status 1); the others are still scored."
         ),
     )
-    # One positional list: MODEL, then (deprecated) files; the old `FILE... --model M` puts files first.
-    p.add_argument("positional", nargs="*", metavar="MODEL", help="detector directory or Hugging Face Hub id")
-    _args.add_data(p, nargs="+", help="audio files (wav, flac, ogg, mp3; any rate and channel count)")
+    _args.add_model(p)
+    _args.add_data(p, nargs="+", required=True, help="audio files (wav, flac, ogg, mp3; any rate and channel count)")
     _args.add_json(p, help="print JSON lines with per-window segments")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the detector's)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
@@ -31,28 +30,7 @@ def register(subparsers) -> None:
     _args.add_progress(p)
     _args.add_device(p)
     _args.add_revision(p)
-    _args.add_deprecated_model_option(p)
     p.set_defaults(func=run)
-
-
-def _model_and_files(args: argparse.Namespace) -> tuple[str, list[str]]:
-    """New: ``MODEL --data FILE...``; old: ``FILE... --model MODEL`` (or ``MODEL FILE...``), with a warning."""
-    from ..errors import ConfigError
-
-    positional = list(args.positional)
-    if args.model_option is not None:  # the old `predict FILE... --model MODEL`
-        if args.data:
-            raise ConfigError("give the model positionally and the files with --data: wavguard predict MODEL --data FILE...")
-        model, files = args.model_option, positional
-        _args.deprecated(f"`wavguard predict FILE... --model {model}`", f"`wavguard predict {model} --data FILE...`")
-    else:
-        args.model = positional.pop(0) if positional else None
-        args.model_option = None
-        model = _args.resolve_model(args)
-        files = _args.take_positional_data(args, positional, as_list=True)
-    if not files:
-        raise ConfigError(f"wavguard predict: no audio files; give them with --data (wavguard predict {model} --data FILE...)")
-    return model, files
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -65,9 +43,8 @@ def escape_field(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    model, files = _model_and_files(args)
-    detector = _args.load_scorer(args, model)
-    results = detector.predict(files, batch_size=args.batch_size, threshold=args.threshold, on_error="return",
+    detector = _args.load_scorer(args, args.model)
+    results = detector.predict(args.data, batch_size=args.batch_size, threshold=args.threshold, on_error="return",
                                progress=_args.resolve_progress(args))
     failed = 0
     for pred in results:

@@ -24,7 +24,7 @@ _DTYPES = {"s16le": np.dtype("<i2"), "f32le": np.dtype("<f4")}
 def register(subparsers) -> None:
     p = subparsers.add_parser("stream", help="score raw PCM from stdin, a score per window as it arrives",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _args.add_model(p, optional=True)
+    _args.add_model(p)
     p.add_argument("--sample-rate", type=int, required=True, help="rate of the incoming PCM (Hz)")
     p.add_argument("--channels", type=int, default=1, help="interleaved channels (averaged to mono)")
     p.add_argument("--format", choices=sorted(_DTYPES), default="s16le", help="sample format (default s16le)")
@@ -33,18 +33,15 @@ def register(subparsers) -> None:
     _args.add_device(p)
     _args.add_backend(p)
     _args.add_revision(p)
-    _args.add_deprecated_model_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, stdin=None, stdout=None) -> int:
-
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout
     dtype = _DTYPES[args.format]
     frame_bytes = dtype.itemsize * args.channels
-    model = _args.resolve_model(args)
-    scorer = _args.load_scorer(args, model, ensembles=False).stream(sample_rate=args.sample_rate, channels=args.channels, source="<stdin>")
+    scorer = _args.load_scorer(args, args.model, ensembles=False).stream(sample_rate=args.sample_rate, channels=args.channels, source="<stdin>")
 
     emitted = 0
 

@@ -24,7 +24,6 @@ def register(subparsers) -> None:
     _args.add_overrides(p, help="settings that override the recipe")
     _args.add_out(p, metavar="OUTPUT_DIR", help="where checkpoints and best/ go (the same as output_dir=OUTPUT_DIR)")
     _args.add_json(p, help="print the result (best detector, epoch, EERs) as JSON")
-    _args.add_deprecated_set(p)
     p.add_argument(
         "--resume", action="store_true",
         help="continue from the newest intact checkpoint in output_dir (a damaged newer one is skipped with a "
@@ -41,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training import TrainConfig, train
 
     logging.getLogger("wavguard").setLevel(logging.INFO)
-    overrides = _args.resolve_overrides(args) + ([f"output_dir={args.out}"] if args.out else [])
+    overrides = list(args.overrides) + ([f"output_dir={args.out}"] if args.out else [])
     config = TrainConfig.from_yaml(args.recipe, overrides)
     result = train(config, resume=args.resume or args.resume_or_start, start_if_missing=args.resume_or_start)
     if args.json:

@@ -46,7 +46,6 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seeds replay sampling, the hold-out split and training")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass when scoring the hold-out set")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the EER intervals (0: skip)")
-    _args.add_deprecated_set(p)
     p.add_argument("--overwrite", action="store_true", help="replace NEW_MODEL if it exists (only when the update is accepted)")
     p.set_defaults(func=run)
 
@@ -58,15 +57,11 @@ def _settings(pairs: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..feedback.update import update_detector
+    from ..feedback.update import UpdateConfig, update_detector
 
     logging.getLogger("wavguard").setLevel(logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
-    replay = None if not args.replay else (args.replay[0] if len(args.replay) == 1 else args.replay)
-    result = update_detector(
-        args.model,
-        args.feedback,
-        args.out,
-        replay=replay,
+    config = UpdateConfig(
+        replay=None if not args.replay else (args.replay[0] if len(args.replay) == 1 else args.replay),
         replay_split=args.replay_split,
         replay_fraction=args.replay_fraction,
         holdout=args.holdout,
@@ -77,11 +72,11 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         mode=args.mode,
         validation_fraction=args.validation_fraction,
-        batch_size=args.batch_size,
+        holdout_batch_size=args.batch_size,
         bootstrap_resamples=args.bootstrap,
-        train_settings=_settings(_args.resolve_overrides(args)),
-        overwrite=args.overwrite,
+        train_settings=_settings(args.overrides),
     )
+    result = update_detector(args.model, args.feedback, args.out, config, overwrite=args.overwrite)
     if args.json:
         from ..evaluation.report import to_json
 

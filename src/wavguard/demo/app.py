@@ -6,17 +6,19 @@ is served by the Gradio server itself (fonts included); analytics and the run hi
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import inspect
 import logging
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..errors import WavguardError
-from ..hub.publish import backbone_id
+from ..hub import backbone_id
 from .analysis import Analysis, analyze, error_html, timeline_figure, verdict_html
 from .card import model_card_markdown
 
@@ -93,6 +95,116 @@ def _model_id(detector: "Detector") -> str:
     return backbone_id(detector.config) if detector.config.backbone else "wavguard detector"
 
 
+@dataclass(frozen=True)
+class _Page:
+    """The widgets that events read or change."""
+
+    audio: Any
+    verdict: Any
+    timeline: Any
+    last: Any  # gr.State: the feedback button's record of the last verdict (None: nothing to correct)
+    wrong: Any
+    thanks: Any
+
+    @property
+    def outputs(self) -> list[Any]:
+        """What scoring a clip updates, in the order :meth:`_Handlers.score` returns them."""
+        return [self.verdict, self.timeline, self.last, self.wrong, self.thanks]
+
+
+class _Handlers:
+    """The page's callbacks: score a clip (and log it), store a correction."""
+
+    def __init__(self, gr, detector: "Detector", model_id: str, store: "PredictionStore | None",
+                 max_duration_seconds: float | None, keep_feedback_audio: bool):
+        self.gr, self.detector, self.model_id, self.store = gr, detector, model_id, store
+        self.max_duration_seconds, self.keep_feedback_audio = max_duration_seconds, keep_feedback_audio
+
+    def score(self, path: str | None, recorded: bool):
+        """(verdict HTML, timeline, state, wrong-button, feedback text) for one clip."""
+        gr = self.gr
+        hidden_plot = gr.Plot(value=None, visible=False)
+        if path is None:
+            return _PLACEHOLDER, hidden_plot, None, gr.Button(interactive=False), ""
+        name = _RECORDING_NAME if recorded else Path(path).name
+        try:
+            result = analyze(self.detector, path, name=name, max_duration_seconds=self.max_duration_seconds)
+        except WavguardError as exc:
+            return error_html(str(exc)), hidden_plot, None, gr.Button(interactive=False), ""
+        except Exception as exc:  # never a traceback in the page; the server log has it
+            logger.exception("scoring %s failed", name)
+            return error_html(f"{name}: internal error ({type(exc).__name__}); see the server log"), hidden_plot, None, \
+                gr.Button(interactive=False), ""
+        plot = gr.Plot(value=timeline_figure(result), visible=True) if len(result.prediction.segments) > 1 else hidden_plot
+        state = self.log(result, path)
+        return verdict_html(result), plot, state, gr.Button(interactive=state is not None), ""
+
+    def log(self, result: Analysis, path: str) -> dict[str, Any] | None:
+        """Log the verdict in the store like an API prediction; the feedback button's state (None: no store)."""
+        if self.store is None:
+            return None
+        pred = result.prediction
+        record = {
+            "id": uuid.uuid4().hex, "audio_sha256": result.audio_sha256, "duration_seconds": pred.duration_seconds,
+            "score": pred.score, "label": pred.label, "threshold": pred.threshold, "latency_ms": result.latency_ms,
+            "model_id": self.model_id, "model_version": __version__,
+        }
+        try:
+            self.store.log_prediction(record)
+        except Exception:  # a failing log must not hide the verdict
+            logger.exception("could not log the prediction for %s", result.name)
+            return None
+        return {"prediction_id": record["id"], "audio_sha256": result.audio_sha256, "label": pred.label, "path": path}
+
+    def feedback(self, state: dict[str, Any] | None):
+        """(thank-you text, wrong-button): store the opposite of the last verdict as the true label."""
+        gr = self.gr
+        if self.store is None or state is None:
+            return "Score a clip first.", gr.Button(interactive=False)
+        true_label = "real" if state["label"] == "fake" else "fake"
+        audio = None
+        if self.keep_feedback_audio:
+            try:
+                audio = Path(state["path"]).read_bytes()
+            except OSError:  # the upload cache was cleaned meanwhile; the SHA-256 still identifies the clip
+                audio = None
+        try:
+            row = self.store.add_feedback(true_label, state["prediction_id"], state["audio_sha256"], audio,
+                                          f"demo page: the verdict was {state['label']}")
+        except Exception:
+            logger.exception("could not store feedback")
+            return "The feedback could not be stored; see the server log.", gr.Button(interactive=True)
+        return f"Thank you: stored **{true_label}** as the true label (feedback #{row}).", gr.Button(interactive=False)
+
+
+def _clip_panel(gr, *, feedback: bool) -> _Page:
+    """The left column: audio input, verdict, timeline and (with a store) the feedback button."""
+    audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio", elem_id="wg-audio")
+    verdict = gr.HTML(_PLACEHOLDER, elem_id="wg-result")
+    timeline = gr.Plot(label="P(fake) over time", visible=False, format="png", elem_id="wg-timeline")
+    with gr.Row(visible=feedback):
+        wrong = gr.Button("This verdict is wrong", interactive=False, variant="secondary", elem_id="wg-wrong")
+        thanks = gr.Markdown("", elem_id="wg-feedback")
+    return _Page(audio, verdict, timeline, None, wrong, thanks)  # build_demo adds the state
+
+
+def _card_panel(gr, detector: "Detector", model_id: str) -> None:
+    """The right column: the model card."""
+    gr.Markdown(model_card_markdown(detector.config, model_id, _runtime(detector)), elem_id="wg-card")
+
+
+def _wire(page: _Page, handlers: _Handlers) -> None:
+    """Connect the page's events to the handlers."""
+    outputs = page.outputs
+    # Uploads and recordings share one queue: one clip is scored at a time.
+    page.audio.upload(lambda p: handlers.score(p, recorded=False), page.audio, outputs, api_name="score_upload",
+                      concurrency_id="score")
+    page.audio.stop_recording(lambda p: handlers.score(p, recorded=True), page.audio, outputs, api_name="score_recording",
+                              concurrency_id="score")
+    page.audio.clear(lambda: handlers.score(None, recorded=False), None, outputs, api_name=False)
+    page.wrong.click(handlers.feedback, page.last, [page.thanks, page.wrong], api_name=False)
+
+
 def build_demo(
     detector: "Detector",
     *,
@@ -118,60 +230,7 @@ def build_demo(
     """
     gr = _gradio()
     model_id = model_id or _model_id(detector)
-
-    def score(path: str | None, recorded: bool):
-        """(verdict HTML, timeline, state, wrong-button, feedback text) for one clip."""
-        hidden_plot = gr.Plot(value=None, visible=False)
-        if path is None:
-            return _PLACEHOLDER, hidden_plot, None, gr.Button(interactive=False), ""
-        name = _RECORDING_NAME if recorded else Path(path).name
-        try:
-            result = analyze(detector, path, name=name, max_duration_seconds=max_duration_seconds)
-        except WavguardError as exc:
-            return error_html(str(exc)), hidden_plot, None, gr.Button(interactive=False), ""
-        except Exception as exc:  # never a traceback in the page; the server log has it
-            logger.exception("scoring %s failed", name)
-            return error_html(f"{name}: internal error ({type(exc).__name__}); see the server log"), hidden_plot, None, \
-                gr.Button(interactive=False), ""
-        plot = gr.Plot(value=timeline_figure(result), visible=True) if len(result.prediction.segments) > 1 else hidden_plot
-        state = _log(result, path)
-        return verdict_html(result), plot, state, gr.Button(interactive=state is not None), ""
-
-    def _log(result: Analysis, path: str) -> dict[str, Any] | None:
-        """Log the verdict in the store like an API prediction; the feedback button's state (None: no store)."""
-        if store is None:
-            return None
-        pred = result.prediction
-        record = {
-            "id": uuid.uuid4().hex, "audio_sha256": result.audio_sha256, "duration_seconds": pred.duration_seconds,
-            "score": pred.score, "label": pred.label, "threshold": pred.threshold, "latency_ms": result.latency_ms,
-            "model_id": model_id, "model_version": __version__,
-        }
-        try:
-            store.log_prediction(record)
-        except Exception:  # a failing log must not hide the verdict
-            logger.exception("could not log the prediction for %s", result.name)
-            return None
-        return {"prediction_id": record["id"], "audio_sha256": result.audio_sha256, "label": pred.label, "path": path}
-
-    def feedback(state: dict[str, Any] | None):
-        if store is None or state is None:
-            return "Score a clip first.", gr.Button(interactive=False)
-        true_label = "real" if state["label"] == "fake" else "fake"
-        audio = None
-        if keep_feedback_audio:
-            try:
-                audio = Path(state["path"]).read_bytes()
-            except OSError:  # the upload cache was cleaned meanwhile; the SHA-256 still identifies the clip
-                audio = None
-        try:
-            row = store.add_feedback(true_label, state["prediction_id"], state["audio_sha256"], audio,
-                                     f"demo page: the verdict was {state['label']}")
-        except Exception:
-            logger.exception("could not store feedback")
-            return "The feedback could not be stored; see the server log.", gr.Button(interactive=True)
-        return f"Thank you: stored **{true_label}** as the true label (feedback #{row}).", gr.Button(interactive=False)
-
+    handlers = _Handlers(gr, detector, model_id, store, max_duration_seconds, keep_feedback_audio)
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(900, 1800)) as blocks:
         gr.Markdown(
             f"# {title}\nUpload a clip (wav, flac, ogg or mp3; any sample rate) or record one with the microphone. "
@@ -179,22 +238,11 @@ def build_demo(
         )
         with gr.Row():
             with gr.Column(scale=3):
-                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio", elem_id="wg-audio")
-                verdict = gr.HTML(_PLACEHOLDER, elem_id="wg-result")
-                timeline = gr.Plot(label="P(fake) over time", visible=False, format="png", elem_id="wg-timeline")
-                with gr.Row(visible=store is not None):
-                    wrong = gr.Button("This verdict is wrong", interactive=False, variant="secondary", elem_id="wg-wrong")
-                    thanks = gr.Markdown("", elem_id="wg-feedback")
+                page = _clip_panel(gr, feedback=store is not None)
             with gr.Column(scale=2):
-                gr.Markdown(model_card_markdown(detector.config, model_id, _runtime(detector)), elem_id="wg-card")
-        last = gr.State(None)
-        outputs = [verdict, timeline, last, wrong, thanks]
-        # Uploads and recordings share one queue: one clip is scored at a time.
-        audio.upload(lambda p: score(p, recorded=False), audio, outputs, api_name="score_upload", concurrency_id="score")
-        audio.stop_recording(lambda p: score(p, recorded=True), audio, outputs, api_name="score_recording",
-                             concurrency_id="score")
-        audio.clear(lambda: score(None, recorded=False), None, outputs, api_name=False)
-        wrong.click(feedback, last, [thanks, wrong], api_name=False)
+                _card_panel(gr, detector, model_id)
+        page = dataclasses.replace(page, last=gr.State(None))  # not drawn, so outside the layout
+        _wire(page, handlers)
     return blocks
 
 

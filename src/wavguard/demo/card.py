@@ -6,15 +6,9 @@ import re
 from typing import Any
 
 from ..config import DetectorConfig
-from ..hub.portable import base_name, is_local_path
-from ..hub.publish import _BACKBONE_NAMES, _ordered_metrics, backbone_markdown
+from ..hub import DEFAULT_LIMITATIONS, backbone_family, backbone_markdown, base_name, headline_metrics, is_local_path
 
-__all__ = ["model_card_markdown", "DEFAULT_LIMITATIONS"]
-
-DEFAULT_LIMITATIONS = (
-    "Detectors generalise imperfectly to generators, languages, speakers and channels absent from their "
-    "training data. Treat the score as evidence, not proof."
-)
+__all__ = ["model_card_markdown"]
 
 #: Metric names (or name parts) shown as percentages: rates and accuracies, stored as fractions.
 _PERCENT_PARTS = ("eer", "accuracy", "rate", "ece")
@@ -61,7 +55,7 @@ def model_card_markdown(config: DetectorConfig, model_id: str, runtime: str | No
         runtime: what runs the network (e.g. ``"PyTorch (cpu)"``, ``"ONNX Runtime (CPU)"``); omitted when ``None``.
     """
     if config.kind == "transformer":
-        kind = _BACKBONE_NAMES.get(config.backbone_type, config.backbone_type or "transformer")
+        kind = backbone_family(config.backbone_type, "transformer")
         layers = f", first {config.num_layers} layers" if config.num_layers else ""
         backbone = f"{kind} ({backbone_markdown(config)}{layers}) with a CNN head"
     else:
@@ -86,7 +80,7 @@ def model_card_markdown(config: DetectorConfig, model_id: str, runtime: str | No
     if extra.get("notes"):
         lines.append(f"- {extra['notes']}")
     lines += ["", "### Metrics"]
-    metrics = _ordered_metrics(config.metrics or {})
+    metrics = headline_metrics(config.metrics or {})
     if metrics:
         lines += ["| metric | value |", "| --- | --- |"]
         lines += [f"| {name.upper() if name.lower() == 'eer' else name} | {_format_metric(name, value)} |" for name, value in metrics]

@@ -4,16 +4,17 @@
 mixes in a seeded sample of the model's original training data (replay, so it does not forget),
 continues training from the deployed weights (``TrainConfig.init_from``), scores the old and the
 new model on a hold-out set the training never sees, and writes the new model only when its
-hold-out EER beats the old one by at least ``min_improvement``.
+hold-out EER beats the old one by at least ``min_improvement``. :class:`UpdateConfig` holds how
+(replay, hold-out, training and decision settings).
 
 Decision rule: with ``bar = old_eer - min_improvement``, the update is accepted when
 ``new_eer < bar``, refused when ``new_eer > bar``, and at the bar (within :data:`TIE_TOLERANCE`)
 accepted only when its ROC AUC is not lower than the old model's.
 
 Example:
-    >>> from wavguard.feedback.update import update_detector
+    >>> from wavguard.feedback.update import UpdateConfig, update_detector
     >>> result = update_detector("models/v3", "logs/wavguard.db", "models/v4",
-    ...                          replay="data/train/")                       # doctest: +SKIP
+    ...                          UpdateConfig(replay="data/train/"))         # doctest: +SKIP
     >>> result.accepted, result.old_eer, result.new_eer                      # doctest: +SKIP
     (True, 0.21, 0.04)
 """
@@ -26,6 +27,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +38,12 @@ from ..detector import Detector
 from ..errors import ConfigError
 from ..evaluation.evaluate import evaluate_detector
 from ..training import TrainConfig, train
+from ..training.config import MODES
 from ..training.data import load_sources
 from .data import read_feedback
 from .report import render, write_update_report
 
-__all__ = ["UpdateResult", "update_detector", "decide", "stratified_holdout", "replay_sample", "TIE_TOLERANCE", "REPORT_DIR"]
+__all__ = ["UpdateConfig", "UpdateResult", "update_detector", "decide", "stratified_holdout", "replay_sample", "TIE_TOLERANCE", "REPORT_DIR"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,77 @@ TIE_TOLERANCE = 1e-9
 #: Folder of the comparison report inside the new model directory.
 REPORT_DIR = "update_report"
 _COLUMNS = ["audio", "label", "source"]
+
+
+@dataclass(frozen=True)
+class UpdateConfig:
+    """How :func:`update_detector` retrains and decides; every field has a default.
+
+    Example:
+        >>> UpdateConfig(replay="data/train/", epochs=3, train_settings={"head_learning_rate": 3e-4}).epochs
+        3
+    """
+
+    replay: Any = None
+    """The model's original training data (any :func:`wavguard.data.load_any` source, or a list of
+    them); a seeded, label-stratified sample is mixed into the training data so the model does not
+    forget. ``None``: feedback only."""
+    replay_split: str | None = None
+    """Split of ``replay`` sources that have several."""
+    replay_fraction: float = 0.5
+    """Share of replay clips in the training mix, in [0, 1): ``R = F * f / (1 - f)`` replay clips for
+    ``F`` feedback clips (0.5: as many replay clips as feedback clips)."""
+    holdout: Any = None
+    """The evaluation data set (any ``load_any`` source). ``None``: a seeded hold-out of
+    ``holdout_fraction`` of the mix, stratified by (feedback/replay, label), that training never sees."""
+    holdout_split: str | None = None
+    """Split of ``holdout`` sources that have several."""
+    holdout_fraction: float = 0.25
+    """Share of the mix held out when ``holdout`` is ``None``, in (0, 1)."""
+    epochs: int = 5
+    """Training epochs, at least 1."""
+    min_improvement: float = 0.0
+    """The new hold-out EER must be at most ``old EER - min_improvement`` (a fraction: 0.01 = one
+    point of EER)."""
+    seed: int = 0
+    """Seeds the replay sample, the hold-out split and training."""
+    mode: str | None = None
+    """What trains: ``"frozen"`` (layer weights and head), ``"lora"`` or ``"full"``. ``None``:
+    ``"frozen"`` for transformer detectors, ``"full"`` for the spectrogram CNN."""
+    validation_fraction: float = 0.2
+    """Share of the training mix that picks the best epoch, fits Platt calibration and chooses the
+    new threshold, in [0, 1) (0: last epoch, old calibration and threshold)."""
+    holdout_batch_size: int = 8
+    """Windows per forward pass when scoring the hold-out set (training's batch size is
+    ``train_settings["batch_size"]``)."""
+    bootstrap_resamples: int = 1000
+    """Resamples of each EER's 95 % interval in the report (0: skip)."""
+    train_settings: Mapping[str, Any] = field(default_factory=dict)
+    """Other :class:`~wavguard.training.TrainConfig` fields (``head_learning_rate``, ``batch_size``,
+    ``cache_dir``, ...); they override the ones derived from the fields above and the old model."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.replay_fraction < 1.0:
+            raise ConfigError(f"replay_fraction must be in [0, 1), got {self.replay_fraction}")
+        if not 0.0 < self.holdout_fraction < 1.0:
+            raise ConfigError(f"holdout_fraction must be in (0, 1), got {self.holdout_fraction}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        if not math.isfinite(self.min_improvement):
+            raise ConfigError(f"min_improvement must be a finite number, got {self.min_improvement}")
+        for name, low in (("epochs", 1), ("holdout_batch_size", 1), ("bootstrap_resamples", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{name} must be a whole number >= {low}, got {value!r}")
+        if self.mode is not None and self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)} (or None: the model's usual mode), got {self.mode!r}")
+        if not isinstance(self.train_settings, Mapping):
+            raise ConfigError(f"train_settings must be a mapping of TrainConfig fields, got {type(self.train_settings).__name__}")
+        for name in ("replay", "holdout"):  # "", [] and () mean no data, as None does
+            value = getattr(self, name)
+            if isinstance(value, (str, list, tuple)) and not value:
+                object.__setattr__(self, name, None)
+
 
 @dataclass
 class UpdateResult:
@@ -164,23 +238,24 @@ def _with_source(dataset, name: str):
     dataset = dataset.select_columns(_COLUMNS)
     return dataset.cast_column("label", datasets.ClassLabel(names=["real", "fake"]))
 
-def _build_data(feedback, replay, replay_split, replay_fraction, holdout, holdout_split, holdout_fraction, seed):
+def _build_data(feedback, config: UpdateConfig):
     """(train, holdout, counts) from the feedback data set and the replay / hold-out sources."""
     import datasets
 
+    replay_fraction, holdout, seed = config.replay_fraction, config.holdout, config.seed
     fb = _with_source(feedback, "feedback")
-    pool = _with_source(load_sources(replay, replay_split), "replay") if replay not in (None, "", []) else None
+    pool = None if config.replay is None else _with_source(load_sources(config.replay, config.replay_split), "replay")
     wanted = 0 if pool is None else int(round(len(fb) * replay_fraction / (1.0 - replay_fraction)))
     picked = replay_sample(np.asarray(pool["label"]), wanted, seed) if pool is not None else np.zeros(0, dtype=int)
     if pool is not None and wanted > len(pool):
         logger.warning("replay: %d clips wanted for replay_fraction %.2f, the replay data holds %d", wanted, replay_fraction, len(pool))
     mix = datasets.concatenate_datasets([fb, pool.select(picked)]) if picked.size else fb
-    if holdout not in (None, "", []):
-        held = load_sources(holdout, holdout_split)
+    if holdout is not None:
+        held = load_sources(holdout, config.holdout_split)
         train, holdout_source = mix, str(holdout) if isinstance(holdout, (str, os.PathLike)) else "<dataset>"
     else:
         strata = [f"{s}/{y}" for s, y in zip(list(mix["source"]), list(mix["label"]))]
-        train_rows, held_rows = stratified_holdout(strata, holdout_fraction, seed)
+        train_rows, held_rows = stratified_holdout(strata, config.holdout_fraction, seed)
         train, held, holdout_source = mix.select(train_rows), mix.select(held_rows), "split"
     counts = {
         "replay_pool": 0 if pool is None else len(pool),
@@ -203,23 +278,22 @@ def _check_classes(train, held, has_replay: bool, validation_fraction: float) ->
         raise ConfigError(f"validation_fraction {validation_fraction} needs at least 2 clips of each class in the training mix "
                           f"(have {tc}); use validation_fraction 0")
 
-def _train_config(model_dir: str, old, train, work: Path, *, mode, epochs, seed, validation_fraction, settings):
-
+def _train_config(model_dir: str, old, train, work: Path, config: UpdateConfig) -> TrainConfig:
     provenance = old.config.extra.get("training", {}) if isinstance(old.config.extra.get("training"), dict) else {}
     base: dict[str, Any] = {
         "train_data": train.select_columns(["audio", "label"]),
         "init_from": model_dir,
         "kind": old.config.kind,
-        "mode": mode or ("full" if old.config.kind == "spectrogram" else "frozen"),
-        "epochs": epochs,
-        "seed": seed,
-        "validation_fraction": validation_fraction,
-        "calibration": "platt" if validation_fraction > 0 else "none",
+        "mode": config.mode or ("full" if old.config.kind == "spectrogram" else "frozen"),
+        "epochs": config.epochs,
+        "seed": config.seed,
+        "validation_fraction": config.validation_fraction,
+        "calibration": "platt" if config.validation_fraction > 0 else "none",
         "crop_seconds": provenance.get("crop_seconds") or old.config.window_seconds,
         "batch_size": provenance.get("batch_size") or 16,
         "output_dir": str(work / "run"),
     }
-    base.update(settings or {})
+    base.update(config.train_settings)
     return TrainConfig.from_dict(base)
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
@@ -239,21 +313,8 @@ def update_detector(
     model: str | os.PathLike,
     feedback_db: str | os.PathLike,
     out: str | os.PathLike,
+    config: UpdateConfig | None = None,
     *,
-    replay: Any = None,
-    replay_split: str | None = None,
-    replay_fraction: float = 0.5,
-    holdout: Any = None,
-    holdout_split: str | None = None,
-    holdout_fraction: float = 0.25,
-    epochs: int = 5,
-    min_improvement: float = 0.0,
-    seed: int = 0,
-    mode: str | None = None,
-    validation_fraction: float = 0.2,
-    batch_size: int = 8,
-    bootstrap_resamples: int = 1000,
-    train_settings: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> UpdateResult:
     """Fine-tune ``model`` on the feedback in ``feedback_db`` and write it to ``out`` if it is better.
@@ -265,43 +326,16 @@ def update_detector(
         out: directory for the new model, written atomically (a temporary folder next to it, then a
             rename) only when accepted. Refused updates leave no ``out``; their report goes to
             ``<out>.update_report/``.
-        replay: the model's original training data (any :func:`wavguard.data.load_any` source, or
-            a list of them); a seeded, label-stratified sample is mixed into the training data.
-        replay_split: split of ``replay`` sources that have several.
-        replay_fraction: share of replay clips in the mix, in [0, 1): ``R = F * f / (1 - f)``
-            replay clips for F feedback clips (0.5: as many replay clips as feedback clips).
-        holdout: the evaluation data set (any ``load_any`` source). ``None``: a seeded hold-out of
-            ``holdout_fraction`` of the mix, stratified by (feedback/replay, label), that the
-            training never sees.
-        holdout_split: split of ``holdout`` sources that have several.
-        holdout_fraction: share of the mix held out when ``holdout`` is ``None``, in (0, 1).
-        epochs: training epochs.
-        min_improvement: the new hold-out EER must be at most ``old EER - min_improvement``
-            (a fraction: 0.01 = one point of EER).
-        seed: seeds the replay sample, the hold-out split and training.
-        mode: ``"frozen"`` (head only; default for transformer detectors), ``"lora"`` or ``"full"``.
-        validation_fraction: share of the training mix used to pick the best epoch, fit Platt
-            calibration and choose the new threshold (0: last epoch, old calibration and threshold).
-        batch_size: windows per forward pass when scoring the hold-out set.
-        bootstrap_resamples: resamples of each EER's 95% interval in the report (0: skip).
-        train_settings: other :class:`~wavguard.training.TrainConfig` fields (``head_learning_rate``,
-            ``batch_size``, ``cache_dir``, ...); they override the defaults above.
+        config: replay, hold-out, training and decision settings (default: ``UpdateConfig()``).
         overwrite: replace an existing ``out`` (after the update is accepted).
 
     Returns:
         an :class:`UpdateResult`.
 
     Raises:
-        ConfigError: no feedback row carries audio, a data set lacks a class, ``out`` exists, or a
-            setting is out of range.
+        ConfigError: no feedback row carries audio, a data set lacks a class, or ``out`` exists.
     """
-
-    if not 0.0 <= replay_fraction < 1.0:
-        raise ConfigError(f"replay_fraction must be in [0, 1), got {replay_fraction}")
-    if not 0.0 < holdout_fraction < 1.0:
-        raise ConfigError(f"holdout_fraction must be in (0, 1), got {holdout_fraction}")
-    if not math.isfinite(min_improvement):
-        raise ConfigError(f"min_improvement must be a finite number, got {min_improvement}")
+    config = UpdateConfig() if config is None else config
     out = Path(out)
     _prepare_out(out, overwrite)
     fb = read_feedback(feedback_db)
@@ -313,25 +347,23 @@ def update_detector(
             "with each POST /v1/feedback"
         )
     old = Detector.from_pretrained(model, backend="torch")  # compared with the retrained one, same backend
-    train_data, held, counts = _build_data(fb.dataset, replay, replay_split, replay_fraction, holdout, holdout_split,
-                                           holdout_fraction, seed)
-    _check_classes(train_data, held, replay not in (None, "", []), validation_fraction)
+    train_data, held, counts = _build_data(fb.dataset, config)
+    _check_classes(train_data, held, config.replay is not None, config.validation_fraction)
     counts = {"feedback": fb.counts(), **counts}
     groups = ["source"] if "source" in held.column_names else None
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.update-", dir=out.parent))
     try:
-        cfg = _train_config(str(model), old, train_data, work, mode=mode, epochs=epochs, seed=seed,
-                            validation_fraction=validation_fraction, settings=train_settings)
+        cfg = _train_config(str(model), old, train_data, work, config)
         logger.info("updating %s: %d training clips (%d feedback), %d hold-out clips", model, counts["train"]["total"],
                     counts["train"]["feedback"], counts["holdout"]["total"])
         trained = train(cfg)
         new = Detector.from_pretrained(trained.best_dir, backend="torch")
         scored = [
-            evaluate_detector(det, held, batch_size=batch_size, group_columns=groups, name=name,
-                              bootstrap_resamples=bootstrap_resamples)
+            evaluate_detector(det, held, batch_size=config.holdout_batch_size, group_columns=groups, name=name,
+                              bootstrap_resamples=config.bootstrap_resamples)
             for det, name in ((old, "old"), (new, "new"))
         ]
-        accepted, reason = decide(scored[0].metrics, scored[1].metrics, min_improvement)
+        accepted, reason = decide(scored[0].metrics, scored[1].metrics, config.min_improvement)
         entry = {
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "from_model": str(model),
@@ -343,7 +375,7 @@ def update_detector(
             "holdout": counts["holdout"]["from"],
             "old_eer": scored[0].metrics["eer"],
             "new_eer": scored[1].metrics["eer"],
-            "min_improvement": min_improvement,
+            "min_improvement": config.min_improvement,
             "training": {k: v for k, v in cfg.to_dict().items()
                          if k in ("mode", "epochs", "seed", "batch_size", "crop_seconds", "head_learning_rate",
                                   "validation_fraction", "calibration")},

@@ -5,6 +5,21 @@
   config with no local paths in it.
 """
 
-from .publish import build_model_card, push_to_hub, render_model_card, stage_for_hub
+from .portable import base_name, is_hub_id, is_local_path
+from .publish import (
+    DEFAULT_LIMITATIONS,
+    backbone_family,
+    backbone_id,
+    backbone_markdown,
+    build_model_card,
+    headline_metrics,
+    push_to_hub,
+    render_model_card,
+    stage_for_hub,
+)
 
-__all__ = ["build_model_card", "push_to_hub", "render_model_card", "stage_for_hub"]
+__all__ = [
+    "build_model_card", "push_to_hub", "render_model_card", "stage_for_hub",
+    "backbone_family", "backbone_id", "backbone_markdown", "headline_metrics", "DEFAULT_LIMITATIONS",
+    "base_name", "is_hub_id", "is_local_path",
+]

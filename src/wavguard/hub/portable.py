@@ -15,7 +15,7 @@ from ..config import DetectorConfig
 from ..errors import ConfigError
 from ..layout import BACKBONE_DIR
 
-__all__ = ["is_hub_id", "is_local_path", "base_name", "scrub_local_paths", "portable_backbone_name", "portable_config"]
+__all__ = ["is_hub_id", "is_local_path", "base_name", "scrub_local_paths", "portable_config"]
 
 # A Hub repo id: "name" or "namespace/name", letters, digits, "-", "_", "." (huggingface_hub's rule).
 _HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
@@ -64,11 +64,6 @@ def scrub_local_paths(value: Any) -> Any:
             return base_name(value)
         return _EMBEDDED_PATH.sub(lambda m: base_name(m.group(0)), value)
     return value
-
-
-def portable_backbone_name(config: DetectorConfig) -> str:
-    """How a portable ``config.json`` names the backbone: its Hub id, or ``"backbone"`` (the bundled folder)."""
-    return config.backbone if is_hub_id(config.backbone) else BACKBONE_DIR
 
 
 def portable_config(config: DetectorConfig, *, bundled: bool) -> DetectorConfig:

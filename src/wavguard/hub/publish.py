@@ -21,8 +21,10 @@ from .portable import base_name, is_hub_id, is_local_path, scrub_local_paths
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
 
-__all__ = ["build_model_card", "render_model_card", "stage_for_hub", "push_to_hub", "backbone_markdown", "backbone_id"]
-
+__all__ = [
+    "build_model_card", "render_model_card", "stage_for_hub", "push_to_hub", "backbone_markdown", "backbone_id",
+    "backbone_family", "headline_metrics", "DEFAULT_LIMITATIONS",
+]
 
 
 class SavesPretrained(Protocol):
@@ -32,7 +34,13 @@ class SavesPretrained(Protocol):
     def save_pretrained(self, directory: str | os.PathLike, *, portable: bool = ...) -> Path | str: ...
 
 
-_BACKBONE_NAMES = {"wav2vec2": "Wav2Vec2", "hubert": "HuBERT", "wavlm": "WavLM", "whisper": "Whisper encoder"}
+#: How cards name each backbone family (``config.backbone_type``).
+_BACKBONE_FAMILIES = {"wav2vec2": "Wav2Vec2", "hubert": "HuBERT", "wavlm": "WavLM", "whisper": "Whisper encoder"}
+#: What a card says about limitations unless ``config.extra["limitations"]`` says otherwise.
+DEFAULT_LIMITATIONS = (
+    "Detectors generalise imperfectly to generators, languages, speakers and channels absent from their "
+    "training data. Treat the score as evidence, not proof."
+)
 #: Remote files a new upload replaces with nothing (peft's template card from older wavguard pushes).
 _STALE_REMOTE = [f"{ADAPTER_DIR}/README.md"]
 
@@ -41,8 +49,20 @@ _STALE_REMOTE = [f"{ADAPTER_DIR}/README.md"]
 _NOT_METRICS = {"epoch", "step", "global_step"}
 
 
-def _ordered_metrics(metrics: dict[str, Any]) -> list[tuple[str, float]]:
-    """Numeric headline metrics, EER first, rounded to 4 decimals."""
+def backbone_family(backbone_type: str | None, default: str) -> str:
+    """How model cards and the demo page name a backbone family: ``"whisper" -> "Whisper encoder"``;
+    an unknown type as written; ``default`` when there is none (the spectrogram CNN)."""
+    return _BACKBONE_FAMILIES.get(backbone_type, backbone_type or default)
+
+
+def headline_metrics(metrics: dict[str, Any]) -> list[tuple[str, float]]:
+    """The numeric metrics a card shows, EER first, rounded to 4 decimals (training bookkeeping
+    such as ``epoch`` left out).
+
+    Example:
+        >>> headline_metrics({"roc_auc": 0.98765, "epoch": 3, "eer": 0.031})
+        [('eer', 0.031), ('roc_auc', 0.9877)]
+    """
     numeric = [(k, round(float(v), 4)) for k, v in metrics.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _NOT_METRICS]
     return sorted(numeric, key=lambda kv: (not kv[0].lower().startswith("eer"), kv[0]))
@@ -135,7 +155,7 @@ def build_model_card(config, repo_id: str, license: str = "apache-2.0") -> "Mode
     from huggingface_hub import EvalResult, ModelCard, ModelCardData  # hf_api's import cost only when carding
 
     config = config.replace(extra=scrub_local_paths(dict(config.extra)), metrics=scrub_local_paths(dict(config.metrics)))
-    metrics = _ordered_metrics(config.metrics)
+    metrics = headline_metrics(config.metrics)
     dataset = str(config.extra.get("dataset", "custom"))
     dataset_id = str(config.extra.get("dataset_id", dataset))
     dataset_name = _dataset_name(config.extra, dataset, dataset_id)
@@ -173,7 +193,7 @@ def render_model_card(config, repo_id: str, license: str = "apache-2.0") -> str:
 
 
 def _card_body(config, repo_id: str, metrics: list[tuple[str, float]], dataset: str) -> str:
-    kind = _BACKBONE_NAMES.get(config.backbone_type, config.backbone_type or "spectrogram CNN")
+    kind = backbone_family(config.backbone_type, "spectrogram CNN")
     body = [
         "",
         f"# {repo_id.split('/')[-1]}",
@@ -221,12 +241,7 @@ def _card_body(config, repo_id: str, metrics: list[tuple[str, float]], dataset: 
         body.append("")
     for title, text in (config.extra.get("card_sections") or {}).items():  # e.g. a benchmark's numbers
         body += [f"## {title}", "", str(text), ""]
-    limitations = config.extra.get(
-        "limitations",
-        "Detectors generalise imperfectly to generators, languages, speakers and channels absent from "
-        "their training data. Treat the score as evidence, not proof.",
-    )
-    body += ["## Limitations", "", str(limitations), ""]
+    body += ["## Limitations", "", str(config.extra.get("limitations", DEFAULT_LIMITATIONS)), ""]
     return "\n".join(body)
 
 
