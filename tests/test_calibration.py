@@ -64,6 +64,46 @@ def test_separable_data_gives_a_finite_scale():
         C.fit_calibration([-1.0, 1.0], [0, 1], "isotonic")
 
 
+# -- a fit never flips the score (issue 26 item 4) ---------------------------------------------
+FIVE_MARGINS, FIVE_LABELS = [2.0, 1.5, -1.0, -2.0, 0.5], [0, 0, 1, 1, 0]  # 3 real, 2 fake: reals score HIGH
+
+
+@pytest.mark.parametrize("method", ["platt", "temperature"])
+def test_five_clips_fall_back_to_no_calibration(method, caplog):
+    assert C.fit_platt(FIVE_MARGINS, FIVE_LABELS)[0] < 0  # the raw fit would flip the score
+    with caplog.at_level("WARNING", logger="wavguard.evaluation.calibration"):
+        assert C.fit_calibration(FIVE_MARGINS, FIVE_LABELS, method) == (1.0, 0.0)
+    assert f"{method} calibration needs at least 10 validation clips of each class, got 3 real and 2 fake" in caplog.text
+    assert "no calibration (scale 1, bias 0)" in caplog.text
+    # enough clips for the caller's floor: the raw fit is checked instead, and still never flips
+    assert C.fit_calibration(FIVE_MARGINS, FIVE_LABELS, method, min_clips_per_class=2) == (1.0, 0.0)
+
+
+def test_a_negative_platt_scale_falls_back_to_temperature(caplog):
+    # 10 reals with margins 3..4, 30 fakes with margins 1..2: Platt fits a negative scale (a large
+    # bias carries the fakes); temperature scaling (no bias) keeps a small positive one
+    margins = np.concatenate([np.linspace(3.0, 4.0, 10), np.linspace(1.0, 2.0, 30)])
+    labels = np.repeat([0, 1], [10, 30])
+    assert C.fit_platt(margins, labels)[0] < 0
+    t_scale, _ = C.fit_temperature(margins, labels)
+    with caplog.at_level("WARNING", logger="wavguard.evaluation.calibration"):
+        assert C.fit_calibration(margins, labels, "platt") == (t_scale, 0.0)
+    assert t_scale > 0 and "which is not positive: it would flip the score" in caplog.text
+    assert "temperature scaling (scale" in caplog.text and "used instead" in caplog.text
+
+
+def test_no_positive_fit_falls_back_to_none(caplog, monkeypatch):
+    margins = np.concatenate([np.linspace(1.0, 2.0, 12), np.linspace(-2.0, -1.0, 12)])  # reals high, fakes low
+    labels = np.repeat([0, 1], [12, 12])
+    with caplog.at_level("WARNING", logger="wavguard.evaluation.calibration"):
+        assert C.fit_calibration(margins, labels, "platt") == (1.0, 0.0)
+        assert C.fit_calibration(margins, labels, "temperature") == (1.0, 0.0)
+    assert caplog.text.count("no calibration (scale 1, bias 0)") == 2
+    monkeypatch.setattr(C, "fit_platt", lambda m, y: (float("nan"), 0.0))
+    scale, bias = C.fit_calibration(*_overconfident(400), "platt")
+    assert 0 < scale < 1 and bias == 0.0 and "non-finite fit" in caplog.text
+
+
 @pytest.mark.parametrize("target", [0.0, 0.01, 0.05, 0.1, 0.333, 0.5, 1.0])
 def test_threshold_at_target_false_alarm_rate(target):
     rng = np.random.default_rng(2)
@@ -85,7 +125,13 @@ def test_threshold_at_eer_and_bad_targets():
 def test_calibrate_detector_writes_config(tmp_path):
     detector = tiny_detector("wav2vec2", seed=1, window_seconds=0.5)
     ds = make_dataset(write_clips(tmp_path))
-    result = C.calibrate_detector(detector, ds, method="platt", threshold=0.25)
+    # 8 real and 8 fake clips are below the floor of 10 per class: no calibration, and it says so
+    fallback = C.calibrate_detector(detector, ds, method="platt", threshold=0.25)
+    assert (fallback.method, fallback.requested_method, fallback.scale, fallback.bias) == ("none", "platt", 1.0, 0.0)
+    assert "got 8 real and 8 fake" in fallback.fallback
+    assert (detector.config.calibration_scale, detector.config.calibration_bias) == (1.0, 0.0)
+    result = C.calibrate_detector(detector, ds, method="platt", threshold=0.25, min_clips_per_class=8)
+    assert result.method == "platt" and result.fallback is None and result.scale > 0
     cfg = detector.config
     assert (cfg.calibration_scale, cfg.calibration_bias, cfg.threshold) == (result.scale, result.bias, result.threshold)
     assert result.num_clips == 16

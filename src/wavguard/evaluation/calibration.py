@@ -6,6 +6,15 @@ see ``Detector.calibrate``). This module fits ``(scale, bias)`` so that the scor
 probability that the clip is FAKE, measures how honest it is (ECE, Brier score), and picks the
 decision threshold (``score >= threshold`` means fake).
 
+A fit never flips the score: ``scale`` must stay positive (higher margin = more fake = higher
+score). :func:`fit_calibration` and :func:`calibrate_detector` fall back, with a logged warning
+that says why, when the validation clips cannot support the requested fit:
+
+* fewer than :data:`MIN_CLIPS_PER_CLASS` (10) real or fake clips: no calibration (scale 1, bias 0);
+* Platt scaling gives a scale that is not positive or not finite (or a non-finite bias):
+  temperature scaling (scale only, bias 0) if its scale is positive and finite, else none;
+* temperature scaling gives a scale that is not positive or not finite: none.
+
 Example:
     >>> from wavguard.evaluation.calibration import calibrate_detector             # doctest: +SKIP
     >>> result = calibrate_detector(detector, validation, threshold=0.01)  # 1% of real clips flagged
@@ -37,11 +46,17 @@ __all__ = [
     "calibrate_detector",
     "CalibrationResult",
     "METHODS",
+    "MIN_CLIPS_PER_CLASS",
 ]
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("platt", "temperature", "none")
+#: The fewest validation clips of EACH class that :func:`fit_calibration` fits on. With fewer, one
+#: clip moves a two-parameter fit a long way and the fitted scale can come out negative (the score
+#: silently flipped); the fit falls back to none (scale 1, bias 0). Ten per class is a floor, not a
+#: recommendation: the ECE of a calibration fitted on 10 + 10 clips is still mostly noise.
+MIN_CLIPS_PER_CLASS = 10
 #: Inverse regularisation of the logistic fits: large enough to be negligible, finite so that
 #: the solver converges on any data.
 _C = 1e6
@@ -121,15 +136,66 @@ def fit_temperature(margins, labels) -> tuple[float, float]:
     weights, bias = fit_fusion(margins[:, None], labels, fit_intercept=False)
     return float(weights[0]), bias
 
-def fit_calibration(margins, labels, method: str = "platt") -> tuple[float, float]:
-    """``(scale, bias)`` by ``method``: ``"platt"``, ``"temperature"`` or ``"none"`` (1, 0)."""
-    if method == "platt":
-        return fit_platt(margins, labels)
-    if method == "temperature":
-        return fit_temperature(margins, labels)
+def _keeps_direction(scale: float, bias: float) -> bool:
+    """A usable calibration: finite, and a positive scale (higher margin stays more fake)."""
+    return math.isfinite(scale) and math.isfinite(bias) and scale > 0.0
+
+
+def _why(what: str, scale: float, bias: float) -> str:
+    if not (math.isfinite(scale) and math.isfinite(bias)):
+        return f"{what} gave a non-finite fit (scale {scale:.4g}, bias {bias:.4g})"
+    return f"{what} gave scale {scale:.4g}, which is not positive: it would flip the score (higher = more REAL)"
+
+
+def _fit_safely(margins, labels, method: str, min_clips_per_class: int) -> tuple[float, float, str, str | None]:
+    """``(scale, bias, method used, why the requested method was not used or None)``."""
+    if method not in METHODS:
+        raise ConfigError(f"calibration method must be one of {METHODS}, got {method!r}")
     if method == "none":
-        return 1.0, 0.0
-    raise ConfigError(f"calibration method must be one of {METHODS}, got {method!r}")
+        return 1.0, 0.0, "none", None
+    margins, labels = _check(margins, labels)
+    n_real, n_fake = int((labels == 0).sum()), int((labels == 1).sum())
+    if min(n_real, n_fake) < min_clips_per_class:
+        return 1.0, 0.0, "none", (
+            f"{method} calibration needs at least {min_clips_per_class} validation clips of each class, got "
+            f"{n_real} real and {n_fake} fake; no calibration (scale 1, bias 0)"
+        )
+    reason = None
+    if method == "platt":
+        scale, bias = fit_platt(margins, labels)
+        if _keeps_direction(scale, bias):
+            return scale, bias, "platt", None
+        reason = _why("Platt scaling", scale, bias)
+    scale, _ = fit_temperature(margins, labels)
+    if _keeps_direction(scale, 0.0):
+        return scale, 0.0, "temperature", None if reason is None else f"{reason}; temperature scaling (scale {scale:.4g}, bias 0) used instead"
+    why = _why("temperature scaling", scale, 0.0)
+    return 1.0, 0.0, "none", (why if reason is None else f"{reason}; {why}") + "; no calibration (scale 1, bias 0)"
+
+
+def fit_calibration(margins, labels, method: str = "platt", *, min_clips_per_class: int = MIN_CLIPS_PER_CLASS) -> tuple[float, float]:
+    """``(scale, bias)`` by ``method``: ``"platt"``, ``"temperature"`` or ``"none"`` (1, 0).
+
+    Never flips the score: when the fit is not safe it falls back (a logged warning says why):
+    fewer than ``min_clips_per_class`` real or fake clips -> ``(1.0, 0.0)``; a Platt scale that is
+    not positive or not finite -> temperature scaling if its scale is positive, else ``(1.0, 0.0)``;
+    such a temperature scale -> ``(1.0, 0.0)``. :func:`fit_platt` and :func:`fit_temperature`
+    return the raw fit.
+
+    Args:
+        margins: shape (N,), uncalibrated FAKE-minus-REAL logit margins (higher = more fake).
+        labels: shape (N,), 1 = fake, 0 = real.
+        method: ``"platt"``, ``"temperature"`` or ``"none"``.
+        min_clips_per_class: the fewest clips of each class to fit on (:data:`MIN_CLIPS_PER_CLASS`).
+
+    Example:
+        >>> fit_calibration([-2.0, -1.0, 0.5, 1.0, 3.0], [0, 0, 1, 0, 1])  # 5 clips: too few
+        (1.0, 0.0)
+    """
+    scale, bias, _, reason = _fit_safely(margins, labels, method, min_clips_per_class)
+    if reason is not None:
+        logger.warning("calibration: %s", reason)
+    return scale, bias
 
 def apply_calibration(margins, scale: float, bias: float) -> np.ndarray:
     """``sigmoid(scale * margins + bias)``: calibrated P(fake), same shape as ``margins``."""
@@ -200,7 +266,8 @@ class CalibrationResult:
     """What :func:`calibrate_detector` fitted and how much it helped (on the validation clips).
 
     Attributes:
-        method: ``"platt"``, ``"temperature"`` or ``"none"``.
+        method: the calibration applied: ``"platt"``, ``"temperature"`` or ``"none"``; another
+            than the one asked for when the fit fell back (see ``fallback``).
         scale, bias: written to ``config.calibration_scale`` / ``calibration_bias``.
         threshold: written to ``config.threshold``.
         threshold_target: ``"eer"`` or the target false-alarm rate.
@@ -208,6 +275,8 @@ class CalibrationResult:
         ece_before, ece_after: expected calibration error with the old and new calibration.
         brier_before, brier_after: Brier score with the old and new calibration.
         num_clips: validation clips used (failed ones are left out).
+        requested_method: the method asked for.
+        fallback: why ``method`` is not ``requested_method`` (``None`` when it is).
     """
 
     method: str
@@ -222,6 +291,8 @@ class CalibrationResult:
     brier_before: float
     brier_after: float
     num_clips: int
+    requested_method: str | None = None
+    fallback: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -236,6 +307,7 @@ def calibrate_detector(
     audio_column: str = "audio",
     label_column: str = "label",
     distributed: bool | None = None,
+    min_clips_per_class: int = MIN_CLIPS_PER_CLASS,
 ) -> CalibrationResult:
     """Score a validation data set and write calibration and threshold into ``detector.config``.
 
@@ -245,11 +317,15 @@ def calibrate_detector(
         dataset: a ``datasets.Dataset`` with ``audio`` and ``label`` (1 = fake) columns,
             disjoint from the test data.
         method: ``"platt"`` (scale and bias), ``"temperature"`` (scale only) or ``"none"`` (keep
-            the current calibration, choose the threshold only).
+            the current calibration, choose the threshold only). A fit that would flip the score or
+            rests on too few clips falls back as :func:`fit_calibration` does (to scale 1, bias 0
+            at worst), with a logged warning; ``result.method`` and ``result.fallback`` say so.
         threshold: ``"eer"`` or a target false-alarm rate (fraction of real clips flagged fake).
         batch_size: windows per forward pass.
         distributed: split the scoring across ``accelerate`` processes (``None``: when launched
             with several). Pass ``False`` when only one process calls this.
+        min_clips_per_class: the fewest validation clips of each class a fit needs
+            (:data:`MIN_CLIPS_PER_CLASS`).
 
     Returns:
         a :class:`CalibrationResult`.
@@ -263,10 +339,13 @@ def calibrate_detector(
     )
     labels, margins = result.labels, result.margins
     cfg = detector.config
+    used, fallback = method, None
     if method == "none":
         scale, bias = cfg.calibration_scale, cfg.calibration_bias
     else:
-        scale, bias = fit_calibration(margins, labels, method)
+        scale, bias, used, fallback = _fit_safely(margins, labels, method, min_clips_per_class)
+        if fallback is not None:
+            logger.warning("calibration: %s", fallback)
     before = result.scores
     after = apply_calibration(margins, scale, bias)
     chosen = select_threshold(labels, after, threshold)
@@ -276,7 +355,7 @@ def calibrate_detector(
     cfg.calibration_scale, cfg.calibration_bias, cfg.threshold = float(scale), float(bias), chosen
     real, fake = after[labels == 0], after[labels == 1]
     return CalibrationResult(
-        method=method,
+        method=used,
         scale=scale,
         bias=bias,
         threshold=chosen,
@@ -288,4 +367,6 @@ def calibrate_detector(
         brier_before=brier_score(labels, before),
         brier_after=brier_score(labels, after),
         num_clips=int(labels.size),
+        requested_method=method,
+        fallback=fallback,
     )
