@@ -65,6 +65,51 @@ def test_min_dcf_hand_computed():
     assert M.min_dcf([0, 0, 1, 1], [0.5, 0.5, 0.5, 0.5])[0] == pytest.approx(1.0)
 
 
+def test_asvspoof5_costs_and_bayes_threshold():
+    # ASVspoof 5 (evaluation package): Pspoof 0.05, Cmiss 1, Cfa 10; beta = 1 * 0.95 / (10 * 0.05) = 1.9
+    assert M.MIN_DCF_DEFAULTS == {"p_target": 0.95, "c_miss": 1.0, "c_fa": 10.0}
+    assert M.bayes_threshold() == pytest.approx(math.log(1.9), abs=1e-15)
+    assert M.bayes_threshold(p_target=0.5, c_miss=1.0, c_fa=1.0) == 0.0
+    with pytest.raises(ValueError, match="p_target"):
+        M.bayes_threshold(p_target=1.0)
+
+
+def test_act_dcf_hand_computed():
+    t = M.bayes_threshold()  # log(1.9) = 0.6419
+    # reals at -1 (kept) and 1 (flagged): P_miss 1/2; fakes at 0 (accepted) and 2 (caught): P_fa 1/2
+    assert M.act_dcf([0, 0, 1, 1], [-1.0, 1.0, 0.0, 2.0]) == pytest.approx((1.9 * 0.5 + 0.5, t))
+    # all right: 0; every fake accepted and no real flagged: 1.0 (the cost of accepting everything)
+    assert M.act_dcf([0, 1], [-3.0, 3.0])[0] == 0.0
+    assert M.act_dcf([0, 0, 1], [0.0, 0.0, 0.0])[0] == 1.0
+    # every real flagged, every fake caught: 1.9 (a constant "fake" decision at these costs)
+    assert M.act_dcf([0, 1], [1.0, 1.0])[0] == pytest.approx(1.9)
+    # a tie at the threshold is accepted as real (ASVspoof accepts bona fide LLR >= -log(beta))
+    assert M.act_dcf([0, 1], [t, t])[0] == 1.0
+    # equal priors and costs: threshold 0, DCF = P_miss + P_fa = 1/2 + 0
+    assert M.act_dcf([0, 0, 1], [-1.0, 0.5, 0.2], p_target=0.5, c_miss=1.0, c_fa=1.0) == (0.5, 0.0)
+    with pytest.raises(ValueError, match="both"):
+        M.act_dcf([1, 1], [0.0, 1.0])
+
+
+def test_dcfs_and_cllr_match_the_asvspoof5_formulas_on_bona_fide_scores():
+    """The same numbers as ASVspoof 5's definitions, written on its own axis (bona fide scores =
+    minus our fake LLRs) with Pspoof 0.05, Cmiss 1, Cfa 10."""
+    rng = np.random.default_rng(5)
+    labels = np.repeat([0, 1], [40, 60])
+    llrs = np.concatenate([rng.normal(-1.0, 1.5, 40), rng.normal(1.5, 1.5, 60)])
+    bona, spoof = -llrs[labels == 0], -llrs[labels == 1]
+    p_spoof, c_miss, c_fa = 0.05, 1.0, 10.0
+    norm = min(c_fa * p_spoof, c_miss * (1 - p_spoof))
+    tau = -math.log(c_miss * (1 - p_spoof) / (c_fa * p_spoof))
+    act = (c_miss * (1 - p_spoof) * np.mean(bona < tau) + c_fa * p_spoof * np.mean(spoof >= tau)) / norm
+    assert M.act_dcf(labels, llrs)[0] == pytest.approx(act, abs=1e-12)
+    cuts = np.concatenate([[-np.inf], np.sort(np.concatenate([bona, spoof])), [np.inf]])
+    costs = [(c_miss * (1 - p_spoof) * np.mean(bona < c) + c_fa * p_spoof * np.mean(spoof >= c)) / norm for c in cuts]
+    assert M.min_dcf(labels, llrs)[0] == pytest.approx(min(costs), abs=1e-12)
+    cllr = 0.5 * (np.mean(np.log1p(np.exp(-bona))) + np.mean(np.log1p(np.exp(spoof)))) / math.log(2)
+    assert M.cllr(labels, llrs) == pytest.approx(cllr, abs=1e-12)
+
+
 def test_cllr_values():
     assert M.cllr([0, 1], [0.0, 0.0]) == pytest.approx(1.0)
     ln3 = math.log(3.0)
@@ -96,6 +141,10 @@ def test_summarize_keys_and_values():
     assert s["eer"] == pytest.approx(0.25) and s["eer_threshold"] == 0.5
     assert s["roc_auc"] == pytest.approx(0.875)
     assert s["cllr"] == pytest.approx(1.0)
+    assert s["act_dcf"] == 1.0  # llr 0 < log(1.9): everything accepted as real
+    # the ASVspoof 5 metrics sit next to EER, in this order
+    assert list(s)[:7] == ["eer", "eer_threshold", "min_dcf", "min_dcf_threshold", "act_dcf", "cllr", "roc_auc"]
+    assert M.summarize(labels, scores, threshold=0.5)["act_dcf"] is None  # no LLRs
     assert s["accuracy"] == pytest.approx(0.75)
     assert (s["num_clips"], s["num_real"], s["num_fake"]) == (4, 2, 2)
     assert s["false_alarm_rate"] == 0.5 and s["miss_rate"] == 0.0

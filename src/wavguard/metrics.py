@@ -12,8 +12,21 @@ Conventions used by every function here:
   * miss rate (``miss_rate``): fraction of FAKE clips let through as real.
 
 Plain scikit-learn metrics (ROC AUC, accuracy, precision/recall/F1, confusion matrix, ROC and DET
-curves) are delegated to scikit-learn; this module adds the anti-spoofing ones (EER, minDCF, Cllr),
-a bootstrap interval and grouped summaries (per attack, per speaker, per condition).
+curves) are delegated to scikit-learn; this module adds the anti-spoofing ones (EER, minDCF, actDCF,
+Cllr), a bootstrap interval and grouped summaries (per attack, per speaker, per condition).
+
+minDCF, actDCF and Cllr follow the ASVspoof 5 evaluation package (``asvspoof5/evaluation-package``,
+``calculate_modules.py``: ``compute_mindcf``, ``compute_actDCF``, ``calculate_CLLR``; costs in its
+``calculate_metrics.py``: ``Pspoof = 0.05``, ``Cmiss = 1``, ``Cfa = 10``). ASVspoof's scores point
+towards BONA FIDE; here every score points towards FAKE, and the formulas are rewritten for that
+(the numbers are the same: ASVspoof's score is minus ours). The target class of the DCFs is bona
+fide, as there: a *miss* flags a real clip fake, a *false alarm* accepts a fake clip as real.
+
+``llrs``: natural-log likelihood ratios in favour of FAKE, ``log p(x | fake) - log p(x | real)``. A
+detector's calibrated score is a posterior, so its LLR is its log-odds minus the prior log-odds of
+the data it was calibrated on: ``llr = logit(score) - logit(prior_fake)``
+(:mod:`wavguard.evaluation.evaluate` takes the prior from the detector's calibration; equal
+priors, ``llr = logit(score)``, when none is recorded).
 """
 
 from __future__ import annotations
@@ -32,6 +45,8 @@ __all__ = [
     "confusion",
     "error_rates",
     "min_dcf",
+    "act_dcf",
+    "bayes_threshold",
     "cllr",
     "bootstrap_eer_ci",
     "summarize",
@@ -40,8 +55,9 @@ __all__ = [
     "MIN_DCF_DEFAULTS",
 ]
 
-#: Defaults of :func:`min_dcf`: the ASVspoof 5 countermeasure costs (prior of a bona fide clip
-#: 0.95, i.e. spoof prior 0.05; missing a bona fide clip costs 1, accepting a spoof costs 10).
+#: Defaults of :func:`min_dcf` and :func:`act_dcf`: the ASVspoof 5 countermeasure costs (spoof
+#: prior ``Pspoof = 0.05``, i.e. a bona fide prior ``p_target = 0.95``; missing a bona fide clip costs
+#: ``Cmiss = 1``, accepting a spoof costs ``Cfa = 10``). Normalised, ``DCF = 1.9 P_miss + P_fa``.
 MIN_DCF_DEFAULTS = {"p_target": 0.95, "c_miss": 1.0, "c_fa": 10.0}
 _CLASS_NAMES = ("real", "fake")
 
@@ -201,8 +217,7 @@ def min_dcf(
     """
     from sklearn.metrics import roc_curve
 
-    if not 0.0 < p_target < 1.0 or c_miss <= 0 or c_fa <= 0:
-        raise ValueError(f"need 0 < p_target < 1 and positive costs, got {p_target}, {c_miss}, {c_fa}")
+    _check_costs(p_target, c_miss, c_fa)
     labels, scores = _check(labels, scores)
     if not _both_classes(labels):
         raise ValueError("minDCF needs both real (0) and fake (1) examples")
@@ -213,16 +228,79 @@ def min_dcf(
     return float(cost[i]), float(thresholds[i])
 
 
+def _check_costs(p_target: float, c_miss: float, c_fa: float) -> None:
+    if not 0.0 < p_target < 1.0 or c_miss <= 0 or c_fa <= 0:
+        raise ValueError(f"need 0 < p_target < 1 and positive costs, got {p_target}, {c_miss}, {c_fa}")
+
+
+def bayes_threshold(
+    p_target: float = MIN_DCF_DEFAULTS["p_target"],
+    c_miss: float = MIN_DCF_DEFAULTS["c_miss"],
+    c_fa: float = MIN_DCF_DEFAULTS["c_fa"],
+) -> float:
+    """The LLR above which the Bayes decision is FAKE: ``log(c_miss * p_target / (c_fa * (1 - p_target)))``.
+
+    ASVspoof 5's ``log(beta)`` with ``beta = Cmiss (1 - Pspoof) / (Cfa Pspoof)`` (it accepts a clip
+    as bona fide when its bona fide LLR is ``>= -log(beta)``). With the defaults ``log(1.9) = 0.6419``:
+    a clip must be 1.9 times likelier under FAKE than under REAL before flagging it pays.
+    """
+    _check_costs(p_target, c_miss, c_fa)
+    return math.log(c_miss * p_target / (c_fa * (1.0 - p_target)))
+
+
+def act_dcf(
+    labels,
+    llrs,
+    p_target: float = MIN_DCF_DEFAULTS["p_target"],
+    c_miss: float = MIN_DCF_DEFAULTS["c_miss"],
+    c_fa: float = MIN_DCF_DEFAULTS["c_fa"],
+) -> tuple[float, float]:
+    """Actual normalised detection cost (ASVspoof 5): the DCF of :func:`min_dcf` at the Bayes threshold.
+
+    Unlike minDCF, the threshold is not searched on the test clips: it is fixed by the costs and
+    the prior (:func:`bayes_threshold`), and the scores must be LLRs, so actDCF measures
+    calibration as well as discrimination. A clip is flagged fake when ``llr > threshold`` (a tie
+    is accepted as real, as in ASVspoof)::
+
+        P_miss = fraction of real clips with llr >  threshold   (flagged fake)
+        P_fa   = fraction of fake clips with llr <= threshold   (accepted as real)
+        actDCF = (c_miss * p_target * P_miss + c_fa * (1 - p_target) * P_fa) / min(c_miss * p_target, c_fa * (1 - p_target))
+
+    With the defaults ``actDCF = 1.9 * P_miss + P_fa`` at ``llr > log(1.9)``. 1.0 is the cost of
+    accepting everything; an uncalibrated system can score far above 1.
+
+    Args:
+        labels: shape (N,), 1 = fake, 0 = real; both classes present.
+        llrs: shape (N,), natural-log likelihood ratios in favour of FAKE (higher = more fake).
+        p_target: prior of a bona fide (real) clip, in (0, 1) (ASVspoof 5: 1 - Pspoof = 0.95).
+        c_miss: cost of flagging a real clip as fake.
+        c_fa: cost of accepting a fake clip as real.
+
+    Returns:
+        (act_dcf, threshold): the threshold is on the LLR.
+    """
+    threshold = bayes_threshold(p_target, c_miss, c_fa)
+    labels, llrs = _check(labels, llrs)
+    if not _both_classes(labels):
+        raise ValueError("actDCF needs both real (0) and fake (1) examples")
+    p_miss = float(np.mean(llrs[labels == 0] > threshold))
+    p_fa = float(np.mean(llrs[labels == 1] <= threshold))
+    cost = c_miss * p_target * p_miss + c_fa * (1.0 - p_target) * p_fa
+    return float(cost / min(c_miss * p_target, c_fa * (1.0 - p_target))), threshold
+
+
 def cllr(labels, llrs) -> float:
-    """Log-likelihood-ratio cost, in bits.
+    """Log-likelihood-ratio cost, in bits (ASVspoof 5's ``calculate_CLLR``).
 
     ``Cllr = 0.5 * (mean_fake log2(1 + exp(-llr)) + mean_real log2(1 + exp(llr)))``. 0 is perfect;
     1.0 is what an uninformative system (llr = 0 everywhere) scores; above 1 is miscalibrated.
+    Symmetric in the classes, so it equals ASVspoof's on bona fide LLRs (``-llr``).
 
     Args:
         labels: shape (N,), 1 = fake, 0 = real; both classes present.
         llrs: shape (N,), natural-log likelihood ratios in favour of FAKE
-            (``log p(x|fake) - log p(x|real)``; a calibrated detector's log-odds at equal priors).
+            (``log p(x|fake) - log p(x|real)``): a calibrated detector's log-odds minus the prior
+            log-odds of its calibration data (the log-odds themselves at equal priors).
     """
     labels, llrs = _check(labels, llrs)
     if not _both_classes(labels):
@@ -268,26 +346,29 @@ def bootstrap_eer_ci(
 
 
 def summarize(labels, scores, threshold: float | None = None, llrs=None) -> dict[str, Any]:
-    """Every headline metric of one set of clips, as a JSON-ready dict (EER first).
+    """Every headline metric of one set of clips, as a JSON-ready dict (EER first, then the other
+    ASVspoof 5 metrics).
 
     Args:
         labels: shape (N,), 1 = fake, 0 = real.
         scores: shape (N,), higher = more likely fake.
         threshold: decision threshold for the thresholded metrics (accuracy, precision/recall/F1,
             confusion, error rates); ``None`` uses the EER threshold.
-        llrs: optional shape (N,) log-likelihood ratios in favour of fake, for ``cllr``.
+        llrs: optional shape (N,) log-likelihood ratios in favour of fake, for ``act_dcf`` and ``cllr``.
 
     Returns:
-        ``eer``, ``eer_threshold``, ``roc_auc``, ``min_dcf``, ``min_dcf_threshold``, ``cllr``
-        (``None`` when they cannot be computed: a single class, or no ``llrs``), ``threshold``,
-        ``accuracy``, ``false_alarm_rate``, ``miss_rate``, ``per_class`` (see
+        ``eer``, ``eer_threshold``, ``min_dcf``, ``min_dcf_threshold``, ``act_dcf``, ``cllr``,
+        ``roc_auc`` (``None`` when they cannot be computed: a single class, or no ``llrs``),
+        ``threshold``, ``accuracy``, ``false_alarm_rate``, ``miss_rate``, ``per_class`` (see
         :func:`per_class_scores`), ``confusion`` (rows true real/fake, columns predicted),
         ``num_clips``, ``num_real``, ``num_fake``. Rates are fractions; NaN rates become ``None``.
+        The DCFs use the ASVspoof 5 costs (:data:`MIN_DCF_DEFAULTS`).
     """
     labels, scores = _check(labels, scores)
     if labels.size == 0:
         raise ValueError("no clips to summarise")
     both = _both_classes(labels)
+    with_llrs = both and llrs is not None
     eer, eer_threshold = compute_eer(labels, scores) if both else (None, None)
     dcf, dcf_threshold = min_dcf(labels, scores) if both else (None, None)
     if threshold is None:
@@ -298,10 +379,11 @@ def summarize(labels, scores, threshold: float | None = None, llrs=None) -> dict
     return {
         "eer": eer,
         "eer_threshold": eer_threshold,
-        "roc_auc": roc_auc(labels, scores) if both else None,
         "min_dcf": dcf,
         "min_dcf_threshold": None if dcf_threshold is None or math.isinf(dcf_threshold) else dcf_threshold,
-        "cllr": cllr(labels, llrs) if both and llrs is not None else None,
+        "act_dcf": act_dcf(labels, llrs)[0] if with_llrs else None,
+        "cllr": cllr(labels, llrs) if with_llrs else None,
+        "roc_auc": roc_auc(labels, scores) if both else None,
         "threshold": float(threshold),
         "accuracy": accuracy(labels, scores, threshold),
         "false_alarm_rate": None if math.isnan(far) else far,
@@ -330,7 +412,7 @@ def metrics_by_attack(
             ignored (every real clip joins every attack's trial list).
         threshold: decision threshold for the thresholded metrics; ``None``: each attack's own EER
             threshold.
-        llrs: optional shape (N,) LLRs for Cllr.
+        llrs: optional shape (N,) LLRs in favour of fake, for actDCF and Cllr.
 
     Returns:
         ``{attack: summarize(...)}`` for every attack that has fake clips, sorted by name.
