@@ -130,8 +130,10 @@ def test_calibrate_detector_writes_config(tmp_path):
     assert (fallback.method, fallback.requested_method, fallback.scale, fallback.bias) == ("none", "platt", 1.0, 0.0)
     assert "got 8 real and 8 fake" in fallback.fallback
     assert (detector.config.calibration_scale, detector.config.calibration_bias) == (1.0, 0.0)
+    assert "calibration_prior_fake" not in detector.config.extra
     result = C.calibrate_detector(detector, ds, method="platt", threshold=0.25, min_clips_per_class=8)
     assert result.method == "platt" and result.fallback is None and result.scale > 0
+    assert detector.config.extra["calibration_prior_fake"] == 0.5  # 8 fake of 16: Platt's bias carries it
     cfg = detector.config
     assert (cfg.calibration_scale, cfg.calibration_bias, cfg.threshold) == (result.scale, result.bias, result.threshold)
     assert result.num_clips == 16

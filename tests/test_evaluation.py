@@ -31,11 +31,13 @@ def clips(tmp_path_factory):
 
 def test_scores_equal_predict_and_metrics_equal_summarize(detector, clips):
     detector.config.calibration_scale, detector.config.calibration_bias = 2.5, -0.3
+    detector.config.extra = {"calibration_prior_fake": 0.25}  # calibrated on 1 fake in 4
     try:
         result = evaluate_detector(detector, make_dataset(clips), batch_size=3, bootstrap_resamples=100)
         expected = np.array([p.score for p in detector.predict([r["audio"] for r in clips], batch_size=3)])
     finally:
         detector.config.calibration_scale, detector.config.calibration_bias = 1.0, 0.0
+        detector.config.extra = {}
     np.testing.assert_allclose(result.scores, expected, rtol=0, atol=1e-12)
     np.testing.assert_allclose(result.log_odds, 2.5 * result.margins - 0.3, atol=1e-9)
     np.testing.assert_allclose(1 / (1 + np.exp(-result.log_odds)), expected, atol=1e-12)
@@ -46,6 +48,11 @@ def test_scores_equal_predict_and_metrics_equal_summarize(detector, clips):
     assert result.metrics["roc_auc"] == pytest.approx(M.roc_auc(labels, expected))
     assert result.metrics["threshold"] == 0.5
     assert result.metrics["eer_ci95"][0] <= eer <= result.metrics["eer_ci95"][1]
+    # LLRs = calibrated log-odds minus the prior log-odds of the calibration data (logit(0.25) = -log 3)
+    assert result.prior_log_odds == pytest.approx(-np.log(3.0))
+    np.testing.assert_allclose(result.llrs, result.log_odds + np.log(3.0), atol=1e-12)
+    assert result.metrics["cllr"] == pytest.approx(M.cllr(labels, result.llrs), abs=1e-12)
+    assert result.metrics["act_dcf"] == M.act_dcf(labels, result.llrs)[0]
     assert list(result.groups) == ["attack", "speaker"]
     a1 = np.array([r["label"] == 0 or r["attack"] == "A1" for r in clips])
     assert result.groups["attack"]["A1"]["eer"] == M.compute_eer(labels[a1], expected[a1])[0]

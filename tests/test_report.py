@@ -58,6 +58,14 @@ def test_markdown_tables(result, tmp_path):
     text = write_report(result, tmp_path).read_text()
     assert text.startswith("# Evaluation: synthetic")
     assert f"**EER {format_percent(result.metrics['eer'])}**" in text
+    m = result.metrics
+    # the other ASVspoof 5 metrics next to EER, their costs stated
+    assert f"; minDCF {m['min_dcf']:.4g}, actDCF {m['act_dcf']:.4g}, Cllr {m['cllr']:.4g} bits; ROC AUC" in text
+    assert "spoof prior 0.05, C_miss 1 for flagging a real clip, C_fa 10 for accepting a fake" in text
+    pooled = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ")]
+    assert pooled[1:6] == ["| EER", "| EER threshold", "| minDCF (normalised, ASVspoof 5 costs)",
+                           "| actDCF (normalised, ASVspoof 5 costs)", "| Cllr (bits)"]
+    assert "| attack | EER | minDCF | actDCF | Cllr | AUC |" in text
     for image in ("roc.png", "det.png", "confusion.png", "score_histogram.png", "eer_per_attack.png"):
         assert f"]({image})" in text
     assert "## Per attack" in text and "## Per speaker" in text

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..metrics import compute_eer
-from .evaluate import evaluate_detector
+from .evaluate import CALIBRATION_PRIOR_KEY, evaluate_detector
 
 __all__ = [
     "fit_platt",
@@ -313,7 +313,9 @@ def calibrate_detector(
 
     Args:
         detector: a :class:`~wavguard.Detector`; its ``config.calibration_scale``,
-            ``calibration_bias`` and ``threshold`` are replaced.
+            ``calibration_bias`` and ``threshold`` are replaced, and with Platt scaling
+            ``config.extra["calibration_prior_fake"]`` records the fraction of fake validation
+            clips (the prior the scores then carry; evaluation subtracts its log-odds for LLRs).
         dataset: a ``datasets.Dataset`` with ``audio`` and ``label`` (1 = fake) columns,
             disjoint from the test data.
         method: ``"platt"`` (scale and bias), ``"temperature"`` (scale only) or ``"none"`` (keep
@@ -346,6 +348,12 @@ def calibrate_detector(
         scale, bias, used, fallback = _fit_safely(margins, labels, method, min_clips_per_class)
         if fallback is not None:
             logger.warning("calibration: %s", fallback)
+        # Platt's bias absorbs the validation prior: record it, so that LLRs (actDCF, Cllr) can take
+        # it out again; the other fits keep the uncalibrated model's (unknown, taken as equal) prior
+        extra = {k: v for k, v in cfg.extra.items() if k != CALIBRATION_PRIOR_KEY}
+        if used == "platt":
+            extra[CALIBRATION_PRIOR_KEY] = float(np.mean(labels == 1))
+        cfg.extra = extra
     before = result.scores
     after = apply_calibration(margins, scale, bias)
     chosen = select_threshold(labels, after, threshold)

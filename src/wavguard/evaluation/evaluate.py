@@ -48,13 +48,23 @@ __all__ = [
     "score_dataset",
     "ScoredRow",
     "headline_metrics",
+    "prior_log_odds",
     "DEFAULT_GROUP_COLUMNS",
+    "CALIBRATION_PRIOR_KEY",
 ]
 
 logger = logging.getLogger(__name__)
 
 #: Grouping columns used when present and none are named.
 DEFAULT_GROUP_COLUMNS = ("attack", "speaker", "language")
+#: ``config.extra`` key: the fraction of fake clips in the data the calibration was fitted on.
+CALIBRATION_PRIOR_KEY = "calibration_prior_fake"
+
+def prior_log_odds(model: Any) -> float:
+    """``logit(prior_fake)`` of ``model``'s calibration data (``config.extra``); 0.0 (equal priors) when not recorded."""
+    prior = (getattr(getattr(model, "config", None), "extra", None) or {}).get(CALIBRATION_PRIOR_KEY)
+    known = isinstance(prior, (int, float)) and not isinstance(prior, bool) and 0.0 < prior < 1.0
+    return math.log(prior / (1.0 - prior)) if known else 0.0
 
 @dataclass
 class EvaluationResult:
@@ -64,7 +74,7 @@ class EvaluationResult:
         name: the model's name in reports.
         labels: shape (N,), 1 = fake, 0 = real.
         scores: shape (N,), calibrated probability of FAKE (higher = more fake).
-        log_odds: shape (N,), ``logit(score)``, used as LLRs for Cllr (equal priors).
+        log_odds: shape (N,), ``logit(score)``: calibrated posterior log-odds of FAKE.
         margins: shape (N,), uncalibrated FAKE-minus-REAL logit margins (for calibration).
         threshold: decision threshold of the thresholded metrics (the model's own).
         metrics: pooled :func:`~wavguard.metrics.summarize` plus ``eer_ci95`` (bootstrap).
@@ -85,6 +95,8 @@ class EvaluationResult:
             "achieved_snr_db_mean"}`` (:mod:`wavguard.evaluation.adversarial`).
         adversarial: the same model and data under that white-box attack (set on the clean result
             by ``evaluate_detector(adversarial_snr_db=...)``).
+        prior_log_odds: ``logit`` of the fake prior of the model's calibration data (0: equal
+            priors); see :attr:`llrs`.
     """
 
     name: str
@@ -107,6 +119,12 @@ class EvaluationResult:
     channels: dict[str, EvaluationResult] = field(default_factory=dict)
     attack: dict[str, Any] | None = None
     adversarial: EvaluationResult | None = None
+    prior_log_odds: float = 0.0
+
+    @property
+    def llrs(self) -> np.ndarray:
+        """Shape (N,): LLRs in favour of FAKE, ``log_odds - prior_log_odds`` (for actDCF and Cllr)."""
+        return self.log_odds - self.prior_log_odds
 
     @property
     def audio_seconds_per_second(self) -> float | None:
@@ -143,6 +161,7 @@ class EvaluationResult:
         data = {
             "name": self.name,
             "threshold": self.threshold,
+            "prior_log_odds": self.prior_log_odds,
             "metrics": self.metrics,
             "groups": self.groups,
             "num_scored": int(self.labels.size),
@@ -201,6 +220,7 @@ def evaluate_scores(
     name: str = "scores",
     bootstrap_resamples: int = 1000,
     seed: int = 0,
+    prior_log_odds: float = 0.0,
 ) -> EvaluationResult:
     """Metrics of precomputed scores, pooled and per group (no model involved).
 
@@ -209,10 +229,12 @@ def evaluate_scores(
         scores: shape (N,), probability of FAKE (higher = more fake).
         threshold: decision threshold for accuracy, precision/recall/F1, confusion, error rates.
         columns: grouping columns, each N values; ``"attack"`` is grouped the ASVspoof way.
-        log_odds: shape (N,) LLRs in favour of fake; default ``logit(scores)``.
+        log_odds: shape (N,) calibrated log-odds of fake; default ``logit(scores)``.
         margins: shape (N,) uncalibrated margins; default ``log_odds``.
         bootstrap_resamples: resamples of the EER confidence interval (0: skip).
         seed: seeds the bootstrap.
+        prior_log_odds: ``logit`` of the fake prior the scores were calibrated at; actDCF and
+            Cllr use ``llr = log_odds - prior_log_odds`` (0: equal priors, the log-odds themselves).
     """
     labels = np.asarray(labels).astype(int)
     scores = np.asarray(scores, dtype=np.float64)
@@ -220,17 +242,19 @@ def evaluate_scores(
         log_odds = _logit(np.clip(scores, 1e-300, 1.0 - 1e-16))
     log_odds = np.asarray(log_odds, dtype=np.float64)
     margins = log_odds if margins is None else np.asarray(margins, dtype=np.float64)
-    summary = M.summarize(labels, scores, threshold, llrs=log_odds)
+    llrs = log_odds - float(prior_log_odds)
+    summary = M.summarize(labels, scores, threshold, llrs=llrs)
     if bootstrap_resamples and summary["eer"] is not None:
         summary["eer_ci95"] = list(M.bootstrap_eer_ci(labels, scores, bootstrap_resamples, 0.95, seed))
     columns = {k: list(v) for k, v in (columns or {}).items()}
     groups = {}
     for column, values in columns.items():
         if column == "attack":
-            groups[column] = M.metrics_by_attack(labels, scores, values, threshold, llrs=log_odds)
+            groups[column] = M.metrics_by_attack(labels, scores, values, threshold, llrs=llrs)
         else:
-            groups[column] = M.metrics_by_group(labels, scores, values, threshold, llrs=log_odds)
-    return EvaluationResult(name, labels, scores, log_odds, margins, float(threshold), summary, groups, columns)
+            groups[column] = M.metrics_by_group(labels, scores, values, threshold, llrs=llrs)
+    return EvaluationResult(name, labels, scores, log_odds, margins, float(threshold), summary, groups, columns,
+                            prior_log_odds=float(prior_log_odds))
 
 def _column_values(dataset, column: str) -> list[Any]:
     values = list(dataset[column])
@@ -249,8 +273,9 @@ def _labels(dataset, column: str) -> np.ndarray:
     return np.asarray(values, dtype=int)
 
 def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    """The numbers stored in ``DetectorConfig.metrics``, EER first (fractions)."""
-    keys = ("eer", "roc_auc", "min_dcf", "cllr", "accuracy")
+    """The numbers stored in ``DetectorConfig.metrics``, EER first, then the other ASVspoof 5
+    metrics (minDCF, actDCF, Cllr), AUC and accuracy (rates as fractions)."""
+    keys = ("eer", "min_dcf", "act_dcf", "cllr", "roc_auc", "accuracy")
     return {k: float(metrics[k]) for k in keys if metrics.get(k) is not None}
 
 def _prepare(detector: Any, dataset, label_column: str, group_columns: Sequence[str] | None, threshold: float | None):
@@ -270,7 +295,8 @@ def _prepare(detector: Any, dataset, label_column: str, group_columns: Sequence[
         threshold = config.threshold if config is not None else detector.threshold
     return labels_all, list(group_columns), threshold
 
-def _result(scored: list[ScoredRow], elapsed: float, dataset, labels_all, group_columns, threshold, name, bootstrap_resamples, what: str) -> EvaluationResult:
+def _result(scored: list[ScoredRow], elapsed: float, dataset, labels_all, group_columns, threshold, name, bootstrap_resamples, what: str,
+            prior: float = 0.0) -> EvaluationResult:
     """An :class:`EvaluationResult` of scored rows (failures listed, left out of the metrics)."""
     failures = [{"row": r.row, "source": r.source, "error": r.error} for r in scored if r.error is not None]
     good = [r for r in scored if r.error is None]
@@ -293,6 +319,7 @@ def _result(scored: list[ScoredRow], elapsed: float, dataset, labels_all, group_
         margins=np.array([r.margin for r in good]),
         name=name,
         bootstrap_resamples=bootstrap_resamples,
+        prior_log_odds=prior,
     )
     result.rows = rows
     result.sources = [r.source for r in good]
@@ -362,7 +389,7 @@ def evaluate_channels(
         )
         result = _result(
             scored, time.perf_counter() - start, dataset, labels_all, group_columns, threshold,
-            name or _model_name(detector), bootstrap_resamples, f"channel {channel.name}",
+            name or _model_name(detector), bootstrap_resamples, f"channel {channel.name}", prior_log_odds(detector),
         )
         result.channel, result.channel_description, result.channel_seed = channel.name, channel.description, int(channel_seed)
         out[channel.name] = result
@@ -431,7 +458,7 @@ def evaluate_detector(
     scored = score_dataset(detector, dataset, batch_size=batch_size, audio_column=audio_column, distributed=distributed, progress=progress)
     result = _result(
         scored, time.perf_counter() - start, dataset, labels_all, group_columns, threshold,
-        name or _model_name(detector), bootstrap_resamples, "",
+        name or _model_name(detector), bootstrap_resamples, "", prior_log_odds(detector),
     )
     if store_metrics:
         headline = headline_metrics(result.metrics)
@@ -453,7 +480,8 @@ def evaluate_detector(
             batch_size=batch_size, audio_column=audio_column, progress=progress,
         )
         attacked = _result(scored, time.perf_counter() - start, dataset, labels_all, group_columns, threshold,
-                           result.name, bootstrap_resamples, f"adversarial {adversarial_method} {adversarial_snr_db:g} dB")
+                           result.name, bootstrap_resamples, f"adversarial {adversarial_method} {adversarial_snr_db:g} dB",
+                           result.prior_log_odds)
         attacked.attack = {
             "method": adversarial_method, "snr_db": float(adversarial_snr_db),
             "steps": int(adversarial_steps) if adversarial_method == "pgd" else 1,

@@ -246,6 +246,20 @@ def _adversarial_lines(result: Any) -> list[str]:
     return lines + _table(["audio", "EER", "AUC", "EER ratio", "clips"], rows)
 
 
+_DCF_NOTE = (
+    "minDCF and actDCF are normalised detection costs with the ASVspoof 5 parameters (spoof prior 0.05, "
+    "C_miss 1 for flagging a real clip, C_fa 10 for accepting a fake; actDCF at the Bayes threshold "
+    "llr > log(1.9)); actDCF and Cllr use llr = logit(score) - {prior}, the log-likelihood ratio in "
+    "favour of FAKE. Lower is better for all three."
+)
+
+
+def _prior_text(prior_log_odds: float) -> str:
+    if prior_log_odds == 0.0:
+        return "0 (no calibration prior recorded: equal priors)"
+    return f"{prior_log_odds:.4g} (the log-odds of the fake prior of the calibration data)"
+
+
 def _fmt(value: Any, kind: str = "num") -> str:
     if value is None:
         return "n/a"
@@ -267,8 +281,10 @@ def _group_rows(summaries: dict[str, dict[str, Any]]) -> list[list[str]]:
         [
             name.replace("|", "\\|"),
             _fmt(s["eer"], "pct"),
-            _fmt(s["roc_auc"]),
             _fmt(s["min_dcf"]),
+            _fmt(s.get("act_dcf")),
+            _fmt(s["cllr"]),
+            _fmt(s["roc_auc"]),
             _fmt(s["accuracy"], "pct"),
             _fmt(s["false_alarm_rate"], "pct"),
             _fmt(s["miss_rate"], "pct"),
@@ -289,9 +305,12 @@ def _markdown(result: Any, images: dict[str, str]) -> str:
         f"Thresholded metrics use threshold {result.threshold:.4g} (a clip is fake when score >= threshold).",
         "",
         f"**EER {format_percent(m['eer'])}**" + (f" (95% bootstrap interval {format_percent(ci[0])} to {format_percent(ci[1])})" if ci else "")
-        + f" at threshold {_fmt(m['eer_threshold'])}; ROC AUC {_fmt(m['roc_auc'])}; "
+        + f" at threshold {_fmt(m['eer_threshold'])}; minDCF {_fmt(m['min_dcf'])}, actDCF {_fmt(m.get('act_dcf'))}, "
+        f"Cllr {_fmt(m['cllr'])} bits; ROC AUC {_fmt(m['roc_auc'])}; "
         f"{m['num_clips']} clips ({m['num_real']} real, {m['num_fake']} fake)"
         + (f"; {len(result.failures)} failed" if result.failures else "") + ".",
+        "",
+        _DCF_NOTE.format(prior=_prior_text(getattr(result, "prior_log_odds", 0.0))),
         "",
         "## Pooled",
         "",
@@ -299,9 +318,10 @@ def _markdown(result: Any, images: dict[str, str]) -> str:
     pooled = [
         ("EER", _fmt(m["eer"], "pct")),
         ("EER threshold", _fmt(m["eer_threshold"])),
-        ("ROC AUC", _fmt(m["roc_auc"])),
-        ("minDCF (normalised)", _fmt(m["min_dcf"])),
+        ("minDCF (normalised, ASVspoof 5 costs)", _fmt(m["min_dcf"])),
+        ("actDCF (normalised, ASVspoof 5 costs)", _fmt(m.get("act_dcf"))),
         ("Cllr (bits)", _fmt(m["cllr"])),
+        ("ROC AUC", _fmt(m["roc_auc"])),
         ("threshold", _fmt(m["threshold"])),
         ("accuracy", _fmt(m["accuracy"], "pct")),
         ("false-alarm rate (real flagged fake)", _fmt(m["false_alarm_rate"], "pct")),
@@ -316,7 +336,7 @@ def _markdown(result: Any, images: dict[str, str]) -> str:
     for key in ("roc", "det", "histogram", "confusion"):
         if key in images:
             lines += [f"![{key}]({images[key]})", ""]
-    header = ["group", "EER", "AUC", "minDCF", "accuracy", "false alarms", "misses", "real", "fake"]
+    header = ["group", "EER", "minDCF", "actDCF", "Cllr", "AUC", "accuracy", "false alarms", "misses", "real", "fake"]
     for column, summaries in result.groups.items():
         if column == "attack":
             lines += ["## Per attack", "", "Each attack's fake clips against all real clips (ASVspoof convention).", ""]
