@@ -77,6 +77,29 @@ def test_evaluate_store_metrics_and_failures(models, folder, folder_loader, tmp_
     assert "metrics stored in" in captured.out
 
 
+def test_evaluate_writes_scores_and_reports_from_them_without_the_model(models, folder, tmp_path, capsys):
+    scored, replayed, scores = tmp_path / "scored", tmp_path / "replayed", tmp_path / "scores.tsv"
+    assert main(["evaluate", models[0], "--data", str(folder), "-o", str(scored), "--scores", str(scores), "--bootstrap", "50"]) == 0
+    first = capsys.readouterr().out
+    lines = scores.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if not line.startswith("# "))
+    assert lines[start].split("\t")[:4] == ["id", "score", "llr", "label"]
+    rows = [line.split("\t") for line in lines[start + 1:]]
+    assert sorted(r[0] for r in rows) == sorted([f"r{i}" for i in range(5)] + [f"f{i}" for i in range(5)])  # file names
+    assert all(0.0 <= float(r[1]) <= 1.0 for r in rows) and {r[3] for r in rows} == {"real", "fake"}
+    assert main(["evaluate", "--from-scores", str(scores), "-o", str(replayed), "--bootstrap", "50"]) == 0
+    second = capsys.readouterr().out
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (scored, replayed))
+    assert a["metrics"] == b["metrics"] and a["groups"] == b["groups"] and (a["name"], a["threshold"]) == (b["name"], b["threshold"])
+    assert first.splitlines()[0] == second.splitlines()[0]  # the same EER line
+    assert (replayed / "report.md").is_file() and (replayed / "roc.png").is_file()
+    assert main(["evaluate", models[0], "--from-scores", str(scores), "-o", str(replayed)]) == 2
+    assert "it does not score: drop MODEL" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # without --from-scores, MODEL and --data stay required
+        main(["evaluate", "--data", str(folder), "-o", str(replayed)])
+    assert info.value.code == 2 and "required: model" in capsys.readouterr().err.lower()
+
+
 def test_evaluate_bad_model_is_a_clean_error(folder, folder_loader, tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "missing"), "--data", str(folder), "-o", str(tmp_path / "r")]) == 1
     assert "wavguard: error:" in capsys.readouterr().err

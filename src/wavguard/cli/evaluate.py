@@ -43,7 +43,27 @@ def register(subparsers) -> None:
     p.add_argument("--adversarial-method", choices=("fgsm", "pgd"), default="pgd",
                    help="the attack: pgd (default; projected steps within the budget) or fgsm (one step, cheaper)")
     p.add_argument("--adversarial-steps", type=int, default=3, metavar="N", help="PGD steps (default 3)")
+    p.add_argument(
+        "--scores", default=None, metavar="FILE",
+        help="also write a score file: one tab-separated line per utterance (id, score = P(fake), higher = more "
+        "likely fake, llr, label, attack/generator/channel columns when the data has them), for benchmarks",
+    )
+    p.add_argument(
+        "--from-scores", action=_FromScores, default=None, metavar="FILE",
+        help="write the report from a score file (--scores) instead of scoring: no MODEL, no --data",
+    )
     p.set_defaults(func=run)
+
+
+class _FromScores(argparse.Action):
+    """``--from-scores FILE``: the report comes from a score file, so MODEL and --data stop being
+    required (argparse checks required arguments after every option has been seen)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        for action in parser._actions:
+            if action.dest in ("model", "data"):
+                action.required = False
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
@@ -90,10 +110,39 @@ def _store_metrics(model, name: str) -> str:
     return f"metrics stored in {model.config.save(name)}"
 
 
+def run_from_scores(args: argparse.Namespace) -> int:
+    """``wavguard evaluate --from-scores FILE -o DIR``: the report of a score file, no model."""
+    from ..errors import ConfigError
+    from ..evaluation.report import format_percent, to_json, write_report
+    from ..evaluation.scorefile import evaluate_score_file
+
+    scoring = {"MODEL": args.model, "--data": args.data, "--channels": args.channels,
+               "--adversarial": args.adversarial, "--store-metrics": args.store_metrics, "--scores": args.scores}
+    given = [name for name, value in scoring.items() if value]
+    if given:
+        raise ConfigError(f"wavguard evaluate --from-scores reads scores, it does not score: drop {', '.join(given)}")
+    result = evaluate_score_file(args.from_scores, threshold=args.threshold, group_columns=args.group_by,
+                                 bootstrap_resamples=args.bootstrap)
+    report = write_report(result, args.out)
+    m = result.metrics
+    if args.json:
+        print(to_json({"metrics": m, "report": str(report), "num_failed": 0}), end="")
+        return 0
+    if m["eer"] is None:
+        print(f"EER n/a (the scores hold a single class); accuracy {format_percent(m['accuracy'])} at threshold {m['threshold']:.4g}")
+    else:
+        print(f"EER {format_percent(m['eer'])} at threshold {m['eer_threshold']:.4g}; ROC AUC {m['roc_auc']:.4f} "
+              f"({m['num_clips']} clips: {m['num_real']} real, {m['num_fake']} fake)")
+    print(f"report: {report}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.evaluate import evaluate_detector
     from ..evaluation.report import format_percent, format_ratio, write_report
 
+    if args.from_scores is not None:
+        return run_from_scores(args)
     if args.channels is not None:
         from ..audio.channels import parse_channels
 
@@ -117,6 +166,10 @@ def run(args: argparse.Namespace) -> int:
         progress=_args.resolve_progress(args),
     )
     report = write_report(result, args.out)
+    if args.scores:
+        from ..evaluation.scorefile import write_scores
+
+        write_scores(result, args.scores, dataset)
     m = result.metrics
     if args.json:
         from ..evaluation.report import to_json
