@@ -40,14 +40,51 @@ def test_card_rounds_values_and_names_a_local_backbone(tmp_path):
     card = render_model_card(det.config, "me/x")
     (tmp_path / "README.md").write_text(card)
     meta = metadata_load(tmp_path / "README.md")
-    results = meta["model-index"][0]["results"][0]
-    assert [(m["type"], m["value"]) for m in results["metrics"]] == [("eer", 0.324), ("validation_ece", 0.044)]
-    assert results["dataset"] == {"name": "a long description of the data", "type": "wavguard-offline-corpus"}
+    evaluation, validation = meta["model-index"][0]["results"]
+    assert [(m["type"], m["value"]) for m in evaluation["metrics"]] == [("eer", 0.324)]
+    assert evaluation["dataset"] == {"name": "a long description of the data", "type": "wavguard-offline-corpus"}
+    assert [(m["type"], m["name"], m["value"]) for m in validation["metrics"]] == [("ece", "ECE (validation)", 0.044)]
+    assert validation["dataset"]["split"] == "validation"
     assert meta["base_model"] == "openai/whisper-base"
     assert "/root/" not in card and "OpenAI Whisper-base (bundled)" in card
     assert "| eer | 32.4 % |" in card and "| validation_ece | 4.4 % |" in card
     det.config.extra = {}
     assert "`whisper-base` (a local checkpoint)" in render_model_card(det.config, "me/x")
+
+
+@pytest.mark.parametrize("train_data", ["alice/asvspoof-la", [{"source": "alice/asvspoof-la", "split": "train"}, "/srv/data/clips"]])
+def test_a_trained_detector_card_indexes_eer_first_on_the_hub_dataset(tmp_path, train_data):
+    """What training stores (validation_eer, validation_ece, epoch; train_data a Hub id) gives a
+    model-index of type ``eer`` (not ``validation_eer``), EER before ECE, on the named dataset's
+    validation split, not on ``custom``; a test source's EER sits on that source."""
+    det = tiny_detector("whisper", window_seconds=1.0)
+    det.config.metrics = {"validation_ece": 0.0412, "validation_eer": 0.0251, "epoch": 3.0, "test_eer[bob/in-the-wild@test]": 0.2}
+    det.config.extra = {"training": {"train_data": train_data, "epochs": 3}}
+    card = render_model_card(det.config, "me/x")
+    (tmp_path / "README.md").write_text(card)
+    meta = metadata_load(tmp_path / "README.md")
+    results = meta["model-index"][0]["results"]
+    by_dataset = {(r["dataset"]["type"], r["dataset"].get("split")): r for r in results}
+    validation = by_dataset[("alice/asvspoof-la", "validation")]
+    assert validation["dataset"]["name"] == "alice/asvspoof-la"
+    assert [(m["type"], m["name"], m["value"]) for m in validation["metrics"]] == [
+        ("eer", "EER (validation)", 0.0251), ("ece", "ECE (validation)", 0.0412)]
+    test = by_dataset[("bob/in-the-wild", "test")]
+    assert [(m["type"], m["value"]) for m in test["metrics"]] == [("eer", 0.2)]
+    assert "custom" not in card and "validation_eer" not in str(meta["model-index"])
+    assert meta["datasets"] == ["alice/asvspoof-la"]
+    assert "Data: alice/asvspoof-la" in card and "| validation_eer | 2.5 % |" in card and "| test_eer[bob/in-the-wild@test] | 20.0 % |" in card
+
+
+def test_card_orders_the_asvspoof5_metrics_after_eer(tmp_path):
+    det = tiny_detector("whisper", window_seconds=1.0)
+    det.config.metrics = {"roc_auc": 0.99, "cllr": 0.3, "act_dcf": 0.2, "min_dcf": 0.1, "accuracy": 0.9, "eer": 0.05}
+    det.config.extra = {"dataset_id": "alice/asvspoof-la"}
+    (tmp_path / "README.md").write_text(render_model_card(det.config, "me/x"))
+    results = metadata_load(tmp_path / "README.md")["model-index"][0]["results"]
+    assert len(results) == 1 and results[0]["dataset"] == {"name": "alice/asvspoof-la", "type": "alice/asvspoof-la"}
+    assert [(m["type"], m["name"]) for m in results[0]["metrics"]] == [
+        ("eer", "EER"), ("min_dcf", "minDCF"), ("act_dcf", "actDCF"), ("cllr", "Cllr"), ("roc_auc", "ROC AUC"), ("accuracy", "accuracy")]
 
 
 @pytest.mark.parametrize(
@@ -150,9 +187,11 @@ def test_card_is_a_huggingface_model_card_without_local_paths(tmp_path):
     assert data["library_name"] == "wavguard" and data["pipeline_tag"] == "audio-classification"
     assert data["datasets"] == ["alice/spoof-clips", "bob/more-clips"]
     assert "base_model" not in data  # a local backbone has no Hub id
-    (result,) = data["model-index"][0]["results"]  # one task on one dataset, its metrics EER first
-    assert [(m["type"], m["value"]) for m in result["metrics"]] == [("eer", 0.05), ("test_eer[test.csv]", 0.07)]
+    result, held_out = data["model-index"][0]["results"]  # one task; the test source's EER on its own data
+    assert [(m["type"], m["value"]) for m in result["metrics"]] == [("eer", 0.05)]
     assert result["task"]["type"] == "audio-classification" and result["dataset"]["type"] == "alice/spoof-clips"
+    assert [(m["type"], m["name"], m["value"]) for m in held_out["metrics"]] == [("eer", "EER (test: test.csv)", 0.07)]
+    assert held_out["dataset"] == {"name": "test.csv", "type": "test.csv", "split": "test"}
     text = str(card)
     assert str(tmp_path) not in text and "/tmp" not in text
     assert "clips under data" in text and "(a local checkpoint)" in text

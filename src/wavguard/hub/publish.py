@@ -10,6 +10,7 @@ a local folder.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -55,22 +56,56 @@ def backbone_family(backbone_type: str | None, default: str) -> str:
     return _BACKBONE_FAMILIES.get(backbone_type, backbone_type or default)
 
 
+#: model-index metric types, in the order a card lists them (EER first, then the other ASVspoof 5
+#: metrics), with the names shown; scores point towards FAKE, every one of these is lower = better
+#: except ROC AUC and accuracy.
+_METRIC_TYPES = {"eer": "EER", "min_dcf": "minDCF", "act_dcf": "actDCF", "cllr": "Cllr", "roc_auc": "ROC AUC",
+                 "accuracy": "accuracy", "ece": "ECE"}
+#: Where a stored metric was measured, from its prefix (``validation_eer``, ``test_eer[owner/data]``).
+_SPLITS = {"validation": "validation", "val": "validation", "test": "test"}
+_TEST_SOURCE = re.compile(r"^(?P<split>[a-z]+)_(?P<metric>[a-z_]+)\[(?P<source>.+)\]$")
+
+
+def _metric_kind(key: str) -> tuple[str, str, str | None, str | None]:
+    """``(model-index type, shown name, split, source)`` of a stored metric: ``validation_eer`` is an
+    ``eer`` measured on the validation split, ``test_eer[owner/data@test]`` an ``eer`` on that test
+    source; unknown keys keep their own name as type."""
+    lowered = key.lower()
+    if lowered in _METRIC_TYPES:
+        return lowered, _METRIC_TYPES[lowered], None, None
+    match = _TEST_SOURCE.match(lowered)
+    if match and match["metric"] in _METRIC_TYPES and match["split"] in _SPLITS:
+        source = key[match.start("source"):match.end("source")]
+        return match["metric"], f"{_METRIC_TYPES[match['metric']]} ({match['split']}: {source})", _SPLITS[match["split"]], source
+    prefix, _, metric = lowered.partition("_")
+    if metric in _METRIC_TYPES and prefix in _SPLITS:
+        return metric, f"{_METRIC_TYPES[metric]} ({_SPLITS[prefix]})", _SPLITS[prefix], None
+    return key, key, None, None
+
+
 def headline_metrics(metrics: dict[str, Any]) -> list[tuple[str, float]]:
-    """The numeric metrics a card shows, EER first, rounded to 4 decimals (training bookkeeping
-    such as ``epoch`` left out).
+    """The numeric metrics a card shows, rounded to 4 decimals (training bookkeeping such as
+    ``epoch`` left out): EER first (the evaluation's, a test source's, then the validation EER),
+    then minDCF, actDCF, Cllr, ROC AUC, accuracy, ECE, then the rest by name.
 
     Example:
-        >>> headline_metrics({"roc_auc": 0.98765, "epoch": 3, "eer": 0.031})
-        [('eer', 0.031), ('roc_auc', 0.9877)]
+        >>> headline_metrics({"roc_auc": 0.98765, "epoch": 3, "validation_ece": 0.02, "eer": 0.031, "min_dcf": 0.2})
+        [('eer', 0.031), ('min_dcf', 0.2), ('roc_auc', 0.9877), ('validation_ece', 0.02)]
     """
     numeric = [(k, round(float(v), 4)) for k, v in metrics.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _NOT_METRICS]
-    return sorted(numeric, key=lambda kv: (not kv[0].lower().startswith("eer"), kv[0]))
+    rank = list(_METRIC_TYPES)
+
+    def order(item: tuple[str, float]) -> tuple[int, int, str]:
+        kind, _, split, _ = _metric_kind(item[0])
+        return (rank.index(kind) if kind in rank else len(rank), (None, "test", "validation").index(split), item[0])
+
+    return sorted(numeric, key=order)
 
 
 def _shown(name: str, value: float) -> str:
     """EERs and calibration errors as percentages (they are fractions), the rest as numbers."""
-    if name.lower().startswith("eer") or name.lower().endswith(("_eer", "_ece")):
+    if _metric_kind(name)[0] in ("eer", "ece"):
         return f"{100 * value:.1f} %"
     return f"{value:.4g}"
 
@@ -107,19 +142,31 @@ def _namespaced_hub_id(value: Any) -> str | None:
     return value if isinstance(value, str) and "/" in value and is_hub_id(value) else None
 
 
+def _source_hub_ids(value: Any) -> list[str]:
+    """The Hub dataset ids in a data source as training records it: a string, a ``{"source": ...}``
+    mapping or a list of those (``@split`` suffixes of test sources dropped)."""
+    if isinstance(value, (list, tuple)):
+        return [hub_id for item in value for hub_id in _source_hub_ids(item)]
+    if isinstance(value, dict):
+        value = value.get("source")
+    hub_id = _namespaced_hub_id(value.split("@")[0] if isinstance(value, str) else value)
+    return [hub_id] if hub_id else []
+
+
+def _training_hub_ids(config) -> list[str]:
+    training = config.extra.get("training")
+    return _source_hub_ids(training.get("train_data")) if isinstance(training, dict) else []
+
+
 def _datasets(config) -> list[str]:
     """Hub datasets for the card's ``datasets``: ``extra["datasets"]``, ``["dataset_id"]`` or the
     training data, where they are Hub ids."""
     listed = config.extra.get("datasets")
     candidates = list(listed) if isinstance(listed, (list, tuple)) else []
     candidates.append(config.extra.get("dataset_id"))
-    training = config.extra.get("training")
-    if isinstance(training, dict):
-        candidates.append(training.get("train_data"))
     found = []
-    for value in candidates:
-        hub_id = _namespaced_hub_id(value)
-        if hub_id and hub_id not in found:
+    for hub_id in [*_source_hub_ids(candidates), *_training_hub_ids(config)]:
+        if hub_id not in found:
             found.append(hub_id)
     return found
 
@@ -156,24 +203,30 @@ def build_model_card(config, repo_id: str, license: str = "apache-2.0") -> "Mode
 
     config = config.replace(extra=scrub_local_paths(dict(config.extra)), metrics=scrub_local_paths(dict(config.metrics)))
     metrics = headline_metrics(config.metrics)
-    dataset = str(config.extra.get("dataset", "custom"))
-    dataset_id = str(config.extra.get("dataset_id", dataset))
+    # the data the metrics come from: as described, else the Hub dataset the detector trained on
+    # (its validation split holds the validation metrics), "custom" only when nothing names it
+    described = config.extra.get("dataset")
+    trained_on = (_training_hub_ids(config) + _datasets(config))[:1]
+    dataset_id = str(config.extra.get("dataset_id") or (trained_on[0] if trained_on else None) or described or "custom")
+    dataset = str(described or dataset_id)
     dataset_name = _dataset_name(config.extra, dataset, dataset_id)
     name = repo_id.split("/")[-1]
     base_model = _namespaced_hub_id(config.extra.get("base_model")) or _namespaced_hub_id(config.backbone)
     tags = [t for t in ("audio-classification", "deepfake-detection", "anti-spoofing", "wavguard", config.backbone_type) if t]
-    results = [
-        EvalResult(
+    results = []
+    for key, value in metrics:
+        kind, shown, split, source = _metric_kind(key)
+        test_set = ((_source_hub_ids(source) or [source.split("@")[0]])[0]) if source else None  # its own data
+        results.append(EvalResult(
             task_type="audio-classification",
             task_name="Deepfake speech detection",
-            dataset_type=dataset_id,
-            dataset_name=dataset_name,
-            metric_type=metric,
+            dataset_type=test_set or dataset_id,
+            dataset_name=test_set or dataset_name,
+            dataset_split=split,
+            metric_type=kind,
             metric_value=value,
-            metric_name=metric.upper() if metric.lower() == "eer" else metric,
-        )
-        for metric, value in metrics
-    ]
+            metric_name=shown,
+        ))
     data = ModelCardData(
         library_name="wavguard",
         license=license,
