@@ -31,7 +31,7 @@ from ..data import decode_audio
 from ..detector import Detector
 from ..errors import ConfigError, WavguardError
 from ..models.adversarial import ATTACKS, attack, snr_db_of
-from ..scoring.datasets import ScoredRow, _rename_error, cell_input, score_inputs
+from ..scoring.datasets import ScoredRow, cell_input, rename_error, score_inputs
 
 __all__ = ["attack_clip", "score_dataset_adversarial", "check_attack"]
 
@@ -142,7 +142,7 @@ def score_dataset_adversarial(
                 attacked = attack_clip(detector, clean, int(labels[row]), snr_db, method, steps)
                 achieved.append(float(snr_db_of(torch.from_numpy(clean)[None], torch.from_numpy(attacked - clean)[None])[0]))
         except WavguardError as exc:
-            out.append(ScoredRow(row, math.nan, math.nan, math.nan, 0.0, name, _rename_error(str(exc), name, item)))
+            out.append(ScoredRow(row, math.nan, math.nan, math.nan, 0.0, name, rename_error(str(exc), name, item)))
             continue
         scored = score_inputs(detector, [attacked], sample_rate=rate, batch_size=batch_size)
         err = scored.errors[0]

@@ -33,7 +33,7 @@ from ..audio.channels import DEFAULT_CHANNELS, parse_channels
 from ..data.hub_data import materialize
 from ..errors import ConfigError
 from ..hub.portable import base_name
-from ..scoring.datasets import ItemScores, ScoredRow, _logit, predict_margins, score_dataset, score_inputs
+from ..scoring.datasets import ItemScores, ScoredRow, logit, predict_margins, score_dataset, score_inputs
 from .adversarial import check_attack, score_dataset_adversarial
 
 __all__ = [
@@ -239,7 +239,7 @@ def evaluate_scores(
     labels = np.asarray(labels).astype(int)
     scores = np.asarray(scores, dtype=np.float64)
     if log_odds is None:
-        log_odds = _logit(np.clip(scores, 1e-300, 1.0 - 1e-16))
+        log_odds = logit(np.clip(scores, 1e-300, 1.0 - 1e-16))
     log_odds = np.asarray(log_odds, dtype=np.float64)
     margins = log_odds if margins is None else np.asarray(margins, dtype=np.float64)
     llrs = log_odds - float(prior_log_odds)

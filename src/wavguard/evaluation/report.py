@@ -39,6 +39,8 @@ __all__ = [
     "plot_eer_per_channel",
     "format_ratio",
     "format_percent",
+    "format_value",
+    "markdown_table",
 ]
 
 _DET_TICKS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95)  # 0.2 % left out: it crowds 0.1 and 0.5
@@ -215,12 +217,12 @@ def _robustness_lines(result: Any, images: dict[str, str]) -> list[str]:
         "sample rate; ratio = channel EER / clean EER.",
         "",
     ]
-    rows = [["clean", "no degradation", _fmt(m.get("eer"), "pct"), _fmt(m.get("roc_auc")), _fmt(m.get("min_dcf")), "1.00",
+    rows = [["clean", "no degradation", format_value(m.get("eer"), "pct"), format_value(m.get("roc_auc")), format_value(m.get("min_dcf")), "1.00",
              str(int(result.labels.size)), str(len(result.failures))]]
     for r in result.robustness():
-        rows.append([r["channel"], (r["description"] or "").replace("|", "\\|"), _fmt(r["eer"], "pct"), _fmt(r["roc_auc"]),
-                     _fmt(r["min_dcf"]), format_ratio(r["eer_ratio"]), str(r["num_scored"]), str(r["num_failed"])])
-    lines += _table(["channel", "degradation", "EER", "AUC", "minDCF", "EER ratio", "clips", "failed"], rows)
+        rows.append([r["channel"], (r["description"] or "").replace("|", "\\|"), format_value(r["eer"], "pct"), format_value(r["roc_auc"]),
+                     format_value(r["min_dcf"]), format_ratio(r["eer_ratio"]), str(r["num_scored"]), str(r["num_failed"])])
+    lines += markdown_table(["channel", "degradation", "EER", "AUC", "minDCF", "EER ratio", "clips", "failed"], rows)
     if "eer_per_channel" in images:
         lines += [f"![EER per channel]({images['eer_per_channel']})", ""]
     return lines
@@ -236,14 +238,14 @@ def _adversarial_lines(result: Any) -> list[str]:
         f"The same clips after a white-box {str(a.get('method')).upper()} attack on this detector at "
         f"{a.get('snr_db'):g} dB SNR{steps} (wavguard.evaluation.adversarial): each clip is perturbed to push its "
         "score the wrong way (real clips towards FAKE, fake clips towards REAL). Scores still point towards FAKE. "
-        f"Achieved SNR: at least {_fmt(a.get('achieved_snr_db_min'))} dB.",
+        f"Achieved SNR: at least {format_value(a.get('achieved_snr_db_min'))} dB.",
         "",
     ]
     rows = [
-        ["clean", _fmt(a["clean_eer"], "pct"), _fmt(a["clean_roc_auc"]), "1.00", str(int(result.labels.size))],
-        ["attacked", _fmt(a["eer"], "pct"), _fmt(a["roc_auc"]), format_ratio(a["eer_ratio"]), str(int(attacked.labels.size))],
+        ["clean", format_value(a["clean_eer"], "pct"), format_value(a["clean_roc_auc"]), "1.00", str(int(result.labels.size))],
+        ["attacked", format_value(a["eer"], "pct"), format_value(a["roc_auc"]), format_ratio(a["eer_ratio"]), str(int(attacked.labels.size))],
     ]
-    return lines + _table(["audio", "EER", "AUC", "EER ratio", "clips"], rows)
+    return lines + markdown_table(["audio", "EER", "AUC", "EER ratio", "clips"], rows)
 
 
 _DCF_NOTE = (
@@ -260,7 +262,8 @@ def _prior_text(prior_log_odds: float) -> str:
     return f"{prior_log_odds:.4g} (the log-odds of the fake prior of the calibration data)"
 
 
-def _fmt(value: Any, kind: str = "num") -> str:
+def format_value(value: Any, kind: str = "num") -> str:
+    """A metric for a report table: ``"n/a"`` for None, a percentage for ``kind="pct"``, 4 digits otherwise."""
     if value is None:
         return "n/a"
     if kind == "pct":
@@ -270,7 +273,8 @@ def _fmt(value: Any, kind: str = "num") -> str:
     return str(value)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown table as lines (header, rule, rows, then a blank line)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return lines + [""]
@@ -280,14 +284,14 @@ def _group_rows(summaries: dict[str, dict[str, Any]]) -> list[list[str]]:
     return [
         [
             name.replace("|", "\\|"),
-            _fmt(s["eer"], "pct"),
-            _fmt(s["min_dcf"]),
-            _fmt(s.get("act_dcf")),
-            _fmt(s["cllr"]),
-            _fmt(s["roc_auc"]),
-            _fmt(s["accuracy"], "pct"),
-            _fmt(s["false_alarm_rate"], "pct"),
-            _fmt(s["miss_rate"], "pct"),
+            format_value(s["eer"], "pct"),
+            format_value(s["min_dcf"]),
+            format_value(s.get("act_dcf")),
+            format_value(s["cllr"]),
+            format_value(s["roc_auc"]),
+            format_value(s["accuracy"], "pct"),
+            format_value(s["false_alarm_rate"], "pct"),
+            format_value(s["miss_rate"], "pct"),
             str(s["num_real"]),
             str(s["num_fake"]),
         ]
@@ -305,8 +309,8 @@ def _markdown(result: Any, images: dict[str, str]) -> str:
         f"Thresholded metrics use threshold {result.threshold:.4g} (a clip is fake when score >= threshold).",
         "",
         f"**EER {format_percent(m['eer'])}**" + (f" (95% bootstrap interval {format_percent(ci[0])} to {format_percent(ci[1])})" if ci else "")
-        + f" at threshold {_fmt(m['eer_threshold'])}; minDCF {_fmt(m['min_dcf'])}, actDCF {_fmt(m.get('act_dcf'))}, "
-        f"Cllr {_fmt(m['cllr'])} bits; ROC AUC {_fmt(m['roc_auc'])}; "
+        + f" at threshold {format_value(m['eer_threshold'])}; minDCF {format_value(m['min_dcf'])}, actDCF {format_value(m.get('act_dcf'))}, "
+        f"Cllr {format_value(m['cllr'])} bits; ROC AUC {format_value(m['roc_auc'])}; "
         f"{m['num_clips']} clips ({m['num_real']} real, {m['num_fake']} fake)"
         + (f"; {len(result.failures)} failed" if result.failures else "") + ".",
         "",
@@ -316,23 +320,23 @@ def _markdown(result: Any, images: dict[str, str]) -> str:
         "",
     ]
     pooled = [
-        ("EER", _fmt(m["eer"], "pct")),
-        ("EER threshold", _fmt(m["eer_threshold"])),
-        ("minDCF (normalised, ASVspoof 5 costs)", _fmt(m["min_dcf"])),
-        ("actDCF (normalised, ASVspoof 5 costs)", _fmt(m.get("act_dcf"))),
-        ("Cllr (bits)", _fmt(m["cllr"])),
-        ("ROC AUC", _fmt(m["roc_auc"])),
-        ("threshold", _fmt(m["threshold"])),
-        ("accuracy", _fmt(m["accuracy"], "pct")),
-        ("false-alarm rate (real flagged fake)", _fmt(m["false_alarm_rate"], "pct")),
-        ("miss rate (fake let through)", _fmt(m["miss_rate"], "pct")),
+        ("EER", format_value(m["eer"], "pct")),
+        ("EER threshold", format_value(m["eer_threshold"])),
+        ("minDCF (normalised, ASVspoof 5 costs)", format_value(m["min_dcf"])),
+        ("actDCF (normalised, ASVspoof 5 costs)", format_value(m.get("act_dcf"))),
+        ("Cllr (bits)", format_value(m["cllr"])),
+        ("ROC AUC", format_value(m["roc_auc"])),
+        ("threshold", format_value(m["threshold"])),
+        ("accuracy", format_value(m["accuracy"], "pct")),
+        ("false-alarm rate (real flagged fake)", format_value(m["false_alarm_rate"], "pct")),
+        ("miss rate (fake let through)", format_value(m["miss_rate"], "pct")),
     ]
     for cls in ("real", "fake"):
         pc = m["per_class"][cls]
         pooled.append((f"{cls}: precision / recall / F1", f"{pc['precision']:.3f} / {pc['recall']:.3f} / {pc['f1']:.3f}"))
     if result.audio_seconds_per_second is not None:
         pooled.append(("scoring speed (s of audio per s)", f"{result.audio_seconds_per_second:.3g}"))
-    lines += _table(["metric", "value"], pooled)
+    lines += markdown_table(["metric", "value"], pooled)
     for key in ("roc", "det", "histogram", "confusion"):
         if key in images:
             lines += [f"![{key}]({images[key]})", ""]
@@ -342,7 +346,7 @@ def _markdown(result: Any, images: dict[str, str]) -> str:
             lines += ["## Per attack", "", "Each attack's fake clips against all real clips (ASVspoof convention).", ""]
         else:
             lines += [f"## Per {column}", "", f"Each {column}'s own clips; n/a where it has a single class.", ""]
-        lines += _table([column] + header[1:], _group_rows(summaries))
+        lines += markdown_table([column] + header[1:], _group_rows(summaries))
         if column == "attack" and "eer_per_attack" in images:
             lines += [f"![EER per attack]({images['eer_per_attack']})", ""]
     if getattr(result, "channels", None):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_text
-from ..evaluation.report import _fmt, _table, format_percent, plot_det, plot_roc, to_json, write_report
+from ..evaluation.report import format_percent, format_value, markdown_table, plot_det, plot_roc, to_json, write_report
 
 __all__ = ["render", "write_update_report", "model_summary"]
 
@@ -88,28 +88,28 @@ def render(old: Any, new: Any, counts: dict[str, Any], accepted: bool, reason: s
          f"{ho['total']} ({ho['real']} real, {ho['fake']} fake"
          + (f"; {ho['feedback']} feedback, {ho['replay']} replay)" if "feedback" in ho else ")")],
     ]
-    lines += _table(["", "clips"], rows)
+    lines += markdown_table(["", "clips"], rows)
     lines += ["## Hold-out metrics", ""]
     table = []
     for title, key, kind in _ROWS:
         a = old.threshold if key == "threshold" else old.metrics.get(key)
         b = new.threshold if key == "threshold" else new.metrics.get(key)
-        table.append([title, _fmt(a, kind), _fmt(b, kind), _change(a, b, kind)])
+        table.append([title, format_value(a, kind), format_value(b, kind), _change(a, b, kind)])
     for cls in ("real", "fake"):
         a, b = old.metrics["per_class"][cls], new.metrics["per_class"][cls]
-        table.append([f"{cls}: recall at threshold", _fmt(a["recall"], "pct"), _fmt(b["recall"], "pct"), _change(a["recall"], b["recall"], "pct")])
+        table.append([f"{cls}: recall at threshold", format_value(a["recall"], "pct"), format_value(b["recall"], "pct"), _change(a["recall"], b["recall"], "pct")])
     table.append(["clips (real / fake)", f"{old.metrics['num_real']} / {old.metrics['num_fake']}",
                   f"{new.metrics['num_real']} / {new.metrics['num_fake']}", ""])
-    lines += _table(["metric", "old", "new", "change"], table)
+    lines += markdown_table(["metric", "old", "new", "change"], table)
     lines += ["![ROC](roc.png)", ""]
     for column, groups in old.groups.items():
         lines += [f"## Per {column}", "", f"Each {column}'s own clips (EER n/a where a {column} has one class).", ""]
         rows = []
         for value, a in groups.items():
             b = new.groups.get(column, {}).get(value, {})
-            rows.append([str(value), _fmt(a.get("eer"), "pct"), _fmt(b.get("eer"), "pct"), _fmt(a.get("accuracy"), "pct"),
-                         _fmt(b.get("accuracy"), "pct"), str(a.get("num_real")), str(a.get("num_fake"))])
-        lines += _table([column, "old EER", "new EER", "old accuracy", "new accuracy", "real", "fake"], rows)
+            rows.append([str(value), format_value(a.get("eer"), "pct"), format_value(b.get("eer"), "pct"), format_value(a.get("accuracy"), "pct"),
+                         format_value(b.get("accuracy"), "pct"), str(a.get("num_real")), str(a.get("num_fake"))])
+        lines += markdown_table([column, "old EER", "new EER", "old accuracy", "new accuracy", "real", "fake"], rows)
     lines += ["Full reports of each model: [old](old/report.md), [new](new/report.md). "
               f"EER 95% intervals: old {_ci(old)}, new {_ci(new)}.", ""]
     return "\n".join(lines)

@@ -24,7 +24,8 @@ from ..audio.decode import describe_source
 from ..data import decode_audio
 from ..errors import ConfigError, InvalidAudioError, WavguardError
 
-__all__ = ["InputScorer", "ItemScores", "ScoredRow", "cell_input", "predict_margins", "score_inputs", "score_dataset"]
+__all__ = ["InputScorer", "ItemScores", "ScoredRow", "cell_input", "logit", "predict_margins", "rename_error", "score_inputs",
+           "score_dataset"]
 
 #: Rows decoded and scored per call to ``predict`` (bounds the encoded bytes held at once).
 _CHUNK_ROWS = 64
@@ -59,7 +60,8 @@ class ScoredRow(NamedTuple):
     source: str
     error: str | None
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)) in float64: a probability of FAKE as log-odds (higher = more fake)."""
     p = np.asarray(p, dtype=np.float64)
     return np.log(p) - np.log1p(-p)
 
@@ -133,7 +135,7 @@ def cell_input(cell: Any, row: int) -> tuple[Any, str, str | None]:
         return {"array": read.item, "sampling_rate": read.sample_rate_hz, "path": read.name}, read.name, None
     return read.item, read.name, None
 
-def _rename_error(message: str, name: str, item: Any) -> str:
+def rename_error(message: str, name: str, item: Any) -> str:
     """Error messages about in-memory bytes name the data set's file instead."""
 
     prefix = describe_source(item) + ": "
@@ -145,7 +147,7 @@ def _degraded(item: Any, name: str, row: int, channel, channel_seed: int, rate: 
     try:
         samples = decode_audio(item, rate)
     except WavguardError as exc:
-        return _rename_error(str(exc), name, item)
+        return rename_error(str(exc), name, item)
     try:
         return channel(samples, rate, seed=channel_seed, index=row)
     except (WavguardError, ValueError, RuntimeError) as exc:  # soundfile's codec errors are RuntimeErrors
@@ -207,7 +209,7 @@ def _score_rows(model, chunks, audio_column: str, batch_size: int, progress: boo
                 float(scored.log_odds[k]),
                 float(scored.durations_seconds[k]),
                 names[pos],
-                None if err is None else _rename_error(err, names[pos], inputs[pos]),
+                None if err is None else rename_error(err, names[pos], inputs[pos]),
             ))
     return out
 
