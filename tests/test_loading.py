@@ -209,3 +209,48 @@ def test_a_deeply_nested_ensemble_file_is_a_load_error(tmp_path):
     (tmp_path / "ensemble.json").write_text("[" * 100_000)
     with pytest.raises(ModelLoadError, match="ensemble"):
         loading.read_ensemble(loading.inspect(tmp_path))
+
+
+def test_a_referenced_backbone_must_have_the_recorded_weights(tmp_path):
+    from wavguard.models.backbone import weights_sha256
+    from wavguard.testing import tiny_backbone_dir
+
+    backbone = tiny_backbone_dir("wav2vec2", tmp_path / "backbone")
+    det = Detector.from_backbone(str(backbone), window_seconds=1.0)
+    det.config = det.config.replace(backbone_sha256=weights_sha256(det.model.backbone.model))
+    folder = det.save_pretrained(tmp_path / "det")  # the backbone is referenced, not bundled
+    assert not (folder / "backbone").exists()
+    clip = _clips()[0]
+    assert Detector.from_pretrained(folder).predict(clip, sample_rate=RATE_HZ).score == pytest.approx(
+        det.predict(clip, sample_rate=RATE_HZ).score, abs=1e-6)
+    tiny_backbone_dir("wav2vec2", backbone, seed=1)  # other weights under the same name
+    with pytest.raises(ModelLoadError, match="has other weights"):
+        Detector.from_pretrained(folder)
+
+
+def test_weights_sha256_is_exact_and_skips_adapters():
+    from wavguard.models.backbone import weights_sha256
+
+    net = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[1.0, -2.0]]))
+        net.bias.fill_(0.5)
+    # sha256 of "bias|torch.float32|(1,)\n" + bytes(0.5) + "weight|torch.float32|(1, 2)\n" + bytes(1, -2)
+    assert weights_sha256(net) == "cdb4e3e6188d4cb7623c4e133aee1aed7a10c7e28abfb618570a329229cdbff8"
+    first = weights_sha256(net)
+    net.register_parameter("lora_A", torch.nn.Parameter(torch.ones(1)))
+    assert weights_sha256(net) == first  # adapters are saved apart and do not change the base
+    with torch.no_grad():
+        net.bias.fill_(0.25)
+    assert weights_sha256(net) != first
+
+
+def test_a_builtin_name_resolves_inside_the_package(tmp_path, monkeypatch):
+    folder = tiny_detector("wav2vec2", window_seconds=1.0).save_pretrained(tmp_path / "detectors" / "tiny")
+    monkeypatch.setattr(loading, "BUILTIN_ROOT", tmp_path / "detectors")
+    monkeypatch.setitem(loading.BUILTIN_DETECTORS, "wavguard-tiny", "tiny")
+    assert loading.inspect("wavguard-tiny").directory == folder
+    assert Detector.from_pretrained("wavguard-tiny").backend_name == "torch"
+    monkeypatch.setitem(loading.BUILTIN_DETECTORS, "wavguard-gone", "gone")
+    with pytest.raises(ModelLoadError, match="missing from this install"):
+        loading.inspect("wavguard-gone")

@@ -83,10 +83,10 @@ MAX_CONFIG_DEPTH = 32
 
 _INT_FIELDS = ("num_layers", "head_kernel_size", "sample_rate_hz", "top_k")
 _FLOAT_FIELDS = ("head_dropout", "window_seconds", "hop_seconds", "threshold", "calibration_scale", "calibration_bias")
-_STR_FIELDS = ("backbone", "backbone_revision", "backbone_type", "freeze", "head_pooling", "head_activation",
+_STR_FIELDS = ("backbone", "backbone_revision", "backbone_sha256", "backbone_type", "freeze", "head_pooling", "head_activation",
                "aggregation", "kind", "wavguard_version")
 #: Fields where ``None`` (JSON null) is a meaningful value.
-_OPTIONAL = frozenset({"backbone_revision", "num_layers", "normalize", "hop_seconds", "denoise", "spectrogram"})
+_OPTIONAL = frozenset({"backbone_revision", "backbone_sha256", "num_layers", "normalize", "hop_seconds", "denoise", "spectrogram"})
 
 
 def _as_int(name: str, value: Any, optional: bool = False) -> int | None:
@@ -180,6 +180,9 @@ class DetectorConfig:
     Attributes:
         backbone: Hub id or local directory of the pretrained backbone (``kind="transformer"``).
         backbone_revision: Hub revision (branch, tag or commit) of the backbone.
+        backbone_sha256: for a referenced backbone, the digest of the weights the head was trained on
+            (:func:`~wavguard.models.backbone.weights_sha256`); loading refuses other weights. Written to
+            ``config.json`` only when set.
         backbone_type: ``model_type`` of the backbone (wav2vec2, hubert, wavlm, whisper); filled in
             when the detector is built.
         num_layers: keep only the backbone's first N transformer layers (``None``: all).
@@ -216,6 +219,7 @@ class DetectorConfig:
 
     backbone: str = ""
     backbone_revision: str | None = None
+    backbone_sha256: str | None = None
     backbone_type: str = ""
     num_layers: int | None = None
     freeze: str = "all"
@@ -359,6 +363,8 @@ class DetectorConfig:
         data["labels"] = list(self.labels)
         if not self.head_normalize_embedding:  # the default: config.json stays as older releases wrote it
             del data["head_normalize_embedding"]
+        if self.backbone_sha256 is None:
+            del data["backbone_sha256"]
         return data
 
     def to_json_dict(self) -> dict[str, Any]:

