@@ -4,7 +4,7 @@ Needs the ``training`` extra (``pip install 'wavguard-detector[training]'``).
 
 Example:
     >>> from wavguard.training import TrainConfig, train
-    >>> cfg = TrainConfig.from_yaml("recipes/custom_folder/recipe.yaml", ["train_data=my_data/"])  # doctest: +SKIP
+    >>> cfg = TrainConfig.from_yaml("my_recipe.yaml", ["train_data=my_data/"])            # doctest: +SKIP
     >>> result = train(cfg)                                                                          # doctest: +SKIP
     >>> result.best_dir, result.best_eer                                                             # doctest: +SKIP
 """
