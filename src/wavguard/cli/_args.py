@@ -5,8 +5,9 @@
 
 * the detector is positional (``MODEL``), data go through ``--data``, outputs through ``-o/--out``;
 * ``--json`` prints results as JSON; ``--progress`` shows a progress bar on stderr (default: on when
-  stderr is a terminal); ``--device`` and ``--revision`` apply where a model is loaded;
-* settings are overridden with ``key=value`` arguments.
+  stderr is a terminal, never with ``-q``); ``--device`` and ``--revision`` apply where a model is loaded;
+* settings are overridden with ``key=value`` arguments;
+* ``-v``/``-q`` (log details / only errors, no warnings) go before or after COMMAND.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 __all__ = [
     "add_model", "add_backend", "load_scorer", "add_data", "add_out", "add_json", "add_progress", "add_device", "add_revision",
-    "add_overrides", "resolve_progress",
+    "add_overrides", "add_verbosity", "resolve_progress",
 ]
 
 
@@ -45,11 +46,22 @@ def add_progress(p: argparse.ArgumentParser) -> None:
 
 
 def resolve_progress(args: argparse.Namespace) -> bool:
-    """``--progress``/``--no-progress``, else whether stderr is a terminal."""
+    """``--progress``/``--no-progress``, else off with ``-q``, else whether stderr is a terminal (a
+    bar redrawn with carriage returns is noise in a redirected log)."""
     if args.progress is not None:
         return bool(args.progress)
+    if getattr(args, "quiet", False):
+        return False
     isatty = getattr(sys.stderr, "isatty", None)
     return bool(isatty and isatty())
+
+
+def add_verbosity(p: argparse.ArgumentParser, *, default: Any = False) -> None:
+    """``-v``/``--verbose`` and ``-q``/``--quiet``. The top-level parser takes them with ``default=False``
+    and each subcommand with ``default=argparse.SUPPRESS``, so they work on either side of COMMAND."""
+    p.add_argument("-v", "--verbose", action="store_true", default=default, help="log progress and details")
+    p.add_argument("-q", "--quiet", action="store_true", default=default,
+                   help="only errors: no warnings, no log lines, no progress bars (unless --progress)")
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
