@@ -1,5 +1,5 @@
-"""``wavguard train``: packaged recipes by name, --list, --data without a recipe (issue 26, item 3).
-The wheel install is tested in test_packaging.py."""
+"""``wavguard train``: packaged recipes by name, --list, --data without a recipe, --progress
+(issue 26, items 3 and 5). The wheel install is tested in test_packaging.py."""
 
 import json
 from pathlib import Path
@@ -37,7 +37,8 @@ def recorded(monkeypatch):
         seen["config"] = real(path, overrides)
         return seen["config"]
 
-    def train(config, resume=False, *, start_if_missing=False):
+    def train(config, resume=False, *, start_if_missing=False, progress=True):
+        seen["progress"] = progress
         return SimpleNamespace(best_dir=Path(config.output_dir) / "best", best_epoch=0, best_eer=0.1,
                                history=[{"val_eer": 0.1}], test_metrics={})
 
@@ -80,6 +81,35 @@ def test_train_usage_errors(argv, message, recorded, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flags, expected", [([], False), (["--progress"], True), (["--no-progress"], False),
+                                             (["-q"], False), (["-q", "--progress"], True)])
+def test_progress_follows_the_shared_rule(flags, expected, recorded, capsys):
+    """Off when stderr is not a terminal (as under pytest) or with -q; --progress/--no-progress decide."""
+    assert main(["train", "--data", "d", *flags]) == 0
+    assert recorded["progress"] is expected
+
+
+def test_progress_is_on_at_a_terminal(recorded, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    assert main(["train", "--data", "d"]) == 0
+    assert recorded["progress"] is True
+
+
+def test_library_bars_are_off_for_the_run_and_back_on_after(monkeypatch, recorded, capsys):
+    import datasets
+    import huggingface_hub.utils as hub
+
+    import wavguard.training
+
+    states = []
+    monkeypatch.setattr(wavguard.training, "train", lambda config, **kw: states.append(
+        (hub.are_progress_bars_disabled(), datasets.are_progress_bars_disabled())) or SimpleNamespace(
+        best_dir=Path("b"), best_epoch=0, best_eer=0.1, history=[], test_metrics={}))
+    assert main(["train", "--data", "d", "--no-progress"]) == 0
+    assert states == [(True, True)]
+    assert not hub.are_progress_bars_disabled() and not datasets.are_progress_bars_disabled()
+
+
 # -- real runs ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
@@ -96,13 +126,20 @@ DEBUG = ["epochs=1", "batch_size=4", "crop_seconds=0.5", "detector.window_second
          "mixed_precision=no", "num_workers=0", "validation_fraction=0.25"]
 
 
-def test_data_dir_trains_with_no_yaml(tiny, capsys):
+def test_data_dir_trains_with_no_yaml_and_no_bars_by_default(tiny, capsys):
     out = tiny["tmp"] / "default"
     argv = ["train", "--data", str(tiny["data"]), "-o", str(out), f"backbone={tiny['backbone']}", "num_layers=null",
             "detector.head_channels=[8]", "lora_rank=2", f"cache_dir={tiny['tmp'] / 'cache'}", *DEBUG]
     assert main(argv) == 0
-    printed = capsys.readouterr().out
+    printed, err = capsys.readouterr()
     assert f"best detector: {out / 'best'}" in printed
+    assert "%|" not in err and "\r" not in err  # stderr is not a terminal: no tqdm bar
     from wavguard import Detector
 
     assert Detector.from_pretrained(out / "best").config.backbone_type == "wav2vec2"
+
+
+def test_progress_draws_the_epoch_bar(tiny, capsys):
+    out = tiny["tmp"] / "baseline"
+    assert main(["train", "custom_folder_baseline", "--data", str(tiny["data"]), "-o", str(out), "--progress", *DEBUG]) == 0
+    assert "epoch 1" in capsys.readouterr().err

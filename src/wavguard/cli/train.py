@@ -40,6 +40,7 @@ def register(subparsers) -> None:
                    "manifest, a saved data set or a corpus; repeat --data to concatenate several")
     _args.add_out(p, metavar="OUTPUT_DIR", help="where checkpoints and best/ go (the same as output_dir=OUTPUT_DIR)")
     _args.add_json(p, help="print the result (best detector, epoch, EERs) as JSON; with --list, the recipes")
+    _args.add_progress(p)
     p.add_argument("--list", action="store_true", help="list the packaged recipes and exit")
     p.add_argument(
         "--resume", action="store_true",
@@ -96,10 +97,14 @@ def run(args: argparse.Namespace) -> int:
 
     from ..training import TrainConfig, train
 
-    logging.getLogger("wavguard").setLevel(logging.INFO)
+    if not getattr(args, "quiet", False):  # training reports each validation in the log
+        logging.getLogger("wavguard").setLevel(logging.INFO)
     with _recipes.recipe_file(recipe) as path:
         config = TrainConfig.from_yaml(path, overrides)
-    result = train(config, resume=args.resume or args.resume_or_start, start_if_missing=args.resume_or_start)
+    progress = _args.resolve_progress(args)
+    with _args.library_progress_bars(progress, datasets=True):
+        result = train(config, resume=args.resume or args.resume_or_start, start_if_missing=args.resume_or_start,
+                       progress=progress)
     if args.json:
         from ..evaluation.report import to_json
 
