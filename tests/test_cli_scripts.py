@@ -1,7 +1,12 @@
-"""The CLI in scripts (issue 26, item 5): -v/-q on either side of the command, and a bad option
-shows the subcommand's usage."""
+"""The CLI in scripts (issue 26, item 5): predict takes folders and globs, -v/-q on either side of
+the command, --json reports failures as JSON lines, progress bars stay out of redirected logs, and a
+bad option shows the subcommand's usage."""
 
+import json
 import logging
+import shutil
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -14,6 +19,79 @@ def model_dir(w2v_detector, tmp_path_factory):
     return w2v_detector.save_pretrained(tmp_path_factory.mktemp("model") / "det")
 
 
+@pytest.fixture
+def tree(audio_files, tmp_path):
+    """clips/a.wav, clips/sub/b.flac, clips/sub/deeper/c.ogg, clips/notes.txt, clips/._a.wav (macOS metadata)."""
+    root = tmp_path / "clips"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    shutil.copy(audio_files["wav"], root / "a.wav")
+    shutil.copy(audio_files["flac"], root / "sub" / "b.FLAC")  # extensions match in any case
+    shutil.copy(audio_files["ogg"], root / "sub" / "deeper" / "c.ogg")
+    (root / "notes.txt").write_text("not audio")
+    (root / "._a.wav").write_bytes(b"\0" * 64)
+    return root
+
+
+def _sources(out):
+    return [line.split("\t")[2] for line in out.splitlines()]
+
+
+# -- predict: folders and globs ---------------------------------------------------------------
+def test_predict_scores_every_audio_file_under_a_folder(model_dir, tree, capsys):
+    assert main(["predict", str(model_dir), "--data", str(tree)]) == 0
+    out, err = capsys.readouterr()
+    assert _sources(out) == [str(tree / "a.wav"), str(tree / "sub" / "b.FLAC"), str(tree / "sub" / "deeper" / "c.ogg")]
+    assert not err
+
+
+def test_predict_expands_glob_patterns(model_dir, tree, capsys):
+    assert main(["predict", str(model_dir), "--data", str(tree / "**" / "*.ogg"), str(tree / "*.wav")]) == 0
+    assert _sources(capsys.readouterr().out) == [str(tree / "sub" / "deeper" / "c.ogg"), str(tree / "a.wav")]
+    assert main(["predict", str(model_dir), "--data", str(tree / "s*")]) == 0  # a matched folder is expanded too
+    assert _sources(capsys.readouterr().out) == [str(tree / "sub" / "b.FLAC"), str(tree / "sub" / "deeper" / "c.ogg")]
+
+
+def test_a_folder_or_pattern_without_audio_is_an_error_and_the_rest_is_scored(model_dir, tree, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = main(["predict", str(model_dir), "--data", str(empty), str(tree / "*.mp3"), str(tree / "a.wav")])
+    out, err = capsys.readouterr()
+    assert code == 1 and _sources(out) == [str(tree / "a.wav")]
+    assert err.splitlines() == [
+        f"wavguard: error: {empty}: a folder without audio files (.wav, .flac, .ogg, .mp3)",
+        f"wavguard: error: {tree / '*.mp3'}: a pattern that matches no audio files (.wav, .flac, .ogg, .mp3)",
+    ]
+
+
+def test_an_existing_file_is_taken_literally_even_with_glob_characters(model_dir, audio_files, tmp_path, capsys):
+    odd = tmp_path / "take[1].wav"
+    shutil.copy(audio_files["wav"], odd)
+    assert main(["predict", str(model_dir), "--data", str(odd)]) == 0
+    assert _sources(capsys.readouterr().out) == [str(odd)]
+
+
+# -- predict --json: failures as JSON lines -----------------------------------------------------
+def test_json_reports_failed_files_on_stdout(model_dir, tree, tmp_path, capsys):
+    bad = tmp_path / "broken.wav"
+    bad.write_text("garbage" * 30)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    data = [str(bad), str(tree / "a.wav"), str(tmp_path / "gone.flac"), str(empty)]
+    assert main(["predict", str(model_dir), "--data", *data, "--json"]) == 1
+    out, err = capsys.readouterr()
+    records = [json.loads(line) for line in out.splitlines()]
+    assert not err
+    assert [r["source"] for r in records] == data  # input order, failures in their place
+    ok = records[1]
+    assert ok["error"] is None and 0.0 <= ok["score"] <= 1.0 and ok["segments"]
+    for record, message in zip([records[0], records[2], records[3]], ["cannot be decoded as audio", "no such file",
+                                                                      "a folder without audio files"]):
+        assert message in record["error"] and record["source"] in record["error"]
+        assert record["score"] is None and record["label"] == "error" and record["segments"] == []
+        assert record["threshold"] == ok["threshold"]
+
+
+# -- -v / -q on either side of the command ------------------------------------------------------
 @pytest.fixture
 def noisy_loader(monkeypatch):
     """load_scorer that also emits a Python warning and a wavguard log warning, like a real load can."""
@@ -78,3 +156,14 @@ def test_a_bad_option_prints_the_subcommands_usage(argv, command, capsys):
     assert info.value.code == 2
     assert err.startswith(f"usage: wavguard {command} ") and f"wavguard {command}: error:" in err
     assert "COMMAND" not in err  # not the top-level usage
+
+
+# -- progress bars stay out of redirected output ---------------------------------------------------
+def test_a_redirected_run_writes_no_bars(model_dir, tree, tmp_path):
+    """The real console: stderr to a file, no --progress -> no tqdm bar, no carriage returns."""
+    log = tmp_path / "log.txt"
+    with open(log, "w") as fh:
+        code = subprocess.run([sys.executable, "-m", "wavguard.cli", "predict", str(model_dir), "--data", str(tree)],
+                              stdout=subprocess.PIPE, stderr=fh, text=True, timeout=300).returncode
+    text = log.read_text()
+    assert code == 0 and "%|" not in text and "\r" not in text
