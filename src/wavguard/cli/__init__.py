@@ -55,18 +55,18 @@ QUIET_LOGGERS = ("wavguard", "transformers", "datasets", "huggingface_hub", "acc
 @contextlib.contextmanager
 def _verbosity(verbose: bool, quiet: bool) -> Iterator[None]:
     """``-v``: wavguard's INFO logs; ``-q``: only errors (Python warnings filtered out, loggers at
-    ERROR); else WARNING. Logger levels and the warning filters come back when the command ends, for
-    in-process callers."""
+    ERROR); else WARNING. Logger levels (also those a command sets itself, as train does) and the
+    warning filters come back when the command ends, for in-process callers."""
     level = logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    names = ("", *QUIET_LOGGERS) if quiet else ("wavguard",) if verbose else ()
-    loggers = [logging.getLogger(name or None) for name in names]
+    changed = ("", *QUIET_LOGGERS) if quiet else ("wavguard",) if verbose else ()
+    loggers = [logging.getLogger(name or None) for name in ("", *QUIET_LOGGERS)]
     levels = [logger.level for logger in loggers]
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore")
-        for logger in loggers:
-            logger.setLevel(level)
+        for name in changed:
+            logging.getLogger(name or None).setLevel(level)
         try:
             yield
         finally:
