@@ -1,8 +1,10 @@
 """The distribution name and what the plain install must carry (issue 16, item 2)."""
 
+import os
 import re
 from pathlib import Path
 
+import pytest
 import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,3 +40,69 @@ def test_install_lines_in_docs_use_the_distribution_name():
             if in_pip or in_requirements or in_extras:
                 wrong.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not wrong, "install lines naming PyPI's other 'wavguard':\n" + "\n".join(wrong)
+
+
+# -- the wheel carries the training recipes (issue 26, item 3) ------------------------------------
+def _run(argv, **kwargs):
+    import subprocess
+
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=600, **kwargs)
+    assert result.returncode == 0, f"{argv}:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def wheel_venv(tmp_path_factory):
+    """The project built as a wheel (from a copy of the sources, so the checkout stays clean) and
+    installed with --no-deps into a fresh venv that borrows the heavy dependencies from this one."""
+    import shutil
+    import sys
+
+    pytest.importorskip("setuptools")  # --no-build-isolation: no index needed
+    tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    _run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist")])
+    (wheel,) = (tmp / "dist").glob("wavguard_detector-*.whl")
+    venv = tmp / "venv"
+    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)])
+    python = venv / "bin" / "python"
+    # --ignore-installed: this environment's editable install must not count as "already satisfied"
+    _run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed", "-q", str(wheel)])
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"HF_HUB_OFFLINE": "1"}
+    home = tmp / "elsewhere"  # outside the repository: no recipes/ folder to fall back on
+    home.mkdir()
+    where = _run([str(python), "-c", "import wavguard; print(wavguard.__file__)"], cwd=home, env=env).stdout
+    assert where.strip().startswith(str(venv)), f"wavguard imported from {where}, not from the wheel"
+    return {"wavguard": str(venv / "bin" / "wavguard"), "cwd": home, "env": env, "tmp": tmp}
+
+
+def test_train_list_works_from_the_wheel(wheel_venv):
+    out = _run([wheel_venv["wavguard"], "train", "--list"], cwd=wheel_venv["cwd"], env=wheel_venv["env"]).stdout
+    assert [line.split()[0] for line in out.splitlines()] == [
+        "asvspoof2019_la", "custom_folder", "custom_folder_baseline", "in_the_wild", "wavefake"]
+
+
+@pytest.mark.slow
+def test_train_by_name_and_by_data_from_the_wheel(wheel_venv):
+    """`wavguard train custom_folder_baseline train_data=DIR` and `wavguard train --data DIR` (the default
+    recipe, a tiny backbone) train end to end from the installed wheel."""
+    pytest.importorskip("accelerate")
+    from _train_fixtures import make_folder
+
+    from wavguard.testing import tiny_backbone_dir
+
+    tmp, run = wheel_venv["tmp"], {"cwd": wheel_venv["cwd"], "env": wheel_venv["env"]}
+    data = make_folder(tmp / "data", per_class=4, seconds=0.6)
+    debug = ["epochs=1", "batch_size=4", "crop_seconds=0.5", "detector.window_seconds=0.5", "detector.hop_seconds=0.5",
+             "mixed_precision=no", "num_workers=0", "validation_fraction=0.25"]
+    out = _run([wheel_venv["wavguard"], "train", "custom_folder_baseline", f"train_data={data}", "-o", str(tmp / "a"),
+                *debug], **run).stdout
+    assert f"best detector: {tmp / 'a' / 'best'}" in out
+    backbone = tiny_backbone_dir("wav2vec2", tmp / "bb")
+    out = _run([wheel_venv["wavguard"], "train", "--data", str(data), "-o", str(tmp / "b"), f"backbone={backbone}",
+                "num_layers=null", "detector.head_channels=[8]", "lora_rank=2", *debug], **run).stdout
+    assert f"best detector: {tmp / 'b' / 'best'}" in out

@@ -8,13 +8,16 @@ whose ``func(args) -> int`` does the work. ``main(argv)`` returns the exit statu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 
 from .._version import __version__
 from ..errors import ConfigError, WavguardError
+from ._args import add_verbosity
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
@@ -28,11 +31,47 @@ def build_parser() -> argparse.ArgumentParser:
         description="Detect deepfake speech. Scores are the probability that audio is FAKE (higher = more likely fake).",
     )
     parser.add_argument("--version", action="version", version=f"wavguard {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and details")
+    add_verbosity(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
+    for sub in {id(p): p for p in subparsers.choices.values()}.values():
+        add_verbosity(sub, default=argparse.SUPPRESS)  # after COMMAND too; absent, the top level's value stands
     return parser
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:
+    """The subcommand's parser (its usage is the one to show for a bad option), else ``parser``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return action.choices[command]
+    return parser
+
+
+#: Libraries whose loggers ``-q`` turns down to errors, with the root logger and wavguard's.
+QUIET_LOGGERS = ("wavguard", "transformers", "datasets", "huggingface_hub", "accelerate", "peft", "torch")
+
+
+@contextlib.contextmanager
+def _verbosity(verbose: bool, quiet: bool) -> Iterator[None]:
+    """``-v``: wavguard's INFO logs; ``-q``: only errors (Python warnings filtered out, loggers at
+    ERROR); else WARNING. Logger levels (also those a command sets itself, as train does) and the
+    warning filters come back when the command ends, for in-process callers."""
+    level = logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    changed = ("", *QUIET_LOGGERS) if quiet else ("wavguard",) if verbose else ()
+    loggers = [logging.getLogger(name or None) for name in ("", *QUIET_LOGGERS)]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+        for name in changed:
+            logging.getLogger(name or None).setLevel(level)
+        try:
+            yield
+        finally:
+            for logger, old in zip(loggers, levels):
+                logger.setLevel(old)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,13 +88,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(getattr(args, "overrides", None), list) and all("=" in e and not e.startswith("-") for e in extra):
             args.overrides += extra
         else:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+            _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.verbose and args.quiet:
+        _subparser(parser, args.command).error("-v/--verbose and -q/--quiet contradict each other: give one")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with _verbosity(args.verbose, args.quiet):
+            return int(args.func(args) or 0)
     except ConfigError as exc:  # a setting, option or config file that cannot be used: a usage error
         print(f"wavguard: error: {exc}", file=sys.stderr)
         return 2

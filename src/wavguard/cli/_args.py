@@ -5,19 +5,22 @@
 
 * the detector is positional (``MODEL``), data go through ``--data``, outputs through ``-o/--out``;
 * ``--json`` prints results as JSON; ``--progress`` shows a progress bar on stderr (default: on when
-  stderr is a terminal); ``--device`` and ``--revision`` apply where a model is loaded;
-* settings are overridden with ``key=value`` arguments.
+  stderr is a terminal, never with ``-q``); ``--device`` and ``--revision`` apply where a model is loaded;
+* settings are overridden with ``key=value`` arguments;
+* ``-v``/``-q`` (log details / only errors, no warnings) go before or after COMMAND.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
     "add_model", "add_backend", "load_scorer", "add_data", "add_out", "add_json", "add_progress", "add_device", "add_revision",
-    "add_overrides", "resolve_progress",
+    "add_overrides", "add_verbosity", "resolve_progress", "library_progress_bars",
 ]
 
 
@@ -45,11 +48,69 @@ def add_progress(p: argparse.ArgumentParser) -> None:
 
 
 def resolve_progress(args: argparse.Namespace) -> bool:
-    """``--progress``/``--no-progress``, else whether stderr is a terminal."""
+    """``--progress``/``--no-progress``, else off with ``-q``, else whether stderr is a terminal (a
+    bar redrawn with carriage returns is noise in a redirected log)."""
     if args.progress is not None:
         return bool(args.progress)
+    if getattr(args, "quiet", False):
+        return False
     isatty = getattr(sys.stderr, "isatty", None)
     return bool(isatty and isatty())
+
+
+@contextlib.contextmanager
+def library_progress_bars(enabled: bool, *, datasets: bool = False) -> Iterator[None]:
+    """Turn off the Hugging Face libraries' own tqdm bars (Hub downloads, transformers' weight
+    loading, and with ``datasets`` its map/filter/save bars) unless ``enabled``; each is turned back
+    on when the block ends, so in-process callers keep their settings.
+
+    transformers copies the Hub's setting when it is first imported; ``datasets`` is imported here
+    (when installed) because it reads its own setting only then.
+    """
+    if enabled:
+        yield
+        return
+    import huggingface_hub.utils as hub
+
+    undo = []
+    if not hub.are_progress_bars_disabled():
+        transformers_logging = sys.modules.get("transformers.utils.logging")
+        if transformers_logging is not None and transformers_logging.is_progress_bar_enabled():
+            transformers_logging.disable_progress_bar()  # also turns the Hub's off
+            undo.append(transformers_logging.enable_progress_bar)
+        elif transformers_logging is None:
+            undo.append(_enable_transformers_bars)
+        hub.disable_progress_bars()
+        undo.append(hub.enable_progress_bars)
+    if datasets:
+        try:
+            import datasets as datasets_module
+        except ImportError:
+            pass
+        else:
+            if not datasets_module.are_progress_bars_disabled():
+                datasets_module.disable_progress_bars()
+                undo.append(datasets_module.enable_progress_bars)
+    try:
+        yield
+    finally:
+        for step in reversed(undo):
+            step()
+
+
+def _enable_transformers_bars() -> None:
+    """transformers imported inside the block took the Hub's "off": turn its bars back on."""
+    transformers_logging = sys.modules.get("transformers.utils.logging")
+    if transformers_logging is not None:
+        transformers_logging.enable_progress_bar()
+
+
+def add_verbosity(p: argparse.ArgumentParser, *, default: Any = False) -> None:
+    """``-v``/``--verbose`` and ``-q``/``--quiet``. The top-level parser takes them with ``default=False``
+    and each subcommand with ``default=argparse.SUPPRESS``, so they work on either side of COMMAND."""
+    p.add_argument("-v", "--verbose", action="store_true", default=default, help="log progress and details")
+    p.add_argument("-q", "--quiet", action="store_true", default=default,
+                   help="only errors: no warnings, no log lines, no progress bars (unless --progress)")
 
 
 def add_device(p: argparse.ArgumentParser) -> None:

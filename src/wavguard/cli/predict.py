@@ -1,29 +1,43 @@
-"""``wavguard predict MODEL --data FILE...``: score audio files."""
+"""``wavguard predict MODEL --data FILE|FOLDER|GLOB...``: score audio files."""
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
+import math
+import os
 import sys
+from collections.abc import Sequence
 
+from ..data import AUDIO_EXTENSIONS, audio_files
+from ..errors import AudioError
+from ..scoring.prediction import Prediction
 from . import _args
+
+_GLOB_CHARACTERS = "*?["
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
-        usage="wavguard predict MODEL --data FILE [FILE ...] [options]",
+        usage="wavguard predict MODEL --data FILE|FOLDER|GLOB [...] [options]",
         help="score audio files (probability that each is fake)",
         description=(
             "Score audio files. Prints one tab-separated line per file: score (probability of FAKE), label, "
             "path. In the path a tab, newline, carriage return and backslash are written as \\t, \\n, \\r "
             "and \\\\, so every line has exactly three fields. Files that cannot be scored are reported on "
-            "stderr (exit status 1); the others are still scored."
+            "stderr, or with --json as JSON lines on stdout with their error (exit status 1); the others are "
+            "still scored."
         ),
     )
     _args.add_model(p)
-    _args.add_data(p, nargs="+", required=True, help="audio files (wav, flac, ogg, mp3; any rate and channel count)")
-    _args.add_json(p, help="print JSON lines with per-window segments")
+    _args.add_data(p, nargs="+", required=True, help=(
+        "audio files (any rate and channel count), folders (every %s file under them, recursively, in sorted "
+        "order) or quoted glob patterns ('clips/*.wav', 'data/**/*.flac': ** spans folders); a folder or "
+        "pattern without audio files is an error" % "/".join(e.lstrip(".") for e in AUDIO_EXTENSIONS)))
+    _args.add_json(p, help="print JSON lines with per-window segments; a file that failed is a line with its "
+                   "source and error (score null, label \"error\")")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the detector's)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
     _args.add_backend(p)
@@ -42,19 +56,52 @@ def escape_field(text: str) -> str:
     return text.translate(_ESCAPES)
 
 
+def expand_inputs(items: Sequence[str]) -> list[str | AudioError]:
+    """The files ``--data`` names, in order: a file (or a path that does not exist) as is, so the
+    detector reports it; a folder as every audio file under it (:func:`wavguard.data.audio_files`:
+    recursive, sorted, by extension); a glob pattern as the audio files and folders it matches
+    (``**`` spans folders). A folder or pattern with no audio file in it is an :class:`AudioError`
+    in its place."""
+    found: list[str | AudioError] = []
+    for item in items:
+        if os.path.isdir(item):
+            files = audio_files(item)
+            what = "a folder without audio files"
+        elif not os.path.lexists(item) and any(c in item for c in _GLOB_CHARACTERS):
+            files = []
+            for match in sorted(glob.glob(item, recursive=True)):
+                if os.path.isdir(match):
+                    files += audio_files(match)
+                elif match.lower().endswith(AUDIO_EXTENSIONS):
+                    files.append(match)
+            files = list(dict.fromkeys(files))  # `a/**` matches a/ and its sub-folders: each file once
+            what = "a pattern that matches no audio files"
+        else:
+            found.append(item)
+            continue
+        found.extend(files or [AudioError(item, f"{what} ({', '.join(AUDIO_EXTENSIONS)})")])
+    return found
+
+
 def run(args: argparse.Namespace) -> int:
-    detector = _args.load_scorer(args, args.model)
-    results = detector.predict(args.data, batch_size=args.batch_size, threshold=args.threshold, on_error="return",
-                               progress=_args.resolve_progress(args))
+    inputs = expand_inputs(args.data)
+    progress = _args.resolve_progress(args)
+    with _args.library_progress_bars(progress):
+        detector = _args.load_scorer(args, args.model)
+        paths = [item for item in inputs if isinstance(item, str)]
+        scored = iter(detector.predict(paths, batch_size=args.batch_size, threshold=args.threshold, on_error="return",
+                                       progress=progress) if paths else [])
+    threshold = detector.default_threshold if args.threshold is None else args.threshold
     failed = 0
-    for pred in results:
+    for item in inputs:
+        pred = next(scored) if isinstance(item, str) else Prediction(item.source, math.nan, "error", threshold, error=item)
         if not pred.ok:
             failed += 1
-            message = str(pred.error).replace("\n", "\\n").replace("\r", "\\r")  # one line per error
-            print(f"wavguard: error: {message}", file=sys.stderr)
-            continue
         if args.json:
             print(json.dumps(pred.to_dict()))
+        elif not pred.ok:
+            message = str(pred.error).replace("\n", "\\n").replace("\r", "\\r")  # one line per error
+            print(f"wavguard: error: {message}", file=sys.stderr)
         else:
             print(f"{pred.score:.4f}\t{pred.label}\t{escape_field(pred.source)}")
     return 1 if failed else 0

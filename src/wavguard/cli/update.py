@@ -59,7 +59,8 @@ def _settings(pairs: list[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     from ..feedback.update import UpdateConfig, update_detector
 
-    logging.getLogger("wavguard").setLevel(logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
+    if not getattr(args, "quiet", False):  # -q has set ERROR
+        logging.getLogger("wavguard").setLevel(logging.INFO if args.verbose else logging.WARNING)
     config = UpdateConfig(
         replay=None if not args.replay else (args.replay[0] if len(args.replay) == 1 else args.replay),
         replay_split=args.replay_split,

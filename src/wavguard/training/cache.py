@@ -98,7 +98,7 @@ class FeatureCache:
             raise ConfigError(f"{self.path(key)}: cached features vanished; rerun to recompute them") from None
 
     @torch.no_grad()
-    def fill(self, model, clips, keys: list[str], accelerator, batch_size: int) -> int:
+    def fill(self, model, clips, keys: list[str], accelerator, batch_size: int, *, progress: bool = True) -> int:
         """Compute and store the features of every clip whose key is missing.
 
         Args:
@@ -107,6 +107,7 @@ class FeatureCache:
             keys: cache key per clip.
             accelerator: splits the work across processes and waits for all of them.
             batch_size: clips per backbone call.
+            progress: draw a tqdm bar (main process only).
 
         Returns:
             clips this process computed.
@@ -119,7 +120,8 @@ class FeatureCache:
 
             was_training = model.training
             model.eval()
-            bar = tqdm(total=len(mine), desc="caching features", unit="clip", disable=not accelerator.is_local_main_process)
+            bar = tqdm(total=len(mine), desc="caching features", unit="clip",
+                       disable=not (progress and accelerator.is_local_main_process))
             for start in range(0, len(mine), batch_size):
                 rows = mine[start : start + batch_size]
                 batch = pad_collate([clips[i] for i in rows])

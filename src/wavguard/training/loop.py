@@ -85,6 +85,7 @@ def train_epoch(
     on_step: Callable[[TrainState, bool], None],
     loss_fn: nn.Module | None = None,
     adversary: Callable[[nn.Module, dict, int], dict] | None = None,
+    progress: bool = True,
 ) -> None:
     """Run the rest of ``state.epoch`` (from ``state.batches_done``), updating ``state`` in place.
 
@@ -97,6 +98,7 @@ def train_epoch(
         adversary: ``adversary(model, batch, seed_step) -> batch``, perturbs waveform batches
             against the unwrapped model before the forward pass
             (:class:`~wavguard.training.adversarial.AdversarialTraining`).
+        progress: draw the epoch's tqdm bar (main process only).
     """
     from tqdm.auto import tqdm
 
@@ -106,7 +108,7 @@ def train_epoch(
     criterion = loss_fn if loss_fn is not None else WeightedCrossEntropy(class_weights)
     constrain = getattr(criterion, "constrain_model", None)
     bar = tqdm(total=total, initial=state.batches_done, desc=f"epoch {state.epoch + 1}", unit="batch",
-               disable=not accelerator.is_local_main_process, leave=False)
+               disable=not (progress and accelerator.is_local_main_process), leave=False)
     for batch in loader:
         with accelerator.accumulate(module):
             if adversary is not None:

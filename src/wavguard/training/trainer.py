@@ -104,13 +104,14 @@ class Trainer:
     Args:
         config: the run's settings.
         accelerator: an ``accelerate.Accelerator`` (default: built from ``config``).
+        progress: draw tqdm bars (epochs, feature caching) on stderr; what is logged is the same either way.
 
     Attributes (after :meth:`setup`):
         detector: the :class:`~wavguard.detector.Detector` being trained (unwrapped model).
     """
 
-    def __init__(self, config: TrainConfig, accelerator=None):
-        self.config = config
+    def __init__(self, config: TrainConfig, accelerator=None, *, progress: bool = True):
+        self.config, self.progress = config, progress
         self.accelerator = accelerator or _accelerator(config)
         self.output_dir = Path(config.output_dir)
         self.detector = None
@@ -209,7 +210,7 @@ class Trainer:
                 continue
             fixed = clips(data, False)  # the deterministic crop is what gets cached
             keys = [self.cache.key(cell) for cell in data["audio"]]
-            self.cache.fill(model.to(self.accelerator.device), fixed, keys, self.accelerator, cfg.eval_batch_size or cfg.batch_size)
+            self.cache.fill(model.to(self.accelerator.device), fixed, keys, self.accelerator, cfg.eval_batch_size or cfg.batch_size, progress=self.progress)
             out.append(FeatureDataset(self.cache, keys, fixed.labels()))
         return out[0], out[1]
 
@@ -346,7 +347,7 @@ class Trainer:
             self.train_dataset.set_epoch(state.epoch)
             train_epoch(acc, self.module, loader, self.optimizer, self.scheduler, state, class_weights=self.class_weights,
                         max_grad_norm=cfg.max_grad_norm, log_every_steps=cfg.log_every_steps, metrics=self.metrics,
-                        on_step=checkpoint_now, loss_fn=self.train_loss, adversary=self.adversary)
+                        on_step=checkpoint_now, loss_fn=self.train_loss, adversary=self.adversary, progress=self.progress)
             self._end_epoch(state, time.perf_counter() - started)
         acc.wait_for_everyone()
         if acc.is_main_process:
