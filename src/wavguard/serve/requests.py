@@ -12,6 +12,10 @@ A body is read chunk by chunk (:func:`body_chunks`) under four limits, each with
 - the client leaving mid-body: :class:`~wavguard.serve.errors.ClientLeft`, logged in one line
   and counted as status 499, never a 500 with a traceback.
 
+JSON bodies are parsed by :func:`parse_json`: pydantic's parser, which refuses nesting deeper than
+:data:`MAX_JSON_DEPTH` levels with a 422 (Python's ``json`` would recurse on ``"[" * 100000``
+until a ``RecursionError``: a 500).
+
 Uploads are parsed from these chunks by :mod:`wavguard.serve.uploads`.
 """
 
@@ -21,8 +25,9 @@ import asyncio
 import base64
 import binascii
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import Any, Literal
 
+import pydantic_core
 from fastapi import Request
 from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import ClientDisconnect
@@ -31,10 +36,26 @@ from .errors import ClientLeft, api_error
 from .limits import RequestTicket
 from .settings import BODY_OVERHEAD_BYTES, ServiceSettings
 
-__all__ = ["FeedbackIn", "MAX_NOTE_CHARS", "body_chunks", "read_body", "parse_feedback"]
+__all__ = ["FeedbackIn", "MAX_NOTE_CHARS", "MAX_JSON_DEPTH", "body_chunks", "read_body", "parse_json", "parse_feedback"]
 
 #: The longest feedback note kept, in characters.
 MAX_NOTE_CHARS = 2000
+#: The deepest nesting a JSON body may have: pydantic's parser (jiter) stops there. The service's
+#: own bodies are at most three levels deep (``{"files": [{...}]}``).
+MAX_JSON_DEPTH = 200
+
+
+def parse_json(body: bytes | bytearray) -> Any:
+    """``body`` as JSON, parsed without recursion in Python; 422 ``InvalidRequest`` when it is not
+    JSON or nests deeper than :data:`MAX_JSON_DEPTH` levels. CPU-bound on a large body: call it in
+    a worker thread."""
+    try:
+        return pydantic_core.from_json(body)
+    except ValueError as exc:
+        if "recursion limit" in str(exc):
+            raise api_error(422, "InvalidRequest", f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep; "
+                            "the service's bodies are at most 3 levels deep") from None
+        raise api_error(422, "InvalidRequest", f"the body is not valid JSON ({exc})") from None
 
 
 class FeedbackIn(BaseModel):
@@ -50,7 +71,7 @@ def parse_feedback(body: bytes | bytearray) -> tuple[FeedbackIn, bytes | None]:
     """The validated feedback and its decoded audio; 422 in the documented shape otherwise.
     CPU-bound on a large body: call it in a worker thread."""
     try:
-        payload = FeedbackIn.model_validate_json(body)
+        payload = FeedbackIn.model_validate(parse_json(body))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
         raise api_error(

@@ -17,7 +17,6 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import json
 import os
 import re
 import tempfile
@@ -29,7 +28,7 @@ from python_multipart.multipart import FormParserError, MultipartParser, parse_o
 
 from .errors import api_error
 from .limits import RequestTicket
-from .requests import body_chunks, declared_length, read_body
+from .requests import body_chunks, declared_length, parse_json, read_body
 from .settings import ServiceSettings
 
 __all__ = ["Upload", "read_uploads", "parse_json_uploads", "MultipartSink", "SPOOL_BYTES"]
@@ -94,10 +93,11 @@ async def read_uploads(request: Request, settings: ServiceSettings, ticket: Requ
 
 
 def parse_json_uploads(body: bytes | bytearray) -> list[Upload]:
-    """The files of a JSON body; 422 when it is not ``{"audio_base64"}`` or ``{"files": [...]}``.
-    CPU-bound on a large body: call it in a worker thread."""
+    """The files of a JSON body; 422 when it is not ``{"audio_base64"}`` or ``{"files": [...]}``, or
+    nests too deeply (:func:`~wavguard.serve.requests.parse_json`). CPU-bound on a large body: call
+    it in a worker thread."""
+    payload = parse_json(body)
     try:
-        payload = json.loads(body)
         items = payload.get("files", [payload]) if isinstance(payload, dict) else None
         if not isinstance(items, list):
             raise ValueError("expected an object")
