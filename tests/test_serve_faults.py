@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import json
 
+import httpx
 import pytest
 import soundfile as sf
+from _servers import ServerThread
 from fastapi.testclient import TestClient
 
 from wavguard.serve import ServiceSettings, create_app
@@ -59,3 +61,18 @@ def test_json_uploads_of_ordinary_depth_still_work(client):
         body = bad if isinstance(bad, str) else json.dumps(bad)
         answer = client.post("/v1/predict", content=body, headers={"content-type": "application/json"})
         assert answer.status_code == 422 and answer.json()["detail"]["error"] == "InvalidRequest"
+
+
+# -- (c) the page's login with a non-ASCII password --------------------------------------------
+def test_login_with_a_non_ascii_password_is_refused_or_accepted_never_a_500(detector):
+    pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard-detector[demo]'")
+    app = create_app(detector, ServiceSettings(api_keys=("s3cret", "clé-ünïcode-🔑")))
+    with ServerThread(app) as base:
+        client = httpx.Client(base_url=base)
+        for wrong in ("pässwörd", "s3crét", "🔑"):
+            refused = client.post("/ui/login", data={"username": "anyone", "password": wrong})
+            assert refused.status_code == 400, refused.text
+            assert refused.headers["content-type"].startswith("application/json")
+        accepted = client.post("/ui/login", data={"username": "anyone", "password": "clé-ünïcode-🔑"})
+        assert accepted.status_code == 200 and accepted.json() == {"success": True}
+        assert client.post("/ui/login", data={"username": "x", "password": "s3cret"}).json() == {"success": True}

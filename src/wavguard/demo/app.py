@@ -303,8 +303,12 @@ def mount_demo(app: "FastAPI", detector: "Detector | None" = None, *, path: str 
     keys = tuple(getattr(settings, "api_keys", ()) or ())
     auth = None
     if keys:
+        encoded = tuple(key.encode("utf-8") for key in keys)
+
         def auth(_user: str, password: str) -> bool:
-            return any(hmac.compare_digest(password, key) for key in keys)
+            # bytes, not str: compare_digest refuses non-ASCII strings (a TypeError: a 500 for "pässwort")
+            given = password.encode("utf-8", errors="surrogatepass")
+            return any(hmac.compare_digest(given, key) for key in encoded)
 
     max_bytes = getattr(settings, "max_upload_bytes", None)
     return gr.mount_gradio_app(
