@@ -7,11 +7,13 @@ import io
 import json
 
 import httpx
+import numpy as np
 import pytest
 import soundfile as sf
 from _servers import ServerThread
 from fastapi.testclient import TestClient
 
+from wavguard import Detector
 from wavguard.serve import ServiceSettings, create_app
 from wavguard.testing import chirp, tiny_detector
 
@@ -76,3 +78,76 @@ def test_login_with_a_non_ascii_password_is_refused_or_accepted_never_a_500(dete
         accepted = client.post("/ui/login", data={"username": "anyone", "password": "clé-ünïcode-🔑"})
         assert accepted.status_code == 200 and accepted.json() == {"success": True}
         assert client.post("/ui/login", data={"username": "x", "password": "s3cret"}).json() == {"success": True}
+
+
+# -- (d) no local path reaches a client --------------------------------------------------------
+@pytest.fixture(scope="module")
+def saved(detector, tmp_path_factory):
+    """A detector folder whose config names local paths (as a training run leaves it), and the
+    path it was given as on the command line."""
+    root = tmp_path_factory.mktemp("machine-secret")
+    directory = root / "my-detector"
+    config = detector.config.replace(
+        extra={"training": {"train_data": str(root / "data" / "train.csv"), "epochs": 2},
+               "dataset": f"folders under {root / 'corpus'}"},
+        metrics={"eer": 0.1, f"test_eer[{root / 'data' / 'test.csv'}]": 0.2},
+    )
+    Detector(detector.model, config, backbone_is_reference=True).save_pretrained(directory)
+    return Detector.from_pretrained(directory), directory
+
+
+def _leaks(text: str, directory) -> list[str]:
+    """The local folders ``text`` names: the detector's folder, its parents, the backbone's folder."""
+    return [str(p) for p in (directory, directory.parent) if str(p) in text] + (["/tmp/"] if "/tmp/" in text else [])
+
+
+def test_responses_name_no_local_path(saved):
+    loaded, directory = saved
+    assert str(directory.parent) in json.dumps(loaded.config.to_dict())  # the config on disk does
+    settings = ServiceSettings(model_id=str(directory))  # as `wavguard serve /abs/path/my-detector` sets it
+    with TestClient(create_app(loaded, settings, ui=False)) as client:
+        prediction = client.post("/v1/predict", files={"file": ("clip.wav", _wav())})
+        assert prediction.status_code == 200
+        assert prediction.json()["model"]["id"] == "my-detector"
+        batch = client.post("/v1/predict/batch", files=[("files", ("a.wav", _wav()))])
+        assert batch.json()["results"][0]["model"]["id"] == "my-detector"
+        info = client.get("/v1/model")
+        body = info.json()
+        assert body["id"] == "my-detector"
+        assert body["config"]["extra"]["training"]["train_data"] == "train.csv"
+        assert body["config"]["metrics"] == body["metrics"] == {"eer": 0.1, "test_eer[test.csv]": 0.2}
+        assert "/" not in body["config"]["backbone"] and "/" not in body["backbone"]
+        for response in (prediction, batch, info):
+            assert not _leaks(response.text, directory), response.text
+
+
+def test_hub_ids_and_plain_names_are_kept(detector):
+    with TestClient(create_app(detector, ServiceSettings(model_id="user/detector"), ui=False)) as client:
+        assert client.get("/v1/model").json()["id"] == "user/detector"
+    with TestClient(create_app(detector, ServiceSettings(), ui=False)) as client:
+        assert client.get("/v1/model").json()["id"] == "wavguard-detector"
+
+
+def test_the_page_names_no_local_path(saved):
+    pytest.importorskip("gradio", reason="the demo page needs gradio: pip install 'wavguard-detector[demo]'")
+    loaded, directory = saved
+    with TestClient(create_app(loaded, ServiceSettings(model_id=str(directory)))) as client:
+        config = client.get("/ui/config")
+        assert config.status_code == 200
+        assert "my-detector" in config.text and not _leaks(config.text, directory)
+
+
+def test_a_silent_upload_still_gets_its_own_name_only(client):
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(16000 * 3, dtype=np.float32), 16000, format="WAV")
+    answer = client.post("/v1/predict", files={"file": ("quiet.wav", buf.getvalue())})
+    assert answer.status_code == 422 and answer.json()["detail"]["message"].startswith("quiet.wav: ")
+
+
+def test_portable_name():
+    from wavguard.hub.portable import portable_name
+
+    assert portable_name("/srv/models/my-detector/") == "my-detector"
+    assert portable_name("C:\\models\\det") == "det"
+    assert portable_name("user/detector") == "user/detector"
+    assert portable_name("wavguard-detector") == "wavguard-detector"

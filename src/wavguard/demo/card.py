@@ -6,7 +6,16 @@ import re
 from typing import Any
 
 from ..config import DetectorConfig
-from ..hub import DEFAULT_LIMITATIONS, backbone_family, backbone_markdown, base_name, headline_metrics, is_local_path
+from ..hub import (
+    DEFAULT_LIMITATIONS,
+    backbone_family,
+    backbone_markdown,
+    base_name,
+    headline_metrics,
+    is_local_path,
+    portable_name,
+    scrub_local_paths,
+)
 
 __all__ = ["model_card_markdown"]
 
@@ -51,9 +60,13 @@ def model_card_markdown(config: DetectorConfig, model_id: str, runtime: str | No
             and ``config.extra["training"]`` describe the training data, ``config.metrics``
             (fractions) the evaluation, and
             ``config.extra["limitations"]`` overrides the default limitations.
-        model_id: the detector's directory or Hub id, as given on the command line.
+        model_id: the detector's directory or Hub id, as given on the command line (a local
+            directory is shown by its base name: the page may be public).
         runtime: what runs the network (e.g. ``"PyTorch (cpu)"``, ``"ONNX Runtime (CPU)"``); omitted when ``None``.
     """
+    # no folder of this machine on the page, as on a Hub card (metric names may hold test-set paths)
+    config = config.replace(extra=scrub_local_paths(dict(config.extra)), metrics=scrub_local_paths(dict(config.metrics)))
+    model_id = portable_name(model_id)
     if config.kind == "transformer":
         kind = backbone_family(config.backbone_type, "transformer")
         layers = f", first {config.num_layers} layers" if config.num_layers else ""

@@ -5,7 +5,7 @@
   config with no local paths in it.
 """
 
-from .portable import base_name, is_hub_id, is_local_path
+from .portable import base_name, is_hub_id, is_local_path, portable_name, scrub_local_paths
 from .publish import (
     DEFAULT_LIMITATIONS,
     backbone_family,
@@ -21,5 +21,5 @@ from .publish import (
 __all__ = [
     "build_model_card", "push_to_hub", "render_model_card", "stage_for_hub",
     "backbone_family", "backbone_id", "backbone_markdown", "headline_metrics", "DEFAULT_LIMITATIONS",
-    "base_name", "is_hub_id", "is_local_path",
+    "base_name", "is_hub_id", "is_local_path", "portable_name", "scrub_local_paths",
 ]

@@ -15,7 +15,7 @@ from ..config import DetectorConfig
 from ..errors import ConfigError
 from ..layout import BACKBONE_DIR
 
-__all__ = ["is_hub_id", "is_local_path", "base_name", "scrub_local_paths", "portable_config"]
+__all__ = ["is_hub_id", "is_local_path", "base_name", "portable_name", "scrub_local_paths", "portable_config"]
 
 # A Hub repo id: "name" or "namespace/name", letters, digits, "-", "_", "." (huggingface_hub's rule).
 _HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
@@ -46,6 +46,13 @@ def is_hub_id(text: str) -> bool:
 def base_name(path: str) -> str:
     """The last component of a POSIX or Windows path."""
     return re.split(r"[/\\]", path.rstrip("/\\"))[-1] or path
+
+
+def portable_name(name: str) -> str:
+    """How to name a model to others: a local path by its base name, anything else (a Hub id, a
+    plain name) as it is. ``"/srv/models/my-detector/"`` -> ``"my-detector"``."""
+    name = str(name)
+    return base_name(name) if is_local_path(name) else name
 
 
 def scrub_local_paths(value: Any) -> Any:

@@ -37,6 +37,7 @@ from ..scoring.pipeline import ScoringState
 from .dependencies import Service
 from .errors import api_error, audio_error
 from .limits import RequestTicket, request_too_long
+from .public import public_model_id
 from .uploads import Upload
 
 __all__ = ["WINDOW_GROUP", "FILES_AT_ONCE", "Scored", "score_uploads", "model_ref"]
@@ -60,8 +61,9 @@ class Scored:
 
 
 def model_ref(service: Service) -> dict[str, str | None]:
-    """The ``model`` of a response: the served id, wavguard's version and the backbone."""
-    return {"id": service.settings.model_id, "version": __version__, "backbone": backbone_id(service.detector.config)}
+    """The ``model`` of a response: the served id (a local path's base name), wavguard's version and
+    the backbone (:mod:`wavguard.serve.public`)."""
+    return {"id": public_model_id(service.settings.model_id), "version": __version__, "backbone": backbone_id(service.detector.config)}
 
 
 def _as_http(exc: Exception) -> HTTPException:

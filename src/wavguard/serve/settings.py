@@ -43,7 +43,9 @@ class ServiceSettings:
             empty = no auth.
         log_db: SQLite file for the prediction log and feedback; ``None`` = no logging.
         store_feedback_audio: keep audio sent with feedback (never the audio of predictions).
-        model_id: the name reported in responses (defaults to the model path).
+        model_id: the name reported in responses (``wavguard serve`` gives the model as named on its
+            command line); a local path is reported by its base name (:mod:`wavguard.serve.public`),
+            the prediction log keeps it whole.
         max_batch_files: most files in one ``/v1/predict/batch`` request.
         max_stream_seconds: a ``/v1/stream`` websocket is closed (1008) after this much audio.
         max_stream_frame_bytes: a larger binary frame on ``/v1/stream`` is refused (close 1009).

@@ -9,7 +9,8 @@ Contract:
   to the log right now (a real write, :meth:`PredictionLog.probe`). Otherwise 503 ``NotReady``
   saying which check failed: send traffic elsewhere until it passes.
 - ``/v1/model`` (key): the served id, wavguard's version, the backbone, the backend (torch, onnx,
-  onnx-int8), the detector's config (its preprocessing contract and threshold) and stored metrics.
+  onnx-int8), the detector's config (its preprocessing contract and threshold) and stored metrics,
+  with no local path (:mod:`wavguard.serve.public`: names as a portable save writes them).
 - ``/metrics``: the Prometheus text exposition (:mod:`wavguard.serve.metrics`); it needs a key
   when the service has keys, unless ``metrics_public``.
 """
@@ -27,6 +28,7 @@ from ..dependencies import ServiceDep, require_key, require_metrics_key
 from ..errors import api_error
 from ..metrics import CONTENT_TYPE_LATEST
 from ..prediction_log import PredictionLog
+from ..public import public_config, public_model_id
 from ..schemas import HealthOut, ModelInfoOut, ReadyOut, error_responses, openapi_extra
 
 __all__ = ["router", "metrics_router"]
@@ -58,9 +60,10 @@ def _log_check(log: PredictionLog) -> str:
             openapi_extra=openapi_extra(), dependencies=[Depends(require_key)])
 async def model_info(service: ServiceDep):
     detector = service.detector
-    return {"id": service.settings.model_id, "version": __version__, "backbone": backbone_id(detector.config),
-            "backend": detector.backend_name, "config": detector.config.to_dict(),
-            "metrics": detector.config.metrics, "score": "probability that the audio is fake"}
+    config = public_config(detector.config)
+    return {"id": public_model_id(service.settings.model_id), "version": __version__, "backbone": backbone_id(detector.config),
+            "backend": detector.backend_name, "config": config,
+            "metrics": config["metrics"], "score": "probability that the audio is fake"}
 
 
 _METRICS_DOC = {200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
