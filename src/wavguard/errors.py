@@ -11,7 +11,8 @@
     │   ├── SilentAudioError  (every sample is zero)
     │   └── AudioTooShortError (shorter than the backbone's receptive field)
     ├── ConfigError           (an invalid configuration value)
-    └── ModelLoadError        (a detector or backbone that cannot be loaded)
+    ├── ModelLoadError        (a detector or backbone that cannot be loaded)
+    └── OutputWriteError      (a file wavguard writes cannot be: a full disk, a read-only folder)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "AudioTooShortError",
     "ConfigError",
     "ModelLoadError",
+    "OutputWriteError",
 ]
 
 
@@ -92,3 +94,21 @@ class ConfigError(WavguardError, ValueError):
 
 class ModelLoadError(WavguardError, OSError):
     """A detector or backbone that cannot be loaded from the given directory or Hub id."""
+
+
+class OutputWriteError(WavguardError, OSError):
+    """A file wavguard writes (a training checkpoint, its metrics log, a saved detector) could not
+    be written: the disk is full, the folder became read-only or is not ours.
+
+    Attributes:
+        path: what was being written.
+        errno: what happened (``errno.ENOSPC``, ``EROFS``, ``EACCES``...).
+        message: the whole sentence: the path, what happened and what to do.
+    """
+
+    def __init__(self, path: str, errno: int, message: str):
+        super().__init__(errno, message, str(path))
+        self.path, self.message = str(path), message
+
+    def __str__(self) -> str:
+        return self.message

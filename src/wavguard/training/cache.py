@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from .._io import atomic_write
 from ..errors import ConfigError
 from .data import pad_collate
+from .writes import writing
 
 __all__ = ["FeatureCache", "FeatureDataset", "feature_collate", "clip_identity", "backbone_fingerprint"]
 
@@ -86,7 +87,8 @@ class FeatureCache:
         from safetensors.torch import save_file
 
         tensor = states.detach().to("cpu", getattr(torch, self.dtype)).contiguous()
-        atomic_write(self.path(key), lambda tmp: save_file({"states": tensor}, tmp))
+        with writing(self.path(key), "cached backbone features", setting="cache_dir"):
+            atomic_write(self.path(key), lambda tmp: save_file({"states": tensor}, tmp))
 
     def load(self, key: str) -> torch.Tensor:
         """States (L, F, D) as float32."""

@@ -31,6 +31,7 @@ from typing import Any
 
 from .._io import atomic_write_text
 from ..errors import ConfigError
+from .writes import writing
 
 __all__ = [
     "TrainState",
@@ -400,18 +401,20 @@ def save_checkpoint(accelerator, output_dir: str | Path, state: TrainState, keep
     Order: accelerate's files (every process), then ``trainer_state.json``, then ``manifest.json``
     (digests of all the others), each written atomically: a folder without the manifest (a crash
     mid-save) is never resumed from. A folder of the same step left by an earlier, interrupted run
-    is removed first, so no stale file of it is taken into the new manifest.
+    is removed first, so no stale file of it is taken into the new manifest. A full disk or a
+    read-only folder raises :class:`~wavguard.errors.OutputWriteError`.
     """
     path = _checkpoint_root(output_dir) / f"step-{state.global_step:08d}"
-    if accelerator.is_main_process and path.exists():
-        shutil.rmtree(path)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(path))
-    accelerator.wait_for_everyone()  # every process's random_states_N.pkl is on disk before the digests
-    if accelerator.is_main_process:
-        marked = dataclasses.replace(state, extra={**state.extra, _MANIFEST_KEY: MANIFEST_NAME})
-        atomic_write_text(path / STATE_NAME, marked.to_json())
-        write_manifest(path)
+    with writing(path, "the checkpoint"):  # a full disk or a read-only folder: one clear OutputWriteError
+        if accelerator.is_main_process and path.exists():
+            shutil.rmtree(path)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(path))
+        accelerator.wait_for_everyone()  # every process's random_states_N.pkl is on disk before the digests
+        if accelerator.is_main_process:
+            marked = dataclasses.replace(state, extra={**state.extra, _MANIFEST_KEY: MANIFEST_NAME})
+            atomic_write_text(path / STATE_NAME, marked.to_json())
+            write_manifest(path)
         older = sorted(
             (p for p in _checkpoint_root(output_dir).iterdir() if p.is_dir() and p.name.startswith("step-") and p != path),
             key=_step,

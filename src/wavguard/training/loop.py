@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from ..metrics import compute_eer
 from .checkpoint import TrainState
 from .losses import WeightedCrossEntropy
+from .writes import writing
 
 __all__ = ["TrainingModule", "train_epoch", "evaluate", "MetricsLog", "EXIT_AFTER_STEP_ENV"]
 
@@ -58,14 +59,17 @@ class MetricsLog:
         """Keep the first ``num_lines`` records (on resume: drop what the lost steps wrote)."""
         if self.enabled and self.path.is_file():
             lines = self.path.read_text().splitlines()[:num_lines]
-            self.path.write_text("".join(line + "\n" for line in lines))
+            with writing(self.path, "the metrics log"):
+                self.path.write_text("".join(line + "\n" for line in lines))
 
     def write(self, record: dict[str, Any]) -> None:
+        """Append one record; :class:`~wavguard.errors.OutputWriteError` on a full disk or a read-only folder."""
         if not self.enabled:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, sort_keys=True) + "\n")
+        with writing(self.path, "the metrics log"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record, sort_keys=True) + "\n")
 
 def _inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in batch.items() if k not in ("labels", "indices")}
@@ -107,41 +111,42 @@ def train_epoch(
     module.train()
     criterion = loss_fn if loss_fn is not None else WeightedCrossEntropy(class_weights)
     constrain = getattr(criterion, "constrain_model", None)
-    bar = tqdm(total=total, initial=state.batches_done, desc=f"epoch {state.epoch + 1}", unit="batch",
-               disable=not (progress and accelerator.is_local_main_process), leave=False)
-    for batch in loader:
-        with accelerator.accumulate(module):
-            if adversary is not None:
-                # seeded by position, not by step: resumable, and distinct across accumulated batches
-                batch = adversary(accelerator.unwrap_model(module).model, batch, state.epoch * 1_000_000 + state.batches_done)
-            logits = module(_inputs(batch))
-            if getattr(criterion, "takes_indices", False):  # a paired loss looks up each row's group
-                loss = criterion(logits, batch["labels"], batch["indices"])
-            else:
-                loss = criterion(logits, batch["labels"])
-            accelerator.backward(loss)
-            if accelerator.sync_gradients and max_grad_norm is not None:
-                accelerator.clip_grad_norm_(module.parameters(), max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            if accelerator.sync_gradients and constrain is not None:
-                constrain(accelerator.unwrap_model(module).model)
-        state.batches_done += 1
-        value = float(accelerator.gather(loss.detach()[None]).mean())
-        state.loss_sum += value
-        state.loss_count += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{value:.4f}")
-        if accelerator.sync_gradients:
-            state.global_step += 1
-            if state.global_step % log_every_steps == 0:
-                metrics.write({"epoch": state.epoch + 1, "step": state.global_step, "train_loss": value,
-                               "lr": [float(g["lr"]) for g in optimizer.param_groups]})
-            on_step(state, state.batches_done >= total)
-            if exit_after and state.global_step == exit_after:
-                os._exit(3)
-    bar.close()
+    # a context: the bar is closed (and, leave=False, cleared) when a step raises, so the CLI's
+    # one-line error starts on a line of its own
+    with tqdm(total=total, initial=state.batches_done, desc=f"epoch {state.epoch + 1}", unit="batch",
+              disable=not (progress and accelerator.is_local_main_process), leave=False) as bar:
+        for batch in loader:
+            with accelerator.accumulate(module):
+                if adversary is not None:
+                    # seeded by position, not by step: resumable, and distinct across accumulated batches
+                    batch = adversary(accelerator.unwrap_model(module).model, batch, state.epoch * 1_000_000 + state.batches_done)
+                logits = module(_inputs(batch))
+                if getattr(criterion, "takes_indices", False):  # a paired loss looks up each row's group
+                    loss = criterion(logits, batch["labels"], batch["indices"])
+                else:
+                    loss = criterion(logits, batch["labels"])
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and max_grad_norm is not None:
+                    accelerator.clip_grad_norm_(module.parameters(), max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                if accelerator.sync_gradients and constrain is not None:
+                    constrain(accelerator.unwrap_model(module).model)
+            state.batches_done += 1
+            value = float(accelerator.gather(loss.detach()[None]).mean())
+            state.loss_sum += value
+            state.loss_count += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.4f}")
+            if accelerator.sync_gradients:
+                state.global_step += 1
+                if state.global_step % log_every_steps == 0:
+                    metrics.write({"epoch": state.epoch + 1, "step": state.global_step, "train_loss": value,
+                                   "lr": [float(g["lr"]) for g in optimizer.param_groups]})
+                on_step(state, state.batches_done >= total)
+                if exit_after and state.global_step == exit_after:
+                    os._exit(3)
 
 @torch.no_grad()
 def evaluate(accelerator, module: nn.Module, loader) -> dict[str, Any]:

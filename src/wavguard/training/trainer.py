@@ -48,6 +48,7 @@ from .data import ClipDataset, EpochSampler, _as_source_list, inverse_frequency_
 from .loop import MetricsLog, TrainingModule, evaluate, train_epoch
 from .losses import build_loss, loss_param_groups, prepare_model_for_loss
 from .pairing import PairedLoss, PairedSampler, pair_groups
+from .writes import save_detector, writing
 
 __all__ = ["Trainer", "TrainResult", "BEST_DIR", "METRICS_NAME"]
 
@@ -325,10 +326,11 @@ class Trainer:
             logger.info("resuming from %s (epoch %d, step %d)", checkpoint, state.epoch + 1, state.global_step)
             warn_if_changed(state.extra.get("run"), self._run_record())
         elif acc.is_main_process:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            if self.metrics.path.exists():
-                self.metrics.path.unlink()
-            cfg.save(self.output_dir / "train_config.yaml")
+            with writing(self.output_dir / "train_config.yaml", "the run's settings"):
+                self.output_dir.mkdir(parents=True, exist_ok=True)
+                if self.metrics.path.exists():
+                    self.metrics.path.unlink()
+                cfg.save(self.output_dir / "train_config.yaml")
         if acc.log_with:
             acc.init_trackers("wavguard", config=_flat(cfg.to_dict()))
         acc.wait_for_everyone()
@@ -407,18 +409,9 @@ class Trainer:
         save_checkpoint(self.accelerator, self.output_dir, state, self.config.keep_checkpoints)
 
     def save_detector(self, directory: Path, metrics: dict[str, Any] | None = None) -> Path:
-        """Save the current model as a wavguard detector directory (main process; others wait)."""
-
-        acc = self.accelerator
-        if acc.is_main_process:
-            model = acc.unwrap_model(self.module).model
-            was_training = model.training
-            config = self.detector.config.replace(metrics={k: v for k, v in (metrics or {}).items() if v is not None})
-            det = Detector(model, config, backbone_is_reference=self.detector.backbone_is_reference)
-            det.save_pretrained(directory)  # LoRA adapters included
-            model.train(was_training)
-        acc.wait_for_everyone()
-        return Path(directory)
+        """Save the current model as a wavguard detector directory (main process; others wait);
+        :class:`~wavguard.errors.OutputWriteError` when the disk is full or the folder locked."""
+        return save_detector(self.accelerator, self.module, self.detector, directory, metrics)
 
     def _finalize_best(self, seconds: float) -> None:
         """Calibrate the best detector on the validation data and choose its threshold there;
@@ -439,7 +432,8 @@ class Trainer:
                                         batch_size=cfg.eval_batch_size or cfg.batch_size, distributed=False)
             logger.info("calibrated on validation: %s", result)
             best.config.metrics = {**best.config.metrics, "validation_ece": result.ece_after}
-        best.config.save(best_dir)
+        with writing(best_dir, "the best detector's calibrated config"):
+            best.config.save(best_dir)
 
     def _test(self) -> dict[str, dict[str, Any]]:
         """Score each test source with the saved best detector (deterministic crops)."""
@@ -460,7 +454,8 @@ class Trainer:
             self.metrics.write({"test": name, "step": -1, **out[name]})
         if acc.is_main_process:
             best.config.metrics.update({f"test_eer[{k}]": v["eer"] for k, v in out.items()})
-            best.config.save(self.output_dir / BEST_DIR)
+            with writing(self.output_dir / BEST_DIR, "the best detector's test results"):
+                best.config.save(self.output_dir / BEST_DIR)
         acc.wait_for_everyone()
         return out
 
