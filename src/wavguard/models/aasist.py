@@ -46,6 +46,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from fractions import Fraction
 from typing import Any
 
 import torch
@@ -346,7 +347,13 @@ class HeterogeneousGraphAttention(nn.Module):
 class GraphPool(nn.Module):
     """Keep the top ``ratio`` of nodes by a learned sigmoid score, each scaled by its score.
 
-    Shapes: (B, N, D) -> (B, max(int(N * ratio), 1), D), in descending score order.
+    The count kept is ``max(floor(N * ratio), 1)`` in exact integer arithmetic (the ratio as a
+    fraction, 0.7 = 7/10), so an exported graph with a dynamic length computes the same count
+    as PyTorch. The original's float product ``int(N * 0.7)`` keeps one node less for some
+    multiples of 10 (N = 90, 170, 180, ...: inputs of 12 s and longer, which the weights never
+    saw); below N = 90 the two agree.
+
+    Shapes: (B, N, D) -> (B, max(floor(N * ratio), 1), D), in descending score order.
     """
 
     def __init__(self, dim: int, ratio: float, dropout: float):
@@ -354,10 +361,13 @@ class GraphPool(nn.Module):
         self.proj = nn.Linear(dim, 1)
         self.drop = nn.Dropout(dropout)
         self.ratio = float(ratio)
+        fraction = Fraction(self.ratio).limit_denominator(1000)
+        self._ratio_terms = (fraction.numerator, fraction.denominator)
 
     def forward(self, nodes: torch.Tensor) -> torch.Tensor:
         scores = torch.sigmoid(self.proj(self.drop(nodes)))  # (B, N, 1)
-        keep = max(int(nodes.shape[1] * self.ratio), 1)
+        numerator, denominator = self._ratio_terms
+        keep = torch.sym_max(nodes.shape[1] * numerator // denominator, 1)  # symbolic under torch.export
         order = torch.topk(scores, keep, dim=1).indices  # (B, keep, 1)
         return torch.gather(nodes * scores, 1, order.expand(-1, -1, nodes.shape[-1]))
 
