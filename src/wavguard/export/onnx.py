@@ -1,7 +1,8 @@
 """ONNX export and an ONNX-runtime detector with the same ``predict`` as :class:`Detector`.
 
 The exported graph is the whole network: (LoRA merged) backbone, Whisper log-mel where used,
-weighted layer sum, CNN head; input ``waveforms`` (batch, samples) float32 at the model's rate,
+weighted layer sum, CNN head, and a fused detector's AASIST branch (or AASIST and its linear
+head alone, for ``kind="aasist"``); input ``waveforms`` (batch, samples) float32 at the model's rate,
 outputs ``logits`` (batch, 2; columns REAL, FAKE) and ``probabilities`` (softmax), both with
 dynamic batch and length axes. Windowing, aggregation, calibration and the threshold stay in
 Python (the same :mod:`wavguard.scoring.pipeline` as the PyTorch detector), so scores match; load the
@@ -29,6 +30,7 @@ from .._io import atomic_write_text
 from ..detector import Detector
 from ..errors import ConfigError
 from ..layout import ADAPTER_DIR, BACKBONE_DIR, ONNX_META_NAME, ONNX_NAME, WEIGHTS_NAME
+from ..models.aasist_branch import AasistDetectorModel
 from ..models.backends import OnnxBackend
 from ..models.lora import has_lora, merge_lora
 from ..models.transformer import DetectorModel
@@ -52,7 +54,10 @@ class _ExportWrapper(nn.Module):
         if isinstance(self.model, DetectorModel):
             states = self.model.backbone(waveforms)
             mask = torch.ones(states.shape[1], states.shape[2], dtype=torch.bool, device=states.device)
-            logits = self.model.classify(states, mask)
+            aasist = None if self.model.aasist is None else self.model.aasist(waveforms)  # every row full length
+            logits = self.model.classify(states, mask, aasist)
+        elif isinstance(self.model, AasistDetectorModel):
+            logits = self.model(waveforms)  # no lengths: one call, no grouping by length
         else:  # the spectrogram baseline takes waveforms and lengths
             lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], dtype=torch.long, device=waveforms.device)
             logits = self.model(waveforms, lengths)

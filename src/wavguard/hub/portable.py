@@ -95,5 +95,8 @@ def portable_config(config: DetectorConfig, *, bundled: bool) -> DetectorConfig:
         if backbone != BACKBONE_DIR:
             extra.setdefault("backbone_name", base_name(backbone))
         backbone, revision = BACKBONE_DIR, None
-    return config.replace(backbone=backbone, backbone_revision=revision, extra=extra,
+    aasist = config.aasist
+    if aasist is not None and aasist.get("weights") and is_local_path(aasist["weights"]):
+        aasist = {**aasist, "weights": base_name(aasist["weights"])}  # such weights are stored in the folder
+    return config.replace(backbone=backbone, backbone_revision=revision, extra=extra, aasist=aasist,
                           metrics=scrub_local_paths(dict(config.metrics)))

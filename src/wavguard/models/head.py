@@ -97,6 +97,8 @@ class CNNHead(nn.Module):
     every block, so a padded sequence gives exactly the logits of the unpadded one (in eval mode).
     With ``normalize_embedding`` the pooled embedding is scaled to unit L2 norm before the linear
     layer (a cosine head: what one-class softmax training, ``wavguard.training.losses``, needs).
+    With ``extra_dim`` the linear layer also sees a second embedding of that size per input,
+    concatenated after the pooled one (a fused detector's AASIST embedding), before the scaling.
 
     Args:
         input_size: D.
@@ -106,9 +108,11 @@ class CNNHead(nn.Module):
         pooling: ``"stats"`` (mean + std) or ``"attentive"``.
         activation: ``"relu"`` or ``"gelu"``.
         normalize_embedding: L2-normalise the pooled embedding before the linear layer.
+        extra_dim: size X of the extra embedding the linear layer sees (0: none).
 
     Shapes:
-        features (B, T, D), mask (B, T) or None -> logits (B, 2); :meth:`embed` -> (B, 2 * channels[-1])
+        features (B, T, D), mask (B, T) or None, extra (B, X) or None -> logits (B, 2);
+        :meth:`embed` -> (B, 2 * channels[-1] + X)
     """
 
     def __init__(
@@ -120,6 +124,7 @@ class CNNHead(nn.Module):
         pooling: str = "stats",
         activation: str = "gelu",
         normalize_embedding: bool = False,
+        extra_dim: int = 0,
     ):
         super().__init__()
         if kernel_size % 2 != 1:
@@ -145,12 +150,16 @@ class CNNHead(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.pool = AttentiveStatsPool(previous) if pooling == "attentive" else None
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(2 * previous, 2)
+        self.extra_dim = int(extra_dim)
+        self.classifier = nn.Linear(2 * previous + self.extra_dim, 2)
         self.normalize_embedding = bool(normalize_embedding)
 
-    def embed(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """The embedding the linear layer sees (B, E): pooled, after dropout, unit-norm when
-        ``normalize_embedding``."""
+    def embed(self, features: torch.Tensor, mask: torch.Tensor | None = None, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """The embedding the linear layer sees (B, E): pooled, after dropout, then ``extra``
+        appended, unit-norm when ``normalize_embedding``."""
+        if (extra is None) != (self.extra_dim == 0) or (extra is not None and extra.shape[-1] != self.extra_dim):
+            got = "none" if extra is None else f"size {extra.shape[-1]}"
+            raise ValueError(f"this head takes an extra embedding of size {self.extra_dim} (0: none), got {got}")
         x = features.transpose(1, 2)  # (B, D, T)
         if mask is None:
             mask = torch.ones(x.shape[0], x.shape[2], dtype=torch.bool, device=x.device)
@@ -159,7 +168,9 @@ class CNNHead(nn.Module):
         for block in self.blocks:
             x = block(x) * keep
         pooled = self.dropout(self.pool(x, mask) if self.pool is not None else masked_mean_std(x, mask))
+        if extra is not None:
+            pooled = torch.cat([pooled, extra.to(pooled.dtype)], dim=1)
         return F.normalize(pooled, dim=1) if self.normalize_embedding else pooled
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.classifier(self.embed(features, mask))
+    def forward(self, features: torch.Tensor, mask: torch.Tensor | None = None, extra: torch.Tensor | None = None) -> torch.Tensor:
+        return self.classifier(self.embed(features, mask, extra))

@@ -2,8 +2,10 @@
 
 Inputs are padded waveform batches with their true lengths. Rows of equal length go through the
 backbone together, unpadded, so padding never leaks into a backbone's normalisation; the head then
-masks the padded frames exactly. Shapes: B = batch, S = samples, L = layers + 1, F = frames,
-D = hidden size.
+masks the padded frames exactly. With ``config.aasist`` the same windows also go through AASIST
+(a raw-waveform branch, each row at its own length too), and the head's linear layer sees the
+CNN's pooled embedding and AASIST's 160-d embedding side by side: one network, trained end to
+end. Shapes: B = batch, S = samples, L = layers + 1, F = frames, D = hidden size, E = 160.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from torch import nn
 
 from ..config import FREEZE_MODES, DetectorConfig
 from ..errors import ConfigError
+from .aasist import Aasist
+from .aasist_branch import AasistBranch
 from .backbone import Backbone
 from .head import CNNHead, WeightedLayerSum
 from .lora import has_lora
@@ -25,12 +29,19 @@ class DetectorModel(nn.Module):
 
     Args:
         backbone: a loaded :class:`~wavguard.models.backbone.Backbone`.
-        config: the detector's config (head sizes, freeze mode).
+        config: the detector's config (head sizes, freeze mode, ``aasist``).
+        aasist: the AASIST network, when ``config.aasist`` asks for the fused detector.
+        aasist_is_reference: ``aasist`` holds the weights ``config.aasist["weights"]`` names, unchanged.
     """
 
-    def __init__(self, backbone: Backbone, config: DetectorConfig):
+    def __init__(
+        self, backbone: Backbone, config: DetectorConfig, aasist: Aasist | None = None, *, aasist_is_reference: bool = False
+    ):
         super().__init__()
+        if (aasist is None) != (config.aasist is None):
+            raise ConfigError("the AASIST network and config.aasist go together: pass both or neither")
         self.backbone = backbone
+        self.aasist = None if aasist is None else AasistBranch(aasist, config.aasist["train"], is_reference=aasist_is_reference)
         self.layer_sum = WeightedLayerSum(backbone.num_hidden_states, layer_norm=config.layer_norm)
         self.head = CNNHead(
             backbone.hidden_size,
@@ -40,14 +51,17 @@ class DetectorModel(nn.Module):
             pooling=config.head_pooling,
             activation=config.head_activation,
             normalize_embedding=config.head_normalize_embedding,
+            extra_dim=0 if self.aasist is None else self.aasist.embedding_dim,
         )
         self.freeze = "all"
         # a saved LoRA detector's adapters are attached after construction (models.lora)
         self.set_trainable("all" if config.freeze == "lora" else config.freeze)
 
-    def set_trainable(self, mode: str) -> None:
+    def set_trainable(self, mode: str, aasist: str | None = None) -> None:
         """Choose which weights train; the one owner of that rule. The head and the layer weights
-        always train. ``mode`` (one of :data:`~wavguard.config.FREEZE_MODES`):
+        always train. ``aasist`` (``"frozen"`` or ``"full"``; ``None`` leaves it) decides for
+        the AASIST branch of a fused detector. ``mode`` (one of :data:`~wavguard.config.FREEZE_MODES`)
+        decides for the backbone:
 
         * ``"all"``: the backbone is frozen: no gradients through it, and it never runs dropout.
         * ``"feature_encoder"``: the backbone's convolutional feature encoder is frozen, its
@@ -66,10 +80,15 @@ class DetectorModel(nn.Module):
         else:
             self.backbone.set_freeze(mode)
         self.freeze = mode
+        if aasist is not None:
+            if self.aasist is None:
+                raise ConfigError("this detector has no AASIST branch (config.aasist is null)")
+            self.aasist.set_trainable(aasist)
 
     @property
     def min_samples(self) -> int:
-        return self.backbone.min_samples
+        """Shortest window both branches accept (AASIST's 2,315 samples when fused)."""
+        return max(self.backbone.min_samples, 0 if self.aasist is None else self.aasist.min_samples)
 
     def train(self, mode: bool = True) -> "DetectorModel":
         super().train(mode)
@@ -109,14 +128,15 @@ class DetectorModel(nn.Module):
             mask[index, : h.shape[2]] = True
         return states, mask
 
-    def classify(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Head on precomputed hidden states (as cached for frozen-backbone training).
+    def classify(self, states: torch.Tensor, mask: torch.Tensor, aasist: torch.Tensor | None = None) -> torch.Tensor:
+        """Head on precomputed hidden states (as cached for frozen-backbone training), and the
+        AASIST embeddings of a fused detector.
 
-        Shapes: states (L, B, F, D), mask (B, F) -> logits (B, 2).
+        Shapes: states (L, B, F, D), mask (B, F), aasist (B, E) or None -> logits (B, 2).
         """
-        return self.head(self.layer_sum(states), mask)
+        return self.head(self.layer_sum(states), mask, aasist)
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, 2), columns (REAL, FAKE), for a padded batch of waveforms (B, S)."""
         states, mask = self.hidden_states(waveforms, lengths)
-        return self.classify(states, mask)
+        return self.classify(states, mask, None if self.aasist is None else self.aasist(waveforms, lengths))
