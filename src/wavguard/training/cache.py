@@ -5,7 +5,9 @@ stored as one safetensors file named by a hash of everything that determines the
 (id, revision, layers, normalisation, model type, and for a local directory its weight files'
 sizes and times), the sample rate, the crop, and the clip's identity (a hash of its bytes, or its
 absolute path, size and modification time). Changing any of these computes new features; the
-same clip in another run or split reuses them.
+same clip in another run or split reuses them. A fused detector's frozen AASIST branch is cached
+the same way: its 160-d embedding of the crop goes into the same file, and a hash of the AASIST
+weights into the key.
 """
 
 from __future__ import annotations
@@ -19,14 +21,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import Dataset
 
 from .._io import atomic_write
 from ..errors import ConfigError
+from ..layout import ADAPTER_DIR, BACKBONE_DIR
+from ..models.backbone import resolve_model_dir
 from .data import pad_collate
 from .writes import writing
 
-__all__ = ["FeatureCache", "FeatureDataset", "feature_collate", "clip_identity", "backbone_fingerprint"]
+__all__ = ["FeatureCache", "FeatureDataset", "feature_collate", "clip_identity", "backbone_fingerprint",
+           "weights_fingerprint", "cache_settings"]
 
 logger = logging.getLogger(__name__)
 CACHE_VERSION = 1
@@ -55,6 +61,42 @@ def backbone_fingerprint(name_or_path: str) -> list[Any]:
             out.append([f.name, st.st_size, st.st_mtime_ns])
     return out
 
+def weights_fingerprint(module: nn.Module) -> str:
+    """SHA-256 of a module's state (names, shapes, dtypes, values): equal exactly when the weights are."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+def cache_settings(cfg, dcfg, crop_samples: int, model: nn.Module | None = None) -> dict[str, Any]:
+    """What determines a clip's cached features besides the clip (hashed into every key).
+
+    Args:
+        cfg: the run's ``TrainConfig`` (``init_from``); dcfg: the detector's ``DetectorConfig``.
+        crop_samples: the cached crop's length.
+        model: the detector network; a fused one's AASIST weights are fingerprinted.
+    """
+    settings = {
+        "backbone": dcfg.backbone,
+        "revision": dcfg.backbone_revision,
+        "num_layers": dcfg.num_layers,
+        "normalize": dcfg.normalize,
+        "backbone_type": dcfg.backbone_type,
+        "sample_rate_hz": dcfg.sample_rate_hz,
+        "crop_samples": crop_samples,
+        "crop": "start",
+        "fingerprint": backbone_fingerprint(dcfg.backbone),
+    }
+    if cfg.init_from is not None:
+        root = resolve_model_dir(cfg.init_from)
+        tuned = [backbone_fingerprint(str(root / sub)) for sub in (BACKBONE_DIR, ADAPTER_DIR) if (root / sub).is_dir()]
+        if tuned:  # a bundled (fine-tuned) backbone or LoRA adapters give other features than the reference
+            settings["init_from"] = [str(root.resolve()), tuned]
+    if getattr(model, "aasist", None) is not None:  # only then: other detectors keep their cached features
+        settings["aasist"] = weights_fingerprint(model.aasist.network)
+    return settings
+
 class FeatureCache:
     """A folder of per-clip hidden states.
 
@@ -82,20 +124,25 @@ class FeatureCache:
     def has(self, key: str) -> bool:
         return self.path(key).is_file()
 
-    def save(self, key: str, states: torch.Tensor) -> None:
-        """Store states (L, F, D)."""
+    def save(self, key: str, states: torch.Tensor, aasist: torch.Tensor | None = None) -> None:
+        """Store states (L, F, D) and, for a fused detector, the AASIST embedding (E,)."""
         from safetensors.torch import save_file
 
-        tensor = states.detach().to("cpu", getattr(torch, self.dtype)).contiguous()
+        tensors = {"states": states} | ({} if aasist is None else {"aasist": aasist})
+        tensors = {k: v.detach().to("cpu", getattr(torch, self.dtype)).contiguous() for k, v in tensors.items()}
         with writing(self.path(key), "cached backbone features", setting="cache_dir"):
-            atomic_write(self.path(key), lambda tmp: save_file({"states": tensor}, tmp))
+            atomic_write(self.path(key), lambda tmp: save_file(tensors, tmp))
 
     def load(self, key: str) -> torch.Tensor:
         """States (L, F, D) as float32."""
+        return self.load_all(key)["states"]
+
+    def load_all(self, key: str) -> dict[str, torch.Tensor]:
+        """Everything stored for a clip, as float32: ``states`` and, fused, ``aasist``."""
         from safetensors.torch import load_file
 
         try:
-            return load_file(str(self.path(key)))["states"].float()
+            return {k: v.float() for k, v in load_file(str(self.path(key))).items()}
         except FileNotFoundError:
             raise ConfigError(f"{self.path(key)}: cached features vanished; rerun to recompute them") from None
 
@@ -105,6 +152,7 @@ class FeatureCache:
 
         Args:
             model: the (unwrapped) ``DetectorModel``; run in eval mode on ``accelerator.device``.
+                A fused one's AASIST branch must be frozen: its embeddings are cached too.
             clips: a deterministic ``ClipDataset`` (``train=False``) aligned with ``keys``.
             keys: cache key per clip.
             accelerator: splits the work across processes and waits for all of them.
@@ -114,6 +162,10 @@ class FeatureCache:
         Returns:
             clips this process computed.
         """
+        aasist = getattr(model, "aasist", None)
+        if aasist is not None and not aasist.frozen:
+            raise ConfigError("the AASIST branch trains (aasist.train='full'), so its embeddings cannot be cached; "
+                              "set cache_features=false or freeze it")
         missing = [i for i, k in enumerate(keys) if not self.has(k)]
         mine = missing[accelerator.process_index :: accelerator.num_processes]
         done = 0
@@ -127,12 +179,12 @@ class FeatureCache:
             for start in range(0, len(mine), batch_size):
                 rows = mine[start : start + batch_size]
                 batch = pad_collate([clips[i] for i in rows])
-                states, mask = model.hidden_states(
-                    batch["waveforms"].to(accelerator.device), batch["lengths"].to(accelerator.device)
-                )
+                waveforms, lengths = batch["waveforms"].to(accelerator.device), batch["lengths"].to(accelerator.device)
+                states, mask = model.hidden_states(waveforms, lengths)
+                embeddings = None if aasist is None else aasist(waveforms, lengths)
                 frames = mask.sum(dim=1).tolist()
                 for j, i in enumerate(rows):
-                    self.save(keys[i], states[:, j, : int(frames[j])])
+                    self.save(keys[i], states[:, j, : int(frames[j])], None if embeddings is None else embeddings[j])
                 done += len(rows)
                 bar.update(len(rows))
             bar.close()
@@ -143,7 +195,8 @@ class FeatureCache:
         return done
 
 class FeatureDataset(Dataset):
-    """Cached hidden states with labels. Items: {"states": (L, F, D), "label": int, "index": int}."""
+    """Cached hidden states with labels. Items: {"states": (L, F, D), "label": int, "index": int}
+    and, fused, "aasist": (E,)."""
 
     def __init__(self, cache: FeatureCache, keys: list[str], labels: np.ndarray):
         if len(keys) != len(labels):
@@ -162,13 +215,14 @@ class FeatureDataset(Dataset):
         return self._labels
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        return {"states": self.cache.load(self.keys[index]), "label": int(self._labels[index]), "index": int(index)}
+        return {**self.cache.load_all(self.keys[index]), "label": int(self._labels[index]), "index": int(index)}
 
 def feature_collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Pad cached states along frames.
 
     Returns:
-        {"states": (L, B, F_max, D), "mask": (B, F_max) bool, "labels": (B,), "indices": (B,)}
+        {"states": (L, B, F_max, D), "mask": (B, F_max) bool, "labels": (B,), "indices": (B,)} and,
+        fused, "aasist": (B, E)
     """
     num_layers, _, dim = items[0]["states"].shape
     frames = [it["states"].shape[1] for it in items]
@@ -180,6 +234,7 @@ def feature_collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     return {
         "states": states,
         "mask": mask,
+        **({"aasist": torch.stack([it["aasist"] for it in items])} if "aasist" in items[0] else {}),
         "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
         "indices": torch.tensor([it["index"] for it in items], dtype=torch.long),
     }

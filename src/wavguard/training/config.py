@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_text
-from ..config import DetectorConfig
+from ..config import KINDS, DetectorConfig
 from ..errors import ConfigError
 from .adversarial import AdversarialConfig
 from .losses import LOSSES, loss_options
@@ -138,8 +138,12 @@ class TrainConfig:
         augment: on-the-fly augmentation of training crops: a :func:`wavguard.audio.augment.build_augmenter`
             config (``{"transforms": {...}}``), a ``"module:function"`` string, or a callable
             ``augment(samples, sample_rate_hz) -> samples``.
-        kind: ``"transformer"`` (backbone + CNN head) or ``"spectrogram"`` (the CNN baseline on
-            ``detector.spectrogram`` features; needs ``mode="full"``).
+        kind: ``"transformer"`` (backbone + CNN head), ``"spectrogram"`` (the CNN baseline on
+            ``detector.spectrogram`` features; needs ``mode="full"``) or ``"aasist"`` (AASIST alone:
+            ``detector.aasist`` names its ``weights`` and ``head``; ``mode`` is ``"frozen"``, only
+            the head trains, or ``"full"``). A transformer detector with ``detector.aasist`` is fused
+            with AASIST; ``mode`` then says what trains in the backbone and ``detector.aasist.train``
+            in AASIST (``"frozen"`` by default; a frozen branch is cached with the features).
         calibration: after training, fit ``"platt"`` or ``"temperature"`` scaling of the best
             detector on the validation data (``"none"``: keep raw softmax scores).
         threshold: the decision threshold chosen on validation: ``"eer"`` or a target false-alarm
@@ -228,10 +232,12 @@ class TrainConfig:
         elif not self.backbone and self.kind == "transformer":
             raise ConfigError("backbone is required: a Hub id (e.g. facebook/wav2vec2-base) or a local directory")
         _check_choice("mode", self.mode, MODES)
-        _check_choice("kind", self.kind, ("transformer", "spectrogram"))
+        _check_choice("kind", self.kind, KINDS)
         _check_choice("calibration", self.calibration, ("platt", "temperature", "none"))
         if self.kind == "spectrogram" and self.mode != "full":
             raise ConfigError("kind='spectrogram' (the CNN baseline) has no pretrained backbone: use mode='full'")
+        if self.kind == "aasist":
+            self._check_aasist_alone()
         if not (self.threshold == "eer" or (isinstance(self.threshold, (int, float)) and 0 < self.threshold < 1)):
             raise ConfigError(f"threshold must be 'eer' or a target false-alarm rate in (0, 1), got {self.threshold!r}")
         _check_choice("balance", self.balance, BALANCE_MODES)
@@ -294,7 +300,23 @@ class TrainConfig:
                 "and DetectorConfig fields (head_channels, window_seconds, ...) here"
             )
 
+    def _check_aasist_alone(self) -> None:
+        if self.mode == "lora":
+            raise ConfigError("kind='aasist' has no LoRA adapters: use mode='frozen' (only the head trains) or 'full'")
+        given = [name for name in ("backbone", "num_layers", "dropout") if getattr(self, name)]
+        if given:
+            raise ConfigError(f"kind='aasist' has no backbone or CNN head; leave {given} unset (AASIST's weights are "
+                              "detector.aasist.weights)")
+        if "train" in self._aasist_settings:
+            raise ConfigError("kind='aasist': mode says whether AASIST trains; leave detector.aasist.train unset")
+
     # -- derived -------------------------------------------------------------------------
+    @property
+    def _aasist_settings(self) -> dict[str, Any]:
+        """``detector.aasist`` as given (DetectorConfig validates it when the detector is built)."""
+        settings = self.detector.get("aasist")
+        return settings if isinstance(settings, dict) else {}
+
     @property
     def augment_fn(self) -> Callable | None:
         """The augmentation callable: a :func:`wavguard.audio.augment.build_augmenter` config (a mapping
@@ -307,7 +329,9 @@ class TrainConfig:
 
     @property
     def uses_feature_cache(self) -> bool:
-        return self.mode == "frozen" and self.cache_features and self.augment is None and self.kind == "transformer"
+        # a fused detector's AASIST branch is cached with the features when it is frozen
+        aasist_frozen = self._aasist_settings.get("train", "frozen") == "frozen"
+        return self.mode == "frozen" and self.cache_features and self.augment is None and self.kind == "transformer" and aasist_frozen
 
     @property
     def resolved_cache_dir(self) -> Path:

@@ -30,8 +30,9 @@ EXIT_AFTER_STEP_ENV = "WAVGUARD_TRAIN_EXIT_AFTER_STEP"
 class TrainingModule(nn.Module):
     """One ``forward(batch)`` for both batch kinds, so DDP wraps a single entry point.
 
-    Batches with ``states``/``mask`` (cached features) go through the head only; batches with
-    ``waveforms``/``lengths`` through the whole ``DetectorModel``. Returns logits (B, 2).
+    Batches with ``states``/``mask`` (cached features, and a fused detector's cached ``aasist``
+    embeddings) go through the head only; batches with ``waveforms``/``lengths`` through the whole
+    network. Returns logits (B, 2).
     """
 
     def __init__(self, model: nn.Module):
@@ -40,7 +41,7 @@ class TrainingModule(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if "states" in batch:
-            return self.model.classify(batch["states"], batch["mask"])
+            return self.model.classify(batch["states"], batch["mask"], batch.get("aasist"))
         return self.model(batch["waveforms"], batch["lengths"])
 
 class MetricsLog:

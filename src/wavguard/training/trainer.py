@@ -26,14 +26,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..detector import Detector, build_baseline_detector
+from ..detector import Detector, build_aasist_detector, build_baseline_detector
 from ..errors import ConfigError
 from ..evaluation.calibration import calibrate_detector
-from ..layout import ADAPTER_DIR, BACKBONE_DIR, CONFIG_NAME
-from ..models.backbone import resolve_model_dir
+from ..layout import CONFIG_NAME
 from ..models.lora import apply_lora, has_lora, lora_config
 from .adversarial import adversary_from_config
-from .cache import FeatureCache, FeatureDataset, backbone_fingerprint, feature_collate
+from .cache import FeatureCache, FeatureDataset, feature_collate
+from .cache import cache_settings as _cache_settings
 from .checkpoint import (
     TrainState,
     check_output_dir,
@@ -132,6 +132,10 @@ class Trainer:
         overrides["extra"] = {**overrides.get("extra", {}), "training": _provenance(cfg)}
         if cfg.kind == "spectrogram":
             return build_baseline_detector(seed=cfg.seed, **overrides)
+        if cfg.kind == "aasist":  # mode says whether AASIST trains; its weights and head come from detector.aasist
+            aasist = {"weights": "offline:aasist", "head": "published", **(overrides.pop("aasist", None) or {})}
+            return build_aasist_detector(aasist["weights"], aasist["head"], "full" if cfg.mode == "full" else "frozen",
+                                         seed=cfg.seed, **overrides)
         det = Detector.from_backbone(
             cfg.backbone, cfg.backbone_revision, num_layers=cfg.num_layers, freeze=freeze[cfg.mode], seed=cfg.seed, **overrides
         )
@@ -157,10 +161,15 @@ class Trainer:
             det.backbone_is_reference = False
             return det
         model = det.model
+        if cfg.kind == "aasist":
+            train = "full" if cfg.mode == "full" else "frozen"
+            model.set_trainable(train)
+            det.config = det.config.replace(aasist={**det.config.aasist, "train": train})
+            return det
         adapters = has_lora(model)
-        if cfg.mode == "frozen":
-            model.set_trainable("all")
-            det.config = det.config.replace(freeze="all")
+        if cfg.mode == "frozen":  # only the head trains: a fused detector's AASIST branch is frozen too
+            model.set_trainable("all", aasist=None if model.aasist is None else "frozen")
+            det.config = det.config.replace(freeze="all", aasist=det.config.aasist and {**det.config.aasist, "train": "frozen"})
         elif cfg.mode == "full":
             if adapters:
                 raise ConfigError(f"init_from={source!r} has LoRA adapters; continue it with mode=lora or mode=frozen")
@@ -203,7 +212,7 @@ class Trainer:
             return clips(train_data, True), (clips(val_data, False) if val_data is not None else None)
 
         dcfg = self.detector.config
-        self.cache = FeatureCache(cfg.resolved_cache_dir, _cache_settings(cfg, dcfg, crop))
+        self.cache = FeatureCache(cfg.resolved_cache_dir, _cache_settings(cfg, dcfg, crop, model))
         out = []
         for data in (train_data, val_data):
             if data is None:
@@ -464,27 +473,6 @@ def _provenance(cfg: TrainConfig) -> dict[str, Any]:
     data = cfg.to_dict()
     # the data's Hub revision, when named, so a saved detector says which version it learned from
     return {k: data[k] for k in keys} | ({"revision": cfg.revision} if cfg.revision else {})
-
-def _cache_settings(cfg: TrainConfig, dcfg, crop_samples: int) -> dict[str, Any]:
-
-    settings = {
-        "backbone": dcfg.backbone,
-        "revision": dcfg.backbone_revision,
-        "num_layers": dcfg.num_layers,
-        "normalize": dcfg.normalize,
-        "backbone_type": dcfg.backbone_type,
-        "sample_rate_hz": dcfg.sample_rate_hz,
-        "crop_samples": crop_samples,
-        "crop": "start",
-        "fingerprint": backbone_fingerprint(dcfg.backbone),
-    }
-    if cfg.init_from is not None:
-
-        root = resolve_model_dir(cfg.init_from)
-        tuned = [backbone_fingerprint(str(root / sub)) for sub in (BACKBONE_DIR, ADAPTER_DIR) if (root / sub).is_dir()]
-        if tuned:  # a bundled (fine-tuned) backbone or LoRA adapters give other features than the reference
-            settings["init_from"] = [str(root.resolve()), tuned]
-    return settings
 
 def _flat(data: dict[str, Any]) -> dict[str, Any]:
     return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in data.items()}

@@ -1,0 +1,160 @@
+"""AASIST detectors train through the ordinary Trainer: alone (frozen or fine-tuned) and fused with a
+transformer backbone (frozen features cached with AASIST's embeddings, or end to end)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from _train_fixtures import make_folder
+
+from wavguard.errors import ConfigError, ModelLoadError
+from wavguard.models import aasist_weights
+
+pytest.importorskip("accelerate")
+
+
+def _installed() -> bool:
+    try:
+        aasist_weights.find_aasist_weights()
+    except ModelLoadError:
+        return False
+    return True
+
+
+needs_weights = pytest.mark.skipif(not _installed(), reason=f"AASIST weights missing: {aasist_weights.AASIST_PIP_COMMAND}")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from wavguard.testing import tiny_backbone_dir
+
+    tmp = tmp_path_factory.mktemp("aasist-train")
+    data = make_folder(tmp / "data", per_class=4, seconds=0.5)  # sines (real) and noise (fake)
+    return {"tmp": tmp, "data": data, "whisper": tiny_backbone_dir("whisper", tmp / "whisper")}
+
+
+def _config(setup, name, **kw):
+    from wavguard.training import TrainConfig
+
+    base = dict(train_data=str(setup["data"]), epochs=6, batch_size=8, crop_seconds=0.5, head_learning_rate=5e-2,
+                backbone_learning_rate=1e-3, warmup_ratio=0.0, scheduler="constant", output_dir=str(setup["tmp"] / name),
+                cache_dir=str(setup["tmp"] / "cache"), log_every_steps=1, calibration="none")
+    return TrainConfig(**(base | kw))
+
+
+def _train_accuracy(detector, data) -> float:
+    paths = sorted(data.glob("*/*.wav"))
+    predictions = detector.predict([str(p) for p in paths])
+    return float(np.mean([pred.label == path.parent.name for pred, path in zip(predictions, paths)]))
+
+
+def _epoch_losses(result) -> list[float]:
+    return [h["train_epoch_loss"] for h in result.history if "train_epoch_loss" in h]
+
+
+def test_train_config_rules_for_aasist(setup):
+    for kw, message in [
+        ({"kind": "aasist", "mode": "lora"}, "no LoRA"),
+        ({"kind": "aasist", "backbone": "x"}, "no backbone"),
+        ({"kind": "aasist", "detector": {"aasist": {"train": "full"}}}, "mode says"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            _config(setup, "x", **kw)
+    assert not _config(setup, "x", kind="aasist").uses_feature_cache  # AASIST alone reads waveforms
+    fused = dict(backbone=str(setup["whisper"]), mode="frozen")
+    assert _config(setup, "x", **fused, detector={"aasist": {}}).uses_feature_cache
+    assert not _config(setup, "x", **fused, detector={"aasist": {"train": "full"}}).uses_feature_cache
+
+
+@pytest.fixture(scope="module")
+def alone(setup):
+    """A frozen AASIST with a new linear head, trained on the toy task (the overfit test's run)."""
+    from wavguard.training import Trainer
+
+    return Trainer(_config(setup, "alone", kind="aasist", epochs=3,
+                           detector={"window_seconds": 0.5, "aasist": {"head": "linear"}})).fit()
+
+
+@needs_weights
+def test_aasist_alone_learns_the_training_clips(setup, alone):
+    from safetensors.torch import load_file
+
+    from wavguard import Detector
+
+    losses = _epoch_losses(alone)
+    assert losses[-1] < 0.5 * losses[0], losses
+    best = Detector.from_pretrained(alone.best_dir)
+    assert best.config.aasist == {"weights": "offline:aasist", "train": "frozen", "head": "linear"}
+    assert sorted(load_file(str(alone.best_dir / "model.safetensors"))) == ["head.bias", "head.weight"]
+    assert _train_accuracy(best, setup["data"]) == 1.0
+
+
+@needs_weights
+def test_a_saved_aasist_detector_fine_tunes_and_stores_its_weights(setup, alone):
+    from safetensors.torch import load_file
+
+    from wavguard import Detector
+    from wavguard.training import Trainer
+
+    best = Detector.from_pretrained(alone.best_dir)
+    tuned = Trainer(_config(setup, "alone-full", kind="aasist", mode="full", epochs=1, init_from=str(alone.best_dir)))
+    tuned_result = tuned.fit()
+    state = load_file(str(tuned_result.best_dir / "model.safetensors"))
+    assert any(k.startswith("aasist.network.") for k in state)  # fine-tuned: stored, not named
+    official = best.model.aasist.network.state_dict()
+    changed = [k for k, v in state.items() if k.startswith("aasist.network.") and v.is_floating_point()
+               and not torch.equal(v, official[k.removeprefix("aasist.network.")])]
+    assert changed
+    again = Detector.from_pretrained(tuned_result.best_dir)
+    assert again.config.aasist["train"] == "full"
+    windows = [np.sin(np.arange(8000) / 9.0).astype(np.float32)]
+    np.testing.assert_allclose(again.backend.logits(windows), tuned.detector.backend.logits(windows), atol=1e-5)
+
+
+@needs_weights
+def test_fused_frozen_caches_aasist_embeddings_and_learns(setup):
+    from safetensors.torch import load_file
+
+    from wavguard import Detector
+    from wavguard.training import Trainer
+
+    cfg = _config(setup, "fused-frozen", backbone=str(setup["whisper"]), mode="frozen",
+                  detector={"head_channels": [16], "window_seconds": 0.5, "aasist": {}})
+    trainer = Trainer(cfg)
+    result = trainer.fit()
+    losses = _epoch_losses(result)
+    assert losses[-1] < 0.5 * losses[0], losses
+    cached = load_file(str(trainer.cache.path(trainer.train_dataset.keys[0])))
+    assert cached["aasist"].shape == (160,) and cached["states"].dim() == 3
+    best = Detector.from_pretrained(result.best_dir)
+    assert not any(k.startswith("aasist.") for k in load_file(str(result.best_dir / "model.safetensors")))
+    assert _train_accuracy(best, setup["data"]) == 1.0
+
+
+@needs_weights
+def test_fused_lora_and_fine_tuned_aasist_train_end_to_end(setup):
+    from wavguard import Detector
+    from wavguard.training import Trainer
+
+    pytest.importorskip("peft")
+    cfg = _config(setup, "fused-lora", backbone=str(setup["whisper"]), mode="lora", epochs=2,
+                  detector={"head_channels": [16], "window_seconds": 0.5, "aasist": {"train": "full"}})
+    trainer = Trainer(cfg)
+    before = {k: v.clone() for k, v in trainer.setup().detector.model.aasist.network.state_dict().items()}
+    result = trainer.fit()
+    assert (result.best_dir / "adapter").is_dir()
+    after = trainer.detector.model.aasist.network.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
+    again = Detector.from_pretrained(result.best_dir)
+    windows = [np.sin(np.arange(8000) / 7.0).astype(np.float32), np.cos(np.arange(6000) / 5.0).astype(np.float32)]
+    np.testing.assert_allclose(again.backend.logits(windows), trainer.detector.backend.logits(windows), atol=1e-5)
+
+
+def test_the_cache_refuses_an_aasist_branch_that_trains(setup, tmp_path):
+    from wavguard.testing import tiny_detector
+    from wavguard.training.cache import FeatureCache
+
+    det = tiny_detector("whisper", window_seconds=0.5, aasist={"weights": None, "train": "full"})
+    with pytest.raises(ConfigError, match="cannot be cached"):
+        FeatureCache(tmp_path, {}).fill(det.model, [], ["k"], accelerator=None, batch_size=1)
