@@ -223,3 +223,25 @@ def test_aasist_detector_is_an_ensemble_member(tmp_path):
     for clip in _clips():
         assert again.predict(clip, sample_rate=RATE).score == pytest.approx(
             ensemble.predict(clip, sample_rate=RATE).score, abs=1e-5)
+
+
+def test_model_cards_name_the_aasist_network():
+    from wavguard.hub.publish import render_model_card
+
+    alone = render_model_card(DetectorConfig(kind="aasist"), "me/aasist")
+    assert "AASIST (raw waveform; `offline:aasist` weights, frozen) with its published output layer" in alone
+    fused = render_model_card(DetectorConfig(backbone="openai/whisper-base", backbone_type="whisper",
+                                             aasist={"train": "full"}), "me/fused")
+    assert "fused with AASIST (raw waveform; `offline:aasist` weights, fine-tuned)" in fused
+    assert "AASIST" not in render_model_card(DetectorConfig(backbone="openai/whisper-base"), "me/plain")
+
+
+def test_a_portable_save_keeps_only_the_base_name_of_a_local_weight_file(tmp_path):
+    path = tmp_path / "tuned" / "aasist.pth"
+    path.parent.mkdir()
+    torch.save(Aasist().state_dict(), path)
+    det = build_aasist_detector(weights=str(path), window_seconds=0.5)
+    det.save_pretrained(tmp_path / "out", portable=True)
+    saved = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert saved["aasist"]["weights"] == "aasist.pth" and str(tmp_path) not in json.dumps(saved)
+    _assert_same_scores(det, Detector.from_pretrained(tmp_path / "out"))  # local weights are stored, not named

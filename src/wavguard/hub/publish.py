@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "build_model_card", "render_model_card", "stage_for_hub", "push_to_hub", "backbone_markdown", "backbone_id",
-    "backbone_family", "headline_metrics", "DEFAULT_LIMITATIONS",
+    "backbone_family", "aasist_markdown", "headline_metrics", "DEFAULT_LIMITATIONS",
 ]
 
 
@@ -245,16 +245,33 @@ def render_model_card(config, repo_id: str, license: str = "apache-2.0") -> str:
     return str(build_model_card(config, repo_id, license))
 
 
-def _card_body(config, repo_id: str, metrics: list[tuple[str, float]], dataset: str) -> str:
+def aasist_markdown(config) -> str:
+    """How model cards name a config's AASIST network (Markdown; ``""`` when it has none)."""
+    if config.aasist is None:
+        return ""
+    trained = "fine-tuned" if config.aasist["train"] == "full" else "frozen"
+    return f"AASIST (raw waveform; `{config.aasist['weights'] or 'random init'}` weights, {trained})"
+
+
+def _network_sentence(config) -> str:
+    if config.kind == "aasist":
+        head = "its published output layer" if config.aasist["head"] == "published" else "a new linear head"
+        return f"{aasist_markdown(config)} with {head}, no backbone."
     kind = backbone_family(config.backbone_type, "spectrogram CNN")
+    sentence = (f"{kind} backbone ({backbone_markdown(config)}"
+                + (f", first {config.num_layers} layers" if config.num_layers else "")
+                + ") with a CNN head over its learned weighted hidden layers")
+    if config.aasist is not None:
+        sentence += f", fused with {aasist_markdown(config)}: one linear layer over both embeddings"
+    return sentence + "."
+
+
+def _card_body(config, repo_id: str, metrics: list[tuple[str, float]], dataset: str) -> str:
     body = [
         "",
         f"# {repo_id.split('/')[-1]}",
         "",
-        f"A [wavguard](https://github.com/wavguard/wavguard) deepfake speech detector: {kind} backbone "
-        f"({backbone_markdown(config)}"
-        + (f", first {config.num_layers} layers" if config.num_layers else "")
-        + ") with a CNN head over its learned weighted hidden layers.",
+        f"A [wavguard](https://github.com/wavguard/wavguard) deepfake speech detector: {_network_sentence(config)}",
         "",
         "## Score convention",
         "",
