@@ -27,12 +27,11 @@ from torch.utils.data import Dataset
 from .._io import atomic_write
 from ..errors import ConfigError
 from ..layout import ADAPTER_DIR, BACKBONE_DIR
-from ..models.backbone import resolve_model_dir
+from ..models.backbone import resolve_model_dir, weights_sha256
 from .data import pad_collate
 from .writes import writing
 
-__all__ = ["FeatureCache", "FeatureDataset", "feature_collate", "clip_identity", "backbone_fingerprint",
-           "weights_fingerprint", "cache_settings"]
+__all__ = ["FeatureCache", "FeatureDataset", "feature_collate", "clip_identity", "backbone_fingerprint", "cache_settings"]
 
 logger = logging.getLogger(__name__)
 CACHE_VERSION = 1
@@ -61,14 +60,6 @@ def backbone_fingerprint(name_or_path: str) -> list[Any]:
             out.append([f.name, st.st_size, st.st_mtime_ns])
     return out
 
-def weights_fingerprint(module: nn.Module) -> str:
-    """SHA-256 of a module's state (names, shapes, dtypes, values): equal exactly when the weights are."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
 def cache_settings(cfg, dcfg, crop_samples: int, model: nn.Module | None = None) -> dict[str, Any]:
     """What determines a clip's cached features besides the clip (hashed into every key).
 
@@ -94,7 +85,7 @@ def cache_settings(cfg, dcfg, crop_samples: int, model: nn.Module | None = None)
         if tuned:  # a bundled (fine-tuned) backbone or LoRA adapters give other features than the reference
             settings["init_from"] = [str(root.resolve()), tuned]
     if getattr(model, "aasist", None) is not None:  # only then: other detectors keep their cached features
-        settings["aasist"] = weights_fingerprint(model.aasist.network)
+        settings["aasist"] = weights_sha256(model.aasist.network)
     return settings
 
 class FeatureCache:
