@@ -77,7 +77,7 @@ class Options:
     settings: dict = field(default_factory=dict)  # ServiceSettings for the server beyond the defaults
 
     @classmethod
-    def short(cls, **overrides) -> "Options":
+    def short(cls, **overrides) -> Options:
         base = dict(clients=4, seconds=1.0, clip_seconds=1.5, short_clients=2, large_clients=2, slow_clients=2,
                     disconnect_clients=2, body_timeout_seconds=1.0, threads=1,
                     settings={"max_upload_bytes": 3 << 20, "max_batch_files": 4, "max_request_audio_seconds": 20.0})

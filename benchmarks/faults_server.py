@@ -179,7 +179,7 @@ class Watch:
                 self.peak_kb = max(self.peak_kb, self._memory_kb("VmRSS:"))
                 self.stop_flag.wait(0.05)
 
-    def __enter__(self) -> "Watch":
+    def __enter__(self) -> Watch:
         self.thread.start()
         return self
 

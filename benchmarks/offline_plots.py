@@ -46,7 +46,7 @@ def plot_eer(results: dict[str, Any], path: Path) -> Path:
     systems = list(results["systems"])
     series = {}
     for key, name in (("eer", "pooled"), ("eer_seen", "seen families"), ("eer_unseen", "unseen families")):
-        stats = [_stat(results["systems"][s], lambda r: r[key]) for s in systems]
+        stats = [_stat(results["systems"][s], lambda r, key=key: r[key]) for s in systems]
         series[name] = ([m for m, _ in stats], [sd for _, sd in stats])
     fig, ax = _figure(6.5, 3.6)
     _bars(ax, [f"({s})" for s in systems], series, "test EER % (lower is better)")

@@ -18,6 +18,7 @@ import importlib.util
 import json
 import math
 from importlib import metadata
+from pathlib import Path
 
 import torch
 
@@ -51,7 +52,7 @@ def reference_model() -> torch.nn.Module:
     spec = importlib.util.spec_from_file_location("aasist_reference", wheel_file("CM_System/AASIST.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    config = json.loads(open(wheel_file("CM_System/AASIST_config.json"), encoding="utf-8").read())
+    config = json.loads(Path(wheel_file("CM_System/AASIST_config.json")).read_text(encoding="utf-8"))
     model = module.Model(config)
     state = torch.load(wheel_file("Weights/AASIST.pth"), map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)

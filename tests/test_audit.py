@@ -1,5 +1,6 @@
 import json
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -168,7 +169,7 @@ def test_clean_data_is_not_flagged(tmp_path):
 def test_datasets_input_with_embedded_bytes(tmp_path):
     datasets = pytest.importorskip("datasets")
     pairs = write_folder(tmp_path, "leading_silence")
-    audio = [{"path": os.path.basename(p), "bytes": open(p, "rb").read()} for p, _ in pairs]
+    audio = [{"path": os.path.basename(p), "bytes": Path(p).read_bytes()} for p, _ in pairs]
     # from_dict(features=Audio) would call Audio.encode_example, which needs torchcodec; cast instead
     ds = datasets.Dataset.from_dict({"audio": audio, "label": [l for _, l in pairs]}).cast_column("audio", datasets.Audio(decode=False))
     from_ds = audit_dataset(ds)

@@ -59,10 +59,9 @@ def test_prefetch_yields_in_order_then_raises_the_sources_error():
         raise ValueError("boom")
 
     got = []
-    with Prefetch(source(), depth=2) as items:
-        with pytest.raises(ValueError, match="boom"):
-            for x in items:
-                got.append(x)
+    with Prefetch(source(), depth=2) as items, pytest.raises(ValueError, match="boom"):
+        for x in items:
+            got.append(x)
     assert got == list(range(5))
     assert not prefetch_threads()
 
@@ -72,8 +71,7 @@ def test_prefetch_stops_and_closes_its_source_when_the_consumer_stops_early():
 
     def source():
         try:
-            for i in range(10_000):
-                yield i
+            yield from range(10_000)
         finally:
             closed.set()
 

@@ -100,7 +100,7 @@ def noisy_loader(monkeypatch):
     real = cli_args.load_scorer
 
     def load(args, model, **kwargs):
-        warnings.warn("a library warning", UserWarning)
+        warnings.warn("a library warning", UserWarning, stacklevel=2)
         logging.getLogger("wavguard.loading").warning("a logged warning")
         return real(args, model, **kwargs)
 

@@ -49,7 +49,7 @@ def test_plan_views_are_the_registry():
     assert set(plan.COPY_FAMILIES) | set(plan.TTS_FAMILIES) == set(FAMILIES)
     assert not set(plan.COPY_FAMILIES) & set(plan.TTS_FAMILIES)
     assert all(isinstance(FAMILIES[n], CopyFamily) for n in plan.COPY_FAMILIES)
-    assert plan.TTS_LANGUAGES == {n: set(FAMILIES[n].languages) for n in plan.TTS_FAMILIES}
+    assert {n: set(FAMILIES[n].languages) for n in plan.TTS_FAMILIES} == plan.TTS_LANGUAGES
 
 
 def test_every_family_in_a_plan_resolves_through_the_registry():

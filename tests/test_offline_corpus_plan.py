@@ -128,9 +128,8 @@ def test_default_splits_are_disjoint_and_match_the_readers_keys():
     keys = (["festvox_ru:msu_ru_nsh", "fillets_cs:big_fish", "fillets_cs:viking1", "fillets_cs:white@briefcase",
              "fillets_nl:small_fish", "sky:unknown", "asterisk:allison", "asterisk:june", "asterisk:ivrvoiceru"]
             + [f"queen:{c}" for c in "0123456789JPSEK_"]
-            + [f"ktuberling:{lang}" for lang in "ca da de el en es fi fr ga gl it lt nds nl nn pt ro ru sl sr sv uk wa".split()]
-            + [f"codec2:{n}" for n in "big_dog cq_ref cross forig g3plx hts kristoff mmt1 morig speech_orig_16k "
-                                      "ve9qrp vk5qi wia_16kHz".split()])
+            + [f"ktuberling:{lang}" for lang in ["ca", "da", "de", "el", "en", "es", "fi", "fr", "ga", "gl", "it", "lt", "nds", "nl", "nn", "pt", "ro", "ru", "sl", "sr", "sv", "uk", "wa"]]
+            + [f"codec2:{n}" for n in ["big_dog", "cq_ref", "cross", "forig", "g3plx", "hts", "kristoff", "mmt1", "morig", "speech_orig_16k", "ve9qrp", "vk5qi", "wia_16kHz"]])
     assignment = layout.assign_splits(plan.load_config()["splits"], keys)
     assert sorted(k for ks in assignment.values() for k in ks) == sorted(keys)  # every key used, once
     assert "fillets_cs:big_fish" in assignment["train"] and "fillets_cs:viking1" in assignment["validation"]

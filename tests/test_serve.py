@@ -192,7 +192,7 @@ def test_cli_server_keeps_feedback_when_killed(detector, tmp_path, clip):
                     break
             except httpx.TransportError:
                 if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError(proc.stderr.read().decode() if proc.poll() is not None else "no server")
+                    raise RuntimeError(proc.stderr.read().decode() if proc.poll() is not None else "no server") from None
                 time.sleep(0.2)
         audio = base64.b64encode(_wav_bytes(clip)).decode()
         assert httpx.post(f"{base}/v1/feedback", json={"label": "fake", "audio_base64": audio}).status_code == 200

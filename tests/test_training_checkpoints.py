@@ -144,7 +144,7 @@ def test_read_only_output_path_fails_first(base, tmp_path, no_training, monkeypa
     locked.mkdir()
     locked.chmod(0o555)
     try:
-        probe = tempfile.NamedTemporaryFile(dir=locked)  # root may write anyway: then simulate the refusal
+        probe = tempfile.NamedTemporaryFile(dir=locked)  # noqa: SIM115 - root may write anyway: then simulate the refusal
         probe.close()
         real_mkstemp = tempfile.mkstemp
 

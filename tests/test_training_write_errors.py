@@ -111,14 +111,15 @@ def test_full_disk_while_saving_the_best_detector_from_the_disk_itself(recipe, t
 def test_what_a_failed_write_was(raised, code, tmp_path):
     error = write_error(raised, tmp_path / "x.bin", "a file")
     assert (error.errno if error is not None else None) == code
-    with pytest.raises(OutputWriteError if code else type(raised)) as caught:
-        with writing(tmp_path / "x.bin", "a file"):
-            raise raised
+    with pytest.raises(OutputWriteError if code else type(raised)) as caught, writing(tmp_path / "x.bin", "a file"):
+        raise raised
     if code is None:
         assert caught.value is raised  # passed through unchanged
 
 
 def test_the_cache_names_its_own_setting(tmp_path):
-    with pytest.raises(OutputWriteError, match="set cache_dir to a folder on another disk"):
-        with writing(tmp_path / "ab" / "key.safetensors", "cached backbone features", setting="cache_dir"):
-            raise OSError(errno.ENOSPC, "No space left on device")
+    with (
+        pytest.raises(OutputWriteError, match="set cache_dir to a folder on another disk"),
+        writing(tmp_path / "ab" / "key.safetensors", "cached backbone features", setting="cache_dir"),
+    ):
+        raise OSError(errno.ENOSPC, "No space left on device")

@@ -58,7 +58,7 @@ class ChainConfig:
     dither_dbfs: float = -62.0
 
     @classmethod
-    def from_dict(cls, values: dict) -> "ChainConfig":
+    def from_dict(cls, values: dict) -> ChainConfig:
         known = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items()}
         return cls(**known)
 

@@ -397,7 +397,7 @@ class DetectorConfig:
     def effective_hop_seconds(self) -> float:
         return self.window_seconds if self.hop_seconds is None else self.hop_seconds
 
-    def replace(self, **changes: Any) -> "DetectorConfig":
+    def replace(self, **changes: Any) -> DetectorConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -421,7 +421,7 @@ class DetectorConfig:
         return {**self.to_dict(), "model_type": MODEL_TYPE}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DetectorConfig":
+    def from_dict(cls, data: dict[str, Any]) -> DetectorConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known - _TRANSFORMERS_KEYS)
         if unknown:
@@ -440,7 +440,7 @@ class DetectorConfig:
         return path
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "DetectorConfig":
+    def load(cls, directory: str | os.PathLike) -> DetectorConfig:
         path = Path(directory) / CONFIG_NAME
         if not path.is_file():
             raise ModelLoadError(f"{directory}: no {CONFIG_NAME}; is this a wavguard detector directory?")

@@ -114,7 +114,7 @@ class Detector(Scorer):
         config: DetectorConfig | None = None,
         seed: int | None = None,
         **overrides: Any,
-    ) -> "Detector":
+    ) -> Detector:
         """A new detector on a pretrained backbone, with a freshly initialised head.
 
         Args:
@@ -157,7 +157,7 @@ class Detector(Scorer):
         local_files_only: bool = False,
         torch_dtype: torch.dtype | str | None = None,
         threads: int | None = None,
-    ) -> "Detector":
+    ) -> Detector:
         """Load a saved detector from a local directory or a Hugging Face Hub id.
 
         Hub ids are fetched with ``huggingface_hub.snapshot_download`` (honours

@@ -18,7 +18,6 @@ import numbers
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import soundfile as sf
@@ -55,7 +54,7 @@ __all__ = [
 ]
 
 #: What :func:`load_audio` accepts: a path, raw encoded bytes, or a file-like object.
-AudioSource = Union[str, os.PathLike, bytes, io.IOBase]
+AudioSource = str | os.PathLike | bytes | io.IOBase
 
 #: The formats wavguard decodes: those libsndfile reads whose truncation wavguard can detect.
 SUPPORTED_FORMATS = ("wav", "flac", "ogg", "mp3", "aiff", "au", "w64", "rf64", "nist")

@@ -18,6 +18,8 @@ from . import _args
 _GLOB_CHARACTERS = "*?["
 
 
+_EXTENSIONS = "/".join(e.lstrip(".") for e in AUDIO_EXTENSIONS)
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
@@ -33,9 +35,9 @@ def register(subparsers) -> None:
     )
     _args.add_model(p)
     _args.add_data(p, nargs="+", required=True, help=(
-        "audio files (any rate and channel count), folders (every %s file under them, recursively, in sorted "
-        "order) or quoted glob patterns ('clips/*.wav', 'data/**/*.flac': ** spans folders); a folder or "
-        "pattern without audio files is an error" % "/".join(e.lstrip(".") for e in AUDIO_EXTENSIONS)))
+        f"audio files (any rate and channel count), folders (every {_EXTENSIONS} file under them, recursively, in "
+        "sorted order) or quoted glob patterns ('clips/*.wav', 'data/**/*.flac': ** spans folders); a folder or "
+        "pattern without audio files is an error"))
     _args.add_json(p, help="print JSON lines with per-window segments; a file that failed is a line with its "
                    "source and error (score null, label \"error\")")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the detector's)")

@@ -61,7 +61,7 @@ def _renamed(exc: WavguardError, path: str, name: str) -> WavguardError:
 
 
 def analyze(
-    detector: "Detector",
+    detector: Detector,
     path: str | os.PathLike,
     *,
     name: str | None = None,
@@ -148,7 +148,7 @@ def _envelope(samples: np.ndarray, rate_hz: int, columns: int) -> tuple[np.ndarr
     return times, body.min(axis=1), body.max(axis=1)
 
 
-def timeline_figure(analysis: Analysis, width_in: float = 10.0, height_in: float = 4.2) -> "Figure":
+def timeline_figure(analysis: Analysis, width_in: float = 10.0, height_in: float = 4.2) -> Figure:
     """Waveform with each scoring window shaded by its P(fake), above the per-window scores.
 
     Top: the waveform envelope; each window's span is tinted from green (P(fake) 0) to red (1).

@@ -83,11 +83,11 @@ def page_options(function, **extra: Any) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k in accepted}
 
 
-def _runtime(detector: "Detector") -> str:
+def _runtime(detector: Detector) -> str:
     return f"PyTorch ({detector.device})" if detector.backend_name == "torch" else f"ONNX Runtime (CPU, {detector.backend_name})"
 
 
-def _model_id(detector: "Detector") -> str:
+def _model_id(detector: Detector) -> str:
     """The page's name for a detector: the folder it was loaded from, else its backbone."""
     directory = getattr(detector, "directory", None)
     if directory:
@@ -115,7 +115,7 @@ class _Page:
 class _Handlers:
     """The page's callbacks: score a clip (and log it), store a correction."""
 
-    def __init__(self, gr, detector: "Detector", model_id: str, store: "PredictionStore | None",
+    def __init__(self, gr, detector: Detector, model_id: str, store: PredictionStore | None,
                  max_duration_seconds: float | None, keep_feedback_audio: bool):
         self.gr, self.detector, self.model_id, self.store = gr, detector, model_id, store
         self.max_duration_seconds, self.keep_feedback_audio = max_duration_seconds, keep_feedback_audio
@@ -188,7 +188,7 @@ def _clip_panel(gr, *, feedback: bool) -> _Page:
     return _Page(audio, verdict, timeline, None, wrong, thanks)  # build_demo adds the state
 
 
-def _card_panel(gr, detector: "Detector", model_id: str) -> None:
+def _card_panel(gr, detector: Detector, model_id: str) -> None:
     """The right column: the model card."""
     gr.Markdown(model_card_markdown(detector.config, model_id, _runtime(detector)), elem_id="wg-card")
 
@@ -206,10 +206,10 @@ def _wire(page: _Page, handlers: _Handlers) -> None:
 
 
 def build_demo(
-    detector: "Detector",
+    detector: Detector,
     *,
     model_id: str | None = None,
-    store: "PredictionStore | None" = None,
+    store: PredictionStore | None = None,
     max_duration_seconds: float | None = 600.0,
     keep_feedback_audio: bool = False,
     title: str = TITLE,
@@ -247,7 +247,7 @@ def build_demo(
 
 
 def launch_demo(
-    detector: "Detector",
+    detector: Detector,
     *,
     model_id: str | None = None,
     host: str = "127.0.0.1",
@@ -277,7 +277,7 @@ def launch_demo(
     return blocks
 
 
-def mount_demo(app: "FastAPI", detector: "Detector | None" = None, *, path: str = "/ui", settings=None, store=None) -> "FastAPI":
+def mount_demo(app: FastAPI, detector: Detector | None = None, *, path: str = "/ui", settings=None, store=None) -> FastAPI:
     """Mount the page into the HTTP service's FastAPI app at ``path``.
 
     The detector, settings and feedback store default to the service's (``app.state.detector``,

@@ -91,7 +91,7 @@ class Ensemble(Predicts):
         sources: Sequence[str | None] | None = None,
         audio_column: str = "audio",
         label_column: str = "label",
-    ) -> "Ensemble":
+    ) -> Ensemble:
         """Fit the fusion weights on a validation data set (rows every member can score).
 
         Args:
@@ -159,7 +159,7 @@ class Ensemble(Predicts):
         """The first member's rate (Hz); each member resamples inputs to its own."""
         return self.detectors[0].config.sample_rate_hz
 
-    def to(self, device) -> "Ensemble":
+    def to(self, device) -> Ensemble:
         for det in self.detectors:
             det.to(device)
         return self
@@ -199,7 +199,7 @@ class Ensemble(Predicts):
     @classmethod
     def from_pretrained(
         cls, name_or_path: str | os.PathLike, revision: str | None = None, *, backend: str = "auto", device: str | None = None
-    ) -> "Ensemble":
+    ) -> Ensemble:
         """Load an ensemble saved by :meth:`save_pretrained` (members by path or Hub id), each member
         through :mod:`wavguard.loading` with ``backend``."""
         saved = loading.inspect(name_or_path, revision)

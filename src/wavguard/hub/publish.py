@@ -186,7 +186,7 @@ def _dataset_name(extra: dict, description: str, dataset_id: str) -> str:
     return dataset_id
 
 
-def build_model_card(config, repo_id: str, license: str = "apache-2.0") -> "ModelCard":
+def build_model_card(config, repo_id: str, license: str = "apache-2.0") -> ModelCard:
     """The Hub model card of a detector config, as a ``huggingface_hub.ModelCard``.
 
     Args:

@@ -46,7 +46,7 @@ class WavguardConfig(PretrainedConfig):
         self.labels = list(labels)
 
     @classmethod
-    def from_detector_config(cls, config: DetectorConfig) -> "WavguardConfig":
+    def from_detector_config(cls, config: DetectorConfig) -> WavguardConfig:
         """The transformers config of a :class:`~wavguard.config.DetectorConfig`."""
         return cls(**config.to_dict())
 

@@ -91,7 +91,7 @@ class AasistBranch(nn.Module):
     def embedding_dim(self) -> int:
         return self.network.config.embedding_dim
 
-    def train(self, mode: bool = True) -> "AasistBranch":
+    def train(self, mode: bool = True) -> AasistBranch:
         super().train(mode)
         if self.frozen:
             self.network.eval()  # frozen: no dropout, and batch-norm statistics never move

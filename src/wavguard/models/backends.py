@@ -38,7 +38,7 @@ class Backend(Protocol):
         """Where the network runs."""
         ...
 
-    def to(self, device: str | torch.device) -> "Backend":
+    def to(self, device: str | torch.device) -> Backend:
         """Move the network to ``device``; returns the backend."""
         ...
 
@@ -83,7 +83,7 @@ class TorchBackend:
                 return param.dtype
         return torch.float32
 
-    def to(self, device: str | torch.device) -> "TorchBackend":
+    def to(self, device: str | torch.device) -> TorchBackend:
         self.module.to(check_device(device))
         return self
 
@@ -136,7 +136,7 @@ class OnnxBackend:
     def device(self) -> torch.device:
         return torch.device("cpu")
 
-    def to(self, device: str | torch.device) -> "OnnxBackend":
+    def to(self, device: str | torch.device) -> OnnxBackend:
         if torch.device(device).type != "cpu":
             raise ConfigError("the ONNX detector runs on onnxruntime's CPU provider; device must be 'cpu'")
         return self

@@ -90,7 +90,7 @@ class DetectorModel(nn.Module):
         """Shortest window both branches accept (AASIST's 2,315 samples when fused)."""
         return max(self.backbone.min_samples, 0 if self.aasist is None else self.aasist.min_samples)
 
-    def train(self, mode: bool = True) -> "DetectorModel":
+    def train(self, mode: bool = True) -> DetectorModel:
         super().train(mode)
         if self.freeze == "all":
             self.backbone.eval()  # a frozen backbone never runs dropout

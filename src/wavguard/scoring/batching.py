@@ -123,7 +123,7 @@ class Prefetch(Generic[T]):
                 close()
         self._put((False, self._DONE))
 
-    def __iter__(self) -> "Prefetch[T]":
+    def __iter__(self) -> Prefetch[T]:
         return self
 
     def __next__(self) -> T:
@@ -146,7 +146,7 @@ class Prefetch(Generic[T]):
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def __enter__(self) -> "Prefetch[T]":
+    def __enter__(self) -> Prefetch[T]:
         return self
 
     def __exit__(self, *exc_info) -> None:

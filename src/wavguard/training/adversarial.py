@@ -54,7 +54,7 @@ class AdversarialConfig:
             raise ConfigError(f"adversarial.probability must be in (0, 1], got {self.probability!r}")
 
     @classmethod
-    def from_value(cls, value: Any) -> "AdversarialConfig | None":
+    def from_value(cls, value: Any) -> AdversarialConfig | None:
         """``None`` -> ``None``; a mapping of the fields (numbers may be strings from YAML) -> a config."""
         if value is None or isinstance(value, cls):
             return value

@@ -117,7 +117,7 @@ class TrainState:
         return json.dumps(data, indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "TrainState":
+    def from_json(cls, text: str) -> TrainState:
         data = json.loads(text)
         data["best_eer"] = math.inf if data.get("best_eer") is None else float(data["best_eer"])
         return cls(**data)
@@ -228,7 +228,7 @@ def write_manifest(path: str | Path) -> Path:
     return atomic_write_text(path / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True))
 
 
-def read_state(path: str | Path) -> "TrainState":
+def read_state(path: str | Path) -> TrainState:
     """The :class:`TrainState` saved in the checkpoint folder ``path`` (no integrity check)."""
     return TrainState.from_json((Path(path) / STATE_NAME).read_text())
 

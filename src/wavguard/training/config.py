@@ -357,7 +357,7 @@ class TrainConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -366,7 +366,7 @@ class TrainConfig:
         return cls(**{k: _coerce(k, v, hints[k]) for k, v in data.items()})
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike, overrides: Sequence[str] = ()) -> "TrainConfig":
+    def from_yaml(cls, path: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
         """Load a recipe, apply ``key=value`` overrides, validate.
 
         Relative data/output paths in the recipe stay relative to the working directory.
@@ -390,7 +390,7 @@ class TrainConfig:
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
 
-    def with_overrides(self, overrides: Sequence[str]) -> "TrainConfig":
+    def with_overrides(self, overrides: Sequence[str]) -> TrainConfig:
         """A copy with ``key=value`` overrides applied (validated again)."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return TrainConfig.from_dict(apply_overrides(data, overrides))

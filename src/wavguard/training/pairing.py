@@ -150,7 +150,7 @@ class PairingConfig:
     margin: float = 1.0
 
     @classmethod
-    def from_value(cls, value: Mapping[str, Any] | bool) -> "PairingConfig":
+    def from_value(cls, value: Mapping[str, Any] | bool) -> PairingConfig:
         """From a mapping (``{column, margin_weight, margin}``) or ``true`` (the defaults)."""
         if value is True:
             return cls()

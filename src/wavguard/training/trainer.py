@@ -257,7 +257,7 @@ class Trainer:
         return torch.optim.AdamW(loss_param_groups(self.loss_fn, model, [g for g in groups if g["params"]]),
                                  betas=ADAM_BETAS, eps=ADAM_EPSILON)
 
-    def setup(self) -> "Trainer":
+    def setup(self) -> Trainer:
         """Build everything (idempotent): detector, data, loaders, optimizer, schedule, prepare."""
         if self._ready:
             return self
