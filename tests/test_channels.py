@@ -301,7 +301,7 @@ def test_cli_evaluate_with_channels(detector, folder, tmp_path, capsys):
 
     model = str(detector.save_pretrained(tmp_path / "model"))
     out = tmp_path / "report"
-    argv = ["evaluate", model, str(folder), "--out", str(out), "--bootstrap", "0", "--batch-size", "4",
+    argv = ["evaluate", model, "--data", str(folder), "--out", str(out), "--bootstrap", "0", "--batch-size", "4",
             "--channels", "mp3_24k", "telephone", "noise_snr10", "reverb", "--channel-seed", "3"]
     assert main(argv) == 0
     printed = capsys.readouterr().out.splitlines()
