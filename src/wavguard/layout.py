@@ -19,6 +19,8 @@ ENSEMBLE_DIR/ensemble.json   members and fusion weights
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "CONFIG_NAME",
     "WEIGHTS_NAME",
@@ -31,6 +33,9 @@ __all__ = [
     "ENSEMBLE_NAME",
     "PREPROCESSOR_NAME",
     "MODEL_TYPE",
+    "BUILTIN_DETECTORS",
+    "DEFAULT_DETECTOR",
+    "BUILTIN_ROOT",
 ]
 
 CONFIG_NAME = "config.json"
@@ -47,3 +52,10 @@ PREPROCESSOR_NAME = "preprocessor_config.json"
 #: ``model_type`` in config.json: the key transformers' Auto classes dispatch on.
 MODEL_TYPE = "wavguard"
 
+
+#: detectors in the box, by name -> their folder under ``wavguard/detectors/`` (package data)
+BUILTIN_DETECTORS = {"wavguard-offline-base": "offline-whisper-base"}
+#: what ``wavguard predict``, ``serve``, ``demo`` and ``info`` use when no model is named
+DEFAULT_DETECTOR = "wavguard-offline-base"
+#: where the built-in detectors' folders are
+BUILTIN_ROOT = Path(__file__).resolve().parent / "detectors"

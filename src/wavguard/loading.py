@@ -54,7 +54,10 @@ from .errors import ConfigError, ModelLoadError
 from .layout import (
     ADAPTER_DIR,
     BACKBONE_DIR,
+    BUILTIN_DETECTORS,
+    BUILTIN_ROOT,
     CONFIG_NAME,
+    DEFAULT_DETECTOR,
     ENSEMBLE_NAME,
     FAST_PATH_DIR,
     ONNX_META_NAME,
@@ -86,13 +89,6 @@ __all__ = [
     "check_finite",
     "as_dtype",
 ]
-
-#: detectors in the box, by name -> their folder under ``wavguard/detectors/``
-BUILTIN_DETECTORS = {"wavguard-offline-base": "offline-whisper-base"}
-#: what ``wavguard predict``, ``serve`` and ``demo`` score with when no model is named
-DEFAULT_DETECTOR = "wavguard-offline-base"
-#: where the built-in detectors' folders are
-BUILTIN_ROOT = Path(__file__).resolve().parent / "detectors"
 
 #: what a caller may ask for
 BACKENDS = ("auto", "torch", "int8")

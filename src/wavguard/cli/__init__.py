@@ -22,7 +22,7 @@ from ._args import add_verbosity
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 #: Modules under ``wavguard.cli`` that each register one subcommand.
-SUBCOMMANDS = ("predict", "audit", "compare", "convert", "demo", "evaluate", "export", "serve", "stream", "train", "update")
+SUBCOMMANDS = ("predict", "audit", "compare", "convert", "demo", "evaluate", "export", "info", "serve", "stream", "train", "update")
 
 
 def build_parser() -> argparse.ArgumentParser:

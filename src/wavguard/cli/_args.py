@@ -18,15 +18,23 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from ..layout import DEFAULT_DETECTOR
+
 __all__ = [
     "add_model", "add_backend", "load_scorer", "add_data", "add_out", "add_json", "add_progress", "add_device", "add_revision",
     "add_overrides", "add_verbosity", "resolve_progress", "library_progress_bars",
 ]
 
 
-def add_model(p: argparse.ArgumentParser, *, help: str = "detector directory (PyTorch or ONNX) or Hugging Face Hub id") -> None:
-    """``MODEL``, positional and required."""
-    p.add_argument("model", metavar="MODEL", help=help)
+def add_model(p: argparse.ArgumentParser, *, optional: bool = False,
+              help: str = "detector directory (PyTorch or ONNX) or Hugging Face Hub id") -> None:
+    """``MODEL``, positional; where ``optional``, it may be left out for the built-in detector
+    (:data:`wavguard.loading.DEFAULT_DETECTOR`)."""
+    if optional:
+        p.add_argument("model", metavar="MODEL", nargs="?", default=DEFAULT_DETECTOR,
+                       help=f"{help}, or a built-in name (default: the built-in {DEFAULT_DETECTOR})")
+    else:
+        p.add_argument("model", metavar="MODEL", help=help)
 
 
 def add_data(p: argparse.ArgumentParser, *, nargs: str | None = None, required: bool = False, help: str = "data set") -> None:

@@ -14,7 +14,7 @@ def register(subparsers) -> None:
         description="Serve a web page where you upload or record a clip and see the verdict, the probability "
         "that it is fake, a per-window timeline and the model card. Needs: pip install 'wavguard-detector[demo]'.",
     )
-    _args.add_model(p)
+    _args.add_model(p, optional=True)
     _args.add_revision(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=7860)

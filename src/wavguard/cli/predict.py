@@ -9,9 +9,11 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ..data import AUDIO_EXTENSIONS, audio_files
-from ..errors import AudioError
+from ..errors import AudioError, ConfigError
+from ..layout import BUILTIN_DETECTORS, CONFIG_NAME, DEFAULT_DETECTOR, ENSEMBLE_NAME
 from ..scoring.prediction import Prediction
 from . import _args
 
@@ -23,18 +25,23 @@ _EXTENSIONS = "/".join(e.lstrip(".") for e in AUDIO_EXTENSIONS)
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
-        usage="wavguard predict MODEL --data FILE|FOLDER|GLOB [...] [options]",
+        usage="wavguard predict [MODEL] FILE|FOLDER|GLOB [...] [options]\n"
+              "       wavguard predict [MODEL] --data FILE|FOLDER|GLOB [...] [options]",
         help="score audio files (probability that each is fake)",
         description=(
             "Score audio files. Prints one tab-separated line per file: score (probability of FAKE), label, "
             "path. In the path a tab, newline, carriage return and backslash are written as \\t, \\n, \\r "
             "and \\\\, so every line has exactly three fields. Files that cannot be scored are reported on "
             "stderr, or with --json as JSON lines on stdout with their error (exit status 1); the others are "
-            "still scored."
+            "still scored. With no MODEL the built-in detector scores: "
+            f"{DEFAULT_DETECTOR}, shipped in the package (`wavguard info` prints its card). Without --data, a first "
+            "word that is a detector folder (it has config.json) or a built-in name is the MODEL, the rest is audio."
         ),
     )
-    _args.add_model(p)
-    _args.add_data(p, nargs="+", required=True, help=(
+    p.add_argument("items", nargs="*", metavar="[MODEL] FILE",
+                   help="the detector (a folder, Hub id or built-in name; optional, see above) and the audio to score, "
+                   "as for --data; name a Hub id with --data after it")
+    _args.add_data(p, nargs="+", help=(
         f"audio files (any rate and channel count), folders (every {_EXTENSIONS} file under them, recursively, in "
         "sorted order) or quoted glob patterns ('clips/*.wav', 'data/**/*.flac': ** spans folders); a folder or "
         "pattern without audio files is an error"))
@@ -85,11 +92,39 @@ def expand_inputs(items: Sequence[str]) -> list[str | AudioError]:
     return found
 
 
+def _names_a_detector(word: str) -> bool:
+    """A built-in detector's name, or a folder with a detector's ``config.json`` (or an ensemble's file)."""
+    folder = Path(word)
+    return word in BUILTIN_DETECTORS or (folder.is_dir() and any((folder / n).is_file() for n in (CONFIG_NAME, ENSEMBLE_NAME)))
+
+
+def model_and_inputs(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """Which detector scores which inputs: ``[MODEL] --data ITEMS``, ``MODEL ITEMS`` (a first word that
+    names a detector folder or a built-in one) or ``ITEMS`` (the built-in :data:`DEFAULT_DETECTOR`).
+
+    Raises:
+        ConfigError: two models named, a MODEL and no audio, or nothing to score at all.
+    """
+    items, named = list(args.items), None
+    if args.data:
+        if len(items) > 1:
+            raise ConfigError(f"with --data, name at most one MODEL before it (got {items}); list the audio after --data")
+        return (items[0] if items else DEFAULT_DETECTOR), list(args.data)
+    if items and _names_a_detector(items[0]):
+        named, items = items[0], items[1:]
+        if not items:
+            raise ConfigError(f"{named} is a detector: name the audio to score, e.g. wavguard predict {named} clip.wav")
+    if not items:
+        raise ConfigError("nothing to score: name audio files, folders or glob patterns (wavguard predict clip.wav)")
+    return named or DEFAULT_DETECTOR, items
+
+
 def run(args: argparse.Namespace) -> int:
-    inputs = expand_inputs(args.data)
+    model, items = model_and_inputs(args)
+    inputs = expand_inputs(items)
     progress = _args.resolve_progress(args)
     with _args.library_progress_bars(progress):
-        detector = _args.load_scorer(args, args.model)
+        detector = _args.load_scorer(args, model)
         paths = [item for item in inputs if isinstance(item, str)]
         scored = iter(detector.predict(paths, batch_size=args.batch_size, threshold=args.threshold, on_error="return",
                                        progress=progress) if paths else [])

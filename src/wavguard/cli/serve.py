@@ -12,7 +12,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("serve", help="serve a detector over HTTP", description="Serve a detector over HTTP: "
                               "POST /v1/predict, /v1/predict/batch, /v1/feedback; GET /healthz, /readyz, /v1/model, /metrics, /docs, /ui (browser page); "
                               "WS /v1/stream.")
-    _args.add_model(p)
+    _args.add_model(p, optional=True)
     _args.add_device(p)
     _args.add_backend(p)
     _args.add_revision(p)
