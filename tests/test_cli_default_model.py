@@ -94,3 +94,16 @@ def test_info_prints_the_summary_and_the_card(builtin, capsys):
 def test_info_on_a_folder_without_a_card_says_so(other_dir, capsys):
     assert main(["info", str(other_dir)]) == 0
     assert "(no model card: README.md is not in" in capsys.readouterr().out
+
+
+def test_transformers_pipeline_takes_the_builtin_path(builtin, audio_files):
+    import wavguard
+    from transformers import pipeline
+
+    assert wavguard.builtin_path() == builtin
+    clf = pipeline("audio-classification", model=str(wavguard.builtin_path()))
+    top = clf(str(audio_files["wav"]))[0]
+    score = Detector.from_pretrained(DEFAULT_DETECTOR).predict(audio_files["wav"]).score
+    assert top["score"] == pytest.approx(score if top["label"] == "fake" else 1 - score, abs=1e-4)
+    with pytest.raises(wavguard.ModelLoadError, match="not a built-in detector; the built-in ones are"):
+        wavguard.builtin_path("nope")

@@ -10,8 +10,9 @@ from .config import DetectorConfig
 from .detector import Detector
 from .errors import *  # noqa: F403  (every wavguard error class is public API)
 from .integrations import hf_registration
+from .loading import builtin_path
 from .scoring.prediction import Prediction, Segment
 
 hf_registration.register()  # model_type "wavguard" for transformers' AutoConfig / AutoModel / pipeline
 
-__all__ = ["__version__", "Detector", "DetectorConfig", "Prediction", "Segment", *errors.__all__]
+__all__ = ["__version__", "Detector", "DetectorConfig", "Prediction", "Segment", "builtin_path", *errors.__all__]

@@ -84,6 +84,7 @@ __all__ = [
     "BUILTIN_DETECTORS",
     "DEFAULT_DETECTOR",
     "builtin_directory",
+    "builtin_path",
     "check_backbone_digest",
     "check_backbone",
     "check_finite",
@@ -298,6 +299,20 @@ def builtin_directory(name: str) -> Path | None:
     directory = BUILTIN_ROOT / folder
     if not (directory / CONFIG_NAME).is_file():
         raise ModelLoadError(f"the built-in detector {name!r} is missing from this install ({directory}): reinstall wavguard-detector")
+    return directory
+
+
+def builtin_path(name: str = DEFAULT_DETECTOR) -> Path:
+    """The folder of a built-in detector, for code that takes a path rather than a name, e.g.
+    ``pipeline("audio-classification", model=str(wavguard.builtin_path()))`` (transformers looks a
+    bare name up on the Hub).
+
+    Raises:
+        ModelLoadError: not a built-in name (with the names there are), or its files are missing.
+    """
+    directory = builtin_directory(name)
+    if directory is None:
+        raise ModelLoadError(f"{name!r} is not a built-in detector; the built-in ones are: {', '.join(BUILTIN_DETECTORS)}")
     return directory
 
 
