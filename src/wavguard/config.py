@@ -5,8 +5,8 @@ keys written by a newer wavguard are dropped with a warning, so old releases sti
 detectors where they can.
 
 A config is input like any other: the sizes it may ask for are bounded (``MAX_*`` below, each far
-above anything trained so far), so a mistyped or hostile ``config.json`` (``head_channels:
-[100000, 100000]`` would ask for about 200 GB of weights; JSON nested 100,000 deep) fails with a
+above anything trained so far), so a mistyped or hostile ``config.json``
+(``head_channels: [100000, 100000]`` would ask for about 200 GB of weights; JSON nested 100,000 deep) fails with a
 :class:`~wavguard.errors.ConfigError` or :class:`~wavguard.errors.ModelLoadError` naming the file
 and the setting, before anything is allocated.
 """

@@ -2,7 +2,7 @@
 
 * :mod:`.scoring`: scores (and uncalibrated margins) for lists of inputs and data set rows,
   one bad row never stopping the run, optionally split across processes.
-* :mod:`.metrics`: EER, ROC AUC, minDCF, actDCF, Cllr, bootstrap intervals (scores point towards FAKE).
+* :mod:`wavguard.metrics`: EER, ROC AUC, minDCF, actDCF, Cllr, bootstrap intervals (scores point towards FAKE).
 * :mod:`.calibration`: Platt scaling, threshold selection, calibration error.
 * :mod:`.evaluate`: :func:`~.evaluate.evaluate_detector`, every metric pooled and per group.
 * :mod:`.report`: metrics.json, plots and report.md.

@@ -91,8 +91,8 @@ class EvaluationResult:
         channel_seed: the seed of that channel.
         channels: ``{channel name: EvaluationResult}`` of the same model and data through each
             degradation channel (set on the clean result by ``evaluate_detector(channels=...)``).
-        attack: on an attacked result: ``{"method", "snr_db", "steps", "achieved_snr_db_min",
-            "achieved_snr_db_mean"}`` (:mod:`wavguard.evaluation.adversarial`).
+        attack: on an attacked result, a dict with the keys ``method``, ``snr_db``, ``steps``,
+            ``achieved_snr_db_min``, ``achieved_snr_db_mean`` (:mod:`wavguard.evaluation.adversarial`).
         adversarial: the same model and data under that white-box attack (set on the clean result
             by ``evaluate_detector(adversarial_snr_db=...)``).
         prior_log_odds: ``logit`` of the fake prior of the model's calibration data (0: equal
@@ -135,9 +135,9 @@ class EvaluationResult:
         """One row per degradation channel: its EER and AUC next to the clean ones.
 
         Returns:
-            ``[{"channel", "description", "eer", "roc_auc", "min_dcf", "clean_eer",
-            "clean_roc_auc", "eer_ratio", "num_scored", "num_failed"}]`` in channel order; rates
-            are fractions, ``eer_ratio`` is :func:`eer_ratio` (channel EER / clean EER).
+            one dict per channel, in channel order, with the keys ``channel``, ``description``, ``eer``,
+            ``roc_auc``, ``min_dcf``, ``clean_eer``, ``clean_roc_auc``, ``eer_ratio``, ``num_scored``, ``num_failed``;
+            rates are fractions, ``eer_ratio`` is :func:`eer_ratio` (channel EER / clean EER).
         """
         clean = self.metrics
         return [

@@ -1,8 +1,8 @@
 """Score files: one tab-separated line per utterance, for benchmarks and for reports without a model.
 
-``wavguard evaluate MODEL --data DATA -o DIR --scores scores.tsv`` writes one; ``wavguard evaluate
---from-scores scores.tsv -o DIR`` reads it back and writes the same report (the same metrics.json
-``metrics`` and ``groups``) without the model. The format::
+``wavguard evaluate MODEL --data DATA -o DIR --scores scores.tsv`` writes one;
+``wavguard evaluate --from-scores scores.tsv -o DIR`` reads it back and writes the same report (the
+same metrics.json ``metrics`` and ``groups``) without the model. The format::
 
     # wavguard-scores: 1
     # model: "det0"

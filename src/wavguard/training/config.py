@@ -60,9 +60,9 @@ class TrainConfig:
 
     Attributes:
         train_data: data source(s) for ``wavguard.data.load_any``: a path, a Hub dataset id
-            (``owner/name``, through ``datasets.load_dataset``), a mapping ``{"source": ..., "split":
-            ..., "revision": ..., "streaming": ...}``, an in-memory ``datasets.Dataset`` (used as
-            is), or a list of those (concatenated).
+            (``owner/name``, through ``datasets.load_dataset``), a mapping
+            ``{"source": ..., "split": ..., "revision": ..., "streaming": ...}``, an in-memory
+            ``datasets.Dataset`` (used as is), or a list of those (concatenated).
         train_split: split passed to ``load_any`` for training sources without their own split.
         revision: Hub revision (branch, tag, commit) of training sources named by Hub id
             (``train_data: owner/dataset``) without their own ``revision`` key.
@@ -116,9 +116,9 @@ class TrainConfig:
             (:class:`~wavguard.training.adversarial.AdversarialConfig`): each training clip is, with
             ``probability``, replaced by a perturbation ``snr_db`` below it that raises the loss of the
             current model. Needs waveforms in training: not with the frozen-feature cache.
-        pairing: paired batches (``None``: off), a mapping ``{column: source_id, margin_weight: 0,
-            margin: 1}`` (:class:`~wavguard.training.pairing.PairingConfig`): rows with equal values
-            of ``column`` (a real clip and the copy-synthesis fakes made from it) share a batch, and
+        pairing: paired batches (``None``: off), a mapping ``{column: source_id, margin_weight: 0, margin: 1}``
+            (:class:`~wavguard.training.pairing.PairingConfig`): rows with equal values of ``column``
+            (a real clip and the copy-synthesis fakes made from it) share a batch, and
             with ``margin_weight > 0`` each fake's FAKE-minus-REAL margin is pushed ``margin`` above
             its own real source's. Not with ``balance: oversample``.
         crop_seconds: training clips are cropped at random to this length (validation and cached
