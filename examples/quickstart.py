@@ -1,13 +1,16 @@
 """Score a wav, an mp3 and a stereo 44.1 kHz flac with a detector, from Python and from the CLI.
 
-Runs offline: without a trained detector at hand it builds a tiny random one (its scores are
-meaningless, the pipeline is real). Pass a detector directory or Hub id to use a real one:
+Runs offline: without a detector named it builds a tiny random one (its scores are meaningless,
+the pipeline is real). Name a detector directory or Hub id, as an argument or in the
+``WAVGUARD_MODEL`` variable, to use a real one:
 
     python examples/quickstart.py [DETECTOR]
+    WAVGUARD_MODEL=runs/quickstart/detector python examples/quickstart.py
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -33,9 +36,10 @@ def write_examples(folder: Path) -> list[Path]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if len(sys.argv) > 1:
-            detector = Detector.from_pretrained(sys.argv[1])
-            model_dir = sys.argv[1]
+        model = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("WAVGUARD_MODEL")
+        if model:
+            detector = Detector.from_pretrained(model)
+            model_dir = model
         else:
             detector = tiny_detector("wav2vec2", window_seconds=4.0)
             model_dir = str(detector.save_pretrained(tmp / "tiny-detector"))
@@ -47,7 +51,8 @@ def main() -> None:
             print(f"  {Path(pred.source).name:16s} score={pred.score:.3f} label={pred.label}  windows [{windows}]")
 
         print("\nCLI: wavguard predict DIR --data FILES")
-        subprocess.run(["wavguard", "predict", model_dir, "--data", *map(str, paths)], check=True)
+        # python -m wavguard is the `wavguard` command, run by this interpreter: the same install as the import above
+        subprocess.run([sys.executable, "-m", "wavguard", "predict", model_dir, "--data", *map(str, paths)], check=True)
 
 
 if __name__ == "__main__":
