@@ -97,8 +97,9 @@ def test_info_on_a_folder_without_a_card_says_so(other_dir, capsys):
 
 
 def test_transformers_pipeline_takes_the_builtin_path(builtin, audio_files):
-    import wavguard
     from transformers import pipeline
+
+    import wavguard
 
     assert wavguard.builtin_path() == builtin
     clf = pipeline("audio-classification", model=str(wavguard.builtin_path()))
