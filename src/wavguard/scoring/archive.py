@@ -389,11 +389,17 @@ def score_archive(
         scorer.to(state.device)
     shards_dir = shard_dir(out)
 
-    def prepare() -> list[int]:
+    def prepare() -> tuple[list[int], str]:
         record["model_sha256"] = files_sha256(directory)  # on the main process only: a model may be gigabytes
-        return _writing(shards_dir, lambda: _prepare(shards_dir, record, len(plan), overwrite))
+        return _writing(shards_dir, lambda: _prepare(shards_dir, record, len(plan), overwrite)), record["files_sha256"]
 
-    finished = set(_on_main(state, prepare))
+    finished_list, listed = _on_main(state, prepare)
+    if listed != record["files_sha256"]:  # another file system, or files that came or went while listing
+        raise ConfigError(
+            f"process {state.process_index} of {state.num_processes} lists {len(items)} files (sha256 "
+            f"{record['files_sha256']:.12}...), the main process other ones (sha256 {listed:.12}...); every process "
+            "must see the same --data (with several machines, on a shared file system)")
+    finished = set(finished_list)
     main = state is None or state.is_main_process
     if finished and main:
         logger.info("%s: skipping %d finished shards of %d", shards_dir, len(finished), len(plan))
