@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..data import AUDIO_EXTENSIONS, audio_files
+from ..data.manifest import MANIFEST_SUFFIXES, manifest_paths
 from ..errors import AudioError, ConfigError
 from ..layout import BUILTIN_DETECTORS, CONFIG_NAME, DEFAULT_DETECTOR, ENSEMBLE_NAME
 from ..scoring.prediction import Prediction
-from . import _args
+from . import _archive, _args
 
 _GLOB_CHARACTERS = "*?["
 
@@ -43,8 +44,9 @@ def register(subparsers) -> None:
                    "as for --data; name a Hub id with --data after it")
     _args.add_data(p, nargs="+", help=(
         f"audio files (any rate and channel count), folders (every {_EXTENSIONS} file under them, recursively, in "
-        "sorted order) or quoted glob patterns ('clips/*.wav', 'data/**/*.flac': ** spans folders); a folder or "
-        "pattern without audio files is an error"))
+        "sorted order), quoted glob patterns ('clips/*.wav', 'data/**/*.flac': ** spans folders) or manifests "
+        f"({'/'.join(MANIFEST_SUFFIXES)} with a path column: the files it lists, in row order, relative to its folder); "
+        "a folder or pattern without audio files is an error"))
     _args.add_json(p, help="print JSON lines with per-window segments; a file that failed is a line with its "
                    "source and error (score null, label \"error\")")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the detector's)")
@@ -53,6 +55,7 @@ def register(subparsers) -> None:
     _args.add_progress(p)
     _args.add_device(p)
     _args.add_revision(p)
+    _archive.add_options(p)
     p.set_defaults(func=run)
 
 
@@ -69,8 +72,13 @@ def expand_inputs(items: Sequence[str]) -> list[str | AudioError]:
     """The files ``--data`` names, in order: a file (or a path that does not exist) as is, so the
     detector reports it; a folder as every audio file under it (:func:`wavguard.data.audio_files`:
     recursive, sorted, by extension); a glob pattern as the audio files and folders it matches
-    (``**`` spans folders). A folder or pattern with no audio file in it is an :class:`AudioError`
-    in its place."""
+    (``**`` spans folders); a manifest (a table file with a path column) as the files it lists
+    (:func:`wavguard.data.manifest_paths`). A folder or pattern with no audio file in it is an
+    :class:`AudioError` in its place.
+
+    Raises:
+        ConfigError: a manifest that cannot be read or has no path column.
+    """
     found: list[str | AudioError] = []
     for item in items:
         if os.path.isdir(item):
@@ -85,6 +93,9 @@ def expand_inputs(items: Sequence[str]) -> list[str | AudioError]:
                     files.append(match)
             files = list(dict.fromkeys(files))  # `a/**` matches a/ and its sub-folders: each file once
             what = "a pattern that matches no audio files"
+        elif item.lower().endswith(MANIFEST_SUFFIXES) and os.path.isfile(item):
+            found.extend(manifest_paths(item))
+            continue
         else:
             found.append(item)
             continue
@@ -122,6 +133,8 @@ def model_and_inputs(args: argparse.Namespace) -> tuple[str, list[str]]:
 def run(args: argparse.Namespace) -> int:
     model, items = model_and_inputs(args)
     inputs = expand_inputs(items)
+    if args.out is not None:
+        return _archive.run(args, model, inputs)
     progress = _args.resolve_progress(args)
     with _args.library_progress_bars(progress):
         detector = _args.load_scorer(args, model)

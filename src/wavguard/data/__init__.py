@@ -22,6 +22,7 @@ _EXPORTS = {
     "to_streaming": "loading",
     "load_folder": "folders",
     "load_manifest": "manifest",
+    "manifest_paths": "manifest",
     "from_dataset": "manifest",
     "load_hub_dataset": "hub_data",
     "from_iterable": "hub_data",

@@ -3,7 +3,7 @@
 Dispatch rules, in order:
 
 1. a ``datasets.Dataset`` / ``DatasetDict`` object -> :func:`from_dataset`;
-2. a file ending in .csv, .tsv, .jsonl or .json -> :func:`load_manifest`;
+2. a file ending in .csv, .tsv, .jsonl, .json or .parquet -> :func:`load_manifest`;
 3. a ``save_to_disk`` folder (``dataset_info.json`` + ``state.json``, or ``dataset_dict.json``)
    -> ``datasets.load_from_disk`` then :func:`from_dataset`;
 4. a folder with class folders (``real/`` + ``fake/``, optionally under split folders) ->

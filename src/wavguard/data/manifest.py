@@ -1,10 +1,13 @@
-"""Manifests (CSV / JSON lines) and existing ``datasets.Dataset`` objects, in the common schema.
+"""Manifests (CSV / TSV / JSON lines / parquet) and existing ``datasets.Dataset`` objects, in the common schema.
 
 A manifest has one row per file: a path column (``path``; also ``file``, ``filename``,
 ``filepath``, ``audio``, ``audio_path``) and a label column (``label``; also ``labels``, ``key``,
 ``class``, ``target``) holding 0/1, real/fake, bonafide/spoof or bona-fide. Relative paths are
 resolved against the manifest's folder. Every other column is kept; a ``split`` column
 (train/validation/test or their aliases) turns the result into a ``DatasetDict``.
+
+:func:`manifest_paths` reads only the path column (no labels needed, no file checked): the list of
+files ``wavguard predict --data MANIFEST`` scores.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ from typing import Any
 from ..errors import ConfigError
 from ._schema import LABEL_NAMES, build_dataset, canonical_split, offenders_message, parse_label, select_split
 
-__all__ = ["load_manifest", "from_dataset", "PATH_COLUMNS", "LABEL_COLUMNS", "MANIFEST_SUFFIXES"]
+__all__ = ["load_manifest", "manifest_paths", "from_dataset", "PATH_COLUMNS", "LABEL_COLUMNS", "MANIFEST_SUFFIXES"]
 
 logger = logging.getLogger("wavguard.data")
 
 PATH_COLUMNS = ("path", "file", "filename", "filepath", "audio", "audio_path")
 LABEL_COLUMNS = ("label", "labels", "key", "class", "target")
-MANIFEST_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+MANIFEST_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 
 
 def _pick(columns: list[str], wanted: str | None, aliases: tuple[str, ...], what: str, source: str) -> str:
@@ -53,6 +56,10 @@ def _read_table(path: Path):
             with open(path, encoding="utf-8") as fh:
                 first = fh.read(1024).lstrip()[:1]
             return pd.read_json(path, lines=first != "[", dtype=False)
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+    except ImportError as exc:  # pandas reads parquet through pyarrow, an optional dependency
+        raise ConfigError(f"{path}: reading a parquet manifest needs pyarrow ({exc}); pip install pyarrow") from None
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be parsed as a {suffix[1:]} manifest ({exc})") from None
     raise ConfigError(f"{path}: a manifest must end in {', '.join(MANIFEST_SUFFIXES)}")
@@ -60,6 +67,47 @@ def _read_table(path: Path):
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
+
+
+def _resolve(raw_path: Any, base: Path) -> Path | None:
+    """A manifest cell as a path (relative to ``base``, ``~`` expanded), or ``None`` when empty."""
+    if _is_missing(raw_path) or not str(raw_path).strip():
+        return None
+    file = Path(os.path.expanduser(str(raw_path).strip()))
+    return file if file.is_absolute() else base / file
+
+
+def manifest_paths(path: str | os.PathLike, *, path_column: str | None = None) -> list[str]:
+    """The audio files a manifest lists, in row order; labels are not needed and files not checked.
+
+    Args:
+        path: a .csv, .tsv, .jsonl, .json or .parquet file with a path column (one of
+            :data:`PATH_COLUMNS`, or ``path_column``).
+        path_column: override the column detection.
+
+    Returns:
+        one path per row; a relative path is resolved against the manifest's folder. A file that
+        does not exist is the scorer's to report, so a list of 100,000 files costs no ``stat`` here.
+
+    Raises:
+        ConfigError: the manifest cannot be read, has no rows or no path column, or a row has an
+            empty path (the message lists the first such rows).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: manifest not found")
+    table = _read_table(path)
+    if len(table) == 0:
+        raise ConfigError(f"{path}: the manifest has no rows")
+    columns = [str(c) for c in table.columns]
+    table.columns = columns
+    column = _pick(columns, path_column, PATH_COLUMNS, "path", str(path))
+    cells = table[column].astype(object).where(table[column].notna(), None)  # pandas' NA and NaN -> None
+    files = [_resolve(raw, path.parent) for raw in cells]
+    empty = [f"row {row}" for row, file in enumerate(files, start=2) if file is None]
+    if empty:
+        raise ConfigError(f"{path}: " + offenders_message(f"rows have an empty {column!r}", empty, len(empty), "Give every row a path."))
+    return [str(file) for file in files]
 
 
 def load_manifest(
@@ -73,7 +121,7 @@ def load_manifest(
     """Load a CSV/TSV/JSON-lines manifest without decoding audio.
 
     Args:
-        path: the manifest file (.csv, .tsv, .jsonl, or .json holding lines or a list of objects).
+        path: the manifest file (.csv, .tsv, .jsonl, .json holding lines or a list of objects, or .parquet).
         split: with a ``split`` column, return only that split.
         path_column, label_column: override the column detection.
         with_duration: add ``duration_seconds`` from each file's header.
@@ -104,12 +152,11 @@ def load_manifest(
     base = path.parent
     paths, labels, missing, unknown = [], [], [], []
     for row, (raw_path, raw_label) in enumerate(zip(records.pop(path_col), records.pop(label_col)), start=2):
-        if _is_missing(raw_path) or not str(raw_path).strip():
+        file = _resolve(raw_path, base)
+        if file is None:
             missing.append(f"row {row}: empty path")
             paths.append("")
         else:
-            file = Path(os.path.expanduser(str(raw_path).strip()))
-            file = file if file.is_absolute() else base / file
             if not file.is_file():
                 missing.append(f"row {row}: {file}")
             paths.append(str(file))

@@ -8,4 +8,7 @@
   in chunks.
 * :mod:`.batching`: the length-aware window batcher and the decode prefetch thread.
 * :mod:`.prediction`: :class:`~.prediction.Prediction` and :class:`~.prediction.Segment`, what scoring returns.
+* :mod:`.datasets`: scores of input lists and data set rows, one bad row never stopping the run.
+* :mod:`.archive`: a large list of files into one score file, in resumable shards split across
+  ``accelerate launch`` processes (``wavguard predict --out``).
 """

@@ -24,8 +24,8 @@ from ..audio.decode import describe_source
 from ..data import decode_audio
 from ..errors import ConfigError, InvalidAudioError, WavguardError
 
-__all__ = ["InputScorer", "ItemScores", "ScoredRow", "cell_input", "logit", "predict_margins", "rename_error", "score_inputs",
-           "score_dataset"]
+__all__ = ["InputScorer", "ItemScores", "ScoredRow", "cell_input", "distributed_state", "logit", "predict_margins", "rename_error",
+           "score_inputs", "score_dataset"]
 
 #: Rows decoded and scored per call to ``predict`` (bounds the encoded bytes held at once).
 _CHUNK_ROWS = 64
@@ -213,8 +213,11 @@ def _score_rows(model, chunks, audio_column: str, batch_size: int, progress: boo
             ))
     return out
 
-def _distributed_state(distributed: bool | None):
-    """accelerate's process state when scoring is split across processes, else ``None``."""
+def distributed_state(distributed: bool | None, **process_group: Any):
+    """accelerate's process state (``PartialState``) when scoring is split across processes, else
+    ``None``. ``distributed=None`` splits when launched so (``WORLD_SIZE`` > 1: ``accelerate launch``,
+    ``torchrun``); ``False`` never; ``True`` always (accelerate must be installed). ``process_group``
+    (e.g. ``timeout``) goes to ``init_process_group`` when this call is the first to set it up."""
     if distributed is False:
         return None
     if distributed is None and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
@@ -223,7 +226,7 @@ def _distributed_state(distributed: bool | None):
     from accelerate import PartialState
 
     # without CUDA, accelerate sets up CPU processes (gloo) only when asked for the CPU explicitly
-    state = PartialState(cpu=not torch.cuda.is_available())
+    state = PartialState(cpu=not torch.cuda.is_available(), **process_group)
     return state if state.num_processes > 1 or distributed else None
 
 def score_dataset(
@@ -263,7 +266,7 @@ def score_dataset(
     streamed = not hasattr(dataset, "__len__")  # an IterableDataset: rows are read once, in order
     rows = [] if streamed else list(range(len(dataset)))
     total = None if streamed else math.ceil(len(rows) / _CHUNK_ROWS)
-    state = _distributed_state(distributed)
+    state = distributed_state(distributed)
     if state is None:
         chunks = _streamed_chunks(dataset, audio_column) if streamed else _indexed_chunks(dataset, rows, audio_column)
         return _score_rows(model, chunks, audio_column, batch_size, progress, channel, channel_seed, total)
