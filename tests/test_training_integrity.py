@@ -27,6 +27,7 @@ from wavguard.cli import main  # noqa: E402
 from wavguard.errors import ConfigError  # noqa: E402
 from wavguard.training import TrainConfig, Trainer  # noqa: E402
 from wavguard.training import checkpoint as checkpoint_mod  # noqa: E402
+from wavguard.training import integrity as integrity_mod  # noqa: E402
 from wavguard.training import trainer as trainer_mod  # noqa: E402
 
 NEWEST, OLDER = "step-00000004", "step-00000003"
@@ -70,10 +71,10 @@ def _flip(path: Path, count: int = 64) -> None:
 
 def test_every_checkpoint_has_a_manifest_of_sha256_digests(base):
     for folder in (base["out"] / "checkpoints").iterdir():
-        manifest = json.loads((folder / checkpoint_mod.MANIFEST_NAME).read_text())
+        manifest = json.loads((folder / integrity_mod.MANIFEST_NAME).read_text())
         assert manifest["algorithm"] == "sha256"
         listed = manifest["files"]
-        on_disk = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} - {checkpoint_mod.MANIFEST_NAME}
+        on_disk = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} - {integrity_mod.MANIFEST_NAME}
         assert set(listed) == on_disk and checkpoint_mod.STATE_NAME in listed
         assert any(name.endswith(".safetensors") for name in listed)
         for name, entry in listed.items():
@@ -89,10 +90,11 @@ def test_manifest_is_written_last(base, tmp_path, monkeypatch):
         written.append(Path(path).name)
         return real(path, text)
 
-    monkeypatch.setattr(checkpoint_mod, "atomic_write_text", spy)
+    monkeypatch.setattr(checkpoint_mod, "atomic_write_text", spy)  # trainer_state.json
+    monkeypatch.setattr(integrity_mod, "atomic_write_text", spy)  # manifest.json
     assert _train(base, tmp_path / "again", "epochs=1", "checkpoint_every_steps=0") == 0
-    assert written and written[-1] == checkpoint_mod.MANIFEST_NAME
-    assert written.index(checkpoint_mod.STATE_NAME) < written.index(checkpoint_mod.MANIFEST_NAME)
+    assert written and written[-1] == integrity_mod.MANIFEST_NAME
+    assert written.index(checkpoint_mod.STATE_NAME) < written.index(integrity_mod.MANIFEST_NAME)
 
 
 def test_flipped_bytes_in_the_newest_weights_fall_back_with_a_warning(base, tmp_path, caplog):
@@ -136,7 +138,7 @@ def test_no_intact_checkpoint_refuses_clearly(base, tmp_path, capsys):
 def test_a_save_that_stopped_before_its_manifest_is_skipped(base, tmp_path, caplog):
     out = _copy(base, tmp_path)
     newest = out / "checkpoints" / NEWEST
-    (newest / checkpoint_mod.MANIFEST_NAME).unlink()
+    (newest / integrity_mod.MANIFEST_NAME).unlink()
     assert "manifest.json" in checkpoint_mod.checkpoint_problem(newest)
     with caplog.at_level(logging.WARNING, logger="wavguard"):
         assert checkpoint_mod.latest_checkpoint(out).name == OLDER
@@ -145,13 +147,13 @@ def test_a_save_that_stopped_before_its_manifest_is_skipped(base, tmp_path, capl
 
 def _make_legacy(folder: Path) -> None:
     """Rewrite a checkpoint as wavguard wrote it before manifests: ``files.json`` of sizes, no marker."""
-    (folder / checkpoint_mod.MANIFEST_NAME).unlink()
+    (folder / integrity_mod.MANIFEST_NAME).unlink()
     state = json.loads((folder / checkpoint_mod.STATE_NAME).read_text())
     state["extra"].pop("manifest", None)
     (folder / checkpoint_mod.STATE_NAME).write_text(json.dumps(state))
     sizes = {str(p.relative_to(folder)): p.stat().st_size for p in folder.rglob("*")
              if p.is_file() and p.name != checkpoint_mod.STATE_NAME}
-    (folder / checkpoint_mod.FILES_NAME).write_text(json.dumps(sizes))
+    (folder / integrity_mod.FILES_NAME).write_text(json.dumps(sizes))
 
 
 def test_checkpoint_without_manifest_from_before_still_resumes_with_a_warning(base, tmp_path, caplog):
