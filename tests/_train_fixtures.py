@@ -75,3 +75,43 @@ def make_hub_folder(root: Path, per_class: int = 4, seconds: float = 0.5) -> Pat
         ds.to_parquet(str(root / "data" / f"{split}-00000-of-00001.parquet"))
     (root / "README.md").write_text(CARD)
     return root
+
+
+def checkpointed_run(root: Path) -> dict[str, Path]:
+    """One finished 2-epoch run of the spectrogram CNN (no backbone: fast; 2 steps per epoch, a
+    checkpoint every step, 3 kept) for checkpoint tests to copy and damage.
+
+    Returns:
+        ``{"recipe": its recipe file, "out": its output_dir}``.
+    """
+    from wavguard.cli import main
+
+    data = make_folder(root / "data", per_class=4, seconds=1.0)
+    recipe = root / "recipe.yaml"
+    recipe.write_text(
+        f"train_data: {data}\nkind: spectrogram\nmode: full\nepochs: 2\nbatch_size: 4\ncrop_seconds: 0.5\n"
+        "checkpoint_every_steps: 1\nkeep_checkpoints: 3\nwarmup_ratio: 0.0\ndetector: {window_seconds: 1.0}\n"
+    )
+    out = root / "run"
+    assert main(["train", str(recipe), f"output_dir={out}"]) == 0
+    names = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert names == ["step-00000002", "step-00000003", "step-00000004"]
+    return {"recipe": recipe, "out": out}
+
+
+def copy_run(run: dict[str, Path], tmp_path: Path) -> Path:
+    """A copy of ``run``'s output_dir under ``tmp_path``, to change without touching the shared run."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(run["out"], out)
+    return out
+
+
+def train_again(run: dict[str, Path], out: Path, *extra: str) -> int:
+    """``wavguard train`` with ``run``'s recipe into ``out``; ``--flags`` and ``key=value`` overrides in ``extra``."""
+    from wavguard.cli import main
+
+    flags = [x for x in extra if x.startswith("--")]
+    overrides = [x for x in extra if not x.startswith("--")]
+    return main(["train", *flags, str(run["recipe"]), f"output_dir={out}", *overrides])
