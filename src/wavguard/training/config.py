@@ -2,7 +2,8 @@
 
 A recipe is a YAML mapping whose keys are :class:`TrainConfig` fields. Command-line overrides are
 ``key=value`` strings; values are parsed as YAML (``[8, 8]``, ``true``, ``null``) and coerced to
-the field's type, and dotted keys reach into mapping fields (``detector.window_seconds=2.0``).
+the field's type, and dotted keys reach into mapping fields (``detector.window_seconds=2.0``; see
+:mod:`wavguard.training.overrides`).
 
 Example:
     >>> cfg = TrainConfig(train_data="data/", backbone="facebook/wav2vec2-base", output_dir="runs/x")
@@ -13,9 +14,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
-import types
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,9 +26,10 @@ from ..config import KINDS, DetectorConfig
 from ..errors import ConfigError
 from .adversarial import AdversarialConfig
 from .losses import LOSSES, loss_options
+from .overrides import apply_overrides, coerce_value, resolve_callable
 from .pairing import PairingConfig
 
-__all__ = ["TrainConfig", "LOSSES", "MODES", "BALANCE_MODES", "MIXED_PRECISION", "DEFAULT_LORA_TARGETS", "resolve_callable"]
+__all__ = ["TrainConfig", "LOSSES", "MODES", "BALANCE_MODES", "MIXED_PRECISION", "DEFAULT_LORA_TARGETS"]
 
 MODES = ("frozen", "lora", "full")
 BALANCE_MODES = ("none", "class_weights", "oversample")
@@ -38,21 +38,6 @@ SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constan
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
 
 DataSources = Any  # str | {"source": str, "split": str | None} | a list of those
-
-def resolve_callable(spec: str | Callable | None) -> Callable | None:
-    """``"package.module:function"`` (or ``package.module.function``) -> the callable; callables pass through."""
-    if spec is None or callable(spec):
-        return spec
-    if not isinstance(spec, str) or not spec:
-        raise ConfigError(f"augment must be a callable or a 'module:function' string, got {spec!r}")
-    module_name, _, attr = spec.partition(":") if ":" in spec else spec.rpartition(".")
-    try:
-        obj = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ConfigError(f"augment={spec!r}: cannot import it ({exc})") from None
-    if not callable(obj):
-        raise ConfigError(f"augment={spec!r} is not callable")
-    return obj
 
 @dataclass
 class TrainConfig:
@@ -363,7 +348,7 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown training settings {unknown}; known settings are {sorted(known)}")
         hints = typing.get_type_hints(cls)
-        return cls(**{k: _coerce(k, v, hints[k]) for k, v in data.items()})
+        return cls(**{k: coerce_value(k, v, hints[k]) for k, v in data.items()})
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
@@ -401,34 +386,6 @@ class TrainConfig:
 
         return atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
-def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Apply ``key=value`` strings (YAML values, dotted keys for nested mappings) to a copy of ``data``."""
-    import copy
-
-    import yaml
-
-    data = {k: (copy.deepcopy(v) if isinstance(v, dict) else v) for k, v in data.items()}
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"override {item!r} must look like key=value (e.g. epochs=5)")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        parts = key.split(".")
-        target = data
-        for part in parts[:-1]:
-            node = target.get(part)
-            if node is None:
-                node = target[part] = {}
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {part} is not a mapping")
-            target = node
-        target[parts[-1]] = value
-    return data
-
 def _plain_source(spec: Any) -> Any:
     """Data sources as plain values: an in-memory ``datasets.Dataset`` becomes a description."""
     if isinstance(spec, (list, tuple)):
@@ -441,35 +398,3 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {choices}, got {value!r}")
 
-def _coerce(name: str, value: Any, hint: Any) -> Any:
-    """Coerce a YAML value to a field's annotated type (YAML reads ``1e-3`` as a string)."""
-    if value is None:
-        return None
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(args) != 1:
-            return value
-        hint = args[0]
-    base = typing.get_origin(hint) or hint
-    try:
-        if base is float:
-            return float(value)
-        if base is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError("not a whole number")
-            return int(value)
-        if base is bool:
-            if isinstance(value, str):
-                if value.lower() in ("true", "yes", "1"):
-                    return True
-                if value.lower() in ("false", "no", "0"):
-                    return False
-                raise ValueError("not a boolean")
-            return bool(value)
-        if base is str:
-            return str(value)
-        if base is tuple:
-            return tuple([value] if isinstance(value, str) else value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name}={value!r}: expected {getattr(base, '__name__', base)} ({exc})") from None
-    return value
