@@ -25,8 +25,9 @@ from .._io import atomic_write_text
 from ..config import KINDS, DetectorConfig
 from ..errors import ConfigError
 from .adversarial import AdversarialConfig
+from .data import plain_sources
 from .losses import LOSSES, loss_options
-from .overrides import apply_overrides, coerce_value, resolve_callable
+from .overrides import apply_overrides, coerce_value, read_recipe, resolve_callable
 from .pairing import PairingConfig
 
 __all__ = ["TrainConfig", "LOSSES", "MODES", "BALANCE_MODES", "MIXED_PRECISION", "DEFAULT_LORA_TARGETS"]
@@ -332,7 +333,7 @@ class TrainConfig:
 
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for key in ("train_data", "validation_data", "test_data"):
-            data[key] = _plain_source(data[key])
+            data[key] = plain_sources(data[key])
         data = copy.deepcopy({k: v for k, v in data.items() if k != "augment"}) | {"augment": self.augment}
         data["lora_target_modules"] = list(self.lora_target_modules)
         if self.class_weights is not None:
@@ -352,24 +353,11 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
-        """Load a recipe, apply ``key=value`` overrides, validate.
+        """Load a recipe (:func:`~.overrides.read_recipe`), apply ``key=value`` overrides, validate.
 
         Relative data/output paths in the recipe stay relative to the working directory.
         """
-        import yaml
-
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: recipe file not found")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-        except RecursionError:
-            raise ConfigError(f"{path}: nested too deeply to be a recipe (a recipe is a mapping of plain settings); "
-                              "is the file corrupt?") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: a recipe is a mapping of settings, got {type(data).__name__}")
+        data = read_recipe(path)
         try:
             return cls.from_dict(apply_overrides(data, overrides))
         except ConfigError as exc:
@@ -385,14 +373,6 @@ class TrainConfig:
         import yaml
 
         return atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
-
-def _plain_source(spec: Any) -> Any:
-    """Data sources as plain values: an in-memory ``datasets.Dataset`` becomes a description."""
-    if isinstance(spec, (list, tuple)):
-        return [_plain_source(s) for s in spec]
-    if spec is None or isinstance(spec, (str, dict)):
-        return spec
-    return f"<{type(spec).__name__} of {len(spec)} rows>" if hasattr(spec, "__len__") else repr(spec)
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:

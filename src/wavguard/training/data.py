@@ -23,6 +23,7 @@ from ..errors import ConfigError
 
 __all__ = [
     "load_sources",
+    "plain_sources",
     "ClipDataset",
     "EpochSampler",
     "pad_collate",
@@ -50,6 +51,15 @@ def _as_source_list(spec: Any, default_split: str | None, defaults: dict[str, An
         elif item:
             out.append((str(item), default_split, dict(base)))
     return out
+
+def plain_sources(spec: Any) -> Any:
+    """Data sources as plain values (YAML-ready): an in-memory ``datasets.Dataset`` becomes a description."""
+    if isinstance(spec, (list, tuple)):
+        return [plain_sources(s) for s in spec]
+    if spec is None or isinstance(spec, (str, dict)):
+        return spec
+    return f"<{type(spec).__name__} of {len(spec)} rows>" if hasattr(spec, "__len__") else repr(spec)
+
 
 def load_sources(spec: Any, default_split: str | None, *, limit: int | None = None, seed: int = 0,
                  revision: str | None = None, streaming: bool = False, limit_name: str = "max_train_clips",

@@ -1,5 +1,5 @@
-"""Training settings from text: ``key=value`` overrides, YAML values coerced to a field's type,
-callables named by import path.
+"""Training settings from text: recipe files, ``key=value`` overrides, YAML values coerced to a
+field's type, callables named by import path.
 
 An override's value is parsed as YAML (``[8, 8]``, ``true``, ``null``; text YAML cannot parse stays
 a string) and a dotted key reaches into a mapping (``detector.window_seconds=2.0``). YAML reads
@@ -16,14 +16,39 @@ Example:
 from __future__ import annotations
 
 import importlib
+import os
 import types
 import typing
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["apply_overrides", "coerce_value", "resolve_callable"]
+__all__ = ["read_recipe", "apply_overrides", "coerce_value", "resolve_callable"]
+
+
+def read_recipe(path: str | os.PathLike) -> dict[str, Any]:
+    """The settings of a recipe file: a YAML mapping of plain values (an empty file: none).
+
+    Raises:
+        ConfigError: naming the file, when it is missing, not YAML, nested too deeply or not a mapping.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: recipe file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a recipe (a recipe is a mapping of plain settings); "
+                          "is the file corrupt?") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a recipe is a mapping of settings, got {type(data).__name__}")
+    return data
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
