@@ -116,7 +116,8 @@ class TrainConfig:
         mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"`` (accelerate's autocast); ``None`` (the
             default): accelerate decides (``accelerate launch --mixed_precision``,
             ``ACCELERATE_MIXED_PRECISION``, ``accelerate config``; ``"no"`` when none is set). An
-            explicit value overrides accelerate's settings.
+            explicit value overrides accelerate's settings. ``train_config.yaml`` records the
+            precision the run used.
         checkpoint_every_steps: also checkpoint every N optimizer steps (0: at epoch ends only).
         keep_checkpoints: how many recent checkpoints to keep.
         log_every_steps: write a training-loss record every N optimizer steps.
@@ -368,11 +369,19 @@ class TrainConfig:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return TrainConfig.from_dict(apply_overrides(data, overrides))
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the settings as YAML (what ``from_yaml`` reads back)."""
+    def save(self, path: str | os.PathLike, *, mixed_precision: str | None = None) -> Path:
+        """Write the settings as YAML (what ``from_yaml`` reads back).
+
+        Args:
+            path: the file.
+            mixed_precision: the precision the run used (``accelerator.mixed_precision``: ``"no"``,
+                ``"fp16"``, ``"bf16"``...), recorded instead of the setting, which may leave the
+                choice to accelerate; ``None``: the setting as it is.
+        """
         import yaml
 
-        return atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+        data = self.to_dict() | ({"mixed_precision": str(mixed_precision)} if mixed_precision is not None else {})
+        return atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:

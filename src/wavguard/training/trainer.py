@@ -236,7 +236,7 @@ class Trainer:
                 self.output_dir.mkdir(parents=True, exist_ok=True)
                 if self.metrics.path.exists():
                     self.metrics.path.unlink()
-                cfg.save(self.output_dir / "train_config.yaml")
+                cfg.save(self.output_dir / "train_config.yaml", mixed_precision=acc.mixed_precision)
         if acc.log_with:
             acc.init_trackers("wavguard", config=_flat(cfg.to_dict()))
         acc.wait_for_everyone()
