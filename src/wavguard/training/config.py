@@ -25,7 +25,7 @@ from .._io import atomic_write_text
 from ..config import KINDS, DetectorConfig
 from ..errors import ConfigError
 from .adversarial import AdversarialConfig
-from .data import plain_sources
+from .data import check_columns, plain_sources
 from .losses import LOSSES, loss_options
 from .overrides import apply_overrides, coerce_value, read_recipe, resolve_callable
 from .pairing import PairingConfig
@@ -62,6 +62,12 @@ class TrainConfig:
             ``validation_data`` is ``None`` (0 = no validation; the last epoch is kept).
         test_data: source(s) scored once with the best model after training (EER per source).
         test_split: split for test sources.
+        audio_column, label_column: the data's audio and label columns (``speech``, ``is_spoof``...);
+            the defaults keep the usual names (an ``Audio`` column; label, key, class, target...).
+        label_mapping: the label values (a ``ClassLabel``'s names) -> 0 (real) or 1 (fake), or
+            ``"real"``/``"fake"``: ``{bonafide: 0, spoof: 1}``; a value it leaves out is an error. Without
+            it the usual names are read (0/1, real/fake, bonafide/spoof...). Columns and mapping apply
+            to training, validation and test sources that are tables (not class folders or corpora).
         init_from: a saved detector directory (or Hub id) to continue training from: its backbone,
             head, calibration and threshold are the starting point instead of a new head on
             ``backbone``. Its architecture is kept, so ``backbone``, ``num_layers``, ``detector``
@@ -152,6 +158,9 @@ class TrainConfig:
     validation_fraction: float = 0.0
     test_data: DataSources = None
     test_split: str | None = None
+    audio_column: str = "audio"
+    label_column: str = "label"
+    label_mapping: dict[str, Any] | None = None
     init_from: str | None = None
     backbone: str = ""
     backbone_revision: str | None = None
@@ -277,6 +286,7 @@ class TrainConfig:
                                   "one by one: use balance='class_weights' with pairing")
         if self.mode == "lora" and not self.lora_target_modules:
             raise ConfigError("lora_target_modules must name at least one module (e.g. q_proj)")
+        self.label_mapping = check_columns(self.audio_column, self.label_column, self.label_mapping)
 
         known = {f.name for f in dataclasses.fields(DetectorConfig)}
         owned = {"backbone", "backbone_revision", "num_layers", "freeze"}
@@ -298,6 +308,11 @@ class TrainConfig:
             raise ConfigError("kind='aasist': mode says whether AASIST trains; leave detector.aasist.train unset")
 
     # -- derived -------------------------------------------------------------------------
+    @property
+    def column_options(self) -> dict[str, Any]:
+        """``audio_column``, ``label_column`` and ``label_mapping``, as ``load_sources`` takes them."""
+        return {"audio_column": self.audio_column, "label_column": self.label_column, "label_mapping": self.label_mapping}
+
     @property
     def _aasist_settings(self) -> dict[str, Any]:
         """``detector.aasist`` as given (DetectorConfig validates it when the detector is built)."""

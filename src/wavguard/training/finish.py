@@ -75,7 +75,7 @@ def score_test_sources(accelerator, best_dir: Path, cfg: TrainConfig, metrics: M
     out: dict[str, dict[str, Any]] = {}
     for source, split, options in _as_source_list(cfg.test_data, cfg.test_split, {"streaming": cfg.streaming}):
         data = load_sources({"source": source, "split": split, **options}, split, limit=cfg.max_eval_clips,
-                            seed=cfg.seed, limit_name="max_eval_clips")
+                            seed=cfg.seed, limit_name="max_eval_clips", **cfg.column_options)
         clips = ClipDataset(data, best.config.sample_rate_hz, crop, train=False, min_samples=best.model.min_samples)
         result = evaluate(accelerator, module, accelerator.prepare_data_loader(loader_for(clips)))
         name = f"{source}" + (f"@{split}" if split else "")

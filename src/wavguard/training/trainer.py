@@ -104,10 +104,10 @@ class Trainer:
         cfg = self.config
         train = load_sources(cfg.train_data, cfg.train_split, limit=cfg.max_train_clips, seed=cfg.seed,
                              revision=cfg.revision, streaming=cfg.streaming,
-                             extra_columns=(cfg.pairing["column"],) if cfg.pairing else ())
+                             extra_columns=(cfg.pairing["column"],) if cfg.pairing else (), **cfg.column_options)
         if cfg.validation_data not in (None, "", []):
             val = load_sources(cfg.validation_data, cfg.validation_split, limit=cfg.max_eval_clips, seed=cfg.seed,
-                               streaming=cfg.streaming, limit_name="max_eval_clips")
+                               streaming=cfg.streaming, limit_name="max_eval_clips", **cfg.column_options)
         elif cfg.validation_fraction > 0:
             parts = train.train_test_split(test_size=cfg.validation_fraction, stratify_by_column="label", seed=cfg.seed)
             train, val = parts["train"], parts["test"]
