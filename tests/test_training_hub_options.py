@@ -6,11 +6,16 @@ spectrogram CNN (no backbone: fast):
   validation and the test sources read it the same way, from a recipe or ``key=value`` overrides;
 * a label value the mapping leaves out is an error naming the column and the values seen, before
   any training;
+* ``push_to_hub`` publishes the best detector with its model card at the end of training (the Hub
+  is mocked); without ``hub_model_id`` it is refused before training;
+* ``train_config.yaml`` records the mixed precision actually used (see also
+  ``test_training_accelerate.py``: bf16 from accelerate's environment).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +26,12 @@ from _train_fixtures import make_hub_folder
 pytest.importorskip("accelerate")
 
 from wavguard.cli import main  # noqa: E402
-from wavguard.detector import Detector  # noqa: E402
-from wavguard.errors import ConfigError  # noqa: E402
+from wavguard.detector import Detector, build_baseline_detector  # noqa: E402
+from wavguard.errors import ConfigError, WavguardError  # noqa: E402
+from wavguard.testing import chirp  # noqa: E402
 from wavguard.training import TrainConfig, train  # noqa: E402
 from wavguard.training.data import load_sources  # noqa: E402
+from wavguard.training.finish import push_best  # noqa: E402
 
 MAPPING = {"bonafide": 0, "spoof": 1}
 COLUMNS = {"audio_column": "speech", "label_column": "is_spoof", "label_mapping": MAPPING}
@@ -102,3 +109,63 @@ def test_label_mapping_targets_are_checked_when_the_config_is_built(speech_data,
     with pytest.raises(ConfigError, match="label_mapping") as caught:
         TrainConfig(**_settings(speech_data, tmp_path / "run"), label_mapping=mapping)
     assert problem in str(caught.value)
+
+
+def _mock_hub(monkeypatch, tmp_path: Path, fail: bool = False) -> dict:
+    """HfApi.create_repo and upload_folder replaced: the upload copies the staged folder to ``tmp_path/uploaded``."""
+    import huggingface_hub
+
+    calls: dict = {}
+
+    def create_repo(self, repo_id, **kwargs):
+        calls["create"] = (repo_id, kwargs)
+
+    def upload_folder(self, *, repo_id, folder_path, commit_message, revision, repo_type, delete_patterns):
+        if fail:
+            raise OSError("the Hub is unreachable")
+        shutil.copytree(folder_path, tmp_path / "uploaded")
+        calls["upload"] = (repo_id, repo_type)
+        return "commit-info"
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    return calls
+
+
+def test_push_to_hub_publishes_the_best_detector_at_the_end(speech_data, tmp_path, monkeypatch, capsys):
+    calls = _mock_hub(monkeypatch, tmp_path)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(_settings(speech_data, tmp_path / "run", **COLUMNS)))
+    assert main(["train", str(recipe), "--json", "push_to_hub=true", "hub_model_id=alice/tiny-detector",
+                 "hub_private=true"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["hub_model_id"] == "alice/tiny-detector"
+    assert calls["create"] == ("alice/tiny-detector", {"private": True, "exist_ok": True, "repo_type": "model"})
+    assert calls["upload"] == ("alice/tiny-detector", "model")
+    uploaded = tmp_path / "uploaded"
+    assert "alice/tiny-detector" in (uploaded / "README.md").read_text()
+    clips = [chirp(1.0), 0.1 * np.random.default_rng(0).standard_normal(12000).astype(np.float32)]
+    published = Detector.from_pretrained(uploaded).predict(clips, sample_rate=16000)
+    local = Detector.from_pretrained(result["best_dir"]).predict(clips, sample_rate=16000)
+    assert [p.score for p in published] == [p.score for p in local]
+    # the precision accelerate chose is recorded, not the unset setting
+    assert yaml.safe_load((tmp_path / "run" / "train_config.yaml").read_text())["mixed_precision"] == "no"
+
+
+def test_push_to_hub_without_a_repository_is_refused_before_training(speech_data, tmp_path, capsys):
+    with pytest.raises(ConfigError, match="hub_model_id"):
+        TrainConfig(**_settings(speech_data, tmp_path / "run"), push_to_hub=True)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(_settings(speech_data, tmp_path / "cli")))
+    assert main(["train", str(recipe), "push_to_hub=true", "hub_model_id=not a/valid/id"]) == 2
+    assert "hub_model_id" in capsys.readouterr().err
+    assert not (tmp_path / "cli").exists()
+
+
+def test_a_failed_upload_says_where_the_detector_is(tmp_path, monkeypatch):
+    _mock_hub(monkeypatch, tmp_path, fail=True)
+    best = build_baseline_detector(window_seconds=0.5).save_pretrained(tmp_path / "best")
+    cfg = TrainConfig(train_data="unused/", kind="spectrogram", mode="full", push_to_hub=True, hub_model_id="alice/x")
+    with pytest.raises(WavguardError, match="alice/x") as caught:
+        push_best(Path(best), cfg)
+    assert str(tmp_path / "best") in str(caught.value) and "unreachable" in str(caught.value)

@@ -24,6 +24,7 @@ from typing import Any
 from .._io import atomic_write_text
 from ..config import KINDS, DetectorConfig
 from ..errors import ConfigError
+from ..hub.publish import check_repo_id
 from .adversarial import AdversarialConfig
 from .data import check_columns, plain_sources
 from .losses import LOSSES, loss_options
@@ -119,6 +120,11 @@ class TrainConfig:
         early_stopping_patience: stop after this many validations without a lower EER (``None``: off).
         seed: seeds weights, sampling, crops, augmentation and dropout.
         output_dir: checkpoints, ``metrics.jsonl`` and ``best/`` (a detector directory) go here.
+        push_to_hub: at the end of training, publish the best detector with its model card to the
+            Hub repository ``hub_model_id`` (created if needed; the token is huggingface_hub's:
+            ``HF_TOKEN`` or ``hf auth login``).
+        hub_model_id: the repository, ``name`` or ``owner/name``; required with ``push_to_hub``.
+        hub_private: make a new repository private (``None``: the Hub's default for its owner).
         mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"`` (accelerate's autocast); ``None`` (the
             default): accelerate decides (``accelerate launch --mixed_precision``,
             ``ACCELERATE_MIXED_PRECISION``, ``accelerate config``; ``"no"`` when none is set). An
@@ -194,6 +200,9 @@ class TrainConfig:
     early_stopping_patience: int | None = 3
     seed: int = 0
     output_dir: str = "runs/wavguard"
+    push_to_hub: bool = False
+    hub_model_id: str | None = None
+    hub_private: bool | None = None
     mixed_precision: str | None = None
     checkpoint_every_steps: int = 0
     keep_checkpoints: int = 2
@@ -287,6 +296,7 @@ class TrainConfig:
         if self.mode == "lora" and not self.lora_target_modules:
             raise ConfigError("lora_target_modules must name at least one module (e.g. q_proj)")
         self.label_mapping = check_columns(self.audio_column, self.label_column, self.label_mapping)
+        self._check_hub()
 
         known = {f.name for f in dataclasses.fields(DetectorConfig)}
         owned = {"backbone", "backbone_revision", "num_layers", "freeze"}
@@ -306,6 +316,13 @@ class TrainConfig:
                               "detector.aasist.weights)")
         if "train" in self._aasist_settings:
             raise ConfigError("kind='aasist': mode says whether AASIST trains; leave detector.aasist.train unset")
+
+    def _check_hub(self) -> None:
+        if self.hub_model_id is not None:
+            self.hub_model_id = check_repo_id(self.hub_model_id, "hub_model_id")
+        if self.push_to_hub and not self.hub_model_id:
+            raise ConfigError("push_to_hub=true publishes the best detector to the Hub repository hub_model_id at the "
+                              "end of training, and hub_model_id is not set: add hub_model_id=owner/name")
 
     # -- derived -------------------------------------------------------------------------
     @property

@@ -1,5 +1,6 @@
 """After the last epoch, the best detector (``OUTPUT_DIR/best``): calibrated and thresholded on the
-validation data, scored on each test source, its results recorded in its ``config.json``.
+validation data, scored on each test source, its results recorded in its ``config.json``, and
+published to the Hub when ``push_to_hub`` says so.
 
 Each function loads the saved best detector again, so what is calibrated, tested and recorded is
 exactly the folder a user loads.
@@ -15,6 +16,7 @@ from typing import Any
 from torch.utils.data import DataLoader, Dataset
 
 from ..detector import Detector
+from ..errors import WavguardError
 from ..evaluation.calibration import calibrate_detector
 from ..layout import CONFIG_NAME
 from .config import TrainConfig
@@ -22,7 +24,7 @@ from .data import ClipDataset, _as_source_list, load_sources
 from .loop import MetricsLog, TrainingModule, evaluate
 from .writes import writing
 
-__all__ = ["finalize_best", "score_test_sources"]
+__all__ = ["finalize_best", "score_test_sources", "push_best"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,3 +89,25 @@ def score_test_sources(accelerator, best_dir: Path, cfg: TrainConfig, metrics: M
             best.config.save(best_dir)
     accelerator.wait_for_everyone()
     return out
+
+
+def push_best(best_dir: Path, cfg: TrainConfig) -> Any:
+    """Publish the best detector with its model card to ``cfg.hub_model_id`` (``Detector.push_to_hub``:
+    a portable save and the card :mod:`wavguard.hub.publish` writes). Main process only.
+
+    Returns:
+        the Hub's commit info.
+
+    Raises:
+        WavguardError: the upload failed; the message names the saved detector and how to publish it again.
+    """
+    best = Detector.from_pretrained(best_dir, backend="torch")
+    logger.info("publishing %s to the Hub as %s", best_dir, cfg.hub_model_id)
+    try:
+        return best.push_to_hub(cfg.hub_model_id, private=cfg.hub_private)
+    except Exception as exc:  # noqa: BLE001 - network, authentication, permissions: one message either way
+        raise WavguardError(
+            f"the best detector is saved in {best_dir}, but publishing it to the Hub as {cfg.hub_model_id!r} failed "
+            f"({type(exc).__name__}: {exc}); publish it again with "
+            f"Detector.from_pretrained({str(best_dir)!r}).push_to_hub({cfg.hub_model_id!r})"
+        ) from exc

@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..detector import Detector
+from ..errors import WavguardError
 from .adversarial import adversary_from_config
 from .build import ADAM_BETAS, ADAM_EPSILON, build_accelerator, build_detector, build_optimizer, provenance
 from .cache import FeatureCache, FeatureDataset, feature_collate
@@ -42,7 +43,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .data import ClipDataset, EpochSampler, inverse_frequency_weights, load_sources, pad_collate
-from .finish import finalize_best, score_test_sources
+from .finish import finalize_best, push_best, score_test_sources
 from .loop import MetricsLog, TrainingModule, evaluate, train_epoch
 from .losses import build_loss, prepare_model_for_loss
 from .pairing import PairedLoss, PairedSampler, pair_groups
@@ -66,6 +67,7 @@ class TrainResult:
         stopped_early: early stopping ended the run.
         history: per-epoch records (train_loss, val_eer, ...), as in ``metrics.jsonl``.
         test_metrics: EER etc. of the best model per test source.
+        hub_model_id: the Hub repository the best detector was published to (``push_to_hub``), else ``None``.
     """
 
     best_dir: Path
@@ -75,6 +77,7 @@ class TrainResult:
     stopped_early: bool
     history: list[dict[str, Any]] = field(default_factory=list)
     test_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hub_model_id: str | None = None
 
 class Trainer:
     """Train a detector as a :class:`TrainConfig` describes.
@@ -267,12 +270,21 @@ class Trainer:
         if cfg.test_data not in (None, "", []):
             test_metrics = score_test_sources(acc, best_dir, cfg, self.metrics,
                                               lambda clips: self._loader(clips, cfg.eval_batch_size or cfg.batch_size, False))
+        push_failure = None
+        if cfg.push_to_hub and acc.is_main_process:  # after testing: the card shows the test results too
+            try:
+                push_best(best_dir, cfg)
+            except WavguardError as exc:  # raised once every process is past the barrier
+                push_failure = exc
+        acc.wait_for_everyone()
         acc.end_training()
+        if push_failure is not None:
+            raise push_failure
         history = [r for r in _read_jsonl(self.metrics.path) if "val_eer" in r or "train_epoch_loss" in r]
         # inf is "no validation yet" inside TrainState; a result without validation reports NaN (n/a)
         best_eer = state.best_eer if state.best_epoch >= 0 and math.isfinite(state.best_eer) else math.nan
-        return TrainResult(best_dir, best_eer,
-                           state.best_epoch + 1, state.global_step, state.stopped_early, history, test_metrics)
+        return TrainResult(best_dir, best_eer, state.best_epoch + 1, state.global_step, state.stopped_early, history,
+                           test_metrics, cfg.hub_model_id if cfg.push_to_hub else None)
 
     def _fixed_record(self) -> dict[str, Any]:
         return fixed_settings(self.config, ADAM_BETAS, ADAM_EPSILON)
