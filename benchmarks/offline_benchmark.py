@@ -122,7 +122,7 @@ def recipe_settings(args) -> dict[str, Any]:
     """(a)'s TrainConfig fields: the recipe, then the flags given, then --set overrides."""
     import yaml
 
-    from wavguard.training.config import apply_overrides
+    from wavguard.training.overrides import apply_overrides
 
     settings = yaml.safe_load(Path(args.recipe).read_text()) or {}
     flags = {"epochs": args.epochs, "early_stopping_patience": args.patience, "backbone_learning_rate": args.lora_lr,

@@ -51,9 +51,14 @@ def _wav_bytes(samples: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def make_hub_folder(root: Path, per_class: int = 4, seconds: float = 0.5) -> Path:
+def make_hub_folder(root: Path, per_class: int = 4, seconds: float = 0.5, *, audio_column: str = "audio",
+                    label_column: str = "label", label_values: tuple[str, str] | None = None) -> Path:
     """``root/README.md`` + ``root/data/{train,test}-00000-of-00001.parquet``: audio bytes embedded
-    (as ``push_to_hub`` stores them), labels as ClassLabel bonafide/spoof, a speaker column."""
+    (as ``push_to_hub`` stores them), labels as ClassLabel bonafide/spoof, a speaker column.
+
+    ``audio_column`` and ``label_column`` name those columns; with ``label_values`` (real, fake)
+    the labels are those strings in a plain string column instead of a ClassLabel.
+    """
     import datasets
 
     rng = np.random.default_rng(0)
@@ -66,12 +71,52 @@ def make_hub_folder(root: Path, per_class: int = 4, seconds: float = 0.5) -> Pat
             noise = np.clip(0.3 * rng.standard_normal(t.size), -1, 1).astype(np.float32)
             cells += [{"bytes": _wav_bytes(tone), "path": f"{split}_real_{i}.wav"},
                       {"bytes": _wav_bytes(noise), "path": f"{split}_fake_{i}.wav"}]
-            labels += [0, 1]
+            labels += [0, 1] if label_values is None else list(label_values)
             speakers += [f"s{i}", f"s{i}"]
-        features = datasets.Features({"audio": datasets.Audio(sampling_rate=RATE_HZ),
-                                      "label": datasets.ClassLabel(names=["bonafide", "spoof"]),
+        label_feature = datasets.ClassLabel(names=["bonafide", "spoof"]) if label_values is None else datasets.Value("string")
+        features = datasets.Features({audio_column: datasets.Audio(sampling_rate=RATE_HZ), label_column: label_feature,
                                       "speaker": datasets.Value("string")})
-        ds = datasets.Dataset.from_dict({"audio": cells, "label": labels, "speaker": speakers}, features=features)
+        ds = datasets.Dataset.from_dict({audio_column: cells, label_column: labels, "speaker": speakers}, features=features)
         ds.to_parquet(str(root / "data" / f"{split}-00000-of-00001.parquet"))
     (root / "README.md").write_text(CARD)
     return root
+
+
+def checkpointed_run(root: Path) -> dict[str, Path]:
+    """One finished 2-epoch run of the spectrogram CNN (no backbone: fast; 2 steps per epoch, a
+    checkpoint every step, 3 kept) for checkpoint tests to copy and damage.
+
+    Returns:
+        ``{"recipe": its recipe file, "out": its output_dir}``.
+    """
+    from wavguard.cli import main
+
+    data = make_folder(root / "data", per_class=4, seconds=1.0)
+    recipe = root / "recipe.yaml"
+    recipe.write_text(
+        f"train_data: {data}\nkind: spectrogram\nmode: full\nepochs: 2\nbatch_size: 4\ncrop_seconds: 0.5\n"
+        "checkpoint_every_steps: 1\nkeep_checkpoints: 3\nwarmup_ratio: 0.0\ndetector: {window_seconds: 1.0}\n"
+    )
+    out = root / "run"
+    assert main(["train", str(recipe), f"output_dir={out}"]) == 0
+    names = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert names == ["step-00000002", "step-00000003", "step-00000004"]
+    return {"recipe": recipe, "out": out}
+
+
+def copy_run(run: dict[str, Path], tmp_path: Path) -> Path:
+    """A copy of ``run``'s output_dir under ``tmp_path``, to change without touching the shared run."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(run["out"], out)
+    return out
+
+
+def train_again(run: dict[str, Path], out: Path, *extra: str) -> int:
+    """``wavguard train`` with ``run``'s recipe into ``out``; ``--flags`` and ``key=value`` overrides in ``extra``."""
+    from wavguard.cli import main
+
+    flags = [x for x in extra if x.startswith("--")]
+    overrides = [x for x in extra if not x.startswith("--")]
+    return main(["train", *flags, str(run["recipe"]), f"output_dir={out}", *overrides])

@@ -36,3 +36,13 @@ def audio_files(tmp_path_factory):
     files["ogg"] = root / "clip.ogg"
     sf.write(files["ogg"], mono, 16000, format="OGG", subtype="VORBIS")
     return files
+
+
+@pytest.fixture(scope="session")
+def checkpointed_run(tmp_path_factory):
+    """One finished 2-epoch spectrogram-CNN run with three checkpoints (``_train_fixtures.checkpointed_run``),
+    shared by the checkpoint tests: a test that changes it works on a copy (``copy_run``)."""
+    pytest.importorskip("accelerate")
+    from _train_fixtures import checkpointed_run
+
+    return checkpointed_run(tmp_path_factory.mktemp("checkpointed"))

@@ -18,7 +18,8 @@ import torch
 
 from wavguard.errors import AudioTooShortError, ConfigError, ModelLoadError
 from wavguard.models import aasist_weights
-from wavguard.models.aasist import BONA_FIDE_INDEX, Aasist, AasistConfig, mel_sinc_filters, min_input_samples
+from wavguard.models.aasist import BONA_FIDE_INDEX, Aasist, mel_sinc_filters
+from wavguard.models.aasist_config import AasistConfig, min_input_samples
 from wavguard.models.aasist_weights import AASIST_OFFLINE_NAME, AASIST_PIP_COMMAND, load_pretrained_aasist
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "aasist_reference_values.py"

@@ -124,7 +124,7 @@ def test_offline_recipe_accepts_the_new_keys():
     import yaml
 
     from wavguard.training import TrainConfig
-    from wavguard.training.config import apply_overrides
+    from wavguard.training.overrides import apply_overrides
 
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "offline_corpus" / "train.yaml"
     settings = {**yaml.safe_load(recipe.read_text()), "backbone": "b", "train_data": "data/"}

@@ -67,13 +67,13 @@ def test_the_public_modules_have_pages(site):
     assert (site / "index.html").is_file() and (site / "search.js").is_file()
     for module in MODULES:
         assert (site / (module.replace(".", "/") + ".html")).is_file(), module
-    for module in ("scoring/pipeline", "scoring/prediction", "evaluation/evaluate", "evaluation/calibration"):
+    for module in ("scoring/pipeline", "scoring/predicts", "scoring/prediction", "evaluation/evaluate", "evaluation/calibration"):
         assert (site / "wavguard" / f"{module}.html").is_file(), module  # submodules of packages without __all__
 
 
 def test_detector_pages_carry_the_docstrings(site):
     from wavguard import Detector, Prediction
-    from wavguard.scoring.pipeline import Predicts
+    from wavguard.scoring.predicts import Predicts
 
     page = (site / "wavguard.html").read_text()
     for name in ("Detector.from_pretrained", "Detector.from_backbone", "Detector.save_pretrained", "Detector.push_to_hub",
@@ -84,9 +84,9 @@ def test_detector_pages_carry_the_docstrings(site):
     assert "name_or_path" in text and "local_files_only" in text  # the Args section, rendered as a list
     assert _first_line(Prediction) in text
     # predict comes from the shared front end: the Detector page links to its documentation
-    assert 'href="wavguard/scoring/pipeline.html#Predicts.predict"' in page
-    pipeline = html.unescape(_docstring_text(site / "wavguard" / "scoring" / "pipeline.html"))
-    assert _first_line(Predicts.predict) in pipeline and "on_error" in pipeline
+    assert 'href="wavguard/scoring/predicts.html#Predicts.predict"' in page
+    front_end = html.unescape(_docstring_text(site / "wavguard" / "scoring" / "predicts.html"))
+    assert _first_line(Predicts.predict) in front_end and "on_error" in front_end
 
 
 def test_docstrings_render_without_leftover_markup(site):

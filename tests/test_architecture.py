@@ -40,7 +40,7 @@ LAYERS = [
     grimp.Layer("hub", "scoring", independent=True),
     grimp.Layer("models"),
     grimp.Layer("audio", "data", independent=False),
-    grimp.Layer("config", "layout", "errors", "metrics", "_io", "_version", independent=False),
+    grimp.Layer("config", "_limits", "layout", "errors", "metrics", "_io", "_version", independent=False),
 ]
 
 

@@ -13,8 +13,9 @@ from wavguard import metrics as M
 from wavguard.audio.channels import DEFAULT_CHANNELS, Channel, apply_channel, parse_channel, parse_channels
 from wavguard.data import decode_audio
 from wavguard.errors import ConfigError, InvalidAudioError
-from wavguard.evaluation.evaluate import eer_ratio, evaluate_channels, evaluate_detector, evaluate_scores
+from wavguard.evaluation.evaluate import evaluate_channels, evaluate_detector, evaluate_scores
 from wavguard.evaluation.report import format_ratio, write_report
+from wavguard.evaluation.results import eer_ratio
 from wavguard.testing import chirp, sine, tiny_detector
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

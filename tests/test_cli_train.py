@@ -3,7 +3,6 @@
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from _train_fixtures import make_folder
@@ -28,6 +27,7 @@ def test_list_names_every_packaged_recipe(capsys):
 def recorded(monkeypatch):
     """Replaces training: returns what TrainConfig.from_yaml and train were given."""
     import wavguard.training
+    from wavguard.training import TrainResult
 
     seen = {}
     real = wavguard.training.TrainConfig.from_yaml
@@ -39,8 +39,8 @@ def recorded(monkeypatch):
 
     def train(config, resume=False, *, start_if_missing=False, progress=True):
         seen["progress"] = progress
-        return SimpleNamespace(best_dir=Path(config.output_dir) / "best", best_epoch=0, best_eer=0.1,
-                               history=[{"val_eer": 0.1}], test_metrics={})
+        return TrainResult(best_dir=Path(config.output_dir) / "best", best_eer=0.1, best_epoch=0, global_step=0,
+                           stopped_early=False, history=[{"val_eer": 0.1}])
 
     monkeypatch.setattr(wavguard.training.TrainConfig, "from_yaml", from_yaml)
     monkeypatch.setattr(wavguard.training, "train", train)
@@ -100,11 +100,12 @@ def test_library_bars_are_off_for_the_run_and_back_on_after(monkeypatch, recorde
     import huggingface_hub.utils as hub
 
     import wavguard.training
+    from wavguard.training import TrainResult
 
     states = []
     monkeypatch.setattr(wavguard.training, "train", lambda config, **kw: states.append(
-        (hub.are_progress_bars_disabled(), datasets.are_progress_bars_disabled())) or SimpleNamespace(
-        best_dir=Path("b"), best_epoch=0, best_eer=0.1, history=[], test_metrics={}))
+        (hub.are_progress_bars_disabled(), datasets.are_progress_bars_disabled())) or TrainResult(
+        best_dir=Path("b"), best_eer=0.1, best_epoch=0, global_step=0, stopped_early=False))
     assert main(["train", "--data", "d", "--no-progress"]) == 0
     assert states == [(True, True)]
     assert not hub.are_progress_bars_disabled() and not datasets.are_progress_bars_disabled()

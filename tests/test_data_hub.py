@@ -44,6 +44,22 @@ def test_hub_layout_folder_streams(hub_folder):
     assert decode_audio(rows[0]["audio"], RATE_HZ).shape == (RATE_HZ // 2,)
 
 
+def test_named_columns_and_a_label_mapping_whole_or_streamed(tmp_path):
+    folder = make_hub_folder(tmp_path / "named", audio_column="speech", label_column="is_spoof",
+                             label_values=("bonafide", "spoof"))
+    named = {"audio_column": "speech", "label_column": "is_spoof"}
+    with pytest.raises(ConfigError, match="needs a label column"):
+        load_any(str(folder), split="test")
+    mapping = {"bonafide": "fake", "spoof": "real"}  # reversed: the mapping decides, not the usual names
+    whole = load_any(str(folder), split="test", label_mapping=mapping, **named)
+    stream = load_any(str(folder), split="test", streaming=True, label_mapping=mapping, **named)
+    assert whole["label"] == [r["label"] for r in stream] == [1, 0] * 4
+    assert whole.features["audio"] == datasets.Audio(decode=False) and "is_spoof" not in whole.column_names
+    partial = load_any(str(folder), split="test", streaming=True, label_mapping={"bonafide": 0}, **named)
+    with pytest.raises(ConfigError, match="label column 'is_spoof' holds 'spoof'"):
+        list(partial)
+
+
 def test_hub_ids_are_passed_to_load_dataset_unchanged(monkeypatch, hub_folder):
     calls = []
     real = datasets.load_dataset

@@ -126,6 +126,16 @@ def test_manifest_missing_paths_and_unknown_labels_fail_with_offenders_and_count
     assert "1 rows have an unknown 'label': row 10: 'perhaps'" in message
 
 
+def test_manifest_with_named_columns_and_a_label_mapping(tmp_path):
+    tone(tmp_path / "a.wav")
+    tone(tmp_path / "b.wav")
+    (tmp_path / "m.csv").write_text("wav,origin\na.wav,studio\nb.wav,tts\n")
+    data = load_any(tmp_path / "m.csv", audio_column="wav", label_column="origin", label_mapping={"studio": 0, "tts": "fake"})
+    assert data["label"] == [0, 1]
+    with pytest.raises(ConfigError, match=r"m.csv: label column 'origin' holds 'tts', which label_mapping does not map"):
+        load_manifest(tmp_path / "m.csv", path_column="wav", label_column="origin", label_mapping={"studio": 0})
+
+
 def test_manifest_needs_path_and_label_columns(tmp_path):
     (tmp_path / "m.csv").write_text("wav,label\nx.wav,0\n")
     with pytest.raises(ConfigError, match="needs a path column named one of"):

@@ -12,7 +12,8 @@ import torch
 from wavguard import DetectorConfig
 from wavguard.errors import AudioTooShortError, ConfigError, EmptyAudioError, SilentAudioError
 from wavguard.models.backends import Backend, TorchBackend
-from wavguard.scoring.pipeline import ScoringPipeline, as_items, sigmoid
+from wavguard.scoring.pipeline import ScoringPipeline, sigmoid
+from wavguard.scoring.predicts import as_items
 from wavguard.scoring.scorer import Scorer
 from wavguard.testing import tiny_detector
 

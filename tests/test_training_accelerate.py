@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from _train_fixtures import make_folder, make_hub_folder
 
 pytest.importorskip("accelerate")
@@ -64,7 +65,7 @@ def _record_head(trainer):
 
 
 def test_env_mixed_precision_and_accumulation_win_over_defaults(setup, monkeypatch, fresh_accelerate_state):
-    from wavguard.training import Trainer
+    from wavguard.training import TrainConfig, Trainer
 
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
     monkeypatch.setenv("ACCELERATE_GRADIENT_ACCUMULATION_STEPS", "2")
@@ -83,6 +84,10 @@ def test_env_mixed_precision_and_accumulation_win_over_defaults(setup, monkeypat
     assert len(seen) == 4
     assert all(autocast for _, _, autocast in seen), seen
     assert all(out_dtype == torch.bfloat16 for _, out_dtype, _ in seen), seen
+    # the run's settings record the precision accelerate chose, not the unset (null) setting
+    saved = yaml.safe_load((Path(cfg.output_dir) / "train_config.yaml").read_text())
+    assert saved["mixed_precision"] == "bf16"
+    assert TrainConfig.from_dict(saved).mixed_precision == "bf16"  # and read back as a recipe
 
 
 def test_explicit_recipe_values_override_accelerate(setup, monkeypatch, fresh_accelerate_state):

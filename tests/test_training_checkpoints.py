@@ -10,42 +10,23 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
-from _train_fixtures import make_folder
+from _train_fixtures import copy_run, make_folder, train_again
 
 pytest.importorskip("accelerate")
 
-from wavguard.cli import main  # noqa: E402
 from wavguard.errors import ConfigError  # noqa: E402
 from wavguard.training import checkpoint as checkpoint_mod  # noqa: E402
 from wavguard.training import trainer as trainer_mod  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    """One finished 2-epoch run (2 steps per epoch, a checkpoint every step, 3 kept) to copy from."""
-    tmp = tmp_path_factory.mktemp("ckpt")
-    data = make_folder(tmp / "data", per_class=4, seconds=1.0)
-    recipe = tmp / "recipe.yaml"
-    recipe.write_text(
-        f"train_data: {data}\nkind: spectrogram\nmode: full\nepochs: 2\nbatch_size: 4\ncrop_seconds: 0.5\n"
-        "checkpoint_every_steps: 1\nkeep_checkpoints: 3\nwarmup_ratio: 0.0\ndetector: {window_seconds: 1.0}\n"
-    )
-    out = tmp / "run"
-    assert main(["train", str(recipe), f"output_dir={out}"]) == 0
-    names = sorted(p.name for p in (out / "checkpoints").iterdir())
-    assert names == ["step-00000002", "step-00000003", "step-00000004"]
-    return {"tmp": tmp, "data": data, "recipe": recipe, "out": out}
-
-
-def _copy(base, tmp_path: Path) -> Path:
-    out = tmp_path / "run"
-    shutil.copytree(base["out"], out)
-    return out
+@pytest.fixture()
+def base(checkpointed_run):
+    """The shared finished run (``conftest.checkpointed_run``): checkpoints step-2, step-3 and step-4."""
+    return checkpointed_run
 
 
 def _truncate(path: Path, keep_fraction: float = 0.5) -> None:
@@ -53,20 +34,14 @@ def _truncate(path: Path, keep_fraction: float = 0.5) -> None:
     path.write_bytes(data[: int(len(data) * keep_fraction)])
 
 
-def _train(base, out: Path, *extra: str) -> int:
-    flags = [x for x in extra if x.startswith("--")]
-    overrides = [x for x in extra if not x.startswith("--")]
-    return main(["train", *flags, str(base["recipe"]), f"output_dir={out}", *overrides])
-
-
 def test_cli_says_n_a_without_a_validation_set(base, tmp_path, capsys):
-    assert _train(base, tmp_path / "again", "epochs=1") == 0
+    assert train_again(base, tmp_path / "again", "epochs=1") == 0
     out = capsys.readouterr().out
     assert "validation EER n/a (no validation set)" in out and "inf" not in out
 
 
 def test_truncated_newest_checkpoint_falls_back_to_the_newest_intact_one(base, tmp_path, caplog):
-    out = _copy(base, tmp_path)
+    out = copy_run(base, tmp_path)
     newest = out / "checkpoints" / "step-00000004"
     weights = sorted(newest.glob("*.safetensors"))
     assert weights, sorted(p.name for p in newest.iterdir())
@@ -74,7 +49,7 @@ def test_truncated_newest_checkpoint_falls_back_to_the_newest_intact_one(base, t
     assert checkpoint_mod.checkpoint_problem(newest).startswith(f"{weights[0].name} is truncated")
     assert checkpoint_mod.checkpoint_problem(out / "checkpoints" / "step-00000003") is None
     with caplog.at_level(logging.INFO, logger="wavguard"):
-        assert _train(base, out, "--resume", "epochs=3") == 0
+        assert train_again(base, out, "--resume", "epochs=3") == 0
     log = caplog.text
     assert f"skipping checkpoint {newest}: {weights[0].name} is truncated" in log
     assert "resuming from" in log and "step-00000003" in log
@@ -82,7 +57,7 @@ def test_truncated_newest_checkpoint_falls_back_to_the_newest_intact_one(base, t
 
 @pytest.mark.parametrize("damage", ["optimizer", "state", "manifest-size"])
 def test_other_damage_is_caught_without_loading(base, tmp_path, damage):
-    out = _copy(base, tmp_path)
+    out = copy_run(base, tmp_path)
     newest = out / "checkpoints" / "step-00000004"
     if damage == "optimizer":
         _truncate(next(p for p in newest.iterdir() if p.name.startswith("optimizer")))
@@ -101,21 +76,21 @@ def test_other_damage_is_caught_without_loading(base, tmp_path, damage):
 
 def test_resume_without_a_checkpoint_refuses_unless_resume_or_start(base, tmp_path, capsys, caplog):
     out = tmp_path / "fresh"
-    assert _train(base, out, "--resume") == 2
+    assert train_again(base, out, "--resume") == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "no checkpoint to resume from" in err and "--resume-or-start" in err
     assert not (out / "best").exists()
     with caplog.at_level(logging.WARNING, logger="wavguard"):
-        assert _train(base, out, "--resume-or-start", "epochs=1") == 0
+        assert train_again(base, out, "--resume-or-start", "epochs=1") == 0
     assert "starting from scratch (--resume-or-start)" in caplog.text
     assert (out / "best" / "config.json").is_file()
 
 
 def test_resume_when_every_checkpoint_is_damaged_refuses(base, tmp_path, capsys):
-    out = _copy(base, tmp_path)
+    out = copy_run(base, tmp_path)
     for folder in (out / "checkpoints").iterdir():
         (folder / checkpoint_mod.STATE_NAME).unlink()
-    assert _train(base, out, "--resume") == 2
+    assert train_again(base, out, "--resume") == 2
     assert "none is complete" in capsys.readouterr().err
 
 
@@ -132,10 +107,10 @@ def no_training(monkeypatch):
 def test_output_path_that_is_a_file_fails_first(base, tmp_path, no_training, capsys):
     target = tmp_path / "taken.txt"
     target.write_text("not a folder")
-    assert _train(base, target) == 2
+    assert train_again(base, target) == 2
     err = capsys.readouterr().err
     assert f"output_dir='{target}' is a file" in err and "Traceback" not in err
-    assert _train(base, target / "sub" / "run") == 2
+    assert train_again(base, target / "sub" / "run") == 2
     assert f"lies under '{target}', which is a file" in capsys.readouterr().err
 
 
@@ -157,7 +132,7 @@ def test_read_only_output_path_fails_first(base, tmp_path, no_training, monkeypa
     except PermissionError:
         pass
     try:
-        assert _train(base, locked) == 2
+        assert train_again(base, locked) == 2
         err = capsys.readouterr().err
         assert f"output_dir='{locked}' cannot be written (Permission denied)" in err
         with pytest.raises(ConfigError, match="cannot be written"):
@@ -167,17 +142,17 @@ def test_read_only_output_path_fails_first(base, tmp_path, no_training, monkeypa
 
 
 def test_resume_with_another_batch_size_or_data_warns(base, tmp_path, caplog):
-    out = _copy(base, tmp_path)
+    out = copy_run(base, tmp_path)
     with caplog.at_level(logging.WARNING, logger="wavguard"):
-        assert _train(base, out, "--resume", "epochs=3", "batch_size=2") == 0
+        assert train_again(base, out, "--resume", "epochs=3", "batch_size=2") == 0
     assert "other settings than the checkpoint recorded: batch_size 4 -> 2" in caplog.text
     caplog.clear()
     other = make_folder(tmp_path / "other", per_class=5, seconds=1.0, seed=3)
     with caplog.at_level(logging.WARNING, logger="wavguard"):
-        assert _train(base, out, "--resume", "epochs=4", "batch_size=2", f"train_data={other}") == 0
+        assert train_again(base, out, "--resume", "epochs=4", "batch_size=2", f"train_data={other}") == 0
     warned = caplog.text
     assert "train_data" in warned and "train_clips 8 -> 10" in warned and "batch_size" not in warned
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="wavguard"):  # the same settings again: no warning
-        assert _train(base, out, "--resume", "epochs=5", "batch_size=2", f"train_data={other}") == 0
+        assert train_again(base, out, "--resume", "epochs=5", "batch_size=2", f"train_data={other}") == 0
     assert "other settings" not in caplog.text

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from wavguard.errors import ConfigError
-from wavguard.training.config import TrainConfig, apply_overrides, resolve_callable
+from wavguard.training.config import TrainConfig
+from wavguard.training.overrides import apply_overrides, resolve_callable
 
 BASE = dict(train_data="data/", backbone="facebook/wav2vec2-base")
 

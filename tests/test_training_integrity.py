@@ -15,48 +15,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import pytest
-from _train_fixtures import make_folder
+from _train_fixtures import copy_run, train_again
 
 pytest.importorskip("accelerate")
 
-from wavguard.cli import main  # noqa: E402
 from wavguard.errors import ConfigError  # noqa: E402
 from wavguard.training import TrainConfig, Trainer  # noqa: E402
 from wavguard.training import checkpoint as checkpoint_mod  # noqa: E402
+from wavguard.training import integrity as integrity_mod  # noqa: E402
 from wavguard.training import trainer as trainer_mod  # noqa: E402
 
 NEWEST, OLDER = "step-00000004", "step-00000003"
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    """One finished 2-epoch run (2 steps per epoch, a checkpoint every step, 3 kept) to copy from."""
-    tmp = tmp_path_factory.mktemp("integrity")
-    data = make_folder(tmp / "data", per_class=4, seconds=1.0)
-    recipe = tmp / "recipe.yaml"
-    recipe.write_text(
-        f"train_data: {data}\nkind: spectrogram\nmode: full\nepochs: 2\nbatch_size: 4\ncrop_seconds: 0.5\n"
-        "checkpoint_every_steps: 1\nkeep_checkpoints: 3\nwarmup_ratio: 0.0\ndetector: {window_seconds: 1.0}\n"
-    )
-    out = tmp / "run"
-    assert main(["train", str(recipe), f"output_dir={out}"]) == 0
-    return {"recipe": recipe, "out": out}
-
-
-def _copy(base, tmp_path: Path) -> Path:
-    out = tmp_path / "run"
-    shutil.copytree(base["out"], out)
-    return out
-
-
-def _train(base, out: Path, *extra: str) -> int:
-    flags = [x for x in extra if x.startswith("--")]
-    overrides = [x for x in extra if not x.startswith("--")]
-    return main(["train", *flags, str(base["recipe"]), f"output_dir={out}", *overrides])
+@pytest.fixture()
+def base(checkpointed_run):
+    """The shared finished run (``conftest.checkpointed_run``): checkpoints step-2, step-3 and step-4."""
+    return checkpointed_run
 
 
 def _flip(path: Path, count: int = 64) -> None:
@@ -70,10 +48,10 @@ def _flip(path: Path, count: int = 64) -> None:
 
 def test_every_checkpoint_has_a_manifest_of_sha256_digests(base):
     for folder in (base["out"] / "checkpoints").iterdir():
-        manifest = json.loads((folder / checkpoint_mod.MANIFEST_NAME).read_text())
+        manifest = json.loads((folder / integrity_mod.MANIFEST_NAME).read_text())
         assert manifest["algorithm"] == "sha256"
         listed = manifest["files"]
-        on_disk = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} - {checkpoint_mod.MANIFEST_NAME}
+        on_disk = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} - {integrity_mod.MANIFEST_NAME}
         assert set(listed) == on_disk and checkpoint_mod.STATE_NAME in listed
         assert any(name.endswith(".safetensors") for name in listed)
         for name, entry in listed.items():
@@ -89,14 +67,15 @@ def test_manifest_is_written_last(base, tmp_path, monkeypatch):
         written.append(Path(path).name)
         return real(path, text)
 
-    monkeypatch.setattr(checkpoint_mod, "atomic_write_text", spy)
-    assert _train(base, tmp_path / "again", "epochs=1", "checkpoint_every_steps=0") == 0
-    assert written and written[-1] == checkpoint_mod.MANIFEST_NAME
-    assert written.index(checkpoint_mod.STATE_NAME) < written.index(checkpoint_mod.MANIFEST_NAME)
+    monkeypatch.setattr(checkpoint_mod, "atomic_write_text", spy)  # trainer_state.json
+    monkeypatch.setattr(integrity_mod, "atomic_write_text", spy)  # manifest.json
+    assert train_again(base, tmp_path / "again", "epochs=1", "checkpoint_every_steps=0") == 0
+    assert written and written[-1] == integrity_mod.MANIFEST_NAME
+    assert written.index(checkpoint_mod.STATE_NAME) < written.index(integrity_mod.MANIFEST_NAME)
 
 
 def test_flipped_bytes_in_the_newest_weights_fall_back_with_a_warning(base, tmp_path, caplog):
-    out = _copy(base, tmp_path)
+    out = copy_run(base, tmp_path)
     newest = out / "checkpoints" / NEWEST
     weights = newest / "model.safetensors"
     size = weights.stat().st_size
@@ -105,14 +84,14 @@ def test_flipped_bytes_in_the_newest_weights_fall_back_with_a_warning(base, tmp_
     problem = checkpoint_mod.checkpoint_problem(newest)
     assert problem is not None and problem.startswith("model.safetensors") and "SHA-256" in problem
     with caplog.at_level(logging.INFO, logger="wavguard"):
-        assert _train(base, out, "--resume", "epochs=3") == 0
+        assert train_again(base, out, "--resume", "epochs=3") == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(str(newest) in m and "model.safetensors" in m for m in warnings), warnings
     assert any("resuming from" in r.getMessage() and OLDER in r.getMessage() for r in caplog.records)
 
 
 def test_same_size_corrupt_random_states_are_caught(base, tmp_path):
-    out = _copy(base, tmp_path)
+    out = copy_run(base, tmp_path)
     newest = out / "checkpoints" / NEWEST
     states = newest / "random_states_0.pkl"
     assert states.is_file(), sorted(p.name for p in newest.iterdir())
@@ -123,10 +102,10 @@ def test_same_size_corrupt_random_states_are_caught(base, tmp_path):
 
 
 def test_no_intact_checkpoint_refuses_clearly(base, tmp_path, capsys):
-    out = _copy(base, tmp_path)
+    out = copy_run(base, tmp_path)
     for folder in (out / "checkpoints").iterdir():
         _flip(folder / "model.safetensors")
-    assert _train(base, out, "--resume") == 2
+    assert train_again(base, out, "--resume") == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "no checkpoint to resume from" in err and "intact" in err
     with pytest.raises(ConfigError, match="intact"):
@@ -134,9 +113,9 @@ def test_no_intact_checkpoint_refuses_clearly(base, tmp_path, capsys):
 
 
 def test_a_save_that_stopped_before_its_manifest_is_skipped(base, tmp_path, caplog):
-    out = _copy(base, tmp_path)
+    out = copy_run(base, tmp_path)
     newest = out / "checkpoints" / NEWEST
-    (newest / checkpoint_mod.MANIFEST_NAME).unlink()
+    (newest / integrity_mod.MANIFEST_NAME).unlink()
     assert "manifest.json" in checkpoint_mod.checkpoint_problem(newest)
     with caplog.at_level(logging.WARNING, logger="wavguard"):
         assert checkpoint_mod.latest_checkpoint(out).name == OLDER
@@ -145,23 +124,23 @@ def test_a_save_that_stopped_before_its_manifest_is_skipped(base, tmp_path, capl
 
 def _make_legacy(folder: Path) -> None:
     """Rewrite a checkpoint as wavguard wrote it before manifests: ``files.json`` of sizes, no marker."""
-    (folder / checkpoint_mod.MANIFEST_NAME).unlink()
+    (folder / integrity_mod.MANIFEST_NAME).unlink()
     state = json.loads((folder / checkpoint_mod.STATE_NAME).read_text())
     state["extra"].pop("manifest", None)
     (folder / checkpoint_mod.STATE_NAME).write_text(json.dumps(state))
     sizes = {str(p.relative_to(folder)): p.stat().st_size for p in folder.rglob("*")
              if p.is_file() and p.name != checkpoint_mod.STATE_NAME}
-    (folder / checkpoint_mod.FILES_NAME).write_text(json.dumps(sizes))
+    (folder / integrity_mod.FILES_NAME).write_text(json.dumps(sizes))
 
 
 def test_checkpoint_without_manifest_from_before_still_resumes_with_a_warning(base, tmp_path, caplog):
-    out = _copy(base, tmp_path)
+    out = copy_run(base, tmp_path)
     for folder in (out / "checkpoints").iterdir():
         _make_legacy(folder)
     newest = out / "checkpoints" / NEWEST
     assert checkpoint_mod.checkpoint_problem(newest) is None
     with caplog.at_level(logging.INFO, logger="wavguard"):
-        assert _train(base, out, "--resume", "epochs=3") == 0
+        assert train_again(base, out, "--resume", "epochs=3") == 0
     assert f"checkpoint {newest} has no manifest.json" in caplog.text
     assert any("resuming from" in r.getMessage() and NEWEST in r.getMessage() for r in caplog.records)
     # the size check of files.json still holds for such a checkpoint
@@ -190,8 +169,8 @@ def no_setup(monkeypatch):
     ("warmup_ratio=0.2", "warmup_ratio", "0.0", "0.2"),
 ])
 def test_resume_with_another_optimizer_setting_is_refused(base, tmp_path, no_setup, capsys, override, key, old, new):
-    out = _copy(base, tmp_path)
-    assert _train(base, out, "--resume", "epochs=3", override) == 2
+    out = copy_run(base, tmp_path)
+    assert train_again(base, out, "--resume", "epochs=3", override) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert f"{key} was {old}, now {new} (checkpoint {out / 'checkpoints' / NEWEST})" in err, err
@@ -199,7 +178,7 @@ def test_resume_with_another_optimizer_setting_is_refused(base, tmp_path, no_set
 
 
 def test_refusal_names_mode_through_the_python_api(base, tmp_path, no_setup):
-    out = _copy(base, tmp_path)
+    out = copy_run(base, tmp_path)
     cfg = TrainConfig.from_yaml(base["recipe"]).with_overrides([f"output_dir={out}", "epochs=3", "mode=frozen",
                                                                 "kind=transformer", "backbone=x"])
     with pytest.raises(ConfigError, match=r"mode was 'full', now 'frozen'"):
@@ -216,7 +195,7 @@ def test_refused_settings_are_checked_only_when_recorded(base, tmp_path):
 
 
 def test_same_settings_resume_without_refusal(base, tmp_path, caplog):
-    out = _copy(base, tmp_path)
+    out = copy_run(base, tmp_path)
     with caplog.at_level(logging.WARNING, logger="wavguard"):
-        assert _train(base, out, "--resume", "epochs=3", "head_learning_rate=0.001") == 0
+        assert train_again(base, out, "--resume", "epochs=3", "head_learning_rate=0.001") == 0
     assert "other settings" not in caplog.text and "skipping" not in caplog.text

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from wavguard.data import load_manifest
     from wavguard.training import TrainConfig, train
-    from wavguard.training.config import apply_overrides
+    from wavguard.training.overrides import apply_overrides
 
     splits = load_manifest(corpus / "manifest.csv")
     overrides = [f"output_dir={out / 'train'}", f"cache_dir={out / 'feature-cache'}", f"seed={args.seed}",

@@ -116,7 +116,7 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
     from wavguard.evaluation.evaluate import evaluate_detector
     from wavguard.hub.publish import stage_for_hub
     from wavguard.training import TrainConfig, train
-    from wavguard.training.config import apply_overrides
+    from wavguard.training.overrides import apply_overrides
 
     splits = load_manifest(corpus)
     settings = apply_overrides(yaml.safe_load((HERE / "train.yaml").read_text()), [f"output_dir={out}/train", *overrides])

@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
         print(to_json({"best_dir": str(result.best_dir), "best_epoch": result.best_epoch,
                        "best_eer": result.best_eer if math.isfinite(result.best_eer) else None,
-                       "test_metrics": result.test_metrics}), end="")
+                       "test_metrics": result.test_metrics, "hub_model_id": result.hub_model_id}), end="")
         return 0
     if any("val_eer" in record for record in result.history):
         eer = f"{result.best_eer:.4f}" if math.isfinite(result.best_eer) else "n/a (the validation set holds one class)"
@@ -119,4 +119,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"best detector: {result.best_dir} (epoch {result.best_epoch}, validation EER {eer})")
     for name, metrics in result.test_metrics.items():
         print(f"test {name}: EER {metrics['eer']:.4f} on {metrics['num_clips']} clips")
+    if result.hub_model_id:
+        print(f"published to the Hub: {result.hub_model_id}")
     return 0

@@ -51,7 +51,7 @@ def register(subparsers) -> None:
 
 
 def _settings(pairs: list[str]) -> dict:
-    from ..training.config import apply_overrides
+    from ..training.overrides import apply_overrides
 
     return apply_overrides({}, pairs)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._schema import AUDIO_EXTENSIONS, LABEL_NAMES, audio_files, parse_label
+from ._schema import AUDIO_EXTENSIONS, LABEL_NAMES, audio_files, check_label_mapping, parse_label
 from .processing import decode_audio
 
 _EXPORTS = {
@@ -50,7 +50,7 @@ _EXPORTS = {
     "BadFile": "validate",
 }
 
-__all__ = ["decode_audio", "parse_label", "audio_files", "AUDIO_EXTENSIONS", "LABEL_NAMES", *_EXPORTS]
+__all__ = ["decode_audio", "parse_label", "check_label_mapping", "audio_files", "AUDIO_EXTENSIONS", "LABEL_NAMES", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:

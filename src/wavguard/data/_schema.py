@@ -67,6 +67,58 @@ def parse_label(value: Any) -> int | None:
     return None
 
 
+def mapping_key(value: Any) -> str:
+    """How a label value is looked up in a ``label_mapping``: as text, so that YAML keys and column
+    values meet (``True`` -> ``"true"``, ``1.0`` -> ``"1"``, ``"spoof"`` stays ``"spoof"``)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def check_label_mapping(mapping: Any) -> dict[str, int]:
+    """A ``label_mapping`` (a data set's label value -> wavguard's label) as ``{mapping_key(value): 0 or 1}``.
+
+    Each target is 0 (real) or 1 (fake), or a name :func:`parse_label` reads (``"real"``,
+    ``"fake"``, ``"bonafide"``, ``"spoof"``...).
+
+    Example:
+        >>> check_label_mapping({"bonafide": 0, "spoof": "fake", True: "fake"})
+        {'bonafide': 0, 'spoof': 1, 'true': 1}
+
+    Raises:
+        ConfigError: not a mapping, an empty one, or targets that mean neither real nor fake.
+    """
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"label_mapping must map the data set's label values to 0/1 or real/fake "
+                          f"(e.g. {{bonafide: 0, spoof: 1}}), got {mapping!r}")
+    if not mapping:
+        raise ConfigError("label_mapping is empty; map each of the data set's label values to 0/1 or real/fake")
+    bad = [f"{key!r}: {target!r}" for key, target in mapping.items() if parse_label(target) is None]
+    if bad:
+        raise ConfigError(f"label_mapping: {', '.join(bad)}: each value must be 0 (real) or 1 (fake), or real/fake")
+    return {mapping_key(key): parse_label(target) for key, target in mapping.items()}
+
+
+def map_labels(values: Sequence[Any], column: str, mapping: dict[str, int]) -> list[int]:
+    """``values`` of the label column ``column`` through a checked mapping (:func:`check_label_mapping`).
+
+    Raises:
+        ConfigError: naming the column, the values the mapping leaves out and every value seen.
+    """
+    mapped = [mapping.get(mapping_key(v)) for v in values]
+    missing = sorted({repr(v) for v, m in zip(values, mapped) if m is None})
+    if missing:
+        seen = sorted({repr(v) for v in values})
+        listed = ", ".join(seen[:20]) + (f" (and {len(seen) - 20} more)" if len(seen) > 20 else "")
+        raise ConfigError(
+            f"label column {column!r} holds {', '.join(missing[:MAX_LISTED])}, which label_mapping does not map "
+            f"(it maps {sorted(mapping)}); the values seen are {listed}: add each to label_mapping as 0/1 or real/fake"
+        )
+    return mapped
+
+
 def canonical_split(name: str) -> str | None:
     """``"training"`` -> ``"train"``, ``"dev"`` -> ``"validation"``, ``"eval"`` -> ``"test"``; else None."""
     return SPLIT_ALIASES.get(str(name).strip().lower())

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ._schema import LABEL_NAMES, parse_label
+from ._schema import LABEL_NAMES, check_label_mapping, map_labels, parse_label
 from .manifest import from_dataset
 
 __all__ = ["is_hub_id", "is_hub_layout", "load_hub_dataset", "from_iterable", "materialize"]
@@ -49,7 +49,9 @@ def is_hub_layout(root: Path) -> bool:
     return top or (data.is_dir() and any(p.suffix.lower() in _DATA_SUFFIXES and p.is_file() for p in data.rglob("*")))
 
 
-def load_hub_dataset(source: str, split: str | None = None, *, revision: str | None = None, streaming: bool = False):
+def load_hub_dataset(source: str, split: str | None = None, *, revision: str | None = None, streaming: bool = False,
+                     audio_column: str | None = None, label_column: str | None = None,
+                     label_mapping: dict[Any, Any] | None = None):
     """``datasets.load_dataset(source, split=..., revision=..., streaming=...)`` in the common schema.
 
     Args:
@@ -58,6 +60,8 @@ def load_hub_dataset(source: str, split: str | None = None, *, revision: str | N
             every split (a ``DatasetDict``).
         revision: a branch, tag or commit of the Hub repository.
         streaming: an ``IterableDataset`` that reads rows lazily instead of downloading everything.
+        audio_column, label_column, label_mapping: the data set's own audio and label columns and
+            label values (see :func:`~wavguard.data.manifest.from_dataset`).
 
     Raises:
         ConfigError: ``load_dataset`` failed (not found, offline, no such split...), with its message.
@@ -68,33 +72,48 @@ def load_hub_dataset(source: str, split: str | None = None, *, revision: str | N
         result = datasets.load_dataset(source, split=split, revision=revision, streaming=streaming)
     except Exception as exc:  # noqa: BLE001 - datasets raises many types (not found, offline, unknown split...)
         raise ConfigError(f"{source}: datasets.load_dataset failed ({type(exc).__name__}: {exc})") from None
+    columns = {"audio_column": audio_column, "label_column": label_column, "label_mapping": label_mapping}
     if isinstance(result, (datasets.IterableDataset, datasets.IterableDatasetDict)):
-        return from_iterable(result)
-    return from_dataset(result)
+        return from_iterable(result, **columns)
+    return from_dataset(result, **columns)
 
 
-def from_iterable(ds):
+def from_iterable(ds, *, audio_column: str | None = None, label_column: str | None = None,
+                  label_mapping: dict[Any, Any] | None = None):
     """An ``IterableDataset`` (or ``IterableDatasetDict``) in the common schema, still lazy.
 
+    Args:
+        ds: the streamed data set.
+        audio_column, label_column, label_mapping: its own audio and label columns and label
+            values (see :func:`~wavguard.data.manifest.from_dataset`); by default the usual names.
+
     Raises:
-        ConfigError: no ``Audio``/path column, no label column, label classes that mean neither
-            real nor fake; unknown label values raise when their row is read.
+        ConfigError: no ``Audio``/path column, no label column (or a named one missing), label
+            classes that mean neither real nor fake; unknown label values (or values
+            ``label_mapping`` leaves out) raise when their row is read.
     """
     import datasets
 
     if isinstance(ds, datasets.IterableDatasetDict):
-        return datasets.IterableDatasetDict({k: from_iterable(v) for k, v in ds.items()})
+        return datasets.IterableDatasetDict({k: from_iterable(v, audio_column=audio_column, label_column=label_column,
+                                                              label_mapping=label_mapping) for k, v in ds.items()})
     if ds.features is None:
         ds = ds._resolve_features()  # reads the first rows to learn the columns
-    audio_col = next((n for n, f in ds.features.items() if isinstance(f, datasets.Audio)), None)
+    for name in (audio_column, label_column):
+        if name is not None and name not in ds.column_names:
+            raise ConfigError(f"the streamed data set has no column {name!r}; its columns are {ds.column_names}")
+    audio_col = audio_column or next((n for n, f in ds.features.items() if isinstance(f, datasets.Audio)), None)
     if audio_col is None:
         audio_col = next((n for n in ds.column_names if n.lower() in ("audio", "path", "file", "filename", "filepath")), None)
-    label_col = next((n for n in ds.column_names if n.lower() in ("label", "labels", "key", "class", "target")), None)
+    label_col = label_column or next((n for n in ds.column_names if n.lower() in ("label", "labels", "key", "class", "target")), None)
     if audio_col is None or label_col is None:
         raise ConfigError(f"the streamed data set needs an Audio (or path) column and a label column; it has {ds.column_names}")
     ds = ds.cast_column(audio_col, datasets.Audio(decode=False))
     feature = ds.features[label_col]
-    if isinstance(feature, datasets.ClassLabel):
+    if label_mapping is not None:
+        checked, names = check_label_mapping(label_mapping), getattr(feature, "names", None)
+        convert = lambda v: map_labels([names[v] if names and v is not None else v], label_col, checked)[0]  # noqa: E731
+    elif isinstance(feature, datasets.ClassLabel):
         mapping = [parse_label(name) for name in feature.names]
         if None in mapping or len(set(mapping)) != len(mapping):
             raise ConfigError(f"label column {label_col!r} has class names {feature.names}; expected real/fake (e.g. bonafide/spoof)")

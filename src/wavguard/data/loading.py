@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 from ._schema import select_split
@@ -68,7 +69,8 @@ def to_streaming(ds, num_shards: int = 1):
 
 
 def load_any(source, split: str | None = None, *, streaming: bool = False, with_duration: bool = True,
-             revision: str | None = None):
+             revision: str | None = None, audio_column: str | None = None, label_column: str | None = None,
+             label_mapping: dict[Any, Any] | None = None):
     """Load any supported source into the common schema, without decoding audio.
 
     Args:
@@ -80,6 +82,13 @@ def load_any(source, split: str | None = None, *, streaming: bool = False, with_
         with_duration: add ``duration_seconds`` from each file's header (about 1 ms a file;
             turn it off for corpora of hundreds of thousands of files).
         revision: branch, tag or commit of a Hub dataset (sources read by ``load_dataset`` only).
+        audio_column, label_column: the source's own audio (or path) and label columns, for sources
+            that are tables (``Dataset`` objects, manifests, ``save_to_disk`` and Hub-layout
+            folders, Hub ids); default: the usual names. Class folders and known corpora have
+            their columns already and do not use them.
+        label_mapping: the label column's values (a ``ClassLabel``'s class names) -> 0/1 or
+            real/fake, e.g. ``{"bonafide": 0, "spoof": 1}``, for the same sources; a value it leaves
+            out is an error naming the column and the values seen.
 
     Returns:
         ``Dataset`` or ``DatasetDict`` (``IterableDataset``/``IterableDatasetDict`` when
@@ -90,20 +99,22 @@ def load_any(source, split: str | None = None, *, streaming: bool = False, with_
     """
     import datasets
 
+    columns = {"audio_column": audio_column, "label_column": label_column, "label_mapping": label_mapping}
     if isinstance(source, (datasets.Dataset, datasets.DatasetDict)):
-        result = select_split(from_dataset(source), split, "the dataset")
+        result = select_split(from_dataset(source, **columns), split, "the dataset")
     else:
         root = Path(source)
         if isinstance(source, str) and not root.exists() and is_hub_id(source):
-            return load_hub_dataset(source, split, revision=revision, streaming=streaming)
+            return load_hub_dataset(source, split, revision=revision, streaming=streaming, **columns)
         if root.is_file():
             if root.suffix.lower() not in MANIFEST_SUFFIXES:
                 raise ConfigError(f"{root}: a manifest must end in {', '.join(MANIFEST_SUFFIXES)}; for a corpus pass its folder")
-            result = load_manifest(root, split, with_duration=with_duration)
+            result = load_manifest(root, split, path_column=audio_column, label_column=label_column,
+                                   label_mapping=label_mapping, with_duration=with_duration)
         elif not root.is_dir():
             raise ConfigError(f"{root}: no such file or folder (a Hub dataset is named owner/name)")
         elif _is_saved_dataset(root):
-            result = select_split(from_dataset(datasets.load_from_disk(str(root))), split, str(root))
+            result = select_split(from_dataset(datasets.load_from_disk(str(root)), **columns), split, str(root))
         elif is_class_folder(root):
             result = load_folder(root, split, with_duration=with_duration)
         else:
@@ -111,7 +122,7 @@ def load_any(source, split: str | None = None, *, streaming: bool = False, with_
             if len(corpora) > 1:
                 raise ConfigError(f"{root}: holds several corpora ({', '.join(corpora)}); pass one corpus folder, or call its loader")
             if not corpora and is_hub_layout(root):  # after corpora: In-the-Wild's meta.csv is no Hub layout
-                return load_hub_dataset(str(root), split, revision=revision, streaming=streaming)
+                return load_hub_dataset(str(root), split, revision=revision, streaming=streaming, **columns)
             if not corpora:
                 raise ConfigError(
                     f"{root}: not a recognised data source; expected real/ and fake/ sub-folders (optionally under "

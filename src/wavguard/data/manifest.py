@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ._schema import LABEL_NAMES, build_dataset, canonical_split, offenders_message, parse_label, select_split
+from ._schema import (
+    LABEL_NAMES,
+    build_dataset,
+    canonical_split,
+    check_label_mapping,
+    map_labels,
+    offenders_message,
+    parse_label,
+    select_split,
+)
 
 __all__ = ["load_manifest", "manifest_paths", "from_dataset", "PATH_COLUMNS", "LABEL_COLUMNS", "MANIFEST_SUFFIXES"]
 
@@ -32,13 +41,14 @@ MANIFEST_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 def _pick(columns: list[str], wanted: str | None, aliases: tuple[str, ...], what: str, source: str) -> str:
     if wanted is not None:
         if wanted not in columns:
-            raise ConfigError(f"{source}: has no column {wanted!r}; its columns are {columns}")
+            raise ConfigError(f"{source}: has no {what} column {wanted!r}; its columns are {columns}")
         return wanted
     lowered = {c.lower(): c for c in columns}
     for alias in aliases:
         if alias in lowered:
             return lowered[alias]
-    raise ConfigError(f"{source}: needs a {what} column named one of {list(aliases)}; its columns are {columns}")
+    raise ConfigError(f"{source}: needs a {what} column named one of {list(aliases)}; its columns are {columns}; "
+                      f"name yours with {what}_column=...")
 
 
 def _read_table(path: Path):
@@ -116,6 +126,7 @@ def load_manifest(
     *,
     path_column: str | None = None,
     label_column: str | None = None,
+    label_mapping: dict[Any, Any] | None = None,
     with_duration: bool = True,
 ):
     """Load a CSV/TSV/JSON-lines manifest without decoding audio.
@@ -124,6 +135,8 @@ def load_manifest(
         path: the manifest file (.csv, .tsv, .jsonl, .json holding lines or a list of objects, or .parquet).
         split: with a ``split`` column, return only that split.
         path_column, label_column: override the column detection.
+        label_mapping: the label column's values -> 0/1 or real/fake (``{"human": "real", "tts":
+            "fake"}``), instead of the usual names; a value it leaves out is an error.
         with_duration: add ``duration_seconds`` from each file's header.
 
     Returns:
@@ -148,10 +161,17 @@ def load_manifest(
     path_col = _pick(columns, path_column, PATH_COLUMNS, "path", source)
     label_col = _pick(columns, label_column, LABEL_COLUMNS, "label", source)
     records = table.astype(object).where(table.notna(), None).to_dict(orient="list")
+    raw_labels = records.pop(label_col)
+    mapped = None
+    if label_mapping is not None:
+        try:
+            mapped = map_labels(raw_labels, label_col, check_label_mapping(label_mapping))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
     base = path.parent
     paths, labels, missing, unknown = [], [], [], []
-    for row, (raw_path, raw_label) in enumerate(zip(records.pop(path_col), records.pop(label_col)), start=2):
+    for row, (raw_path, raw_label) in enumerate(zip(records.pop(path_col), raw_labels), start=2):
         file = _resolve(raw_path, base)
         if file is None:
             missing.append(f"row {row}: empty path")
@@ -160,7 +180,7 @@ def load_manifest(
             if not file.is_file():
                 missing.append(f"row {row}: {file}")
             paths.append(str(file))
-        label = parse_label(raw_label)
+        label = parse_label(raw_label) if mapped is None else mapped[row - 2]
         if label is None:
             unknown.append(f"row {row}: {raw_label!r}")
         labels.append(label)
@@ -209,11 +229,15 @@ def _audio_column(ds, wanted: str | None) -> str:
     )
 
 
-def _label_values(ds, column: str) -> list[int]:
+def _label_values(ds, column: str, label_mapping: dict[Any, Any] | None = None) -> list[int]:
     import datasets
 
     feature = ds.features[column]
     values = ds[column]
+    if label_mapping is not None:  # a ClassLabel's values are looked up by class name
+        names = feature.names if isinstance(feature, datasets.ClassLabel) else None
+        values = [names[v] if names is not None and v is not None else v for v in values]
+        return map_labels(values, column, check_label_mapping(label_mapping))
     if isinstance(feature, datasets.ClassLabel):
         mapping = [parse_label(name) for name in feature.names]
         if None in mapping or len(set(mapping)) != len(mapping):
@@ -231,22 +255,31 @@ def _label_values(ds, column: str) -> list[int]:
     return parsed
 
 
-def from_dataset(ds, *, audio_column: str | None = None, label_column: str | None = None):
+def from_dataset(ds, *, audio_column: str | None = None, label_column: str | None = None,
+                 label_mapping: dict[Any, Any] | None = None):
     """Bring an existing ``Dataset``/``DatasetDict`` into the common schema (no decoding).
 
     The audio column (an ``Audio`` feature, or a string path column) becomes ``audio`` cast to
     ``Audio(decode=False)``; the label column (ClassLabel, 0/1 or strings such as bonafide/spoof)
     becomes ``label`` with ``ClassLabel(names=["real", "fake"])``. Other columns are kept.
 
+    Args:
+        ds: the data set.
+        audio_column: the audio column's name (default: the first ``Audio`` column, else a path
+            column named as in :data:`PATH_COLUMNS`).
+        label_column: the label column's name (default: the first of :data:`LABEL_COLUMNS`).
+        label_mapping: the label column's values (a ``ClassLabel``'s class names) -> 0/1 or
+            real/fake, e.g. ``{"bonafide": 0, "spoof": 1}``, instead of the usual names.
+
     Raises:
-        ConfigError: no audio or label column, or labels that mean neither real nor fake.
+        ConfigError: no audio or label column (or a named one missing), labels that mean neither
+            real nor fake, or a value ``label_mapping`` leaves out (naming the values seen).
     """
     import datasets
 
     if isinstance(ds, datasets.DatasetDict):
-        return datasets.DatasetDict(
-            {name: from_dataset(part, audio_column=audio_column, label_column=label_column) for name, part in ds.items()}
-        )
+        return datasets.DatasetDict({name: from_dataset(part, audio_column=audio_column, label_column=label_column,
+                                                        label_mapping=label_mapping) for name, part in ds.items()})
     if not isinstance(ds, datasets.Dataset):
         raise ConfigError(f"expected a datasets.Dataset or DatasetDict, got {type(ds).__name__}")
     audio_col = _audio_column(ds, audio_column)
@@ -257,8 +290,8 @@ def from_dataset(ds, *, audio_column: str | None = None, label_column: str | Non
             raise ConfigError(f"the dataset has a column 'audio' besides the audio column {audio_col!r}; rename one")
         ds = ds.rename_column(audio_col, "audio")
     target = datasets.ClassLabel(names=list(LABEL_NAMES))
-    if not (label_col == "label" and ds.features[label_col] == target):
-        labels = _label_values(ds, label_col)
+    if label_mapping is not None or not (label_col == "label" and ds.features[label_col] == target):
+        labels = _label_values(ds, label_col, label_mapping)
         ds = ds.remove_columns(label_col)
         if "label" in ds.column_names:
             raise ConfigError(f"the dataset has a column 'label' besides the label column {label_col!r}; rename one")

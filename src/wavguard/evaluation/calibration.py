@@ -32,7 +32,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..metrics import compute_eer
-from .evaluate import CALIBRATION_PRIOR_KEY, evaluate_detector
+from .evaluate import evaluate_detector
+from .results import CALIBRATION_PRIOR_KEY
 
 __all__ = [
     "fit_platt",

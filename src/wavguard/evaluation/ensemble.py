@@ -33,8 +33,9 @@ from ..detector import Detector
 from ..errors import ConfigError, ModelLoadError
 from ..layout import ENSEMBLE_NAME
 from ..scoring.datasets import ItemScores, predict_margins, score_dataset
-from ..scoring.pipeline import Predicts, describe_item, sigmoid
+from ..scoring.pipeline import sigmoid
 from ..scoring.prediction import Prediction
+from ..scoring.predicts import Predicts, describe_item
 from .calibration import fit_fusion, select_threshold
 from .evaluate import _labels, evaluate_detector
 from .report import format_percent, plot_det, plot_roc, to_json

@@ -98,7 +98,7 @@ def _save(fig, path: str | os.PathLike) -> Path:
 
 
 def plot_roc(results: Sequence[Any], path: str | os.PathLike, title: str = "ROC (fake = positive)") -> Path:
-    """ROC curves of one or more :class:`~wavguard.evaluation.evaluate.EvaluationResult` in one plot.
+    """ROC curves of one or more :class:`~wavguard.evaluation.results.EvaluationResult` in one plot.
 
     x: false-alarm rate (real clips flagged fake); y: detection rate (fake clips caught).
     """
@@ -372,7 +372,7 @@ def write_report(result: Any, out_dir: str | os.PathLike) -> Path:
     robustness table (attacked EER next to clean) and ``metrics.json`` an ``adversarial`` entry.
 
     Args:
-        result: an :class:`~wavguard.evaluation.evaluate.EvaluationResult`.
+        result: an :class:`~wavguard.evaluation.results.EvaluationResult`.
         out_dir: created if missing; existing report files are replaced.
 
     Returns:

@@ -56,7 +56,8 @@ import numpy as np
 from .._io import atomic_write_text
 from ..data import parse_label
 from ..errors import ConfigError
-from .evaluate import EvaluationResult, _column_values, evaluate_scores
+from .evaluate import _column_values
+from .results import EvaluationResult, evaluate_scores
 
 __all__ = ["write_scores", "read_scores", "evaluate_score_file", "ScoreFile", "ID_COLUMNS", "KNOWN_COLUMNS", "FORMAT_VERSION"]
 
@@ -227,7 +228,7 @@ def evaluate_score_file(
     bootstrap_resamples: int = 1000,
     seed: int = 0,
 ) -> EvaluationResult:
-    """Every metric of a score file, as :func:`~wavguard.evaluation.evaluate.evaluate_scores` gives it.
+    """Every metric of a score file, as :func:`~wavguard.evaluation.results.evaluate_scores` gives it.
 
     On a file written by :func:`write_scores` the ``metrics`` and ``groups`` equal the scored run's.
 

@@ -133,7 +133,7 @@ class UpdateResult:
         reason: one sentence explaining the decision.
         model_dir: the new model directory (``None`` when refused).
         report_dir: where the comparison report is (``report.md``, ``update.json``, plots).
-        old, new: :class:`~wavguard.evaluation.evaluate.EvaluationResult` of each model on the hold-out set.
+        old, new: :class:`~wavguard.evaluation.results.EvaluationResult` of each model on the hold-out set.
         counts: feedback, replay, training and hold-out clip counts (see ``update.json``).
         markdown: the text of ``report.md``.
     """

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..config import DetectorConfig
+from ..errors import ConfigError
 from ..layout import ADAPTER_DIR, BACKBONE_DIR, CARD_NAME
 from .portable import base_name, is_hub_id, is_local_path, scrub_local_paths
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "build_model_card", "render_model_card", "stage_for_hub", "push_to_hub", "backbone_markdown", "backbone_id",
-    "backbone_family", "aasist_markdown", "headline_metrics", "DEFAULT_LIMITATIONS",
+    "backbone_family", "aasist_markdown", "headline_metrics", "check_repo_id", "DEFAULT_LIMITATIONS",
 ]
 
 
@@ -313,6 +314,22 @@ def _card_body(config, repo_id: str, metrics: list[tuple[str, float]], dataset: 
         body += [f"## {title}", "", str(text), ""]
     body += ["## Limitations", "", str(config.extra.get("limitations", DEFAULT_LIMITATIONS)), ""]
     return "\n".join(body)
+
+
+def check_repo_id(repo_id: Any, setting: str = "repo_id") -> str:
+    """``repo_id`` as the Hub takes a model repository's name: ``name`` or ``owner/name``.
+
+    Raises:
+        ConfigError: naming ``setting`` (the option that gave it) and what a repository id looks like.
+    """
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(str(repo_id))
+    except HFValidationError:
+        raise ConfigError(f"{setting}={repo_id!r} is not a Hub repository id: use name or owner/name (letters, "
+                          "digits, '-', '_' and '.')") from None
+    return str(repo_id)
 
 
 def stage_for_hub(detector: SavesPretrained, directory: str | os.PathLike, repo_id: str, *, portable: bool = True) -> Path:

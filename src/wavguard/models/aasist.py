@@ -21,9 +21,10 @@ official weights on 4 s crops: a real recording (``beckett.wav``) gives ``logits
 of +4.7 and +6.8, espeak-ng, Flite and Festival speech -13.4, -6.5 and -3.9.
 
 Input: float32 waveforms at 16 kHz, raw (no normalisation), of any length of at least
-:func:`min_input_samples` (2,315 samples, 0.14 s). The original was trained and evaluated on
-64,600-sample crops (about 4 s; shorter clips tiled by repetition, longer ones truncated); other
-lengths run, but the weights never saw them.
+:func:`~wavguard.models.aasist_config.min_input_samples` (2,315 samples, 0.14 s). The original was
+trained and evaluated on 64,600-sample crops (about 4 s; shorter clips tiled by repetition, longer
+ones truncated); other lengths run, but the weights never saw them. The hyper-parameters are
+:class:`~wavguard.models.aasist_config.AasistConfig`.
 
 Weight names (``GAT_layer_S``, ``HtrgGAT_layer_ST11``, ``encoder.0.0.conv1``, ...) are kept
 exactly as in the official checkpoint. Quirks of the original reproduced on purpose, because
@@ -45,154 +46,25 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
 from fractions import Fraction
-from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import AudioTooShortError, ConfigError
+from ..errors import AudioTooShortError
+from .aasist_config import BLOCK_TIME_POOL, FREQUENCY_POOL, AasistConfig, min_input_samples
 
 __all__ = [
-    "AasistConfig",
     "Aasist",
     "BONA_FIDE_INDEX",
     "SPOOF_INDEX",
     "mel_sinc_filters",
-    "min_input_samples",
 ]
 
 #: Logit columns of the original network.
 SPOOF_INDEX = 0
 BONA_FIDE_INDEX = 1
-
-_FREQUENCY_POOL = 3  # the front end's max pool: 3 filters x 3 samples
-_BLOCK_TIME_POOL = 3  # each residual block divides the frame count by 3
-
-
-@dataclass(frozen=True)
-class AasistConfig:
-    """AASIST hyper-parameters; the defaults are the official ``AASIST.conf`` model config.
-
-    Attributes:
-        sample_rate_hz: the rate the sinc filters are designed for.
-        sinc_filters: number of band-pass filters of the front end (official ``filts[0]``).
-        sinc_kernel_taps: filter length in samples (``first_conv``); an even value is rounded up
-            to the next odd one, as in the original.
-        encoder_channels: ``(in, out)`` channels of the six residual blocks (``filts[1:]``, with the
-            last pair repeated as the original does).
-        graph_dims: output sizes of the first (spectral/temporal) and the heterogeneous graph
-            layers (``gat_dims``).
-        pool_ratio_spectral, pool_ratio_temporal, pool_ratio_heterogeneous: share of nodes kept
-            by each top-k graph pool (``pool_ratios[0:3]``; the original ignores ``pool_ratios[3]``).
-        temperature_spectral, temperature_temporal, temperature_heterogeneous: attention softmax
-            temperatures (``temperatures[0:3]``; the original ignores ``temperatures[3]``).
-        graph_input_dropout, pool_dropout, readout_dropout, embedding_dropout: dropout
-            probabilities (training only) before graph attention, in graph pools, on the branch
-            outputs and on the embedding before the output layer.
-        training_input_samples: the crop length the weights were trained on (``nb_samp``), 4.04 s.
-    """
-
-    sample_rate_hz: int = 16_000
-    sinc_filters: int = 70
-    sinc_kernel_taps: int = 128
-    encoder_channels: tuple[tuple[int, int], ...] = ((1, 32), (32, 32), (32, 64), (64, 64), (64, 64), (64, 64))
-    graph_dims: tuple[int, int] = (64, 32)
-    pool_ratio_spectral: float = 0.5
-    pool_ratio_temporal: float = 0.7
-    pool_ratio_heterogeneous: float = 0.5
-    temperature_spectral: float = 2.0
-    temperature_temporal: float = 2.0
-    temperature_heterogeneous: float = 100.0
-    graph_input_dropout: float = 0.2
-    pool_dropout: float = 0.3
-    readout_dropout: float = 0.2
-    embedding_dropout: float = 0.5
-    training_input_samples: int = 64_600
-
-    def __post_init__(self):
-        object.__setattr__(
-            self, "encoder_channels", tuple(tuple(int(c) for c in pair) for pair in self.encoder_channels)
-        )
-        object.__setattr__(self, "graph_dims", tuple(int(d) for d in self.graph_dims))
-        if self.sample_rate_hz <= 0 or self.sinc_kernel_taps < 1 or self.training_input_samples < 1:
-            raise ConfigError("sample_rate_hz, sinc_kernel_taps and training_input_samples must be positive")
-        if self.sinc_filters < _FREQUENCY_POOL:
-            raise ConfigError(f"sinc_filters must be at least {_FREQUENCY_POOL}, got {self.sinc_filters}")
-        channels = self.encoder_channels
-        if not channels or any(len(pair) != 2 or min(pair) < 1 for pair in channels):
-            raise ConfigError(f"encoder_channels must be non-empty (in, out) pairs of positive sizes, got {channels}")
-        if channels[0][0] != 1 or any(a[1] != b[0] for a, b in zip(channels, channels[1:])):
-            raise ConfigError(f"encoder_channels must start at 1 channel and chain in -> out, got {channels}")
-        if len(self.graph_dims) != 2 or min(self.graph_dims) < 1:
-            raise ConfigError(f"graph_dims must be two positive sizes, got {self.graph_dims}")
-        ratios = (self.pool_ratio_spectral, self.pool_ratio_temporal, self.pool_ratio_heterogeneous)
-        if not all(0.0 < r <= 1.0 for r in ratios):
-            raise ConfigError(f"pool ratios must lie in (0, 1], got {ratios}")
-        temperatures = (self.temperature_spectral, self.temperature_temporal, self.temperature_heterogeneous)
-        if not all(t > 0.0 for t in temperatures):
-            raise ConfigError(f"temperatures must be positive, got {temperatures}")
-        dropouts = (self.graph_input_dropout, self.pool_dropout, self.readout_dropout, self.embedding_dropout)
-        if not all(0.0 <= p < 1.0 for p in dropouts):
-            raise ConfigError(f"dropout probabilities must lie in [0, 1), got {dropouts}")
-
-    @property
-    def applied_kernel_taps(self) -> int:
-        """The sinc filter length actually used: ``sinc_kernel_taps`` rounded up to odd."""
-        return self.sinc_kernel_taps | 1
-
-    @property
-    def spectral_nodes(self) -> int:
-        """Number of spectral graph nodes: sinc filters after the front end's max pool (23)."""
-        return self.sinc_filters // _FREQUENCY_POOL
-
-    @property
-    def embedding_dim(self) -> int:
-        """Size of the embedding: 5 readouts of ``graph_dims[1]`` (160)."""
-        return 5 * self.graph_dims[1]
-
-    @classmethod
-    def from_official(cls, model_config: dict[str, Any]) -> AasistConfig:
-        """Build from the original repository's ``model_config`` dict (``filts``, ``gat_dims``, ...)."""
-        filts = model_config["filts"]
-        blocks = [filts[1], filts[2], filts[3], filts[4], filts[4], filts[4]]
-        return cls(
-            sinc_filters=int(filts[0]),
-            sinc_kernel_taps=int(model_config["first_conv"]),
-            encoder_channels=tuple(tuple(pair) for pair in blocks),
-            graph_dims=tuple(model_config["gat_dims"]),
-            pool_ratio_spectral=model_config["pool_ratios"][0],
-            pool_ratio_temporal=model_config["pool_ratios"][1],
-            pool_ratio_heterogeneous=model_config["pool_ratios"][2],
-            temperature_spectral=model_config["temperatures"][0],
-            temperature_temporal=model_config["temperatures"][1],
-            temperature_heterogeneous=model_config["temperatures"][2],
-            training_input_samples=int(model_config.get("nb_samp", 64_600)),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready values (tuples become lists)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> AasistConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown AASIST config keys: {sorted(unknown)}")
-        return cls(**values)
-
-
-def min_input_samples(config: AasistConfig) -> int:
-    """Shortest waveform (samples) the network accepts: 2,315 for the official config.
-
-    The front end keeps ``samples - taps + 1`` outputs and pools them by 3; each residual block
-    pools by 3 again and needs at least one frame left at the end.
-    """
-    frames_needed = _BLOCK_TIME_POOL ** len(config.encoder_channels)
-    return _FREQUENCY_POOL * frames_needed + config.applied_kernel_taps - 1
 
 
 def _hz_to_mel(hz: torch.Tensor) -> torch.Tensor:
@@ -259,7 +131,7 @@ class ResidualBlock(nn.Module):
         hidden = F.selu(self.bn2(self.conv1(features)))
         hidden = self.conv2(hidden)  # the (2 x 3) pair keeps F: +1 row from padding, -1 here
         skip = self.conv_downsample(features) if hasattr(self, "conv_downsample") else features
-        return F.max_pool2d(hidden + skip, kernel_size=(1, _BLOCK_TIME_POOL))
+        return F.max_pool2d(hidden + skip, kernel_size=(1, BLOCK_TIME_POOL))
 
 
 class GraphAttention(nn.Module):
@@ -438,7 +310,7 @@ class Aasist(nn.Module):
     def front_end(self, waveform: torch.Tensor) -> torch.Tensor:
         """(B, S) waveform -> (B, 1, 23, (S - 128) // 3) rectified, pooled sinc filter outputs."""
         bands = F.conv1d(waveform.unsqueeze(1), self.sinc_filters)  # (B, 70, S - 128)
-        pooled = F.max_pool2d(bands.abs().unsqueeze(1), kernel_size=_FREQUENCY_POOL)
+        pooled = F.max_pool2d(bands.abs().unsqueeze(1), kernel_size=FREQUENCY_POOL)
         return F.selu(self.first_bn(pooled))
 
     def graph_nodes(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

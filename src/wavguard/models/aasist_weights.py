@@ -27,7 +27,8 @@ from pathlib import Path, PurePosixPath
 import torch
 
 from ..errors import ConfigError, ModelLoadError
-from .aasist import Aasist, AasistConfig
+from .aasist import Aasist
+from .aasist_config import AasistConfig
 
 __all__ = [
     "AASIST_DISTRIBUTION",

@@ -2,6 +2,8 @@
 
 * :mod:`.pipeline`: :class:`~.pipeline.ScoringPipeline`, the stages decode -> preprocess -> windows
   -> logits -> calibrate -> aggregate, and the batch driver behind ``predict``.
+* :mod:`.predicts`: :class:`~.predicts.Predicts`, the ``predict`` front end of detectors and
+  ensembles (one input or a list, ``on_error``).
 * :mod:`.scorer`: :class:`~.scorer.Scorer`, a config and a backend driven by the pipeline (what a
   :class:`~wavguard.Detector` is).
 * :mod:`.streaming`: :class:`~.streaming.StreamingScorer`, the same windows from audio that arrives

@@ -15,7 +15,8 @@ import torch
 from ..config import DetectorConfig
 from ..models.backends import Backend
 from .datasets import ItemScores, predict_margins
-from .pipeline import Predicts, ScoringPipeline
+from .pipeline import ScoringPipeline
+from .predicts import Predicts
 from .streaming import StreamingScorer
 
 __all__ = ["Scorer"]

@@ -2,11 +2,11 @@
 position in the data (epoch, batches consumed) and the early-stopping bookkeeping.
 
 Layout: ``OUTPUT_DIR/checkpoints/step-00000042/`` holding accelerate's files, ``trainer_state.json``
-and ``manifest.json`` (the size and SHA-256 digest of every other file), written last and atomically,
-so its presence marks a complete checkpoint. The newest intact one is what ``resume`` continues
-from. A checkpoint whose files are missing, truncated, changed (a digest that no longer matches:
-flipped bytes of the same size) or unreadable is skipped with a warning naming it, the file and
-why, so a damaged newest checkpoint falls back to an older one.
+and ``manifest.json`` (the size and SHA-256 digest of every other file; :mod:`wavguard.training.integrity`),
+written last and atomically, so its presence marks a complete checkpoint. The newest intact one is
+what ``resume`` continues from. A checkpoint whose files are missing, truncated, changed (a digest
+that no longer matches: flipped bytes of the same size) or unreadable is skipped with a warning
+naming it, the file and why, so a damaged newest checkpoint falls back to an older one.
 
 Checkpoints written before manifests (``files.json`` of sizes, no ``manifest.json``) still resume,
 with a warning: their sizes and file formats are checked, but same-size damage cannot be seen.
@@ -23,7 +23,6 @@ import math
 import os
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 
 from .._io import atomic_write_text
 from ..errors import ConfigError
+from .integrity import MANIFEST_NAME, files_problem, write_manifest
 from .writes import writing
 
 __all__ = [
@@ -49,29 +49,19 @@ __all__ = [
     "no_checkpoint",
     "data_record",
     "read_state",
-    "write_manifest",
     "warn_if_changed",
     "refuse_changed_settings",
     "FIXED_ON_RESUME",
     "STATE_NAME",
-    "MANIFEST_NAME",
-    "FILES_NAME",
 ]
 
 logger = logging.getLogger(__name__)
 
 STATE_NAME = "trainer_state.json"
-#: ``{"format": 1, "algorithm": "sha256", "files": {relative path: {"bytes": size, "sha256": hex}}}``
-#: of every other file of a checkpoint; written last, so its presence marks a complete checkpoint.
-MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = 1
-#: ``{relative path: size in bytes}``: what checkpoints recorded before manifests (read, no longer written).
-FILES_NAME = "files.json"
 CHECKPOINTS = "checkpoints"
 #: ``TrainState.extra`` key saying which manifest the save writes after ``trainer_state.json``: a
 #: checkpoint that has the key but not the file stopped mid-save (a legacy one has neither).
 _MANIFEST_KEY = "manifest"
-_CHUNK_BYTES = 1 << 20
 
 #: Run settings a resume must keep (:func:`refuse_changed_settings`). The optimizer and scheduler
 #: states in a checkpoint were built from them: accelerate's ``load_state`` would bring the old
@@ -145,12 +135,9 @@ def checkpoints_newest_first(output_dir: str | Path) -> list[Path]:
 def checkpoint_problem(path: str | Path) -> str | None:
     """Why the checkpoint folder ``path`` cannot be resumed from, or ``None`` when it is intact.
 
-    Checks, without loading any tensor: ``trainer_state.json`` exists and parses; every file that
-    ``manifest.json`` lists exists with its recorded size and SHA-256 digest (a checkpoint from
-    before manifests: the sizes ``files.json`` recorded); ``*.safetensors`` headers fit in their
-    files; zip-format PyTorch files (``*.bin``, ``*.pt``, ``*.pth``) have their central directory.
-    Files the manifest does not list are not checked (accelerate writes every file it reads back
-    before the manifest is written).
+    Checks, without loading any tensor: ``trainer_state.json`` exists and parses; then the files
+    against ``manifest.json`` (sizes and SHA-256 digests) and their formats
+    (:func:`wavguard.training.integrity.files_problem`).
     """
     path = Path(path)
     try:
@@ -159,100 +146,12 @@ def checkpoint_problem(path: str | Path) -> str | None:
         return f"no {STATE_NAME} (the save did not finish)"
     except (OSError, ValueError, TypeError) as exc:
         return f"{STATE_NAME} cannot be read ({exc})"
-    try:
-        if (path / MANIFEST_NAME).is_file():
-            problem = _manifest_problem(path)
-        elif state.extra.get(_MANIFEST_KEY):
-            return f"no {MANIFEST_NAME} (the save did not finish)"
-        else:
-            problem = _legacy_sizes_problem(path)
-        if problem:
-            return problem
-        for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            problem = _file_problem(file)
-            if problem:
-                return f"{file.relative_to(path)} {problem}"
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        return f"cannot be checked ({exc})"
-    return None
-
-
-def _manifest_problem(path: Path) -> str | None:
-    try:
-        manifest = json.loads((path / MANIFEST_NAME).read_text())
-        files = manifest["files"]
-        if manifest.get("algorithm") != "sha256" or not isinstance(files, dict):
-            raise ValueError(f"format {manifest.get('format')!r} / algorithm {manifest.get('algorithm')!r} is not known")
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        return f"{MANIFEST_NAME} cannot be read ({exc})"
-    for name, entry in sorted(files.items()):
-        file = path / name
-        if not file.is_file():
-            return f"{name} is missing"
-        size = file.stat().st_size
-        if size != entry["bytes"]:
-            return f"{name} is truncated or changed ({size} bytes; {entry['bytes']} were written)"
-        if _sha256(file) != entry["sha256"]:
-            return f"{name} does not match its SHA-256 digest in {MANIFEST_NAME} (its bytes changed after it was written)"
-    return None
-
-
-def _legacy_sizes_problem(path: Path) -> str | None:
-    recorded = json.loads((path / FILES_NAME).read_text()) if (path / FILES_NAME).is_file() else {}
-    for name, size in recorded.items():
-        actual = (path / name).stat().st_size if (path / name).is_file() else None
-        if actual is None:
-            return f"{name} is missing"
-        if actual != size:
-            return f"{name} is truncated or changed ({actual} bytes; {size} were written)"
-    return None
-
-
-def _sha256(file: Path) -> str:
-    digest = hashlib.sha256()
-    with open(file, "rb") as fh:
-        while chunk := fh.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def write_manifest(path: str | Path) -> Path:
-    """Write ``path/manifest.json``: the size and SHA-256 digest of every other file under ``path``.
-
-    Written atomically and last: its presence marks a complete checkpoint.
-    """
-    path = Path(path)
-    files = {str(p.relative_to(path)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
-             for p in sorted(path.rglob("*")) if p.is_file() and p.name != MANIFEST_NAME}
-    manifest = {"format": MANIFEST_FORMAT, "algorithm": "sha256", "files": files}
-    return atomic_write_text(path / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True))
+    return files_problem(path, expects_manifest=bool(state.extra.get(_MANIFEST_KEY)))
 
 
 def read_state(path: str | Path) -> TrainState:
     """The :class:`TrainState` saved in the checkpoint folder ``path`` (no integrity check)."""
     return TrainState.from_json((Path(path) / STATE_NAME).read_text())
-
-
-def _file_problem(file: Path) -> str | None:
-    size = file.stat().st_size
-    if file.suffix == ".safetensors":
-        with open(file, "rb") as fh:
-            head = fh.read(8)
-            if len(head) < 8:
-                return "is truncated (no safetensors header)"
-            length = int.from_bytes(head, "little")
-            if 8 + length > size:
-                return "is truncated (its safetensors header is cut off)"
-            header = json.loads(fh.read(length))
-        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
-        if 8 + length + end > size:
-            return f"is truncated ({size} bytes; its header declares {8 + length + end})"
-    elif file.suffix in (".bin", ".pt", ".pth"):
-        with open(file, "rb") as fh:
-            zipped = fh.read(2) == b"PK"
-        if zipped and not zipfile.is_zipfile(file):
-            return "is truncated (its zip archive has no central directory)"
-    return None
 
 
 def intact_checkpoints(output_dir: str | Path) -> Iterator[Path]:

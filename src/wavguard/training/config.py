@@ -2,7 +2,8 @@
 
 A recipe is a YAML mapping whose keys are :class:`TrainConfig` fields. Command-line overrides are
 ``key=value`` strings; values are parsed as YAML (``[8, 8]``, ``true``, ``null``) and coerced to
-the field's type, and dotted keys reach into mapping fields (``detector.window_seconds=2.0``).
+the field's type, and dotted keys reach into mapping fields (``detector.window_seconds=2.0``; see
+:mod:`wavguard.training.overrides`).
 
 Example:
     >>> cfg = TrainConfig(train_data="data/", backbone="facebook/wav2vec2-base", output_dir="runs/x")
@@ -13,9 +14,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
-import types
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,11 +24,14 @@ from typing import Any
 from .._io import atomic_write_text
 from ..config import KINDS, DetectorConfig
 from ..errors import ConfigError
+from ..hub.publish import check_repo_id
 from .adversarial import AdversarialConfig
+from .data import check_columns, plain_sources
 from .losses import LOSSES, loss_options
+from .overrides import apply_overrides, coerce_value, read_recipe, resolve_callable
 from .pairing import PairingConfig
 
-__all__ = ["TrainConfig", "LOSSES", "MODES", "BALANCE_MODES", "MIXED_PRECISION", "DEFAULT_LORA_TARGETS", "resolve_callable"]
+__all__ = ["TrainConfig", "LOSSES", "MODES", "BALANCE_MODES", "MIXED_PRECISION", "DEFAULT_LORA_TARGETS"]
 
 MODES = ("frozen", "lora", "full")
 BALANCE_MODES = ("none", "class_weights", "oversample")
@@ -38,21 +40,6 @@ SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constan
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
 
 DataSources = Any  # str | {"source": str, "split": str | None} | a list of those
-
-def resolve_callable(spec: str | Callable | None) -> Callable | None:
-    """``"package.module:function"`` (or ``package.module.function``) -> the callable; callables pass through."""
-    if spec is None or callable(spec):
-        return spec
-    if not isinstance(spec, str) or not spec:
-        raise ConfigError(f"augment must be a callable or a 'module:function' string, got {spec!r}")
-    module_name, _, attr = spec.partition(":") if ":" in spec else spec.rpartition(".")
-    try:
-        obj = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ConfigError(f"augment={spec!r}: cannot import it ({exc})") from None
-    if not callable(obj):
-        raise ConfigError(f"augment={spec!r} is not callable")
-    return obj
 
 @dataclass
 class TrainConfig:
@@ -76,6 +63,12 @@ class TrainConfig:
             ``validation_data`` is ``None`` (0 = no validation; the last epoch is kept).
         test_data: source(s) scored once with the best model after training (EER per source).
         test_split: split for test sources.
+        audio_column, label_column: the data's audio and label columns (``speech``, ``is_spoof``...);
+            the defaults keep the usual names (an ``Audio`` column; label, key, class, target...).
+        label_mapping: the label values (a ``ClassLabel``'s names) -> 0 (real) or 1 (fake), or
+            ``"real"``/``"fake"``: ``{bonafide: 0, spoof: 1}``; a value it leaves out is an error. Without
+            it the usual names are read (0/1, real/fake, bonafide/spoof...). Columns and mapping apply
+            to training, validation and test sources that are tables (not class folders or corpora).
         init_from: a saved detector directory (or Hub id) to continue training from: its backbone,
             head, calibration and threshold are the starting point instead of a new head on
             ``backbone``. Its architecture is kept, so ``backbone``, ``num_layers``, ``detector``
@@ -127,10 +120,16 @@ class TrainConfig:
         early_stopping_patience: stop after this many validations without a lower EER (``None``: off).
         seed: seeds weights, sampling, crops, augmentation and dropout.
         output_dir: checkpoints, ``metrics.jsonl`` and ``best/`` (a detector directory) go here.
+        push_to_hub: at the end of training, publish the best detector with its model card to the
+            Hub repository ``hub_model_id`` (created if needed; the token is huggingface_hub's:
+            ``HF_TOKEN`` or ``hf auth login``).
+        hub_model_id: the repository, ``name`` or ``owner/name``; required with ``push_to_hub``.
+        hub_private: make a new repository private (``None``: the Hub's default for its owner).
         mixed_precision: ``"no"``, ``"fp16"`` or ``"bf16"`` (accelerate's autocast); ``None`` (the
             default): accelerate decides (``accelerate launch --mixed_precision``,
             ``ACCELERATE_MIXED_PRECISION``, ``accelerate config``; ``"no"`` when none is set). An
-            explicit value overrides accelerate's settings.
+            explicit value overrides accelerate's settings. ``train_config.yaml`` records the
+            precision the run used.
         checkpoint_every_steps: also checkpoint every N optimizer steps (0: at epoch ends only).
         keep_checkpoints: how many recent checkpoints to keep.
         log_every_steps: write a training-loss record every N optimizer steps.
@@ -165,6 +164,9 @@ class TrainConfig:
     validation_fraction: float = 0.0
     test_data: DataSources = None
     test_split: str | None = None
+    audio_column: str = "audio"
+    label_column: str = "label"
+    label_mapping: dict[str, Any] | None = None
     init_from: str | None = None
     backbone: str = ""
     backbone_revision: str | None = None
@@ -198,6 +200,9 @@ class TrainConfig:
     early_stopping_patience: int | None = 3
     seed: int = 0
     output_dir: str = "runs/wavguard"
+    push_to_hub: bool = False
+    hub_model_id: str | None = None
+    hub_private: bool | None = None
     mixed_precision: str | None = None
     checkpoint_every_steps: int = 0
     keep_checkpoints: int = 2
@@ -290,6 +295,8 @@ class TrainConfig:
                                   "one by one: use balance='class_weights' with pairing")
         if self.mode == "lora" and not self.lora_target_modules:
             raise ConfigError("lora_target_modules must name at least one module (e.g. q_proj)")
+        self.label_mapping = check_columns(self.audio_column, self.label_column, self.label_mapping)
+        self._check_hub()
 
         known = {f.name for f in dataclasses.fields(DetectorConfig)}
         owned = {"backbone", "backbone_revision", "num_layers", "freeze"}
@@ -310,7 +317,19 @@ class TrainConfig:
         if "train" in self._aasist_settings:
             raise ConfigError("kind='aasist': mode says whether AASIST trains; leave detector.aasist.train unset")
 
+    def _check_hub(self) -> None:
+        if self.hub_model_id is not None:
+            self.hub_model_id = check_repo_id(self.hub_model_id, "hub_model_id")
+        if self.push_to_hub and not self.hub_model_id:
+            raise ConfigError("push_to_hub=true publishes the best detector to the Hub repository hub_model_id at the "
+                              "end of training, and hub_model_id is not set: add hub_model_id=owner/name")
+
     # -- derived -------------------------------------------------------------------------
+    @property
+    def column_options(self) -> dict[str, Any]:
+        """``audio_column``, ``label_column`` and ``label_mapping``, as ``load_sources`` takes them."""
+        return {"audio_column": self.audio_column, "label_column": self.label_column, "label_mapping": self.label_mapping}
+
     @property
     def _aasist_settings(self) -> dict[str, Any]:
         """``detector.aasist`` as given (DetectorConfig validates it when the detector is built)."""
@@ -347,7 +366,7 @@ class TrainConfig:
 
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for key in ("train_data", "validation_data", "test_data"):
-            data[key] = _plain_source(data[key])
+            data[key] = plain_sources(data[key])
         data = copy.deepcopy({k: v for k, v in data.items() if k != "augment"}) | {"augment": self.augment}
         data["lora_target_modules"] = list(self.lora_target_modules)
         if self.class_weights is not None:
@@ -363,28 +382,15 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown training settings {unknown}; known settings are {sorted(known)}")
         hints = typing.get_type_hints(cls)
-        return cls(**{k: _coerce(k, v, hints[k]) for k, v in data.items()})
+        return cls(**{k: coerce_value(k, v, hints[k]) for k, v in data.items()})
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
-        """Load a recipe, apply ``key=value`` overrides, validate.
+        """Load a recipe (:func:`~.overrides.read_recipe`), apply ``key=value`` overrides, validate.
 
         Relative data/output paths in the recipe stay relative to the working directory.
         """
-        import yaml
-
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: recipe file not found")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-        except RecursionError:
-            raise ConfigError(f"{path}: nested too deeply to be a recipe (a recipe is a mapping of plain settings); "
-                              "is the file corrupt?") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: a recipe is a mapping of settings, got {type(data).__name__}")
+        data = read_recipe(path)
         try:
             return cls.from_dict(apply_overrides(data, overrides))
         except ConfigError as exc:
@@ -395,81 +401,21 @@ class TrainConfig:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return TrainConfig.from_dict(apply_overrides(data, overrides))
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the settings as YAML (what ``from_yaml`` reads back)."""
+    def save(self, path: str | os.PathLike, *, mixed_precision: str | None = None) -> Path:
+        """Write the settings as YAML (what ``from_yaml`` reads back).
+
+        Args:
+            path: the file.
+            mixed_precision: the precision the run used (``accelerator.mixed_precision``: ``"no"``,
+                ``"fp16"``, ``"bf16"``...), recorded instead of the setting, which may leave the
+                choice to accelerate; ``None``: the setting as it is.
+        """
         import yaml
 
-        return atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
-
-def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Apply ``key=value`` strings (YAML values, dotted keys for nested mappings) to a copy of ``data``."""
-    import copy
-
-    import yaml
-
-    data = {k: (copy.deepcopy(v) if isinstance(v, dict) else v) for k, v in data.items()}
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"override {item!r} must look like key=value (e.g. epochs=5)")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        parts = key.split(".")
-        target = data
-        for part in parts[:-1]:
-            node = target.get(part)
-            if node is None:
-                node = target[part] = {}
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {part} is not a mapping")
-            target = node
-        target[parts[-1]] = value
-    return data
-
-def _plain_source(spec: Any) -> Any:
-    """Data sources as plain values: an in-memory ``datasets.Dataset`` becomes a description."""
-    if isinstance(spec, (list, tuple)):
-        return [_plain_source(s) for s in spec]
-    if spec is None or isinstance(spec, (str, dict)):
-        return spec
-    return f"<{type(spec).__name__} of {len(spec)} rows>" if hasattr(spec, "__len__") else repr(spec)
+        data = self.to_dict() | ({"mixed_precision": str(mixed_precision)} if mixed_precision is not None else {})
+        return atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {choices}, got {value!r}")
 
-def _coerce(name: str, value: Any, hint: Any) -> Any:
-    """Coerce a YAML value to a field's annotated type (YAML reads ``1e-3`` as a string)."""
-    if value is None:
-        return None
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(args) != 1:
-            return value
-        hint = args[0]
-    base = typing.get_origin(hint) or hint
-    try:
-        if base is float:
-            return float(value)
-        if base is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError("not a whole number")
-            return int(value)
-        if base is bool:
-            if isinstance(value, str):
-                if value.lower() in ("true", "yes", "1"):
-                    return True
-                if value.lower() in ("false", "no", "0"):
-                    return False
-                raise ValueError("not a boolean")
-            return bool(value)
-        if base is str:
-            return str(value)
-        if base is tuple:
-            return tuple([value] if isinstance(value, str) else value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name}={value!r}: expected {getattr(base, '__name__', base)} ({exc})") from None
-    return value

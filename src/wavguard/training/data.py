@@ -17,12 +17,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..data import decode_audio, load_any
-from ..data.hub_data import materialize
+from ..data import check_label_mapping, decode_audio, load_any
+from ..data.hub_data import from_iterable, materialize
+from ..data.manifest import from_dataset
 from ..errors import ConfigError
 
 __all__ = [
     "load_sources",
+    "plain_sources",
+    "check_columns",
     "ClipDataset",
     "EpochSampler",
     "pad_collate",
@@ -51,10 +54,42 @@ def _as_source_list(spec: Any, default_split: str | None, defaults: dict[str, An
             out.append((str(item), default_split, dict(base)))
     return out
 
+def plain_sources(spec: Any) -> Any:
+    """Data sources as plain values (YAML-ready): an in-memory ``datasets.Dataset`` becomes a description."""
+    if isinstance(spec, (list, tuple)):
+        return [plain_sources(s) for s in spec]
+    if spec is None or isinstance(spec, (str, dict)):
+        return spec
+    return f"<{type(spec).__name__} of {len(spec)} rows>" if hasattr(spec, "__len__") else repr(spec)
+
+
+def check_columns(audio_column: Any, label_column: Any, label_mapping: Any) -> dict[Any, Any] | None:
+    """Check the settings that name the data's own columns and label values (see :func:`load_sources`);
+    returns ``label_mapping`` as a plain dict (``None`` stays ``None``).
+
+    Raises:
+        ConfigError: a column name that is not a non-empty string, the same column twice, or a
+            mapping :func:`wavguard.data.check_label_mapping` refuses.
+    """
+    for name, value in (("audio_column", audio_column), ("label_column", label_column)):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{name} must name a column of the data, got {value!r}")
+    if audio_column == label_column:
+        raise ConfigError(f"audio_column and label_column both name {audio_column!r}; name two columns")
+    if label_mapping is None:
+        return None
+    check_label_mapping(label_mapping)
+    return dict(label_mapping)
+
+
 def load_sources(spec: Any, default_split: str | None, *, limit: int | None = None, seed: int = 0,
                  revision: str | None = None, streaming: bool = False, limit_name: str = "max_train_clips",
-                 extra_columns: tuple[str, ...] = ()):
+                 extra_columns: tuple[str, ...] = (), audio_column: str = "audio", label_column: str = "label",
+                 label_mapping: dict[Any, Any] | None = None):
     """Load and concatenate data sources into one ``datasets.Dataset`` with ``audio`` and ``label``.
+
+    This is where data enters training (training, validation and test sources alike), so the
+    column names and label mapping are applied here, once.
 
     Args:
         spec: a source, ``{"source", "split", "revision", "streaming"}`` mapping, or a list of them
@@ -68,19 +103,32 @@ def load_sources(spec: Any, default_split: str | None, *, limit: int | None = No
             seeded shuffle of its shards and a 10,000-row buffer), into the local ``datasets`` cache.
         limit_name: the setting that sets ``limit``, for the message when it is missing.
         extra_columns: columns kept besides ``audio`` and ``label`` (the pairing column).
+        audio_column, label_column: the sources' own audio and label columns (``TrainConfig``'s
+            settings); the defaults keep ``load_any``'s usual names.
+        label_mapping: the label values -> 0/1 or real/fake (see ``load_any``).
 
     Raises:
         ConfigError: a source without ``audio``/``label`` columns, or labels other than 0/1; a
-            streamed source without ``limit``.
+            label value ``label_mapping`` leaves out; a streamed source without ``limit``.
     """
     import datasets
 
+    # the default names are load_any's own first choices: passing them would turn off its other names
+    columns = {"audio_column": None if audio_column == "audio" else audio_column,
+               "label_column": None if label_column == "label" else label_column, "label_mapping": label_mapping}
+    named = any(value is not None for value in columns.values())
     parts = []
     for source, split, options in _as_source_list(spec, default_split, {"revision": revision, "streaming": streaming}):
-        if isinstance(source, (datasets.Dataset, datasets.IterableDataset)):
-            ds = source
+        if isinstance(source, datasets.Dataset):  # used as is, unless its own columns are named
+            ds = from_dataset(source, **columns) if named else source
+        elif isinstance(source, datasets.IterableDataset):
+            ds = from_iterable(source, **columns) if named else source
         else:
-            ds = load_any(source, split=split, revision=options["revision"], streaming=bool(options["streaming"]))
+            try:
+                ds = load_any(source, split=split, revision=options["revision"], streaming=bool(options["streaming"]),
+                              **columns)
+            except ConfigError as exc:  # say which source, where the message does not
+                raise ConfigError(str(exc) if str(source) in str(exc) else f"{source}: {exc}") from None
         if isinstance(ds, (datasets.DatasetDict, datasets.IterableDatasetDict)):
             if len(ds) != 1:
                 raise ConfigError(f"{source}: holds splits {sorted(ds)}; name one (e.g. train_split=train)")

@@ -26,12 +26,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..detector import Detector, build_aasist_detector, build_baseline_detector
-from ..errors import ConfigError
-from ..evaluation.calibration import calibrate_detector
-from ..layout import CONFIG_NAME
-from ..models.lora import apply_lora, has_lora, lora_config
+from ..detector import Detector
+from ..errors import WavguardError
 from .adversarial import adversary_from_config
+from .build import ADAM_BETAS, ADAM_EPSILON, build_accelerator, build_detector, build_optimizer, provenance
 from .cache import FeatureCache, FeatureDataset, feature_collate
 from .cache import cache_settings as _cache_settings
 from .checkpoint import (
@@ -44,9 +42,10 @@ from .checkpoint import (
     warn_if_changed,
 )
 from .config import TrainConfig
-from .data import ClipDataset, EpochSampler, _as_source_list, inverse_frequency_weights, load_sources, pad_collate
+from .data import ClipDataset, EpochSampler, inverse_frequency_weights, load_sources, pad_collate
+from .finish import finalize_best, push_best, score_test_sources
 from .loop import MetricsLog, TrainingModule, evaluate, train_epoch
-from .losses import build_loss, loss_param_groups, prepare_model_for_loss
+from .losses import build_loss, prepare_model_for_loss
 from .pairing import PairedLoss, PairedSampler, pair_groups
 from .writes import save_detector, writing
 
@@ -55,7 +54,6 @@ __all__ = ["Trainer", "TrainResult", "BEST_DIR", "METRICS_NAME"]
 logger = logging.getLogger(__name__)
 BEST_DIR = "best"
 METRICS_NAME = "metrics.jsonl"
-ADAM_BETAS, ADAM_EPSILON = (0.9, 0.999), 1e-8  # AdamW's: torch's defaults, named so that checkpoints record them
 
 @dataclass
 class TrainResult:
@@ -69,6 +67,7 @@ class TrainResult:
         stopped_early: early stopping ended the run.
         history: per-epoch records (train_loss, val_eer, ...), as in ``metrics.jsonl``.
         test_metrics: EER etc. of the best model per test source.
+        hub_model_id: the Hub repository the best detector was published to (``push_to_hub``), else ``None``.
     """
 
     best_dir: Path
@@ -78,26 +77,7 @@ class TrainResult:
     stopped_early: bool
     history: list[dict[str, Any]] = field(default_factory=list)
     test_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-def _accelerator(cfg: TrainConfig):
-    from accelerate import Accelerator
-
-    kwargs: dict[str, Any] = {}
-    if cfg.log_with:
-        from accelerate.tracking import filter_trackers
-
-        if filter_trackers([cfg.log_with]):
-            kwargs["log_with"] = cfg.log_with
-        else:
-            logger.warning("log_with=%r is not installed; logging to metrics.jsonl only", cfg.log_with)
-    # None leaves the choice to accelerate (`accelerate launch --mixed_precision`, ACCELERATE_* variables,
-    # `accelerate config`); accelerate's ACCELERATE_GRADIENT_ACCUMULATION_STEPS wins over a passed value.
-    if cfg.mixed_precision is not None:
-        kwargs["mixed_precision"] = cfg.mixed_precision
-    if cfg.gradient_accumulation_steps is not None:
-        kwargs["gradient_accumulation_steps"] = cfg.gradient_accumulation_steps
-    # rng_types=[]: the sampler is a pure function of (seed, epoch), so nothing needs syncing.
-    return Accelerator(project_dir=cfg.output_dir, rng_types=[], **kwargs)
+    hub_model_id: str | None = None
 
 class Trainer:
     """Train a detector as a :class:`TrainConfig` describes.
@@ -113,86 +93,24 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, accelerator=None, *, progress: bool = True):
         self.config, self.progress = config, progress
-        self.accelerator = accelerator or _accelerator(config)
+        self.accelerator = accelerator or build_accelerator(config)
         self.output_dir = Path(config.output_dir)
         self.detector = None
         self._ready = False
 
     # -- setup ---------------------------------------------------------------------------
-    def build_detector(self):
-        """A new detector on the configured backbone (or the ``init_from`` detector), its
-        trainable part set by ``mode``."""
-        cfg = self.config
-        if cfg.init_from is not None:
-            return self._continue_from(cfg.init_from)
-        overrides = dict(cfg.detector)
-        if cfg.dropout is not None:
-            overrides["head_dropout"] = cfg.dropout
-        freeze = {"frozen": "all", "lora": "all", "full": "feature_encoder" if cfg.freeze_feature_encoder else "none"}
-        overrides["extra"] = {**overrides.get("extra", {}), "training": _provenance(cfg)}
-        if cfg.kind == "spectrogram":
-            return build_baseline_detector(seed=cfg.seed, **overrides)
-        if cfg.kind == "aasist":  # mode says whether AASIST trains; its weights and head come from detector.aasist
-            aasist = {"weights": "offline:aasist", "head": "published", **(overrides.pop("aasist", None) or {})}
-            return build_aasist_detector(aasist["weights"], aasist["head"], "full" if cfg.mode == "full" else "frozen",
-                                         seed=cfg.seed, **overrides)
-        det = Detector.from_backbone(
-            cfg.backbone, cfg.backbone_revision, num_layers=cfg.num_layers, freeze=freeze[cfg.mode], seed=cfg.seed, **overrides
-        )
-        if cfg.mode == "lora":
-            apply_lora(det.model, lora_config(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules))
-        if cfg.mode == "full":
-            det.backbone_is_reference = False
-        return det
-
-    def _continue_from(self, source: str):
-        """The saved detector ``source``, its trainable part set by ``mode`` (see ``TrainConfig.init_from``)."""
-        cfg = self.config
-        try:
-            det = Detector.from_pretrained(source, backend="torch")
-        except ConfigError as exc:
-            raise ConfigError(f"init_from={source!r}: {exc}; continue from the PyTorch directory it came from") from None
-        if det.config.kind != cfg.kind:
-            raise ConfigError(f"init_from={source!r} is a {det.config.kind!r} detector; set kind={det.config.kind}")
-        extra = dict(det.config.extra)
-        extra["training"] = {**_provenance(cfg), "init_from": str(source)}
-        det.config = det.config.replace(extra=extra)
-        if cfg.kind == "spectrogram":
-            det.backbone_is_reference = False
-            return det
-        model = det.model
-        if cfg.kind == "aasist":
-            train = "full" if cfg.mode == "full" else "frozen"
-            model.set_trainable(train)
-            det.config = det.config.replace(aasist={**det.config.aasist, "train": train})
-            return det
-        adapters = has_lora(model)
-        if cfg.mode == "frozen":  # only the head trains: a fused detector's AASIST branch is frozen too
-            model.set_trainable("all", aasist=None if model.aasist is None else "frozen")
-            det.config = det.config.replace(freeze="all", aasist=det.config.aasist and {**det.config.aasist, "train": "frozen"})
-        elif cfg.mode == "full":
-            if adapters:
-                raise ConfigError(f"init_from={source!r} has LoRA adapters; continue it with mode=lora or mode=frozen")
-            freeze = "feature_encoder" if cfg.freeze_feature_encoder else "none"
-            model.set_trainable(freeze)
-            det.config = det.config.replace(freeze=freeze)
-            det.backbone_is_reference = False
-        elif adapters:  # lora: the saved adapters train on
-            model.set_trainable("lora")
-        else:
-            if not det.backbone_is_reference:
-                raise ConfigError(f"init_from={source!r} bundles a fine-tuned backbone; continue it with mode=full or mode=frozen")
-            apply_lora(model, lora_config(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules))
-        return det
+    def build_detector(self) -> Detector:
+        """A new detector as the config says (:func:`~.build.build_detector`)."""
+        return build_detector(self.config)
 
     def _load_data(self):
         cfg = self.config
         train = load_sources(cfg.train_data, cfg.train_split, limit=cfg.max_train_clips, seed=cfg.seed,
                              revision=cfg.revision, streaming=cfg.streaming,
-                             extra_columns=(cfg.pairing["column"],) if cfg.pairing else ())
+                             extra_columns=(cfg.pairing["column"],) if cfg.pairing else (), **cfg.column_options)
         if cfg.validation_data not in (None, "", []):
             val = load_sources(cfg.validation_data, cfg.validation_split, limit=cfg.max_eval_clips, seed=cfg.seed,
-                               streaming=cfg.streaming, limit_name="max_eval_clips")
+                               streaming=cfg.streaming, limit_name="max_eval_clips", **cfg.column_options)
         elif cfg.validation_fraction > 0:
             parts = train.train_test_split(test_size=cfg.validation_fraction, stratify_by_column="label", seed=cfg.seed)
             train, val = parts["train"], parts["test"]
@@ -239,24 +157,6 @@ class Trainer:
             generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global RNG untouched
         )
 
-    def _optimizer(self):
-        cfg, model = self.config, self.detector.model
-        layer_sum = list(model.layer_sum.parameters()) if hasattr(model, "layer_sum") else []
-        head = list(model.head.parameters())
-        head_ids = {id(p) for p in [*layer_sum, *head]}
-        backbone = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
-        if cfg.mode != "frozen" and cfg.kind == "transformer" and not backbone:
-            raise ConfigError(f"mode={cfg.mode!r} but no backbone parameter is trainable")
-        layer_lr = cfg.layer_weights_learning_rate or cfg.head_learning_rate
-        groups = []
-        for params, lr in ((layer_sum, layer_lr), (head, cfg.head_learning_rate), (backbone, cfg.backbone_learning_rate)):
-            decay = [p for p in params if p.ndim > 1]
-            no_decay = [p for p in params if p.ndim <= 1]
-            groups += [{"params": decay, "lr": lr, "weight_decay": cfg.weight_decay},
-                       {"params": no_decay, "lr": lr, "weight_decay": 0.0}]
-        return torch.optim.AdamW(loss_param_groups(self.loss_fn, model, [g for g in groups if g["params"]]),
-                                 betas=ADAM_BETAS, eps=ADAM_EPSILON)
-
     def setup(self) -> Trainer:
         """Build everything (idempotent): detector, data, loaders, optimizer, schedule, prepare."""
         if self._ready:
@@ -269,7 +169,7 @@ class Trainer:
         self.detector = self.build_detector()
         train_data, val_data = self._load_data()
         self._val_data = val_data  # kept for calibration: a streamed source is read once
-        self._data_record = data_record(_provenance(cfg)["train_data"], train_data)
+        self._data_record = data_record(provenance(cfg)["train_data"], train_data)
         self.train_dataset, self.val_dataset = self._datasets(train_data, val_data)
         labels = self.train_dataset.labels()
         if cfg.class_weights is not None:
@@ -295,7 +195,7 @@ class Trainer:
         # the accelerator's accumulation (its env variable may override the recipe) is what steps the optimizer
         steps_per_epoch = math.ceil(len(train_loader) / acc.gradient_accumulation_steps)
         self.total_steps = steps_per_epoch * cfg.epochs
-        optimizer = self._optimizer()
+        optimizer = build_optimizer(cfg, self.detector.model, self.loss_fn)
         scheduler = get_scheduler(cfg.scheduler, optimizer, num_warmup_steps=math.ceil(cfg.warmup_ratio * self.total_steps),
                                   num_training_steps=self.total_steps)
         self.module = TrainingModule(self.detector.model)
@@ -339,7 +239,7 @@ class Trainer:
                 self.output_dir.mkdir(parents=True, exist_ok=True)
                 if self.metrics.path.exists():
                     self.metrics.path.unlink()
-                cfg.save(self.output_dir / "train_config.yaml")
+                cfg.save(self.output_dir / "train_config.yaml", mixed_precision=acc.mixed_precision)
         if acc.log_with:
             acc.init_trackers("wavguard", config=_flat(cfg.to_dict()))
         acc.wait_for_everyone()
@@ -361,16 +261,30 @@ class Trainer:
                         on_step=checkpoint_now, loss_fn=self.train_loss, adversary=self.adversary, progress=self.progress)
             self._end_epoch(state, time.perf_counter() - started)
         acc.wait_for_everyone()
+        best_dir = self.output_dir / BEST_DIR
         if acc.is_main_process:
-            self._finalize_best(time.perf_counter() - self._started)
+            finalize_best(best_dir, cfg, self._val_data if self.val_dataset is not None else None,
+                          time.perf_counter() - self._started)
         acc.wait_for_everyone()
-        test_metrics = self._test() if cfg.test_data not in (None, "", []) else {}
+        test_metrics = {}
+        if cfg.test_data not in (None, "", []):
+            test_metrics = score_test_sources(acc, best_dir, cfg, self.metrics,
+                                              lambda clips: self._loader(clips, cfg.eval_batch_size or cfg.batch_size, False))
+        push_failure = None
+        if cfg.push_to_hub and acc.is_main_process:  # after testing: the card shows the test results too
+            try:
+                push_best(best_dir, cfg)
+            except WavguardError as exc:  # raised once every process is past the barrier
+                push_failure = exc
+        acc.wait_for_everyone()
         acc.end_training()
+        if push_failure is not None:
+            raise push_failure
         history = [r for r in _read_jsonl(self.metrics.path) if "val_eer" in r or "train_epoch_loss" in r]
         # inf is "no validation yet" inside TrainState; a result without validation reports NaN (n/a)
         best_eer = state.best_eer if state.best_epoch >= 0 and math.isfinite(state.best_eer) else math.nan
-        return TrainResult(self.output_dir / BEST_DIR, best_eer,
-                           state.best_epoch + 1, state.global_step, state.stopped_early, history, test_metrics)
+        return TrainResult(best_dir, best_eer, state.best_epoch + 1, state.global_step, state.stopped_early, history,
+                           test_metrics, cfg.hub_model_id if cfg.push_to_hub else None)
 
     def _fixed_record(self) -> dict[str, Any]:
         return fixed_settings(self.config, ADAM_BETAS, ADAM_EPSILON)
@@ -421,58 +335,6 @@ class Trainer:
         """Save the current model as a wavguard detector directory (main process; others wait);
         :class:`~wavguard.errors.OutputWriteError` when the disk is full or the folder locked."""
         return save_detector(self.accelerator, self.module, self.detector, directory, metrics)
-
-    def _finalize_best(self, seconds: float) -> None:
-        """Calibrate the best detector on the validation data and choose its threshold there;
-        record the training time. Main process only."""
-
-        best_dir = self.output_dir / BEST_DIR
-        if not (best_dir / CONFIG_NAME).is_file():
-            return
-        best = Detector.from_pretrained(best_dir, backend="torch")
-        training = dict(best.config.extra.get("training", {}))
-        training["training_seconds"] = round(float(seconds), 3)
-        best.config.extra = {**best.config.extra, "training": training}
-        cfg = self.config
-        if self.val_dataset is not None and cfg.calibration != "none":
-            val_data = self._val_data
-            # main process only (the others wait at a barrier): no collective scoring here
-            result = calibrate_detector(best, val_data, method=cfg.calibration, threshold=cfg.threshold,
-                                        batch_size=cfg.eval_batch_size or cfg.batch_size, distributed=False)
-            logger.info("calibrated on validation: %s", result)
-            best.config.metrics = {**best.config.metrics, "validation_ece": result.ece_after}
-        with writing(best_dir, "the best detector's calibrated config"):
-            best.config.save(best_dir)
-
-    def _test(self) -> dict[str, dict[str, Any]]:
-        """Score each test source with the saved best detector (deterministic crops)."""
-
-        cfg, acc = self.config, self.accelerator
-        best = Detector.from_pretrained(self.output_dir / BEST_DIR, backend="torch")
-        module = acc.prepare_model(TrainingModule(best.model), evaluation_mode=True)
-        crop = int(round(cfg.crop_seconds * best.config.sample_rate_hz))
-        out: dict[str, dict[str, Any]] = {}
-        for source, split, options in _as_source_list(cfg.test_data, cfg.test_split, {"streaming": cfg.streaming}):
-            data = load_sources({"source": source, "split": split, **options}, split, limit=cfg.max_eval_clips,
-                                seed=cfg.seed, limit_name="max_eval_clips")
-            clips = ClipDataset(data, best.config.sample_rate_hz, crop, train=False, min_samples=best.model.min_samples)
-            loader = acc.prepare_data_loader(self._loader(clips, cfg.eval_batch_size or cfg.batch_size, False))
-            result = evaluate(acc, module, loader)
-            name = f"{source}" + (f"@{split}" if split else "")
-            out[name] = {k: v for k, v in result.items() if k not in ("scores", "labels")}
-            self.metrics.write({"test": name, "step": -1, **out[name]})
-        if acc.is_main_process:
-            best.config.metrics.update({f"test_eer[{k}]": v["eer"] for k, v in out.items()})
-            with writing(self.output_dir / BEST_DIR, "the best detector's test results"):
-                best.config.save(self.output_dir / BEST_DIR)
-        acc.wait_for_everyone()
-        return out
-
-def _provenance(cfg: TrainConfig) -> dict[str, Any]:
-    keys = ("mode", "train_data", "train_split", "epochs", "batch_size", "crop_seconds", "seed", "balance", "loss", "adversarial")
-    data = cfg.to_dict()
-    # the data's Hub revision, when named, so a saved detector says which version it learned from
-    return {k: data[k] for k in keys} | ({"revision": cfg.revision} if cfg.revision else {})
 
 def _flat(data: dict[str, Any]) -> dict[str, Any]:
     return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in data.items()}
