@@ -135,8 +135,9 @@ def load_manifest(
         path: the manifest file (.csv, .tsv, .jsonl, .json holding lines or a list of objects, or .parquet).
         split: with a ``split`` column, return only that split.
         path_column, label_column: override the column detection.
-        label_mapping: the label column's values -> 0/1 or real/fake (``{"human": "real", "tts":
-            "fake"}``), instead of the usual names; a value it leaves out is an error.
+        label_mapping: the label column's values -> 0/1 or real/fake, e.g.
+            ``{"human": "real", "tts": "fake"}``, instead of the usual names; a value it leaves
+            out is an error.
         with_duration: add ``duration_seconds`` from each file's header.
 
     Returns:

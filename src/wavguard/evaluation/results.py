@@ -111,9 +111,10 @@ class EvaluationResult:
         """One row per degradation channel: its EER and AUC next to the clean ones.
 
         Returns:
-            ``[{"channel", "description", "eer", "roc_auc", "min_dcf", "clean_eer",
-            "clean_roc_auc", "eer_ratio", "num_scored", "num_failed"}]`` in channel order; rates
-            are fractions, ``eer_ratio`` is :func:`eer_ratio` (channel EER / clean EER).
+            one dict per channel, in channel order, with the keys ``channel``, ``description``,
+            ``eer``, ``roc_auc``, ``min_dcf``, ``clean_eer``, ``clean_roc_auc``, ``eer_ratio``,
+            ``num_scored``, ``num_failed``; rates are fractions, ``eer_ratio`` is :func:`eer_ratio`
+            (channel EER / clean EER).
         """
         clean = self.metrics
         return [

@@ -38,8 +38,8 @@ from typing import Any
 from .._io import atomic_write, atomic_write_text
 from ..errors import ConfigError, OutputWriteError, WavguardError
 from .datasets import distributed_state
-from .pipeline import check_predict_options
 from .prediction import Prediction
+from .predicts import check_predict_options
 
 __all__ = [
     "ArchiveResult", "COLUMNS", "DEFAULT_SHARD_SIZE", "MANIFEST_NAME", "OUTPUT_SUFFIXES", "WAIT_TIMEOUT", "check_output",
