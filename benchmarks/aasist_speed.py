@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         "whisper tiny.en": lambda: Detector.from_backbone("offline:whisper-tiny.en", seed=0, **window),
         "whisper base": lambda: Detector.from_backbone("offline:whisper-base", seed=0, **window),
         "aasist": lambda: build_aasist_detector(**window),
-        "whisper tiny.en + aasist": lambda: Detector.from_backbone("offline:whisper-tiny.en", seed=0, aasist={}, **window),
+        "whisper tiny.en + aasist": lambda: Detector.from_backbone(
+            "offline:whisper-tiny.en", seed=0, aasist={}, **window
+        ),
         "whisper base + aasist": lambda: Detector.from_backbone("offline:whisper-base", seed=0, aasist={}, **window),
     }
     built = {name: build() for name, build in detectors.items()}

@@ -64,7 +64,7 @@ def _fixed_window_scores(detector, paths: list[str], seconds: float = 4.0) -> li
     scores = []
     for start in range(0, len(paths), 8):
         batch = []
-        for path in paths[start:start + 8]:
+        for path in paths[start : start + 8]:
             samples = decode_audio(path, rate)[:size]
             batch.append(np.pad(samples, (0, size - samples.shape[0])))
         scores.extend(detector.calibrate(detector.score_windows(batch)).tolist())
@@ -83,7 +83,7 @@ def _padded_30s_scores(backbone_dir: str, paths: list[str], rate: int) -> list[f
     scores = []
     with torch.inference_mode():
         for start in range(0, len(paths), 8):
-            clips = [decode_audio(p, rate) for p in paths[start:start + 8]]
+            clips = [decode_audio(p, rate) for p in paths[start : start + 8]]
             features = extractor(clips, sampling_rate=rate, return_tensors="pt").input_features
             scores.extend(torch.softmax(model(features).logits, dim=-1)[:, 1].tolist())
     return scores
@@ -115,8 +115,14 @@ def _long_file_rss(model: str, clips: list[str], rate: int, seconds: float, work
     )
     out = subprocess.run([sys.executable, "-c", code, model, str(path)], capture_output=True, text=True, check=True)
     score, windows, wall, rss_kb = out.stdout.split()[-4:]
-    return {"audio_seconds": seconds, "file_mb": path.stat().st_size / 1e6, "windows": int(windows),
-            "score": float(score), "wall_seconds": float(wall), "peak_rss_mb": int(rss_kb) / 1024}
+    return {
+        "audio_seconds": seconds,
+        "file_mb": path.stat().st_size / 1e6,
+        "windows": int(windows),
+        "score": float(score),
+        "wall_seconds": float(wall),
+        "peak_rss_mb": int(rss_kb) / 1024,
+    }
 
 
 def main() -> None:
@@ -129,8 +135,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-peers", action="store_true", help="skip the two peer rows")
     parser.add_argument("--peer-max-clips", type=int, default=40, help="files the 30 s padding peer scores")
-    parser.add_argument("--peer-backbone", default="offline:whisper-base",
-                        help="the 30 s padding peer's Whisper checkpoint (a directory, Hub id or offline:whisper-<size>)")
+    parser.add_argument(
+        "--peer-backbone",
+        default="offline:whisper-base",
+        help="the 30 s padding peer's Whisper checkpoint (a directory, Hub id or offline:whisper-<size>)",
+    )
     parser.add_argument("--long-file-rss", action="store_true", help="also score a one-hour file and report peak RSS")
     parser.add_argument("--long-file-only", action="store_true", help="only the one-hour file (no table)")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
@@ -151,12 +160,17 @@ def main() -> None:
     calibration = load_any(args.data, split=args.calibration_split)
     paths, labels = _paths(data), np.asarray(data["label"])
     durations = np.asarray(data["duration_seconds"], dtype=np.float64)
-    print(f"load average {os.getloadavg()[0]:.2f}; {len(paths)} clips, {durations.sum():.0f} s of audio; "
-          f"torch/onnxruntime threads {args.threads}", flush=True)
+    print(
+        f"load average {os.getloadavg()[0]:.2f}; {len(paths)} clips, {durations.sum():.0f} s of audio; "
+        f"torch/onnxruntime threads {args.threads}",
+        flush=True,
+    )
     detector = Detector.from_pretrained(args.model) if args.model else tiny_detector("wav2vec2")
     if args.long_file_only:
         with tempfile.TemporaryDirectory() as tmp:
-            print(f"one-hour file: {json.dumps(_long_file_rss(args.model, paths, detector.sample_rate_hz, 3600.0, Path(tmp)))}")
+            print(
+                f"one-hour file: {json.dumps(_long_file_rss(args.model, paths, detector.sample_rate_hz, 3600.0, Path(tmp)))}"
+            )
         return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,16 +178,22 @@ def main() -> None:
         started = time.perf_counter()
         exports = {
             "ONNX fp32": export_onnx(detector, tmp / "fp32"),
-            "ONNX int8 static": export_onnx(detector, tmp / "int8s", quantize="int8", int8_method="static",
-                                            calibration_data=calibration, force=True),
-            "ONNX int8 dynamic": export_onnx(detector, tmp / "int8d", quantize="int8", int8_method="dynamic",
-                                             check_data=calibration, force=True),
+            "ONNX int8 static": export_onnx(
+                detector, tmp / "int8s", quantize="int8", int8_method="static", calibration_data=calibration, force=True
+            ),
+            "ONNX int8 dynamic": export_onnx(
+                detector, tmp / "int8d", quantize="int8", int8_method="dynamic", check_data=calibration, force=True
+            ),
         }
         print(f"exports took {time.perf_counter() - started:.0f} s", flush=True)
         torch_mb = sum(t.numel() * t.element_size() for t in detector.model.parameters()) / 1e6
-        systems = {"PyTorch fp32": (lambda p: [r.score for r in detector.predict(p)], torch_mb),
-                   "PyTorch fp32, decoding on the calling thread": (
-                       lambda p: [r.score for r in detector.predict(p, prefetch=False)], torch_mb)}
+        systems = {
+            "PyTorch fp32": (lambda p: [r.score for r in detector.predict(p)], torch_mb),
+            "PyTorch fp32, decoding on the calling thread": (
+                lambda p: [r.score for r in detector.predict(p, prefetch=False)],
+                torch_mb,
+            ),
+        }
         for name, folder in exports.items():
             onnx = Detector.from_pretrained(folder, threads=args.threads)
             systems[name] = (lambda p, o=onnx: [r.score for r in o.predict(p)], _size_mb(folder))
@@ -184,7 +204,9 @@ def main() -> None:
 
                 backbone = str(resolve_model_dir(args.peer_backbone))
                 systems["peer: 30 s padding (WhisperForAudioClassification)"] = (
-                    lambda p: _padded_30s_scores(backbone, p, detector.sample_rate_hz), None)
+                    lambda p: _padded_30s_scores(backbone, p, detector.sample_rate_hz),
+                    None,
+                )
         reference = None
         print("| system | size MB | audio s/s | x PyTorch | EER % | max abs score change vs PyTorch |")
         print("| --- | --- | --- | --- | --- | --- |")
@@ -196,13 +218,25 @@ def main() -> None:
             eer = None if untrained else 100 * compute_eer(labels, scores)[0]
             change = None if name.startswith("peer") else float(np.abs(scores - reference).max())
             base = rows[0]["audio_seconds_per_second"] if rows else speed
-            rows.append({"system": name, "size_mb": size, "audio_seconds_per_second": speed, "eer_percent": eer,
-                         "max_abs_score_change": change, "clips": n})
-            print(f"| {name} | {'' if size is None else f'{size:.1f}'} | {speed:.1f} | {speed / base:.2f} | "
-                  f"{'untrained head' if eer is None else f'{eer:.2f}'} | {'' if change is None else f'{change:.2g}'} |",
-                  flush=True)
-        checks = {name: json.loads((folder / "onnx.json").read_text()).get("quantization_check")
-                  for name, folder in exports.items()}
+            rows.append(
+                {
+                    "system": name,
+                    "size_mb": size,
+                    "audio_seconds_per_second": speed,
+                    "eer_percent": eer,
+                    "max_abs_score_change": change,
+                    "clips": n,
+                }
+            )
+            print(
+                f"| {name} | {'' if size is None else f'{size:.1f}'} | {speed:.1f} | {speed / base:.2f} | "
+                f"{'untrained head' if eer is None else f'{eer:.2f}'} | {'' if change is None else f'{change:.2g}'} |",
+                flush=True,
+            )
+        checks = {
+            name: json.loads((folder / "onnx.json").read_text()).get("quantization_check")
+            for name, folder in exports.items()
+        }
         for name, check in checks.items():
             if check:
                 print(f"{name} check on {args.calibration_split}: {json.dumps(check)}")
@@ -211,8 +245,13 @@ def main() -> None:
             rss = _long_file_rss(args.model, paths, detector.sample_rate_hz, 3600.0, tmp)
             print(f"one-hour file: {json.dumps(rss)}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "checks": checks, "long_file": rss,
-                                               "threads": args.threads, "clips": len(paths)}, indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps(
+                {"rows": rows, "checks": checks, "long_file": rss, "threads": args.threads, "clips": len(paths)},
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -78,9 +78,18 @@ class Options:
 
     @classmethod
     def short(cls, **overrides) -> Options:
-        base = dict(clients=4, seconds=1.0, clip_seconds=1.5, short_clients=2, large_clients=2, slow_clients=2,
-                    disconnect_clients=2, body_timeout_seconds=1.0, threads=1,
-                    settings={"max_upload_bytes": 3 << 20, "max_batch_files": 4, "max_request_audio_seconds": 20.0})
+        base = dict(
+            clients=4,
+            seconds=1.0,
+            clip_seconds=1.5,
+            short_clients=2,
+            large_clients=2,
+            slow_clients=2,
+            disconnect_clients=2,
+            body_timeout_seconds=1.0,
+            threads=1,
+            settings={"max_upload_bytes": 3 << 20, "max_batch_files": 4, "max_request_audio_seconds": 20.0},
+        )
         return cls(**{**base, **overrides})
 
 
@@ -127,14 +136,18 @@ def _pct(values, q) -> str:
 
 
 def format_table(cases: list[Case]) -> str:
-    head = ("| case | requests | 2xx | 4xx | 503 | 5xx err | no answer | p50 ms | p99 ms | /healthz p99 ms "
-            "| peak RSS MB | notes |")
+    head = (
+        "| case | requests | 2xx | 4xx | 503 | 5xx err | no answer | p50 ms | p99 ms | /healthz p99 ms "
+        "| peak RSS MB | notes |"
+    )
     lines = [head, "|" + " --- |" * head.count(" | ") + " --- |"]
     for c in cases:
         rss = f"{c.peak_rss_mb:.0f}" if c.peak_rss_mb else "-"
-        lines.append(f"| {c.name} | {c.requests} | {c.count(200, 300)} | {c.count(400, 500)} | {c.statuses[503]} | "
-                     f"{c.server_errors} | {c.statuses[0]} | {_pct(c.latencies_ms, 50)} | {_pct(c.latencies_ms, 99)} | "
-                     f"{_pct(c.healthz_ms, 99)} | {rss} | {'; '.join(c.notes)} |")
+        lines.append(
+            f"| {c.name} | {c.requests} | {c.count(200, 300)} | {c.count(400, 500)} | {c.statuses[503]} | "
+            f"{c.server_errors} | {c.statuses[0]} | {_pct(c.latencies_ms, 50)} | {_pct(c.latencies_ms, 99)} | "
+            f"{_pct(c.healthz_ms, 99)} | {rss} | {'; '.join(c.notes)} |"
+        )
     return "\n".join(lines)
 
 
@@ -145,8 +158,9 @@ def _audio(seconds: float, rate: int = _RATE, channels: int = 1, fmt: str = "WAV
     rng = np.random.default_rng(seed)
     mono = chirp(seconds, rate) + 3e-4 * rng.standard_normal(int(round(seconds * rate))).astype(np.float32)
     buf = io.BytesIO()
-    sf.write(buf, np.repeat(mono[:, None], channels, axis=1) if channels > 1 else mono, rate, format=fmt,
-             subtype="PCM_16")
+    sf.write(
+        buf, np.repeat(mono[:, None], channels, axis=1) if channels > 1 else mono, rate, format=fmt, subtype="PCM_16"
+    )
     return buf.getvalue()
 
 
@@ -172,8 +186,9 @@ def bad_inputs(clip: bytes) -> dict[str, dict]:
 
 
 # -- clients -------------------------------------------------------------------------------------
-def _post(http: httpx.Client, url: str, case: Case, well_formed: bool = True, method: str = "POST",
-          **kwargs) -> httpx.Response | None:
+def _post(
+    http: httpx.Client, url: str, case: Case, well_formed: bool = True, method: str = "POST", **kwargs
+) -> httpx.Response | None:
     """Send one request, count its answer in ``case`` (0: none) and, when ``well_formed``, its latency."""
     start = time.perf_counter()
     try:
@@ -202,6 +217,7 @@ def _clip_client(server: Server, case: Case, clip: bytes, deadline: float, name:
     def run() -> None:
         with httpx.Client(timeout=120) as http:
             _until(deadline, lambda: _post(http, f"{server.url}/v1/predict", case, files={"file": (name, clip)}))
+
     return run
 
 
@@ -223,13 +239,16 @@ def _mixed(server: Server, o: Options, clip: bytes) -> Case:
                         _post(http, f"{server.url}/v1/predict", case, well_formed=False, **bad[kind])
                     else:
                         _post(http, f"{server.url}/v1/predict", case, files={"file": ("clip.wav", clip)})
+
         return run
 
     with Watch(server, case):
         _threads(*(client(i) for i in range(o.clients)))
     case.extra["bad_kinds"] = len(kinds)
-    case.notes.append(f"{sum(kinds.values())} bad inputs ({sum(kinds.values()) / max(case.requests, 1):.0%}) of "
-                      f"{len(kinds)} kinds; latency of the 2xx answers")
+    case.notes.append(
+        f"{sum(kinds.values())} bad inputs ({sum(kinds.values()) / max(case.requests, 1):.0%}) of "
+        f"{len(kinds)} kinds; latency of the 2xx answers"
+    )
     return case
 
 
@@ -266,14 +285,19 @@ def _starvation(server: Server, o: Options) -> list[Case]:
                     if response is not None and response.status_code == 200:
                         batch_ms.append((time.perf_counter() - start) * 1000)
                         statuses.update(r["status"] for r in response.json()["results"])
+
         return run
 
     with Watch(server, beside):
         deadline = time.perf_counter() + o.seconds
-        _threads(batch_client(deadline), *(_clip_client(server, beside, short, deadline) for _ in range(o.short_clients)))
+        _threads(
+            batch_client(deadline), *(_clip_client(server, beside, short, deadline) for _ in range(o.short_clients))
+        )
     size_mb = sum(len(f[1][1]) for f in files) / 1e6
-    beside.notes.append(f"{len(batch_ms)} batches of {len(files)} files, {audio_seconds:.0f} s of audio, {size_mb:.1f} MB "
-                        f"(files: {dict(statuses)}), batch p50 {_pct(batch_ms, 50)} ms")
+    beside.notes.append(
+        f"{len(batch_ms)} batches of {len(files)} files, {audio_seconds:.0f} s of audio, {size_mb:.1f} MB "
+        f"(files: {dict(statuses)}), batch p50 {_pct(batch_ms, 50)} ms"
+    )
     alone.notes.append("latency of the short requests (2 s clips)")
     return [alone, beside]
 
@@ -297,19 +321,25 @@ def _large_uploads(server: Server, o: Options) -> Case:
 
     with Watch(server, case):
         _threads(*(client for _ in range(o.large_clients)))
-    case.notes.append(f"503s are ServerBusy (over the in-flight upload cap), retried after Retry-After; "
-                      f"{seconds:.0f} s of 44.1 kHz stereo per file")
+    case.notes.append(
+        f"503s are ServerBusy (over the in-flight upload cap), retried after Retry-After; "
+        f"{seconds:.0f} s of 44.1 kHz stereo per file"
+    )
     return case
 
 
 def _raw_request(body: bytes, declared: int | None = None) -> tuple[bytes, bytes]:
     """(multipart body holding ``body`` as a file, the request's head) for a raw socket."""
     boundary = "wavguardfaults"
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="slow.wav"\r\n'
-            "Content-Type: audio/wav\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="slow.wav"\r\n'
+        "Content-Type: audio/wav\r\n\r\n"
+    ).encode()
     payload = head + body + f"\r\n--{boundary}--\r\n".encode()
-    headers = (f"POST /v1/predict HTTP/1.1\r\nHost: {_HOST}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
-               f"Content-Length: {declared or len(payload)}\r\n\r\n").encode()
+    headers = (
+        f"POST /v1/predict HTTP/1.1\r\nHost: {_HOST}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {declared or len(payload)}\r\n\r\n"
+    ).encode()
     return payload, headers
 
 
@@ -333,19 +363,23 @@ def _slow_uploads(server: Server, o: Options, clip: bytes) -> Case:
         with socket.create_connection((_HOST, server.port), timeout=o.body_timeout_seconds * 5) as sock:
             sock.sendall(headers)
             for start in range(0, chunk_bytes * 6, chunk_bytes):
-                sock.sendall(payload[start:start + chunk_bytes])
+                sock.sendall(payload[start : start + chunk_bytes])
                 if select.select([sock], [], [], o.body_timeout_seconds / 10)[0]:
                     break
             slow[_status_of(sock)] += 1
 
     deadline = time.perf_counter() + o.body_timeout_seconds * 1.5 + o.seconds
     with Watch(server, case):
-        _threads(*(trickle for _ in range(o.slow_clients)), *(_clip_client(server, case, clip, deadline) for _ in range(2)))
+        _threads(
+            *(trickle for _ in range(o.slow_clients)), *(_clip_client(server, case, clip, deadline) for _ in range(2))
+        )
     for status, n in slow.items():
         case.statuses[status] += n
     case.extra["trickled"] = dict(slow)
-    case.notes.append(f"trickled bodies: {dict(slow)} (408: RequestTimeout after {o.body_timeout_seconds:g} s); "
-                      "latency of the normal clients")
+    case.notes.append(
+        f"trickled bodies: {dict(slow)} (408: RequestTimeout after {o.body_timeout_seconds:g} s); "
+        "latency of the normal clients"
+    )
     return case
 
 
@@ -365,11 +399,16 @@ def _disconnects(server: Server, o: Options, clip: bytes) -> Case:
                 case.deliberate_drops += 1
 
     with Watch(server, case):
-        _threads(*(leaver for _ in range(o.disconnect_clients)), *(_clip_client(server, case, clip, deadline) for _ in range(2)))
+        _threads(
+            *(leaver for _ in range(o.disconnect_clients)),
+            *(_clip_client(server, case, clip, deadline) for _ in range(2)),
+        )
     time.sleep(0.5)  # the last leaver's request ends on the server
     counted = server.counter('wavguard_requests_total{endpoint="/v1/predict",status="499"}') - before
     case.extra["counted_499"] = counted
-    case.notes.append(f"{case.deliberate_drops} left mid-body (no answer by design); the server counted {counted:.0f} as 499")
+    case.notes.append(
+        f"{case.deliberate_drops} left mid-body (no answer by design); the server counted {counted:.0f} as 499"
+    )
     return case
 
 
@@ -387,10 +426,19 @@ def _full_disk(server: Server, o: Options, clip: bytes) -> Case:
                 response = _post(http, f"{server.url}/v1/predict", case, files={"file": ("clip.wav", clip)})
                 if response is not None and response.status_code == 200:
                     warned[response.headers.get("x-wavguard-warning", "logged")] += 1
-                    answer = _post(http, f"{server.url}/v1/feedback", case, well_formed=False, content=body,
-                                   headers={"content-type": "application/json"})
-                    feedback[answer.json()["detail"]["error"] if answer is not None and answer.status_code != 200
-                             else getattr(answer, "status_code", 0)] += 1
+                    answer = _post(
+                        http,
+                        f"{server.url}/v1/feedback",
+                        case,
+                        well_formed=False,
+                        content=body,
+                        headers={"content-type": "application/json"},
+                    )
+                    feedback[
+                        answer.json()["detail"]["error"]
+                        if answer is not None and answer.status_code != 200
+                        else getattr(answer, "status_code", 0)
+                    ] += 1
                 readyz = _post(http, f"{server.url}/readyz", case, well_formed=False, method="GET")
                 ready[getattr(readyz, "status_code", 0)] += 1
 
@@ -401,8 +449,10 @@ def _full_disk(server: Server, o: Options, clip: bytes) -> Case:
         server.full_disk(False)
     recovered = httpx.get(f"{server.url}/readyz").status_code
     case.extra.update(predictions=dict(warned), feedback=dict(feedback), readyz=dict(ready), readyz_after=recovered)
-    case.notes.append(f"predictions: {dict(warned)}; feedback: {dict(feedback)}; /readyz: {dict(ready)}, "
-                      f"{recovered} once the disk has room")
+    case.notes.append(
+        f"predictions: {dict(warned)}; feedback: {dict(feedback)}; /readyz: {dict(ready)}, "
+        f"{recovered} once the disk has room"
+    )
     return case
 
 
@@ -419,9 +469,14 @@ def run(options: Options) -> tuple[list[Case], dict]:
         try:
             with httpx.Client(timeout=120) as http:  # warm-up
                 http.post(f"{server.url}/v1/predict", files={"file": ("clip.wav", clip)})
-            cases = [_mixed(server, options, clip), *_starvation(server, options), _large_uploads(server, options),
-                     _slow_uploads(server, options, clip), _disconnects(server, options, clip),
-                     _full_disk(server, options, clip)]
+            cases = [
+                _mixed(server, options, clip),
+                *_starvation(server, options),
+                _large_uploads(server, options),
+                _slow_uploads(server, options, clip),
+                _disconnects(server, options, clip),
+                _full_disk(server, options, clip),
+            ]
         finally:
             server.stop()
         return cases, server.info
@@ -431,18 +486,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--short", action="store_true", help="the seconds-long version (small limits, 1 thread)")
     parser.add_argument("--model", default=None, help="detector directory (default: a tiny random detector)")
-    for name, default in (("clients", 32), ("short-clients", 4), ("large-clients", 8), ("slow-clients", 8),
-                          ("disconnect-clients", 4), ("threads", None)):
+    for name, default in (
+        ("clients", 32),
+        ("short-clients", 4),
+        ("large-clients", 8),
+        ("slow-clients", 8),
+        ("disconnect-clients", 4),
+        ("threads", None),
+    ):
         parser.add_argument(f"--{name}", type=int, default=None, help=f"default {default}")
-    for name, default in (("seconds", 20.0), ("bad-fraction", 0.15), ("clip-seconds", 4.0), ("body-timeout-seconds", 10.0)):
+    for name, default in (
+        ("seconds", 20.0),
+        ("bad-fraction", 0.15),
+        ("clip-seconds", 4.0),
+        ("body-timeout-seconds", 10.0),
+    ):
         parser.add_argument(f"--{name}", type=float, default=None, help=f"default {default}")
     args = parser.parse_args(argv)
     given = {k: v for k, v in vars(args).items() if v is not None and k != "short"}
     options = Options.short(**given) if args.short else Options(**given)
     load = os.getloadavg()[0]
     cases, info = run(options)
-    print(f"load average (1 min) at the start: {load:.2f}; cpu count: {os.cpu_count()}; server torch threads: "
-          f"{info.get('torch_threads')}; clients run on the same machine")
+    print(
+        f"load average (1 min) at the start: {load:.2f}; cpu count: {os.cpu_count()}; server torch threads: "
+        f"{info.get('torch_threads')}; clients run on the same machine"
+    )
     print(format_table(cases))
     return 0
 

@@ -34,24 +34,37 @@ class Server:
         self.port = _free_port()
         self.url = f"http://{_HOST}:{self.port}"
         self.marker, log_path = workdir / "disk-is-full", workdir / "server.log"
-        spec = {"model": model, "port": self.port, "marker": str(self.marker), "threads": options.threads,
-                "settings": {"log_db": str(workdir / "log.sqlite"), "body_timeout_seconds": options.body_timeout_seconds,
-                             **options.settings}}
+        spec = {
+            "model": model,
+            "port": self.port,
+            "marker": str(self.marker),
+            "threads": options.threads,
+            "settings": {
+                "log_db": str(workdir / "log.sqlite"),
+                "body_timeout_seconds": options.body_timeout_seconds,
+                **options.settings,
+            },
+        }
         self.proc = self.thread = None
         if options.in_process:
             import uvicorn
 
             app, settings, self.info, self._restore = _build_app(spec, set_threads=False)
-            self.uvicorn = uvicorn.Server(uvicorn.Config(app, host=_HOST, port=self.port, log_level="error",
-                                                         **settings.server_options()))
+            self.uvicorn = uvicorn.Server(
+                uvicorn.Config(app, host=_HOST, port=self.port, log_level="error", **settings.server_options())
+            )
             self.thread = threading.Thread(target=self.uvicorn.run, daemon=True)
             self.thread.start()
             self.pid = os.getpid()
         else:
             spec["info"] = str(workdir / "server.json")
             with open(log_path, "wb") as log:
-                self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.faults_server", json.dumps(spec)],
-                                             stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "benchmarks.faults_server", json.dumps(spec)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=Path(__file__).resolve().parents[1],
+                )
             self.pid = self.proc.pid
         deadline = time.time() + 180
         while time.time() < deadline and (self.proc is None or self.proc.poll() is None):
@@ -111,7 +124,12 @@ def _build_app(spec: dict, set_threads: bool = True):
 
     class FullDisk(sqlite3.Connection):
         def execute(self, sql, *params):
-            if os.path.exists(marker) and sql.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "CREATE", "DELETE"):
+            if os.path.exists(marker) and sql.lstrip().split(None, 1)[0].upper() in (
+                "INSERT",
+                "UPDATE",
+                "CREATE",
+                "DELETE",
+            ):
                 raise sqlite3.OperationalError("database or disk is full")  # SQLITE_FULL's own words
             return super().execute(sql, *params)
 
@@ -126,9 +144,13 @@ def _build_app(spec: dict, set_threads: bool = True):
     sqlite3.connect = connect
     settings = ServiceSettings(**spec["settings"])
     app = create_app(Detector.from_pretrained(spec["model"]), settings, ui=False)
-    info = {"torch_threads": torch.get_num_threads(), "max_upload_bytes": settings.max_upload_bytes,
-            "max_batch_files": settings.max_batch_files, "max_duration_seconds": settings.max_duration_seconds,
-            "max_request_audio_seconds": settings.max_request_audio_seconds}
+    info = {
+        "torch_threads": torch.get_num_threads(),
+        "max_upload_bytes": settings.max_upload_bytes,
+        "max_batch_files": settings.max_batch_files,
+        "max_duration_seconds": settings.max_duration_seconds,
+        "max_request_audio_seconds": settings.max_request_audio_seconds,
+    }
     return app, settings, info, restore
 
 

@@ -31,8 +31,11 @@ def _free_port() -> int:
 
 
 def _start(model: str, port: int, extra: list[str]) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "wavguard.cli", "serve", model, "--port", str(port), *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wavguard.cli", "serve", model, "--port", str(port), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
@@ -102,7 +105,9 @@ def main() -> None:
                 latencies, errors = _run_clients(url, buf.getvalue(), clients, args.seconds)
                 ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
                 p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-                print(f"| {clients} | {len(latencies) / args.seconds:.1f} | {p50:.0f} | {p95:.0f} | {p99:.0f} | {errors} |")
+                print(
+                    f"| {clients} | {len(latencies) / args.seconds:.1f} | {p50:.0f} | {p95:.0f} | {p99:.0f} | {errors} |"
+                )
         finally:
             proc.terminate()
             proc.wait(timeout=10)

@@ -77,7 +77,9 @@ def check_held_out(train, validation, held_out: list[str]) -> None:
     """Every held-out generator has validation fakes and no train fake (else the study is wrong)."""
     for name in held_out:
         in_train = held_out_mask(train["attack"], train["family"], [name]) & (np.asarray(train["label"]) == 1)
-        in_val = held_out_mask(validation["attack"], validation["family"], [name]) & (np.asarray(validation["label"]) == 1)
+        in_val = held_out_mask(validation["attack"], validation["family"], [name]) & (
+            np.asarray(validation["label"]) == 1
+        )
         if in_train.any():
             raise SystemExit(f"held-out generator {name!r} has {int(in_train.sum())} train fakes: it is not held out")
         if not in_val.any():
@@ -101,8 +103,9 @@ def validation_summary(labels, scores, attacks, families, held_out: list[str]) -
 
 def _git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
 
@@ -131,8 +134,11 @@ def _score_channels(detector, validation, spec: dict, record: dict):
     sample = _seeded_sample(validation, spec.get("channel_clips"))
     clips = len(sample)
     results = evaluate_channels(detector, sample, tuple(spec["channels"]), group_columns=(), bootstrap_resamples=0)
-    record.update(channels=list(spec["channels"]), channel_clips=clips,
-                  val_per_channel={name: r.metrics["eer"] for name, r in results.items()})
+    record.update(
+        channels=list(spec["channels"]),
+        channel_clips=clips,
+        val_per_channel={name: r.metrics["eer"] for name, r in results.items()},
+    )
     labels, scores, attacks, families = [], [], [], []
     for r in results.values():
         rows = sample.select(r.rows)
@@ -151,8 +157,15 @@ def _score_attacked(detector, validation, spec: dict, record: dict):
     attack = {"method": "pgd", "steps": 3, **spec["attack"]}
     sample = _seeded_sample(validation, spec.get("clips"))
     clips = len(sample)
-    result = evaluate_detector(detector, sample, group_columns=(), bootstrap_resamples=0, adversarial_snr_db=attack["snr_db"],
-                               adversarial_method=attack["method"], adversarial_steps=attack["steps"])
+    result = evaluate_detector(
+        detector,
+        sample,
+        group_columns=(),
+        bootstrap_resamples=0,
+        adversarial_snr_db=attack["snr_db"],
+        adversarial_method=attack["method"],
+        adversarial_steps=attack["steps"],
+    )
     attacked = result.adversarial
     rows = sample.select(attacked.rows)
     record.update(attack=attack, attack_clips=clips, val_eer_clean_sample=result.metrics["eer"])
@@ -170,23 +183,40 @@ def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path) -
     validation = splits["validation"]
     load = os.getloadavg()[0]
     started = time.perf_counter()
-    record: dict[str, Any] = {"row": row, "seed": seed, "what": spec.get("what", ""), "load_average": load,
-                              "torch_threads": torch.get_num_threads(), "commit": _git_commit()}
+    record: dict[str, Any] = {
+        "row": row,
+        "seed": seed,
+        "what": spec.get("what", ""),
+        "load_average": load,
+        "torch_threads": torch.get_num_threads(),
+        "commit": _git_commit(),
+    }
     if "from" in spec:
         best = out / "runs" / f"{spec['from']}-seed{seed}" / "best"
         if not best.is_dir():
-            raise SystemExit(f"row {row!r} re-scores row {spec['from']!r} seed {seed}, which has not been trained: run it first")
+            raise SystemExit(
+                f"row {row!r} re-scores row {spec['from']!r} seed {seed}, which has not been trained: run it first"
+            )
         detector = Detector.from_pretrained(best)
         detector.config = detector.config.replace(**(spec.get("detector") or {}))
         record["detector"] = spec.get("detector") or {}
     else:
         settings = row_settings(recipe, study, row)
         record["settings"] = settings
-        config = TrainConfig(**settings, train_data=splits["train"], validation_data=validation, seed=seed,
-                             output_dir=str(out / "runs" / f"{row}-seed{seed}"), cache_dir=str(out / "feature-cache"))
+        config = TrainConfig(
+            **settings,
+            train_data=splits["train"],
+            validation_data=validation,
+            seed=seed,
+            output_dir=str(out / "runs" / f"{row}-seed{seed}"),
+            cache_dir=str(out / "feature-cache"),
+        )
         result = train(config, resume=True, start_if_missing=True)
-        record.update(best_epoch=result.best_epoch, train_seconds=time.perf_counter() - started,
-                      history=[{k: v for k, v in h.items() if isinstance(v, (int, float, str))} for h in result.history])
+        record.update(
+            best_epoch=result.best_epoch,
+            train_seconds=time.perf_counter() - started,
+            history=[{k: v for k, v in h.items() if isinstance(v, (int, float, str))} for h in result.history],
+        )
         detector = Detector.from_pretrained(result.best_dir)
         record["trainable"] = trainable_count(detector.model, config.mode)
     if spec.get("channels"):
@@ -206,9 +236,15 @@ def trainable_count(model, mode: str) -> int:
     layer weights, LoRA adapters, and in ``full`` mode the backbone except its frozen convolutional
     front end and position table."""
     frozen_backbone = ("conv1.", "conv2.", "embed_positions", "feature_extractor", "feature_projection")
-    return int(sum(p.numel() for n, p in model.named_parameters()
-                   if n.startswith(("layer_sum.", "head.")) or "lora_" in n
-                   or (mode == "full" and not any(f in n for f in frozen_backbone))))
+    return int(
+        sum(
+            p.numel()
+            for n, p in model.named_parameters()
+            if n.startswith(("layer_sum.", "head."))
+            or "lora_" in n
+            or (mode == "full" and not any(f in n for f in frozen_backbone))
+        )
+    )
 
 
 def _mean_std(values: list[float]) -> str:
@@ -224,18 +260,24 @@ def render(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
     for r in records:
         by_row.setdefault(r["row"], []).append(r)
     families = sorted({f for r in records for f in r["val_per_family"]})
-    lines = ["| row | what | seeds | val EER % pooled | val EER % held-out generators | " + " | ".join(families)
-             + " | trainable | train s |", "| --- | --- | --- | --- | --- |" + " --- |" * (len(families) + 2)]
+    lines = [
+        "| row | what | seeds | val EER % pooled | val EER % held-out generators | "
+        + " | ".join(families)
+        + " | trainable | train s |",
+        "| --- | --- | --- | --- | --- |" + " --- |" * (len(families) + 2),
+    ]
     for row in [*study["rows"], *sorted(set(by_row) - set(study["rows"]))]:
         runs = by_row.get(row)
         if not runs:
             continue
         seconds = [r["train_seconds"] for r in runs if "train_seconds" in r]
-        lines.append(f"| {row} | {runs[0]['what']} | {len(runs)} | {_mean_std([r['val_eer'] for r in runs])} | "
-                     f"{_mean_std([r['val_eer_held_out'] for r in runs])} | "
-                     + " | ".join(_mean_std([r["val_per_family"].get(f, float("nan")) for r in runs]) for f in families)
-                     + (f" | {runs[0]['trainable'] / 1e6:.3f} M" if "trainable" in runs[0] else " | -")
-                     + (f" | {np.mean(seconds):.0f} |" if seconds else " | - |"))
+        lines.append(
+            f"| {row} | {runs[0]['what']} | {len(runs)} | {_mean_std([r['val_eer'] for r in runs])} | "
+            f"{_mean_std([r['val_eer_held_out'] for r in runs])} | "
+            + " | ".join(_mean_std([r["val_per_family"].get(f, float("nan")) for r in runs]) for f in families)
+            + (f" | {runs[0]['trainable'] / 1e6:.3f} M" if "trainable" in runs[0] else " | -")
+            + (f" | {np.mean(seconds):.0f} |" if seconds else " | - |")
+        )
     return "\n".join(lines)
 
 
@@ -264,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     done = {(r["row"], int(r["seed"])) for r in read_lines(results)}
     todo = [(row, seed) for row in rows for seed in args.seeds if (row, seed) not in done]
     if not args.resume and len(todo) < len(rows) * len(args.seeds):
-        parser.error(f"{results} already has {sorted(set(done) & {(r, s) for r in rows for s in args.seeds})}: pass --resume to skip them")
+        parser.error(
+            f"{results} already has {sorted(set(done) & {(r, s) for r in rows for s in args.seeds})}: pass --resume to skip them"
+        )
     from wavguard.data import load_manifest
 
     recipe = yaml.safe_load(Path(args.recipe).read_text())
@@ -274,8 +318,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {row} seed {seed}", flush=True)
         record = run_row(row, seed, study, recipe, splits, out)
         append_line(results, record)
-        print(f"   val EER {100 * record['val_eer']:.1f} %, held-out generators {100 * record['val_eer_held_out']:.1f} % "
-              f"({record['seconds']:.0f} s)", flush=True)
+        print(
+            f"   val EER {100 * record['val_eer']:.1f} %, held-out generators {100 * record['val_eer_held_out']:.1f} % "
+            f"({record['seconds']:.0f} s)",
+            flush=True,
+        )
     print(render(read_lines(results), study))
     return 0
 

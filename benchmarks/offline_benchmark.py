@@ -66,16 +66,26 @@ from benchmarks.offline_results import (
     runs_to_do,
 )
 
-__all__ = ["SYSTEMS", "render_markdown", "load_results", "leave_out_mask", "without_fakes", "auto_leave_out", "NOTEBOOK_AUGMENT"]
+__all__ = [
+    "SYSTEMS",
+    "render_markdown",
+    "load_results",
+    "leave_out_mask",
+    "without_fakes",
+    "auto_leave_out",
+    "NOTEBOOK_AUGMENT",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RECIPE = REPO / "recipes" / "offline_corpus" / "train.yaml"
 #: the augmentation of the seed notebook's log-mel CNN (f): pitch, tempo and noise, each now and then
-NOTEBOOK_AUGMENT = {"transforms": [
-    {"name": "pitch_shift", "p": 0.3, "min_semitones": -2.0, "max_semitones": 2.0},
-    {"name": "time_stretch", "p": 0.3, "min_rate": 0.9, "max_rate": 1.1},
-    {"name": "gaussian_snr", "p": 0.5, "min_snr_db": 10.0, "max_snr_db": 30.0},
-]}
+NOTEBOOK_AUGMENT = {
+    "transforms": [
+        {"name": "pitch_shift", "p": 0.3, "min_semitones": -2.0, "max_semitones": 2.0},
+        {"name": "time_stretch", "p": 0.3, "min_rate": 0.9, "max_rate": 1.1},
+        {"name": "gaussian_snr", "p": 0.5, "min_snr_db": 10.0, "max_snr_db": 30.0},
+    ]
+}
 #: generator families that are neural networks: a family's variants are separate checkpoints ("attack")
 #: or one network spoken through different front ends ("family": left out as a whole)
 NEURAL = {"hifigan": "attack", "piper": "family"}
@@ -95,8 +105,10 @@ def without_fakes(dataset, value: str, *, required: bool = True):
     if required and not mask.any():
         fakes = np.asarray(dataset["label"]) == 1
         attacks, families = ({str(v) for v in np.asarray(dataset[c])[fakes]} for c in ("attack", "family"))
-        raise ValueError(f"--leave-out {value!r} matches no fake of the train split; its attacks are "
-                         f"{sorted(attacks)} (families: {sorted(families)})")
+        raise ValueError(
+            f"--leave-out {value!r} matches no fake of the train split; its attacks are "
+            f"{sorted(attacks)} (families: {sorted(families)})"
+        )
     return dataset.select(np.flatnonzero(~mask).tolist())
 
 
@@ -125,9 +137,17 @@ def recipe_settings(args) -> dict[str, Any]:
     from wavguard.training.overrides import apply_overrides
 
     settings = yaml.safe_load(Path(args.recipe).read_text()) or {}
-    flags = {"epochs": args.epochs, "early_stopping_patience": args.patience, "backbone_learning_rate": args.lora_lr,
-             "layer_weights_learning_rate": args.layer_lr, "num_layers": args.num_layers, "batch_size": args.batch_size,
-             "crop_seconds": args.crop_seconds, "max_train_clips": args.max_train_clips, "max_eval_clips": args.max_eval_clips}
+    flags = {
+        "epochs": args.epochs,
+        "early_stopping_patience": args.patience,
+        "backbone_learning_rate": args.lora_lr,
+        "layer_weights_learning_rate": args.layer_lr,
+        "num_layers": args.num_layers,
+        "batch_size": args.batch_size,
+        "crop_seconds": args.crop_seconds,
+        "max_train_clips": args.max_train_clips,
+        "max_eval_clips": args.max_eval_clips,
+    }
     settings.update({k: v for k, v in flags.items() if v is not None})
     if args.crop_seconds is not None:
         settings["detector"] = {**(settings.get("detector") or {}), "window_seconds": args.crop_seconds}
@@ -146,13 +166,29 @@ def system_settings(system: str, recipe: dict[str, Any], frozen_epochs: int) -> 
     if system == "b":
         return {**recipe, "mode": "frozen", "augment": None, "adversarial": None, "epochs": frozen_epochs}
     if system in ("e", "f"):
-        keep = ("batch_size", "crop_seconds", "balance", "early_stopping_patience", "calibration", "threshold",
-                "max_train_clips", "max_eval_clips", "scheduler", "warmup_ratio")
+        keep = (
+            "batch_size",
+            "crop_seconds",
+            "balance",
+            "early_stopping_patience",
+            "calibration",
+            "threshold",
+            "max_train_clips",
+            "max_eval_clips",
+            "scheduler",
+            "warmup_ratio",
+        )
         window = (recipe.get("detector") or {}).get("window_seconds", recipe.get("crop_seconds", 4.0))
         feature = "lfcc" if system == "e" else "logmel"
-        return {**{k: recipe[k] for k in keep if k in recipe}, "kind": "spectrogram", "mode": "full", "epochs": frozen_epochs,
-                "head_learning_rate": 1e-3, "augment": recipe.get("augment") if system == "e" else NOTEBOOK_AUGMENT,
-                "detector": {"window_seconds": window, "spectrogram": {"feature": feature}}}
+        return {
+            **{k: recipe[k] for k in keep if k in recipe},
+            "kind": "spectrogram",
+            "mode": "full",
+            "epochs": frozen_epochs,
+            "head_learning_rate": 1e-3,
+            "augment": recipe.get("augment") if system == "e" else NOTEBOOK_AUGMENT,
+            "detector": {"window_seconds": window, "spectrogram": {"feature": feature}},
+        }
     raise ValueError(f"system {system!r} is not trained by train()")
 
 
@@ -195,16 +231,29 @@ def _train(system, seed, leave_out, data, args, recipe) -> tuple[Any, dict[str, 
     else:
         settings.pop("backbone", None)
     directory = run_dir(out, system, seed, leave_out)
-    cfg = TrainConfig.from_dict({**settings, "train_data": train_ds, "validation_data": val_ds, "seed": seed,
-                                 "output_dir": str(directory), "cache_dir": str(out / "feature-cache")})
+    cfg = TrainConfig.from_dict(
+        {
+            **settings,
+            "train_data": train_ds,
+            "validation_data": val_ds,
+            "seed": seed,
+            "output_dir": str(directory),
+            "cache_dir": str(out / "feature-cache"),
+        }
+    )
     resumed = args.resume and any((directory / "checkpoints").glob("*"))
     started = time.perf_counter()
     result = train(cfg, resume=args.resume, start_if_missing=True)
     wall = time.perf_counter() - started
     # a resumed run's earlier epochs ran in another process: count the epochs' own times then
     epochs = sum(r.get("epoch_seconds", 0.0) for r in result.history)
-    timing = {"train_seconds": epochs if resumed else wall, "resumed": bool(resumed), "epochs_run": len(result.history),
-              "train_clips": len(train_ds), "validation_clips": len(val_ds)}
+    timing = {
+        "train_seconds": epochs if resumed else wall,
+        "resumed": bool(resumed),
+        "epochs_run": len(result.history),
+        "train_clips": len(train_ds),
+        "validation_clips": len(val_ds),
+    }
     return result, timing, {k: v for k, v in cfg.to_dict().items() if k not in ("train_data", "validation_data")}
 
 
@@ -246,8 +295,11 @@ def summaries(labels, scores, test, seen_families, leave_out: str | None = None)
     if leave_out:
         left = leave_out_mask(test, leave_out)
         out.update(leave_out_eer=fakes_eer(left), leave_out_test_fakes=int(left.sum()))
-    out.update(per_attack=_group_eers(labels, scores, test["attack"]), per_family=_group_eers(labels, scores, family),
-               per_language=_within_groups(labels, scores, test["language"]))
+    out.update(
+        per_attack=_group_eers(labels, scores, test["attack"]),
+        per_family=_group_eers(labels, scores, family),
+        per_language=_within_groups(labels, scores, test["language"]),
+    )
     if "channel" in test.column_names:
         out["per_channel"] = _within_groups(labels, scores, test["channel"])
     return out
@@ -264,8 +316,9 @@ def _speed(detector, files: list) -> float:
 def _trainable_count(det) -> int:
     """Parameters the system trained: the head and layer weights, plus LoRA adapters (a loaded
     detector marks nothing trainable, so count by name); the spectrogram CNN is all head."""
-    return int(sum(p.numel() for n, p in det.model.named_parameters()
-                   if n.startswith(("layer_sum.", "head.")) or "lora_" in n))
+    return int(
+        sum(p.numel() for n, p in det.model.named_parameters() if n.startswith(("layer_sum.", "head.")) or "lora_" in n)
+    )
 
 
 def _channels(det, test_ds, channels: list[str], seed: int) -> dict[str, float] | float:
@@ -274,7 +327,9 @@ def _channels(det, test_ds, channels: list[str], seed: int) -> dict[str, float] 
 
     if not channels:
         return evaluate_detector(det, test_ds, group_columns=(), bootstrap_resamples=0).metrics["eer"]
-    results = evaluate_channels(det, test_ds, tuple(channels), channel_seed=seed, group_columns=(), bootstrap_resamples=0)
+    results = evaluate_channels(
+        det, test_ds, tuple(channels), channel_seed=seed, group_columns=(), bootstrap_resamples=0
+    )
     return {name: r.metrics["eer"] for name, r in results.items()}
 
 
@@ -283,13 +338,26 @@ def _meta() -> dict[str, Any]:
     import torch
 
     try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = bool(subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, timeout=10).stdout.strip())
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        )
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
-    return {"load_average": os.getloadavg()[0], "torch_threads": torch.get_num_threads(), "git_commit": commit or None,
-            "git_dirty": dirty, "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "load_average": os.getloadavg()[0],
+        "torch_threads": torch.get_num_threads(),
+        "git_commit": commit or None,
+        "git_dirty": dirty,
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def run_one(system: str, seed: int, leave_out: str | None, data, args, recipe, probe_cache: dict) -> dict[str, Any]:
@@ -300,16 +368,29 @@ def run_one(system: str, seed: int, leave_out: str | None, data, args, recipe, p
     if leave_out:
         train_ds = without_fakes(train_ds, leave_out)
     seen_families = set(np.asarray(train_ds["family"])[np.asarray(train_ds["label"]) == 1])
-    record: dict[str, Any] = {"type": "run", "system": system, "seed": seed, "leave_out": leave_out, **_meta(),
-                              "seen_families": sorted(seen_families)}
+    record: dict[str, Any] = {
+        "type": "run",
+        "system": system,
+        "seed": seed,
+        "leave_out": leave_out,
+        **_meta(),
+        "seen_families": sorted(seen_families),
+    }
     want_channels = bool(args.channels) and seed in args.channel_seeds and not leave_out
     if system == "c":
         backbone = _local_backbone(recipe["backbone"])
         fit = probe(data, backbone, args, seed, probe_cache)
         record.update(summaries(test_ds["label"], fit["scores"], test_ds, seen_families))
-        record.update(scores=[float(x) for x in fit["scores"]], val_eer=fit["val_eer"], layer=fit["layer"],
-                      per_layer=fit["per_layer"], params=fit["params"], trainable=fit["params"],
-                      train_seconds=fit["train_seconds"], speed=None)
+        record.update(
+            scores=[float(x) for x in fit["scores"]],
+            val_eer=fit["val_eer"],
+            layer=fit["layer"],
+            per_layer=fit["per_layer"],
+            params=fit["params"],
+            trainable=fit["params"],
+            train_seconds=fit["train_seconds"],
+            speed=None,
+        )
         if want_channels:
             record["channels"] = probe_channels(fit, probe_cache, backbone, test_ds, args, seed)
         return record
@@ -320,9 +401,17 @@ def run_one(system: str, seed: int, leave_out: str | None, data, args, recipe, p
         raise RuntimeError(f"{len(test_ds) - len(evaluation.rows)} test clips failed to score")
     record.update(summaries(evaluation.labels, evaluation.scores, test_ds, seen_families, leave_out))
     test_files = [c["path"] for c in test_ds["audio"]][: args.speed_files]
-    record.update(scores=[float(x) for x in evaluation.scores], params=int(sum(p.numel() for p in det.model.parameters())),
-                  trainable=_trainable_count(det), speed=_speed(det, test_files), threshold=det.config.threshold,
-                  val_eer=result.best_eer, best_epoch=result.best_epoch, config=config, **timing)
+    record.update(
+        scores=[float(x) for x in evaluation.scores],
+        params=int(sum(p.numel() for p in det.model.parameters())),
+        trainable=_trainable_count(det),
+        speed=_speed(det, test_files),
+        threshold=det.config.threshold,
+        val_eer=result.best_eer,
+        best_epoch=result.best_epoch,
+        config=config,
+        **timing,
+    )
     if hasattr(det.model, "layer_sum"):
         record["layer_weights"] = det.model.layer_sum.weights.detach().tolist()
     if want_channels:
@@ -350,26 +439,54 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--manifest", help="the corpus' manifest.csv (not needed with --report)")
     p.add_argument("--out", default="runs/benchmark", help="training runs, caches, report.md and plots")
-    p.add_argument("--results", default=None, help="the JSON-lines results file runs append to (default OUT/results.jsonl)")
-    p.add_argument("--resume", action="store_true", help="skip runs already in --results; continue an interrupted training")
+    p.add_argument(
+        "--results", default=None, help="the JSON-lines results file runs append to (default OUT/results.jsonl)"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="skip runs already in --results; continue an interrupted training"
+    )
     p.add_argument("--report", action="store_true", help="only render OUT/report.md and the plots from --results")
     p.add_argument("--recipe", default=str(DEFAULT_RECIPE), help="TrainConfig YAML of system (a) (and of b, d)")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of the recipe (TrainConfig fields)")
+    p.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of the recipe (TrainConfig fields)"
+    )
     p.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--leave-out", nargs="+", default=None, metavar="ATTACK_OR_FAMILY",
-                   help="train (a) without these train fakes, one run per value and seed ('auto': the neural ones)")
-    p.add_argument("--depth-speed", action="store_true", help="only time scoring by backbone depth (2, 3, 4, 6 layers) and append it")
+    p.add_argument(
+        "--leave-out",
+        nargs="+",
+        default=None,
+        metavar="ATTACK_OR_FAMILY",
+        help="train (a) without these train fakes, one run per value and seed ('auto': the neural ones)",
+    )
+    p.add_argument(
+        "--depth-speed",
+        action="store_true",
+        help="only time scoring by backbone depth (2, 3, 4, 6 layers) and append it",
+    )
     p.add_argument("--epochs", type=int, default=None, help="epochs of (a) and (d) (default: the recipe's)")
     p.add_argument("--frozen-epochs", type=int, default=15, help="epochs of (b), (e) and (f)")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience (default: the recipe's)")
-    p.add_argument("--lora-lr", type=float, default=None, help="learning rate of the LoRA adapters (default: the recipe's)")
-    p.add_argument("--layer-lr", type=float, default=None, help="learning rate of the softmax layer weights (default: the recipe's)")
-    p.add_argument("--num-layers", type=int, default=None, help="keep the backbone's first N layers (default: the recipe's)")
+    p.add_argument(
+        "--lora-lr", type=float, default=None, help="learning rate of the LoRA adapters (default: the recipe's)"
+    )
+    p.add_argument(
+        "--layer-lr",
+        type=float,
+        default=None,
+        help="learning rate of the softmax layer weights (default: the recipe's)",
+    )
+    p.add_argument(
+        "--num-layers", type=int, default=None, help="keep the backbone's first N layers (default: the recipe's)"
+    )
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--crop-seconds", type=float, default=None, help="training crop and detector window (default: the recipe's)")
+    p.add_argument(
+        "--crop-seconds", type=float, default=None, help="training crop and detector window (default: the recipe's)"
+    )
     p.add_argument("--max-train-clips", type=int, default=None)
-    p.add_argument("--max-eval-clips", type=int, default=None, help="validation clips used (early stopping, calibration)")
+    p.add_argument(
+        "--max-eval-clips", type=int, default=None, help="validation clips used (early stopping, calibration)"
+    )
     p.add_argument("--augment", default=None, help="YAML/JSON augment config replacing the recipe's (a, d, e)")
     p.add_argument("--plots-dir", default=None, help="where the PNG plots go (default: OUT/plots)")
     p.add_argument("--speed-files", type=int, default=24, help="test files timed for scoring speed")
@@ -398,15 +515,21 @@ def main(argv: list[str] | None = None) -> None:
     splits = load_manifest(args.manifest)
     data = splits["train"], splits["validation"], splits["test"]
     records = read_lines(results_path)
-    corpus = {"type": "corpus", "manifest": str(args.manifest), "test_labels": [int(x) for x in data[2]["label"]],
-              "sizes": {n: len(d) for n, d in zip(("train", "validation", "test"), data)}}
+    corpus = {
+        "type": "corpus",
+        "manifest": str(args.manifest),
+        "test_labels": [int(x) for x in data[2]["label"]],
+        "sizes": {n: len(d) for n, d in zip(("train", "validation", "test"), data)},
+    }
     try:
         if check_corpus(records, corpus):
             append_line(results_path, corpus)
         if args.depth_speed:
             if any(r.get("type") == "depth_speed" for r in records):
                 if not args.resume:
-                    raise ValueError(f"{results_path} already has the depth timing: pass --resume or another --results file")
+                    raise ValueError(
+                        f"{results_path} already has the depth timing: pass --resume or another --results file"
+                    )
                 print(f"{results_path} already has the depth timing; nothing to do")
             else:
                 _depth_speed(results_path, recipe, data[2], args)
@@ -415,11 +538,17 @@ def main(argv: list[str] | None = None) -> None:
         todo = runs_to_do(requested, done_runs(records), args.resume, results_path)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
-    print(f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}; "
-          f"{len(todo)} of {len(requested)} runs to do -> {results_path}", flush=True)
+    print(
+        f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}; "
+        f"{len(todo)} of {len(requested)} runs to do -> {results_path}",
+        flush=True,
+    )
     probe_cache: dict = {}
     for system, seed, leave_out in todo:
-        print(f"== ({system}) {SYSTEMS[system]}, seed {seed}" + (f", without {leave_out}" if leave_out else ""), flush=True)
+        print(
+            f"== ({system}) {SYSTEMS[system]}, seed {seed}" + (f", without {leave_out}" if leave_out else ""),
+            flush=True,
+        )
         append_line(results_path, run_one(system, seed, leave_out, data, args, recipe, probe_cache))
     print(report(results_path, out, args.plots_dir), flush=True)
 
@@ -441,7 +570,10 @@ def _depth_speed(results_path: Path, recipe: dict, test_ds, args) -> None:
 
     backbone, window = _local_backbone(recipe["backbone"]), args.probe_crop
     files = [c["path"] for c in test_ds["audio"]][: args.speed_files]
-    speeds = {str(k): _speed(Detector.from_backbone(backbone, num_layers=k, window_seconds=window), files) for k in (2, 3, 4, 6)}
+    speeds = {
+        str(k): _speed(Detector.from_backbone(backbone, num_layers=k, window_seconds=window), files)
+        for k in (2, 3, 4, 6)
+    }
     append_line(results_path, {"type": "depth_speed", "truncation_speed": speeds, **_meta()})
     print(speeds)
 

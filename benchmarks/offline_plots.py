@@ -79,15 +79,21 @@ def plot_det(results: dict[str, Any], path: Path) -> Path | None:
     curves = []
     for s, runs in results["systems"].items():
         if runs and "scores" in runs[0]:
-            curves.append(SimpleNamespace(labels=labels, scores=np.asarray(runs[0]["scores"]), name=f"({s})",
-                                          metrics={"eer": runs[0]["eer"]}))
+            curves.append(
+                SimpleNamespace(
+                    labels=labels, scores=np.asarray(runs[0]["scores"]), name=f"({s})", metrics={"eer": runs[0]["eer"]}
+                )
+            )
     return det(curves, path, title="DET, test split (first seed)")
 
 
 def plot_layers(results: dict[str, Any], path: Path) -> Path | None:
     """Learned softmax layer weights (a, b, d) next to the linear probe's EER per layer (c)."""
-    weights = {s: np.mean([r["layer_weights"] for r in runs], axis=0) for s, runs in results["systems"].items()
-               if runs and "layer_weights" in runs[0]}
+    weights = {
+        s: np.mean([r["layer_weights"] for r in runs], axis=0)
+        for s, runs in results["systems"].items()
+        if runs and "layer_weights" in runs[0]
+    }
     probe = results["systems"].get("c")
     if not weights and not probe:
         return None
@@ -112,8 +118,11 @@ def plot_layers(results: dict[str, Any], path: Path) -> Path | None:
 
 def plot_channels(results: dict[str, Any], path: Path) -> Path | None:
     """EER % under each degradation channel next to clean, first seed of each system."""
-    robust = {s: next(r["channels"] for r in runs if "channels" in r) for s, runs in results["systems"].items()
-              if any("channels" in r for r in runs)}
+    robust = {
+        s: next(r["channels"] for r in runs if "channels" in r)
+        for s, runs in results["systems"].items()
+        if any("channels" in r for r in runs)
+    }
     if not robust:
         return None
     names = list(next(iter(robust.values())))
@@ -132,7 +141,11 @@ def plot_depth(results: dict[str, Any], path: Path) -> Path | None:
     fig, ax = _figure(4.5, 3.0)
     layers = [int(k) for k in speeds]
     ax.plot(layers, list(speeds.values()), marker="o")
-    ax.set(xlabel="Whisper-base encoder layers kept", ylabel="audio seconds per second", title="scoring speed, 2 CPU threads")
+    ax.set(
+        xlabel="Whisper-base encoder layers kept",
+        ylabel="audio seconds per second",
+        title="scoring speed, 2 CPU threads",
+    )
     ax.set_xticks(layers)
     ax.grid(alpha=0.3)
     return _save(fig, path)
@@ -146,11 +159,15 @@ def plot_leave_out(results: dict[str, Any], path: Path) -> Path | None:
     if not left:
         return None
     values = sorted(left)
-    with_it = [_stat([{"v": v} for v in leave_out_baseline(value, results["systems"].get("a", []))], lambda r: r["v"])
-               for value in values]
+    with_it = [
+        _stat([{"v": v} for v in leave_out_baseline(value, results["systems"].get("a", []))], lambda r: r["v"])
+        for value in values
+    ]
     without = [_stat(left[value], lambda r: r.get("leave_out_eer")) for value in values]
-    series = {"(a), heard in training": ([m for m, _ in with_it], [sd for _, sd in with_it]),
-              "(a) without it": ([m for m, _ in without], [sd for _, sd in without])}
+    series = {
+        "(a), heard in training": ([m for m, _ in with_it], [sd for _, sd in with_it]),
+        "(a) without it": ([m for m, _ in without], [sd for _, sd in without]),
+    }
     fig, ax = _figure(6.0, 3.4)
     _bars(ax, values, series, "EER % of its test fakes")
     ax.set_title("A generator never heard in training")
@@ -161,8 +178,15 @@ def plot_all(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Every plot that ``results`` has data for, as ``out_dir/benchmark_<name>.png``."""
     out_dir = Path(out_dir)
     made = {}
-    for name, fn in (("eer", plot_eer), ("families", plot_families), ("det", plot_det), ("layers", plot_layers),
-                     ("channels", plot_channels), ("depth", plot_depth), ("leave_out", plot_leave_out)):
+    for name, fn in (
+        ("eer", plot_eer),
+        ("families", plot_families),
+        ("det", plot_det),
+        ("layers", plot_layers),
+        ("channels", plot_channels),
+        ("depth", plot_depth),
+        ("leave_out", plot_leave_out),
+    ):
         path = fn(results, out_dir / f"{PREFIX}{name}.png")
         if path is not None:
             made[name] = path

@@ -47,7 +47,9 @@ def probe_features(data, backbone: str, crop_seconds: float, out: Path, manifest
     if "features" in cache:
         return cache["features"], cache["feature_seconds"]
     stat = Path(manifest).stat()
-    key = hashlib.sha1(f"{Path(manifest).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{backbone}|{crop_seconds}".encode()).hexdigest()[:12]
+    key = hashlib.sha1(
+        f"{Path(manifest).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{backbone}|{crop_seconds}".encode()
+    ).hexdigest()[:12]
     folder = out / "probe-features" / key
     names = ("train", "validation", "test")
     if all((folder / f"{n}.npy").is_file() for n in names) and (folder / "seconds.json").is_file():
@@ -62,7 +64,9 @@ def probe_features(data, backbone: str, crop_seconds: float, out: Path, manifest
         for n, f in zip(names, feats):
             np.save(folder / f"{n}.tmp.npy", f)
             os.replace(folder / f"{n}.tmp.npy", folder / f"{n}.npy")
-        (folder / "seconds.json").write_text(json.dumps({"seconds": seconds, "backbone": backbone, "manifest": manifest}))
+        (folder / "seconds.json").write_text(
+            json.dumps({"seconds": seconds, "backbone": backbone, "manifest": manifest})
+        )
     cache.update(features=feats, feature_seconds=seconds)
     return feats, seconds
 
@@ -75,20 +79,35 @@ def probe(data, backbone: str, args, seed: int, cache: dict) -> dict[str, Any]:
 
     from wavguard.metrics import compute_eer, roc_auc
 
-    (xtr, xva, xte), feature_seconds = probe_features(data, backbone, args.probe_crop, Path(args.out), args.manifest, cache)
+    (xtr, xva, xte), feature_seconds = probe_features(
+        data, backbone, args.probe_crop, Path(args.out), args.manifest, cache
+    )
     ytr, yva, yte = [np.asarray(d["label"]) for d in data]
     started = time.perf_counter()
     per_layer = []
     for layer in range(xtr.shape[1]):
         clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000, random_state=seed))
         clf.fit(xtr[:, layer], ytr)
-        per_layer.append({"layer": layer, "val_eer": compute_eer(yva, clf.predict_proba(xva[:, layer])[:, 1])[0],
-                          "test_eer": compute_eer(yte, clf.predict_proba(xte[:, layer])[:, 1])[0], "model": clf})
+        per_layer.append(
+            {
+                "layer": layer,
+                "val_eer": compute_eer(yva, clf.predict_proba(xva[:, layer])[:, 1])[0],
+                "test_eer": compute_eer(yte, clf.predict_proba(xte[:, layer])[:, 1])[0],
+                "model": clf,
+            }
+        )
     best = min(per_layer, key=lambda r: r["val_eer"])
     scores = best["model"].predict_proba(xte[:, best["layer"]])[:, 1]
-    return {"layer": best["layer"], "scores": scores, "model": best["model"], "roc_auc": roc_auc(yte, scores),
-            "val_eer": best["val_eer"], "per_layer": [{k: v for k, v in r.items() if k != "model"} for r in per_layer],
-            "params": int(xtr.shape[2] + 1), "train_seconds": feature_seconds + time.perf_counter() - started}
+    return {
+        "layer": best["layer"],
+        "scores": scores,
+        "model": best["model"],
+        "roc_auc": roc_auc(yte, scores),
+        "val_eer": best["val_eer"],
+        "per_layer": [{k: v for k, v in r.items() if k != "model"} for r in per_layer],
+        "params": int(xtr.shape[2] + 1),
+        "train_seconds": feature_seconds + time.perf_counter() - started,
+    }
 
 
 def probe_channels(probe: dict, cache: dict, backbone: str, test_ds, args, seed: int) -> dict[str, float]:

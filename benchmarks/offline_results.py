@@ -99,7 +99,9 @@ def done_runs(records: list[dict[str, Any]]) -> set[RunKey]:
     return {run_key(r) for r in records if r.get("type") == "run"}
 
 
-def runs_to_do(requested: list[RunKey], done: set[RunKey], resume: bool, results: str | Path = "the results file") -> list[RunKey]:
+def runs_to_do(
+    requested: list[RunKey], done: set[RunKey], resume: bool, results: str | Path = "the results file"
+) -> list[RunKey]:
     """The requested runs not yet in the results file, in order (duplicates dropped).
 
     Raises:
@@ -109,8 +111,10 @@ def runs_to_do(requested: list[RunKey], done: set[RunKey], resume: bool, results
     already = [k for k in todo if k in done]
     if already and not resume:
         names = ", ".join(_key_text(k) for k in already)
-        raise ValueError(f"{results} already has {names}: pass --resume to skip finished runs (and resume "
-                         "an interrupted one), or another --results file")
+        raise ValueError(
+            f"{results} already has {names}: pass --resume to skip finished runs (and resume "
+            "an interrupted one), or another --results file"
+        )
     return [k for k in todo if k not in done]
 
 
@@ -126,8 +130,10 @@ def check_corpus(records: list[dict[str, Any]], corpus: dict[str, Any]) -> bool:
         return True
     old = known[0]
     if old.get("sizes") != corpus["sizes"] or old.get("test_labels") != corpus["test_labels"]:
-        raise ValueError(f"the results file holds runs on another corpus (splits {old.get('sizes')}, "
-                         f"this one {corpus['sizes']}): use another --results file")
+        raise ValueError(
+            f"the results file holds runs on another corpus (splits {old.get('sizes')}, "
+            f"this one {corpus['sizes']}): use another --results file"
+        )
     return False
 
 
@@ -161,7 +167,9 @@ def load_results(path: str | Path) -> dict[str, Any]:
 
 
 def _values(values) -> np.ndarray:
-    return np.asarray([v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))], dtype=float)
+    return np.asarray(
+        [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))], dtype=float
+    )
 
 
 def mean_std(values) -> str:
@@ -182,9 +190,11 @@ def leave_out_baseline(value: str, runs: list[dict[str, Any]]) -> list[float]:
 
 def render_markdown(results: dict[str, Any]) -> str:
     systems = results["systems"]
-    lines = ["| system | seeds | validation EER % | EER % pooled | EER % seen families | EER % unseen families | ROC AUC | "
-             "params | trainable | train s | audio s/s |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| system | seeds | validation EER % | EER % pooled | EER % seen families | EER % unseen families | ROC AUC | "
+        "params | trainable | train s | audio s/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for system, runs in systems.items():
         lines.append(
             f"| ({system}) {SYSTEMS.get(system, system)} | {len(runs)} | {mean_std([r.get('val_eer') for r in runs])} | "
@@ -193,26 +203,42 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"{runs[0]['params'] / 1e6:.2f} M | {runs[0]['trainable'] / 1e6:.3f} M | "
             f"{_mean([r.get('train_seconds') for r in runs], fmt='{:.0f}')} | {_mean([r.get('speed') for r in runs])} |"
         )
-    for key, title in (("per_family", "generator family"), ("per_language", "language"),
-                       ("per_channel", "recording channel")):
+    for key, title in (
+        ("per_family", "generator family"),
+        ("per_language", "language"),
+        ("per_channel", "recording channel"),
+    ):
         names = sorted({k for runs in systems.values() for r in runs for k in r.get(key, {})})
         if not names:
             continue
-        lines += ["", f"EER % per {title} (mean ± std over seeds):", "",
-                  "| system | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+        lines += [
+            "",
+            f"EER % per {title} (mean ± std over seeds):",
+            "",
+            "| system | " + " | ".join(names) + " |",
+            "| --- |" + " --- |" * len(names),
+        ]
         for system, runs in systems.items():
-            lines.append(f"| ({system}) | " + " | ".join(mean_std([r.get(key, {}).get(n) for r in runs]) for n in names) + " |")
+            lines.append(
+                f"| ({system}) | " + " | ".join(mean_std([r.get(key, {}).get(n) for r in runs]) for n in names) + " |"
+            )
     if results.get("leave_out"):
         with_it = systems.get("a", [])
-        lines += ["", "Leave one out: (a) trained without one generator, scored on that generator's test fakes against "
-                  "all real test clips:", "",
-                  "| leave-one-out: vocoder never heard in training | EER % of its test fakes with it in training "
-                  "((a), mean over seeds) | without it (mean ± std) | pooled EER % without it | seeds with / without |",
-                  "| --- | --- | --- | --- | --- |"]
+        lines += [
+            "",
+            "Leave one out: (a) trained without one generator, scored on that generator's test fakes against "
+            "all real test clips:",
+            "",
+            "| leave-one-out: vocoder never heard in training | EER % of its test fakes with it in training "
+            "((a), mean over seeds) | without it (mean ± std) | pooled EER % without it | seeds with / without |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for value, runs in sorted(results["leave_out"].items()):
-            lines.append(f"| {value} | {_mean(leave_out_baseline(value, with_it), scale=100)} | "
-                         f"{mean_std([r.get('leave_out_eer') for r in runs])} | {mean_std([r['eer'] for r in runs])} | "
-                         f"{len(with_it)} / {len(runs)} |")
+            lines.append(
+                f"| {value} | {_mean(leave_out_baseline(value, with_it), scale=100)} | "
+                f"{mean_std([r.get('leave_out_eer') for r in runs])} | {mean_std([r['eer'] for r in runs])} | "
+                f"{len(with_it)} / {len(runs)} |"
+            )
     lines += _extra_tables(results)
     return "\n".join(lines)
 
@@ -223,11 +249,19 @@ def system_summary(results: dict[str, Any], system: str = "a") -> str:
     runs = results["systems"].get(system)
     if not runs:
         raise ValueError(f"the results file has no run of system ({system})")
-    lines = [f"{len(runs)} seed(s) of system ({system}), {SYSTEMS.get(system, system)}; EER %, lower is better.", "",
-             "| EER % pooled | seen families | unseen families | ROC AUC |", "| --- | --- | --- | --- |",
-             f"| {mean_std([r['eer'] for r in runs])} | {mean_std([r.get('eer_seen') for r in runs])} | "
-             f"{mean_std([r.get('eer_unseen') for r in runs])} | {_mean([r.get('roc_auc') for r in runs], fmt='{:.3f}')} |"]
-    for key, title in (("per_family", "generator family"), ("per_language", "language"), ("per_channel", "recording channel")):
+    lines = [
+        f"{len(runs)} seed(s) of system ({system}), {SYSTEMS.get(system, system)}; EER %, lower is better.",
+        "",
+        "| EER % pooled | seen families | unseen families | ROC AUC |",
+        "| --- | --- | --- | --- |",
+        f"| {mean_std([r['eer'] for r in runs])} | {mean_std([r.get('eer_seen') for r in runs])} | "
+        f"{mean_std([r.get('eer_unseen') for r in runs])} | {_mean([r.get('roc_auc') for r in runs], fmt='{:.3f}')} |",
+    ]
+    for key, title in (
+        ("per_family", "generator family"),
+        ("per_language", "language"),
+        ("per_channel", "recording channel"),
+    ):
         names = sorted({k for r in runs for k in r.get(key, {})})
         if names:
             lines += ["", f"| {title} | EER % |", "| --- | --- |"]
@@ -237,31 +271,61 @@ def system_summary(results: dict[str, Any], system: str = "a") -> str:
 
 def _extra_tables(results: dict[str, Any]) -> list[str]:
     systems, lines = results["systems"], []
-    robust = {s: next(r["channels"] for r in runs if "channels" in r) for s, runs in systems.items()
-              if any("channels" in r for r in runs)}
+    robust = {
+        s: next(r["channels"] for r in runs if "channels" in r)
+        for s, runs in systems.items()
+        if any("channels" in r for r in runs)
+    }
     if robust:
         names = [n for n in next(iter(robust.values())) if n != "clean"]
-        lines += ["", "EER % under degraded channels (one seed; a seeded sample of the test split):", "",
-                  "| system | clean | " + " | ".join(names) + " |", "| --- | --- |" + " --- |" * len(names)]
+        lines += [
+            "",
+            "EER % under degraded channels (one seed; a seeded sample of the test split):",
+            "",
+            "| system | clean | " + " | ".join(names) + " |",
+            "| --- | --- |" + " --- |" * len(names),
+        ]
         for system, ch in robust.items():
-            lines.append(f"| ({system}) | {100 * ch['clean']:.1f} | " + " | ".join(f"{100 * ch.get(n, float('nan')):.1f}" for n in names) + " |")
-    weights = {s: np.mean([r["layer_weights"] for r in runs], axis=0) for s, runs in systems.items()
-               if runs and all(r.get("layer_weights") for r in runs)}
+            lines.append(
+                f"| ({system}) | {100 * ch['clean']:.1f} | "
+                + " | ".join(f"{100 * ch.get(n, float('nan')):.1f}" for n in names)
+                + " |"
+            )
+    weights = {
+        s: np.mean([r["layer_weights"] for r in runs], axis=0)
+        for s, runs in systems.items()
+        if runs and all(r.get("layer_weights") for r in runs)
+    }
     if weights:
         n = max(len(w) for w in weights.values())
-        lines += ["", "Learned layer weights (softmax, mean over seeds; layer 0 = embeddings):", "",
-                  "| system | " + " | ".join(str(i) for i in range(n)) + " |", "| --- |" + " --- |" * n]
+        lines += [
+            "",
+            "Learned layer weights (softmax, mean over seeds; layer 0 = embeddings):",
+            "",
+            "| system | " + " | ".join(str(i) for i in range(n)) + " |",
+            "| --- |" + " --- |" * n,
+        ]
         lines += [f"| ({s}) | " + " | ".join(f"{w:.3f}" for w in ws) + " |" for s, ws in weights.items()]
     if systems.get("c"):
         first = systems["c"][0]
         per_layer = first["per_layer"]
-        lines += ["", f"Linear probe per layer (seed {first['seed']}): EER % on validation / test:", "",
-                  "| layer | " + " | ".join(str(r["layer"]) for r in per_layer) + " |", "| --- |" + " --- |" * len(per_layer),
-                  "| val | " + " | ".join(f"{100 * r['val_eer']:.1f}" for r in per_layer) + " |",
-                  "| test | " + " | ".join(f"{100 * r['test_eer']:.1f}" for r in per_layer) + " |"]
+        lines += [
+            "",
+            f"Linear probe per layer (seed {first['seed']}): EER % on validation / test:",
+            "",
+            "| layer | " + " | ".join(str(r["layer"]) for r in per_layer) + " |",
+            "| --- |" + " --- |" * len(per_layer),
+            "| val | " + " | ".join(f"{100 * r['val_eer']:.1f}" for r in per_layer) + " |",
+            "| test | " + " | ".join(f"{100 * r['test_eer']:.1f}" for r in per_layer) + " |",
+        ]
     if results.get("truncation_speed"):
         speeds = results["truncation_speed"]
-        lines += ["", "Scoring speed by backbone depth (seconds of audio per second):", "",
-                  "| layers kept | " + " | ".join(str(k) for k in speeds) + " |", "| --- |" + " --- |" * len(speeds),
-                  "| audio s/s | " + " | ".join(f"{v:.1f}" for v in speeds.values()) + " |"]
+        lines += [
+            "",
+            "Scoring speed by backbone depth (seconds of audio per second):",
+            "",
+            "| layers kept | " + " | ".join(str(k) for k in speeds) + " |",
+            "| --- |" + " --- |" * len(speeds),
+            "| audio s/s | " + " | ".join(f"{v:.1f}" for v in speeds.values()) + " |",
+        ]
     return lines

@@ -226,8 +226,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     which.add_argument("--backbone", help="build an untrained detector on this backbone (e.g. offline:whisper-base)")
     parser.add_argument("--num-layers", type=int, help="with --backbone: keep this many encoder layers")
     parser.add_argument("--window-seconds", type=float, help="with --backbone: the scoring window")
-    parser.add_argument("--hop-seconds", type=float,
-                        help="score with windows this far apart (< the window: overlapping windows)")
+    parser.add_argument(
+        "--hop-seconds", type=float, help="score with windows this far apart (< the window: overlapping windows)"
+    )
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--files", nargs="+", help="audio files or glob patterns")
     data.add_argument("--manifest", help="a CSV/TSV manifest with a path column")
@@ -237,8 +238,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs after a warm-up (the fastest is shown)")
-    parser.add_argument("--cprofile", type=int, metavar="N", help="also run once under cProfile and print the top N functions")
-    parser.add_argument("--torch-profile", type=int, metavar="N", help="also run once under torch.profiler and print the top N ops")
+    parser.add_argument(
+        "--cprofile", type=int, metavar="N", help="also run once under cProfile and print the top N functions"
+    )
+    parser.add_argument(
+        "--torch-profile", type=int, metavar="N", help="also run once under torch.profiler and print the top N ops"
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -251,12 +256,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         raise SystemExit("no audio files to score")
     detector = _build_detector(args)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"load average (1 min): {load:.2f}; torch threads: {args.threads}; cpu count: {os.cpu_count()}; "
-          f"device: {args.device}; files: {len(files)}; batch size: {args.batch_size}")
+    print(
+        f"load average (1 min): {load:.2f}; torch threads: {args.threads}; cpu count: {os.cpu_count()}; "
+        f"device: {args.device}; files: {len(files)}; batch size: {args.batch_size}"
+    )
     params = sum(p.numel() for p in detector.model.parameters())
-    print(f"detector: {detector.config.backbone} ({getattr(detector.config, 'num_layers', None)} layers), "
-          f"{params / 1e6:.1f} M parameters, windows {detector.config.window_seconds} s "
-          f"every {detector.config.effective_hop_seconds} s")
+    print(
+        f"detector: {detector.config.backbone} ({getattr(detector.config, 'num_layers', None)} layers), "
+        f"{params / 1e6:.1f} M parameters, windows {detector.config.window_seconds} s "
+        f"every {detector.config.effective_hop_seconds} s"
+    )
     detector.predict(files[0], batch_size=args.batch_size, prefetch=False)  # warm-up
     best = None
     for _ in range(max(1, args.repeats)):
@@ -276,8 +285,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.torch_profile:
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as tprof:
             detector.predict(files, batch_size=args.batch_size, prefetch=False)
-        print("\ntorch.profiler, by self CPU time:\n"
-              + tprof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.torch_profile))
+        print(
+            "\ntorch.profiler, by self CPU time:\n"
+            + tprof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.torch_profile)
+        )
     sys.stdout.flush()
     return stages
 

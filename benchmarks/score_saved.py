@@ -54,8 +54,12 @@ def score_saved(manifest: str, detectors: dict[str, str], split: str = "test", b
         evaluation = evaluate_detector(det, scored, group_columns=(), bootstrap_resamples=0, batch_size=batch_size)
         if len(evaluation.rows) != len(scored):
             raise RuntimeError(f"{name}: {len(scored) - len(evaluation.rows)} clips failed to score")
-        out[name] = {"detector": directory, "clips": len(scored), "seen_families": sorted(seen),
-                     **summaries(evaluation.labels, evaluation.scores, scored, seen)}
+        out[name] = {
+            "detector": directory,
+            "clips": len(scored),
+            "seen_families": sorted(seen),
+            **summaries(evaluation.labels, evaluation.scores, scored, seen),
+        }
     return out
 
 
@@ -66,12 +70,16 @@ def _pct(x: float) -> str:
 def markdown(results: dict[str, dict]) -> str:
     """One table: pooled, seen, unseen, AUC, then one column per family."""
     families = sorted({f for r in results.values() for f in r["per_family"]})
-    rows = ["| detector | EER % pooled | seen families | unseen families | ROC AUC | " + " | ".join(families) + " |",
-            "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in families) + " |"]
+    rows = [
+        "| detector | EER % pooled | seen families | unseen families | ROC AUC | " + " | ".join(families) + " |",
+        "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in families) + " |",
+    ]
     for name, r in results.items():
         fam = " | ".join(_pct(r["per_family"].get(f, float("nan"))) for f in families)
-        rows.append(f"| {name} | {_pct(r['eer'])} | {_pct(r['eer_seen'])} | {_pct(r['eer_unseen'])} | "
-                    f"{r['roc_auc']:.3f} | {fam} |")
+        rows.append(
+            f"| {name} | {_pct(r['eer'])} | {_pct(r['eer_seen'])} | {_pct(r['eer_unseen'])} | "
+            f"{r['roc_auc']:.3f} | {fam} |"
+        )
     return "\n".join(rows)
 
 
@@ -79,8 +87,13 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", required=True, help="a corpus build's manifest.csv")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--detector", action="append", required=True, metavar="NAME=DIR",
-                        help="a saved detector (directory or Hub id) and its name in the table; repeat")
+    parser.add_argument(
+        "--detector",
+        action="append",
+        required=True,
+        metavar="NAME=DIR",
+        help="a saved detector (directory or Hub id) and its name in the table; repeat",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--json", help="also write the results (test scores' summaries) to this file")
     args = parser.parse_args(argv)

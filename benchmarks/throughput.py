@@ -58,7 +58,9 @@ def main() -> None:
         path = os.path.join(tmp, "speechlike.wav")
         rng = np.random.default_rng(0)
         sf.write(path, (0.1 * rng.standard_normal(int(args.audio_seconds * 16000))).astype(np.float32), 16000)
-        detectors = {"tiny wav2vec2 (2 layers, 32 hidden)": tiny_detector("wav2vec2", window_seconds=args.window_seconds)}
+        detectors = {
+            "tiny wav2vec2 (2 layers, 32 hidden)": tiny_detector("wav2vec2", window_seconds=args.window_seconds)
+        }
         if not args.skip_base:
             base = _base_wav2vec2_dir(os.path.join(tmp, "w2v-base"))
             detectors["wav2vec2-base, random init (12 layers, 768 hidden)"] = Detector.from_backbone(

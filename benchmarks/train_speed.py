@@ -35,9 +35,13 @@ def _dataset(root: Path, clips: int, seconds: float, rate_hz: int = 16000):
         path = root / f"clip_{i:04d}.wav"
         sf.write(path, np.clip(audio, -1, 1).astype(np.float32), rate_hz)
         rows.append((str(path), label))
-    audio = pa.array([{"bytes": None, "path": p} for p, _ in rows], type=pa.struct({"bytes": pa.binary(), "path": pa.string()}))
+    audio = pa.array(
+        [{"bytes": None, "path": p} for p, _ in rows], type=pa.struct({"bytes": pa.binary(), "path": pa.string()})
+    )
     table = pa.table({"audio": audio, "label": pa.array([lab for _, lab in rows], pa.int64())})
-    features = datasets.Features({"audio": datasets.Audio(decode=False), "label": datasets.ClassLabel(names=["real", "fake"])})
+    features = datasets.Features(
+        {"audio": datasets.Audio(decode=False), "label": datasets.ClassLabel(names=["real", "fake"])}
+    )
     return datasets.Dataset(table).cast(features)
 
 
@@ -68,9 +72,17 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for mode in args.modes:
             cfg = TrainConfig(
-                train_data=data, backbone=str(tmp / "backbone"), mode=mode, epochs=2, batch_size=args.batch_size,
-                crop_seconds=args.seconds, early_stopping_patience=None, mixed_precision=args.mixed_precision,
-                output_dir=str(tmp / f"run-{mode}"), cache_dir=str(tmp / "cache"), log_every_steps=10_000,
+                train_data=data,
+                backbone=str(tmp / "backbone"),
+                mode=mode,
+                epochs=2,
+                batch_size=args.batch_size,
+                crop_seconds=args.seconds,
+                early_stopping_patience=None,
+                mixed_precision=args.mixed_precision,
+                output_dir=str(tmp / f"run-{mode}"),
+                cache_dir=str(tmp / "cache"),
+                log_every_steps=10_000,
             )
             started = time.perf_counter()
             trainer = Trainer(cfg)
@@ -80,13 +92,25 @@ def main(argv: list[str] | None = None) -> int:
             epochs = [json.loads(x) for x in (tmp / f"run-{mode}" / "metrics.jsonl").read_text().splitlines()]
             seconds = [r["epoch_seconds"] for r in epochs if "epoch_seconds" in r]
             trainable = sum(p.numel() for p in trainer.detector.model.parameters() if p.requires_grad)
-            rows.append({"mode": mode, "setup_s": setup_seconds, "epoch1_s": seconds[0], "epoch2_s": seconds[1],
-                         "clips_per_s": args.clips / seconds[1], "trainable_params": trainable})
-    print(f"device={device} clips={args.clips} seconds={args.seconds} batch={args.batch_size} "
-          f"mixed_precision={args.mixed_precision} threads={torch.get_num_threads()}")
+            rows.append(
+                {
+                    "mode": mode,
+                    "setup_s": setup_seconds,
+                    "epoch1_s": seconds[0],
+                    "epoch2_s": seconds[1],
+                    "clips_per_s": args.clips / seconds[1],
+                    "trainable_params": trainable,
+                }
+            )
+    print(
+        f"device={device} clips={args.clips} seconds={args.seconds} batch={args.batch_size} "
+        f"mixed_precision={args.mixed_precision} threads={torch.get_num_threads()}"
+    )
     print(f"{'mode':<8}{'setup s':>10}{'epoch 1 s':>11}{'epoch 2 s':>11}{'clips/s':>10}{'trainable':>14}")
     for r in rows:
-        print(f"{r['mode']:<8}{r['setup_s']:>10.2f}{r['epoch1_s']:>11.2f}{r['epoch2_s']:>11.2f}{r['clips_per_s']:>10.1f}{r['trainable_params']:>14,}")
+        print(
+            f"{r['mode']:<8}{r['setup_s']:>10.2f}{r['epoch1_s']:>11.2f}{r['epoch2_s']:>11.2f}{r['clips_per_s']:>10.1f}{r['trainable_params']:>14,}"
+        )
         if args.json:
             print(json.dumps(r))
     return 0

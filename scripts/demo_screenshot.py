@@ -30,14 +30,26 @@ def chromium_driver():
     profile = tempfile.mkdtemp(prefix="wavguard-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                 f"--window-size={WINDOW[0]},{WINDOW[1]}", "--use-fake-device-for-media-stream",
-                 "--use-fake-ui-for-media-stream"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": WINDOW[0], "height": WINDOW[1], "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": WINDOW[0], "height": WINDOW[1], "deviceScaleFactor": 1, "mobile": False},
+    )
     return driver, profile
 
 
@@ -49,13 +61,20 @@ def capture(driver, url: str, audio: str | os.PathLike, out: str | os.PathLike, 
     driver.get(url)
     WebDriverWait(driver, timeout_seconds).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#wg-empty"))
     driver.find_element(By.CSS_SELECTOR, "#wg-audio input[type=file]").send_keys(str(Path(audio).resolve()))
-    shown = WebDriverWait(driver, timeout_seconds).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#wg-verdict, #wg-error"))[0]
+    shown = WebDriverWait(driver, timeout_seconds).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#wg-verdict, #wg-error")
+    )[0]
     if shown.get_attribute("id") == "wg-error":
         raise RuntimeError(f"the page could not score {audio}: {shown.text}")
-    image = WebDriverWait(driver, timeout_seconds).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#wg-timeline img"))[0]
+    image = WebDriverWait(driver, timeout_seconds).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#wg-timeline img")
+    )[0]
     WebDriverWait(driver, timeout_seconds).until(
-        lambda d: image.get_attribute("src").startswith("data:image/png;base64,")
-        and d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
+        lambda d: (
+            image.get_attribute("src").startswith("data:image/png;base64,")
+            and d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image)
+        )
+    )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_suffix(".tmp.png")

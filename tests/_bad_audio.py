@@ -11,12 +11,22 @@ import soundfile as sf
 from wavguard.testing import chirp
 
 
-def wav_header(rate_hz: int, data_bytes: int, channels: int = 1, bits: int = 16, riff_bytes: int | None = None) -> bytes:
+def wav_header(
+    rate_hz: int, data_bytes: int, channels: int = 1, bits: int = 16, riff_bytes: int | None = None
+) -> bytes:
     """A canonical 44-byte PCM WAV header that says whatever it is told (rate, channels, sizes)."""
     block = channels * bits // 8
     riff = 36 + data_bytes if riff_bytes is None else riff_bytes
     fmt = struct.pack("<IHHIIHH", 16, 1, channels, rate_hz, (rate_hz * block) & 0xFFFFFFFF, block & 0xFFFF, bits)
-    return b"RIFF" + struct.pack("<I", riff & 0xFFFFFFFF) + b"WAVE" + b"fmt " + fmt + b"data" + struct.pack("<I", data_bytes)
+    return (
+        b"RIFF"
+        + struct.pack("<I", riff & 0xFFFFFFFF)
+        + b"WAVE"
+        + b"fmt "
+        + fmt
+        + b"data"
+        + struct.pack("<I", data_bytes)
+    )
 
 
 def int16_wav(rate_hz: int, num_bytes: int = 20_000, channels: int = 1) -> bytes:
@@ -33,8 +43,9 @@ def encoded(samples: np.ndarray, rate_hz: int = 16000, fmt: str = "WAV", subtype
     return buf.getvalue()
 
 
-def flac_with(samples: np.ndarray, rate_hz: int = 16000, *, header_rate_hz: int | None = None,
-              header_frames: int | None = None) -> bytes:
+def flac_with(
+    samples: np.ndarray, rate_hz: int = 16000, *, header_rate_hz: int | None = None, header_frames: int | None = None
+) -> bytes:
     """A FLAC file whose STREAMINFO block is patched to claim another rate and/or length.
 
     STREAMINFO starts at byte 8; its bytes 10..17 pack rate (20 bits), channels-1 (3),

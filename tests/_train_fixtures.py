@@ -51,8 +51,15 @@ def _wav_bytes(samples: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def make_hub_folder(root: Path, per_class: int = 4, seconds: float = 0.5, *, audio_column: str = "audio",
-                    label_column: str = "label", label_values: tuple[str, str] | None = None) -> Path:
+def make_hub_folder(
+    root: Path,
+    per_class: int = 4,
+    seconds: float = 0.5,
+    *,
+    audio_column: str = "audio",
+    label_column: str = "label",
+    label_values: tuple[str, str] | None = None,
+) -> Path:
     """``root/README.md`` + ``root/data/{train,test}-00000-of-00001.parquet``: audio bytes embedded
     (as ``push_to_hub`` stores them), labels as ClassLabel bonafide/spoof, a speaker column.
 
@@ -69,14 +76,25 @@ def make_hub_folder(root: Path, per_class: int = 4, seconds: float = 0.5, *, aud
         for i in range(per_class):
             tone = (0.3 * np.sin(2 * np.pi * (200 + 40 * i) * t)).astype(np.float32)
             noise = np.clip(0.3 * rng.standard_normal(t.size), -1, 1).astype(np.float32)
-            cells += [{"bytes": _wav_bytes(tone), "path": f"{split}_real_{i}.wav"},
-                      {"bytes": _wav_bytes(noise), "path": f"{split}_fake_{i}.wav"}]
+            cells += [
+                {"bytes": _wav_bytes(tone), "path": f"{split}_real_{i}.wav"},
+                {"bytes": _wav_bytes(noise), "path": f"{split}_fake_{i}.wav"},
+            ]
             labels += [0, 1] if label_values is None else list(label_values)
             speakers += [f"s{i}", f"s{i}"]
-        label_feature = datasets.ClassLabel(names=["bonafide", "spoof"]) if label_values is None else datasets.Value("string")
-        features = datasets.Features({audio_column: datasets.Audio(sampling_rate=RATE_HZ), label_column: label_feature,
-                                      "speaker": datasets.Value("string")})
-        ds = datasets.Dataset.from_dict({audio_column: cells, label_column: labels, "speaker": speakers}, features=features)
+        label_feature = (
+            datasets.ClassLabel(names=["bonafide", "spoof"]) if label_values is None else datasets.Value("string")
+        )
+        features = datasets.Features(
+            {
+                audio_column: datasets.Audio(sampling_rate=RATE_HZ),
+                label_column: label_feature,
+                "speaker": datasets.Value("string"),
+            }
+        )
+        ds = datasets.Dataset.from_dict(
+            {audio_column: cells, label_column: labels, "speaker": speakers}, features=features
+        )
         ds.to_parquet(str(root / "data" / f"{split}-00000-of-00001.parquet"))
     (root / "README.md").write_text(CARD)
     return root

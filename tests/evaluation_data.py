@@ -14,7 +14,10 @@ def make_dataset(rows):
     import pyarrow as pa
 
     cells = [r["audio"] if isinstance(r["audio"], dict) else {"path": r["audio"], "bytes": None} for r in rows]
-    arrays = {"audio": pa.array(cells, type=datasets.Audio().pa_type), "label": pa.array([r["label"] for r in rows], pa.int64())}
+    arrays = {
+        "audio": pa.array(cells, type=datasets.Audio().pa_type),
+        "label": pa.array([r["label"] for r in rows], pa.int64()),
+    }
     for key in rows[0]:
         if key not in ("audio", "label"):
             arrays[key] = pa.array([r[key] for r in rows], pa.string())

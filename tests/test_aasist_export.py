@@ -66,4 +66,5 @@ def test_int8_export_of_aasist_is_checked(tmp_path):
     assert graph.backend_name == "onnx-int8"
     for clip in _clips():
         assert graph.predict(clip, sample_rate=RATE).score == pytest.approx(
-            det.predict(clip, sample_rate=RATE).score, abs=meta["quantization_check"]["max_score_change"] + 1e-6)
+            det.predict(clip, sample_rate=RATE).score, abs=meta["quantization_check"]["max_score_change"] + 1e-6
+        )

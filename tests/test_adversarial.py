@@ -93,7 +93,9 @@ def test_training_perturber_replaces_a_seeded_share_and_leaves_the_model_as_it_w
     changed = [not torch.equal(out["waveforms"][i], batch[i]) for i in range(len(labels))]
     assert 0 < sum(changed) < len(labels)
     assert model.training and torch.equal(model.head.blocks[0][1].running_mean, running)  # no BatchNorm update
-    every = AdversarialTraining(AdversarialConfig("pgd", 30.0, steps=2, probability=1.0), WeightedCrossEntropy())(model, data, 0)
+    every = AdversarialTraining(AdversarialConfig("pgd", 30.0, steps=2, probability=1.0), WeightedCrossEntropy())(
+        model, data, 0
+    )
     assert all(not torch.equal(every["waveforms"][i], batch[i]) for i in range(len(labels)))
     with pytest.raises(ConfigError, match="cached features"):
         perturber(model, {"states": torch.zeros(1), "labels": labels}, 0)
@@ -105,16 +107,29 @@ def test_adversarial_settings_are_validated():
     cfg = AdversarialConfig.from_value({"method": "pgd", "snr_db": "25", "steps": 4})
     assert dataclasses.asdict(cfg) == {"method": "pgd", "snr_db": 25.0, "steps": 4, "probability": 0.5}
     assert AdversarialConfig.from_value(None) is None
-    for bad, match in [({"method": "cw"}, "method"), ({"snr_db": "loud"}, "adversarial"), ({"steps": 0}, "steps"),
-                       ({"probability": 0}, "probability"), ({"eps": 0.1}, "unknown"), ("fgsm", "mapping")]:
+    for bad, match in [
+        ({"method": "cw"}, "method"),
+        ({"snr_db": "loud"}, "adversarial"),
+        ({"steps": 0}, "steps"),
+        ({"probability": 0}, "probability"),
+        ({"eps": 0.1}, "unknown"),
+        ("fgsm", "mapping"),
+    ]:
         with pytest.raises(ConfigError, match=match):
             AdversarialConfig.from_value(bad)
     base = dict(train_data="data/", backbone="b", adversarial={"method": "fgsm", "snr_db": 30})
     with pytest.raises(ConfigError, match="cache_features=false"):
         TrainConfig(**base)  # frozen mode trains on cached clean features
     assert TrainConfig(**base, cache_features=False).adversarial["snr_db"] == 30.0
-    assert TrainConfig(**base, mode="lora").adversarial == {"method": "fgsm", "snr_db": 30.0, "steps": 3, "probability": 0.5}
-    cfg = TrainConfig(train_data="data/", backbone="b", mode="full").with_overrides(["adversarial.method=pgd", "adversarial.snr_db=20"])
+    assert TrainConfig(**base, mode="lora").adversarial == {
+        "method": "fgsm",
+        "snr_db": 30.0,
+        "steps": 3,
+        "probability": 0.5,
+    }
+    cfg = TrainConfig(train_data="data/", backbone="b", mode="full").with_overrides(
+        ["adversarial.method=pgd", "adversarial.snr_db=20"]
+    )
     assert cfg.adversarial["method"] == "pgd" and cfg.adversarial["snr_db"] == 20.0
 
 
@@ -130,8 +145,19 @@ def test_offline_recipe_accepts_the_new_keys():
     settings = {**yaml.safe_load(recipe.read_text()), "backbone": "b", "train_data": "data/"}
     cfg = TrainConfig.from_dict(settings)
     assert (cfg.loss, cfg.loss_options, cfg.adversarial) == ("ce", {}, None)  # today's choices, until the study
-    study = TrainConfig.from_dict(apply_overrides(settings, ["loss=ocsoftmax", "loss_options.alpha=10", "adversarial.method=pgd",
-                                                             "adversarial.snr_db=25", "crop_seconds=8", "detector.aggregation=topk"]))
+    study = TrainConfig.from_dict(
+        apply_overrides(
+            settings,
+            [
+                "loss=ocsoftmax",
+                "loss_options.alpha=10",
+                "adversarial.method=pgd",
+                "adversarial.snr_db=25",
+                "crop_seconds=8",
+                "detector.aggregation=topk",
+            ],
+        )
+    )
     assert study.loss == "ocsoftmax" and study.loss_options == {"alpha": 10}
     assert study.adversarial == {"method": "pgd", "snr_db": 25.0, "steps": 3, "probability": 0.5}
     assert study.crop_seconds == 8.0 and study.detector["aggregation"] == "topk"

@@ -55,8 +55,14 @@ def site(tmp_path_factory):
     pytest.importorskip("pdoc", reason="pdoc builds the API reference: pip install -e '.[dev]'")
     out = tmp_path_factory.mktemp("site") / "api"
     env = os.environ | {"HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-m", "scripts.build_api_docs", "-o", str(out)], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.build_api_docs", "-o", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return out
 
@@ -67,7 +73,13 @@ def test_the_public_modules_have_pages(site):
     assert (site / "index.html").is_file() and (site / "search.js").is_file()
     for module in MODULES:
         assert (site / (module.replace(".", "/") + ".html")).is_file(), module
-    for module in ("scoring/pipeline", "scoring/predicts", "scoring/prediction", "evaluation/evaluate", "evaluation/calibration"):
+    for module in (
+        "scoring/pipeline",
+        "scoring/predicts",
+        "scoring/prediction",
+        "evaluation/evaluate",
+        "evaluation/calibration",
+    ):
         assert (site / "wavguard" / f"{module}.html").is_file(), module  # submodules of packages without __all__
 
 
@@ -76,8 +88,14 @@ def test_detector_pages_carry_the_docstrings(site):
     from wavguard.scoring.predicts import Predicts
 
     page = (site / "wavguard.html").read_text()
-    for name in ("Detector.from_pretrained", "Detector.from_backbone", "Detector.save_pretrained", "Detector.push_to_hub",
-                 "Prediction.score", "DetectorConfig"):
+    for name in (
+        "Detector.from_pretrained",
+        "Detector.from_backbone",
+        "Detector.save_pretrained",
+        "Detector.push_to_hub",
+        "Prediction.score",
+        "DetectorConfig",
+    ):
         assert f'id="{name}"' in page, name
     text = html.unescape(_docstring_text(site / "wavguard.html"))
     assert _first_line(Detector.from_pretrained) in text

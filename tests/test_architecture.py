@@ -45,7 +45,9 @@ LAYERS = [
 
 
 def test_every_module_sits_in_a_layer():
-    top = {p.stem if p.is_file() else p.name for p in SRC.iterdir() if (p.suffix == ".py" or (p / "__init__.py").is_file())}
+    top = {
+        p.stem if p.is_file() else p.name for p in SRC.iterdir() if (p.suffix == ".py" or (p / "__init__.py").is_file())
+    }
     top -= {"__init__", "__main__"}
     named = {name for layer in LAYERS for name in layer.module_tails}
     assert top == named, f"not in a layer: {sorted(top - named)}; named but missing: {sorted(named - top)}"
@@ -57,7 +59,9 @@ def test_imports_go_down_the_layers_only():
     lines = []
     for dep in sorted(illegal, key=lambda d: (d.importer, d.imported)):
         route = next(iter(dep.routes))
-        lines.append(f"{dep.importer} -> {dep.imported} (via {' -> '.join(route.heads)} ... {' -> '.join(route.tails)})")
+        lines.append(
+            f"{dep.importer} -> {dep.imported} (via {' -> '.join(route.heads)} ... {' -> '.join(route.tails)})"
+        )
     assert not lines, "imports that climb the layers:\n" + "\n".join(lines)
 
 

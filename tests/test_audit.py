@@ -143,7 +143,9 @@ def test_planted_leading_silence_is_flagged(tmp_path):
     assert report.combined_auc > 0.9
     assert report.feature_auc["leading_silence_seconds"] > 0.9
     assert report.suspicious_features[0] in ("leading_silence_seconds", "zero_fraction")
-    assert report.class_means["leading_silence_seconds"][1] - report.class_means["leading_silence_seconds"][0] == pytest.approx(0.5, abs=0.01)
+    assert report.class_means["leading_silence_seconds"][1] - report.class_means["leading_silence_seconds"][
+        0
+    ] == pytest.approx(0.5, abs=0.01)
     assert (report.num_real, report.num_fake) == (PER_CLASS, PER_CLASS)
     assert "WARNING" in report.format()
 
@@ -171,7 +173,9 @@ def test_datasets_input_with_embedded_bytes(tmp_path):
     pairs = write_folder(tmp_path, "leading_silence")
     audio = [{"path": os.path.basename(p), "bytes": Path(p).read_bytes()} for p, _ in pairs]
     # from_dict(features=Audio) would call Audio.encode_example, which needs torchcodec; cast instead
-    ds = datasets.Dataset.from_dict({"audio": audio, "label": [l for _, l in pairs]}).cast_column("audio", datasets.Audio(decode=False))
+    ds = datasets.Dataset.from_dict({"audio": audio, "label": [l for _, l in pairs]}).cast_column(
+        "audio", datasets.Audio(decode=False)
+    )
     from_ds = audit_dataset(ds)
     from_pairs = audit_dataset(pairs)
     assert from_ds.combined_auc == pytest.approx(from_pairs.combined_auc)

@@ -180,7 +180,9 @@ def test_reverb_from_an_ir_folder(tmp_path):
 def test_rawboost_convolutive_notches_the_drawn_band():
     x = noise()
     rng = np.random.default_rng(0)
-    y = rawboost_convolutive(x, RATE, rng, bands=(1, 1), center_hz=(2000, 2000), bandwidth_hz=(1000, 1000), depth_db=(30, 30))
+    y = rawboost_convolutive(
+        x, RATE, rng, bands=(1, 1), center_hz=(2000, 2000), bandwidth_hz=(1000, 1000), depth_db=(30, 30)
+    )
     assert y.shape == x.shape
     assert np.abs(y).max() == pytest.approx(np.abs(x).max(), rel=1e-5)
     inside = band_fraction(y, 1800, 2200) / band_fraction(x, 1800, 2200)
@@ -199,7 +201,9 @@ def test_rawboost_impulsive_hits_the_drawn_fraction_and_clips():
 
 def test_rawboost_stationary_adds_band_limited_noise_at_the_snr():
     x = chirp(2.0)
-    y = rawboost_stationary(x, RATE, np.random.default_rng(0), snr_db=(15, 15), center_hz=(6000, 6000), bandwidth_hz=(1000, 1000))
+    y = rawboost_stationary(
+        x, RATE, np.random.default_rng(0), snr_db=(15, 15), center_hz=(6000, 6000), bandwidth_hz=(1000, 1000)
+    )
     added = y - x
     assert rms_db(x) - rms_db(added) == pytest.approx(15.0, abs=0.01)
     assert band_fraction(added, 5300, 6700) > 0.95

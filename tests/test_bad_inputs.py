@@ -61,7 +61,7 @@ def _ogg_without_last_page() -> bytes:
     while offset < len(data):
         starts.append(offset)
         count = data[offset + 26]
-        offset += 27 + count + sum(data[offset + 27: offset + 27 + count])
+        offset += 27 + count + sum(data[offset + 27 : offset + 27 + count])
     return data[: starts[-1]]
 
 
@@ -168,7 +168,9 @@ CASES = [
     Case("empty file", _file(b""), EmptyAudioError),
     Case("text file", _file("this is not audio\n" * 20), AudioDecodeError),
     Case("random bytes", _file(np.random.default_rng(0).bytes(4000), ".flac"), AudioDecodeError),
-    Case("RIFF header then garbage", _file(b"RIFF\x24\x00\x00\x00WAVEjunkjunkjunkjunk" + b"\x00" * 20), AudioDecodeError),
+    Case(
+        "RIFF header then garbage", _file(b"RIFF\x24\x00\x00\x00WAVEjunkjunkjunkjunk" + b"\x00" * 20), AudioDecodeError
+    ),
     Case("truncated wav", _lazy_file(lambda: _encoded("WAV", "PCM_16")[:20000]), AudioDecodeError),
     Case("truncated flac", _lazy_file(lambda: _encoded("FLAC", "PCM_16")[:-3000], ".flac"), AudioDecodeError),
     Case("truncated mp3", _lazy_file(lambda: _encoded("MP3")[: len(_encoded("MP3")) // 2], ".mp3"), AudioDecodeError),
@@ -186,9 +188,19 @@ CASES = [
     Case("wav at 10 MHz", _lazy_file(lambda: _at_rate(10_000_000, 16000)), AudioError, needs_rate_check=True),
     Case("empty bytes", lambda tmp, mp: (b"", None), EmptyAudioError, is_file=False),
     Case("garbage bytes", lambda tmp, mp: (b"\x00\x01" * 300, None), AudioDecodeError, is_file=False),
-    Case("truncated ogg bytes", lambda tmp, mp: (_encoded("OGG", "VORBIS")[:-1500], None), AudioDecodeError, is_file=False),
+    Case(
+        "truncated ogg bytes",
+        lambda tmp, mp: (_encoded("OGG", "VORBIS")[:-1500], None),
+        AudioDecodeError,
+        is_file=False,
+    ),
     Case("empty array", _array(np.zeros(0, np.float32)), EmptyAudioError, is_file=False),
-    Case("NaN array", _array(lambda: np.where(np.arange(RATE) == 5, np.nan, _speech(1.0))), InvalidAudioError, is_file=False),
+    Case(
+        "NaN array",
+        _array(lambda: np.where(np.arange(RATE) == 5, np.nan, _speech(1.0))),
+        InvalidAudioError,
+        is_file=False,
+    ),
     Case("inf array", _array(lambda: np.full(RATE, np.inf, np.float32)), InvalidAudioError, is_file=False),
     Case("silent array", _array(np.zeros(RATE, np.float32)), SilentAudioError, is_file=False),
     Case("too short array", _array(lambda: _speech()[:10]), AudioTooShortError, is_file=False),
@@ -197,7 +209,12 @@ CASES = [
     Case("complex array", _array(lambda: _speech().astype(np.complex64)), InvalidAudioError, is_file=False),
     Case("bool array", _array(np.ones(RATE, bool)), InvalidAudioError, is_file=False),
     Case("string array", _array(np.array(["a", "b"] * 100)), InvalidAudioError, is_file=False),
-    Case("ragged object array", _array(lambda: np.array([[0.1, 0.2], [0.3]], dtype=object)), InvalidAudioError, is_file=False),
+    Case(
+        "ragged object array",
+        _array(lambda: np.array([[0.1, 0.2], [0.3]], dtype=object)),
+        InvalidAudioError,
+        is_file=False,
+    ),
     Case("overflowing float samples", _array(lambda: _speech() / 0.31 * 3e38), InvalidAudioError, is_file=False),
     Case("array without sample rate", _array(_speech, None), InvalidAudioError, is_file=False),
     Case("sample rate 0", _array(_speech, 0), InvalidAudioError, is_file=False),
@@ -243,7 +260,9 @@ def _skip_without_rate_check(case: Case, detector, item, rate) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_predict_returns_the_error_and_keeps_the_good_results(case, w2v_detector, good_files, alone, tmp_path, monkeypatch):
+def test_predict_returns_the_error_and_keeps_the_good_results(
+    case, w2v_detector, good_files, alone, tmp_path, monkeypatch
+):
     item, rate = _build(case, tmp_path, monkeypatch)
     _skip_without_rate_check(case, w2v_detector, item, rate)
     results = w2v_detector.predict([good_files[0], item, good_files[1]], sample_rate=rate, on_error="return")
@@ -269,7 +288,9 @@ def test_predict_raises_the_error_for_the_input_alone(case, w2v_detector, tmp_pa
 
 
 @pytest.mark.parametrize("case", FILE_CASES, ids=[c.name for c in FILE_CASES])
-def test_cli_prints_the_good_rows_and_one_error_line(case, w2v_detector, model_dir, good_files, tmp_path, monkeypatch, capsys):
+def test_cli_prints_the_good_rows_and_one_error_line(
+    case, w2v_detector, model_dir, good_files, tmp_path, monkeypatch, capsys
+):
     item, rate = _build(case, tmp_path, monkeypatch)
     _skip_without_rate_check(case, w2v_detector, item, rate)
     code = main(["predict", str(model_dir), "--data", str(good_files[0]), str(item), str(good_files[1])])
@@ -317,7 +338,10 @@ def test_cli_escapes_tabs_and_newlines_in_file_names(model_dir, good_files, tmp_
     rows = capsys.readouterr().out.splitlines()
     assert len(rows) == 3 and all(len(row.split("\t")) == 3 for row in rows)
     assert [row.split("\t")[2] for row in rows] == [
-        str(tmp_path / "tab\\there.wav"), str(tmp_path / "new\\nline.wav"), str(tmp_path / "back\\\\slash.wav")]
+        str(tmp_path / "tab\\there.wav"),
+        str(tmp_path / "new\\nline.wav"),
+        str(tmp_path / "back\\\\slash.wav"),
+    ]
     missing = tmp_path / "gone\nfile.wav"
     assert main(["predict", str(model_dir), "--data", str(missing)]) == 1
     err = capsys.readouterr().err

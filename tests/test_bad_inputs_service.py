@@ -94,7 +94,9 @@ def test_each_bad_file_gets_its_status_and_error_class(url, name, data, status, 
     multipart = httpx.post(f"{url}/v1/predict", files={"file": (name, data)}, timeout=60)
     _assert_error(multipart, status, error)
     if data:  # an empty file is also refused as JSON, as "no audio" (base64 of nothing)
-        as_json = httpx.post(f"{url}/v1/predict", json={"audio_base64": base64.b64encode(data).decode(), "filename": name})
+        as_json = httpx.post(
+            f"{url}/v1/predict", json={"audio_base64": base64.b64encode(data).decode(), "filename": name}
+        )
         _assert_error(as_json, status, error)
         assert name in as_json.json()["detail"]["message"] or status == 413
 
@@ -108,7 +110,9 @@ def test_a_truncated_ogg_is_refused(url):
 
 def test_a_batch_keeps_the_good_results_next_to_every_bad_file(url, detector, good):
     bad = [(n, d) for n, d, _, _ in BAD_FILES] + [OGG[:2]]
-    files = [("files", ("good-first.wav", good))] + [("files", item) for item in bad] + [("files", ("good-last.wav", good))]
+    files = (
+        [("files", ("good-first.wav", good))] + [("files", item) for item in bad] + [("files", ("good-last.wav", good))]
+    )
     assert len(files) <= MAX_FILES
     response = httpx.post(f"{url}/v1/predict/batch", files=files, timeout=120)
     assert response.status_code == 200, response.text
@@ -123,20 +127,28 @@ def test_a_batch_keeps_the_good_results_next_to_every_bad_file(url, detector, go
     assert ogg["status"] in OGG[2] and ogg["error"] == OGG[2][ogg["status"]]
 
 
-@pytest.mark.parametrize("content, headers, status, error", [
-    (b"RIFF....", {"content-type": "audio/wav"}, 415, "UnsupportedMediaType"),
-    (b"raw", {"content-type": "text/plain"}, 415, "UnsupportedMediaType"),
-    (b"raw", {}, 415, "UnsupportedMediaType"),
-    (b'{"audio_base64": "%%% not base64"}', {"content-type": "application/json"}, 422, "InvalidRequest"),
-    (b'{"audio_base64": "UklGRg="}', {"content-type": "application/json"}, 422, "InvalidRequest"),  # bad padding
-    (b'{"audio_base64": 12}', {"content-type": "application/json"}, 422, "InvalidRequest"),
-    (b'{"files": "not a list"}', {"content-type": "application/json"}, 422, "InvalidRequest"),
-    (b'["a", "b"]', {"content-type": "application/json"}, 422, "InvalidRequest"),
-    (b'{"nothing": 1}', {"content-type": "application/json"}, 422, "InvalidRequest"),
-    (b"{not json", {"content-type": "application/json"}, 422, "InvalidRequest"),
-    (b"--xyz\r\ngarbage without headers", {"content-type": "multipart/form-data; boundary=xyz"}, 422, "InvalidRequest"),
-    (b"", {"content-type": "multipart/form-data"}, 422, "InvalidRequest"),  # no boundary at all
-])
+@pytest.mark.parametrize(
+    "content, headers, status, error",
+    [
+        (b"RIFF....", {"content-type": "audio/wav"}, 415, "UnsupportedMediaType"),
+        (b"raw", {"content-type": "text/plain"}, 415, "UnsupportedMediaType"),
+        (b"raw", {}, 415, "UnsupportedMediaType"),
+        (b'{"audio_base64": "%%% not base64"}', {"content-type": "application/json"}, 422, "InvalidRequest"),
+        (b'{"audio_base64": "UklGRg="}', {"content-type": "application/json"}, 422, "InvalidRequest"),  # bad padding
+        (b'{"audio_base64": 12}', {"content-type": "application/json"}, 422, "InvalidRequest"),
+        (b'{"files": "not a list"}', {"content-type": "application/json"}, 422, "InvalidRequest"),
+        (b'["a", "b"]', {"content-type": "application/json"}, 422, "InvalidRequest"),
+        (b'{"nothing": 1}', {"content-type": "application/json"}, 422, "InvalidRequest"),
+        (b"{not json", {"content-type": "application/json"}, 422, "InvalidRequest"),
+        (
+            b"--xyz\r\ngarbage without headers",
+            {"content-type": "multipart/form-data; boundary=xyz"},
+            422,
+            "InvalidRequest",
+        ),
+        (b"", {"content-type": "multipart/form-data"}, 422, "InvalidRequest"),  # no boundary at all
+    ],
+)
 def test_malformed_requests_are_clear_4xx(url, content, headers, status, error):
     _assert_error(httpx.post(f"{url}/v1/predict", content=content, headers=headers), status, error)
 
@@ -155,7 +167,9 @@ def test_too_many_files_is_413_however_many(url, good):
         _assert_error(httpx.post(f"{url}/v1/predict/batch", files=files), 413, "PayloadTooLarge")
     items = [{"audio_base64": base64.b64encode(tiny).decode()}] * (MAX_FILES + 1)
     _assert_error(httpx.post(f"{url}/v1/predict/batch", json={"files": items}), 413, "PayloadTooLarge")
-    _assert_error(httpx.post(f"{url}/v1/predict", files=[("a", ("a.wav", good)), ("b", ("b.wav", good))]), 413, "PayloadTooLarge")
+    _assert_error(
+        httpx.post(f"{url}/v1/predict", files=[("a", ("a.wav", good)), ("b", ("b.wav", good))]), 413, "PayloadTooLarge"
+    )
 
 
 def test_oversized_uploads_are_413_declared_or_streamed(url):
@@ -166,7 +180,9 @@ def test_oversized_uploads_are_413_declared_or_streamed(url):
         for i in range(0, len(big), 65536):
             yield big[i : i + 65536]
 
-    streamed = httpx.post(f"{url}/v1/predict", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"})
+    streamed = httpx.post(
+        f"{url}/v1/predict", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"}
+    )
     _assert_error(streamed, 413, "PayloadTooLarge")
 
 
@@ -174,14 +190,29 @@ def test_no_bad_input_ever_got_a_5xx(url):
     """Run last in this module, it sees every request above; alone, it still sees one."""
     httpx.post(f"{url}/v1/predict", files={"file": BAD_FILES[0][:2]})
     text = httpx.get(f"{url}/metrics").text
-    statuses = {line.split('status="')[1].split('"')[0] for line in text.splitlines() if line.startswith("wavguard_requests_total{")}
+    statuses = {
+        line.split('status="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("wavguard_requests_total{")
+    }
     assert statuses and not any(s.startswith("5") for s in statuses), statuses
     assert httpx.get(f"{url}/healthz").json()["status"] == "ok"
 
 
 def test_the_suite_covers_every_kind_the_issue_lists():
     names = " ".join(c[0] for c in BAD_FILES) + " " + OGG[0]
-    for kind in ("empty", "not-audio", "truncated.wav", "truncated.flac", "truncated.mp3", "truncated.ogg", "nan",
-                 "one-hertz", "two-megahertz", "huge-duration", "zero-channels"):
+    for kind in (
+        "empty",
+        "not-audio",
+        "truncated.wav",
+        "truncated.flac",
+        "truncated.mp3",
+        "truncated.ogg",
+        "nan",
+        "one-hertz",
+        "two-megahertz",
+        "huge-duration",
+        "zero-channels",
+    ):
         assert kind in names
     assert all(400 <= c[2] < 500 for c in BAD_FILES)

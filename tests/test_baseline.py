@@ -86,7 +86,10 @@ def test_padded_batch_equals_unpadded_rows(feature):
     model = BaselineModel(RATE, {"feature": feature, "channels": [8, 16]})
     randomise_norm_stats(model)
     model.eval().double()
-    rows = [torch.from_numpy(r).double() for r in (chirp(1.0), sine(0.43, frequency_hz=700.0), chirp(0.61, f0_hz=2000.0, f1_hz=300.0))]
+    rows = [
+        torch.from_numpy(r).double()
+        for r in (chirp(1.0), sine(0.43, frequency_hz=700.0), chirp(0.61, f0_hz=2000.0, f1_hz=300.0))
+    ]
     lengths = torch.tensor([r.shape[0] for r in rows])
     batch = torch.zeros(3, int(lengths.max()), dtype=torch.float64)
     for i, r in enumerate(rows):
@@ -107,7 +110,9 @@ def test_tiny_overfit_reaches_full_training_accuracy():
         if i % 2 == 0:
             clips.append((rng.uniform(0.05, 0.3) * rng.standard_normal(RATE // 2)).astype(np.float32))
         else:
-            clips.append(chirp(0.5, f0_hz=rng.uniform(100, 500), f1_hz=rng.uniform(2000, 6000), amplitude=rng.uniform(0.05, 0.3)))
+            clips.append(
+                chirp(0.5, f0_hz=rng.uniform(100, 500), f1_hz=rng.uniform(2000, 6000), amplitude=rng.uniform(0.05, 0.3))
+            )
         labels.append(i % 2)
     x, y = torch.from_numpy(np.stack(clips)), torch.tensor(labels)
     det = build_baseline_detector("logmel", spectrogram={"channels": [8, 16], "n_filters": 40})
@@ -185,4 +190,6 @@ def test_torch_export_with_dynamic_batch_and_length():
     exported = torch.export.export(model, (x, lengths), dynamic_shapes=({0: Dim.AUTO, 1: Dim.AUTO}, {0: Dim.AUTO}))
     other, other_lengths = torch.randn(3, 20000), torch.tensor([20000, 15000, 401])
     with torch.no_grad():
-        torch.testing.assert_close(exported.module()(other, other_lengths), model(other, other_lengths), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            exported.module()(other, other_lengths), model(other, other_lengths), atol=1e-5, rtol=1e-4
+        )

@@ -117,7 +117,9 @@ def assert_same(preds_a, preds_b, atol=1e-5):
     np.testing.assert_allclose([p.score for p in preds_a], [p.score for p in preds_b], atol=atol, rtol=0)
     np.testing.assert_allclose([p.logit_margin for p in preds_a], [p.logit_margin for p in preds_b], atol=atol, rtol=0)
     for a, b in zip(preds_a, preds_b):
-        assert [(s.start_seconds, s.end_seconds) for s in a.segments] == [(s.start_seconds, s.end_seconds) for s in b.segments]
+        assert [(s.start_seconds, s.end_seconds) for s in a.segments] == [
+            (s.start_seconds, s.end_seconds) for s in b.segments
+        ]
         np.testing.assert_allclose([s.score for s in a.segments], [s.score for s in b.segments], atol=atol, rtol=0)
         assert a.duration_seconds == b.duration_seconds
 
@@ -146,8 +148,11 @@ def test_segments_come_back_in_window_order_when_scored_out_of_order():
     backend = MeanBackend()
     scorer = Scorer(backend, config())  # 10-sample windows
     # the first clip's 5-sample tail batches with the second clip before its own full window does
-    clips = [np.linspace(0.01, 1.0, 15).astype(np.float32), np.full(5, 0.3, np.float32),
-             np.linspace(1.0, 0.2, 27).astype(np.float32)]
+    clips = [
+        np.linspace(0.01, 1.0, 15).astype(np.float32),
+        np.full(5, 0.3, np.float32),
+        np.linspace(1.0, 0.2, 27).astype(np.float32),
+    ]
     recorded = []
     original = scorer.pipeline.record
 

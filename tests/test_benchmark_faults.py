@@ -18,8 +18,15 @@ def suite():
 
 def test_every_case_ran(suite):
     faults, cases, _ = suite
-    assert list(cases) == ["mixed load", "short requests alone", "short requests + maximal batch", "large uploads",
-                           "slow uploads", "disconnects", "full disk under the log"]
+    assert list(cases) == [
+        "mixed load",
+        "short requests alone",
+        "short requests + maximal batch",
+        "large uploads",
+        "slow uploads",
+        "disconnects",
+        "full disk under the log",
+    ]
     for name, case in cases.items():
         assert case.requests > 0 and case.healthz_ms, name
     table = faults.format_table(list(cases.values())).splitlines()
@@ -36,7 +43,10 @@ def test_no_5xx_and_no_unexpected_silence(suite):
 def test_each_fault_got_its_documented_answer(suite):
     faults, cases, _ = suite
     mixed = cases["mixed load"]
-    assert mixed.extra["bad_kinds"] == len(faults.bad_inputs(b"\0" * 8192)) and mixed.count(400, 500) >= mixed.extra["bad_kinds"]
+    assert (
+        mixed.extra["bad_kinds"] == len(faults.bad_inputs(b"\0" * 8192))
+        and mixed.count(400, 500) >= mixed.extra["bad_kinds"]
+    )
     batch = cases["short requests + maximal batch"]
     assert batch.count(200, 300) > 0 and "batches of 4 files" in batch.notes[0]
     assert cases["large uploads"].count(200, 300) == 2

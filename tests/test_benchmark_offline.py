@@ -22,13 +22,27 @@ def modules():
 
 def _run(system: str, seed: int, eer: float, leave_out: str | None = None, layers: bool = True) -> dict:
     rng = np.random.default_rng(seed)
-    run = {"type": "run", "system": system, "seed": seed, "leave_out": leave_out, "eer": eer, "eer_seen": eer - 0.05,
-           "eer_unseen": eer + 0.05, "roc_auc": 1 - eer, "val_eer": eer - 0.1,
-           "per_attack": {"hifigan/universal22k": eer + 0.2, "griffinlim/mel80": eer},
-           "per_family": {"griffinlim": eer, "world": eer + 0.1}, "per_language": {"nl": eer},
-           "per_channel": {"studio_16k": eer, "telephone_8k": eer + 0.3}, "seen_families": ["griffinlim", "hifigan"],
-           "params": 21_000_000, "trainable": 400_000, "train_seconds": 60.0, "speed": 50.0,
-           "scores": rng.uniform(size=8).tolist()}
+    run = {
+        "type": "run",
+        "system": system,
+        "seed": seed,
+        "leave_out": leave_out,
+        "eer": eer,
+        "eer_seen": eer - 0.05,
+        "eer_unseen": eer + 0.05,
+        "roc_auc": 1 - eer,
+        "val_eer": eer - 0.1,
+        "per_attack": {"hifigan/universal22k": eer + 0.2, "griffinlim/mel80": eer},
+        "per_family": {"griffinlim": eer, "world": eer + 0.1},
+        "per_language": {"nl": eer},
+        "per_channel": {"studio_16k": eer, "telephone_8k": eer + 0.3},
+        "seen_families": ["griffinlim", "hifigan"],
+        "params": 21_000_000,
+        "trainable": 400_000,
+        "train_seconds": 60.0,
+        "speed": 50.0,
+        "scores": rng.uniform(size=8).tolist(),
+    }
     if layers:
         run["layer_weights"] = [0.5, 0.3, 0.2]
     if leave_out:
@@ -42,10 +56,16 @@ def _write(mod, path: Path) -> Path:
     a1 = _run("a", 1, 0.3)
     a0 = {**_run("a", 0, 0.2), "channels": {"clean": 0.2, "mp3_24k": 0.25}}
     f0 = {**_run("f", 0, 0.45, layers=False), "params": 7938, "trainable": 7938}
-    lines = [{"type": "corpus", "test_labels": [0, 0, 0, 0, 1, 1, 1, 1], "sizes": {"train": 8, "validation": 8, "test": 8}},
-             a1, probe, f0, a0,  # seeds out of order: the report sorts them
-             _run("a", 0, 0.25, leave_out="hifigan/universal22k"), _run("a", 1, 0.35, leave_out="hifigan/universal22k"),
-             {"type": "depth_speed", "truncation_speed": {"2": 90.0, "6": 40.0}}]
+    lines = [
+        {"type": "corpus", "test_labels": [0, 0, 0, 0, 1, 1, 1, 1], "sizes": {"train": 8, "validation": 8, "test": 8}},
+        a1,
+        probe,
+        f0,
+        a0,  # seeds out of order: the report sorts them
+        _run("a", 0, 0.25, leave_out="hifigan/universal22k"),
+        _run("a", 1, 0.35, leave_out="hifigan/universal22k"),
+        {"type": "depth_speed", "truncation_speed": {"2": 90.0, "6": 40.0}},
+    ]
     for line in lines:
         mod.results.append_line(path, line)
     return path
@@ -57,12 +77,18 @@ def test_report_tables_from_the_results_file(modules, tmp_path):
     assert list(results["leave_out"]) == ["hifigan/universal22k"]
     text = modules.bench.render_markdown(results)
     # (a): EER 20% and 30% over two seeds -> 25.0 ± 5.0; validation 10% and 20% -> 15.0 ± 5.0
-    assert ("| (a) recipe detector (Whisper-base + LoRA + CNN head) | 2 | 15.0 ± 5.0 | 25.0 ± 5.0 | 20.0 ± 5.0 | "
-            "30.0 ± 5.0 | 0.750 | 21.00 M | 0.400 M | 60 | 50.0 |") in text
+    assert (
+        "| (a) recipe detector (Whisper-base + LoRA + CNN head) | 2 | 15.0 ± 5.0 | 25.0 ± 5.0 | 20.0 ± 5.0 | "
+        "30.0 ± 5.0 | 0.750 | 21.00 M | 0.400 M | 60 | 50.0 |"
+    ) in text
     assert "| (c) linear probe (best layer) | 1 | 30.0 ± 0.0 | 40.0 ± 0.0 |" in text and "| 60 | n/a |" in text
-    assert "| (f) notebook method: log-mel CNN + pitch/stretch/noise augmentation | 1 | 35.0 ± 0.0 | 45.0 ± 0.0 |" in text
+    assert (
+        "| (f) notebook method: log-mel CNN + pitch/stretch/noise augmentation | 1 | 35.0 ± 0.0 | 45.0 ± 0.0 |" in text
+    )
     assert "| (a) | 25.0 ± 5.0 | 35.0 ± 5.0 |" in text  # per family: griffinlim, world
-    assert "| system | studio_16k | telephone_8k |" in text and "| (a) | 25.0 ± 5.0 | 55.0 ± 5.0 |" in text  # per channel
+    assert (
+        "| system | studio_16k | telephone_8k |" in text and "| (a) | 25.0 ± 5.0 | 55.0 ± 5.0 |" in text
+    )  # per channel
     # leave-one-out: with it (a's per_attack: 40 %, 50 %) -> 45.0; without it 55 %, 65 % -> 60.0 ± 5.0; pooled 30.0 ± 5.0
     assert "| hifigan/universal22k | 45.0 | 60.0 ± 5.0 | 30.0 ± 5.0 | 2 / 2 |" in text
     assert "| (a) | 20.0 | 25.0 |" in text  # robustness: clean, mp3_24k
@@ -111,10 +137,23 @@ def test_a_results_file_of_another_corpus_is_refused(modules):
 @pytest.fixture()
 def split():
     datasets = pytest.importorskip("datasets")
-    attacks = ["bonafide", "hifigan/universal22k", "hifigan/lj22k", "piper/joe", "piper/joe-ipa-cs", "bonafide", "lpc/o12"]
-    return datasets.Dataset.from_dict({
-        "label": [0 if a == "bonafide" else 1 for a in attacks], "attack": attacks,
-        "family": [a.split("/")[0] for a in attacks], "row": list(range(len(attacks)))})
+    attacks = [
+        "bonafide",
+        "hifigan/universal22k",
+        "hifigan/lj22k",
+        "piper/joe",
+        "piper/joe-ipa-cs",
+        "bonafide",
+        "lpc/o12",
+    ]
+    return datasets.Dataset.from_dict(
+        {
+            "label": [0 if a == "bonafide" else 1 for a in attacks],
+            "attack": attacks,
+            "family": [a.split("/")[0] for a in attacks],
+            "row": list(range(len(attacks))),
+        }
+    )
 
 
 def test_leave_out_removes_exactly_that_attack_or_family(modules, split):
@@ -126,24 +165,38 @@ def test_leave_out_removes_exactly_that_attack_or_family(modules, split):
 
 
 def test_leave_out_matching_nothing_is_a_clear_error(modules, split):
-    with pytest.raises(ValueError, match=r"--leave-out 'hifigan/ts16k' matches no fake of the train split; its attacks are \['hifigan/lj22k'"):
+    with pytest.raises(
+        ValueError,
+        match=r"--leave-out 'hifigan/ts16k' matches no fake of the train split; its attacks are \['hifigan/lj22k'",
+    ):
         modules.bench.without_fakes(split, "hifigan/ts16k")
     with pytest.raises(ValueError, match="matches no fake"):
         modules.bench.without_fakes(split, "bonafide")  # real clips are never left out
-    assert modules.bench.without_fakes(split, "world", required=False)["row"] == list(range(7))  # validation may lack it
+    assert modules.bench.without_fakes(split, "world", required=False)["row"] == list(
+        range(7)
+    )  # validation may lack it
     args = SimpleNamespace(leave_out=["piper", "flite"], seeds=[0], systems=["a"])
     with pytest.raises(ValueError, match="'flite' matches no fake"):
         modules.bench.requested_runs(args, split)
     args.leave_out = ["auto"]
-    assert modules.bench.requested_runs(args, split) == [("a", 0, "hifigan/lj22k"), ("a", 0, "hifigan/universal22k"), ("a", 0, "piper")]
+    assert modules.bench.requested_runs(args, split) == [
+        ("a", 0, "hifigan/lj22k"),
+        ("a", 0, "hifigan/universal22k"),
+        ("a", 0, "piper"),
+    ]
 
 
 def test_summaries_per_channel_and_leave_out_eer(modules):
     datasets = pytest.importorskip("datasets")
-    test = datasets.Dataset.from_dict({
-        "label": [0, 0, 0, 1, 1, 1], "family": ["bonafide"] * 3 + ["hifigan", "hifigan", "lpc"],
-        "attack": ["bonafide"] * 3 + ["hifigan/ts16k", "hifigan/lj22k", "lpc/o12"], "language": ["en"] * 6,
-        "channel": ["studio", "studio", "phone", "studio", "studio", "radio"]})
+    test = datasets.Dataset.from_dict(
+        {
+            "label": [0, 0, 0, 1, 1, 1],
+            "family": ["bonafide"] * 3 + ["hifigan", "hifigan", "lpc"],
+            "attack": ["bonafide"] * 3 + ["hifigan/ts16k", "hifigan/lj22k", "lpc/o12"],
+            "language": ["en"] * 6,
+            "channel": ["studio", "studio", "phone", "studio", "studio", "radio"],
+        }
+    )
     scores = [0.1, 0.6, 0.2, 0.9, 0.5, 0.8]
     out = modules.bench.summaries(test["label"], scores, test, {"lpc"}, leave_out="hifigan/lj22k")
     assert out["per_channel"] == {"studio": 0.5}  # phone (real only) and radio (fake only) skipped
@@ -157,8 +210,10 @@ def test_system_configs_follow_the_recipe(modules, tmp_path):
 
     bench = modules.bench
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("backbone: offline:whisper-base\nmode: lora\nepochs: 6\nnum_layers: 4\nloss: ocsoftmax\n"
-                      "adversarial: {method: fgsm}\naugment: {transforms: [{name: gain, p: 0.5}]}\noutput_dir: x\nseed: 3\n")
+    recipe.write_text(
+        "backbone: offline:whisper-base\nmode: lora\nepochs: 6\nnum_layers: 4\nloss: ocsoftmax\n"
+        "adversarial: {method: fgsm}\naugment: {transforms: [{name: gain, p: 0.5}]}\noutput_dir: x\nseed: 3\n"
+    )
     args = bench._parser().parse_args(["--recipe", str(recipe), "--epochs", "2", "--set", "lora_rank=4"])
     settings = bench.recipe_settings(args)
     assert settings["epochs"] == 2 and settings["num_layers"] == 4 and settings["lora_rank"] == 4
@@ -179,19 +234,26 @@ def _tiny_corpus(root: Path) -> Path:
 
     rng = np.random.default_rng(0)
     rows = ["path,label,split,speaker,attack,family,language,channel"]
-    attacks = {"train": ["griffinlim/m80", "hifigan/universal22k"], "validation": ["griffinlim/m80", "hifigan/universal22k"],
-               "test": ["griffinlim/m80", "hifigan/universal22k"]}
+    attacks = {
+        "train": ["griffinlim/m80", "hifigan/universal22k"],
+        "validation": ["griffinlim/m80", "hifigan/universal22k"],
+        "test": ["griffinlim/m80", "hifigan/universal22k"],
+    }
     for split, fakes in attacks.items():
         for k in range(8):
             fake = k % 2 == 1
             attack = fakes[(k // 2) % 2] if fake else "bonafide"
             t = np.arange(8000) / 16000
-            wave = (0.3 * np.sin(2 * np.pi * (200 + 50 * k) * t) if fake else 0.1 * rng.standard_normal(8000)).astype(np.float32)
+            wave = (0.3 * np.sin(2 * np.pi * (200 + 50 * k) * t) if fake else 0.1 * rng.standard_normal(8000)).astype(
+                np.float32
+            )
             name = f"wav/{split}-{k}.wav"
             (root / "wav").mkdir(parents=True, exist_ok=True)
             sf.write(root / name, wave, 16000)
-            rows.append(f"{name},{'fake' if fake else 'real'},{split},s{split},{attack},{attack.split('/')[0]},en,"
-                        f"{'studio' if k < 4 else 'phone'}")
+            rows.append(
+                f"{name},{'fake' if fake else 'real'},{split},s{split},{attack},{attack.split('/')[0]},en,"
+                f"{'studio' if k < 4 else 'phone'}"
+            )
     (root / "manifest.csv").write_text("\n".join(rows) + "\n")
     return root / "manifest.csv"
 
@@ -203,10 +265,21 @@ def test_end_to_end_seeds_append_resume_and_leave_out(modules, tmp_path):
     bench = modules.bench
     manifest = _tiny_corpus(tmp_path / "corpus")
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("kind: spectrogram\nmode: full\nepochs: 1\nbatch_size: 4\ncrop_seconds: 0.5\n"
-                      "detector: {window_seconds: 0.5}\n")
-    common = ["--manifest", str(manifest), "--out", str(tmp_path / "out"), "--recipe", str(recipe), "--frozen-epochs", "1",
-              "--speed-files", "2"]
+    recipe.write_text(
+        "kind: spectrogram\nmode: full\nepochs: 1\nbatch_size: 4\ncrop_seconds: 0.5\ndetector: {window_seconds: 0.5}\n"
+    )
+    common = [
+        "--manifest",
+        str(manifest),
+        "--out",
+        str(tmp_path / "out"),
+        "--recipe",
+        str(recipe),
+        "--frozen-epochs",
+        "1",
+        "--speed-files",
+        "2",
+    ]
     bench.main([*common, "--systems", "e", "--seeds", "0"])
     bench.main([*common, "--systems", "e", "--seeds", "1"])
     results = tmp_path / "out" / "results.jsonl"
@@ -216,14 +289,35 @@ def test_end_to_end_seeds_append_resume_and_leave_out(modules, tmp_path):
     bench.main([*common, "--leave-out", "hifigan/universal22k", "--seeds", "0"])
     lines = [json.loads(line) for line in results.read_text().splitlines()]
     assert [(r["type"], r.get("system"), r.get("seed"), r.get("leave_out")) for r in lines] == [
-        ("corpus", None, None, None), ("run", "e", 0, None), ("run", "e", 1, None), ("run", "a", 0, "hifigan/universal22k")]
+        ("corpus", None, None, None),
+        ("run", "e", 0, None),
+        ("run", "e", 1, None),
+        ("run", "a", 0, "hifigan/universal22k"),
+    ]
     assert lines[3]["leave_out_test_fakes"] == 2 and lines[3]["seen_families"] == ["griffinlim"]
-    assert (lines[1]["train_clips"], lines[3]["train_clips"], lines[3]["validation_clips"]) == (8, 6, 6)  # 2 hifigan fakes each
+    assert (lines[1]["train_clips"], lines[3]["train_clips"], lines[3]["validation_clips"]) == (
+        8,
+        6,
+        6,
+    )  # 2 hifigan fakes each
     assert set(lines[1]["per_channel"]) == {"studio", "phone"}
     # an interrupted training: OUT/runs/e-seed0 holds an epoch-1 checkpoint, the run now asks for 2 epochs
     run = tmp_path / "out" / "runs" / "e-seed0"
     epoch1 = (run / "metrics.jsonl").read_text().splitlines()[0]
-    bench.main([*common, "--frozen-epochs", "2", "--systems", "e", "--seeds", "0", "--resume", "--results", str(tmp_path / "other.jsonl")])
+    bench.main(
+        [
+            *common,
+            "--frozen-epochs",
+            "2",
+            "--systems",
+            "e",
+            "--seeds",
+            "0",
+            "--resume",
+            "--results",
+            str(tmp_path / "other.jsonl"),
+        ]
+    )
     resumed = json.loads((tmp_path / "other.jsonl").read_text().splitlines()[1])
     assert (resumed["resumed"], resumed["epochs_run"]) == (True, 2)
     assert (run / "metrics.jsonl").read_text().splitlines()[0] == epoch1  # epoch 1 was not trained again
@@ -243,8 +337,9 @@ def test_score_saved_scores_a_saved_detector_the_benchmark_way(modules, tmp_path
     det = tiny_detector("wav2vec2", window_seconds=0.5)
     saved = str(det.save_pretrained(tmp_path / "det"))
     out = tmp_path / "scores.json"
-    results = score_saved.main(["--manifest", str(manifest), "--detector", f"one={saved}", "--detector", f"two={saved}",
-                                "--json", str(out)])
+    results = score_saved.main(
+        ["--manifest", str(manifest), "--detector", f"one={saved}", "--detector", f"two={saved}", "--json", str(out)]
+    )
     assert json.loads(out.read_text()) == json.loads(json.dumps(results))
     files = [str(tmp_path / "corpus" / f"wav/test-{k}.wav") for k in range(8)]
     labels = np.array([k % 2 for k in range(8)])

@@ -73,7 +73,9 @@ def test_five_clips_fall_back_to_no_calibration(method, caplog):
     assert C.fit_platt(FIVE_MARGINS, FIVE_LABELS)[0] < 0  # the raw fit would flip the score
     with caplog.at_level("WARNING", logger="wavguard.evaluation.calibration"):
         assert C.fit_calibration(FIVE_MARGINS, FIVE_LABELS, method) == (1.0, 0.0)
-    assert f"{method} calibration needs at least 10 validation clips of each class, got 3 real and 2 fake" in caplog.text
+    assert (
+        f"{method} calibration needs at least 10 validation clips of each class, got 3 real and 2 fake" in caplog.text
+    )
     assert "no calibration (scale 1, bias 0)" in caplog.text
     # enough clips for the caller's floor: the raw fit is checked instead, and still never flips
     assert C.fit_calibration(FIVE_MARGINS, FIVE_LABELS, method, min_clips_per_class=2) == (1.0, 0.0)

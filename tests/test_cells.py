@@ -36,8 +36,12 @@ def test_each_kind_of_cell_says_what_to_decode(wav):
 
 def test_every_cell_decodes_to_the_same_samples(wav):
     expected, _ = sf.read(wav, dtype="float32")
-    for cell in (str(wav), {"path": str(wav)}, {"bytes": wav.read_bytes(), "path": "x.wav"},
-                 {"array": expected, "sampling_rate": RATE_HZ}):
+    for cell in (
+        str(wav),
+        {"path": str(wav)},
+        {"bytes": wav.read_bytes(), "path": "x.wav"},
+        {"array": expected, "sampling_rate": RATE_HZ},
+    ):
         np.testing.assert_allclose(decode_cell(cell, RATE_HZ), expected, atol=1e-6)
 
 
@@ -75,7 +79,7 @@ def test_training_and_scoring_decode_a_file_to_identical_samples(tmp_path):
     """Training decodes a whole clip (decode_cell), scoring block by block (ScoringPipeline.decode):
     the same function underneath, so the same samples, bit for bit, resampling included."""
     rng = np.random.default_rng(0)
-    clip = (0.3 * np.sin(np.arange(44100 * 7) / 44100 * 2 * np.pi * 440) + 0.01 * rng.standard_normal(44100 * 7))
+    clip = 0.3 * np.sin(np.arange(44100 * 7) / 44100 * 2 * np.pi * 440) + 0.01 * rng.standard_normal(44100 * 7)
     path = tmp_path / "a44.wav"
     sf.write(path, clip.astype(np.float32), 44100)
     det = tiny_detector("wav2vec2", window_seconds=1.0)

@@ -57,6 +57,7 @@ def test_telephone_keeps_only_the_300_3400_hz_band(rate):
     assert y.shape == x.shape
     assert band_fraction(y, rate, 0, 200) < 1e-3
     assert band_fraction(y, rate, 4000, rate) < 1e-3
+
     # the pass band keeps most of its energy (mu-law adds ~ -38 dB of noise, the filters lose little)
     def energy(s):
         return band_fraction(s, rate, 500, 3000) * np.sum(s.astype(np.float64) ** 2)
@@ -69,7 +70,10 @@ def test_telephone_needs_a_rate_above_the_band():
         apply_channel("telephone", white_noise(rate=6000), 6000)
 
 
-@pytest.mark.parametrize("name,target_db", [("noise_snr20", 20.0), ("noise_snr10", 10.0), ("noise_snr5", 5.0), ("pink_snr-5", -5.0), ("white_snr2.5", 2.5)])
+@pytest.mark.parametrize(
+    "name,target_db",
+    [("noise_snr20", 20.0), ("noise_snr10", 10.0), ("noise_snr5", 5.0), ("pink_snr-5", -5.0), ("white_snr2.5", 2.5)],
+)
 def test_noise_channel_hits_its_snr(name, target_db):
     t = np.arange(RATE) / RATE
     clean = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 1250 * t)).astype(np.float32)
@@ -192,7 +196,9 @@ def expected_scores(detector, paths, name, seed, batch_size):
 
 def test_channel_scores_are_predict_on_degraded_clips(detector, clips):
     ds = make_dataset(clips)
-    result = evaluate_detector(detector, ds, batch_size=4, bootstrap_resamples=0, channels=["noise_snr10", "telephone"], channel_seed=5)
+    result = evaluate_detector(
+        detector, ds, batch_size=4, bootstrap_resamples=0, channels=["noise_snr10", "telephone"], channel_seed=5
+    )
     labels = np.array([r["label"] for r in clips])
     assert list(result.channels) == ["noise_snr10", "telephone"]
     rows = result.robustness()
@@ -302,8 +308,25 @@ def test_cli_evaluate_with_channels(detector, folder, tmp_path, capsys):
 
     model = str(detector.save_pretrained(tmp_path / "model"))
     out = tmp_path / "report"
-    argv = ["evaluate", model, "--data", str(folder), "--out", str(out), "--bootstrap", "0", "--batch-size", "4",
-            "--channels", "mp3_24k", "telephone", "noise_snr10", "reverb", "--channel-seed", "3"]
+    argv = [
+        "evaluate",
+        model,
+        "--data",
+        str(folder),
+        "--out",
+        str(out),
+        "--bootstrap",
+        "0",
+        "--batch-size",
+        "4",
+        "--channels",
+        "mp3_24k",
+        "telephone",
+        "noise_snr10",
+        "reverb",
+        "--channel-seed",
+        "3",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out.splitlines()
     data = json.loads((out / "metrics.json").read_text())
@@ -324,6 +347,18 @@ def test_cli_evaluate_with_channels(detector, folder, tmp_path, capsys):
 def test_cli_unknown_channel_fails_before_loading_the_model(folder, tmp_path, capsys):
     from wavguard.cli import main
 
-    code = main(["evaluate", str(tmp_path / "no-model"), "--data", str(folder), "-o", str(tmp_path / "r"), "--channels", "telephone", "radio"])
+    code = main(
+        [
+            "evaluate",
+            str(tmp_path / "no-model"),
+            "--data",
+            str(folder),
+            "-o",
+            str(tmp_path / "r"),
+            "--channels",
+            "telephone",
+            "radio",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "unknown channel 'radio'" in err and "noise_snr10" in err and "no-model" not in err

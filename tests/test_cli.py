@@ -46,13 +46,20 @@ def test_bad_files_go_to_stderr_and_good_ones_still_print(model_dir, audio_files
 
 def test_missing_model_is_one_clear_line(tmp_path, audio_files, capsys):
     assert main(["predict", str(tmp_path), "--data", str(audio_files["wav"])]) == 1
-    assert capsys.readouterr().err.strip() == f"wavguard: error: {tmp_path}: not a wavguard detector folder (no config.json, model.onnx or ensemble.json)"
+    assert (
+        capsys.readouterr().err.strip()
+        == f"wavguard: error: {tmp_path}: not a wavguard detector folder (no config.json, model.onnx or ensemble.json)"
+    )
 
 
 def test_console_script_runs(model_dir, audio_files):
     out = subprocess.run(
         [sys.executable, "-m", "wavguard.cli", "predict", str(model_dir), "--data", str(audio_files["wav"])],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip().endswith(str(audio_files["wav"]))
-    assert subprocess.run([sys.executable, "-m", "wavguard.cli", "--version"], capture_output=True, text=True).stdout.startswith("wavguard ")
+    assert subprocess.run(
+        [sys.executable, "-m", "wavguard.cli", "--version"], capture_output=True, text=True
+    ).stdout.startswith("wavguard ")

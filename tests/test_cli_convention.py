@@ -79,15 +79,18 @@ def test_predict_with_a_model_and_no_audio_is_a_usage_error(model_dir, capsys):
     assert "is a detector: name the audio to score" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["predict", "A.wav", "B.wav", "--model", "M"], "unrecognized arguments: --model M"),
-    (["stream", "--model", "M", "--sample-rate", "8000"], "unrecognized arguments: --model"),
-    (["stream", "M", "-m", "M", "--sample-rate", "8000"], "unrecognized arguments: -m M"),
-    (["evaluate", "M", "D", "-o", "R"], "required: --data"),
-    (["audit", "D", "--data", "D"], "unrecognized arguments: D"),
-    (["train", "r.yaml", "--set", "lr=0.1"], "unrecognized arguments: --set lr=0.1"),
-    (["update", "M", "--feedback", "DB", "-o", "NEW", "--set", "lr=0.1"], "unrecognized arguments: --set lr=0.1"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["predict", "A.wav", "B.wav", "--model", "M"], "unrecognized arguments: --model M"),
+        (["stream", "--model", "M", "--sample-rate", "8000"], "unrecognized arguments: --model"),
+        (["stream", "M", "-m", "M", "--sample-rate", "8000"], "unrecognized arguments: -m M"),
+        (["evaluate", "M", "D", "-o", "R"], "required: --data"),
+        (["audit", "D", "--data", "D"], "unrecognized arguments: D"),
+        (["train", "r.yaml", "--set", "lr=0.1"], "unrecognized arguments: --set lr=0.1"),
+        (["update", "M", "--feedback", "DB", "-o", "NEW", "--set", "lr=0.1"], "unrecognized arguments: --set lr=0.1"),
+    ],
+)
 def test_other_spellings_are_usage_errors(argv, message, capsys):
     """One grammar: the model positional, data through --data (predict also takes audio positionally,
     after an optional MODEL: tests/test_cli_default_model.py), settings as key=value."""
@@ -97,12 +100,15 @@ def test_other_spellings_are_usage_errors(argv, message, capsys):
 
 
 # -- commands that load one detector with Detector.from_pretrained ----------------------------
-@pytest.mark.parametrize("argv, expected", [
-    (["stream", "M", "--sample-rate", "8000", "--device", "cpu", "--revision", "v1"], ("M", "v1", "cpu")),
-    (["serve", "M", "--device", "cpu", "--revision", "v1"], ("M", "v1", "cpu")),
-    (["export", "M", "-o", "OUT", "--revision", "v1"], ("M", "v1", None)),
-    (["export", "M", "--out", "OUT"], ("M", None, None)),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["stream", "M", "--sample-rate", "8000", "--device", "cpu", "--revision", "v1"], ("M", "v1", "cpu")),
+        (["serve", "M", "--device", "cpu", "--revision", "v1"], ("M", "v1", "cpu")),
+        (["export", "M", "-o", "OUT", "--revision", "v1"], ("M", "v1", None)),
+        (["export", "M", "--out", "OUT"], ("M", None, None)),
+    ],
+)
 def test_model_commands_pass_model_revision_device(argv, expected, record):
     seen = record(Detector, "from_pretrained")
     assert main(argv) == 1
@@ -149,7 +155,10 @@ def test_compare_passes_progress_and_revision(record, record_loads, monkeypatch)
 
     monkeypatch.setattr(cli_compare, "load_data", lambda source, split: "DATA")
     seen = record(ensemble, "compare_detectors")
-    assert main(["compare", "A", "B", "--data", "D", "-o", "OUT", "--no-progress", "--revision", "v1", "--device", "cpu"]) == 1
+    assert (
+        main(["compare", "A", "B", "--data", "D", "-o", "OUT", "--no-progress", "--revision", "v1", "--device", "cpu"])
+        == 1
+    )
     assert record_loads == [("A", "v1", "cpu"), ("B", "v1", "cpu")] and seen["kwargs"]["progress"] is False
 
 
@@ -162,10 +171,13 @@ def test_audit_takes_data(record):
 
 
 # -- overrides: key=value -------------------------------------------------------------------
-@pytest.mark.parametrize("argv, expected", [
-    (["train", "r.yaml", "lr=0.1", "-o", "runs/x", "epochs=2"], ["lr=0.1", "epochs=2", "output_dir=runs/x"]),
-    (["train", "r.yaml", "--out", "runs/x"], ["output_dir=runs/x"]),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["train", "r.yaml", "lr=0.1", "-o", "runs/x", "epochs=2"], ["lr=0.1", "epochs=2", "output_dir=runs/x"]),
+        (["train", "r.yaml", "--out", "runs/x"], ["output_dir=runs/x"]),
+    ],
+)
 def test_train_overrides_and_out(argv, expected, record):
     import wavguard.training
 
@@ -178,10 +190,28 @@ def test_update_overrides(record):
     import wavguard.feedback.update as update
 
     seen = record(update, "update_detector")
-    assert main(["update", "M", "--feedback", "DB", "-o", "NEW", "head_learning_rate=0.01", "--epochs", "2", "warmup_ratio=0"]) == 1
+    assert (
+        main(
+            [
+                "update",
+                "M",
+                "--feedback",
+                "DB",
+                "-o",
+                "NEW",
+                "head_learning_rate=0.01",
+                "--epochs",
+                "2",
+                "warmup_ratio=0",
+            ]
+        )
+        == 1
+    )
     model, db, out, config = seen["args"]
     assert (model, db, out, config.epochs) == ("M", "DB", "NEW", 2)
     assert config.train_settings == {"head_learning_rate": 0.01, "warmup_ratio": 0}
+
+
 def test_an_unknown_word_is_still_a_usage_error(capsys):
     with pytest.raises(SystemExit) as info:
         main(["export", "M", "-o", "OUT", "stray"])

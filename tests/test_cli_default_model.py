@@ -17,7 +17,9 @@ from wavguard.testing import tiny_detector
 @pytest.fixture(scope="module")
 def builtin_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("detectors")
-    folder = tiny_detector("wav2vec2", window_seconds=1.0).save_pretrained(root / loading.BUILTIN_DETECTORS[DEFAULT_DETECTOR])
+    folder = tiny_detector("wav2vec2", window_seconds=1.0).save_pretrained(
+        root / loading.BUILTIN_DETECTORS[DEFAULT_DETECTOR]
+    )
     (folder / "README.md").write_text("# tiny built-in\n\nA card.\n")
     return root
 
@@ -50,21 +52,29 @@ def test_predict_with_no_model_scores_with_the_builtin_detector(builtin, audio_f
 def test_a_first_word_that_is_a_detector_is_the_model(builtin, other_dir, audio_files, capsys):
     wav = str(audio_files["wav"])
     want = Detector.from_pretrained(other_dir).predict(wav).score
-    for argv in (["predict", str(other_dir), wav], ["predict", str(other_dir), "--data", wav],
-                 ["predict", DEFAULT_DETECTOR, wav]):
+    for argv in (
+        ["predict", str(other_dir), wav],
+        ["predict", str(other_dir), "--data", wav],
+        ["predict", DEFAULT_DETECTOR, wav],
+    ):
         assert main(argv) == 0, argv
         score = _scores(capsys.readouterr().out)[wav]
         expected = Detector.from_pretrained(builtin).predict(wav).score if DEFAULT_DETECTOR in argv else want
         assert score == pytest.approx(expected, abs=1e-4), argv
-    assert want != pytest.approx(Detector.from_pretrained(builtin).predict(wav).score, abs=1e-3)  # the test can tell them apart
+    assert want != pytest.approx(
+        Detector.from_pretrained(builtin).predict(wav).score, abs=1e-3
+    )  # the test can tell them apart
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["predict"], "nothing to score"),
-    (["predict", "{other}"], "is a detector: name the audio to score"),
-    (["predict", "{other}", "{other}", "--data", "{wav}"], "name at most one MODEL"),
-    (["predict", "{other}", "{wav}", "--data", "{wav}"], "name at most one MODEL"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["predict"], "nothing to score"),
+        (["predict", "{other}"], "is a detector: name the audio to score"),
+        (["predict", "{other}", "{other}", "--data", "{wav}"], "name at most one MODEL"),
+        (["predict", "{other}", "{wav}", "--data", "{wav}"], "name at most one MODEL"),
+    ],
+)
 def test_predict_grammar_errors_say_what_to_do(argv, message, other_dir, audio_files, capsys):
     argv = [a.format(other=other_dir, wav=audio_files["wav"]) for a in argv]
     assert main(argv) == 2

@@ -31,8 +31,7 @@ def folder(tmp_path_factory):
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     return [
-        str(tiny_detector("wav2vec2", seed=s, window_seconds=0.5).save_pretrained(root / f"det{s}"))
-        for s in (0, 1)
+        str(tiny_detector("wav2vec2", seed=s, window_seconds=0.5).save_pretrained(root / f"det{s}")) for s in (0, 1)
     ]
 
 
@@ -45,11 +44,16 @@ def folder_loader():
 
 def test_evaluate_prints_eer_and_writes_report(models, folder, folder_loader, tmp_path, capsys):
     out = tmp_path / "report"
-    assert main(["evaluate", models[0], "--data", str(folder), "-o", str(out), "--batch-size", "4", "--bootstrap", "50"]) == 0
+    assert (
+        main(["evaluate", models[0], "--data", str(folder), "-o", str(out), "--batch-size", "4", "--bootstrap", "50"])
+        == 0
+    )
     printed = capsys.readouterr().out
     from wavguard import Detector
 
-    expected = evaluate_detector(Detector.from_pretrained(models[0]), folder_loader(str(folder)), batch_size=4, bootstrap_resamples=0)
+    expected = evaluate_detector(
+        Detector.from_pretrained(models[0]), folder_loader(str(folder)), batch_size=4, bootstrap_resamples=0
+    )
     m = expected.metrics
     assert f"EER {100 * m['eer']:.2f}% at threshold {m['eer_threshold']:.4g}; ROC AUC {m['roc_auc']:.4f}" in printed
     assert "(10 clips: 5 real, 5 fake)" in printed
@@ -64,7 +68,9 @@ def test_evaluate_store_metrics_and_failures(models, folder, folder_loader, tmp_
     bad = folder / "fake" / "zz_broken.wav"
     bad.write_bytes(b"RIFF....WAVE but nothing else")
     try:
-        code = main(["evaluate", models[1], "--data", str(folder), "-o", str(tmp_path), "--store-metrics", "--bootstrap", "0"])
+        code = main(
+            ["evaluate", models[1], "--data", str(folder), "-o", str(tmp_path), "--store-metrics", "--bootstrap", "0"]
+        )
     finally:
         bad.unlink()
     captured = capsys.readouterr()
@@ -79,18 +85,38 @@ def test_evaluate_store_metrics_and_failures(models, folder, folder_loader, tmp_
 
 def test_evaluate_writes_scores_and_reports_from_them_without_the_model(models, folder, tmp_path, capsys):
     scored, replayed, scores = tmp_path / "scored", tmp_path / "replayed", tmp_path / "scores.tsv"
-    assert main(["evaluate", models[0], "--data", str(folder), "-o", str(scored), "--scores", str(scores), "--bootstrap", "50"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                models[0],
+                "--data",
+                str(folder),
+                "-o",
+                str(scored),
+                "--scores",
+                str(scores),
+                "--bootstrap",
+                "50",
+            ]
+        )
+        == 0
+    )
     first = capsys.readouterr().out
     lines = scores.read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if not line.startswith("# "))
     assert lines[start].split("\t")[:4] == ["id", "score", "llr", "label"]
-    rows = [line.split("\t") for line in lines[start + 1:]]
+    rows = [line.split("\t") for line in lines[start + 1 :]]
     assert sorted(r[0] for r in rows) == sorted([f"r{i}" for i in range(5)] + [f"f{i}" for i in range(5)])  # file names
     assert all(0.0 <= float(r[1]) <= 1.0 for r in rows) and {r[3] for r in rows} == {"real", "fake"}
     assert main(["evaluate", "--from-scores", str(scores), "-o", str(replayed), "--bootstrap", "50"]) == 0
     second = capsys.readouterr().out
     a, b = (json.loads((d / "metrics.json").read_text()) for d in (scored, replayed))
-    assert a["metrics"] == b["metrics"] and a["groups"] == b["groups"] and (a["name"], a["threshold"]) == (b["name"], b["threshold"])
+    assert (
+        a["metrics"] == b["metrics"]
+        and a["groups"] == b["groups"]
+        and (a["name"], a["threshold"]) == (b["name"], b["threshold"])
+    )
     assert first.splitlines()[0] == second.splitlines()[0]  # the same EER line
     assert (replayed / "report.md").is_file() and (replayed / "roc.png").is_file()
     assert main(["evaluate", models[0], "--from-scores", str(scores), "-o", str(replayed)]) == 2
@@ -111,7 +137,23 @@ def test_compare_two_detectors_and_an_ensemble(models, folder, folder_loader, tm
     dets = [Detector.from_pretrained(m) for m in models]
     ens_dir = Ensemble(dets, [0.5, 0.5], 0.0, sources=models).save_pretrained(tmp_path / "ens")
     out = tmp_path / "cmp"
-    code = main(["compare", *models, str(ens_dir), "--data", str(folder), "--out", str(out), "--names", "a", "b", "ab", "--bootstrap", "0"])
+    code = main(
+        [
+            "compare",
+            *models,
+            str(ens_dir),
+            "--data",
+            str(folder),
+            "--out",
+            str(out),
+            "--names",
+            "a",
+            "b",
+            "ab",
+            "--bootstrap",
+            "0",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     summary = json.loads((out / "compare.json").read_text())
@@ -121,4 +163,6 @@ def test_compare_two_detectors_and_an_ensemble(models, folder, folder_loader, tm
     assert f"a   EER {100 * alone.metrics['eer']:.2f}%" in printed
     assert (out / "compare.md").read_text().startswith("# Detector comparison")
     assert (out / "roc.png").is_file()
-    assert main(["compare", *models, "--data", str(folder), "--out", str(out), "--names", "x"]) == 2  # ConfigError: usage
+    assert (
+        main(["compare", *models, "--data", str(folder), "--out", str(out), "--names", "x"]) == 2
+    )  # ConfigError: usage

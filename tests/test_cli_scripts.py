@@ -84,8 +84,10 @@ def test_json_reports_failed_files_on_stdout(model_dir, tree, tmp_path, capsys):
     assert [r["source"] for r in records] == data  # input order, failures in their place
     ok = records[1]
     assert ok["error"] is None and 0.0 <= ok["score"] <= 1.0 and ok["segments"]
-    for record, message in zip([records[0], records[2], records[3]], ["cannot be decoded as audio", "no such file",
-                                                                      "a folder without audio files"]):
+    for record, message in zip(
+        [records[0], records[2], records[3]],
+        ["cannot be decoded as audio", "no such file", "a folder without audio files"],
+    ):
         assert message in record["error"] and record["source"] in record["error"]
         assert record["score"] is None and record["label"] == "error" and record["segments"] == []
         assert record["threshold"] == ok["threshold"]
@@ -133,7 +135,7 @@ def test_verbose_on_either_side(model_dir, audio_files, before, after, caplog, c
     assert main(argv) == 0  # no caplog.at_level: -v itself turns wavguard's INFO logs on
     assert f"{model_dir}: scoring with backend torch" in caplog.text
     caplog.clear()
-    assert main(argv[len(before):len(argv) - len(after)]) == 0
+    assert main(argv[len(before) : len(argv) - len(after)]) == 0
     assert "scoring with backend" not in caplog.text
 
 
@@ -144,12 +146,15 @@ def test_verbose_and_quiet_together_is_a_usage_error(capsys):
 
 
 # -- a bad option shows the subcommand's usage ---------------------------------------------------
-@pytest.mark.parametrize("argv, command", [
-    (["predict", "M", "--data", "x.wav", "--bogus"], "predict"),
-    (["train", "custom_folder", "--bogus", "epochs=1"], "train"),
-    (["-q", "export", "M", "-o", "OUT", "--bogus"], "export"),
-    (["predict", "M", "--data", "x.wav", "--backend", "gpu"], "predict"),
-])
+@pytest.mark.parametrize(
+    "argv, command",
+    [
+        (["predict", "M", "--data", "x.wav", "--bogus"], "predict"),
+        (["train", "custom_folder", "--bogus", "epochs=1"], "train"),
+        (["-q", "export", "M", "-o", "OUT", "--bogus"], "export"),
+        (["predict", "M", "--data", "x.wav", "--backend", "gpu"], "predict"),
+    ],
+)
 def test_a_bad_option_prints_the_subcommands_usage(argv, command, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
@@ -164,7 +169,12 @@ def test_a_redirected_run_writes_no_bars(model_dir, tree, tmp_path):
     """The real console: stderr to a file, no --progress -> no tqdm bar, no carriage returns."""
     log = tmp_path / "log.txt"
     with open(log, "w") as fh:
-        code = subprocess.run([sys.executable, "-m", "wavguard.cli", "predict", str(model_dir), "--data", str(tree)],
-                              stdout=subprocess.PIPE, stderr=fh, text=True, timeout=300).returncode
+        code = subprocess.run(
+            [sys.executable, "-m", "wavguard.cli", "predict", str(model_dir), "--data", str(tree)],
+            stdout=subprocess.PIPE,
+            stderr=fh,
+            text=True,
+            timeout=300,
+        ).returncode
     text = log.read_text()
     assert code == 0 and "%|" not in text and "\r" not in text

@@ -9,17 +9,20 @@ import pytest
 from wavguard.cli import main
 
 
-@pytest.mark.parametrize("option, value, expected", [
-    ("--channels", "0", "--channels: must be from 1 to 32"),
-    ("--channels", "-2", "--channels: must be from 1 to 32"),
-    ("--channels", "33", "--channels: must be from 1 to 32"),
-    ("--channels", "two", "--channels: must be a whole number"),
-    ("--chunk-bytes", "0", "--chunk-bytes: must be a positive number of bytes"),
-    ("--chunk-bytes", "-5", "--chunk-bytes: must be a positive number of bytes"),
-    ("--chunk-bytes", "1.5", "--chunk-bytes: must be a whole number"),
-    ("--sample-rate", "0", "--sample-rate: "),
-    ("--sample-rate", "-16000", "--sample-rate: "),
-])
+@pytest.mark.parametrize(
+    "option, value, expected",
+    [
+        ("--channels", "0", "--channels: must be from 1 to 32"),
+        ("--channels", "-2", "--channels: must be from 1 to 32"),
+        ("--channels", "33", "--channels: must be from 1 to 32"),
+        ("--channels", "two", "--channels: must be a whole number"),
+        ("--chunk-bytes", "0", "--chunk-bytes: must be a positive number of bytes"),
+        ("--chunk-bytes", "-5", "--chunk-bytes: must be a positive number of bytes"),
+        ("--chunk-bytes", "1.5", "--chunk-bytes: must be a whole number"),
+        ("--sample-rate", "0", "--sample-rate: "),
+        ("--sample-rate", "-16000", "--sample-rate: "),
+    ],
+)
 def test_stream_refuses_unusable_options_as_a_usage_error(option, value, expected, capsys, tmp_path):
     argv = ["stream", str(tmp_path / "no-model"), "--sample-rate", "16000", option, value]
     with pytest.raises(SystemExit) as exit_:

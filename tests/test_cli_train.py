@@ -39,8 +39,14 @@ def recorded(monkeypatch):
 
     def train(config, resume=False, *, start_if_missing=False, progress=True):
         seen["progress"] = progress
-        return TrainResult(best_dir=Path(config.output_dir) / "best", best_eer=0.1, best_epoch=0, global_step=0,
-                           stopped_early=False, history=[{"val_eer": 0.1}])
+        return TrainResult(
+            best_dir=Path(config.output_dir) / "best",
+            best_eer=0.1,
+            best_epoch=0,
+            global_step=0,
+            stopped_early=False,
+            history=[{"val_eer": 0.1}],
+        )
 
     monkeypatch.setattr(wavguard.training.TrainConfig, "from_yaml", from_yaml)
     monkeypatch.setattr(wavguard.training, "train", train)
@@ -69,20 +75,25 @@ def test_data_with_a_recipe_and_several_sources(recorded, capsys):
     assert recorded["recipe"].name == "custom_folder_baseline.yaml" and recorded["config"].train_data == ["a", "b"]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train"], "wavguard train needs a RECIPE"),
-    (["train", "epochs=1"], "wavguard train needs a RECIPE"),
-    (["train", "nosuch"], "no recipe named 'nosuch': the packaged recipes are asvspoof2019_la, custom_folder,"),
-    (["train", "--data", "a", "train_data=b"], "the training data is given twice"),
-    (["train", "missing.yaml"], "missing.yaml: recipe file not found"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train"], "wavguard train needs a RECIPE"),
+        (["train", "epochs=1"], "wavguard train needs a RECIPE"),
+        (["train", "nosuch"], "no recipe named 'nosuch': the packaged recipes are asvspoof2019_la, custom_folder,"),
+        (["train", "--data", "a", "train_data=b"], "the training data is given twice"),
+        (["train", "missing.yaml"], "missing.yaml: recipe file not found"),
+    ],
+)
 def test_train_usage_errors(argv, message, recorded, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flags, expected", [([], False), (["--progress"], True), (["--no-progress"], False),
-                                             (["-q"], False), (["-q", "--progress"], True)])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [([], False), (["--progress"], True), (["--no-progress"], False), (["-q"], False), (["-q", "--progress"], True)],
+)
 def test_progress_follows_the_shared_rule(flags, expected, recorded, capsys):
     """Off when stderr is not a terminal (as under pytest) or with -q; --progress/--no-progress decide."""
     assert main(["train", "--data", "d", *flags]) == 0
@@ -103,9 +114,14 @@ def test_library_bars_are_off_for_the_run_and_back_on_after(monkeypatch, recorde
     from wavguard.training import TrainResult
 
     states = []
-    monkeypatch.setattr(wavguard.training, "train", lambda config, **kw: states.append(
-        (hub.are_progress_bars_disabled(), datasets.are_progress_bars_disabled())) or TrainResult(
-        best_dir=Path("b"), best_eer=0.1, best_epoch=0, global_step=0, stopped_early=False))
+    monkeypatch.setattr(
+        wavguard.training,
+        "train",
+        lambda config, **kw: (
+            states.append((hub.are_progress_bars_disabled(), datasets.are_progress_bars_disabled()))
+            or TrainResult(best_dir=Path("b"), best_eer=0.1, best_epoch=0, global_step=0, stopped_early=False)
+        ),
+    )
     assert main(["train", "--data", "d", "--no-progress"]) == 0
     assert states == [(True, True)]
     assert not hub.are_progress_bars_disabled() and not datasets.are_progress_bars_disabled()
@@ -119,18 +135,40 @@ def tiny(tmp_path_factory):
     from wavguard.testing import tiny_backbone_dir
 
     tmp = tmp_path_factory.mktemp("train-cli")
-    return {"tmp": tmp, "data": make_folder(tmp / "data", per_class=4, seconds=0.6),
-            "backbone": tiny_backbone_dir("wav2vec2", tmp / "bb")}
+    return {
+        "tmp": tmp,
+        "data": make_folder(tmp / "data", per_class=4, seconds=0.6),
+        "backbone": tiny_backbone_dir("wav2vec2", tmp / "bb"),
+    }
 
 
-DEBUG = ["epochs=1", "batch_size=4", "crop_seconds=0.5", "detector.window_seconds=0.5", "detector.hop_seconds=0.5",
-         "mixed_precision=no", "num_workers=0", "validation_fraction=0.25"]
+DEBUG = [
+    "epochs=1",
+    "batch_size=4",
+    "crop_seconds=0.5",
+    "detector.window_seconds=0.5",
+    "detector.hop_seconds=0.5",
+    "mixed_precision=no",
+    "num_workers=0",
+    "validation_fraction=0.25",
+]
 
 
 def test_data_dir_trains_with_no_yaml_and_no_bars_by_default(tiny, capsys):
     out = tiny["tmp"] / "default"
-    argv = ["train", "--data", str(tiny["data"]), "-o", str(out), f"backbone={tiny['backbone']}", "num_layers=null",
-            "detector.head_channels=[8]", "lora_rank=2", f"cache_dir={tiny['tmp'] / 'cache'}", *DEBUG]
+    argv = [
+        "train",
+        "--data",
+        str(tiny["data"]),
+        "-o",
+        str(out),
+        f"backbone={tiny['backbone']}",
+        "num_layers=null",
+        "detector.head_channels=[8]",
+        "lora_rank=2",
+        f"cache_dir={tiny['tmp'] / 'cache'}",
+        *DEBUG,
+    ]
     assert main(argv) == 0
     printed, err = capsys.readouterr()
     assert f"best detector: {out / 'best'}" in printed
@@ -142,5 +180,8 @@ def test_data_dir_trains_with_no_yaml_and_no_bars_by_default(tiny, capsys):
 
 def test_progress_draws_the_epoch_bar(tiny, capsys):
     out = tiny["tmp"] / "baseline"
-    assert main(["train", "custom_folder_baseline", "--data", str(tiny["data"]), "-o", str(out), "--progress", *DEBUG]) == 0
+    assert (
+        main(["train", "custom_folder_baseline", "--data", str(tiny["data"]), "-o", str(out), "--progress", *DEBUG])
+        == 0
+    )
     assert "epoch 1" in capsys.readouterr().err

@@ -35,12 +35,16 @@ TOO_LARGE = [
     ({"sample_rate_hz": 10**9}, "sample_rate_hz must be in 1000-768000 Hz"),
     ({"kind": "spectrogram", "spectrogram": {"channels": [100000, 100000]}}, "spectrogram.channels[0] = 100,000"),
     ({"kind": "spectrogram", "spectrogram": {"channels": [16] * 20}}, "len(spectrogram.channels) = 20"),
-    ({"kind": "spectrogram", "spectrogram": {"channels": [2048, 2048, 2048], "kernel_size": 31}},
-     "the spectrogram CNN's conv weights"),
+    (
+        {"kind": "spectrogram", "spectrogram": {"channels": [2048, 2048, 2048], "kernel_size": 31}},
+        "the spectrogram CNN's conv weights",
+    ),
     ({"kind": "spectrogram", "spectrogram": {"kernel_size": 101}}, "spectrogram.kernel_size = 101"),
     ({"kind": "spectrogram", "spectrogram": {"n_filters": 100000}}, "spectrogram.n_filters = 100,000"),
-    ({"kind": "spectrogram", "spectrogram": {"window_seconds": 10.0}},
-     "spectrogram.window_seconds x sample_rate_hz = 160,000 samples is more than the 8,192 samples"),
+    (
+        {"kind": "spectrogram", "spectrogram": {"window_seconds": 10.0}},
+        "spectrogram.window_seconds x sample_rate_hz = 160,000 samples is more than the 8,192 samples",
+    ),
 ]
 
 
@@ -48,6 +52,7 @@ TOO_LARGE = [
 def no_model_is_built(monkeypatch):
     """A refused size must fail before a weight is allocated: building a conv layer here is a bug
     (and, were the bound gone, an attempt to allocate hundreds of GB)."""
+
     def refuse(self, *args, **kwargs):
         raise AssertionError("a conv layer was built from a config past its bounds")
 
@@ -55,7 +60,9 @@ def no_model_is_built(monkeypatch):
         monkeypatch.setattr(layer, "__init__", refuse)
 
 
-@pytest.mark.parametrize("changes, words", TOO_LARGE, ids=[next(iter(c)) + str(i) for i, (c, _) in enumerate(TOO_LARGE)])
+@pytest.mark.parametrize(
+    "changes, words", TOO_LARGE, ids=[next(iter(c)) + str(i) for i, (c, _) in enumerate(TOO_LARGE)]
+)
 def test_sizes_past_their_bound_are_config_errors(changes, words):
     with pytest.raises(ConfigError) as info:
         DetectorConfig(**changes)
@@ -65,12 +72,15 @@ def test_sizes_past_their_bound_are_config_errors(changes, words):
 
 
 def test_the_bounds_leave_room_above_every_default():
-    cfg = DetectorConfig(head_channels=(4096,), head_kernel_size=5, num_layers=48, window_seconds=600.0,
-                         sample_rate_hz=768_000)
+    cfg = DetectorConfig(
+        head_channels=(4096,), head_kernel_size=5, num_layers=48, window_seconds=600.0, sample_rate_hz=768_000
+    )
     assert cfg.head_channels == (4096,)
     DetectorConfig(head_channels=(1024,) * 16, head_kernel_size=3)
-    DetectorConfig(kind="spectrogram", spectrogram={"channels": [64, 128, 128, 256], "kernel_size": 5,
-                                                   "n_filters": 256, "window_seconds": 0.064})
+    DetectorConfig(
+        kind="spectrogram",
+        spectrogram={"channels": [64, 128, 128, 256], "kernel_size": 5, "n_filters": 256, "window_seconds": 0.064},
+    )
     assert config_mod.SAMPLE_RATE_RANGE_HZ == (1_000, 768_000)
 
 

@@ -78,8 +78,15 @@ def test_from_dict_names_the_field_and_value(field, value, words):
 
 
 def test_valid_values_are_normalised():
-    cfg = DetectorConfig.from_dict({"sample_rate_hz": 16000.0, "window_seconds": 2, "head_channels": [np.int64(8), 4.0],
-                                    "threshold": 1, "top_k": np.int32(2)})
+    cfg = DetectorConfig.from_dict(
+        {
+            "sample_rate_hz": 16000.0,
+            "window_seconds": 2,
+            "head_channels": [np.int64(8), 4.0],
+            "threshold": 1,
+            "top_k": np.int32(2),
+        }
+    )
     assert cfg.sample_rate_hz == 16000 and type(cfg.sample_rate_hz) is int
     assert cfg.window_seconds == 2.0 and type(cfg.window_seconds) is float
     assert cfg.head_channels == (8, 4) and all(type(c) is int for c in cfg.head_channels)
@@ -112,8 +119,15 @@ def _edit(directory: Path, raw_text: str | None = None, **changes) -> Path:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"calibration_scale": math.nan}, {"threshold": "0.5"}, {"sample_rate_hz": "16000"}, {"window_seconds": None},
-     {"head_channels": "abc"}, {"aggregation": "median"}, {"hop_seconds": -1}],
+    [
+        {"calibration_scale": math.nan},
+        {"threshold": "0.5"},
+        {"sample_rate_hz": "16000"},
+        {"window_seconds": None},
+        {"head_channels": "abc"},
+        {"aggregation": "median"},
+        {"hop_seconds": -1},
+    ],
     ids=lambda c: next(iter(c)),
 )
 def test_config_json_on_disk_names_the_file_and_field(saved, changes):

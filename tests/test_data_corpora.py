@@ -153,7 +153,10 @@ def test_wavefake_vocoders_and_ljspeech(tmp_path):
     assert len(ds) == 9
     by_attack = {a: ds.filter(lambda r, a=a: r["attack"] == a) for a in set(ds["attack"])}
     assert {a: len(d) for a, d in by_attack.items()} == {
-        "ljspeech_melgan": 2, "ljspeech_hifiGAN": 2, "jsut_parallel_wavegan": 2, "bonafide": 3
+        "ljspeech_melgan": 2,
+        "ljspeech_hifiGAN": 2,
+        "jsut_parallel_wavegan": 2,
+        "bonafide": 3,
     }
     assert set(by_attack["bonafide"]["label"]) == {0} and set(by_attack["ljspeech_melgan"]["label"]) == {1}
     assert set(by_attack["jsut_parallel_wavegan"]["language"]) == {"ja"}

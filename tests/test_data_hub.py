@@ -45,8 +45,9 @@ def test_hub_layout_folder_streams(hub_folder):
 
 
 def test_named_columns_and_a_label_mapping_whole_or_streamed(tmp_path):
-    folder = make_hub_folder(tmp_path / "named", audio_column="speech", label_column="is_spoof",
-                             label_values=("bonafide", "spoof"))
+    folder = make_hub_folder(
+        tmp_path / "named", audio_column="speech", label_column="is_spoof", label_values=("bonafide", "spoof")
+    )
     named = {"audio_column": "speech", "label_column": "is_spoof"}
     with pytest.raises(ConfigError, match="needs a label column"):
         load_any(str(folder), split="test")
@@ -111,11 +112,23 @@ def test_training_reads_a_hub_layout_folder_streamed_up_to_max_train_clips(hub_f
     from wavguard.testing import tiny_backbone_dir
     from wavguard.training import TrainConfig, Trainer
 
-    base = dict(train_data=str(hub_folder), train_split="train", backbone=str(tiny_backbone_dir("wav2vec2", tmp_path / "bb")),
-                mode="frozen", epochs=1, batch_size=4, crop_seconds=0.5, mixed_precision="no",
-                detector={"head_channels": [8], "window_seconds": 0.5, "hop_seconds": 0.5}, calibration="none",
-                test_data={"source": str(hub_folder), "split": "test", "streaming": True}, max_eval_clips=8,
-                output_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"), early_stopping_patience=None)
+    base = dict(
+        train_data=str(hub_folder),
+        train_split="train",
+        backbone=str(tiny_backbone_dir("wav2vec2", tmp_path / "bb")),
+        mode="frozen",
+        epochs=1,
+        batch_size=4,
+        crop_seconds=0.5,
+        mixed_precision="no",
+        detector={"head_channels": [8], "window_seconds": 0.5, "hop_seconds": 0.5},
+        calibration="none",
+        test_data={"source": str(hub_folder), "split": "test", "streaming": True},
+        max_eval_clips=8,
+        output_dir=str(tmp_path / "run"),
+        cache_dir=str(tmp_path / "cache"),
+        early_stopping_patience=None,
+    )
     with pytest.raises(ConfigError, match="set max_train_clips"):
         Trainer(TrainConfig(**base, streaming=True)).setup()
     trainer = Trainer(TrainConfig(**base, streaming=True, max_train_clips=6, revision="main"))
@@ -131,8 +144,12 @@ def test_source_mappings_take_revision_and_streaming(monkeypatch, hub_folder):
 
     calls = []
     real = datasets.load_dataset
-    monkeypatch.setattr(datasets, "load_dataset", lambda path, **kw: calls.append((path, kw)) or real(str(hub_folder), **kw))
-    data = load_sources({"source": "someone/spoofs", "split": "train", "revision": "abc123", "streaming": True}, None, limit=5)
+    monkeypatch.setattr(
+        datasets, "load_dataset", lambda path, **kw: calls.append((path, kw)) or real(str(hub_folder), **kw)
+    )
+    data = load_sources(
+        {"source": "someone/spoofs", "split": "train", "revision": "abc123", "streaming": True}, None, limit=5
+    )
     assert calls == [("someone/spoofs", {"split": "train", "revision": "abc123", "streaming": True})]
     assert isinstance(data, datasets.Dataset) and len(data) == 5
     data = load_sources("someone/spoofs", "test", revision="v2")
@@ -147,8 +164,10 @@ def test_datasets_audiofolder_decodes_with_torchcodec(tmp_path):
     try:
         from torchcodec.decoders import AudioDecoder  # noqa: F401
     except Exception as exc:  # noqa: BLE001 - ImportError, or RuntimeError "Could not load this library"
-        pytest.skip(f"torchcodec cannot load here ({type(exc).__name__}: {str(exc)[:200]}); "
-                    "install ffmpeg (apt) and torchcodec>=0.12,<0.14 as scripts/install.sh does")
+        pytest.skip(
+            f"torchcodec cannot load here ({type(exc).__name__}: {str(exc)[:200]}); "
+            "install ffmpeg (apt) and torchcodec>=0.12,<0.14 as scripts/install.sh does"
+        )
     t = np.arange(RATE_HZ // 4) / RATE_HZ
     for name, freq in (("real", 220.0), ("fake", 440.0)):
         (tmp_path / name).mkdir()

@@ -26,8 +26,24 @@ def tone(path: Path, seconds: float = 0.25, rate_hz: int = RATE_HZ, freq_hz: flo
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(0, 0), (1, 1), (1.0, 1), ("0", 0), ("1", 1), (True, 1), ("REAL", 0), ("fake", 1), ("bonafide", 0),
-     ("bona-fide", 0), ("Spoof", 1), (" genuine ", 0), (2, None), ("maybe", None), (None, None), ("", None)],
+    [
+        (0, 0),
+        (1, 1),
+        (1.0, 1),
+        ("0", 0),
+        ("1", 1),
+        (True, 1),
+        ("REAL", 0),
+        ("fake", 1),
+        ("bonafide", 0),
+        ("bona-fide", 0),
+        ("Spoof", 1),
+        (" genuine ", 0),
+        (2, None),
+        ("maybe", None),
+        (None, None),
+        ("", None),
+    ],
 )
 def test_parse_label(value, expected):
     assert parse_label(value) == expected
@@ -85,14 +101,13 @@ def test_csv_manifest_relative_paths_labels_and_extra_columns(tmp_path):
     tone(tmp_path / "audio" / "b.flac")
     absolute = tone(tmp_path / "elsewhere" / "c.wav")
     (tmp_path / "m.csv").write_text(
-        "path,label,speaker,snr_db\n"
-        "audio/a.wav,bona-fide,s1,20.5\n"
-        f"audio/b.flac,spoof,s2,\n"
-        f"{absolute},1,s1,3\n"
+        f"path,label,speaker,snr_db\naudio/a.wav,bona-fide,s1,20.5\naudio/b.flac,spoof,s2,\n{absolute},1,s1,3\n"
     )
     ds = load_any(tmp_path / "m.csv")
     assert [a["path"] for a in ds["audio"]] == [
-        str(tmp_path / "audio" / "a.wav"), str(tmp_path / "audio" / "b.flac"), str(absolute)
+        str(tmp_path / "audio" / "a.wav"),
+        str(tmp_path / "audio" / "b.flac"),
+        str(absolute),
     ]
     assert ds["label"] == [0, 1, 1]
     assert ds["speaker"] == ["s1", "s2", "s1"]
@@ -104,7 +119,9 @@ def test_jsonl_manifest_with_split_column(tmp_path):
     rows = []
     for i, (split, label) in enumerate([("train", "real"), ("train", "fake"), ("dev", 0), ("eval", 1)]):
         tone(tmp_path / f"{i}.wav")
-        rows.append({"file": f"{i}.wav", "label": label, "split": split, "attack": None if label in ("real", 0) else "A01"})
+        rows.append(
+            {"file": f"{i}.wav", "label": label, "split": split, "attack": None if label in ("real", 0) else "A01"}
+        )
     (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     dd = load_manifest(tmp_path / "m.jsonl")
     assert {k: v["label"] for k, v in dd.items()} == {"train": [0, 1], "validation": [0], "test": [1]}
@@ -130,9 +147,13 @@ def test_manifest_with_named_columns_and_a_label_mapping(tmp_path):
     tone(tmp_path / "a.wav")
     tone(tmp_path / "b.wav")
     (tmp_path / "m.csv").write_text("wav,origin\na.wav,studio\nb.wav,tts\n")
-    data = load_any(tmp_path / "m.csv", audio_column="wav", label_column="origin", label_mapping={"studio": 0, "tts": "fake"})
+    data = load_any(
+        tmp_path / "m.csv", audio_column="wav", label_column="origin", label_mapping={"studio": 0, "tts": "fake"}
+    )
     assert data["label"] == [0, 1]
-    with pytest.raises(ConfigError, match=r"m.csv: label column 'origin' holds 'tts', which label_mapping does not map"):
+    with pytest.raises(
+        ConfigError, match=r"m.csv: label column 'origin' holds 'tts', which label_mapping does not map"
+    ):
         load_manifest(tmp_path / "m.csv", path_column="wav", label_column="origin", label_mapping={"studio": 0})
 
 
@@ -150,7 +171,11 @@ def test_from_dataset_maps_label_names_and_casts_paths(tmp_path):
     raw = datasets.Dataset.from_dict(
         {"file": [str(a), str(b)], "key": [0, 1], "gender": ["f", "m"]},
         features=datasets.Features(
-            {"file": datasets.Value("string"), "key": datasets.ClassLabel(names=["spoof", "bonafide"]), "gender": datasets.Value("string")}
+            {
+                "file": datasets.Value("string"),
+                "key": datasets.ClassLabel(names=["spoof", "bonafide"]),
+                "gender": datasets.Value("string"),
+            }
         ),
     )
     ds = from_dataset(raw)
@@ -201,7 +226,9 @@ def test_load_any_rejects_unknown_sources(tmp_path):
 def test_manifest_column_with_mixed_types_is_a_config_error(tmp_path):
     tone(tmp_path / "a.wav")
     tone(tmp_path / "b.wav")
-    (tmp_path / "m.jsonl").write_text('{"path": "a.wav", "label": 0, "snr": 3}\n{"path": "b.wav", "label": 1, "snr": "high"}\n')
+    (tmp_path / "m.jsonl").write_text(
+        '{"path": "a.wav", "label": 0, "snr": 3}\n{"path": "b.wav", "label": 1, "snr": "high"}\n'
+    )
     with pytest.raises(ConfigError, match="column 'snr' mixes value types"):
         load_manifest(tmp_path / "m.jsonl")
 
@@ -211,7 +238,10 @@ def test_relative_roots_give_absolute_paths(tmp_path, monkeypatch):
     tone(tmp_path / "data" / "fake" / "b.wav")
     monkeypatch.chdir(tmp_path)
     ds = load_any("data")
-    assert [a["path"] for a in ds["audio"]] == [str(tmp_path / "data" / "real" / "a.wav"), str(tmp_path / "data" / "fake" / "b.wav")]
+    assert [a["path"] for a in ds["audio"]] == [
+        str(tmp_path / "data" / "real" / "a.wav"),
+        str(tmp_path / "data" / "fake" / "b.wav"),
+    ]
 
 
 def test_with_duration_false_skips_the_header_reads(tmp_path):

@@ -52,7 +52,12 @@ def test_scan_reports_each_bad_file_with_its_error(messy):
         "cut.wav": "AudioDecodeError",
     }
     assert report.num_rows == 8 and not report.ok
-    assert report.counts() == {"SilentAudioError": 2, "AudioTooShortError": 1, "EmptyAudioError": 1, "AudioDecodeError": 2}
+    assert report.counts() == {
+        "SilentAudioError": 2,
+        "AudioTooShortError": 1,
+        "EmptyAudioError": 1,
+        "AudioDecodeError": 2,
+    }
     short = next(b for b in report.bad if b.path.endswith("short.wav"))
     assert "0.020 s is shorter than the minimum 0.05 s" in short.reason
     assert "truncated" in next(b for b in report.bad if b.path.endswith("cut.wav")).reason

@@ -47,7 +47,9 @@ def test_speaker_disjoint_split_is_disjoint_complete_and_sized():
     assert (len(g["train"]), len(g["validation"]), len(g["test"])) == (6, 2, 2)
     assert not (g["train"] & g["validation"] or g["train"] & g["test"] or g["validation"] & g["test"])
     assert sum(len(p) for p in dd.values()) == len(ds)
-    assert sorted(p for part in dd.values() for p in (a["path"] for a in part["audio"])) == sorted(a["path"] for a in ds["audio"])
+    assert sorted(p for part in dd.values() for p in (a["path"] for a in part["audio"])) == sorted(
+        a["path"] for a in ds["audio"]
+    )
 
 
 def test_split_is_deterministic_per_seed_and_varies_across_seeds():

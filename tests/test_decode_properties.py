@@ -26,8 +26,9 @@ from wavguard.audio.decode import audio_info, iter_file_blocks, load_audio  # no
 from wavguard.audio.windows import iter_windows, window_spans  # noqa: E402
 from wavguard.errors import WavguardError  # noqa: E402
 
-BOUNDED = settings(max_examples=60, deadline=None, derandomize=True, database=None,
-                   suppress_health_check=[HealthCheck.too_slow])
+BOUNDED = settings(
+    max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 SUBTYPES = ("PCM_16", "PCM_U8", "PCM_24", "FLOAT")
 
@@ -56,22 +57,33 @@ def corrupted(draw) -> bytes:
     if draw(st.integers(0, 4)) == 0:
         data = bytearray(OGG[draw(st.integers(0, 1))])
     else:
-        data = bytearray(_wav(draw(st.integers(0, 1500)), draw(st.integers(1, 3)),
-                              draw(st.sampled_from([8000, 16000, 22050, 44100, 48000])),
-                              draw(st.sampled_from(SUBTYPES)), draw(st.integers(0, 9))))
+        data = bytearray(
+            _wav(
+                draw(st.integers(0, 1500)),
+                draw(st.integers(1, 3)),
+                draw(st.sampled_from([8000, 16000, 22050, 44100, 48000])),
+                draw(st.sampled_from(SUBTYPES)),
+                draw(st.integers(0, 9)),
+            )
+        )
     for _ in range(draw(st.integers(0, 3))):
         kind = draw(st.sampled_from(["truncate", "flip", "field", "append"]))
         if kind == "truncate" and len(data) > 1:
-            del data[draw(st.integers(0, len(data) - 1)):]
+            del data[draw(st.integers(0, len(data) - 1)) :]
         elif kind == "flip" and data:
             at = draw(st.integers(0, len(data) - 1))
             data[at] = draw(st.integers(0, 255))
         elif kind == "field" and len(data) >= 44:
             # RIFF size, fmt tag/channels/rate/byte rate/block align/bits, data size: the header fields
-            offset, width = draw(st.sampled_from([(4, 4), (20, 2), (22, 2), (24, 4), (28, 4), (32, 2), (34, 2), (40, 4)]))
-            value = draw(st.sampled_from([0, 1, 2, 3, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF])) if draw(st.booleans()) \
+            offset, width = draw(
+                st.sampled_from([(4, 4), (20, 2), (22, 2), (24, 4), (28, 4), (32, 2), (34, 2), (40, 4)])
+            )
+            value = (
+                draw(st.sampled_from([0, 1, 2, 3, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF]))
+                if draw(st.booleans())
                 else draw(st.integers(0, 2 ** (8 * width) - 1))
-            data[offset:offset + width] = (value % 2 ** (8 * width)).to_bytes(width, "little")
+            )
+            data[offset : offset + width] = (value % 2 ** (8 * width)).to_bytes(width, "little")
         elif kind == "append":
             data += draw(st.binary(max_size=64))
     return bytes(data)
@@ -132,8 +144,13 @@ def test_windows_of_decoded_audio_cover_every_sample(data, window_seconds, hop_f
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
-@given(st.integers(0, 3000), st.integers(1, 400), st.floats(0.01, 1.0), st.integers(1, 400),
-       st.lists(st.integers(0, 700), max_size=12))
+@given(
+    st.integers(0, 3000),
+    st.integers(1, 400),
+    st.floats(0.01, 1.0),
+    st.integers(1, 400),
+    st.lists(st.integers(0, 700), max_size=12),
+)
 def test_windows_cover_the_samples_exactly(num_samples, window, hop_fraction, min_window, cuts):
     signal = np.arange(num_samples, dtype=np.float32)
     hop = max(1, int(window * hop_fraction))
@@ -148,7 +165,7 @@ def _check_cover(signal: np.ndarray, window: int, hop: int, min_window: int, blo
     spans = [(w.start, w.end) for w in windows]
     assert spans == window_spans(n, window, hop, min_window)
     for w in windows:
-        np.testing.assert_array_equal(w.samples, signal[w.start:w.end])  # each window is the signal there
+        np.testing.assert_array_equal(w.samples, signal[w.start : w.end])  # each window is the signal there
         assert 0 < w.samples.shape[0] <= window
     if n == 0:
         assert spans == []
@@ -166,8 +183,13 @@ def _check_cover(signal: np.ndarray, window: int, hop: int, min_window: int, blo
 def test_the_strategy_reaches_both_outcomes():
     """The corruption strategy is not trivially all-errors or all-valid."""
     ok = bad = 0
-    for data in [_wav(800, 1, 16000, "PCM_16", 0), _wav(800, 2, 8000, "FLOAT", 1)[:300], b"RIFF" + b"\0" * 60,
-                 OGG[0], OGG[0][:-100]]:
+    for data in [
+        _wav(800, 1, 16000, "PCM_16", 0),
+        _wav(800, 2, 8000, "FLOAT", 1)[:300],
+        b"RIFF" + b"\0" * 60,
+        OGG[0],
+        OGG[0][:-100],
+    ]:
         try:
             load_audio(data)
             ok += 1

@@ -27,8 +27,18 @@ _CHIRP = chirp(1.0, RATE)
 SPEECH = (0.5 * _CHIRP / np.max(np.abs(_CHIRP))).astype(np.float32)  # peak 0.5
 
 # (libsndfile format, subtype): every container whose header declares a length
-FORMATS = [("AIFF", "PCM_16"), ("AIFF", "FLOAT"), ("AU", "PCM_16"), ("AU", "ULAW"), ("W64", "PCM_16"),
-           ("RF64", "PCM_16"), ("NIST", "PCM_16"), ("NIST", "PCM_24"), ("WAV", "PCM_16"), ("WAVEX", "FLOAT")]
+FORMATS = [
+    ("AIFF", "PCM_16"),
+    ("AIFF", "FLOAT"),
+    ("AU", "PCM_16"),
+    ("AU", "ULAW"),
+    ("W64", "PCM_16"),
+    ("RF64", "PCM_16"),
+    ("NIST", "PCM_16"),
+    ("NIST", "PCM_24"),
+    ("WAV", "PCM_16"),
+    ("WAVEX", "FLOAT"),
+]
 
 
 def _encoded(fmt: str, subtype: str, samples: np.ndarray = SPEECH, channels: int = 1) -> bytes:
@@ -55,7 +65,9 @@ def test_truncated_files_are_refused(fmt, subtype, keep, tmp_path):
     for source in (cut, path, io.BytesIO(cut)):
         with pytest.raises(AudioDecodeError, match="truncated"):
             decode.load_audio(source)
-    with pytest.raises(AudioDecodeError, match=f"{path}: the .* file is truncated: its header declares {len(data)} bytes"):
+    with pytest.raises(
+        AudioDecodeError, match=f"{path}: the .* file is truncated: its header declares {len(data)} bytes"
+    ):
         list(decode.iter_file_blocks(path, RATE))
 
 
@@ -87,7 +99,9 @@ def test_unknown_lengths_of_streaming_writers_are_accepted():
     assert samples.shape == (RATE,)
 
 
-@pytest.mark.parametrize("fmt, subtype", [("CAF", "PCM_16"), ("IRCAM", "PCM_16"), ("VOC", "PCM_16"), ("MAT5", "PCM_16")])
+@pytest.mark.parametrize(
+    "fmt, subtype", [("CAF", "PCM_16"), ("IRCAM", "PCM_16"), ("VOC", "PCM_16"), ("MAT5", "PCM_16")]
+)
 def test_formats_whose_length_is_not_checked_are_refused(fmt, subtype):
     data = _encoded(fmt, subtype)
     with pytest.raises(AudioDecodeError, match=r"files are not supported.*supported formats: wav, flac, ogg, mp3"):
@@ -169,7 +183,10 @@ def _bad_tensor(kind: str):
         "sparse-coo": lambda: (dense.to_sparse(), "sparse tensor"),
         "sparse-csr": lambda: (dense.reshape(1, -1).to_sparse_csr(), "sparse tensor"),
         "nested": lambda: (torch.nested.nested_tensor([dense, dense[:100]]), "nested tensor"),
-        "nested-jagged": lambda: (torch.nested.nested_tensor([dense, dense[:100]], layout=torch.jagged), "nested tensor"),
+        "nested-jagged": lambda: (
+            torch.nested.nested_tensor([dense, dense[:100]], layout=torch.jagged),
+            "nested tensor",
+        ),
         "complex": lambda: (torch.complex(dense, dense), "complex samples"),
         "huge": lambda: (dense * 1e30, "far outside"),
     }

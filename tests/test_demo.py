@@ -46,8 +46,14 @@ def files(tmp_path_factory):
     """A 6 s clip whose seconds differ (syllables, chirp, noise, tone), a 2.5 s clip, and text named .wav."""
     root = tmp_path_factory.mktemp("demo-audio")
     rng = np.random.default_rng(0)
-    parts = [_speechlike(1, 1), 0.3 * chirp(1.0, f0_hz=300, f1_hz=6000), _speechlike(1, 2),
-             0.2 * rng.standard_normal(SAMPLE_RATE_HZ).astype(np.float32), _speechlike(1, 3), sine(1.0, frequency_hz=440)]
+    parts = [
+        _speechlike(1, 1),
+        0.3 * chirp(1.0, f0_hz=300, f1_hz=6000),
+        _speechlike(1, 2),
+        0.2 * rng.standard_normal(SAMPLE_RATE_HZ).astype(np.float32),
+        _speechlike(1, 3),
+        sine(1.0, frequency_hz=440),
+    ]
     six = np.concatenate(parts) + 0.005 * rng.standard_normal(6 * SAMPLE_RATE_HZ).astype(np.float32)
     out = {"six": root / "interview.wav", "short": root / "short.flac", "bad": root / "bad.wav"}
     sf.write(out["six"], six, SAMPLE_RATE_HZ, subtype="PCM_16")
@@ -127,7 +133,8 @@ def test_model_card_names_backbone_and_data_and_rounds_the_threshold(detector, t
     cache = tmp_path / ".cache" / "wavguard" / "whisper-base"
     cache.mkdir(parents=True)
     config = detector.config.replace(
-        backbone=str(cache), threshold=0.490932,
+        backbone=str(cache),
+        threshold=0.490932,
         extra={"dataset": "wavguard offline corpus", "training": {"train_data": "<Dataset of 500 rows>", "epochs": 3}},
     )
     text = model_card_markdown(config, "x")
@@ -142,9 +149,16 @@ def test_model_card_names_backbone_and_data_and_rounds_the_threshold(detector, t
     assert f"- **Backbone:** Wav2Vec2 ({name}) with a CNN head" in text
     assert "- train data: an in-memory dataset (7 rows)" in text
     hub_backbone = config.replace(backbone="facebook/wav2vec2-base", extra={})
-    assert "- **Backbone:** Wav2Vec2 (`facebook/wav2vec2-base`) with a CNN head" in model_card_markdown(hub_backbone, "x")
-    short = config.replace(extra={"dataset": "a paragraph " * 20, "dataset_name": "my corpus",
-                                  "training": {"train_data": "<Dataset of 9 rows>"}})
+    assert "- **Backbone:** Wav2Vec2 (`facebook/wav2vec2-base`) with a CNN head" in model_card_markdown(
+        hub_backbone, "x"
+    )
+    short = config.replace(
+        extra={
+            "dataset": "a paragraph " * 20,
+            "dataset_name": "my corpus",
+            "training": {"train_data": "<Dataset of 9 rows>"},
+        }
+    )
     assert "- train data: my corpus (9 rows)" in model_card_markdown(short, "x")
     local = config.replace(extra={"training": {"train_data": str(tmp_path / "data" / "train.csv")}})
     assert "- train data: train.csv" in model_card_markdown(local, "x")
@@ -179,7 +193,13 @@ def test_timeline_draws_one_bar_per_window(detector, files):
 
 def test_cli_demo_and_serve_options():
     args = build_parser().parse_args(["demo", "det/", "--host", "0.0.0.0", "--port", "7000", "--share"])
-    assert (args.model, args.host, args.port, args.share, args.max_duration_seconds) == ("det/", "0.0.0.0", 7000, True, 600.0)
+    assert (args.model, args.host, args.port, args.share, args.max_duration_seconds) == (
+        "det/",
+        "0.0.0.0",
+        7000,
+        True,
+        600.0,
+    )
     assert build_parser().parse_args(["serve", "det/", "--no-ui"]).no_ui is True
 
 
@@ -320,13 +340,17 @@ def test_page_scores_a_microphone_recording(browser, demo_url, detector, tmp_pat
 
     _open(browser, demo_url)
     browser.find_element(By.CSS_SELECTOR, "#wg-audio button[aria-label='Record audio']").click()
-    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, "#wg-audio .record-button").is_displayed())
+    WebDriverWait(browser, 10).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#wg-audio .record-button").is_displayed()
+    )
     browser.find_element(By.CSS_SELECTOR, "#wg-audio .record-button").click()
     time.sleep(2.5)
     browser.find_element(By.CSS_SELECTOR, "#wg-audio .stop-button").click()
     element = WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#wg-verdict, #wg-error"))[0]
     assert "microphone recording" in element.text
-    link = WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#wg-audio a[href*='/file=']"))[0]
+    link = WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#wg-audio a[href*='/file=']"))[
+        0
+    ]
     recorded = tmp_path / "recording.wav"
     recorded.write_bytes(httpx.get(link.get_attribute("href")).content)
     expected = detector.predict(str(recorded))
@@ -358,10 +382,18 @@ def test_service_mounts_the_page_and_stores_feedback(browser, detector, files, t
     try:
         [row] = store.feedback()
         true_label = "real" if expected.label == "fake" else "fake"
-        assert (row["true_label"], row["audio"], row["note"]) == (true_label, None, f"demo page: the verdict was {expected.label}")
+        assert (row["true_label"], row["audio"], row["note"]) == (
+            true_label,
+            None,
+            f"demo page: the verdict was {expected.label}",
+        )
         logged = store.get_prediction(row["prediction_id"])
         assert logged["audio_sha256"] == row["audio_sha256"] == hashlib.sha256(files["short"].read_bytes()).hexdigest()
-        assert (logged["score"], logged["label"], logged["model_id"]) == (expected.score, expected.label, "wavguard/tiny-demo")
+        assert (logged["score"], logged["label"], logged["model_id"]) == (
+            expected.score,
+            expected.label,
+            "wavguard/tiny-demo",
+        )
     finally:
         store.close()
     with ServerThread(create_app(detector, ServiceSettings(), ui=False)) as base:

@@ -113,7 +113,12 @@ def test_long_file_memory_stays_flat(tmp_path):
 def test_save_load_round_trip_gives_identical_predictions(model_type, tmp_path, audio_files):
     det = tiny_detector(model_type, window_seconds=1.0, threshold=0.42)
     out = det.save_pretrained(tmp_path / "det")
-    assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "backbone", "preprocessor_config.json"}
+    assert {p.name for p in out.iterdir()} == {
+        "config.json",
+        "model.safetensors",
+        "backbone",
+        "preprocessor_config.json",
+    }
     loaded = Detector.from_pretrained(out)
     assert loaded.config == det.config
     paths = [audio_files["wav"], audio_files["flac"]]

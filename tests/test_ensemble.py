@@ -103,7 +103,9 @@ def test_save_load_round_trip(members, ensemble, clips, tmp_path, by_reference):
     assert data["members"] == (dirs if by_reference else ["member_0", "member_1"])
     assert data["weights"] == ensemble.weights.tolist() and data["bias"] == ensemble.bias
     loaded = Ensemble.from_pretrained(out)
-    np.testing.assert_allclose([p.score for p in loaded.predict(paths)], [p.score for p in ensemble.predict(paths)], atol=1e-9)
+    np.testing.assert_allclose(
+        [p.score for p in loaded.predict(paths)], [p.score for p in ensemble.predict(paths)], atol=1e-9
+    )
     assert loaded.threshold == ensemble.threshold
 
 

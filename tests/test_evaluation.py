@@ -57,7 +57,9 @@ def test_scores_equal_predict_and_metrics_equal_summarize(detector, clips):
     a1 = np.array([r["label"] == 0 or r["attack"] == "A1" for r in clips])
     assert result.groups["attack"]["A1"]["eer"] == M.compute_eer(labels[a1], expected[a1])[0]
     assert set(result.groups["speaker"]) == {"s0", "s1"}
-    assert result.audio_seconds == pytest.approx(sum(p.duration_seconds for p in detector.predict([r["audio"] for r in clips])))
+    assert result.audio_seconds == pytest.approx(
+        sum(p.duration_seconds for p in detector.predict([r["audio"] for r in clips]))
+    )
     assert result.audio_seconds_per_second > 0
 
 
@@ -104,7 +106,9 @@ def test_score_inputs_arrays_and_failures(detector):
 
 
 def test_evaluate_scores_without_a_model():
-    result = evaluate_scores([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.8], columns={"attack": ["-", "A", "-", "B"]}, bootstrap_resamples=0)
+    result = evaluate_scores(
+        [0, 1, 0, 1], [0.5, 0.5, 0.2, 0.8], columns={"attack": ["-", "A", "-", "B"]}, bootstrap_resamples=0
+    )
     assert result.metrics["eer"] == pytest.approx(0.25)
     assert set(result.groups["attack"]) == {"A", "B"}
     json.dumps(result.to_dict())  # JSON-ready
@@ -117,19 +121,40 @@ def test_two_processes_give_the_single_process_result(detector, clips, tmp_path)
     ds = make_dataset(clips)
     ds.save_to_disk(str(tmp_path / "data"))
     script = tmp_path / "run.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import json, datasets
         from accelerate import PartialState
         from wavguard import Detector
         from wavguard.evaluation.evaluate import evaluate_detector
         det = Detector.from_pretrained({str(model_dir)!r})
-        result = evaluate_detector(det, datasets.load_from_disk({str(tmp_path / 'data')!r}), bootstrap_resamples=0)
+        result = evaluate_detector(det, datasets.load_from_disk({str(tmp_path / "data")!r}), bootstrap_resamples=0)
         state = PartialState()
         with open({str(tmp_path)!r} + f"/out{{state.process_index}}.json", "w") as fh:
             json.dump({{"n": state.num_processes, "scores": result.scores.tolist(), "rows": result.rows.tolist(), "eer": result.metrics["eer"]}}, fh)
-    """))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script)]
+    """)
+    )
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(Path(__file__).parents[1] / "src"),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        str(script),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     single = evaluate_detector(detector, ds, bootstrap_resamples=0)

@@ -38,13 +38,21 @@ def model_dir(tmp_path_factory):
 
 def _quickstart(tmp_path, env) -> dict[str, list[tuple[str, float, str]]]:
     """Run examples/quickstart.py; its Python and CLI results as (file name, score, label)."""
-    result = subprocess.run([sys.executable, str(EXAMPLES / "quickstart.py")], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "quickstart.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     python = re.findall(r"^  (\S+)\s+score=([0-9.]+) label=(real|fake)", result.stdout, flags=re.M)
     cli = re.findall(r"^([0-9.]+)\t(real|fake)\t(.+)$", result.stdout, flags=re.M)
-    return {"python": [(name, float(score), label) for name, score, label in python],
-            "cli": [(Path(path).name, float(score), label) for score, label, path in cli]}
+    return {
+        "python": [(name, float(score), label) for name, score, label in python],
+        "cli": [(Path(path).name, float(score), label) for score, label, path in cli],
+    }
 
 
 def test_quickstart_runs_as_written(tmp_path):
@@ -79,8 +87,14 @@ def test_space_app_scores_an_upload(tmp_path, model_dir):
     sf.write(clip, chirp(2.5), 16000)
     port = free_port()
     env = _env(WAVGUARD_MODEL=str(model_dir), GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port))
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=EXAMPLES / "space", env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=EXAMPLES / "space",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         import httpx
@@ -95,7 +109,9 @@ def test_space_app_scores_an_upload(tmp_path, model_dir):
                     proc.kill()
                     raise RuntimeError(f"the Space did not start:\n{proc.stdout.read()[-3000:]}") from None
                 time.sleep(0.5)
-        verdict, _timeline, _error = Client(url, verbose=False).predict(handle_file(str(clip)), api_name="/score_upload")
+        verdict, _timeline, _error = Client(url, verbose=False).predict(
+            handle_file(str(clip)), api_name="/score_upload"
+        )
     finally:
         proc.kill()
         proc.wait(timeout=30)

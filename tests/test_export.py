@@ -22,7 +22,10 @@ def w2v(tmp_path_factory):
 
 def _clips():
     rng = np.random.default_rng(0)
-    return [chirp(2.3) + 0.05 * rng.standard_normal(36800).astype(np.float32), 0.2 * rng.standard_normal(9000).astype(np.float32)]
+    return [
+        chirp(2.3) + 0.05 * rng.standard_normal(36800).astype(np.float32),
+        0.2 * rng.standard_normal(9000).astype(np.float32),
+    ]
 
 
 def test_fp32_onnx_scores_equal_pytorch(w2v):
@@ -46,7 +49,11 @@ def test_onnx_scores_a_clip_whose_last_window_is_shorter_than_the_graph_accepts(
     assert det.model.min_samples < 400 == onnx_det.backend.min_samples
     clip = _clips()[0][: 2 * 16000 + 69]  # two 1 s windows and 69 samples
     got, ref = onnx_det.predict(clip, sample_rate=16000), det.predict(clip, sample_rate=16000)
-    assert [(s.start_seconds, s.end_seconds) for s in got.segments] == [(0.0, 1.0), (1.0, 2.0), ((32069 - 400) / 16000, 32069 / 16000)]
+    assert [(s.start_seconds, s.end_seconds) for s in got.segments] == [
+        (0.0, 1.0),
+        (1.0, 2.0),
+        ((32069 - 400) / 16000, 32069 / 16000),
+    ]
     for a, b in zip(ref.segments[:2], got.segments[:2]):
         assert b.score == pytest.approx(a.score, abs=1e-4)
 
@@ -56,7 +63,9 @@ def test_int8_is_smaller_and_close(w2v):
     assert (int8_dir / "model.onnx").stat().st_size < (fp32_dir / "model.onnx").stat().st_size
     int8 = Detector.from_pretrained(int8_dir)
     for clip in _clips():
-        assert int8.predict(clip, sample_rate=16000).score == pytest.approx(det.predict(clip, sample_rate=16000).score, abs=0.05)
+        assert int8.predict(clip, sample_rate=16000).score == pytest.approx(
+            det.predict(clip, sample_rate=16000).score, abs=0.05
+        )
 
 
 def test_int8_without_data_is_dynamic_and_warns_that_it_is_unchecked(w2v, tmp_path):
@@ -81,8 +90,14 @@ def test_static_int8_calibrates_checks_and_records_the_check(w2v, tmp_path):
     assert 0 < check["max_score_change"] <= 0.2
     int8 = Detector.from_pretrained(out)
     for clip in clips:
-        assert int8.predict(clip, sample_rate=16000).score == pytest.approx(det.predict(clip, sample_rate=16000).score, abs=0.05)
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.onnx", "onnx.json"]  # no temporary graphs left
+        assert int8.predict(clip, sample_rate=16000).score == pytest.approx(
+            det.predict(clip, sample_rate=16000).score, abs=0.05
+        )
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "model.onnx",
+        "onnx.json",
+    ]  # no temporary graphs left
 
 
 def test_a_failed_int8_check_writes_no_model_unless_forced(w2v, tmp_path):
@@ -91,8 +106,9 @@ def test_a_failed_int8_check_writes_no_model_unless_forced(w2v, tmp_path):
         export_onnx(det, tmp_path / "refused", quantize="int8", calibration_data=_clips(), max_score_change=1e-9)
     assert list((tmp_path / "refused").iterdir()) == []
     with pytest.warns(UserWarning, match="written anyway"):
-        out = export_onnx(det, tmp_path / "forced", quantize="int8", calibration_data=_clips(), max_score_change=1e-9,
-                          force=True)
+        out = export_onnx(
+            det, tmp_path / "forced", quantize="int8", calibration_data=_clips(), max_score_change=1e-9, force=True
+        )
     check = json.loads((out / "onnx.json").read_text())["quantization_check"]
     assert not check["passed"] and "more than 1e-09" in check["reason"]
 
@@ -108,7 +124,9 @@ def test_whisper_detector_exports(tmp_path):
     det = tiny_detector("whisper", window_seconds=1.0)
     onnx_det = Detector.from_pretrained(export_onnx(det, tmp_path / "w"))
     clip = _clips()[0]
-    assert onnx_det.predict(clip, sample_rate=16000).score == pytest.approx(det.predict(clip, sample_rate=16000).score, abs=1e-4)
+    assert onnx_det.predict(clip, sample_rate=16000).score == pytest.approx(
+        det.predict(clip, sample_rate=16000).score, abs=1e-4
+    )
 
 
 def test_export_cli(w2v, tmp_path, capsys):

@@ -91,7 +91,9 @@ def test_lfcc_inverts_to_the_filter_energies_peaking_at_the_tone():
 
 
 def test_mel_filterbank_is_librosas():
-    np.testing.assert_allclose(mel_filterbank(16000, 512, 40), librosa.filters.mel(sr=16000, n_fft=512, n_mels=40), rtol=1e-6)
+    np.testing.assert_allclose(
+        mel_filterbank(16000, 512, 40), librosa.filters.mel(sr=16000, n_fft=512, n_mels=40), rtol=1e-6
+    )
     with pytest.raises(ConfigError, match="Nyquist"):
         mel_filterbank(16000, 512, 40, fmax_hz=9000)
 

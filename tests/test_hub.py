@@ -35,8 +35,12 @@ def test_card_rounds_values_and_names_a_local_backbone(tmp_path):
     det = tiny_detector("whisper", window_seconds=1.0)
     det.config.backbone = "/root/.cache/wavguard/backbones/whisper-base"
     det.config.metrics = {"eer": 0.32399999999999995, "epoch": 4.0, "validation_ece": 0.04399}
-    det.config.extra = {"dataset": "a long description of the data", "dataset_id": "wavguard-offline-corpus",
-                        "backbone_name": "OpenAI Whisper-base (bundled)", "base_model": "openai/whisper-base"}
+    det.config.extra = {
+        "dataset": "a long description of the data",
+        "dataset_id": "wavguard-offline-corpus",
+        "backbone_name": "OpenAI Whisper-base (bundled)",
+        "base_model": "openai/whisper-base",
+    }
     card = render_model_card(det.config, "me/x")
     (tmp_path / "README.md").write_text(card)
     meta = metadata_load(tmp_path / "README.md")
@@ -52,13 +56,20 @@ def test_card_rounds_values_and_names_a_local_backbone(tmp_path):
     assert "`whisper-base` (a local checkpoint)" in render_model_card(det.config, "me/x")
 
 
-@pytest.mark.parametrize("train_data", ["alice/asvspoof-la", [{"source": "alice/asvspoof-la", "split": "train"}, "/srv/data/clips"]])
+@pytest.mark.parametrize(
+    "train_data", ["alice/asvspoof-la", [{"source": "alice/asvspoof-la", "split": "train"}, "/srv/data/clips"]]
+)
 def test_a_trained_detector_card_indexes_eer_first_on_the_hub_dataset(tmp_path, train_data):
     """What training stores (validation_eer, validation_ece, epoch; train_data a Hub id) gives a
     model-index of type ``eer`` (not ``validation_eer``), EER before ECE, on the named dataset's
     validation split, not on ``custom``; a test source's EER sits on that source."""
     det = tiny_detector("whisper", window_seconds=1.0)
-    det.config.metrics = {"validation_ece": 0.0412, "validation_eer": 0.0251, "epoch": 3.0, "test_eer[bob/in-the-wild@test]": 0.2}
+    det.config.metrics = {
+        "validation_ece": 0.0412,
+        "validation_eer": 0.0251,
+        "epoch": 3.0,
+        "test_eer[bob/in-the-wild@test]": 0.2,
+    }
     det.config.extra = {"training": {"train_data": train_data, "epochs": 3}}
     card = render_model_card(det.config, "me/x")
     (tmp_path / "README.md").write_text(card)
@@ -68,12 +79,18 @@ def test_a_trained_detector_card_indexes_eer_first_on_the_hub_dataset(tmp_path, 
     validation = by_dataset[("alice/asvspoof-la", "validation")]
     assert validation["dataset"]["name"] == "alice/asvspoof-la"
     assert [(m["type"], m["name"], m["value"]) for m in validation["metrics"]] == [
-        ("eer", "EER (validation)", 0.0251), ("ece", "ECE (validation)", 0.0412)]
+        ("eer", "EER (validation)", 0.0251),
+        ("ece", "ECE (validation)", 0.0412),
+    ]
     test = by_dataset[("bob/in-the-wild", "test")]
     assert [(m["type"], m["value"]) for m in test["metrics"]] == [("eer", 0.2)]
     assert "custom" not in card and "validation_eer" not in str(meta["model-index"])
     assert meta["datasets"] == ["alice/asvspoof-la"]
-    assert "Data: alice/asvspoof-la" in card and "| validation_eer | 2.5 % |" in card and "| test_eer[bob/in-the-wild@test] | 20.0 % |" in card
+    assert (
+        "Data: alice/asvspoof-la" in card
+        and "| validation_eer | 2.5 % |" in card
+        and "| test_eer[bob/in-the-wild@test] | 20.0 % |" in card
+    )
 
 
 def test_card_orders_the_asvspoof5_metrics_after_eer(tmp_path):
@@ -84,7 +101,13 @@ def test_card_orders_the_asvspoof5_metrics_after_eer(tmp_path):
     results = metadata_load(tmp_path / "README.md")["model-index"][0]["results"]
     assert len(results) == 1 and results[0]["dataset"] == {"name": "alice/asvspoof-la", "type": "alice/asvspoof-la"}
     assert [(m["type"], m["name"]) for m in results[0]["metrics"]] == [
-        ("eer", "EER"), ("min_dcf", "minDCF"), ("act_dcf", "actDCF"), ("cllr", "Cllr"), ("roc_auc", "ROC AUC"), ("accuracy", "accuracy")]
+        ("eer", "EER"),
+        ("min_dcf", "minDCF"),
+        ("act_dcf", "actDCF"),
+        ("cllr", "Cllr"),
+        ("roc_auc", "ROC AUC"),
+        ("accuracy", "accuracy"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -115,7 +138,13 @@ def test_card_without_metrics_has_no_model_index(tmp_path):
 
 def test_staged_folder_is_a_loadable_detector(detector, tmp_path):
     folder = stage_for_hub(detector, tmp_path / "stage", "alice/tiny-detector")
-    assert {p.name for p in folder.iterdir()} == {"README.md", "config.json", "model.safetensors", "backbone", "preprocessor_config.json"}
+    assert {p.name for p in folder.iterdir()} == {
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "backbone",
+        "preprocessor_config.json",
+    }
     assert Detector.from_pretrained(folder).config.metrics["eer"] == 0.0412
 
 
@@ -167,7 +196,9 @@ def test_unreachable_hub_id_gives_a_clear_error(monkeypatch, error):
         raise getattr(errors, error)(f"cannot fetch {repo_id}")
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
-    with pytest.raises(ModelLoadError, match="not a local directory, and fetching it from the Hugging Face Hub failed") as info:
+    with pytest.raises(
+        ModelLoadError, match="not a local directory, and fetching it from the Hugging Face Hub failed"
+    ) as info:
         Detector.from_pretrained("nobody/does-not-exist-wavguard")
     assert f"({error}: cannot fetch nobody/does-not-exist-wavguard)" in str(info.value)
 
@@ -179,8 +210,11 @@ def test_card_is_a_huggingface_model_card_without_local_paths(tmp_path):
 
     det = tiny_detector("wav2vec2", window_seconds=1.0)
     det.config.metrics = {"eer": 0.05, f"test_eer[{tmp_path}/held-out/test.csv]": 0.07, "epoch": 3}
-    det.config.extra = {"dataset": f"clips under {tmp_path}/data", "dataset_id": "alice/spoof-clips",
-                        "training": {"train_data": "bob/more-clips", "init_from": str(tmp_path / "prev")}}
+    det.config.extra = {
+        "dataset": f"clips under {tmp_path}/data",
+        "dataset_id": "alice/spoof-clips",
+        "training": {"train_data": "bob/more-clips", "init_from": str(tmp_path / "prev")},
+    }
     card = build_model_card(det.config, "alice/tiny")
     assert isinstance(card, ModelCard)
     data = card.data.to_dict()

@@ -47,8 +47,10 @@ def _local_backbone_detector(root: Path, lora: bool) -> Detector:
                     p.normal_(0, 0.05)
         det.model.eval()
     det.config.metrics = {"eer": 0.1, f"test_eer[{root}/data/test.csv]": 0.2}
-    det.config.extra = {"training": {"train_data": str(root / "data" / "train.csv"), "init_from": str(source)},
-                        "dataset": f"clips under {root}/data"}
+    det.config.extra = {
+        "training": {"train_data": str(root / "data" / "train.csv"), "init_from": str(source)},
+        "dataset": f"clips under {root}/data",
+    }
     return det
 
 
@@ -89,8 +91,14 @@ def test_push_then_load_on_a_machine_that_never_saw_the_backbone(tmp_path, mocke
 
     # what was uploaded: a bundled backbone, wavguard's card only, no local paths anywhere
     names = {p.relative_to(uploaded).as_posix() for p in uploaded.rglob("*") if p.is_file()}
-    assert {"config.json", "model.safetensors", "README.md", "preprocessor_config.json",
-            "backbone/config.json", "backbone/model.safetensors"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "README.md",
+        "preprocessor_config.json",
+        "backbone/config.json",
+        "backbone/model.safetensors",
+    } <= names
     assert ("adapter/adapter_config.json" in names) == lora
     assert "adapter/README.md" not in names
     assert mocked_hub["delete_patterns"] == ["adapter/README.md"]
@@ -111,7 +119,9 @@ def test_push_then_load_on_a_machine_that_never_saw_the_backbone(tmp_path, mocke
     shutil.copytree(uploaded, tmp_path / "served")
     loaded = Detector.from_pretrained("alice/detector", revision="v1", token="hf_y", cache_dir=tmp_path / "cache")
     assert mocked_hub["download"][:2] == ("alice/detector", "v1")
-    assert mocked_hub["download"][2]["token"] == "hf_y" and mocked_hub["download"][2]["cache_dir"] == str(tmp_path / "cache")
+    assert mocked_hub["download"][2]["token"] == "hf_y" and mocked_hub["download"][2]["cache_dir"] == str(
+        tmp_path / "cache"
+    )
     assert _scores(loaded) == expected
 
     # and saved again there: the bundle (and the adapters) survive

@@ -20,7 +20,10 @@ RATE_HZ = 16000
 
 def _clips():
     rng = np.random.default_rng(0)
-    return [chirp(2.3) + 0.05 * rng.standard_normal(36800).astype(np.float32), 0.2 * rng.standard_normal(9000).astype(np.float32)]
+    return [
+        chirp(2.3) + 0.05 * rng.standard_normal(36800).astype(np.float32),
+        0.2 * rng.standard_normal(9000).astype(np.float32),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +71,9 @@ def test_inspect_names_a_lora_folder(tmp_path):
     loaded = Detector.from_pretrained(folder)
     assert loaded.backend_name == "torch"
     clip = _clips()[0]
-    assert loaded.predict(clip, sample_rate=RATE_HZ).score == pytest.approx(det.predict(clip, sample_rate=RATE_HZ).score, abs=1e-5)
+    assert loaded.predict(clip, sample_rate=RATE_HZ).score == pytest.approx(
+        det.predict(clip, sample_rate=RATE_HZ).score, abs=1e-5
+    )
 
 
 def test_the_backend_rule(folders):
@@ -185,8 +190,10 @@ def _edit_config(folder, **changes):
 
 def test_a_backbone_of_another_type_or_rate_is_refused(tmp_path):
     det = tiny_detector("wav2vec2", window_seconds=1.0)
-    for name, change, message in (("type", {"backbone_type": "hubert"}, "is a 'wav2vec2' model but config.json says"),
-                                  ("rate", {"sample_rate_hz": 8000}, "takes 16000 Hz audio but config.json says")):
+    for name, change, message in (
+        ("type", {"backbone_type": "hubert"}, "is a 'wav2vec2' model but config.json says"),
+        ("rate", {"sample_rate_hz": 8000}, "takes 16000 Hz audio but config.json says"),
+    ):
         folder = det.save_pretrained(tmp_path / name, bundle_backbone=True)
         _edit_config(folder, **change)
         with pytest.raises(ModelLoadError, match=message):
@@ -222,7 +229,8 @@ def test_a_referenced_backbone_must_have_the_recorded_weights(tmp_path):
     assert not (folder / "backbone").exists()
     clip = _clips()[0]
     assert Detector.from_pretrained(folder).predict(clip, sample_rate=RATE_HZ).score == pytest.approx(
-        det.predict(clip, sample_rate=RATE_HZ).score, abs=1e-6)
+        det.predict(clip, sample_rate=RATE_HZ).score, abs=1e-6
+    )
     tiny_backbone_dir("wav2vec2", backbone, seed=1)  # other weights under the same name
     with pytest.raises(ModelLoadError, match="has other weights"):
         Detector.from_pretrained(folder)

@@ -60,7 +60,9 @@ def test_gradients_reach_adapters_in_training_mode():
     assert det.model.backbone.training  # adapters' dropout is live
     loss = det.model(torch.from_numpy(sine(1.0))[None]).sum()
     loss.backward()
-    grads = [p.grad for n, p in det.model.named_parameters() if "lora_B" in n]  # B starts at 0, so only B gets a gradient at step 1
+    grads = [
+        p.grad for n, p in det.model.named_parameters() if "lora_B" in n
+    ]  # B starts at 0, so only B gets a gradient at step 1
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
 
 

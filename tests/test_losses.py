@@ -43,7 +43,9 @@ def test_ocsoftmax_loss_exact_values():
     assert float(ocsoftmax_loss(cosines, LABELS, weight=torch.tensor([1.0, 3.0]))) == pytest.approx(weighted, rel=1e-6)
     # other margins and scale
     other = [softplus(10 * (0.5 - 1.0)), softplus(10 * 0.5), softplus(10 * (-1.0 + 0.3)), softplus(10 * (0.6 + 0.3))]
-    assert float(ocsoftmax_loss(cosines, LABELS, m_real=0.5, m_fake=-0.3, alpha=10.0)) == pytest.approx(sum(other) / 4, rel=1e-6)
+    assert float(ocsoftmax_loss(cosines, LABELS, m_real=0.5, m_fake=-0.3, alpha=10.0)) == pytest.approx(
+        sum(other) / 4, rel=1e-6
+    )
 
 
 def test_ocsoftmax_logits_point_towards_fake():
@@ -69,7 +71,9 @@ def test_constrained_head_gives_the_oc_logits_and_loss():
     logits = linear(unit)
     torch.testing.assert_close(logits, ocsoftmax_logits(EMBEDDINGS, CENTER), atol=1e-5, rtol=0)
     assert loss.cosines(logits).tolist() == pytest.approx(COSINES, abs=1e-6)
-    assert float(loss(logits, LABELS).detach()) == pytest.approx(float(ocsoftmax_loss(torch.tensor(COSINES), LABELS)), rel=1e-5)
+    assert float(loss(logits, LABELS).detach()) == pytest.approx(
+        float(ocsoftmax_loss(torch.tensor(COSINES), LABELS)), rel=1e-5
+    )
     before = linear.weight.clone()
     constrain_ocsoftmax_head(linear, 20.0, 0.55)  # idempotent
     torch.testing.assert_close(linear.weight, before)
@@ -90,7 +94,11 @@ def test_cross_entropy_is_the_default_weighted_loss():
     labels = torch.tensor([0, 1, 1])
     ce = build_loss("ce", None, torch.tensor([2.0, 1.0]))
     assert isinstance(ce, WeightedCrossEntropy)
-    nll = [-math.log(math.exp(2) / (math.exp(2) + math.exp(-1))), math.log(2.0), -math.log(math.exp(1) / (math.exp(1) + math.exp(-1)))]
+    nll = [
+        -math.log(math.exp(2) / (math.exp(2) + math.exp(-1))),
+        math.log(2.0),
+        -math.log(math.exp(1) / (math.exp(1) + math.exp(-1))),
+    ]
     assert float(ce(logits, labels)) == pytest.approx((2 * nll[0] + nll[1] + nll[2]) / 4, rel=1e-6)
 
 

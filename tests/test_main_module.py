@@ -9,8 +9,14 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def _run(*args):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "wavguard", *args], capture_output=True, text=True, env=env, timeout=600)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "wavguard", *args], capture_output=True, text=True, env=env, timeout=600
+    )
 
 
 def test_python_dash_m_wavguard_runs_the_cli(tmp_path):

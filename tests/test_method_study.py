@@ -19,20 +19,37 @@ def study_module():
     return method_study
 
 
-RECIPE = {"mode": "lora", "num_layers": 4, "epochs": 6, "detector": {"window_seconds": 4.0, "head_channels": [128]},
-          "augment": {"transforms": [{"name": "gain", "p": 0.5}]}, "seed": 0, "output_dir": "runs/x"}
-STUDY = {"budget": {"epochs": 3, "early_stopping_patience": None},
-         "rows": {"recipe": {"what": "as is", "set": {}},
-                  "crop6": {"what": "6 s", "set": {"crop_seconds": 6.0, "detector": {"window_seconds": 6.0}}},
-                  "no_augment": {"what": "none", "set": {"augment": None}},
-                  "recipe_max": {"what": "max", "from": "recipe", "detector": {"aggregation": "max"}}}}
+RECIPE = {
+    "mode": "lora",
+    "num_layers": 4,
+    "epochs": 6,
+    "detector": {"window_seconds": 4.0, "head_channels": [128]},
+    "augment": {"transforms": [{"name": "gain", "p": 0.5}]},
+    "seed": 0,
+    "output_dir": "runs/x",
+}
+STUDY = {
+    "budget": {"epochs": 3, "early_stopping_patience": None},
+    "rows": {
+        "recipe": {"what": "as is", "set": {}},
+        "crop6": {"what": "6 s", "set": {"crop_seconds": 6.0, "detector": {"window_seconds": 6.0}}},
+        "no_augment": {"what": "none", "set": {"augment": None}},
+        "recipe_max": {"what": "max", "from": "recipe", "detector": {"aggregation": "max"}},
+    },
+}
 
 
 def test_row_settings_apply_row_then_budget_and_drop_study_owned_fields(study_module):
     crop6 = study_module.row_settings(RECIPE, STUDY, "crop6")
-    assert crop6 == {"mode": "lora", "num_layers": 4, "epochs": 3, "early_stopping_patience": None,
-                     "crop_seconds": 6.0, "detector": {"window_seconds": 6.0, "head_channels": [128]},
-                     "augment": {"transforms": [{"name": "gain", "p": 0.5}]}}
+    assert crop6 == {
+        "mode": "lora",
+        "num_layers": 4,
+        "epochs": 3,
+        "early_stopping_patience": None,
+        "crop_seconds": 6.0,
+        "detector": {"window_seconds": 6.0, "head_channels": [128]},
+        "augment": {"transforms": [{"name": "gain", "p": 0.5}]},
+    }
     assert study_module.row_settings(RECIPE, STUDY, "no_augment")["augment"] is None
     assert RECIPE["detector"] == {"window_seconds": 4.0, "head_channels": [128]}  # the recipe is not changed
 
@@ -62,12 +79,22 @@ def test_the_shipped_study_file_names_only_trainconfig_fields(study_module):
 def test_held_out_generators_are_families_or_exact_attacks_and_are_checked(study_module):
     import datasets
 
-    mask = study_module.held_out_mask(["hifigan/a", "hifigan/b", "festival/k", "bonafide"], ["hifigan", "hifigan", "festival", "bonafide"],
-                                      ["festival", "hifigan/b"])
+    mask = study_module.held_out_mask(
+        ["hifigan/a", "hifigan/b", "festival/k", "bonafide"],
+        ["hifigan", "hifigan", "festival", "bonafide"],
+        ["festival", "hifigan/b"],
+    )
     assert mask.tolist() == [False, True, True, False]
-    train = datasets.Dataset.from_dict({"attack": ["hifigan/a", "bonafide"], "family": ["hifigan", "bonafide"], "label": [1, 0]})
-    val = datasets.Dataset.from_dict({"attack": ["hifigan/b", "festival/k", "bonafide"], "family": ["hifigan", "festival", "bonafide"],
-                                      "label": [1, 1, 0]})
+    train = datasets.Dataset.from_dict(
+        {"attack": ["hifigan/a", "bonafide"], "family": ["hifigan", "bonafide"], "label": [1, 0]}
+    )
+    val = datasets.Dataset.from_dict(
+        {
+            "attack": ["hifigan/b", "festival/k", "bonafide"],
+            "family": ["hifigan", "festival", "bonafide"],
+            "label": [1, 1, 0],
+        }
+    )
     study_module.check_held_out(train, val, ["festival", "hifigan/b"])
     with pytest.raises(SystemExit, match="'hifigan' has 1 train fakes"):
         study_module.check_held_out(train, val, ["hifigan"])
@@ -99,8 +126,14 @@ def test_results_file_appends_lines_and_skips_a_torn_last_line(study_module, tmp
 
 
 def _record(row, seed, eer, unseen, seconds=None):
-    r = {"row": row, "seed": seed, "what": STUDY["rows"][row]["what"], "val_eer": eer, "val_eer_held_out": unseen,
-         "val_per_family": {"hifigan": unseen, "lpc": eer / 2}}
+    r = {
+        "row": row,
+        "seed": seed,
+        "what": STUDY["rows"][row]["what"],
+        "val_eer": eer,
+        "val_eer_held_out": unseen,
+        "val_per_family": {"hifigan": unseen, "lpc": eer / 2},
+    }
     if seconds is not None:
         r["train_seconds"] = seconds
         r["trainable"] = 542_000
@@ -108,10 +141,17 @@ def _record(row, seed, eer, unseen, seconds=None):
 
 
 def test_render_is_one_line_per_row_in_study_order_with_mean_and_std(study_module):
-    records = [_record("crop6", 0, 0.20, 0.30, 100.0), _record("recipe", 0, 0.10, 0.20, 50.0),
-               _record("recipe", 1, 0.20, 0.40, 70.0), _record("recipe_max", 0, 0.12, 0.22)]
+    records = [
+        _record("crop6", 0, 0.20, 0.30, 100.0),
+        _record("recipe", 0, 0.10, 0.20, 50.0),
+        _record("recipe", 1, 0.20, 0.40, 70.0),
+        _record("recipe_max", 0, 0.12, 0.22),
+    ]
     table = study_module.render(records, STUDY).splitlines()
-    assert table[0] == "| row | what | seeds | val EER % pooled | val EER % held-out generators | hifigan | lpc | trainable | train s |"
+    assert (
+        table[0]
+        == "| row | what | seeds | val EER % pooled | val EER % held-out generators | hifigan | lpc | trainable | train s |"
+    )
     assert table[2] == "| recipe | as is | 2 | 15.0 ± 5.0 | 30.0 ± 10.0 | 30.0 ± 10.0 | 7.5 ± 2.5 | 0.542 M | 60 |"
     assert table[3] == "| crop6 | 6 s | 1 | 20.0 | 30.0 | 30.0 | 10.0 | 0.542 M | 100 |"
     assert table[4] == "| recipe_max | max | 1 | 12.0 | 22.0 | 22.0 | 6.0 | - | - |"
@@ -143,9 +183,14 @@ def _noise_clips(tmp_path, labels: list[int], seed: int):
         path = tmp_path / f"c{i}.wav"
         sf.write(path, (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
         paths.append(str(path))
-    return datasets.Dataset.from_dict({"audio": paths, "label": labels,
-                                       "attack": ["x/a" if y else "bonafide" for y in labels],
-                                       "family": ["x" if y else "bonafide" for y in labels]})
+    return datasets.Dataset.from_dict(
+        {
+            "audio": paths,
+            "label": labels,
+            "attack": ["x/a" if y else "bonafide" for y in labels],
+            "family": ["x" if y else "bonafide" for y in labels],
+        }
+    )
 
 
 def test_channel_rescoring_pools_every_clip_through_every_channel(study_module, tmp_path):
@@ -154,8 +199,11 @@ def test_channel_rescoring_pools_every_clip_through_every_channel(study_module, 
     validation = _noise_clips(tmp_path, [0, 0, 0, 1, 1, 1], seed=0)
     record = {}
     labels, scores, attacks, families = study_module._score_channels(
-        build_baseline_detector("lfcc", window_seconds=0.5), validation,
-        {"channels": ["noise_snr10", "telephone"], "channel_clips": 4}, record)
+        build_baseline_detector("lfcc", window_seconds=0.5),
+        validation,
+        {"channels": ["noise_snr10", "telephone"], "channel_clips": 4},
+        record,
+    )
     assert record["channel_clips"] == 4 and set(record["val_per_channel"]) == {"noise_snr10", "telephone"}
     assert len(labels) == len(scores) == len(attacks) == len(families) == 8  # 4 clips x 2 channels
     sample = validation.shuffle(seed=0).select(range(4))
@@ -170,7 +218,11 @@ def test_attack_rescoring_scores_the_attacked_sample(study_module, tmp_path):
     validation = _noise_clips(tmp_path, [0, 1, 0, 1, 0, 1], seed=1)
     record = {}
     labels, scores, attacks, _ = study_module._score_attacked(
-        build_baseline_detector("lfcc", window_seconds=0.5), validation, {"attack": {"method": "fgsm", "snr_db": 30}, "clips": 4}, record)
+        build_baseline_detector("lfcc", window_seconds=0.5),
+        validation,
+        {"attack": {"method": "fgsm", "snr_db": 30}, "clips": 4},
+        record,
+    )
     sample = validation.shuffle(seed=0).select(range(4))
     assert record["attack"] == {"method": "fgsm", "steps": 3, "snr_db": 30} and record["attack_clips"] == 4
     assert list(labels) == list(sample["label"]) and list(attacks) == list(sample["attack"])

@@ -39,7 +39,7 @@ TINY = 36
 
 
 def test_parse_lua_dialogs_multiline_escaped_and_untranslated():
-    text = '''
+    text = """
 dialogId("vit-v-vazne", "font_big", "Are you serious?")
 dialogStr("Myslíš to vážně?")
 
@@ -48,7 +48,7 @@ dialogId("vit-m-dlouhy", "font_small",
 dialogStr("Zeg \\"hallo\\" – nu…")
 
 dialogId("vit-x-none", "font_statue", "No translation")
-'''
+"""
     lines = parse_lua_dialogs(text)
     assert lines == {
         "vit-v-vazne": ("font_big", "Are you serious?", "Myslíš to vážně?"),
@@ -77,7 +77,11 @@ def test_map_phonemes_keeps_known_strips_diacritics_drops_unknown():
 def test_allocate_largest_remainder():
     assert plan.allocate(10, {"a": 0.5, "b": 0.3, "c": 0.2}) == {"a": 5, "b": 3, "c": 2}
     assert plan.allocate(4, {"griffinlim": 0.3, "espeak-ng": 0.2, "piper": 0.2, "festival": 0.3}) == {
-        "espeak-ng": 1, "festival": 1, "griffinlim": 1, "piper": 1}
+        "espeak-ng": 1,
+        "festival": 1,
+        "griffinlim": 1,
+        "piper": 1,
+    }
     assert plan.allocate(7, {"x": 1.0, "y": 1.0}) == {"x": 4, "y": 3}
     assert plan.allocate(0, {"x": 1.0}) == {"x": 0}
 
@@ -93,7 +97,9 @@ def _speechlike(seconds: float, rate: int = 22050) -> np.ndarray:
 
 def _need_chain():
     for module, package in (("audiomentations", "audiomentations"), ("numpy_audio_limiter", "numpy-audio-limiter")):
-        pytest.importorskip(module, reason=f"the post-processing chain needs {package} (recipes/offline_corpus/install.sh)")
+        pytest.importorskip(
+            module, reason=f"the post-processing chain needs {package} (recipes/offline_corpus/install.sh)"
+        )
 
 
 def test_chain_is_seeded_16k_int16_without_zero_runs():
@@ -123,16 +129,24 @@ def test_chain_skips_short_and_silent_clips():
 def test_missing_engines_names_the_package_to_install(monkeypatch):
     monkeypatch.setattr(families.shutil, "which", lambda name: None)
     missing = families.missing_engines({"espeak-ng", "flite", "festival"})
-    assert missing[:3] == ["espeak-ng (apt-get install espeak-ng)", "festival (apt-get install festival)",
-                           "flite (apt-get install flite)"]
+    assert missing[:3] == [
+        "espeak-ng (apt-get install espeak-ng)",
+        "festival (apt-get install festival)",
+        "flite (apt-get install flite)",
+    ]
 
 
 def test_balance_problems_names_split_and_language():
-    rows = [{"split": "train", "label": "real", "language": "ru"}] * 10 + \
-           [{"split": "train", "label": "fake", "language": "ru"}] * 9 + [{"split": "train", "label": "fake", "language": "en"}]
+    rows = (
+        [{"split": "train", "label": "real", "language": "ru"}] * 10
+        + [{"split": "train", "label": "fake", "language": "ru"}] * 9
+        + [{"split": "train", "label": "fake", "language": "en"}]
+    )
     problems = report.balance_problems(rows, 5.0)
-    assert problems == ["train/en: 0.0% of real vs 10.0% of fake clips (gap 10.0 > 5.0 points)",
-                        "train/ru: 100.0% of real vs 90.0% of fake clips (gap 10.0 > 5.0 points)"]
+    assert problems == [
+        "train/en: 0.0% of real vs 10.0% of fake clips (gap 10.0 > 5.0 points)",
+        "train/ru: 100.0% of real vs 90.0% of fake clips (gap 10.0 > 5.0 points)",
+    ]
     assert report.balance_problems(rows, 10.0) == []
 
 
@@ -195,7 +209,10 @@ def _need_engines_and_sources() -> Path:
 
 
 def _hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((root / "wav").rglob("*.wav"))}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((root / "wav").rglob("*.wav"))
+    }
 
 
 def _read_manifest(path: Path) -> list[dict]:
@@ -207,7 +224,9 @@ def _read_manifest(path: Path) -> list[dict]:
 def tiny_corpus(tmp_path_factory):
     _need_engines_and_sources()
     out = tmp_path_factory.mktemp("corpus") / "a"
-    rc = build_mod.main(["--max-clips", "40", "--output", str(out), "--cache-dir", str(CACHE), "--jobs", "1", "--quiet"])
+    rc = build_mod.main(
+        ["--max-clips", "40", "--output", str(out), "--cache-dir", str(CACHE), "--jobs", "1", "--quiet"]
+    )
     assert rc == 0
     return out
 
@@ -220,8 +239,11 @@ def test_tiny_build_manifest_balance_disjoint_audio(tiny_corpus):
     assert report.balance_problems(rows, 5.0) == []
     real = [r for r in rows if r["label"] == "real"]
     speakers = {sp: {r["speaker"] for r in real if r["split"] == sp} for sp in ("train", "validation", "test")}
-    assert not (speakers["train"] & speakers["validation"] or speakers["train"] & speakers["test"]
-                or speakers["validation"] & speakers["test"])
+    assert not (
+        speakers["train"] & speakers["validation"]
+        or speakers["train"] & speakers["test"]
+        or speakers["validation"] & speakers["test"]
+    )
     for sp in ("train", "validation", "test"):
         assert len(speakers[sp]) >= 2 and len({r["language"] for r in real if r["split"] == sp}) >= 2
         assert len({r["channel"] for r in real if r["split"] == sp}) >= 2
@@ -244,15 +266,21 @@ def test_tiny_build_manifest_balance_disjoint_audio(tiny_corpus):
         pcm, _ = sf.read(str(tiny_corpus / r["path"]), dtype="int16")
         assert zero_run_max(pcm) <= 8 and np.mean(pcm == 0) < 0.05
     text = (tiny_corpus / "report.md").read_text(encoding="utf-8")
-    for section in ("## Real speakers, languages and channels", "## Language x class per split",
-                    "## Channel x class per split", "## Clips per generator family and variant", "## Shortcut check"):
+    for section in (
+        "## Real speakers, languages and channels",
+        "## Language x class per split",
+        "## Channel x class per split",
+        "## Clips per generator family and variant",
+        "## Shortcut check",
+    ):
         assert section in text
 
 
 def test_build_is_deterministic_and_resumes_without_redoing(tiny_corpus, tmp_path):
     config = plan.load_config()
-    first = build_mod.build(config, tmp_path, cache_dir=CACHE, real_per_split=6, limit_new=7, shortcut=False,
-                            progress_bar=False)
+    first = build_mod.build(
+        config, tmp_path, cache_dir=CACHE, real_per_split=6, limit_new=7, shortcut=False, progress_bar=False
+    )
     assert (first["made"], first["already_done"], first["left"]) == (7, 0, TINY - 7)
     assert not (tmp_path / "manifest.csv").exists()
     done = {p: p.stat().st_mtime_ns for p in (tmp_path / "wav").rglob("*.wav")}
@@ -281,14 +309,34 @@ def test_build_fails_when_language_balance_is_off(tmp_path, monkeypatch):
     real_espeak = engines.synthesize_espeak
     monkeypatch.setattr(engines, "synthesize_espeak", no_russian)  # every Russian fake is skipped
     cfg = tmp_path / "unbalanced.yaml"
-    cfg.write_text("splits:\n  test:\n    speakers: [fillets_nl:small_fish, asterisk:ivrvoiceru]\n"
-                   "    families: {espeak-ng: 1.0}\n", encoding="utf-8")
-    rc = build_mod.main(["--config", str(cfg), "--real-per-split", "4", "--output", str(tmp_path / "out"),
-                         "--cache-dir", str(CACHE), "--jobs", "1", "--quiet", "--no-shortcut-check"])
+    cfg.write_text(
+        "splits:\n  test:\n    speakers: [fillets_nl:small_fish, asterisk:ivrvoiceru]\n"
+        "    families: {espeak-ng: 1.0}\n",
+        encoding="utf-8",
+    )
+    rc = build_mod.main(
+        [
+            "--config",
+            str(cfg),
+            "--real-per-split",
+            "4",
+            "--output",
+            str(tmp_path / "out"),
+            "--cache-dir",
+            str(CACHE),
+            "--jobs",
+            "1",
+            "--quiet",
+            "--no-shortcut-check",
+        ]
+    )
     assert rc == 1
     rows = _read_manifest(tmp_path / "out" / "manifest.csv")
     assert Counter((r["label"], r["language"], r["family"]) for r in rows) == {
-        ("real", "nl", "bonafide"): 2, ("real", "ru", "bonafide"): 2, ("fake", "nl", "espeak-ng"): 2}
+        ("real", "nl", "bonafide"): 2,
+        ("real", "ru", "bonafide"): 2,
+        ("fake", "nl", "espeak-ng"): 2,
+    }
 
 
 def test_manifest_loads_with_wavguard_data(tiny_corpus):
@@ -307,8 +355,21 @@ def test_killed_build_resumes_to_identical_files(tiny_corpus, tmp_path):
     import subprocess
 
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "recipes.offline_corpus.build", "--max-clips", "40", "--output", str(out),
-           "--cache-dir", str(CACHE), "--jobs", "1", "--quiet", "--no-shortcut-check"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "recipes.offline_corpus.build",
+        "--max-clips",
+        "40",
+        "--output",
+        str(out),
+        "--cache-dir",
+        str(CACHE),
+        "--jobs",
+        "1",
+        "--quiet",
+        "--no-shortcut-check",
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]), "OMP_NUM_THREADS": "1"}
     # the build sends itself SIGTERM after its 4th clip: polling and signalling from here raced
     # fast machines, where all clips were done before the signal landed

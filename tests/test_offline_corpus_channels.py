@@ -123,7 +123,7 @@ def test_game_channel_reverberates_and_codes_at_22khz():
     x[: int(0.2 * rate)] = _noise(rate, seconds=0.2)  # a burst, then silence
 
     def level_db(y, start_seconds, end_seconds):
-        part = y[int(start_seconds * rate): int(end_seconds * rate)].astype(np.float64)
+        part = y[int(start_seconds * rate) : int(end_seconds * rate)].astype(np.float64)
         return 10 * np.log10(np.mean(part**2) + 1e-20)
 
     y, got_rate = apply_source_channel(x, rate, "game_vorbis_22k", np.random.default_rng(0))
@@ -135,8 +135,15 @@ def test_game_channel_reverberates_and_codes_at_22khz():
 def test_mp3_channel_is_mpeg25_layer3_at_16kbps():
     buf = io.BytesIO()
     try:
-        sf.write(buf, _noise(11025), 11025, format="MP3", subtype="MPEG_LAYER_III",
-                 compression_level=MP3_CBR_16KBPS_COMPRESSION, bitrate_mode="CONSTANT")
+        sf.write(
+            buf,
+            _noise(11025),
+            11025,
+            format="MP3",
+            subtype="MPEG_LAYER_III",
+            compression_level=MP3_CBR_16KBPS_COMPRESSION,
+            bitrate_mode="CONSTANT",
+        )
     except (sf.LibsndfileError, ValueError, TypeError) as exc:
         pytest.skip(f"this libsndfile cannot write MP3 with a bit-rate mode: {exc}")
     data = buf.getvalue()
@@ -165,11 +172,30 @@ def test_band_limit_only_lowers_the_rate():
 
 def _clips(tmp_path: Path) -> dict[str, list[Clip]]:
     """Eight made-up reader clips for each of three keys, on three channels."""
-    keys = {"festvox_ru": ("festvox_ru:msu_ru_nsh", "ru", "studio_16k"),
-            "asterisk": ("asterisk:june", "fr", "telephone_8k"), "queen": ("queen:J", "en", "mp3_16kbps_11k")}
-    return {family: [Clip(f"{family}/{i:03d}", f"pkg-{family}", str(tmp_path / f"{family}-{i}.wav"), key, "voice", lang,
-                          channel, f"text {i}", "", 16000, 48000) for i in range(8)]
-            for family, (key, lang, channel) in keys.items()}
+    keys = {
+        "festvox_ru": ("festvox_ru:msu_ru_nsh", "ru", "studio_16k"),
+        "asterisk": ("asterisk:june", "fr", "telephone_8k"),
+        "queen": ("queen:J", "en", "mp3_16kbps_11k"),
+    }
+    return {
+        family: [
+            Clip(
+                f"{family}/{i:03d}",
+                f"pkg-{family}",
+                str(tmp_path / f"{family}-{i}.wav"),
+                key,
+                "voice",
+                lang,
+                channel,
+                f"text {i}",
+                "",
+                16000,
+                48000,
+            )
+            for i in range(8)
+        ]
+        for family, (key, lang, channel) in keys.items()
+    }
 
 
 def test_plan_clip_records_carry_their_source_channel(tmp_path):
@@ -177,23 +203,40 @@ def test_plan_clip_records_carry_their_source_channel(tmp_path):
     config["splits"] = {"train": {"speakers": ["*"], "families": {"griffinlim": 0.5, "espeak-ng": 0.5}}}
     specs = plan.make_plan(config, _clips(tmp_path), 6, 1234)
     assert {s.speaker: s.channel for s in specs if s.label == "real"} == {
-        "festvox_ru:msu_ru_nsh": "studio_16k", "asterisk:june": "telephone_8k", "queen:J": "mp3_16kbps_11k"}
+        "festvox_ru:msu_ru_nsh": "studio_16k",
+        "asterisk:june": "telephone_8k",
+        "queen:J": "mp3_16kbps_11k",
+    }
     channel_of = {c.clip_id.replace("/", "-"): c.channel for cs in _clips(tmp_path).values() for c in cs}
     fakes = [s for s in specs if s.label == "fake"]
     assert fakes and all(s.channel == channel_of[s.source_id] for s in fakes)
 
 
 def _tts_spec(source: Path, channel: str, channel_match: float = 0.0) -> ClipSpec:
-    return ClipSpec("test-espeak-ng-00001--x", "test", "fake", "espeak-ng", "espeak-ng/en", "espeak-ng:en", "en",
-                    "hello", "x", str(source), "en", 42, {"duration_ratio": 1.0, "channel_match": channel_match},
-                    channel)
+    return ClipSpec(
+        "test-espeak-ng-00001--x",
+        "test",
+        "fake",
+        "espeak-ng",
+        "espeak-ng/en",
+        "espeak-ng:en",
+        "en",
+        "hello",
+        "x",
+        str(source),
+        "en",
+        42,
+        {"duration_ratio": 1.0, "channel_match": channel_match},
+        channel,
+    )
 
 
 @pytest.fixture
 def wideband_tts(monkeypatch):
     """A TTS engine stand-in, registered as espeak-ng: 1 s of white noise at 22,050 Hz, whatever it is asked."""
-    stand_in = dataclasses.replace(families.FAMILIES["espeak-ng"],
-                                   speak=lambda spec, stretch: (_noise(22050, seconds=1.0, seed=1), 22050))
+    stand_in = dataclasses.replace(
+        families.FAMILIES["espeak-ng"], speak=lambda spec, stretch: (_noise(22050, seconds=1.0, seed=1), 22050)
+    )
     monkeypatch.setitem(families.FAMILIES, "espeak-ng", stand_in)
 
 

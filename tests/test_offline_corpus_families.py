@@ -22,8 +22,21 @@ def _clips(n: int = 40) -> dict[str, list[Clip]]:
     out = []
     for key in ("queen:P", "queen:J"):
         for i in range(n):
-            out.append(Clip(f"queen/en/{key[-1]}-{i:03d}", "flight-of-the-amazon-queen", f"/src/{key}/{i}.mp3", key,
-                            "game code", "en", "mp3_16kbps_11k", f"line {i} of {key}", "", 16000, 16000 * (2 + i % 2)))
+            out.append(
+                Clip(
+                    f"queen/en/{key[-1]}-{i:03d}",
+                    "flight-of-the-amazon-queen",
+                    f"/src/{key}/{i}.mp3",
+                    key,
+                    "game code",
+                    "en",
+                    "mp3_16kbps_11k",
+                    f"line {i} of {key}",
+                    "",
+                    16000,
+                    16000 * (2 + i % 2),
+                )
+            )
     return {"queen": out}
 
 
@@ -92,10 +105,16 @@ def test_a_family_is_one_registry_entry(monkeypatch, tmp_path):
     def speak(spec, stretch):
         return np.full(1600, 0.2, np.float32), 16000
 
-    monkeypatch.setitem(FAMILIES, "toycopy", CopyFamily("toycopy", {"a": None, "b": None}, make,
-                                                       lambda names: ["toycopy (install toy)"]))
-    monkeypatch.setitem(FAMILIES, "toytts", TtsFamily("toytts", frozenset({"en"}), lambda lang, v: ["v1"], draw, speak,
-                                                     lambda names: []))
+    monkeypatch.setitem(
+        FAMILIES,
+        "toycopy",
+        CopyFamily("toycopy", {"a": None, "b": None}, make, lambda names: ["toycopy (install toy)"]),
+    )
+    monkeypatch.setitem(
+        FAMILIES,
+        "toytts",
+        TtsFamily("toytts", frozenset({"en"}), lambda lang, v: ["v1"], draw, speak, lambda names: []),
+    )
     config = _every_family_config()
     config["variants"]["toycopy"] = ["a", "b"]
     config["splits"]["train"]["families"] = {"toycopy": 0.5, "toytts": 0.5}

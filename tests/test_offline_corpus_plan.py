@@ -50,26 +50,57 @@ def synthetic_clips() -> dict[str, list[Clip]]:
         name = key.split(":", 1)[1]
         for i in range(n):
             rate = 16000
-            out.setdefault(family, []).append(Clip(
-                f"{key.split(':')[0]}/{lang}/{name}-{i:03d}", f"pkg-{family}-{lang}", f"/src/{key}/{lang}/{i}.wav", key,
-                "game code", lang, channel, f"{lang} line {key} {i}" if text else "",
-                f"en line {key} {i}" if text_en else "", rate, int(rate * seconds * (1 + 0.1 * (i % 5)))))
+            out.setdefault(family, []).append(
+                Clip(
+                    f"{key.split(':')[0]}/{lang}/{name}-{i:03d}",
+                    f"pkg-{family}-{lang}",
+                    f"/src/{key}/{lang}/{i}.wav",
+                    key,
+                    "game code",
+                    lang,
+                    channel,
+                    f"{lang} line {key} {i}" if text else "",
+                    f"en line {key} {i}" if text_en else "",
+                    rate,
+                    int(rate * seconds * (1 + 0.1 * (i % 5))),
+                )
+            )
     return out
 
 
 def synthetic_config() -> dict:
     config = plan.load_config()
     config["splits"] = {
-        "train": {"speakers": ["festvox_ru:*", "fillets_cs:big_fish", "queen:P", "queen:[1-4]", "asterisk:allison",
-                               "ktuberling:de", "ktuberling:da", "codec2:forig"],
-                  "families": {"griffinlim": 0.3, "lpc": 0.3, "espeak-ng": 0.2, "piper": 0.2}},
-        "validation": {"speakers": ["fillets_cs:*", "queen:J", "asterisk:june", "ktuberling:uk", "codec2:morig"],
-                       "exclude": ["fillets_cs:big_fish"],
-                       "families": {"griffinlim": 0.2, "lpc": 0.2, "espeak-ng": 0.2, "piper": 0.2, "festival": 0.2}},
-        "test": {"speakers": ["fillets_nl:*", "queen:[7890SEK_]", "sky:*", "asterisk:ivrvoiceru", "ktuberling:ro",
-                              "codec2:vk5qi"],
-                 "families": {"griffinlim": 0.2, "lpc": 0.1, "world": 0.2, "espeak-ng": 0.1, "piper": 0.2, "flite": 0.2},
-                 "variants": {"griffinlim": ["mel80-it32-m0.99-random-fft1024"]}},
+        "train": {
+            "speakers": [
+                "festvox_ru:*",
+                "fillets_cs:big_fish",
+                "queen:P",
+                "queen:[1-4]",
+                "asterisk:allison",
+                "ktuberling:de",
+                "ktuberling:da",
+                "codec2:forig",
+            ],
+            "families": {"griffinlim": 0.3, "lpc": 0.3, "espeak-ng": 0.2, "piper": 0.2},
+        },
+        "validation": {
+            "speakers": ["fillets_cs:*", "queen:J", "asterisk:june", "ktuberling:uk", "codec2:morig"],
+            "exclude": ["fillets_cs:big_fish"],
+            "families": {"griffinlim": 0.2, "lpc": 0.2, "espeak-ng": 0.2, "piper": 0.2, "festival": 0.2},
+        },
+        "test": {
+            "speakers": [
+                "fillets_nl:*",
+                "queen:[7890SEK_]",
+                "sky:*",
+                "asterisk:ivrvoiceru",
+                "ktuberling:ro",
+                "codec2:vk5qi",
+            ],
+            "families": {"griffinlim": 0.2, "lpc": 0.1, "world": 0.2, "espeak-ng": 0.1, "piper": 0.2, "flite": 0.2},
+            "variants": {"griffinlim": ["mel80-it32-m0.99-random-fft1024"]},
+        },
     }
     return config
 
@@ -96,8 +127,11 @@ def test_spread_is_even_capped_and_redistributes():
 
 
 def test_allocate_reals_even_over_families_then_keys():
-    caps = {"queen": {"queen:P": 100, "queen:1": 100, "queen:2": 3}, "festvox_ru": {"festvox_ru:msu": 100},
-            "codec2_talkers": {"codec2:a": 1, "codec2:b": 1}}
+    caps = {
+        "queen": {"queen:P": 100, "queen:1": 100, "queen:2": 3},
+        "festvox_ru": {"festvox_ru:msu": 100},
+        "codec2_talkers": {"codec2:a": 1, "codec2:b": 1},
+    }
     out = layout.allocate_reals(60, caps, np.random.default_rng(1))
     # codec2 capped at 2: its 18 spare go to the others (29 each); queen's 29 spread with queen:2 capped at 3
     assert out["codec2:a"] == out["codec2:b"] == 1
@@ -110,13 +144,18 @@ def test_partition_keeps_sources_out_of_bona_fide():
     roles = layout.partition(clips, copy_share=1.0, wanted=None, rng=np.random.default_rng(3))
     assert len(roles.bonafide) == 5 and len(roles.sources) == 5 and sorted(roles.bonafide + roles.sources) == clips
     assert layout.partition(clips, 0.5, wanted=2, rng=np.random.default_rng(3)).bonafide.__len__() == 2
-    assert layout.source_reserve(1, 1.0) == 0 and layout.source_reserve(2, 1.0) == 1 and layout.source_reserve(10, 0.0) == 0
+    assert (
+        layout.source_reserve(1, 1.0) == 0
+        and layout.source_reserve(2, 1.0) == 1
+        and layout.source_reserve(10, 0.0) == 0
+    )
 
 
 def test_assign_splits_rejects_overlap_and_patterns_that_match_nothing():
     keys = ["queen:1", "queen:P", "sky:unknown"]
-    assert layout.assign_splits({"a": {"speakers": ["queen:*"], "exclude": ["queen:P"]}, "b": {"speakers": ["sky:*"]}},
-                                keys) == {"a": ["queen:1"], "b": ["sky:unknown"]}
+    assert layout.assign_splits(
+        {"a": {"speakers": ["queen:*"], "exclude": ["queen:P"]}, "b": {"speakers": ["sky:*"]}}, keys
+    ) == {"a": ["queen:1"], "b": ["sky:unknown"]}
     with pytest.raises(ConfigError, match="speaker-disjoint"):
         layout.assign_splits({"a": {"speakers": ["queen:*"]}, "b": {"speakers": ["queen:P"]}}, keys)
     with pytest.raises(ConfigError, match="matches no speaker key"):
@@ -125,11 +164,66 @@ def test_assign_splits_rejects_overlap_and_patterns_that_match_nothing():
 
 def test_default_splits_are_disjoint_and_match_the_readers_keys():
     """defaults.yaml against the speaker keys the readers give (README's Sources table)."""
-    keys = (["festvox_ru:msu_ru_nsh", "fillets_cs:big_fish", "fillets_cs:viking1", "fillets_cs:white@briefcase",
-             "fillets_nl:small_fish", "sky:unknown", "asterisk:allison", "asterisk:june", "asterisk:ivrvoiceru"]
-            + [f"queen:{c}" for c in "0123456789JPSEK_"]
-            + [f"ktuberling:{lang}" for lang in ["ca", "da", "de", "el", "en", "es", "fi", "fr", "ga", "gl", "it", "lt", "nds", "nl", "nn", "pt", "ro", "ru", "sl", "sr", "sv", "uk", "wa"]]
-            + [f"codec2:{n}" for n in ["big_dog", "cq_ref", "cross", "forig", "g3plx", "hts", "kristoff", "mmt1", "morig", "speech_orig_16k", "ve9qrp", "vk5qi", "wia_16kHz"]])
+    keys = (
+        [
+            "festvox_ru:msu_ru_nsh",
+            "fillets_cs:big_fish",
+            "fillets_cs:viking1",
+            "fillets_cs:white@briefcase",
+            "fillets_nl:small_fish",
+            "sky:unknown",
+            "asterisk:allison",
+            "asterisk:june",
+            "asterisk:ivrvoiceru",
+        ]
+        + [f"queen:{c}" for c in "0123456789JPSEK_"]
+        + [
+            f"ktuberling:{lang}"
+            for lang in [
+                "ca",
+                "da",
+                "de",
+                "el",
+                "en",
+                "es",
+                "fi",
+                "fr",
+                "ga",
+                "gl",
+                "it",
+                "lt",
+                "nds",
+                "nl",
+                "nn",
+                "pt",
+                "ro",
+                "ru",
+                "sl",
+                "sr",
+                "sv",
+                "uk",
+                "wa",
+            ]
+        ]
+        + [
+            f"codec2:{n}"
+            for n in [
+                "big_dog",
+                "cq_ref",
+                "cross",
+                "forig",
+                "g3plx",
+                "hts",
+                "kristoff",
+                "mmt1",
+                "morig",
+                "speech_orig_16k",
+                "ve9qrp",
+                "vk5qi",
+                "wia_16kHz",
+            ]
+        ]
+    )
     assignment = layout.assign_splits(plan.load_config()["splits"], keys)
     assert sorted(k for ks in assignment.values() for k in ks) == sorted(keys)  # every key used, once
     assert "fillets_cs:big_fish" in assignment["train"] and "fillets_cs:viking1" in assignment["validation"]
@@ -168,8 +262,12 @@ def test_copy_synthesis_sources_are_never_bona_fide(specs):
 
 def test_full_plan_uses_every_usable_clip_in_one_role():
     specs = plan.make_plan(synthetic_config(), synthetic_clips(), None, seed=7)
-    usable = {c.clip_id.replace("/", "-") for cs in synthetic_clips().values() for c in cs
-              if c.duration_seconds >= plan.load_config()["size"]["usable_min_seconds"]}
+    usable = {
+        c.clip_id.replace("/", "-")
+        for cs in synthetic_clips().values()
+        for c in cs
+        if c.duration_seconds >= plan.load_config()["size"]["usable_min_seconds"]
+    }
     bona = {x.source_id for x in specs if x.label == "real"}
     sources = {x.source_id for x in specs if x.family in plan.COPY_FAMILIES}
     assert not bona & sources and bona | sources <= usable
@@ -224,7 +322,9 @@ def test_families_and_variants_per_split(specs):
     assert len({x.variant for x in fakes["train"] if x.family == "griffinlim"}) > 1
     assert {x.language for x in fakes["test"] if x.family == "flite"} == {"en"}
     assert {x.variant for x in fakes["validation"] if x.family == "festival" and x.language == "en"} <= {
-        "kal_diphone", "ked_diphone"}
+        "kal_diphone",
+        "ked_diphone",
+    }
 
 
 def test_plan_is_deterministic_and_seeded(specs):

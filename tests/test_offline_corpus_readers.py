@@ -33,6 +33,7 @@ def _wav(path: Path, n: int, rate: int, channels: int = 1, fmt: str = "WAV", sub
 
 # ---------------------------------------------------------------- RNC ProPack method 1
 
+
 def _crc16(data: bytes) -> int:
     """CRC-16/ARC (reflected polynomial 0xA001, initial 0), the checksum RNC headers carry."""
     crc = 0
@@ -54,8 +55,9 @@ class _Bits:
 
     def words(self) -> bytes:
         bits = self.bits + [0] * (-len(self.bits) % 16)
-        return b"".join(struct.pack("<H", sum(b << k for k, b in enumerate(bits[i:i + 16])))
-                        for i in range(0, len(bits), 16))
+        return b"".join(
+            struct.pack("<H", sum(b << k for k, b in enumerate(bits[i : i + 16]))) for i in range(0, len(bits), 16)
+        )
 
 
 def rnc_literal_block(payload: bytes) -> bytes:
@@ -111,6 +113,7 @@ def test_rnc_round_trip_through_propack_compressor():
 
 # ---------------------------------------------------------------- Beneath a Steel Sky
 
+
 def _dnr_entry(number: int, offset: int, size: int, *, units16: bool = False, headerless: bool = False) -> bytes:
     off = (offset >> 4) | (1 << 23) if units16 else offset
     return struct.pack("<H", number) + off.to_bytes(3, "little") + (size | (headerless << 23)).to_bytes(3, "little")
@@ -137,13 +140,14 @@ def test_sky_reader_decodes_a_compressed_and_a_raw_speech_file(tmp_path):
 
     parsed = sky.parse_dnr((tmp_path / "sky.dnr").read_bytes())
     assert [(e.number, e.has_header) for e in parsed] == [(100, True), (50001, True), (50002, True), (50003, False)]
-    assert bytes(dsk[parsed[2].offset:parsed[2].offset + parsed[2].size]) == header + raw_pcm
+    assert bytes(dsk[parsed[2].offset : parsed[2].offset + parsed[2].size]) == header + raw_pcm
 
     clips = sky.extract(tmp_path / "sky.dnr", tmp_path / "sky.dsk", tmp_path / "out", jobs=1)
     assert [c.clip_id for c in clips] == ["sky/50001", "sky/50002"]
     assert [c.num_samples for c in clips] == [5, 6]
     assert {(c.sample_rate_hz, c.channel, c.language, c.speaker, c.speaker_reliability) for c in clips} == {
-        (11025, "pcm8_11k", "en", "sky:unknown", "none")}
+        (11025, "pcm8_11k", "en", "sky:unknown", "none")
+    }
     for clip, pcm in zip(clips, (comp_pcm, raw_pcm)):
         info = sf.info(clip.path)
         assert info.subtype == "PCM_U8"
@@ -153,6 +157,7 @@ def test_sky_reader_decodes_a_compressed_and_a_raw_speech_file(tmp_path):
 
 
 # ---------------------------------------------------------------- Flight of the Amazon Queen
+
 
 def _queen_file(entries: list[tuple[str, bytes]], compression: int = 1) -> bytes:
     head_size = 15 + 21 * len(entries)
@@ -168,7 +173,9 @@ def test_queen_table_parses_names_offsets_and_sizes(tmp_path):
     compression, entries = queen.parse_table(data)
     assert compression == 1
     assert [(e.name, e.bundle, e.offset, e.size) for e in entries] == [
-        ("020006J1.SB", 1, 57, 7), ("ROOM1.BBK", 1, 64, 3)]
+        ("020006J1.SB", 1, 57, 7),
+        ("ROOM1.BBK", 1, 64, 3),
+    ]
     assert data[57:64] == b"x" * 7 and data[64:67] == b"y" * 3
     with pytest.raises(ConfigError, match="QTBL"):
         queen.parse_table(b"RIFF" + data[4:])
@@ -182,7 +189,9 @@ def test_queen_reader_extracts_mp3_speech_slices(tmp_path):
     game.write_bytes(_queen_file([("020006J1.SB", mp3), ("020006P2.SB", mp3), ("ROOM1.BBK", b"zz")]))
     clips = queen.extract(game, tmp_path / "out")
     assert [(c.clip_id, c.speaker, c.speaker_reliability) for c in clips] == [
-        ("queen/020006J1", "queen:J", "game code"), ("queen/020006P2", "queen:P", "game code")]
+        ("queen/020006J1", "queen:J", "game code"),
+        ("queen/020006P2", "queen:P", "game code"),
+    ]
     assert {(c.language, c.channel, c.sample_rate_hz, c.text) for c in clips} == {("en", "mp3_16kbps_11k", 11025, "")}
     assert Path(clips[0].path).read_bytes() == mp3  # the slice, unchanged
     assert clips[0].num_samples == sf.read(clips[0].path)[0].shape[0]
@@ -192,6 +201,7 @@ def test_queen_reader_extracts_mp3_speech_slices(tmp_path):
 
 # ---------------------------------------------------------------- Asterisk
 
+
 def test_asterisk_reader_pairs_prompts_with_transcripts(tmp_path):
     voice = tmp_path / asterisk.SOUNDS / "fr_CA_f_June"
     _wav(voice / "agent-loginok.wav", 4000, 8000)
@@ -200,19 +210,26 @@ def test_asterisk_reader_pairs_prompts_with_transcripts(tmp_path):
     _wav(tmp_path / asterisk.SOUNDS / "en_US_f_Allison" / "beep.wav", 800, 8000)  # another language's voice
     doc = tmp_path / "usr/share/doc/asterisk-core-sounds-fr/core-sounds-fr.txt.gz"
     doc.parent.mkdir(parents=True)
-    doc.write_bytes(gzip.compress("; Core Asterisk Sounds in French\n\nagent-loginok: Vous êtes  maintenant en ligne.\n"
-                                  "digits/1: un\n".encode()))
+    doc.write_bytes(
+        gzip.compress(
+            "; Core Asterisk Sounds in French\n\nagent-loginok: Vous êtes  maintenant en ligne.\n"
+            "digits/1: un\n".encode()
+        )
+    )
     clips = asterisk.list_clips(tmp_path, "fr")
     assert [(c.clip_id, c.text, c.num_samples) for c in clips] == [
-        ("asterisk_fr/agent-loginok", "Vous êtes maintenant en ligne.", 4000), ("asterisk_fr/digits/1", "un", 2400)]
+        ("asterisk_fr/agent-loginok", "Vous êtes maintenant en ligne.", 4000),
+        ("asterisk_fr/digits/1", "un", 2400),
+    ]
     assert {(c.speaker, c.speaker_reliability, c.language, c.channel, c.sample_rate_hz, c.source) for c in clips} == {
-        ("asterisk:june", "voice", "fr", "telephone_8k", 8000, "asterisk-core-sounds-fr-wav")}
+        ("asterisk:june", "voice", "fr", "telephone_8k", 8000, "asterisk-core-sounds-fr-wav")
+    }
     assert asterisk.parse_transcripts("; c\nvm-INBOX: new\nnot a prompt line\n") == {"vm-INBOX": "new"}
 
 
 # ---------------------------------------------------------------- Fish Fillets
 
-_LUA_CS = '''
+_LUA_CS = """
 dialogId("sp-v-ahoj", "font_big", "Hello.")
 dialogStr("Ahoj.")
 
@@ -227,7 +244,7 @@ dialogStr("Hlas.")
 
 dialogId("sp-o-oba", "font_both", "Both!")
 dialogStr("Oba!")
-'''
+"""
 
 
 def test_fillets_reader_keeps_big_fish_and_side_characters_by_font(tmp_path):
@@ -243,8 +260,14 @@ def test_fillets_reader_keeps_big_fish_and_side_characters_by_font(tmp_path):
         ("fillets_cs/share/start/sp-v-ahoj", "fillets_cs:big_fish", "font", "Ahoj.", "Hello.", "game_vorbis_44k"),
         ("fillets_cs/start/sp-3-rum", "fillets_cs:viking3", "font", "Rum!", "Rum!", "game_vorbis_22k"),
         ("fillets_cs/start/sp-v-ahoj", "fillets_cs:big_fish", "font", "Ahoj.", "Hello.", "game_vorbis_22k"),
-        ("fillets_cs/start/sp-x-hlas", "fillets_cs:white@start", "font+level", "Hlas.", 'A "voice".',
-         "game_vorbis_22k"),
+        (
+            "fillets_cs/start/sp-x-hlas",
+            "fillets_cs:white@start",
+            "font+level",
+            "Hlas.",
+            'A "voice".',
+            "game_vorbis_22k",
+        ),
     ]  # no small fish, no "both", no clip without a line
     assert {(c.language, c.source) for c in clips} == {("cs", "fillets-ng-data-cs")}
     assert clips[0].sample_rate_hz == 44100 and clips[1].num_samples == 2205
@@ -255,15 +278,19 @@ def test_fillets_reader_keeps_only_the_dutch_small_fish(tmp_path):
     (base / "script" / "start").mkdir(parents=True)
     (base / "script" / "start" / "dialogs_nl.lua").write_text(
         'dialogId("sp-m-ahoj", "font_small", "Hi.")\ndialogStr("Hoi.")\n'
-        'dialogId("sp-v-ahoj", "font_big", "Hello.")\ndialogStr("Hallo.")\n', encoding="utf-8")
+        'dialogId("sp-v-ahoj", "font_big", "Hello.")\ndialogStr("Hallo.")\n',
+        encoding="utf-8",
+    )
     for ident in ("sp-m-ahoj", "sp-v-ahoj"):
         _wav(base / "sound" / "start" / "nl" / f"{ident}.ogg", 2205, 22050, fmt="OGG", subtype="VORBIS")
     clips = fillets.list_clips(tmp_path, "nl")
     assert [(c.clip_id, c.speaker, c.text, c.language) for c in clips] == [
-        ("fillets_nl/start/sp-m-ahoj", "fillets_nl:small_fish", "Hoi.", "nl")]
+        ("fillets_nl/start/sp-m-ahoj", "fillets_nl:small_fish", "Hoi.", "nl")
+    ]
 
 
 # ---------------------------------------------------------------- festvox-ru
+
 
 def test_festvox_ru_reader(tmp_path):
     base = tmp_path / festvox_ru.BASE
@@ -271,12 +298,20 @@ def test_festvox_ru_reader(tmp_path):
     (base / "etc").mkdir(parents=True)
     (base / "etc" / "txt.done.data").write_text('( ru_0001 "Окн+а дом+ов." )\n', encoding="utf-8")
     (clip,) = festvox_ru.list_clips(tmp_path)
-    assert (clip.clip_id, clip.speaker, clip.speaker_reliability, clip.language, clip.channel, clip.text,
-            clip.num_samples, clip.duration_seconds) == (
-        "festvox_ru/ru_0001", "festvox_ru:msu_ru_nsh", "verified", "ru", "studio_16k", "Окна домов.", 16000, 1.0)
+    assert (
+        clip.clip_id,
+        clip.speaker,
+        clip.speaker_reliability,
+        clip.language,
+        clip.channel,
+        clip.text,
+        clip.num_samples,
+        clip.duration_seconds,
+    ) == ("festvox_ru/ru_0001", "festvox_ru:msu_ru_nsh", "verified", "ru", "studio_16k", "Окна домов.", 16000, 1.0)
 
 
 # ---------------------------------------------------------------- ktuberling
+
 
 def test_ktuberling_reader_one_key_per_folder_and_no_duplicates(tmp_path):
     sounds = tmp_path / ktuberling.SOUNDS
@@ -296,17 +331,20 @@ def test_ktuberling_reader_one_key_per_folder_and_no_duplicates(tmp_path):
 
 # ---------------------------------------------------------------- codec2 talkers
 
+
 def test_codec2_reader_turns_raw_s16le_into_wav(tmp_path):
     raw = tmp_path / codec2_talkers.BASE / "raw" / "hts.raw"
     raw.parent.mkdir(parents=True)
     samples = np.array([0, 1000, -1000, 32767, -32768, 7], dtype="<i2")
     samples.tofile(raw)
     _wav(tmp_path / codec2_talkers.BASE / "wav" / "wia_16kHz.wav", 16000, 16000)
-    clips = codec2_talkers.list_clips(tmp_path, tmp_path / "out",
-                                      {"raw/hts.raw": "codec_test_8k", "wav/wia_16kHz.wav": "codec_test_16k"})
+    clips = codec2_talkers.list_clips(
+        tmp_path, tmp_path / "out", {"raw/hts.raw": "codec_test_8k", "wav/wia_16kHz.wav": "codec_test_16k"}
+    )
     assert [(c.clip_id, c.speaker, c.channel, c.sample_rate_hz, c.num_samples) for c in clips] == [
-        ("codec2/hts", "codec2:hts", "codec_test_8k", 8000, 6), ("codec2/wia_16kHz", "codec2:wia_16kHz",
-                                                                  "codec_test_16k", 16000, 16000)]
+        ("codec2/hts", "codec2:hts", "codec_test_8k", 8000, 6),
+        ("codec2/wia_16kHz", "codec2:wia_16kHz", "codec_test_16k", 16000, 16000),
+    ]
     back, rate = sf.read(clips[0].path, dtype="int16")
     assert rate == 8000 and back.tolist() == samples.tolist()
 

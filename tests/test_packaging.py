@@ -31,8 +31,12 @@ def test_lora_detectors_load_in_the_plain_install():
 
 def test_install_lines_in_docs_use_the_distribution_name():
     wrong = []
-    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "examples").rglob("*.md")),
-                 *sorted((ROOT / "examples").rglob("requirements.txt"))]:
+    for path in [
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+        *sorted((ROOT / "examples").rglob("*.md")),
+        *sorted((ROOT / "examples").rglob("requirements.txt")),
+    ]:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             in_pip = re.search(r"""pip install[^`\n]*?["'\s]wavguard(?![-\w])""", line)
             in_requirements = path.name == "requirements.txt" and re.match(r"wavguard(?![-\w])", line)
@@ -65,7 +69,19 @@ def wheel_venv(tmp_path_factory):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    _run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist")])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(source),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp / "dist"),
+        ]
+    )
     (wheel,) = (tmp / "dist").glob("wavguard_detector-*.whl")
     venv = tmp / "venv"
     _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)])
@@ -83,7 +99,12 @@ def wheel_venv(tmp_path_factory):
 def test_train_list_works_from_the_wheel(wheel_venv):
     out = _run([wheel_venv["wavguard"], "train", "--list"], cwd=wheel_venv["cwd"], env=wheel_venv["env"]).stdout
     assert [line.split()[0] for line in out.splitlines()] == [
-        "asvspoof2019_la", "custom_folder", "custom_folder_baseline", "in_the_wild", "wavefake"]
+        "asvspoof2019_la",
+        "custom_folder",
+        "custom_folder_baseline",
+        "in_the_wild",
+        "wavefake",
+    ]
 
 
 @pytest.mark.slow
@@ -97,12 +118,36 @@ def test_train_by_name_and_by_data_from_the_wheel(wheel_venv):
 
     tmp, run = wheel_venv["tmp"], {"cwd": wheel_venv["cwd"], "env": wheel_venv["env"]}
     data = make_folder(tmp / "data", per_class=4, seconds=0.6)
-    debug = ["epochs=1", "batch_size=4", "crop_seconds=0.5", "detector.window_seconds=0.5", "detector.hop_seconds=0.5",
-             "mixed_precision=no", "num_workers=0", "validation_fraction=0.25"]
-    out = _run([wheel_venv["wavguard"], "train", "custom_folder_baseline", f"train_data={data}", "-o", str(tmp / "a"),
-                *debug], **run).stdout
+    debug = [
+        "epochs=1",
+        "batch_size=4",
+        "crop_seconds=0.5",
+        "detector.window_seconds=0.5",
+        "detector.hop_seconds=0.5",
+        "mixed_precision=no",
+        "num_workers=0",
+        "validation_fraction=0.25",
+    ]
+    out = _run(
+        [wheel_venv["wavguard"], "train", "custom_folder_baseline", f"train_data={data}", "-o", str(tmp / "a"), *debug],
+        **run,
+    ).stdout
     assert f"best detector: {tmp / 'a' / 'best'}" in out
     backbone = tiny_backbone_dir("wav2vec2", tmp / "bb")
-    out = _run([wheel_venv["wavguard"], "train", "--data", str(data), "-o", str(tmp / "b"), f"backbone={backbone}",
-                "num_layers=null", "detector.head_channels=[8]", "lora_rank=2", *debug], **run).stdout
+    out = _run(
+        [
+            wheel_venv["wavguard"],
+            "train",
+            "--data",
+            str(data),
+            "-o",
+            str(tmp / "b"),
+            f"backbone={backbone}",
+            "num_layers=null",
+            "detector.head_channels=[8]",
+            "lora_rank=2",
+            *debug,
+        ],
+        **run,
+    ).stdout
     assert f"best detector: {tmp / 'b' / 'best'}" in out

@@ -108,7 +108,11 @@ def test_feeding_blocks_in_any_pieces_equals_one_block():
 
 @pytest.mark.parametrize(
     "samples, error",
-    [(np.zeros(0, np.float32), EmptyAudioError), (np.zeros(30, np.float32), SilentAudioError), (np.ones(3, np.float32), AudioTooShortError)],
+    [
+        (np.zeros(0, np.float32), EmptyAudioError),
+        (np.zeros(30, np.float32), SilentAudioError),
+        (np.ones(3, np.float32), AudioTooShortError),
+    ],
 )
 def test_end_refuses_what_cannot_be_scored(samples, error):
     pipe = ScoringPipeline(config(), MeanBackend())
@@ -120,7 +124,9 @@ def test_end_refuses_what_cannot_be_scored(samples, error):
 
 def test_on_error_return_keeps_good_results_and_names_the_bad_input():
     scorer = Scorer(MeanBackend(), config())
-    preds = scorer.predict([np.full(20, 0.1, np.float32), np.zeros(20, np.float32)], sample_rate=1000, on_error="return")
+    preds = scorer.predict(
+        [np.full(20, 0.1, np.float32), np.zeros(20, np.float32)], sample_rate=1000, on_error="return"
+    )
     assert preds[0].ok and preds[0].logit_margin == pytest.approx(1.0, rel=1e-6)
     assert preds[1].label == "error" and isinstance(preds[1].error, SilentAudioError)
     with pytest.raises(ConfigError, match="on_error"):

@@ -54,7 +54,9 @@ def clips(tmp_path_factory):
 def one_process(model_dir, clips, tmp_path_factory):
     """The score file and shard folder of one process, shards of 4."""
     out = tmp_path_factory.mktemp("one") / "scores.parquet"
-    assert main(["predict", str(model_dir), "--data", str(clips), "--out", str(out), "--shard-size", str(SHARD_SIZE)]) == 0
+    assert (
+        main(["predict", str(model_dir), "--data", str(clips), "--out", str(out), "--shard-size", str(SHARD_SIZE)]) == 0
+    )
     return out
 
 
@@ -91,26 +93,38 @@ def test_one_process_writes_a_row_per_file_with_predicts_scores(one_process, mod
     manifest = json.loads((archive.shard_dir(one_process) / archive.MANIFEST_NAME).read_text())
     assert (manifest["files"], manifest["shard_size"], manifest["threshold"]) == (13, SHARD_SIZE, 0.5)
     assert sorted(p.name for p in archive.shard_dir(one_process).glob("shard-*")) == [
-        f"shard-0000{k}.jsonl" for k in range(4)]
+        f"shard-0000{k}.jsonl" for k in range(4)
+    ]
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl"])
 def test_csv_tsv_and_json_lines_hold_the_same_rows(one_process, model_dir, clips, tmp_path, suffix):
     out = tmp_path / f"scores{suffix}"
     _copy_shards(one_process, out, keep=[0, 1, 2, 3])  # every shard finished: only the merge runs
-    assert main(["predict", str(model_dir), "--data", str(clips), "--out", str(out), "--shard-size", str(SHARD_SIZE)]) == 0
-    read = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"), ".jsonl": lambda p: pd.read_json(p, lines=True)}
-    pd.testing.assert_frame_equal(read[suffix](out), pd.read_parquet(one_process), check_dtype=False)  # scores bit for bit
+    assert (
+        main(["predict", str(model_dir), "--data", str(clips), "--out", str(out), "--shard-size", str(SHARD_SIZE)]) == 0
+    )
+    read = {
+        ".csv": pd.read_csv,
+        ".tsv": lambda p: pd.read_csv(p, sep="\t"),
+        ".jsonl": lambda p: pd.read_json(p, lines=True),
+    }
+    pd.testing.assert_frame_equal(
+        read[suffix](out), pd.read_parquet(one_process), check_dtype=False
+    )  # scores bit for bit
 
 
 def test_a_manifest_lists_the_files_in_its_order(one_process, model_dir, clips, tmp_path):
     names = ["c03.wav", "bad.wav", "c00.wav", "missing.wav"]
     pd.DataFrame({"path": [str(clips / n) for n in names[:3]] + ["missing.wav"], "speaker": list("abcd")}).to_csv(
-        tmp_path / "list.csv", index=False)
+        tmp_path / "list.csv", index=False
+    )
     out = tmp_path / "scores.parquet"
     assert main(["predict", str(model_dir), "--data", str(tmp_path / "list.csv"), "--out", str(out)]) == 0
     table = pd.read_parquet(out)
-    assert table["path"].tolist() == [str(clips / n) for n in names[:3]] + [str(tmp_path / "missing.wav")]  # relative: to the manifest
+    assert table["path"].tolist() == [str(clips / n) for n in names[:3]] + [
+        str(tmp_path / "missing.wav")
+    ]  # relative: to the manifest
     assert table["label"][1] == "error" and table["label"][3] == "error" and "missing.wav" in table["error"][3]
     before = pd.read_parquet(one_process).set_index("path")["score"]
     np.testing.assert_allclose(table["score"][[0, 2]], before[table["path"][[0, 2]]], rtol=0, atol=1e-6)
@@ -128,7 +142,9 @@ def test_a_rerun_scores_only_the_shards_that_are_missing(one_process, model_dir,
     leftover.write_text("{")
     kept = {k: v for k, v in _mtimes(out).items() if k.startswith("shard-")}
     with caplog.at_level(logging.INFO, logger="wavguard.scoring"):
-        assert main(["-v", "predict", str(model_dir), "--data", str(clips), "--out", str(out), "--shard-size", "4"]) == 0
+        assert (
+            main(["-v", "predict", str(model_dir), "--data", str(clips), "--out", str(out), "--shard-size", "4"]) == 0
+        )
     assert "skipping 2 finished shards of 4" in caplog.text and "shards to score: 2 of 4" in caplog.text
     after = _mtimes(out)
     assert {k: after[k] for k in kept} == kept  # shards 0 and 2 were not written again
@@ -155,18 +171,26 @@ def test_shards_of_another_run_are_refused_until_overwrite(one_process, model_di
         err = capsys.readouterr().err
         assert said in err and "add --overwrite to score everything again" in err and "manifest.json" in err, err
     assert _mtimes(out) == before
-    assert main(["predict", str(other_model), "--data", str(clips), "--out", str(out), "--shard-size", "4", "--overwrite"]) == 0
-    assert pd.read_parquet(out)["score"].iloc[1] > pd.read_parquet(one_process)["score"].iloc[1]  # bias + 1: scored anew
+    assert (
+        main(["predict", str(other_model), "--data", str(clips), "--out", str(out), "--shard-size", "4", "--overwrite"])
+        == 0
+    )
+    assert (
+        pd.read_parquet(out)["score"].iloc[1] > pd.read_parquet(one_process)["score"].iloc[1]
+    )  # bias + 1: scored anew
     archive.shard_path(archive.shard_dir(out), 2).write_text('{"path": "somewhere-else.wav"}\n')
     assert main(["predict", str(other_model), "--data", str(clips), "--out", str(out), "--shard-size", "4"]) == 2
     assert "does not hold the 4 files this shard stands for" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, said", [
-    (["--out", "s.xlsx"], "s.xlsx: the score file must end in .parquet, .csv, .tsv, .jsonl"),
-    (["--out", "s.parquet", "--json"], "--json prints to stdout and --out writes a file"),
-    (["--out", "s.parquet", "--shard-size", "0"], "--shard-size is a number of files and must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (["--out", "s.xlsx"], "s.xlsx: the score file must end in .parquet, .csv, .tsv, .jsonl"),
+        (["--out", "s.parquet", "--json"], "--json prints to stdout and --out writes a file"),
+        (["--out", "s.parquet", "--shard-size", "0"], "--shard-size is a number of files and must be at least 1"),
+    ],
+)
 def test_bad_options_are_usage_errors_before_the_model_loads(argv, said, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["predict", "no-such-model", "--data", "x.wav", *argv]) == 2
@@ -188,10 +212,42 @@ def test_two_processes_under_accelerate_launch_write_the_one_process_file(one_pr
     out = tmp_path / "scores.parquet"
     _copy_shards(one_process, out, keep=[0])  # resuming under a launch too
     kept = _mtimes(out)["shard-00000.jsonl"]
-    env = {**os.environ, "PYTHONPATH": str(SRC), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port())]
-    command = ["-m", "wavguard", "-v", "predict", str(model_dir), "--data", str(clips), "--out", str(out), "--shard-size", "4"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(SRC),
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    launch = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+    ]
+    command = [
+        "-m",
+        "wavguard",
+        "-v",
+        "predict",
+        str(model_dir),
+        "--data",
+        str(clips),
+        "--out",
+        str(out),
+        "--shard-size",
+        "4",
+    ]
     result = subprocess.run(launch + command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "skipping 1 finished shards of 4" in result.stderr

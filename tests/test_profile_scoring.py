@@ -51,8 +51,21 @@ def test_the_table_has_every_stage_and_sums_to_100_percent(profiler, wavs, whisp
         data = ["--manifest", str(manifest), "--split", "test", "--limit", "5"]
     else:
         data = ["--files", str(wavs / "*.wav")]
-    stages = profiler.main(["--backbone", str(whisper_dir), "--window-seconds", "1.0", "--threads", "1",
-                            "--batch-size", "2", *data, "--cprofile", "5"])
+    stages = profiler.main(
+        [
+            "--backbone",
+            str(whisper_dir),
+            "--window-seconds",
+            "1.0",
+            "--threads",
+            "1",
+            "--batch-size",
+            "2",
+            *data,
+            "--cprofile",
+            "5",
+        ]
+    )
     out = capsys.readouterr().out
     assert "load average (1 min):" in out and "torch threads: 1" in out
     assert f"files: {2 if with_manifest else 3};" in out
@@ -97,8 +110,20 @@ def test_hop_seconds_profiles_overlapping_windows(profiler, wavs, whisper_dir, c
         return result
 
     monkeypatch.setattr(profiler, "profile", spy)
-    profiler.main(["--backbone", str(whisper_dir), "--window-seconds", "1.0", "--hop-seconds", "0.5",
-                   "--threads", "1", "--files", str(wavs / "clip1.wav")])
+    profiler.main(
+        [
+            "--backbone",
+            str(whisper_dir),
+            "--window-seconds",
+            "1.0",
+            "--hop-seconds",
+            "0.5",
+            "--threads",
+            "1",
+            "--files",
+            str(wavs / "clip1.wav"),
+        ]
+    )
     assert "windows 1.0 s every 0.5 s" in capsys.readouterr().out
     # 2.7 s at a 0.5 s hop: windows start at 0, 0.5, 1.0, 1.5 and 2.0 s (the last one partial)
     assert calls == [[5]]

@@ -65,10 +65,22 @@ def test_recipe_smoke_run_through_cli(name, fixture_data, capsys):
     path = RECIPES / f"{name}.yaml"
     out = fixture_data["tmp"] / f"out-{name}"
     recipe = TrainConfig.from_yaml(path)
-    overrides = [f"train_data={data}", f"backbone={fixture_data['backbone']}", "num_layers=null", "epochs=1",
-                 "batch_size=4", "crop_seconds=0.5", "detector.window_seconds=0.5", "detector.hop_seconds=0.5",
-                 "detector.head_channels=[8]", "mixed_precision=no", "num_workers=0", "lora_rank=2",
-                 f"output_dir={out}", f"cache_dir={fixture_data['tmp'] / 'cache'}"]
+    overrides = [
+        f"train_data={data}",
+        f"backbone={fixture_data['backbone']}",
+        "num_layers=null",
+        "epochs=1",
+        "batch_size=4",
+        "crop_seconds=0.5",
+        "detector.window_seconds=0.5",
+        "detector.hop_seconds=0.5",
+        "detector.head_channels=[8]",
+        "mixed_precision=no",
+        "num_workers=0",
+        "lora_rank=2",
+        f"output_dir={out}",
+        f"cache_dir={fixture_data['tmp'] / 'cache'}",
+    ]
     if recipe.validation_data:
         overrides.append(f"validation_data={data}")
     else:

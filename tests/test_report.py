@@ -20,7 +20,14 @@ def result():
     shift = np.array([0.0] * n_real + [{"A01": 3.0, "A02": 1.5, "A03": 0.5}[a] for a in attacks[n_real:]])
     scores = 1 / (1 + np.exp(-(rng.normal(-1.0, 1.0, labels.size) + shift)))
     speakers = [f"spk{i % 4}" for i in range(labels.size)]
-    return evaluate_scores(labels, scores, threshold=0.5, columns={"attack": attacks, "speaker": speakers}, name="synthetic", bootstrap_resamples=200)
+    return evaluate_scores(
+        labels,
+        scores,
+        threshold=0.5,
+        columns={"attack": attacks, "speaker": speakers},
+        name="synthetic",
+        bootstrap_resamples=200,
+    )
 
 
 def test_report_files_and_metrics(result, tmp_path):
@@ -63,8 +70,13 @@ def test_markdown_tables(result, tmp_path):
     assert f"; minDCF {m['min_dcf']:.4g}, actDCF {m['act_dcf']:.4g}, Cllr {m['cllr']:.4g} bits; ROC AUC" in text
     assert "spoof prior 0.05, C_miss 1 for flagging a real clip, C_fa 10 for accepting a fake" in text
     pooled = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ")]
-    assert pooled[1:6] == ["| EER", "| EER threshold", "| minDCF (normalised, ASVspoof 5 costs)",
-                           "| actDCF (normalised, ASVspoof 5 costs)", "| Cllr (bits)"]
+    assert pooled[1:6] == [
+        "| EER",
+        "| EER threshold",
+        "| minDCF (normalised, ASVspoof 5 costs)",
+        "| actDCF (normalised, ASVspoof 5 costs)",
+        "| Cllr (bits)",
+    ]
     assert "| attack | EER | minDCF | actDCF | Cllr | AUC |" in text
     for image in ("roc.png", "det.png", "confusion.png", "score_histogram.png", "eer_per_attack.png"):
         assert f"]({image})" in text
@@ -79,4 +91,8 @@ def test_single_class_report_and_json_strictness(tmp_path):
     write_report(one_class, tmp_path)
     assert not (tmp_path / "roc.png").exists() and (tmp_path / "score_histogram.png").exists()
     assert json.loads((tmp_path / "metrics.json").read_text())["metrics"]["eer"] is None
-    assert json.loads(to_json({"a": float("nan"), "b": np.float32(0.5), "c": float("inf")})) == {"a": None, "b": 0.5, "c": None}
+    assert json.loads(to_json({"a": float("nan"), "b": np.float32(0.5), "c": float("inf")})) == {
+        "a": None,
+        "b": 0.5,
+        "c": None,
+    }

@@ -24,7 +24,11 @@ def test_files_bytes_and_file_objects_with_absurd_header_rates_are_refused(tmp_p
     path = tmp_path / f"rate{rate}.wav"
     path.write_bytes(data)
     for make in (lambda: path, lambda: str(path), lambda: data, lambda: io.BytesIO(data)):
-        for call in (decode.audio_info, lambda s: decode.load_audio(s, 16000), lambda s: list(decode.iter_file_blocks(s, 16000))):
+        for call in (
+            decode.audio_info,
+            lambda s: decode.load_audio(s, 16000),
+            lambda s: list(decode.iter_file_blocks(s, 16000)),
+        ):
             with pytest.raises(SampleRateError, match=f"{rate} Hz"):
                 call(make())
     with pytest.raises(SampleRateError, match=str(path)):

@@ -34,8 +34,7 @@ def _modes(root: Path) -> dict[str, int]:
 
 def _assert_umask_modes(root: Path) -> None:
     modes = _modes(root)
-    wrong = {name: oct(mode) for name, mode in modes.items()
-             if mode != (0o755 if (root / name).is_dir() else 0o644)}
+    wrong = {name: oct(mode) for name, mode in modes.items() if mode != (0o755 if (root / name).is_dir() else 0o644)}
     assert not wrong, f"not 0644 files / 0755 folders under {root}: {wrong}"
 
 
@@ -64,7 +63,9 @@ def test_spectrogram_detector_and_config_rewrites_follow_the_umask(tmp_path, uma
 def test_a_stricter_umask_is_honoured_too(tmp_path):
     old = os.umask(0o077)
     try:
-        directory = tiny_detector("wav2vec2", window_seconds=1.0).save_pretrained(tmp_path / "private", bundle_backbone=True)
+        directory = tiny_detector("wav2vec2", window_seconds=1.0).save_pretrained(
+            tmp_path / "private", bundle_backbone=True
+        )
     finally:
         os.umask(old)
     modes = _modes(directory)

@@ -72,8 +72,11 @@ def test_predict_multipart_and_json_equal_the_library(url, detector, clip):
 
 
 def test_batch_keeps_good_results_next_to_bad(url, detector, clip):
-    files = [("files", ("good.wav", _wav_bytes(clip))), ("files", ("bad.wav", b"not audio" * 40)),
-             ("files", ("stereo.flac", _wav_bytes(np.stack([clip, clip], 1), 44100, "FLAC")))]
+    files = [
+        ("files", ("good.wav", _wav_bytes(clip))),
+        ("files", ("bad.wav", b"not audio" * 40)),
+        ("files", ("stereo.flac", _wav_bytes(np.stack([clip, clip], 1), 44100, "FLAC"))),
+    ]
     results = httpx.post(f"{url}/v1/predict/batch", files=files).json()["results"]
     assert [r["status"] for r in results] == [200, 415, 200]
     assert results[1]["error"] == "AudioDecodeError" and "bad.wav" in results[1]["message"]
@@ -118,7 +121,9 @@ def test_concurrent_clients_share_batches(url, detector):
         got = list(pool.map(call, clips))
     assert got == pytest.approx(expected, abs=1e-5)
     text = httpx.get(f"{url}/metrics").text
-    single = float(next(l.split()[-1] for l in text.splitlines() if l.startswith('wavguard_batch_windows_bucket{le="1.0"}')))
+    single = float(
+        next(l.split()[-1] for l in text.splitlines() if l.startswith('wavguard_batch_windows_bucket{le="1.0"}'))
+    )
     total = float(next(l.split()[-1] for l in text.splitlines() if l.startswith("wavguard_batch_windows_count")))
     assert single < total  # some forward passes held windows from several requests
     assert 'wavguard_requests_total{endpoint="/v1/predict",status="200"}' in text
@@ -128,8 +133,11 @@ def test_metrics_label_routes_not_raw_paths(url):
     for path in ("/no/such/page-1", "/no/such/page-2", "/ui/assets/index-abc123.js", "/ui"):
         httpx.get(f"{url}{path}")
     text = httpx.get(f"{url}/metrics").text
-    endpoints = {line.split('endpoint="')[1].split('"')[0] for line in text.splitlines()
-                 if line.startswith("wavguard_requests_total{")}
+    endpoints = {
+        line.split('endpoint="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("wavguard_requests_total{")
+    }
     assert "unmatched" in endpoints and "/ui" in endpoints
     assert not any("page-" in e or "index-abc123" in e for e in endpoints), endpoints
 
@@ -151,7 +159,10 @@ def test_api_keys_and_timeouts(detector, clip):
         timed_out = httpx.post(f"{base}/v1/predict", files=files, headers={"Authorization": "Bearer s3cret"})
         assert timed_out.status_code == 504 and timed_out.json()["detail"]["error"] == "Timeout"
         assert httpx.get(f"{base}/healthz").status_code == 200  # health stays open
-        assert httpx.post(f"{base}/v1/feedback", json={"label": "real"}, headers={"X-API-Key": "s3cret"}).status_code == 503
+        assert (
+            httpx.post(f"{base}/v1/feedback", json={"label": "real"}, headers={"X-API-Key": "s3cret"}).status_code
+            == 503
+        )
 
 
 def test_websocket_stream_equals_offline(url, detector, clip):
@@ -179,9 +190,21 @@ def test_cli_server_keeps_feedback_when_killed(detector, tmp_path, clip):
     db = tmp_path / "feedback.sqlite"
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wavguard.cli", "serve", str(model), "--port", str(port), "--log-db", str(db),
-         "--store-feedback-audio"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        [
+            sys.executable,
+            "-m",
+            "wavguard.cli",
+            "serve",
+            str(model),
+            "--port",
+            str(port),
+            "--log-db",
+            str(db),
+            "--store-feedback-audio",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -192,7 +215,9 @@ def test_cli_server_keeps_feedback_when_killed(detector, tmp_path, clip):
                     break
             except httpx.TransportError:
                 if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError(proc.stderr.read().decode() if proc.poll() is not None else "no server") from None
+                    raise RuntimeError(
+                        proc.stderr.read().decode() if proc.poll() is not None else "no server"
+                    ) from None
                 time.sleep(0.2)
         audio = base64.b64encode(_wav_bytes(clip)).decode()
         assert httpx.post(f"{base}/v1/feedback", json={"label": "fake", "audio_base64": audio}).status_code == 200

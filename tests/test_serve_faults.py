@@ -34,14 +34,19 @@ def detector():
 @pytest.fixture(scope="module")
 def client(detector, tmp_path_factory):
     db = tmp_path_factory.mktemp("faults") / "log.sqlite"
-    with TestClient(create_app(detector, ServiceSettings(log_db=str(db)), ui=False), raise_server_exceptions=False) as c:
+    with TestClient(
+        create_app(detector, ServiceSettings(log_db=str(db)), ui=False), raise_server_exceptions=False
+    ) as c:
         yield c
 
 
 # -- (a) deeply nested JSON --------------------------------------------------------------------
 @pytest.mark.parametrize("path", ["/v1/predict", "/v1/predict/batch", "/v1/feedback"])
-@pytest.mark.parametrize("body", [NESTED, '{"audio_base64": ' + '{"a": ' * 100_000, '{"label": "real", "note": ' + NESTED],
-                         ids=["arrays", "objects", "inside-a-field"])
+@pytest.mark.parametrize(
+    "body",
+    [NESTED, '{"audio_base64": ' + '{"a": ' * 100_000, '{"label": "real", "note": ' + NESTED],
+    ids=["arrays", "objects", "inside-a-field"],
+)
 def test_deeply_nested_json_is_a_422_not_a_500(client, path, body):
     response = client.post(path, content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422, response.text
@@ -88,8 +93,10 @@ def saved(detector, tmp_path_factory):
     root = tmp_path_factory.mktemp("machine-secret")
     directory = root / "my-detector"
     config = detector.config.replace(
-        extra={"training": {"train_data": str(root / "data" / "train.csv"), "epochs": 2},
-               "dataset": f"folders under {root / 'corpus'}"},
+        extra={
+            "training": {"train_data": str(root / "data" / "train.csv"), "epochs": 2},
+            "dataset": f"folders under {root / 'corpus'}",
+        },
         metrics={"eer": 0.1, f"test_eer[{root / 'data' / 'test.csv'}]": 0.2},
     )
     Detector(detector.model, config, backbone_is_reference=True).save_pretrained(directory)

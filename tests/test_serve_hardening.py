@@ -34,8 +34,13 @@ def clip():
 
 @pytest.fixture(scope="module")
 def url(detector, tmp_path_factory):
-    settings = ServiceSettings(max_upload_bytes=400_000, max_duration_seconds=10.0, max_stream_seconds=2.0,
-                               max_stream_frame_bytes=16_384, log_db=str(tmp_path_factory.mktemp("db") / "log.sqlite"))
+    settings = ServiceSettings(
+        max_upload_bytes=400_000,
+        max_duration_seconds=10.0,
+        max_stream_seconds=2.0,
+        max_stream_frame_bytes=16_384,
+        log_db=str(tmp_path_factory.mktemp("db") / "log.sqlite"),
+    )
     with ServerThread(create_app(detector, settings, ui=False)) as base:
         yield base
 
@@ -99,7 +104,10 @@ def test_over_long_audio_is_refused_from_the_header_before_decoding(url, clip, m
     for name, data in (("lying.flac", lying), ("long.wav", honest)):
         response = httpx.post(f"{url}/v1/predict", files={"file": (name, data)})
         assert response.status_code == 413, response.text
-        assert response.json()["detail"]["error"] == "AudioTooLong" and "header declares" in response.json()["detail"]["message"]
+        assert (
+            response.json()["detail"]["error"] == "AudioTooLong"
+            and "header declares" in response.json()["detail"]["message"]
+        )
     assert reads == []
 
 
@@ -131,10 +139,16 @@ def test_an_8_kb_frame_at_1_hz_is_refused(url):
     assert messages == [{"error": "InvalidStreamParameters", "message": messages[0]["message"]}]
 
 
-@pytest.mark.parametrize("query, words", [
-    ("?sample_rate=2000000", "2000000 Hz"), ("?sample_rate=abc", "abc"), ("?channels=0", "channels"),
-    ("?channels=64", "channels"), ("?dtype=int8", "dtype"),
-])
+@pytest.mark.parametrize(
+    "query, words",
+    [
+        ("?sample_rate=2000000", "2000000 Hz"),
+        ("?sample_rate=abc", "abc"),
+        ("?channels=0", "channels"),
+        ("?channels=64", "channels"),
+        ("?dtype=int8", "dtype"),
+    ],
+)
 def test_invalid_parameters_close_with_1008_and_a_reason_not_a_403(url, query, words):
     messages, code, reason, _ = ws_session(url, query)
     assert code == 1008 and words in reason and messages[0]["error"] == "InvalidStreamParameters"
@@ -200,10 +214,18 @@ def test_query_string_keys_are_redacted_in_the_logs(keyed_url):
 
 def test_redaction_masks_every_secret_parameter_and_keeps_the_rest():
     assert redact("GET /v1/stream?sample_rate=8000&api_key=abc&dtype=int16") == (
-        "GET /v1/stream?sample_rate=8000&api_key=[redacted]&dtype=int16")
+        "GET /v1/stream?sample_rate=8000&api_key=[redacted]&dtype=int16"
+    )
     assert redact("/x?token=t&API-KEY=k&key=v") == "/x?token=[redacted]&API-KEY=[redacted]&key=[redacted]"
-    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
-                               ("127.0.0.1:1", "GET", "/healthz?apikey=zzz", "1.1", 200), None)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:1", "GET", "/healthz?apikey=zzz", "1.1", 200),
+        None,
+    )
     assert RedactSecrets().filter(record) and "zzz" not in record.getMessage()
 
 
@@ -225,11 +247,18 @@ def test_unexpected_errors_are_json_500s_logged_with_their_traceback(clip, caplo
         raise RuntimeError("the model is broken")
 
     broken.backend.logits = fail
-    with ServerThread(create_app(broken, ServiceSettings(), ui=False)) as base, caplog.at_level(logging.ERROR, "wavguard.serve"):
+    with (
+        ServerThread(create_app(broken, ServiceSettings(), ui=False)) as base,
+        caplog.at_level(logging.ERROR, "wavguard.serve"),
+    ):
         response = httpx.post(f"{base}/v1/predict", files={"file": ("c.wav", encoded(clip))})
         assert response.status_code == 500 and response.headers["content-type"] == "application/json"
-        assert response.json() == {"detail": {"error": "InternalServerError",
-                                              "message": "an unexpected error stopped this request; the server logged it"}}
+        assert response.json() == {
+            "detail": {
+                "error": "InternalServerError",
+                "message": "an unexpected error stopped this request; the server logged it",
+            }
+        }
         assert 'wavguard_requests_total{endpoint="/v1/predict",status="500"} 1.0' in httpx.get(f"{base}/metrics").text
         pcm = (clip * 32767).astype(np.int16).tobytes()
         _, code, reason, _ = ws_session(base, "?dtype=int16", frames=[pcm[:64000]], text="end")
@@ -246,23 +275,29 @@ def test_framework_errors_have_the_documented_shape(url):
 
 
 # -- item 4: the feedback body is validated ----------------------------------------------------------
-@pytest.mark.parametrize("body", [
-    {"label": "real", "prediction_id": "x", "note": {"a": 1}},
-    {"label": "real", "prediction_id": "x", "note": ["a"]},
-    {"label": "real", "prediction_id": "x", "note": 5},
-    {"label": "real", "prediction_id": "x", "note": "n" * 2001},
-    {"label": "real", "prediction_id": {"id": 1}},
-    {"label": ["real"], "prediction_id": "x"},
-    {"label": "real", "audio_base64": 12},
-    {"label": "real", "audio_base64": "%%%"},
-    [1, 2],
-    "just a string",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"label": "real", "prediction_id": "x", "note": {"a": 1}},
+        {"label": "real", "prediction_id": "x", "note": ["a"]},
+        {"label": "real", "prediction_id": "x", "note": 5},
+        {"label": "real", "prediction_id": "x", "note": "n" * 2001},
+        {"label": "real", "prediction_id": {"id": 1}},
+        {"label": ["real"], "prediction_id": "x"},
+        {"label": "real", "audio_base64": 12},
+        {"label": "real", "audio_base64": "%%%"},
+        [1, 2],
+        "just a string",
+    ],
+)
 def test_feedback_with_a_malformed_body_is_a_json_422(url, body):
     response = httpx.post(f"{url}/v1/feedback", json=body)
     assert response.status_code == 422, response.text
     assert response.json()["detail"]["error"] == "InvalidRequest"
-    assert httpx.post(f"{url}/v1/feedback", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+    assert (
+        httpx.post(f"{url}/v1/feedback", content=b"{not json", headers={"content-type": "application/json"}).status_code
+        == 422
+    )
 
 
 def test_feedback_with_a_valid_note_is_stored_and_documented(url, clip):

@@ -31,7 +31,9 @@ def spec(url):
 @pytest.fixture(scope="module")
 def wav():
     buf = io.BytesIO()
-    sf.write(buf, chirp(2.0) + 0.01 * np.random.default_rng(0).standard_normal(32000).astype(np.float32), 16000, format="WAV")
+    sf.write(
+        buf, chirp(2.0) + 0.01 * np.random.default_rng(0).standard_normal(32000).astype(np.float32), 16000, format="WAV"
+    )
     return buf.getvalue()
 
 
@@ -42,7 +44,15 @@ def _resolve(spec, schema):
 
 def test_every_endpoint_declares_request_and_response_schemas(spec):
     paths = spec["paths"]
-    assert set(paths) == {"/healthz", "/readyz", "/v1/model", "/v1/predict", "/v1/predict/batch", "/v1/feedback", "/metrics"}
+    assert set(paths) == {
+        "/healthz",
+        "/readyz",
+        "/v1/model",
+        "/v1/predict",
+        "/v1/predict/batch",
+        "/v1/feedback",
+        "/metrics",
+    }
     for path, operations in paths.items():
         for method, op in operations.items():
             ok = op["responses"]["200"]["content"]
@@ -52,7 +62,9 @@ def test_every_endpoint_declares_request_and_response_schemas(spec):
                 assert body["required"] and all(m.get("schema") for m in body["content"].values()), path
             for code, response in op["responses"].items():
                 if code != "200":  # every error has the one documented shape
-                    assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
+                    assert response["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/ErrorOut"
+                    }
     for path in ("/v1/predict", "/v1/predict/batch"):
         op = paths[path]["post"]
         assert set(op["responses"]) >= ERRORS, path
@@ -61,7 +73,9 @@ def test_every_endpoint_declares_request_and_response_schemas(spec):
     error = _resolve(spec, {"$ref": "#/components/schemas/ErrorOut"})
     detail = _resolve(spec, error["properties"]["detail"])
     assert set(detail["required"]) == {"error", "message"}
-    assert paths["/v1/feedback"]["post"]["requestBody"]["content"]["application/json"]["schema"]["required"] == ["label"]
+    assert paths["/v1/feedback"]["post"]["requestBody"]["content"]["application/json"]["schema"]["required"] == [
+        "label"
+    ]
 
 
 def _file_fields(schema):

@@ -72,8 +72,13 @@ def detector():
 def served(detector, tmp_path_factory):
     """(base url, app, log path) of one server shared by the tests that leave it as they found it."""
     db = tmp_path_factory.mktemp("db") / "log.sqlite"
-    settings = ServiceSettings(max_upload_bytes=400_000, max_inflight_upload_bytes=500_000, max_duration_seconds=10.0,
-                               max_request_audio_seconds=6.0, log_db=str(db))
+    settings = ServiceSettings(
+        max_upload_bytes=400_000,
+        max_inflight_upload_bytes=500_000,
+        max_duration_seconds=10.0,
+        max_request_audio_seconds=6.0,
+        log_db=str(db),
+    )
     app = create_app(detector, settings, ui=False)
     with ServerThread(app) as base:
         yield base, app, db
@@ -134,13 +139,17 @@ def test_the_turn_carries_over_between_batches():
 def test_windows_of_a_request_that_gave_up_are_skipped():
     async def main():
         seen = []
-        batcher = DynamicBatcher(lambda w: seen.append(len(w)) or np.zeros((len(w), 2), np.float32), max_batch=8, max_wait_s=0)
+        batcher = DynamicBatcher(
+            lambda w: seen.append(len(w)) or np.zeros((len(w), 2), np.float32), max_batch=8, max_wait_s=0
+        )
         await batcher.start()
         try:
             gone = asyncio.create_task(batcher.score([np.zeros(1, np.float32)] * 5, client="gone"))
             await asyncio.sleep(0)
             gone.cancel()
-            kept = await asyncio.wait_for(batcher.score([np.zeros(1, np.float32)] * 2, client="kept"), HANG_GUARD_SECONDS)
+            kept = await asyncio.wait_for(
+                batcher.score([np.zeros(1, np.float32)] * 2, client="kept"), HANG_GUARD_SECONDS
+            )
         finally:
             await batcher.stop()
         assert kept.shape == (2, 2) and sum(seen) == 2
@@ -161,7 +170,9 @@ def test_a_request_over_the_audio_limit_is_413_and_says_the_limit(served):
 
 
 def test_files_whose_headers_understate_their_length_are_stopped_at_the_request_limit(detector, monkeypatch):
-    monkeypatch.setattr("wavguard.serve.predictions.audio_info", lambda data, name=None: (16000, 16000, 1))  # "1 s" each
+    monkeypatch.setattr(
+        "wavguard.serve.predictions.audio_info", lambda data, name=None: (16000, 16000, 1)
+    )  # "1 s" each
     settings = ServiceSettings(max_duration_seconds=10.0, max_request_audio_seconds=5.0)
     with ServerThread(create_app(detector, settings, ui=False)) as base:
         files = [("files", (f"{i}.wav", _wav(3.0))) for i in range(3)]  # 9 s decoded, 3 s declared
@@ -199,8 +210,11 @@ def _open_upload(base: str, declared_bytes: int, sent: bytes = b"--x\r\n") -> so
     """A client that declares a body of ``declared_bytes``, sends ``sent`` of it, and waits."""
     port = int(base.rsplit(":", 1)[1])
     sock = socket.create_connection(("127.0.0.1", port), timeout=HANG_GUARD_SECONDS)
-    sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n"
-                 + f"Content-Length: {declared_bytes}\r\n\r\n".encode() + sent)
+    sock.sendall(
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+        + f"Content-Length: {declared_bytes}\r\n\r\n".encode()
+        + sent
+    )
     return sock
 
 
@@ -224,7 +238,9 @@ def test_a_large_multipart_part_is_decoded_from_a_temporary_file(detector, monke
 
     sources = []
     real = decode.audio_info
-    monkeypatch.setattr("wavguard.serve.predictions.audio_info", lambda source, name=None: sources.append(source) or real(source, name))
+    monkeypatch.setattr(
+        "wavguard.serve.predictions.audio_info", lambda source, name=None: sources.append(source) or real(source, name)
+    )
     data = _wav(3.0)  # 96 KB: over the spool size set below, so it goes to disk
     monkeypatch.setattr("wavguard.serve.uploads.SPOOL_BYTES", 32_000)
     with ServerThread(create_app(detector, ServiceSettings(), ui=False)) as base:
@@ -254,6 +270,7 @@ def test_healthz_answers_while_a_body_is_being_parsed(served, monkeypatch, kind)
             entered.set()
             assert release.wait(HANG_GUARD_SECONDS)
             return real(*args, **kwargs)
+
         return parse
 
     data = _wav(1.0)
@@ -288,7 +305,11 @@ def test_readiness_fails_while_the_log_cannot_be_written(served):
         not_ready = httpx.get(f"{base}/readyz", timeout=HANG_GUARD_SECONDS)
         assert not_ready.status_code == 503, not_ready.text
         detail = not_ready.json()["detail"]
-        assert detail["error"] == "NotReady" and "log: cannot be written" in detail["message"] and "locked" in detail["message"]
+        assert (
+            detail["error"] == "NotReady"
+            and "log: cannot be written" in detail["message"]
+            and "locked" in detail["message"]
+        )
         assert httpx.get(f"{base}/healthz").status_code == 200  # alive all the same
     finally:
         locker.close()  # rolls back, releasing the lock
@@ -314,7 +335,10 @@ def test_a_prediction_whose_log_fails_is_returned_with_a_warning(served, monkeyp
     assert response.status_code == 200 and 0.0 <= response.json()["score"] <= 1.0
     assert response.headers["X-Wavguard-Warning"] == "prediction-not-logged"
     assert any("was not logged" in r.getMessage() and "disk I/O error" in r.getMessage() for r in caplog.records)
-    assert any(line.startswith("wavguard_log_write_failures_total") and float(line.split()[-1]) >= 1 for line in _metric_lines(base))
+    assert any(
+        line.startswith("wavguard_log_write_failures_total") and float(line.split()[-1]) >= 1
+        for line in _metric_lines(base)
+    )
     unknown = httpx.post(f"{base}/v1/feedback", json={"prediction_id": response.json()["id"], "label": "real"})
     assert unknown.status_code == 404
     monkeypatch.undo()
@@ -348,8 +372,10 @@ def test_a_client_leaving_mid_upload_is_one_log_line_and_a_499(served, caplog):
     assert _requests_counted(base, "500") == failed_before == 0
     records = [r for r in caplog.records if r.name == "wavguard.serve"]
     [record] = records  # one line, no traceback, not an error
-    assert re.fullmatch(r"client left mid-upload: POST /v1/predict: the client left after \d+ of 200000 bytes of the body",
-                        record.getMessage()), record.getMessage()
+    assert re.fullmatch(
+        r"client left mid-upload: POST /v1/predict: the client left after \d+ of 200000 bytes of the body",
+        record.getMessage(),
+    ), record.getMessage()
     assert record.exc_info is None and record.levelno < logging.ERROR
 
 
@@ -397,10 +423,26 @@ def test_the_cli_passes_the_new_limits(detector, tmp_path, monkeypatch):
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(app=app, **kwargs))
     model = detector.save_pretrained(tmp_path / "det")
-    argv = ["serve", str(model), "--no-ui", "--max-request-audio-seconds", "30", "--max-inflight-upload-mb", "200",
-            "--body-timeout-seconds", "5", "--max-connections", "9", "--max-files-scoring", "4"]
+    argv = [
+        "serve",
+        str(model),
+        "--no-ui",
+        "--max-request-audio-seconds",
+        "30",
+        "--max-inflight-upload-mb",
+        "200",
+        "--body-timeout-seconds",
+        "5",
+        "--max-connections",
+        "9",
+        "--max-files-scoring",
+        "4",
+    ]
     assert main(argv) == 0
     settings = seen["app"].state.settings
     assert (settings.max_request_audio_seconds, settings.max_inflight_upload_bytes, settings.body_timeout_seconds) == (
-        30.0, 200 * 2**20, 5.0)
+        30.0,
+        200 * 2**20,
+        5.0,
+    )
     assert seen["limit_concurrency"] == 9 and settings.max_files_scoring == 4

@@ -49,8 +49,13 @@ def server(tmp_path_factory):
     port = free_port()
     argv = [{"0.0.0.0": "127.0.0.1", "8000": str(port)}.get(arg, arg) for arg in _serve_command()]
     assert argv[:2] == ["serve", "my-detector/"] and "--api-key" in argv and "--log-db" in argv
-    proc = subprocess.Popen([sys.executable, "-m", "wavguard.cli", *argv, "--no-ui"], cwd=folder,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wavguard.cli", *argv, "--no-ui"],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120
@@ -82,9 +87,13 @@ CURL_CHECKS = {
     "/readyz": lambda body: body["status"] == "ready" and body["checks"] == {"batcher": "ok", "log": "ok"},
     "/v1/predict": lambda body: _check_prediction(body) is None,
     "/v1/predict?threshold=0.3": lambda body: _check_prediction(body, 0.3) is None,
-    "/v1/predict/batch": lambda body: [(r["status"], r["source"]) for r in body["results"]] == [
-        (200, "clip.wav"), (200, "other.flac")] and all(0 <= r["score"] <= 1 for r in body["results"]),
-    "/v1/model": lambda body: body["config"]["window_seconds"] == 1.0 and body["score"] == "probability that the audio is fake",
+    "/v1/predict/batch": lambda body: (
+        [(r["status"], r["source"]) for r in body["results"]] == [(200, "clip.wav"), (200, "other.flac")]
+        and all(0 <= r["score"] <= 1 for r in body["results"])
+    ),
+    "/v1/model": lambda body: (
+        body["config"]["window_seconds"] == 1.0 and body["score"] == "probability that the audio is fake"
+    ),
     "/v1/feedback": lambda body: isinstance(body["id"], int) and body["stored_audio"] is False,
 }
 
@@ -96,11 +105,18 @@ def test_the_page_marks_its_examples():
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed (scripts/install.sh installs it)")
-@pytest.mark.parametrize("block", _tested_blocks("bash"), ids=lambda b: re.findall(r"localhost:8000(\S*?)[\"\s]", b)[-1])
+@pytest.mark.parametrize(
+    "block", _tested_blocks("bash"), ids=lambda b: re.findall(r"localhost:8000(\S*?)[\"\s]", b)[-1]
+)
 def test_curl_example(server, block):
     endpoint = re.findall(r"localhost:8000(\S*?)[\"\s]", block)[-1]
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", block.replace(PLACEHOLDER, server["url"])],
-                            cwd=server["folder"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block.replace(PLACEHOLDER, server["url"])],
+        cwd=server["folder"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)  # one JSON answer per block
     assert CURL_CHECKS[endpoint](body), body

@@ -57,12 +57,31 @@ def test_stream_cli_reads_pcm_from_stdin(detector, tmp_path):
     model = detector.save_pretrained(tmp_path / "det")
     audio = chirp(2.3, 8000)
     pcm = (audio * 32767).astype("<i2").tobytes()
-    out = subprocess.run(
-        [sys.executable, "-m", "wavguard.cli", "stream", str(model), "--sample-rate", "8000", "--chunk-bytes", "999"],
-        input=pcm, capture_output=True, check=True,
-    ).stdout.decode().strip().splitlines()
+    out = (
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "wavguard.cli",
+                "stream",
+                str(model),
+                "--sample-rate",
+                "8000",
+                "--chunk-bytes",
+                "999",
+            ],
+            input=pcm,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+        .splitlines()
+    )
     offline = detector.predict((audio * 32767).astype(np.int16), sample_rate=8000)
-    assert [line.split("\t")[0] for line in out[:-1]] == [f"{s.start_seconds:.2f}-{s.end_seconds:.2f}" for s in offline.segments]
+    assert [line.split("\t")[0] for line in out[:-1]] == [
+        f"{s.start_seconds:.2f}-{s.end_seconds:.2f}" for s in offline.segments
+    ]
     total, score, label = out[-1].split("\t")
     assert total == "total" and float(score) == pytest.approx(offline.score, abs=2e-3) and label == offline.label
 

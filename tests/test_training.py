@@ -80,8 +80,14 @@ def test_validation_early_stopping_and_best_epoch(setup):
     """With validation, the best epoch is the first with the lowest EER; patience stops the run."""
     from wavguard.training import train
 
-    cfg = _config(setup, "frozen", epochs=6, validation_data=str(setup["data"]), early_stopping_patience=2,
-                  output_dir=str(setup["tmp"] / "run-early"))
+    cfg = _config(
+        setup,
+        "frozen",
+        epochs=6,
+        validation_data=str(setup["data"]),
+        early_stopping_patience=2,
+        output_dir=str(setup["tmp"] / "run-early"),
+    )
     result = train(cfg)
     eers = [h["val_eer"] for h in result.history]
     assert result.best_eer == min(eers) == 0.0
@@ -89,7 +95,10 @@ def test_validation_early_stopping_and_best_epoch(setup):
     # two validations without a lower EER after the best one end the run
     assert result.stopped_early and len(eers) == result.best_epoch + 2
     saved = json.loads((result.best_dir / "config.json").read_text())
-    assert {k: saved["metrics"][k] for k in ("validation_eer", "epoch")} == {"validation_eer": 0.0, "epoch": result.best_epoch}
+    assert {k: saved["metrics"][k] for k in ("validation_eer", "epoch")} == {
+        "validation_eer": 0.0,
+        "epoch": result.best_epoch,
+    }
     # the best detector is calibrated and thresholded on the validation data, and timed
     assert (saved["calibration_scale"], saved["calibration_bias"]) != (1.0, 0.0)
     assert 0.0 < saved["threshold"] < 1.0 and saved["threshold"] != 0.5
@@ -168,8 +177,14 @@ def test_spectrogram_baseline_trains_with_the_same_trainer(setup):
     from wavguard.metrics import compute_eer
     from wavguard.training import train
 
-    cfg = _config(setup, "full", kind="spectrogram", epochs=6, detector={"window_seconds": 1.0},
-                  output_dir=str(setup["tmp"] / "run-baseline"))
+    cfg = _config(
+        setup,
+        "full",
+        kind="spectrogram",
+        epochs=6,
+        detector={"window_seconds": 1.0},
+        output_dir=str(setup["tmp"] / "run-baseline"),
+    )
     result = train(cfg)
     detector = Detector.from_pretrained(result.best_dir)
     assert detector.config.kind == "spectrogram"
@@ -184,7 +199,9 @@ def test_augment_config_builds_a_seeded_augmenter(setup, tmp_path):
     from wavguard.audio.augment import Augmenter
     from wavguard.training.data import ClipDataset
 
-    cfg = _config(setup, "frozen", augment={"transforms": [{"name": "gain", "p": 1.0, "min_gain_db": -12, "max_gain_db": 12}]})
+    cfg = _config(
+        setup, "frozen", augment={"transforms": [{"name": "gain", "p": 1.0, "min_gain_db": -12, "max_gain_db": 12}]}
+    )
     assert isinstance(cfg.augment_fn, Augmenter) and not cfg.uses_feature_cache
     path = tmp_path / "tone.wav"
     sf.write(path, np.full(16000, 0.1, np.float32), 16000)

@@ -37,17 +37,31 @@ def setup(tmp_path_factory):
     from wavguard.testing import tiny_backbone_dir
 
     tmp = tmp_path_factory.mktemp("accel")
-    return {"tmp": tmp, "data": make_folder(tmp / "data", per_class=8),
-            "backbone": tiny_backbone_dir("wav2vec2", tmp / "backbone")}
+    return {
+        "tmp": tmp,
+        "data": make_folder(tmp / "data", per_class=8),
+        "backbone": tiny_backbone_dir("wav2vec2", tmp / "backbone"),
+    }
 
 
 def _config(setup, name, **kw):
     from wavguard.training import TrainConfig
 
-    base = dict(train_data=str(setup["data"]), backbone=str(setup["backbone"]), mode="lora", lora_rank=2, epochs=1,
-                batch_size=4, crop_seconds=0.5, detector={"head_channels": [8], "window_seconds": 0.5, "hop_seconds": 0.5},
-                warmup_ratio=0.0, scheduler="linear", output_dir=str(setup["tmp"] / name), log_every_steps=1,
-                early_stopping_patience=None)
+    base = dict(
+        train_data=str(setup["data"]),
+        backbone=str(setup["backbone"]),
+        mode="lora",
+        lora_rank=2,
+        epochs=1,
+        batch_size=4,
+        crop_seconds=0.5,
+        detector={"head_channels": [8], "window_seconds": 0.5, "hop_seconds": 0.5},
+        warmup_ratio=0.0,
+        scheduler="linear",
+        output_dir=str(setup["tmp"] / name),
+        log_every_steps=1,
+        early_stopping_patience=None,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -146,11 +160,30 @@ def test_accelerate_launch_mixed_precision_bf16_trains_on_hub_layout_data(setup,
     out = tmp_path / "run"
     out.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCELERATE_")}
-    env.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONPATH=str(Path(__file__).parents[1] / "src"),
-               ACCELERATE_GRADIENT_ACCUMULATION_STEPS="2")
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
-           "--mixed_precision", "bf16", "--dynamo_backend", "no",
-           str(script), str(hub), str(setup["backbone"]), str(out)]
+    env.update(
+        OMP_NUM_THREADS="1",
+        HF_HUB_OFFLINE="1",
+        PYTHONPATH=str(Path(__file__).parents[1] / "src"),
+        ACCELERATE_GRADIENT_ACCUMULATION_STEPS="2",
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--cpu",
+        "--num_processes",
+        "1",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "bf16",
+        "--dynamo_backend",
+        "no",
+        str(script),
+        str(hub),
+        str(setup["backbone"]),
+        str(out),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads((out / "launched.json").read_text())

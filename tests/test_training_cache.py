@@ -26,10 +26,19 @@ def test_backbone_runs_once_across_epochs_and_runs(tmp_path, monkeypatch):
 
     def run(name, **kw):
         calls["n"] = 0
-        settings = dict(train_data=str(data), validation_data=str(data), backbone=str(backbone), mode="frozen",
-                        epochs=3, batch_size=8, crop_seconds=1.0, detector={"head_channels": [8]},
-                        output_dir=str(tmp_path / name), cache_dir=str(tmp_path / "cache"),
-                        calibration="none")  # calibration scores whole files with the backbone, by design
+        settings = dict(
+            train_data=str(data),
+            validation_data=str(data),
+            backbone=str(backbone),
+            mode="frozen",
+            epochs=3,
+            batch_size=8,
+            crop_seconds=1.0,
+            detector={"head_channels": [8]},
+            output_dir=str(tmp_path / name),
+            cache_dir=str(tmp_path / "cache"),
+            calibration="none",
+        )  # calibration scores whole files with the backbone, by design
         cfg = TrainConfig(**{**settings, **kw})
         result = train(cfg)
         return calls["n"], result

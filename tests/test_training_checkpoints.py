@@ -66,8 +66,11 @@ def test_other_damage_is_caught_without_loading(base, tmp_path, damage):
         (newest / checkpoint_mod.STATE_NAME).write_text('{"epoch": 1, "global_')
         expected = "cannot be read"
     else:  # a file cut without a format check catching it: the recorded size does
-        victim = next(p for p in newest.iterdir() if p.suffix == ".pkl") if any(p.suffix == ".pkl" for p in newest.iterdir()) \
+        victim = (
+            next(p for p in newest.iterdir() if p.suffix == ".pkl")
+            if any(p.suffix == ".pkl" for p in newest.iterdir())
             else next(p for p in newest.iterdir() if p.name.startswith("scheduler"))
+        )
         victim.write_bytes(victim.read_bytes() + b"\0")
         expected = "changed"
     assert expected in checkpoint_mod.checkpoint_problem(newest)

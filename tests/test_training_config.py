@@ -13,8 +13,16 @@ BASE = dict(train_data="data/", backbone="facebook/wav2vec2-base")
 
 def test_defaults_and_overrides_are_typed():
     cfg = TrainConfig(**BASE).with_overrides(
-        ["epochs=3", "head_learning_rate=1e-3", "mode=lora", "lora_target_modules=[q_proj, v_proj]",
-         "detector.window_seconds=2", "class_weights=[1, 3]", "early_stopping_patience=null", "mixed_precision=no"]
+        [
+            "epochs=3",
+            "head_learning_rate=1e-3",
+            "mode=lora",
+            "lora_target_modules=[q_proj, v_proj]",
+            "detector.window_seconds=2",
+            "class_weights=[1, 3]",
+            "early_stopping_patience=null",
+            "mixed_precision=no",
+        ]
     )
     assert cfg.epochs == 3 and isinstance(cfg.epochs, int)
     assert cfg.head_learning_rate == 0.001 and isinstance(cfg.head_learning_rate, float)  # YAML reads 1e-3 as text

@@ -46,10 +46,21 @@ def speech_data(tmp_path_factory) -> Path:
 
 
 def _settings(data: Path, out: Path, **extra) -> dict:
-    return {"train_data": {"source": str(data), "split": "train"}, "validation_data": {"source": str(data), "split": "test"},
-            "kind": "spectrogram", "mode": "full", "epochs": 1, "batch_size": 4, "crop_seconds": 0.5,
-            "detector": {"window_seconds": 0.5}, "warmup_ratio": 0.0, "early_stopping_patience": None,
-            "mixed_precision": None, "output_dir": str(out), **extra}
+    return {
+        "train_data": {"source": str(data), "split": "train"},
+        "validation_data": {"source": str(data), "split": "test"},
+        "kind": "spectrogram",
+        "mode": "full",
+        "epochs": 1,
+        "batch_size": 4,
+        "crop_seconds": 0.5,
+        "detector": {"window_seconds": 0.5},
+        "warmup_ratio": 0.0,
+        "early_stopping_patience": None,
+        "mixed_precision": None,
+        "output_dir": str(out),
+        **extra,
+    }
 
 
 def test_the_mapping_decides_the_labels(speech_data):
@@ -57,8 +68,9 @@ def test_the_mapping_decides_the_labels(speech_data):
     spec = {"source": str(speech_data), "split": "train"}
     labels = np.asarray(load_sources(spec, None, **COLUMNS)["label"])
     assert sorted(labels.tolist()) == [0, 0, 0, 0, 1, 1, 1, 1]
-    reversed_labels = load_sources(spec, None, audio_column="speech", label_column="is_spoof",
-                                   label_mapping={"bonafide": "fake", "spoof": "real"})["label"]
+    reversed_labels = load_sources(
+        spec, None, audio_column="speech", label_column="is_spoof", label_mapping={"bonafide": "fake", "spoof": "real"}
+    )["label"]
     np.testing.assert_array_equal(np.asarray(reversed_labels), 1 - labels)
 
 
@@ -80,8 +92,12 @@ def test_named_columns_train_validate_and_test_through_cli_overrides(speech_data
 
 
 def test_a_value_the_mapping_leaves_out_is_refused_before_training(speech_data, tmp_path, capsys):
-    cfg = TrainConfig(**_settings(speech_data, tmp_path / "run"), audio_column="speech", label_column="is_spoof",
-                      label_mapping={"bonafide": 0})
+    cfg = TrainConfig(
+        **_settings(speech_data, tmp_path / "run"),
+        audio_column="speech",
+        label_column="is_spoof",
+        label_mapping={"bonafide": 0},
+    )
     with pytest.raises(ConfigError, match=r"'is_spoof'") as caught:
         train(cfg, progress=False)
     message = str(caught.value)
@@ -89,7 +105,9 @@ def test_a_value_the_mapping_leaves_out_is_refused_before_training(speech_data, 
     assert not (tmp_path / "run" / "best").exists()
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(_settings(speech_data, tmp_path / "cli")))
-    assert main(["train", str(recipe), "audio_column=speech", "label_column=is_spoof", "label_mapping={bonafide: 0}"]) == 2
+    assert (
+        main(["train", str(recipe), "audio_column=speech", "label_column=is_spoof", "label_mapping={bonafide: 0}"]) == 2
+    )
     err = capsys.readouterr().err
     assert "is_spoof" in err and "spoof" in err and "Traceback" not in err
 
@@ -100,11 +118,14 @@ def test_a_wrong_column_name_is_named(speech_data, tmp_path):
         train(cfg, progress=False)
 
 
-@pytest.mark.parametrize("mapping, problem", [
-    ({"bonafide": 0, "spoof": 2}, "spoof"),
-    ({"bonafide": "maybe"}, "maybe"),
-    ({}, "empty"),
-])
+@pytest.mark.parametrize(
+    "mapping, problem",
+    [
+        ({"bonafide": 0, "spoof": 2}, "spoof"),
+        ({"bonafide": "maybe"}, "maybe"),
+        ({}, "empty"),
+    ],
+)
 def test_label_mapping_targets_are_checked_when_the_config_is_built(speech_data, tmp_path, mapping, problem):
     with pytest.raises(ConfigError, match="label_mapping") as caught:
         TrainConfig(**_settings(speech_data, tmp_path / "run"), label_mapping=mapping)
@@ -136,8 +157,12 @@ def test_push_to_hub_publishes_the_best_detector_at_the_end(speech_data, tmp_pat
     calls = _mock_hub(monkeypatch, tmp_path)
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(_settings(speech_data, tmp_path / "run", **COLUMNS)))
-    assert main(["train", str(recipe), "--json", "push_to_hub=true", "hub_model_id=alice/tiny-detector",
-                 "hub_private=true"]) == 0
+    assert (
+        main(
+            ["train", str(recipe), "--json", "push_to_hub=true", "hub_model_id=alice/tiny-detector", "hub_private=true"]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["hub_model_id"] == "alice/tiny-detector"
     assert calls["create"] == ("alice/tiny-detector", {"private": True, "exist_ok": True, "repo_type": "model"})

@@ -128,8 +128,11 @@ def _make_legacy(folder: Path) -> None:
     state = json.loads((folder / checkpoint_mod.STATE_NAME).read_text())
     state["extra"].pop("manifest", None)
     (folder / checkpoint_mod.STATE_NAME).write_text(json.dumps(state))
-    sizes = {str(p.relative_to(folder)): p.stat().st_size for p in folder.rglob("*")
-             if p.is_file() and p.name != checkpoint_mod.STATE_NAME}
+    sizes = {
+        str(p.relative_to(folder)): p.stat().st_size
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != checkpoint_mod.STATE_NAME
+    }
     (folder / integrity_mod.FILES_NAME).write_text(json.dumps(sizes))
 
 
@@ -161,13 +164,16 @@ def no_setup(monkeypatch):
     monkeypatch.setattr(trainer_mod.Trainer, "setup", refuse)
 
 
-@pytest.mark.parametrize("override, key, old, new", [
-    ("head_learning_rate=0.002", "head_learning_rate", "0.001", "0.002"),
-    ("backbone_learning_rate=0.0001", "backbone_learning_rate", "5e-05", "0.0001"),
-    ("weight_decay=0.1", "weight_decay", "0.01", "0.1"),
-    ("scheduler=linear", "scheduler", "'cosine'", "'linear'"),
-    ("warmup_ratio=0.2", "warmup_ratio", "0.0", "0.2"),
-])
+@pytest.mark.parametrize(
+    "override, key, old, new",
+    [
+        ("head_learning_rate=0.002", "head_learning_rate", "0.001", "0.002"),
+        ("backbone_learning_rate=0.0001", "backbone_learning_rate", "5e-05", "0.0001"),
+        ("weight_decay=0.1", "weight_decay", "0.01", "0.1"),
+        ("scheduler=linear", "scheduler", "'cosine'", "'linear'"),
+        ("warmup_ratio=0.2", "warmup_ratio", "0.0", "0.2"),
+    ],
+)
 def test_resume_with_another_optimizer_setting_is_refused(base, tmp_path, no_setup, capsys, override, key, old, new):
     out = copy_run(base, tmp_path)
     assert train_again(base, out, "--resume", "epochs=3", override) == 2
@@ -179,8 +185,9 @@ def test_resume_with_another_optimizer_setting_is_refused(base, tmp_path, no_set
 
 def test_refusal_names_mode_through_the_python_api(base, tmp_path, no_setup):
     out = copy_run(base, tmp_path)
-    cfg = TrainConfig.from_yaml(base["recipe"]).with_overrides([f"output_dir={out}", "epochs=3", "mode=frozen",
-                                                                "kind=transformer", "backbone=x"])
+    cfg = TrainConfig.from_yaml(base["recipe"]).with_overrides(
+        [f"output_dir={out}", "epochs=3", "mode=frozen", "kind=transformer", "backbone=x"]
+    )
     with pytest.raises(ConfigError, match=r"mode was 'full', now 'frozen'"):
         Trainer(cfg).fit(resume=True)
 
@@ -191,7 +198,9 @@ def test_refused_settings_are_checked_only_when_recorded(base, tmp_path):
     checkpoint_mod.refuse_changed_settings(recorded, {"head_learning_rate": 0.5}, Path("step-1"))
     checkpoint_mod.refuse_changed_settings(None, {"head_learning_rate": 0.5}, Path("step-1"))
     with pytest.raises(ConfigError, match=r"head_learning_rate was 0.001, now 0.5 \(checkpoint step-1\)"):
-        checkpoint_mod.refuse_changed_settings({"head_learning_rate": 1e-3}, {"head_learning_rate": 0.5}, Path("step-1"))
+        checkpoint_mod.refuse_changed_settings(
+            {"head_learning_rate": 1e-3}, {"head_learning_rate": 0.5}, Path("step-1")
+        )
 
 
 def test_same_settings_resume_without_refusal(base, tmp_path, caplog):

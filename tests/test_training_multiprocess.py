@@ -39,7 +39,13 @@ def test_accelerate_launch_two_cpu_processes(tmp_path, mode):
         f"import sys; sys.path[:0] = [{str(TESTS)!r}, {str(SRC)!r}]\n"
         "from wavguard.cli import main; sys.exit(main(sys.argv[1:]))\n"
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(SRC), "ACCELERATE_USE_CPU": "1"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(SRC),
+        "ACCELERATE_USE_CPU": "1",
+    }
     cmd = ["torchrun", "--nproc_per_node", "2", str(runner), "train", str(tmp_path / "recipe.yaml")]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -53,5 +59,7 @@ def test_accelerate_launch_two_cpu_processes(tmp_path, mode):
     det = Detector.from_pretrained(tmp_path / "out" / "best")
     best = min(range(2), key=lambda i: epochs[i]["val_eer"])
     assert {k: det.config.metrics[k] for k in ("validation_eer", "epoch")} == {
-        "validation_eer": epochs[best]["val_eer"], "epoch": best + 1}
+        "validation_eer": epochs[best]["val_eer"],
+        "epoch": best + 1,
+    }
     assert "validation_ece" in det.config.metrics  # calibrated on the main process after training

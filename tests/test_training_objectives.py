@@ -27,8 +27,14 @@ def _make_clips(root: Path, per_class: int, seed: int) -> Path:
         (root / name).mkdir(parents=True, exist_ok=True)
     for i in range(per_class):
         f0, f1 = rng.uniform(100, 400), rng.uniform(1500, 5000)
-        sf.write(root / "real" / f"r{i:02d}.wav", chirp(1.0, f0_hz=f0, f1_hz=f1, amplitude=rng.uniform(0.1, 0.4)), RATE_HZ)
-        sf.write(root / "fake" / f"f{i:02d}.wav", (rng.uniform(0.03, 0.12) * rng.standard_normal(RATE_HZ)).astype(np.float32), RATE_HZ)
+        sf.write(
+            root / "real" / f"r{i:02d}.wav", chirp(1.0, f0_hz=f0, f1_hz=f1, amplitude=rng.uniform(0.1, 0.4)), RATE_HZ
+        )
+        sf.write(
+            root / "fake" / f"f{i:02d}.wav",
+            (rng.uniform(0.03, 0.12) * rng.standard_normal(RATE_HZ)).astype(np.float32),
+            RATE_HZ,
+        )
     return root
 
 
@@ -49,10 +55,20 @@ def _config(task, name, **kw):
     from wavguard.training import TrainConfig
 
     base = dict(
-        train_data=str(task["train"]), validation_data=str(task["val"]), backbone=str(task["backbone"]), mode="frozen",
-        epochs=5, batch_size=8, crop_seconds=1.0, head_learning_rate=1e-2, warmup_ratio=0.0, early_stopping_patience=None,
-        detector={"head_channels": [16], "window_seconds": 1.0}, output_dir=str(task["tmp"] / name),
-        cache_dir=str(task["tmp"] / "cache"), log_every_steps=1,
+        train_data=str(task["train"]),
+        validation_data=str(task["val"]),
+        backbone=str(task["backbone"]),
+        mode="frozen",
+        epochs=5,
+        batch_size=8,
+        crop_seconds=1.0,
+        head_learning_rate=1e-2,
+        warmup_ratio=0.0,
+        early_stopping_patience=None,
+        detector={"head_channels": [16], "window_seconds": 1.0},
+        output_dir=str(task["tmp"] / name),
+        cache_dir=str(task["tmp"] / "cache"),
+        log_every_steps=1,
     )
     base.update(kw)
     return TrainConfig(**base)
@@ -101,7 +117,13 @@ def test_adversarial_training_runs_and_still_learns(task):
     from wavguard.training import Trainer
 
     # FGSM keeps it quick; PGD runs through the same path (tests/test_adversarial.py)
-    cfg = _config(task, "run-adv", cache_features=False, epochs=4, adversarial={"method": "fgsm", "snr_db": 30, "probability": 0.5})
+    cfg = _config(
+        task,
+        "run-adv",
+        cache_features=False,
+        epochs=4,
+        adversarial={"method": "fgsm", "snr_db": 30, "probability": 0.5},
+    )
     result = Trainer(cfg).fit()
     assert result.best_eer <= 0.0625, result.history
     saved = json.loads((result.best_dir / "config.json").read_text())
@@ -111,13 +133,24 @@ def test_adversarial_training_runs_and_still_learns(task):
 def test_crop_length_and_window_aggregation_are_per_run(task):
     from wavguard.training import Trainer
 
-    cfg = _config(task, "run-crop", crop_seconds=0.5, epochs=1, cache_features=False,
-                  detector={"head_channels": [16], "window_seconds": 0.5, "hop_seconds": 0.25, "aggregation": "topk", "top_k": 2})
+    cfg = _config(
+        task,
+        "run-crop",
+        crop_seconds=0.5,
+        epochs=1,
+        cache_features=False,
+        detector={"head_channels": [16], "window_seconds": 0.5, "hop_seconds": 0.25, "aggregation": "topk", "top_k": 2},
+    )
     trainer = Trainer(cfg).setup()
     assert trainer.train_dataset[0]["waveform"].shape == (8000,)  # 1 s clips cropped to 0.5 s
     result = trainer.fit()
     saved = json.loads((result.best_dir / "config.json").read_text())
-    assert (saved["aggregation"], saved["top_k"], saved["window_seconds"], saved["hop_seconds"]) == ("topk", 2, 0.5, 0.25)
+    assert (saved["aggregation"], saved["top_k"], saved["window_seconds"], saved["hop_seconds"]) == (
+        "topk",
+        2,
+        0.5,
+        0.25,
+    )
     assert saved["extra"]["training"]["crop_seconds"] == 0.5
     cfg = cfg.with_overrides(["detector.aggregation=max", "crop_seconds=2.0"])
     assert cfg.detector["aggregation"] == "max" and cfg.crop_seconds == 2.0
@@ -135,15 +168,31 @@ def test_evaluate_adversarial_reports_attacked_eer_within_budget(task, tmp_path,
     detector = Detector.from_pretrained(best)
     small = _make_clips(tmp_path / "small", 4, seed=2)  # 4 real, 4 fake: attacks are a few gradients per clip
     data = load_any(str(small))
-    result = evaluate_detector(detector, data, adversarial_snr_db=20.0, adversarial_steps=2, bootstrap_resamples=0)  # PGD by default
+    result = evaluate_detector(
+        detector, data, adversarial_snr_db=20.0, adversarial_steps=2, bootstrap_resamples=0
+    )  # PGD by default
     summary = result.adversarial_summary()
     assert summary["eer"] >= summary["clean_eer"]
     assert summary["roc_auc"] <= summary["clean_roc_auc"]
     assert summary["achieved_snr_db_min"] >= 20.0 - 1e-3 and summary["method"] == "pgd"
 
     out = tmp_path / "report"
-    status = main(["evaluate", str(best), "--data", str(small), "-o", str(out), "--adversarial", "10", "--adversarial-method", "fgsm",
-                   "--bootstrap", "0"])
+    status = main(
+        [
+            "evaluate",
+            str(best),
+            "--data",
+            str(small),
+            "-o",
+            str(out),
+            "--adversarial",
+            "10",
+            "--adversarial-method",
+            "fgsm",
+            "--bootstrap",
+            "0",
+        ]
+    )
     assert status == 0
     printed = capsys.readouterr().out
     assert "adversarial fgsm at 10 dB: EER" in printed

@@ -44,11 +44,20 @@ def test_paired_training_keeps_groups_together_and_learns(tmp_path):
     from wavguard.training.pairing import PairedLoss, PairedSampler
 
     cfg = TrainConfig(
-        train_data=str(_manifest(tmp_path / "train", 8, 0)), validation_data=str(_manifest(tmp_path / "val", 4, 1)),
-        backbone=str(tiny_backbone_dir("wav2vec2", tmp_path / "backbone")), mode="frozen", epochs=8, batch_size=6,
-        crop_seconds=1.0, head_learning_rate=1e-2, warmup_ratio=0.0, early_stopping_patience=None,
-        detector={"head_channels": [16], "window_seconds": 1.0}, output_dir=str(tmp_path / "run"),
-        cache_dir=str(tmp_path / "cache"), pairing={"margin_weight": 0.5, "margin": 1.0},
+        train_data=str(_manifest(tmp_path / "train", 8, 0)),
+        validation_data=str(_manifest(tmp_path / "val", 4, 1)),
+        backbone=str(tiny_backbone_dir("wav2vec2", tmp_path / "backbone")),
+        mode="frozen",
+        epochs=8,
+        batch_size=6,
+        crop_seconds=1.0,
+        head_learning_rate=1e-2,
+        warmup_ratio=0.0,
+        early_stopping_patience=None,
+        detector={"head_channels": [16], "window_seconds": 1.0},
+        output_dir=str(tmp_path / "run"),
+        cache_dir=str(tmp_path / "cache"),
+        pairing={"margin_weight": 0.5, "margin": 1.0},
     )
     trainer = Trainer(cfg).setup()
     assert isinstance(trainer.train_loss, PairedLoss)
@@ -73,4 +82,8 @@ def test_pairing_settings_are_checked():
         TrainConfig(train_data="x", backbone="b", pairing={"margin_weight": -1})
     with pytest.raises(ConfigError, match="balance='oversample'"):
         TrainConfig(train_data="x", backbone="b", pairing=True, balance="oversample")
-    assert TrainConfig(train_data="x", backbone="b", pairing=True).pairing == {"column": "source_id", "margin_weight": 0.0, "margin": 1.0}
+    assert TrainConfig(train_data="x", backbone="b", pairing=True).pairing == {
+        "column": "source_id",
+        "margin_weight": 0.0,
+        "margin": 1.0,
+    }

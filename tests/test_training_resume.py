@@ -17,8 +17,7 @@ pytest.importorskip("accelerate")
 TESTS = Path(__file__).resolve().parent
 SRC = TESTS.parent / "src"
 RUNNER = (
-    "import sys; sys.path[:0] = [{tests!r}, {src!r}]\n"
-    "from wavguard.cli import main; sys.exit(main(sys.argv[1:]))\n"
+    "import sys; sys.path[:0] = [{tests!r}, {src!r}]\nfrom wavguard.cli import main; sys.exit(main(sys.argv[1:]))\n"
 )
 
 

@@ -83,8 +83,9 @@ def test_full_disk_while_saving_the_best_detector_from_the_disk_itself(recipe, t
 
     def no_space(path):
         s = real_statvfs(path)
-        return os.statvfs_result((s.f_bsize, s.f_frsize, s.f_blocks, 0, 0, s.f_files, s.f_ffree, s.f_favail, s.f_flag,
-                                  s.f_namemax))
+        return os.statvfs_result(
+            (s.f_bsize, s.f_frsize, s.f_blocks, 0, 0, s.f_files, s.f_ffree, s.f_favail, s.f_flag, s.f_namemax)
+        )
 
     monkeypatch.setattr(Detector, "save_pretrained", torch_on_a_full_disk)
     monkeypatch.setattr(writes_mod.os, "statvfs", no_space)
@@ -99,15 +100,18 @@ def test_full_disk_while_saving_the_best_detector_from_the_disk_itself(recipe, t
     assert isinstance(error.__cause__, RuntimeError)
 
 
-@pytest.mark.parametrize("raised, code", [
-    (OSError(errno.ENOSPC, "No space left on device"), errno.ENOSPC),
-    (PermissionError(errno.EACCES, "Permission denied"), errno.EACCES),
-    (OSError(errno.EROFS, "Read-only file system"), errno.EROFS),
-    (OSError(errno.EDQUOT, os.strerror(errno.EDQUOT)), errno.EDQUOT),
-    (Exception("Error while serializing: I/O error: No space left on device (os error 28)"), errno.ENOSPC),
-    (RuntimeError("saving failed"), None),  # the disk is fine: not a write error
-    (ValueError("a bug"), None),
-])
+@pytest.mark.parametrize(
+    "raised, code",
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), errno.ENOSPC),
+        (PermissionError(errno.EACCES, "Permission denied"), errno.EACCES),
+        (OSError(errno.EROFS, "Read-only file system"), errno.EROFS),
+        (OSError(errno.EDQUOT, os.strerror(errno.EDQUOT)), errno.EDQUOT),
+        (Exception("Error while serializing: I/O error: No space left on device (os error 28)"), errno.ENOSPC),
+        (RuntimeError("saving failed"), None),  # the disk is fine: not a write error
+        (ValueError("a bug"), None),
+    ],
+)
 def test_what_a_failed_write_was(raised, code, tmp_path):
     error = write_error(raised, tmp_path / "x.bin", "a file")
     assert (error.errno if error is not None else None) == code

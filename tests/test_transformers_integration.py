@@ -108,7 +108,11 @@ def test_from_pretrained_forwards_hub_options_and_dtype(saved, monkeypatch):
         "alice/detector", revision="v2", token="hf_t", cache_dir="/c", local_files_only=True, torch_dtype=torch.bfloat16
     )
     assert (seen["repo_id"], seen["revision"], seen["token"], seen["cache_dir"], seen["local_files_only"]) == (
-        "alice/detector", "v2", "hf_t", "/c", True
+        "alice/detector",
+        "v2",
+        "hf_t",
+        "/c",
+        True,
     )
     assert model.dtype == torch.bfloat16 and model.detector.model.head.classifier.weight.dtype == torch.bfloat16
 
@@ -143,7 +147,10 @@ def test_predict_accepts_datasets_audio_cells(saved, tmp_path):
     cell = det.predict({"path": "clip.flac", "bytes": path.read_bytes()})  # after save_to_disk: base name + bytes
     assert cell.score == by_path.score and cell.source == "clip.flac"
     low = clip[::2].copy()
-    assert det.predict({"array": low, "sampling_rate": 8000, "path": None}).score == det.predict(low, sample_rate=8000).score
+    assert (
+        det.predict({"array": low, "sampling_rate": 8000, "path": None}).score
+        == det.predict(low, sample_rate=8000).score
+    )
     assert det.predict({"raw": clip, "sampling_rate": 16000}).score == det.predict(clip, sample_rate=16000).score
     with pytest.raises(InvalidAudioError, match="'sampling_rate'"):
         det.predict({"array": clip})
@@ -168,8 +175,14 @@ def test_predict_takes_a_datasets_column(saved, tmp_path):
 
 def _python(code, directory):
     src = Path(__file__).resolve().parents[1] / "src"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run([sys.executable, "-c", code, str(directory)], capture_output=True, text=True, env=env, timeout=600)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(directory)], capture_output=True, text=True, env=env, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout.split()
 
@@ -179,8 +192,11 @@ def test_registration_in_either_import_order_without_importing_transformers_earl
     _, directory = saved
     code = (
         "import sys\n"
-        + ("import wavguard\nprint('transformers.models.auto' in sys.modules)\n" if first == "wavguard" else
-           "from transformers import AutoConfig\nimport wavguard\nprint(False)\n")
+        + (
+            "import wavguard\nprint('transformers.models.auto' in sys.modules)\n"
+            if first == "wavguard"
+            else "from transformers import AutoConfig\nimport wavguard\nprint(False)\n"
+        )
         + "from transformers import AutoConfig, AutoModelForAudioClassification\n"
         "print(type(AutoConfig.from_pretrained(sys.argv[1])).__name__)\n"
         "print(type(AutoModelForAudioClassification.from_pretrained(sys.argv[1])).__name__)\n"

@@ -49,9 +49,18 @@ def world(tmp_path_factory):
     data = make_folder(tmp / "data", per_class=12)
     cache = tmp / "cache"
     cfg = TrainConfig(
-        train_data=str(data), backbone=str(tiny_backbone_dir("wav2vec2", tmp / "bb")), mode="frozen", epochs=4,
-        batch_size=8, crop_seconds=1.0, detector={"head_channels": [16], "window_seconds": 1.0, "hop_seconds": 1.0},
-        head_learning_rate=1e-2, warmup_ratio=0.0, calibration="none", output_dir=str(tmp / "run"), cache_dir=str(cache),
+        train_data=str(data),
+        backbone=str(tiny_backbone_dir("wav2vec2", tmp / "bb")),
+        mode="frozen",
+        epochs=4,
+        batch_size=8,
+        crop_seconds=1.0,
+        detector={"head_channels": [16], "window_seconds": 1.0, "hop_seconds": 1.0},
+        head_learning_rate=1e-2,
+        warmup_ratio=0.0,
+        calibration="none",
+        output_dir=str(tmp / "run"),
+        cache_dir=str(cache),
     )
     old_dir = train(cfg).best_dir
 
@@ -68,15 +77,40 @@ def world(tmp_path_factory):
     store.add_feedback("real", prediction_id="p-2")
     store.add_feedback("fake", audio=b"RIFF not really a wav file")  # undecodable: left out
     store.close()
-    return {"tmp": tmp, "data": data, "old": old_dir, "db": tmp / "log.db", "cache": cache, "brown": brown, "sines": sines}
+    return {
+        "tmp": tmp,
+        "data": data,
+        "old": old_dir,
+        "db": tmp / "log.db",
+        "cache": cache,
+        "brown": brown,
+        "sines": sines,
+    }
 
 
 def _cli(world, out, *extra):
     from wavguard.cli import main
 
-    return main(["update", str(world["old"]), "--feedback", str(world["db"]), "-o", str(out), "--replay", str(world["data"]),
-                 "--epochs", "6", "--bootstrap", "50", "head_learning_rate=0.01", "warmup_ratio=0",
-                 f"cache_dir={world['cache']}", *extra])
+    return main(
+        [
+            "update",
+            str(world["old"]),
+            "--feedback",
+            str(world["db"]),
+            "-o",
+            str(out),
+            "--replay",
+            str(world["data"]),
+            "--epochs",
+            "6",
+            "--bootstrap",
+            "50",
+            "head_learning_rate=0.01",
+            "warmup_ratio=0",
+            f"cache_dir={world['cache']}",
+            *extra,
+        ]
+    )
 
 
 def test_feedback_rows_with_audio_become_a_dataset(world):
@@ -86,8 +120,15 @@ def test_feedback_rows_with_audio_become_a_dataset(world):
     from wavguard.feedback.data import load_feedback, read_feedback
 
     fb = read_feedback(world["db"])
-    assert fb.counts() == {"rows": 28, "used": 24, "used_real": 8, "used_fake": 16, "without_audio": 2,
-                           "duplicates": 1, "unreadable": 1}
+    assert fb.counts() == {
+        "rows": 28,
+        "used": 24,
+        "used_real": 8,
+        "used_fake": 16,
+        "without_audio": 2,
+        "duplicates": 1,
+        "unreadable": 1,
+    }
     ds = fb.dataset
     assert isinstance(load_feedback(world["db"]), datasets.Dataset)  # as docs/continuous-learning.md promises
     assert load_feedback(world["db"])["feedback_id"] == ds["feedback_id"]
@@ -104,8 +145,15 @@ def test_update_starts_from_the_deployed_weights(world, tmp_path):
     from wavguard.feedback.data import load_feedback
     from wavguard.training import TrainConfig, Trainer
 
-    cfg = TrainConfig(train_data=load_feedback(world["db"]), init_from=str(world["old"]), epochs=1, batch_size=8,
-                      crop_seconds=1.0, output_dir=str(tmp_path / "run"), cache_dir=str(world["cache"]))
+    cfg = TrainConfig(
+        train_data=load_feedback(world["db"]),
+        init_from=str(world["old"]),
+        epochs=1,
+        batch_size=8,
+        crop_seconds=1.0,
+        output_dir=str(tmp_path / "run"),
+        cache_dir=str(world["cache"]),
+    )
     trainer = Trainer(cfg).setup()
     old = Detector.from_pretrained(world["old"])
     started = trainer.detector.model.state_dict()
@@ -127,8 +175,17 @@ def test_init_from_in_lora_and_full_mode(world, tmp_path):
     from wavguard.training.trainer import _cache_settings
 
     def config(source, mode, name, epochs=1):
-        return TrainConfig(train_data=str(world["data"]), init_from=str(source), mode=mode, epochs=epochs, batch_size=8,
-                           crop_seconds=1.0, output_dir=str(tmp_path / name), cache_dir=str(world["cache"]), calibration="none")
+        return TrainConfig(
+            train_data=str(world["data"]),
+            init_from=str(source),
+            mode=mode,
+            epochs=epochs,
+            batch_size=8,
+            crop_seconds=1.0,
+            output_dir=str(tmp_path / name),
+            cache_dir=str(world["cache"]),
+            calibration="none",
+        )
 
     full = Trainer(config(world["old"], "full", "full")).setup()
     trainable = {n for n, p in full.detector.model.named_parameters() if p.requires_grad}
@@ -213,7 +270,10 @@ def test_database_without_audio_is_a_clear_error(world, tmp_path, capsys):
     store.close()
     with pytest.raises(ConfigError, match="none of its 1 feedback rows carries usable audio.*--store-feedback-audio"):
         update_detector(world["old"], tmp_path / "labels-only.db", tmp_path / "new")
-    assert main(["update", str(world["old"]), "--feedback", str(tmp_path / "labels-only.db"), "-o", str(tmp_path / "new")]) == 2
+    assert (
+        main(["update", str(world["old"]), "--feedback", str(tmp_path / "labels-only.db"), "-o", str(tmp_path / "new")])
+        == 2
+    )
     assert "--store-feedback-audio" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
 
@@ -226,7 +286,10 @@ def test_database_without_audio_is_a_clear_error(world, tmp_path, capsys):
     one_class.add_feedback("fake", audio=_wav(world["brown"][0]))
     one_class.add_feedback("fake", audio=_wav(world["brown"][1]))
     one_class.close()
-    with pytest.raises(ConfigError, match="0 real and .* fake clips; it needs both classes; add the original training data with --replay"):
+    with pytest.raises(
+        ConfigError,
+        match="0 real and .* fake clips; it needs both classes; add the original training data with --replay",
+    ):
         update_detector(world["old"], tmp_path / "fakes-only.db", tmp_path / "new")
     (tmp_path / "taken").mkdir()
     with pytest.raises(ConfigError, match="already exists"):
@@ -257,7 +320,12 @@ def test_holdout_split_and_replay_sample_are_stratified_and_seeded():
     strata = ["feedback/1"] * 8 + ["feedback/0"] * 4 + ["replay/0"] * 6 + ["replay/1"] * 6 + ["replay/1-alone"]
     train, held = stratified_holdout(strata, 0.25, seed=3)
     assert sorted(np.concatenate([train, held]).tolist()) == list(range(25))
-    assert [sum(strata[i] == s for i in held) for s in ("feedback/1", "feedback/0", "replay/0", "replay/1")] == [2, 1, 2, 2]
+    assert [sum(strata[i] == s for i in held) for s in ("feedback/1", "feedback/0", "replay/0", "replay/1")] == [
+        2,
+        1,
+        2,
+        2,
+    ]
     assert 24 in train  # a one-row stratum stays in training
     np.testing.assert_array_equal(held, stratified_holdout(strata, 0.25, seed=3)[1])
     assert not np.array_equal(held, stratified_holdout(strata, 0.25, seed=4)[1])
@@ -269,17 +337,20 @@ def test_holdout_split_and_replay_sample_are_stratified_and_seeded():
     assert replay_sample(labels, 100, seed=0).size == 40 and replay_sample(labels, 0, seed=0).size == 0
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    ({"replay_fraction": 1.0}, r"replay_fraction must be in \[0, 1\), got 1.0"),
-    ({"holdout_fraction": 0.0}, r"holdout_fraction must be in \(0, 1\), got 0.0"),
-    ({"validation_fraction": -0.1}, r"validation_fraction must be in \[0, 1\)"),
-    ({"min_improvement": float("nan")}, "min_improvement must be a finite number"),
-    ({"epochs": 0}, "epochs must be a whole number >= 1, got 0"),
-    ({"holdout_batch_size": 2.5}, "holdout_batch_size must be a whole number >= 1, got 2.5"),
-    ({"bootstrap_resamples": -1}, "bootstrap_resamples must be a whole number >= 0"),
-    ({"mode": "head"}, "mode must be one of frozen, lora, full"),
-    ({"train_settings": ["lr=0.1"]}, "train_settings must be a mapping"),
-])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"replay_fraction": 1.0}, r"replay_fraction must be in \[0, 1\), got 1.0"),
+        ({"holdout_fraction": 0.0}, r"holdout_fraction must be in \(0, 1\), got 0.0"),
+        ({"validation_fraction": -0.1}, r"validation_fraction must be in \[0, 1\)"),
+        ({"min_improvement": float("nan")}, "min_improvement must be a finite number"),
+        ({"epochs": 0}, "epochs must be a whole number >= 1, got 0"),
+        ({"holdout_batch_size": 2.5}, "holdout_batch_size must be a whole number >= 1, got 2.5"),
+        ({"bootstrap_resamples": -1}, "bootstrap_resamples must be a whole number >= 0"),
+        ({"mode": "head"}, "mode must be one of frozen, lora, full"),
+        ({"train_settings": ["lr=0.1"]}, "train_settings must be a mapping"),
+    ],
+)
 def test_update_config_refuses_bad_values(settings, message):
     from wavguard.errors import ConfigError
     from wavguard.feedback.update import UpdateConfig
@@ -299,5 +370,19 @@ def test_update_config_is_frozen_and_reads_no_data_as_none(tmp_path, capsys):
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.epochs = 2  # type: ignore[misc]
     # the CLI builds one before it reads anything: a bad value is a usage error
-    assert main(["update", "M", "--feedback", str(tmp_path / "none.db"), "-o", str(tmp_path / "new"), "--replay-fraction", "1"]) == 2
+    assert (
+        main(
+            [
+                "update",
+                "M",
+                "--feedback",
+                str(tmp_path / "none.db"),
+                "-o",
+                str(tmp_path / "new"),
+                "--replay-fraction",
+                "1",
+            ]
+        )
+        == 2
+    )
     assert "replay_fraction must be in [0, 1)" in capsys.readouterr().err

@@ -86,8 +86,11 @@ def fit_ts16k(paths: list[str], sizes: tuple[int, ...] = (560, 600, 640, 680, 72
             y = nv.synthesize_mel(nv.log_mel(x, variant), variant)[: len(x)]
             lsd.append(log_spectral_distance_db(x, y))
             level.append(10 * np.log10(np.mean(y.astype(np.float64) ** 2) / np.mean(x.astype(np.float64) ** 2)))
-        print(f"ts16k n_fft = window = {n_fft:5d}: log-spectral distance {np.mean(lsd):.2f} dB, "
-              f"level {np.mean(level):+.1f} dB", flush=True)
+        print(
+            f"ts16k n_fft = window = {n_fft:5d}: log-spectral distance {np.mean(lsd):.2f} dB, "
+            f"level {np.mean(level):+.1f} dB",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,8 +121,11 @@ def main(argv: list[str] | None = None) -> int:
                     run_setting(setting, c, variant)
                 wall = min(wall, time.perf_counter() - start)
                 cpu = min(cpu, time.process_time() - start_cpu)
-            print(f"{name:13s} {setting:16s} {seconds:6.1f} s audio  RTF {wall / seconds:.3f}  CPU {cpu / seconds:.3f}  "
-                  f"(load {load_before:.2f} -> {os.getloadavg()[0]:.2f})", flush=True)
+            print(
+                f"{name:13s} {setting:16s} {seconds:6.1f} s audio  RTF {wall / seconds:.3f}  CPU {cpu / seconds:.3f}  "
+                f"(load {load_before:.2f} -> {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
     return 0
 
 

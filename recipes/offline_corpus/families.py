@@ -168,8 +168,10 @@ def _draw_espeak(language: str, k: int, variants: Any, rng: np.random.Generator)
     spec = variants or {}
     suffixes = spec.get("voices", [""])
     voice = language + suffixes[k % len(suffixes)]
-    params = {"speed_wpm": int(rng.integers(spec["speed_wpm"][0], spec["speed_wpm"][1] + 1)),
-              "pitch": int(rng.integers(spec["pitch"][0], spec["pitch"][1] + 1))}
+    params = {
+        "speed_wpm": int(rng.integers(spec["speed_wpm"][0], spec["speed_wpm"][1] + 1)),
+        "pitch": int(rng.integers(spec["pitch"][0], spec["pitch"][1] + 1)),
+    }
     return voice, f"espeak-ng:{voice}", params
 
 
@@ -180,7 +182,9 @@ def _speak_espeak(spec: ClipSpec, stretch: float) -> Audio:
 
 def _draw_piper(language: str, k: int, variants: Any, rng: np.random.Generator) -> tuple[str, str, dict]:  # noqa: ARG001
     spec = variants or {}
-    params = {name: round(float(rng.uniform(*spec[name])), 3) for name in ("noise_scale", "length_scale", "noise_w_scale")}
+    params = {
+        name: round(float(rng.uniform(*spec[name])), 3) for name in ("noise_scale", "length_scale", "noise_w_scale")
+    }
     return ("joe" if language == "en" else f"joe-ipa-{language}"), "piper:joe", params
 
 
@@ -200,8 +204,14 @@ def _piper():
 def _speak_piper(spec: ClipSpec, stretch: float) -> Audio:
     p = spec.params
     language = "en-us" if spec.language == "en" else spec.language  # joe is a US English voice
-    return _piper().synthesize(spec.text, language, spec.seed, noise_scale=p["noise_scale"],
-                               length_scale=p["length_scale"] * stretch, noise_w_scale=p["noise_w_scale"])
+    return _piper().synthesize(
+        spec.text,
+        language,
+        spec.seed,
+        noise_scale=p["noise_scale"],
+        length_scale=p["length_scale"] * stretch,
+        noise_w_scale=p["noise_w_scale"],
+    )
 
 
 def _missing_piper(variant_names: list[str] | None) -> list[str]:  # noqa: ARG001 - one voice serves every language
@@ -215,6 +225,7 @@ def _missing_piper(variant_names: list[str] | None) -> list[str]:  # noqa: ARG00
 
 def _draw_listed(family_name: str) -> Callable[[str, int, Any, np.random.Generator], tuple[str, str, dict]]:
     """Festival and Flite: the config lists voices per language; clips take them in turn."""
+
     def draw(language: str, k: int, variants: Any, rng: np.random.Generator) -> tuple[str, str, dict]:  # noqa: ARG001
         choices = _listed_voices(language, variants)
         if not choices:
@@ -247,26 +258,48 @@ def _speak_flite(spec: ClipSpec, stretch: float) -> Audio:
 _SIX = frozenset({"cs", "nl", "ru", "en", "es", "fr"})
 
 #: The registry. Copy-synthesis first, then TTS; the order is only that of listings.
-FAMILIES: dict[str, CopyFamily | TtsFamily] = {f.name: f for f in (
-    CopyFamily("griffinlim", vocoders.GRIFFINLIM_VARIANTS, _make_griffinlim, _chain_only),
-    CopyFamily("world", vocoders.WORLD_VARIANTS, _make_world, _needs_module("world", "pyworld", "pyworld-prebuilt")),
-    CopyFamily("lpc", vocoders.LPC_VARIANTS, _make_lpc, _chain_only),
-    CopyFamily("hifigan", neural_vocoders.HIFIGAN_VARIANTS, _make_hifigan, neural_vocoders.missing),
-    CopyFamily("codec2", codec2_vocoder.CODEC2_VARIANTS, _make_codec2, codec2_vocoder.missing),
-    # espeak-ng reads every language with a text here; Piper's English voice reads the others
-    # through espeak-ng IPA; Festival and Flite need a voice per language under ``variants``.
-    TtsFamily("espeak-ng", _SIX, _own_voice, _draw_espeak, _speak_espeak, lambda names: _needs_binary("espeak-ng")),
-    TtsFamily("piper", _SIX, _own_voice, _draw_piper, _speak_piper, _missing_piper),
-    # czech_machac aborts (heap corruption) at Duration_Stretch >= 2.0
-    TtsFamily("festival", frozenset({"cs", "en"}), _listed_voices, _draw_listed("festival"), _speak_festival,
-              _missing_festival, stretch_limits=(0.5, 1.8)),
-    TtsFamily("flite", frozenset({"en"}), _listed_voices, _draw_listed("flite"), _speak_flite,
-              lambda names: _needs_binary("flite")),
-)}
+FAMILIES: dict[str, CopyFamily | TtsFamily] = {
+    f.name: f
+    for f in (
+        CopyFamily("griffinlim", vocoders.GRIFFINLIM_VARIANTS, _make_griffinlim, _chain_only),
+        CopyFamily(
+            "world", vocoders.WORLD_VARIANTS, _make_world, _needs_module("world", "pyworld", "pyworld-prebuilt")
+        ),
+        CopyFamily("lpc", vocoders.LPC_VARIANTS, _make_lpc, _chain_only),
+        CopyFamily("hifigan", neural_vocoders.HIFIGAN_VARIANTS, _make_hifigan, neural_vocoders.missing),
+        CopyFamily("codec2", codec2_vocoder.CODEC2_VARIANTS, _make_codec2, codec2_vocoder.missing),
+        # espeak-ng reads every language with a text here; Piper's English voice reads the others
+        # through espeak-ng IPA; Festival and Flite need a voice per language under ``variants``.
+        TtsFamily("espeak-ng", _SIX, _own_voice, _draw_espeak, _speak_espeak, lambda names: _needs_binary("espeak-ng")),
+        TtsFamily("piper", _SIX, _own_voice, _draw_piper, _speak_piper, _missing_piper),
+        # czech_machac aborts (heap corruption) at Duration_Stretch >= 2.0
+        TtsFamily(
+            "festival",
+            frozenset({"cs", "en"}),
+            _listed_voices,
+            _draw_listed("festival"),
+            _speak_festival,
+            _missing_festival,
+            stretch_limits=(0.5, 1.8),
+        ),
+        TtsFamily(
+            "flite",
+            frozenset({"en"}),
+            _listed_voices,
+            _draw_listed("flite"),
+            _speak_flite,
+            lambda names: _needs_binary("flite"),
+        ),
+    )
+}
 
 #: Python modules every clip needs (the shared post-processing chain), and the PyPI package of each.
-_CHAIN_MODULES = (("audiomentations", "audiomentations"), ("numpy_audio_limiter", "numpy-audio-limiter"),
-                  ("librosa", "librosa"), ("scipy", "scipy"))
+_CHAIN_MODULES = (
+    ("audiomentations", "audiomentations"),
+    ("numpy_audio_limiter", "numpy-audio-limiter"),
+    ("librosa", "librosa"),
+    ("scipy", "scipy"),
+)
 
 
 def missing_engines(families: set[str], variants: Mapping[str, set[str]] | None = None) -> list[str]:

@@ -54,7 +54,9 @@ def _speak_matched(spec: ClipSpec, tts: TtsFamily, trim_top_db: float) -> tuple[
         audio = match_spectrum(resample(audio, rate, real_rate), real, real_rate, strength)
         rate = real_rate
     if spec.channel:
-        audio, rate = apply_source_channel(audio, rate, spec.channel, np.random.default_rng((spec.seed, _CHANNEL_STREAM)))
+        audio, rate = apply_source_channel(
+            audio, rate, spec.channel, np.random.default_rng((spec.seed, _CHANNEL_STREAM))
+        )
     return audio, rate
 
 
@@ -91,7 +93,9 @@ def make_clip(spec: ClipSpec, chain: ChainConfig, out_dir: str) -> dict:
         # make a clip's bytes depend on the thread count, and resumed builds must be identical
         with threadpool_limits(limits=1):
             samples, rate = generate_audio(spec, chain.sample_rate_hz, chain.trim_top_db)
-            if isinstance(FAMILIES.get(spec.family), CopyFamily) and spec.channel:  # a vocoder can leak above its input's band
+            if (
+                isinstance(FAMILIES.get(spec.family), CopyFamily) and spec.channel
+            ):  # a vocoder can leak above its input's band
                 samples, rate = band_limit(samples, rate, spec.channel)
             pcm, choices = process(samples, rate, chain, spec.seed)
     except SkipClip as exc:
@@ -106,5 +110,9 @@ def make_clip(spec: ClipSpec, chain: ChainConfig, out_dir: str) -> dict:
             os.fsync(fh.fileno())
 
     atomic_write(target, _write)
-    return {"clip_id": spec.clip_id, "status": "done",
-            "duration_seconds": round(len(pcm) / chain.sample_rate_hz, 4), "choices": choices}
+    return {
+        "clip_id": spec.clip_id,
+        "status": "done",
+        "duration_seconds": round(len(pcm) / chain.sample_rate_hz, 4),
+        "choices": choices,
+    }

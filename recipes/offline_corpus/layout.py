@@ -26,8 +26,7 @@ import numpy as np
 
 from wavguard.errors import ConfigError
 
-__all__ = ["Roles", "assign_splits", "partition", "spread", "allocate_reals", "seeded_rng",
-           "source_reserve", "usable"]
+__all__ = ["Roles", "assign_splits", "partition", "spread", "allocate_reals", "seeded_rng", "source_reserve", "usable"]
 
 
 def seeded_rng(seed: int, *names: str) -> np.random.Generator:
@@ -58,8 +57,10 @@ def assign_splits(splits: Mapping[str, Mapping], speaker_keys: Iterable[str]) ->
         for pattern in patterns:
             hits = fnmatch.filter(keys, pattern)
             if not hits:
-                raise ConfigError(f"splits.{name}.speakers: {pattern!r} matches no speaker key "
-                                  f"(keys look like {keys[:3]} ...; see readers/)")
+                raise ConfigError(
+                    f"splits.{name}.speakers: {pattern!r} matches no speaker key "
+                    f"(keys look like {keys[:3]} ...; see readers/)"
+                )
             chosen.update(hits)
         for pattern in split.get("exclude") or []:
             chosen -= set(fnmatch.filter(keys, pattern))

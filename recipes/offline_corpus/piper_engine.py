@@ -69,8 +69,12 @@ def seeded_model(model_bytes: bytes) -> bytes:
         nodes += [
             helper.make_node("Shape", [node.input[0]], [f"{name}_shape"]),
             helper.make_node("Shape", [f"{name}_shape"], [f"{name}_rank"]),
-            helper.make_node("ConstantOfShape", [f"{name}_rank"], [f"{name}_zeros"],
-                             value=helper.make_tensor("zero", TensorProto.INT64, [1], [0])),
+            helper.make_node(
+                "ConstantOfShape",
+                [f"{name}_rank"],
+                [f"{name}_zeros"],
+                value=helper.make_tensor("zero", TensorProto.INT64, [1], [0]),
+            ),
             helper.make_node("Slice", [name, f"{name}_zeros", f"{name}_shape"], [node.output[0]]),
         ]
     if k == 0:
@@ -122,8 +126,15 @@ class PiperSynth:
             ids += list(self.id_map[p]) + list(pad)
         return ids + list(self.id_map["$"])
 
-    def synthesize(self, text: str, language: str, seed: int, noise_scale: float = 0.667,
-                   length_scale: float = 1.0, noise_w_scale: float = 0.8) -> tuple[np.ndarray, int]:
+    def synthesize(
+        self,
+        text: str,
+        language: str,
+        seed: int,
+        noise_scale: float = 0.667,
+        length_scale: float = 1.0,
+        noise_w_scale: float = 0.8,
+    ) -> tuple[np.ndarray, int]:
         """Speak ``text`` (read as ``language``); returns (float32 samples, rate_hz)."""
         phonemes, _ = self.phonemes(text, language)
         if not phonemes:
@@ -131,8 +142,11 @@ class PiperSynth:
         ids = np.asarray([self.ids(phonemes)], dtype=np.int64)
         rng = np.random.default_rng(seed)
         frames = ids.shape[1] * _NOISE_FRAMES_PER_PHONEME_ID
-        feeds = {"input": ids, "input_lengths": np.asarray([ids.shape[1]], dtype=np.int64),
-                 "scales": np.asarray([noise_scale, length_scale, noise_w_scale], dtype=np.float32)}
+        feeds = {
+            "input": ids,
+            "input_lengths": np.asarray([ids.shape[1]], dtype=np.int64),
+            "scales": np.asarray([noise_scale, length_scale, noise_w_scale], dtype=np.float32),
+        }
         for name in self._noise_inputs:
             feeds[name] = rng.standard_normal((1, _NOISE_CHANNELS, frames), dtype=np.float32)
         audio = self.session.run(None, feeds)[0]

@@ -35,8 +35,18 @@ from wavguard.errors import ConfigError
 from . import layout
 from .families import FAMILIES, CopyFamily, TtsFamily
 
-__all__ = ["ClipSpec", "COPY_FAMILIES", "TTS_FAMILIES", "TTS_LANGUAGES", "load_config", "allocate", "clip_seed",
-           "make_plan", "plan_fingerprint", "split_variants"]
+__all__ = [
+    "ClipSpec",
+    "COPY_FAMILIES",
+    "TTS_FAMILIES",
+    "TTS_LANGUAGES",
+    "load_config",
+    "allocate",
+    "clip_seed",
+    "make_plan",
+    "plan_fingerprint",
+    "split_variants",
+]
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 
@@ -230,8 +240,15 @@ def _clips_by_speaker(clips: dict[str, list], min_seconds: float) -> tuple[dict[
     return by_key, family_of
 
 
-def _real_roles(split_name: str, split_clips: list, by_key: dict[str, list], family_of: dict[str, str],
-                copy_share: dict[str, float], real_per_split: int | None, seed: int) -> dict[tuple[str, str], layout.Roles]:
+def _real_roles(
+    split_name: str,
+    split_clips: list,
+    by_key: dict[str, list],
+    family_of: dict[str, str],
+    copy_share: dict[str, float],
+    real_per_split: int | None,
+    seed: int,
+) -> dict[tuple[str, str], layout.Roles]:
     """Each (speaker key, language) unit's clips cut into bona fide examples and vocoder sources.
 
     A unit keeps back a share of its clips as sources that grows with its language's copy-synthesis
@@ -246,14 +263,17 @@ def _real_roles(split_name: str, split_clips: list, by_key: dict[str, list], fam
         wanted = caps
     else:
         wanted = _wanted_reals(caps, family_of, real_per_split, layout.seeded_rng(seed, split_name, "allocate"))
-    roles = {u: layout.partition(unit_clips[u], copy_share[u[1]], wanted[u], layout.seeded_rng(seed, "roles", *u))
-             for u in units}
+    roles = {
+        u: layout.partition(unit_clips[u], copy_share[u[1]], wanted[u], layout.seeded_rng(seed, "roles", *u))
+        for u in units
+    }
     _keep_a_vocoder_source(split_name, roles, copy_share)
     return roles
 
 
-def _wanted_reals(caps: dict[tuple[str, str], int], family_of: dict[str, str], real_per_split: int,
-                  rng: np.random.Generator) -> dict[tuple[str, str], int]:
+def _wanted_reals(
+    caps: dict[tuple[str, str], int], family_of: dict[str, str], real_per_split: int, rng: np.random.Generator
+) -> dict[tuple[str, str], int]:
     """Bona fide clips per unit: ``real_per_split`` even over reader families, then keys
     (:func:`layout.allocate_reals`), then a key's languages (:func:`layout.spread`), each capped."""
     key_caps: dict[str, dict[str, int]] = {}
@@ -264,12 +284,18 @@ def _wanted_reals(caps: dict[tuple[str, str], int], family_of: dict[str, str], r
     wanted: dict[tuple[str, str], int] = {}
     for key, n in sorted(per_key.items()):
         mine = {u: cap for u, cap in caps.items() if u[0] == key}
-        wanted.update({tuple(k.split("\t")): v for k, v in
-                       layout.spread(n, {"\t".join(u): c for u, c in mine.items()}, rng).items()})
+        wanted.update(
+            {
+                tuple(k.split("\t")): v
+                for k, v in layout.spread(n, {"\t".join(u): c for u, c in mine.items()}, rng).items()
+            }
+        )
     return wanted
 
 
-def _keep_a_vocoder_source(split_name: str, roles: dict[tuple[str, str], layout.Roles], copy_share: dict[str, float]) -> None:
+def _keep_a_vocoder_source(
+    split_name: str, roles: dict[tuple[str, str], layout.Roles], copy_share: dict[str, float]
+) -> None:
     """A language whose fakes are all copy-synthesis must keep one vocoder source: when none was kept,
     the unit with the most bona fide clips gives its last one (in place)."""
     units = sorted(roles)
@@ -278,33 +304,56 @@ def _keep_a_vocoder_source(split_name: str, roles: dict[tuple[str, str], layout.
         if mine and copy_share[lang] >= 1.0 and not any(roles[u].sources for u in units if u[1] == lang):
             donor = max(mine, key=lambda u: (len(roles[u].bonafide), u))
             if len(roles[donor].bonafide) < 2:
-                raise ConfigError(f"splits.{split_name}: {lang} has too few clips for both a real example and "
-                                  "a vocoder source; give it more speakers or move it")
+                raise ConfigError(
+                    f"splits.{split_name}: {lang} has too few clips for both a real example and "
+                    "a vocoder source; give it more speakers or move it"
+                )
             r = roles[donor]
             roles[donor] = layout.Roles(r.bonafide[:-1], [r.bonafide[-1], *r.sources], r.cap)
 
 
 def _real_spec(clip, split_name: str, seed: int) -> ClipSpec:
     uid = clip.clip_id.replace("/", "-")
-    return ClipSpec(uid, split_name, "real", "bonafide", "bonafide", clip.speaker, clip.language, clip.text, uid,
-                    str(clip.path), "", clip_seed(seed, uid), {}, clip.channel, clip.source, clip.speaker_reliability)
+    return ClipSpec(
+        uid,
+        split_name,
+        "real",
+        "bonafide",
+        "bonafide",
+        clip.speaker,
+        clip.language,
+        clip.text,
+        uid,
+        str(clip.path),
+        "",
+        clip_seed(seed, uid),
+        {},
+        clip.channel,
+        clip.source,
+        clip.speaker_reliability,
+    )
 
 
 # ---------------------------------------------------------------- fakes
 
 
-def _families_by_language(split_name: str, split: dict, config: dict,
-                          texts: dict[str, list]) -> dict[str, dict[str, float]]:
+def _families_by_language(
+    split_name: str, split: dict, config: dict, texts: dict[str, list]
+) -> dict[str, dict[str, float]]:
     """language -> {family: weight} of the split's families that can make its fakes: copy-synthesis
     always, a TTS family where it speaks the language and the split holds a text in it."""
     weights = {f: float(w) for f, w in split["families"].items() if float(w) > 0}
     able: dict[str, dict[str, float]] = {}
     for lang in texts:
-        able[lang] = {f: w for f, w in weights.items() if _is_copy(f) or
-                      (texts[lang] and _can_speak(f, lang, split_variants(config, split, f)))}
+        able[lang] = {
+            f: w
+            for f, w in weights.items()
+            if _is_copy(f) or (texts[lang] and _can_speak(f, lang, split_variants(config, split, f)))
+        }
         if not any(_is_copy(f) for f in able[lang]) and not texts[lang]:
-            raise ConfigError(f"splits.{split_name}: no family can make {lang} fakes (no copy-synthesis family, "
-                              "no text)")
+            raise ConfigError(
+                f"splits.{split_name}: no family can make {lang} fakes (no copy-synthesis family, no text)"
+            )
     return able
 
 
@@ -319,8 +368,16 @@ def _copy_share(able: dict[str, float]) -> float:
     return sum(w for f, w in able.items() if _is_copy(f)) / total if total else 0.0
 
 
-def _fake_specs(split_name: str, split: dict, config: dict, reals: list, roles: dict[tuple[str, str], layout.Roles],
-                able: dict[str, dict[str, float]], texts: dict[str, list], seed: int) -> list[ClipSpec]:
+def _fake_specs(
+    split_name: str,
+    split: dict,
+    config: dict,
+    reals: list,
+    roles: dict[tuple[str, str], layout.Roles],
+    able: dict[str, dict[str, float]],
+    texts: dict[str, list],
+    seed: int,
+) -> list[ClipSpec]:
     """The split's fakes: per language ``fakes_per_real`` times its real clips, shared between the
     families of ``able`` by weight; numbered in one sequence over the split."""
     real_by_lang = {lang: [c for c in reals if c.language == lang] for lang in able}
@@ -330,8 +387,12 @@ def _fake_specs(split_name: str, split: dict, config: dict, reals: list, roles: 
     for lang, count in per_language.items():
         counts = allocate(count, able[lang])
         n_copy = sum(n for f, n in counts.items() if _is_copy(f))
-        sources = _source_list(roles, [u for u in sorted(roles) if u[1] == lang], n_copy,
-                               layout.seeded_rng(seed, split_name, lang, "sources"))
+        sources = _source_list(
+            roles,
+            [u for u in sorted(roles) if u[1] == lang],
+            n_copy,
+            layout.seeded_rng(seed, split_name, lang, "sources"),
+        )
         if n_copy and not sources:
             raise ConfigError(f"splits.{split_name}: no {lang} clip left as a vocoder source")
         used = 0
@@ -339,20 +400,39 @@ def _fake_specs(split_name: str, split: dict, config: dict, reals: list, roles: 
             rng = layout.seeded_rng(seed, split_name, lang, family)
             variants = split_variants(config, split, family)
             if _is_copy(family):
-                made = _copy_fakes(sources[used: used + n], variants, rng)
+                made = _copy_fakes(sources[used : used + n], variants, rng)
                 used += n
             else:
                 made = _tts_fakes(family, lang, n, real_by_lang[lang], texts[lang], config, variants, rng)
             for src, variant, speaker, params, text, text_id, reliability in made:
                 clip_id = f"{split_name}-{family}-{len(specs) + 1:05d}--{src.clip_id.replace('/', '-')}"
-                specs.append(ClipSpec(clip_id, split_name, "fake", family, f"{family}/{variant}", speaker, lang,
-                                      text, src.clip_id.replace("/", "-"), str(src.path), variant,
-                                      clip_seed(seed, clip_id), params, src.channel, src.source, reliability, text_id))
+                specs.append(
+                    ClipSpec(
+                        clip_id,
+                        split_name,
+                        "fake",
+                        family,
+                        f"{family}/{variant}",
+                        speaker,
+                        lang,
+                        text,
+                        src.clip_id.replace("/", "-"),
+                        str(src.path),
+                        variant,
+                        clip_seed(seed, clip_id),
+                        params,
+                        src.channel,
+                        src.source,
+                        reliability,
+                        text_id,
+                    )
+                )
     return specs
 
 
-def _source_list(roles: dict[tuple[str, str], layout.Roles], units: list[tuple[str, str]], count: int,
-                 rng: np.random.Generator) -> list:
+def _source_list(
+    roles: dict[tuple[str, str], layout.Roles], units: list[tuple[str, str]], count: int, rng: np.random.Generator
+) -> list:
     """``count`` vocoder sources for one language, spread over its keys in proportion to their bona fide
     clips (capped by each key's sources, the rest from keys with more); cycled when all are used."""
     if count <= 0:
@@ -393,12 +473,22 @@ def _copy_fakes(sources: list, variants: Any, rng: np.random.Generator) -> list[
     """(source, variant, speaker, params, text, text_id, reliability) of a copy-synthesis family's fakes:
     one per vocoder source, the variants taken in turn from a seeded order. The fake keeps the real voice."""
     order = _shuffled(list(variants), rng)
-    return [(src, order[k % len(order)], src.speaker, {}, src.text, "", src.speaker_reliability)
-            for k, src in enumerate(sources)]
+    return [
+        (src, order[k % len(order)], src.speaker, {}, src.text, "", src.speaker_reliability)
+        for k, src in enumerate(sources)
+    ]
 
 
-def _tts_fakes(family: str, lang: str, n: int, paired_pool: list, texts: list, config: dict, variants: Any,
-               rng: np.random.Generator) -> list[tuple]:
+def _tts_fakes(
+    family: str,
+    lang: str,
+    n: int,
+    paired_pool: list,
+    texts: list,
+    config: dict,
+    variants: Any,
+    rng: np.random.Generator,
+) -> list[tuple]:
     """As :func:`_copy_fakes` for a TTS family: ``n`` fakes paired in turn with the language's bona fide
     clips (seeded order), each reading its paired clip's text or one near it in duration."""
     mine = _shuffled(paired_pool, rng)
@@ -411,7 +501,9 @@ def _tts_fakes(family: str, lang: str, n: int, paired_pool: list, texts: list, c
     return out
 
 
-def _tts(family: str, language: str, k: int, config: dict, variants: Any, rng: np.random.Generator) -> tuple[str, str, dict]:
+def _tts(
+    family: str, language: str, k: int, config: dict, variants: Any, rng: np.random.Generator
+) -> tuple[str, str, dict]:
     """(variant, speaker, params) of the k-th clip of a TTS family in one split and language.
 
     The family draws its voice and settings (:attr:`families.TtsFamily.draw`) after these two:
@@ -420,8 +512,10 @@ def _tts(family: str, language: str, k: int, config: dict, variants: Any, rng: n
     """
     jitter = config.get("tts_duration_ratio", [1.0, 1.0])
     match = config.get("tts_channel_match", [0.0, 0.0])
-    ratio = {"duration_ratio": round(float(rng.uniform(*jitter)), 3),
-             "channel_match": round(float(rng.uniform(*match)), 3)}
+    ratio = {
+        "duration_ratio": round(float(rng.uniform(*jitter)), 3),
+        "channel_match": round(float(rng.uniform(*match)), 3),
+    }
     variant, speaker, params = FAMILIES[family].draw(language, k, variants, rng)
     return variant, speaker, {**params, **ratio}
 

@@ -102,24 +102,46 @@ def _equalise(x: np.ndarray, rate_hz: int, config: ChainConfig, rng: np.random.G
 
     if rng.random() < config.lowpass_probability:
         cutoff, order = float(rng.uniform(*config.lowpass_cutoff_hz)), int(rng.choice([12, 24]))
-        x = LowPassFilter(min_cutoff_freq=cutoff, max_cutoff_freq=cutoff, min_rolloff=order, max_rolloff=order,
-                          zero_phase=False, p=1.0)(x, rate_hz)
+        x = LowPassFilter(
+            min_cutoff_freq=cutoff,
+            max_cutoff_freq=cutoff,
+            min_rolloff=order,
+            max_rolloff=order,
+            zero_phase=False,
+            p=1.0,
+        )(x, rate_hz)
         choices["lowpass"] = [round(cutoff), order]
     if rng.random() < config.shelf_probability:
         center, gain = float(rng.uniform(*config.shelf_center_hz)), float(rng.uniform(*config.shelf_gain_db))
-        x = HighShelfFilter(min_center_freq=center, max_center_freq=center, min_gain_db=gain, max_gain_db=gain,
-                            min_q=0.7, max_q=0.7, p=1.0)(x, rate_hz)
+        x = HighShelfFilter(
+            min_center_freq=center,
+            max_center_freq=center,
+            min_gain_db=gain,
+            max_gain_db=gain,
+            min_q=0.7,
+            max_q=0.7,
+            p=1.0,
+        )(x, rate_hz)
         choices["high_shelf"] = [round(center), round(gain, 2)]
     return x.astype(np.float32)
 
 
-def _limit(x: np.ndarray, rate_hz: int, threshold_dbfs: float, attack_seconds: float, release_seconds: float) -> np.ndarray:
+def _limit(
+    x: np.ndarray, rate_hz: int, threshold_dbfs: float, attack_seconds: float, release_seconds: float
+) -> np.ndarray:
     """Look-ahead peak limiter (audiomentations ``Limiter``) at an absolute threshold."""
     from audiomentations import Limiter
 
-    return Limiter(min_threshold_db=threshold_dbfs, max_threshold_db=threshold_dbfs, min_attack=attack_seconds,
-                   max_attack=attack_seconds, min_release=release_seconds, max_release=release_seconds,
-                   threshold_mode="absolute", p=1.0)(x.astype(np.float32), rate_hz)
+    return Limiter(
+        min_threshold_db=threshold_dbfs,
+        max_threshold_db=threshold_dbfs,
+        min_attack=attack_seconds,
+        max_attack=attack_seconds,
+        min_release=release_seconds,
+        max_release=release_seconds,
+        threshold_mode="absolute",
+        p=1.0,
+    )(x.astype(np.float32), rate_hz)
 
 
 def _codec(x: np.ndarray, rate_hz: int, codec: str, quality: float) -> np.ndarray:
@@ -182,7 +204,10 @@ def process(samples: np.ndarray, rate_hz: int, config: ChainConfig, seed: int) -
     target = rng.uniform(*config.target_rms_dbfs)
     x = x * 10 ** ((target - _rms_dbfs(x)) / 20)
     crest = float(rng.uniform(*config.limiter_crest_db))
-    attack, release = float(rng.uniform(*config.limiter_attack_seconds)), float(rng.uniform(*config.limiter_release_seconds))
+    attack, release = (
+        float(rng.uniform(*config.limiter_attack_seconds)),
+        float(rng.uniform(*config.limiter_release_seconds)),
+    )
     threshold = min(target + crest, 20 * np.log10(config.peak_limit))
     x = _limit(x, sr, threshold, attack, release)
     x = x * 10 ** ((target - _rms_dbfs(x)) / 20)  # the limiter lowers the RMS of peaky clips more,

@@ -37,8 +37,15 @@ def main(argv: list[str] | None = None) -> int:
 
     t = _step("1/5 corpus: real speech from Debian packages, fakes from open TTS engines and vocoders")
     corpus = out / "corpus"
-    cmd = [sys.executable, "-m", "recipes.offline_corpus.build", "--output", str(corpus),
-           "--real-per-split", str(args.real_per_split)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "recipes.offline_corpus.build",
+        "--output",
+        str(corpus),
+        "--real-per-split",
+        str(args.real_per_split),
+    ]
     subprocess.run(cmd, check=True, cwd=Path(__file__).resolve().parents[2])
     print(f"corpus ready in {time.perf_counter() - t:.0f} s: {corpus / 'manifest.csv'}")
 
@@ -48,8 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     backbone = offline_whisper("base")
     print(f"backbone at {backbone} ({time.perf_counter() - t:.0f} s)")
 
-    t = _step("3/5 fine-tune with recipes/offline_corpus/train.yaml (the released detector's recipe): Whisper-base "
-              "encoder (first 4 layers) + LoRA + CNN head; validation picks the epoch, calibration, threshold")
+    t = _step(
+        "3/5 fine-tune with recipes/offline_corpus/train.yaml (the released detector's recipe): Whisper-base "
+        "encoder (first 4 layers) + LoRA + CNN head; validation picks the epoch, calibration, threshold"
+    )
     import yaml
 
     from wavguard.data import load_manifest
@@ -57,8 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     from wavguard.training.overrides import apply_overrides
 
     splits = load_manifest(corpus / "manifest.csv")
-    overrides = [f"output_dir={out / 'train'}", f"cache_dir={out / 'feature-cache'}", f"seed={args.seed}",
-                 "log_every_steps=20"]
+    overrides = [
+        f"output_dir={out / 'train'}",
+        f"cache_dir={out / 'feature-cache'}",
+        f"seed={args.seed}",
+        "log_every_steps=20",
+    ]
     if args.epochs is not None:
         overrides.append(f"epochs={args.epochs}")
     if args.mode is not None:
@@ -67,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     settings.update(train_data=splits["train"], validation_data=splits["validation"])
     config = TrainConfig.from_dict(settings)
     result = train(config)
-    print(f"best epoch {result.best_epoch}, validation EER {100 * result.best_eer:.1f}% ({time.perf_counter() - t:.0f} s)")
+    print(
+        f"best epoch {result.best_epoch}, validation EER {100 * result.best_eer:.1f}% ({time.perf_counter() - t:.0f} s)"
+    )
 
     t = _step("4/5 evaluate on the test split (unseen speakers, channels and generator families)")
     from wavguard import Detector
@@ -75,26 +90,40 @@ def main(argv: list[str] | None = None) -> int:
     from wavguard.evaluation.report import write_report
 
     detector = Detector.from_pretrained(result.best_dir)
-    evaluation = evaluate_detector(detector, splits["test"], group_columns=("family", "attack"), store_metrics=True,
-                                   bootstrap_resamples=200, progress=True)
+    evaluation = evaluate_detector(
+        detector,
+        splits["test"],
+        group_columns=("family", "attack"),
+        store_metrics=True,
+        bootstrap_resamples=200,
+        progress=True,
+    )
     report = write_report(evaluation, out / "report")
     m = evaluation.metrics
-    print(f"test EER {100 * m['eer']:.1f}% (95% CI {100 * m['eer_ci95'][0]:.1f}-{100 * m['eer_ci95'][1]:.1f}), "
-          f"ROC AUC {m['roc_auc']:.3f}; report: {report} ({time.perf_counter() - t:.0f} s)")
+    print(
+        f"test EER {100 * m['eer']:.1f}% (95% CI {100 * m['eer_ci95'][0]:.1f}-{100 * m['eer_ci95'][1]:.1f}), "
+        f"ROC AUC {m['roc_auc']:.3f}; report: {report} ({time.perf_counter() - t:.0f} s)"
+    )
     from wavguard.metrics import metrics_by_attack
 
     # each generator family's fakes against all real clips (the ASVspoof convention)
-    for family, summary in metrics_by_attack(evaluation.labels, evaluation.scores, evaluation.columns["family"]).items():
+    for family, summary in metrics_by_attack(
+        evaluation.labels, evaluation.scores, evaluation.columns["family"]
+    ).items():
         print(f"  {family:12s} EER {100 * summary['eer']:.1f}%")
 
     _step("5/5 save and score a few test files")
     saved = detector.save_pretrained(out / "detector")
     print(f"detector saved to {saved} (load it with Detector.from_pretrained)")
     test = splits["test"]
-    picks = [i for i in range(len(test)) if test[i]["label"] == 0][:2] + [i for i in range(len(test)) if test[i]["label"] == 1][:2]
+    picks = [i for i in range(len(test)) if test[i]["label"] == 0][:2] + [
+        i for i in range(len(test)) if test[i]["label"] == 1
+    ][:2]
     for pred, i in zip(detector.predict([test[i]["audio"]["path"] for i in picks]), picks):
         truth = "fake" if test[i]["label"] == 1 else "real"
-        print(f"  {os.path.basename(pred.source):40s} score {pred.score:.3f} -> {pred.label:4s} (truly {truth}, {test[i]['attack']})")
+        print(
+            f"  {os.path.basename(pred.source):40s} score {pred.score:.3f} -> {pred.label:4s} (truly {truth}, {test[i]['attack']})"
+        )
     print(f"\ndone in {(time.perf_counter() - started) / 60:.1f} minutes")
     return 0
 

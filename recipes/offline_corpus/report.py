@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from collections import Counter
 
-__all__ = ["language_table", "balance_problems", "count_table", "channel_table", "family_table", "coverage",
-           "coverage_text", "SPLIT_ORDER", "MIN_SPEAKERS", "MIN_LANGUAGES"]
+__all__ = [
+    "language_table",
+    "balance_problems",
+    "count_table",
+    "channel_table",
+    "family_table",
+    "coverage",
+    "coverage_text",
+    "SPLIT_ORDER",
+    "MIN_SPEAKERS",
+    "MIN_LANGUAGES",
+]
 
 #: Targets of issue 14 for the whole corpus: real speaker keys and real languages.
 MIN_SPEAKERS = 30
@@ -39,15 +49,20 @@ def _shares(rows: list[dict]) -> dict[str, dict[str, dict[str, float]]]:
 
 def language_table(rows: list[dict]) -> str:
     """Markdown table: per split and language, real and fake counts, shares and their gap in points."""
-    lines = ["| split | language | real | fake | real % | fake % | gap (points) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| split | language | real | fake | real % | fake % | gap (points) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     shares = _shares(rows)
     for split in _splits(rows):
         counts = Counter((r["label"], r["language"]) for r in rows if r["split"] == split)
         languages = sorted({lang for _, lang in counts})
         for lang in languages:
             real, fake = shares[split]["real"].get(lang, 0.0), shares[split]["fake"].get(lang, 0.0)
-            lines.append(f"| {split} | {lang} | {counts[('real', lang)]} | {counts[('fake', lang)]} | "
-                         f"{real:.1f} | {fake:.1f} | {abs(real - fake):.1f} |")
+            lines.append(
+                f"| {split} | {lang} | {counts[('real', lang)]} | {counts[('fake', lang)]} | "
+                f"{real:.1f} | {fake:.1f} | {abs(real - fake):.1f} |"
+            )
     return "\n".join(lines)
 
 
@@ -64,8 +79,10 @@ def balance_problems(rows: list[dict], tolerance_points: float) -> list[str]:
         for lang in sorted(set(by_label["real"]) | set(by_label["fake"])):
             real, fake = by_label["real"].get(lang, 0.0), by_label["fake"].get(lang, 0.0)
             if abs(real - fake) > tolerance_points:
-                problems.append(f"{split}/{lang}: {real:.1f}% of real vs {fake:.1f}% of fake clips "
-                                f"(gap {abs(real - fake):.1f} > {tolerance_points} points)")
+                problems.append(
+                    f"{split}/{lang}: {real:.1f}% of real vs {fake:.1f}% of fake clips "
+                    f"(gap {abs(real - fake):.1f} > {tolerance_points} points)"
+                )
     return problems
 
 
@@ -79,12 +96,14 @@ def count_table(rows: list[dict]) -> str:
     lines = ["| split | class | language | family | clips | minutes |", "| --- | --- | --- | --- | --- | --- |"]
     for key in sorted(counts, key=lambda k: (order.get(k[0], 9), k[1] != "real", k[2], k[3])):
         lines.append(f"| {' | '.join(key)} | {counts[key]} | {seconds[key] / 60:.1f} |")
-    families = {s: {r['family'] for r in rows if r['split'] == s and r['label'] == 'fake'} for s in _splits(rows)}
+    families = {s: {r["family"] for r in rows if r["split"] == s and r["label"] == "fake"} for s in _splits(rows)}
     train = families.get("train", set())
     others = set().union(*[f for s, f in families.items() if s != "test"]) if families else set()
     lines.append("")
-    lines.append(f"families held out of train: validation {sorted(families.get('validation', set()) - train)}, "
-                 f"test {sorted(families.get('test', set()) - train)}; test only: {sorted(families.get('test', set()) - others)}")
+    lines.append(
+        f"families held out of train: validation {sorted(families.get('validation', set()) - train)}, "
+        f"test {sorted(families.get('test', set()) - train)}; test only: {sorted(families.get('test', set()) - others)}"
+    )
     return "\n".join(lines)
 
 
@@ -93,8 +112,9 @@ def coverage(rows: list[dict]) -> dict[str, dict[str, list[str]]]:
     out = {}
     for name in ["all", *_splits(rows)]:
         real = [r for r in rows if r["label"] == "real" and name in ("all", r["split"])]
-        out[name] = {col: sorted({r.get(col, "") for r in real} - {""})
-                     for col in ("speaker", "language", "channel", "source")}
+        out[name] = {
+            col: sorted({r.get(col, "") for r in real} - {""}) for col in ("speaker", "language", "channel", "source")
+        }
     return out
 
 
@@ -103,13 +123,17 @@ def coverage_text(rows: list[dict]) -> str:
     cov = coverage(rows)
     lines = ["| split | real speaker keys | languages | channels | sources |", "| --- | --- | --- | --- | --- |"]
     for name, c in cov.items():
-        lines.append(f"| {name} | {len(c['speaker'])} | {len(c['language'])} ({', '.join(c['language'])}) | "
-                     f"{len(c['channel'])} | {len(c['source'])} |")
+        lines.append(
+            f"| {name} | {len(c['speaker'])} | {len(c['language'])} ({', '.join(c['language'])}) | "
+            f"{len(c['channel'])} | {len(c['source'])} |"
+        )
     total = cov["all"]
     ok = len(total["speaker"]) >= MIN_SPEAKERS and len(total["language"]) >= MIN_LANGUAGES
     lines.append("")
-    lines.append(f"{len(total['speaker'])} real speaker keys (target >= {MIN_SPEAKERS}) in {len(total['language'])} "
-                 f"languages (target >= {MIN_LANGUAGES}): {'met' if ok else 'NOT met'}.")
+    lines.append(
+        f"{len(total['speaker'])} real speaker keys (target >= {MIN_SPEAKERS}) in {len(total['language'])} "
+        f"languages (target >= {MIN_LANGUAGES}): {'met' if ok else 'NOT met'}."
+    )
     return "\n".join(lines)
 
 
@@ -121,8 +145,10 @@ def channel_table(rows: list[dict]) -> str:
         totals = Counter(r["label"] for r in rows if r["split"] == split)
         for channel in sorted({c for _, c in counts}):
             real, fake = counts[("real", channel)], counts[("fake", channel)]
-            lines.append(f"| {split} | {channel or '-'} | {real} | {fake} | {100 * real / max(1, totals['real']):.1f} | "
-                         f"{100 * fake / max(1, totals['fake']):.1f} |")
+            lines.append(
+                f"| {split} | {channel or '-'} | {real} | {fake} | {100 * real / max(1, totals['real']):.1f} | "
+                f"{100 * fake / max(1, totals['fake']):.1f} |"
+            )
     return "\n".join(lines)
 
 
@@ -137,11 +163,17 @@ def family_table(rows: list[dict]) -> str:
         lines.append(f"| **{family}** | " + " | ".join(str(fam[s]) for s in splits) + f" | **{sum(fam.values())}** |")
         if 1 < len(attacks) <= _MAX_VARIANT_ROWS:  # checkpoints, modes, voices; not espeak-ng's language x voice
             for attack in attacks:
-                lines.append(f"| {attack} | " + " | ".join(str(counts[(attack, s)]) for s in splits)
-                             + f" | {sum(counts[(attack, s)] for s in splits)} |")
+                lines.append(
+                    f"| {attack} | "
+                    + " | ".join(str(counts[(attack, s)]) for s in splits)
+                    + f" | {sum(counts[(attack, s)] for s in splits)} |"
+                )
     attacks = {s: {r["attack"] for r in rows if r["split"] == s and r["label"] == "fake"} for s in splits}
     train = attacks.get("train", set())
     seen = set().union(*[a for s, a in attacks.items() if s != "test"]) if attacks else set()
-    lines += ["", f"held out of train: validation {sorted(attacks.get('validation', set()) - train)}; "
-              f"test only: {sorted(attacks.get('test', set()) - seen)}"]
+    lines += [
+        "",
+        f"held out of train: validation {sorted(attacks.get('validation', set()) - train)}; "
+        f"test only: {sorted(attacks.get('test', set()) - seen)}",
+    ]
     return "\n".join(lines)

@@ -34,9 +34,13 @@ def shortcut_check(paths: list[str], labels: list[int], splits: list[str], folds
         idx = np.flatnonzero(s == n)
         sub = audit_features([rows[i] for i in idx], list(y[idx]), cv_folds=folds, seed=seed)
         per[n] = {"combined_auc": sub.combined_auc, "feature_auc": sub.feature_auc}
-    return {"engine": "wavguard.evaluation.audit", "combined_auc": report.combined_auc, "feature_auc": report.feature_auc,
-            "per_split": {n: per[n]["combined_auc"] for n in names},
-            "per_split_feature_auc": {n: per[n]["feature_auc"] for n in names}}
+    return {
+        "engine": "wavguard.evaluation.audit",
+        "combined_auc": report.combined_auc,
+        "feature_auc": report.feature_auc,
+        "per_split": {n: per[n]["combined_auc"] for n in names},
+        "per_split_feature_auc": {n: per[n]["feature_auc"] for n in names},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,8 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.manifest).parent
     with open(args.manifest, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    result = shortcut_check([str(root / r["path"]) for r in rows], [int(r["label"] == "fake") for r in rows],
-                            [r["split"] for r in rows], args.folds, args.seed)
+    result = shortcut_check(
+        [str(root / r["path"]) for r in rows],
+        [int(r["label"] == "fake") for r in rows],
+        [r["split"] for r in rows],
+        args.folds,
+        args.seed,
+    )
     print(json.dumps(result, indent=2))
     return 0
 

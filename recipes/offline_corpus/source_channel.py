@@ -49,8 +49,15 @@ from wavguard.audio import resample
 
 from .postprocess import _reverb
 
-__all__ = ["SourceChannel", "CHANNELS", "apply_source_channel", "band_limit", "mulaw_encode", "mulaw_decode",
-           "MP3_CBR_16KBPS_COMPRESSION"]
+__all__ = [
+    "SourceChannel",
+    "CHANNELS",
+    "apply_source_channel",
+    "band_limit",
+    "mulaw_encode",
+    "mulaw_decode",
+    "MP3_CBR_16KBPS_COMPRESSION",
+]
 
 
 @dataclass(frozen=True)
@@ -68,23 +75,30 @@ class SourceChannel:
     description: str
 
 
-CHANNELS = {c.name: c for c in (
-    SourceChannel("studio_16k", None, "studio, 16 kHz wav (festvox-ru): identity"),
-    SourceChannel("game_vorbis_22k", 22050, "Ogg Vorbis at 22,050 Hz with in-game reverb (Fish Fillets)"),
-    SourceChannel("mp3_16kbps_11k", 11025, "MPEG-2.5 Layer III, 11,025 Hz, 16 kb/s (Flight of the Amazon Queen)"),
-    SourceChannel("pcm8_11k", 11025, "8-bit unsigned PCM at 11,025 Hz (Beneath a Steel Sky)"),
-    SourceChannel("telephone_8k", 8000, "8 kHz telephone prompts, G.711 mu-law (Asterisk)"),
-    SourceChannel("codec_test_8k", 8000, "8 kHz 16-bit codec test talkers (codec2-examples)"),
-    # The other channels the readers name (readers.CHANNELS), added with the v3 corpus that pairs fakes
-    # with every source. ``None`` for KTuberling: its rate varies per file (8-48 kHz), and a TTS fake
-    # already arrives at its paired clip's own rate (the spectrum matching resamples it there).
-    SourceChannel("game_vorbis_44k", 44100, "Ogg Vorbis at 44,100 Hz with in-game reverb (Fish Fillets, 130 cs clips)"),
-    SourceChannel("words_vorbis", None, "single words, Ogg Vorbis at the clip's rate (KTuberling)"),
-    SourceChannel("words_opus", None, "single words, Ogg Opus at the clip's rate (KTuberling, 48 kHz)"),
-    SourceChannel("words_pcm", None, "single words, 16-bit PCM at the clip's rate (KTuberling)"),
-    SourceChannel("radio_8k", 8000, "HF radio (SSB) receptions at 8 kHz: 300-2,700 Hz band, 16-bit (codec2-examples)"),
-    SourceChannel("codec_test_16k", 16000, "16 kHz 16-bit codec test talkers (codec2-examples)"),
-)}
+CHANNELS = {
+    c.name: c
+    for c in (
+        SourceChannel("studio_16k", None, "studio, 16 kHz wav (festvox-ru): identity"),
+        SourceChannel("game_vorbis_22k", 22050, "Ogg Vorbis at 22,050 Hz with in-game reverb (Fish Fillets)"),
+        SourceChannel("mp3_16kbps_11k", 11025, "MPEG-2.5 Layer III, 11,025 Hz, 16 kb/s (Flight of the Amazon Queen)"),
+        SourceChannel("pcm8_11k", 11025, "8-bit unsigned PCM at 11,025 Hz (Beneath a Steel Sky)"),
+        SourceChannel("telephone_8k", 8000, "8 kHz telephone prompts, G.711 mu-law (Asterisk)"),
+        SourceChannel("codec_test_8k", 8000, "8 kHz 16-bit codec test talkers (codec2-examples)"),
+        # The other channels the readers name (readers.CHANNELS), added with the v3 corpus that pairs fakes
+        # with every source. ``None`` for KTuberling: its rate varies per file (8-48 kHz), and a TTS fake
+        # already arrives at its paired clip's own rate (the spectrum matching resamples it there).
+        SourceChannel(
+            "game_vorbis_44k", 44100, "Ogg Vorbis at 44,100 Hz with in-game reverb (Fish Fillets, 130 cs clips)"
+        ),
+        SourceChannel("words_vorbis", None, "single words, Ogg Vorbis at the clip's rate (KTuberling)"),
+        SourceChannel("words_opus", None, "single words, Ogg Opus at the clip's rate (KTuberling, 48 kHz)"),
+        SourceChannel("words_pcm", None, "single words, 16-bit PCM at the clip's rate (KTuberling)"),
+        SourceChannel(
+            "radio_8k", 8000, "HF radio (SSB) receptions at 8 kHz: 300-2,700 Hz band, 16-bit (codec2-examples)"
+        ),
+        SourceChannel("codec_test_16k", 16000, "16 kHz 16-bit codec test talkers (codec2-examples)"),
+    )
+}
 #: Channels whose rate is the clip's own (``rate_hz`` None) but which still code the clip.
 _RATE_KEPT = {"words_vorbis", "words_opus", "words_pcm"}
 #: SSB voice band of the radio receptions (Hz).
@@ -179,8 +193,9 @@ def _channel(name: str) -> SourceChannel:
     return CHANNELS[name]
 
 
-def apply_source_channel(samples: np.ndarray, rate_hz: int, channel: str,
-                         rng: np.random.Generator) -> tuple[np.ndarray, int]:
+def apply_source_channel(
+    samples: np.ndarray, rate_hz: int, channel: str, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
     """Put one clip through the channel of a real source (see the module's table).
 
     Args:
@@ -208,8 +223,9 @@ def apply_source_channel(samples: np.ndarray, rate_hz: int, channel: str,
         x = _reverb(x, rate, float(rng.uniform(*_GAME_RT60_SECONDS)), float(rng.uniform(*_GAME_WET)), rng)
         x = _round_trip(x, rate, "OGG", "VORBIS", compression_level=float(rng.uniform(*_GAME_VORBIS_COMPRESSION)))
     elif channel == "mp3_16kbps_11k":
-        x = _round_trip(x, rate, "MP3", "MPEG_LAYER_III", compression_level=MP3_CBR_16KBPS_COMPRESSION,
-                        bitrate_mode="CONSTANT")
+        x = _round_trip(
+            x, rate, "MP3", "MPEG_LAYER_III", compression_level=MP3_CBR_16KBPS_COMPRESSION, bitrate_mode="CONSTANT"
+        )
     elif channel == "pcm8_11k":
         x = _pcm8(x)
     elif channel == "telephone_8k":
@@ -217,8 +233,11 @@ def apply_source_channel(samples: np.ndarray, rate_hz: int, channel: str,
     elif channel == "words_vorbis":
         x = _round_trip(x, rate, "OGG", "VORBIS", compression_level=float(rng.uniform(*_GAME_VORBIS_COMPRESSION)))
     elif channel == "words_opus":  # libsndfile's Opus takes 8/12/16/24/48 kHz; KTuberling's are 48 kHz
-        x = _round_trip(resample(x, rate, 48000), 48000, "OGG", "OPUS") if rate != 48000 else \
-            _round_trip(x, rate, "OGG", "OPUS")
+        x = (
+            _round_trip(resample(x, rate, 48000), 48000, "OGG", "OPUS")
+            if rate != 48000
+            else _round_trip(x, rate, "OGG", "OPUS")
+        )
         rate = 48000
     elif channel == "radio_8k":
         from scipy.signal import butter, sosfilt

@@ -17,8 +17,17 @@ import numpy as np
 
 from wavguard.errors import ConfigError
 
-__all__ = ["GriffinLimVariant", "WorldVariant", "LpcVariant", "GRIFFINLIM_VARIANTS", "WORLD_VARIANTS", "LPC_VARIANTS",
-           "griffinlim", "world", "lpc"]
+__all__ = [
+    "GriffinLimVariant",
+    "WorldVariant",
+    "LpcVariant",
+    "GRIFFINLIM_VARIANTS",
+    "WORLD_VARIANTS",
+    "LPC_VARIANTS",
+    "griffinlim",
+    "world",
+    "lpc",
+]
 
 
 @dataclass(frozen=True)

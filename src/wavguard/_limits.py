@@ -16,10 +16,24 @@ from typing import Any
 from .errors import ConfigError
 
 __all__ = [
-    "MAX_HEAD_CHANNELS", "MAX_HEAD_BLOCKS", "MAX_HEAD_KERNEL_SIZE", "MAX_HEAD_WEIGHTS", "MAX_NUM_LAYERS",
-    "MAX_WINDOW_SECONDS", "SAMPLE_RATE_RANGE_HZ", "MAX_SPECTROGRAM_CHANNELS", "MAX_SPECTROGRAM_BLOCKS",
-    "MAX_SPECTROGRAM_KERNEL_SIZE", "MAX_SPECTROGRAM_FILTERS", "MAX_STFT_WINDOW_SAMPLES", "MAX_SPECTROGRAM_WEIGHTS",
-    "MAX_CONFIG_DEPTH", "at_most", "nesting_depth", "check_sizes", "check_spectrogram_sizes",
+    "MAX_HEAD_CHANNELS",
+    "MAX_HEAD_BLOCKS",
+    "MAX_HEAD_KERNEL_SIZE",
+    "MAX_HEAD_WEIGHTS",
+    "MAX_NUM_LAYERS",
+    "MAX_WINDOW_SECONDS",
+    "SAMPLE_RATE_RANGE_HZ",
+    "MAX_SPECTROGRAM_CHANNELS",
+    "MAX_SPECTROGRAM_BLOCKS",
+    "MAX_SPECTROGRAM_KERNEL_SIZE",
+    "MAX_SPECTROGRAM_FILTERS",
+    "MAX_STFT_WINDOW_SAMPLES",
+    "MAX_SPECTROGRAM_WEIGHTS",
+    "MAX_CONFIG_DEPTH",
+    "at_most",
+    "nesting_depth",
+    "check_sizes",
+    "check_spectrogram_sizes",
 ]
 
 #: Bounds on what a config may ask for (the defaults in brackets). The head's conv blocks: channels
@@ -52,6 +66,7 @@ MAX_CONFIG_DEPTH = 32
 
 def at_most(name: str, value: float, limit: float, default: Any, unit: str = "") -> None:
     """Refuse ``value`` above ``limit``, naming the setting, both numbers and the default."""
+
     def show(x: float) -> str:
         return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
@@ -88,7 +103,9 @@ def check_sizes(config: Any) -> None:
     """
     low, high = SAMPLE_RATE_RANGE_HZ
     if not low <= config.sample_rate_hz <= high:
-        raise ConfigError(f"sample_rate_hz must be in {low}-{high} Hz (the decoder's range), got {config.sample_rate_hz}")
+        raise ConfigError(
+            f"sample_rate_hz must be in {low}-{high} Hz (the decoder's range), got {config.sample_rate_hz}"
+        )
     if config.num_layers is not None:
         at_most("num_layers", config.num_layers, MAX_NUM_LAYERS, "all of the backbone's")
     at_most("window_seconds", config.window_seconds, MAX_WINDOW_SECONDS, 4.0, " s")
@@ -98,19 +115,26 @@ def check_sizes(config: Any) -> None:
     at_most("head_kernel_size", config.head_kernel_size, MAX_HEAD_KERNEL_SIZE, 5)
     widths = [_REFERENCE_BACKBONE_WIDTH, *config.head_channels]
     weights = config.head_kernel_size * sum(a * b for a, b in zip(widths, widths[1:]))
-    at_most(f"the head's conv weights (head_channels={list(config.head_channels)}, head_kernel_size="
-             f"{config.head_kernel_size}, on a {_REFERENCE_BACKBONE_WIDTH}-wide backbone)", weights, MAX_HEAD_WEIGHTS,
-             "about 700,000")
+    at_most(
+        f"the head's conv weights (head_channels={list(config.head_channels)}, head_kernel_size="
+        f"{config.head_kernel_size}, on a {_REFERENCE_BACKBONE_WIDTH}-wide backbone)",
+        weights,
+        MAX_HEAD_WEIGHTS,
+        "about 700,000",
+    )
     if config.spectrogram:
         check_spectrogram_sizes(config.spectrogram, config.sample_rate_hz)
     for name in ("denoise", "spectrogram", "aasist", "metrics", "extra"):
         if nesting_depth(getattr(config, name)) > MAX_CONFIG_DEPTH - 1:
-            raise ConfigError(f"{name} is nested more than {MAX_CONFIG_DEPTH} levels deep; a config holds plain settings")
+            raise ConfigError(
+                f"{name} is nested more than {MAX_CONFIG_DEPTH} levels deep; a config holds plain settings"
+            )
 
 
 def check_spectrogram_sizes(settings: dict[str, Any], sample_rate_hz: int) -> None:
     """Bound the sizes ``spectrogram`` asks for; the rest is checked where the model is built
     (``wavguard.models.baseline.spectrogram_settings``)."""
+
     def number(key: str) -> float | None:
         value = settings.get(key)
         return float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else None
@@ -123,9 +147,13 @@ def check_spectrogram_sizes(settings: dict[str, Any], sample_rate_hz: int) -> No
             at_most(f"spectrogram.channels[{i}]", width, MAX_SPECTROGRAM_CHANNELS, "[16, 32, 32]")
         kernel = number("kernel_size") or 3.0
         at_most("spectrogram.kernel_size", kernel, MAX_SPECTROGRAM_KERNEL_SIZE, 3)
-        weights = sum(c_in * c_out * kernel ** 2 for c_in, c_out in zip([2.0] + widths, widths)) / 2
-        at_most(f"the spectrogram CNN's conv weights (channels={channels}, kernel_size={kernel:g})", weights,
-                 MAX_SPECTROGRAM_WEIGHTS, "about 15,000")
+        weights = sum(c_in * c_out * kernel**2 for c_in, c_out in zip([2.0] + widths, widths)) / 2
+        at_most(
+            f"the spectrogram CNN's conv weights (channels={channels}, kernel_size={kernel:g})",
+            weights,
+            MAX_SPECTROGRAM_WEIGHTS,
+            "about 15,000",
+        )
     elif number("kernel_size") is not None:
         at_most("spectrogram.kernel_size", number("kernel_size"), MAX_SPECTROGRAM_KERNEL_SIZE, 3)
     for key in ("n_filters", "n_coefficients"):
@@ -133,5 +161,10 @@ def check_spectrogram_sizes(settings: dict[str, Any], sample_rate_hz: int) -> No
             at_most(f"spectrogram.{key}", number(key), MAX_SPECTROGRAM_FILTERS, "80 (logmel) or 20 (cepstra)")
     window = number("window_seconds")
     if window is not None and math.isfinite(window):
-        at_most("spectrogram.window_seconds x sample_rate_hz", round(window * sample_rate_hz), MAX_STFT_WINDOW_SAMPLES,
-                 "400 (25 ms at 16 kHz)", " samples")
+        at_most(
+            "spectrogram.window_seconds x sample_rate_hz",
+            round(window * sample_rate_hz),
+            MAX_STFT_WINDOW_SAMPLES,
+            "400 (25 ms at 16 kHz)",
+            " samples",
+        )

@@ -47,10 +47,26 @@ from .errors import ConfigError, ModelLoadError
 from .layout import CONFIG_NAME, MODEL_TYPE
 
 __all__ = [
-    "DetectorConfig", "CONFIG_NAME", "FREEZE_MODES", "LABELS", "MAX_HEAD_CHANNELS", "MAX_HEAD_BLOCKS",
-    "MAX_HEAD_KERNEL_SIZE", "MAX_HEAD_WEIGHTS", "MAX_NUM_LAYERS", "MAX_WINDOW_SECONDS", "SAMPLE_RATE_RANGE_HZ",
-    "MAX_SPECTROGRAM_CHANNELS", "MAX_SPECTROGRAM_BLOCKS", "MAX_SPECTROGRAM_KERNEL_SIZE", "MAX_SPECTROGRAM_FILTERS",
-    "MAX_STFT_WINDOW_SAMPLES", "MAX_SPECTROGRAM_WEIGHTS", "MAX_CONFIG_DEPTH", "AASIST_TRAIN_MODES", "AASIST_HEADS",
+    "DetectorConfig",
+    "CONFIG_NAME",
+    "FREEZE_MODES",
+    "LABELS",
+    "MAX_HEAD_CHANNELS",
+    "MAX_HEAD_BLOCKS",
+    "MAX_HEAD_KERNEL_SIZE",
+    "MAX_HEAD_WEIGHTS",
+    "MAX_NUM_LAYERS",
+    "MAX_WINDOW_SECONDS",
+    "SAMPLE_RATE_RANGE_HZ",
+    "MAX_SPECTROGRAM_CHANNELS",
+    "MAX_SPECTROGRAM_BLOCKS",
+    "MAX_SPECTROGRAM_KERNEL_SIZE",
+    "MAX_SPECTROGRAM_FILTERS",
+    "MAX_STFT_WINDOW_SAMPLES",
+    "MAX_SPECTROGRAM_WEIGHTS",
+    "MAX_CONFIG_DEPTH",
+    "AASIST_TRAIN_MODES",
+    "AASIST_HEADS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -80,19 +96,41 @@ DEFAULT_AASIST_WEIGHTS = "offline:aasist"
 
 _INT_FIELDS = ("num_layers", "head_kernel_size", "sample_rate_hz", "top_k")
 _FLOAT_FIELDS = ("head_dropout", "window_seconds", "hop_seconds", "threshold", "calibration_scale", "calibration_bias")
-_STR_FIELDS = ("backbone", "backbone_revision", "backbone_sha256", "backbone_type", "freeze", "head_pooling", "head_activation",
-               "aggregation", "kind", "wavguard_version")
+_STR_FIELDS = (
+    "backbone",
+    "backbone_revision",
+    "backbone_sha256",
+    "backbone_type",
+    "freeze",
+    "head_pooling",
+    "head_activation",
+    "aggregation",
+    "kind",
+    "wavguard_version",
+)
 #: Fields where ``None`` (JSON null) is a meaningful value.
-_OPTIONAL = frozenset({"backbone_revision", "backbone_sha256", "num_layers", "normalize", "hop_seconds", "denoise",
-                       "spectrogram", "aasist"})
+_OPTIONAL = frozenset(
+    {
+        "backbone_revision",
+        "backbone_sha256",
+        "num_layers",
+        "normalize",
+        "hop_seconds",
+        "denoise",
+        "spectrogram",
+        "aasist",
+    }
+)
 
 
 def _as_int(name: str, value: Any, optional: bool = False) -> int | None:
     """``value`` as an int: ints and whole-number floats (``16000.0``); never bools or strings."""
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
-        isinstance(value, numbers.Integral) or (math.isfinite(value) and float(value).is_integer())
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not (isinstance(value, numbers.Integral) or (math.isfinite(value) and float(value).is_integer()))
     ):
         raise ConfigError(f"{name} must be a whole number{' or null' if optional else ''}, got {value!r}")
     return int(value)
@@ -249,18 +287,23 @@ class DetectorConfig:
         if self.aasist is None:
             return
         if self.kind == "spectrogram":
-            raise ConfigError("aasist fuses with a transformer backbone or stands alone (kind='aasist'), not with "
-                              "the spectrogram CNN")
+            raise ConfigError(
+                "aasist fuses with a transformer backbone or stands alone (kind='aasist'), not with the spectrogram CNN"
+            )
         alone = self.kind == "aasist"
         unknown = sorted(set(self.aasist) - {"weights", "train", *(["head"] if alone else [])})
         if unknown:
             hint = "; the fused detector's head is the CNN head's linear layer" if "head" in unknown else ""
-            raise ConfigError(f"aasist: unknown keys {unknown}; it takes weights, train{' and head' if alone else ''}{hint}")
+            raise ConfigError(
+                f"aasist: unknown keys {unknown}; it takes weights, train{' and head' if alone else ''}{hint}"
+            )
         defaults = {"weights": DEFAULT_AASIST_WEIGHTS, "train": "frozen", **({"head": "published"} if alone else {})}
         settings = {**defaults, **self.aasist}
         if not (settings["weights"] is None or isinstance(settings["weights"], str) and settings["weights"]):
-            raise ConfigError(f"aasist.weights must be {DEFAULT_AASIST_WEIGHTS!r}, a weight file's path or null, "
-                              f"got {settings['weights']!r}")
+            raise ConfigError(
+                f"aasist.weights must be {DEFAULT_AASIST_WEIGHTS!r}, a weight file's path or null, "
+                f"got {settings['weights']!r}"
+            )
         if settings["train"] not in AASIST_TRAIN_MODES:
             raise ConfigError(f"aasist.train must be one of {AASIST_TRAIN_MODES}, got {settings['train']!r}")
         if alone and settings["head"] not in AASIST_HEADS:
@@ -285,14 +328,18 @@ class DetectorConfig:
         for name in ("denoise", "spectrogram", "aasist", "metrics", "extra"):
             value = getattr(self, name)
             if not (isinstance(value, dict) or (value is None and name in _OPTIONAL)):
-                raise ConfigError(f"{name} must be a mapping (JSON object){' or null' if name in _OPTIONAL else ''}, got {value!r}")
+                raise ConfigError(
+                    f"{name} must be a mapping (JSON object){' or null' if name in _OPTIONAL else ''}, got {value!r}"
+                )
         for name in ("head_channels", "labels"):
             if not isinstance(getattr(self, name), (list, tuple)):
                 raise ConfigError(f"{name} must be a list, got {getattr(self, name)!r}")
         try:
             self.head_channels = tuple(_as_int("head_channels", c) for c in self.head_channels)
         except ConfigError:
-            raise ConfigError(f"head_channels must be a list of positive whole numbers, got {list(self.head_channels)!r}") from None
+            raise ConfigError(
+                f"head_channels must be a list of positive whole numbers, got {list(self.head_channels)!r}"
+            ) from None
         self.labels = tuple(self.labels)
 
     @property
@@ -359,8 +406,10 @@ class DetectorConfig:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelLoadError(f"{path}: not valid JSON ({exc})") from None
         except RecursionError:
-            raise ModelLoadError(f"{path}: nested too deeply to be a detector config (a config is at most "
-                                 f"{MAX_CONFIG_DEPTH} levels deep); is the file corrupt?") from None
+            raise ModelLoadError(
+                f"{path}: nested too deeply to be a detector config (a config is at most "
+                f"{MAX_CONFIG_DEPTH} levels deep); is the file corrupt?"
+            ) from None
         except OSError as exc:
             raise ModelLoadError(f"{path}: cannot be read ({exc.strerror or exc})") from None
         if not isinstance(data, dict):

@@ -141,7 +141,9 @@ class Detector(Scorer):
             sample_rate_hz=backbone.sample_rate_hz,
         )
         network = None if cfg.aasist is None else build_aasist_network(cfg.aasist["weights"])
-        model = DetectorModel(backbone, cfg, network, aasist_is_reference=network is not None and cfg.aasist["weights"] is not None)
+        model = DetectorModel(
+            backbone, cfg, network, aasist_is_reference=network is not None and cfg.aasist["weights"] is not None
+        )
         return cls(model, cfg, backbone_is_reference=pretrained)
 
     @classmethod
@@ -182,7 +184,9 @@ class Detector(Scorer):
             ModelLoadError: the folder is an ensemble (load it with
                 :func:`wavguard.evaluation.ensemble.load_scorer`) or cannot be read.
         """
-        saved = loading.inspect(name_or_path, revision, token=token, cache_dir=cache_dir, local_files_only=local_files_only)
+        saved = loading.inspect(
+            name_or_path, revision, token=token, cache_dir=cache_dir, local_files_only=local_files_only
+        )
         if saved.kind == "ensemble":
             raise ModelLoadError(
                 f"{saved.directory}: is an ensemble of detectors; load it with "
@@ -191,7 +195,10 @@ class Detector(Scorer):
         name = loading.choose_backend(saved, backend, device=device, torch_dtype=torch_dtype)
         loaded = loading.load_backend(saved, name, device=device, torch_dtype=torch_dtype, threads=threads)
         return cls(
-            loaded.backend, loaded.config, backbone_is_reference=loaded.backbone_is_reference, directory=loaded.directory
+            loaded.backend,
+            loaded.config,
+            backbone_is_reference=loaded.backbone_is_reference,
+            directory=loaded.directory,
         )
 
     # -- saving --------------------------------------------------------------------------
@@ -282,7 +289,13 @@ class Detector(Scorer):
         a local backbone bundled, no local paths, so anyone can load it.
         """
         return push_to_hub(
-            self, repo_id, private=private, token=token, commit_message=commit_message, revision=revision, portable=portable
+            self,
+            repo_id,
+            private=private,
+            token=token,
+            commit_message=commit_message,
+            revision=revision,
+            portable=portable,
         )
 
     def __repr__(self) -> str:
@@ -293,7 +306,9 @@ class Detector(Scorer):
         )
 
 
-def build_baseline_detector(feature: str = "logmel", sample_rate_hz: int = 16000, seed: int | None = 0, **config_overrides: Any) -> Detector:
+def build_baseline_detector(
+    feature: str = "logmel", sample_rate_hz: int = 16000, seed: int | None = 0, **config_overrides: Any
+) -> Detector:
     """A new spectrogram-CNN detector with random weights.
 
     Args:
@@ -317,7 +332,10 @@ def build_baseline_detector(feature: str = "logmel", sample_rate_hz: int = 16000
 
 
 def build_aasist_detector(
-    weights: str | None = "offline:aasist", head: str = "published", train: str = "frozen", seed: int | None = 0,
+    weights: str | None = "offline:aasist",
+    head: str = "published",
+    train: str = "frozen",
+    seed: int | None = 0,
     **config_overrides: Any,
 ) -> Detector:
     """A detector that is AASIST alone (``kind="aasist"``): the raw-waveform network and a linear head.
@@ -342,8 +360,13 @@ def build_aasist_detector(
     network = build_aasist_network(weights)
     trained_samples, rate = network.config.training_input_samples, network.config.sample_rate_hz
     config_overrides.setdefault("window_seconds", trained_samples / rate)
-    config = DetectorConfig(kind="aasist", sample_rate_hz=rate, normalize=False,
-                            aasist={"weights": weights, "train": train, "head": head}, **config_overrides)
+    config = DetectorConfig(
+        kind="aasist",
+        sample_rate_hz=rate,
+        normalize=False,
+        aasist={"weights": weights, "train": train, "head": head},
+        **config_overrides,
+    )
     model = AasistDetectorModel(network, config.aasist, is_reference=weights is not None)
     return Detector(model, config)
 

@@ -1,18 +1,18 @@
 """wavguard's exceptions: one small hierarchy, every message names the input and what to do.
 
-    WavguardError
-    ├── AudioError            (bad audio input; ``.source`` names the file or array)
-    │   ├── AudioFileNotFoundError
-    │   ├── AudioReadError    (the file exists but cannot be read: permissions, I/O errors)
-    │   ├── AudioDecodeError  (not audio, truncated, unsupported format)
-    │   ├── EmptyAudioError   (zero samples)
-    │   ├── InvalidAudioError (NaN/inf samples, wrong array shape or dtype)
-    │   ├── SampleRateError   (a sample rate outside 1 kHz-768 kHz: a corrupt header or a typo)
-    │   ├── SilentAudioError  (every sample is zero)
-    │   └── AudioTooShortError (shorter than the backbone's receptive field)
-    ├── ConfigError           (an invalid configuration value)
-    ├── ModelLoadError        (a detector or backbone that cannot be loaded)
-    └── OutputWriteError      (a file wavguard writes cannot be: a full disk, a read-only folder)
+WavguardError
+├── AudioError            (bad audio input; ``.source`` names the file or array)
+│   ├── AudioFileNotFoundError
+│   ├── AudioReadError    (the file exists but cannot be read: permissions, I/O errors)
+│   ├── AudioDecodeError  (not audio, truncated, unsupported format)
+│   ├── EmptyAudioError   (zero samples)
+│   ├── InvalidAudioError (NaN/inf samples, wrong array shape or dtype)
+│   ├── SampleRateError   (a sample rate outside 1 kHz-768 kHz: a corrupt header or a typo)
+│   ├── SilentAudioError  (every sample is zero)
+│   └── AudioTooShortError (shorter than the backbone's receptive field)
+├── ConfigError           (an invalid configuration value)
+├── ModelLoadError        (a detector or backbone that cannot be loaded)
+└── OutputWriteError      (a file wavguard writes cannot be: a full disk, a read-only folder)
 """
 
 from __future__ import annotations

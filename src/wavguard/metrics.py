@@ -152,9 +152,7 @@ def per_class_scores(labels, scores, threshold: float) -> dict[str, dict[str, fl
     from sklearn.metrics import precision_recall_fscore_support
 
     labels, scores = _check(labels, scores)
-    p, r, f, s = precision_recall_fscore_support(
-        labels, _predict(scores, threshold), labels=[0, 1], zero_division=0
-    )
+    p, r, f, s = precision_recall_fscore_support(labels, _predict(scores, threshold), labels=[0, 1], zero_division=0)
     return {
         name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
         for i, name in enumerate(_CLASS_NAMES)

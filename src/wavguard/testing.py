@@ -36,6 +36,7 @@ _W2V_KWARGS = dict(
     vocab_size=32,
 )
 
+
 def _tiny_config(model_type: str):
     from transformers import HubertConfig, Wav2Vec2Config, WavLMConfig, WhisperConfig
 
@@ -65,6 +66,7 @@ def _tiny_config(model_type: str):
         )
     raise ValueError(f"model_type must be one of {TINY_MODEL_TYPES}, got {model_type!r}")
 
+
 def tiny_backbone_dir(model_type: str = "wav2vec2", directory: str | os.PathLike | None = None, seed: int = 0) -> Path:
     """Save a tiny random backbone with ``save_pretrained`` (the Hub layout) and return its directory.
 
@@ -79,6 +81,7 @@ def tiny_backbone_dir(model_type: str = "wav2vec2", directory: str | os.PathLike
     with quiet_transformers():
         model.save_pretrained(str(directory), safe_serialization=True)
     return directory
+
 
 def tiny_detector(model_type: str = "wav2vec2", seed: int = 0, **overrides):
     """A detector on a tiny pretrained-layout backbone (random weights), ready to score.
@@ -96,12 +99,16 @@ def tiny_detector(model_type: str = "wav2vec2", seed: int = 0, **overrides):
     det.backbone_is_reference = False  # the temp directory will not outlive the process
     return det
 
+
 def sine(seconds: float, sample_rate: int = 16000, frequency_hz: float = 220.0, amplitude: float = 0.3) -> np.ndarray:
     """A float32 sine tone, shape (seconds * sample_rate,)."""
     t = np.arange(int(round(seconds * sample_rate))) / sample_rate
     return (amplitude * np.sin(2 * np.pi * frequency_hz * t)).astype(np.float32)
 
-def chirp(seconds: float, sample_rate: int = 16000, f0_hz: float = 100.0, f1_hz: float = 4000.0, amplitude: float = 0.3) -> np.ndarray:
+
+def chirp(
+    seconds: float, sample_rate: int = 16000, f0_hz: float = 100.0, f1_hz: float = 4000.0, amplitude: float = 0.3
+) -> np.ndarray:
     """A float32 linear chirp from ``f0_hz`` to ``f1_hz``, shape (seconds * sample_rate,)."""
     t = np.arange(int(round(seconds * sample_rate))) / sample_rate
     phase = 2 * np.pi * (f0_hz * t + 0.5 * (f1_hz - f0_hz) / max(seconds, 1e-9) * t * t)

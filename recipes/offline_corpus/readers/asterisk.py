@@ -58,9 +58,21 @@ def list_clips(root: Path, language: str) -> list[Clip]:
             if prompt.startswith("silence/"):
                 continue
             rate, frames = audio_info(path)
-            out.append(Clip(f"asterisk_{language}/{prompt}", f"asterisk-core-sounds-{language}-wav", str(path),
-                            speaker, "voice", language, "telephone_8k", texts.get(prompt, ""),
-                            texts.get(prompt, "") if language == "en" else "", rate, frames))
+            out.append(
+                Clip(
+                    f"asterisk_{language}/{prompt}",
+                    f"asterisk-core-sounds-{language}-wav",
+                    str(path),
+                    speaker,
+                    "voice",
+                    language,
+                    "telephone_8k",
+                    texts.get(prompt, ""),
+                    texts.get(prompt, "") if language == "en" else "",
+                    rate,
+                    frames,
+                )
+            )
     return out
 
 

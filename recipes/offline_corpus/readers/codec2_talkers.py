@@ -66,8 +66,21 @@ def list_clips(root: Path, out_dir: Path, talkers: dict[str, str] | None = None)
                 raw_to_wav(path, wav)
             path = wav
         rate, frames = audio_info(path)
-        out.append(Clip(f"codec2/{name}", "codec2-examples", str(path), f"codec2:{name}", "file name", "en",
-                        channel, "", "", rate, frames))
+        out.append(
+            Clip(
+                f"codec2/{name}",
+                "codec2-examples",
+                str(path),
+                f"codec2:{name}",
+                "file name",
+                "en",
+                channel,
+                "",
+                "",
+                rate,
+                frames,
+            )
+        )
     return sorted(out, key=lambda c: c.clip_id)
 
 

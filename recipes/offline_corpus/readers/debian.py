@@ -23,19 +23,28 @@ logger = logging.getLogger("offline_corpus")
 #: Every package a reader uses and the members it needs (tar paths without ``./``; a trailing
 #: ``/`` takes the whole folder). The copyright file comes along for the README's licence column.
 PACKAGES: dict[str, tuple[str, ...]] = {
-    "festvox-ru": ("usr/share/festival/voices/russian/msu_ru_nsh_clunits/wav/",
-                   "usr/share/festival/voices/russian/msu_ru_nsh_clunits/etc/txt.done.data"),
+    "festvox-ru": (
+        "usr/share/festival/voices/russian/msu_ru_nsh_clunits/wav/",
+        "usr/share/festival/voices/russian/msu_ru_nsh_clunits/etc/txt.done.data",
+    ),
     "fillets-ng-data-cs": ("usr/share/games/fillets-ng/sound/",),
     "fillets-ng-data-nl": ("usr/share/games/fillets-ng/sound/",),
     "fillets-ng-data": ("usr/share/games/fillets-ng/script/",),
-    "flight-of-the-amazon-queen": ("usr/share/scummvm/flight-of-the-amazon-queen/queen.1c",
-                                   "usr/share/doc/flight-of-the-amazon-queen/copyright"),
-    "beneath-a-steel-sky": ("usr/share/scummvm/beneath-a-steel-sky/sky.dnr",
-                            "usr/share/scummvm/beneath-a-steel-sky/sky.dsk",
-                            "usr/share/doc/beneath-a-steel-sky/copyright"),
+    "flight-of-the-amazon-queen": (
+        "usr/share/scummvm/flight-of-the-amazon-queen/queen.1c",
+        "usr/share/doc/flight-of-the-amazon-queen/copyright",
+    ),
+    "beneath-a-steel-sky": (
+        "usr/share/scummvm/beneath-a-steel-sky/sky.dnr",
+        "usr/share/scummvm/beneath-a-steel-sky/sky.dsk",
+        "usr/share/doc/beneath-a-steel-sky/copyright",
+    ),
     "ktuberling-data": ("usr/share/ktuberling/sounds/", "usr/share/doc/ktuberling-data/copyright"),
-    "codec2-examples": ("usr/share/codec2/raw/", "usr/share/codec2/wav/wia_16kHz.wav",
-                        "usr/share/doc/codec2-examples/copyright"),
+    "codec2-examples": (
+        "usr/share/codec2/raw/",
+        "usr/share/codec2/wav/wia_16kHz.wav",
+        "usr/share/doc/codec2-examples/copyright",
+    ),
 }
 for _lang in ("en", "es", "fr", "ru"):
     PACKAGES[f"asterisk-core-sounds-{_lang}-wav"] = ("usr/share/asterisk/sounds/",)
@@ -82,16 +91,21 @@ def fetch(cache_dir: Path, packages: Iterable[str], debs_dir: Path | None = None
         debs = sorted(folder.glob(f"{package}_*.deb")) if folder.is_dir() else []
         if not debs:
             if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
-                raise ConfigError(f"{package}: not in {folder} and apt-get/dpkg-deb are missing; "
-                                  f"copy {package}_*.deb there (apt-get download {package})")
+                raise ConfigError(
+                    f"{package}: not in {folder} and apt-get/dpkg-deb are missing; "
+                    f"copy {package}_*.deb there (apt-get download {package})"
+                )
             store.mkdir(parents=True, exist_ok=True)
             logger.info("apt-get download %s", package)
-            result = subprocess.run(["apt-get", "download", package], check=False, cwd=store, capture_output=True,
-                                    text=True)
+            result = subprocess.run(
+                ["apt-get", "download", package], check=False, cwd=store, capture_output=True, text=True
+            )
             debs = sorted(store.glob(f"{package}_*.deb"))
             if result.returncode != 0 or not debs:
-                raise ConfigError(f"apt-get download {package} failed ({result.stderr.strip()[-300:]}); "
-                                  "run `apt-get update` or pass --debs-dir with the .deb files")
+                raise ConfigError(
+                    f"apt-get download {package} failed ({result.stderr.strip()[-300:]}); "
+                    "run `apt-get update` or pass --debs-dir with the .deb files"
+                )
         logger.info("extracting %s", debs[-1].name)
         extract(debs[-1], PACKAGES[package], root)
         marker.write_text(debs[-1].name + "\n", encoding="utf-8")

@@ -34,8 +34,21 @@ def list_clips(root: Path) -> list[Clip]:
     out = []
     for path in sorted((base / "wav").glob("*.wav")):
         rate, frames = audio_info(path)
-        out.append(Clip(f"festvox_ru/{path.stem}", "festvox-ru", str(path), SPEAKER, "verified", "ru",
-                        "studio_16k", texts.get(path.stem, ""), "", rate, frames))
+        out.append(
+            Clip(
+                f"festvox_ru/{path.stem}",
+                "festvox-ru",
+                str(path),
+                SPEAKER,
+                "verified",
+                "ru",
+                "studio_16k",
+                texts.get(path.stem, ""),
+                "",
+                rate,
+                frames,
+            )
+        )
     return out
 
 

@@ -33,8 +33,18 @@ ALLOWED = {"cs": None, "nl": {"font_small"}}
 EXCLUDED = {"cs": {"font_small", "font_both"}, "nl": set()}
 #: Fonts that are one character wherever they appear.
 CHARACTER_FONTS = {"font_big": "big_fish", "font_small": "small_fish"}
-GENERIC_FONTS = {"", "font_white", "font_cyan", "font_yellow", "font_lightgrey", "font_darkgrey", "font_green",
-                 "font_brown", "font_magenta", "font_pink"}
+GENERIC_FONTS = {
+    "",
+    "font_white",
+    "font_cyan",
+    "font_yellow",
+    "font_lightgrey",
+    "font_darkgrey",
+    "font_green",
+    "font_brown",
+    "font_magenta",
+    "font_pink",
+}
 
 _STRING = r'"((?:[^"\\]|\\.)*)"'
 _DIALOG = re.compile(
@@ -105,8 +115,21 @@ def list_clips(root: Path, language: str) -> list[Clip]:
         speaker, reliability = speaker_key(language, font, level)
         rate, frames = audio_info(path)
         channel = "game_vorbis_44k" if rate == 44100 else "game_vorbis_22k"
-        out.append(Clip(f"fillets_{language}/{where}/{path.stem}", f"fillets-ng-data-{language}", str(path),
-                        speaker, reliability, language, channel, local, english, rate, frames))
+        out.append(
+            Clip(
+                f"fillets_{language}/{where}/{path.stem}",
+                f"fillets-ng-data-{language}",
+                str(path),
+                speaker,
+                reliability,
+                language,
+                channel,
+                local,
+                english,
+                rate,
+                frames,
+            )
+        )
     return out
 
 

@@ -35,9 +35,21 @@ def list_clips(root: Path) -> list[Clip]:
                 continue
             seen.add(digest)
             rate, frames = audio_info(path)
-            out.append(Clip(f"ktuberling/{folder.name}/{path.stem}", "ktuberling-data", str(path),
-                            f"ktuberling:{folder.name}", "language folder", language, _CHANNEL[path.suffix], "", "",
-                            rate, frames))
+            out.append(
+                Clip(
+                    f"ktuberling/{folder.name}/{path.stem}",
+                    "ktuberling-data",
+                    str(path),
+                    f"ktuberling:{folder.name}",
+                    "language folder",
+                    language,
+                    _CHANNEL[path.suffix],
+                    "",
+                    "",
+                    rate,
+                    frames,
+                )
+            )
     return out
 
 

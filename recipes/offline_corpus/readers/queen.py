@@ -87,7 +87,7 @@ def extract(game_file: Path, out_dir: Path) -> list[Clip]:
     for entry in sorted(entries, key=lambda e: e.name):
         if not entry.name.upper().endswith(".SB"):
             continue
-        blob = data[entry.offset:entry.offset + entry.size]
+        blob = data[entry.offset : entry.offset + entry.size]
         target = Path(out_dir) / (entry.name[:-3] + ".mp3")
         atomic_write(target, lambda tmp, b=blob: Path(tmp).write_bytes(b))
         try:
@@ -96,8 +96,21 @@ def extract(game_file: Path, out_dir: Path) -> list[Clip]:
             target.unlink()
             continue
         code = speaker_code(entry.name)
-        clips.append(Clip(f"queen/{entry.name[:-3]}", "flight-of-the-amazon-queen", str(target), f"queen:{code}",
-                          "game code", "en", "mp3_16kbps_11k", "", "", int(rate), int(samples.shape[0])))
+        clips.append(
+            Clip(
+                f"queen/{entry.name[:-3]}",
+                "flight-of-the-amazon-queen",
+                str(target),
+                f"queen:{code}",
+                "game code",
+                "en",
+                "mp3_16kbps_11k",
+                "",
+                "",
+                int(rate),
+                int(samples.shape[0]),
+            )
+        )
     save_index(index, clips)
     return clips
 

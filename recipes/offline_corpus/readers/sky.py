@@ -62,7 +62,7 @@ def parse_dnr(data: bytes) -> list[DnrEntry]:
         raise ConfigError(f"sky.dnr: {count} entries announced, {(len(data) - 4) // 8} present")
     out = []
     for k in range(count):
-        raw = data[4 + 8 * k:12 + 8 * k]
+        raw = data[4 + 8 * k : 12 + 8 * k]
         number = int.from_bytes(raw[0:2], "little")
         offset = int.from_bytes(raw[2:5], "little")
         size = int.from_bytes(raw[5:8], "little")
@@ -115,16 +115,33 @@ def extract(dnr: Path, dsk: Path, out_dir: Path, jobs: int | None = None) -> lis
         return cached
     entries = [e for e in parse_dnr(Path(dnr).read_bytes()) if e.number >= SPEECH_MIN and e.has_header]
     data = Path(dsk).read_bytes()
-    work = [(e.number, data[e.offset:e.offset + e.size], str(out_dir / f"{e.number}.wav"))
-            for e in sorted(entries, key=lambda e: e.number)]
+    work = [
+        (e.number, data[e.offset : e.offset + e.size], str(out_dir / f"{e.number}.wav"))
+        for e in sorted(entries, key=lambda e: e.number)
+    ]
     jobs = max(1, jobs or os.cpu_count() or 1)
     if jobs == 1 or len(work) < 8:
         results = [_write_one(w) for w in work]
     else:
         with ProcessPoolExecutor(jobs) as pool:
             results = list(pool.map(_write_one, work, chunksize=16))
-    clips = [Clip(f"sky/{number}", "beneath-a-steel-sky", str(out_dir / f"{number}.wav"), "sky:unknown", "none",
-                  "en", "pcm8_11k", "", "", RATE_HZ, n) for number, n, error in results if not error and n]
+    clips = [
+        Clip(
+            f"sky/{number}",
+            "beneath-a-steel-sky",
+            str(out_dir / f"{number}.wav"),
+            "sky:unknown",
+            "none",
+            "en",
+            "pcm8_11k",
+            "",
+            "",
+            RATE_HZ,
+            n,
+        )
+        for number, n, error in results
+        if not error and n
+    ]
     save_index(index, clips)
     return clips
 

@@ -42,11 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(args.cache_dir).expanduser()
     for name in args.families:
         start = time.perf_counter()
-        clips = importlib.import_module(f"{__package__}.{name}").read(cache, Path(args.debs_dir) if args.debs_dir else None)
+        clips = importlib.import_module(f"{__package__}.{name}").read(
+            cache, Path(args.debs_dir) if args.debs_dir else None
+        )
         seconds = time.perf_counter() - start
         s = summarise(clips)
-        print(f"## {name}: {s['clips']} clips, {s['minutes']:.1f} min, {len(s['speakers'])} speaker keys, "
-              f"{seconds:.1f} s")
+        print(
+            f"## {name}: {s['clips']} clips, {s['minutes']:.1f} min, {len(s['speakers'])} speaker keys, {seconds:.1f} s"
+        )
         for key in ("languages", "channels", "rates", "reliability"):
             print(f"  {key}: {dict(sorted(s[key].items()))}")
         print(f"  with text: {s['with_text']}")

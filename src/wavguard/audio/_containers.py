@@ -56,7 +56,8 @@ def check_container(source: object, name: str) -> None:
     if declared is not None and actual < declared[1] - (declared[0] in _EVEN_PADDED):
         kind, size = declared
         raise AudioDecodeError(
-            name, f"the {kind} file is truncated: its header declares {size} bytes but it holds {actual}; re-export or re-download it"
+            name,
+            f"the {kind} file is truncated: its header declares {size} bytes but it holds {actual}; re-export or re-download it",
         )
 
 
@@ -70,6 +71,7 @@ def _seekable(source: object) -> bool:
 def _declared_bytes(header: bytes) -> tuple[str, int] | None:
     """(format, the file size its header declares), or ``None`` when it declares none (a size field
     of 0 or all ones: written by a streaming encoder) or is not one of these containers."""
+
     def unknown(value: int, bits: int) -> bool:
         return value == 0 or value == (1 << bits) - 1
 
@@ -114,11 +116,19 @@ def _check_ogg_pages(fh: io.IOBase, size: int, name: str, start: int = 0) -> Non
         fh.seek(start + offset)
         header = fh.read(27)
         table = fh.read(header[26]) if len(header) == 27 else b""
-        if len(header) < 27 or header[:4] != b"OggS" or len(table) < header[26] or offset + 27 + len(table) + sum(table) > size:
+        if (
+            len(header) < 27
+            or header[:4] != b"OggS"
+            or len(table) < header[26]
+            or offset + 27 + len(table) + sum(table) > size
+        ):
             raise AudioDecodeError(
                 name, f"the Ogg file is truncated or corrupt at byte {offset} of {size}; re-export or re-download it"
             )
         ended = bool(header[5] & 0x04)  # end of stream
         offset += 27 + len(table) + sum(table)
     if not ended:
-        raise AudioDecodeError(name, f"the Ogg file is truncated: its last page (of {size} bytes) does not end the stream; re-export or re-download it")
+        raise AudioDecodeError(
+            name,
+            f"the Ogg file is truncated: its last page (of {size} bytes) does not end the stream; re-export or re-download it",
+        )

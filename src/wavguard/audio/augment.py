@@ -96,9 +96,13 @@ def codec_round_trip(
     if codec == "mp3":
         rate = max([r for r in _MP3_RATES if r <= sample_rate_hz] or [_MP3_RATES[0]])
         lo, hi = _mp3_bitrate_range_kbps(rate)
-        level = float(np.clip((hi - bitrate_kbps) / (hi - lo) - 1e-6, 0.0, 0.999))  # libsndfile: kbps = hi - level * (hi - lo)
+        level = float(
+            np.clip((hi - bitrate_kbps) / (hi - lo) - 1e-6, 0.0, 0.999)
+        )  # libsndfile: kbps = hi - level * (hi - lo)
         coded = resample(x, sample_rate_hz, rate)
-        sf.write(buf, coded, rate, format="MP3", subtype="MPEG_LAYER_III", compression_level=level, bitrate_mode="CONSTANT")
+        sf.write(
+            buf, coded, rate, format="MP3", subtype="MPEG_LAYER_III", compression_level=level, bitrate_mode="CONSTANT"
+        )
     elif codec == "vorbis":
         rate, coded = sample_rate_hz, x
         sf.write(buf, coded, rate, format="OGG", subtype="VORBIS", compression_level=float(np.clip(1 - quality, 0, 1)))
@@ -157,8 +161,15 @@ def _band_edges(rng, rate, center, width) -> tuple[float, float]:
 
 
 def rawboost_convolutive(
-    samples, sample_rate_hz, rng, *, bands=(1, 5), center_hz=(100.0, 7000.0), bandwidth_hz=(100.0, 1000.0),
-    depth_db=(6.0, 30.0), num_taps=257,
+    samples,
+    sample_rate_hz,
+    rng,
+    *,
+    bands=(1, 5),
+    center_hz=(100.0, 7000.0),
+    bandwidth_hz=(100.0, 1000.0),
+    depth_db=(6.0, 30.0),
+    num_taps=257,
 ) -> np.ndarray:
     """RawBoost-style convolutive noise: a cascade of random linear-phase FIR notches.
 
@@ -195,13 +206,21 @@ def rawboost_impulsive(samples, sample_rate_hz, rng, *, fraction=(0.001, 0.01), 
 
 
 def rawboost_stationary(
-    samples, sample_rate_hz, rng, *, snr_db=(10.0, 40.0), center_hz=(100.0, 7000.0), bandwidth_hz=(500.0, 4000.0),
+    samples,
+    sample_rate_hz,
+    rng,
+    *,
+    snr_db=(10.0, 40.0),
+    center_hz=(100.0, 7000.0),
+    bandwidth_hz=(500.0, 4000.0),
     num_taps=257,
 ) -> np.ndarray:
     """RawBoost-style stationary noise: white noise through a random FIR band filter, at ``snr_db``."""
     lo, hi = _band_edges(rng, sample_rate_hz, center_hz, bandwidth_hz)
     noise = signal.fftconvolve(
-        rng.standard_normal(samples.shape[0]), signal.firwin(num_taps | 1, [lo, hi], pass_zero="bandpass", fs=sample_rate_hz), mode="same"
+        rng.standard_normal(samples.shape[0]),
+        signal.firwin(num_taps | 1, [lo, hi], pass_zero="bandpass", fs=sample_rate_hz),
+        mode="same",
     )
     signal_rms, noise_rms = _rms(samples), _rms(noise)
     if signal_rms == 0 or noise_rms == 0:
@@ -274,7 +293,9 @@ def _make_color_noise(p):
 
     lo, hi = _range(p, "snr_db", (10.0, 40.0))
     flo, fhi = _range(p, "f_decay", (-6.0, 6.0))
-    return _audiomentations(lambda: AddColorNoise(min_snr_db=lo, max_snr_db=hi, min_f_decay=flo, max_f_decay=fhi, p=1.0))
+    return _audiomentations(
+        lambda: AddColorNoise(min_snr_db=lo, max_snr_db=hi, min_f_decay=flo, max_f_decay=fhi, p=1.0)
+    )
 
 
 def _make_background_noise(p):
@@ -342,7 +363,8 @@ TRANSFORMS: dict[str, Callable[[dict], TransformFn]] = {
     "vorbis": _make_vorbis,
     "telephone": _make_telephone,
     "rawboost_convolutive": _make_rawboost(
-        rawboost_convolutive, {"bands": (1, 5), "center_hz": (100.0, 7000.0), "bandwidth_hz": (100.0, 1000.0), "depth_db": (6.0, 30.0)}
+        rawboost_convolutive,
+        {"bands": (1, 5), "center_hz": (100.0, 7000.0), "bandwidth_hz": (100.0, 1000.0), "depth_db": (6.0, 30.0)},
     ),
     "rawboost_impulsive": _make_rawboost(rawboost_impulsive, {"fraction": (0.001, 0.01), "level_db": (-20.0, 0.0)}),
     "rawboost_stationary": _make_rawboost(
@@ -388,13 +410,19 @@ class Augmenter:
         x = np.ascontiguousarray(to_float32(samples))
         if x.ndim != 1:
             raise InvalidAudioError(f"<array of shape {x.shape}>", "augmentation takes mono audio of shape (time,)")
-        rng = seed if isinstance(seed, np.random.Generator) else (self._rng if seed is None else np.random.default_rng(seed))
+        rng = (
+            seed
+            if isinstance(seed, np.random.Generator)
+            else (self._rng if seed is None else np.random.default_rng(seed))
+        )
         for step in self.steps:
             if x.size == 0 or rng.random() >= step.probability:
                 continue
             x = np.ascontiguousarray(step.apply(x, int(sample_rate_hz), rng), dtype=np.float32)
             if not np.all(np.isfinite(x)):
-                raise InvalidAudioError("<augmented audio>", f"transform {step.name!r} produced NaN or infinite samples")
+                raise InvalidAudioError(
+                    "<augmented audio>", f"transform {step.name!r} produced NaN or infinite samples"
+                )
         return x
 
 

@@ -62,7 +62,10 @@ def read_cell(cell: Any, name: str | None = None) -> AudioCell:
     if _is_decoder(cell):
         return _read_decoder(cell, name or "<audio decoder>")
     if not isinstance(cell, dict):
-        raise InvalidAudioError(name or "<audio cell>", f"an audio cell must be a dict, a path or an AudioDecoder, got {type(cell).__name__}")
+        raise InvalidAudioError(
+            name or "<audio cell>",
+            f"an audio cell must be a dict, a path or an AudioDecoder, got {type(cell).__name__}",
+        )
     path = cell.get("path")
     label = str(path) if path else (name or "<audio cell>")
     samples = cell.get("array", cell.get("raw"))
@@ -99,6 +102,8 @@ def _read_decoder(decoder: Any, name: str) -> AudioCell:
         decoded = decoder.get_all_samples()
         data, rate = decoded.data, int(decoded.sample_rate)
     except Exception as exc:  # torchcodec's decode errors (RuntimeError, ValueError, ...)
-        raise InvalidAudioError(name, f"the AudioDecoder cell could not be decoded ({type(exc).__name__}: {exc})") from None
+        raise InvalidAudioError(
+            name, f"the AudioDecoder cell could not be decoded ({type(exc).__name__}: {exc})"
+        ) from None
     samples = data.detach().cpu().numpy() if hasattr(data, "detach") else np.asarray(data)
     return AudioCell(samples, rate, name)

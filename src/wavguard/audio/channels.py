@@ -90,10 +90,14 @@ class Channel:
         """
         x = np.ascontiguousarray(to_float32(samples))
         if x.ndim != 1:
-            raise InvalidAudioError(f"<array of shape {x.shape}>", f"channel {self.name!r} takes mono audio of shape (time,)")
+            raise InvalidAudioError(
+                f"<array of shape {x.shape}>", f"channel {self.name!r} takes mono audio of shape (time,)"
+            )
         if x.size == 0:
             return x
-        y = np.ascontiguousarray(self.apply(x, int(sample_rate_hz), channel_rng(self.name, seed, index)), dtype=np.float32)
+        y = np.ascontiguousarray(
+            self.apply(x, int(sample_rate_hz), channel_rng(self.name, seed, index)), dtype=np.float32
+        )
         if not np.all(np.isfinite(y)):
             raise InvalidAudioError("<degraded audio>", f"channel {self.name!r} produced NaN or infinite samples")
         return y
@@ -183,7 +187,11 @@ def parse_channel(name: str | Channel) -> Channel:
             raise ConfigError(f"channel {name!r}: the SNR must be -30 to 100 dB")
         colour = None if kind == "noise" else kind
         what = "white or pink (per clip)" if colour is None else colour
-        return Channel(f"{kind}_snr{_number_text(snr_db)}", f"additive {what} noise at {_number_text(snr_db)} dB SNR", _noise(snr_db, colour))
+        return Channel(
+            f"{kind}_snr{_number_text(snr_db)}",
+            f"additive {what} noise at {_number_text(snr_db)} dB SNR",
+            _noise(snr_db, colour),
+        )
     raise ConfigError(
         f"unknown channel {name!r}; valid channels: {', '.join(DEFAULT_CHANNELS)}, "
         f"or the forms {', '.join(CHANNEL_PATTERNS)} (N a number, e.g. noise_snr5, mp3_32k)"
@@ -210,6 +218,8 @@ def parse_channels(names: Iterable[str | Channel] | str) -> list[Channel]:
     return list(channels.values())
 
 
-def apply_channel(channel: str | Channel, samples: np.ndarray, sample_rate_hz: int, *, seed: int = 0, index: int = 0) -> np.ndarray:
+def apply_channel(
+    channel: str | Channel, samples: np.ndarray, sample_rate_hz: int, *, seed: int = 0, index: int = 0
+) -> np.ndarray:
     """Degrade one clip through a named channel (see :meth:`Channel.__call__`)."""
     return parse_channel(channel)(samples, sample_rate_hz, seed=seed, index=index)

@@ -193,7 +193,9 @@ def _tensor_to_numpy(tensor, source: str) -> np.ndarray:
     """A torch tensor's samples as a numpy array; float16/bfloat16/float8 become float32, a
     quantized tensor is dequantized; meta, sparse and nested tensors are refused."""
     if getattr(tensor, "is_meta", False):
-        raise InvalidAudioError(source, "is a meta tensor: it has a shape but no samples; pass a tensor that holds the audio")
+        raise InvalidAudioError(
+            source, "is a meta tensor: it has a shape but no samples; pass a tensor that holds the audio"
+        )
     if getattr(tensor, "is_nested", False):
         raise InvalidAudioError(source, "is a nested tensor; pass one clip at a time (or a list of clips)")
     layout = str(getattr(tensor, "layout", "torch.strided"))
@@ -285,7 +287,6 @@ def _open(source: AudioSource, name: str | None = None) -> tuple[sf.SoundFile, s
     The header's sample rate is checked here, before a single sample is decoded."""
     name = name or describe_source(source)
     try:
-
         if isinstance(source, (str, os.PathLike)):
             path = Path(source)
             if not path.exists():
@@ -361,7 +362,9 @@ def _read(f: sf.SoundFile, name: str, frames: int) -> np.ndarray:
     except OSError as exc:
         raise _os_error(name, exc) from None
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioDecodeError(name, f"decoding failed part-way ({exc}); the file may be truncated or corrupt") from None
+        raise AudioDecodeError(
+            name, f"decoding failed part-way ({exc}); the file may be truncated or corrupt"
+        ) from None
 
 
 def iter_file_blocks(
@@ -385,7 +388,11 @@ def iter_file_blocks(
     with f:
         rate = int(f.samplerate)
         block_frames = max(1, min(int(block_seconds * rate), MAX_BLOCK_SAMPLES // max(1, int(f.channels))))
-        stream = None if rate == target_rate_hz else soxr.ResampleStream(rate, target_rate_hz, 1, dtype="float32", quality="HQ")
+        stream = (
+            None
+            if rate == target_rate_hz
+            else soxr.ResampleStream(rate, target_rate_hz, 1, dtype="float32", quality="HQ")
+        )
         total = 0
         while True:
             block = _read(f, name, block_frames)
@@ -406,7 +413,9 @@ def iter_file_blocks(
         _check_complete(total, int(f.frames), name)
 
 
-def load_audio(source: AudioSource, target_rate_hz: int | None = None, name: str | None = None) -> tuple[np.ndarray, int]:
+def load_audio(
+    source: AudioSource, target_rate_hz: int | None = None, name: str | None = None
+) -> tuple[np.ndarray, int]:
     """Decode a whole file (path, bytes or file object) to mono float32.
 
     Args:

@@ -56,7 +56,12 @@ def _stft(x: np.ndarray, n_fft: int, hop: int) -> torch.Tensor:
     """Complex STFT (bins, frames) with a periodic Hann window, zero-padded at the edges."""
     wave = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).double()
     return torch.stft(
-        wave, n_fft, hop, window=torch.hann_window(n_fft, dtype=torch.float64), center=True, pad_mode="constant",
+        wave,
+        n_fft,
+        hop,
+        window=torch.hann_window(n_fft, dtype=torch.float64),
+        center=True,
+        pad_mode="constant",
         return_complex=True,
     )
 
@@ -134,9 +139,13 @@ def spectral_subtraction(
         return x.copy()
     n_fft, hop = _frame_sizes(sample_rate_hz, frame_seconds, hop_seconds)
     if noise is None:
-        noise_power = noise_power_spectrum(x, sample_rate_hz, frame_seconds=frame_seconds, hop_seconds=hop_seconds, quantile=noise_quantile)
+        noise_power = noise_power_spectrum(
+            x, sample_rate_hz, frame_seconds=frame_seconds, hop_seconds=hop_seconds, quantile=noise_quantile
+        )
     else:
-        noise_power = noise_power_spectrum(np.asarray(noise, np.float32), sample_rate_hz, frame_seconds=frame_seconds, hop_seconds=hop_seconds)
+        noise_power = noise_power_spectrum(
+            np.asarray(noise, np.float32), sample_rate_hz, frame_seconds=frame_seconds, hop_seconds=hop_seconds
+        )
     spec = _stft(x, n_fft, hop)
     power = spec.abs().square()
     floor = 10.0 ** (floor_db / 10.0)

@@ -56,15 +56,21 @@ def _fmax(sample_rate_hz: int, fmin_hz: float, fmax_hz: float | None) -> float:
     return fmax
 
 
-def mel_filterbank(sample_rate_hz: int, n_fft: int, n_mels: int, fmin_hz: float = 0.0, fmax_hz: float | None = None) -> np.ndarray:
+def mel_filterbank(
+    sample_rate_hz: int, n_fft: int, n_mels: int, fmin_hz: float = 0.0, fmax_hz: float | None = None
+) -> np.ndarray:
     """librosa's (Slaney-normalised) mel filter bank, shape (n_mels, n_fft // 2 + 1)."""
     import librosa
 
     fmax = _fmax(sample_rate_hz, fmin_hz, fmax_hz)
-    return librosa.filters.mel(sr=sample_rate_hz, n_fft=n_fft, n_mels=n_mels, fmin=fmin_hz, fmax=fmax).astype(np.float32)
+    return librosa.filters.mel(sr=sample_rate_hz, n_fft=n_fft, n_mels=n_mels, fmin=fmin_hz, fmax=fmax).astype(
+        np.float32
+    )
 
 
-def linear_filterbank(sample_rate_hz: int, n_fft: int, n_filters: int, fmin_hz: float = 0.0, fmax_hz: float | None = None) -> np.ndarray:
+def linear_filterbank(
+    sample_rate_hz: int, n_fft: int, n_filters: int, fmin_hz: float = 0.0, fmax_hz: float | None = None
+) -> np.ndarray:
     """Triangular filters with centres equally spaced in Hz, peak 1, shape (n_filters, n_fft // 2 + 1).
 
     Filter ``i`` rises from ``edges[i]`` to 1 at ``edges[i + 1]`` and falls to 0 at ``edges[i + 2]``,
@@ -81,12 +87,16 @@ def linear_filterbank(sample_rate_hz: int, n_fft: int, n_filters: int, fmin_hz: 
     return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
 
 
-def power_spectrogram(samples: np.ndarray, sample_rate_hz: int, window_seconds: float = 0.025, hop_seconds: float = 0.010) -> np.ndarray:
+def power_spectrogram(
+    samples: np.ndarray, sample_rate_hz: int, window_seconds: float = 0.025, hop_seconds: float = 0.010
+) -> np.ndarray:
     """|STFT|^2 with a Hann window (librosa), shape (n_fft // 2 + 1, frames)."""
     import librosa
 
     n_fft, win, hop = frame_params(sample_rate_hz, window_seconds, hop_seconds)
-    spec = librosa.stft(np.asarray(samples, np.float32), n_fft=n_fft, hop_length=hop, win_length=win, window="hann", center=True)
+    spec = librosa.stft(
+        np.asarray(samples, np.float32), n_fft=n_fft, hop_length=hop, win_length=win, window="hann", center=True
+    )
     return (np.abs(spec) ** 2).astype(np.float32)
 
 
@@ -108,8 +118,14 @@ def _with_deltas(coefficients: np.ndarray, deltas: bool) -> np.ndarray:
 
 
 def log_mel(
-    samples: np.ndarray, sample_rate_hz: int, *, n_mels: int = 80, window_seconds: float = 0.025, hop_seconds: float = 0.010,
-    fmin_hz: float = 0.0, fmax_hz: float | None = None,
+    samples: np.ndarray,
+    sample_rate_hz: int,
+    *,
+    n_mels: int = 80,
+    window_seconds: float = 0.025,
+    hop_seconds: float = 0.010,
+    fmin_hz: float = 0.0,
+    fmax_hz: float | None = None,
 ) -> np.ndarray:
     """Log-mel spectrogram in dB, shape (n_mels, frames)."""
     n_fft, _, _ = frame_params(sample_rate_hz, window_seconds, hop_seconds)
@@ -118,8 +134,16 @@ def log_mel(
 
 
 def mfcc(
-    samples: np.ndarray, sample_rate_hz: int, *, n_mfcc: int = 20, n_mels: int = 40, window_seconds: float = 0.025,
-    hop_seconds: float = 0.010, fmin_hz: float = 0.0, fmax_hz: float | None = None, deltas: bool = False,
+    samples: np.ndarray,
+    sample_rate_hz: int,
+    *,
+    n_mfcc: int = 20,
+    n_mels: int = 40,
+    window_seconds: float = 0.025,
+    hop_seconds: float = 0.010,
+    fmin_hz: float = 0.0,
+    fmax_hz: float | None = None,
+    deltas: bool = False,
 ) -> np.ndarray:
     """MFCC (librosa: DCT-II, orthonormal, of the log-mel dB), optionally with deltas and delta-deltas.
 
@@ -128,13 +152,29 @@ def mfcc(
     """
     import librosa
 
-    log_power = log_mel(samples, sample_rate_hz, n_mels=n_mels, window_seconds=window_seconds, hop_seconds=hop_seconds, fmin_hz=fmin_hz, fmax_hz=fmax_hz)
+    log_power = log_mel(
+        samples,
+        sample_rate_hz,
+        n_mels=n_mels,
+        window_seconds=window_seconds,
+        hop_seconds=hop_seconds,
+        fmin_hz=fmin_hz,
+        fmax_hz=fmax_hz,
+    )
     return _with_deltas(librosa.feature.mfcc(S=log_power, n_mfcc=n_mfcc).astype(np.float32), deltas)
 
 
 def lfcc(
-    samples: np.ndarray, sample_rate_hz: int, *, n_lfcc: int = 20, n_filters: int = 70, window_seconds: float = 0.025,
-    hop_seconds: float = 0.010, fmin_hz: float = 0.0, fmax_hz: float | None = None, deltas: bool = False,
+    samples: np.ndarray,
+    sample_rate_hz: int,
+    *,
+    n_lfcc: int = 20,
+    n_filters: int = 70,
+    window_seconds: float = 0.025,
+    hop_seconds: float = 0.010,
+    fmin_hz: float = 0.0,
+    fmax_hz: float | None = None,
+    deltas: bool = False,
 ) -> np.ndarray:
     """LFCC: DCT-II (orthonormal) of the dB energies of a linear triangular filter bank.
 
@@ -151,18 +191,32 @@ def lfcc(
     return _with_deltas(dct(energies, type=2, axis=0, norm="ortho")[:n_lfcc].astype(np.float32), deltas)
 
 
-def chroma(samples: np.ndarray, sample_rate_hz: int, *, n_chroma: int = 12, window_seconds: float = 0.025, hop_seconds: float = 0.010) -> np.ndarray:
+def chroma(
+    samples: np.ndarray,
+    sample_rate_hz: int,
+    *,
+    n_chroma: int = 12,
+    window_seconds: float = 0.025,
+    hop_seconds: float = 0.010,
+) -> np.ndarray:
     """Chromagram (librosa ``chroma_stft``), shape (n_chroma, frames); row 0 is C, each column max 1."""
     import librosa
 
     n_fft, win, hop = frame_params(sample_rate_hz, window_seconds, hop_seconds)
     power = power_spectrogram(samples, sample_rate_hz, window_seconds, hop_seconds)
-    return librosa.feature.chroma_stft(S=power, sr=sample_rate_hz, n_fft=n_fft, hop_length=hop, n_chroma=n_chroma).astype(np.float32)
+    return librosa.feature.chroma_stft(
+        S=power, sr=sample_rate_hz, n_fft=n_fft, hop_length=hop, n_chroma=n_chroma
+    ).astype(np.float32)
 
 
 def cqt(
-    samples: np.ndarray, sample_rate_hz: int, *, hop_seconds: float = 0.010, fmin_hz: float = 32.70319566257483,
-    n_bins: int = 84, bins_per_octave: int = 12,
+    samples: np.ndarray,
+    sample_rate_hz: int,
+    *,
+    hop_seconds: float = 0.010,
+    fmin_hz: float = 32.70319566257483,
+    n_bins: int = 84,
+    bins_per_octave: int = 12,
 ) -> np.ndarray:
     """Constant-Q power in dB (librosa ``cqt``), shape (n_bins, frames).
 
@@ -174,10 +228,19 @@ def cqt(
     octaves = int(np.ceil(n_bins / bins_per_octave))
     top_hz = fmin_hz * 2 ** ((n_bins - 1) / bins_per_octave)
     if top_hz >= sample_rate_hz / 2:
-        raise ConfigError(f"the highest CQT bin ({top_hz:.0f} Hz) must be below Nyquist ({sample_rate_hz / 2:.0f} Hz); use fewer n_bins")
+        raise ConfigError(
+            f"the highest CQT bin ({top_hz:.0f} Hz) must be below Nyquist ({sample_rate_hz / 2:.0f} Hz); use fewer n_bins"
+        )
     step = 2 ** (octaves - 1)
     hop = max(step, int(round(hop_seconds * sample_rate_hz / step)) * step)
     with warnings.catch_warnings():  # librosa warns about its own short low-octave FFTs on short clips
         warnings.filterwarnings("ignore", message="n_fft=.* is too large", category=UserWarning)
-        spec = librosa.cqt(np.asarray(samples, np.float32), sr=sample_rate_hz, hop_length=hop, fmin=fmin_hz, n_bins=n_bins, bins_per_octave=bins_per_octave)
+        spec = librosa.cqt(
+            np.asarray(samples, np.float32),
+            sr=sample_rate_hz,
+            hop_length=hop,
+            fmin=fmin_hz,
+            n_bins=n_bins,
+            bins_per_octave=bins_per_octave,
+        )
     return _db(np.abs(spec) ** 2)

@@ -31,7 +31,6 @@ __all__ = [
 ]
 
 
-
 def _check_sizes(window_samples: int, hop_samples: int) -> None:
     if window_samples <= 0 or hop_samples <= 0:
         raise ConfigError(f"window ({window_samples}) and hop ({hop_samples}) must be positive sample counts")

@@ -22,7 +22,20 @@ from ._args import add_verbosity
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 #: Modules under ``wavguard.cli`` that each register one subcommand.
-SUBCOMMANDS = ("predict", "audit", "compare", "convert", "demo", "evaluate", "export", "info", "serve", "stream", "train", "update")
+SUBCOMMANDS = (
+    "predict",
+    "audit",
+    "compare",
+    "convert",
+    "demo",
+    "evaluate",
+    "export",
+    "info",
+    "serve",
+    "stream",
+    "train",
+    "update",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # positionals in one run, so later key=value words are gathered here.
     args, extra = parser.parse_known_args(argv)
     if extra:
-        if isinstance(getattr(args, "overrides", None), list) and all("=" in e and not e.startswith("-") for e in extra):
+        if isinstance(getattr(args, "overrides", None), list) and all(
+            "=" in e and not e.startswith("-") for e in extra
+        ):
             args.overrides += extra
         else:
             _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")

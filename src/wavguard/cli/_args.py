@@ -21,28 +21,56 @@ from typing import Any
 from ..layout import DEFAULT_DETECTOR
 
 __all__ = [
-    "add_model", "add_backend", "load_scorer", "add_data", "add_out", "add_json", "add_progress", "add_device", "add_revision",
-    "add_overrides", "add_verbosity", "resolve_progress", "library_progress_bars",
+    "add_model",
+    "add_backend",
+    "load_scorer",
+    "add_data",
+    "add_out",
+    "add_json",
+    "add_progress",
+    "add_device",
+    "add_revision",
+    "add_overrides",
+    "add_verbosity",
+    "resolve_progress",
+    "library_progress_bars",
 ]
 
 
-def add_model(p: argparse.ArgumentParser, *, optional: bool = False,
-              help: str = "detector directory (PyTorch or ONNX) or Hugging Face Hub id") -> None:
+def add_model(
+    p: argparse.ArgumentParser,
+    *,
+    optional: bool = False,
+    help: str = "detector directory (PyTorch or ONNX) or Hugging Face Hub id",
+) -> None:
     """``MODEL``, positional; where ``optional``, it may be left out for the built-in detector
     (:data:`wavguard.loading.DEFAULT_DETECTOR`)."""
     if optional:
-        p.add_argument("model", metavar="MODEL", nargs="?", default=DEFAULT_DETECTOR,
-                       help=f"{help}, or a built-in name (default: the built-in {DEFAULT_DETECTOR})")
+        p.add_argument(
+            "model",
+            metavar="MODEL",
+            nargs="?",
+            default=DEFAULT_DETECTOR,
+            help=f"{help}, or a built-in name (default: the built-in {DEFAULT_DETECTOR})",
+        )
     else:
         p.add_argument("model", metavar="MODEL", help=help)
 
 
-def add_data(p: argparse.ArgumentParser, *, nargs: str | None = None, required: bool = False, help: str = "data set") -> None:
+def add_data(
+    p: argparse.ArgumentParser, *, nargs: str | None = None, required: bool = False, help: str = "data set"
+) -> None:
     """``--data`` (``nargs="+"`` for a list of files)."""
     p.add_argument("--data", nargs=nargs, required=required, default=None, metavar="DATA", help=help)
 
 
-def add_out(p: argparse.ArgumentParser, *, required: bool = False, metavar: str = "DIR", help: str = "output directory (created if missing)") -> None:
+def add_out(
+    p: argparse.ArgumentParser,
+    *,
+    required: bool = False,
+    metavar: str = "DIR",
+    help: str = "output directory (created if missing)",
+) -> None:
     p.add_argument("-o", "--out", required=required, default=None, metavar=metavar, help=help)
 
 
@@ -51,8 +79,12 @@ def add_json(p: argparse.ArgumentParser, help: str = "print the results as JSON"
 
 
 def add_progress(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="show a progress bar on stderr (default: when stderr is a terminal)")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on stderr (default: when stderr is a terminal)",
+    )
 
 
 def resolve_progress(args: argparse.Namespace) -> bool:
@@ -117,18 +149,26 @@ def add_verbosity(p: argparse.ArgumentParser, *, default: Any = False) -> None:
     """``-v``/``--verbose`` and ``-q``/``--quiet``. The top-level parser takes them with ``default=False``
     and each subcommand with ``default=argparse.SUPPRESS``, so they work on either side of COMMAND."""
     p.add_argument("-v", "--verbose", action="store_true", default=default, help="log progress and details")
-    p.add_argument("-q", "--quiet", action="store_true", default=default,
-                   help="only errors: no warnings, no log lines, no progress bars (unless --progress)")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="only errors: no warnings, no log lines, no progress bars (unless --progress)",
+    )
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default=None,
-                   help="torch device, e.g. cpu or cuda (an unavailable device is a usage error, exit 2)")
+    p.add_argument(
+        "--device", default=None, help="torch device, e.g. cpu or cuda (an unavailable device is a usage error, exit 2)"
+    )
 
 
 def add_backend(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--backend", choices=("auto", "torch", "int8"), default="auto",
+        "--backend",
+        choices=("auto", "torch", "int8"),
+        default="auto",
         help="what runs the network (the same rule as Detector.from_pretrained): auto (default) scores with the "
         "folder's checked int8 graph (onnx-int8/) on the CPU when it has one, an exported folder's graph, else "
         "PyTorch; torch: always PyTorch; int8: the checked int8 graph or an error",
@@ -155,5 +195,7 @@ def add_revision(p: argparse.ArgumentParser) -> None:
     p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of the model")
 
 
-def add_overrides(p: argparse.ArgumentParser, help: str = "settings that override the defaults (dotted keys reach nested settings)") -> None:
+def add_overrides(
+    p: argparse.ArgumentParser, help: str = "settings that override the defaults (dotted keys reach nested settings)"
+) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help=help)

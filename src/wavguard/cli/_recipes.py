@@ -56,7 +56,9 @@ def recipe_file(recipe: str) -> Iterator[str | Path]:
         return
     names = recipe_names()
     if recipe not in names:
-        raise ConfigError(f"no recipe named {recipe!r}: the packaged recipes are {', '.join(names)} "
-                          "(wavguard train --list), or give a YAML file")
+        raise ConfigError(
+            f"no recipe named {recipe!r}: the packaged recipes are {', '.join(names)} "
+            "(wavguard train --list), or give a YAML file"
+        )
     with resources.as_file(_folder() / f"{recipe}.yaml") as path:
         yield path

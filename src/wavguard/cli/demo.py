@@ -18,7 +18,9 @@ def register(subparsers) -> None:
     _args.add_revision(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link (needs internet)")
+    p.add_argument(
+        "--share", action="store_true", help="also open a temporary public gradio.live link (needs internet)"
+    )
     p.add_argument("--max-duration-seconds", type=float, default=600.0, help="longer clips are refused")
     _args.add_device(p)
     _args.add_backend(p)
@@ -32,6 +34,12 @@ def run(args: argparse.Namespace) -> int:
     if not gradio_available():
         raise ConfigError("the demo page needs gradio: pip install 'wavguard-detector[demo]'")
     detector = _args.load_scorer(args, args.model, ensembles=False)
-    launch_demo(detector, model_id=str(args.model), host=args.host, port=args.port, share=args.share,
-                max_duration_seconds=args.max_duration_seconds)
+    launch_demo(
+        detector,
+        model_id=str(args.model),
+        host=args.host,
+        port=args.port,
+        share=args.share,
+        max_duration_seconds=args.max_duration_seconds,
+    )
     return 0

@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     _args.add_model(p, optional=True)
     _args.add_revision(p)
     p.add_argument("--list", action="store_true", help="list the built-in detectors and exit")
-    _args.add_json(p, help="print the summary as one JSON object (the card's text under \"card\")")
+    _args.add_json(p, help='print the summary as one JSON object (the card\'s text under "card")')
     p.set_defaults(func=run)
 
 
@@ -33,7 +33,12 @@ def summary(name: str, revision: str | None = None) -> dict:
     from ..loading import choose_backend, inspect
 
     saved = inspect(name, revision)
-    info: dict = {"name": name, "directory": str(saved.directory), "kind": saved.kind, "builtin": name in BUILTIN_DETECTORS}
+    info: dict = {
+        "name": name,
+        "directory": str(saved.directory),
+        "kind": saved.kind,
+        "builtin": name in BUILTIN_DETECTORS,
+    }
     if saved.kind != "ensemble":
         config = DetectorConfig.load(saved.directory)
         info.update(

@@ -23,11 +23,12 @@ _GLOB_CHARACTERS = "*?["
 
 _EXTENSIONS = "/".join(e.lstrip(".") for e in AUDIO_EXTENSIONS)
 
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
         usage="wavguard predict [MODEL] FILE|FOLDER|GLOB [...] [options]\n"
-              "       wavguard predict [MODEL] --data FILE|FOLDER|GLOB [...] [options]",
+        "       wavguard predict [MODEL] --data FILE|FOLDER|GLOB [...] [options]",
         help="score audio files (probability that each is fake)",
         description=(
             "Score audio files. Prints one tab-separated line per file: score (probability of FAKE), label, "
@@ -39,16 +40,28 @@ def register(subparsers) -> None:
             "word that is a detector folder (it has config.json) or a built-in name is the MODEL, the rest is audio."
         ),
     )
-    p.add_argument("items", nargs="*", metavar="[MODEL] FILE",
-                   help="the detector (a folder, Hub id or built-in name; optional, see above) and the audio to score, "
-                   "as for --data; name a Hub id with --data after it")
-    _args.add_data(p, nargs="+", help=(
-        f"audio files (any rate and channel count), folders (every {_EXTENSIONS} file under them, recursively, in "
-        "sorted order), quoted glob patterns ('clips/*.wav', 'data/**/*.flac': ** spans folders) or manifests "
-        f"({'/'.join(MANIFEST_SUFFIXES)} with a path column: the files it lists, in row order, relative to its folder); "
-        "a folder or pattern without audio files is an error"))
-    _args.add_json(p, help="print JSON lines with per-window segments; a file that failed is a line with its "
-                   "source and error (score null, label \"error\")")
+    p.add_argument(
+        "items",
+        nargs="*",
+        metavar="[MODEL] FILE",
+        help="the detector (a folder, Hub id or built-in name; optional, see above) and the audio to score, "
+        "as for --data; name a Hub id with --data after it",
+    )
+    _args.add_data(
+        p,
+        nargs="+",
+        help=(
+            f"audio files (any rate and channel count), folders (every {_EXTENSIONS} file under them, recursively, in "
+            "sorted order), quoted glob patterns ('clips/*.wav', 'data/**/*.flac': ** spans folders) or manifests "
+            f"({'/'.join(MANIFEST_SUFFIXES)} with a path column: the files it lists, in row order, relative to its folder); "
+            "a folder or pattern without audio files is an error"
+        ),
+    )
+    _args.add_json(
+        p,
+        help="print JSON lines with per-window segments; a file that failed is a line with its "
+        'source and error (score null, label "error")',
+    )
     p.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the detector's)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
     _args.add_backend(p)
@@ -106,7 +119,9 @@ def expand_inputs(items: Sequence[str]) -> list[str | AudioError]:
 def _names_a_detector(word: str) -> bool:
     """A built-in detector's name, or a folder with a detector's ``config.json`` (or an ensemble's file)."""
     folder = Path(word)
-    return word in BUILTIN_DETECTORS or (folder.is_dir() and any((folder / n).is_file() for n in (CONFIG_NAME, ENSEMBLE_NAME)))
+    return word in BUILTIN_DETECTORS or (
+        folder.is_dir() and any((folder / n).is_file() for n in (CONFIG_NAME, ENSEMBLE_NAME))
+    )
 
 
 def model_and_inputs(args: argparse.Namespace) -> tuple[str, list[str]]:
@@ -119,7 +134,9 @@ def model_and_inputs(args: argparse.Namespace) -> tuple[str, list[str]]:
     items, named = list(args.items), None
     if args.data:
         if len(items) > 1:
-            raise ConfigError(f"with --data, name at most one MODEL before it (got {items}); list the audio after --data")
+            raise ConfigError(
+                f"with --data, name at most one MODEL before it (got {items}); list the audio after --data"
+            )
         return (items[0] if items else DEFAULT_DETECTOR), list(args.data)
     if items and _names_a_detector(items[0]):
         named, items = items[0], items[1:]
@@ -139,12 +156,19 @@ def run(args: argparse.Namespace) -> int:
     with _args.library_progress_bars(progress):
         detector = _args.load_scorer(args, model)
         paths = [item for item in inputs if isinstance(item, str)]
-        scored = iter(detector.predict(paths, batch_size=args.batch_size, threshold=args.threshold, on_error="return",
-                                       progress=progress) if paths else [])
+        scored = iter(
+            detector.predict(
+                paths, batch_size=args.batch_size, threshold=args.threshold, on_error="return", progress=progress
+            )
+            if paths
+            else []
+        )
     threshold = detector.default_threshold if args.threshold is None else args.threshold
     failed = 0
     for item in inputs:
-        pred = next(scored) if isinstance(item, str) else Prediction(item.source, math.nan, "error", threshold, error=item)
+        pred = (
+            next(scored) if isinstance(item, str) else Prediction(item.source, math.nan, "error", threshold, error=item)
+        )
         if not pred.ok:
             failed += 1
         if args.json:

@@ -54,11 +54,17 @@ def _chunk_bytes(text: str) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("stream", help="score raw PCM from stdin, a score per window as it arrives",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "stream",
+        help="score raw PCM from stdin, a score per window as it arrives",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _args.add_model(p)
     p.add_argument("--sample-rate", type=_sample_rate, required=True, help="rate of the incoming PCM (Hz)")
-    p.add_argument("--channels", type=_channels, default=1, help=f"interleaved channels, 1-{MAX_CHANNELS} (averaged to mono)")
+    p.add_argument(
+        "--channels", type=_channels, default=1, help=f"interleaved channels, 1-{MAX_CHANNELS} (averaged to mono)"
+    )
     p.add_argument("--format", choices=sorted(_DTYPES), default="s16le", help="sample format (default s16le)")
     p.add_argument("--chunk-bytes", type=_chunk_bytes, default=8192, help="bytes read from stdin at a time (positive)")
     _args.add_json(p, help="print JSON lines")
@@ -73,7 +79,9 @@ def run(args: argparse.Namespace, stdin=None, stdout=None) -> int:
     stdout = stdout or sys.stdout
     dtype = _DTYPES[args.format]
     frame_bytes = dtype.itemsize * args.channels
-    scorer = _args.load_scorer(args, args.model, ensembles=False).stream(sample_rate=args.sample_rate, channels=args.channels, source="<stdin>")
+    scorer = _args.load_scorer(args, args.model, ensembles=False).stream(
+        sample_rate=args.sample_rate, channels=args.channels, source="<stdin>"
+    )
 
     emitted = 0
 

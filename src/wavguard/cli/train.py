@@ -31,24 +31,36 @@ def register(subparsers) -> None:
             "For several GPUs: accelerate launch -m wavguard.cli train RECIPE."
         ),
     )
-    p.add_argument("recipe", nargs="?", default=None, metavar="RECIPE",
-                   help=f"a packaged recipe's name (e.g. {_recipes.DEFAULT_RECIPE}; see --list) or a YAML file "
-                   f"(default with --data: {_recipes.DEFAULT_RECIPE})")
+    p.add_argument(
+        "recipe",
+        nargs="?",
+        default=None,
+        metavar="RECIPE",
+        help=f"a packaged recipe's name (e.g. {_recipes.DEFAULT_RECIPE}; see --list) or a YAML file "
+        f"(default with --data: {_recipes.DEFAULT_RECIPE})",
+    )
     _args.add_overrides(p, help="settings that override the recipe")
-    p.add_argument("--data", action="append", default=None, metavar="DATA",
-                   help="training data (the same as train_data=DATA): a folder with real/ and fake/ sub-folders, a "
-                   "manifest, a saved data set or a corpus; repeat --data to concatenate several")
+    p.add_argument(
+        "--data",
+        action="append",
+        default=None,
+        metavar="DATA",
+        help="training data (the same as train_data=DATA): a folder with real/ and fake/ sub-folders, a "
+        "manifest, a saved data set or a corpus; repeat --data to concatenate several",
+    )
     _args.add_out(p, metavar="OUTPUT_DIR", help="where checkpoints and best/ go (the same as output_dir=OUTPUT_DIR)")
     _args.add_json(p, help="print the result (best detector, epoch, EERs) as JSON; with --list, the recipes")
     _args.add_progress(p)
     p.add_argument("--list", action="store_true", help="list the packaged recipes and exit")
     p.add_argument(
-        "--resume", action="store_true",
+        "--resume",
+        action="store_true",
         help="continue from the newest intact checkpoint in output_dir (a damaged newer one is skipped with a "
         "warning); refuses when there is none",
     )
     p.add_argument(
-        "--resume-or-start", action="store_true",
+        "--resume-or-start",
+        action="store_true",
         help="like --resume, but start from scratch (with a warning) when output_dir has no intact checkpoint",
     )
     p.set_defaults(func=run)
@@ -82,8 +94,10 @@ def recipe_and_overrides(args: argparse.Namespace) -> tuple[str, list[str]]:
         overrides.insert(0, f"train_data={json.dumps(data, ensure_ascii=False)}")  # quoted: any path is one string
     if recipe is None:
         if not args.data and "train_data" not in given:
-            raise ConfigError(f"wavguard train needs a RECIPE ({', '.join(_recipes.recipe_names())}; or a YAML file) "
-                              "or the training data (--data DIR with real/ and fake/ sub-folders)")
+            raise ConfigError(
+                f"wavguard train needs a RECIPE ({', '.join(_recipes.recipe_names())}; or a YAML file) "
+                "or the training data (--data DIR with real/ and fake/ sub-folders)"
+            )
         recipe = _recipes.DEFAULT_RECIPE
     if args.out:
         overrides.append(f"output_dir={args.out}")
@@ -103,14 +117,24 @@ def run(args: argparse.Namespace) -> int:
         config = TrainConfig.from_yaml(path, overrides)
     progress = _args.resolve_progress(args)
     with _args.library_progress_bars(progress, datasets=True):
-        result = train(config, resume=args.resume or args.resume_or_start, start_if_missing=args.resume_or_start,
-                       progress=progress)
+        result = train(
+            config, resume=args.resume or args.resume_or_start, start_if_missing=args.resume_or_start, progress=progress
+        )
     if args.json:
         from ..evaluation.report import to_json
 
-        print(to_json({"best_dir": str(result.best_dir), "best_epoch": result.best_epoch,
-                       "best_eer": result.best_eer if math.isfinite(result.best_eer) else None,
-                       "test_metrics": result.test_metrics, "hub_model_id": result.hub_model_id}), end="")
+        print(
+            to_json(
+                {
+                    "best_dir": str(result.best_dir),
+                    "best_epoch": result.best_epoch,
+                    "best_eer": result.best_eer if math.isfinite(result.best_eer) else None,
+                    "test_metrics": result.test_metrics,
+                    "hub_model_id": result.hub_model_id,
+                }
+            ),
+            end="",
+        )
         return 0
     if any("val_eer" in record for record in result.history):
         eer = f"{result.best_eer:.4f}" if math.isfinite(result.best_eer) else "n/a (the validation set holds one class)"

@@ -28,25 +28,55 @@ def register(subparsers) -> None:
     p.add_argument("--feedback", required=True, metavar="DB", help="SQLite file of `wavguard serve --log-db`")
     _args.add_out(p, required=True, metavar="NEW_MODEL", help="directory for the updated detector")
     _args.add_json(p, help="print the decision (accepted, reason, directories, counts) as JSON instead of the report")
-    p.add_argument("--replay", action="append", default=None, metavar="DATA",
-                   help="the model's original training data (folder, manifest, saved dataset, corpus); repeatable")
+    p.add_argument(
+        "--replay",
+        action="append",
+        default=None,
+        metavar="DATA",
+        help="the model's original training data (folder, manifest, saved dataset, corpus); repeatable",
+    )
     p.add_argument("--replay-split", default=None, help="split of the replay data (e.g. train)")
-    p.add_argument("--replay-fraction", type=float, default=0.5,
-                   help="share of replay clips in the training mix, in [0, 1) (default 0.5: as many as feedback clips)")
-    p.add_argument("--holdout", default=None, metavar="DATA", help="evaluation data (default: a stratified split of feedback + replay)")
+    p.add_argument(
+        "--replay-fraction",
+        type=float,
+        default=0.5,
+        help="share of replay clips in the training mix, in [0, 1) (default 0.5: as many as feedback clips)",
+    )
+    p.add_argument(
+        "--holdout",
+        default=None,
+        metavar="DATA",
+        help="evaluation data (default: a stratified split of feedback + replay)",
+    )
     p.add_argument("--holdout-split", default=None, help="split of the hold-out data (e.g. test)")
-    p.add_argument("--holdout-fraction", type=float, default=0.25, help="share held out when --holdout is not given (default 0.25)")
+    p.add_argument(
+        "--holdout-fraction", type=float, default=0.25, help="share held out when --holdout is not given (default 0.25)"
+    )
     p.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
-    p.add_argument("--mode", choices=("frozen", "lora", "full"), default=None,
-                   help="what trains: frozen = head only (default), lora, full")
-    p.add_argument("--min-improvement", type=float, default=0.0,
-                   help="required EER drop as a fraction, e.g. 0.01 = one point (default 0)")
-    p.add_argument("--validation-fraction", type=float, default=0.2,
-                   help="share of the training mix for best-epoch choice, calibration and threshold (default 0.2)")
+    p.add_argument(
+        "--mode",
+        choices=("frozen", "lora", "full"),
+        default=None,
+        help="what trains: frozen = head only (default), lora, full",
+    )
+    p.add_argument(
+        "--min-improvement",
+        type=float,
+        default=0.0,
+        help="required EER drop as a fraction, e.g. 0.01 = one point (default 0)",
+    )
+    p.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.2,
+        help="share of the training mix for best-epoch choice, calibration and threshold (default 0.2)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seeds replay sampling, the hold-out split and training")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass when scoring the hold-out set")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the EER intervals (0: skip)")
-    p.add_argument("--overwrite", action="store_true", help="replace NEW_MODEL if it exists (only when the update is accepted)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace NEW_MODEL if it exists (only when the update is accepted)"
+    )
     p.set_defaults(func=run)
 
 
@@ -81,9 +111,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from ..evaluation.report import to_json
 
-        print(to_json({"accepted": result.accepted, "reason": result.reason,
-                       "model_dir": None if result.model_dir is None else str(result.model_dir),
-                       "report": str(result.report_dir / "report.md"), "counts": result.counts}), end="")
+        print(
+            to_json(
+                {
+                    "accepted": result.accepted,
+                    "reason": result.reason,
+                    "model_dir": None if result.model_dir is None else str(result.model_dir),
+                    "report": str(result.report_dir / "report.md"),
+                    "counts": result.counts,
+                }
+            ),
+            end="",
+        )
         return 0 if result.accepted else REFUSED
     print(result.markdown)
     print(f"report: {result.report_dir / 'report.md'}")

@@ -50,7 +50,15 @@ _EXPORTS = {
     "BadFile": "validate",
 }
 
-__all__ = ["decode_audio", "parse_label", "check_label_mapping", "audio_files", "AUDIO_EXTENSIONS", "LABEL_NAMES", *_EXPORTS]
+__all__ = [
+    "decode_audio",
+    "parse_label",
+    "check_label_mapping",
+    "audio_files",
+    "AUDIO_EXTENSIONS",
+    "LABEL_NAMES",
+    *_EXPORTS,
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -55,9 +55,17 @@ def check_missing(missing: list[str], total: int, source: str, policy: str, fix:
         return
     if policy == "error":
         raise ConfigError(
-            f"{source}: " + offenders_message(f"of {total} listed audio files do not exist", missing, len(missing), fix + " Or pass missing='skip' to drop them.")
+            f"{source}: "
+            + offenders_message(
+                f"of {total} listed audio files do not exist",
+                missing,
+                len(missing),
+                fix + " Or pass missing='skip' to drop them.",
+            )
         )
-    logger.warning("%s: skipped %d of %d listed audio files that do not exist (first: %s)", source, len(missing), total, missing[0])
+    logger.warning(
+        "%s: skipped %d of %d listed audio files that do not exist (first: %s)", source, len(missing), total, missing[0]
+    )
 
 
 def require_dir(root: str | os.PathLike, what: str) -> Path:

@@ -91,8 +91,10 @@ def check_label_mapping(mapping: Any) -> dict[str, int]:
         ConfigError: not a mapping, an empty one, or targets that mean neither real nor fake.
     """
     if not isinstance(mapping, dict):
-        raise ConfigError(f"label_mapping must map the data set's label values to 0/1 or real/fake "
-                          f"(e.g. {{bonafide: 0, spoof: 1}}), got {mapping!r}")
+        raise ConfigError(
+            f"label_mapping must map the data set's label values to 0/1 or real/fake "
+            f"(e.g. {{bonafide: 0, spoof: 1}}), got {mapping!r}"
+        )
     if not mapping:
         raise ConfigError("label_mapping is empty; map each of the data set's label values to 0/1 or real/fake")
     bad = [f"{key!r}: {target!r}" for key, target in mapping.items() if parse_label(target) is None]
@@ -183,7 +185,9 @@ def build_dataset(
             try:
                 arrays[name] = pa.array(list(values))
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                raise ConfigError(f"column {name!r} mixes value types ({exc}); give it one type (e.g. all strings)") from None
+                raise ConfigError(
+                    f"column {name!r} mixes value types ({exc}); give it one type (e.g. all strings)"
+                ) from None
     table = pa.table(arrays)
     features = datasets.Features.from_arrow_schema(table.schema)
     features["audio"] = datasets.Audio(decode=False)

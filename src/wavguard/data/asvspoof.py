@@ -47,7 +47,13 @@ def _read_protocol(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]
             rows.append(dict(zip(columns, fields)))
     if bad:
         raise ConfigError(
-            f"{path}: " + offenders_message(f"lines have fewer than {len(columns)} fields ({' '.join(columns)})", bad, len(bad), "Is this the right protocol file?")
+            f"{path}: "
+            + offenders_message(
+                f"lines have fewer than {len(columns)} fields ({' '.join(columns)})",
+                bad,
+                len(bad),
+                "Is this the right protocol file?",
+            )
         )
     return rows
 
@@ -73,7 +79,15 @@ def _rows_to_dataset(rows, audio_path, source: str, missing: str, condition_colu
         for name in condition_columns:
             columns[name].append(row[name])
     if bad_keys:
-        raise ConfigError(f"{source}: " + offenders_message("trials have a key that is neither bonafide nor spoof", bad_keys, len(bad_keys), "Is this the right key file?"))
+        raise ConfigError(
+            f"{source}: "
+            + offenders_message(
+                "trials have a key that is neither bonafide nor spoof",
+                bad_keys,
+                len(bad_keys),
+                "Is this the right key file?",
+            )
+        )
     check_missing(gone, len(rows), source, missing, fix)
     if not paths:
         raise ConfigError(f"{source}: none of the listed audio files exist. {fix}")
@@ -130,7 +144,8 @@ def load_asvspoof2019_la(
 def asv21_keys(root: Path, track: str) -> list[Path]:
     """The ``keys/{track}/CM/trial_metadata.txt`` files within four levels of ``root``."""
     return [
-        p for p in find_files(root, "trial_metadata.txt", max_depth=4)
+        p
+        for p in find_files(root, "trial_metadata.txt", max_depth=4)
         if p.parent.name.upper() == "CM" and p.parent.parent.name.upper() == track
     ]
 

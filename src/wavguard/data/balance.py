@@ -61,7 +61,9 @@ def _resampled(ds, labels: np.ndarray, method: str, seed: int):
     keep = {c: np.flatnonzero(labels == c) for c in (0, 1)}
     if counts[0] != counts[1]:
         if method == "oversample":
-            extra = resample(keep[minority], replace=True, n_samples=int(counts[majority] - counts[minority]), random_state=seed)
+            extra = resample(
+                keep[minority], replace=True, n_samples=int(counts[majority] - counts[minority]), random_state=seed
+            )
             keep[minority] = np.concatenate([keep[minority], extra])
         else:
             keep[majority] = resample(keep[majority], replace=False, n_samples=int(counts[minority]), random_state=seed)

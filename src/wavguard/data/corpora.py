@@ -28,6 +28,7 @@ __all__ = ["load_in_the_wild", "load_wavefake", "load_fake_or_real", "detect_cor
 CORPORA = ("asvspoof2019_la", "asvspoof2021_la", "asvspoof2021_df", "in_the_wild", "wavefake", "fake_or_real")
 _WAVEFAKE_PREFIXES = ("ljspeech_", "jsut_", "common_voices_")
 
+
 def load_in_the_wild(root: str | os.PathLike, *, missing: str = "error", with_duration: bool = True):
     """The In-the-Wild corpus (``meta.csv`` + audio) as one ``Dataset``; no decoding.
 
@@ -60,7 +61,15 @@ def load_in_the_wild(root: str | os.PathLike, *, missing: str = "error", with_du
         labels.append(label)
         speakers.append(speaker)
     if unknown:
-        raise ConfigError(f"{meta}: " + offenders_message("rows have a label that is neither spoof nor bona-fide", unknown, len(unknown), "Is this In-the-Wild's meta.csv?"))
+        raise ConfigError(
+            f"{meta}: "
+            + offenders_message(
+                "rows have a label that is neither spoof nor bona-fide",
+                unknown,
+                len(unknown),
+                "Is this In-the-Wild's meta.csv?",
+            )
+        )
     check_missing(gone, len(table), str(meta), missing, "Expected the audio files next to meta.csv.")
     columns = {
         "speaker": speakers,
@@ -69,8 +78,10 @@ def load_in_the_wild(root: str | os.PathLike, *, missing: str = "error", with_du
     }
     return build_dataset(paths, labels, columns, with_duration=with_duration)
 
+
 def _is_vocoder_folder(name: str) -> bool:
     return name.lower().startswith(_WAVEFAKE_PREFIXES)
+
 
 def _voice(name: str) -> tuple[str | None, str | None]:
     """(speaker, language) of a WaveFake folder name."""
@@ -80,6 +91,7 @@ def _voice(name: str) -> tuple[str | None, str | None]:
     if "ljspeech" in lowered:
         return "LJ", "en"
     return None, None
+
 
 def load_wavefake(
     root: str | os.PathLike,
@@ -142,12 +154,16 @@ def load_wavefake(
         )
     return build_dataset(paths, labels, columns, with_duration=with_duration)
 
+
 def _for_versions(root: Path) -> list[Path]:
     if split_folders(root):
         return [root]
     return [d for d in sorted(root.iterdir()) if d.is_dir() and d.name.lower().startswith("for-") and split_folders(d)]
 
-def load_fake_or_real(root: str | os.PathLike, split: str | None = None, *, version: str | None = None, with_duration: bool = True):
+
+def load_fake_or_real(
+    root: str | os.PathLike, split: str | None = None, *, version: str | None = None, with_duration: bool = True
+):
     """Fake-or-Real (FoR) as a ``DatasetDict`` (train / validation / test); no decoding.
 
     Args:
@@ -168,7 +184,9 @@ def load_fake_or_real(root: str | os.PathLike, split: str | None = None, *, vers
     if not versions:
         raise ConfigError(f"{root}: no training/validation/testing folders with real/ and fake/ inside")
     if len(versions) > 1:
-        raise ConfigError(f"{root}: holds several FoR versions ({', '.join(v.name for v in versions)}); pass version=...")
+        raise ConfigError(
+            f"{root}: holds several FoR versions ({', '.join(v.name for v in versions)}); pass version=..."
+        )
     result = load_folder(versions[0], split, with_duration=with_duration)
 
     def add_language(ds):
@@ -177,6 +195,7 @@ def load_fake_or_real(root: str | os.PathLike, split: str | None = None, *, vers
     if isinstance(result, datasets.DatasetDict):
         return datasets.DatasetDict({k: add_language(v) for k, v in result.items()})
     return add_language(result)
+
 
 def detect_corpus(root: str | os.PathLike) -> list[str]:
     """Names (from :data:`CORPORA`) of the known corpora whose protocol files lie under ``root``.

@@ -72,9 +72,7 @@ def _load_classes(root: Path, with_duration: bool):
                     parts = Path(path).relative_to(folder).parts
                     attacks.append(parts[0] if len(parts) > 1 else None)
     if not paths:
-        raise ConfigError(
-            f"{root}: found no audio files (.wav/.flac/.ogg/.mp3) under its real/ and fake/ sub-folders"
-        )
+        raise ConfigError(f"{root}: found no audio files (.wav/.flac/.ogg/.mp3) under its real/ and fake/ sub-folders")
     if len(set(labels)) == 1:
         logger.warning("%s: holds only %s audio", root, "real" if labels[0] == 0 else "fake")
     return build_dataset(paths, labels, {"attack": attacks}, with_duration=with_duration)

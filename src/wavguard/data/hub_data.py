@@ -49,9 +49,16 @@ def is_hub_layout(root: Path) -> bool:
     return top or (data.is_dir() and any(p.suffix.lower() in _DATA_SUFFIXES and p.is_file() for p in data.rglob("*")))
 
 
-def load_hub_dataset(source: str, split: str | None = None, *, revision: str | None = None, streaming: bool = False,
-                     audio_column: str | None = None, label_column: str | None = None,
-                     label_mapping: dict[Any, Any] | None = None):
+def load_hub_dataset(
+    source: str,
+    split: str | None = None,
+    *,
+    revision: str | None = None,
+    streaming: bool = False,
+    audio_column: str | None = None,
+    label_column: str | None = None,
+    label_mapping: dict[Any, Any] | None = None,
+):
     """``datasets.load_dataset(source, split=..., revision=..., streaming=...)`` in the common schema.
 
     Args:
@@ -78,8 +85,9 @@ def load_hub_dataset(source: str, split: str | None = None, *, revision: str | N
     return from_dataset(result, **columns)
 
 
-def from_iterable(ds, *, audio_column: str | None = None, label_column: str | None = None,
-                  label_mapping: dict[Any, Any] | None = None):
+def from_iterable(
+    ds, *, audio_column: str | None = None, label_column: str | None = None, label_mapping: dict[Any, Any] | None = None
+):
     """An ``IterableDataset`` (or ``IterableDatasetDict``) in the common schema, still lazy.
 
     Args:
@@ -95,8 +103,12 @@ def from_iterable(ds, *, audio_column: str | None = None, label_column: str | No
     import datasets
 
     if isinstance(ds, datasets.IterableDatasetDict):
-        return datasets.IterableDatasetDict({k: from_iterable(v, audio_column=audio_column, label_column=label_column,
-                                                              label_mapping=label_mapping) for k, v in ds.items()})
+        return datasets.IterableDatasetDict(
+            {
+                k: from_iterable(v, audio_column=audio_column, label_column=label_column, label_mapping=label_mapping)
+                for k, v in ds.items()
+            }
+        )
     if ds.features is None:
         ds = ds._resolve_features()  # reads the first rows to learn the columns
     for name in (audio_column, label_column):
@@ -104,10 +116,16 @@ def from_iterable(ds, *, audio_column: str | None = None, label_column: str | No
             raise ConfigError(f"the streamed data set has no column {name!r}; its columns are {ds.column_names}")
     audio_col = audio_column or next((n for n, f in ds.features.items() if isinstance(f, datasets.Audio)), None)
     if audio_col is None:
-        audio_col = next((n for n in ds.column_names if n.lower() in ("audio", "path", "file", "filename", "filepath")), None)
-    label_col = label_column or next((n for n in ds.column_names if n.lower() in ("label", "labels", "key", "class", "target")), None)
+        audio_col = next(
+            (n for n in ds.column_names if n.lower() in ("audio", "path", "file", "filename", "filepath")), None
+        )
+    label_col = label_column or next(
+        (n for n in ds.column_names if n.lower() in ("label", "labels", "key", "class", "target")), None
+    )
     if audio_col is None or label_col is None:
-        raise ConfigError(f"the streamed data set needs an Audio (or path) column and a label column; it has {ds.column_names}")
+        raise ConfigError(
+            f"the streamed data set needs an Audio (or path) column and a label column; it has {ds.column_names}"
+        )
     ds = ds.cast_column(audio_col, datasets.Audio(decode=False))
     feature = ds.features[label_col]
     if label_mapping is not None:
@@ -116,12 +134,16 @@ def from_iterable(ds, *, audio_column: str | None = None, label_column: str | No
     elif isinstance(feature, datasets.ClassLabel):
         mapping = [parse_label(name) for name in feature.names]
         if None in mapping or len(set(mapping)) != len(mapping):
-            raise ConfigError(f"label column {label_col!r} has class names {feature.names}; expected real/fake (e.g. bonafide/spoof)")
+            raise ConfigError(
+                f"label column {label_col!r} has class names {feature.names}; expected real/fake (e.g. bonafide/spoof)"
+            )
         convert = lambda v: mapping[v]  # noqa: E731
     else:
         convert = lambda v: _known_label(v, label_col)  # noqa: E731
     target = datasets.ClassLabel(names=list(LABEL_NAMES))
-    features = datasets.Features({("audio" if n == audio_col else n): f for n, f in ds.features.items() if n != label_col})
+    features = datasets.Features(
+        {("audio" if n == audio_col else n): f for n, f in ds.features.items() if n != label_col}
+    )
     features["label"] = target
 
     def to_schema(row: dict[str, Any]) -> dict[str, Any]:
@@ -159,11 +181,15 @@ def materialize(ds, limit: int | None = None, *, seed: int | None = None, what: 
         ds = ds.shuffle(seed=seed, buffer_size=10_000)
     if limit is not None:
         ds = ds.take(int(limit))
-    logger.info("%s is streamed: reading %s into the local datasets cache", what,
-                "the whole stream" if limit is None else f"its first {int(limit)} rows")
+    logger.info(
+        "%s is streamed: reading %s into the local datasets cache",
+        what,
+        "the whole stream" if limit is None else f"its first {int(limit)} rows",
+    )
     # a fresh fingerprint: each call reads the stream again instead of reusing an older cache
-    return datasets.Dataset.from_generator(_rows, features=ds.features, gen_kwargs={"ds": ds},
-                                           fingerprint=uuid.uuid4().hex)
+    return datasets.Dataset.from_generator(
+        _rows, features=ds.features, gen_kwargs={"ds": ds}, fingerprint=uuid.uuid4().hex
+    )
 
 
 def _rows(ds):

@@ -34,8 +34,12 @@ __all__ = ["load_any", "load_corpus", "to_streaming"]
 
 _LOADERS = {
     "asvspoof2019_la": lambda root, split, wd: load_asvspoof2019_la(root, split, with_duration=wd),
-    "asvspoof2021_la": lambda root, split, wd: select_split(load_asvspoof2021(root, "LA", with_duration=wd), split, str(root)),
-    "asvspoof2021_df": lambda root, split, wd: select_split(load_asvspoof2021(root, "DF", with_duration=wd), split, str(root)),
+    "asvspoof2021_la": lambda root, split, wd: select_split(
+        load_asvspoof2021(root, "LA", with_duration=wd), split, str(root)
+    ),
+    "asvspoof2021_df": lambda root, split, wd: select_split(
+        load_asvspoof2021(root, "DF", with_duration=wd), split, str(root)
+    ),
     "in_the_wild": lambda root, split, wd: select_split(load_in_the_wild(root, with_duration=wd), split, str(root)),
     "wavefake": lambda root, split, wd: select_split(load_wavefake(root, with_duration=wd), split, str(root)),
     "fake_or_real": lambda root, split, wd: load_fake_or_real(root, split, with_duration=wd),
@@ -50,7 +54,9 @@ def load_corpus(name: str, root: str | os.PathLike, split: str | None = None, *,
 
 
 def _is_saved_dataset(root: Path) -> bool:
-    return (root / "dataset_dict.json").is_file() or ((root / "dataset_info.json").is_file() and (root / "state.json").is_file())
+    return (root / "dataset_dict.json").is_file() or (
+        (root / "dataset_info.json").is_file() and (root / "state.json").is_file()
+    )
 
 
 def to_streaming(ds, num_shards: int = 1):
@@ -68,9 +74,17 @@ def to_streaming(ds, num_shards: int = 1):
     return ds.to_iterable_dataset(num_shards=max(1, min(int(num_shards), len(ds))))
 
 
-def load_any(source, split: str | None = None, *, streaming: bool = False, with_duration: bool = True,
-             revision: str | None = None, audio_column: str | None = None, label_column: str | None = None,
-             label_mapping: dict[Any, Any] | None = None):
+def load_any(
+    source,
+    split: str | None = None,
+    *,
+    streaming: bool = False,
+    with_duration: bool = True,
+    revision: str | None = None,
+    audio_column: str | None = None,
+    label_column: str | None = None,
+    label_mapping: dict[Any, Any] | None = None,
+):
     """Load any supported source into the common schema, without decoding audio.
 
     Args:
@@ -108,9 +122,17 @@ def load_any(source, split: str | None = None, *, streaming: bool = False, with_
             return load_hub_dataset(source, split, revision=revision, streaming=streaming, **columns)
         if root.is_file():
             if root.suffix.lower() not in MANIFEST_SUFFIXES:
-                raise ConfigError(f"{root}: a manifest must end in {', '.join(MANIFEST_SUFFIXES)}; for a corpus pass its folder")
-            result = load_manifest(root, split, path_column=audio_column, label_column=label_column,
-                                   label_mapping=label_mapping, with_duration=with_duration)
+                raise ConfigError(
+                    f"{root}: a manifest must end in {', '.join(MANIFEST_SUFFIXES)}; for a corpus pass its folder"
+                )
+            result = load_manifest(
+                root,
+                split,
+                path_column=audio_column,
+                label_column=label_column,
+                label_mapping=label_mapping,
+                with_duration=with_duration,
+            )
         elif not root.is_dir():
             raise ConfigError(f"{root}: no such file or folder (a Hub dataset is named owner/name)")
         elif _is_saved_dataset(root):
@@ -120,7 +142,9 @@ def load_any(source, split: str | None = None, *, streaming: bool = False, with_
         else:
             corpora = detect_corpus(root)
             if len(corpora) > 1:
-                raise ConfigError(f"{root}: holds several corpora ({', '.join(corpora)}); pass one corpus folder, or call its loader")
+                raise ConfigError(
+                    f"{root}: holds several corpora ({', '.join(corpora)}); pass one corpus folder, or call its loader"
+                )
             if not corpora and is_hub_layout(root):  # after corpora: In-the-Wild's meta.csv is no Hub layout
                 return load_hub_dataset(str(root), split, revision=revision, streaming=streaming, **columns)
             if not corpora:

@@ -47,8 +47,10 @@ def _pick(columns: list[str], wanted: str | None, aliases: tuple[str, ...], what
     for alias in aliases:
         if alias in lowered:
             return lowered[alias]
-    raise ConfigError(f"{source}: needs a {what} column named one of {list(aliases)}; its columns are {columns}; "
-                      f"name yours with {what}_column=...")
+    raise ConfigError(
+        f"{source}: needs a {what} column named one of {list(aliases)}; its columns are {columns}; "
+        f"name yours with {what}_column=..."
+    )
 
 
 def _read_table(path: Path):
@@ -116,7 +118,10 @@ def manifest_paths(path: str | os.PathLike, *, path_column: str | None = None) -
     files = [_resolve(raw, path.parent) for raw in cells]
     empty = [f"row {row}" for row, file in enumerate(files, start=2) if file is None]
     if empty:
-        raise ConfigError(f"{path}: " + offenders_message(f"rows have an empty {column!r}", empty, len(empty), "Give every row a path."))
+        raise ConfigError(
+            f"{path}: "
+            + offenders_message(f"rows have an empty {column!r}", empty, len(empty), "Give every row a path.")
+        )
     return [str(file) for file in files]
 
 
@@ -187,9 +192,20 @@ def load_manifest(
         labels.append(label)
     problems = []
     if missing:
-        problems.append(offenders_message("files do not exist", missing, len(missing), "Fix the paths (relative paths are resolved against the manifest's folder)."))
+        problems.append(
+            offenders_message(
+                "files do not exist",
+                missing,
+                len(missing),
+                "Fix the paths (relative paths are resolved against the manifest's folder).",
+            )
+        )
     if unknown:
-        problems.append(offenders_message(f"rows have an unknown {label_col!r}", unknown, len(unknown), "Use 0/1, real/fake or bonafide/spoof."))
+        problems.append(
+            offenders_message(
+                f"rows have an unknown {label_col!r}", unknown, len(unknown), "Use 0/1, real/fake or bonafide/spoof."
+            )
+        )
     if problems:
         raise ConfigError(f"{path}: " + " ".join(problems))
 
@@ -199,7 +215,10 @@ def load_manifest(
     names = [canonical_split(v) if v is not None else None for v in split_values]
     bad = [f"row {i + 2}: {v!r}" for i, (v, n) in enumerate(zip(split_values, names)) if n is None]
     if bad:
-        raise ConfigError(f"{path}: " + offenders_message("rows have an unknown split", bad, len(bad), "Use train, validation or test."))
+        raise ConfigError(
+            f"{path}: "
+            + offenders_message("rows have an unknown split", bad, len(bad), "Use train, validation or test.")
+        )
     parts = {}
     for name in ("train", "validation", "test"):
         rows = [i for i, n in enumerate(names) if n == name]
@@ -251,13 +270,19 @@ def _label_values(ds, column: str, label_mapping: dict[Any, Any] | None = None) 
     unknown = [f"row {i}: {v!r}" for i, (v, p) in enumerate(zip(values, parsed)) if p is None]
     if unknown:
         raise ConfigError(
-            offenders_message(f"rows of column {column!r} hold an unknown label", unknown, len(unknown), "Use 0/1, real/fake or bonafide/spoof.")
+            offenders_message(
+                f"rows of column {column!r} hold an unknown label",
+                unknown,
+                len(unknown),
+                "Use 0/1, real/fake or bonafide/spoof.",
+            )
         )
     return parsed
 
 
-def from_dataset(ds, *, audio_column: str | None = None, label_column: str | None = None,
-                 label_mapping: dict[Any, Any] | None = None):
+def from_dataset(
+    ds, *, audio_column: str | None = None, label_column: str | None = None, label_mapping: dict[Any, Any] | None = None
+):
     """Bring an existing ``Dataset``/``DatasetDict`` into the common schema (no decoding).
 
     The audio column (an ``Audio`` feature, or a string path column) becomes ``audio`` cast to
@@ -279,8 +304,14 @@ def from_dataset(ds, *, audio_column: str | None = None, label_column: str | Non
     import datasets
 
     if isinstance(ds, datasets.DatasetDict):
-        return datasets.DatasetDict({name: from_dataset(part, audio_column=audio_column, label_column=label_column,
-                                                        label_mapping=label_mapping) for name, part in ds.items()})
+        return datasets.DatasetDict(
+            {
+                name: from_dataset(
+                    part, audio_column=audio_column, label_column=label_column, label_mapping=label_mapping
+                )
+                for name, part in ds.items()
+            }
+        )
     if not isinstance(ds, datasets.Dataset):
         raise ConfigError(f"expected a datasets.Dataset or DatasetDict, got {type(ds).__name__}")
     audio_col = _audio_column(ds, audio_column)

@@ -70,11 +70,15 @@ def _to_dict(ds, assignment: Sequence[int], fractions: Sequence[float]):
 
 def _column(ds, column: str) -> list:
     if column not in ds.column_names:
-        raise ConfigError(f"the dataset has no {column!r} column (columns: {ds.column_names}); load a source that has it")
+        raise ConfigError(
+            f"the dataset has no {column!r} column (columns: {ds.column_names}); load a source that has it"
+        )
     values = list(ds[column])
     empty = [i for i, v in enumerate(values) if v is None or v == ""]
     if empty:
-        raise ConfigError(f"{len(empty)} rows have no {column!r} (first rows: {empty[:5]}); fill or drop them before splitting")
+        raise ConfigError(
+            f"{len(empty)} rows have no {column!r} (first rows: {empty[:5]}); fill or drop them before splitting"
+        )
     return values
 
 
@@ -162,7 +166,9 @@ def hold_out_attacks(ds, attacks: Iterable[str], *, real_test_fraction: float = 
     real_rows = np.flatnonzero(labels == 0)
     n_test = int(round(real_test_fraction * real_rows.size))
     to_test[np.random.default_rng(seed).choice(real_rows, size=n_test, replace=False)] = True
-    result = datasets.DatasetDict({"train": ds.select(np.flatnonzero(~to_test)), "test": ds.select(np.flatnonzero(to_test))})
+    result = datasets.DatasetDict(
+        {"train": ds.select(np.flatnonzero(~to_test)), "test": ds.select(np.flatnonzero(to_test))}
+    )
     for name, part in result.items():
         logger.info("%s: %d rows %s", name, len(part), label_counts(part["label"]))
     return result

@@ -71,7 +71,10 @@ def _check_one(audio, sample_rate_hz: int, min_duration_seconds: float, silence_
     peak = float(np.max(np.abs(samples)))
     peak_db = 20.0 * np.log10(peak) if peak > 0 else -np.inf
     if peak_db < silence_peak_db:
-        return SilentAudioError.__name__, f"peak level {peak_db:.1f} dBFS is below the silence threshold {silence_peak_db} dBFS"
+        return (
+            SilentAudioError.__name__,
+            f"peak level {peak_db:.1f} dBFS is below the silence threshold {silence_peak_db} dBFS",
+        )
     return "", ""
 
 
@@ -141,4 +144,3 @@ def drop_bad(ds, report: ScanReport):
         report.bad[0].path,
     )
     return kept
-

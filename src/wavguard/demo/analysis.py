@@ -88,7 +88,8 @@ def analyze(
         rate_hz, frames, _ = audio_info(path)
         if max_duration_seconds is not None and frames / rate_hz > max_duration_seconds:
             raise AudioError(
-                name, f"{frames / rate_hz:.1f} s of audio; this page accepts at most {max_duration_seconds:g} s (cut the clip)"
+                name,
+                f"{frames / rate_hz:.1f} s of audio; this page accepts at most {max_duration_seconds:g} s (cut the clip)",
             )
         prediction = detector.predict(path)
         samples, rate = load_audio(path, detector.config.sample_rate_hz, name=name)
@@ -177,10 +178,17 @@ def timeline_figure(analysis: Analysis, width_in: float = 10.0, height_in: float
     wave_ax.set_yticks([])
     for seg in pred.segments:
         score_ax.bar(
-            seg.start_seconds, seg.score, width=seg.end_seconds - seg.start_seconds, align="edge",
-            color=cmap(seg.score), edgecolor="white", linewidth=0.8,
+            seg.start_seconds,
+            seg.score,
+            width=seg.end_seconds - seg.start_seconds,
+            align="edge",
+            color=cmap(seg.score),
+            edgecolor="white",
+            linewidth=0.8,
         )
-    score_ax.axhline(pred.threshold, color="black", linestyle="--", linewidth=1.0, label=f"threshold {pred.threshold:.2f}")
+    score_ax.axhline(
+        pred.threshold, color="black", linestyle="--", linewidth=1.0, label=f"threshold {pred.threshold:.2f}"
+    )
     score_ax.set(xlim=(0, duration), ylim=(0, 1), xlabel="time (s)", ylabel="P(fake)")
     score_ax.legend(loc="upper right", fontsize="small", framealpha=0.8)
     score_ax.grid(axis="y", alpha=0.3)

@@ -84,7 +84,11 @@ def page_options(function, **extra: Any) -> dict[str, Any]:
 
 
 def _runtime(detector: Detector) -> str:
-    return f"PyTorch ({detector.device})" if detector.backend_name == "torch" else f"ONNX Runtime (CPU, {detector.backend_name})"
+    return (
+        f"PyTorch ({detector.device})"
+        if detector.backend_name == "torch"
+        else f"ONNX Runtime (CPU, {detector.backend_name})"
+    )
 
 
 def _model_id(detector: Detector) -> str:
@@ -115,8 +119,15 @@ class _Page:
 class _Handlers:
     """The page's callbacks: score a clip (and log it), store a correction."""
 
-    def __init__(self, gr, detector: Detector, model_id: str, store: PredictionStore | None,
-                 max_duration_seconds: float | None, keep_feedback_audio: bool):
+    def __init__(
+        self,
+        gr,
+        detector: Detector,
+        model_id: str,
+        store: PredictionStore | None,
+        max_duration_seconds: float | None,
+        keep_feedback_audio: bool,
+    ):
         self.gr, self.detector, self.model_id, self.store = gr, detector, model_id, store
         self.max_duration_seconds, self.keep_feedback_audio = max_duration_seconds, keep_feedback_audio
 
@@ -133,9 +144,16 @@ class _Handlers:
             return error_html(str(exc)), hidden_plot, None, gr.Button(interactive=False), ""
         except Exception as exc:  # never a traceback in the page; the server log has it
             logger.exception("scoring %s failed", name)
-            return error_html(f"{name}: internal error ({type(exc).__name__}); see the server log"), hidden_plot, None, \
-                gr.Button(interactive=False), ""
-        plot = gr.Plot(value=timeline_figure(result), visible=True) if len(result.prediction.segments) > 1 else hidden_plot
+            return (
+                error_html(f"{name}: internal error ({type(exc).__name__}); see the server log"),
+                hidden_plot,
+                None,
+                gr.Button(interactive=False),
+                "",
+            )
+        plot = (
+            gr.Plot(value=timeline_figure(result), visible=True) if len(result.prediction.segments) > 1 else hidden_plot
+        )
         state = self.log(result, path)
         return verdict_html(result), plot, state, gr.Button(interactive=state is not None), ""
 
@@ -145,9 +163,15 @@ class _Handlers:
             return None
         pred = result.prediction
         record = {
-            "id": uuid.uuid4().hex, "audio_sha256": result.audio_sha256, "duration_seconds": pred.duration_seconds,
-            "score": pred.score, "label": pred.label, "threshold": pred.threshold, "latency_ms": result.latency_ms,
-            "model_id": self.model_id, "model_version": __version__,
+            "id": uuid.uuid4().hex,
+            "audio_sha256": result.audio_sha256,
+            "duration_seconds": pred.duration_seconds,
+            "score": pred.score,
+            "label": pred.label,
+            "threshold": pred.threshold,
+            "latency_ms": result.latency_ms,
+            "model_id": self.model_id,
+            "model_version": __version__,
         }
         try:
             self.store.log_prediction(record)
@@ -169,8 +193,13 @@ class _Handlers:
             except OSError:  # the upload cache was cleaned meanwhile; the SHA-256 still identifies the clip
                 audio = None
         try:
-            row = self.store.add_feedback(true_label, state["prediction_id"], state["audio_sha256"], audio,
-                                          f"demo page: the verdict was {state['label']}")
+            row = self.store.add_feedback(
+                true_label,
+                state["prediction_id"],
+                state["audio_sha256"],
+                audio,
+                f"demo page: the verdict was {state['label']}",
+            )
         except Exception:
             logger.exception("could not store feedback")
             return "The feedback could not be stored; see the server log.", gr.Button(interactive=True)
@@ -197,10 +226,20 @@ def _wire(page: _Page, handlers: _Handlers) -> None:
     """Connect the page's events to the handlers."""
     outputs = page.outputs
     # Uploads and recordings share one queue: one clip is scored at a time.
-    page.audio.upload(lambda p: handlers.score(p, recorded=False), page.audio, outputs, api_name="score_upload",
-                      concurrency_id="score")
-    page.audio.stop_recording(lambda p: handlers.score(p, recorded=True), page.audio, outputs, api_name="score_recording",
-                              concurrency_id="score")
+    page.audio.upload(
+        lambda p: handlers.score(p, recorded=False),
+        page.audio,
+        outputs,
+        api_name="score_upload",
+        concurrency_id="score",
+    )
+    page.audio.stop_recording(
+        lambda p: handlers.score(p, recorded=True),
+        page.audio,
+        outputs,
+        api_name="score_recording",
+        concurrency_id="score",
+    )
     page.audio.clear(lambda: handlers.score(None, recorded=False), None, outputs, api_name=False)
     page.wrong.click(handlers.feedback, page.last, [page.thanks, page.wrong], api_name=False)
 
@@ -271,13 +310,22 @@ def launch_demo(
     """
     blocks = build_demo(detector, model_id=model_id, max_duration_seconds=max_duration_seconds)
     blocks.launch(
-        **page_options(blocks.launch, server_name=host, server_port=port, share=share, max_file_size=max_file_size,
-                       prevent_thread_lock=not block, quiet=not block)
+        **page_options(
+            blocks.launch,
+            server_name=host,
+            server_port=port,
+            share=share,
+            max_file_size=max_file_size,
+            prevent_thread_lock=not block,
+            quiet=not block,
+        )
     )
     return blocks
 
 
-def mount_demo(app: FastAPI, detector: Detector | None = None, *, path: str = "/ui", settings=None, store=None) -> FastAPI:
+def mount_demo(
+    app: FastAPI, detector: Detector | None = None, *, path: str = "/ui", settings=None, store=None
+) -> FastAPI:
     """Mount the page into the HTTP service's FastAPI app at ``path``.
 
     The detector, settings and feedback store default to the service's (``app.state.detector``,
@@ -312,7 +360,14 @@ def mount_demo(app: FastAPI, detector: Detector | None = None, *, path: str = "/
 
     max_bytes = getattr(settings, "max_upload_bytes", None)
     return gr.mount_gradio_app(
-        app, blocks, path=path,
-        **page_options(gr.mount_gradio_app, auth=auth, auth_message="Sign in with an API key of this service as the password.",
-                       max_file_size=max_bytes, show_error=False),
+        app,
+        blocks,
+        path=path,
+        **page_options(
+            gr.mount_gradio_app,
+            auth=auth,
+            auth_message="Sign in with an API key of this service as the password.",
+            max_file_size=max_bytes,
+            show_error=False,
+        ),
     )

@@ -65,7 +65,9 @@ def model_card_markdown(config: DetectorConfig, model_id: str, runtime: str | No
         runtime: what runs the network (e.g. ``"PyTorch (cpu)"``, ``"ONNX Runtime (CPU)"``); omitted when ``None``.
     """
     # no folder of this machine on the page, as on a Hub card (metric names may hold test-set paths)
-    config = config.replace(extra=scrub_local_paths(dict(config.extra)), metrics=scrub_local_paths(dict(config.metrics)))
+    config = config.replace(
+        extra=scrub_local_paths(dict(config.extra)), metrics=scrub_local_paths(dict(config.metrics))
+    )
     model_id = portable_name(model_id)
     if config.kind == "transformer":
         kind = backbone_family(config.backbone_type, "transformer")
@@ -96,7 +98,10 @@ def model_card_markdown(config: DetectorConfig, model_id: str, runtime: str | No
     metrics = headline_metrics(config.metrics or {})
     if metrics:
         lines += ["| metric | value |", "| --- | --- |"]
-        lines += [f"| {name.upper() if name.lower() == 'eer' else name} | {_format_metric(name, value)} |" for name, value in metrics]
+        lines += [
+            f"| {name.upper() if name.lower() == 'eer' else name} | {_format_metric(name, value)} |"
+            for name, value in metrics
+        ]
     else:
         lines.append("No evaluation results are recorded in this detector's config.")
     lines += [

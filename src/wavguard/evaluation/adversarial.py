@@ -68,7 +68,9 @@ def _clip_log_odds(detector: Detector, samples: torch.Tensor) -> torch.Tensor:
     return cfg.calibration_scale * margin + cfg.calibration_bias
 
 
-def attack_clip(detector: Detector, samples: np.ndarray, label: int, snr_db: float, method: str = "pgd", steps: int = 3) -> np.ndarray:
+def attack_clip(
+    detector: Detector, samples: np.ndarray, label: int, snr_db: float, method: str = "pgd", steps: int = 3
+) -> np.ndarray:
     """The clip (S,) perturbed against ``detector`` to score it as the other class.
 
     Args:
@@ -87,6 +89,7 @@ def attack_clip(detector: Detector, samples: np.ndarray, label: int, snr_db: flo
     was_training = model.training
     model.eval()
     try:
+
         def loss_fn(w: torch.Tensor) -> torch.Tensor:
             return F.binary_cross_entropy_with_logits(_clip_log_odds(detector, w)[None], target)
 
@@ -140,12 +143,23 @@ def score_dataset_adversarial(
                 attacked = clean  # predict reports why it cannot be scored
             else:
                 attacked = attack_clip(detector, clean, int(labels[row]), snr_db, method, steps)
-                achieved.append(float(snr_db_of(torch.from_numpy(clean)[None], torch.from_numpy(attacked - clean)[None])[0]))
+                achieved.append(
+                    float(snr_db_of(torch.from_numpy(clean)[None], torch.from_numpy(attacked - clean)[None])[0])
+                )
         except WavguardError as exc:
             out.append(ScoredRow(row, math.nan, math.nan, math.nan, 0.0, name, rename_error(str(exc), name, item)))
             continue
         scored = score_inputs(detector, [attacked], sample_rate=rate, batch_size=batch_size)
         err = scored.errors[0]
-        out.append(ScoredRow(row, float(scored.margins[0]), float(scored.scores[0]), float(scored.log_odds[0]),
-                             float(scored.durations_seconds[0]), name, None if err is None else f"{name}: {err}"))
+        out.append(
+            ScoredRow(
+                row,
+                float(scored.margins[0]),
+                float(scored.scores[0]),
+                float(scored.log_odds[0]),
+                float(scored.durations_seconds[0]),
+                name,
+                None if err is None else f"{name}: {err}",
+            )
+        )
     return out, achieved

@@ -25,7 +25,14 @@ import numpy as np
 from ..audio.decode import describe_source, load_audio, resample
 from ..errors import ConfigError, WavguardError
 
-__all__ = ["AuditReport", "audit_dataset", "audit_features", "file_features", "NUMERIC_FEATURES", "CATEGORICAL_FEATURES"]
+__all__ = [
+    "AuditReport",
+    "audit_dataset",
+    "audit_features",
+    "file_features",
+    "NUMERIC_FEATURES",
+    "CATEGORICAL_FEATURES",
+]
 
 #: Per-file numeric properties (units in the names).
 NUMERIC_FEATURES = (
@@ -186,7 +193,9 @@ class AuditReport:
         else:
             lines.append(f"ok: no shortcut found (AUC {self.combined_auc:.3f} <= {self.threshold}).")
         if self.skipped:
-            lines.append(f"{len(self.skipped)} file(s) skipped as undecodable, e.g. {self.skipped[0][0]}: {self.skipped[0][1]}")
+            lines.append(
+                f"{len(self.skipped)} file(s) skipped as undecodable, e.g. {self.skipped[0][0]}: {self.skipped[0][1]}"
+            )
         return "\n".join(lines)
 
 
@@ -284,7 +293,9 @@ def audit_features(
     y = np.asarray(labels, dtype=int)
     counts = np.bincount(y, minlength=2) if y.size else np.zeros(2, int)
     if counts.min() < 2:
-        raise ConfigError(f"the audit needs at least 2 decodable files per class, got {counts[0]} real and {counts[1]} fake")
+        raise ConfigError(
+            f"the audit needs at least 2 decodable files per class, got {counts[0]} real and {counts[1]} fake"
+        )
     folds = int(min(cv_folds, counts.min()))
     if folds < 2:
         raise ConfigError(f"cv_folds must be at least 2, got {cv_folds}")
@@ -296,11 +307,18 @@ def audit_features(
     for name in CATEGORICAL_FEATURES:
         values = sorted({r[name] for r in rows})
         columns[name] = np.array([[float(r[name] == v) for v in values] for r in rows])
-        class_values[name] = {v: (sum(1 for r, l in zip(rows, labels) if r[name] == v and l == 0),
-                                  sum(1 for r, l in zip(rows, labels) if r[name] == v and l == 1)) for v in values}
+        class_values[name] = {
+            v: (
+                sum(1 for r, l in zip(rows, labels) if r[name] == v and l == 0),
+                sum(1 for r, l in zip(rows, labels) if r[name] == v and l == 1),
+            )
+            for v in values
+        }
     feature_auc = {name: _cv_auc(x, y, folds, seed) for name, x in columns.items()}
     combined = _cv_auc(np.concatenate(list(columns.values()), axis=1), y, folds, seed)
-    class_means = {name: (float(columns[name][y == 0].mean()), float(columns[name][y == 1].mean())) for name in NUMERIC_FEATURES}
+    class_means = {
+        name: (float(columns[name][y == 0].mean()), float(columns[name][y == 1].mean())) for name in NUMERIC_FEATURES
+    }
     return AuditReport(
         feature_auc=feature_auc,
         combined_auc=combined,

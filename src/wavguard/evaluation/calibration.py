@@ -62,6 +62,7 @@ MIN_CLIPS_PER_CLASS = 10
 #: the solver converges on any data.
 _C = 1e6
 
+
 def _check_labels(labels, n: int) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.shape != (n,):
@@ -72,11 +73,13 @@ def _check_labels(labels, n: int) -> np.ndarray:
         raise ValueError("calibration needs both real (0) and fake (1) clips")
     return labels.astype(int)
 
+
 def _check(margins, labels) -> tuple[np.ndarray, np.ndarray]:
     margins = np.asarray(margins, dtype=np.float64)
     if margins.ndim != 1:
         raise ValueError(f"margins must be 1-D, got shape {margins.shape}")
     return margins, _check_labels(labels, margins.shape[0])
+
 
 def fit_fusion(features, labels, fit_intercept: bool = True) -> tuple[np.ndarray, float]:
     """Logistic regression of the label on score features, with Platt's smoothed targets.
@@ -113,6 +116,7 @@ def fit_fusion(features, labels, fit_intercept: bool = True) -> tuple[np.ndarray
     bias = float(model.intercept_[0]) if fit_intercept else 0.0
     return model.coef_[0].astype(np.float64), bias
 
+
 def fit_platt(margins, labels) -> tuple[float, float]:
     """Platt scaling: ``P(fake) = sigmoid(scale * margin + bias)`` by logistic regression.
 
@@ -127,6 +131,7 @@ def fit_platt(margins, labels) -> tuple[float, float]:
     weights, bias = fit_fusion(margins[:, None], labels)
     return float(weights[0]), bias
 
+
 def fit_temperature(margins, labels) -> tuple[float, float]:
     """Temperature scaling: ``P(fake) = sigmoid(margin / T)``; returns ``(1 / T, 0.0)``.
 
@@ -136,6 +141,7 @@ def fit_temperature(margins, labels) -> tuple[float, float]:
     margins, labels = _check(margins, labels)
     weights, bias = fit_fusion(margins[:, None], labels, fit_intercept=False)
     return float(weights[0]), bias
+
 
 def _keeps_direction(scale: float, bias: float) -> bool:
     """A usable calibration: finite, and a positive scale (higher margin stays more fake)."""
@@ -157,9 +163,14 @@ def _fit_safely(margins, labels, method: str, min_clips_per_class: int) -> tuple
     margins, labels = _check(margins, labels)
     n_real, n_fake = int((labels == 0).sum()), int((labels == 1).sum())
     if min(n_real, n_fake) < min_clips_per_class:
-        return 1.0, 0.0, "none", (
-            f"{method} calibration needs at least {min_clips_per_class} validation clips of each class, got "
-            f"{n_real} real and {n_fake} fake; no calibration (scale 1, bias 0)"
+        return (
+            1.0,
+            0.0,
+            "none",
+            (
+                f"{method} calibration needs at least {min_clips_per_class} validation clips of each class, got "
+                f"{n_real} real and {n_fake} fake; no calibration (scale 1, bias 0)"
+            ),
         )
     reason = None
     if method == "platt":
@@ -169,12 +180,19 @@ def _fit_safely(margins, labels, method: str, min_clips_per_class: int) -> tuple
         reason = _why("Platt scaling", scale, bias)
     scale, _ = fit_temperature(margins, labels)
     if _keeps_direction(scale, 0.0):
-        return scale, 0.0, "temperature", None if reason is None else f"{reason}; temperature scaling (scale {scale:.4g}, bias 0) used instead"
+        return (
+            scale,
+            0.0,
+            "temperature",
+            None if reason is None else f"{reason}; temperature scaling (scale {scale:.4g}, bias 0) used instead",
+        )
     why = _why("temperature scaling", scale, 0.0)
     return 1.0, 0.0, "none", (why if reason is None else f"{reason}; {why}") + "; no calibration (scale 1, bias 0)"
 
 
-def fit_calibration(margins, labels, method: str = "platt", *, min_clips_per_class: int = MIN_CLIPS_PER_CLASS) -> tuple[float, float]:
+def fit_calibration(
+    margins, labels, method: str = "platt", *, min_clips_per_class: int = MIN_CLIPS_PER_CLASS
+) -> tuple[float, float]:
     """``(scale, bias)`` by ``method``: ``"platt"``, ``"temperature"`` or ``"none"`` (1, 0).
 
     Never flips the score: when the fit is not safe it falls back (a logged warning says why):
@@ -198,10 +216,12 @@ def fit_calibration(margins, labels, method: str = "platt", *, min_clips_per_cla
         logger.warning("calibration: %s", reason)
     return scale, bias
 
+
 def apply_calibration(margins, scale: float, bias: float) -> np.ndarray:
     """``sigmoid(scale * margins + bias)``: calibrated P(fake), same shape as ``margins``."""
     z = scale * np.asarray(margins, dtype=np.float64) + bias
     return 0.5 * (1.0 + np.tanh(0.5 * z))
+
 
 def expected_calibration_error(labels, probs, n_bins: int = 15) -> float:
     """Binned expected calibration error of P(fake).
@@ -217,7 +237,9 @@ def expected_calibration_error(labels, probs, n_bins: int = 15) -> float:
     labels = np.asarray(labels, dtype=np.float64)
     probs = np.asarray(probs, dtype=np.float64)
     if labels.shape != probs.shape or labels.ndim != 1 or labels.size == 0:
-        raise ValueError(f"labels and probs must be 1-D, non-empty and of equal length, got {labels.shape}, {probs.shape}")
+        raise ValueError(
+            f"labels and probs must be 1-D, non-empty and of equal length, got {labels.shape}, {probs.shape}"
+        )
     if np.any((probs < 0) | (probs > 1)) or not np.all(np.isfinite(probs)):
         raise ValueError("probs must be probabilities in [0, 1]")
     bins = np.minimum((probs * n_bins).astype(int), n_bins - 1)
@@ -231,6 +253,7 @@ def brier_score(labels, probs) -> float:
     from sklearn.metrics import brier_score_loss
 
     return float(brier_score_loss(np.asarray(labels).astype(int), np.asarray(probs, dtype=np.float64), pos_label=1))
+
 
 def select_threshold(labels, scores, target: str | float = "eer") -> float:
     """Decision threshold chosen on validation scores (``score >= threshold`` means fake).
@@ -261,6 +284,7 @@ def select_threshold(labels, scores, target: str | float = "eer") -> float:
         return float(real[-1])  # flag every real clip
     # the (allowed+1)-th highest real score must stay below the threshold
     return float(np.nextafter(real[allowed], np.inf))
+
 
 @dataclass
 class CalibrationResult:
@@ -297,6 +321,7 @@ class CalibrationResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
 
 def calibrate_detector(
     detector,
@@ -337,8 +362,14 @@ def calibrate_detector(
     if method not in METHODS:
         raise ConfigError(f"calibration method must be one of {METHODS}, got {method!r}")
     result = evaluate_detector(
-        detector, dataset, batch_size=batch_size, group_columns=(), audio_column=audio_column,
-        label_column=label_column, bootstrap_resamples=0, distributed=distributed,
+        detector,
+        dataset,
+        batch_size=batch_size,
+        group_columns=(),
+        audio_column=audio_column,
+        label_column=label_column,
+        bootstrap_resamples=0,
+        distributed=distributed,
     )
     labels, margins = result.labels, result.margins
     cfg = detector.config

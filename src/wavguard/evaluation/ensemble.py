@@ -43,7 +43,6 @@ from .report import format_percent, plot_det, plot_roc, to_json
 __all__ = ["Ensemble", "ENSEMBLE_NAME", "load_scorer", "compare_detectors", "count_parameters", "training_seconds"]
 
 
-
 class Ensemble(Predicts):
     """Logistic-regression fusion of detectors' calibrated log-odds.
 
@@ -70,7 +69,9 @@ class Ensemble(Predicts):
         self.detectors = list(detectors)
         self.weights = np.asarray(weights, dtype=np.float64).reshape(-1)
         if not self.detectors or self.weights.shape[0] != len(self.detectors):
-            raise ConfigError(f"an ensemble needs one weight per member, got {len(self.detectors)} members and {self.weights.shape[0]} weights")
+            raise ConfigError(
+                f"an ensemble needs one weight per member, got {len(self.detectors)} members and {self.weights.shape[0]} weights"
+            )
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"threshold is a probability and must be in [0, 1], got {threshold}")
         self.bias = float(bias)
@@ -104,10 +105,12 @@ class Ensemble(Predicts):
             sources: member directories / Hub ids, for :meth:`save_pretrained`.
         """
         labels = _labels(dataset, label_column)
-        features = np.column_stack([
-            [row.log_odds for row in score_dataset(det, dataset, batch_size=batch_size, audio_column=audio_column)]
-            for det in detectors
-        ])
+        features = np.column_stack(
+            [
+                [row.log_odds for row in score_dataset(det, dataset, batch_size=batch_size, audio_column=audio_column)]
+                for det in detectors
+            ]
+        )
         ok = np.all(np.isfinite(features), axis=1)
         if ok.sum() < 2:
             raise ConfigError(f"only {int(ok.sum())} validation rows could be scored by every member")
@@ -124,7 +127,9 @@ class Ensemble(Predicts):
         fails on it (the first member's error is kept).
         """
         fused, durations, errors = self._fuse(inputs, sample_rate, batch_size)
-        return ItemScores(fused, sigmoid(fused), fused.copy(), durations, [None if e is None else str(e) for e in errors])
+        return ItemScores(
+            fused, sigmoid(fused), fused.copy(), durations, [None if e is None else str(e) for e in errors]
+        )
 
     def _fuse(self, inputs, sample_rate, batch_size):
         n = len(inputs)
@@ -132,7 +137,9 @@ class Ensemble(Predicts):
         durations = np.zeros(n)
         errors: list[Any] = [None] * n
         for k, (det, weight) in enumerate(zip(self.detectors, self.weights)):
-            margins, member_durations, member_errors = predict_margins(det, inputs, sample_rate=sample_rate, batch_size=batch_size)
+            margins, member_durations, member_errors = predict_margins(
+                det, inputs, sample_rate=sample_rate, batch_size=batch_size
+            )
             fused += weight * (det.config.calibration_scale * margins + det.config.calibration_bias)
             if k == 0:
                 durations = member_durations
@@ -149,9 +156,17 @@ class Ensemble(Predicts):
         member scores with its own defaults (``prefetch`` included)."""
         fused, durations, errors = self._fuse(items, sample_rate, batch_size)
         return [
-            error if error is not None
-            else Prediction(describe_item(item), float(sigmoid(z)), "fake" if sigmoid(z) >= threshold else "real",
-                            threshold, float(duration), logit_margin=float(z), backend=self.backend_name)
+            error
+            if error is not None
+            else Prediction(
+                describe_item(item),
+                float(sigmoid(z)),
+                "fake" if sigmoid(z) >= threshold else "real",
+                threshold,
+                float(duration),
+                logit_margin=float(z),
+                backend=self.backend_name,
+            )
             for item, z, duration, error in zip(items, fused, durations, errors)
         ]
 
@@ -199,7 +214,12 @@ class Ensemble(Predicts):
 
     @classmethod
     def from_pretrained(
-        cls, name_or_path: str | os.PathLike, revision: str | None = None, *, backend: str = "auto", device: str | None = None
+        cls,
+        name_or_path: str | os.PathLike,
+        revision: str | None = None,
+        *,
+        backend: str = "auto",
+        device: str | None = None,
     ) -> Ensemble:
         """Load an ensemble saved by :meth:`save_pretrained` (members by path or Hub id), each member
         through :mod:`wavguard.loading` with ``backend``."""
@@ -297,29 +317,42 @@ def compare_detectors(
     results, rows = [], []
     for name, model in pairs:
         start = time.perf_counter()
-        result = evaluate_detector(model, dataset, batch_size=batch_size, group_columns=group_columns, name=name,
-                                   bootstrap_resamples=bootstrap_resamples, progress=progress)
+        result = evaluate_detector(
+            model,
+            dataset,
+            batch_size=batch_size,
+            group_columns=group_columns,
+            name=name,
+            bootstrap_resamples=bootstrap_resamples,
+            progress=progress,
+        )
         params, trainable = count_parameters(model)
         results.append(result)
         m = result.metrics
-        rows.append({
-            "name": name,
-            "eer": m["eer"],
-            "eer_ci95": m.get("eer_ci95"),
-            "eer_per_attack": {a: s["eer"] for a, s in result.groups.get("attack", {}).items()},
-            "roc_auc": m["roc_auc"],
-            "min_dcf": m["min_dcf"],
-            "parameters": params,
-            "trainable_parameters": trainable,
-            "audio_seconds_per_second": result.audio_seconds_per_second,
-            "training_seconds": training_seconds(model),
-            "num_scored": int(result.labels.size),
-            "num_failed": len(result.failures),
-            "evaluation_seconds": time.perf_counter() - start,
-            "metrics": m,
-        })
+        rows.append(
+            {
+                "name": name,
+                "eer": m["eer"],
+                "eer_ci95": m.get("eer_ci95"),
+                "eer_per_attack": {a: s["eer"] for a, s in result.groups.get("attack", {}).items()},
+                "roc_auc": m["roc_auc"],
+                "min_dcf": m["min_dcf"],
+                "parameters": params,
+                "trainable_parameters": trainable,
+                "audio_seconds_per_second": result.audio_seconds_per_second,
+                "training_seconds": training_seconds(model),
+                "num_scored": int(result.labels.size),
+                "num_failed": len(result.failures),
+                "evaluation_seconds": time.perf_counter() - start,
+                "metrics": m,
+            }
+        )
     attacks = sorted({a for r in rows for a in r["eer_per_attack"]})
-    header = ["model", "EER", "EER 95% CI"] + [f"EER {a}" for a in attacks] + ["AUC", "minDCF", "params", "trainable", "audio s/s", "training s"]
+    header = (
+        ["model", "EER", "EER 95% CI"]
+        + [f"EER {a}" for a in attacks]
+        + ["AUC", "minDCF", "params", "trainable", "audio s/s", "training s"]
+    )
     lines = [
         "# Detector comparison",
         "",
@@ -335,10 +368,20 @@ def compare_detectors(
 
     for r in rows:
         ci = r["eer_ci95"]
-        cells = [r["name"], format_percent(r["eer"]), f"{format_percent(ci[0])} to {format_percent(ci[1])}" if ci else "n/a"]
+        cells = [
+            r["name"],
+            format_percent(r["eer"]),
+            f"{format_percent(ci[0])} to {format_percent(ci[1])}" if ci else "n/a",
+        ]
         cells += [format_percent(r["eer_per_attack"].get(a)) for a in attacks]
-        cells += [num(r["roc_auc"]), num(r["min_dcf"]), f"{r['parameters']:,}", f"{r['trainable_parameters']:,}",
-                  num(r["audio_seconds_per_second"], "{:.3g}"), num(r["training_seconds"], "{:.0f}")]
+        cells += [
+            num(r["roc_auc"]),
+            num(r["min_dcf"]),
+            f"{r['parameters']:,}",
+            f"{r['trainable_parameters']:,}",
+            num(r["audio_seconds_per_second"], "{:.3g}"),
+            num(r["training_seconds"], "{:.0f}"),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     ranked = [r for r in results if r.metrics.get("eer") is not None]

@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 #: Grouping columns used when present and none are named.
 DEFAULT_GROUP_COLUMNS = ("attack", "speaker", "language")
 
+
 def _column_values(dataset, column: str) -> list[Any]:
     values = list(dataset[column])
     feature = dataset.features.get(column)
@@ -61,14 +62,18 @@ def _column_values(dataset, column: str) -> list[Any]:
         values = [None if v is None else feature.int2str(int(v)) for v in values]
     return values
 
+
 def _labels(dataset, column: str) -> np.ndarray:
     if column not in dataset.column_names:
-        raise ConfigError(f"the data set has no {column!r} column (1 = fake, 0 = real); columns: {', '.join(dataset.column_names)}")
+        raise ConfigError(
+            f"the data set has no {column!r} column (1 = fake, 0 = real); columns: {', '.join(dataset.column_names)}"
+        )
     values = list(dataset[column])
     bad = sorted({repr(v) for v in values if v not in (0, 1)})
     if bad:
         raise ConfigError(f"column {column!r} must hold 0 (real) or 1 (fake); found {', '.join(bad[:5])}")
     return np.asarray(values, dtype=int)
+
 
 def _prepare(detector: Any, dataset, label_column: str, group_columns: Sequence[str] | None, threshold: float | None):
     """Validated (labels of every row, group columns, decision threshold) of an evaluation."""
@@ -87,16 +92,35 @@ def _prepare(detector: Any, dataset, label_column: str, group_columns: Sequence[
         threshold = config.threshold if config is not None else detector.threshold
     return labels_all, list(group_columns), threshold
 
-def _result(scored: list[ScoredRow], elapsed: float, dataset, labels_all, group_columns, threshold, name, bootstrap_resamples, what: str,
-            prior: float = 0.0) -> EvaluationResult:
+
+def _result(
+    scored: list[ScoredRow],
+    elapsed: float,
+    dataset,
+    labels_all,
+    group_columns,
+    threshold,
+    name,
+    bootstrap_resamples,
+    what: str,
+    prior: float = 0.0,
+) -> EvaluationResult:
     """An :class:`EvaluationResult` of scored rows (failures listed, left out of the metrics)."""
     failures = [{"row": r.row, "source": r.source, "error": r.error} for r in scored if r.error is not None]
     good = [r for r in scored if r.error is None]
     prefix = f"{what}: " if what else ""
     if failures:
-        logger.warning("%s%d of %d rows could not be scored and are left out (first: %s)", prefix, len(failures), len(scored), failures[0]["error"])
+        logger.warning(
+            "%s%d of %d rows could not be scored and are left out (first: %s)",
+            prefix,
+            len(failures),
+            len(scored),
+            failures[0]["error"],
+        )
     if not good:
-        raise ConfigError(f"{prefix}none of the {len(scored)} rows could be scored (first error: {failures[0]['error'] if failures else 'empty data set'})")
+        raise ConfigError(
+            f"{prefix}none of the {len(scored)} rows could be scored (first error: {failures[0]['error'] if failures else 'empty data set'})"
+        )
     rows = np.array([r.row for r in good])
     columns = {}
     for column in group_columns:
@@ -120,6 +144,7 @@ def _result(scored: list[ScoredRow], elapsed: float, dataset, labels_all, group_
     result.scoring_seconds = elapsed
     return result
 
+
 def _check_channels(channels, rate_hz: int) -> list:
     """Parse channel names and try each on a short clip at the model's rate, so that a channel
     that cannot work at this rate fails now, not once per row."""
@@ -129,6 +154,7 @@ def _check_channels(channels, rate_hz: int) -> list:
     for channel in parsed:
         channel(probe, rate_hz)
     return parsed
+
 
 def evaluate_channels(
     detector: Any,
@@ -176,16 +202,35 @@ def evaluate_channels(
     for channel in parsed:
         start = time.perf_counter()
         scored = score_dataset(
-            detector, dataset, batch_size=batch_size, audio_column=audio_column, distributed=distributed,
-            progress=progress, channel=channel, channel_seed=channel_seed,
+            detector,
+            dataset,
+            batch_size=batch_size,
+            audio_column=audio_column,
+            distributed=distributed,
+            progress=progress,
+            channel=channel,
+            channel_seed=channel_seed,
         )
         result = _result(
-            scored, time.perf_counter() - start, dataset, labels_all, group_columns, threshold,
-            name or _model_name(detector), bootstrap_resamples, f"channel {channel.name}", prior_log_odds(detector),
+            scored,
+            time.perf_counter() - start,
+            dataset,
+            labels_all,
+            group_columns,
+            threshold,
+            name or _model_name(detector),
+            bootstrap_resamples,
+            f"channel {channel.name}",
+            prior_log_odds(detector),
         )
-        result.channel, result.channel_description, result.channel_seed = channel.name, channel.description, int(channel_seed)
+        result.channel, result.channel_description, result.channel_seed = (
+            channel.name,
+            channel.description,
+            int(channel_seed),
+        )
         out[channel.name] = result
     return out
+
 
 def evaluate_detector(
     detector: Any,
@@ -247,10 +292,20 @@ def evaluate_detector(
         check_attack(detector, adversarial_snr_db, adversarial_method, adversarial_steps)
 
     start = time.perf_counter()
-    scored = score_dataset(detector, dataset, batch_size=batch_size, audio_column=audio_column, distributed=distributed, progress=progress)
+    scored = score_dataset(
+        detector, dataset, batch_size=batch_size, audio_column=audio_column, distributed=distributed, progress=progress
+    )
     result = _result(
-        scored, time.perf_counter() - start, dataset, labels_all, group_columns, threshold,
-        name or _model_name(detector), bootstrap_resamples, "", prior_log_odds(detector),
+        scored,
+        time.perf_counter() - start,
+        dataset,
+        labels_all,
+        group_columns,
+        threshold,
+        name or _model_name(detector),
+        bootstrap_resamples,
+        "",
+        prior_log_odds(detector),
     )
     if store_metrics:
         headline = headline_metrics(result.metrics)
@@ -261,27 +316,55 @@ def evaluate_detector(
             detector.metrics = headline
     if channels is not None:
         result.channels = evaluate_channels(
-            detector, dataset, channels, channel_seed=channel_seed, batch_size=batch_size, group_columns=group_columns,
-            audio_column=audio_column, label_column=label_column, threshold=threshold, name=result.name,
-            distributed=distributed, bootstrap_resamples=bootstrap_resamples, progress=progress,
+            detector,
+            dataset,
+            channels,
+            channel_seed=channel_seed,
+            batch_size=batch_size,
+            group_columns=group_columns,
+            audio_column=audio_column,
+            label_column=label_column,
+            threshold=threshold,
+            name=result.name,
+            distributed=distributed,
+            bootstrap_resamples=bootstrap_resamples,
+            progress=progress,
         )
     if adversarial_snr_db is not None:
         start = time.perf_counter()
         scored, achieved = score_dataset_adversarial(
-            detector, dataset, labels_all, adversarial_snr_db, method=adversarial_method, steps=adversarial_steps,
-            batch_size=batch_size, audio_column=audio_column, progress=progress,
+            detector,
+            dataset,
+            labels_all,
+            adversarial_snr_db,
+            method=adversarial_method,
+            steps=adversarial_steps,
+            batch_size=batch_size,
+            audio_column=audio_column,
+            progress=progress,
         )
-        attacked = _result(scored, time.perf_counter() - start, dataset, labels_all, group_columns, threshold,
-                           result.name, bootstrap_resamples, f"adversarial {adversarial_method} {adversarial_snr_db:g} dB",
-                           result.prior_log_odds)
+        attacked = _result(
+            scored,
+            time.perf_counter() - start,
+            dataset,
+            labels_all,
+            group_columns,
+            threshold,
+            result.name,
+            bootstrap_resamples,
+            f"adversarial {adversarial_method} {adversarial_snr_db:g} dB",
+            result.prior_log_odds,
+        )
         attacked.attack = {
-            "method": adversarial_method, "snr_db": float(adversarial_snr_db),
+            "method": adversarial_method,
+            "snr_db": float(adversarial_snr_db),
             "steps": int(adversarial_steps) if adversarial_method == "pgd" else 1,
             "achieved_snr_db_min": min(achieved) if achieved else None,
             "achieved_snr_db_mean": float(np.mean(achieved)) if achieved else None,
         }
         result.adversarial = attacked
     return result
+
 
 def _model_name(model: Any) -> str:
     config = getattr(model, "config", None)

@@ -43,7 +43,20 @@ __all__ = [
     "markdown_table",
 ]
 
-_DET_TICKS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95)  # 0.2 % left out: it crowds 0.1 and 0.5
+_DET_TICKS = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.4,
+    0.6,
+    0.8,
+    0.9,
+    0.95,
+)  # 0.2 % left out: it crowds 0.1 and 0.5
 
 
 def _clean(value: Any) -> Any:
@@ -108,12 +121,22 @@ def plot_roc(results: Sequence[Any], path: str | os.PathLike, title: str = "ROC 
     for result in results:
         fpr, tpr, _ = roc_curve(result.labels, result.scores)
         m = result.metrics
-        label = f"{result.name} (AUC {m['roc_auc']:.3f}, EER {format_percent(m['eer'])})" if m.get("eer") is not None else result.name
+        label = (
+            f"{result.name} (AUC {m['roc_auc']:.3f}, EER {format_percent(m['eer'])})"
+            if m.get("eer") is not None
+            else result.name
+        )
         line = ax.plot(fpr, tpr, label=label)[0]
         if m.get("eer") is not None:
             ax.plot([m["eer"]], [1.0 - m["eer"]], "o", color=line.get_color())
     ax.plot([0, 1], [0, 1], ":", color="grey", linewidth=0.8)
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false-alarm rate (real flagged fake)", ylabel="detection rate (fake caught)", title=title)
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        xlabel="false-alarm rate (real flagged fake)",
+        ylabel="detection rate (fake caught)",
+        title=title,
+    )
     ax.legend(loc="lower right", fontsize="small")
     ax.grid(alpha=0.3)
     return _save(fig, path)
@@ -179,7 +202,9 @@ def plot_eer_per_attack(result: Any, path: str | os.PathLike) -> Path:
     values = [100.0 * (per_attack[n]["eer"] or 0.0) for n in names]
     fig, ax = _figure(max(4.0, 0.5 * len(names) + 2.0), 3.6)
     ax.bar(range(len(names)), values, color="tab:orange")
-    ax.set_xticks(range(len(names)), names, rotation=45 if len(names) > 6 else 0, ha="right" if len(names) > 6 else "center")
+    ax.set_xticks(
+        range(len(names)), names, rotation=45 if len(names) > 6 else 0, ha="right" if len(names) > 6 else "center"
+    )
     if result.metrics.get("eer") is not None:
         ax.axhline(100.0 * result.metrics["eer"], color="black", linestyle="--", label="pooled")
         ax.legend(fontsize="small")
@@ -196,9 +221,16 @@ def plot_eer_per_channel(result: Any, path: str | os.PathLike) -> Path:
     fig, ax = _figure(max(4.0, 0.7 * len(names) + 2.0), 3.6)
     bars = ax.bar(range(len(names)), values, color=colours)
     for bar, row in zip(bars[1:], rows):
-        ax.annotate(f"x{format_ratio(row['eer_ratio'])}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha="center", va="bottom", fontsize="small")
-    ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
+        ax.annotate(
+            f"x{format_ratio(row['eer_ratio'])}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize="small",
+        )
+    ax.set_xticks(
+        range(len(names)), names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center"
+    )
     if result.metrics.get("eer") is not None:
         ax.axhline(100.0 * result.metrics["eer"], color="black", linestyle="--", label="clean")
         ax.legend(fontsize="small")
@@ -217,11 +249,31 @@ def _robustness_lines(result: Any, images: dict[str, str]) -> list[str]:
         "sample rate; ratio = channel EER / clean EER.",
         "",
     ]
-    rows = [["clean", "no degradation", format_value(m.get("eer"), "pct"), format_value(m.get("roc_auc")), format_value(m.get("min_dcf")), "1.00",
-             str(int(result.labels.size)), str(len(result.failures))]]
+    rows = [
+        [
+            "clean",
+            "no degradation",
+            format_value(m.get("eer"), "pct"),
+            format_value(m.get("roc_auc")),
+            format_value(m.get("min_dcf")),
+            "1.00",
+            str(int(result.labels.size)),
+            str(len(result.failures)),
+        ]
+    ]
     for r in result.robustness():
-        rows.append([r["channel"], (r["description"] or "").replace("|", "\\|"), format_value(r["eer"], "pct"), format_value(r["roc_auc"]),
-                     format_value(r["min_dcf"]), format_ratio(r["eer_ratio"]), str(r["num_scored"]), str(r["num_failed"])])
+        rows.append(
+            [
+                r["channel"],
+                (r["description"] or "").replace("|", "\\|"),
+                format_value(r["eer"], "pct"),
+                format_value(r["roc_auc"]),
+                format_value(r["min_dcf"]),
+                format_ratio(r["eer_ratio"]),
+                str(r["num_scored"]),
+                str(r["num_failed"]),
+            ]
+        )
     lines += markdown_table(["channel", "degradation", "EER", "AUC", "minDCF", "EER ratio", "clips", "failed"], rows)
     if "eer_per_channel" in images:
         lines += [f"![EER per channel]({images['eer_per_channel']})", ""]
@@ -242,8 +294,20 @@ def _adversarial_lines(result: Any) -> list[str]:
         "",
     ]
     rows = [
-        ["clean", format_value(a["clean_eer"], "pct"), format_value(a["clean_roc_auc"]), "1.00", str(int(result.labels.size))],
-        ["attacked", format_value(a["eer"], "pct"), format_value(a["roc_auc"]), format_ratio(a["eer_ratio"]), str(int(attacked.labels.size))],
+        [
+            "clean",
+            format_value(a["clean_eer"], "pct"),
+            format_value(a["clean_roc_auc"]),
+            "1.00",
+            str(int(result.labels.size)),
+        ],
+        [
+            "attacked",
+            format_value(a["eer"], "pct"),
+            format_value(a["roc_auc"]),
+            format_ratio(a["eer_ratio"]),
+            str(int(attacked.labels.size)),
+        ],
     ]
     return lines + markdown_table(["audio", "EER", "AUC", "EER ratio", "clips"], rows)
 
@@ -308,11 +372,13 @@ def _markdown(result: Any, images: dict[str, str]) -> str:
         "Scores are the probability that a clip is FAKE (higher = more fake); label 1 = fake. "
         f"Thresholded metrics use threshold {result.threshold:.4g} (a clip is fake when score >= threshold).",
         "",
-        f"**EER {format_percent(m['eer'])}**" + (f" (95% bootstrap interval {format_percent(ci[0])} to {format_percent(ci[1])})" if ci else "")
+        f"**EER {format_percent(m['eer'])}**"
+        + (f" (95% bootstrap interval {format_percent(ci[0])} to {format_percent(ci[1])})" if ci else "")
         + f" at threshold {format_value(m['eer_threshold'])}; minDCF {format_value(m['min_dcf'])}, actDCF {format_value(m.get('act_dcf'))}, "
         f"Cllr {format_value(m['cllr'])} bits; ROC AUC {format_value(m['roc_auc'])}; "
         f"{m['num_clips']} clips ({m['num_real']} real, {m['num_fake']} fake)"
-        + (f"; {len(result.failures)} failed" if result.failures else "") + ".",
+        + (f"; {len(result.failures)} failed" if result.failures else "")
+        + ".",
         "",
         _DCF_NOTE.format(prior=_prior_text(getattr(result, "prior_log_odds", 0.0))),
         "",
@@ -333,7 +399,9 @@ def _markdown(result: Any, images: dict[str, str]) -> str:
     ]
     for cls in ("real", "fake"):
         pc = m["per_class"][cls]
-        pooled.append((f"{cls}: precision / recall / F1", f"{pc['precision']:.3f} / {pc['recall']:.3f} / {pc['f1']:.3f}"))
+        pooled.append(
+            (f"{cls}: precision / recall / F1", f"{pc['precision']:.3f} / {pc['recall']:.3f} / {pc['f1']:.3f}")
+        )
     if result.audio_seconds_per_second is not None:
         pooled.append(("scoring speed (s of audio per s)", f"{result.audio_seconds_per_second:.3g}"))
     lines += markdown_table(["metric", "value"], pooled)

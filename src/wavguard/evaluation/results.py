@@ -36,11 +36,13 @@ __all__ = [
 #: ``config.extra`` key: the fraction of fake clips in the data the calibration was fitted on.
 CALIBRATION_PRIOR_KEY = "calibration_prior_fake"
 
+
 def prior_log_odds(model: Any) -> float:
     """``logit(prior_fake)`` of ``model``'s calibration data (``config.extra``); 0.0 (equal priors) when not recorded."""
     prior = (getattr(getattr(model, "config", None), "extra", None) or {}).get(CALIBRATION_PRIOR_KEY)
     known = isinstance(prior, (int, float)) and not isinstance(prior, bool) and 0.0 < prior < 1.0
     return math.log(prior / (1.0 - prior)) if known else 0.0
+
 
 @dataclass
 class EvaluationResult:
@@ -149,7 +151,9 @@ class EvaluationResult:
             "audio_seconds_per_second": self.audio_seconds_per_second,
         }
         if self.channel is not None:
-            data.update(channel=self.channel, channel_description=self.channel_description, channel_seed=self.channel_seed)
+            data.update(
+                channel=self.channel, channel_description=self.channel_description, channel_seed=self.channel_seed
+            )
         if self.channels:
             data["robustness"] = self.robustness()
             data["channels"] = {name: r.to_dict() for name, r in self.channels.items()}
@@ -174,6 +178,7 @@ class EvaluationResult:
             "scores": "probability of FAKE, higher = more fake; the attack pushes real clips up and fake clips down",
         }
 
+
 def eer_ratio(channel_eer: float | None, clean_eer: float | None) -> float | None:
     """How many times the clean EER a channel's EER is: ``channel_eer / clean_eer``.
 
@@ -185,6 +190,7 @@ def eer_ratio(channel_eer: float | None, clean_eer: float | None) -> float | Non
     if clean_eer == 0:
         return 1.0 if channel_eer == 0 else math.inf
     return float(channel_eer) / float(clean_eer)
+
 
 def evaluate_scores(
     labels,
@@ -230,8 +236,19 @@ def evaluate_scores(
             groups[column] = M.metrics_by_attack(labels, scores, values, threshold, llrs=llrs)
         else:
             groups[column] = M.metrics_by_group(labels, scores, values, threshold, llrs=llrs)
-    return EvaluationResult(name, labels, scores, log_odds, margins, float(threshold), summary, groups, columns,
-                            prior_log_odds=float(prior_log_odds))
+    return EvaluationResult(
+        name,
+        labels,
+        scores,
+        log_odds,
+        margins,
+        float(threshold),
+        summary,
+        groups,
+        columns,
+        prior_log_odds=float(prior_log_odds),
+    )
+
 
 def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """The numbers stored in ``DetectorConfig.metrics``, EER first, then the other ASVspoof 5

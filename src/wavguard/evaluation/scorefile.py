@@ -59,7 +59,15 @@ from ..errors import ConfigError
 from .evaluate import _column_values
 from .results import EvaluationResult, evaluate_scores
 
-__all__ = ["write_scores", "read_scores", "evaluate_score_file", "ScoreFile", "ID_COLUMNS", "KNOWN_COLUMNS", "FORMAT_VERSION"]
+__all__ = [
+    "write_scores",
+    "read_scores",
+    "evaluate_score_file",
+    "ScoreFile",
+    "ID_COLUMNS",
+    "KNOWN_COLUMNS",
+    "FORMAT_VERSION",
+]
 
 FORMAT_VERSION = 1
 #: Data set columns taken as the utterance id, first found wins.
@@ -99,7 +107,11 @@ def _ids(result: EvaluationResult, dataset) -> list[str]:
     names = [PurePath(str(s).replace("\\", "/")).stem for s in result.sources]
     if len(set(names)) == len(names) == result.labels.size:
         return names
-    return [str(s) for s in result.sources] if len(result.sources) == result.labels.size else [str(i) for i in range(result.labels.size)]
+    return (
+        [str(s) for s in result.sources]
+        if len(result.sources) == result.labels.size
+        else [str(i) for i in range(result.labels.size)]
+    )
 
 
 def write_scores(result: EvaluationResult, path: str | os.PathLike, dataset=None) -> Path:
@@ -124,8 +136,13 @@ def write_scores(result: EvaluationResult, path: str | os.PathLike, dataset=None
     columns.update(result.columns)
     order = [c for c in KNOWN_COLUMNS if c in columns] + [c for c in columns if c not in KNOWN_COLUMNS]
     llrs = result.log_odds - result.prior_log_odds
-    meta = {"wavguard-scores": FORMAT_VERSION, "model": result.name, "threshold": float(result.threshold),
-            "prior_log_odds": float(result.prior_log_odds), "group_by": list(result.columns)}
+    meta = {
+        "wavguard-scores": FORMAT_VERSION,
+        "model": result.name,
+        "threshold": float(result.threshold),
+        "prior_log_odds": float(result.prior_log_odds),
+        "group_by": list(result.columns),
+    }
     lines = [f"# {key}: {json.dumps(value)}" for key, value in meta.items()]
     lines.append("\t".join(_escape(c) for c in (*_CORE, *order)))
     for k, utt in enumerate(_ids(result, dataset)):
@@ -183,7 +200,9 @@ def read_scores(path: str | os.PathLike) -> ScoreFile:
             try:
                 meta[key.strip()] = json.loads(value)
             except json.JSONDecodeError:
-                raise ConfigError(f"{path}:{n + 1}: the value of {key.strip()!r} is not JSON: {value.strip()!r}") from None
+                raise ConfigError(
+                    f"{path}:{n + 1}: the value of {key.strip()!r} is not JSON: {value.strip()!r}"
+                ) from None
         n += 1
     if n == len(lines):
         raise ConfigError(f"{path}: no header line (id, score, label, ...)")
@@ -194,11 +213,13 @@ def read_scores(path: str | os.PathLike) -> ScoreFile:
     at = {c: i for i, c in enumerate(header)}
     ids, labels, scores, llrs = [], [], [], []
     columns: dict[str, list[str | None]] = {c: [] for c in header if c not in _CORE}
-    for number, line in enumerate(lines[n + 1:], start=n + 2):
+    for number, line in enumerate(lines[n + 1 :], start=n + 2):
         where = f"{path}:{number}"
         cells = line.rstrip("\r").split("\t")
         if len(cells) != len(header):
-            raise ConfigError(f"{where}: {len(cells)} cells, the header has {len(header)} (tabs in values must be escaped as \\t)")
+            raise ConfigError(
+                f"{where}: {len(cells)} cells, the header has {len(header)} (tabs in values must be escaped as \\t)"
+            )
         cells = [_unescape(c, where) for c in cells]
         label = parse_label(cells[at["label"]])
         if label is None:
@@ -214,9 +235,17 @@ def read_scores(path: str | os.PathLike) -> ScoreFile:
         raise ConfigError(f"{path}: no scores after the header")
     scores_array = np.asarray(scores, dtype=np.float64)
     if np.any((scores_array < 0) | (scores_array > 1)):
-        raise ConfigError(f"{path}: score must be P(fake), in [0, 1] (higher = more likely fake); put other scores in 'llr'")
-    return ScoreFile(ids, np.asarray(labels, dtype=int), scores_array,
-                     np.asarray(llrs, dtype=np.float64) if "llr" in at else None, columns, meta)
+        raise ConfigError(
+            f"{path}: score must be P(fake), in [0, 1] (higher = more likely fake); put other scores in 'llr'"
+        )
+    return ScoreFile(
+        ids,
+        np.asarray(labels, dtype=int),
+        scores_array,
+        np.asarray(llrs, dtype=np.float64) if "llr" in at else None,
+        columns,
+        meta,
+    )
 
 
 def evaluate_score_file(
@@ -251,8 +280,13 @@ def evaluate_score_file(
         raise ConfigError(f"{path}: no column {missing} to group by (columns: {', '.join(scores.columns) or 'none'})")
     threshold = float(meta.get("threshold", 0.5)) if threshold is None else float(threshold)
     prior = float(meta.get("prior_log_odds", 0.0))
-    common = dict(threshold=threshold, columns={c: scores.columns[c] for c in group_columns},
-                  name=name or str(meta.get("model") or Path(path).stem), bootstrap_resamples=bootstrap_resamples, seed=seed)
+    common = dict(
+        threshold=threshold,
+        columns={c: scores.columns[c] for c in group_columns},
+        name=name or str(meta.get("model") or Path(path).stem),
+        bootstrap_resamples=bootstrap_resamples,
+        seed=seed,
+    )
     if scores.llrs is None:  # LLRs from the scores: logit(score) - prior
         result = evaluate_scores(scores.labels, scores.scores, prior_log_odds=prior, **common)
     else:  # the metrics see the file's LLRs exactly as written (no round trip through the log-odds)

@@ -116,8 +116,10 @@ def export_onnx(
         raise ConfigError(f"quantize must be None or 'int8', got {quantize!r}")
     method = int8_method or "dynamic"  # measured better than static on the released detector (docs/benchmarks.md)
     if quantize and method == "static" and calibration_data is None:
-        raise ConfigError("static int8 quantization needs calibration_data (CLI: --calibration-data DATA): a few "
-                          "hundred clips like the ones the detector will score; or use int8_method='dynamic'")
+        raise ConfigError(
+            "static int8 quantization needs calibration_data (CLI: --calibration-data DATA): a few "
+            "hundred clips like the ones the detector will score; or use int8_method='dynamic'"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     wrapper = _ExportWrapper(_merged_copy(detector.model)).eval()
@@ -126,7 +128,9 @@ def export_onnx(
     example = torch.randn(2, example_samples) * 0.1
     batch = torch.export.Dim("batch", min=1, max=4096)
     min_export_samples = max(min_samples, 400)
-    samples = torch.export.Dim("samples", min=min_export_samples, max=MAX_EXPORT_SECONDS * detector.config.sample_rate_hz)
+    samples = torch.export.Dim(
+        "samples", min=min_export_samples, max=MAX_EXPORT_SECONDS * detector.config.sample_rate_hz
+    )
     fp32_path = out_dir / (".fp32.onnx" if quantize else ONNX_NAME)
     tmp = out_dir / ".export.onnx"
     with torch.no_grad():
@@ -144,9 +148,19 @@ def export_onnx(
     os.replace(tmp, fp32_path)
     check = None
     if quantize == "int8":
-        check = _quantize(detector, out_dir, fp32_path, (min_samples, min_export_samples), method, calibration_data, check_data,
-                          max_eer_increase=max_eer_increase, max_score_change=max_score_change,
-                          max_windows=calibration_windows_max, force=force)
+        check = _quantize(
+            detector,
+            out_dir,
+            fp32_path,
+            (min_samples, min_export_samples),
+            method,
+            calibration_data,
+            check_data,
+            max_eer_increase=max_eer_increase,
+            max_score_change=max_score_change,
+            max_windows=calibration_windows_max,
+            force=force,
+        )
     detector.config.save(out_dir)
     meta = {
         "min_samples": min_samples,
@@ -167,9 +181,20 @@ def export_onnx(
     return out_dir
 
 
-def _quantize(detector: Detector, out_dir: Path, fp32_path: Path, input_limits: tuple[int, int], method: str,
-              calibration_data, check_data, *, max_eer_increase: float, max_score_change: float, max_windows: int,
-              force: bool):
+def _quantize(
+    detector: Detector,
+    out_dir: Path,
+    fp32_path: Path,
+    input_limits: tuple[int, int],
+    method: str,
+    calibration_data,
+    check_data,
+    *,
+    max_eer_increase: float,
+    max_score_change: float,
+    max_windows: int,
+    force: bool,
+):
     """Replace ``fp32_path`` by ``out_dir/model.onnx`` in int8; returns the check (``None`` if unchecked).
 
     ``input_limits``: (the network's receptive field, the exported graph's shortest input), in samples."""
@@ -185,17 +210,27 @@ def _quantize(detector: Detector, out_dir: Path, fp32_path: Path, input_limits: 
         quantize_int8(fp32_path, int8_path, windows, method=method)
         check = None
         if data is None:
-            warnings.warn("int8 (dynamic) export without check data: its detection was not checked against fp32; "
-                          "pass check_data (CLI: --check-data) with labelled clips", UserWarning, stacklevel=3)
+            warnings.warn(
+                "int8 (dynamic) export without check data: its detection was not checked against fp32; "
+                "pass check_data (CLI: --check-data) with labelled clips",
+                UserWarning,
+                stacklevel=3,
+            )
         else:
-            check = check_int8(fp32, graph(int8_path, "onnx-int8"), data, max_eer_increase=max_eer_increase,
-                               max_score_change=max_score_change)
+            check = check_int8(
+                fp32,
+                graph(int8_path, "onnx-int8"),
+                data,
+                max_eer_increase=max_eer_increase,
+                max_score_change=max_score_change,
+            )
             logger.info(check.summary())
             if not check.passed and not force:
                 raise QuantizationCheckError(
                     f"{check.summary()}. The int8 graph was not written: export fp32 (no --quantize), try the other "
                     f"int8 method, calibrate on clips closer to what you score, or pass force=True (--force) to "
-                    f"keep it anyway")
+                    f"keep it anyway"
+                )
             if not check.passed:
                 warnings.warn(f"{check.summary()}; written anyway (force)", UserWarning, stacklevel=3)
     except BaseException:

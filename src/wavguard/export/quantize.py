@@ -77,10 +77,12 @@ class QuantizationCheck:
         return asdict(self)
 
     def summary(self) -> str:
-        eer = (f"EER fp32 {100 * self.eer_fp32:.2f}% -> int8 {100 * self.eer_int8:.2f}%, " if self.labelled else "")
-        return (f"int8 check on {self.clips} clips: {eer}mean |score change| {self.mean_score_change:.4f}, "
-                f"max {self.max_score_change:.4f}, same label {100 * self.label_agreement:.1f}%: "
-                + ("passed" if self.passed else f"FAILED ({self.reason})"))
+        eer = f"EER fp32 {100 * self.eer_fp32:.2f}% -> int8 {100 * self.eer_int8:.2f}%, " if self.labelled else ""
+        return (
+            f"int8 check on {self.clips} clips: {eer}mean |score change| {self.mean_score_change:.4f}, "
+            f"max {self.max_score_change:.4f}, same label {100 * self.label_agreement:.1f}%: "
+            + ("passed" if self.passed else f"FAILED ({self.reason})")
+        )
 
 
 def _rows(data) -> Iterator[tuple[Any, str]]:
@@ -120,8 +122,9 @@ def calibration_windows(scorer, data, *, max_windows: int = 256) -> list[np.ndar
         except WavguardError as exc:
             first_error = first_error or exc
     if not windows:
-        raise ConfigError(f"no clip of the calibration data could be decoded into a scoring window "
-                          f"(first error: {first_error})")
+        raise ConfigError(
+            f"no clip of the calibration data could be decoded into a scoring window (first error: {first_error})"
+        )
     return windows
 
 
@@ -136,8 +139,13 @@ class _WindowReader:
         return None if window is None else {"waveforms": window[None, :]}
 
 
-def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike,
-                  windows: Sequence[np.ndarray] | None = None, *, method: str = "static") -> Path:
+def quantize_int8(
+    fp32_path: str | os.PathLike,
+    int8_path: str | os.PathLike,
+    windows: Sequence[np.ndarray] | None = None,
+    *,
+    method: str = "static",
+) -> Path:
     """Write the int8 graph of ``fp32_path`` to ``int8_path`` (see the module docstring).
 
     Args:
@@ -154,8 +162,13 @@ def quantize_int8(fp32_path: str | os.PathLike, int8_path: str | os.PathLike,
     source = _preprocessed(Path(fp32_path), int8_path.with_name(int8_path.name + ".pre.onnx"))
     try:
         if method == "dynamic":
-            quantize_dynamic(str(source), str(int8_path), weight_type=QuantType.QInt8, per_channel=True,
-                             op_types_to_quantize=list(QUANTIZED_OPS))
+            quantize_dynamic(
+                str(source),
+                str(int8_path),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=list(QUANTIZED_OPS),
+            )
         else:
             _quantize_static(source, int8_path, windows)
     finally:
@@ -182,15 +195,22 @@ def _quantize_static(source: Path, int8_path: Path, windows: Sequence[np.ndarray
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     quantize_static(
-        str(source), str(int8_path), _WindowReader(windows),
-        quant_format=QuantFormat.QDQ, per_channel=True, op_types_to_quantize=list(QUANTIZED_OPS),
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+        str(source),
+        str(int8_path),
+        _WindowReader(windows),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        op_types_to_quantize=list(QUANTIZED_OPS),
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
         extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
     )
 
 
-def check_int8(fp32, int8, data, *, max_eer_increase: float = 0.005, max_score_change: float = 0.2,
-               batch_size: int = 8) -> QuantizationCheck:
+def check_int8(
+    fp32, int8, data, *, max_eer_increase: float = 0.005, max_score_change: float = 0.2, batch_size: int = 8
+) -> QuantizationCheck:
     """Score ``data`` with both detectors and judge the int8 one (see :class:`QuantizationCheck`).
 
     Args:
@@ -223,13 +243,21 @@ def check_int8(fp32, int8, data, *, max_eer_increase: float = 0.005, max_score_c
     if labelled:
         eer_ref, eer_got = compute_eer(labels, p_ref)[0], compute_eer(labels, p_got)[0]
         if eer_got > eer_ref + max_eer_increase:
-            reasons.append(f"EER rose by {100 * (eer_got - eer_ref):.2f} points, more than {100 * max_eer_increase:.2f}")
+            reasons.append(
+                f"EER rose by {100 * (eer_got - eer_ref):.2f} points, more than {100 * max_eer_increase:.2f}"
+            )
     if change.max() > max_score_change:
         reasons.append(f"a clip's score moved by {change.max():.3f}, more than {max_score_change:g}")
     return QuantizationCheck(
-        clips=int(p_ref.size), labelled=labelled, eer_fp32=eer_ref, eer_int8=eer_got,
-        max_score_change=float(change.max()), mean_score_change=float(change.mean()),
+        clips=int(p_ref.size),
+        labelled=labelled,
+        eer_fp32=eer_ref,
+        eer_int8=eer_got,
+        max_score_change=float(change.max()),
+        mean_score_change=float(change.mean()),
         label_agreement=float(np.mean((p_ref >= threshold) == (p_got >= threshold))),
-        max_eer_increase=max_eer_increase, max_score_change_allowed=max_score_change,
-        passed=not reasons, reason="; ".join(reasons),
+        max_eer_increase=max_eer_increase,
+        max_score_change_allowed=max_score_change,
+        passed=not reasons,
+        reason="; ".join(reasons),
     )

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 _LABELS = {"real": 0, "fake": 1}
 
+
 @dataclass
 class FeedbackData:
     """The usable feedback of a log database and what was left out.
@@ -74,6 +75,7 @@ class FeedbackData:
             "unreadable": len(self.unreadable),
         }
 
+
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise ConfigError(f"{path}: no such feedback database; pass the file given to `wavguard serve --log-db`")
@@ -86,6 +88,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
         conn.close()
         raise ConfigError(f"{path}: has no 'feedback' table; is this the file given to `wavguard serve --log-db`?")
     return conn
+
 
 def feedback_dataset(rows: list[dict[str, Any]]):
     """A ``datasets.Dataset`` in the common schema from feedback rows that carry audio.
@@ -100,7 +103,9 @@ def feedback_dataset(rows: list[dict[str, Any]]):
     import pyarrow as pa
 
     arrays = {
-        "audio": pa.array([{"bytes": bytes(r["audio"]), "path": f"feedback-{r['id']}"} for r in rows], type=datasets.Audio().pa_type),
+        "audio": pa.array(
+            [{"bytes": bytes(r["audio"]), "path": f"feedback-{r['id']}"} for r in rows], type=datasets.Audio().pa_type
+        ),
         "label": pa.array([_LABELS[r["true_label"]] for r in rows], type=pa.int64()),
         "source": pa.array(["feedback"] * len(rows), type=pa.string()),
         "feedback_id": pa.array([int(r["id"]) for r in rows], type=pa.int64()),
@@ -114,6 +119,7 @@ def feedback_dataset(rows: list[dict[str, Any]]):
     features["audio"] = datasets.Audio(decode=False)
     features["label"] = datasets.ClassLabel(names=["real", "fake"])
     return datasets.Dataset(table.cast(features.arrow_schema), info=datasets.DatasetInfo(features=features))
+
 
 def load_feedback(path: str | os.PathLike):
     """The feedback of a ``wavguard serve --log-db`` database that carries audio, as a ``datasets.Dataset``.
@@ -150,7 +156,9 @@ def read_feedback(path: str | os.PathLike) -> FeedbackData:
     conn = _connect_read_only(path)
     try:
         num_rows = int(conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0])
-        num_without = int(conn.execute("SELECT COUNT(*) FROM feedback WHERE audio IS NULL OR length(audio) = 0").fetchone()[0])
+        num_without = int(
+            conn.execute("SELECT COUNT(*) FROM feedback WHERE audio IS NULL OR length(audio) = 0").fetchone()[0]
+        )
         cur = conn.execute(
             "SELECT id, created_at, prediction_id, audio_sha256, true_label, audio FROM feedback "
             "WHERE audio IS NOT NULL AND length(audio) > 0 ORDER BY id"
@@ -179,8 +187,13 @@ def read_feedback(path: str | os.PathLike) -> FeedbackData:
         conn.close()
     if unreadable:
         first = next(iter(unreadable.items()))
-        logger.warning("%s: %d feedback rows have audio that cannot be decoded and are left out (id %d: %s)",
-                       path, len(unreadable), first[0], first[1])
+        logger.warning(
+            "%s: %d feedback rows have audio that cannot be decoded and are left out (id %d: %s)",
+            path,
+            len(unreadable),
+            first[0],
+            first[1],
+        )
     rows = list(newest.values())
     dataset = feedback_dataset(rows) if rows else None
     return FeedbackData(path, dataset, num_rows, num_without, duplicates, unreadable)

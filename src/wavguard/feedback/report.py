@@ -65,7 +65,7 @@ def render(old: Any, new: Any, counts: dict[str, Any], accepted: bool, reason: s
     lines = [
         "# Model update: old vs new on the hold-out set",
         "",
-        f"**{'ACCEPTED' if accepted else 'REFUSED'}**: {reason[reason.index(':') + 2:] if ':' in reason else reason}.",
+        f"**{'ACCEPTED' if accepted else 'REFUSED'}**: {reason[reason.index(':') + 2 :] if ':' in reason else reason}.",
         "",
         "Rule: with bar = old EER - min_improvement, the new model is kept when its EER < bar, refused when "
         "EER > bar; at the bar (EERs within 1e-9) it is kept only if its ROC AUC is not lower. "
@@ -83,10 +83,15 @@ def render(old: Any, new: Any, counts: dict[str, Any], accepted: bool, reason: s
         ["feedback rows superseded by a newer label for the same audio", str(fb["duplicates"])],
         ["feedback rows with undecodable audio (not used)", str(fb["unreadable"])],
         ["replay data available", str(counts["replay_pool"])],
-        ["training mix", f"{tr['total']} ({tr['real']} real, {tr['fake']} fake; {tr['feedback']} feedback, {tr['replay']} replay)"],
-        ["hold-out" + (" (split of feedback + replay)" if ho["from"] == "split" else f" (`{ho['from']}`)"),
-         f"{ho['total']} ({ho['real']} real, {ho['fake']} fake"
-         + (f"; {ho['feedback']} feedback, {ho['replay']} replay)" if "feedback" in ho else ")")],
+        [
+            "training mix",
+            f"{tr['total']} ({tr['real']} real, {tr['fake']} fake; {tr['feedback']} feedback, {tr['replay']} replay)",
+        ],
+        [
+            "hold-out" + (" (split of feedback + replay)" if ho["from"] == "split" else f" (`{ho['from']}`)"),
+            f"{ho['total']} ({ho['real']} real, {ho['fake']} fake"
+            + (f"; {ho['feedback']} feedback, {ho['replay']} replay)" if "feedback" in ho else ")"),
+        ],
     ]
     lines += markdown_table(["", "clips"], rows)
     lines += ["## Hold-out metrics", ""]
@@ -97,9 +102,22 @@ def render(old: Any, new: Any, counts: dict[str, Any], accepted: bool, reason: s
         table.append([title, format_value(a, kind), format_value(b, kind), _change(a, b, kind)])
     for cls in ("real", "fake"):
         a, b = old.metrics["per_class"][cls], new.metrics["per_class"][cls]
-        table.append([f"{cls}: recall at threshold", format_value(a["recall"], "pct"), format_value(b["recall"], "pct"), _change(a["recall"], b["recall"], "pct")])
-    table.append(["clips (real / fake)", f"{old.metrics['num_real']} / {old.metrics['num_fake']}",
-                  f"{new.metrics['num_real']} / {new.metrics['num_fake']}", ""])
+        table.append(
+            [
+                f"{cls}: recall at threshold",
+                format_value(a["recall"], "pct"),
+                format_value(b["recall"], "pct"),
+                _change(a["recall"], b["recall"], "pct"),
+            ]
+        )
+    table.append(
+        [
+            "clips (real / fake)",
+            f"{old.metrics['num_real']} / {old.metrics['num_fake']}",
+            f"{new.metrics['num_real']} / {new.metrics['num_fake']}",
+            "",
+        ]
+    )
     lines += markdown_table(["metric", "old", "new", "change"], table)
     lines += ["![ROC](roc.png)", ""]
     for column, groups in old.groups.items():
@@ -107,11 +125,23 @@ def render(old: Any, new: Any, counts: dict[str, Any], accepted: bool, reason: s
         rows = []
         for value, a in groups.items():
             b = new.groups.get(column, {}).get(value, {})
-            rows.append([str(value), format_value(a.get("eer"), "pct"), format_value(b.get("eer"), "pct"), format_value(a.get("accuracy"), "pct"),
-                         format_value(b.get("accuracy"), "pct"), str(a.get("num_real")), str(a.get("num_fake"))])
+            rows.append(
+                [
+                    str(value),
+                    format_value(a.get("eer"), "pct"),
+                    format_value(b.get("eer"), "pct"),
+                    format_value(a.get("accuracy"), "pct"),
+                    format_value(b.get("accuracy"), "pct"),
+                    str(a.get("num_real")),
+                    str(a.get("num_fake")),
+                ]
+            )
         lines += markdown_table([column, "old EER", "new EER", "old accuracy", "new accuracy", "real", "fake"], rows)
-    lines += ["Full reports of each model: [old](old/report.md), [new](new/report.md). "
-              f"EER 95% intervals: old {_ci(old)}, new {_ci(new)}.", ""]
+    lines += [
+        "Full reports of each model: [old](old/report.md), [new](new/report.md). "
+        f"EER 95% intervals: old {_ci(old)}, new {_ci(new)}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -120,8 +150,16 @@ def _ci(result: Any) -> str:
     return f"{format_percent(ci[0])} to {format_percent(ci[1])}" if ci else "n/a"
 
 
-def write_update_report(directory: str | Path, old: Any, new: Any, counts: dict[str, Any], accepted: bool, reason: str,
-                        entry: dict[str, Any], markdown: str) -> Path:
+def write_update_report(
+    directory: str | Path,
+    old: Any,
+    new: Any,
+    counts: dict[str, Any],
+    accepted: bool,
+    reason: str,
+    entry: dict[str, Any],
+    markdown: str,
+) -> Path:
     """Write the report into ``directory`` (an earlier report there is replaced); returns ``report.md``."""
     directory = Path(directory)
     if directory.exists():
@@ -131,7 +169,13 @@ def write_update_report(directory: str | Path, old: Any, new: Any, counts: dict[
     write_report(new, directory / "new")
     plot_roc([old, new], directory / "roc.png", title="Hold-out ROC: old vs new")
     plot_det([old, new], directory / "det.png", title="Hold-out DET: old vs new")
-    data = {"accepted": accepted, "reason": reason, "update": entry, "counts": counts,
-            "old": model_summary(old), "new": model_summary(new)}
+    data = {
+        "accepted": accepted,
+        "reason": reason,
+        "update": entry,
+        "counts": counts,
+        "old": model_summary(old),
+        "new": model_summary(new),
+    }
     atomic_write_text(directory / "update.json", to_json(data))
     return atomic_write_text(directory / "report.md", markdown)

@@ -66,8 +66,14 @@ class PredictionStore:
             row = cur.fetchone()
             return None if row is None else dict(zip([c[0] for c in cur.description], row))
 
-    def add_feedback(self, true_label: str, prediction_id: str | None = None, audio_sha256: str | None = None,
-                     audio: bytes | None = None, note: str | None = None) -> int:
+    def add_feedback(
+        self,
+        true_label: str,
+        prediction_id: str | None = None,
+        audio_sha256: str | None = None,
+        audio: bytes | None = None,
+        note: str | None = None,
+    ) -> int:
         with self._lock:
             cur = self._conn.execute(
                 "INSERT INTO feedback (created_at, prediction_id, audio_sha256, true_label, audio, note) VALUES (?, ?, ?, ?, ?, ?)",

@@ -43,7 +43,16 @@ from ..training.data import load_sources
 from .data import read_feedback
 from .report import render, write_update_report
 
-__all__ = ["UpdateConfig", "UpdateResult", "update_detector", "decide", "stratified_holdout", "replay_sample", "TIE_TOLERANCE", "REPORT_DIR"]
+__all__ = [
+    "UpdateConfig",
+    "UpdateResult",
+    "update_detector",
+    "decide",
+    "stratified_holdout",
+    "replay_sample",
+    "TIE_TOLERANCE",
+    "REPORT_DIR",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -115,9 +124,13 @@ class UpdateConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"{name} must be a whole number >= {low}, got {value!r}")
         if self.mode is not None and self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {', '.join(MODES)} (or None: the model's usual mode), got {self.mode!r}")
+            raise ConfigError(
+                f"mode must be one of {', '.join(MODES)} (or None: the model's usual mode), got {self.mode!r}"
+            )
         if not isinstance(self.train_settings, Mapping):
-            raise ConfigError(f"train_settings must be a mapping of TrainConfig fields, got {type(self.train_settings).__name__}")
+            raise ConfigError(
+                f"train_settings must be a mapping of TrainConfig fields, got {type(self.train_settings).__name__}"
+            )
         for name in ("replay", "holdout"):  # "", [] and () mean no data, as None does
             value = getattr(self, name)
             if isinstance(value, (str, list, tuple)) and not value:
@@ -155,6 +168,7 @@ class UpdateResult:
     def new_eer(self) -> float:
         return float(self.new.metrics["eer"])
 
+
 def decide(old: dict[str, Any], new: dict[str, Any], min_improvement: float = 0.0) -> tuple[bool, str]:
     """Whether to keep the new model, from both models' hold-out metrics (``eer``, ``roc_auc``).
 
@@ -174,8 +188,10 @@ def decide(old: dict[str, Any], new: dict[str, Any], min_improvement: float = 0.
     auc = f"ROC AUC new {_num(new_auc)} vs old {_num(old_auc)}"
     return keep, f"{'accepted' if keep else 'refused'}: {text}; at the bar, so the ROC AUC decides: {auc}"
 
+
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
+
 
 def replay_sample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     """Indices of a seeded sample of ``size`` rows, stratified by label where possible (sorted).
@@ -196,6 +212,7 @@ def replay_sample(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     except ValueError:  # a class with one row, or fewer rows than classes
         chosen = np.random.default_rng(seed).choice(index, size=size, replace=False)
     return np.sort(chosen)
+
 
 def stratified_holdout(strata: list[Any], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split row indices into (train, holdout), taking ``fraction`` of every stratum.
@@ -221,13 +238,16 @@ def stratified_holdout(strata: list[Any], fraction: float, seed: int) -> tuple[n
     held[holdout] = True
     return np.flatnonzero(~held), np.flatnonzero(held)
 
+
 def _class_counts(dataset) -> dict[str, int]:
     labels = list(dataset["label"]) if dataset is not None else []
     return {"real": labels.count(0), "fake": labels.count(1)}
 
+
 def _source_counts(dataset) -> dict[str, int]:
     sources = list(dataset["source"])
     return {"feedback": sources.count("feedback"), "replay": sources.count("replay")}
+
 
 def _with_source(dataset, name: str):
     import datasets
@@ -237,6 +257,7 @@ def _with_source(dataset, name: str):
     dataset = dataset.add_column("source", [name] * len(dataset))
     dataset = dataset.select_columns(_COLUMNS)
     return dataset.cast_column("label", datasets.ClassLabel(names=["real", "fake"]))
+
 
 def _build_data(feedback, config: UpdateConfig):
     """(train, holdout, counts) from the feedback data set and the replay / hold-out sources."""
@@ -248,7 +269,12 @@ def _build_data(feedback, config: UpdateConfig):
     wanted = 0 if pool is None else int(round(len(fb) * replay_fraction / (1.0 - replay_fraction)))
     picked = replay_sample(np.asarray(pool["label"]), wanted, seed) if pool is not None else np.zeros(0, dtype=int)
     if pool is not None and wanted > len(pool):
-        logger.warning("replay: %d clips wanted for replay_fraction %.2f, the replay data holds %d", wanted, replay_fraction, len(pool))
+        logger.warning(
+            "replay: %d clips wanted for replay_fraction %.2f, the replay data holds %d",
+            wanted,
+            replay_fraction,
+            len(pool),
+        )
     mix = datasets.concatenate_datasets([fb, pool.select(picked)]) if picked.size else fb
     if holdout is not None:
         held = load_sources(holdout, config.holdout_split)
@@ -267,16 +293,24 @@ def _build_data(feedback, config: UpdateConfig):
         counts["holdout"].update(_source_counts(held))
     return train, held, counts
 
+
 def _check_classes(train, held, has_replay: bool, validation_fraction: float) -> None:
     tc, hc = _class_counts(train), _class_counts(held)
     hint = "" if has_replay else "; add the original training data with --replay"
     if min(tc.values()) == 0:
-        raise ConfigError(f"the training mix has {tc['real']} real and {tc['fake']} fake clips; it needs both classes{hint}")
+        raise ConfigError(
+            f"the training mix has {tc['real']} real and {tc['fake']} fake clips; it needs both classes{hint}"
+        )
     if min(hc.values()) == 0:
-        raise ConfigError(f"the hold-out set has {hc['real']} real and {hc['fake']} fake clips; EER needs both{hint}, or pass --holdout")
+        raise ConfigError(
+            f"the hold-out set has {hc['real']} real and {hc['fake']} fake clips; EER needs both{hint}, or pass --holdout"
+        )
     if validation_fraction > 0 and min(tc.values()) < 2:
-        raise ConfigError(f"validation_fraction {validation_fraction} needs at least 2 clips of each class in the training mix "
-                          f"(have {tc}); use validation_fraction 0")
+        raise ConfigError(
+            f"validation_fraction {validation_fraction} needs at least 2 clips of each class in the training mix "
+            f"(have {tc}); use validation_fraction 0"
+        )
+
 
 def _train_config(model_dir: str, old, train, work: Path, config: UpdateConfig) -> TrainConfig:
     provenance = old.config.extra.get("training", {}) if isinstance(old.config.extra.get("training"), dict) else {}
@@ -296,6 +330,7 @@ def _train_config(model_dir: str, old, train, work: Path, config: UpdateConfig) 
     base.update(config.train_settings)
     return TrainConfig.from_dict(base)
 
+
 def _prepare_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not overwrite:
         raise ConfigError(f"{out}: already exists; choose a new directory for the updated model, or pass overwrite")
@@ -303,11 +338,13 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
         raise ConfigError(f"{out}: is a file; the updated model is a directory")
     out.parent.mkdir(parents=True, exist_ok=True)
 
+
 def _install(staged: Path, out: Path, work: Path) -> None:
     """Move ``staged`` to ``out`` with renames (same file system); an old ``out`` is replaced."""
     if out.exists():
         os.replace(out, work / "previous")
     os.replace(staged, out)
+
 
 def update_detector(
     model: str | os.PathLike,
@@ -354,13 +391,24 @@ def update_detector(
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.update-", dir=out.parent))
     try:
         cfg = _train_config(str(model), old, train_data, work, config)
-        logger.info("updating %s: %d training clips (%d feedback), %d hold-out clips", model, counts["train"]["total"],
-                    counts["train"]["feedback"], counts["holdout"]["total"])
+        logger.info(
+            "updating %s: %d training clips (%d feedback), %d hold-out clips",
+            model,
+            counts["train"]["total"],
+            counts["train"]["feedback"],
+            counts["holdout"]["total"],
+        )
         trained = train(cfg)
         new = Detector.from_pretrained(trained.best_dir, backend="torch")
         scored = [
-            evaluate_detector(det, held, batch_size=config.holdout_batch_size, group_columns=groups, name=name,
-                              bootstrap_resamples=config.bootstrap_resamples)
+            evaluate_detector(
+                det,
+                held,
+                batch_size=config.holdout_batch_size,
+                group_columns=groups,
+                name=name,
+                bootstrap_resamples=config.bootstrap_resamples,
+            )
             for det, name in ((old, "old"), (new, "new"))
         ]
         accepted, reason = decide(scored[0].metrics, scored[1].metrics, config.min_improvement)
@@ -376,9 +424,21 @@ def update_detector(
             "old_eer": scored[0].metrics["eer"],
             "new_eer": scored[1].metrics["eer"],
             "min_improvement": config.min_improvement,
-            "training": {k: v for k, v in cfg.to_dict().items()
-                         if k in ("mode", "epochs", "seed", "batch_size", "crop_seconds", "head_learning_rate",
-                                  "validation_fraction", "calibration")},
+            "training": {
+                k: v
+                for k, v in cfg.to_dict().items()
+                if k
+                in (
+                    "mode",
+                    "epochs",
+                    "seed",
+                    "batch_size",
+                    "crop_seconds",
+                    "head_learning_rate",
+                    "validation_fraction",
+                    "calibration",
+                )
+            },
         }
         counts["training_seconds"] = new.config.extra.get("training", {}).get("training_seconds")
         report_dir = (trained.best_dir / REPORT_DIR) if accepted else out.parent / f"{out.name}.{REPORT_DIR}"

@@ -19,7 +19,18 @@ from .publish import (
 )
 
 __all__ = [
-    "build_model_card", "push_to_hub", "render_model_card", "stage_for_hub",
-    "backbone_family", "backbone_id", "backbone_markdown", "headline_metrics", "DEFAULT_LIMITATIONS",
-    "base_name", "is_hub_id", "is_local_path", "portable_name", "scrub_local_paths",
+    "build_model_card",
+    "push_to_hub",
+    "render_model_card",
+    "stage_for_hub",
+    "backbone_family",
+    "backbone_id",
+    "backbone_markdown",
+    "headline_metrics",
+    "DEFAULT_LIMITATIONS",
+    "base_name",
+    "is_hub_id",
+    "is_local_path",
+    "portable_name",
+    "scrub_local_paths",
 ]

@@ -40,7 +40,9 @@ def is_local_path(text: str) -> bool:
 def is_hub_id(text: str) -> bool:
     """Whether ``text`` is a Hugging Face Hub repo id (``"facebook/wav2vec2-base"``) and not a local path."""
     text = str(text)
-    return bool(text) and not is_local_path(text) and bool(_HUB_ID.match(text)) and ".." not in text and "--" not in text
+    return (
+        bool(text) and not is_local_path(text) and bool(_HUB_ID.match(text)) and ".." not in text and "--" not in text
+    )
 
 
 def base_name(path: str) -> str:
@@ -98,5 +100,10 @@ def portable_config(config: DetectorConfig, *, bundled: bool) -> DetectorConfig:
     aasist = config.aasist
     if aasist is not None and aasist.get("weights") and is_local_path(aasist["weights"]):
         aasist = {**aasist, "weights": base_name(aasist["weights"])}  # such weights are stored in the folder
-    return config.replace(backbone=backbone, backbone_revision=revision, extra=extra, aasist=aasist,
-                          metrics=scrub_local_paths(dict(config.metrics)))
+    return config.replace(
+        backbone=backbone,
+        backbone_revision=revision,
+        extra=extra,
+        aasist=aasist,
+        metrics=scrub_local_paths(dict(config.metrics)),
+    )

@@ -24,8 +24,17 @@ if TYPE_CHECKING:
     from huggingface_hub import ModelCard
 
 __all__ = [
-    "build_model_card", "render_model_card", "stage_for_hub", "push_to_hub", "backbone_markdown", "backbone_id",
-    "backbone_family", "aasist_markdown", "headline_metrics", "check_repo_id", "DEFAULT_LIMITATIONS",
+    "build_model_card",
+    "render_model_card",
+    "stage_for_hub",
+    "push_to_hub",
+    "backbone_markdown",
+    "backbone_id",
+    "backbone_family",
+    "aasist_markdown",
+    "headline_metrics",
+    "check_repo_id",
+    "DEFAULT_LIMITATIONS",
 ]
 
 
@@ -60,8 +69,15 @@ def backbone_family(backbone_type: str | None, default: str) -> str:
 #: model-index metric types, in the order a card lists them (EER first, then the other ASVspoof 5
 #: metrics), with the names shown; scores point towards FAKE, every one of these is lower = better
 #: except ROC AUC and accuracy.
-_METRIC_TYPES = {"eer": "EER", "min_dcf": "minDCF", "act_dcf": "actDCF", "cllr": "Cllr", "roc_auc": "ROC AUC",
-                 "accuracy": "accuracy", "ece": "ECE"}
+_METRIC_TYPES = {
+    "eer": "EER",
+    "min_dcf": "minDCF",
+    "act_dcf": "actDCF",
+    "cllr": "Cllr",
+    "roc_auc": "ROC AUC",
+    "accuracy": "accuracy",
+    "ece": "ECE",
+}
 #: Where a stored metric was measured, from its prefix (``validation_eer``, ``test_eer[owner/data]``).
 _SPLITS = {"validation": "validation", "val": "validation", "test": "test"}
 _TEST_SOURCE = re.compile(r"^(?P<split>[a-z]+)_(?P<metric>[a-z_]+)\[(?P<source>.+)\]$")
@@ -76,8 +92,13 @@ def _metric_kind(key: str) -> tuple[str, str, str | None, str | None]:
         return lowered, _METRIC_TYPES[lowered], None, None
     match = _TEST_SOURCE.match(lowered)
     if match and match["metric"] in _METRIC_TYPES and match["split"] in _SPLITS:
-        source = key[match.start("source"):match.end("source")]
-        return match["metric"], f"{_METRIC_TYPES[match['metric']]} ({match['split']}: {source})", _SPLITS[match["split"]], source
+        source = key[match.start("source") : match.end("source")]
+        return (
+            match["metric"],
+            f"{_METRIC_TYPES[match['metric']]} ({match['split']}: {source})",
+            _SPLITS[match["split"]],
+            source,
+        )
     prefix, _, metric = lowered.partition("_")
     if metric in _METRIC_TYPES and prefix in _SPLITS:
         return metric, f"{_METRIC_TYPES[metric]} ({_SPLITS[prefix]})", _SPLITS[prefix], None
@@ -93,8 +114,11 @@ def headline_metrics(metrics: dict[str, Any]) -> list[tuple[str, float]]:
         >>> headline_metrics({"roc_auc": 0.98765, "epoch": 3, "validation_ece": 0.02, "eer": 0.031, "min_dcf": 0.2})
         [('eer', 0.031), ('min_dcf', 0.2), ('roc_auc', 0.9877), ('validation_ece', 0.02)]
     """
-    numeric = [(k, round(float(v), 4)) for k, v in metrics.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _NOT_METRICS]
+    numeric = [
+        (k, round(float(v), 4))
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _NOT_METRICS
+    ]
     rank = list(_METRIC_TYPES)
 
     def order(item: tuple[str, float]) -> tuple[int, int, str]:
@@ -202,7 +226,9 @@ def build_model_card(config, repo_id: str, license: str = "apache-2.0") -> Model
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData  # hf_api's import cost only when carding
 
-    config = config.replace(extra=scrub_local_paths(dict(config.extra)), metrics=scrub_local_paths(dict(config.metrics)))
+    config = config.replace(
+        extra=scrub_local_paths(dict(config.extra)), metrics=scrub_local_paths(dict(config.metrics))
+    )
     metrics = headline_metrics(config.metrics)
     # the data the metrics come from: as described, else the Hub dataset the detector trained on
     # (its validation split holds the validation metrics), "custom" only when nothing names it
@@ -213,21 +239,27 @@ def build_model_card(config, repo_id: str, license: str = "apache-2.0") -> Model
     dataset_name = _dataset_name(config.extra, dataset, dataset_id)
     name = repo_id.split("/")[-1]
     base_model = _namespaced_hub_id(config.extra.get("base_model")) or _namespaced_hub_id(config.backbone)
-    tags = [t for t in ("audio-classification", "deepfake-detection", "anti-spoofing", "wavguard", config.backbone_type) if t]
+    tags = [
+        t
+        for t in ("audio-classification", "deepfake-detection", "anti-spoofing", "wavguard", config.backbone_type)
+        if t
+    ]
     results = []
     for key, value in metrics:
         kind, shown, split, source = _metric_kind(key)
         test_set = ((_source_hub_ids(source) or [source.split("@")[0]])[0]) if source else None  # its own data
-        results.append(EvalResult(
-            task_type="audio-classification",
-            task_name="Deepfake speech detection",
-            dataset_type=test_set or dataset_id,
-            dataset_name=test_set or dataset_name,
-            dataset_split=split,
-            metric_type=kind,
-            metric_value=value,
-            metric_name=shown,
-        ))
+        results.append(
+            EvalResult(
+                task_type="audio-classification",
+                task_name="Deepfake speech detection",
+                dataset_type=test_set or dataset_id,
+                dataset_name=test_set or dataset_name,
+                dataset_split=split,
+                metric_type=kind,
+                metric_value=value,
+                metric_name=shown,
+            )
+        )
     data = ModelCardData(
         library_name="wavguard",
         license=license,
@@ -259,9 +291,11 @@ def _network_sentence(config) -> str:
         head = "its published output layer" if config.aasist["head"] == "published" else "a new linear head"
         return f"{aasist_markdown(config)} with {head}, no backbone."
     kind = backbone_family(config.backbone_type, "spectrogram CNN")
-    sentence = (f"{kind} backbone ({backbone_markdown(config)}"
-                + (f", first {config.num_layers} layers" if config.num_layers else "")
-                + ") with a CNN head over its learned weighted hidden layers")
+    sentence = (
+        f"{kind} backbone ({backbone_markdown(config)}"
+        + (f", first {config.num_layers} layers" if config.num_layers else "")
+        + ") with a CNN head over its learned weighted hidden layers"
+    )
     if config.aasist is not None:
         sentence += f", fused with {aasist_markdown(config)}: one linear layer over both embeddings"
     return sentence + "."
@@ -327,16 +361,22 @@ def check_repo_id(repo_id: Any, setting: str = "repo_id") -> str:
     try:
         validate_repo_id(str(repo_id))
     except HFValidationError:
-        raise ConfigError(f"{setting}={repo_id!r} is not a Hub repository id: use name or owner/name (letters, "
-                          "digits, '-', '_' and '.')") from None
+        raise ConfigError(
+            f"{setting}={repo_id!r} is not a Hub repository id: use name or owner/name (letters, "
+            "digits, '-', '_' and '.')"
+        ) from None
     return str(repo_id)
 
 
-def stage_for_hub(detector: SavesPretrained, directory: str | os.PathLike, repo_id: str, *, portable: bool = True) -> Path:
+def stage_for_hub(
+    detector: SavesPretrained, directory: str | os.PathLike, repo_id: str, *, portable: bool = True
+) -> Path:
     """Save the detector (``portable`` by default: a local backbone is bundled, no local paths)
     and its model card into ``directory``: exactly what gets uploaded."""
     directory = Path(detector.save_pretrained(directory, portable=portable))
-    build_model_card(DetectorConfig.load(directory), repo_id).save(directory / CARD_NAME)  # the card of what is uploaded
+    build_model_card(DetectorConfig.load(directory), repo_id).save(
+        directory / CARD_NAME
+    )  # the card of what is uploaded
     return directory
 
 

@@ -32,8 +32,20 @@ from .hf_config import WavguardConfig
 __all__ = ["WavguardForAudioClassification"]
 
 #: transformers' loading options that mean nothing for a wavguard directory (wavguard loads it).
-_IGNORED = ("config", "trust_remote_code", "adapter_kwargs", "_from_auto", "_from_pipeline", "force_download",
-            "proxies", "subfolder", "code_revision", "use_safetensors", "low_cpu_mem_usage", "attn_implementation")
+_IGNORED = (
+    "config",
+    "trust_remote_code",
+    "adapter_kwargs",
+    "_from_auto",
+    "_from_pipeline",
+    "force_download",
+    "proxies",
+    "subfolder",
+    "code_revision",
+    "use_safetensors",
+    "low_cpu_mem_usage",
+    "attn_implementation",
+)
 
 
 class WavguardForAudioClassification(PreTrainedModel):
@@ -98,10 +110,14 @@ class WavguardForAudioClassification(PreTrainedModel):
     ) -> SequenceClassifierOutput:
         """Score each row as one clip with wavguard's pipeline; logits (B, 2) = (0, calibrated log-odds)."""
         values = input_values.detach().float().cpu().numpy()
-        lengths = (attention_mask.sum(dim=-1).tolist() if attention_mask is not None else [values.shape[-1]] * len(values))
+        lengths = (
+            attention_mask.sum(dim=-1).tolist() if attention_mask is not None else [values.shape[-1]] * len(values)
+        )
         clips = [np.ascontiguousarray(row[: int(n)]) for row, n in zip(values.reshape(len(values), -1), lengths)]
         det = self.detector
-        outcomes = det.pipeline.predict(clips, det.config.sample_rate_hz, threshold=det.config.threshold, on_error="raise")
+        outcomes = det.pipeline.predict(
+            clips, det.config.sample_rate_hz, threshold=det.config.threshold, on_error="raise"
+        )
         logits = torch.tensor([[0.0, _log_odds(det, p)] for p in outcomes], dtype=torch.float64)
         loss = F.cross_entropy(logits, labels.to(torch.long).cpu()) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)

@@ -109,7 +109,13 @@ def pgd(
 
 
 def attack(
-    loss_fn: LossFn, waveforms: torch.Tensor, lengths: torch.Tensor | None, *, method: str, snr_db: float, steps: int = 3
+    loss_fn: LossFn,
+    waveforms: torch.Tensor,
+    lengths: torch.Tensor | None,
+    *,
+    method: str,
+    snr_db: float,
+    steps: int = 3,
 ) -> torch.Tensor:
     """:func:`fgsm` or :func:`pgd` by name (``steps`` is PGD's)."""
     if method == "fgsm":

@@ -25,7 +25,14 @@ from ..errors import ConfigError, ModelLoadError
 from .quiet import quiet_transformers
 from .whisper_offline import offline_whisper
 
-__all__ = ["Backbone", "load_backbone", "WAV2VEC2_FAMILY", "SUPPORTED_MODEL_TYPES", "resolve_model_dir", "weights_sha256"]
+__all__ = [
+    "Backbone",
+    "load_backbone",
+    "WAV2VEC2_FAMILY",
+    "SUPPORTED_MODEL_TYPES",
+    "resolve_model_dir",
+    "weights_sha256",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +61,7 @@ def resolve_model_dir(
     once into the Hub layout by :func:`~wavguard.models.whisper_offline.offline_whisper` (no Hub needed).
     """
     if str(name_or_path).startswith(OFFLINE_PREFIX):
-        return offline_whisper(str(name_or_path)[len(OFFLINE_PREFIX):].removeprefix("whisper-"))
+        return offline_whisper(str(name_or_path)[len(OFFLINE_PREFIX) :].removeprefix("whisper-"))
     if os.path.isdir(name_or_path):
         return Path(name_or_path)
     if os.path.exists(name_or_path):
@@ -300,7 +307,9 @@ def _load_whisper_encoder(model_dir: Path, config, pretrained: bool) -> nn.Modul
     picked = {k: v for k, v in picked.items() if k in expected or k.startswith("layers.")}
     missing, unexpected = encoder.load_state_dict(picked, strict=False)
     if missing or unexpected:
-        raise ModelLoadError(f"{model_dir}: Whisper encoder weights do not match its config (missing {missing[:5]}, unexpected {unexpected[:5]})")
+        raise ModelLoadError(
+            f"{model_dir}: Whisper encoder weights do not match its config (missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
     return encoder
 
 
@@ -365,7 +374,9 @@ def _build(model_dir, config, name_or_path, model_type, pretrained, normalize, n
     except ModelLoadError:
         raise
     except Exception as exc:
-        raise ModelLoadError(f"{name_or_path}: loading the backbone weights failed ({type(exc).__name__}: {exc})") from None
+        raise ModelLoadError(
+            f"{name_or_path}: loading the backbone weights failed ({type(exc).__name__}: {exc})"
+        ) from None
     backbone = Backbone(model, model_type, do_normalize, mel_filters, _sample_rate(model_dir))
     if num_layers is not None:
         backbone.truncate(num_layers)

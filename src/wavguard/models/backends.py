@@ -113,7 +113,13 @@ class OnnxBackend:
     """
 
     def __init__(
-        self, path: str | Path, min_samples: int, min_export_samples: int, threads: int | None = None, *, name: str = "onnx"
+        self,
+        path: str | Path,
+        min_samples: int,
+        min_export_samples: int,
+        threads: int | None = None,
+        *,
+        name: str = "onnx",
     ):
         import onnxruntime as ort
 

@@ -30,7 +30,15 @@ from ..audio.features import frame_params, linear_filterbank, mel_filterbank
 from ..config import DetectorConfig
 from ..errors import ConfigError
 
-__all__ = ["SpectrogramFrontEnd", "BaselineCNN", "BaselineModel", "baseline_config", "load_baseline_model", "SPECTROGRAM_DEFAULTS", "FEATURES"]
+__all__ = [
+    "SpectrogramFrontEnd",
+    "BaselineCNN",
+    "BaselineModel",
+    "baseline_config",
+    "load_baseline_model",
+    "SPECTROGRAM_DEFAULTS",
+    "FEATURES",
+]
 
 FEATURES = ("logmel", "mfcc", "lfcc")
 
@@ -50,6 +58,7 @@ SPECTROGRAM_DEFAULTS: dict[str, Any] = {
 }
 _FEATURE_SIZES = {"logmel": (80, None), "mfcc": (40, 20), "lfcc": (70, 20)}
 _AMIN_DB = -100.0
+
 
 def spectrogram_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
     """Validate ``config.spectrogram`` and fill in defaults."""
@@ -72,12 +81,14 @@ def spectrogram_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
         raise ConfigError(f"kernel_size must be odd, got {out['kernel_size']}")
     return out
 
+
 def _dct_matrix(n_out: int, n_in: int) -> np.ndarray:
     """Orthonormal DCT-II (as scipy ``dct(norm="ortho")``), shape (n_out, n_in)."""
     k, n = np.arange(n_out)[:, None], np.arange(n_in)[None, :]
     m = np.sqrt(2.0 / n_in) * np.cos(np.pi * k * (2 * n + 1) / (2 * n_in))
     m[0] /= np.sqrt(2.0)
     return m
+
 
 class SpectrogramFrontEnd(nn.Module):
     """Waveforms (B, S) -> features (B, C, F) in dB (or cepstra) and frame mask (B, F).
@@ -112,7 +123,9 @@ class SpectrogramFrontEnd(nn.Module):
         valid = 1 + lengths.to(torch.long) // self.hop
         return torch.arange(frames, device=lengths.device)[None, :] < valid[:, None]
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         batch, samples = waveforms.shape
         if lengths is None:
             lengths = torch.full((batch,), samples, dtype=torch.long, device=waveforms.device)
@@ -124,6 +137,7 @@ class SpectrogramFrontEnd(nn.Module):
         if self.dct is not None:
             feats = torch.matmul(self.dct, feats)
         return feats, self.frame_mask(lengths.to(feats.device), feats.shape[-1])
+
 
 class _MFMBlock(nn.Module):
     """conv (2c channels) -> batch norm -> max-feature-map (c channels) -> frequency max-pool."""
@@ -137,6 +151,7 @@ class _MFMBlock(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         a, b = self.norm(self.conv(x)).chunk(2, dim=1)
         return self.pool(torch.maximum(a, b)) * mask[:, None, None, :]
+
 
 class BaselineCNN(nn.Module):
     """LCNN-style CNN on features (B, C, F) with frame mask (B, F) -> logits (B, 2)."""
@@ -165,6 +180,7 @@ class BaselineCNN(nn.Module):
         pooled = torch.cat([mean, torch.sqrt(var + 1e-6)], dim=1)
         return self.classifier(self.dropout(pooled))
 
+
 class BaselineModel(nn.Module):
     """Front end + CNN: (waveforms (B, S) zero-padded, lengths (B,)) -> logits (B, 2), columns (REAL, FAKE).
 
@@ -184,6 +200,7 @@ class BaselineModel(nn.Module):
         feats, mask = self.frontend(waveforms, lengths)
         return self.head(feats, mask)
 
+
 def baseline_config(feature: str = "logmel", sample_rate_hz: int = 16000, **config_overrides: Any) -> DetectorConfig:
     """The config of a new spectrogram-CNN detector (see ``wavguard.detector.build_baseline_detector``).
 
@@ -202,7 +219,10 @@ def baseline_config(feature: str = "logmel", sample_rate_hz: int = 16000, **conf
         config_overrides.setdefault("hop_seconds", config_overrides["window_seconds"])
     spectrogram["feature"] = feature
     settings = spectrogram_settings(spectrogram)
-    return DetectorConfig(kind="spectrogram", sample_rate_hz=sample_rate_hz, normalize=False, spectrogram=settings, **config_overrides)
+    return DetectorConfig(
+        kind="spectrogram", sample_rate_hz=sample_rate_hz, normalize=False, spectrogram=settings, **config_overrides
+    )
+
 
 def load_baseline_model(directory: str | os.PathLike, config: DetectorConfig) -> nn.Module:
     """The untrained network for a saved baseline's config (``Detector.from_pretrained`` loads the weights)."""

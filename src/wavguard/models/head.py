@@ -154,7 +154,9 @@ class CNNHead(nn.Module):
         self.classifier = nn.Linear(2 * previous + self.extra_dim, 2)
         self.normalize_embedding = bool(normalize_embedding)
 
-    def embed(self, features: torch.Tensor, mask: torch.Tensor | None = None, extra: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(
+        self, features: torch.Tensor, mask: torch.Tensor | None = None, extra: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The embedding the linear layer sees (B, E): pooled, after dropout, then ``extra``
         appended, unit-norm when ``normalize_embedding``."""
         if (extra is None) != (self.extra_dim == 0) or (extra is not None and extra.shape[-1] != self.extra_dim):
@@ -172,5 +174,7 @@ class CNNHead(nn.Module):
             pooled = torch.cat([pooled, extra.to(pooled.dtype)], dim=1)
         return F.normalize(pooled, dim=1) if self.normalize_embedding else pooled
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor | None = None, extra: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, features: torch.Tensor, mask: torch.Tensor | None = None, extra: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return self.classifier(self.embed(features, mask, extra))

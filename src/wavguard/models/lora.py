@@ -25,7 +25,16 @@ from .._io import apply_umask
 from ..errors import ConfigError, ModelLoadError
 from ..layout import ADAPTER_DIR
 
-__all__ = ["lora_config", "apply_lora", "save_adapter", "load_adapter", "merge_lora", "has_adapter", "has_lora", "ADAPTER_DIR"]
+__all__ = [
+    "lora_config",
+    "apply_lora",
+    "save_adapter",
+    "load_adapter",
+    "merge_lora",
+    "has_adapter",
+    "has_lora",
+    "ADAPTER_DIR",
+]
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
 
@@ -56,7 +65,13 @@ def lora_config(
 
     if rank < 1:
         raise ConfigError(f"LoRA rank must be at least 1, got {rank}")
-    return LoraConfig(r=int(rank), lora_alpha=float(alpha), lora_dropout=float(dropout), target_modules=list(target_modules), bias="none")
+    return LoraConfig(
+        r=int(rank),
+        lora_alpha=float(alpha),
+        lora_dropout=float(dropout),
+        target_modules=list(target_modules),
+        bias="none",
+    )
 
 
 def has_lora(model: nn.Module) -> bool:
@@ -146,7 +161,9 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike, *, trainable: b
     try:
         with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's concern
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-            model.backbone.model = PeftModel.from_pretrained(model.backbone.model, str(directory), is_trainable=trainable)
+            model.backbone.model = PeftModel.from_pretrained(
+                model.backbone.model, str(directory), is_trainable=trainable
+            )
     except Exception as exc:
         raise ModelLoadError(f"{directory}: cannot load the LoRA adapter ({type(exc).__name__}: {exc})") from None
     if trainable:

@@ -35,13 +35,20 @@ class DetectorModel(nn.Module):
     """
 
     def __init__(
-        self, backbone: Backbone, config: DetectorConfig, aasist: Aasist | None = None, *, aasist_is_reference: bool = False
+        self,
+        backbone: Backbone,
+        config: DetectorConfig,
+        aasist: Aasist | None = None,
+        *,
+        aasist_is_reference: bool = False,
     ):
         super().__init__()
         if (aasist is None) != (config.aasist is None):
             raise ConfigError("the AASIST network and config.aasist go together: pass both or neither")
         self.backbone = backbone
-        self.aasist = None if aasist is None else AasistBranch(aasist, config.aasist["train"], is_reference=aasist_is_reference)
+        self.aasist = (
+            None if aasist is None else AasistBranch(aasist, config.aasist["train"], is_reference=aasist_is_reference)
+        )
         self.layer_sum = WeightedLayerSum(backbone.num_hidden_states, layer_norm=config.layer_norm)
         self.head = CNNHead(
             backbone.hidden_size,
@@ -96,7 +103,9 @@ class DetectorModel(nn.Module):
             self.backbone.eval()  # a frozen backbone never runs dropout
         return self
 
-    def hidden_states(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def hidden_states(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Backbone hidden states of a padded batch.
 
         Args:

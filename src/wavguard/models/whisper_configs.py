@@ -29,7 +29,9 @@ def _generation_config(config, tokens: dict[str, int], ct2_config: dict):
 
     ids = _special_ids(tokens, config.vocab_size)
     multilingual = config.vocab_size >= 51865
-    gen = GenerationConfig(**ids, max_length=config.max_target_positions, is_multilingual=multilingual, return_timestamps=False)
+    gen = GenerationConfig(
+        **ids, max_length=config.max_target_positions, is_multilingual=multilingual, return_timestamps=False
+    )
     for attr, token in (("no_timestamps_token_id", "<|notimestamps|>"), ("prev_sot_token_id", "<|startofprev|>")):
         if token in tokens:
             setattr(gen, attr, tokens[token])
@@ -71,7 +73,9 @@ def whisper_configs(config_kwargs: dict, config_json: Path | None, tokenizer_jso
     try:
         tokens = {t["content"]: int(t["id"]) for t in _read_json(tokenizer_json, "tokenizer").get("added_tokens", [])}
     except (AttributeError, KeyError, TypeError, ValueError):
-        raise ModelLoadError(f"{tokenizer_json}: not a Hugging Face tokenizer.json (its added_tokens are unreadable)") from None
+        raise ModelLoadError(
+            f"{tokenizer_json}: not a Hugging Face tokenizer.json (its added_tokens are unreadable)"
+        ) from None
     config = WhisperConfig(**config_kwargs, **_special_ids(tokens, config_kwargs["vocab_size"]))
     generation = _generation_config(config, tokens, _read_json(config_json, "faster-whisper config"))
     config.suppress_tokens, config.begin_suppress_tokens = generation.suppress_tokens, generation.begin_suppress_tokens
@@ -87,8 +91,12 @@ def save_whisper_processor(out: Path, config, tokenizer_json: Path | None) -> No
         special = "<|endoftext|>"
         try:
             tokenizer = WhisperTokenizerFast(
-                tokenizer_file=str(tokenizer_json), bos_token=special, eos_token=special, unk_token=special,
-                pad_token=special, model_max_length=config.max_target_positions,
+                tokenizer_file=str(tokenizer_json),
+                bos_token=special,
+                eos_token=special,
+                unk_token=special,
+                pad_token=special,
+                model_max_length=config.max_target_positions,
             )
         except Exception as exc:  # tokenizers raises its own Exception subclasses for a malformed file
             raise ModelLoadError(f"{tokenizer_json}: cannot build a Whisper tokenizer from it ({exc})") from None

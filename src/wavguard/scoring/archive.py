@@ -24,7 +24,6 @@ likely fake) and ``label`` is ``"fake"`` when ``score >= threshold``.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -40,19 +39,28 @@ from ..errors import ConfigError, OutputWriteError, WavguardError
 from .datasets import distributed_state
 from .prediction import Prediction
 from .predicts import check_predict_options
+from .score_table import COLUMNS, OUTPUT_SUFFIXES, check_output, write_table
 
 __all__ = [
-    "ArchiveResult", "COLUMNS", "DEFAULT_SHARD_SIZE", "MANIFEST_NAME", "OUTPUT_SUFFIXES", "WAIT_TIMEOUT", "check_output",
-    "files_sha256", "inputs_sha256", "process_state", "read_shard", "score_archive", "score_shard", "shard_dir", "shard_path",
+    "ArchiveResult",
+    "COLUMNS",
+    "DEFAULT_SHARD_SIZE",
+    "MANIFEST_NAME",
+    "OUTPUT_SUFFIXES",
+    "WAIT_TIMEOUT",
+    "check_output",
+    "files_sha256",
+    "inputs_sha256",
+    "process_state",
+    "read_shard",
+    "score_archive",
+    "score_shard",
+    "shard_dir",
+    "shard_path",
 ]
 
 logger = logging.getLogger("wavguard.scoring")
 
-#: What the score file's suffix may be; the suffix picks the format.
-OUTPUT_SUFFIXES = (".parquet", ".csv", ".tsv", ".jsonl")
-#: The score file's columns: the file as listed, P(fake) (null when it failed), "fake"/"real"/"error",
-#: why it failed (null when scored), its length in seconds (null when it failed), the runtime that scored it.
-COLUMNS = ("path", "score", "label", "error", "duration_seconds", "backend")
 DEFAULT_SHARD_SIZE = 1000
 #: How long processes wait for each other (the process group's timeout; torch's default is 30
 #: minutes, less than one process may take longer than another over a whole archive).
@@ -97,28 +105,6 @@ def process_state(distributed: bool | None = None) -> Any:
     return distributed_state(distributed, timeout=WAIT_TIMEOUT)
 
 
-def check_output(out: str | os.PathLike) -> Path:
-    """``out`` as a path, checked before any model loads: a suffix in :data:`OUTPUT_SUFFIXES`, not a
-    folder, and pyarrow installed for parquet.
-
-    Raises:
-        ConfigError: what is wrong with ``out`` and what to write instead.
-    """
-    path = Path(out)
-    suffix = path.suffix.lower()
-    if suffix not in OUTPUT_SUFFIXES:
-        raise ConfigError(f"{path}: the score file must end in {', '.join(OUTPUT_SUFFIXES)} (the suffix picks the format)")
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a folder; --out names the score file, e.g. {path / ('scores' + suffix)}")
-    if suffix == ".parquet":
-        try:
-            import pyarrow.parquet  # noqa: F401
-        except ImportError:
-            raise ConfigError(f"{path}: writing parquet needs pyarrow (pip install pyarrow); or end the name in .csv, .tsv "
-                              "or .jsonl") from None
-    return path
-
-
 def shard_dir(out: str | os.PathLike) -> Path:
     """The folder of ``out``'s shards: ``scores.parquet`` -> ``scores.parquet.shards``."""
     out = Path(out)
@@ -149,7 +135,9 @@ def files_sha256(directory: str | os.PathLike) -> str:
     root = Path(directory)
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(root).as_posix()}\0{path.stat().st_size}\0".encode("utf-8", "surrogateescape"))
+        digest.update(
+            f"{path.relative_to(root).as_posix()}\0{path.stat().st_size}\0".encode("utf-8", "surrogateescape")
+        )
         with open(path, "rb") as fh:
             while block := fh.read(1 << 20):
                 digest.update(block)
@@ -159,14 +147,29 @@ def files_sha256(directory: str | os.PathLike) -> str:
 # -- one shard -------------------------------------------------------------------------------------
 def _row(path: str, pred: Prediction | None, error: str | None = None) -> dict[str, Any]:
     if pred is not None and pred.ok:
-        return {"path": path, "score": float(pred.score), "label": pred.label, "error": None,
-                "duration_seconds": float(pred.duration_seconds), "backend": pred.backend or None}
+        return {
+            "path": path,
+            "score": float(pred.score),
+            "label": pred.label,
+            "error": None,
+            "duration_seconds": float(pred.duration_seconds),
+            "backend": pred.backend or None,
+        }
     message = error if pred is None else str(pred.error)
     backend = None if pred is None else pred.backend or None
-    return {"path": path, "score": None, "label": "error", "error": message, "duration_seconds": None, "backend": backend}
+    return {
+        "path": path,
+        "score": None,
+        "label": "error",
+        "error": message,
+        "duration_seconds": None,
+        "backend": backend,
+    }
 
 
-def score_shard(scorer: Any, items: Sequence[Item], *, batch_size: int = 8, threshold: float | None = None) -> list[dict[str, Any]]:
+def score_shard(
+    scorer: Any, items: Sequence[Item], *, batch_size: int = 8, threshold: float | None = None
+) -> list[dict[str, Any]]:
     """One row (a dict of :data:`COLUMNS`) per item, in order; a file that fails is a row with its error.
 
     Args:
@@ -177,7 +180,9 @@ def score_shard(scorer: Any, items: Sequence[Item], *, batch_size: int = 8, thre
     """
     paths = [item for item in items if isinstance(item, str)]
     scored = iter(scorer.predict(paths, batch_size=batch_size, threshold=threshold, on_error="return") if paths else [])
-    return [_row(item, next(scored)) if isinstance(item, str) else _row(_item_path(item), None, str(item)) for item in items]
+    return [
+        _row(item, next(scored)) if isinstance(item, str) else _row(_item_path(item), None, str(item)) for item in items
+    ]
 
 
 def _writing(path: Path, write: Callable[[], Any]) -> Any:
@@ -185,9 +190,14 @@ def _writing(path: Path, write: Callable[[], Any]) -> Any:
     try:
         return write()
     except OSError as exc:
-        raise OutputWriteError(str(path), exc.errno or 0, (
-            f"{path}: cannot be written ({exc.strerror or exc}); free space or make the folder writable, then rerun "
-            "the same command: finished shards are kept")) from exc
+        raise OutputWriteError(
+            str(path),
+            exc.errno or 0,
+            (
+                f"{path}: cannot be written ({exc.strerror or exc}); free space or make the folder writable, then rerun "
+                "the same command: finished shards are kept"
+            ),
+        ) from exc
 
 
 def _write_shard(path: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -209,7 +219,9 @@ def read_shard(path: str | os.PathLike, expected: Sequence[str] | None = None) -
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read as a shard ({exc}); {fix}") from None
     if expected is not None and [row.get("path") for row in rows] != list(expected):
-        raise ConfigError(f"{path}: does not hold the {len(expected)} files this shard stands for in the input list; {fix}")
+        raise ConfigError(
+            f"{path}: does not hold the {len(expected)} files this shard stands for in the input list; {fix}"
+        )
     return rows
 
 
@@ -217,7 +229,9 @@ def read_shard(path: str | os.PathLike, expected: Sequence[str] | None = None) -
 def _differences(found: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     """How the run that wrote the shards (``found``) differs from this one, in words."""
     if (found.get("format"), found.get("version")) != (_FORMAT, _FORMAT_VERSION):
-        return [f"another format ({found.get('format')} {found.get('version')}; this wavguard writes {_FORMAT} {_FORMAT_VERSION})"]
+        return [
+            f"another format ({found.get('format')} {found.get('version')}; this wavguard writes {_FORMAT} {_FORMAT_VERSION})"
+        ]
     said = []
     for key, (what, value) in _MUST_MATCH.items():
         if found.get(key) != wanted[key]:
@@ -249,13 +263,16 @@ def _prepare(directory: Path, record: dict[str, Any], num_shards: int, overwrite
         if said:
             raise ConfigError(
                 f"{manifest}: the shards in {directory} were written for " + "; ".join(said) + ". Run the same command "
-                "as before to resume, add --overwrite to score everything again, or choose another --out")
+                "as before to resume, add --overwrite to score everything again, or choose another --out"
+            )
     else:
         leftovers = sorted(p.name for p in directory.glob("shard-*.jsonl")) if directory.is_dir() else []
         if leftovers:
             listed = ", ".join(leftovers[:3]) + (", ..." if len(leftovers) > 3 else "")
-            raise ConfigError(f"{directory}: holds shards ({listed}) but no {MANIFEST_NAME} saying which run wrote them; "
-                              "add --overwrite to start over, or choose another --out")
+            raise ConfigError(
+                f"{directory}: holds shards ({listed}) but no {MANIFEST_NAME} saying which run wrote them; "
+                "add --overwrite to start over, or choose another --out"
+            )
         atomic_write_text(manifest, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return [k for k in range(num_shards) if shard_path(directory, k).is_file()]
 
@@ -290,42 +307,17 @@ def _merge(directory: Path, plan: list[list[Item]], out: Path, record: dict[str,
         for k, items in enumerate(plan):
             path = shard_path(directory, k)
             if not path.is_file():
-                raise WavguardError(f"{path}: missing after every process finished; the processes must write to a folder "
-                                    "the main process sees (with several machines, a shared file system)")
+                raise WavguardError(
+                    f"{path}: missing after every process finished; the processes must write to a folder "
+                    "the main process sees (with several machines, a shared file system)"
+                )
             rows = read_shard(path, [_item_path(item) for item in items])
             counts[0] += len(rows)
             counts[1] += sum(row["error"] is not None for row in rows)
             yield rows
 
-    _writing(out, lambda: atomic_write(out, lambda tmp: _write_table(tmp, out.suffix.lower(), shards(), record)))
+    _writing(out, lambda: atomic_write(out, lambda tmp: write_table(tmp, out.suffix.lower(), shards(), record)))
     return counts[0], counts[1]
-
-
-def _write_table(tmp: str, suffix: str, shards: Iterator[list[dict[str, Any]]], record: dict[str, Any]) -> None:
-    """Stream the rows into ``tmp`` as parquet (one row group per shard), CSV, TSV or JSON lines."""
-    if suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        string, number = pa.string(), pa.float64()
-        schema = pa.schema([(c, number if c in ("score", "duration_seconds") else string) for c in COLUMNS])
-        about = {"score": "calibrated probability that the file is FAKE", **{k: record[k] for k in ("model", "threshold")}}
-        schema = schema.with_metadata({"wavguard": json.dumps(about)})
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for rows in shards:
-                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
-        return
-    with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:  # a path as its bytes
-        if suffix == ".jsonl":
-            for rows in shards:
-                fh.writelines(json.dumps(row) + "\n" for row in rows)
-        else:
-            table = csv.writer(fh, delimiter="\t" if suffix == ".tsv" else ",", lineterminator="\n")
-            table.writerow(COLUMNS)
-            for rows in shards:
-                table.writerows([("" if row[c] is None else row[c]) for c in COLUMNS] for row in rows)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def score_archive(
@@ -378,12 +370,22 @@ def score_archive(
     threshold = check_predict_options("return", threshold, scorer.default_threshold, batch_size)
     directory = model_directory if model_directory is not None else getattr(scorer, "directory", None)
     if directory is None or not Path(directory).is_dir():
-        raise ConfigError("score_archive needs the model's folder (model_directory) to tell on a resume whether the shards "
-                          "came from this model; save the detector with save_pretrained and load it from there")
+        raise ConfigError(
+            "score_archive needs the model's folder (model_directory) to tell on a resume whether the shards "
+            "came from this model; save the detector with save_pretrained and load it from there"
+        )
     items = list(items)
     plan = [items[start : start + shard_size] for start in range(0, len(items), shard_size)]
-    record = {"format": _FORMAT, "version": _FORMAT_VERSION, "files": len(items), "files_sha256": inputs_sha256(items),
-              "model": str(model_name or directory), "model_sha256": None, "threshold": threshold, "shard_size": shard_size}
+    record = {
+        "format": _FORMAT,
+        "version": _FORMAT_VERSION,
+        "files": len(items),
+        "files_sha256": inputs_sha256(items),
+        "model": str(model_name or directory),
+        "model_sha256": None,
+        "threshold": threshold,
+        "shard_size": shard_size,
+    }
     state = process_state(distributed)
     if state is not None and state.device.type != "cpu":
         scorer.to(state.device)
@@ -398,7 +400,8 @@ def score_archive(
         raise ConfigError(
             f"process {state.process_index} of {state.num_processes} lists {len(items)} files (sha256 "
             f"{record['files_sha256']:.12}...), the main process other ones (sha256 {listed:.12}...); every process "
-            "must see the same --data (with several machines, on a shared file system)")
+            "must see the same --data (with several machines, on a shared file system)"
+        )
     finished = set(finished_list)
     main = state is None or state.is_main_process
     if finished and main:
@@ -406,8 +409,14 @@ def score_archive(
     todo = [k for k in range(len(plan)) if k not in finished]
     mine = todo if state is None else todo[state.process_index :: state.num_processes]
     where = "" if state is None else f"process {state.process_index} of {state.num_processes}, "
-    logger.info("%sshards to score: %d of %d (%d files each) on %s", where, len(mine), len(plan), shard_size,
-                getattr(scorer, "device", "cpu"))
+    logger.info(
+        "%sshards to score: %d of %d (%d files each) on %s",
+        where,
+        len(mine),
+        len(plan),
+        shard_size,
+        getattr(scorer, "device", "cpu"),
+    )
     bar = None
     if progress and main:
         from tqdm.auto import tqdm
@@ -415,7 +424,9 @@ def score_archive(
         bar = tqdm(total=sum(len(plan[k]) for k in mine), desc="scoring", unit="file")
     try:
         for k in mine:
-            _write_shard(shard_path(shards_dir, k), score_shard(scorer, plan[k], batch_size=batch_size, threshold=threshold))
+            _write_shard(
+                shard_path(shards_dir, k), score_shard(scorer, plan[k], batch_size=batch_size, threshold=threshold)
+            )
             if bar is not None:
                 bar.update(len(plan[k]))
     finally:

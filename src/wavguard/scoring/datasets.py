@@ -24,11 +24,22 @@ from ..audio.decode import describe_source
 from ..data import decode_audio
 from ..errors import ConfigError, InvalidAudioError, WavguardError
 
-__all__ = ["InputScorer", "ItemScores", "ScoredRow", "cell_input", "distributed_state", "logit", "predict_margins", "rename_error",
-           "score_inputs", "score_dataset"]
+__all__ = [
+    "InputScorer",
+    "ItemScores",
+    "ScoredRow",
+    "cell_input",
+    "distributed_state",
+    "logit",
+    "predict_margins",
+    "rename_error",
+    "score_inputs",
+    "score_dataset",
+]
 
 #: Rows decoded and scored per call to ``predict`` (bounds the encoded bytes held at once).
 _CHUNK_ROWS = 64
+
 
 @dataclass
 class ItemScores:
@@ -49,6 +60,7 @@ class ItemScores:
     durations_seconds: np.ndarray
     errors: list[str | None]
 
+
 class ScoredRow(NamedTuple):
     """One scored data set row (NaN scores and an ``error`` message when it failed)."""
 
@@ -60,10 +72,12 @@ class ScoredRow(NamedTuple):
     source: str
     error: str | None
 
+
 def logit(p: np.ndarray) -> np.ndarray:
     """log(p / (1 - p)) in float64: a probability of FAKE as log-odds (higher = more fake)."""
     p = np.asarray(p, dtype=np.float64)
     return np.log(p) - np.log1p(-p)
+
 
 def predict_margins(detector, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8):
     """Uncalibrated FAKE-minus-REAL logit margins of a detector, through ``Detector.predict``.
@@ -94,6 +108,7 @@ def predict_margins(detector, inputs: Sequence[Any], *, sample_rate: int | None 
                 errors[i] = pred.error
     return margins, durations, errors
 
+
 class InputScorer(Protocol):
     """What evaluation scores: a detector (:class:`~wavguard.scoring.scorer.Scorer`) or an
     :class:`~wavguard.evaluation.ensemble.Ensemble`."""
@@ -111,7 +126,10 @@ class InputScorer(Protocol):
         """Move the network(s) to ``device``."""
         ...
 
-def score_inputs(model: InputScorer, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8) -> ItemScores:
+
+def score_inputs(
+    model: InputScorer, inputs: Sequence[Any], *, sample_rate: int | None = None, batch_size: int = 8
+) -> ItemScores:
     """Score inputs with a detector or an ensemble; one bad input never stops the run (it gets NaN
     scores and its error message). A detector's scores equal what its ``predict`` returns.
 
@@ -122,6 +140,7 @@ def score_inputs(model: InputScorer, inputs: Sequence[Any], *, sample_rate: int 
         batch_size: windows per forward pass.
     """
     return model.score_inputs(inputs, sample_rate=sample_rate, batch_size=batch_size)
+
 
 def cell_input(cell: Any, row: int) -> tuple[Any, str, str | None]:
     """(what to pass to ``predict``, a name for messages, why it cannot be scored or None) for one
@@ -135,11 +154,13 @@ def cell_input(cell: Any, row: int) -> tuple[Any, str, str | None]:
         return {"array": read.item, "sampling_rate": read.sample_rate_hz, "path": read.name}, read.name, None
     return read.item, read.name, None
 
+
 def rename_error(message: str, name: str, item: Any) -> str:
     """Error messages about in-memory bytes name the data set's file instead."""
 
     prefix = describe_source(item) + ": "
-    return name + ": " + message[len(prefix):] if message.startswith(prefix) else message
+    return name + ": " + message[len(prefix) :] if message.startswith(prefix) else message
+
 
 def _degraded(item: Any, name: str, row: int, channel, channel_seed: int, rate: int) -> np.ndarray | str:
     """The decoded clip through ``channel`` (float32 at ``rate``), or why it could not be made."""
@@ -153,6 +174,7 @@ def _degraded(item: Any, name: str, row: int, channel, channel_seed: int, rate: 
     except (WavguardError, ValueError, RuntimeError) as exc:  # soundfile's codec errors are RuntimeErrors
         return f"{name}: channel {channel.name}: {exc}"
 
+
 def _indexed_chunks(dataset, rows: Sequence[int], audio_column: str) -> Iterator[tuple[list[int], list[Any]]]:
     """(row indices, audio cells) of ``rows`` of a ``Dataset``, ``_CHUNK_ROWS`` at a time."""
     audio_only = dataset.select_columns([audio_column])
@@ -160,21 +182,39 @@ def _indexed_chunks(dataset, rows: Sequence[int], audio_column: str) -> Iterator
         chunk = [int(r) for r in rows[start : start + _CHUNK_ROWS]]
         yield chunk, audio_only[chunk][audio_column]
 
-def _streamed_chunks(dataset, audio_column: str, rank: int = 0, num_processes: int = 1) -> Iterator[tuple[list[int], list[Any]]]:
+
+def _streamed_chunks(
+    dataset, audio_column: str, rank: int = 0, num_processes: int = 1
+) -> Iterator[tuple[list[int], list[Any]]]:
     """(row indices, audio cells) of an ``IterableDataset`` read in order, keeping the rows with
     ``row % num_processes == rank`` (this process's share), ``_CHUNK_ROWS`` at a time."""
-    rows = ((i, row[audio_column]) for i, row in enumerate(dataset.select_columns([audio_column])) if i % num_processes == rank)
+    rows = (
+        (i, row[audio_column])
+        for i, row in enumerate(dataset.select_columns([audio_column]))
+        if i % num_processes == rank
+    )
     while chunk := list(itertools.islice(rows, _CHUNK_ROWS)):
         yield [i for i, _ in chunk], [cell for _, cell in chunk]
 
-def _score_rows(model, chunks, audio_column: str, batch_size: int, progress: bool, channel=None, channel_seed: int = 0,
-                total: int | None = None) -> list[ScoredRow]:
+
+def _score_rows(
+    model,
+    chunks,
+    audio_column: str,
+    batch_size: int,
+    progress: bool,
+    channel=None,
+    channel_seed: int = 0,
+    total: int | None = None,
+) -> list[ScoredRow]:
     """A :class:`ScoredRow` for each row of ``chunks`` ((rows, cells) pairs), each clip through ``channel`` if given."""
     out: list[ScoredRow] = []
     if progress:
         from tqdm.auto import tqdm
 
-        chunks = tqdm(chunks, desc="scoring" if channel is None else f"scoring {channel.name}", unit="chunk", total=total)
+        chunks = tqdm(
+            chunks, desc="scoring" if channel is None else f"scoring {channel.name}", unit="chunk", total=total
+        )
     rate = model.sample_rate_hz if channel is not None else None
     for chunk, cells in chunks:
         names: list[str] = []
@@ -202,16 +242,19 @@ def _score_rows(model, chunks, audio_column: str, batch_size: int, progress: boo
                 out.append(ScoredRow(row, math.nan, math.nan, math.nan, 0.0, names[pos], failed[pos]))
                 continue
             err = scored.errors[k]
-            out.append(ScoredRow(
-                row,
-                float(scored.margins[k]),
-                float(scored.scores[k]),
-                float(scored.log_odds[k]),
-                float(scored.durations_seconds[k]),
-                names[pos],
-                None if err is None else rename_error(err, names[pos], inputs[pos]),
-            ))
+            out.append(
+                ScoredRow(
+                    row,
+                    float(scored.margins[k]),
+                    float(scored.scores[k]),
+                    float(scored.log_odds[k]),
+                    float(scored.durations_seconds[k]),
+                    names[pos],
+                    None if err is None else rename_error(err, names[pos], inputs[pos]),
+                )
+            )
     return out
+
 
 def distributed_state(distributed: bool | None, **process_group: Any):
     """accelerate's process state (``PartialState``) when scoring is split across processes, else
@@ -228,6 +271,7 @@ def distributed_state(distributed: bool | None, **process_group: Any):
     # without CUDA, accelerate sets up CPU processes (gloo) only when asked for the CPU explicitly
     state = PartialState(cpu=not torch.cuda.is_available(), **process_group)
     return state if state.num_processes > 1 or distributed else None
+
 
 def score_dataset(
     model: Any,
@@ -261,7 +305,6 @@ def score_dataset(
     if audio_column not in columns:
         raise ConfigError(f"the data set has no {audio_column!r} column (columns: {', '.join(columns)})")
     if channel is not None:
-
         channel = parse_channel(channel)
     streamed = not hasattr(dataset, "__len__")  # an IterableDataset: rows are read once, in order
     rows = [] if streamed else list(range(len(dataset)))
@@ -280,7 +323,14 @@ def score_dataset(
         local = _score_rows(model, chunks, audio_column, batch_size, show, channel, channel_seed)
     else:
         with state.split_between_processes(rows) as mine:
-            local = _score_rows(model, _indexed_chunks(dataset, list(mine), audio_column), audio_column, batch_size, show,
-                                channel, channel_seed)
+            local = _score_rows(
+                model,
+                _indexed_chunks(dataset, list(mine), audio_column),
+                audio_column,
+                batch_size,
+                show,
+                channel,
+                channel_seed,
+            )
     gathered = gather_object(local)
     return sorted((ScoredRow(*r) for r in gathered), key=lambda r: r.row)

@@ -213,7 +213,13 @@ class ScoringPipeline:
         label = cfg.labels[1] if score >= threshold else cfg.labels[0]
         margin = float(combined[1] - combined[0])
         return Prediction(
-            state.source, score, label, threshold, state.num_samples / rate, segments, logit_margin=margin,
+            state.source,
+            score,
+            label,
+            threshold,
+            state.num_samples / rate,
+            segments,
+            logit_margin=margin,
             backend=self.backend.name,
         )
 
@@ -296,8 +302,10 @@ class ScoringPipeline:
                 events.close()
             if bar is not None:
                 bar.close()
-        return [state.error if state.error is not None else self.finish(_in_order(state, rows), threshold)
-                for state, rows in zip(states, order)]
+        return [
+            state.error if state.error is not None else self.finish(_in_order(state, rows), threshold)
+            for state, rows in zip(states, order)
+        ]
 
     def _events(
         self, items: Sequence[Any], sample_rate: int | None, states: list[ScoringState]

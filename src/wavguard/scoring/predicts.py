@@ -39,11 +39,15 @@ def describe_item(item: Any) -> str:
 
 def as_items(inputs: Any) -> tuple[list[Any], bool]:
     """(list of inputs, whether one input was given). A list of numbers is one waveform."""
-    single = not isinstance(inputs, (list, tuple)) or (len(inputs) > 0 and all(isinstance(x, (int, float)) for x in inputs))
+    single = not isinstance(inputs, (list, tuple)) or (
+        len(inputs) > 0 and all(isinstance(x, (int, float)) for x in inputs)
+    )
     return ([inputs] if single else list(inputs)), single
 
 
-def check_predict_options(on_error: str, threshold: float | None, default_threshold: float, batch_size: int = 1) -> float:
+def check_predict_options(
+    on_error: str, threshold: float | None, default_threshold: float, batch_size: int = 1
+) -> float:
     """Validate ``predict``'s options; returns the threshold to use."""
     if on_error not in ON_ERROR:
         raise ConfigError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
@@ -60,7 +64,13 @@ def error_prediction(source: str, error: WavguardError, threshold: float) -> Pre
     return Prediction(source, math.nan, "error", threshold, error=error)
 
 
-def collect(outcomes: Sequence[Prediction | WavguardError], sources: Sequence[str], single: bool, on_error: str, threshold: float):
+def collect(
+    outcomes: Sequence[Prediction | WavguardError],
+    sources: Sequence[str],
+    single: bool,
+    on_error: str,
+    threshold: float,
+):
     """``predict``'s return value from one outcome per input (a prediction or an error)."""
     results = []
     for source, outcome in zip(sources, outcomes):
@@ -84,8 +94,17 @@ class Predicts:
     def default_threshold(self) -> float:
         raise NotImplementedError
 
-    def _outcomes(self, items: list[Any], sample_rate: int | None, *, batch_size: int, threshold: float,
-                  on_error: str, progress: bool, prefetch: bool = True) -> list[Prediction | WavguardError]:
+    def _outcomes(
+        self,
+        items: list[Any],
+        sample_rate: int | None,
+        *,
+        batch_size: int,
+        threshold: float,
+        on_error: str,
+        progress: bool,
+        prefetch: bool = True,
+    ) -> list[Prediction | WavguardError]:
         raise NotImplementedError
 
     def predict(
@@ -124,6 +143,13 @@ class Predicts:
         """
         threshold = check_predict_options(on_error, threshold, self.default_threshold, batch_size)
         items, single = as_items(inputs)
-        outcomes = self._outcomes(items, sample_rate, batch_size=batch_size, threshold=threshold, on_error=on_error,
-                                  progress=progress, prefetch=prefetch)
+        outcomes = self._outcomes(
+            items,
+            sample_rate,
+            batch_size=batch_size,
+            threshold=threshold,
+            on_error=on_error,
+            progress=progress,
+            prefetch=prefetch,
+        )
         return collect(outcomes, [describe_item(item) for item in items], single, on_error, threshold)

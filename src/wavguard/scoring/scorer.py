@@ -75,7 +75,12 @@ class Scorer(Predicts):
 
     def _outcomes(self, items, sample_rate, *, batch_size, threshold, on_error, progress, prefetch=True):
         return self.pipeline.predict(
-            items, sample_rate, batch_size=batch_size, threshold=threshold, on_error=on_error, progress=progress,
+            items,
+            sample_rate,
+            batch_size=batch_size,
+            threshold=threshold,
+            on_error=on_error,
+            progress=progress,
             prefetch=prefetch,
         )
 

@@ -92,7 +92,9 @@ class StreamingScorer:
         self._closed = True
         tail = []
         if self._resampler is not None:
-            tail = self.pipeline.feed(self._state, self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+            tail = self.pipeline.feed(
+                self._state, self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+            )
         tail = tail + self.pipeline.end(self._state)
         self._score(tail)
         threshold = self.pipeline.config.threshold if threshold is None else float(threshold)

@@ -36,8 +36,12 @@ def create_app(detector: Detector, settings: ServiceSettings | None = None, *, u
     """
     settings = settings or ServiceSettings()
     service = build_service(detector, settings)
-    app = FastAPI(title="wavguard", version=__version__, lifespan=_lifespan,
-                  description="Deepfake speech detection. `score` = probability that the audio is FAKE.")
+    app = FastAPI(
+        title="wavguard",
+        version=__version__,
+        lifespan=_lifespan,
+        description="Deepfake speech detection. `score` = probability that the audio is FAKE.",
+    )
     app.state.service = service
     # The page at /ui (wavguard.demo) reads these three from app.state.
     app.state.detector, app.state.settings, app.state.store = detector, settings, service.store

@@ -23,7 +23,9 @@ SUBPROTOCOL = "wavguard"
 KEY_SUBPROTOCOL_PREFIX = "api-key."
 
 
-def presented_key(headers: Mapping[str, str], query_key: str | None = None, subprotocols: Sequence[str] = ()) -> str | None:
+def presented_key(
+    headers: Mapping[str, str], query_key: str | None = None, subprotocols: Sequence[str] = ()
+) -> str | None:
     """The key a client sent: ``X-API-Key``, ``Authorization: Bearer``, an ``api-key.`` subprotocol,
     then the query string (websocket only), in that order; ``None`` if none."""
     key = headers.get("x-api-key")
@@ -31,7 +33,9 @@ def presented_key(headers: Mapping[str, str], query_key: str | None = None, subp
     if not key and auth.lower().startswith("bearer "):
         key = auth[7:].strip()
     if not key:
-        key = next((p[len(KEY_SUBPROTOCOL_PREFIX):] for p in subprotocols if p.startswith(KEY_SUBPROTOCOL_PREFIX)), None)
+        key = next(
+            (p[len(KEY_SUBPROTOCOL_PREFIX) :] for p in subprotocols if p.startswith(KEY_SUBPROTOCOL_PREFIX)), None
+        )
     return key or query_key or None
 
 

@@ -24,10 +24,10 @@ __all__ = ["DynamicBatcher"]
 
 class DynamicBatcher:
     """Args:
-        score: maps a list of windows to logits (N, 2) (``ScoringPipeline.logits``).
-        max_batch: most windows per call.
-        max_wait_s: longest wait for more windows once one is queued.
-        on_batch: called with each batch size (for metrics).
+    score: maps a list of windows to logits (N, 2) (``ScoringPipeline.logits``).
+    max_batch: most windows per call.
+    max_wait_s: longest wait for more windows once one is queued.
+    on_batch: called with each batch size (for metrics).
     """
 
     def __init__(

@@ -32,22 +32,32 @@ from .prediction_log import PredictionLog
 from .settings import ServiceSettings
 
 __all__ = [
-    "Service", "build_service", "get_service", "ServiceDep", "require_key", "require_metrics_key", "threshold_param",
-    "ThresholdDep", "require_store", "StoreDep", "request_ticket", "TicketDep",
+    "Service",
+    "build_service",
+    "get_service",
+    "ServiceDep",
+    "require_key",
+    "require_metrics_key",
+    "threshold_param",
+    "ThresholdDep",
+    "require_store",
+    "StoreDep",
+    "request_ticket",
+    "TicketDep",
 ]
 
 
 @dataclass
 class Service:
     """Everything a request may use. Attributes:
-        detector: scores audio (its ``pipeline`` stages; its ``config`` for the rate and threshold).
-        settings: the limits, keys and logging of :class:`ServiceSettings`.
-        store: the prediction log and feedback (``--log-db``), or ``None``.
-        log: predictions are written to ``store`` through it (failures counted, never raised).
-        batcher: windows from concurrent requests share forward passes through it.
-        metrics: the Prometheus metrics.
-        uploads: the request-body bytes all requests hold at once.
-        scoring_slots: files decoded and scored at once, all requests together.
+    detector: scores audio (its ``pipeline`` stages; its ``config`` for the rate and threshold).
+    settings: the limits, keys and logging of :class:`ServiceSettings`.
+    store: the prediction log and feedback (``--log-db``), or ``None``.
+    log: predictions are written to ``store`` through it (failures counted, never raised).
+    batcher: windows from concurrent requests share forward passes through it.
+    metrics: the Prometheus metrics.
+    uploads: the request-body bytes all requests hold at once.
+    scoring_slots: files decoded and scored at once, all requests together.
     """
 
     detector: Detector
@@ -63,12 +73,21 @@ class Service:
 def build_service(detector: Detector, settings: ServiceSettings) -> Service:
     """A :class:`Service` for ``detector``: its batcher (not started) and its log store (opened)."""
     metrics = ServiceMetrics()
-    batcher = DynamicBatcher(detector.pipeline.logits, settings.max_batch_windows, settings.max_wait_ms / 1000.0,
-                             metrics.batch.observe)
+    batcher = DynamicBatcher(
+        detector.pipeline.logits, settings.max_batch_windows, settings.max_wait_ms / 1000.0, metrics.batch.observe
+    )
     store = PredictionStore(settings.log_db) if settings.log_db else None
     log = PredictionLog(store, metrics.log_failures.inc) if store is not None else None
-    return Service(detector, settings, store, log, batcher, metrics, UploadPool(settings.inflight_upload_bytes),
-                   asyncio.Semaphore(settings.max_files_scoring))
+    return Service(
+        detector,
+        settings,
+        store,
+        log,
+        batcher,
+        metrics,
+        UploadPool(settings.inflight_upload_bytes),
+        asyncio.Semaphore(settings.max_files_scoring),
+    )
 
 
 def get_service(connection: HTTPConnection) -> Service:
@@ -121,8 +140,10 @@ StoreDep = Annotated[PredictionStore, Depends(require_store)]
 async def request_ticket(service: ServiceDep) -> AsyncIterator[RequestTicket]:
     """A fresh :class:`RequestTicket` for this request; its bytes and temporary files are given
     back when the request ends, however it ends."""
-    ticket = RequestTicket(service.uploads,
-                           AudioAllowance(service.settings.max_request_audio_seconds, service.detector.config.sample_rate_hz))
+    ticket = RequestTicket(
+        service.uploads,
+        AudioAllowance(service.settings.max_request_audio_seconds, service.detector.config.sample_rate_hz),
+    )
     try:
         yield ticket
     finally:

@@ -22,8 +22,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import AudioDecodeError, AudioError, AudioFileNotFoundError, WavguardError
 
 __all__ = [
-    "api_error", "audio_error", "error_response", "internal_error_response", "install_error_handlers", "logger",
-    "ClientLeft", "CLIENT_LEFT_STATUS",
+    "api_error",
+    "audio_error",
+    "error_response",
+    "internal_error_response",
+    "install_error_handlers",
+    "logger",
+    "ClientLeft",
+    "CLIENT_LEFT_STATUS",
 ]
 
 logger = logging.getLogger("wavguard.serve")

@@ -54,16 +54,21 @@ class UploadPool:
 
 
 def pool_full(pool: UploadPool) -> HTTPException:
-    exc = api_error(503, "ServerBusy", f"the server holds {pool.reserved_bytes} bytes of uploads, near its limit of "
-                    f"{pool.capacity_bytes}; retry in {RETRY_AFTER_SECONDS} s")
+    exc = api_error(
+        503,
+        "ServerBusy",
+        f"the server holds {pool.reserved_bytes} bytes of uploads, near its limit of "
+        f"{pool.capacity_bytes}; retry in {RETRY_AFTER_SECONDS} s",
+    )
     exc.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return exc
 
 
 def request_too_long(limit_seconds: float, what: str) -> HTTPException:
     """413 ``RequestAudioTooLong``: ``what`` the request holds, against the per-request limit."""
-    return api_error(413, "RequestAudioTooLong",
-                     f"{what}; the limit is {limit_seconds:g} s of audio per request, all files together")
+    return api_error(
+        413, "RequestAudioTooLong", f"{what}; the limit is {limit_seconds:g} s of audio per request, all files together"
+    )
 
 
 class AudioAllowance:
@@ -87,7 +92,9 @@ class AudioAllowance:
             self._used += num_samples
             used = self._used
         if used > self._limit_samples:
-            raise request_too_long(self.limit_seconds, f"the request decodes to more than {used / self._rate:.1f} s of audio")
+            raise request_too_long(
+                self.limit_seconds, f"the request decodes to more than {used / self._rate:.1f} s of audio"
+            )
 
 
 class RequestTicket:

@@ -28,13 +28,24 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("wavguard_requests", "HTTP requests", ["endpoint", "status"], registry=self.registry)
-        self.latency = Histogram("wavguard_request_latency_seconds", "Request latency", ["endpoint"], registry=self.registry)
-        self.scores = Histogram("wavguard_score", "Calibrated P(fake) of predictions",
-                                buckets=[i / 10 for i in range(1, 11)], registry=self.registry)
-        self.batch = Histogram("wavguard_batch_windows", "Windows per forward pass",
-                               buckets=[1, 2, 4, 8, 16, 32, 64, 128], registry=self.registry)
-        self.log_failures = Counter("wavguard_log_write_failures", "Predictions returned but not logged",
-                                    registry=self.registry)
+        self.latency = Histogram(
+            "wavguard_request_latency_seconds", "Request latency", ["endpoint"], registry=self.registry
+        )
+        self.scores = Histogram(
+            "wavguard_score",
+            "Calibrated P(fake) of predictions",
+            buckets=[i / 10 for i in range(1, 11)],
+            registry=self.registry,
+        )
+        self.batch = Histogram(
+            "wavguard_batch_windows",
+            "Windows per forward pass",
+            buckets=[1, 2, 4, 8, 16, 32, 64, 128],
+            registry=self.registry,
+        )
+        self.log_failures = Counter(
+            "wavguard_log_write_failures", "Predictions returned but not logged", registry=self.registry
+        )
 
     def exposition(self) -> bytes:
         """The Prometheus text exposition (media type :data:`CONTENT_TYPE_LATEST`)."""

@@ -52,8 +52,8 @@ FILES_AT_ONCE = 2
 @dataclass
 class Scored:
     """What a request's files came to. Attributes:
-        results: per file, in order: the prediction body, or the error that file alone would get.
-        not_logged: how many predictions the log could not record (the response says so).
+    results: per file, in order: the prediction body, or the error that file alone would get.
+    not_logged: how many predictions the log could not record (the response says so).
     """
 
     results: list[dict[str, Any] | HTTPException] = field(default_factory=list)
@@ -63,7 +63,11 @@ class Scored:
 def model_ref(service: Service) -> dict[str, str | None]:
     """The ``model`` of a response: the served id (a local path's base name), wavguard's version and
     the backbone (:mod:`wavguard.serve.public`)."""
-    return {"id": public_model_id(service.settings.model_id), "version": __version__, "backbone": backbone_id(service.detector.config)}
+    return {
+        "id": public_model_id(service.settings.model_id),
+        "version": __version__,
+        "backbone": backbone_id(service.detector.config),
+    }
 
 
 def _as_http(exc: Exception) -> HTTPException:
@@ -89,8 +93,9 @@ def _declared_seconds(service: Service, upload: Upload) -> float:
     return declared_seconds
 
 
-def _capped(service: Service, ticket: RequestTicket, windows: Iterator[Window], state: ScoringState,
-            name: str) -> Iterator[Window]:
+def _capped(
+    service: Service, ticket: RequestTicket, windows: Iterator[Window], state: ScoringState, name: str
+) -> Iterator[Window]:
     """Stop decoding as soon as a file, or the request, holds more audio than its limit."""
     rate = service.detector.config.sample_rate_hz
     limit = service.settings.max_duration_seconds * rate
@@ -118,8 +123,9 @@ async def _score_windows_now(service: Service, ticket: RequestTicket, upload: Up
     return state
 
 
-async def _score_one(service: Service, ticket: RequestTicket, upload: Upload, threshold: float | None,
-                     scored: Scored) -> dict[str, Any]:
+async def _score_one(
+    service: Service, ticket: RequestTicket, upload: Upload, threshold: float | None, scored: Scored
+) -> dict[str, Any]:
     settings, detector = service.settings, service.detector
     start = time.perf_counter()
     try:
@@ -151,7 +157,9 @@ async def _score_one(service: Service, ticket: RequestTicket, upload: Upload, th
     return out
 
 
-async def score_uploads(service: Service, ticket: RequestTicket, uploads: list[Upload], threshold: float | None) -> Scored:
+async def score_uploads(
+    service: Service, ticket: RequestTicket, uploads: list[Upload], threshold: float | None
+) -> Scored:
     """Score a request's files and log each prediction.
 
     Args:
@@ -168,13 +176,17 @@ async def score_uploads(service: Service, ticket: RequestTicket, uploads: list[U
         HTTPException: 413 ``RequestAudioTooLong`` when the files' headers together declare more
             than ``max_request_audio_seconds``.
     """
-    checked = await asyncio.gather(*(asyncio.to_thread(_declared_seconds, service, u) for u in uploads), return_exceptions=True)
+    checked = await asyncio.gather(
+        *(asyncio.to_thread(_declared_seconds, service, u) for u in uploads), return_exceptions=True
+    )
     checked = [c if isinstance(c, float) else _as_http(c) for c in checked]
     total_seconds = sum(c for c in checked if isinstance(c, float))
     if total_seconds > ticket.allowance.limit_seconds:
         passed = sum(isinstance(c, float) for c in checked)
-        raise request_too_long(ticket.allowance.limit_seconds,
-                               f"the request's {passed} file(s) declare {total_seconds:.1f} s of audio in all")
+        raise request_too_long(
+            ticket.allowance.limit_seconds,
+            f"the request's {passed} file(s) declare {total_seconds:.1f} s of audio in all",
+        )
     scored = Scored()
     turns = asyncio.Semaphore(FILES_AT_ONCE)
 

@@ -53,8 +53,12 @@ def parse_json(body: bytes | bytearray) -> Any:
         return pydantic_core.from_json(body)
     except ValueError as exc:
         if "recursion limit" in str(exc):
-            raise api_error(422, "InvalidRequest", f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep; "
-                            "the service's bodies are at most 3 levels deep") from None
+            raise api_error(
+                422,
+                "InvalidRequest",
+                f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep; "
+                "the service's bodies are at most 3 levels deep",
+            ) from None
         raise api_error(422, "InvalidRequest", f"the body is not valid JSON ({exc})") from None
 
 
@@ -63,7 +67,9 @@ class FeedbackIn(BaseModel):
 
     label: Literal["real", "fake"] = Field(description="the true label")
     prediction_id: str | None = Field(None, max_length=64, description="the id a /v1/predict response gave")
-    audio_base64: str | None = Field(None, description="the audio itself, base64 (kept only with --store-feedback-audio)")
+    audio_base64: str | None = Field(
+        None, description="the audio itself, base64 (kept only with --store-feedback-audio)"
+    )
     note: str | None = Field(None, max_length=MAX_NOTE_CHARS, description="free text, at most 2000 characters")
 
 
@@ -75,7 +81,9 @@ def parse_feedback(body: bytes | bytearray) -> tuple[FeedbackIn, bytes | None]:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
         raise api_error(
-            422, "InvalidRequest", f"feedback must be JSON {{'prediction_id', 'label': 'real'|'fake', 'note'?}} ({problems})"
+            422,
+            "InvalidRequest",
+            f"feedback must be JSON {{'prediction_id', 'label': 'real'|'fake', 'note'?}} ({problems})",
         ) from None
     try:
         audio = base64.b64decode(payload.audio_base64, validate=True) if payload.audio_base64 else None
@@ -94,7 +102,9 @@ def declared_length(request: Request, settings: ServiceSettings) -> int | None:
     declared = request.headers.get("content-length")
     declared_bytes = int(declared) if declared and declared.isdigit() else None
     if declared_bytes is not None and declared_bytes > body_limit_bytes(settings):
-        raise api_error(413, "PayloadTooLarge", f"the upload is {declared_bytes} bytes; the limit is {settings.max_upload_bytes}")
+        raise api_error(
+            413, "PayloadTooLarge", f"the upload is {declared_bytes} bytes; the limit is {settings.max_upload_bytes}"
+        )
     return declared_bytes
 
 
@@ -114,15 +124,20 @@ async def body_chunks(request: Request, settings: ServiceSettings, ticket: Reque
         except StopAsyncIteration:
             return
         except asyncio.TimeoutError:
-            exc = api_error(408, "RequestTimeout", f"the request body did not arrive within {settings.body_timeout_seconds:g} s "
-                            f"({received} bytes came)")
+            exc = api_error(
+                408,
+                "RequestTimeout",
+                f"the request body did not arrive within {settings.body_timeout_seconds:g} s ({received} bytes came)",
+            )
             exc.headers = {"Connection": "close"}
             raise exc from None
         except ClientDisconnect:
             raise ClientLeft(received, declared_bytes) from None
         received += len(chunk)
         if received > limit:
-            raise api_error(413, "PayloadTooLarge", f"the upload exceeds the limit of {settings.max_upload_bytes} bytes")
+            raise api_error(
+                413, "PayloadTooLarge", f"the upload exceeds the limit of {settings.max_upload_bytes} bytes"
+            )
         ticket.reserve_up_to(received)
         yield chunk
 

@@ -16,9 +16,24 @@ from pydantic import BaseModel, Field
 from .requests import FeedbackIn
 
 __all__ = [
-    "ErrorDetail", "ErrorOut", "SegmentOut", "ModelRef", "PredictionOut", "BatchItemOut", "BatchOut", "HealthOut",
-    "ReadyOut", "ModelInfoOut", "FeedbackOut", "UploadJSON", "BatchUploadJSON", "upload_body", "error_responses", "auth_parameters",
-    "threshold_parameter", "openapi_extra",
+    "ErrorDetail",
+    "ErrorOut",
+    "SegmentOut",
+    "ModelRef",
+    "PredictionOut",
+    "BatchItemOut",
+    "BatchOut",
+    "HealthOut",
+    "ReadyOut",
+    "ModelInfoOut",
+    "FeedbackOut",
+    "UploadJSON",
+    "BatchUploadJSON",
+    "upload_body",
+    "error_responses",
+    "auth_parameters",
+    "threshold_parameter",
+    "openapi_extra",
 ]
 
 
@@ -44,7 +59,7 @@ _ERROR_TEXT = {
     422: "audio that cannot be scored (empty, silent, too short, bad sample rate) or an invalid request",
     500: "an unexpected error; the server logged it",
     503: "the server holds too many uploads (retry after Retry-After), is not ready (/readyz), or keeps no feedback log "
-         "(--log-db) or cannot write it",
+    "(--log-db) or cannot write it",
     504: "scoring took longer than the request timeout",
 }
 
@@ -71,7 +86,9 @@ class SegmentOut(BaseModel):
 class ModelRef(BaseModel):
     id: str | None
     version: str
-    backbone: str = Field(description="the pretrained backbone: a Hub id where there is one, else a folder name; 'none' for the spectrogram CNN")
+    backbone: str = Field(
+        description="the pretrained backbone: a Hub id where there is one, else a folder name; 'none' for the spectrogram CNN"
+    )
 
 
 class PredictionOut(BaseModel):
@@ -155,15 +172,29 @@ def _binary(description: str) -> dict[str, Any]:
 def upload_body(batch: bool) -> dict[str, Any]:
     """The ``requestBody`` of /v1/predict (``file``) or /v1/predict/batch (``files``): multipart or JSON."""
     if batch:
-        form = {"type": "object", "required": ["files"],
-                "properties": {"files": {"type": "array", "items": _binary("an audio file"),
-                                         "description": "audio files, one part each"}}}
+        form = {
+            "type": "object",
+            "required": ["files"],
+            "properties": {
+                "files": {
+                    "type": "array",
+                    "items": _binary("an audio file"),
+                    "description": "audio files, one part each",
+                }
+            },
+        }
         json_schema = BatchUploadJSON.model_json_schema(ref_template="#/components/schemas/{model}")
     else:
-        form = {"type": "object", "required": ["file"], "properties": {"file": _binary("an audio file (wav, flac, ogg, mp3)")}}
+        form = {
+            "type": "object",
+            "required": ["file"],
+            "properties": {"file": _binary("an audio file (wav, flac, ogg, mp3)")},
+        }
         json_schema = UploadJSON.model_json_schema(ref_template="#/components/schemas/{model}")
-    return {"required": True, "content": {"multipart/form-data": {"schema": form},
-                                          "application/json": {"schema": _inline(json_schema)}}}
+    return {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": form}, "application/json": {"schema": _inline(json_schema)}},
+    }
 
 
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:
@@ -185,14 +216,25 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
 
 def auth_parameters() -> list[dict[str, Any]]:
     """The API key headers (needed only when the server has keys)."""
-    return [{"name": "X-API-Key", "in": "header", "required": False, "schema": {"type": "string"},
-             "description": "API key (when the server has keys); or Authorization: Bearer KEY"}]
+    return [
+        {
+            "name": "X-API-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "API key (when the server has keys); or Authorization: Bearer KEY",
+        }
+    ]
 
 
 def threshold_parameter() -> dict[str, Any]:
-    return {"name": "threshold", "in": "query", "required": False,
-            "schema": {"type": "number", "minimum": 0.0, "maximum": 1.0},
-            "description": "decision threshold (default: the detector's)"}
+    return {
+        "name": "threshold",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "number", "minimum": 0.0, "maximum": 1.0},
+        "description": "decision threshold (default: the detector's)",
+    }
 
 
 def openapi_extra(*, body: dict[str, Any] | None = None, auth: bool = True, threshold: bool = False) -> dict[str, Any]:

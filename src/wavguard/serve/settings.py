@@ -74,9 +74,18 @@ class ServiceSettings:
 
     def __post_init__(self) -> None:
         self.api_keys = tuple(self.api_keys)
-        for name in ("max_upload_bytes", "max_duration_seconds", "request_timeout_seconds", "max_batch_windows", "max_batch_files",
-                     "max_stream_seconds", "max_stream_frame_bytes", "max_request_audio_seconds", "body_timeout_seconds",
-                     "max_files_scoring"):
+        for name in (
+            "max_upload_bytes",
+            "max_duration_seconds",
+            "request_timeout_seconds",
+            "max_batch_windows",
+            "max_batch_files",
+            "max_stream_seconds",
+            "max_stream_frame_bytes",
+            "max_request_audio_seconds",
+            "body_timeout_seconds",
+            "max_files_scoring",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("max_inflight_upload_bytes", "max_connections"):

@@ -44,9 +44,9 @@ _MAX_FIELDS = 16
 @dataclass
 class Upload:
     """One uploaded file. Attributes:
-        name: the client's file name (``upload`` when it gave none).
-        source: what the pipeline decodes: the bytes, or the temporary file holding them.
-        size_bytes: the file's size.
+    name: the client's file name (``upload`` when it gave none).
+    source: what the pipeline decodes: the bytes, or the temporary file holding them.
+    size_bytes: the file's size.
     """
 
     name: str
@@ -64,7 +64,9 @@ class Upload:
         return digest.hexdigest()
 
 
-async def read_uploads(request: Request, settings: ServiceSettings, ticket: RequestTicket, max_files: int) -> list[Upload]:
+async def read_uploads(
+    request: Request, settings: ServiceSettings, ticket: RequestTicket, max_files: int
+) -> list[Upload]:
     """Each uploaded audio file of ``request``, from multipart or a JSON body.
 
     Raises:
@@ -80,15 +82,20 @@ async def read_uploads(request: Request, settings: ServiceSettings, ticket: Requ
         out = await _read_multipart(request, settings, ticket, max_files)
     else:
         declared_length(request, settings)  # an oversized body is still a 413
-        raise api_error(415, "UnsupportedMediaType", "send multipart/form-data with a 'file' field, or JSON with 'audio_base64'")
+        raise api_error(
+            415, "UnsupportedMediaType", "send multipart/form-data with a 'file' field, or JSON with 'audio_base64'"
+        )
     if not out:
         raise api_error(422, "InvalidRequest", "no audio file in the request")
     if len(out) > max_files:
         raise api_error(413, "PayloadTooLarge", f"{len(out)} files; at most {max_files} per request")
     for upload in out:
         if upload.size_bytes > settings.max_upload_bytes:
-            raise api_error(413, "PayloadTooLarge",
-                            f"{upload.name}: {upload.size_bytes} bytes; the limit is {settings.max_upload_bytes}")
+            raise api_error(
+                413,
+                "PayloadTooLarge",
+                f"{upload.name}: {upload.size_bytes} bytes; the limit is {settings.max_upload_bytes}",
+            )
     return out
 
 
@@ -107,7 +114,9 @@ def parse_json_uploads(body: bytes | bytearray) -> list[Upload]:
     return [Upload(name, data, len(data)) for name, data in files]
 
 
-async def _read_multipart(request: Request, settings: ServiceSettings, ticket: RequestTicket, max_files: int) -> list[Upload]:
+async def _read_multipart(
+    request: Request, settings: ServiceSettings, ticket: RequestTicket, max_files: int
+) -> list[Upload]:
     _, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if not boundary:
@@ -177,11 +186,17 @@ class MultipartSink:
         self._current: _Part | None = None
         self._header_name = self._header_value = b""
         self._disposition = b""
-        self._parser = MultipartParser(boundary, {
-            "on_part_begin": self._on_part_begin, "on_part_data": self._on_part_data,
-            "on_header_field": self._on_header_field, "on_header_value": self._on_header_value,
-            "on_header_end": self._on_header_end, "on_headers_finished": self._on_headers_finished,
-        })
+        self._parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._on_part_begin,
+                "on_part_data": self._on_part_data,
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+            },
+        )
 
     def write(self, data: bytes) -> None:
         """Parse the next bytes of the body."""
@@ -229,7 +244,9 @@ class MultipartSink:
             raise _BadPart('The Content-Disposition header field "name" must be provided.')
         if b"filename" in options:
             if len(self.parts) >= self.max_files:
-                raise api_error(413, "PayloadTooLarge", f"more than {self.max_files} files; at most {self.max_files} per request")
+                raise api_error(
+                    413, "PayloadTooLarge", f"more than {self.max_files} files; at most {self.max_files} per request"
+                )
             self._current = _Part(_decode(options[b"filename"]), self._ticket)
             self.parts.append(self._current)
         else:

@@ -17,7 +17,9 @@ from .trainer import Trainer, TrainResult
 __all__ = ["TrainConfig", "Trainer", "TrainResult", "train", "MODES"]
 
 
-def train(config: TrainConfig, resume: bool = False, *, start_if_missing: bool = False, progress: bool = True) -> TrainResult:
+def train(
+    config: TrainConfig, resume: bool = False, *, start_if_missing: bool = False, progress: bool = True
+) -> TrainResult:
     """Train as ``config`` says and return the result (the best detector is in ``output_dir/best``).
 
     Args:

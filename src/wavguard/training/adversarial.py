@@ -112,7 +112,9 @@ class AdversarialTraining:
             def loss_fn(x: torch.Tensor) -> torch.Tensor:
                 return self.loss(model(x, sub_lengths), sub_labels) * x.shape[0]
 
-            adversarial = attack(loss_fn, waveforms[rows], sub_lengths, method=cfg.method, snr_db=cfg.snr_db, steps=cfg.steps)
+            adversarial = attack(
+                loss_fn, waveforms[rows], sub_lengths, method=cfg.method, snr_db=cfg.snr_db, steps=cfg.steps
+            )
         finally:
             model.train(was_training)
         out = dict(batch)

@@ -21,8 +21,15 @@ from ..models.lora import apply_lora, has_lora, lora_config
 from .config import TrainConfig
 from .losses import loss_param_groups
 
-__all__ = ["build_accelerator", "build_detector", "continue_from", "build_optimizer", "provenance",
-           "ADAM_BETAS", "ADAM_EPSILON"]
+__all__ = [
+    "build_accelerator",
+    "build_detector",
+    "continue_from",
+    "build_optimizer",
+    "provenance",
+    "ADAM_BETAS",
+    "ADAM_EPSILON",
+]
 
 logger = logging.getLogger(__name__)
 #: AdamW's betas and epsilon: torch's defaults, named so that checkpoints record them
@@ -71,16 +78,23 @@ def build_detector(cfg: TrainConfig) -> Detector:
         return build_baseline_detector(seed=cfg.seed, **overrides)
     if cfg.kind == "aasist":  # mode says whether AASIST trains; its weights and head come from detector.aasist
         aasist = {"weights": "offline:aasist", "head": "published", **(overrides.pop("aasist", None) or {})}
-        return build_aasist_detector(aasist["weights"], aasist["head"], "full" if cfg.mode == "full" else "frozen",
-                                     seed=cfg.seed, **overrides)
+        return build_aasist_detector(
+            aasist["weights"], aasist["head"], "full" if cfg.mode == "full" else "frozen", seed=cfg.seed, **overrides
+        )
     det = Detector.from_backbone(
-        cfg.backbone, cfg.backbone_revision, num_layers=cfg.num_layers, freeze=freeze[cfg.mode], seed=cfg.seed, **overrides
+        cfg.backbone,
+        cfg.backbone_revision,
+        num_layers=cfg.num_layers,
+        freeze=freeze[cfg.mode],
+        seed=cfg.seed,
+        **overrides,
     )
     if cfg.mode == "lora":
         apply_lora(det.model, lora_config(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules))
     if cfg.mode == "full":
         det.backbone_is_reference = False
     return det
+
 
 def continue_from(cfg: TrainConfig, source: str) -> Detector:
     """The saved detector ``source``, its trainable part set by ``cfg.mode`` (see ``TrainConfig.init_from``)."""
@@ -105,7 +119,9 @@ def continue_from(cfg: TrainConfig, source: str) -> Detector:
     adapters = has_lora(model)
     if cfg.mode == "frozen":  # only the head trains: a fused detector's AASIST branch is frozen too
         model.set_trainable("all", aasist=None if model.aasist is None else "frozen")
-        det.config = det.config.replace(freeze="all", aasist=det.config.aasist and {**det.config.aasist, "train": "frozen"})
+        det.config = det.config.replace(
+            freeze="all", aasist=det.config.aasist and {**det.config.aasist, "train": "frozen"}
+        )
     elif cfg.mode == "full":
         if adapters:
             raise ConfigError(f"init_from={source!r} has LoRA adapters; continue it with mode=lora or mode=frozen")
@@ -117,7 +133,9 @@ def continue_from(cfg: TrainConfig, source: str) -> Detector:
         model.set_trainable("lora")
     else:
         if not det.backbone_is_reference:
-            raise ConfigError(f"init_from={source!r} bundles a fine-tuned backbone; continue it with mode=full or mode=frozen")
+            raise ConfigError(
+                f"init_from={source!r} bundles a fine-tuned backbone; continue it with mode=full or mode=frozen"
+            )
         apply_lora(model, lora_config(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules))
     return det
 
@@ -141,15 +159,29 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module, loss_fn: torch.nn.
     for params, lr in ((layer_sum, layer_lr), (head, cfg.head_learning_rate), (backbone, cfg.backbone_learning_rate)):
         decay = [p for p in params if p.ndim > 1]
         no_decay = [p for p in params if p.ndim <= 1]
-        groups += [{"params": decay, "lr": lr, "weight_decay": cfg.weight_decay},
-                   {"params": no_decay, "lr": lr, "weight_decay": 0.0}]
-    return torch.optim.AdamW(loss_param_groups(loss_fn, model, [g for g in groups if g["params"]]),
-                             betas=ADAM_BETAS, eps=ADAM_EPSILON)
+        groups += [
+            {"params": decay, "lr": lr, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+        ]
+    return torch.optim.AdamW(
+        loss_param_groups(loss_fn, model, [g for g in groups if g["params"]]), betas=ADAM_BETAS, eps=ADAM_EPSILON
+    )
 
 
 def provenance(cfg: TrainConfig) -> dict[str, Any]:
     """What a saved detector records about the run that trained it (``config.extra["training"]``)."""
-    keys = ("mode", "train_data", "train_split", "epochs", "batch_size", "crop_seconds", "seed", "balance", "loss", "adversarial")
+    keys = (
+        "mode",
+        "train_data",
+        "train_split",
+        "epochs",
+        "batch_size",
+        "crop_seconds",
+        "seed",
+        "balance",
+        "loss",
+        "adversarial",
+    )
     data = cfg.to_dict()
     # the data's Hub revision, when named, so a saved detector says which version it learned from
     return {k: data[k] for k in keys} | ({"revision": cfg.revision} if cfg.revision else {})

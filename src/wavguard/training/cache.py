@@ -31,10 +31,18 @@ from ..models.backbone import resolve_model_dir, weights_sha256
 from .data import pad_collate
 from .writes import writing
 
-__all__ = ["FeatureCache", "FeatureDataset", "feature_collate", "clip_identity", "backbone_fingerprint", "cache_settings"]
+__all__ = [
+    "FeatureCache",
+    "FeatureDataset",
+    "feature_collate",
+    "clip_identity",
+    "backbone_fingerprint",
+    "cache_settings",
+]
 
 logger = logging.getLogger(__name__)
 CACHE_VERSION = 1
+
 
 def clip_identity(audio: Any) -> str:
     """A stable identity of an ``audio`` cell: its bytes' hash, else path + size + mtime."""
@@ -49,6 +57,7 @@ def clip_identity(audio: Any) -> str:
         raise ConfigError(f"{path}: audio file not found") from None
     return f"file:{os.path.abspath(path)}:{st.st_size}:{st.st_mtime_ns}"
 
+
 def backbone_fingerprint(name_or_path: str) -> list[Any]:
     """For a local backbone directory: (file, size, mtime) of its weights, so edits invalidate."""
     if not os.path.isdir(name_or_path):
@@ -59,6 +68,7 @@ def backbone_fingerprint(name_or_path: str) -> list[Any]:
             st = f.stat()
             out.append([f.name, st.st_size, st.st_mtime_ns])
     return out
+
 
 def cache_settings(cfg, dcfg, crop_samples: int, model: nn.Module | None = None) -> dict[str, Any]:
     """What determines a clip's cached features besides the clip (hashed into every key).
@@ -87,6 +97,7 @@ def cache_settings(cfg, dcfg, crop_samples: int, model: nn.Module | None = None)
     if getattr(model, "aasist", None) is not None:  # only then: other detectors keep their cached features
         settings["aasist"] = weights_sha256(model.aasist.network)
     return settings
+
 
 class FeatureCache:
     """A folder of per-clip hidden states.
@@ -155,8 +166,10 @@ class FeatureCache:
         """
         aasist = getattr(model, "aasist", None)
         if aasist is not None and not aasist.frozen:
-            raise ConfigError("the AASIST branch trains (aasist.train='full'), so its embeddings cannot be cached; "
-                              "set cache_features=false or freeze it")
+            raise ConfigError(
+                "the AASIST branch trains (aasist.train='full'), so its embeddings cannot be cached; "
+                "set cache_features=false or freeze it"
+            )
         missing = [i for i, k in enumerate(keys) if not self.has(k)]
         mine = missing[accelerator.process_index :: accelerator.num_processes]
         done = 0
@@ -165,8 +178,12 @@ class FeatureCache:
 
             was_training = model.training
             model.eval()
-            bar = tqdm(total=len(mine), desc="caching features", unit="clip",
-                       disable=not (progress and accelerator.is_local_main_process))
+            bar = tqdm(
+                total=len(mine),
+                desc="caching features",
+                unit="clip",
+                disable=not (progress and accelerator.is_local_main_process),
+            )
             for start in range(0, len(mine), batch_size):
                 rows = mine[start : start + batch_size]
                 batch = pad_collate([clips[i] for i in rows])
@@ -184,6 +201,7 @@ class FeatureCache:
         if missing and accelerator.is_main_process:
             logger.info("cached features of %d clips in %s", len(missing), self.directory)
         return done
+
 
 class FeatureDataset(Dataset):
     """Cached hidden states with labels. Items: {"states": (L, F, D), "label": int, "index": int}
@@ -207,6 +225,7 @@ class FeatureDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return {**self.cache.load_all(self.keys[index]), "label": int(self._labels[index]), "index": int(index)}
+
 
 def feature_collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Pad cached states along frames.

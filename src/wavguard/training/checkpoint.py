@@ -69,9 +69,17 @@ _MANIFEST_KEY = "manifest"
 #: new schedule or warmup would bend the learning rate mid-run, and another mode, kind or loss
 #: changes which parameters exist.
 FIXED_ON_RESUME = (
-    "mode", "kind", "loss",
-    "head_learning_rate", "layer_weights_learning_rate", "backbone_learning_rate",
-    "weight_decay", "adam_betas", "adam_epsilon", "scheduler", "warmup_ratio",
+    "mode",
+    "kind",
+    "loss",
+    "head_learning_rate",
+    "layer_weights_learning_rate",
+    "backbone_learning_rate",
+    "weight_decay",
+    "adam_betas",
+    "adam_epsilon",
+    "scheduler",
+    "warmup_ratio",
 )
 
 
@@ -129,7 +137,11 @@ def checkpoints_newest_first(output_dir: str | Path) -> list[Path]:
     root = _checkpoint_root(output_dir)
     if not root.is_dir():
         return []
-    return sorted((p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-") and _step(p) >= 0), key=_step, reverse=True)
+    return sorted(
+        (p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-") and _step(p) >= 0),
+        key=_step,
+        reverse=True,
+    )
 
 
 def checkpoint_problem(path: str | Path) -> str | None:
@@ -166,7 +178,9 @@ def intact_checkpoints(output_dir: str | Path) -> Iterator[Path]:
         if not (path / MANIFEST_NAME).is_file():
             logger.warning(
                 "checkpoint %s has no %s (written by a wavguard from before checkpoint digests): only its file "
-                "sizes and formats were checked, so same-size damage would go unnoticed", path, MANIFEST_NAME,
+                "sizes and formats were checked, so same-size damage would go unnoticed",
+                path,
+                MANIFEST_NAME,
             )
         yield path
 
@@ -188,8 +202,11 @@ def resume_candidates(output_dir: str | Path, start_if_missing: bool) -> Iterato
     first = next(intact, None)
     if first is None:
         found = checkpoints_newest_first(output_dir)
-        no_checkpoint(output_dir, start_if_missing,
-                      "none is complete and intact; see the warnings above" if found else "there is none")
+        no_checkpoint(
+            output_dir,
+            start_if_missing,
+            "none is complete and intact; see the warnings above" if found else "there is none",
+        )
         return iter(())
     return itertools.chain([first], intact)
 
@@ -217,8 +234,12 @@ def data_record(source: Any, data: Any) -> dict[str, Any]:
         digest.update(b"?")
     labels = [int(x) for x in data["label"]] if "label" in getattr(data, "column_names", ()) else []
     digest.update(json.dumps(labels).encode())
-    return {"train_data": json.loads(json.dumps(source, default=str)), "train_clips": len(data),
-            "train_fake_clips": sum(labels), "train_digest": digest.hexdigest()[:16]}
+    return {
+        "train_data": json.loads(json.dumps(source, default=str)),
+        "train_clips": len(data),
+        "train_fake_clips": sum(labels),
+        "train_digest": digest.hexdigest()[:16],
+    }
 
 
 def warn_if_changed(recorded: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
@@ -227,12 +248,16 @@ def warn_if_changed(recorded: dict[str, Any] | None, current: dict[str, Any]) ->
     The settings of :data:`FIXED_ON_RESUME` are not this function's: :func:`refuse_changed_settings`.
     """
     current = json.loads(json.dumps(current, default=str))
-    changed = [f"{key} {recorded[key]!r} -> {value!r}" for key, value in current.items()
-               if recorded and key in recorded and recorded[key] != value and key not in FIXED_ON_RESUME]
+    changed = [
+        f"{key} {recorded[key]!r} -> {value!r}"
+        for key, value in current.items()
+        if recorded and key in recorded and recorded[key] != value and key not in FIXED_ON_RESUME
+    ]
     if changed:
         logger.warning(
             "resuming with other settings than the checkpoint recorded: %s; training continues, but the data "
-            "order and schedule differ from the interrupted run", "; ".join(changed),
+            "order and schedule differ from the interrupted run",
+            "; ".join(changed),
         )
     return changed
 
@@ -246,8 +271,11 @@ def refuse_changed_settings(recorded: dict[str, Any] | None, current: dict[str, 
         ConfigError: naming each changed setting with its old and new value, and what to do.
     """
     current = json.loads(json.dumps(current, default=str))
-    changed = [(key, recorded[key], current[key]) for key in FIXED_ON_RESUME
-               if recorded and key in recorded and key in current and recorded[key] != current[key]]
+    changed = [
+        (key, recorded[key], current[key])
+        for key in FIXED_ON_RESUME
+        if recorded and key in recorded and key in current and recorded[key] != current[key]
+    ]
     if not changed:
         return
     what = "; ".join(f"{key} was {old!r}, now {new!r}" for key, old, new in changed)
@@ -280,7 +308,9 @@ def check_output_dir(output_dir: str | Path) -> Path:
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise ConfigError(f"output_dir={str(path)!r} lies under {str(parent)!r}, which is a file; choose another output_dir")
+                raise ConfigError(
+                    f"output_dir={str(path)!r} lies under {str(parent)!r}, which is a file; choose another output_dir"
+                )
             break
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -315,7 +345,11 @@ def save_checkpoint(accelerator, output_dir: str | Path, state: TrainState, keep
             atomic_write_text(path / STATE_NAME, marked.to_json())
             write_manifest(path)
         older = sorted(
-            (p for p in _checkpoint_root(output_dir).iterdir() if p.is_dir() and p.name.startswith("step-") and p != path),
+            (
+                p
+                for p in _checkpoint_root(output_dir).iterdir()
+                if p.is_dir() and p.name.startswith("step-") and p != path
+            ),
             key=_step,
         )
         for stale in older[: max(0, len(older) - (keep - 1))]:
@@ -330,8 +364,9 @@ def fixed_settings(config: Any, adam_betas: tuple[float, float], adam_epsilon: f
     return {**settings, "adam_betas": list(adam_betas), "adam_epsilon": adam_epsilon}
 
 
-def resume_run(accelerator, output_dir: str | Path, fixed: dict[str, Any], setup: Callable[[], Any],
-               start_if_missing: bool) -> tuple[TrainState, Path | None]:
+def resume_run(
+    accelerator, output_dir: str | Path, fixed: dict[str, Any], setup: Callable[[], Any], start_if_missing: bool
+) -> tuple[TrainState, Path | None]:
     """Continue a run: verify the newest checkpoint and refuse changed :data:`FIXED_ON_RESUME`
     settings, then call ``setup()`` (which builds data, model and optimizer: the slow part, done
     only once the resume is known to go ahead), then load the first candidate that loads.
@@ -354,8 +389,9 @@ def resume_run(accelerator, output_dir: str | Path, fixed: dict[str, Any], setup
     return load_first_loadable(accelerator, output_dir, itertools.chain([newest], candidates), fixed)
 
 
-def load_first_loadable(accelerator, output_dir: str | Path, candidates: Iterable[Path],
-                        fixed: dict[str, Any]) -> tuple[TrainState, Path]:
+def load_first_loadable(
+    accelerator, output_dir: str | Path, candidates: Iterable[Path], fixed: dict[str, Any]
+) -> tuple[TrainState, Path]:
     """Load the first of ``candidates`` that loads; each that fails is skipped with a warning.
 
     Args:
@@ -377,8 +413,10 @@ def load_first_loadable(accelerator, output_dir: str | Path, candidates: Iterabl
             return load_checkpoint(accelerator, path), path
         except Exception as exc:  # noqa: BLE001 - any failure to load means: try the next older one
             logger.warning("skipping checkpoint %s: it cannot be loaded (%s)", path, exc)
-    raise ConfigError(f"--resume: {'every checkpoint' if tried else 'no checkpoint'} in {_checkpoint_root(output_dir)} "
-                      "failed to load (see the warnings above); remove them to start over, or choose another output_dir")
+    raise ConfigError(
+        f"--resume: {'every checkpoint' if tried else 'no checkpoint'} in {_checkpoint_root(output_dir)} "
+        "failed to load (see the warnings above); remove them to start over, or choose another output_dir"
+    )
 
 
 def load_checkpoint(accelerator, path: str | Path) -> TrainState:

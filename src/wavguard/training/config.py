@@ -41,6 +41,7 @@ DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
 
 DataSources = Any  # str | {"source": str, "split": str | None} | a list of those
 
+
 @dataclass
 class TrainConfig:
     """Settings of one training run.
@@ -224,16 +225,29 @@ class TrainConfig:
         if self.class_weights is not None:
             self.class_weights = tuple(float(w) for w in self.class_weights)
         self.output_dir = str(self.output_dir)
-        if self.mixed_precision is False or str(self.mixed_precision).lower() in ("false", "no"):  # YAML 1.1 reads `no` as false
+        if self.mixed_precision is False or str(self.mixed_precision).lower() in (
+            "false",
+            "no",
+        ):  # YAML 1.1 reads `no` as false
             self.mixed_precision = "no"
         if self.train_data in (None, "", []):
             raise ConfigError("train_data is required: a folder with real/ and fake/ sub-folders, or a dataset")
         if self.init_from is not None:
             self.init_from = str(self.init_from)
-            given = [name for name, unset in (("backbone", not self.backbone), ("num_layers", self.num_layers is None),
-                                              ("detector", not self.detector), ("dropout", self.dropout is None)) if not unset]
+            given = [
+                name
+                for name, unset in (
+                    ("backbone", not self.backbone),
+                    ("num_layers", self.num_layers is None),
+                    ("detector", not self.detector),
+                    ("dropout", self.dropout is None),
+                )
+                if not unset
+            ]
             if given:
-                raise ConfigError(f"init_from={self.init_from!r} keeps that detector's architecture; leave {given} unset")
+                raise ConfigError(
+                    f"init_from={self.init_from!r} keeps that detector's architecture; leave {given} unset"
+                )
         elif not self.backbone and self.kind == "transformer":
             raise ConfigError("backbone is required: a Hub id (e.g. facebook/wav2vec2-base) or a local directory")
         _check_choice("mode", self.mode, MODES)
@@ -252,8 +266,14 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "lora_rank", "keep_checkpoints", "log_every_steps"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("eval_batch_size", "early_stopping_patience", "num_layers", "max_train_clips", "max_eval_clips",
-                     "gradient_accumulation_steps"):
+        for name in (
+            "eval_batch_size",
+            "early_stopping_patience",
+            "num_layers",
+            "max_train_clips",
+            "max_eval_clips",
+            "gradient_accumulation_steps",
+        ):
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 raise ConfigError(f"{name} must be at least 1 or null, got {value}")
@@ -279,7 +299,9 @@ class TrainConfig:
         self.loss_options = dict(self.loss_options or {})
         loss_options(self.loss, self.loss_options)
         if self.loss == "ocsoftmax" and self.kind != "transformer":
-            raise ConfigError("loss='ocsoftmax' trains the transformer detector's head; the spectrogram baseline uses loss='ce'")
+            raise ConfigError(
+                "loss='ocsoftmax' trains the transformer detector's head; the spectrogram baseline uses loss='ce'"
+            )
         if self.adversarial is not None:
             self.adversarial = dataclasses.asdict(AdversarialConfig.from_value(self.adversarial))
             if self.uses_feature_cache:
@@ -291,8 +313,10 @@ class TrainConfig:
         if self.pairing is not None:
             self.pairing = PairingConfig.from_value(self.pairing).to_dict()
             if self.balance == "oversample":
-                raise ConfigError("pairing keeps a real clip and its copies in one batch; balance='oversample' draws rows "
-                                  "one by one: use balance='class_weights' with pairing")
+                raise ConfigError(
+                    "pairing keeps a real clip and its copies in one batch; balance='oversample' draws rows "
+                    "one by one: use balance='class_weights' with pairing"
+                )
         if self.mode == "lora" and not self.lora_target_modules:
             raise ConfigError("lora_target_modules must name at least one module (e.g. q_proj)")
         self.label_mapping = check_columns(self.audio_column, self.label_column, self.label_mapping)
@@ -312,8 +336,10 @@ class TrainConfig:
             raise ConfigError("kind='aasist' has no LoRA adapters: use mode='frozen' (only the head trains) or 'full'")
         given = [name for name in ("backbone", "num_layers", "dropout") if getattr(self, name)]
         if given:
-            raise ConfigError(f"kind='aasist' has no backbone or CNN head; leave {given} unset (AASIST's weights are "
-                              "detector.aasist.weights)")
+            raise ConfigError(
+                f"kind='aasist' has no backbone or CNN head; leave {given} unset (AASIST's weights are "
+                "detector.aasist.weights)"
+            )
         if "train" in self._aasist_settings:
             raise ConfigError("kind='aasist': mode says whether AASIST trains; leave detector.aasist.train unset")
 
@@ -321,14 +347,20 @@ class TrainConfig:
         if self.hub_model_id is not None:
             self.hub_model_id = check_repo_id(self.hub_model_id, "hub_model_id")
         if self.push_to_hub and not self.hub_model_id:
-            raise ConfigError("push_to_hub=true publishes the best detector to the Hub repository hub_model_id at the "
-                              "end of training, and hub_model_id is not set: add hub_model_id=owner/name")
+            raise ConfigError(
+                "push_to_hub=true publishes the best detector to the Hub repository hub_model_id at the "
+                "end of training, and hub_model_id is not set: add hub_model_id=owner/name"
+            )
 
     # -- derived -------------------------------------------------------------------------
     @property
     def column_options(self) -> dict[str, Any]:
         """``audio_column``, ``label_column`` and ``label_mapping``, as ``load_sources`` takes them."""
-        return {"audio_column": self.audio_column, "label_column": self.label_column, "label_mapping": self.label_mapping}
+        return {
+            "audio_column": self.audio_column,
+            "label_column": self.label_column,
+            "label_mapping": self.label_mapping,
+        }
 
     @property
     def _aasist_settings(self) -> dict[str, Any]:
@@ -350,7 +382,13 @@ class TrainConfig:
     def uses_feature_cache(self) -> bool:
         # a fused detector's AASIST branch is cached with the features when it is frozen
         aasist_frozen = self._aasist_settings.get("train", "frozen") == "frozen"
-        return self.mode == "frozen" and self.cache_features and self.augment is None and self.kind == "transformer" and aasist_frozen
+        return (
+            self.mode == "frozen"
+            and self.cache_features
+            and self.augment is None
+            and self.kind == "transformer"
+            and aasist_frozen
+        )
 
     @property
     def resolved_cache_dir(self) -> Path:
@@ -415,7 +453,7 @@ class TrainConfig:
         data = self.to_dict() | ({"mixed_precision": str(mixed_precision)} if mixed_precision is not None else {})
         return atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
 
+
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {choices}, got {value!r}")
-

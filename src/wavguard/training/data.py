@@ -34,7 +34,10 @@ __all__ = [
     "crop_offset",
 ]
 
-def _as_source_list(spec: Any, default_split: str | None, defaults: dict[str, Any] | None = None) -> list[tuple[Any, str | None, dict[str, Any]]]:
+
+def _as_source_list(
+    spec: Any, default_split: str | None, defaults: dict[str, Any] | None = None
+) -> list[tuple[Any, str | None, dict[str, Any]]]:
     """``(source, split, {"revision", "streaming"})`` per source; a mapping's own keys win over ``defaults``."""
     items = spec if isinstance(spec, (list, tuple)) else [spec]
     base = {"revision": None, "streaming": False, **(defaults or {})}
@@ -45,7 +48,9 @@ def _as_source_list(spec: Any, default_split: str | None, defaults: dict[str, An
                 raise ConfigError(f"data source {item!r} needs a 'source' key")
             unknown = sorted(set(item) - {"source", "split", "revision", "streaming"})
             if unknown:
-                raise ConfigError(f"data source {item!r}: unknown key(s) {unknown}; known: source, split, revision, streaming")
+                raise ConfigError(
+                    f"data source {item!r}: unknown key(s) {unknown}; known: source, split, revision, streaming"
+                )
             options = {k: item.get(k, base[k]) for k in ("revision", "streaming")}
             out.append((str(item["source"]), item.get("split", default_split), options))
         elif item is not None and not isinstance(item, (str, os.PathLike)):
@@ -53,6 +58,7 @@ def _as_source_list(spec: Any, default_split: str | None, defaults: dict[str, An
         elif item:
             out.append((str(item), default_split, dict(base)))
     return out
+
 
 def plain_sources(spec: Any) -> Any:
     """Data sources as plain values (YAML-ready): an in-memory ``datasets.Dataset`` becomes a description."""
@@ -82,10 +88,20 @@ def check_columns(audio_column: Any, label_column: Any, label_mapping: Any) -> d
     return dict(label_mapping)
 
 
-def load_sources(spec: Any, default_split: str | None, *, limit: int | None = None, seed: int = 0,
-                 revision: str | None = None, streaming: bool = False, limit_name: str = "max_train_clips",
-                 extra_columns: tuple[str, ...] = (), audio_column: str = "audio", label_column: str = "label",
-                 label_mapping: dict[Any, Any] | None = None):
+def load_sources(
+    spec: Any,
+    default_split: str | None,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    revision: str | None = None,
+    streaming: bool = False,
+    limit_name: str = "max_train_clips",
+    extra_columns: tuple[str, ...] = (),
+    audio_column: str = "audio",
+    label_column: str = "label",
+    label_mapping: dict[Any, Any] | None = None,
+):
     """Load and concatenate data sources into one ``datasets.Dataset`` with ``audio`` and ``label``.
 
     This is where data enters training (training, validation and test sources alike), so the
@@ -114,8 +130,11 @@ def load_sources(spec: Any, default_split: str | None, *, limit: int | None = No
     import datasets
 
     # the default names are load_any's own first choices: passing them would turn off its other names
-    columns = {"audio_column": None if audio_column == "audio" else audio_column,
-               "label_column": None if label_column == "label" else label_column, "label_mapping": label_mapping}
+    columns = {
+        "audio_column": None if audio_column == "audio" else audio_column,
+        "label_column": None if label_column == "label" else label_column,
+        "label_mapping": label_mapping,
+    }
     named = any(value is not None for value in columns.values())
     parts = []
     for source, split, options in _as_source_list(spec, default_split, {"revision": revision, "streaming": streaming}):
@@ -125,8 +144,9 @@ def load_sources(spec: Any, default_split: str | None, *, limit: int | None = No
             ds = from_iterable(source, **columns) if named else source
         else:
             try:
-                ds = load_any(source, split=split, revision=options["revision"], streaming=bool(options["streaming"]),
-                              **columns)
+                ds = load_any(
+                    source, split=split, revision=options["revision"], streaming=bool(options["streaming"]), **columns
+                )
             except ConfigError as exc:  # say which source, where the message does not
                 raise ConfigError(str(exc) if str(source) in str(exc) else f"{source}: {exc}") from None
         if isinstance(ds, (datasets.DatasetDict, datasets.IterableDatasetDict)):
@@ -142,8 +162,10 @@ def load_sources(spec: Any, default_split: str | None, *, limit: int | None = No
             ds = materialize(ds, limit, seed=seed, what=str(source))
         missing = {"audio", "label", *extra_columns} - set(ds.column_names)
         if missing:
-            raise ConfigError(f"{source}: the dataset lacks column(s) {sorted(missing)}; expected audio, label"
-                              + "".join(f", {c}" for c in extra_columns))
+            raise ConfigError(
+                f"{source}: the dataset lacks column(s) {sorted(missing)}; expected audio, label"
+                + "".join(f", {c}" for c in extra_columns)
+            )
         ds = ds.select_columns(["audio", "label", *extra_columns])
         ds = ds.cast_column("label", datasets.ClassLabel(names=["real", "fake"]))
         parts.append(ds)
@@ -157,22 +179,28 @@ def load_sources(spec: Any, default_split: str | None, *, limit: int | None = No
         data = data.shuffle(seed=seed).select(range(limit))
     return data
 
+
 def class_counts(labels: np.ndarray) -> np.ndarray:
     """(real, fake) counts, shape (2,)."""
     return np.bincount(np.asarray(labels, dtype=np.int64), minlength=2)[:2]
+
 
 def inverse_frequency_weights(labels: np.ndarray) -> np.ndarray:
     """Per-class weights ``N / (2 * count)`` (balanced classes give 1.0 each), shape (2,)."""
     counts = class_counts(labels).astype(np.float64)
     if (counts == 0).any():
-        raise ConfigError(f"the training data needs both classes, got {int(counts[0])} real and {int(counts[1])} fake clips")
+        raise ConfigError(
+            f"the training data needs both classes, got {int(counts[0])} real and {int(counts[1])} fake clips"
+        )
     return counts.sum() / (2.0 * counts)
+
 
 def crop_offset(num_samples: int, crop_samples: int, rng: np.random.Generator | None) -> int:
     """Start of a crop: random (uniform over valid starts) with ``rng``, else 0."""
     if rng is None or num_samples <= crop_samples:
         return 0
     return int(rng.integers(0, num_samples - crop_samples + 1))
+
 
 class ClipDataset(Dataset):
     """Decoded, cropped clips of a ``datasets.Dataset``.
@@ -268,8 +296,11 @@ class ClipDataset(Dataset):
             random.setstate(py_state)
         out = np.asarray(out, dtype=np.float32)
         if out.ndim != 1 or not np.isfinite(out).all():
-            raise ConfigError(f"augment returned {out.shape} samples with non-finite values; it must return finite mono audio")
+            raise ConfigError(
+                f"augment returned {out.shape} samples with non-finite values; it must return finite mono audio"
+            )
         return out
+
 
 class EpochSampler(Sampler[int]):
     """Shuffled (or class-balanced) indices, a pure function of ``(seed, epoch)``.
@@ -304,6 +335,7 @@ class EpochSampler(Sampler[int]):
         else:
             order = torch.randperm(self.num_items, generator=generator)
         return iter(order.tolist())
+
 
 def pad_collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Zero-pad waveforms into a batch.

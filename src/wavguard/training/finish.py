@@ -47,16 +47,23 @@ def finalize_best(best_dir: Path, cfg: TrainConfig, val_data: Any, seconds: floa
     training["training_seconds"] = round(float(seconds), 3)
     best.config.extra = {**best.config.extra, "training": training}
     if val_data is not None and cfg.calibration != "none":
-        result = calibrate_detector(best, val_data, method=cfg.calibration, threshold=cfg.threshold,
-                                    batch_size=cfg.eval_batch_size or cfg.batch_size, distributed=False)
+        result = calibrate_detector(
+            best,
+            val_data,
+            method=cfg.calibration,
+            threshold=cfg.threshold,
+            batch_size=cfg.eval_batch_size or cfg.batch_size,
+            distributed=False,
+        )
         logger.info("calibrated on validation: %s", result)
         best.config.metrics = {**best.config.metrics, "validation_ece": result.ece_after}
     with writing(best_dir, "the best detector's calibrated config"):
         best.config.save(best_dir)
 
 
-def score_test_sources(accelerator, best_dir: Path, cfg: TrainConfig, metrics: MetricsLog,
-              loader_for: Callable[[Dataset], DataLoader]) -> dict[str, dict[str, Any]]:
+def score_test_sources(
+    accelerator, best_dir: Path, cfg: TrainConfig, metrics: MetricsLog, loader_for: Callable[[Dataset], DataLoader]
+) -> dict[str, dict[str, Any]]:
     """Score each of ``cfg.test_data``'s sources with the saved best detector (deterministic crops,
     every process its share); the main process records each EER in the detector's config as
     ``test_eer[SOURCE@SPLIT]``.
@@ -76,8 +83,14 @@ def score_test_sources(accelerator, best_dir: Path, cfg: TrainConfig, metrics: M
     crop = int(round(cfg.crop_seconds * best.config.sample_rate_hz))
     out: dict[str, dict[str, Any]] = {}
     for source, split, options in _as_source_list(cfg.test_data, cfg.test_split, {"streaming": cfg.streaming}):
-        data = load_sources({"source": source, "split": split, **options}, split, limit=cfg.max_eval_clips,
-                            seed=cfg.seed, limit_name="max_eval_clips", **cfg.column_options)
+        data = load_sources(
+            {"source": source, "split": split, **options},
+            split,
+            limit=cfg.max_eval_clips,
+            seed=cfg.seed,
+            limit_name="max_eval_clips",
+            **cfg.column_options,
+        )
         clips = ClipDataset(data, best.config.sample_rate_hz, crop, train=False, min_samples=best.model.min_samples)
         result = evaluate(accelerator, module, accelerator.prepare_data_loader(loader_for(clips)))
         name = f"{source}" + (f"@{split}" if split else "")

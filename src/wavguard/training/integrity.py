@@ -64,7 +64,9 @@ def _manifest_problem(path: Path) -> str | None:
         manifest = json.loads((path / MANIFEST_NAME).read_text())
         files = manifest["files"]
         if manifest.get("algorithm") != "sha256" or not isinstance(files, dict):
-            raise ValueError(f"format {manifest.get('format')!r} / algorithm {manifest.get('algorithm')!r} is not known")
+            raise ValueError(
+                f"format {manifest.get('format')!r} / algorithm {manifest.get('algorithm')!r} is not known"
+            )
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         return f"{MANIFEST_NAME} cannot be read ({exc})"
     for name, entry in sorted(files.items()):
@@ -75,7 +77,9 @@ def _manifest_problem(path: Path) -> str | None:
         if size != entry["bytes"]:
             return f"{name} is truncated or changed ({size} bytes; {entry['bytes']} were written)"
         if sha256_hex(file) != entry["sha256"]:
-            return f"{name} does not match its SHA-256 digest in {MANIFEST_NAME} (its bytes changed after it was written)"
+            return (
+                f"{name} does not match its SHA-256 digest in {MANIFEST_NAME} (its bytes changed after it was written)"
+            )
     return None
 
 
@@ -105,8 +109,11 @@ def write_manifest(path: str | Path) -> Path:
     Written atomically and last: its presence marks a complete checkpoint.
     """
     path = Path(path)
-    files = {str(p.relative_to(path)): {"bytes": p.stat().st_size, "sha256": sha256_hex(p)}
-             for p in sorted(path.rglob("*")) if p.is_file() and p.name != MANIFEST_NAME}
+    files = {
+        str(p.relative_to(path)): {"bytes": p.stat().st_size, "sha256": sha256_hex(p)}
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and p.name != MANIFEST_NAME
+    }
     manifest = {"format": MANIFEST_FORMAT, "algorithm": "sha256", "files": files}
     return atomic_write_text(path / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True))
 

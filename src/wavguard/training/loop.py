@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 #: Test hook: the process exits abruptly (``os._exit``) right after this optimizer step.
 EXIT_AFTER_STEP_ENV = "WAVGUARD_TRAIN_EXIT_AFTER_STEP"
 
+
 class TrainingModule(nn.Module):
     """One ``forward(batch)`` for both batch kinds, so DDP wraps a single entry point.
 
@@ -43,6 +44,7 @@ class TrainingModule(nn.Module):
         if "states" in batch:
             return self.model.classify(batch["states"], batch["mask"], batch.get("aasist"))
         return self.model(batch["waveforms"], batch["lengths"])
+
 
 class MetricsLog:
     """Append-only JSON lines (``metrics.jsonl``) written by the main process."""
@@ -72,8 +74,10 @@ class MetricsLog:
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record, sort_keys=True) + "\n")
 
+
 def _inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in batch.items() if k not in ("labels", "indices")}
+
 
 def train_epoch(
     accelerator,
@@ -114,13 +118,21 @@ def train_epoch(
     constrain = getattr(criterion, "constrain_model", None)
     # a context: the bar is closed (and, leave=False, cleared) when a step raises, so the CLI's
     # one-line error starts on a line of its own
-    with tqdm(total=total, initial=state.batches_done, desc=f"epoch {state.epoch + 1}", unit="batch",
-              disable=not (progress and accelerator.is_local_main_process), leave=False) as bar:
+    with tqdm(
+        total=total,
+        initial=state.batches_done,
+        desc=f"epoch {state.epoch + 1}",
+        unit="batch",
+        disable=not (progress and accelerator.is_local_main_process),
+        leave=False,
+    ) as bar:
         for batch in loader:
             with accelerator.accumulate(module):
                 if adversary is not None:
                     # seeded by position, not by step: resumable, and distinct across accumulated batches
-                    batch = adversary(accelerator.unwrap_model(module).model, batch, state.epoch * 1_000_000 + state.batches_done)
+                    batch = adversary(
+                        accelerator.unwrap_model(module).model, batch, state.epoch * 1_000_000 + state.batches_done
+                    )
                 logits = module(_inputs(batch))
                 if getattr(criterion, "takes_indices", False):  # a paired loss looks up each row's group
                     loss = criterion(logits, batch["labels"], batch["indices"])
@@ -143,11 +155,18 @@ def train_epoch(
             if accelerator.sync_gradients:
                 state.global_step += 1
                 if state.global_step % log_every_steps == 0:
-                    metrics.write({"epoch": state.epoch + 1, "step": state.global_step, "train_loss": value,
-                                   "lr": [float(g["lr"]) for g in optimizer.param_groups]})
+                    metrics.write(
+                        {
+                            "epoch": state.epoch + 1,
+                            "step": state.global_step,
+                            "train_loss": value,
+                            "lr": [float(g["lr"]) for g in optimizer.param_groups],
+                        }
+                    )
                 on_step(state, state.batches_done >= total)
                 if exit_after and state.global_step == exit_after:
                     os._exit(3)
+
 
 @torch.no_grad()
 def evaluate(accelerator, module: nn.Module, loader) -> dict[str, Any]:

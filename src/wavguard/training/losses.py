@@ -81,7 +81,9 @@ def loss_options(loss: str, options: Mapping[str, Any] | None) -> dict[str, floa
         raise ConfigError(f"loss_options must be numbers, got {options}") from None
     if loss == "ocsoftmax":
         if not -1.0 <= out["m_fake"] < out["m_real"] <= 1.0:
-            raise ConfigError(f"OC-softmax needs -1 <= m_fake < m_real <= 1 (cosines), got m_fake={out['m_fake']}, m_real={out['m_real']}")
+            raise ConfigError(
+                f"OC-softmax needs -1 <= m_fake < m_real <= 1 (cosines), got m_fake={out['m_fake']}, m_real={out['m_real']}"
+            )
         if not out["alpha"] > 0:
             raise ConfigError(f"OC-softmax alpha (scale) must be positive, got {out['alpha']}")
     return out
@@ -135,7 +137,9 @@ def ocsoftmax_loss(
     return _weighted_mean(F.softplus(z), labels, weight)
 
 
-def ocsoftmax_logits(embeddings: torch.Tensor, center: torch.Tensor, m_real: float = 0.9, m_fake: float = 0.2, alpha: float = 20.0) -> torch.Tensor:
+def ocsoftmax_logits(
+    embeddings: torch.Tensor, center: torch.Tensor, m_real: float = 0.9, m_fake: float = 0.2, alpha: float = 20.0
+) -> torch.Tensor:
     """The (REAL, FAKE) logits an OC-softmax head gives: ``(0, alpha * (t - cos(center, x)))``,
     ``t = (m_real + m_fake) / 2``. Shapes: embeddings (B, E), center (E,) -> (B, 2)."""
     cosines = F.normalize(embeddings.float(), dim=1) @ F.normalize(center.float(), dim=0)
@@ -155,7 +159,9 @@ class OCSoftmaxLoss(nn.Module):
         weight: optional (2,) class weights (real, fake).
     """
 
-    def __init__(self, m_real: float = 0.9, m_fake: float = 0.2, alpha: float = 20.0, weight: torch.Tensor | None = None):
+    def __init__(
+        self, m_real: float = 0.9, m_fake: float = 0.2, alpha: float = 20.0, weight: torch.Tensor | None = None
+    ):
         super().__init__()
         loss_options("ocsoftmax", {"m_real": m_real, "m_fake": m_fake, "alpha": alpha})
         self.m_real, self.m_fake, self.alpha = float(m_real), float(m_fake), float(alpha)
@@ -203,7 +209,9 @@ def constrain_ocsoftmax_head(classifier: nn.Linear, alpha: float, threshold: flo
         bias.copy_(torch.tensor([0.0, alpha * threshold], dtype=bias.dtype, device=bias.device))
 
 
-def build_loss(loss: str, options: Mapping[str, Any] | None = None, class_weights: torch.Tensor | None = None) -> nn.Module:
+def build_loss(
+    loss: str, options: Mapping[str, Any] | None = None, class_weights: torch.Tensor | None = None
+) -> nn.Module:
     """The loss module of ``TrainConfig.loss`` / ``loss_options``; ``class_weights`` (real, fake) or ``None``."""
     settings = loss_options(loss, options)
     if loss == "ocsoftmax":

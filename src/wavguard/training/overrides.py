@@ -44,8 +44,9 @@ def read_recipe(path: str | os.PathLike) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     except RecursionError:
-        raise ConfigError(f"{path}: nested too deeply to be a recipe (a recipe is a mapping of plain settings); "
-                          "is the file corrupt?") from None
+        raise ConfigError(
+            f"{path}: nested too deeply to be a recipe (a recipe is a mapping of plain settings); is the file corrupt?"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a recipe is a mapping of settings, got {type(data).__name__}")
     return data

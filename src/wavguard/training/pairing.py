@@ -117,7 +117,9 @@ def pair_groups(dataset: Any, pairing: Mapping[str, Any]) -> np.ndarray:
     return group_ids(list(dataset[column]))
 
 
-def pair_margin_loss(logits: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
+def pair_margin_loss(
+    logits: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, margin: float = 1.0
+) -> torch.Tensor:
     """Mean hinge over (real, fake) pairs of the same group in the batch.
 
     For a real clip r and a fake f of its group: ``relu(margin - (m_f - m_r))``, where ``m`` is the
@@ -164,7 +166,12 @@ class PairingConfig:
             raise ConfigError(f"pairing.column must name a data column, got {config.column!r}")
         for name in ("margin_weight", "margin"):
             number = getattr(config, name)
-            if isinstance(number, bool) or not isinstance(number, (int, float)) or not np.isfinite(number) or number < 0:
+            if (
+                isinstance(number, bool)
+                or not isinstance(number, (int, float))
+                or not np.isfinite(number)
+                or number < 0
+            ):
                 raise ConfigError(f"pairing.{name} must be a number >= 0, got {number!r}")
         return config
 

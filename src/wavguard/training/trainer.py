@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 BEST_DIR = "best"
 METRICS_NAME = "metrics.jsonl"
 
+
 @dataclass
 class TrainResult:
     """What a finished run produced.
@@ -78,6 +79,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     test_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     hub_model_id: str | None = None
+
 
 class Trainer:
     """Train a detector as a :class:`TrainConfig` describes.
@@ -105,12 +107,26 @@ class Trainer:
 
     def _load_data(self):
         cfg = self.config
-        train = load_sources(cfg.train_data, cfg.train_split, limit=cfg.max_train_clips, seed=cfg.seed,
-                             revision=cfg.revision, streaming=cfg.streaming,
-                             extra_columns=(cfg.pairing["column"],) if cfg.pairing else (), **cfg.column_options)
+        train = load_sources(
+            cfg.train_data,
+            cfg.train_split,
+            limit=cfg.max_train_clips,
+            seed=cfg.seed,
+            revision=cfg.revision,
+            streaming=cfg.streaming,
+            extra_columns=(cfg.pairing["column"],) if cfg.pairing else (),
+            **cfg.column_options,
+        )
         if cfg.validation_data not in (None, "", []):
-            val = load_sources(cfg.validation_data, cfg.validation_split, limit=cfg.max_eval_clips, seed=cfg.seed,
-                               streaming=cfg.streaming, limit_name="max_eval_clips", **cfg.column_options)
+            val = load_sources(
+                cfg.validation_data,
+                cfg.validation_split,
+                limit=cfg.max_eval_clips,
+                seed=cfg.seed,
+                streaming=cfg.streaming,
+                limit_name="max_eval_clips",
+                **cfg.column_options,
+            )
         elif cfg.validation_fraction > 0:
             parts = train.train_test_split(test_size=cfg.validation_fraction, stratify_by_column="label", seed=cfg.seed)
             train, val = parts["train"], parts["test"]
@@ -123,7 +139,13 @@ class Trainer:
         rate = self.detector.config.sample_rate_hz
         crop = int(round(cfg.crop_seconds * rate))
         clips = lambda data, is_train: ClipDataset(  # noqa: E731
-            data, rate, crop, train=is_train, seed=cfg.seed, augment=cfg.augment_fn, min_samples=model.min_samples,
+            data,
+            rate,
+            crop,
+            train=is_train,
+            seed=cfg.seed,
+            augment=cfg.augment_fn,
+            min_samples=model.min_samples,
             preprocess=self.detector.pipeline.preprocess if self.detector.config.denoise else None,
         )
         if not cfg.uses_feature_cache:
@@ -138,7 +160,14 @@ class Trainer:
                 continue
             fixed = clips(data, False)  # the deterministic crop is what gets cached
             keys = [self.cache.key(cell) for cell in data["audio"]]
-            self.cache.fill(model.to(self.accelerator.device), fixed, keys, self.accelerator, cfg.eval_batch_size or cfg.batch_size, progress=self.progress)
+            self.cache.fill(
+                model.to(self.accelerator.device),
+                fixed,
+                keys,
+                self.accelerator,
+                cfg.eval_batch_size or cfg.batch_size,
+                progress=self.progress,
+            )
             out.append(FeatureDataset(self.cache, keys, fixed.labels()))
         return out[0], out[1]
 
@@ -185,8 +214,11 @@ class Trainer:
         self.adversary = adversary_from_config(cfg.adversarial, self.loss_fn, cfg.seed)
         item_weights = inverse_frequency_weights(labels)[labels] if cfg.balance == "oversample" else None
         groups = pair_groups(train_data, cfg.pairing) if cfg.pairing else None
-        self.train_loss = self.loss_fn if groups is None else PairedLoss(
-            self.loss_fn, groups, cfg.pairing["margin_weight"], cfg.pairing["margin"])
+        self.train_loss = (
+            self.loss_fn
+            if groups is None
+            else PairedLoss(self.loss_fn, groups, cfg.pairing["margin_weight"], cfg.pairing["margin"])
+        )
         train_loader = self._loader(self.train_dataset, cfg.batch_size, True, item_weights, groups)
         self.train_sampler = train_loader.sampler
         val_loader = None
@@ -196,8 +228,12 @@ class Trainer:
         steps_per_epoch = math.ceil(len(train_loader) / acc.gradient_accumulation_steps)
         self.total_steps = steps_per_epoch * cfg.epochs
         optimizer = build_optimizer(cfg, self.detector.model, self.loss_fn)
-        scheduler = get_scheduler(cfg.scheduler, optimizer, num_warmup_steps=math.ceil(cfg.warmup_ratio * self.total_steps),
-                                  num_training_steps=self.total_steps)
+        scheduler = get_scheduler(
+            cfg.scheduler,
+            optimizer,
+            num_warmup_steps=math.ceil(cfg.warmup_ratio * self.total_steps),
+            num_training_steps=self.total_steps,
+        )
         self.module = TrainingModule(self.detector.model)
         prepared = acc.prepare(self.module, optimizer, train_loader, scheduler, *([val_loader] if val_loader else []))
         self.module, self.optimizer, self.train_loader, self.scheduler = prepared[:4]
@@ -250,26 +286,52 @@ class Trainer:
 
         while state.epoch < cfg.epochs and not state.stopped_early:
             started = time.perf_counter()
-            loader = acc.skip_first_batches(self.train_loader, state.batches_done) if state.batches_done else self.train_loader
+            loader = (
+                acc.skip_first_batches(self.train_loader, state.batches_done)
+                if state.batches_done
+                else self.train_loader
+            )
             # the sampler and crops are functions of the epoch; set it on them directly, since a
             # skip_first_batches loader does not forward set_epoch to a wrapped sampler
             loader.set_epoch(state.epoch)
             self.train_sampler.set_epoch(state.epoch)
             self.train_dataset.set_epoch(state.epoch)
-            train_epoch(acc, self.module, loader, self.optimizer, self.scheduler, state, class_weights=self.class_weights,
-                        max_grad_norm=cfg.max_grad_norm, log_every_steps=cfg.log_every_steps, metrics=self.metrics,
-                        on_step=checkpoint_now, loss_fn=self.train_loss, adversary=self.adversary, progress=self.progress)
+            train_epoch(
+                acc,
+                self.module,
+                loader,
+                self.optimizer,
+                self.scheduler,
+                state,
+                class_weights=self.class_weights,
+                max_grad_norm=cfg.max_grad_norm,
+                log_every_steps=cfg.log_every_steps,
+                metrics=self.metrics,
+                on_step=checkpoint_now,
+                loss_fn=self.train_loss,
+                adversary=self.adversary,
+                progress=self.progress,
+            )
             self._end_epoch(state, time.perf_counter() - started)
         acc.wait_for_everyone()
         best_dir = self.output_dir / BEST_DIR
         if acc.is_main_process:
-            finalize_best(best_dir, cfg, self._val_data if self.val_dataset is not None else None,
-                          time.perf_counter() - self._started)
+            finalize_best(
+                best_dir,
+                cfg,
+                self._val_data if self.val_dataset is not None else None,
+                time.perf_counter() - self._started,
+            )
         acc.wait_for_everyone()
         test_metrics = {}
         if cfg.test_data not in (None, "", []):
-            test_metrics = score_test_sources(acc, best_dir, cfg, self.metrics,
-                                              lambda clips: self._loader(clips, cfg.eval_batch_size or cfg.batch_size, False))
+            test_metrics = score_test_sources(
+                acc,
+                best_dir,
+                cfg,
+                self.metrics,
+                lambda clips: self._loader(clips, cfg.eval_batch_size or cfg.batch_size, False),
+            )
         push_failure = None
         if cfg.push_to_hub and acc.is_main_process:  # after testing: the card shows the test results too
             try:
@@ -283,8 +345,16 @@ class Trainer:
         history = [r for r in _read_jsonl(self.metrics.path) if "val_eer" in r or "train_epoch_loss" in r]
         # inf is "no validation yet" inside TrainState; a result without validation reports NaN (n/a)
         best_eer = state.best_eer if state.best_epoch >= 0 and math.isfinite(state.best_eer) else math.nan
-        return TrainResult(best_dir, best_eer, state.best_epoch + 1, state.global_step, state.stopped_early, history,
-                           test_metrics, cfg.hub_model_id if cfg.push_to_hub else None)
+        return TrainResult(
+            best_dir,
+            best_eer,
+            state.best_epoch + 1,
+            state.global_step,
+            state.stopped_early,
+            history,
+            test_metrics,
+            cfg.hub_model_id if cfg.push_to_hub else None,
+        )
 
     def _fixed_record(self) -> dict[str, Any]:
         return fixed_settings(self.config, ADAM_BETAS, ADAM_EPSILON)
@@ -292,15 +362,23 @@ class Trainer:
     def _run_record(self) -> dict[str, Any]:
         """What a checkpoint records about its run: a resume refuses another fixed setting and warns about the rest."""
         cfg, acc = self.config, self.accelerator
-        return {**self._fixed_record(), "batch_size": cfg.batch_size, "max_grad_norm": cfg.max_grad_norm,
-                "gradient_accumulation_steps": acc.gradient_accumulation_steps, "num_processes": acc.num_processes,
-                **self._data_record}
+        return {
+            **self._fixed_record(),
+            "batch_size": cfg.batch_size,
+            "max_grad_norm": cfg.max_grad_norm,
+            "gradient_accumulation_steps": acc.gradient_accumulation_steps,
+            "num_processes": acc.num_processes,
+            **self._data_record,
+        }
 
     def _end_epoch(self, state: TrainState, seconds: float) -> None:
         cfg, acc = self.config, self.accelerator
-        record: dict[str, Any] = {"epoch": state.epoch + 1, "step": state.global_step,
-                                  "train_epoch_loss": state.loss_sum / max(state.loss_count, 1),
-                                  "epoch_seconds": round(seconds, 3)}
+        record: dict[str, Any] = {
+            "epoch": state.epoch + 1,
+            "step": state.global_step,
+            "train_epoch_loss": state.loss_sum / max(state.loss_count, 1),
+            "epoch_seconds": round(seconds, 3),
+        }
         improved = self.val_loader is None
         if self.val_loader is not None:
             result = evaluate(acc, self.module, self.val_loader)
@@ -312,7 +390,9 @@ class Trainer:
                 state.bad_epochs += 1
         if improved:
             state.best_epoch = state.epoch
-            self.save_detector(self.output_dir / BEST_DIR, {"validation_eer": record.get("val_eer"), "epoch": state.epoch + 1})
+            self.save_detector(
+                self.output_dir / BEST_DIR, {"validation_eer": record.get("val_eer"), "epoch": state.epoch + 1}
+            )
         if cfg.early_stopping_patience is not None and state.bad_epochs >= cfg.early_stopping_patience:
             state.stopped_early = True
             record["stopped_early"] = True
@@ -320,7 +400,11 @@ class Trainer:
         if acc.log_with:
             acc.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=state.global_step)
         if acc.is_main_process:
-            logger.info("epoch %d: %s", state.epoch + 1, ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+            logger.info(
+                "epoch %d: %s",
+                state.epoch + 1,
+                ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
+            )
         state.epoch += 1
         state.batches_done, state.loss_sum, state.loss_count = 0, 0.0, 0
         self._save_checkpoint(state)
@@ -336,8 +420,10 @@ class Trainer:
         :class:`~wavguard.errors.OutputWriteError` when the disk is full or the folder locked."""
         return save_detector(self.accelerator, self.module, self.detector, directory, metrics)
 
+
 def _flat(data: dict[str, Any]) -> dict[str, Any]:
     return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in data.items()}
+
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():

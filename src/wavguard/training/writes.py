@@ -77,7 +77,9 @@ def _disk_errno(path: Path) -> int | None:
     return None
 
 
-def write_error(exc: BaseException, path: str | os.PathLike, what: str, setting: str = "output_dir") -> OutputWriteError | None:
+def write_error(
+    exc: BaseException, path: str | os.PathLike, what: str, setting: str = "output_dir"
+) -> OutputWriteError | None:
     """The :class:`OutputWriteError` that explains ``exc``, raised while writing ``what`` to
     ``path``; ``None`` when neither the exception nor the disk points to a full or locked disk.
     ``setting``: the setting that chose the folder, which the message suggests changing."""
@@ -88,11 +90,15 @@ def write_error(exc: BaseException, path: str | os.PathLike, what: str, setting:
         code = _disk_errno(path)
         if code is None:
             return None
-    todo = (f"free space on that disk (or set {setting} to a folder on another disk)" if code in _FULL
-            else f"make the folder writable again (or set {setting} to another folder)")
+    todo = (
+        f"free space on that disk (or set {setting} to a folder on another disk)"
+        if code in _FULL
+        else f"make the folder writable again (or set {setting} to another folder)"
+    )
     detail = f" ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})" if diagnosed else ""
     return OutputWriteError(
-        str(path), code,
+        str(path),
+        code,
         f"could not write {what} to {path}: {_WHAT_HAPPENED[code]}{detail}; {todo}, then continue the run from its "
         "last checkpoint with --resume (Trainer.fit(resume=True))",
     )
@@ -119,8 +125,9 @@ def writing(path: str | os.PathLike, what: str, setting: str = "output_dir") -> 
         raise error from exc
 
 
-def save_detector(accelerator, module, detector: Detector, directory: str | os.PathLike,
-                  metrics: dict[str, Any] | None = None) -> Path:
+def save_detector(
+    accelerator, module, detector: Detector, directory: str | os.PathLike, metrics: dict[str, Any] | None = None
+) -> Path:
     """Save the model being trained as a wavguard detector directory (LoRA adapters included).
 
     The main process writes; the others wait. ``module`` is the (wrapped) training module,

@@ -28,8 +28,11 @@ __all__ = ["router"]
 router = APIRouter(dependencies=[Depends(require_key)])
 
 
-@router.post("/v1/feedback", responses={200: {"model": FeedbackOut}, **error_responses(401, 403, 404, 408, 413, 422, 500, 503)},
-             openapi_extra=openapi_extra(body=feedback_body()))
+@router.post(
+    "/v1/feedback",
+    responses={200: {"model": FeedbackOut}, **error_responses(401, 403, 404, 408, 413, 422, 500, 503)},
+    openapi_extra=openapi_extra(body=feedback_body()),
+)
 async def feedback(request: Request, service: ServiceDep, store: StoreDep, ticket: TicketDep):
     """The true label of a prediction (by `prediction_id`) or of audio sent along (`audio_base64`)."""
     body = await read_body(request, service.settings, ticket)
@@ -47,7 +50,9 @@ async def feedback(request: Request, service: ServiceDep, store: StoreDep, ticke
         kept = audio if service.settings.store_feedback_audio else None
         row = await asyncio.to_thread(store.add_feedback, payload.label, prediction_id, sha, kept, payload.note)
     except sqlite3.Error as exc:  # the feedback is the write itself: nothing to return without it
-        unavailable = api_error(503, "LogUnavailable", f"the feedback could not be stored ({type(exc).__name__}: {exc}); retry later")
+        unavailable = api_error(
+            503, "LogUnavailable", f"the feedback could not be stored ({type(exc).__name__}: {exc}); retry later"
+        )
         unavailable.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         raise unavailable from None
     return {"id": row, "stored_audio": kept is not None}

@@ -36,15 +36,23 @@ __all__ = ["router", "metrics_router"]
 router = APIRouter()
 
 
-@router.get("/healthz", responses={200: {"model": HealthOut}, **error_responses(500)}, openapi_extra=openapi_extra(auth=False))
+@router.get(
+    "/healthz", responses={200: {"model": HealthOut}, **error_responses(500)}, openapi_extra=openapi_extra(auth=False)
+)
 async def healthz():
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/readyz", responses={200: {"model": ReadyOut}, **error_responses(500, 503)}, openapi_extra=openapi_extra(auth=False))
+@router.get(
+    "/readyz",
+    responses={200: {"model": ReadyOut}, **error_responses(500, 503)},
+    openapi_extra=openapi_extra(auth=False),
+)
 async def readyz(service: ServiceDep):
-    checks = {"batcher": "ok" if service.batcher.running else "not running",
-              "log": "disabled" if service.log is None else await asyncio.to_thread(_log_check, service.log)}
+    checks = {
+        "batcher": "ok" if service.batcher.running else "not running",
+        "log": "disabled" if service.log is None else await asyncio.to_thread(_log_check, service.log),
+    }
     failed = {name: state for name, state in checks.items() if state not in ("ok", "disabled")}
     if failed:
         raise api_error(503, "NotReady", "; ".join(f"{name}: {state}" for name, state in failed.items()))
@@ -56,18 +64,33 @@ def _log_check(log: PredictionLog) -> str:
     return "ok" if problem is None else f"cannot be written ({problem})"
 
 
-@router.get("/v1/model", responses={200: {"model": ModelInfoOut}, **error_responses(401, 403, 500)},
-            openapi_extra=openapi_extra(), dependencies=[Depends(require_key)])
+@router.get(
+    "/v1/model",
+    responses={200: {"model": ModelInfoOut}, **error_responses(401, 403, 500)},
+    openapi_extra=openapi_extra(),
+    dependencies=[Depends(require_key)],
+)
 async def model_info(service: ServiceDep):
     detector = service.detector
     config = public_config(detector.config)
-    return {"id": public_model_id(service.settings.model_id), "version": __version__, "backbone": backbone_id(detector.config),
-            "backend": detector.backend_name, "config": config,
-            "metrics": config["metrics"], "score": "probability that the audio is fake"}
+    return {
+        "id": public_model_id(service.settings.model_id),
+        "version": __version__,
+        "backbone": backbone_id(detector.config),
+        "backend": detector.backend_name,
+        "config": config,
+        "metrics": config["metrics"],
+        "score": "probability that the audio is fake",
+    }
 
 
-_METRICS_DOC = {200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
-                      "description": "Prometheus text exposition"}, **error_responses(401, 403, 500, by_reference=True)}
+_METRICS_DOC = {
+    200: {
+        "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+        "description": "Prometheus text exposition",
+    },
+    **error_responses(401, 403, 500, by_reference=True),
+}
 
 
 def metrics_router(public: bool) -> APIRouter:
@@ -75,8 +98,13 @@ def metrics_router(public: bool) -> APIRouter:
     which the OpenAPI description must know when the route is declared."""
     metrics = APIRouter()
 
-    @metrics.get("/metrics", response_class=PlainTextResponse, responses=_METRICS_DOC,
-                 openapi_extra=openapi_extra(auth=not public), dependencies=[Depends(require_metrics_key)])
+    @metrics.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses=_METRICS_DOC,
+        openapi_extra=openapi_extra(auth=not public),
+        dependencies=[Depends(require_metrics_key)],
+    )
     async def prometheus_metrics(service: ServiceDep):
         return Response(service.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 

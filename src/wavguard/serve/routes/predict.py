@@ -39,9 +39,14 @@ def _warn_if_not_logged(response: Response, scored: Scored) -> None:
         response.headers[WARNING_HEADER] = NOT_LOGGED
 
 
-@router.post("/v1/predict", responses={200: {"model": PredictionOut}, **_UPLOAD_ERRORS},
-             openapi_extra=openapi_extra(body=upload_body(batch=False), threshold=True))
-async def predict(request: Request, response: Response, service: ServiceDep, ticket: TicketDep, threshold: ThresholdDep):
+@router.post(
+    "/v1/predict",
+    responses={200: {"model": PredictionOut}, **_UPLOAD_ERRORS},
+    openapi_extra=openapi_extra(body=upload_body(batch=False), threshold=True),
+)
+async def predict(
+    request: Request, response: Response, service: ServiceDep, ticket: TicketDep, threshold: ThresholdDep
+):
     """Score one audio file: multipart/form-data with a `file` field, or JSON `{"audio_base64": ...}`."""
     uploads = await read_uploads(request, service.settings, ticket, max_files=1)
     scored = await score_uploads(service, ticket, uploads, threshold)
@@ -52,16 +57,24 @@ async def predict(request: Request, response: Response, service: ServiceDep, tic
     return result
 
 
-@router.post("/v1/predict/batch", responses={200: {"model": BatchOut}, **_UPLOAD_ERRORS},
-             openapi_extra=openapi_extra(body=upload_body(batch=True), threshold=True))
-async def predict_batch(request: Request, response: Response, service: ServiceDep, ticket: TicketDep,
-                        threshold: ThresholdDep):
+@router.post(
+    "/v1/predict/batch",
+    responses={200: {"model": BatchOut}, **_UPLOAD_ERRORS},
+    openapi_extra=openapi_extra(body=upload_body(batch=True), threshold=True),
+)
+async def predict_batch(
+    request: Request, response: Response, service: ServiceDep, ticket: TicketDep, threshold: ThresholdDep
+):
     """Score several files (multipart `files` parts, or JSON `{"files": [{"audio_base64": ...}]}`);
     a file that fails gets its own status in `results`, the others are still scored."""
     uploads = await read_uploads(request, service.settings, ticket, max_files=service.settings.max_batch_files)
     scored = await score_uploads(service, ticket, uploads, threshold)
     _warn_if_not_logged(response, scored)
-    return {"results": [
-        {"status": r.status_code, "source": u.name, **r.detail} if isinstance(r, HTTPException) else {"status": 200, **r}
-        for u, r in zip(uploads, scored.results)
-    ]}
+    return {
+        "results": [
+            {"status": r.status_code, "source": u.name, **r.detail}
+            if isinstance(r, HTTPException)
+            else {"status": 200, **r}
+            for u, r in zip(uploads, scored.results)
+        ]
+    }

@@ -95,11 +95,14 @@ async def _refuse(websocket: WebSocket, refusal: _Refusal) -> None:
 def _frame(data: bytes, params: StreamParams, settings: ServiceSettings) -> np.ndarray:
     """A binary frame as (time, channels) samples, after checking its size."""
     if len(data) > settings.max_stream_frame_bytes:
-        raise _Refusal(1009, "FrameTooLarge", f"a frame of {len(data)} bytes; the limit is {settings.max_stream_frame_bytes}")
+        raise _Refusal(
+            1009, "FrameTooLarge", f"a frame of {len(data)} bytes; the limit is {settings.max_stream_frame_bytes}"
+        )
     if len(data) % params.frame_bytes:
         name = np.dtype(params.dtype).name
         raise _Refusal(
-            1003, "InvalidFrame",
+            1003,
+            "InvalidFrame",
             f"a frame of {len(data)} bytes is not a whole number of {params.channels}-channel {name} samples "
             f"({params.frame_bytes} bytes each)",
         )
@@ -133,10 +136,15 @@ async def serve_stream(websocket: WebSocket, detector: Detector, settings: Servi
         return
     except Exception as exc:  # keep serving others; the client learns it was not its fault
         logger.error("unexpected error on the /v1/stream websocket", exc_info=exc)
-        await _refuse(websocket, _Refusal(1011, "InternalServerError", "an unexpected error stopped this stream; the server logged it"))
+        await _refuse(
+            websocket,
+            _Refusal(1011, "InternalServerError", "an unexpected error stopped this stream; the server logged it"),
+        )
 
 
-async def _score_frames(websocket: WebSocket, detector: Detector, settings: ServiceSettings, params: StreamParams) -> None:
+async def _score_frames(
+    websocket: WebSocket, detector: Detector, settings: ServiceSettings, params: StreamParams
+) -> None:
     scorer = detector.stream(sample_rate=params.sample_rate, channels=params.channels, source="websocket")
     max_frames = int(settings.max_stream_seconds * params.sample_rate)
     received = 0
@@ -150,7 +158,9 @@ async def _score_frames(websocket: WebSocket, detector: Detector, settings: Serv
                 received += frame.shape[0]
                 if received > max_frames:
                     raise _Refusal(
-                        1008, "StreamTooLong", f"the stream passed {settings.max_stream_seconds:g} s of audio, the limit"
+                        1008,
+                        "StreamTooLong",
+                        f"the stream passed {settings.max_stream_seconds:g} s of audio, the limit",
                     )
                 segments = await asyncio.to_thread(scorer.push, frame)
                 if segments:
