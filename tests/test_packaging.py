@@ -151,3 +151,27 @@ def test_train_by_name_and_by_data_from_the_wheel(wheel_venv):
         **run,
     ).stdout
     assert f"best detector: {tmp / 'b' / 'best'}" in out
+
+
+def test_predict_with_the_builtin_detector_from_the_wheel(wheel_venv):
+    """`pip install` then `wavguard predict clip.wav`: the detector in the box scores from the wheel's
+    package data, with no model named, no training and no network."""
+    import numpy as np
+    import soundfile as sf
+
+    from wavguard import Detector
+    from wavguard.layout import DEFAULT_DETECTOR
+
+    run = {"cwd": wheel_venv["cwd"], "env": wheel_venv["env"]}
+    clip = wheel_venv["tmp"] / "clip.wav"
+    t = np.arange(32_000) / 16_000
+    sf.write(clip, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16_000, subtype="FLOAT")
+    score, label, path = _run([wheel_venv["wavguard"], "predict", str(clip)], **run).stdout.strip().split("\t")
+    assert path == str(clip) and label in ("real", "fake")
+    assert abs(float(score) - Detector.from_pretrained(DEFAULT_DETECTOR).predict(clip).score) <= 1e-4
+    info = _run([wheel_venv["wavguard"], "info", "--json"], **run).stdout
+    import json
+
+    data = json.loads(info)
+    assert data["directory"].startswith(str(wheel_venv["tmp"] / "venv")) and data["backbone"] == "offline:whisper-base"
+    assert data["card"] and "EER" in data["card"]

