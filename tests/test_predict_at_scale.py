@@ -207,6 +207,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two interpreters start and load the model: about 16 s
 def test_two_processes_under_accelerate_launch_write_the_one_process_file(one_process, model_dir, clips, tmp_path):
     pytest.importorskip("accelerate")
     out = tmp_path / "scores.parquet"
