@@ -58,6 +58,10 @@ __all__ = ["Case", "Options", "run", "format_table", "bad_inputs", "main"]
 _RATE = 16000
 
 
+#: The cases, in the order a full run goes through them.
+CASES = ("mixed", "starvation", "large", "slow", "disconnects", "full-disk")
+
+
 @dataclass
 class Options:
     """What a run does; :meth:`short` is the seconds-long version the test suite runs."""
@@ -75,6 +79,7 @@ class Options:
     threads: int | None = None
     in_process: bool = False
     settings: dict = field(default_factory=dict)  # ServiceSettings for the server beyond the defaults
+    cases: tuple[str, ...] = ()  # which of CASES to run (all when empty)
 
     @classmethod
     def short(cls, **overrides) -> Options:
@@ -469,14 +474,15 @@ def run(options: Options) -> tuple[list[Case], dict]:
         try:
             with httpx.Client(timeout=120) as http:  # warm-up
                 http.post(f"{server.url}/v1/predict", files={"file": ("clip.wav", clip)})
-            cases = [
-                _mixed(server, options, clip),
-                *_starvation(server, options),
-                _large_uploads(server, options),
-                _slow_uploads(server, options, clip),
-                _disconnects(server, options, clip),
-                _full_disk(server, options, clip),
-            ]
+            runs = {
+                "mixed": lambda: [_mixed(server, options, clip)],
+                "starvation": lambda: _starvation(server, options),
+                "large": lambda: [_large_uploads(server, options)],
+                "slow": lambda: [_slow_uploads(server, options, clip)],
+                "disconnects": lambda: [_disconnects(server, options, clip)],
+                "full-disk": lambda: [_full_disk(server, options, clip)],
+            }
+            cases = [case for name in options.cases or CASES for case in runs[name]()]
         finally:
             server.stop()
         return cases, server.info
@@ -502,8 +508,19 @@ def main(argv: list[str] | None = None) -> int:
         ("body-timeout-seconds", 10.0),
     ):
         parser.add_argument(f"--{name}", type=float, default=None, help=f"default {default}")
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=None, help="run only these cases (default: all)")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=JSON",
+        help="service settings beyond the defaults, e.g. max_client_batch_windows=16",
+    )
     args = parser.parse_args(argv)
-    given = {k: v for k, v in vars(args).items() if v is not None and k != "short"}
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("short", "set")}
+    given["cases"] = tuple(args.cases or ())
+    if args.set:
+        given["settings"] = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     options = Options.short(**given) if args.short else Options(**given)
     load = os.getloadavg()[0]
     cases, info = run(options)

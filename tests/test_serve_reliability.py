@@ -85,7 +85,7 @@ def served(detector, tmp_path_factory):
 
 
 # -- item 1: bounded work per request, and a fair batcher -------------------------------------------
-def _run_batcher(clients: dict[str, int], max_batch: int) -> list[list[str]]:
+def _run_batcher(clients: dict[str, int], max_batch: int, max_client_windows: int | None = None) -> list[list[str]]:
     """The batches a batcher builds when ``clients`` (name -> windows) all queue while it is busy.
 
     The worker's first batch (a warm-up window) blocks until every client has queued, so the
@@ -101,7 +101,7 @@ def _run_batcher(clients: dict[str, int], max_batch: int) -> list[list[str]]:
         return np.zeros((len(windows), 2), np.float32)
 
     async def main():
-        batcher = DynamicBatcher(score, max_batch=max_batch, max_wait_s=0.0)
+        batcher = DynamicBatcher(score, max_batch=max_batch, max_wait_s=0.0, max_client_windows=max_client_windows)
         await batcher.start()
         try:
             warm = asyncio.create_task(batcher.score([np.zeros(1, np.float32)], client="warm-up"))
@@ -129,6 +129,23 @@ def test_a_short_request_is_not_queued_behind_a_big_batch():
     batches = _run_batcher({"big": 40, "short": 2}, max_batch=4)
     assert batches[0] == ["big", "short", "big", "short"]
     assert sum(len(b) for b in batches) == 42 and all(b == ["big"] * 4 for b in batches[1:-1])
+
+
+def test_one_request_holds_at_most_its_share_of_a_pass():
+    """With max_client_windows=1 a big request's passes hold one of its windows, alone or not: a
+    short request that arrives waits for one such pass, never a full one."""
+    batches = _run_batcher({"big": 6, "short": 2}, max_batch=4, max_client_windows=1)
+    assert batches == [["big", "short"], ["big", "short"], ["big"], ["big"], ["big"], ["big"]]
+    batches = _run_batcher({"a": 5, "b": 1, "c": 3}, max_batch=4, max_client_windows=2)
+    assert batches == [["a", "b", "c", "a"], ["c", "a", "c", "a"], ["a"]]
+
+
+def test_the_share_defaults_to_one_window_on_the_cpu_and_a_full_pass_elsewhere():
+    assert ServiceSettings().client_batch_windows("cpu") == 1
+    assert ServiceSettings(max_batch_windows=32).client_batch_windows("cuda") == 32
+    assert ServiceSettings(max_client_batch_windows=3).client_batch_windows("cpu") == 3
+    with pytest.raises(ConfigError, match="max_client_batch_windows must be positive"):
+        ServiceSettings(max_client_batch_windows=0)
 
 
 def test_the_turn_carries_over_between_batches():

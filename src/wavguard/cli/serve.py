@@ -64,7 +64,14 @@ def register(subparsers) -> None:
         help="most open connections; beyond it uvicorn answers 503 (0: no cap)",
     )
     p.add_argument("--timeout-seconds", type=float, default=60.0)
-    p.add_argument("--max-batch-windows", type=int, default=16)
+    p.add_argument("--max-batch-windows", type=int, default=16, help="most windows per forward pass")
+    p.add_argument(
+        "--max-client-batch-windows",
+        type=int,
+        default=None,
+        help="most windows of one request per forward pass: a request arriving beside a big one waits for "
+        "at most one pass of this size (default: 1 on the CPU, --max-batch-windows on a GPU)",
+    )
     p.add_argument("--max-wait-ms", type=float, default=5.0)
     p.add_argument(
         "--max-stream-seconds", type=float, default=3600.0, help="close a /v1/stream websocket after this much audio"
@@ -101,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         max_connections=args.max_connections or None,
         request_timeout_seconds=args.timeout_seconds,
         max_batch_windows=args.max_batch_windows,
+        max_client_batch_windows=args.max_client_batch_windows,
         max_wait_ms=args.max_wait_ms,
         max_stream_seconds=args.max_stream_seconds,
         max_stream_frame_bytes=int(args.max_stream_frame_kb * 1024),

@@ -74,7 +74,11 @@ def build_service(detector: Detector, settings: ServiceSettings) -> Service:
     """A :class:`Service` for ``detector``: its batcher (not started) and its log store (opened)."""
     metrics = ServiceMetrics()
     batcher = DynamicBatcher(
-        detector.pipeline.logits, settings.max_batch_windows, settings.max_wait_ms / 1000.0, metrics.batch.observe
+        detector.pipeline.logits,
+        settings.max_batch_windows,
+        settings.max_wait_ms / 1000.0,
+        metrics.batch.observe,
+        max_client_windows=settings.client_batch_windows(detector.device.type),
     )
     store = PredictionStore(settings.log_db) if settings.log_db else None
     log = PredictionLog(store, metrics.log_failures.inc) if store is not None else None

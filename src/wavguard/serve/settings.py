@@ -37,6 +37,12 @@ class ServiceSettings:
             ``None``: no cap.
         request_timeout_seconds: scoring that takes longer gets HTTP 504.
         max_batch_windows: most windows per forward pass across concurrent requests.
+        max_client_batch_windows: most windows of one request in one forward pass, even when it
+            is alone: a pass cannot be interrupted, so a request that arrives beside a big one
+            waits for at most one pass of this size. ``None``: 1 when the model runs on the CPU
+            (where a pass costs about its number of windows, so short requests stay fast beside
+            a big one), ``max_batch_windows`` on an accelerator (where a pass of many windows
+            costs little more than one).
         max_wait_ms: how long the batcher waits for more windows before running a batch.
         api_keys: accepted keys (header ``X-API-Key`` or ``Authorization: Bearer``; the websocket
             also takes the subprotocol ``api-key.KEY`` or, redacted in logs, ``?api_key=``);
@@ -62,6 +68,7 @@ class ServiceSettings:
     max_connections: int | None = 64
     request_timeout_seconds: float = 60.0
     max_batch_windows: int = 16
+    max_client_batch_windows: int | None = None
     max_wait_ms: float = 5.0
     api_keys: tuple[str, ...] = field(default_factory=tuple)
     log_db: str | None = None
@@ -88,7 +95,7 @@ class ServiceSettings:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("max_inflight_upload_bytes", "max_connections"):
+        for name in ("max_inflight_upload_bytes", "max_connections", "max_client_batch_windows"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive or None, got {getattr(self, name)}")
         if self.max_wait_ms < 0:
@@ -105,6 +112,12 @@ class ServiceSettings:
         """What uvicorn must enforce itself (``uvicorn.run(app, **settings.server_options())``):
         the connection cap, ``limit_concurrency``."""
         return {"limit_concurrency": self.max_connections}
+
+    def client_batch_windows(self, device_type: str) -> int:
+        """``max_client_batch_windows``, or its default for a model on ``device_type`` ("cpu", "cuda", ...)."""
+        if self.max_client_batch_windows is not None:
+            return self.max_client_batch_windows
+        return 1 if device_type == "cpu" else self.max_batch_windows
 
     @property
     def inflight_upload_bytes(self) -> int:
