@@ -380,6 +380,22 @@ def render(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render_channels(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
+    """EER within each recording channel of the validation clips, one line per row (mean over its
+    seeds); empty when no record has them (rows scored before they were recorded)."""
+    records = [r for r in records if r.get("val_per_source_channel")]
+    if not records:
+        return ""
+    channels = sorted({c for r in records for c in r["val_per_source_channel"]})
+    lines = ["| row | seeds | " + " | ".join(channels) + " |", "| --- | --- |" + " --- |" * len(channels)]
+    for row in [*study["rows"], *sorted({r["row"] for r in records} - set(study["rows"]))]:
+        runs = [r for r in records if r["row"] == row]
+        if runs:
+            lines.append(f"| {row} | {len(runs)} | " + " | ".join(
+                _mean_std([r["val_per_source_channel"].get(c, float("nan")) for r in runs]) for c in channels) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", help="the corpus build's manifest.csv")
@@ -395,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     results = out / "results.jsonl"
     if args.report:
         print(render(read_lines(results), study))
+        channels = render_channels(read_lines(results), study)
+        if channels:
+            print("\nEER % within each recording channel (its real clips against its fakes):\n\n" + channels)
         return 0
     if not args.manifest:
         parser.error("--manifest is required to train")

@@ -268,3 +268,13 @@ def test_per_channel_eer_compares_real_and_fake_clips_of_one_channel(study_modul
     scores = [0.1, 0.2, 0.9, 0.8, 0.7, 0.6, 0.5]
     out = study_module.per_channel_eer(labels, scores, ["tel", "tel", "tel", "tel", "studio", "studio", "only_fake"])
     assert out == {"tel": pytest.approx(0.0), "studio": pytest.approx(1.0)}
+
+
+def test_render_channels_is_one_line_per_row_with_channel_eers(study_module):
+    records = [_record("recipe", 0, 0.1, 0.2) | {"val_per_source_channel": {"tel": 0.1, "studio": 0.3}},
+               _record("recipe", 1, 0.1, 0.2) | {"val_per_source_channel": {"tel": 0.2, "studio": 0.5}},
+               _record("crop6", 0, 0.1, 0.2)]
+    table = study_module.render_channels(records, STUDY).splitlines()
+    assert table[0] == "| row | seeds | studio | tel |"
+    assert table[2] == "| recipe | 2 | 40.0 ± 10.0 | 15.0 ± 5.0 |" and len(table) == 3
+    assert study_module.render_channels([_record("crop6", 0, 0.1, 0.2)], STUDY) == ""
