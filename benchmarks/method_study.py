@@ -205,8 +205,12 @@ def _fuse(spec: dict, seed: int, validation, out: Path, record: dict) -> tuple[n
     folds = group_folds(validation[column], count)
     fused, fits = cross_validated_fusion(features, labels, folds)
     weights, bias = fit_fusion(features, labels)  # fitted and judged on all of validation: optimistic, for contrast
-    record.update(fuse=list(spec["fuse"]), folds=count, fold_column=column, fold_fits=fits,
-                  val_eer_per_fold={str(f["fold"]): compute_eer(labels[folds == f["fold"]], fused[folds == f["fold"]])[0] for f in fits},
+    def per_fold(values) -> dict[str, float]:
+        return {str(fold): compute_eer(labels[folds == fold], values[folds == fold])[0] for fold in np.unique(folds)}
+
+    # each member on the same folds: whether fusion beats its best member where it was not fitted
+    record.update(fuse=list(spec["fuse"]), folds=count, fold_column=column, fold_fits=fits, val_eer_per_fold=per_fold(fused),
+                  members_val_eer_per_fold={m: per_fold(features[:, k]) for k, m in enumerate(spec["fuse"])},
                   val_eer_fitted_on_all=compute_eer(labels, features @ weights + bias)[0])
     scores = sigmoid(fused)
     result = evaluate_scores(labels, scores, log_odds=fused, name="fusion", bootstrap_resamples=0)

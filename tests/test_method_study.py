@@ -257,6 +257,7 @@ def test_a_fusion_row_reads_its_members_score_files_and_writes_its_own(study_mod
     got_labels, scores = study_module._fuse({"fuse": ["a", "b"]}, 0, validation, tmp_path, record)
     assert list(got_labels) == labels and record["folds"] == 2 and record["fold_column"] == "speaker"
     assert len(record["fold_fits"]) == 2 and sum(f["clips"] for f in record["fold_fits"]) == 12
+    assert set(record["members_val_eer_per_fold"]) == {"a", "b"} and set(record["val_eer_per_fold"]) == {"0", "1"}
     written = read_scores(study_module.scores_path(tmp_path, "f", 0))
     assert written.ids == validation["id"] and np.allclose(written.scores, scores)
     with pytest.raises(SystemExit, match="run it first"):
