@@ -7,7 +7,16 @@ scored on the whole validation split: its pooled EER, and the EER of the fakes o
 that no train clip comes from (the study file's ``held_out``: a family such as ``festival`` or an
 exact attack such as ``hifigan/lj22k``), against all real validation clips. Scores point to FAKE; EER: lower is better. Each (row, seed) appends one JSON
 line to the results file, so rows and seeds run as separate commands, and ``--resume`` skips
-finished ones and continues an interrupted training from its last epoch.
+finished ones and continues an interrupted training from its last epoch. Every row scored on the
+clean validation split also writes its per-clip scores (``scores/ROW-seedN.tsv``, the format of
+:mod:`wavguard.evaluation.scorefile`).
+
+Besides training rows (``set``) and re-scores of a trained row (``from``), a row may score a
+detector without training it (``untrained: true`` with ``set``: the row's settings build the
+detector, e.g. AASIST with its published head), score a saved detector (``pretrained: DIR``), or
+fuse other rows' validation scores (``fuse: [ROW, ...]``): logistic regression on the members'
+log-odds, fitted by cross-validation across groups of clips (``folds``, ``fold_column``: default
+2 folds by ``speaker``), so no clip is scored by a fusion fitted on its own speaker.
 
     python -m benchmarks.method_study --manifest out/oc_v3/manifest.csv --out out/study --seeds 0
     python -m benchmarks.method_study --manifest out/oc_v3/manifest.csv --out out/study --rows recipe ocsoftmax --seeds 1 2 --resume
@@ -35,17 +44,36 @@ ROOT = Path(__file__).resolve().parents[1]
 STUDY_OWNED = ("train_data", "validation_data", "test_data", "seed", "output_dir", "cache_dir")
 
 
+#: what a row does, by the key that says it (exactly one per row)
+ROW_KINDS = {"set": "train", "from": "re-score", "pretrained": "score a saved detector", "fuse": "fuse rows' scores"}
+
+
 def load_study(path: str | os.PathLike) -> dict[str, Any]:
     """The study file: ``held_out`` (generators absent from train), ``budget`` (settings for every
-    row) and ``rows`` (name -> what/set/from)."""
+    row) and ``rows`` (name -> what and one of set/from/pretrained/fuse; ``untrained`` with set)."""
     study = yaml.safe_load(Path(path).read_text())
     rows = study.get("rows") or {}
     study.setdefault("held_out", [])
     for name, row in rows.items():
         if "from" in row and row["from"] not in rows:
             raise SystemExit(f"{path}: row {name!r} re-scores row {row['from']!r}, which the file does not define")
-        if "from" in row and "set" in row:
-            raise SystemExit(f"{path}: row {name!r} has both `from` (re-score) and `set` (train): choose one")
+        kinds = [key for key in ROW_KINDS if key in row]
+        if len(kinds) > 1:
+            raise SystemExit(
+                f"{path}: row {name!r} has {', '.join(f'`{k}` ({ROW_KINDS[k]})' for k in kinds)}: choose one"
+            )
+        if row.get("untrained") and "set" not in row:
+            raise SystemExit(f"{path}: row {name!r} is `untrained`: give the detector's settings in `set`")
+        if "fuse" in row:
+            members = list(row["fuse"] or [])
+            unknown = [m for m in members if m not in rows or m == name]
+            if len(members) < 2 or unknown:
+                raise SystemExit(
+                    f"{path}: row {name!r} fuses {members}: name at least two other rows of the file"
+                    + (f" ({unknown} are not)" if unknown else "")
+                )
+            if int(row.get("folds", 2)) < 2:
+                raise SystemExit(f"{path}: row {name!r}: folds must be at least 2")
     return study
 
 
@@ -110,13 +138,123 @@ def _git_commit() -> str | None:
         return None
 
 
-def _score(detector, validation) -> tuple[np.ndarray, np.ndarray]:
+def _score(detector, validation, scores_path: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every validation clip's score; with ``scores_path``, also written there as a score file."""
     from wavguard.evaluation.evaluate import evaluate_detector
+    from wavguard.evaluation.scorefile import write_scores
 
     evaluation = evaluate_detector(detector, validation, group_columns=(), bootstrap_resamples=0)
     if len(evaluation.rows) != len(validation):
         raise RuntimeError(f"{len(validation) - len(evaluation.rows)} validation clips failed to score")
+    if scores_path is not None:
+        write_scores(evaluation, scores_path, validation)
     return np.asarray(evaluation.labels), np.asarray(evaluation.scores)
+
+
+def scores_path(out: Path, row: str, seed: int) -> Path:
+    """Where a row's per-clip validation scores go (one score file per row and seed)."""
+    return out / "scores" / f"{row}-seed{seed}.tsv"
+
+
+def group_folds(groups, folds: int) -> np.ndarray:
+    """The fold of each clip, keeping every group (speaker) whole: groups in decreasing size (ties
+    by name) each go to the fold with the fewest clips so far, so the folds are about equal."""
+    groups = np.asarray([str(g) for g in groups])
+    names, counts = np.unique(groups, return_counts=True)
+    sizes, fold_of = [0] * folds, {}
+    for count, name in sorted(zip(-counts, names)):
+        fold = int(np.argmin(sizes))
+        fold_of[name] = fold
+        sizes[fold] -= int(count)
+    return np.asarray([fold_of[g] for g in groups], dtype=int)
+
+
+def cross_validated_fusion(features, labels, folds: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Out-of-fold fused log-odds: for each fold, logistic-regression fusion weights
+    (:func:`wavguard.evaluation.calibration.fit_fusion`) fitted on the other folds score it.
+    Returns the fused log-odds (N,) (higher = more fake) and each fold's weights."""
+    from wavguard.evaluation.calibration import fit_fusion
+
+    features, labels = np.asarray(features, dtype=float), np.asarray(labels, dtype=int)
+    fused, fits = np.empty(len(labels)), []
+    for fold in np.unique(folds):
+        held = folds == fold
+        if len(np.unique(labels[held])) < 2 or len(np.unique(labels[~held])) < 2:
+            raise SystemExit(f"fold {fold} or the rest lacks real or fake clips: use fewer folds")
+        weights, bias = fit_fusion(features[~held], labels[~held])
+        fused[held] = features[held] @ weights + bias
+        fits.append(
+            {"fold": int(fold), "clips": int(held.sum()), "weights": [float(w) for w in weights], "bias": float(bias)}
+        )
+    return fused, fits
+
+
+def _fuse(spec: dict, seed: int, validation, out: Path, record: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A ``fuse`` row: the members' saved validation log-odds fused by cross-validation across
+    ``fold_column`` groups (see :func:`cross_validated_fusion`)."""
+    from wavguard.evaluation.calibration import fit_fusion
+    from wavguard.evaluation.evaluate import evaluate_scores
+    from wavguard.evaluation.scorefile import read_scores, write_scores
+    from wavguard.metrics import compute_eer
+    from wavguard.scoring.pipeline import sigmoid
+
+    labels = np.asarray(validation["label"], dtype=int)
+    columns, ids = [], None
+    for member in spec["fuse"]:
+        path = scores_path(out, member, seed)
+        if not path.is_file():
+            raise SystemExit(f"row {member!r} seed {seed} has no validation scores ({path}): run it first")
+        scored = read_scores(path)
+        if (
+            len(scored.ids) != len(labels)
+            or not np.array_equal(scored.labels, labels)
+            or scored.ids != (ids or scored.ids)
+        ):
+            raise SystemExit(f"{path} does not hold this validation split's clips in order")
+        ids = scored.ids
+        columns.append(scored.llrs + float(scored.meta.get("prior_log_odds", 0.0)))
+    features = np.column_stack(columns)
+    column, count = spec.get("fold_column", "speaker"), int(spec.get("folds", 2))
+    folds = group_folds(validation[column], count)
+    fused, fits = cross_validated_fusion(features, labels, folds)
+    weights, bias = fit_fusion(features, labels)  # fitted and judged on all of validation: optimistic, for contrast
+
+    def per_fold(values) -> dict[str, float]:
+        return {str(fold): compute_eer(labels[folds == fold], values[folds == fold])[0] for fold in np.unique(folds)}
+
+    # each member on the same folds: whether fusion beats its best member where it was not fitted
+    record.update(
+        fuse=list(spec["fuse"]),
+        folds=count,
+        fold_column=column,
+        fold_fits=fits,
+        val_eer_per_fold=per_fold(fused),
+        members_val_eer_per_fold={m: per_fold(features[:, k]) for k, m in enumerate(spec["fuse"])},
+        val_eer_fitted_on_all=compute_eer(labels, features @ weights + bias)[0],
+    )
+    scores = sigmoid(fused)
+    result = evaluate_scores(labels, scores, log_odds=fused, name="fusion", bootstrap_resamples=0)
+    result.rows = np.arange(len(labels))  # every validation row, in order: the score file takes its ids from them
+    write_scores(result, scores_path(out, record["row"], seed), validation)
+    return labels, scores
+
+
+def per_channel_eer(labels, scores, channels) -> dict[str, float]:
+    """EER within each recording channel (that channel's real clips against its fakes): the
+    channel-dependent errors a pooled EER averages away. Channels with one class only are left out."""
+    from wavguard.metrics import compute_eer
+
+    labels, scores, channels = (
+        np.asarray(labels),
+        np.asarray(scores, dtype=float),
+        np.asarray([str(c) for c in channels]),
+    )
+    out = {}
+    for channel in sorted(set(channels)):
+        keep = channels == channel
+        if len(np.unique(labels[keep])) == 2:
+            out[channel] = compute_eer(labels[keep], scores[keep])[0]
+    return out
 
 
 def _seeded_sample(validation, clips: int | None):
@@ -191,7 +329,10 @@ def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path) -
         "torch_threads": torch.get_num_threads(),
         "commit": _git_commit(),
     }
-    if "from" in spec:
+    detector = None
+    if "fuse" in spec:
+        pass  # no detector: the members' saved scores
+    elif "from" in spec:
         best = out / "runs" / f"{spec['from']}-seed{seed}" / "best"
         if not best.is_dir():
             raise SystemExit(
@@ -200,6 +341,27 @@ def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path) -
         detector = Detector.from_pretrained(best)
         detector.config = detector.config.replace(**(spec.get("detector") or {}))
         record["detector"] = spec.get("detector") or {}
+    elif "pretrained" in spec:  # a path relative to the working directory, like every path on the command line
+        source = Path(spec["pretrained"])
+        if not source.is_dir():
+            raise SystemExit(f"row {row!r} scores the saved detector {source}, which does not exist")
+        detector = Detector.from_pretrained(source)
+        record["pretrained"] = str(source.resolve())
+    elif spec.get("untrained"):
+        from wavguard.training import Trainer
+
+        settings = row_settings(recipe, study, row)
+        record["settings"] = settings
+        config = TrainConfig(
+            **settings,
+            train_data=splits["train"],
+            validation_data=validation,
+            seed=seed,
+            output_dir=str(out / "runs" / f"{row}-seed{seed}"),
+            cache_dir=str(out / "feature-cache"),
+        )
+        detector = Trainer(config, progress=False).build_detector()
+        record["trainable"] = 0
     else:
         settings = row_settings(recipe, study, row)
         record["settings"] = settings
@@ -219,14 +381,19 @@ def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path) -
         )
         detector = Detector.from_pretrained(result.best_dir)
         record["trainable"] = trainable_count(detector.model, config.mode)
-    if spec.get("channels"):
+    if "fuse" in spec:
+        labels, scores = _fuse(spec, seed, validation, out, record)
+        attacks, families = validation["attack"], validation["family"]
+    elif spec.get("channels"):
         labels, scores, attacks, families = _score_channels(detector, validation, spec, record)
     elif spec.get("attack"):
         labels, scores, attacks, families = _score_attacked(detector, validation, spec, record)
     else:
-        labels, scores = _score(detector, validation)
+        labels, scores = _score(detector, validation, scores_path(out, row, seed))
         attacks, families = validation["attack"], validation["family"]
     record.update(validation_summary(labels, scores, attacks, families, study["held_out"]))
+    if "channel" in validation.column_names and not (spec.get("channels") or spec.get("attack")):
+        record["val_per_source_channel"] = per_channel_eer(labels, scores, validation["channel"])
     record["seconds"] = time.perf_counter() - started
     return record
 
@@ -254,6 +421,11 @@ def _mean_std(values: list[float]) -> str:
     return f"{100 * arr.mean():.1f}" if arr.size == 1 else f"{100 * arr.mean():.1f} ± {100 * arr.std():.1f}"
 
 
+def _count(parameters: int) -> str:
+    """Trainable parameters: in millions, or as they are below a thousand (a linear head)."""
+    return f"{parameters / 1e6:.3f} M" if parameters >= 1000 else str(int(parameters))
+
+
 def render(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
     """The study table: one line per row (mean ± std over its seeds), in the study file's order."""
     by_row: dict[str, list[dict]] = {}
@@ -275,9 +447,30 @@ def render(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
             f"| {row} | {runs[0]['what']} | {len(runs)} | {_mean_std([r['val_eer'] for r in runs])} | "
             f"{_mean_std([r['val_eer_held_out'] for r in runs])} | "
             + " | ".join(_mean_std([r["val_per_family"].get(f, float("nan")) for r in runs]) for f in families)
-            + (f" | {runs[0]['trainable'] / 1e6:.3f} M" if "trainable" in runs[0] else " | -")
+            + (f" | {_count(runs[0]['trainable'])}" if "trainable" in runs[0] else " | -")
             + (f" | {np.mean(seconds):.0f} |" if seconds else " | - |")
         )
+    return "\n".join(lines)
+
+
+def render_channels(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
+    """EER within each recording channel of the validation clips, one line per row (mean over its
+    seeds); empty when no record has them (rows scored before they were recorded)."""
+    records = [r for r in records if r.get("val_per_source_channel")]
+    if not records:
+        return ""
+    channels = sorted({c for r in records for c in r["val_per_source_channel"]})
+    lines = ["| row | seeds | " + " | ".join(channels) + " |", "| --- | --- |" + " --- |" * len(channels)]
+    for row in [*study["rows"], *sorted({r["row"] for r in records} - set(study["rows"]))]:
+        runs = [r for r in records if r["row"] == row]
+        if runs:
+            lines.append(
+                f"| {row} | {len(runs)} | "
+                + " | ".join(
+                    _mean_std([r["val_per_source_channel"].get(c, float("nan")) for r in runs]) for c in channels
+                )
+                + " |"
+            )
     return "\n".join(lines)
 
 
@@ -296,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     results = out / "results.jsonl"
     if args.report:
         print(render(read_lines(results), study))
+        channels = render_channels(read_lines(results), study)
+        if channels:
+            print("\nEER % within each recording channel (its real clips against its fakes):\n\n" + channels)
         return 0
     if not args.manifest:
         parser.error("--manifest is required to train")

@@ -74,7 +74,11 @@ def test_train_config_rules_for_aasist(setup):
     ]:
         with pytest.raises(ConfigError, match=message):
             _config(setup, "x", **kw)
-    assert not _config(setup, "x", kind="aasist").uses_feature_cache  # AASIST alone reads waveforms
+    assert _config(setup, "x", kind="aasist").uses_feature_cache  # frozen AASIST alone: its embeddings are cached
+    assert not _config(setup, "x", kind="aasist", mode="full").uses_feature_cache
+    assert not _config(
+        setup, "x", kind="aasist", augment={"transforms": [{"name": "gain", "p": 0.5}]}
+    ).uses_feature_cache
     fused = dict(backbone=str(setup["whisper"]), mode="frozen")
     assert _config(setup, "x", **fused, detector={"aasist": {}}).uses_feature_cache
     assert not _config(setup, "x", **fused, detector={"aasist": {"train": "full"}}).uses_feature_cache
@@ -179,6 +183,38 @@ def test_fused_lora_and_fine_tuned_aasist_train_end_to_end(setup):
     again = Detector.from_pretrained(result.best_dir)
     windows = [np.sin(np.arange(8000) / 7.0).astype(np.float32), np.cos(np.arange(6000) / 5.0).astype(np.float32)]
     np.testing.assert_allclose(again.backend.logits(windows), trainer.detector.backend.logits(windows), atol=1e-5)
+
+
+def test_frozen_aasist_alone_trains_on_cached_embeddings_equal_to_its_forward_pass(setup, tmp_path):
+    from safetensors.torch import load_file
+
+    from wavguard.training import Trainer
+    from wavguard.training.cache import feature_collate
+    from wavguard.training.data import ClipDataset, pad_collate
+
+    cfg = _config(
+        setup,
+        "alone-cached",
+        kind="aasist",
+        epochs=1,
+        cache_dir=str(tmp_path / "cache"),
+        detector={"window_seconds": 0.5, "aasist": {"weights": None, "head": "linear"}},
+    )  # random AASIST
+    trainer = Trainer(cfg).setup()
+    cached = trainer.train_dataset
+    assert sorted(load_file(str(trainer.cache.path(cached.keys[0])))) == ["aasist"]  # no backbone states
+    batch = feature_collate([cached[i] for i in range(3)])
+    assert set(batch) == {"aasist", "labels", "indices"} and batch["aasist"].shape == (3, 160)
+    model = trainer.detector.model
+    crops = ClipDataset(trainer._load_data()[0], 16000, 8000, train=False, min_samples=model.min_samples)
+    waves = pad_collate([crops[i] for i in range(3)])  # the same first crops the cache holds
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            trainer.module(batch), model(waves["waveforms"], waves["lengths"]), atol=1e-5, rtol=1e-5
+        )
+    losses = _epoch_losses(trainer.fit())
+    assert len(losses) == 1 and np.isfinite(losses[0])
 
 
 def test_the_cache_refuses_an_aasist_branch_that_trains(setup, tmp_path):

@@ -227,3 +227,118 @@ def test_attack_rescoring_scores_the_attacked_sample(study_module, tmp_path):
     assert record["attack"] == {"method": "fgsm", "steps": 3, "snr_db": 30} and record["attack_clips"] == 4
     assert list(labels) == list(sample["label"]) and list(attacks) == list(sample["attack"])
     assert len(scores) == 4 and np.all((np.asarray(scores) >= 0) & (np.asarray(scores) <= 1))
+
+
+def test_load_study_checks_untrained_pretrained_and_fusion_rows(study_module, tmp_path):
+    def load(rows):
+        path = tmp_path / "s.yaml"
+        path.write_text(yaml.safe_dump({"rows": rows}))
+        return study_module.load_study(path)
+
+    load({"a": {"untrained": True, "set": {}}, "b": {"pretrained": "dir"}, "f": {"fuse": ["a", "b"], "folds": 2}})
+    for rows, message in [
+        ({"a": {"untrained": True}}, "give the detector's settings"),
+        ({"a": {"pretrained": "dir", "set": {}}}, "choose one"),
+        ({"a": {"set": {}}, "f": {"fuse": ["a"]}}, "at least two other rows"),
+        ({"a": {"set": {}}, "f": {"fuse": ["a", "nothing"]}}, r"\['nothing'\] are not"),
+        ({"a": {"set": {}}, "b": {"set": {}}, "f": {"fuse": ["a", "b"], "folds": 1}}, "folds must be at least 2"),
+    ]:
+        with pytest.raises(SystemExit, match=message):
+            load(rows)
+
+
+def test_the_aasist_study_file_names_only_trainconfig_fields(study_module):
+    from wavguard.training import TrainConfig
+
+    study = study_module.load_study(BENCH / "study_aasist.yaml")
+    recipe = yaml.safe_load((BENCH.parent / "recipes" / "offline_corpus" / "train.yaml").read_text())
+    configs = {
+        row: TrainConfig(**study_module.row_settings(recipe, study, row), train_data="x.csv")
+        for row, spec in study["rows"].items()
+        if "set" in spec
+    }
+    assert configs["aasist_zero_shot"].kind == configs["aasist_linear_frozen"].kind == "aasist"
+    assert configs["aasist_linear_frozen"].uses_feature_cache  # a frozen AASIST's embeddings are computed once
+    assert configs["aasist_fused_frozen"].detector["aasist"]["train"] == "frozen"
+    assert study["rows"]["score_fusion"]["fuse"] == ["release", "aasist_zero_shot"]
+
+
+def test_group_folds_keep_each_group_whole_and_balance_the_folds(study_module):
+    groups = ["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 2
+    folds = study_module.group_folds(groups, 2)
+    for name in "abcd":
+        assert len({f for g, f in zip(groups, folds) if g == name}) == 1
+    assert sorted(int((folds == k).sum()) for k in (0, 1)) == [7, 7]  # a+d and b+c
+    assert list(study_module.group_folds(groups, 2)) == list(folds)  # deterministic
+
+
+def test_cross_validated_fusion_scores_each_fold_with_weights_fitted_on_the_others(study_module):
+    import numpy as np
+
+    from wavguard.evaluation.calibration import fit_fusion
+
+    rng = np.random.default_rng(0)
+    labels = np.tile([0, 1], 20)
+    features = np.column_stack([labels * 2.0 + rng.standard_normal(40), -labels + rng.standard_normal(40)])
+    folds = np.repeat([0, 1], 20)
+    fused, fits = study_module.cross_validated_fusion(features, labels, folds)
+    for fold in (0, 1):
+        weights, bias = fit_fusion(features[folds != fold], labels[folds != fold])
+        np.testing.assert_allclose(fused[folds == fold], features[folds == fold] @ weights + bias)
+        assert fits[fold]["weights"] == pytest.approx(list(weights)) and fits[fold]["clips"] == 20
+    assert fits[0]["weights"][0] > 0 > fits[0]["weights"][1]  # each member's direction is learned
+    with pytest.raises(SystemExit, match="lacks real or fake"):
+        study_module.cross_validated_fusion(features, labels, np.where(labels == 1, 0, 1))
+
+
+def test_a_fusion_row_reads_its_members_score_files_and_writes_its_own(study_module, tmp_path):
+    import datasets
+    import numpy as np
+
+    from wavguard.evaluation.evaluate import evaluate_scores
+    from wavguard.evaluation.scorefile import read_scores, write_scores
+
+    labels = [0, 1] * 6
+    validation = datasets.Dataset.from_dict(
+        {
+            "id": [f"u{i}" for i in range(12)],
+            "label": labels,
+            "speaker": [f"s{i // 4}" for i in range(12)],
+            "attack": ["bonafide" if y == 0 else "x/a" for y in labels],
+            "family": ["bonafide" if y == 0 else "x" for y in labels],
+        }
+    )
+    rng = np.random.default_rng(1)
+    for member in ("a", "b"):
+        scores = 1 / (1 + np.exp(-(np.asarray(labels) * 2.0 - 1 + rng.standard_normal(12))))
+        result = evaluate_scores(labels, scores, bootstrap_resamples=0)
+        result.rows = np.arange(12)
+        write_scores(result, study_module.scores_path(tmp_path, member, 0), validation)
+    record = {"row": "f"}
+    got_labels, scores = study_module._fuse({"fuse": ["a", "b"]}, 0, validation, tmp_path, record)
+    assert list(got_labels) == labels and record["folds"] == 2 and record["fold_column"] == "speaker"
+    assert len(record["fold_fits"]) == 2 and sum(f["clips"] for f in record["fold_fits"]) == 12
+    assert set(record["members_val_eer_per_fold"]) == {"a", "b"} and set(record["val_eer_per_fold"]) == {"0", "1"}
+    written = read_scores(study_module.scores_path(tmp_path, "f", 0))
+    assert written.ids == validation["id"] and np.allclose(written.scores, scores)
+    with pytest.raises(SystemExit, match="run it first"):
+        study_module._fuse({"fuse": ["a", "missing"]}, 0, validation, tmp_path, {"row": "g"})
+
+
+def test_per_channel_eer_compares_real_and_fake_clips_of_one_channel(study_module):
+    labels = [0, 0, 1, 1, 0, 1, 1]
+    scores = [0.1, 0.2, 0.9, 0.8, 0.7, 0.6, 0.5]
+    out = study_module.per_channel_eer(labels, scores, ["tel", "tel", "tel", "tel", "studio", "studio", "only_fake"])
+    assert out == {"tel": pytest.approx(0.0), "studio": pytest.approx(1.0)}
+
+
+def test_render_channels_is_one_line_per_row_with_channel_eers(study_module):
+    records = [
+        _record("recipe", 0, 0.1, 0.2) | {"val_per_source_channel": {"tel": 0.1, "studio": 0.3}},
+        _record("recipe", 1, 0.1, 0.2) | {"val_per_source_channel": {"tel": 0.2, "studio": 0.5}},
+        _record("crop6", 0, 0.1, 0.2),
+    ]
+    table = study_module.render_channels(records, STUDY).splitlines()
+    assert table[0] == "| row | seeds | studio | tel |"
+    assert table[2] == "| recipe | 2 | 40.0 ± 10.0 | 15.0 ± 5.0 |" and len(table) == 3
+    assert study_module.render_channels([_record("crop6", 0, 0.1, 0.2)], STUDY) == ""

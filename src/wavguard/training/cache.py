@@ -7,7 +7,7 @@ sizes and times), the sample rate, the crop, and the clip's identity (a hash of 
 absolute path, size and modification time). Changing any of these computes new features; the
 same clip in another run or split reuses them. A fused detector's frozen AASIST branch is cached
 the same way: its 160-d embedding of the crop goes into the same file, and a hash of the AASIST
-weights into the key.
+weights into the key. A frozen AASIST alone (``kind="aasist"``) stores that embedding only.
 """
 
 from __future__ import annotations
@@ -126,11 +126,14 @@ class FeatureCache:
     def has(self, key: str) -> bool:
         return self.path(key).is_file()
 
-    def save(self, key: str, states: torch.Tensor, aasist: torch.Tensor | None = None) -> None:
-        """Store states (L, F, D) and, for a fused detector, the AASIST embedding (E,)."""
+    def save(self, key: str, states: torch.Tensor | None, aasist: torch.Tensor | None = None) -> None:
+        """Store states (L, F, D) and, for a fused detector, the AASIST embedding (E,); AASIST
+        alone stores its embedding only (``states=None``)."""
         from safetensors.torch import save_file
 
-        tensors = {"states": states} | ({} if aasist is None else {"aasist": aasist})
+        if states is None and aasist is None:
+            raise ValueError("nothing to cache: neither hidden states nor an AASIST embedding")
+        tensors = ({} if states is None else {"states": states}) | ({} if aasist is None else {"aasist": aasist})
         tensors = {k: v.detach().to("cpu", getattr(torch, self.dtype)).contiguous() for k, v in tensors.items()}
         with writing(self.path(key), "cached backbone features", setting="cache_dir"):
             atomic_write(self.path(key), lambda tmp: save_file(tensors, tmp))
@@ -140,7 +143,8 @@ class FeatureCache:
         return self.load_all(key)["states"]
 
     def load_all(self, key: str) -> dict[str, torch.Tensor]:
-        """Everything stored for a clip, as float32: ``states`` and, fused, ``aasist``."""
+        """Everything stored for a clip, as float32: ``states`` and, fused, ``aasist`` (AASIST alone:
+        ``aasist`` only)."""
         from safetensors.torch import load_file
 
         try:
@@ -154,7 +158,8 @@ class FeatureCache:
 
         Args:
             model: the (unwrapped) ``DetectorModel``; run in eval mode on ``accelerator.device``.
-                A fused one's AASIST branch must be frozen: its embeddings are cached too.
+                A fused one's AASIST branch must be frozen: its embeddings are cached too. An
+                ``AasistDetectorModel`` (no backbone) caches its frozen embeddings only.
             clips: a deterministic ``ClipDataset`` (``train=False``) aligned with ``keys``.
             keys: cache key per clip.
             accelerator: splits the work across processes and waits for all of them.
@@ -188,11 +193,17 @@ class FeatureCache:
                 rows = mine[start : start + batch_size]
                 batch = pad_collate([clips[i] for i in rows])
                 waveforms, lengths = batch["waveforms"].to(accelerator.device), batch["lengths"].to(accelerator.device)
-                states, mask = model.hidden_states(waveforms, lengths)
+                states, frames = None, None
+                if hasattr(model, "hidden_states"):  # AASIST alone has no backbone
+                    states, mask = model.hidden_states(waveforms, lengths)
+                    frames = mask.sum(dim=1).tolist()
                 embeddings = None if aasist is None else aasist(waveforms, lengths)
-                frames = mask.sum(dim=1).tolist()
                 for j, i in enumerate(rows):
-                    self.save(keys[i], states[:, j, : int(frames[j])], None if embeddings is None else embeddings[j])
+                    self.save(
+                        keys[i],
+                        None if states is None else states[:, j, : int(frames[j])],
+                        None if embeddings is None else embeddings[j],
+                    )
                 done += len(rows)
                 bar.update(len(rows))
             bar.close()
@@ -205,7 +216,7 @@ class FeatureCache:
 
 class FeatureDataset(Dataset):
     """Cached hidden states with labels. Items: {"states": (L, F, D), "label": int, "index": int}
-    and, fused, "aasist": (E,)."""
+    and, fused, "aasist": (E,); AASIST alone: {"aasist": (E,), "label", "index"}."""
 
     def __init__(self, cache: FeatureCache, keys: list[str], labels: np.ndarray):
         if len(keys) != len(labels):
@@ -232,8 +243,14 @@ def feature_collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
 
     Returns:
         {"states": (L, B, F_max, D), "mask": (B, F_max) bool, "labels": (B,), "indices": (B,)} and,
-        fused, "aasist": (B, E)
+        fused, "aasist": (B, E); AASIST alone: {"aasist": (B, E), "labels", "indices"}
     """
+    labels = {
+        "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
+        "indices": torch.tensor([it["index"] for it in items], dtype=torch.long),
+    }
+    if "states" not in items[0]:
+        return {"aasist": torch.stack([it["aasist"] for it in items]), **labels}
     num_layers, _, dim = items[0]["states"].shape
     frames = [it["states"].shape[1] for it in items]
     states = torch.zeros(num_layers, len(items), max(frames), dim, dtype=torch.float32)
@@ -245,6 +262,5 @@ def feature_collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         "states": states,
         "mask": mask,
         **({"aasist": torch.stack([it["aasist"] for it in items])} if "aasist" in items[0] else {}),
-        "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
-        "indices": torch.tensor([it["index"] for it in items], dtype=torch.long),
+        **labels,
     }

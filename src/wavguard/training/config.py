@@ -148,8 +148,9 @@ class TrainConfig:
             detector on the validation data (``"none"``: keep raw softmax scores).
         threshold: the decision threshold chosen on validation: ``"eer"`` or a target false-alarm
             rate (fraction of real clips flagged fake).
-        cache_features: ``"frozen"`` mode computes the backbone's hidden states once and reuses them
-            (turned off when ``augment`` is set: augmented audio changes every epoch).
+        cache_features: ``"frozen"`` mode computes the backbone's hidden states (and a frozen AASIST's
+            embedding; for ``kind="aasist"`` the embedding alone) once and reuses them (turned off
+            when ``augment`` is set: augmented audio changes every epoch).
         cache_dir: feature cache folder (default ``$WAVGUARD_CACHE`` or ``~/.cache/wavguard/features``).
         num_workers: DataLoader worker processes.
         max_train_clips, max_eval_clips: use only the first N clips (after a seeded shuffle) of the
@@ -380,15 +381,11 @@ class TrainConfig:
 
     @property
     def uses_feature_cache(self) -> bool:
-        # a fused detector's AASIST branch is cached with the features when it is frozen
+        # a fused detector's AASIST branch is cached with the features when it is frozen; AASIST
+        # alone in frozen mode caches its embedding (only the linear head trains)
         aasist_frozen = self._aasist_settings.get("train", "frozen") == "frozen"
-        return (
-            self.mode == "frozen"
-            and self.cache_features
-            and self.augment is None
-            and self.kind == "transformer"
-            and aasist_frozen
-        )
+        cacheable = (self.kind == "transformer" and aasist_frozen) or self.kind == "aasist"
+        return self.mode == "frozen" and self.cache_features and self.augment is None and cacheable
 
     @property
     def resolved_cache_dir(self) -> Path:

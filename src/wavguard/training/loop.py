@@ -32,8 +32,9 @@ class TrainingModule(nn.Module):
     """One ``forward(batch)`` for both batch kinds, so DDP wraps a single entry point.
 
     Batches with ``states``/``mask`` (cached features, and a fused detector's cached ``aasist``
-    embeddings) go through the head only; batches with ``waveforms``/``lengths`` through the whole
-    network. Returns logits (B, 2).
+    embeddings) go through the head only, as do batches of cached ``aasist`` embeddings alone (a
+    frozen AASIST detector); batches with ``waveforms``/``lengths`` through the whole network.
+    Returns logits (B, 2).
     """
 
     def __init__(self, model: nn.Module):
@@ -43,6 +44,8 @@ class TrainingModule(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if "states" in batch:
             return self.model.classify(batch["states"], batch["mask"], batch.get("aasist"))
+        if "aasist" in batch:
+            return self.model.classify(batch["aasist"])
         return self.model(batch["waveforms"], batch["lengths"])
 
 
