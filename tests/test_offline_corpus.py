@@ -276,6 +276,7 @@ def test_tiny_build_manifest_balance_disjoint_audio(tiny_corpus):
         assert section in text
 
 
+@pytest.mark.slow  # builds the tiny corpus again (about 45 s); CI runs the slow tests too
 def test_build_is_deterministic_and_resumes_without_redoing(tiny_corpus, tmp_path):
     config = plan.load_config()
     first = build_mod.build(
@@ -350,6 +351,7 @@ def test_manifest_loads_with_wavguard_data(tiny_corpus):
     assert {"speaker", "attack", "family", "language"} <= set(loaded["test"].column_names)
 
 
+@pytest.mark.slow  # builds the tiny corpus again (about 45 s); CI runs the slow tests too
 def test_killed_build_resumes_to_identical_files(tiny_corpus, tmp_path):
     import signal
     import subprocess
