@@ -11,6 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 import torch
+from _aasist_marks import needs_weights
 from evaluation_data import make_dataset, write_clips
 
 from wavguard import Detector, loading
@@ -24,19 +25,6 @@ from wavguard.models.aasist_branch import AasistBranch
 from wavguard.testing import chirp, sine, tiny_detector
 
 RATE = 16000
-
-
-def _installed() -> bool:
-    try:
-        aasist_weights.find_aasist_weights()
-    except ModelLoadError:
-        return False
-    return True
-
-
-needs_weights = pytest.mark.skipif(
-    not _installed(), reason=f"AASIST weights missing: {aasist_weights.AASIST_PIP_COMMAND}"
-)
 
 
 def _windows():

@@ -6,25 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _aasist_marks import needs_weights
 from _train_fixtures import make_folder
 
-from wavguard.errors import ConfigError, ModelLoadError
-from wavguard.models import aasist_weights
+from wavguard.errors import ConfigError
 
 pytest.importorskip("accelerate")
-
-
-def _installed() -> bool:
-    try:
-        aasist_weights.find_aasist_weights()
-    except ModelLoadError:
-        return False
-    return True
-
-
-needs_weights = pytest.mark.skipif(
-    not _installed(), reason=f"AASIST weights missing: {aasist_weights.AASIST_PIP_COMMAND}"
-)
 
 
 @pytest.fixture(scope="module")
