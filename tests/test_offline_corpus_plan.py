@@ -361,3 +361,33 @@ def test_every_reader_channel_has_a_source_channel():
     spectrum = np.abs(np.fft.rfft(y)) ** 2
     freqs = np.fft.rfftfreq(len(y), 1 / rate)
     assert rate == 8000 and spectrum[freqs > 3500].sum() < 0.01 * spectrum.sum()
+
+
+def test_paired_copy_sources_add_each_source_once_as_bona_fide(specs):
+    config = synthetic_config()
+    config["pair_copy_sources"] = ["train"]
+    paired = plan.make_plan(config, synthetic_clips(), 60, seed=7)
+    old_ids = {x.clip_id for x in specs}
+    assert [x for x in paired if x.clip_id in old_ids] == specs  # the plan without pairs is unchanged
+    added = [x for x in paired if x.clip_id not in old_ids]
+    copies = [x for x in specs if x.split == "train" and x.family in plan.COPY_FAMILIES]
+    assert added and {x.clip_id for x in added} == {x.source_id for x in copies}
+    assert len(added) == len({x.source_id for x in copies})  # a cycled source gives one clip
+    first_copy = {}
+    for x in copies:
+        first_copy.setdefault(x.source_id, x)
+    for real in added:
+        copy = first_copy[real.clip_id]
+        assert (real.split, real.label, real.family, real.attack) == ("train", "real", "bonafide", "bonafide")
+        assert real.source_id == real.clip_id and real.source_path == copy.source_path
+        assert (real.speaker, real.language, real.channel, real.source) == (
+            copy.speaker,
+            copy.language,
+            copy.channel,
+            copy.source,
+        )
+        assert real.seed == copy.seed  # the same post-processing draws as its first copy
+    bona = {x.clip_id for x in specs if x.label == "real"}
+    assert not bona & {x.clip_id for x in added}  # sources were never bona fide before
+    with pytest.raises(ConfigError, match="pair_copy_sources: unknown split"):
+        plan.make_plan({**config, "pair_copy_sources": ["dev"]}, synthetic_clips(), 60, seed=7)

@@ -367,6 +367,12 @@ def _parser() -> argparse.ArgumentParser:
     size.add_argument("--max-clips", type=int, help="about this many clips in all (for tests)")
     size.add_argument("--real-per-split", type=int, help="real clips per split")
     p.add_argument("--jobs", type=int, help="worker processes (default: the config's)")
+    p.add_argument(
+        "--pair-copy-sources",
+        nargs="+",
+        metavar="SPLIT",
+        help="splits whose copy-synthesis sources are bona fide clips too (default: the config's pair_copy_sources)",
+    )
     p.add_argument("--limit-new", type=int, help="make at most this many new clips, then stop; rerun to continue")
     p.add_argument("--no-shortcut-check", action="store_true", help="skip the logistic-regression shortcut check")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -395,6 +401,8 @@ def _main(argv: list[str] | None) -> int:
         config = plan.load_config(args.config)
         if args.seed is not None:
             config["seed"] = args.seed
+        if args.pair_copy_sources is not None:
+            config["pair_copy_sources"] = args.pair_copy_sources
         n_splits = len(config["splits"])
         if args.full:
             real = None

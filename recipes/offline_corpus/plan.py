@@ -17,6 +17,9 @@ per split:
    vocoder sources of the same language (never a bona fide clip, :func:`_copy_fakes`); TTS is paired
    with a bona fide clip of the language (its duration and channel) and reads its text, else the
    split's text of the same language nearest in duration (:func:`_tts_fakes`).
+4. Paired copy-synthesis (``pair_copy_sources``, off by default): in the splits it names, each
+   copy-synthesis source is a bona fide clip too, so a real clip and its copies differ only in the
+   generator (:func:`paired_sources`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ __all__ = [
     "allocate",
     "clip_seed",
     "make_plan",
+    "paired_sources",
     "plan_fingerprint",
     "split_variants",
 ]
@@ -204,10 +208,16 @@ def make_plan(config: dict, clips: dict[str, list], real_per_split: int | None, 
 
     Returns:
         real clips, then fakes, split by split. Per split and language, fakes number
-        ``fakes_per_real`` times the real clips.
+        ``fakes_per_real`` times the real clips. In the splits ``config["pair_copy_sources"]``
+        names, the sources of the copy-synthesis fakes follow as bona fide clips too
+        (:func:`paired_sources`).
     """
     min_seconds = float(config["size"].get("usable_min_seconds", config.get("chain", {}).get("min_seconds", 0.0)))
     by_key, family_of = _clips_by_speaker(clips, min_seconds)
+    pair_splits = set(config.get("pair_copy_sources") or [])
+    unknown = sorted(pair_splits - set(config["splits"]))
+    if unknown:
+        raise ConfigError(f"pair_copy_sources: unknown split(s) {unknown}; choose from {sorted(config['splits'])}")
     assignment = layout.assign_splits(config["splits"], by_key)
     specs: list[ClipSpec] = []
     for split_name, split in config["splits"].items():
@@ -220,8 +230,45 @@ def make_plan(config: dict, clips: dict[str, list], real_per_split: int | None, 
         roles = _real_roles(split_name, split_clips, by_key, family_of, copy_share, real_per_split, seed)
         reals = sorted((c for r in roles.values() for c in r.bonafide), key=lambda c: c.clip_id)
         specs += [_real_spec(c, split_name, seed) for c in reals]
-        specs += _fake_specs(split_name, split, config, reals, roles, able, texts, seed)
+        fakes = _fake_specs(split_name, split, config, reals, roles, able, texts, seed)
+        specs += fakes
+        if split_name in pair_splits:
+            specs += paired_sources(fakes)
     return specs
+
+
+def paired_sources(fakes: list[ClipSpec]) -> list[ClipSpec]:
+    """A bona fide clip for the source of each copy-synthesis fake (``pair_copy_sources``).
+
+    The real clip and its copies then differ only in the generator: same speaker, words and
+    recording channel, and, because the real clip takes its first copy's seed, the same
+    post-processing draws (padding, reverb, noise, codec, level). Its id and ``source_id`` are the
+    source's id, the fakes' ``source_id``, so paired batches (``pairing: {column: source_id}``) find
+    them. A source that several fakes were made from (sources are cycled) gives one clip.
+    """
+    out: dict[str, ClipSpec] = {}
+    for fake in fakes:
+        if not _is_copy(fake.family) or fake.source_id in out:
+            continue
+        out[fake.source_id] = ClipSpec(
+            fake.source_id,
+            fake.split,
+            "real",
+            "bonafide",
+            "bonafide",
+            fake.speaker,
+            fake.language,
+            fake.text,
+            fake.source_id,
+            fake.source_path,
+            "",
+            fake.seed,
+            {},
+            fake.channel,
+            fake.source,
+            fake.speaker_reliability,
+        )
+    return list(out.values())
 
 
 # ---------------------------------------------------------------- real clips
