@@ -112,7 +112,7 @@ def test_transformers_pipeline_takes_the_builtin_path(builtin, audio_files):
     import wavguard
 
     assert wavguard.builtin_path() == builtin
-    clf = pipeline("audio-classification", model=str(wavguard.builtin_path()))
+    clf = pipeline("audio-classification", model=wavguard.builtin_path())  # a Path, as the docs write it
     top = clf(str(audio_files["wav"]))[0]
     score = Detector.from_pretrained(DEFAULT_DETECTOR).predict(audio_files["wav"]).score
     assert top["score"] == pytest.approx(score if top["label"] == "fake" else 1 - score, abs=1e-4)

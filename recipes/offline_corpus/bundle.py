@@ -65,7 +65,7 @@ def _builtin_card(card: Path, builtin: str) -> None:
     looked up on the Hub there)."""
     text = card.read_text(encoding="utf-8")
     text = text.replace("# pip install wavguard-detector", '# pip install "wavguard-detector[offline]"')
-    text = text.replace(f'model="{builtin}"', f'model=str(wavguard.builtin_path("{builtin}"))')
+    text = text.replace(f'model="{builtin}"', f'model=wavguard.builtin_path("{builtin}")')
     title = f"# {builtin}\n\n"
     note = (
         "Built into wavguard (`src/wavguard/detectors/`): `wavguard predict clip.wav`, `wavguard serve` and "
