@@ -30,6 +30,7 @@ from .data import check_columns, plain_sources
 from .losses import LOSSES, loss_options
 from .overrides import apply_overrides, coerce_value, read_recipe, resolve_callable
 from .pairing import PairingConfig
+from .sam import SamConfig
 
 __all__ = ["TrainConfig", "LOSSES", "MODES", "BALANCE_MODES", "MIXED_PRECISION", "DEFAULT_LORA_TARGETS"]
 
@@ -115,6 +116,10 @@ class TrainConfig:
             (a real clip and the copy-synthesis fakes made from it) share a batch, and
             with ``margin_weight > 0`` each fake's FAKE-minus-REAL margin is pushed ``margin`` above
             its own real source's. Not with ``balance: oversample``.
+        sam: sharpness-aware minimisation (``None``: off), ``{rho: 0.05, adaptive: false}`` or ``true``
+            for those (:class:`~wavguard.training.sam.SamConfig`): every step also backpropagates the
+            batch at weights moved ``rho`` up the loss, and steps with that gradient (twice the
+            compute). Not with gradient accumulation over several batches.
         crop_seconds: training clips are cropped at random to this length (validation and cached
             features: the first ``crop_seconds``); shorter clips are kept whole.
         dropout: overrides the head's dropout probability.
@@ -197,6 +202,7 @@ class TrainConfig:
     loss_options: dict[str, Any] = field(default_factory=dict)
     adversarial: dict[str, Any] | None = None
     pairing: dict[str, Any] | None = None
+    sam: dict[str, Any] | None = None
     crop_seconds: float = 4.0
     dropout: float | None = None
     early_stopping_patience: int | None = 3
@@ -317,6 +323,13 @@ class TrainConfig:
                 raise ConfigError(
                     "pairing keeps a real clip and its copies in one batch; balance='oversample' draws rows "
                     "one by one: use balance='class_weights' with pairing"
+                )
+        if self.sam is not None:
+            self.sam = SamConfig.from_value(self.sam).to_dict()
+            if self.gradient_accumulation_steps not in (None, 1):
+                raise ConfigError(
+                    "sam needs the whole step's gradient before its second pass; gradient_accumulation_steps="
+                    f"{self.gradient_accumulation_steps} splits a step over several batches: use 1 or sam=null"
                 )
         if self.mode == "lora" and not self.lora_target_modules:
             raise ConfigError("lora_target_modules must name at least one module (e.g. q_proj)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -18,6 +19,7 @@ from torch.nn import functional as F
 from ..metrics import compute_eer
 from .checkpoint import TrainState
 from .losses import WeightedCrossEntropy
+from .sam import sharpness_aware_backward
 from .writes import writing
 
 __all__ = ["TrainingModule", "train_epoch", "evaluate", "MetricsLog", "EXIT_AFTER_STEP_ENV"]
@@ -82,6 +84,13 @@ def _inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in batch.items() if k not in ("labels", "indices")}
 
 
+def _batch_loss(module: nn.Module, criterion: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    logits = module(_inputs(batch))
+    if getattr(criterion, "takes_indices", False):  # a paired loss looks up each row's group
+        return criterion(logits, batch["labels"], batch["indices"])
+    return criterion(logits, batch["labels"])
+
+
 def train_epoch(
     accelerator,
     module: nn.Module,
@@ -97,6 +106,7 @@ def train_epoch(
     on_step: Callable[[TrainState, bool], None],
     loss_fn: nn.Module | None = None,
     adversary: Callable[[nn.Module, dict, int], dict] | None = None,
+    sam: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> None:
     """Run the rest of ``state.epoch`` (from ``state.batches_done``), updating ``state`` in place.
@@ -110,6 +120,8 @@ def train_epoch(
         adversary: ``adversary(model, batch, seed_step) -> batch``, perturbs waveform batches
             against the unwrapped model before the forward pass
             (:class:`~wavguard.training.adversarial.AdversarialTraining`).
+        sam: sharpness-aware minimisation settings (``TrainConfig.sam``; ``None``: off): each step
+            backpropagates a second pass at the ascended weights (:mod:`wavguard.training.sam`).
         progress: draw the epoch's tqdm bar (main process only).
     """
     from tqdm.auto import tqdm
@@ -136,12 +148,12 @@ def train_epoch(
                     batch = adversary(
                         accelerator.unwrap_model(module).model, batch, state.epoch * 1_000_000 + state.batches_done
                     )
-                logits = module(_inputs(batch))
-                if getattr(criterion, "takes_indices", False):  # a paired loss looks up each row's group
-                    loss = criterion(logits, batch["labels"], batch["indices"])
-                else:
-                    loss = criterion(logits, batch["labels"])
+                loss = _batch_loss(module, criterion, batch)
                 accelerator.backward(loss)
+                if sam is not None:  # the gradient at w + e replaces it (wavguard.training.sam)
+                    sharpness_aware_backward(
+                        accelerator, module, functools.partial(_batch_loss, module, criterion, batch), optimizer, sam
+                    )
                 if accelerator.sync_gradients and max_grad_norm is not None:
                     accelerator.clip_grad_norm_(module.parameters(), max_grad_norm)
                 optimizer.step()

@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..detector import Detector
-from ..errors import WavguardError
+from ..errors import ConfigError, WavguardError
 from .adversarial import adversary_from_config
 from .build import ADAM_BETAS, ADAM_EPSILON, build_accelerator, build_detector, build_optimizer, provenance
 from .cache import FeatureCache, FeatureDataset, feature_collate
@@ -225,6 +225,12 @@ class Trainer:
         if self.val_dataset is not None:
             val_loader = self._loader(self.val_dataset, cfg.eval_batch_size or cfg.batch_size, False)
         # the accelerator's accumulation (its env variable may override the recipe) is what steps the optimizer
+        if cfg.sam is not None and acc.gradient_accumulation_steps != 1:
+            raise ConfigError(
+                f"sam needs the whole step's gradient before its second pass; accelerate accumulates "
+                f"{acc.gradient_accumulation_steps} batches per step (ACCELERATE_GRADIENT_ACCUMULATION_STEPS?): "
+                "use 1 or sam=null"
+            )
         steps_per_epoch = math.ceil(len(train_loader) / acc.gradient_accumulation_steps)
         self.total_steps = steps_per_epoch * cfg.epochs
         optimizer = build_optimizer(cfg, self.detector.model, self.loss_fn)
@@ -310,6 +316,7 @@ class Trainer:
                 on_step=checkpoint_now,
                 loss_fn=self.train_loss,
                 adversary=self.adversary,
+                sam=cfg.sam,
                 progress=self.progress,
             )
             self._end_epoch(state, time.perf_counter() - started)
