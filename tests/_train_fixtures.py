@@ -12,6 +12,30 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 RATE_HZ = 16000
 
 
+def tiny_config(train, validation, backbone, output_dir, cache_dir, **overrides):
+    """A TrainConfig that trains a 16-channel head on a frozen tiny backbone in seconds: 1 s crops
+    and windows, batch 8, head learning rate 0.01, no warm-up, no early stopping; ``overrides`` win."""
+    from wavguard.training import TrainConfig
+
+    settings = dict(
+        train_data=str(train),
+        validation_data=str(validation),
+        backbone=str(backbone),
+        mode="frozen",
+        epochs=5,
+        batch_size=8,
+        crop_seconds=1.0,
+        head_learning_rate=1e-2,
+        warmup_ratio=0.0,
+        early_stopping_patience=None,
+        detector={"head_channels": [16], "window_seconds": 1.0},
+        output_dir=str(output_dir),
+        cache_dir=str(cache_dir),
+    )
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
 def make_folder(root: Path, per_class: int = 12, seconds: float = 1.0, seed: int = 0) -> Path:
     """``root/real/*.wav`` sines of varying pitch and ``root/fake/*.wav`` white noise."""
     import soundfile as sf

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from _train_fixtures import make_folder
+from _train_fixtures import make_folder, tiny_config
 from torch import nn
 
 from wavguard.errors import ConfigError
@@ -116,27 +116,20 @@ def test_sam_settings_are_checked():
 def test_training_with_sam_learns(tmp_path, monkeypatch):
     import wavguard.training.loop as loop
     from wavguard.testing import tiny_backbone_dir
-    from wavguard.training import TrainConfig, Trainer
+    from wavguard.training import Trainer
 
     calls = []
     original = loop.sharpness_aware_backward
     monkeypatch.setattr(loop, "sharpness_aware_backward", lambda *a, **k: calls.append(1) or original(*a, **k))
     data = make_folder(tmp_path / "data", per_class=12)
-    cfg = TrainConfig(
-        train_data=str(data),
-        validation_data=str(data),
-        backbone=str(tiny_backbone_dir("wav2vec2", tmp_path / "backbone")),
-        mode="frozen",
+    cfg = tiny_config(
+        data,
+        data,
+        tiny_backbone_dir("wav2vec2", tmp_path / "backbone"),
+        tmp_path / "run",
+        tmp_path / "cache",
         cache_features=False,
         epochs=6,
-        batch_size=8,
-        crop_seconds=1.0,
-        head_learning_rate=1e-2,
-        warmup_ratio=0.0,
-        early_stopping_patience=None,
-        detector={"head_channels": [16], "window_seconds": 1.0},
-        output_dir=str(tmp_path / "run"),
-        cache_dir=str(tmp_path / "cache"),
         sam={"rho": 0.05},
     )
     result = Trainer(cfg).fit()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _train_fixtures import tiny_config
 
 pytest.importorskip("accelerate")
 
@@ -52,26 +53,9 @@ def task(tmp_path_factory):
 
 
 def _config(task, name, **kw):
-    from wavguard.training import TrainConfig
-
-    base = dict(
-        train_data=str(task["train"]),
-        validation_data=str(task["val"]),
-        backbone=str(task["backbone"]),
-        mode="frozen",
-        epochs=5,
-        batch_size=8,
-        crop_seconds=1.0,
-        head_learning_rate=1e-2,
-        warmup_ratio=0.0,
-        early_stopping_patience=None,
-        detector={"head_channels": [16], "window_seconds": 1.0},
-        output_dir=str(task["tmp"] / name),
-        cache_dir=str(task["tmp"] / "cache"),
-        log_every_steps=1,
+    return tiny_config(
+        task["train"], task["val"], task["backbone"], task["tmp"] / name, task["tmp"] / "cache", log_every_steps=1, **kw
     )
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 def _files(folder: Path):

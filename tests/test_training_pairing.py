@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _train_fixtures import tiny_config
 
 pytest.importorskip("accelerate")
 
@@ -40,23 +41,17 @@ def _manifest(root: Path, sources: int, seed: int) -> Path:
 
 def test_paired_training_keeps_groups_together_and_learns(tmp_path):
     from wavguard.testing import tiny_backbone_dir
-    from wavguard.training import TrainConfig, Trainer
+    from wavguard.training import Trainer
     from wavguard.training.pairing import PairedLoss, PairedSampler
 
-    cfg = TrainConfig(
-        train_data=str(_manifest(tmp_path / "train", 8, 0)),
-        validation_data=str(_manifest(tmp_path / "val", 4, 1)),
-        backbone=str(tiny_backbone_dir("wav2vec2", tmp_path / "backbone")),
-        mode="frozen",
+    cfg = tiny_config(
+        _manifest(tmp_path / "train", 8, 0),
+        _manifest(tmp_path / "val", 4, 1),
+        tiny_backbone_dir("wav2vec2", tmp_path / "backbone"),
+        tmp_path / "run",
+        tmp_path / "cache",
         epochs=8,
         batch_size=6,
-        crop_seconds=1.0,
-        head_learning_rate=1e-2,
-        warmup_ratio=0.0,
-        early_stopping_patience=None,
-        detector={"head_channels": [16], "window_seconds": 1.0},
-        output_dir=str(tmp_path / "run"),
-        cache_dir=str(tmp_path / "cache"),
         pairing={"margin_weight": 0.5, "margin": 1.0},
     )
     trainer = Trainer(cfg).setup()
