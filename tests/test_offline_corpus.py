@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import sys
 from collections import Counter
@@ -386,3 +387,38 @@ def test_killed_build_resumes_to_identical_files(tiny_corpus, tmp_path):
     assert f"made {TINY - done_before} clips now, {done_before} were done, 0 left" in result.stdout
     assert _hashes(out) == _hashes(tiny_corpus)
     assert not list(out.rglob("*.tmp"))
+
+
+@pytest.mark.slow  # builds the tiny corpus with pairs (about 45 s); CI runs the slow tests too
+def test_paired_build_adds_each_copy_source_as_bona_fide_with_its_copys_chain(tiny_corpus, tmp_path):
+    # 7 real clips a split: one added pair moves a language's share by points, so the balance
+    # check (5 points on the default build, where pairs moved no language by more than 1.1) is relaxed
+    config = tmp_path / "config.yaml"
+    config.write_text("balance_tolerance_points: 15.0\n")
+    out = tmp_path / "corpus"
+    rc = build_mod.main(
+        ["--max-clips", "40", "--output", str(out), "--cache-dir", str(CACHE), "--jobs", "1", "--quiet"]
+        + ["--config", str(config), "--pair-copy-sources", "train", "--no-shortcut-check"]
+    )
+    assert rc == 0
+    rows = _read_manifest(out / "manifest.csv")
+    plain = _read_manifest(tiny_corpus / "manifest.csv")
+    assert [r for r in rows if r["split"] != "train"] == [r for r in plain if r["split"] != "train"]
+    copies = [r for r in rows if r["split"] == "train" and r["family"] in plan.COPY_FAMILIES]
+    real = {r["source_id"]: r for r in rows if r["split"] == "train" and r["label"] == "real"}
+    assert copies and all(c["source_id"] in real for c in copies)  # every copy beside its own source
+    added = set(real) - {r["source_id"] for r in plain if r["label"] == "real"}
+    assert added == {c["source_id"] for c in copies}
+    progress = {}
+    for line in (out / "progress.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        progress[record["clip_id"]] = record
+    for c in copies:
+        fake_id, real_id = Path(c["path"]).stem, c["source_id"]
+        pair = (progress[fake_id]["choices"], progress[real_id]["choices"])
+        if fake_id.split("-")[2] == min(
+            Path(x["path"]).stem.split("-")[2] for x in copies if x["source_id"] == real_id
+        ):
+            for key in ("pad_seconds", "reverb", "noise_snr_db"):  # the first copy's seed: the first draws agree
+                assert pair[0].get(key) == pair[1].get(key), key
+        assert c["speaker"] == real[real_id]["speaker"] and c["channel"] == real[real_id]["channel"]

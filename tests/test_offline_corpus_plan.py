@@ -386,7 +386,7 @@ def test_paired_copy_sources_add_each_source_once_as_bona_fide(specs):
             copy.channel,
             copy.source,
         )
-        assert real.seed == copy.seed  # the same post-processing draws as its first copy
+        assert real.seed == copy.seed  # its first copy's seed: the chain's first draws agree
     bona = {x.clip_id for x in specs if x.label == "real"}
     assert not bona & {x.clip_id for x in added}  # sources were never bona fide before
     with pytest.raises(ConfigError, match="pair_copy_sources: unknown split"):

@@ -240,9 +240,11 @@ def make_plan(config: dict, clips: dict[str, list], real_per_split: int | None, 
 def paired_sources(fakes: list[ClipSpec]) -> list[ClipSpec]:
     """A bona fide clip for the source of each copy-synthesis fake (``pair_copy_sources``).
 
-    The real clip and its copies then differ only in the generator: same speaker, words and
-    recording channel, and, because the real clip takes its first copy's seed, the same
-    post-processing draws (padding, reverb, noise, codec, level). Its id and ``source_id`` are the
+    The real clip and its copies then share speaker, words and recording channel. The real clip
+    takes its first copy's seed, so the shared chain's first draws agree (padding, reverberation,
+    noise: in all 349 pairs of the default build's train split); the later ones (codec, equaliser,
+    level) follow draws whose count depends on the clip's length and agree in about two thirds
+    (the first copy's length differs from its source's). Its id and ``source_id`` are the
     source's id, the fakes' ``source_id``, so paired batches (``pairing: {column: source_id}``) find
     them. A source that several fakes were made from (sources are cycled) gives one clip.
     """
