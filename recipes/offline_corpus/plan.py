@@ -18,8 +18,8 @@ per split:
    with a bona fide clip of the language (its duration and channel) and reads its text, else the
    split's text of the same language nearest in duration (:func:`_tts_fakes`).
 4. Paired copy-synthesis (``pair_copy_sources``, off by default): in the splits it names, each
-   copy-synthesis source is a bona fide clip too, so a real clip and its copies differ only in the
-   generator (:func:`paired_sources`).
+   copy-synthesis source is a bona fide clip too, so a real clip and its copies share speaker,
+   words and channel (:func:`paired_sources`).
 """
 
 from __future__ import annotations
