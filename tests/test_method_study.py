@@ -76,6 +76,27 @@ def test_the_shipped_study_file_names_only_trainconfig_fields(study_module):
         TrainConfig(**study_module.row_settings(recipe, study, row), train_data="x.csv")  # validates every field
 
 
+def test_study_rows_set_pairing_against_the_paired_recipe(study_module):
+    """train.yaml pairs copies with the margin loss; each study row still trains what it was measured with."""
+    from wavguard.training import TrainConfig
+
+    recipe = yaml.safe_load((BENCH.parent / "recipes" / "offline_corpus" / "train.yaml").read_text())
+
+    def pairing(study_file, row):
+        study = study_module.load_study(BENCH / study_file)
+        return TrainConfig(**study_module.row_settings(recipe, study, row), train_data="x.csv").pairing
+
+    assert pairing("study.yaml", "recipe") is None
+    assert pairing("study_aasist.yaml", "aasist_fused_frozen") is None
+    assert pairing("study_paired.yaml", "pairs_added") is None
+    assert pairing("study_paired.yaml", "paired_batches") == {
+        "column": "source_id",
+        "margin_weight": 0.0,
+        "margin": 1.0,
+    }
+    assert pairing("study_paired.yaml", "paired_margin") == {"column": "source_id", "margin_weight": 0.5, "margin": 1.0}
+
+
 def test_held_out_generators_are_families_or_exact_attacks_and_are_checked(study_module):
     import datasets
 

@@ -40,6 +40,7 @@ def _manifest(tmp: Path) -> Path:
                         "attack": "bonafide" if label == "real" else f"{family}/v1",
                         "family": family,
                         "language": lang,
+                        "source_id": f"{split}_{i}",  # fake i is a copy of real i (paired copy-synthesis)
                     }
                 )
     manifest = tmp / "manifest.csv"
@@ -68,6 +69,7 @@ def test_release_trains_evaluates_and_stages_a_hub_folder(tmp_path):
         "detector.head_channels=[8]",
         "lora_rank=2",
         "augment=null",
+        "max_eval_clips=6",  # the recipe's pairing stays on: the manifest pairs each fake with a real clip
     ]
     bench = tmp_path / "results.jsonl"
     bench.write_text(
@@ -124,6 +126,7 @@ def test_release_trains_evaluates_and_stages_a_hub_folder(tmp_path):
     assert "| 15.0 ± 5.0 | 7.5 ± 2.5 | 30.0 ± 10.0 | 0.850 |" in card  # pooled, seen, unseen over 2 seeds
     assert "| world | 45.0 ± 15.0 |" in card and "| game | 15.0 ± 5.0 |" in card
     assert "treat its score as evidence, not proof" in card
+    assert "measured the numbers above (a seeded 6 of its 8 clips)." in card
     assert (
         "train: 8 clips, 4 real (1 speaker, languages: ru), 4 fake (families: griffinlim, piper); "
         "validation: 8 clips, 4 real (1 speaker, languages: cs)"
@@ -139,6 +142,38 @@ def test_offline_backbones_are_named_on_the_card():
 
 @pytest.mark.slow
 @pytest.mark.e2e
+def test_release_evaluation_subsets_are_the_clips_training_drew():
+    """validation/test capped by max_eval_clips: the same seeded draw as training's, all when fewer."""
+    import datasets
+    from recipes.offline_corpus.release import eval_subset
+
+    from wavguard.training.data import load_sources
+
+    data = datasets.Dataset.from_dict({"path": [f"c{i}.wav" for i in range(10)], "label": [i % 2 for i in range(10)]})
+    drawn = eval_subset(data, 4, seed=3)
+    assert drawn["path"] == load_sources(data, None, limit=4, seed=3)["path"]
+    assert len(set(drawn["path"])) == 4 and drawn["path"] != data["path"][:4]
+    assert eval_subset(data, 4, seed=4)["path"] != drawn["path"]
+    assert eval_subset(data, None, seed=3) is data and eval_subset(data, 10, seed=3) is data
+
+
+def test_the_recipe_pairs_copies_and_the_quickstart_turns_pairs_off():
+    """train.yaml trains the paired build; the quickstart's unpaired corpus trains the same recipe without pairs."""
+    import yaml
+    from recipes.offline_corpus import quickstart
+
+    from wavguard.training import TrainConfig
+
+    recipe = yaml.safe_load((ROOT / "recipes" / "offline_corpus" / "train.yaml").read_text())
+    config = TrainConfig(**recipe, train_data="x.csv")
+    assert config.pairing == {"column": "source_id", "margin_weight": 0.5, "margin": 1.0}
+    small = TrainConfig(**quickstart.recipe_settings(Path("qs"), seed=1), train_data="x.csv")
+    assert (small.pairing, small.seed, small.epochs, small.lora_rank) == (None, 1, config.epochs, config.lora_rank)
+    assert small.output_dir == str(Path("qs") / "train")
+    changed = TrainConfig(**quickstart.recipe_settings(Path("qs"), 0, epochs=1, mode="frozen"), train_data="x.csv")
+    assert (changed.epochs, changed.mode) == (1, "frozen")
+
+
 def test_quickstart_runs_end_to_end(tmp_path):
     """The README's third command, on a very small corpus (needs the engines of install.sh)."""
     from recipes.offline_corpus import engines  # noqa: F401

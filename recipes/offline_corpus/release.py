@@ -7,7 +7,8 @@
 
 What trains: train.yaml on the train split only; the validation split (other speakers, languages
 and generator checkpoints) chooses the epoch, the calibration and the threshold; the test split
-only measures. ``--trained DIR`` stages a detector this recipe already trained on the same splits
+only measures. With the recipe's ``max_eval_clips`` (1,000, for the ``--full`` build) validation
+and test are each a seeded sample of that many clips, the same draw as training's. ``--trained DIR`` stages a detector this recipe already trained on the same splits
 (the benchmark's system (a) at seed 0 is exactly that run) instead of training it again: its
 ``train_config.yaml`` must match train.yaml and the overrides, else the release stops.
 
@@ -54,6 +55,17 @@ def describe_corpus(splits) -> str:
             f"{len(labels) - len(real)} fake (families: {', '.join(families)})"
         )
     return "; ".join(parts)
+
+
+def eval_subset(data, limit: int | None, seed: int):
+    """The clips training used of an evaluation split: all, or ``limit`` of them after a seeded shuffle.
+
+    The same draw as ``max_eval_clips`` in training (``wavguard.training.data.load_sources``), so
+    the int8 check sees the validation clips that chose the epoch, and test is sampled alike.
+    """
+    if limit is None or len(data) <= int(limit):
+        return data
+    return data.shuffle(seed=seed).select(range(int(limit)))
 
 
 def _offline_size(setting: str) -> str | None:
@@ -150,8 +162,10 @@ def release(
         best_dir = train(TrainConfig.from_dict(settings)).best_dir
 
     detector = Detector.from_pretrained(best_dir)
+    limit, seed = settings.get("max_eval_clips"), int(settings.get("seed", 0))
+    test, validation = eval_subset(splits["test"], limit, seed), eval_subset(splits["validation"], limit, seed)
     evaluation = evaluate_detector(
-        detector, splits["test"], group_columns=("family", "language"), channels=channels, bootstrap_resamples=200
+        detector, test, group_columns=("family", "language"), channels=channels, bootstrap_resamples=200
     )
     from wavguard.metrics import metrics_by_attack
 
@@ -171,7 +185,10 @@ def release(
         **detector.config.extra,
         "dataset": "wavguard offline corpus (recipes/offline_corpus), speaker-disjoint splits. The detector trained "
         "on the train split only; the validation split chose the epoch, calibration and threshold; the "
-        "test split (unseen speakers, languages and generators) measured the numbers above. " + describe_corpus(splits),
+        "test split (unseen speakers, languages and generators) measured the numbers above"
+        + (f" (a seeded {len(test):,} of its {len(splits['test']):,} clips)" if len(test) < len(splits["test"]) else "")
+        + ". "
+        + describe_corpus(splits),
         "dataset_name": "wavguard offline corpus (recipes/offline_corpus)",
         "dataset_id": "wavguard-offline-corpus",
         "limitations": LIMITATIONS,
@@ -180,7 +197,7 @@ def release(
     }
     # a portable save: the (local, converted) backbone bundled, no local paths, wavguard's card only
     folder = stage_for_hub(detector, Path(out) / "hub", repo_id)
-    _add_fast_path(detector, folder, splits["validation"])
+    _add_fast_path(detector, folder, validation)
     print(f"test EER {100 * metrics['eer']:.2f}%, ROC AUC {metrics['roc_auc']:.3f}; staged for the Hub in {folder}")
     if push:
         from huggingface_hub import HfApi
