@@ -165,7 +165,9 @@ def main() -> None:
         f"torch/onnxruntime threads {args.threads}",
         flush=True,
     )
-    detector = Detector.from_pretrained(args.model) if args.model else tiny_detector("wav2vec2")
+    # PyTorch explicitly: the rows below export its network, and a staged release also carries an
+    # int8 graph that the default backend would score with instead
+    detector = Detector.from_pretrained(args.model, backend="torch") if args.model else tiny_detector("wav2vec2")
     if args.long_file_only:
         with tempfile.TemporaryDirectory() as tmp:
             print(
