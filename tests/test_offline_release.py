@@ -140,21 +140,18 @@ def test_offline_backbones_are_named_on_the_card():
     assert _backbone_card("/some/local/dir") == {}
 
 
-@pytest.mark.slow
-@pytest.mark.e2e
 def test_release_evaluation_subsets_are_the_clips_training_drew():
     """validation/test capped by max_eval_clips: the same seeded draw as training's, all when fewer."""
     import datasets
-    from recipes.offline_corpus.release import eval_subset
 
-    from wavguard.training.data import load_sources
+    from wavguard.training.data import load_sources, seeded_subset
 
-    data = datasets.Dataset.from_dict({"path": [f"c{i}.wav" for i in range(10)], "label": [i % 2 for i in range(10)]})
-    drawn = eval_subset(data, 4, seed=3)
-    assert drawn["path"] == load_sources(data, None, limit=4, seed=3)["path"]
-    assert len(set(drawn["path"])) == 4 and drawn["path"] != data["path"][:4]
-    assert eval_subset(data, 4, seed=4)["path"] != drawn["path"]
-    assert eval_subset(data, None, seed=3) is data and eval_subset(data, 10, seed=3) is data
+    data = datasets.Dataset.from_dict({"audio": [f"c{i}.wav" for i in range(10)], "label": [i % 2 for i in range(10)]})
+    drawn = seeded_subset(data, 4, seed=3)
+    assert drawn["audio"] == load_sources(data, None, limit=4, seed=3)["audio"]
+    assert len(set(drawn["audio"])) == 4 and drawn["audio"] != data["audio"][:4]
+    assert seeded_subset(data, 4, seed=4)["audio"] != drawn["audio"]
+    assert seeded_subset(data, None, seed=3) is data and seeded_subset(data, 10, seed=3) is data
 
 
 def test_the_recipe_pairs_copies_and_the_quickstart_turns_pairs_off():
@@ -174,6 +171,8 @@ def test_the_recipe_pairs_copies_and_the_quickstart_turns_pairs_off():
     assert (changed.epochs, changed.mode) == (1, "frozen")
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_quickstart_runs_end_to_end(tmp_path):
     """The README's third command, on a very small corpus (needs the engines of install.sh)."""
     from recipes.offline_corpus import engines  # noqa: F401

