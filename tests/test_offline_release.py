@@ -133,6 +133,58 @@ def test_release_trains_evaluates_and_stages_a_hub_folder(tmp_path):
     ) in card
 
 
+def test_an_interrupted_release_resumes_and_trains_only_what_is_left(tmp_path, monkeypatch):
+    """--resume continues OUT/train from its epoch-end checkpoint: the second call trains epoch 2 only."""
+    from recipes.offline_corpus.release import main
+
+    import wavguard.training.trainer as trainer_module
+    from wavguard.testing import tiny_backbone_dir
+
+    backbone = tiny_backbone_dir("whisper", tmp_path / "bb")
+    argv = [
+        "--corpus",
+        str(_manifest(tmp_path / "corpus")),
+        "--out",
+        str(tmp_path / "out"),
+        f"backbone={backbone}",
+        "num_layers=null",
+        "epochs=2",
+        "batch_size=4",
+        "crop_seconds=0.5",
+        "detector.window_seconds=0.5",
+        "detector.head_channels=[8]",
+        "lora_rank=2",
+        "augment=null",
+    ]
+    real_train_epoch, epochs_trained = trainer_module.train_epoch, []
+
+    def interrupted(*args, **kwargs):
+        if epochs_trained:
+            raise KeyboardInterrupt  # the machine goes away during epoch 2
+        epochs_trained.append(1)
+        return real_train_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(argv)
+    assert not (tmp_path / "out" / "hub").exists()
+
+    def counted(*args, **kwargs):
+        epochs_trained.append(2)
+        return real_train_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "train_epoch", counted)
+    assert main([*argv, "--resume"]) == 0
+    assert epochs_trained == [1, 2]  # epoch 1 was not trained again
+    epochs = [
+        json.loads(line)["epoch"] for line in (tmp_path / "out" / "train" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert sorted(set(epochs)) == [1, 2]
+    assert (tmp_path / "out" / "hub" / "model.safetensors").is_file()
+    with pytest.raises(SystemExit):  # --resume continues this script's training; --trained stages another run
+        main([*argv, "--resume", "--trained", str(tmp_path / "out" / "train" / "best")])
+
+
 def test_offline_backbones_are_named_on_the_card():
     from recipes.offline_corpus.release import _backbone_card
 

@@ -2,7 +2,7 @@
 
     python -m recipes.offline_corpus.release --corpus out/offline_corpus/manifest.csv \
         --out runs/offline_release [--benchmark runs/benchmark/results.jsonl] \
-        [--trained runs/benchmark/runs/a-seed0/best] \
+        [--trained runs/benchmark/runs/a-seed0/best | --resume] \
         [--repo-id you/wavguard-offline-whisper-base] [--push] [key=value ...]
 
 What trains: train.yaml on the train split only; the validation split (other speakers, languages
@@ -129,7 +129,13 @@ def release(
     channels: tuple[str, ...] = CHANNELS,
     benchmark: str | None = None,
     trained: str | None = None,
+    resume: bool = False,
 ) -> Path:
+    """Train (or take ``trained``), evaluate on test, stage ``out/hub`` with its card; the staged folder.
+
+    ``resume`` continues the training in ``out/train`` from its newest intact checkpoint (from
+    scratch, with a warning, when it holds none); a finished run is not trained again.
+    """
     import yaml
 
     from wavguard import Detector
@@ -149,7 +155,7 @@ def release(
         best_dir = trained
     else:
         settings.update(train_data=splits["train"], validation_data=splits["validation"])
-        best_dir = train(TrainConfig.from_dict(settings)).best_dir
+        best_dir = train(TrainConfig.from_dict(settings), resume=resume, start_if_missing=True).best_dir
 
     detector = Detector.from_pretrained(best_dir)
     from wavguard.training.data import seeded_subset
@@ -231,10 +237,25 @@ def main(argv: list[str] | None = None) -> int:
         help="a detector this recipe already trained on the same splits "
         "(e.g. the benchmark's a-seed0/best): evaluated and staged instead of training again",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the training in OUT/train from its newest checkpoint (a finished run is only "
+        "evaluated and staged again; with no checkpoint it starts from scratch)",
+    )
     parser.add_argument("overrides", nargs="*", help="train.yaml overrides, key=value")
     args = parser.parse_args(argv)
+    if args.resume and args.trained:
+        parser.error("--resume continues this script's own training in OUT/train; --trained stages another run")
     release(
-        args.corpus, args.out, args.overrides, args.repo_id, args.push, benchmark=args.benchmark, trained=args.trained
+        args.corpus,
+        args.out,
+        args.overrides,
+        args.repo_id,
+        args.push,
+        benchmark=args.benchmark,
+        trained=args.trained,
+        resume=args.resume,
     )
     return 0
 
