@@ -11,6 +11,14 @@ Systems (the letters of docs/benchmarks.md):
   e  the spectrogram CNN baseline (LFCC), (a)'s crops and augmentation, --frozen-epochs
   f  the seed notebook's method as users know it: the same 2-D CNN on log-mel, with pitch shift,
      time stretch and Gaussian noise augmentation, --frozen-epochs
+  g  AASIST alone (raw waveform, its official weights ``offline:aasist``), fine-tuned whole: the
+     recipe's epochs, crops' source, augmentation and pairing, AASIST's 4.04 s window, its published
+     output layer as the start, AASIST's own learning rate (1e-4) for the network
+  h  (a) fused with an AASIST branch: one head over the CNN's embedding and AASIST's, LoRA on
+     Whisper and AASIST fine-tuned, trained end to end
+  i  AASIST's published weights and output layer with no training at all (its validation EER is
+     measured on the same validation clips as the trained systems')
+  (g-i run only when named in --systems: on a CPU each costs about ten times (a).)
 
 Every choice (probe layer, early stopping, calibration, threshold) is made on the validation split,
 which holds out a speaker and generator checkpoints; test has its own speakers and generators never
@@ -56,6 +64,7 @@ import numpy as np
 
 from benchmarks.offline_probe import probe, probe_channels
 from benchmarks.offline_results import (
+    DEFAULT_SYSTEMS,
     SYSTEMS,
     append_line,
     check_corpus,
@@ -159,10 +168,32 @@ def recipe_settings(args) -> dict[str, Any]:
     return settings
 
 
+#: AASIST as published: its official weights, output layer and 64,600-sample (4.0375 s) input
+AASIST_WINDOW_SECONDS = 64_600 / 16_000
+AASIST_PUBLISHED = {"weights": "offline:aasist", "head": "published"}
+#: AASIST's own fine-tuning learning rate (Jung et al. 2022: Adam, 1e-4)
+AASIST_LEARNING_RATE = 1e-4
+
+
 def system_settings(system: str, recipe: dict[str, Any], frozen_epochs: int) -> dict[str, Any]:
-    """TrainConfig fields of a trained system (a, b, d, e, f) before the benchmark's own (data, seed, output)."""
+    """TrainConfig fields of a system (a, b, d-i; (i) is built from them, not trained) before the
+    benchmark's own (data, seed, output)."""
     if system in ("a", "d"):
         return dict(recipe)
+    if system == "h":
+        detector = recipe.get("detector") or {}
+        return {**recipe, "detector": {**detector, "aasist": {"weights": "offline:aasist", "train": "full"}}}
+    if system in ("g", "i"):
+        keep = ("batch_size", "balance", "early_stopping_patience", "calibration", "threshold", "max_train_clips")
+        keep += ("max_eval_clips", "scheduler", "warmup_ratio", "epochs", "head_learning_rate", "augment", "pairing")
+        return {
+            **{k: recipe[k] for k in keep if k in recipe},
+            "kind": "aasist",
+            "mode": "full" if system == "g" else "frozen",
+            "backbone_learning_rate": AASIST_LEARNING_RATE,
+            "crop_seconds": AASIST_WINDOW_SECONDS,
+            "detector": {"window_seconds": AASIST_WINDOW_SECONDS, "aasist": dict(AASIST_PUBLISHED)},
+        }
     if system == "b":
         return {**recipe, "mode": "frozen", "augment": None, "adversarial": None, "epochs": frozen_epochs}
     if system in ("e", "f"):
@@ -189,7 +220,7 @@ def system_settings(system: str, recipe: dict[str, Any], frozen_epochs: int) -> 
             "augment": recipe.get("augment") if system == "e" else NOTEBOOK_AUGMENT,
             "detector": {"window_seconds": window, "spectrogram": {"feature": feature}},
         }
-    raise ValueError(f"system {system!r} is not trained by train()")
+    raise ValueError(f"system {system!r} has no training settings")
 
 
 def _random_init_copy(backbone: str, out: Path, seed: int) -> str:
@@ -255,6 +286,36 @@ def _train(system, seed, leave_out, data, args, recipe) -> tuple[Any, dict[str, 
         "validation_clips": len(val_ds),
     }
     return result, timing, {k: v for k, v in cfg.to_dict().items() if k not in ("train_data", "validation_data")}
+
+
+def _published_aasist(data, args, recipe, seed) -> tuple[Any, dict[str, Any]]:
+    """(i): AASIST with its official weights and output layer, untrained; its EER on the validation
+    clips the trained systems choose on (the recipe's seeded ``max_eval_clips`` draw)."""
+    from wavguard.evaluation.evaluate import evaluate_detector
+    from wavguard.training import TrainConfig, Trainer
+    from wavguard.training.data import seeded_subset
+
+    train_ds, val_ds, _ = data
+    settings = system_settings("i", recipe, args.frozen_epochs)
+    config = TrainConfig.from_dict(
+        {
+            **settings,
+            "train_data": train_ds,
+            "validation_data": val_ds,
+            "seed": seed,
+            "output_dir": str(run_dir(Path(args.out), "i", seed, None)),
+        }
+    )
+    det = Trainer(config, progress=False).build_detector()
+    validation = seeded_subset(val_ds, settings.get("max_eval_clips"), seed)
+    val_eer = evaluate_detector(det, validation, group_columns=(), bootstrap_resamples=0).metrics["eer"]
+    return det, {
+        "val_eer": val_eer,
+        "trainable": 0,
+        "train_seconds": 0.0,
+        "validation_clips": len(validation),
+        "config": {k: v for k, v in config.to_dict().items() if k not in ("train_data", "validation_data")},
+    }
 
 
 # -- metrics ----------------------------------------------------------------------------------------
@@ -394,8 +455,13 @@ def run_one(system: str, seed: int, leave_out: str | None, data, args, recipe, p
         if want_channels:
             record["channels"] = probe_channels(fit, probe_cache, backbone, test_ds, args, seed)
         return record
-    result, timing, config = _train(system, seed, leave_out, data, args, recipe)
-    det = Detector.from_pretrained(result.best_dir)
+    if system == "i":
+        det, chosen = _published_aasist(data, args, recipe, seed)
+    else:
+        result, timing, config = _train(system, seed, leave_out, data, args, recipe)
+        det = Detector.from_pretrained(result.best_dir)
+        chosen = {"val_eer": result.best_eer, "best_epoch": result.best_epoch, "config": config, **timing}
+        chosen["trainable"] = _trainable_count(det)
     evaluation = evaluate_detector(det, test_ds, group_columns=(), bootstrap_resamples=0)
     if list(evaluation.rows) != list(range(len(test_ds))):
         raise RuntimeError(f"{len(test_ds) - len(evaluation.rows)} test clips failed to score")
@@ -404,13 +470,9 @@ def run_one(system: str, seed: int, leave_out: str | None, data, args, recipe, p
     record.update(
         scores=[float(x) for x in evaluation.scores],
         params=int(sum(p.numel() for p in det.model.parameters())),
-        trainable=_trainable_count(det),
         speed=_speed(det, test_files),
         threshold=det.config.threshold,
-        val_eer=result.best_eer,
-        best_epoch=result.best_epoch,
-        config=config,
-        **timing,
+        **chosen,
     )
     if hasattr(det.model, "layer_sum"):
         record["layer_weights"] = det.model.layer_sum.weights.detach().tolist()
@@ -450,7 +512,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of the recipe (TrainConfig fields)"
     )
-    p.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
+    p.add_argument("--systems", nargs="+", default=list(DEFAULT_SYSTEMS), choices=list(SYSTEMS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument(
         "--leave-out",

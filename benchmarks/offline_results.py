@@ -36,7 +36,12 @@ SYSTEMS = {
     "d": "(a) from random initialisation",
     "e": "spectrogram CNN (LFCC)",
     "f": "notebook method: log-mel CNN + pitch/stretch/noise augmentation",
+    "g": "AASIST alone, fine-tuned (raw waveform)",
+    "h": "fused: (a) with an AASIST branch, one head, trained end to end",
+    "i": "AASIST's published weights, no training",
 }
+#: what a plain run trains: the raw-waveform systems (g-i) are asked for by name (they cost 10x on a CPU)
+DEFAULT_SYSTEMS = ("a", "b", "c", "d", "e", "f")
 
 RunKey = tuple[str, int, "str | None"]
 

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from _aasist_marks import needs_weights
 
 
 @pytest.fixture(scope="module")
@@ -224,9 +225,20 @@ def test_system_configs_follow_the_recipe(modules, tmp_path):
     assert f["detector"]["spectrogram"] == {"feature": "logmel"} and f["augment"] == bench.NOTEBOOK_AUGMENT
     assert bench.system_settings("e", settings, 15)["augment"] == settings["augment"]
     assert build_augmenter(bench.NOTEBOOK_AUGMENT).names == ["pitch_shift", "time_stretch", "gaussian_snr"]
-    for system in "abdef":
+    for system in "abdefghi":
         cfg = TrainConfig.from_dict({**bench.system_settings(system, settings, 15), "train_data": "data/"})
-        assert cfg.kind == ("spectrogram" if system in "ef" else "transformer")
+        assert cfg.kind == {"e": "spectrogram", "f": "spectrogram", "g": "aasist", "i": "aasist"}.get(
+            system, "transformer"
+        )
+    g, i = bench.system_settings("g", settings, 15), bench.system_settings("i", settings, 15)
+    assert (g["mode"], i["mode"], g["backbone_learning_rate"], g["epochs"]) == ("full", "frozen", 1e-4, 2)
+    assert g["crop_seconds"] == g["detector"]["window_seconds"] == 4.0375  # the 64,600 samples AASIST was trained on
+    assert g["detector"]["aasist"] == {"weights": "offline:aasist", "head": "published"}
+    assert g["augment"] == settings["augment"] and "backbone" not in g and "loss" not in g
+    h = bench.system_settings("h", settings, 15)
+    assert h["detector"]["aasist"] == {"weights": "offline:aasist", "train": "full"}
+    assert {k: v for k, v in h.items() if k != "detector"} == {k: v for k, v in settings.items() if k != "detector"}
+    assert bench._parser().parse_args([]).systems == ["a", "b", "c", "d", "e", "f"]  # g-i only when named
 
 
 def _tiny_corpus(root: Path) -> Path:
@@ -325,6 +337,31 @@ def test_end_to_end_seeds_append_resume_and_leave_out(modules, tmp_path):
     bench.main(["--out", str(tmp_path / "out"), "--report"])
     text = (tmp_path / "out" / "report.md").read_text()
     assert "| (e) spectrogram CNN (LFCC) | 2 |" in text and "| hifigan/universal22k | n/a |" in text
+
+
+@needs_weights
+def test_published_aasist_is_scored_without_training(modules, tmp_path):
+    """(i): AASIST as published, built and scored on validation and test, nothing trained."""
+    from wavguard.detector import build_aasist_detector
+    from wavguard.metrics import compute_eer
+
+    bench = modules.bench
+    manifest = _tiny_corpus(tmp_path / "corpus")
+    results = tmp_path / "out" / "results.jsonl"
+    bench.main(
+        ["--manifest", str(manifest), "--out", str(tmp_path / "out"), "--systems", "i", "--seeds", "0"]
+        + ["--speed-files", "2"]
+    )
+    run = json.loads(results.read_text().splitlines()[1])
+    assert (run["system"], run["trainable"], run["train_seconds"], run["validation_clips"]) == ("i", 0, 0.0, 8)
+    assert not (tmp_path / "out" / "runs" / "i-seed0").exists()  # nothing trained, nothing saved
+    published = build_aasist_detector("offline:aasist", "published", window_seconds=64_600 / 16_000)
+    direct = [p.score for p in published.predict([tmp_path / "corpus" / f"wav/test-{k}.wav" for k in range(8)])]
+    assert run["scores"] == pytest.approx(direct, abs=1e-5)  # the published network, as it is
+    labels = np.array([0, 1] * 4)  # odd clips are the fakes
+    assert run["eer"] == pytest.approx(compute_eer(labels, np.array(run["scores"]))[0], abs=1e-9)
+    assert run["params"] == sum(p.numel() for p in published.model.parameters())
+    assert run["config"]["mode"] == "frozen"
 
 
 def test_score_saved_scores_a_saved_detector_the_benchmark_way(modules, tmp_path, capsys):
