@@ -275,6 +275,10 @@ def test_a_trained_run_is_released_only_when_its_recipe_matches(tmp_path):
     )
     recipe = {"backbone": str(backbone), "epochs": 6, "lora_rank": 8, "seed": 0, "output_dir": str(tmp_path / "out")}
     check_same_recipe(run / "best", recipe)  # where it wrote and what data object it held do not count
+    named = {**recipe, "backbone": "offline:whisper-base"}  # a run that recorded the backbone's name, as train() does
+    (run / "train_config.yaml").write_text(yaml.safe_dump(named))
+    check_same_recipe(run / "best", named)
+    (run / "train_config.yaml").write_text(yaml.safe_dump({**recipe, "lora_rank": 8}))
     with pytest.raises(
         SystemExit, match=r"not trained by this recipe .*lora_rank: recipe 16, run 8; seed: recipe 1, run 0"
     ):

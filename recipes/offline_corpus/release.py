@@ -110,8 +110,10 @@ def check_same_recipe(trained_dir: str | Path, settings: dict) -> None:
     for key, value in settings.items():
         if key in RUN_LOCAL_SETTINGS:
             continue
-        if key == "backbone":
-            same = resolve_model_dir(str(value)).resolve() == Path(str(used.get(key))).resolve()
+        if key == "backbone":  # the same name, or a name and the folder it resolves to
+            same = (
+                used.get(key) == value or resolve_model_dir(str(value)).resolve() == Path(str(used.get(key))).resolve()
+            )
         else:
             same = used.get(key) == value
         if not same:
