@@ -13,6 +13,17 @@ import pytest
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
+#: train.yaml overrides that make the release recipe a seconds-long run on a tiny backbone (2 epochs)
+TINY_RECIPE = (
+    "num_layers=null",
+    "epochs=2",
+    "batch_size=4",
+    "crop_seconds=0.5",
+    "detector.window_seconds=0.5",
+    "detector.head_channels=[8]",
+    "lora_rank=2",
+    "augment=null",
+)
 
 
 def _manifest(tmp: Path) -> Path:
@@ -61,14 +72,7 @@ def test_release_trains_evaluates_and_stages_a_hub_folder(tmp_path):
     backbone = tiny_backbone_dir("whisper", tmp_path / "bb")
     overrides = [
         f"backbone={backbone}",
-        "num_layers=null",
-        "epochs=2",
-        "batch_size=4",
-        "crop_seconds=0.5",
-        "detector.window_seconds=0.5",
-        "detector.head_channels=[8]",
-        "lora_rank=2",
-        "augment=null",
+        *TINY_RECIPE,
         "max_eval_clips=6",  # the recipe's pairing stays on: the manifest pairs each fake with a real clip
     ]
     bench = tmp_path / "results.jsonl"
@@ -147,14 +151,7 @@ def test_an_interrupted_release_resumes_and_trains_only_what_is_left(tmp_path, m
         "--out",
         str(tmp_path / "out"),
         f"backbone={backbone}",
-        "num_layers=null",
-        "epochs=2",
-        "batch_size=4",
-        "crop_seconds=0.5",
-        "detector.window_seconds=0.5",
-        "detector.head_channels=[8]",
-        "lora_rank=2",
-        "augment=null",
+        *TINY_RECIPE,
     ]
     real_train_epoch, epochs_trained = trainer_module.train_epoch, []
 
@@ -207,7 +204,8 @@ def test_release_evaluation_subsets_are_the_clips_training_drew():
 
 
 def test_the_recipe_pairs_copies_and_the_quickstart_turns_pairs_off():
-    """train.yaml trains the paired build; the quickstart's unpaired corpus trains the same recipe without pairs."""
+    """train.yaml trains the full paired build; the quickstart's small unpaired build trains the same
+    recipe without pairs, with its own budget."""
     import yaml
     from recipes.offline_corpus import quickstart
 
@@ -217,7 +215,10 @@ def test_the_recipe_pairs_copies_and_the_quickstart_turns_pairs_off():
     config = TrainConfig(**recipe, train_data="x.csv")
     assert config.pairing == {"column": "source_id", "margin_weight": 0.5, "margin": 1.0}
     small = TrainConfig(**quickstart.recipe_settings(Path("qs"), seed=1), train_data="x.csv")
-    assert (small.pairing, small.seed, small.epochs, small.lora_rank) == (None, 1, config.epochs, config.lora_rank)
+    assert (config.epochs, config.max_eval_clips, config.checkpoint_every_steps) == (3, 1000, 200)  # the full build
+    assert (small.pairing, small.seed, small.lora_rank) == (None, 1, config.lora_rank)
+    # the small build's budget
+    assert (small.epochs, small.max_eval_clips, small.checkpoint_every_steps) == (6, None, 0)
     assert small.output_dir == str(Path("qs") / "train")
     changed = TrainConfig(**quickstart.recipe_settings(Path("qs"), 0, epochs=1, mode="frozen"), train_data="x.csv")
     assert (changed.epochs, changed.mode) == (1, "frozen")

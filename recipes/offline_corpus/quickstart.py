@@ -21,10 +21,12 @@ from pathlib import Path
 
 
 def recipe_settings(out: Path, seed: int, epochs: int | None = None, mode: str | None = None) -> dict:
-    """train.yaml's settings for the quickstart's corpus, the default (unpaired) build: no paired batches.
+    """train.yaml's settings for the quickstart's corpus, the default (unpaired) build, with its budget.
 
-    The release trains on the paired build, where each copy-synthesis fake's source is a bona fide
-    clip; in an unpaired build a pair group would hold copies without their source.
+    The release trains on the full paired build, where each copy-synthesis fake's source is a bona
+    fide clip; in an unpaired build a pair group would hold copies without their source, so no
+    paired batches here. The small build takes the budget it was measured with: 6 epochs, every
+    validation clip, checkpoints at epoch ends.
     """
     import yaml
 
@@ -36,6 +38,9 @@ def recipe_settings(out: Path, seed: int, epochs: int | None = None, mode: str |
         f"seed={seed}",
         "log_every_steps=20",
         "pairing=null",
+        "epochs=6",
+        "max_eval_clips=null",
+        "checkpoint_every_steps=0",
         *([f"epochs={epochs}"] if epochs is not None else []),
         *([f"mode={mode}"] if mode is not None else []),
     ]
