@@ -170,7 +170,8 @@ def recipe_settings(args) -> dict[str, Any]:
 
 #: AASIST as published: its official weights, output layer and 64,600-sample (4.0375 s) input
 AASIST_WINDOW_SECONDS = 64_600 / 16_000
-AASIST_PUBLISHED = {"weights": "offline:aasist", "head": "published"}
+AASIST_WEIGHTS = "offline:aasist"
+AASIST_PUBLISHED = {"weights": AASIST_WEIGHTS, "head": "published"}
 #: AASIST's own fine-tuning learning rate (Jung et al. 2022: Adam, 1e-4)
 AASIST_LEARNING_RATE = 1e-4
 
@@ -182,7 +183,7 @@ def system_settings(system: str, recipe: dict[str, Any], frozen_epochs: int) -> 
         return dict(recipe)
     if system == "h":
         detector = recipe.get("detector") or {}
-        return {**recipe, "detector": {**detector, "aasist": {"weights": "offline:aasist", "train": "full"}}}
+        return {**recipe, "detector": {**detector, "aasist": {"weights": AASIST_WEIGHTS, "train": "full"}}}
     if system in ("g", "i"):
         keep = ("batch_size", "balance", "early_stopping_patience", "calibration", "threshold", "max_train_clips")
         keep += ("max_eval_clips", "scheduler", "warmup_ratio", "epochs", "head_learning_rate", "augment", "pairing")
