@@ -18,7 +18,9 @@ Systems (the letters of docs/benchmarks.md):
      Whisper and AASIST fine-tuned, trained end to end
   i  AASIST's published weights and output layer with no training at all (its validation EER is
      measured on the same validation clips as the trained systems')
-  (g-i run only when named in --systems: on a CPU each costs about ten times (a).)
+  j  transformers' audio-classification example: WhisperForAudioClassification from the same
+     weights, fine-tuned whole with the example's settings, 30 s padding (benchmarks/hf_example.py)
+  (g-j run only when named in --systems: on a CPU each costs ten or more times (a).)
 
 Every choice (probe layer, early stopping, calibration, threshold) is made on the validation split,
 which holds out a speaker and generator checkpoints; test has its own speakers and generators never
@@ -456,6 +458,9 @@ def run_one(system: str, seed: int, leave_out: str | None, data, args, recipe, p
         if want_channels:
             record["channels"] = probe_channels(fit, probe_cache, backbone, test_ds, args, seed)
         return record
+    if system == "j":
+        record.update(_hf_example(data, train_ds, seed, leave_out, seen_families, args, recipe))
+        return record
     if system == "i":
         det, chosen = _published_aasist(data, args, recipe, seed)
     else:
@@ -481,6 +486,35 @@ def run_one(system: str, seed: int, leave_out: str | None, data, args, recipe, p
         subset = test_ds.shuffle(seed=0).select(range(min(args.channel_clips, len(test_ds))))
         record["channels"] = {"clean": _channels(det, subset, [], seed), **_channels(det, subset, args.channels, seed)}
     return record
+
+
+def _clips(ds) -> tuple[list[str], list[int]]:
+    return [c["path"] for c in ds["audio"]], [int(v) for v in ds["label"]]
+
+
+def _hf_example(data, train_ds, seed, leave_out, seen_families, args, recipe) -> dict[str, Any]:
+    """(j): transformers' audio-classification example (benchmarks/hf_example.py), scored on test."""
+    from benchmarks.hf_example import run_example
+
+    _, val_ds, test_ds = data
+    if leave_out:
+        val_ds = without_fakes(val_ds, leave_out, required=False)
+    test_paths, test_labels = _clips(test_ds)
+    fit = run_example(
+        _clips(train_ds),
+        _clips(val_ds),
+        test_paths,
+        _local_backbone(recipe["backbone"]),
+        run_dir(Path(args.out), "j", seed, leave_out),
+        seed,
+    )
+    return {
+        **summaries(np.asarray(test_labels), fit["scores"], test_ds, seen_families, leave_out),
+        **{k: v for k, v in fit.items() if k != "scores"},
+        "scores": [float(x) for x in fit["scores"]],
+        "train_clips": len(train_ds),
+        "validation_clips": len(val_ds),
+    }
 
 
 def report(results_path: Path, out: Path, plots_dir) -> str:

@@ -39,8 +39,9 @@ SYSTEMS = {
     "g": "AASIST alone, fine-tuned (raw waveform)",
     "h": "fused: (a) with an AASIST branch, one head, trained end to end",
     "i": "AASIST's published weights, no training",
+    "j": "transformers' audio-classification example (WhisperForAudioClassification, 30 s padding)",
 }
-#: what a plain run trains: the raw-waveform systems (g-i) are asked for by name (they cost 10x on a CPU)
+#: what a plain run trains: systems g-j are asked for by name (each costs 10x or more on a CPU)
 DEFAULT_SYSTEMS = ("a", "b", "c", "d", "e", "f")
 
 RunKey = tuple[str, int, "str | None"]

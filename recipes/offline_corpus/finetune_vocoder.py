@@ -157,9 +157,7 @@ def finetune(
         raise ConfigError(f"hifigan/{variant.name} is a shipped checkpoint; fine-tune into a variant with a base")
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    generator = neural_vocoders.trainable_generator(
-        variant.base, neural_vocoders.checkpoint_path(neural_vocoders.HIFIGAN_VARIANTS[variant.base])
-    )
+    generator = neural_vocoders.trainable_generator(variant.base)  # the shipped weights
     base_variant = neural_vocoders.HIFIGAN_VARIANTS[variant.base]
     evals = {"train": _eval_batch(clips, settings)}
     if other_clips:
