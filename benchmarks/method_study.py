@@ -17,6 +17,8 @@ detector, e.g. AASIST with its published head), score a saved detector (``pretra
 fuse other rows' validation scores (``fuse: [ROW, ...]``): logistic regression on the members'
 log-odds, fitted by cross-validation across groups of clips (``folds``, ``fold_column``: default
 2 folds by ``speaker``), so no clip is scored by a fusion fitted on its own speaker.
+A training row that studies the schedule itself gives its own ``budget`` (e.g. ``{epochs: 30}``),
+which replaces those settings of the study's budget for that row alone.
 
     python -m benchmarks.method_study --manifest out/oc_v3/manifest.csv --out out/study --seeds 0
     python -m benchmarks.method_study --manifest out/oc_v3/manifest.csv --out out/study --rows recipe ocsoftmax --seeds 1 2 --resume
@@ -50,7 +52,9 @@ ROW_KINDS = {"set": "train", "from": "re-score", "pretrained": "score a saved de
 
 def load_study(path: str | os.PathLike) -> dict[str, Any]:
     """The study file: ``held_out`` (generators absent from train), ``budget`` (settings for every
-    row) and ``rows`` (name -> what and one of set/from/pretrained/fuse; ``untrained`` with set)."""
+    row) and ``rows`` (name -> what and one of set/from/pretrained/fuse; ``untrained`` with set;
+    ``budget`` in a training row replaces those budget settings for that row alone: a row that
+    studies the schedule itself)."""
     study = yaml.safe_load(Path(path).read_text())
     rows = study.get("rows") or {}
     study.setdefault("held_out", [])
@@ -62,6 +66,8 @@ def load_study(path: str | os.PathLike) -> dict[str, Any]:
             raise SystemExit(
                 f"{path}: row {name!r} has {', '.join(f'`{k}` ({ROW_KINDS[k]})' for k in kinds)}: choose one"
             )
+        if "budget" in row and ("set" not in row or row.get("untrained")):
+            raise SystemExit(f"{path}: row {name!r} has a `budget` but trains nothing: a budget needs a training row")
         if row.get("untrained") and "set" not in row:
             raise SystemExit(f"{path}: row {name!r} is `untrained`: give the detector's settings in `set`")
         if "fuse" in row:
@@ -89,9 +95,11 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def row_settings(recipe: dict[str, Any], study: dict[str, Any], row: str) -> dict[str, Any]:
-    """The TrainConfig fields of a training row: recipe, then the row's changes, then the budget."""
+    """The TrainConfig fields of a training row: recipe, then the row's changes, then the budget
+    (the study's, with the row's own ``budget`` over it)."""
     spec = study["rows"][row]
-    settings = _merge(_merge(recipe, spec.get("set") or {}), study.get("budget") or {})
+    budget = _merge(study.get("budget") or {}, spec.get("budget") or {})
+    settings = _merge(_merge(recipe, spec.get("set") or {}), budget)
     return {k: v for k, v in settings.items() if k not in STUDY_OWNED}
 
 

@@ -54,6 +54,18 @@ def test_row_settings_apply_row_then_budget_and_drop_study_owned_fields(study_mo
     assert RECIPE["detector"] == {"window_seconds": 4.0, "head_channels": [128]}  # the recipe is not changed
 
 
+def test_a_rows_own_budget_replaces_the_study_budget_for_that_row_alone(study_module, tmp_path):
+    study = {**STUDY, "rows": {**STUDY["rows"], "long": {"what": "30 epochs", "set": {}, "budget": {"epochs": 30}}}}
+    long = study_module.row_settings(RECIPE, study, "long")
+    assert (long["epochs"], long["early_stopping_patience"]) == (30, None)
+    assert study_module.row_settings(RECIPE, study, "recipe")["epochs"] == 3
+    assert study["budget"] == {"epochs": 3, "early_stopping_patience": None}  # the study's budget is not changed
+    bad = tmp_path / "study.yaml"
+    bad.write_text(yaml.safe_dump({"rows": {"x": {"pretrained": "runs/best", "budget": {"epochs": 9}}}}))
+    with pytest.raises(SystemExit, match="row 'x' has a `budget` but trains nothing"):
+        study_module.load_study(bad)
+
+
 def test_load_study_refuses_a_rescore_of_an_unknown_row(study_module, tmp_path):
     bad = tmp_path / "study.yaml"
     bad.write_text(yaml.safe_dump({"rows": {"x": {"from": "nothing", "detector": {}}}}))
