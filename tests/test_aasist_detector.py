@@ -90,6 +90,43 @@ def test_a_padded_batch_gives_each_rows_own_embedding():
         torch.testing.assert_close(together[i], branch(row[None])[0], atol=1e-5, rtol=1e-5)
 
 
+def test_encoder_maps_and_embed_maps_split_the_forward_pass():
+    """Per-row encoder maps, zero-padded along time and embedded by groups of equal length, give
+    each row's own embedding (what a training step on cached maps computes)."""
+    torch.manual_seed(0)
+    branch = AasistBranch(Aasist()).eval()
+    rows = [torch.randn(n) * 0.1 for n in (8000, 2315, 8000, 5000)]
+    lengths = torch.tensor([r.numel() for r in rows])
+    maps = branch.encoder_maps(torch.nn.utils.rnn.pad_sequence(rows, batch_first=True), lengths)
+    frames = torch.tensor([m.shape[-1] for m in maps])
+    assert [tuple(m.shape) for m in maps] == [(64, 23, 3), (64, 23, 1), (64, 23, 3), (64, 23, 2)]
+    padded = torch.zeros(4, 64, 23, 3)
+    for i, m in enumerate(maps):
+        padded[i, ..., : m.shape[-1]] = m
+    together = branch.embed_maps(padded, frames)
+    for i, row in enumerate(rows):
+        torch.testing.assert_close(together[i], branch(row[None])[0], atol=1e-5, rtol=1e-5)
+
+
+def test_graph_mode_trains_the_graph_part_and_keeps_the_encoder_frozen():
+    branch = AasistBranch(Aasist(), "frozen", is_reference=True)
+    branch.set_trainable("graph")
+    trainable = {name for name, p in branch.network.named_parameters() if p.requires_grad}
+    names = {name for name, _ in branch.network.named_parameters()}
+    assert trainable == {n for n in names if not n.startswith(("encoder.", "first_bn."))}
+    assert {"pos_S", "master1", "GAT_layer_T.att_weight", "HtrgGAT_layer_ST22.att_weightM"} <= trainable
+    assert not branch.is_reference and not branch.frozen and branch.encoder_frozen
+    branch.train()
+    assert branch.network.GAT_layer_S.training and branch.network.pool_hS2.training
+    assert not branch.network.encoder.training and not branch.network.first_bn.training  # fixed statistics
+    waveform = torch.randn(2, 4000) * 0.1
+    branch(waveform).sum().backward()
+    assert branch.network.GAT_layer_S.att_proj.weight.grad is not None
+    assert all(p.grad is None for p in branch.network.encoder.parameters())
+    branch.set_trainable("full")
+    assert not branch.encoder_frozen
+
+
 def test_fused_network_masks_padding_and_needs_the_longer_minimum():
     det = tiny_detector("whisper", window_seconds=0.5, aasist={"weights": None})
     model = det.model

@@ -58,6 +58,8 @@ def test_train_config_rules_for_aasist(setup):
         ({"kind": "aasist", "mode": "lora"}, "no LoRA"),
         ({"kind": "aasist", "backbone": "x"}, "no backbone"),
         ({"kind": "aasist", "detector": {"aasist": {"train": "full"}}}, "mode says"),
+        ({"kind": "aasist", "detector": {"aasist": {"train": "frozen"}}}, "mode says"),
+        ({"kind": "aasist", "mode": "full", "detector": {"aasist": {"train": "graph"}}}, "mode says"),
     ]:
         with pytest.raises(ConfigError, match=message):
             _config(setup, "x", **kw)
@@ -69,6 +71,12 @@ def test_train_config_rules_for_aasist(setup):
     fused = dict(backbone=str(setup["whisper"]), mode="frozen")
     assert _config(setup, "x", **fused, detector={"aasist": {}}).uses_feature_cache
     assert not _config(setup, "x", **fused, detector={"aasist": {"train": "full"}}).uses_feature_cache
+    # the graph part trains on the cached encoder maps, alone and fused
+    graph = {"aasist": {"train": "graph"}}
+    assert _config(setup, "x", kind="aasist", detector=graph).aasist_train == "graph"
+    assert _config(setup, "x", kind="aasist", detector=graph).uses_feature_cache
+    assert _config(setup, "x", **fused, detector=graph).uses_feature_cache
+    assert _config(setup, "x", kind="aasist", mode="full").aasist_train == "full"
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +219,68 @@ def test_the_cache_refuses_an_aasist_branch_that_trains(setup, tmp_path):
     det = tiny_detector("whisper", window_seconds=0.5, aasist={"weights": None, "train": "full"})
     with pytest.raises(ConfigError, match="cannot be cached"):
         FeatureCache(tmp_path, {}).fill(det.model, [], ["k"], accelerator=None, batch_size=1)
+
+
+def test_graph_mode_trains_aasists_graph_part_on_cached_encoder_maps(setup, tmp_path):
+    """``aasist.train="graph"``: the cache holds the encoder's maps, the graph part runs on them
+    and gives the logits of the whole network; only the graph part and the head move; the saved
+    folder stores the weights and reloads to the same logits."""
+    from safetensors.torch import load_file
+
+    from wavguard import Detector
+    from wavguard.training import Trainer
+    from wavguard.training.cache import feature_collate
+    from wavguard.training.data import ClipDataset, pad_collate
+
+    cfg = _config(
+        setup,
+        "alone-graph",
+        kind="aasist",
+        epochs=2,
+        cache_dir=str(tmp_path / "cache"),
+        detector={"window_seconds": 0.5, "aasist": {"weights": None, "head": "linear", "train": "graph"}},
+    )  # random AASIST
+    trainer = Trainer(cfg).setup()
+    cached = trainer.train_dataset
+    stored = load_file(str(trainer.cache.path(cached.keys[0])))
+    assert sorted(stored) == ["aasist_maps"] and stored["aasist_maps"].shape == (64, 23, 3)  # 8,000 samples
+    batch = feature_collate([cached[i] for i in range(3)])
+    assert set(batch) == {"aasist_maps", "aasist_frames", "labels", "indices"}
+    model = trainer.detector.model
+    crops = ClipDataset(trainer._load_data()[0], 16000, 8000, train=False, min_samples=model.min_samples)
+    waves = pad_collate([crops[i] for i in range(3)])  # the same first crops the cache holds
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            trainer.module(batch), model(waves["waveforms"], waves["lengths"]), atol=1e-5, rtol=1e-5
+        )
+    before = {k: v.clone() for k, v in model.aasist.network.state_dict().items()}
+    result = trainer.fit()
+    after = trainer.detector.model.aasist.network.state_dict()
+    moved = {k for k in before if before[k].is_floating_point() and not torch.equal(before[k], after[k])}
+    assert moved and all(not k.startswith(("encoder.", "first_bn.")) for k in moved), sorted(moved)
+    assert any(k.startswith("GAT_layer_S.") for k in moved)
+    again = Detector.from_pretrained(result.best_dir)
+    assert again.config.aasist["train"] == "graph"
+    assert any(k.startswith("aasist.network.GAT") for k in load_file(str(result.best_dir / "model.safetensors")))
+    windows = [np.sin(np.arange(8000) / 9.0).astype(np.float32), np.cos(np.arange(6000) / 5.0).astype(np.float32)]
+    np.testing.assert_allclose(again.backend.logits(windows), trainer.detector.backend.logits(windows), atol=1e-5)
+
+
+@needs_weights
+def test_graph_mode_learns_the_training_clips(setup):
+    from wavguard import Detector
+    from wavguard.training import Trainer
+
+    result = Trainer(
+        _config(
+            setup,
+            "alone-graph-learns",
+            kind="aasist",
+            epochs=4,
+            detector={"window_seconds": 0.5, "aasist": {"head": "linear", "train": "graph"}},
+        )
+    ).fit()
+    losses = _epoch_losses(result)
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert _train_accuracy(Detector.from_pretrained(result.best_dir), setup["data"]) == 1.0

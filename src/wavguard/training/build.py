@@ -76,11 +76,9 @@ def build_detector(cfg: TrainConfig) -> Detector:
     overrides["extra"] = {**overrides.get("extra", {}), "training": provenance(cfg)}
     if cfg.kind == "spectrogram":
         return build_baseline_detector(seed=cfg.seed, **overrides)
-    if cfg.kind == "aasist":  # mode says whether AASIST trains; its weights and head come from detector.aasist
+    if cfg.kind == "aasist":  # mode (and "graph") say what trains; its weights and head come from detector.aasist
         aasist = {"weights": "offline:aasist", "head": "published", **(overrides.pop("aasist", None) or {})}
-        return build_aasist_detector(
-            aasist["weights"], aasist["head"], "full" if cfg.mode == "full" else "frozen", seed=cfg.seed, **overrides
-        )
+        return build_aasist_detector(aasist["weights"], aasist["head"], cfg.aasist_train, seed=cfg.seed, **overrides)
     det = Detector.from_backbone(
         cfg.backbone,
         cfg.backbone_revision,
@@ -112,7 +110,7 @@ def continue_from(cfg: TrainConfig, source: str) -> Detector:
         return det
     model = det.model
     if cfg.kind == "aasist":
-        train = "full" if cfg.mode == "full" else "frozen"
+        train = cfg.aasist_train
         model.set_trainable(train)
         det.config = det.config.replace(aasist={**det.config.aasist, "train": train})
         return det

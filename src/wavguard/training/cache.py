@@ -7,7 +7,9 @@ sizes and times), the sample rate, the crop, and the clip's identity (a hash of 
 absolute path, size and modification time). Changing any of these computes new features; the
 same clip in another run or split reuses them. A fused detector's frozen AASIST branch is cached
 the same way: its 160-d embedding of the crop goes into the same file, and a hash of the AASIST
-weights into the key. A frozen AASIST alone (``kind="aasist"``) stores that embedding only.
+weights into the key. A frozen AASIST alone (``kind="aasist"``) stores that embedding only. An
+AASIST branch whose graph part trains (``train="graph"``) stores its encoder's maps (64, 23, T)
+instead of the embedding, and the graph part runs on them every step.
 """
 
 from __future__ import annotations
@@ -96,6 +98,8 @@ def cache_settings(cfg, dcfg, crop_samples: int, model: nn.Module | None = None)
             settings["init_from"] = [str(root.resolve()), tuned]
     if getattr(model, "aasist", None) is not None:  # only then: other detectors keep their cached features
         settings["aasist"] = weights_sha256(model.aasist.network)
+        if model.aasist.train_mode == "graph":  # another tensor per clip: the encoder's maps
+            settings["aasist_cached"] = "encoder_maps"
     return settings
 
 
@@ -126,14 +130,21 @@ class FeatureCache:
     def has(self, key: str) -> bool:
         return self.path(key).is_file()
 
-    def save(self, key: str, states: torch.Tensor | None, aasist: torch.Tensor | None = None) -> None:
-        """Store states (L, F, D) and, for a fused detector, the AASIST embedding (E,); AASIST
-        alone stores its embedding only (``states=None``)."""
+    def save(
+        self,
+        key: str,
+        states: torch.Tensor | None,
+        aasist: torch.Tensor | None = None,
+        aasist_maps: torch.Tensor | None = None,
+    ) -> None:
+        """Store states (L, F, D) and, for a fused detector, the AASIST embedding (E,) or its
+        encoder's maps (64, 23, T); AASIST alone stores one of those only (``states=None``)."""
         from safetensors.torch import save_file
 
-        if states is None and aasist is None:
-            raise ValueError("nothing to cache: neither hidden states nor an AASIST embedding")
-        tensors = ({} if states is None else {"states": states}) | ({} if aasist is None else {"aasist": aasist})
+        given = {"states": states, "aasist": aasist, "aasist_maps": aasist_maps}
+        tensors = {name: value for name, value in given.items() if value is not None}
+        if not tensors:
+            raise ValueError("nothing to cache: neither hidden states nor an AASIST embedding or maps")
         tensors = {k: v.detach().to("cpu", getattr(torch, self.dtype)).contiguous() for k, v in tensors.items()}
         with writing(self.path(key), "cached backbone features", setting="cache_dir"):
             atomic_write(self.path(key), lambda tmp: save_file(tensors, tmp))
@@ -143,8 +154,8 @@ class FeatureCache:
         return self.load_all(key)["states"]
 
     def load_all(self, key: str) -> dict[str, torch.Tensor]:
-        """Everything stored for a clip, as float32: ``states`` and, fused, ``aasist`` (AASIST alone:
-        ``aasist`` only)."""
+        """Everything stored for a clip, as float32: ``states`` and, fused, ``aasist`` or
+        ``aasist_maps`` (AASIST alone: one of these only)."""
         from safetensors.torch import load_file
 
         try:
@@ -158,8 +169,9 @@ class FeatureCache:
 
         Args:
             model: the (unwrapped) ``DetectorModel``; run in eval mode on ``accelerator.device``.
-                A fused one's AASIST branch must be frozen: its embeddings are cached too. An
-                ``AasistDetectorModel`` (no backbone) caches its frozen embeddings only.
+                A fused one's AASIST encoder must be frozen: its embeddings (its maps, when the
+                graph part trains) are cached too. An ``AasistDetectorModel`` (no backbone)
+                caches these only.
             clips: a deterministic ``ClipDataset`` (``train=False``) aligned with ``keys``.
             keys: cache key per clip.
             accelerator: splits the work across processes and waits for all of them.
@@ -170,11 +182,12 @@ class FeatureCache:
             clips this process computed.
         """
         aasist = getattr(model, "aasist", None)
-        if aasist is not None and not aasist.frozen:
+        if aasist is not None and not aasist.encoder_frozen:
             raise ConfigError(
                 "the AASIST branch trains (aasist.train='full'), so its embeddings cannot be cached; "
-                "set cache_features=false or freeze it"
+                "set cache_features=false, freeze it or train its graph part only (aasist.train='graph')"
             )
+        cache_maps = aasist is not None and aasist.train_mode == "graph"
         missing = [i for i, k in enumerate(keys) if not self.has(k)]
         mine = missing[accelerator.process_index :: accelerator.num_processes]
         done = 0
@@ -197,12 +210,14 @@ class FeatureCache:
                 if hasattr(model, "hidden_states"):  # AASIST alone has no backbone
                     states, mask = model.hidden_states(waveforms, lengths)
                     frames = mask.sum(dim=1).tolist()
-                embeddings = None if aasist is None else aasist(waveforms, lengths)
+                embeddings = None if aasist is None or cache_maps else aasist(waveforms, lengths)
+                maps = aasist.encoder_maps(waveforms, lengths) if cache_maps else None
                 for j, i in enumerate(rows):
                     self.save(
                         keys[i],
                         None if states is None else states[:, j, : int(frames[j])],
                         None if embeddings is None else embeddings[j],
+                        None if maps is None else maps[j],
                     )
                 done += len(rows)
                 bar.update(len(rows))
@@ -216,7 +231,8 @@ class FeatureCache:
 
 class FeatureDataset(Dataset):
     """Cached hidden states with labels. Items: {"states": (L, F, D), "label": int, "index": int}
-    and, fused, "aasist": (E,); AASIST alone: {"aasist": (E,), "label", "index"}."""
+    and, fused, "aasist": (E,) or "aasist_maps": (64, 23, T); AASIST alone: {"aasist" or
+    "aasist_maps", "label", "index"}."""
 
     def __init__(self, cache: FeatureCache, keys: list[str], labels: np.ndarray):
         if len(keys) != len(labels):
@@ -243,14 +259,16 @@ def feature_collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
 
     Returns:
         {"states": (L, B, F_max, D), "mask": (B, F_max) bool, "labels": (B,), "indices": (B,)} and,
-        fused, "aasist": (B, E); AASIST alone: {"aasist": (B, E), "labels", "indices"}
+        fused, "aasist": (B, E) or "aasist_maps": (B, 64, 23, T_max) zero-padded along time with
+        "aasist_frames": (B,); AASIST alone: those AASIST entries, "labels" and "indices"
     """
     labels = {
         "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
         "indices": torch.tensor([it["index"] for it in items], dtype=torch.long),
     }
+    aasist = _collate_aasist(items)
     if "states" not in items[0]:
-        return {"aasist": torch.stack([it["aasist"] for it in items]), **labels}
+        return {**aasist, **labels}
     num_layers, _, dim = items[0]["states"].shape
     frames = [it["states"].shape[1] for it in items]
     states = torch.zeros(num_layers, len(items), max(frames), dim, dtype=torch.float32)
@@ -261,6 +279,20 @@ def feature_collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     return {
         "states": states,
         "mask": mask,
-        **({"aasist": torch.stack([it["aasist"] for it in items])} if "aasist" in items[0] else {}),
+        **aasist,
         **labels,
     }
+
+
+def _collate_aasist(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """The cached AASIST entries of a batch: {"aasist": (B, E)}, {"aasist_maps": (B, 64, 23,
+    T_max), "aasist_frames": (B,)} or {} (no AASIST branch)."""
+    if "aasist" in items[0]:
+        return {"aasist": torch.stack([it["aasist"] for it in items])}
+    if "aasist_maps" not in items[0]:
+        return {}
+    frames = [it["aasist_maps"].shape[-1] for it in items]
+    maps = torch.zeros(len(items), *items[0]["aasist_maps"].shape[:-1], max(frames))
+    for row, it in enumerate(items):
+        maps[row, ..., : frames[row]] = it["aasist_maps"]
+    return {"aasist_maps": maps, "aasist_frames": torch.tensor(frames, dtype=torch.long)}

@@ -94,7 +94,8 @@ class TrainConfig:
         layer_weights_learning_rate: AdamW learning rate of the softmax layer weights (``None``: the
             head's). The weights are a handful of logits that start equal; at the head's rate they
             barely move in a few epochs, so a rate 10-50x larger lets them pick layers.
-        backbone_learning_rate: AdamW learning rate of the backbone (``"full"``) or adapters (``"lora"``).
+        backbone_learning_rate: AdamW learning rate of the backbone (``"full"``) or adapters (``"lora"``),
+            and of AASIST's weights where they train (``aasist.train`` ``"graph"`` or ``"full"``).
         weight_decay: AdamW weight decay (not applied to biases and norms).
         max_grad_norm: clip the gradient norm to this (``None``: no clipping).
         scheduler: ``transformers.get_scheduler`` name (``"cosine"``, ``"linear"``, ...).
@@ -146,16 +147,20 @@ class TrainConfig:
         kind: ``"transformer"`` (backbone + CNN head), ``"spectrogram"`` (the CNN baseline on
             ``detector.spectrogram`` features; needs ``mode="full"``) or ``"aasist"`` (AASIST alone:
             ``detector.aasist`` names its ``weights`` and ``head``; ``mode`` is ``"frozen"``, only
-            the head trains, or ``"full"``). A transformer detector with ``detector.aasist`` is fused
-            with AASIST; ``mode`` then says what trains in the backbone and ``detector.aasist.train``
-            in AASIST (``"frozen"`` by default; a frozen branch is cached with the features).
+            the head trains, or ``"full"``; ``detector.aasist.train: graph`` with ``mode="frozen"``
+            also trains AASIST's graph-attention part, its front end and encoder frozen). A
+            transformer detector with ``detector.aasist`` is fused with AASIST; ``mode`` then says
+            what trains in the backbone and ``detector.aasist.train`` in AASIST (``"frozen"`` by
+            default, ``"graph"`` or ``"full"``; a frozen or ``"graph"`` branch is cached with the
+            features: its embedding, or its encoder's maps).
         calibration: after training, fit ``"platt"`` or ``"temperature"`` scaling of the best
             detector on the validation data (``"none"``: keep raw softmax scores).
         threshold: the decision threshold chosen on validation: ``"eer"`` or a target false-alarm
             rate (fraction of real clips flagged fake).
         cache_features: ``"frozen"`` mode computes the backbone's hidden states (and a frozen AASIST's
-            embedding; for ``kind="aasist"`` the embedding alone) once and reuses them (turned off
-            when ``augment`` is set: augmented audio changes every epoch).
+            embedding, or with ``aasist.train: graph`` its encoder's maps; for ``kind="aasist"``
+            these alone) once and reuses them (turned off when ``augment`` is set: augmented audio
+            changes every epoch).
         cache_dir: feature cache folder (default ``$WAVGUARD_CACHE`` or ``~/.cache/wavguard/features``).
         num_workers: DataLoader worker processes.
         max_train_clips, max_eval_clips: use only the first N clips (after a seeded shuffle) of the
@@ -354,8 +359,13 @@ class TrainConfig:
                 f"kind='aasist' has no backbone or CNN head; leave {given} unset (AASIST's weights are "
                 "detector.aasist.weights)"
             )
-        if "train" in self._aasist_settings:
-            raise ConfigError("kind='aasist': mode says whether AASIST trains; leave detector.aasist.train unset")
+        train = self._aasist_settings.get("train")
+        if train is not None and (train != "graph" or self.mode != "frozen"):
+            raise ConfigError(
+                f"kind='aasist' with mode={self.mode!r}: mode says whether AASIST trains, so detector.aasist.train "
+                f"is either unset or 'graph' with mode='frozen' (the encoder frozen, the graph part and the head "
+                f"train); got train={train!r}"
+            )
 
     def _check_hub(self) -> None:
         if self.hub_model_id is not None:
@@ -393,11 +403,18 @@ class TrainConfig:
         return resolve_callable(self.augment)
 
     @property
+    def aasist_train(self) -> str:
+        """What trains in AASIST: ``detector.aasist.train`` when given, else ``"full"`` for AASIST
+        alone in ``mode="full"`` and ``"frozen"`` otherwise."""
+        default = "full" if self.kind == "aasist" and self.mode == "full" else "frozen"
+        return self._aasist_settings.get("train") or default
+
+    @property
     def uses_feature_cache(self) -> bool:
-        # a fused detector's AASIST branch is cached with the features when it is frozen; AASIST
-        # alone in frozen mode caches its embedding (only the linear head trains)
-        aasist_frozen = self._aasist_settings.get("train", "frozen") == "frozen"
-        cacheable = (self.kind == "transformer" and aasist_frozen) or self.kind == "aasist"
+        # a fused detector's AASIST branch is cached with the features when its encoder is frozen
+        # (its embedding, or in "graph" mode its encoder's maps); AASIST alone in frozen mode caches
+        # the same (only the head, and in "graph" mode the graph part, train)
+        cacheable = self.kind in ("transformer", "aasist") and self.aasist_train != "full"
         return self.mode == "frozen" and self.cache_features and self.augment is None and cacheable
 
     @property

@@ -35,8 +35,9 @@ class TrainingModule(nn.Module):
 
     Batches with ``states``/``mask`` (cached features, and a fused detector's cached ``aasist``
     embeddings) go through the head only, as do batches of cached ``aasist`` embeddings alone (a
-    frozen AASIST detector); batches with ``waveforms``/``lengths`` through the whole network.
-    Returns logits (B, 2).
+    frozen AASIST detector); cached ``aasist_maps`` (an AASIST encoder's output, its graph part
+    training) go through AASIST's graph part first; batches with ``waveforms``/``lengths`` through
+    the whole network. Returns logits (B, 2).
     """
 
     def __init__(self, model: nn.Module):
@@ -44,6 +45,9 @@ class TrainingModule(nn.Module):
         self.model = model
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if "aasist_maps" in batch:
+            embeddings = self.model.aasist.embed_maps(batch["aasist_maps"], batch["aasist_frames"])
+            batch = {**batch, "aasist": embeddings}
         if "states" in batch:
             return self.model.classify(batch["states"], batch["mask"], batch.get("aasist"))
         if "aasist" in batch:
