@@ -284,3 +284,37 @@ def test_graph_mode_learns_the_training_clips(setup):
     losses = _epoch_losses(result)
     assert losses[-1] < 0.5 * losses[0], losses
     assert _train_accuracy(Detector.from_pretrained(result.best_dir), setup["data"]) == 1.0
+
+
+@needs_weights
+def test_fused_frozen_whisper_with_aasists_graph_part_trains_on_the_cache(setup):
+    """Whisper frozen and AASIST's graph part training, fused: the cache holds the hidden states
+    and AASIST's encoder maps, the Whisper weights and AASIST's encoder never move."""
+    from safetensors.torch import load_file
+
+    from wavguard import Detector
+    from wavguard.training import Trainer
+
+    cfg = _config(
+        setup,
+        "fused-graph",
+        backbone=str(setup["whisper"]),
+        mode="frozen",
+        backbone_learning_rate=1e-2,
+        detector={"head_channels": [16], "window_seconds": 0.5, "aasist": {"train": "graph"}},
+    )
+    trainer = Trainer(cfg)
+    model = trainer.setup().detector.model
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = trainer.fit()
+    losses = _epoch_losses(result)
+    assert losses[-1] < 0.5 * losses[0], losses
+    cached = load_file(str(trainer.cache.path(trainer.train_dataset.keys[0])))
+    assert sorted(cached) == ["aasist_maps", "states"] and cached["aasist_maps"].shape[:2] == (64, 23)
+    after = trainer.detector.model.state_dict()
+    moved = {k for k in before if before[k].is_floating_point() and not torch.equal(before[k], after[k])}
+    assert any(k.startswith("aasist.network.HtrgGAT") for k in moved) and any(k.startswith("head.") for k in moved)
+    assert not any(k.startswith(("backbone.", "aasist.network.encoder.", "aasist.network.first_bn.")) for k in moved)
+    best = Detector.from_pretrained(result.best_dir)
+    assert best.config.aasist["train"] == "graph"
+    assert _train_accuracy(best, setup["data"]) == 1.0

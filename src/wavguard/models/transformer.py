@@ -66,7 +66,7 @@ class DetectorModel(nn.Module):
 
     def set_trainable(self, mode: str, aasist: str | None = None) -> None:
         """Choose which weights train; the one owner of that rule. The head and the layer weights
-        always train. ``aasist`` (``"frozen"`` or ``"full"``; ``None`` leaves it) decides for
+        always train. ``aasist`` (``"frozen"``, ``"graph"`` or ``"full"``; ``None`` leaves it) decides for
         the AASIST branch of a fused detector. ``mode`` (one of :data:`~wavguard.config.FREEZE_MODES`)
         decides for the backbone:
 
