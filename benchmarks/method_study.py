@@ -406,18 +406,28 @@ def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path) -
 
 def trainable_count(model, mode: str) -> int:
     """Parameters a row trains (a loaded detector marks none trainable, so count by name): head and
-    layer weights, LoRA adapters, and in ``full`` mode the backbone except its frozen convolutional
-    front end and position table."""
+    layer weights, LoRA adapters, in ``full`` mode the backbone except its frozen convolutional
+    front end and position table, and AASIST's weights as its branch trains them (``graph``: all but
+    the front end and encoder; ``full``: all; its own output layer never, a detector has its head)."""
     frozen_backbone = ("conv1.", "conv2.", "embed_positions", "feature_extractor", "feature_projection")
-    return int(
-        sum(
-            p.numel()
-            for n, p in model.named_parameters()
-            if n.startswith(("layer_sum.", "head."))
-            or "lora_" in n
-            or (mode == "full" and not any(f in n for f in frozen_backbone))
+    aasist = getattr(model, "aasist", None)
+    aasist_train = "frozen" if aasist is None else aasist.train_mode
+    frozen_aasist = {
+        "frozen": ("aasist.",),
+        "graph": ("aasist.network.encoder.", "aasist.network.first_bn.", "aasist.network.out_layer."),
+        "full": ("aasist.network.out_layer.",),
+    }[aasist_train]
+
+    def trains(name: str) -> bool:
+        if name.startswith("aasist."):
+            return not name.startswith(frozen_aasist)
+        return (
+            name.startswith(("layer_sum.", "head."))
+            or "lora_" in name
+            or (mode == "full" and not any(f in name for f in frozen_backbone))
         )
-    )
+
+    return int(sum(p.numel() for n, p in model.named_parameters() if trains(n)))
 
 
 def _mean_std(values: list[float]) -> str:

@@ -375,3 +375,16 @@ def test_render_channels_is_one_line_per_row_with_channel_eers(study_module):
     assert table[0] == "| row | seeds | studio | tel |"
     assert table[2] == "| recipe | 2 | 40.0 ± 10.0 | 15.0 ± 5.0 |" and len(table) == 3
     assert study_module.render_channels([_record("crop6", 0, 0.1, 0.2)], STUDY) == ""
+
+
+@pytest.mark.parametrize(
+    ("train", "mode", "expected"),
+    # 322: the 160 -> 2 head; 86,470: AASIST's graph part (all but the front end, the encoder and its
+    # unused output layer); 297,544: all of AASIST but that output layer
+    [("frozen", "frozen", 322), ("graph", "frozen", 322 + 86_470), ("full", "full", 322 + 297_544)],
+)
+def test_trainable_count_counts_what_an_aasist_row_trains(study_module, train, mode, expected):
+    from wavguard.detector import build_aasist_detector
+
+    detector = build_aasist_detector(None, "linear", train)
+    assert study_module.trainable_count(detector.model, mode) == expected
