@@ -53,6 +53,21 @@ def _epoch_losses(result) -> list[float]:
     return [h["train_epoch_loss"] for h in result.history if "train_epoch_loss" in h]
 
 
+def _assert_batch_is_the_forward_pass_of_the_first_crops(trainer, batch) -> None:
+    """The training module on a cached batch of the first clips gives the logits of the whole
+    network on those clips' cached crops (the first 8,000 samples)."""
+    from wavguard.training.data import ClipDataset, pad_collate
+
+    model = trainer.detector.model
+    crops = ClipDataset(trainer._load_data()[0], 16000, 8000, train=False, min_samples=model.min_samples)
+    waves = pad_collate([crops[i] for i in range(len(batch["labels"]))])
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            trainer.module(batch), model(waves["waveforms"], waves["lengths"]), atol=1e-5, rtol=1e-5
+        )
+
+
 def test_train_config_rules_for_aasist(setup):
     for kw, message in [
         ({"kind": "aasist", "mode": "lora"}, "no LoRA"),
@@ -185,7 +200,6 @@ def test_frozen_aasist_alone_trains_on_cached_embeddings_equal_to_its_forward_pa
 
     from wavguard.training import Trainer
     from wavguard.training.cache import feature_collate
-    from wavguard.training.data import ClipDataset, pad_collate
 
     cfg = _config(
         setup,
@@ -200,14 +214,7 @@ def test_frozen_aasist_alone_trains_on_cached_embeddings_equal_to_its_forward_pa
     assert sorted(load_file(str(trainer.cache.path(cached.keys[0])))) == ["aasist"]  # no backbone states
     batch = feature_collate([cached[i] for i in range(3)])
     assert set(batch) == {"aasist", "labels", "indices"} and batch["aasist"].shape == (3, 160)
-    model = trainer.detector.model
-    crops = ClipDataset(trainer._load_data()[0], 16000, 8000, train=False, min_samples=model.min_samples)
-    waves = pad_collate([crops[i] for i in range(3)])  # the same first crops the cache holds
-    model.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(
-            trainer.module(batch), model(waves["waveforms"], waves["lengths"]), atol=1e-5, rtol=1e-5
-        )
+    _assert_batch_is_the_forward_pass_of_the_first_crops(trainer, batch)
     losses = _epoch_losses(trainer.fit())
     assert len(losses) == 1 and np.isfinite(losses[0])
 
@@ -230,7 +237,6 @@ def test_graph_mode_trains_aasists_graph_part_on_cached_encoder_maps(setup, tmp_
     from wavguard import Detector
     from wavguard.training import Trainer
     from wavguard.training.cache import feature_collate
-    from wavguard.training.data import ClipDataset, pad_collate
 
     cfg = _config(
         setup,
@@ -247,13 +253,7 @@ def test_graph_mode_trains_aasists_graph_part_on_cached_encoder_maps(setup, tmp_
     batch = feature_collate([cached[i] for i in range(3)])
     assert set(batch) == {"aasist_maps", "aasist_frames", "labels", "indices"}
     model = trainer.detector.model
-    crops = ClipDataset(trainer._load_data()[0], 16000, 8000, train=False, min_samples=model.min_samples)
-    waves = pad_collate([crops[i] for i in range(3)])  # the same first crops the cache holds
-    model.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(
-            trainer.module(batch), model(waves["waveforms"], waves["lengths"]), atol=1e-5, rtol=1e-5
-        )
+    _assert_batch_is_the_forward_pass_of_the_first_crops(trainer, batch)
     before = {k: v.clone() for k, v in model.aasist.network.state_dict().items()}
     result = trainer.fit()
     after = trainer.detector.model.aasist.network.state_dict()
