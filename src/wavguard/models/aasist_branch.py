@@ -98,6 +98,11 @@ class AasistBranch(nn.Module):
         return self.train_mode != "full"
 
     @property
+    def caches_maps(self) -> bool:
+        """A feature cache holds this branch's encoder maps (its graph part trains), not its embeddings."""
+        return self.train_mode == "graph"
+
+    @property
     def min_samples(self) -> int:
         """Shortest input AASIST accepts (2,315 samples)."""
         return self.network.min_input_samples

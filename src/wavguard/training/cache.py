@@ -98,7 +98,7 @@ def cache_settings(cfg, dcfg, crop_samples: int, model: nn.Module | None = None)
             settings["init_from"] = [str(root.resolve()), tuned]
     if getattr(model, "aasist", None) is not None:  # only then: other detectors keep their cached features
         settings["aasist"] = weights_sha256(model.aasist.network)
-        if model.aasist.train_mode == "graph":  # another tensor per clip: the encoder's maps
+        if model.aasist.caches_maps:  # another tensor per clip: the encoder's maps
             settings["aasist_cached"] = "encoder_maps"
     return settings
 
@@ -187,7 +187,7 @@ class FeatureCache:
                 "the AASIST branch trains (aasist.train='full'), so its embeddings cannot be cached; "
                 "set cache_features=false, freeze it or train its graph part only (aasist.train='graph')"
             )
-        cache_maps = aasist is not None and aasist.train_mode == "graph"
+        cache_maps = aasist is not None and aasist.caches_maps
         missing = [i for i, k in enumerate(keys) if not self.has(k)]
         mine = missing[accelerator.process_index :: accelerator.num_processes]
         done = 0
