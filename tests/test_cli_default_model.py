@@ -118,3 +118,21 @@ def test_transformers_pipeline_takes_the_builtin_path(builtin, audio_files):
     assert top["score"] == pytest.approx(score if top["label"] == "fake" else 1 - score, abs=1e-4)
     with pytest.raises(wavguard.ModelLoadError, match="not a built-in detector; the built-in ones are"):
         wavguard.builtin_path("nope")
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`wavguard info | head -1`: the reader closes the pipe; the command ends quietly, as a process
+    that SIGPIPE ended (141), instead of printing a BrokenPipeError traceback."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # closed before the command writes: every write fails, deterministically
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "wavguard", "info"], stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141 and done.stderr == ""
