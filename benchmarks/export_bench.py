@@ -12,6 +12,9 @@ of wall time over all files, decoding included, ``--threads`` torch / onnxruntim
   background thread), and again with ``prefetch=False`` (everything on the calling thread).
 - ONNX fp32, ONNX int8 static, ONNX int8 dynamic: :func:`wavguard.export.onnx.export_onnx`; static
   int8 is calibrated on ``--calibration-split`` (never the scored split) and checked there.
+- default backend: ``Detector.from_pretrained(model)`` as ``wavguard predict`` loads it (a folder's
+  checked ``onnx-int8/``; a built-in detector's int8 graph, built in the cache on first use,
+  :mod:`wavguard.models.fast_path`), with ``--model``.
 - peer: 30 s padding: Hugging Face's audio-classification example: ``WhisperFeatureExtractor`` pads
   every clip to 30 s and ``WhisperForAudioClassification`` (all encoder layers of the same
   backbone, mean pooling, a new head) scores it. Speed only (its head is untrained, no EER), on
@@ -199,6 +202,13 @@ def main() -> None:
         for name, folder in exports.items():
             onnx = Detector.from_pretrained(folder, threads=args.threads)
             systems[name] = (lambda p, o=onnx: [r.score for r in o.predict(p)], _size_mb(folder))
+        if args.model:  # what `wavguard predict` runs: a built-in detector's graph is built here on first use
+            default = Detector.from_pretrained(args.model, threads=args.threads)
+            size = None if default.backend_name == "torch" else _size_mb(default.directory)
+            systems[f"default backend ({default.backend_name}), as wavguard predict loads it"] = (
+                lambda p: [r.score for r in default.predict(p)],
+                size,
+            )
         if not args.no_peers:
             systems["peer: fixed 4 s window"] = (lambda p: _fixed_window_scores(detector, p), None)
             if args.model:

@@ -6,6 +6,9 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+# A built-in detector scores in PyTorch here unless a test turns its int8 graph on (tests/test_fast_path.py):
+# otherwise the first test to load it would build the graph and change what every later test loads.
+os.environ.setdefault("WAVGUARD_FAST_PATH", "0")
 
 import numpy as np
 import pytest

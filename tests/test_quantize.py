@@ -5,7 +5,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from wavguard.export.quantize import _WindowReader, check_int8
+from wavguard.export.quantize import check_int8
+from wavguard.models.onnx_graph import WindowReader
 
 
 class _Scores:
@@ -54,7 +55,7 @@ def test_check_judges_the_eer_on_labelled_rows(monkeypatch):
 
 
 def test_calibration_reader_feeds_one_window_per_call_then_stops():
-    reader = _WindowReader([np.zeros(5, np.float32), np.ones(3, np.float32)])
+    reader = WindowReader([np.zeros(5, np.float32), np.ones(3, np.float32)])
     assert reader.get_next()["waveforms"].shape == (1, 5)
     assert reader.get_next()["waveforms"].shape == (1, 3)
     assert reader.get_next() is None

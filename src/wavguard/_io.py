@@ -13,7 +13,16 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write_text", "atomic_write", "apply_umask", "umask_mode"]
+__all__ = ["atomic_write_text", "atomic_write", "apply_umask", "umask_mode", "cache_root"]
+
+
+def cache_root() -> Path:
+    """wavguard's cache folder (converted backbones, feature caches, the built-in detector's int8
+    graph): ``$WAVGUARD_CACHE``, else ``$XDG_CACHE_HOME/wavguard``, else ``~/.cache/wavguard``."""
+    root = os.environ.get("WAVGUARD_CACHE")
+    if not root:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wavguard"
+    return Path(root).expanduser()
 
 
 def umask_mode(directory: bool = False) -> int:

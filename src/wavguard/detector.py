@@ -172,7 +172,8 @@ class Detector(Scorer):
             revision: Hub branch, tag or commit of the detector (a referenced backbone uses
                 ``config.backbone_revision``).
             backend: ``"auto"`` (a checked int8 graph in ``onnx-int8/`` on the CPU, an exported
-                folder's graph, else PyTorch), ``"torch"`` or ``"int8"``.
+                folder's graph, else PyTorch; a built-in detector builds its int8 graph on first
+                use, see :mod:`wavguard.models.fast_path`), ``"torch"`` or ``"int8"``.
             device: where the network runs.
             token, cache_dir, local_files_only: passed to ``snapshot_download`` for the
                 detector and for a backbone it references by Hub id.
@@ -192,6 +193,7 @@ class Detector(Scorer):
                 f"{saved.directory}: is an ensemble of detectors; load it with "
                 "wavguard.evaluation.ensemble.Ensemble.from_pretrained (the CLI loads either)"
             )
+        saved = loading.with_fast_path(saved, backend, device=device, torch_dtype=torch_dtype)
         name = loading.choose_backend(saved, backend, device=device, torch_dtype=torch_dtype)
         loaded = loading.load_backend(saved, name, device=device, torch_dtype=torch_dtype, threads=threads)
         return cls(

@@ -29,6 +29,8 @@ Which backend scores it (:func:`choose_backend`), the one rule:
   (``"onnx"``, or ``"onnx-int8"`` for an int8 graph); a PyTorch folder with a checked int8 graph in
   ``onnx-int8/`` (its validation check passed) runs that graph when scoring on the CPU in float32
   (``"onnx-int8"``, the fast path); everything else runs PyTorch (``"torch"``).
+  A built-in detector's int8 graph is not in the package: :func:`with_fast_path` builds it in the
+  cache on first use and checks it against PyTorch (:mod:`wavguard.models.fast_path`).
 * ``backend="torch"``: always PyTorch (what training, ``update``, attacks and export need).
 * ``backend="int8"``: the folder's checked int8 graph, or a clear error when it has none.
 
@@ -42,8 +44,9 @@ offline name (``offline:whisper-base``) with the digest of its weights, checked 
 from __future__ import annotations
 
 import json
+import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +71,10 @@ from .models.aasist_branch import AASIST_WEIGHT_PREFIX, AasistDetectorModel, bui
 from .models.backbone import load_backbone, resolve_model_dir, weights_sha256
 from .models.backends import Backend, OnnxBackend, TorchBackend
 from .models.baseline import load_baseline_model
+from .models.fast_path import build_fast_path, fast_path_dir, fast_path_enabled, tried
 from .models.lora import load_adapter
 from .models.transformer import DetectorModel
+from .models.weights_file import check_finite, load_weights, read_weights
 
 __all__ = [
     "BACKENDS",
@@ -78,6 +83,8 @@ __all__ = [
     "LoadedBackend",
     "EnsembleSpec",
     "inspect",
+    "builds_fast_path",
+    "with_fast_path",
     "choose_backend",
     "load_backend",
     "read_ensemble",
@@ -87,9 +94,10 @@ __all__ = [
     "builtin_path",
     "check_backbone_digest",
     "check_backbone",
-    "check_finite",
     "as_dtype",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: what a caller may ask for
 BACKENDS = ("auto", "torch", "int8")
@@ -104,14 +112,17 @@ class SavedModel:
     Attributes:
         directory: the local folder (a Hub id is downloaded into the cache first).
         kind: one of :data:`KINDS`.
-        fast_path: ``onnx-int8/`` inside a PyTorch folder when its int8 check passed, else None.
+        fast_path: ``onnx-int8/`` inside a PyTorch folder when its int8 check passed (for a
+            built-in detector: its graph in the cache, :mod:`wavguard.models.fast_path`), else None.
         hub: the Hub options it was fetched with, reused for a backbone it references.
+        builtin: a built-in detector (:data:`BUILTIN_DETECTORS`).
     """
 
     directory: Path
     kind: str
     fast_path: Path | None = None
     hub: dict[str, Any] = field(default_factory=dict)
+    builtin: bool = False
 
 
 @dataclass
@@ -175,7 +186,43 @@ def inspect(
         kind = config.kind  # spectrogram, aasist
     else:
         kind = "lora" if (directory / ADAPTER_DIR).is_dir() else "transformer"
-    return SavedModel(directory, kind, _checked_int8(directory / FAST_PATH_DIR), hub)
+    is_builtin = directory.resolve().parent == BUILTIN_ROOT.resolve()  # by name or by path
+    if is_builtin:  # its graph is in the cache, unless turned off
+        fast_path = _checked_int8(fast_path_dir(directory)) if fast_path_enabled() else None
+    else:
+        fast_path = _checked_int8(directory / FAST_PATH_DIR)
+    return SavedModel(directory, kind, fast_path, hub, is_builtin)
+
+
+def builds_fast_path(
+    saved: SavedModel, backend: str = "auto", *, device: str | torch.device | None = None, torch_dtype: Any = None
+) -> bool:
+    """Whether loading ``saved`` with these options builds a built-in detector's int8 graph first
+    (:func:`with_fast_path`): a built-in detector without a checked graph yet, ``backend`` ``"auto"``
+    or ``"int8"`` on the CPU in float32, no build tried before for this release, and
+    :func:`~wavguard.models.fast_path.fast_path_enabled`."""
+    on_cpu = device is None or str(device).split(":")[0] == "cpu"
+    if not saved.builtin or saved.fast_path is not None or backend not in ("auto", "int8"):
+        return False
+    if not on_cpu or torch_dtype is not None:
+        return False
+    return not tried(fast_path_dir(saved.directory)) and fast_path_enabled()
+
+
+def with_fast_path(
+    saved: SavedModel, backend: str = "auto", *, device: str | torch.device | None = None, torch_dtype: Any = None
+) -> SavedModel:
+    """``saved``, with a built-in detector's int8 graph built on first use when
+    :func:`builds_fast_path` says so (once per machine and release, about 20 s for Whisper-base on
+    2 cores; :mod:`wavguard.models.fast_path`); then :func:`choose_backend` scores with it. Anything
+    else, or a build that failed its check, comes back as it is (the detector scores in PyTorch).
+    """
+    if not builds_fast_path(saved, backend, device=device, torch_dtype=torch_dtype):
+        return saved
+    graph_dir = fast_path_dir(saved.directory)
+    logger.info("building the built-in detector's int8 graph (once) in %s", graph_dir)
+    torch_loaded = load_backend(saved, "torch")
+    return replace(saved, fast_path=build_fast_path(torch_loaded.backend, torch_loaded.config, graph_dir))
 
 
 def choose_backend(
@@ -231,7 +278,7 @@ def load_backend(
     if backend_name != "torch":
         graph_dir = saved.directory if saved.kind == "onnx" else saved.fast_path
         return LoadedBackend(_onnx_backend(graph_dir, backend_name, threads), config, False, graph_dir)
-    weights = _read_weights(saved.directory / WEIGHTS_NAME)
+    weights = read_weights(saved.directory / WEIGHTS_NAME)
     # AASIST's weights are in the folder (fine-tuned, local or random) or named by the config
     stored = any(k.startswith(AASIST_WEIGHT_PREFIX) for k in weights)
     network = None
@@ -338,25 +385,6 @@ def check_backbone_digest(directory: Path, config: DetectorConfig, backbone: Any
         )
 
 
-def check_finite(model: torch.nn.Module, directory: Path) -> None:
-    """Every weight is a finite number (NaN or infinite weights would fail every input later, as if
-    the audio were at fault).
-
-    Raises:
-        ModelLoadError: naming the first tensors that hold NaN or infinity.
-    """
-    bad = [
-        name
-        for name, tensor in model.state_dict().items()
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
-    ]
-    if bad:
-        raise ModelLoadError(
-            f"{directory}: {len(bad)} weight tensor(s) hold NaN or infinite values (e.g. {bad[:3]}); "
-            "the detector was saved from a diverged run or the file is damaged: save it again from a good checkpoint"
-        )
-
-
 def read_ensemble(saved: SavedModel) -> EnsembleSpec:
     """The members and fusion weights of an ensemble folder."""
     path = saved.directory / ENSEMBLE_NAME
@@ -390,38 +418,6 @@ def as_dtype(dtype: torch.dtype | str) -> torch.dtype:
     if not isinstance(value, torch.dtype) or not value.is_floating_point:
         raise ConfigError(f"torch_dtype must be a floating torch dtype such as torch.bfloat16, got {dtype!r}")
     return value
-
-
-def _read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of ``model.safetensors``."""
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise ModelLoadError(f"{path.parent}: no {path.name}; is this a wavguard detector directory?")
-    try:
-        return load_file(str(path))
-    except Exception as exc:
-        raise ModelLoadError(f"{path}: cannot read the weights ({exc})") from None
-
-
-def load_weights(
-    model: torch.nn.Module, path: Path, strict_prefixes: tuple[str, ...], state: dict[str, torch.Tensor] | None = None
-) -> None:
-    """Load ``model.safetensors`` (or its tensors ``state``, already read) into ``model``; every
-    parameter under ``strict_prefixes`` must be present."""
-    if state is None:
-        state = _read_weights(path)
-    own = model.state_dict()
-    unexpected = [k for k in state if k not in own]
-    missing = [k for k in own if k.startswith(strict_prefixes) and k not in state]
-    if unexpected or missing:
-        raise ModelLoadError(
-            f"{path}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
-        )
-    mismatched = [k for k in state if own[k].shape != state[k].shape]
-    if mismatched:
-        raise ModelLoadError(f"{path}: tensor shapes do not match the config for {mismatched[:5]}")
-    model.load_state_dict(state, strict=False)
 
 
 def _onnx_meta(directory: Path) -> dict[str, Any]:

@@ -30,19 +30,21 @@ def summary(name: str, revision: str | None = None) -> dict:
     CPU), and for a single detector backbone, num_layers, sample_rate_hz, window_seconds,
     hop_seconds, threshold, calibration, metrics; ``card``: the model card's text or None."""
     from ..config import DetectorConfig
-    from ..loading import choose_backend, inspect
+    from ..loading import builds_fast_path, choose_backend, inspect
 
     saved = inspect(name, revision)
     info: dict = {
         "name": name,
         "directory": str(saved.directory),
         "kind": saved.kind,
-        "builtin": name in BUILTIN_DETECTORS,
+        "builtin": saved.builtin,
     }
     if saved.kind != "ensemble":
         config = DetectorConfig.load(saved.directory)
         info.update(
-            backend=choose_backend(saved, "auto"),
+            backend="onnx-int8 (its graph is built on first load)"
+            if builds_fast_path(saved)
+            else choose_backend(saved, "auto"),
             backbone=config.backbone if config.kind == "transformer" else config.kind,
             num_layers=config.num_layers,
             sample_rate_hz=config.sample_rate_hz,

@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -23,53 +22,17 @@ import shutil
 import warnings
 from pathlib import Path
 
-import torch
-from torch import nn
-
 from .._io import atomic_write_text
 from ..detector import Detector
 from ..errors import ConfigError
 from ..layout import ADAPTER_DIR, BACKBONE_DIR, ONNX_META_NAME, ONNX_NAME, WEIGHTS_NAME
-from ..models.aasist_branch import AasistDetectorModel
 from ..models.backends import OnnxBackend
-from ..models.lora import has_lora, merge_lora
-from ..models.transformer import DetectorModel
-from .quantize import QuantizationCheckError, calibration_windows, check_int8, quantize_int8
+from ..models.onnx_graph import quantize_int8, write_graph
+from .quantize import QuantizationCheckError, calibration_windows, check_int8
 
 __all__ = ["export_onnx"]
 
 logger = logging.getLogger(__name__)
-
-MAX_EXPORT_SECONDS = 600
-
-
-class _ExportWrapper(nn.Module):
-    """(B, S) waveforms of equal length -> (logits, probabilities); no Python-side grouping."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, waveforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if isinstance(self.model, DetectorModel):
-            states = self.model.backbone(waveforms)
-            mask = torch.ones(states.shape[1], states.shape[2], dtype=torch.bool, device=states.device)
-            aasist = None if self.model.aasist is None else self.model.aasist(waveforms)  # every row full length
-            logits = self.model.classify(states, mask, aasist)
-        elif isinstance(self.model, AasistDetectorModel):
-            logits = self.model(waveforms)  # no lengths: one call, no grouping by length
-        else:  # the spectrogram baseline takes waveforms and lengths
-            lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], dtype=torch.long, device=waveforms.device)
-            logits = self.model(waveforms, lengths)
-        return logits, torch.softmax(logits, dim=-1)
-
-
-def _merged_copy(model: nn.Module) -> nn.Module:
-    """A CPU eval copy with any LoRA adapters merged into the backbone weights."""
-    model = copy.deepcopy(model).cpu().eval()
-    if has_lora(model):
-        model = merge_lora(model)
-    return model
 
 
 def export_onnx(
@@ -122,30 +85,14 @@ def export_onnx(
         )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    wrapper = _ExportWrapper(_merged_copy(detector.model)).eval()
-    min_samples = int(detector.model.min_samples)
-    example_samples = max(detector.config.window_samples, 2 * min_samples, 4000)
-    example = torch.randn(2, example_samples) * 0.1
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    min_export_samples = max(min_samples, 400)
-    samples = torch.export.Dim(
-        "samples", min=min_export_samples, max=MAX_EXPORT_SECONDS * detector.config.sample_rate_hz
-    )
     fp32_path = out_dir / (".fp32.onnx" if quantize else ONNX_NAME)
-    tmp = out_dir / ".export.onnx"
-    with torch.no_grad():
-        program = torch.onnx.export(
-            wrapper,
-            (example,),
-            input_names=["waveforms"],
-            output_names=["logits", "probabilities"],
-            dynamic_shapes={"waveforms": {0: batch, 1: samples}},
-            opset_version=opset,
-            dynamo=True,
-            verbose=False,
-        )
-    program.save(str(tmp))
-    os.replace(tmp, fp32_path)
+    min_samples, min_export_samples = write_graph(
+        detector.model,
+        fp32_path,
+        window_samples=detector.config.window_samples,
+        sample_rate_hz=detector.config.sample_rate_hz,
+        opset=opset,
+    )
     check = None
     if quantize == "int8":
         check = _quantize(

@@ -1,8 +1,7 @@
 """int8 quantization of an exported detector graph, and the check that it still detects.
 
-Two methods (onnxruntime's quantizer; only ``MatMul`` nodes, so the transformer's linear layers and
-attention products run in int8 while the log-mel front end, the convolution stem and the CNN head
-stay float):
+Two methods (:func:`~wavguard.models.onnx_graph.quantize_int8`: onnxruntime's quantizer on
+``MatMul`` nodes only):
 
 - ``"dynamic"`` (the default): weights int8 per output channel, activation ranges measured per
   batch at run time. On the released detector: 1.72x PyTorch, validation EER +0.39 points.
@@ -23,22 +22,18 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, WavguardError
 from ..metrics import compute_eer
+from ..models.onnx_graph import quantize_int8
 from ..scoring.datasets import cell_input, score_dataset
 
 __all__ = ["QuantizationCheck", "QuantizationCheckError", "calibration_windows", "check_int8", "quantize_int8"]
-
-METHODS = ("static", "dynamic")
-#: the ops quantized; everything else (log-mel, convolutions, layer norms, head) stays float
-QUANTIZED_OPS = ("MatMul",)
 
 logger = logging.getLogger(__name__)
 
@@ -126,86 +121,6 @@ def calibration_windows(scorer, data, *, max_windows: int = 256) -> list[np.ndar
             f"no clip of the calibration data could be decoded into a scoring window (first error: {first_error})"
         )
     return windows
-
-
-class _WindowReader:
-    """onnxruntime's CalibrationDataReader: one window per call as a (1, S) batch."""
-
-    def __init__(self, windows: Sequence[np.ndarray]):
-        self._windows = iter(windows)
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        window = next(self._windows, None)
-        return None if window is None else {"waveforms": window[None, :]}
-
-
-def quantize_int8(
-    fp32_path: str | os.PathLike,
-    int8_path: str | os.PathLike,
-    windows: Sequence[np.ndarray] | None = None,
-    *,
-    method: str = "static",
-) -> Path:
-    """Write the int8 graph of ``fp32_path`` to ``int8_path`` (see the module docstring).
-
-    Args:
-        windows: calibration windows (:func:`calibration_windows`); required for ``"static"``.
-        method: ``"static"`` or ``"dynamic"``.
-    """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    if method not in METHODS:
-        raise ConfigError(f"int8 method must be one of {', '.join(METHODS)}, got {method!r}")
-    int8_path = Path(int8_path)
-    if method == "static" and not windows:
-        raise ConfigError("static int8 quantization needs calibration windows of real audio")
-    source = _preprocessed(Path(fp32_path), int8_path.with_name(int8_path.name + ".pre.onnx"))
-    try:
-        if method == "dynamic":
-            quantize_dynamic(
-                str(source),
-                str(int8_path),
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-                op_types_to_quantize=list(QUANTIZED_OPS),
-            )
-        else:
-            _quantize_static(source, int8_path, windows)
-    finally:
-        if source != Path(fp32_path):
-            source.unlink(missing_ok=True)
-    return int8_path
-
-
-def _preprocessed(fp32_path: Path, out_path: Path) -> Path:
-    """onnxruntime's recommended pre-processing (ONNX shape inference, graph optimisation) of the graph;
-    the graph itself when it fails (symbolic shape inference cannot follow the STFT front end: skipped)."""
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    try:
-        quant_pre_process(str(fp32_path), str(out_path), skip_symbolic_shape=True)
-        return out_path
-    except Exception as exc:  # noqa: BLE001 - an optimisation only; quantizing the raw graph is correct too
-        logger.info("quantization pre-processing skipped (%s: %s)", type(exc).__name__, exc)
-        out_path.unlink(missing_ok=True)
-        return fp32_path
-
-
-def _quantize_static(source: Path, int8_path: Path, windows: Sequence[np.ndarray]) -> None:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
-    quantize_static(
-        str(source),
-        str(int8_path),
-        _WindowReader(windows),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        op_types_to_quantize=list(QUANTIZED_OPS),
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        calibrate_method=CalibrationMethod.MinMax,
-        extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
-    )
 
 
 def check_int8(

@@ -1,4 +1,5 @@
-"""Silence transformers' load reports and progress bars while wavguard loads or converts a model."""
+"""Silence library chatter (transformers' load reports and progress bars, the ONNX exporter's notes)
+while wavguard loads, converts or exports a model."""
 
 from __future__ import annotations
 
@@ -21,3 +22,24 @@ def quiet_transformers() -> Iterator[None]:
         hf_logging.set_verbosity(level)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def quiet_onnx_export() -> Iterator[None]:
+    """Hide the ONNX exporter's notes (operators of packages wavguard does not use, deprecations
+    inside torch) inside the block; wavguard's own errors still raise."""
+    import logging
+    import warnings
+
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)

@@ -26,6 +26,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._io import cache_root
 from ..errors import ConfigError, ModelLoadError
 from .whisper_convert import CONVERSION_RECORD, CONVERTER_VERSION, conversion_sources, convert_ctranslate2_whisper
 
@@ -89,10 +90,7 @@ OFFLINE_WHISPER: dict[str, OfflineWhisper] = {
 def default_cache_dir() -> Path:
     """Where converted backbones go: ``$WAVGUARD_CACHE/backbones``, else ``~/.cache/wavguard/backbones``
     (``$XDG_CACHE_HOME/wavguard/backbones`` when that is set)."""
-    root = os.environ.get("WAVGUARD_CACHE")
-    if not root:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wavguard"
-    return Path(root).expanduser() / "backbones"
+    return cache_root() / "backbones"
 
 
 def _spec(name: str) -> OfflineWhisper:

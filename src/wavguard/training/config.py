@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, cache_root
 from ..config import KINDS, DetectorConfig
 from ..errors import ConfigError
 from ..hub.publish import check_repo_id
@@ -161,7 +161,8 @@ class TrainConfig:
             embedding, or with ``aasist.train: graph`` its encoder's maps; for ``kind="aasist"``
             these alone) once and reuses them (turned off when ``augment`` is set: augmented audio
             changes every epoch).
-        cache_dir: feature cache folder (default ``$WAVGUARD_CACHE`` or ``~/.cache/wavguard/features``).
+        cache_dir: feature cache folder (default ``features/`` in :func:`wavguard._io.cache_root`:
+            ``$WAVGUARD_CACHE``, ``$XDG_CACHE_HOME/wavguard`` or ``~/.cache/wavguard``).
         num_workers: DataLoader worker processes.
         max_train_clips, max_eval_clips: use only the first N clips (after a seeded shuffle) of the
             training and of each evaluation set (quick trials, smoke tests).
@@ -421,8 +422,7 @@ class TrainConfig:
     def resolved_cache_dir(self) -> Path:
         if self.cache_dir:
             return Path(self.cache_dir)
-        root = os.environ.get("WAVGUARD_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "wavguard")
-        return Path(root) / "features"
+        return cache_root() / "features"
 
     # -- (de)serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
