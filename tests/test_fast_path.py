@@ -145,6 +145,15 @@ def test_turned_off_a_built_graph_is_not_used_either(builtin, cache, monkeypatch
     assert Detector.from_pretrained(DEFAULT_DETECTOR).backend_name == "torch"
 
 
+def test_a_cache_that_cannot_be_written_leaves_pytorch(builtin, cache, monkeypatch, tmp_path, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("WAVGUARD_CACHE", str(blocker / "cache"))
+    with caplog.at_level(logging.WARNING, logger="wavguard"):
+        assert Detector.from_pretrained(DEFAULT_DETECTOR).backend_name == "torch"
+    assert "cannot be built in" in caplog.text and blocker.read_text() == "not a folder"
+
+
 def test_concurrent_builds_keep_one_folder(builtin, cache):
     saved = loading.inspect(DEFAULT_DETECTOR)
     loaded = loading.load_backend(saved, "torch")

@@ -127,10 +127,15 @@ def build_fast_path(torch_backend: TorchBackend, config: Any, out_dir: Path) -> 
     Returns:
         ``out_dir`` when the check passed, else None (``onnx.json`` in ``out_dir`` then says why,
         and the next load does not try again). An error while building is logged and leaves
-        ``failed.json`` for the same reason.
+        ``failed.json`` for the same reason; a cache folder that cannot be written is logged and
+        nothing is kept (the next load tries again).
     """
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as exc:  # a read-only or misplaced cache: score in PyTorch rather than fail the load
+        logger.warning("the int8 graph cannot be built in %s (%s); scoring in PyTorch", out_dir.parent, exc)
+        return None
     started = time.perf_counter()
     try:
         try:
