@@ -1,4 +1,5 @@
-"""Atomic file writes: a crash never leaves a half-written file where a good one was.
+"""Atomic file writes (a crash never leaves a half-written file where a good one was), and where
+wavguard's cache lives (:func:`cache_root`).
 
 Every file wavguard writes into a detector directory gets the permissions the umask gives a
 plain ``open()``: temporary files (``mkstemp``: 0600) and files that libraries write through their
