@@ -73,6 +73,7 @@ from .models.backends import Backend, OnnxBackend, TorchBackend
 from .models.baseline import load_baseline_model
 from .models.fast_path import build_fast_path, fast_path_dir, fast_path_enabled, tried
 from .models.lora import load_adapter
+from .models.onnx_graph import checked_int8
 from .models.transformer import DetectorModel
 from .models.weights_file import check_finite, load_weights, read_weights
 
@@ -188,9 +189,9 @@ def inspect(
         kind = "lora" if (directory / ADAPTER_DIR).is_dir() else "transformer"
     is_builtin = directory.resolve().parent == BUILTIN_ROOT.resolve()  # by name or by path
     if is_builtin:  # its graph is in the cache, unless turned off
-        fast_path = _checked_int8(fast_path_dir(directory)) if fast_path_enabled() else None
+        fast_path = checked_int8(fast_path_dir(directory)) if fast_path_enabled() else None
     else:
-        fast_path = _checked_int8(directory / FAST_PATH_DIR)
+        fast_path = checked_int8(directory / FAST_PATH_DIR)
     return SavedModel(directory, kind, fast_path, hub, is_builtin)
 
 
@@ -201,10 +202,9 @@ def builds_fast_path(
     (:func:`with_fast_path`): a built-in detector without a checked graph yet, ``backend`` ``"auto"``
     or ``"int8"`` on the CPU in float32, no build tried before for this release, and
     :func:`~wavguard.models.fast_path.fast_path_enabled`."""
-    on_cpu = device is None or str(device).split(":")[0] == "cpu"
     if not saved.builtin or saved.fast_path is not None or backend not in ("auto", "int8"):
         return False
-    if not on_cpu or torch_dtype is not None:
+    if not _on_cpu(device) or torch_dtype is not None:
         return False
     return not tried(fast_path_dir(saved.directory)) and fast_path_enabled()
 
@@ -242,7 +242,7 @@ def choose_backend(
         if backend == "torch":
             raise ConfigError(f"{saved.directory}: an exported ONNX folder has no PyTorch weights; use backend 'auto'")
         return _onnx_name(saved.directory)
-    on_cpu = device is None or str(device).split(":")[0] == "cpu"  # a bad device name fails where it is used
+    on_cpu = _on_cpu(device)
     if backend == "int8":
         if saved.fast_path is None:
             raise ConfigError(
@@ -450,10 +450,6 @@ def _onnx_backend(directory: Path, name: str, threads: int | None) -> OnnxBacken
         raise ModelLoadError(f"{directory / ONNX_META_NAME}: missing or invalid min_samples ({exc})") from None
 
 
-def _checked_int8(directory: Path) -> Path | None:
-    """``directory`` when it holds an int8 graph whose validation check passed."""
-    try:
-        check = json.loads((directory / ONNX_META_NAME).read_text()).get("quantization_check") or {}
-    except (OSError, ValueError, AttributeError):
-        return None
-    return directory if check.get("passed") and (directory / ONNX_NAME).is_file() else None
+def _on_cpu(device: str | torch.device | None) -> bool:
+    """Whether ``device`` is the CPU (``None`` is); a bad device name fails where it is used."""
+    return device is None or str(device).split(":")[0] == "cpu"

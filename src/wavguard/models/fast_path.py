@@ -35,7 +35,7 @@ from .._io import atomic_write_text, cache_root
 from .._version import __version__
 from ..layout import ONNX_META_NAME, ONNX_NAME
 from .backends import OnnxBackend, TorchBackend
-from .onnx_graph import quantize_int8, write_graph
+from .onnx_graph import checked_int8, quantize_int8, write_graph
 
 __all__ = [
     "FAST_PATH_ENV",
@@ -73,13 +73,11 @@ def fast_path_dir(detector_dir: Path) -> Path:
     digest = hashlib.sha256()
     for path in sorted(p for p in detector_dir.rglob("*") if p.is_file()):
         digest.update(path.relative_to(detector_dir).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    for package in ("onnxruntime",):
-        try:
-            version = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            version = "none"
-        digest.update(f"{package}={version}\0".encode())
-    digest.update(f"wavguard={__version__}\0torch={torch.__version__}".encode())
+    try:
+        onnxruntime_version = metadata.version("onnxruntime")
+    except metadata.PackageNotFoundError:
+        onnxruntime_version = "none"
+    digest.update(f"wavguard={__version__}\0torch={torch.__version__}\0onnxruntime={onnxruntime_version}".encode())
     return cache_root() / "fast-path" / f"{detector_dir.name}-{digest.hexdigest()[:16]}"
 
 
@@ -162,7 +160,7 @@ def build_fast_path(torch_backend: TorchBackend, config: Any, out_dir: Path) -> 
             check["clips"],
             out_dir,
         )
-    return out_dir if (out_dir / ONNX_NAME).is_file() and _passed(out_dir) else None
+    return checked_int8(out_dir)
 
 
 def _build(torch_backend: TorchBackend, config: Any, work: Path) -> dict[str, Any]:
@@ -208,13 +206,6 @@ def _fake_probability(logits: np.ndarray) -> np.ndarray:
     """(N, 2) logits -> (N,) softmax probability of FAKE."""
     logits = np.asarray(logits, dtype=np.float64)
     return 1.0 / (1.0 + np.exp(logits[:, 0] - logits[:, 1]))
-
-
-def _passed(directory: Path) -> bool:
-    try:
-        return bool(json.loads((directory / ONNX_META_NAME).read_text())["quantization_check"]["passed"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
 
 
 def tried(directory: Path) -> bool:

@@ -19,6 +19,7 @@ stay float):
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -29,12 +30,21 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..layout import ONNX_META_NAME, ONNX_NAME
 from .aasist_branch import AasistDetectorModel
 from .lora import has_lora, merge_lora
 from .quiet import quiet_onnx_export
 from .transformer import DetectorModel
 
-__all__ = ["GraphWrapper", "merged_copy", "write_graph", "quantize_int8", "MAX_EXPORT_SECONDS", "METHODS"]
+__all__ = [
+    "GraphWrapper",
+    "merged_copy",
+    "write_graph",
+    "quantize_int8",
+    "checked_int8",
+    "MAX_EXPORT_SECONDS",
+    "METHODS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +190,16 @@ def _quantize_static(source: Path, int8_path: Path, windows: Sequence[np.ndarray
         calibrate_method=CalibrationMethod.MinMax,
         extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
     )
+
+
+def checked_int8(directory: Path) -> Path | None:
+    """``directory`` when it holds a graph (``model.onnx``) whose int8 check passed (``onnx.json``'s
+    ``quantization_check``), else None."""
+    try:
+        check = json.loads((directory / ONNX_META_NAME).read_text()).get("quantization_check") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    return directory if check.get("passed") and (directory / ONNX_NAME).is_file() else None
 
 
 class WindowReader:
