@@ -294,6 +294,14 @@ def test_the_aasist_study_file_names_only_trainconfig_fields(study_module):
     assert configs["aasist_linear_frozen"].uses_feature_cache  # a frozen AASIST's embeddings are computed once
     assert configs["aasist_fused_frozen"].detector["aasist"]["train"] == "frozen"
     assert study["rows"]["score_fusion"]["fuse"] == ["release", "aasist_zero_shot"]
+    # the raw branch's own input: the clean crop, or RawBoost of it; Whisper's keeps the recipe's augment
+    clean, rawboost = configs["fused_lora_graph_clean_aasist"], configs["fused_lora_graph_rawboost"]
+    assert clean.aasist_augment_fn == "clean" and clean.augment == configs["fused_lora_graph"].augment is not None
+    assert [t["name"] for t in rawboost.aasist_augment["transforms"]] == [
+        "rawboost_convolutive",
+        "rawboost_impulsive",
+        "rawboost_stationary",
+    ]
 
 
 def test_group_folds_keep_each_group_whole_and_balance_the_folds(study_module):

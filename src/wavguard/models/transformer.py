@@ -145,7 +145,23 @@ class DetectorModel(nn.Module):
         """
         return self.head(self.layer_sum(states), mask, aasist)
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (B, 2), columns (REAL, FAKE), for a padded batch of waveforms (B, S)."""
+    def forward(
+        self,
+        waveforms: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        aasist_waveforms: torch.Tensor | None = None,
+        aasist_lengths: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits (B, 2), columns (REAL, FAKE), for a padded batch of waveforms (B, S).
+
+        ``aasist_waveforms`` (B, S') with ``aasist_lengths`` (B,) give the AASIST branch its own
+        input (training with ``aasist_augment``); by default it sees ``waveforms``.
+        """
         states, mask = self.hidden_states(waveforms, lengths)
-        return self.classify(states, mask, None if self.aasist is None else self.aasist(waveforms, lengths))
+        if self.aasist is None:
+            if aasist_waveforms is not None:
+                raise ConfigError("aasist_waveforms were given, but this detector has no AASIST branch")
+            return self.classify(states, mask)
+        if aasist_waveforms is None:
+            aasist_waveforms, aasist_lengths = waveforms, lengths
+        return self.classify(states, mask, self.aasist(aasist_waveforms, aasist_lengths))

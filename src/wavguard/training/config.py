@@ -25,10 +25,11 @@ from .._io import atomic_write_text, cache_root
 from ..config import KINDS, DetectorConfig
 from ..errors import ConfigError
 from ..hub.publish import check_repo_id
+from .aasist_recipe import check_aasist_alone, check_aasist_augment
 from .adversarial import AdversarialConfig
 from .data import check_columns, plain_sources
 from .losses import LOSSES, loss_options
-from .overrides import apply_overrides, coerce_value, read_recipe, resolve_callable
+from .overrides import apply_overrides, coerce_value, read_recipe, resolve_augment
 from .pairing import PairingConfig
 from .sam import SamConfig
 
@@ -144,6 +145,9 @@ class TrainConfig:
         augment: on-the-fly augmentation of training crops: a :func:`wavguard.audio.augment.build_augmenter`
             config (``{"transforms": {...}}``), a ``"module:function"`` string, or a callable
             ``augment(samples, sample_rate_hz) -> samples``.
+        aasist_augment: what a fused detector's AASIST branch sees in training: ``None`` (the
+            backbone's input, ``augment`` included), ``"clean"`` (the crop before ``augment``) or an
+            augmentation of that crop, given like ``augment`` (e.g. RawBoost alone).
         kind: ``"transformer"`` (backbone + CNN head), ``"spectrogram"`` (the CNN baseline on
             ``detector.spectrogram`` features; needs ``mode="full"``) or ``"aasist"`` (AASIST alone:
             ``detector.aasist`` names its ``weights`` and ``head``; ``mode`` is ``"frozen"``, only
@@ -223,6 +227,7 @@ class TrainConfig:
     log_every_steps: int = 10
     log_with: str | None = None
     augment: Any = None
+    aasist_augment: Any = None
     kind: str = "transformer"
     calibration: str = "platt"
     threshold: Any = "eer"
@@ -269,7 +274,7 @@ class TrainConfig:
         if self.kind == "spectrogram" and self.mode != "full":
             raise ConfigError("kind='spectrogram' (the CNN baseline) has no pretrained backbone: use mode='full'")
         if self.kind == "aasist":
-            self._check_aasist_alone()
+            check_aasist_alone(self)
         if not (self.threshold == "eer" or (isinstance(self.threshold, (int, float)) and 0 < self.threshold < 1)):
             raise ConfigError(f"threshold must be 'eer' or a target false-alarm rate in (0, 1), got {self.threshold!r}")
         _check_choice("balance", self.balance, BALANCE_MODES)
@@ -323,6 +328,8 @@ class TrainConfig:
                     "cache_features=true trains on cached features of clean audio: set cache_features=false "
                     "(the backbone then runs every step) or adversarial=null"
                 )
+        if self.aasist_augment is not None:
+            check_aasist_augment(self)
         if self.pairing is not None:
             self.pairing = PairingConfig.from_value(self.pairing).to_dict()
             if self.balance == "oversample":
@@ -349,23 +356,6 @@ class TrainConfig:
             raise ConfigError(
                 f"detector: unknown or training-owned keys {bad}; use top-level backbone/num_layers/mode, "
                 "and DetectorConfig fields (head_channels, window_seconds, ...) here"
-            )
-
-    def _check_aasist_alone(self) -> None:
-        if self.mode == "lora":
-            raise ConfigError("kind='aasist' has no LoRA adapters: use mode='frozen' (only the head trains) or 'full'")
-        given = [name for name in ("backbone", "num_layers", "dropout") if getattr(self, name)]
-        if given:
-            raise ConfigError(
-                f"kind='aasist' has no backbone or CNN head; leave {given} unset (AASIST's weights are "
-                "detector.aasist.weights)"
-            )
-        train = self._aasist_settings.get("train")
-        if train is not None and (train != "graph" or self.mode != "frozen"):
-            raise ConfigError(
-                f"kind='aasist' with mode={self.mode!r}: mode says whether AASIST trains, so detector.aasist.train "
-                f"is either unset or 'graph' with mode='frozen' (the encoder frozen, the graph part and the head "
-                f"train); got train={train!r}"
             )
 
     def _check_hub(self) -> None:
@@ -397,11 +387,14 @@ class TrainConfig:
     def augment_fn(self) -> Callable | None:
         """The augmentation callable: a :func:`wavguard.audio.augment.build_augmenter` config (a mapping
         with ``transforms``), a ``module:function`` string, or a callable."""
-        if isinstance(self.augment, dict):
-            from ..audio.augment import build_augmenter
+        return resolve_augment(self.augment, self.seed)
 
-            return build_augmenter({"seed": self.seed, **self.augment})
-        return resolve_callable(self.augment)
+    @property
+    def aasist_augment_fn(self) -> str | Callable | None:
+        """``aasist_augment`` as :class:`~.data.ClipDataset` takes it: ``None``, ``"clean"`` or a callable."""
+        if self.aasist_augment in (None, "clean"):
+            return self.aasist_augment
+        return resolve_augment(self.aasist_augment, self.seed + 1, "aasist_augment")
 
     @property
     def aasist_train(self) -> str:
@@ -416,7 +409,8 @@ class TrainConfig:
         # (its embedding, or in "graph" mode its encoder's maps); AASIST alone in frozen mode caches
         # the same (only the head, and in "graph" mode the graph part, train)
         cacheable = self.kind in ("transformer", "aasist") and self.aasist_train != "full"
-        return self.mode == "frozen" and self.cache_features and self.augment is None and cacheable
+        unaugmented = self.augment is None and self.aasist_augment is None
+        return self.mode == "frozen" and self.cache_features and unaugmented and cacheable
 
     @property
     def resolved_cache_dir(self) -> Path:
@@ -432,12 +426,14 @@ class TrainConfig:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for key in ("train_data", "validation_data", "test_data"):
             data[key] = plain_sources(data[key])
-        data = copy.deepcopy({k: v for k, v in data.items() if k != "augment"}) | {"augment": self.augment}
+        given = {k: getattr(self, k) for k in ("augment", "aasist_augment")}
+        data = copy.deepcopy({k: v for k, v in data.items() if k not in given}) | given
         data["lora_target_modules"] = list(self.lora_target_modules)
         if self.class_weights is not None:
             data["class_weights"] = list(self.class_weights)
-        if callable(self.augment):
-            data["augment"] = f"{self.augment.__module__}:{getattr(self.augment, '__qualname__', repr(self.augment))}"
+        for key, value in given.items():
+            if callable(value):
+                data[key] = f"{value.__module__}:{getattr(value, '__qualname__', repr(value))}"
         return data
 
     @classmethod

@@ -221,12 +221,16 @@ class ClipDataset(Dataset):
         train: random crops and ``augment``; otherwise the first ``crop_samples``.
         seed: with the epoch and the index, seeds each clip's crop and augmentation.
         augment: ``augment(samples, sample_rate_hz) -> samples`` (training only).
+        aasist_augment: a fused detector's AASIST branch gets its own input (training only):
+            ``"clean"``, the crop before ``augment``, or a callable like ``augment`` applied to
+            that crop; ``None``: the branch sees the backbone's input (no extra item).
         min_samples: clips shorter than this (the backbone's receptive field) are zero-padded.
         preprocess: applied to each decoded clip before cropping (``Detector._preprocess``), so
             training repeats the preprocessing recorded in the detector config.
 
     Items:
-        {"waveform": float32 (S,), "label": int, "index": int}
+        {"waveform": float32 (S,), "label": int, "index": int}, plus ``"aasist_waveform"``
+        float32 (S',) with ``aasist_augment``.
     """
 
     def __init__(
@@ -238,6 +242,7 @@ class ClipDataset(Dataset):
         train: bool,
         seed: int = 0,
         augment: Callable[[np.ndarray, int], np.ndarray] | None = None,
+        aasist_augment: str | Callable[[np.ndarray, int], np.ndarray] | None = None,
         min_samples: int = 1,
         preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
     ):
@@ -247,6 +252,9 @@ class ClipDataset(Dataset):
         self.train = train
         self.seed = int(seed)
         self.augment = augment if train else None
+        if aasist_augment is not None and aasist_augment != "clean" and not callable(aasist_augment):
+            raise ConfigError(f"aasist_augment must be 'clean', a callable or None, got {aasist_augment!r}")
+        self.aasist_augment = aasist_augment if train else None
         self.min_samples = int(min_samples)
         self.preprocess = preprocess
         self.epoch = 0
@@ -276,18 +284,26 @@ class ClipDataset(Dataset):
             samples = self.preprocess(samples)
         rng = np.random.default_rng([self.seed, self.epoch, int(index)]) if self.train else None
         start = crop_offset(samples.shape[0], self.crop_samples, rng)
-        samples = samples[start : start + self.crop_samples]
+        crop = samples = samples[start : start + self.crop_samples]
         if self.augment is not None:
-            samples = self._augment(samples, rng)
+            samples = self._augment(self.augment, samples, rng, "augment")
+        item = {"waveform": self._as_tensor(samples), "label": int(row["label"]), "index": int(index)}
+        if self.aasist_augment is not None:  # drawn after augment's seed: the backbone's input is unchanged
+            raw = (
+                crop
+                if self.aasist_augment == "clean"
+                else self._augment(self.aasist_augment, crop, rng, "aasist_augment")
+            )
+            item["aasist_waveform"] = self._as_tensor(raw)
+        return item
+
+    def _as_tensor(self, samples: np.ndarray) -> torch.Tensor:
+        """float32 (S,), zero-padded to ``min_samples``."""
         if samples.shape[0] < self.min_samples:
             samples = np.pad(samples, (0, self.min_samples - samples.shape[0]))
-        return {
-            "waveform": torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)),
-            "label": int(row["label"]),
-            "index": int(index),
-        }
+        return torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
 
-    def _augment(self, samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _augment(self, augment: Callable, samples: np.ndarray, rng: np.random.Generator, name: str) -> np.ndarray:
         """Run ``augment`` with the global numpy/random state seeded from ``rng``, then restore it."""
         np_state, py_state = np.random.get_state(), random.getstate()
         seed = int(rng.integers(0, 2**31 - 1))
@@ -296,17 +312,17 @@ class ClipDataset(Dataset):
         from ..audio.augment import Augmenter
 
         try:
-            if isinstance(self.augment, Augmenter):
-                out = self.augment(samples, self.sample_rate_hz, seed=seed)
+            if isinstance(augment, Augmenter):
+                out = augment(samples, self.sample_rate_hz, seed=seed)
             else:
-                out = self.augment(samples, self.sample_rate_hz)
+                out = augment(samples, self.sample_rate_hz)
         finally:
             np.random.set_state(np_state)
             random.setstate(py_state)
         out = np.asarray(out, dtype=np.float32)
         if out.ndim != 1 or not np.isfinite(out).all():
             raise ConfigError(
-                f"augment returned {out.shape} samples with non-finite values; it must return finite mono audio"
+                f"{name} returned {out.shape} samples with non-finite values; it must return finite mono audio"
             )
         return out
 
@@ -350,15 +366,26 @@ def pad_collate(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Zero-pad waveforms into a batch.
 
     Returns:
-        {"waveforms": (B, S_max) float32, "lengths": (B,) int64, "labels": (B,) int64, "indices": (B,)}
+        {"waveforms": (B, S_max) float32, "lengths": (B,) int64, "labels": (B,) int64, "indices": (B,)},
+        plus ``"aasist_waveforms"`` (B, S'_max) and ``"aasist_lengths"`` (B,) when the items have
+        an ``"aasist_waveform"`` (:class:`ClipDataset` with ``aasist_augment``).
     """
-    lengths = torch.tensor([it["waveform"].shape[0] for it in items], dtype=torch.long)
-    waveforms = torch.zeros(len(items), int(lengths.max()), dtype=torch.float32)
-    for row, it in enumerate(items):
-        waveforms[row, : it["waveform"].shape[0]] = it["waveform"]
-    return {
+    waveforms, lengths = _pad([it["waveform"] for it in items])
+    batch = {
         "waveforms": waveforms,
         "lengths": lengths,
         "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
         "indices": torch.tensor([it["index"] for it in items], dtype=torch.long),
     }
+    if "aasist_waveform" in items[0]:
+        batch["aasist_waveforms"], batch["aasist_lengths"] = _pad([it["aasist_waveform"] for it in items])
+    return batch
+
+
+def _pad(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, S_max) float32 zero-padded after each row, and the rows' lengths (B,) int64."""
+    lengths = torch.tensor([row.shape[0] for row in rows], dtype=torch.long)
+    out = torch.zeros(len(rows), int(lengths.max()), dtype=torch.float32)
+    for index, row in enumerate(rows):
+        out[index, : row.shape[0]] = row
+    return out, lengths

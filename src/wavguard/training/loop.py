@@ -37,7 +37,8 @@ class TrainingModule(nn.Module):
     embeddings) go through the head only, as do batches of cached ``aasist`` embeddings alone (a
     frozen AASIST detector); cached ``aasist_maps`` (an AASIST encoder's output, its graph part
     training) go through AASIST's graph part first; batches with ``waveforms``/``lengths`` through
-    the whole network. Returns logits (B, 2).
+    the whole network (with ``aasist_waveforms``/``aasist_lengths``, AASIST sees those). Returns
+    logits (B, 2).
     """
 
     def __init__(self, model: nn.Module):
@@ -52,6 +53,8 @@ class TrainingModule(nn.Module):
             return self.model.classify(batch["states"], batch["mask"], batch.get("aasist"))
         if "aasist" in batch:
             return self.model.classify(batch["aasist"])
+        if "aasist_waveforms" in batch:  # a fused detector's AASIST branch with its own input
+            return self.model(batch["waveforms"], batch["lengths"], batch["aasist_waveforms"], batch["aasist_lengths"])
         return self.model(batch["waveforms"], batch["lengths"])
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["read_recipe", "apply_overrides", "coerce_value", "resolve_callable"]
+__all__ = ["read_recipe", "apply_overrides", "coerce_value", "resolve_callable", "resolve_augment"]
 
 
 def read_recipe(path: str | os.PathLike) -> dict[str, Any]:
@@ -115,17 +115,32 @@ def coerce_value(name: str, value: Any, hint: Any) -> Any:
     return value
 
 
-def resolve_callable(spec: str | Callable | None) -> Callable | None:
-    """``"package.module:function"`` (or ``package.module.function``) -> the callable; callables pass through."""
+def resolve_callable(spec: str | Callable | None, name: str = "augment") -> Callable | None:
+    """``"package.module:function"`` (or ``package.module.function``) -> the callable; callables pass
+    through. ``name`` is the setting named in errors."""
     if spec is None or callable(spec):
         return spec
     if not isinstance(spec, str) or not spec:
-        raise ConfigError(f"augment must be a callable or a 'module:function' string, got {spec!r}")
+        raise ConfigError(f"{name} must be a callable or a 'module:function' string, got {spec!r}")
     module_name, _, attr = spec.partition(":") if ":" in spec else spec.rpartition(".")
     try:
         obj = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError) as exc:
-        raise ConfigError(f"augment={spec!r}: cannot import it ({exc})") from None
+        raise ConfigError(f"{name}={spec!r}: cannot import it ({exc})") from None
     if not callable(obj):
-        raise ConfigError(f"augment={spec!r} is not callable")
+        raise ConfigError(f"{name}={spec!r} is not callable")
     return obj
+
+
+def resolve_augment(spec: Any, seed: int, name: str = "augment") -> Callable | None:
+    """An augmentation setting -> its callable: a :func:`wavguard.audio.augment.build_augmenter`
+    config (a mapping with ``transforms``, seeded with ``seed``), a ``module:function`` string or a
+    callable; ``None`` stays ``None``."""
+    if isinstance(spec, dict):
+        from ..audio.augment import build_augmenter
+
+        try:
+            return build_augmenter({"seed": seed, **spec})
+        except ConfigError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    return resolve_callable(spec, name)

@@ -138,6 +138,11 @@ class Trainer:
         cfg, model = self.config, self.detector.model
         rate = self.detector.config.sample_rate_hz
         crop = int(round(cfg.crop_seconds * rate))
+        if cfg.aasist_augment is not None and (self.detector.config.kind != "transformer" or model.aasist is None):
+            raise ConfigError(
+                f"aasist_augment={cfg.aasist_augment!r} is for a fused detector (a transformer with "
+                "detector.aasist); this detector has no AASIST branch: set aasist_augment=null"
+            )
         clips = lambda data, is_train: ClipDataset(  # noqa: E731
             data,
             rate,
@@ -145,6 +150,7 @@ class Trainer:
             train=is_train,
             seed=cfg.seed,
             augment=cfg.augment_fn,
+            aasist_augment=cfg.aasist_augment_fn,
             min_samples=model.min_samples,
             preprocess=self.detector.pipeline.preprocess if self.detector.config.denoise else None,
         )
