@@ -5,7 +5,8 @@ backbone together, unpadded, so padding never leaks into a backbone's normalisat
 masks the padded frames exactly. With ``config.aasist`` the same windows also go through AASIST
 (a raw-waveform branch, each row at its own length too), and the head's linear layer sees the
 CNN's pooled embedding and AASIST's 160-d embedding side by side: one network, trained end to
-end. Shapes: B = batch, S = samples, L = layers + 1, F = frames, D = hidden size, E = 160.
+end (training may give AASIST its own version of each window: ``TrainConfig.aasist_augment``).
+Shapes: B = batch, S = samples, L = layers + 1, F = frames, D = hidden size, E = 160.
 """
 
 from __future__ import annotations
