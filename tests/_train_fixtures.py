@@ -36,6 +36,29 @@ def tiny_config(train, validation, backbone, output_dir, cache_dir, **overrides)
     return TrainConfig(**settings)
 
 
+def aasist_toy_config(data, tmp, name, **overrides):
+    """The AASIST tests' TrainConfig: 0.5 s crops of the toy folder ``data``, 6 epochs of batch 8,
+    head learning rate 5e-2 and backbone (AASIST) 1e-3, constant, no calibration; outputs in
+    ``tmp/name``, the feature cache in ``tmp/cache``; ``overrides`` win."""
+    from wavguard.training import TrainConfig
+
+    settings = dict(
+        train_data=str(data),
+        epochs=6,
+        batch_size=8,
+        crop_seconds=0.5,
+        head_learning_rate=5e-2,
+        backbone_learning_rate=1e-3,
+        warmup_ratio=0.0,
+        scheduler="constant",
+        output_dir=str(tmp / name),
+        cache_dir=str(tmp / "cache"),
+        log_every_steps=1,
+        calibration="none",
+    )
+    return TrainConfig(**(settings | overrides))
+
+
 def make_folder(root: Path, per_class: int = 12, seconds: float = 1.0, seed: int = 0) -> Path:
     """``root/real/*.wav`` sines of varying pitch and ``root/fake/*.wav`` white noise."""
     import soundfile as sf

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 from _aasist_marks import needs_weights
-from _train_fixtures import make_folder
+from _train_fixtures import aasist_toy_config, make_folder
 
 from wavguard.errors import ConfigError
 from wavguard.training.data import ClipDataset, pad_collate
@@ -109,26 +109,10 @@ def test_the_fused_network_runs_aasist_on_its_own_input(whisper):
 
 
 def _config(tmp, whisper, **kw):
-    from wavguard.training import TrainConfig
-
-    base = dict(
-        train_data=str(tmp / "data"),
-        backbone=str(whisper),
-        mode="frozen",
-        epochs=6,
-        batch_size=8,
-        crop_seconds=0.5,
-        head_learning_rate=5e-2,
-        backbone_learning_rate=1e-3,
-        warmup_ratio=0.0,
-        scheduler="constant",
-        output_dir=str(tmp / "run"),
-        cache_dir=str(tmp / "cache"),
-        log_every_steps=1,
-        calibration="none",
-        detector={"head_channels": [16], "window_seconds": 0.5, "aasist": RANDOM_AASIST},
-    )
-    return TrainConfig(**(base | kw))
+    """The AASIST tests' toy run, fused with a tiny Whisper (frozen) and a random AASIST that trains."""
+    fused = {"backbone": str(whisper), "mode": "frozen"}
+    detector = {"detector": {"head_channels": [16], "window_seconds": 0.5, "aasist": RANDOM_AASIST}}
+    return aasist_toy_config(tmp / "data", tmp, "run", **(fused | detector | kw))
 
 
 def test_train_config_rules_for_aasist_augment(tmp_path, whisper):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from _aasist_marks import needs_weights
-from _train_fixtures import make_folder
+from _train_fixtures import aasist_toy_config, make_folder
 
 from wavguard.errors import ConfigError
 
@@ -24,23 +24,7 @@ def setup(tmp_path_factory):
 
 
 def _config(setup, name, **kw):
-    from wavguard.training import TrainConfig
-
-    base = dict(
-        train_data=str(setup["data"]),
-        epochs=6,
-        batch_size=8,
-        crop_seconds=0.5,
-        head_learning_rate=5e-2,
-        backbone_learning_rate=1e-3,
-        warmup_ratio=0.0,
-        scheduler="constant",
-        output_dir=str(setup["tmp"] / name),
-        cache_dir=str(setup["tmp"] / "cache"),
-        log_every_steps=1,
-        calibration="none",
-    )
-    return TrainConfig(**(base | kw))
+    return aasist_toy_config(setup["data"], setup["tmp"], name, **kw)
 
 
 def _train_accuracy(detector, data) -> float:
