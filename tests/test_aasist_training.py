@@ -302,3 +302,50 @@ def test_fused_frozen_whisper_with_aasists_graph_part_trains_on_the_cache(setup)
     best = Detector.from_pretrained(result.best_dir)
     assert best.config.aasist["train"] == "graph"
     assert _train_accuracy(best, setup["data"]) == 1.0
+
+
+def test_aasist_learning_rate_needs_aasist_weights_that_train(setup):
+    fused = dict(backbone=str(setup["whisper"]), mode="lora")
+    for kw, message in [
+        ({**fused}, "none train here"),  # no AASIST
+        ({**fused, "detector": {"aasist": {"train": "frozen"}}}, "none train here"),
+        ({"kind": "aasist"}, "none train here"),  # frozen AASIST alone: only the head trains
+        ({"kind": "aasist", "mode": "full", "aasist_learning_rate": -1e-4}, "must be positive"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            _config(setup, "x", **({"aasist_learning_rate": 1e-5} | kw))
+    for kw in ({**fused, "detector": {"aasist": {"train": "graph"}}}, {"kind": "aasist", "mode": "full"}):
+        assert _config(setup, "x", aasist_learning_rate=1e-5, **kw).aasist_learning_rate == 1e-5
+    # init_from a saved detector: whether it has an AASIST that trains is known once it is loaded
+    inherited = _config(setup, "x", mode="lora", init_from="some/dir", aasist_learning_rate=1e-5)
+    assert inherited.aasist_learning_rate == 1e-5
+    # ... and the optimizer refuses a loaded detector without one
+    from wavguard.training.build import build_optimizer
+
+    plain = torch.nn.Module()
+    plain.head, plain.encoder = torch.nn.Linear(4, 2), torch.nn.Linear(4, 4)
+    with pytest.raises(ConfigError, match="no AASIST weights that train"):
+        build_optimizer(inherited, plain, torch.nn.CrossEntropyLoss())
+
+
+def test_aasist_weights_train_at_their_own_learning_rate_next_to_the_adapters(setup):
+    """AdamW puts every trainable AASIST weight of a fused detector at ``aasist_learning_rate`` and
+    every LoRA adapter at ``backbone_learning_rate``; unset, AASIST shares the backbone's rate."""
+    from wavguard.training import Trainer
+
+    pytest.importorskip("peft")
+    detector = {"head_channels": [16], "window_seconds": 0.5, "aasist": {"weights": None, "train": "full"}}
+
+    def rates(name, **kw):
+        cfg = _config(setup, name, backbone=str(setup["whisper"]), mode="lora", detector=detector, **kw)
+        trainer = Trainer(cfg).setup()
+        model, optimizer = trainer.detector.model, trainer.optimizer
+        rate = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+        aasist = {rate[id(p)] for p in model.aasist.parameters()}
+        adapters = {rate[id(p)] for n, p in model.named_parameters() if "lora_" in n}
+        assert sum(p.numel() for p in model.aasist.parameters()) > 0 and adapters
+        assert all(id(p) in rate for p in model.parameters() if p.requires_grad)  # nothing left out
+        return aasist, adapters
+
+    assert rates("rate-own", aasist_learning_rate=2e-5) == ({2e-5}, {1e-3})
+    assert rates("rate-shared") == ({1e-3}, {1e-3})

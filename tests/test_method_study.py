@@ -302,6 +302,16 @@ def test_the_aasist_study_file_names_only_trainconfig_fields(study_module):
         "rawboost_impulsive",
         "rawboost_stationary",
     ]
+    # system (g) on validation: AASIST alone, trained whole, on clean crops, at its own learning rate
+    whole = configs["aasist_full_clean"]
+    assert (whole.kind, whole.mode, whole.augment, whole.backbone_learning_rate) == ("aasist", "full", None, 1e-4)
+    assert whole.detector["aasist"] == {"weights": "offline:aasist", "head": "published"}
+    assert not whole.uses_feature_cache  # the encoder trains: nothing to cache
+    # system (h) on validation, AASIST at the backbone's rate or at its own
+    fused, own_rate = configs["fused_lora_full_clean_aasist"], configs["fused_lora_full_clean_aasist_lr"]
+    assert fused.aasist_train == own_rate.aasist_train == "full" and fused.aasist_augment == "clean"
+    assert (fused.aasist_learning_rate, own_rate.aasist_learning_rate) == (None, 1e-4)
+    assert fused.backbone_learning_rate == own_rate.backbone_learning_rate == 5e-4
 
 
 def test_group_folds_keep_each_group_whole_and_balance_the_folds(study_module):

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["check_aasist_alone", "check_aasist_augment"]
+__all__ = ["check_aasist_alone", "check_aasist_augment", "check_aasist_learning_rate"]
 
 
 def check_aasist_alone(cfg: Any) -> None:
@@ -43,3 +43,18 @@ def check_aasist_augment(cfg: Any) -> None:
         )
     if cfg.aasist_augment != "clean":
         cfg.aasist_augment_fn  # noqa: B018 - a bad value fails here, before any training
+
+
+def check_aasist_learning_rate(cfg: Any) -> None:
+    """ConfigError unless ``cfg.aasist_learning_rate`` (set) has AASIST weights to train: AASIST alone with
+    ``mode="full"`` or ``train: graph``, or a fused detector whose ``detector.aasist.train`` is
+    ``"graph"`` or ``"full"`` (with ``init_from`` and no ``detector.aasist``, the loaded detector's own)."""
+    inherited = cfg.kind == "transformer" and cfg.init_from is not None and cfg.detector.get("aasist") is None
+    has_aasist = cfg.kind == "aasist" or (cfg.kind == "transformer" and cfg.detector.get("aasist") is not None)
+    if inherited or (has_aasist and cfg.aasist_train != "frozen"):
+        return
+    raise ConfigError(
+        f"aasist_learning_rate={cfg.aasist_learning_rate} sets the rate of AASIST's weights, but none train here "
+        f"(kind={cfg.kind!r}, mode={cfg.mode!r}, detector.aasist={cfg.detector.get('aasist')!r}): set "
+        "detector.aasist.train to 'graph' or 'full' (fused), mode='full' (AASIST alone), or leave it unset"
+    )

@@ -140,11 +140,13 @@ def continue_from(cfg: TrainConfig, source: str) -> Detector:
 
 def build_optimizer(cfg: TrainConfig, model: torch.nn.Module, loss_fn: torch.nn.Module) -> torch.optim.AdamW:
     """AdamW over the trainable parameters: the layer weighting, the head and the backbone (or its
-    adapters) each at its learning rate, without weight decay on biases and norms; a loss with
+    adapters) each at its learning rate (AASIST's weights at ``aasist_learning_rate`` where it is
+    set, else the backbone's), without weight decay on biases and norms; a loss with
     parameters of its own (OC-softmax's centre) adds its group (:func:`~.losses.loss_param_groups`).
 
     Raises:
-        ConfigError: ``mode`` trains the backbone but none of its parameters is trainable.
+        ConfigError: ``mode`` trains the backbone but none of its parameters is trainable, or
+            ``aasist_learning_rate`` is set and no AASIST weight trains.
     """
     layer_sum = list(model.layer_sum.parameters()) if hasattr(model, "layer_sum") else []
     head = list(model.head.parameters())
@@ -152,9 +154,19 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module, loss_fn: torch.nn.
     backbone = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
     if cfg.mode != "frozen" and cfg.kind == "transformer" and not backbone:
         raise ConfigError(f"mode={cfg.mode!r} but no backbone parameter is trainable")
+    raw: list[torch.nn.Parameter] = []
+    if cfg.aasist_learning_rate is not None and getattr(model, "aasist", None) is not None:
+        aasist_ids = {id(p) for p in model.aasist.parameters()}
+        raw = [p for p in backbone if id(p) in aasist_ids]
+        backbone = [p for p in backbone if id(p) not in aasist_ids]
+    if cfg.aasist_learning_rate is not None and not raw:  # init_from a detector without a training AASIST
+        raise ConfigError(
+            f"aasist_learning_rate={cfg.aasist_learning_rate} but this detector has no AASIST weights that train"
+        )
     layer_lr = cfg.layer_weights_learning_rate or cfg.head_learning_rate
     groups = []
-    for params, lr in ((layer_sum, layer_lr), (head, cfg.head_learning_rate), (backbone, cfg.backbone_learning_rate)):
+    rates = [(layer_sum, layer_lr), (head, cfg.head_learning_rate), (backbone, cfg.backbone_learning_rate)]
+    for params, lr in rates + [(raw, cfg.aasist_learning_rate)]:
         decay = [p for p in params if p.ndim > 1]
         no_decay = [p for p in params if p.ndim <= 1]
         groups += [

@@ -75,6 +75,7 @@ FIXED_ON_RESUME = (
     "head_learning_rate",
     "layer_weights_learning_rate",
     "backbone_learning_rate",
+    "aasist_learning_rate",
     "weight_decay",
     "adam_betas",
     "adam_epsilon",

@@ -25,7 +25,7 @@ from .._io import atomic_write_text, cache_root
 from ..config import KINDS, DetectorConfig
 from ..errors import ConfigError
 from ..hub.publish import check_repo_id
-from .aasist_recipe import check_aasist_alone, check_aasist_augment
+from .aasist_recipe import check_aasist_alone, check_aasist_augment, check_aasist_learning_rate
 from .adversarial import AdversarialConfig
 from .data import check_columns, plain_sources
 from .losses import LOSSES, loss_options
@@ -96,7 +96,10 @@ class TrainConfig:
             head's). The weights are a handful of logits that start equal; at the head's rate they
             barely move in a few epochs, so a rate 10-50x larger lets them pick layers.
         backbone_learning_rate: AdamW learning rate of the backbone (``"full"``) or adapters (``"lora"``),
-            and of AASIST's weights where they train (``aasist.train`` ``"graph"`` or ``"full"``).
+            and of AASIST's weights where they train (``aasist.train`` ``"graph"`` or ``"full"``)
+            unless ``aasist_learning_rate`` is set.
+        aasist_learning_rate: AdamW learning rate of AASIST's weights where they train, alone or fused
+            (``None``: ``backbone_learning_rate``): a pretrained raw branch next to LoRA adapters.
         weight_decay: AdamW weight decay (not applied to biases and norms).
         max_grad_norm: clip the gradient norm to this (``None``: no clipping).
         scheduler: ``transformers.get_scheduler`` name (``"cosine"``, ``"linear"``, ...).
@@ -202,6 +205,7 @@ class TrainConfig:
     head_learning_rate: float = 1e-3
     layer_weights_learning_rate: float | None = None
     backbone_learning_rate: float = 5e-5
+    aasist_learning_rate: float | None = None
     weight_decay: float = 0.01
     max_grad_norm: float | None = 1.0
     scheduler: str = "cosine"
@@ -299,7 +303,12 @@ class TrainConfig:
             raise ConfigError("checkpoint_every_steps and num_workers must be >= 0")
         if not self.crop_seconds > 0:
             raise ConfigError(f"crop_seconds must be positive, got {self.crop_seconds}")
-        for name in ("head_learning_rate", "backbone_learning_rate", "layer_weights_learning_rate"):
+        for name in (
+            "head_learning_rate",
+            "backbone_learning_rate",
+            "layer_weights_learning_rate",
+            "aasist_learning_rate",
+        ):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("warmup_ratio", "lora_dropout", "validation_fraction"):
@@ -330,6 +339,8 @@ class TrainConfig:
                 )
         if self.aasist_augment is not None:
             check_aasist_augment(self)
+        if self.aasist_learning_rate is not None:
+            check_aasist_learning_rate(self)
         if self.pairing is not None:
             self.pairing = PairingConfig.from_value(self.pairing).to_dict()
             if self.balance == "oversample":
