@@ -154,15 +154,16 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module, loss_fn: torch.nn.
     backbone = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
     if cfg.mode != "frozen" and cfg.kind == "transformer" and not backbone:
         raise ConfigError(f"mode={cfg.mode!r} but no backbone parameter is trainable")
-    raw: list[torch.nn.Parameter] = []
-    if cfg.aasist_learning_rate is not None and getattr(model, "aasist", None) is not None:
-        aasist_ids = {id(p) for p in model.aasist.parameters()}
+    raw: list[torch.nn.Parameter] = []  # AASIST's weights, where they get a rate of their own
+    if cfg.aasist_learning_rate is not None:
+        aasist = getattr(model, "aasist", None)
+        aasist_ids = {id(p) for p in aasist.parameters()} if aasist is not None else set()
         raw = [p for p in backbone if id(p) in aasist_ids]
         backbone = [p for p in backbone if id(p) not in aasist_ids]
-    if cfg.aasist_learning_rate is not None and not raw:  # init_from a detector without a training AASIST
-        raise ConfigError(
-            f"aasist_learning_rate={cfg.aasist_learning_rate} but this detector has no AASIST weights that train"
-        )
+        if not raw:  # init_from a detector without a training AASIST
+            raise ConfigError(
+                f"aasist_learning_rate={cfg.aasist_learning_rate} but this detector has no AASIST weights that train"
+            )
     layer_lr = cfg.layer_weights_learning_rate or cfg.head_learning_rate
     groups = []
     rates = [(layer_sum, layer_lr), (head, cfg.head_learning_rate), (backbone, cfg.backbone_learning_rate)]
