@@ -16,9 +16,11 @@ from _aasist_marks import needs_weights
 @pytest.fixture(scope="module")
 def modules():
     pytest.importorskip("matplotlib")
-    from benchmarks import offline_benchmark, offline_plots, offline_results
+    from benchmarks import offline_benchmark, offline_plots, offline_results, offline_systems
 
-    return SimpleNamespace(bench=offline_benchmark, plots=offline_plots, results=offline_results)
+    return SimpleNamespace(
+        bench=offline_benchmark, plots=offline_plots, results=offline_results, systems=offline_systems
+    )
 
 
 def _run(system: str, seed: int, eer: float, leave_out: str | None = None, layers: bool = True) -> dict:
@@ -158,11 +160,11 @@ def split():
 
 
 def test_leave_out_removes_exactly_that_attack_or_family(modules, split):
-    bench = modules.bench
-    assert bench.without_fakes(split, "hifigan/universal22k")["row"] == [0, 2, 3, 4, 5, 6]
-    assert bench.without_fakes(split, "piper")["row"] == [0, 1, 2, 5, 6]
-    assert bench.leave_out_mask(split, "hifigan").tolist() == [False, True, True, False, False, False, False]
-    assert bench.auto_leave_out(split) == ["hifigan/lj22k", "hifigan/universal22k", "piper"]
+    systems = modules.systems
+    assert systems.without_fakes(split, "hifigan/universal22k")["row"] == [0, 2, 3, 4, 5, 6]
+    assert systems.without_fakes(split, "piper")["row"] == [0, 1, 2, 5, 6]
+    assert systems.leave_out_mask(split, "hifigan").tolist() == [False, True, True, False, False, False, False]
+    assert systems.auto_leave_out(split) == ["hifigan/lj22k", "hifigan/universal22k", "piper"]
 
 
 def test_leave_out_matching_nothing_is_a_clear_error(modules, split):
@@ -170,10 +172,10 @@ def test_leave_out_matching_nothing_is_a_clear_error(modules, split):
         ValueError,
         match=r"--leave-out 'hifigan/ts16k' matches no fake of the train split; its attacks are \['hifigan/lj22k'",
     ):
-        modules.bench.without_fakes(split, "hifigan/ts16k")
+        modules.systems.without_fakes(split, "hifigan/ts16k")
     with pytest.raises(ValueError, match="matches no fake"):
-        modules.bench.without_fakes(split, "bonafide")  # real clips are never left out
-    assert modules.bench.without_fakes(split, "world", required=False)["row"] == list(
+        modules.systems.without_fakes(split, "bonafide")  # real clips are never left out
+    assert modules.systems.without_fakes(split, "world", required=False)["row"] == list(
         range(7)
     )  # validation may lack it
     args = SimpleNamespace(leave_out=["piper", "flite"], seeds=[0], systems=["a"])
@@ -209,7 +211,7 @@ def test_system_configs_follow_the_recipe(modules, tmp_path):
     from wavguard.audio.augment import build_augmenter
     from wavguard.training import TrainConfig
 
-    bench = modules.bench
+    bench, systems = modules.bench, modules.systems
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         "backbone: offline:whisper-base\nmode: lora\nepochs: 6\nnum_layers: 4\nloss: ocsoftmax\n"
@@ -219,23 +221,23 @@ def test_system_configs_follow_the_recipe(modules, tmp_path):
     settings = bench.recipe_settings(args)
     assert settings["epochs"] == 2 and settings["num_layers"] == 4 and settings["lora_rank"] == 4
     assert "output_dir" not in settings and "seed" not in settings
-    b = bench.system_settings("b", settings, 15)
+    b = systems.system_settings("b", settings, 15)
     assert (b["mode"], b["augment"], b["adversarial"], b["epochs"]) == ("frozen", None, None, 15)
-    f = bench.system_settings("f", settings, 15)
-    assert f["detector"]["spectrogram"] == {"feature": "logmel"} and f["augment"] == bench.NOTEBOOK_AUGMENT
-    assert bench.system_settings("e", settings, 15)["augment"] == settings["augment"]
-    assert build_augmenter(bench.NOTEBOOK_AUGMENT).names == ["pitch_shift", "time_stretch", "gaussian_snr"]
+    f = systems.system_settings("f", settings, 15)
+    assert f["detector"]["spectrogram"] == {"feature": "logmel"} and f["augment"] == systems.NOTEBOOK_AUGMENT
+    assert systems.system_settings("e", settings, 15)["augment"] == settings["augment"]
+    assert build_augmenter(systems.NOTEBOOK_AUGMENT).names == ["pitch_shift", "time_stretch", "gaussian_snr"]
     for system in "abdefghi":
-        cfg = TrainConfig.from_dict({**bench.system_settings(system, settings, 15), "train_data": "data/"})
+        cfg = TrainConfig.from_dict({**systems.system_settings(system, settings, 15), "train_data": "data/"})
         assert cfg.kind == {"e": "spectrogram", "f": "spectrogram", "g": "aasist", "i": "aasist"}.get(
             system, "transformer"
         )
-    g, i = bench.system_settings("g", settings, 15), bench.system_settings("i", settings, 15)
+    g, i = systems.system_settings("g", settings, 15), systems.system_settings("i", settings, 15)
     assert (g["mode"], i["mode"], g["backbone_learning_rate"], g["epochs"]) == ("full", "frozen", 1e-4, 2)
     assert g["crop_seconds"] == g["detector"]["window_seconds"] == 4.0375  # the 64,600 samples AASIST was trained on
     assert g["detector"]["aasist"] == {"weights": "offline:aasist", "head": "published"}
     assert g["augment"] == settings["augment"] and "backbone" not in g and "loss" not in g
-    h = bench.system_settings("h", settings, 15)
+    h = systems.system_settings("h", settings, 15)
     assert h["detector"]["aasist"] == {"weights": "offline:aasist", "train": "full"}
     assert {k: v for k, v in h.items() if k != "detector"} == {k: v for k, v in settings.items() if k != "detector"}
     assert bench._parser().parse_args([]).systems == ["a", "b", "c", "d", "e", "f"]  # g-i only when named
