@@ -40,6 +40,7 @@ import numpy as np
 import yaml
 
 from benchmarks.offline_results import append_line, read_lines
+from benchmarks.study_report import render, render_channels
 
 ROOT = Path(__file__).resolve().parents[1]
 #: TrainConfig fields the study sets itself (data, seed, where things go).
@@ -428,66 +429,6 @@ def trainable_count(model, mode: str) -> int:
         )
 
     return int(sum(p.numel() for n, p in model.named_parameters() if trains(n)))
-
-
-def _mean_std(values: list[float]) -> str:
-    arr = np.asarray([v for v in values if v is not None and not np.isnan(v)], dtype=float)
-    if not arr.size:
-        return "n/a"
-    return f"{100 * arr.mean():.1f}" if arr.size == 1 else f"{100 * arr.mean():.1f} ± {100 * arr.std():.1f}"
-
-
-def _count(parameters: int) -> str:
-    """Trainable parameters: in millions, or as they are below a thousand (a linear head)."""
-    return f"{parameters / 1e6:.3f} M" if parameters >= 1000 else str(int(parameters))
-
-
-def render(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
-    """The study table: one line per row (mean ± std over its seeds), in the study file's order."""
-    by_row: dict[str, list[dict]] = {}
-    for r in records:
-        by_row.setdefault(r["row"], []).append(r)
-    families = sorted({f for r in records for f in r["val_per_family"]})
-    lines = [
-        "| row | what | seeds | val EER % pooled | val EER % held-out generators | "
-        + " | ".join(families)
-        + " | trainable | train s |",
-        "| --- | --- | --- | --- | --- |" + " --- |" * (len(families) + 2),
-    ]
-    for row in [*study["rows"], *sorted(set(by_row) - set(study["rows"]))]:
-        runs = by_row.get(row)
-        if not runs:
-            continue
-        seconds = [r["train_seconds"] for r in runs if "train_seconds" in r]
-        lines.append(
-            f"| {row} | {runs[0]['what']} | {len(runs)} | {_mean_std([r['val_eer'] for r in runs])} | "
-            f"{_mean_std([r['val_eer_held_out'] for r in runs])} | "
-            + " | ".join(_mean_std([r["val_per_family"].get(f, float("nan")) for r in runs]) for f in families)
-            + (f" | {_count(runs[0]['trainable'])}" if "trainable" in runs[0] else " | -")
-            + (f" | {np.mean(seconds):.0f} |" if seconds else " | - |")
-        )
-    return "\n".join(lines)
-
-
-def render_channels(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
-    """EER within each recording channel of the validation clips, one line per row (mean over its
-    seeds); empty when no record has them (rows scored before they were recorded)."""
-    records = [r for r in records if r.get("val_per_source_channel")]
-    if not records:
-        return ""
-    channels = sorted({c for r in records for c in r["val_per_source_channel"]})
-    lines = ["| row | seeds | " + " | ".join(channels) + " |", "| --- | --- |" + " --- |" * len(channels)]
-    for row in [*study["rows"], *sorted({r["row"] for r in records} - set(study["rows"]))]:
-        runs = [r for r in records if r["row"] == row]
-        if runs:
-            lines.append(
-                f"| {row} | {len(runs)} | "
-                + " | ".join(
-                    _mean_std([r["val_per_source_channel"].get(c, float("nan")) for r in runs]) for c in channels
-                )
-                + " |"
-            )
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
