@@ -52,6 +52,7 @@ import soundfile as sf
 
 from .faults_server import HOST as _HOST
 from .faults_server import Server, Watch
+from .faults_table import Case, format_table, percentile_text
 
 __all__ = ["Case", "Options", "run", "format_table", "bad_inputs", "main"]
 
@@ -96,64 +97,6 @@ class Options:
             settings={"max_upload_bytes": 3 << 20, "max_batch_files": 4, "max_request_audio_seconds": 20.0},
         )
         return cls(**{**base, **overrides})
-
-
-@dataclass
-class Case:
-    """One row of the table: the answers (status -> count; 0 = no answer), latencies of the
-    well-formed requests (ms), ``/healthz`` latencies (ms), the server's peak RSS (MB)."""
-
-    name: str
-    statuses: Counter = field(default_factory=Counter)
-    latencies_ms: list = field(default_factory=list)
-    healthz_ms: list = field(default_factory=list)
-    peak_rss_mb: float | None = None
-    deliberate_drops: int = 0
-    notes: list = field(default_factory=list)
-    extra: dict = field(default_factory=dict)  # what a case found beyond the table (for tests)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, status: int, ms: float | None = None) -> None:
-        with self.lock:
-            self.statuses[status] += 1
-            if ms is not None and 200 <= status < 300:
-                self.latencies_ms.append(ms)
-
-    @property
-    def requests(self) -> int:
-        return sum(self.statuses.values())
-
-    def count(self, low: int, high: int, exclude: tuple = ()) -> int:
-        return sum(n for s, n in self.statuses.items() if low <= s < high and s not in exclude)
-
-    @property
-    def server_errors(self) -> int:
-        """Answers of 500 and above other than the documented 503 refusals."""
-        return self.count(500, 600, exclude=(503,))
-
-    @property
-    def unexpected_no_answer(self) -> int:
-        return self.statuses[0] - self.deliberate_drops
-
-
-def _pct(values, q) -> str:
-    return f"{np.percentile(values, q):.0f}" if len(values) else "-"
-
-
-def format_table(cases: list[Case]) -> str:
-    head = (
-        "| case | requests | 2xx | 4xx | 503 | 5xx err | no answer | p50 ms | p99 ms | /healthz p99 ms "
-        "| peak RSS MB | notes |"
-    )
-    lines = [head, "|" + " --- |" * head.count(" | ") + " --- |"]
-    for c in cases:
-        rss = f"{c.peak_rss_mb:.0f}" if c.peak_rss_mb else "-"
-        lines.append(
-            f"| {c.name} | {c.requests} | {c.count(200, 300)} | {c.count(400, 500)} | {c.statuses[503]} | "
-            f"{c.server_errors} | {c.statuses[0]} | {_pct(c.latencies_ms, 50)} | {_pct(c.latencies_ms, 99)} | "
-            f"{_pct(c.healthz_ms, 99)} | {rss} | {'; '.join(c.notes)} |"
-        )
-    return "\n".join(lines)
 
 
 # -- audio and bad inputs ------------------------------------------------------------------------
@@ -301,7 +244,7 @@ def _starvation(server: Server, o: Options) -> list[Case]:
     size_mb = sum(len(f[1][1]) for f in files) / 1e6
     beside.notes.append(
         f"{len(batch_ms)} batches of {len(files)} files, {audio_seconds:.0f} s of audio, {size_mb:.1f} MB "
-        f"(files: {dict(statuses)}), batch p50 {_pct(batch_ms, 50)} ms"
+        f"(files: {dict(statuses)}), batch p50 {percentile_text(batch_ms, 50)} ms"
     )
     alone.notes.append("latency of the short requests (2 s clips)")
     return [alone, beside]
