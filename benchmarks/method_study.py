@@ -13,8 +13,9 @@ clean validation split also writes its per-clip scores (``scores/ROW-seedN.tsv``
 
 Besides training rows (``set``) and re-scores of a trained row (``from``), a row may score a
 detector without training it (``untrained: true`` with ``set``: the row's settings build the
-detector, e.g. AASIST with its published head), score a saved detector (``pretrained: DIR``), or
-fuse other rows' validation scores (``fuse: [ROW, ...]``): logistic regression on the members'
+detector, e.g. AASIST with its published head), score a saved detector (``pretrained: DIR``, and
+optionally ``backend``: ``auto``, ``torch`` or ``int8`` as :meth:`wavguard.Detector.from_pretrained`
+takes it), or fuse other rows' validation scores (``fuse: [ROW, ...]``): logistic regression on the members'
 log-odds, fitted by cross-validation across groups of clips (``folds``, ``fold_column``: default
 2 folds by ``speaker``), so no clip is scored by a fusion fitted on its own speaker.
 A training row that studies the schedule itself gives its own ``budget`` (e.g. ``{epochs: 30}``),
@@ -275,16 +276,20 @@ def _seeded_sample(validation, clips: int | None):
 
 def _score_channels(detector, validation, spec: dict, record: dict):
     """Every clip of a seeded validation sample through each degradation channel, pooled: the rows'
-    detectors judged on the channels a user meets (:func:`wavguard.evaluation.evaluate.evaluate_channels`)."""
-    from wavguard.evaluation.evaluate import evaluate_channels
+    detectors judged on the channels a user meets (:func:`wavguard.evaluation.evaluate.evaluate_channels`).
+    The same sample scored clean too (``val_eer_clean_sample``), so each channel's EER has its
+    clean reference on the same clips."""
+    from wavguard.evaluation.evaluate import evaluate_channels, evaluate_detector
 
     sample = _seeded_sample(validation, spec.get("channel_clips"))
     clips = len(sample)
     results = evaluate_channels(detector, sample, tuple(spec["channels"]), group_columns=(), bootstrap_resamples=0)
+    clean = evaluate_detector(detector, sample, group_columns=(), bootstrap_resamples=0)
     record.update(
         channels=list(spec["channels"]),
         channel_clips=clips,
         val_per_channel={name: r.metrics["eer"] for name, r in results.items()},
+        val_eer_clean_sample=clean.metrics["eer"],
     )
     labels, scores, attacks, families = [], [], [], []
     for r in results.values():
@@ -370,8 +375,8 @@ def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path) -
         source = Path(spec["pretrained"])
         if not source.is_dir():
             raise SystemExit(f"row {row!r} scores the saved detector {source}, which does not exist")
-        detector = Detector.from_pretrained(source)
-        record["pretrained"] = str(source.resolve())
+        detector = Detector.from_pretrained(source, backend=spec.get("backend", "auto"))
+        record.update(pretrained=str(source.resolve()), backend=spec.get("backend", "auto"))
     elif spec.get("untrained"):
         from wavguard.training import Trainer
 

@@ -241,6 +241,42 @@ def test_channel_rescoring_pools_every_clip_through_every_channel(study_module, 
     assert len(labels) == len(scores) == len(attacks) == len(families) == 8  # 4 clips x 2 channels
     sample = validation.shuffle(seed=0).select(range(4))
     assert list(labels) == list(sample["label"]) * 2 and list(attacks) == list(sample["attack"]) * 2
+    # the clean reference is the same 4 clips scored without a channel
+    from wavguard.evaluation.evaluate import evaluate_detector
+
+    clean = evaluate_detector(
+        build_baseline_detector("lfcc", window_seconds=0.5), sample, group_columns=(), bootstrap_resamples=0
+    )
+    assert record["val_eer_clean_sample"] == pytest.approx(clean.metrics["eer"], abs=1e-9)
+
+
+def test_a_pretrained_row_scores_a_saved_detector_on_the_backend_it_names(study_module, tmp_path):
+    from wavguard.detector import build_baseline_detector
+
+    saved = tmp_path / "saved"
+    build_baseline_detector("lfcc", window_seconds=0.5).save_pretrained(saved)
+    validation = _noise_clips(tmp_path, [0, 1, 0, 1, 0, 1], seed=2)
+    study = {
+        "held_out": [],
+        "rows": {
+            "saved": {
+                "what": "a saved detector",
+                "pretrained": str(saved),
+                "backend": "torch",
+                "channels": ["telephone"],
+                "channel_clips": 4,
+            }
+        },
+    }
+    record = study_module.run_row("saved", 0, study, {}, {"validation": validation}, tmp_path / "out")
+    assert record["backend"] == "torch" and record["pretrained"] == str(saved.resolve())
+    assert set(record["val_per_channel"]) == {"telephone"} and record["channel_clips"] == 4
+    assert 0.0 <= record["val_eer_clean_sample"] <= 1.0
+    study["rows"]["saved"]["backend"] = "onnx"
+    from wavguard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="backend must be one of auto, torch, int8, got 'onnx'"):
+        study_module.run_row("saved", 0, study, {}, {"validation": validation}, tmp_path / "out")
 
 
 def test_attack_rescoring_scores_the_attacked_sample(study_module, tmp_path):
