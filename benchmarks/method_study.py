@@ -41,7 +41,7 @@ import numpy as np
 import yaml
 
 from benchmarks.offline_results import append_line, read_lines
-from benchmarks.study_report import render, render_channels
+from benchmarks.study_report import render, render_channels, render_degraded
 
 ROOT = Path(__file__).resolve().parents[1]
 #: TrainConfig fields the study sets itself (data, seed, where things go).
@@ -454,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
         channels = render_channels(read_lines(results), study)
         if channels:
             print("\nEER % within each recording channel (its real clips against its fakes):\n\n" + channels)
+        degraded = render_degraded(read_lines(results), study)
+        if degraded:
+            print("\nEER % on a seeded validation sample, clean and through each degradation channel:\n\n" + degraded)
         return 0
     if not args.manifest:
         parser.error("--manifest is required to train")

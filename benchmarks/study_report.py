@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["render", "render_channels"]
+__all__ = ["render", "render_channels", "render_degraded"]
 
 
 def _mean_std(values: list[float]) -> str:
@@ -69,4 +69,35 @@ def render_channels(records: list[dict[str, Any]], study: dict[str, Any]) -> str
                 )
                 + " |"
             )
+    return "\n".join(lines)
+
+
+def render_degraded(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
+    """Rows scored through degradation channels: EER on the clean sample and through each channel
+    (mean over the row's seeds), each channel with its ratio to clean; empty when no record has
+    both (rows scored before the clean sample was recorded)."""
+    records = [r for r in records if r.get("val_per_channel") and r.get("val_eer_clean_sample") is not None]
+    if not records:
+        return ""
+    channels = list(dict.fromkeys(c for r in records for c in r["val_per_channel"]))
+    lines = [
+        "| row | seeds | clips | clean | " + " | ".join(channels) + " |",
+        "| --- | --- | --- | --- |" + " --- |" * len(channels),
+    ]
+    for row in [*study["rows"], *sorted({r["row"] for r in records} - set(study["rows"]))]:
+        runs = [r for r in records if r["row"] == row]
+        if not runs:
+            continue
+        clean = float(np.mean([r["val_eer_clean_sample"] for r in runs]))
+        cells = []
+        for c in channels:
+            values = [r["val_per_channel"][c] for r in runs if c in r["val_per_channel"]]
+            if not values:
+                cells.append("n/a")
+                continue
+            ratio = f" ({np.mean(values) / clean:.2f}x)" if clean > 0 else ""
+            cells.append(f"{100 * np.mean(values):.1f}{ratio}")
+        lines.append(
+            f"| {row} | {len(runs)} | {runs[0]['channel_clips']} | {100 * clean:.1f} | " + " | ".join(cells) + " |"
+        )
     return "\n".join(lines)

@@ -431,6 +431,21 @@ def test_render_channels_is_one_line_per_row_with_channel_eers(study_module):
     assert study_module.render_channels([_record("crop6", 0, 0.1, 0.2)], STUDY) == ""
 
 
+def test_render_degraded_gives_clean_and_channel_eers_with_their_ratio(study_module):
+    degraded = {"channel_clips": 300, "val_per_channel": {"telephone": 0.2, "reverb": 0.3}}
+    records = [
+        _record("recipe_max", 0, 0.25, 0.2) | degraded | {"val_eer_clean_sample": 0.1},
+        _record("recipe_max", 1, 0.25, 0.2)
+        | degraded
+        | {"val_eer_clean_sample": 0.1, "val_per_channel": {"telephone": 0.3, "reverb": 0.3}},
+        _record("crop6", 0, 0.1, 0.2) | {"val_per_channel": {"telephone": 0.2}},  # scored before the clean sample
+    ]
+    table = study_module.render_degraded(records, STUDY).splitlines()
+    assert table[0] == "| row | seeds | clips | clean | telephone | reverb |"
+    assert table[2] == "| recipe_max | 2 | 300 | 10.0 | 25.0 (2.50x) | 30.0 (3.00x) |" and len(table) == 3
+    assert study_module.render_degraded([records[2]], STUDY) == ""
+
+
 @pytest.mark.parametrize(
     ("train", "mode", "expected"),
     # 322: the 160 -> 2 head; 86,470: AASIST's graph part (all but the front end, the encoder and its
