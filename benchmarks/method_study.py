@@ -72,6 +72,10 @@ def load_study(path: str | os.PathLike) -> dict[str, Any]:
             raise SystemExit(f"{path}: row {name!r} has a `budget` but trains nothing: a budget needs a training row")
         if row.get("untrained") and "set" not in row:
             raise SystemExit(f"{path}: row {name!r} is `untrained`: give the detector's settings in `set`")
+        if "backend" in row and "pretrained" not in row:
+            raise SystemExit(
+                f"{path}: row {name!r} has a `backend`, which only a `pretrained` row uses (the others score in PyTorch)"
+            )
         if "fuse" in row:
             members = list(row["fuse"] or [])
             unknown = [m for m in members if m not in rows or m == name]

@@ -304,10 +304,13 @@ def test_load_study_checks_untrained_pretrained_and_fusion_rows(study_module, tm
         path.write_text(yaml.safe_dump({"rows": rows}))
         return study_module.load_study(path)
 
-    load({"a": {"untrained": True, "set": {}}, "b": {"pretrained": "dir"}, "f": {"fuse": ["a", "b"], "folds": 2}})
+    load(
+        {"a": {"untrained": True, "set": {}}, "b": {"pretrained": "dir", "backend": "torch"}, "f": {"fuse": ["a", "b"]}}
+    )
     for rows, message in [
         ({"a": {"untrained": True}}, "give the detector's settings"),
         ({"a": {"pretrained": "dir", "set": {}}}, "choose one"),
+        ({"a": {"set": {}}, "b": {"from": "a", "backend": "int8"}}, "only a `pretrained` row uses"),
         ({"a": {"set": {}}, "f": {"fuse": ["a"]}}, "at least two other rows"),
         ({"a": {"set": {}}, "f": {"fuse": ["a", "nothing"]}}, r"\['nothing'\] are not"),
         ({"a": {"set": {}}, "b": {"set": {}}, "f": {"fuse": ["a", "b"], "folds": 1}}, "folds must be at least 2"),
