@@ -379,8 +379,8 @@ def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path) -
         source = Path(spec["pretrained"])
         if not source.is_dir():
             raise SystemExit(f"row {row!r} scores the saved detector {source}, which does not exist")
-        detector = Detector.from_pretrained(source, backend=spec.get("backend", "auto"))
         record.update(pretrained=str(source.resolve()), backend=spec.get("backend", "auto"))
+        detector = Detector.from_pretrained(source, backend=record["backend"])
     elif spec.get("untrained"):
         from wavguard.training import Trainer
 

@@ -24,11 +24,17 @@ def _count(parameters: int) -> str:
     return f"{parameters / 1e6:.3f} M" if parameters >= 1000 else str(int(parameters))
 
 
-def render(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
-    """The study table: one line per row (mean ± std over its seeds), in the study file's order."""
+def _by_row(records: list[dict[str, Any]], study: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(row, its records) for every row with records: the study file's order, then rows it no longer has."""
     by_row: dict[str, list[dict]] = {}
     for r in records:
         by_row.setdefault(r["row"], []).append(r)
+    order = [*study["rows"], *sorted(set(by_row) - set(study["rows"]))]
+    return [(row, by_row[row]) for row in order if row in by_row]
+
+
+def render(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
+    """The study table: one line per row (mean ± std over its seeds), in the study file's order."""
     families = sorted({f for r in records for f in r["val_per_family"]})
     lines = [
         "| row | what | seeds | val EER % pooled | val EER % held-out generators | "
@@ -36,10 +42,7 @@ def render(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
         + " | trainable | train s |",
         "| --- | --- | --- | --- | --- |" + " --- |" * (len(families) + 2),
     ]
-    for row in [*study["rows"], *sorted(set(by_row) - set(study["rows"]))]:
-        runs = by_row.get(row)
-        if not runs:
-            continue
+    for row, runs in _by_row(records, study):
         seconds = [r["train_seconds"] for r in runs if "train_seconds" in r]
         lines.append(
             f"| {row} | {runs[0]['what']} | {len(runs)} | {_mean_std([r['val_eer'] for r in runs])} | "
@@ -59,16 +62,12 @@ def render_channels(records: list[dict[str, Any]], study: dict[str, Any]) -> str
         return ""
     channels = sorted({c for r in records for c in r["val_per_source_channel"]})
     lines = ["| row | seeds | " + " | ".join(channels) + " |", "| --- | --- |" + " --- |" * len(channels)]
-    for row in [*study["rows"], *sorted({r["row"] for r in records} - set(study["rows"]))]:
-        runs = [r for r in records if r["row"] == row]
-        if runs:
-            lines.append(
-                f"| {row} | {len(runs)} | "
-                + " | ".join(
-                    _mean_std([r["val_per_source_channel"].get(c, float("nan")) for r in runs]) for c in channels
-                )
-                + " |"
-            )
+    for row, runs in _by_row(records, study):
+        lines.append(
+            f"| {row} | {len(runs)} | "
+            + " | ".join(_mean_std([r["val_per_source_channel"].get(c, float("nan")) for r in runs]) for c in channels)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -84,10 +83,7 @@ def render_degraded(records: list[dict[str, Any]], study: dict[str, Any]) -> str
         "| row | seeds | clips | clean | " + " | ".join(channels) + " |",
         "| --- | --- | --- | --- |" + " --- |" * len(channels),
     ]
-    for row in [*study["rows"], *sorted({r["row"] for r in records} - set(study["rows"]))]:
-        runs = [r for r in records if r["row"] == row]
-        if not runs:
-            continue
+    for row, runs in _by_row(records, study):
         clean = float(np.mean([r["val_eer_clean_sample"] for r in runs]))
         cells = []
         for c in channels:
