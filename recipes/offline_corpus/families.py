@@ -22,7 +22,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -30,9 +30,7 @@ from wavguard.audio import load_audio, resample
 from wavguard.errors import ConfigError
 
 from . import codec2_vocoder, engines, neural_vocoders, vocoders
-
-if TYPE_CHECKING:  # plan imports this module
-    from .plan import ClipSpec
+from .spec import ClipSpec
 
 __all__ = ["FAMILIES", "MAX_STRETCH", "CopyFamily", "TtsFamily", "family", "missing_engines"]
 

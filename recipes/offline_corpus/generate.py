@@ -13,9 +13,9 @@ from wavguard.audio.decode import load_audio, resample
 
 from .channel import match_spectrum
 from .families import FAMILIES, CopyFamily, TtsFamily, family
-from .plan import ClipSpec
 from .postprocess import ChainConfig, SkipClip, process, speech_seconds
 from .source_channel import apply_source_channel, band_limit
+from .spec import ClipSpec
 
 __all__ = ["generate_audio", "make_clip"]
 
