@@ -159,3 +159,24 @@ def test_resume_with_another_batch_size_or_data_warns(base, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="wavguard"):  # the same settings again: no warning
         assert train_again(base, out, "--resume", "epochs=5", "batch_size=2", f"train_data={other}") == 0
     assert "other settings" not in caplog.text
+
+
+def test_data_digest_ignores_where_the_data_folder_lies():
+    from datasets import Dataset
+
+    def data(root: str, sizes: list[int], labels: list[int]):
+        names = ["real/a.wav", "fake/b.wav", "fake/c.wav"]
+        audio = [{"path": f"{root}/{n}", "bytes": b"x" * size} for n, size in zip(names, sizes)]
+        return Dataset.from_dict({"audio": audio, "label": labels})
+
+    here = checkpoint_mod.data_record("s", data("/work/main/out/build", [3, 5, 7], [0, 1, 1]))
+    moved = checkpoint_mod.data_record("s", data("/elsewhere/build", [3, 5, 7], [0, 1, 1]))
+    assert here == moved and (here["train_clips"], here["train_fake_clips"]) == (3, 2)
+    assert (
+        checkpoint_mod.data_record("s", data("/elsewhere/build", [3, 5, 8], [0, 1, 1]))["train_digest"]
+        != here["train_digest"]
+    )
+    assert (
+        checkpoint_mod.data_record("s", data("/work/main/out/build", [3, 5, 7], [0, 0, 1]))["train_digest"]
+        != here["train_digest"]
+    )

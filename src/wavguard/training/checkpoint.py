@@ -225,12 +225,19 @@ def no_checkpoint(output_dir: str | Path, start_if_missing: bool, why: str) -> N
 
 def data_record(source: Any, data: Any) -> dict[str, Any]:
     """The training data as a checkpoint records it: its source, size, fake clips and a digest of
-    its file names and sizes, so that resuming on other data can warn."""
+    its file names and sizes, so that resuming on other data can warn.
+
+    The names are taken below the folder all the clips share, so the same files read from another
+    place (a moved data folder, another checkout) digest the same.
+    """
     digest = hashlib.sha256()
     try:
         cells = data.data.column("audio").combine_chunks()
-        for path, blob in zip(cells.field("path").to_pylist(), cells.field("bytes").to_pylist()):
-            digest.update(f"{path}|{len(blob) if blob is not None else -1}\n".encode())
+        paths = [str(p or "") for p in cells.field("path").to_pylist()]
+        root = os.path.commonpath(paths) if len(paths) > 1 and all(os.path.isabs(p) for p in paths) else ""
+        for path, blob in zip(paths, cells.field("bytes").to_pylist()):
+            name = os.path.relpath(path, root) if root else path
+            digest.update(f"{name}|{len(blob) if blob is not None else -1}\n".encode())
     except Exception:  # noqa: BLE001 - another layout: the size and classes still tell
         digest.update(b"?")
     labels = [int(x) for x in data["label"]] if "label" in getattr(data, "column_names", ()) else []
