@@ -72,16 +72,16 @@ def render_channels(records: list[dict[str, Any]], study: dict[str, Any]) -> str
 
 
 def render_degraded(records: list[dict[str, Any]], study: dict[str, Any]) -> str:
-    """Rows scored through degradation channels: EER on the clean sample and through each channel
-    (mean over the row's seeds), each channel with its ratio to clean; empty when no record has
-    both (rows scored before the clean sample was recorded)."""
+    """Rows scored through degradation channels: EER on the clean sample, through each channel, each
+    with its ratio to clean, and all channels' scores pooled (means over the row's seeds); empty when
+    no record has both (rows scored before the clean sample was recorded)."""
     records = [r for r in records if r.get("val_per_channel") and r.get("val_eer_clean_sample") is not None]
     if not records:
         return ""
     channels = list(dict.fromkeys(c for r in records for c in r["val_per_channel"]))
     lines = [
-        "| row | seeds | clips | clean | " + " | ".join(channels) + " |",
-        "| --- | --- | --- | --- |" + " --- |" * len(channels),
+        "| row | seeds | clips | clean | " + " | ".join(channels) + " | pooled |",
+        "| --- | --- | --- | --- |" + " --- |" * (len(channels) + 1),
     ]
     for row, runs in _by_row(records, study):
         clean = float(np.mean([r["val_eer_clean_sample"] for r in runs]))
@@ -93,7 +93,10 @@ def render_degraded(records: list[dict[str, Any]], study: dict[str, Any]) -> str
                 continue
             ratio = f" ({np.mean(values) / clean:.2f}x)" if clean > 0 else ""
             cells.append(f"{100 * np.mean(values):.1f}{ratio}")
+        pooled = 100 * float(np.mean([r["val_eer"] for r in runs]))
         lines.append(
-            f"| {row} | {len(runs)} | {runs[0]['channel_clips']} | {100 * clean:.1f} | " + " | ".join(cells) + " |"
+            f"| {row} | {len(runs)} | {runs[0]['channel_clips']} | {100 * clean:.1f} | "
+            + " | ".join(cells)
+            + f" | {pooled:.1f} |"
         )
     return "\n".join(lines)

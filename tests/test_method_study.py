@@ -438,14 +438,14 @@ def test_render_degraded_gives_clean_and_channel_eers_with_their_ratio(study_mod
     degraded = {"channel_clips": 300, "val_per_channel": {"telephone": 0.2, "reverb": 0.3}}
     records = [
         _record("recipe_max", 0, 0.25, 0.2) | degraded | {"val_eer_clean_sample": 0.1},
-        _record("recipe_max", 1, 0.25, 0.2)
+        _record("recipe_max", 1, 0.27, 0.2)
         | degraded
         | {"val_eer_clean_sample": 0.1, "val_per_channel": {"telephone": 0.3, "reverb": 0.3}},
         _record("crop6", 0, 0.1, 0.2) | {"val_per_channel": {"telephone": 0.2}},  # scored before the clean sample
     ]
     table = study_module.render_degraded(records, STUDY).splitlines()
-    assert table[0] == "| row | seeds | clips | clean | telephone | reverb |"
-    assert table[2] == "| recipe_max | 2 | 300 | 10.0 | 25.0 (2.50x) | 30.0 (3.00x) |" and len(table) == 3
+    assert table[0] == "| row | seeds | clips | clean | telephone | reverb | pooled |"
+    assert table[2] == "| recipe_max | 2 | 300 | 10.0 | 25.0 (2.50x) | 30.0 (3.00x) | 26.0 |" and len(table) == 3
     assert study_module.render_degraded([records[2]], STUDY) == ""
 
 
