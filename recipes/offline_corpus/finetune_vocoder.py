@@ -31,7 +31,7 @@ import numpy as np
 from wavguard.errors import ConfigError
 from wavguard.training.integrity import sha256_hex
 
-from . import neural_vocoders
+from . import neural_vocoders, vocoder_mel
 
 __all__ = ["FinetuneSettings", "finetune", "main", "mel_l1", "torch_log_mel"]
 
@@ -81,7 +81,7 @@ def torch_log_mel(audio, variant: neural_vocoders.HifiganVariant):
         pad_mode="reflect",
         return_complex=True,
     ).abs()
-    basis = torch.from_numpy(neural_vocoders._mel_basis(variant)).to(audio.device)
+    basis = torch.from_numpy(vocoder_mel.mel_basis(variant)).to(audio.device)
     return torch.log(torch.clamp(basis @ spec, min=variant.log_floor))
 
 

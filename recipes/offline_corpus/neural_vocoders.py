@@ -17,7 +17,7 @@ A third kind of checkpoint is made here: ``finetune_vocoder.py`` fine-tunes a ``
 generator on a split's real clips and writes it to the corpus cache folder (variant
 ``universal22k-ft``: the universal generator adapted to the corpus's own train speakers).
 
-Mel analysis is librosa/numpy. Synthesis runs one thread (the builder runs one worker process per
+Mel analysis (librosa/numpy) is in ``vocoder_mel.py``. Synthesis runs one thread (the builder runs one worker process per
 core), without autograd, on overlapping chunks of the mel for long clips (memory stays bounded;
 the joined chunks equal one pass), so a clip's bytes do not depend on the machine's core count.
 By default the generator is exported once to ONNX (cached under the corpus cache folder, keyed by
@@ -40,6 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from wavguard.errors import ConfigError
+
+from .vocoder_mel import log_mel, smooth_mel
 
 __all__ = [
     "BACKENDS",
@@ -219,50 +221,6 @@ def missing(variant_names: list[str] | None = None) -> list[str]:
             except ConfigError as exc:
                 out.append(str(exc))
     return sorted(set(out))
-
-
-@functools.lru_cache(maxsize=4)
-def _mel_basis(variant: HifiganVariant) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(
-        sr=variant.rate_hz, n_fft=variant.n_fft, n_mels=variant.n_mels, fmin=variant.fmin_hz, fmax=variant.fmax_hz
-    ).astype(np.float32)
-
-
-def log_mel(samples: np.ndarray, variant: HifiganVariant) -> np.ndarray:
-    """The generator's input: natural-log magnitude mel spectrogram.
-
-    Args:
-        samples: float32, shape (time,), at ``variant.rate_hz``.
-
-    Returns:
-        float32, shape (n_mels, 1 + time // hop): centred, reflect-padded STFT frames.
-    """
-    import librosa
-
-    spec = np.abs(
-        librosa.stft(
-            samples.astype(np.float32),
-            n_fft=variant.n_fft,
-            hop_length=variant.hop,
-            win_length=variant.win_length,
-            window="hann",
-            center=True,
-            pad_mode="reflect",
-        )
-    )
-    return np.log(np.maximum(_mel_basis(variant) @ spec, variant.log_floor)).astype(np.float32)
-
-
-def smooth_mel(mel: np.ndarray, variant: HifiganVariant) -> np.ndarray:
-    """``mel`` (n_mels, frames) averaged over ``variant.smoothing`` (bins, frames), edges repeated;
-    unchanged when the smoothing is (1, 1)."""
-    if tuple(variant.smoothing) == (1, 1):
-        return mel
-    from scipy.ndimage import uniform_filter
-
-    return uniform_filter(mel.astype(np.float64), size=variant.smoothing, mode="nearest").astype(np.float32)
 
 
 @contextlib.contextmanager
