@@ -77,14 +77,22 @@ def test_load_study_refuses_a_rescore_of_an_unknown_row(study_module, tmp_path):
         study_module.load_study(both)
 
 
-def test_the_shipped_study_file_names_only_trainconfig_fields(study_module):
+STUDY_FILES = sorted(p.name for p in BENCH.glob("study*.yaml"))
+
+
+def test_the_shipped_study_files_are_found():
+    assert {"study.yaml", "study_aasist.yaml", "study_full.yaml", "study_paired.yaml"} <= set(STUDY_FILES)
+
+
+@pytest.mark.parametrize("name", STUDY_FILES)
+def test_each_shipped_study_file_names_only_trainconfig_fields(study_module, name):
     from wavguard.training import TrainConfig
 
-    study = study_module.load_study(BENCH / "study.yaml")
+    study = study_module.load_study(BENCH / name)
     recipe = yaml.safe_load((BENCH.parent / "recipes" / "offline_corpus" / "train.yaml").read_text())
-    for row, spec in study["rows"].items():
-        if "from" in spec:
-            continue
+    trained = [row for row, spec in study["rows"].items() if "set" in spec]
+    assert trained, f"{name} trains no row"
+    for row in trained:
         TrainConfig(**study_module.row_settings(recipe, study, row), train_data="x.csv")  # validates every field
 
 
