@@ -90,3 +90,39 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     init = load_file(str(backbone / "model.safetensors"))
     moved = [k for k in init if f"backbone.{k}" in a and not np.allclose(init[k], a[f"backbone.{k}"])]
     assert len(moved) > 10
+
+
+def test_two_runs_with_the_recipes_augmentation_train_identically(tmp_path):
+    """The recipe's channel augmentation (gain, noise, MP3, telephone band, reverb) is drawn from the
+    run's seed alone: the same settings trained twice in one process give the same losses and weights."""
+    import torch
+
+    from wavguard.cli import main
+    from wavguard.testing import tiny_backbone_dir
+
+    data = make_folder(tmp_path / "data", per_class=8, seconds=1.5)
+    backbone = tiny_backbone_dir("whisper", tmp_path / "bb")
+    (tmp_path / "recipe.yaml").write_text(
+        f"train_data: {data}\nbackbone: {backbone}\nmode: lora\nepochs: 2\nbatch_size: 4\ncrop_seconds: 1.0\n"
+        "log_every_steps: 1\nhead_learning_rate: 0.005\n"
+        "detector: {head_channels: [8], head_dropout: 0.3, window_seconds: 1.0, hop_seconds: 1.0}\n"
+        "augment:\n  transforms:\n"
+        "    - {name: gain, p: 0.5, min_gain_db: -6, max_gain_db: 6}\n"
+        "    - {name: gaussian_snr, p: 0.5, min_snr_db: 10, max_snr_db: 40}\n"
+        "    - {name: mp3, p: 0.5}\n    - {name: telephone, p: 0.5}\n    - {name: reverb, p: 0.5}\n"
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: the same kernels, the same order of float sums
+    try:
+        for run in ("first", "second"):
+            assert main(["train", str(tmp_path / "recipe.yaml"), f"output_dir={tmp_path / run}"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    first, second = _records(tmp_path / "first"), _records(tmp_path / "second")
+    assert len(first) == 10 and first == second  # 8 logged steps and 2 epochs, every loss equal
+    assert first[0]["train_loss"] != first[1]["train_loss"]
+    from safetensors.numpy import load_file
+
+    for name in ("model.safetensors", "adapter/adapter_model.safetensors"):  # the head, the LoRA weights
+        a, b = (load_file(str(tmp_path / run / "best" / name)) for run in ("first", "second"))
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a), name
