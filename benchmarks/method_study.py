@@ -18,6 +18,9 @@ optionally ``backend``: ``auto``, ``torch`` or ``int8`` as :meth:`wavguard.Detec
 takes it), or fuse other rows' validation scores (``fuse: [ROW, ...]``): logistic regression on the members'
 log-odds, fitted by cross-validation across groups of clips (``folds``, ``fold_column``: default
 2 folds by ``speaker``), so no clip is scored by a fusion fitted on its own speaker.
+A scoring row may instead score a seeded validation sample through degradation channels
+(``channels: [NAME, ...]``, ``channel_clips``; optionally behind a scoring-time front end,
+``front_end: wpe``) or after a white-box attack (``attack``): :mod:`benchmarks.study_degraded`.
 A training row that studies the schedule itself gives its own ``budget`` (e.g. ``{epochs: 30}``),
 which replaces those settings of the study's budget for that row alone.
 
@@ -41,6 +44,7 @@ import numpy as np
 import yaml
 
 from benchmarks.offline_results import append_line, read_lines
+from benchmarks.study_degraded import per_channel_eer, score_attacked, score_channels
 from benchmarks.study_report import render, render_channels, render_degraded
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +79,11 @@ def load_study(path: str | os.PathLike) -> dict[str, Any]:
         if "backend" in row and "pretrained" not in row:
             raise SystemExit(
                 f"{path}: row {name!r} has a `backend`, which only a `pretrained` row uses (the others score in PyTorch)"
+            )
+        if "front_end" in row and not row.get("channels"):
+            raise SystemExit(
+                f"{path}: row {name!r} has a `front_end`, which only a row with `channels` uses (the clean "
+                "sample and every channel go through it)"
             )
         if "fuse" in row:
             members = list(row["fuse"] or [])
@@ -253,81 +262,6 @@ def _fuse(spec: dict, seed: int, validation, out: Path, record: dict) -> tuple[n
     return labels, scores
 
 
-def per_channel_eer(labels, scores, channels) -> dict[str, float]:
-    """EER within each recording channel (that channel's real clips against its fakes): the
-    channel-dependent errors a pooled EER averages away. Channels with one class only are left out."""
-    from wavguard.metrics import compute_eer
-
-    labels, scores, channels = (
-        np.asarray(labels),
-        np.asarray(scores, dtype=float),
-        np.asarray([str(c) for c in channels]),
-    )
-    out = {}
-    for channel in sorted(set(channels)):
-        keep = channels == channel
-        if len(np.unique(labels[keep])) == 2:
-            out[channel] = compute_eer(labels[keep], scores[keep])[0]
-    return out
-
-
-def _seeded_sample(validation, clips: int | None):
-    """The first ``clips`` rows of the validation split after a fixed shuffle (all rows for ``None``):
-    the same sample for every row and seed of the study."""
-    count = len(validation) if clips is None else min(int(clips), len(validation))
-    return validation.shuffle(seed=0).select(range(count))
-
-
-def _score_channels(detector, validation, spec: dict, record: dict):
-    """Every clip of a seeded validation sample through each degradation channel, pooled: the rows'
-    detectors judged on the channels a user meets (:func:`wavguard.evaluation.evaluate.evaluate_channels`).
-    The same sample scored clean too (``val_eer_clean_sample``), so each channel's EER has its
-    clean reference on the same clips."""
-    from wavguard.evaluation.evaluate import evaluate_channels, evaluate_detector
-
-    sample = _seeded_sample(validation, spec.get("channel_clips"))
-    clips = len(sample)
-    results = evaluate_channels(detector, sample, tuple(spec["channels"]), group_columns=(), bootstrap_resamples=0)
-    clean = evaluate_detector(detector, sample, group_columns=(), bootstrap_resamples=0)
-    record.update(
-        channels=list(spec["channels"]),
-        channel_clips=clips,
-        val_per_channel={name: r.metrics["eer"] for name, r in results.items()},
-        val_eer_clean_sample=clean.metrics["eer"],
-    )
-    labels, scores, attacks, families = [], [], [], []
-    for r in results.values():
-        rows = sample.select(r.rows)
-        labels += list(r.labels)
-        scores += list(r.scores)
-        attacks += list(rows["attack"])
-        families += list(rows["family"])
-    return np.asarray(labels), np.asarray(scores), attacks, families
-
-
-def _score_attacked(detector, validation, spec: dict, record: dict):
-    """A seeded validation sample after a white-box attack on the detector itself
-    (``spec["attack"]``: ``{method, snr_db, steps}``; :mod:`wavguard.evaluation.adversarial`)."""
-    from wavguard.evaluation.evaluate import evaluate_detector
-
-    attack = {"method": "pgd", "steps": 3, **spec["attack"]}
-    sample = _seeded_sample(validation, spec.get("clips"))
-    clips = len(sample)
-    result = evaluate_detector(
-        detector,
-        sample,
-        group_columns=(),
-        bootstrap_resamples=0,
-        adversarial_snr_db=attack["snr_db"],
-        adversarial_method=attack["method"],
-        adversarial_steps=attack["steps"],
-    )
-    attacked = result.adversarial
-    rows = sample.select(attacked.rows)
-    record.update(attack=attack, attack_clips=clips, val_eer_clean_sample=result.metrics["eer"])
-    return np.asarray(attacked.labels), np.asarray(attacked.scores), list(rows["attack"]), list(rows["family"])
-
-
 def _row_config(row: str, seed: int, study: dict, recipe: dict, train, validation, out: Path, record: dict):
     """The TrainConfig of a row that builds a detector from its settings (recorded in ``record``)."""
     from wavguard.training import TrainConfig
@@ -401,9 +335,10 @@ def run_row(row: str, seed: int, study: dict, recipe: dict, splits, out: Path) -
         labels, scores = _fuse(spec, seed, validation, out, record)
         attacks, families = validation["attack"], validation["family"]
     elif spec.get("channels"):
-        labels, scores, attacks, families = _score_channels(detector, validation, spec, record)
+        stem = scores_path(out, row, seed).with_suffix("")
+        labels, scores, attacks, families = score_channels(detector, validation, spec, record, stem)
     elif spec.get("attack"):
-        labels, scores, attacks, families = _score_attacked(detector, validation, spec, record)
+        labels, scores, attacks, families = score_attacked(detector, validation, spec, record)
     else:
         labels, scores = _score(detector, validation, scores_path(out, row, seed))
         attacks, families = validation["attack"], validation["family"]

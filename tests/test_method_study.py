@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from benchmarks import study_degraded
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -239,7 +240,7 @@ def test_channel_rescoring_pools_every_clip_through_every_channel(study_module, 
 
     validation = _noise_clips(tmp_path, [0, 0, 0, 1, 1, 1], seed=0)
     record = {}
-    labels, scores, attacks, families = study_module._score_channels(
+    labels, scores, attacks, families = study_degraded.score_channels(
         build_baseline_detector("lfcc", window_seconds=0.5),
         validation,
         {"channels": ["noise_snr10", "telephone"], "channel_clips": 4},
@@ -256,6 +257,64 @@ def test_channel_rescoring_pools_every_clip_through_every_channel(study_module, 
         build_baseline_detector("lfcc", window_seconds=0.5), sample, group_columns=(), bootstrap_resamples=0
     )
     assert record["val_eer_clean_sample"] == pytest.approx(clean.metrics["eer"], abs=1e-9)
+
+
+def test_channel_rescoring_writes_each_pass_and_the_median_score_of_each_class(study_module, tmp_path):
+    import numpy as np
+
+    from wavguard.detector import build_baseline_detector
+    from wavguard.evaluation.scorefile import read_scores
+
+    validation = _noise_clips(tmp_path, [0, 0, 1, 1, 0, 1], seed=3)
+    record = {}
+    stem = tmp_path / "scores" / "row-seed0"
+    labels, scores, _, _ = study_degraded.score_channels(
+        build_baseline_detector("lfcc", window_seconds=0.5),
+        validation,
+        {"channels": ["reverb"], "channel_clips": 4},
+        record,
+        stem,
+    )
+    reverb = read_scores(tmp_path / "scores" / "row-seed0-reverb.tsv")
+    clean = read_scores(tmp_path / "scores" / "row-seed0-clean-sample.tsv")
+    np.testing.assert_array_equal(reverb.scores, scores)
+    np.testing.assert_array_equal(reverb.labels, labels)
+    assert len(clean.scores) == 4
+    medians = record["val_class_medians"]
+    assert set(medians) == {"clean", "reverb"}
+    for name, file in (("clean", clean), ("reverb", reverb)):
+        assert medians[name]["real"] == pytest.approx(float(np.median(file.scores[file.labels == 0])), abs=1e-12)
+        assert medians[name]["fake"] == pytest.approx(float(np.median(file.scores[file.labels == 1])), abs=1e-12)
+
+
+def test_a_front_end_row_passes_the_clean_sample_and_every_channel_through_it(study_module, tmp_path):
+    pytest.importorskip("nara_wpe")
+    from benchmarks.dereverb import front_end_channel
+
+    from wavguard.detector import build_baseline_detector
+    from wavguard.evaluation.evaluate import evaluate_channels
+
+    validation = _noise_clips(tmp_path, [0, 1, 0, 1, 1, 0], seed=4)
+    detector = build_baseline_detector("lfcc", window_seconds=0.5)
+    record = {}
+    study_degraded.score_channels(
+        detector, validation, {"channels": ["reverb"], "channel_clips": 4, "front_end": "wpe"}, record
+    )
+    sample = validation.shuffle(seed=0).select(range(4))
+    expected = evaluate_channels(
+        detector,
+        sample,
+        [front_end_channel(None, "wpe"), front_end_channel("reverb", "wpe")],
+        group_columns=(),
+        bootstrap_resamples=0,
+    )
+    assert record["front_end"] == "wpe"
+    assert record["val_eer_clean_sample"] == pytest.approx(expected["clean"].metrics["eer"], abs=1e-9)
+    assert record["val_per_channel"]["reverb"] == pytest.approx(expected["reverb"].metrics["eer"], abs=1e-9)
+    bad = tmp_path / "study.yaml"
+    bad.write_text(yaml.safe_dump({"rows": {"x": {"pretrained": "runs/best", "front_end": "wpe"}}}))
+    with pytest.raises(SystemExit, match="row 'x' has a `front_end`, which only a row with `channels` uses"):
+        study_module.load_study(bad)
 
 
 def test_a_pretrained_row_scores_a_saved_detector_on_the_backend_it_names(study_module, tmp_path):
@@ -294,7 +353,7 @@ def test_attack_rescoring_scores_the_attacked_sample(study_module, tmp_path):
 
     validation = _noise_clips(tmp_path, [0, 1, 0, 1, 0, 1], seed=1)
     record = {}
-    labels, scores, attacks, _ = study_module._score_attacked(
+    labels, scores, attacks, _ = study_degraded.score_attacked(
         build_baseline_detector("lfcc", window_seconds=0.5),
         validation,
         {"attack": {"method": "fgsm", "snr_db": 30}, "clips": 4},
@@ -426,7 +485,7 @@ def test_a_fusion_row_reads_its_members_score_files_and_writes_its_own(study_mod
 def test_per_channel_eer_compares_real_and_fake_clips_of_one_channel(study_module):
     labels = [0, 0, 1, 1, 0, 1, 1]
     scores = [0.1, 0.2, 0.9, 0.8, 0.7, 0.6, 0.5]
-    out = study_module.per_channel_eer(labels, scores, ["tel", "tel", "tel", "tel", "studio", "studio", "only_fake"])
+    out = study_degraded.per_channel_eer(labels, scores, ["tel", "tel", "tel", "tel", "studio", "studio", "only_fake"])
     assert out == {"tel": pytest.approx(0.0), "studio": pytest.approx(1.0)}
 
 
