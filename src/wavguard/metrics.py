@@ -49,6 +49,7 @@ __all__ = [
     "bayes_threshold",
     "cllr",
     "bootstrap_eer_ci",
+    "bootstrap_eer_difference_ci",
     "summarize",
     "metrics_by_attack",
     "metrics_by_group",
@@ -308,6 +309,13 @@ def cllr(labels, llrs) -> float:
     return float(0.5 * (fake_cost + real_cost) / math.log(2.0))
 
 
+def _check_bootstrap(labels: np.ndarray, n_resamples: int, confidence: float) -> None:
+    if not _both_classes(labels):
+        raise ValueError("the EER bootstrap needs both real (0) and fake (1) examples")
+    if not 0.0 < confidence < 1.0 or n_resamples < 1:
+        raise ValueError(f"need 0 < confidence < 1 and n_resamples >= 1, got {confidence}, {n_resamples}")
+
+
 def bootstrap_eer_ci(
     labels, scores, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
@@ -327,10 +335,7 @@ def bootstrap_eer_ci(
         (low, high) EER fractions.
     """
     labels, scores = _check(labels, scores)
-    if not _both_classes(labels):
-        raise ValueError("the EER bootstrap needs both real (0) and fake (1) examples")
-    if not 0.0 < confidence < 1.0 or n_resamples < 1:
-        raise ValueError(f"need 0 < confidence < 1 and n_resamples >= 1, got {confidence}, {n_resamples}")
+    _check_bootstrap(labels, n_resamples, confidence)
     rng = np.random.default_rng(seed)
     real, fake = scores[labels == 0], scores[labels == 1]
     boot_labels = np.concatenate([np.zeros(real.size, int), np.ones(fake.size, int)])
@@ -341,6 +346,42 @@ def bootstrap_eer_ci(
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(eers, [alpha, 1.0 - alpha])
     return float(low), float(high)
+
+
+def bootstrap_eer_difference_ci(
+    labels, scores_a, scores_b, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """Paired bootstrap of ``EER(scores_b) - EER(scores_a)`` on the same clips.
+
+    Two systems (or one system before and after a change) scored the same clips; each resample
+    draws the same clips for both (real and fake separately, as in :func:`bootstrap_eer_ci`), so the
+    interval reflects which clips were drawn, not the two systems' independent noise. It says
+    nothing of training-seed variance: compare seeds for that.
+
+    Args:
+        labels: shape (N,), 1 = fake, 0 = real; both classes present.
+        scores_a, scores_b: shape (N,) each, higher = more likely fake, aligned with ``labels``.
+        n_resamples: bootstrap resamples.
+        confidence: coverage of the interval, in (0, 1).
+        seed: seeds ``numpy.random.default_rng``; the same seed gives the same interval.
+
+    Returns:
+        (difference, low, high) as EER fractions: the observed difference and its interval; a
+        negative difference means ``scores_b`` has the lower EER.
+    """
+    labels, scores_a = _check(labels, scores_a)
+    _, scores_b = _check(labels, scores_b)
+    _check_bootstrap(labels, n_resamples, confidence)
+    rng = np.random.default_rng(seed)
+    real, fake = np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)
+    differences = np.empty(n_resamples)
+    for b in range(n_resamples):
+        rows = np.concatenate([rng.choice(real, real.size), rng.choice(fake, fake.size)])
+        differences[b] = compute_eer(labels[rows], scores_b[rows])[0] - compute_eer(labels[rows], scores_a[rows])[0]
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(differences, [alpha, 1.0 - alpha])
+    observed = compute_eer(labels, scores_b)[0] - compute_eer(labels, scores_a)[0]
+    return float(observed), float(low), float(high)
 
 
 def summarize(labels, scores, threshold: float | None = None, llrs=None) -> dict[str, Any]:
