@@ -155,6 +155,16 @@ def test_synthetic_rir_decays_60db_in_rt60(rt60):
     assert schroeder_rt60_seconds(h, RATE) == pytest.approx(rt60, rel=0.15)
 
 
+def test_synthetic_rir_with_a_direct_to_reverberant_ratio():
+    for drr_db in (-10.0, 0.0, 12.5):
+        h = synthetic_rir(0.4, RATE, np.random.default_rng(3), drr_db=drr_db).astype(np.float64)
+        assert 10 * np.log10(h[0] ** 2 / np.sum(h[1:] ** 2)) == pytest.approx(drr_db, abs=1e-3)
+        assert np.sum(h**2) == pytest.approx(1.0, rel=1e-5)
+    # the tail is the same room whatever the ratio: only the direct path changes
+    a, b = (synthetic_rir(0.4, RATE, np.random.default_rng(3), drr_db=d) for d in (0.0, 10.0))
+    np.testing.assert_allclose(a[1:] / np.linalg.norm(a[1:]), b[1:] / np.linalg.norm(b[1:]), atol=1e-6)
+
+
 def test_reverb_lengthens_the_decay_of_a_burst():
     x = np.zeros(RATE, np.float32)
     x[:1600] = noise(0.1)

@@ -119,13 +119,36 @@ def test_reverb_lengthens_an_impulses_decay():
         assert np.sqrt(np.mean(y**2)) == pytest.approx(np.sqrt(np.mean(impulse**2)), rel=1e-4)
 
 
-@pytest.mark.parametrize("name", ["mp3_24k", "telephone", "noise_snr10", "reverb"])
+def direct_to_reverberant_db(y, start):
+    """Energy of the direct sound (sample ``start``) over the energy of everything after it, in dB."""
+    y = y.astype(np.float64)
+    return 10 * np.log10(y[start] ** 2 / np.sum(y[start + 1 :] ** 2))
+
+
+def test_reverb_drr_sets_the_rooms_direct_to_reverberant_ratio():
+    impulse = np.zeros(2 * RATE, np.float32)
+    impulse[1600] = 0.5
+    for index in range(3):
+        # the plain reverb channel is a distant talker: the direct sound 10-14 dB under the room
+        assert -15 < direct_to_reverberant_db(apply_channel("reverb", impulse, RATE, index=index), 1600) < -9
+        for drr_db in (-5.0, 0.0, 10.0):
+            y = apply_channel(f"reverb_drr{drr_db:g}", impulse, RATE, index=index)
+            assert direct_to_reverberant_db(y, 1600) == pytest.approx(drr_db, abs=1e-3)
+            assert np.sqrt(np.mean(y**2)) == pytest.approx(np.sqrt(np.mean(impulse**2)), rel=1e-4)
+    channel = parse_channel("Reverb_DRR10.0")
+    assert channel.name == "reverb_drr10"
+    assert channel.description == "synthetic room impulse response, RT60 0.3-0.6 s, direct-to-reverberant ratio 10 dB"
+    with pytest.raises(ConfigError, match="the direct-to-reverberant ratio must be -20 to 30 dB"):
+        parse_channel("reverb_drr40")
+
+
+@pytest.mark.parametrize("name", ["mp3_24k", "telephone", "noise_snr10", "reverb", "reverb_drr0"])
 def test_deterministic_per_channel_seed_and_index(name):
     x = white_noise(0.5, seed=1)
     first = apply_channel(name, x, RATE, seed=7, index=2)
     np.testing.assert_array_equal(first, apply_channel(name, x, RATE, seed=7, index=2))
     np.testing.assert_array_equal(first, parse_channel(name)(x, RATE, seed=7, index=2))
-    if name in ("noise_snr10", "reverb"):  # the random channels differ across seeds and clips
+    if name in ("noise_snr10", "reverb", "reverb_drr0"):  # the random channels differ across seeds and clips
         assert not np.allclose(first, apply_channel(name, x, RATE, seed=8, index=2))
         assert not np.allclose(first, apply_channel(name, x, RATE, seed=7, index=3))
 

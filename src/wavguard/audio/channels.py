@@ -15,7 +15,10 @@ Channel names (:func:`parse_channel`):
   (drawn per clip); ``white_snr<N>`` and ``pink_snr<N>`` fix the colour. N may be negative or
   fractional (``noise_snr-5``, ``noise_snr7.5``).
 - ``reverb``: convolution with a synthetic room impulse response, RT60 drawn in 0.3-0.6 s;
-  length and RMS of the clip are kept.
+  length and RMS of the clip are kept. Its direct path is 10-14 dB below the reverberant energy
+  (a distant talker in a live room); ``reverb_drr<N>`` sets that direct-to-reverberant ratio to
+  N dB (0 dB: direct and reverberant sound equally loud, the talker at the room's critical
+  distance; a close microphone is at 10 dB or more).
 
 Example:
     >>> from wavguard.audio.channels import apply_channel
@@ -50,7 +53,7 @@ __all__ = [
 #: The channels a robustness report uses when none are named.
 DEFAULT_CHANNELS = ("mp3_24k", "telephone", "noise_snr20", "noise_snr10", "reverb")
 #: Every accepted name form, for messages and docs.
-CHANNEL_PATTERNS = ("mp3_<N>k", "telephone", "noise_snr<N>", "white_snr<N>", "pink_snr<N>", "reverb")
+CHANNEL_PATTERNS = ("mp3_<N>k", "telephone", "noise_snr<N>", "white_snr<N>", "pink_snr<N>", "reverb", "reverb_drr<N>")
 
 #: Telephone pass band (Hz), ITU-T G.712-style.
 TELEPHONE_BAND_HZ = (300.0, 3400.0)
@@ -145,11 +148,14 @@ def _noise(snr_db: float, colour: str | None) -> Apply:
     return apply
 
 
-def _reverb() -> Apply:
+def _reverb(drr_db: float | None = None) -> Apply:
     from .augment import TRANSFORMS
 
     lo, hi = REVERB_RT60_SECONDS
-    return TRANSFORMS["reverb"]({"min_rt60_seconds": lo, "max_rt60_seconds": hi})
+    params = {"min_rt60_seconds": lo, "max_rt60_seconds": hi}
+    if drr_db is not None:
+        params.update(min_drr_db=drr_db, max_drr_db=drr_db)
+    return TRANSFORMS["reverb"](params)
 
 
 _NUMBER = r"(-?\d+(?:\.\d+)?)"
@@ -174,6 +180,17 @@ def parse_channel(name: str | Channel) -> Channel:
     if text == "reverb":
         lo, hi = REVERB_RT60_SECONDS
         return Channel("reverb", f"synthetic room impulse response, RT60 {lo:g}-{hi:g} s", _reverb())
+    match = re.fullmatch(r"reverb_drr" + _NUMBER, text)
+    if match:
+        drr_db = float(match.group(1))
+        if not -20 <= drr_db <= 30:
+            raise ConfigError(f"channel {name!r}: the direct-to-reverberant ratio must be -20 to 30 dB")
+        lo, hi = REVERB_RT60_SECONDS
+        return Channel(
+            f"reverb_drr{_number_text(drr_db)}",
+            f"synthetic room impulse response, RT60 {lo:g}-{hi:g} s, direct-to-reverberant ratio {_number_text(drr_db)} dB",
+            _reverb(drr_db),
+        )
     match = re.fullmatch(r"mp3_" + _NUMBER + r"k", text)
     if match:
         kbps = float(match.group(1))
@@ -194,7 +211,7 @@ def parse_channel(name: str | Channel) -> Channel:
         )
     raise ConfigError(
         f"unknown channel {name!r}; valid channels: {', '.join(DEFAULT_CHANNELS)}, "
-        f"or the forms {', '.join(CHANNEL_PATTERNS)} (N a number, e.g. noise_snr5, mp3_32k)"
+        f"or the forms {', '.join(CHANNEL_PATTERNS)} (N a number, e.g. noise_snr5, mp3_32k, reverb_drr0)"
     )
 
 

@@ -45,7 +45,7 @@ def register(subparsers) -> None:
         default=None,
         metavar="CHANNEL",
         help="also score every clip through these degradation channels and add a Robustness section: "
-        "mp3_24k, telephone, noise_snr20, noise_snr10, reverb, or mp3_<N>k, noise_snr<N>, white_snr<N>, pink_snr<N>",
+        "mp3_24k, telephone, noise_snr20, noise_snr10, reverb, or mp3_<N>k, noise_snr<N>, white_snr<N>, pink_snr<N>, reverb_drr<N>",
     )
     p.add_argument(
         "--channel-seed", type=int, default=0, metavar="SEED", help="seed of the channels' noise and rooms (default 0)"
