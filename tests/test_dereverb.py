@@ -54,3 +54,22 @@ def test_a_front_end_channel_dereverberates_exactly_what_its_channel_makes():
     np.testing.assert_array_equal(clean(dry, RATE_HZ), wpe_dereverb(dry, RATE_HZ))
     with pytest.raises(ConfigError, match="unknown front end 'beamformer'; valid: wpe"):
         front_end_channel("reverb", "beamformer")
+
+
+def test_the_speed_command_times_the_front_end_beside_a_saved_detector(tmp_path, capsys):
+    import soundfile as sf
+    from benchmarks.dereverb import main
+
+    from wavguard.testing import tiny_detector
+
+    tiny_detector().save_pretrained(tmp_path / "det")
+    lines = ["path,label,split"]
+    for i in range(3):
+        sf.write(tmp_path / f"c{i}.wav", _voiced(1.0), RATE_HZ)
+        lines.append(f"c{i}.wav,{'fake' if i % 2 else 'real'},validation")
+    (tmp_path / "manifest.csv").write_text("\n".join(lines) + "\n")
+    args = ["--manifest", str(tmp_path / "manifest.csv"), "--clips", "2", "--rounds", "1", "--threads", "1"]
+    assert main([*args, "--detector", str(tmp_path / "det")]) == 0
+    out = capsys.readouterr().out
+    assert "2 clips, 2.0 s of audio" in out
+    assert "WPE front end:" in out and "(PyTorch):" in out and "both in a row:" in out
