@@ -163,6 +163,12 @@ def test_synthetic_rir_with_a_direct_to_reverberant_ratio():
     # the tail is the same room whatever the ratio: only the direct path changes
     a, b = (synthetic_rir(0.4, RATE, np.random.default_rng(3), drr_db=d) for d in (0.0, 10.0))
     np.testing.assert_allclose(a[1:] / np.linalg.norm(a[1:]), b[1:] / np.linalg.norm(b[1:]), atol=1e-6)
+    # in training: the ratio drawn per clip from min_drr_db..max_drr_db
+    impulse = np.zeros(RATE, np.float32)
+    impulse[800] = 0.5
+    y = one("reverb", min_rt60_seconds=0.4, max_rt60_seconds=0.4, min_drr_db=5, max_drr_db=5)(impulse, RATE)
+    y = y.astype(np.float64)
+    assert 10 * np.log10(y[800] ** 2 / np.sum(y[801:] ** 2)) == pytest.approx(5.0, abs=1e-3)
 
 
 def test_reverb_lengthens_the_decay_of_a_burst():
