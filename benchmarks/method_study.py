@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from benchmarks.dereverb import FRONT_ENDS
 from benchmarks.offline_results import append_line, read_lines
 from benchmarks.study_degraded import per_channel_eer, score_attacked, score_channels
 from benchmarks.study_report import render, render_channels, render_degraded
@@ -85,6 +86,8 @@ def load_study(path: str | os.PathLike) -> dict[str, Any]:
                 f"{path}: row {name!r} has a `front_end`, which only a row with `channels` uses (the clean "
                 "sample and every channel go through it)"
             )
+        if "front_end" in row and row["front_end"] not in FRONT_ENDS:
+            raise SystemExit(f"{path}: row {name!r} has front_end {row['front_end']!r}; valid: {', '.join(FRONT_ENDS)}")
         if "fuse" in row:
             members = list(row["fuse"] or [])
             unknown = [m for m in members if m not in rows or m == name]

@@ -315,6 +315,9 @@ def test_a_front_end_row_passes_the_clean_sample_and_every_channel_through_it(st
     bad.write_text(yaml.safe_dump({"rows": {"x": {"pretrained": "runs/best", "front_end": "wpe"}}}))
     with pytest.raises(SystemExit, match="row 'x' has a `front_end`, which only a row with `channels` uses"):
         study_module.load_study(bad)
+    bad.write_text(yaml.safe_dump({"rows": {"x": {"pretrained": "d", "channels": ["reverb"], "front_end": "dsp"}}}))
+    with pytest.raises(SystemExit, match="row 'x' has front_end 'dsp'; valid: wpe"):
+        study_module.load_study(bad)
 
 
 def test_a_pretrained_row_scores_a_saved_detector_on_the_backend_it_names(study_module, tmp_path):
