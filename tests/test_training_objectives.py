@@ -191,12 +191,10 @@ def test_evaluate_adversarial_reports_attacked_eer_within_budget(task, tmp_path,
 def test_killed_oc_adversarial_run_resumes_to_identical_weights(tmp_path):
     """The OC centre's projection and the adversarial draws are functions of (seed, epoch, batch):
     a run killed mid-epoch and resumed ends with the weights of an uninterrupted one."""
-    import torch
     from _train_fixtures import make_folder
     from safetensors.numpy import load_file
-    from test_training_resume import _records, _train
+    from test_training_resume import _records, _train, _train_here
 
-    from wavguard.cli import main
     from wavguard.testing import tiny_backbone_dir
 
     data = make_folder(tmp_path / "data", per_class=8, seconds=1.5)
@@ -207,12 +205,7 @@ def test_killed_oc_adversarial_run_resumes_to_identical_weights(tmp_path):
         "backbone_learning_rate: 0.001\nloss: ocsoftmax\nadversarial: {method: pgd, snr_db: 25, steps: 2, probability: 0.5}\n"
         "detector: {head_channels: [8], head_dropout: 0.3, window_seconds: 1.0, hop_seconds: 1.0}\n"
     )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the subprocesses' kernels
-    try:
-        assert main(["train", str(tmp_path / "recipe.yaml"), f"output_dir={tmp_path / 'straight'}"]) == 0
-    finally:
-        torch.set_num_threads(threads)
+    _train_here(tmp_path / "recipe.yaml", tmp_path / "straight")  # on one thread, the subprocesses' kernels
     killed = _train(tmp_path, tmp_path / "resumed", exit_after=7)
     assert killed.returncode == 3, killed.stderr[-3000:]
     resumed = _train(tmp_path, tmp_path / "resumed", "--resume")

@@ -31,6 +31,22 @@ def _train(tmp: Path, out: Path, *extra: str, exit_after: int | None = None) -> 
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
 
 
+def _train_here(recipe: Path, *outputs: Path) -> None:
+    """``wavguard train recipe`` into each of ``outputs`` in this process, on one torch thread (the
+    kernels of the one-thread subprocesses, the same order of float sums on every run)."""
+    import torch
+
+    from wavguard.cli import main
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for out in outputs:
+            assert main(["train", str(recipe), f"output_dir={out}"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _tensors(best: Path) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
 
@@ -59,16 +75,7 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
         "detector: {head_channels: [8], head_dropout: 0.3, window_seconds: 1.0, hop_seconds: 1.0}\n"
     )
     # the uninterrupted run in this process, on one thread like the subprocesses (same kernels)
-    import torch
-
-    from wavguard.cli import main
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert main(["train", str(tmp_path / "recipe.yaml"), f"output_dir={tmp_path / 'straight'}"]) == 0
-    finally:
-        torch.set_num_threads(threads)
+    _train_here(tmp_path / "recipe.yaml", tmp_path / "straight")
 
     # 16 clips / 4 = 4 steps per epoch; checkpoints at steps 2, 4 (epoch end) and 6; die after step 7
     killed = _train(tmp_path, tmp_path / "resumed", exit_after=7)
@@ -95,9 +102,6 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
 def test_two_runs_with_the_recipes_augmentation_train_identically(tmp_path):
     """The recipe's channel augmentation (gain, noise, MP3, telephone band, reverb) is drawn from the
     run's seed alone: the same settings trained twice in one process give the same losses and weights."""
-    import torch
-
-    from wavguard.cli import main
     from wavguard.testing import tiny_backbone_dir
 
     data = make_folder(tmp_path / "data", per_class=8, seconds=1.5)
@@ -111,13 +115,7 @@ def test_two_runs_with_the_recipes_augmentation_train_identically(tmp_path):
         "    - {name: gaussian_snr, p: 0.5, min_snr_db: 10, max_snr_db: 40}\n"
         "    - {name: mp3, p: 0.5}\n    - {name: telephone, p: 0.5}\n    - {name: reverb, p: 0.5}\n"
     )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one thread: the same kernels, the same order of float sums
-    try:
-        for run in ("first", "second"):
-            assert main(["train", str(tmp_path / "recipe.yaml"), f"output_dir={tmp_path / run}"]) == 0
-    finally:
-        torch.set_num_threads(threads)
+    _train_here(tmp_path / "recipe.yaml", tmp_path / "first", tmp_path / "second")
     first, second = _records(tmp_path / "first"), _records(tmp_path / "second")
     assert len(first) == 10 and first == second  # 8 logged steps and 2 epochs, every loss equal
     assert first[0]["train_loss"] != first[1]["train_loss"]

@@ -326,10 +326,9 @@ def _make_reverb(p):
         return _audiomentations(lambda: ApplyImpulseResponse(ir_path=ir_path, p=1.0, leave_length_unchanged=True))
     if lo <= 0:
         raise ConfigError(f"min_rt60_seconds must be positive, got {lo}")
-    if drr is None:
-        return lambda x, rate, rng: _convolve_keep(x, synthetic_rir(rng.uniform(lo, hi), rate, rng))
+    # the ratio is drawn (after RT60) only when asked for: the default draws stay as they were
     return lambda x, rate, rng: _convolve_keep(
-        x, synthetic_rir(rng.uniform(lo, hi), rate, rng, drr_db=rng.uniform(*drr))
+        x, synthetic_rir(rng.uniform(lo, hi), rate, rng, drr_db=None if drr is None else rng.uniform(*drr))
     )
 
 
