@@ -188,9 +188,10 @@ def test_evaluate_adversarial_reports_attacked_eer_within_budget(task, tmp_path,
     assert "## Adversarial robustness" in (out / "report.md").read_text()
 
 
-def test_killed_oc_adversarial_run_resumes_to_identical_weights(tmp_path):
-    """The OC centre's projection and the adversarial draws are functions of (seed, epoch, batch):
-    a run killed mid-epoch and resumed ends with the weights of an uninterrupted one."""
+def test_killed_oc_adversarial_consistency_run_resumes_to_identical_weights(tmp_path):
+    """The OC centre's projection, the adversarial draws and the consistency copies (clips, rooms,
+    noise) are functions of (seed, epoch, batch): a run killed mid-epoch and resumed ends with the
+    weights of an uninterrupted one."""
     from _train_fixtures import make_folder
     from safetensors.numpy import load_file
     from test_training_resume import _records, _train, _train_here
@@ -203,6 +204,7 @@ def test_killed_oc_adversarial_run_resumes_to_identical_weights(tmp_path):
         f"train_data: {data}\nbackbone: {backbone}\nmode: lora\nepochs: 2\nbatch_size: 4\ncrop_seconds: 1.0\n"
         "checkpoint_every_steps: 2\nkeep_checkpoints: 3\nlog_every_steps: 1\nhead_learning_rate: 0.005\n"
         "backbone_learning_rate: 0.001\nloss: ocsoftmax\nadversarial: {method: pgd, snr_db: 25, steps: 2, probability: 0.5}\n"
+        "consistency: {channels: [reverb, noise_snr10], weight: 1.0, probability: 0.5}\n"
         "detector: {head_channels: [8], head_dropout: 0.3, window_seconds: 1.0, hop_seconds: 1.0}\n"
     )
     _train_here(tmp_path / "recipe.yaml", tmp_path / "straight")  # on one thread, the subprocesses' kernels

@@ -13,7 +13,6 @@ clean audio): :class:`~wavguard.training.config.TrainConfig` refuses the combina
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..models.adversarial import ATTACKS, attack
+from .overrides import settings_mapping
 
 __all__ = ["AdversarialConfig", "AdversarialTraining", "adversary_from_config"]
 
@@ -55,16 +55,12 @@ class AdversarialConfig:
 
     @classmethod
     def from_value(cls, value: Any) -> AdversarialConfig | None:
-        """``None`` -> ``None``; a mapping of the fields (numbers may be strings from YAML) -> a config."""
+        """``None`` -> ``None``; ``True`` -> the defaults; a mapping of the fields (numbers may be
+        strings from YAML) -> a config."""
         if value is None or isinstance(value, cls):
             return value
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"adversarial must be null or a mapping like {{method: fgsm, snr_db: 30}}, got {value!r}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise ConfigError(f"adversarial: unknown settings {unknown}; known: {sorted(known)}")
-        data = dict(value)
+        known = [f.name for f in dataclasses.fields(cls)]
+        data = settings_mapping("adversarial", value, known, "{method: fgsm, snr_db: 30}")
         try:
             for key, kind in (("snr_db", float), ("probability", float), ("steps", int)):
                 if key in data and isinstance(data[key], str):

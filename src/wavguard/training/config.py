@@ -26,12 +26,10 @@ from ..config import KINDS, DetectorConfig
 from ..errors import ConfigError
 from ..hub.publish import check_repo_id
 from .aasist_recipe import check_aasist_alone, check_aasist_augment, check_aasist_learning_rate
-from .adversarial import AdversarialConfig
 from .data import check_columns, plain_sources
 from .losses import LOSSES, loss_options
+from .objectives import check_objectives
 from .overrides import apply_overrides, coerce_value, read_recipe, resolve_augment
-from .pairing import PairingConfig
-from .sam import SamConfig
 
 __all__ = ["TrainConfig", "LOSSES", "MODES", "BALANCE_MODES", "MIXED_PRECISION", "DEFAULT_LORA_TARGETS"]
 
@@ -125,6 +123,11 @@ class TrainConfig:
             for those (:class:`~wavguard.training.sam.SamConfig`): every step also backpropagates the
             batch at weights moved ``rho`` up the loss, and steps with that gradient (twice the
             compute). Not with gradient accumulation over several batches.
+        consistency: consistency training (``None``: off), ``{channels: [reverb], weight: 1.0,
+            probability: 0.5}`` (:class:`~wavguard.training.consistency.ConsistencyConfig`): each
+            training clip, with ``probability``, also goes through one of ``channels`` as an extra
+            row, and ``weight`` times the squared difference of the two log-odds joins the loss.
+            Needs waveforms in training: not with the frozen-feature cache.
         crop_seconds: training clips are cropped at random to this length (validation and cached
             features: the first ``crop_seconds``); shorter clips are kept whole.
         dropout: overrides the head's dropout probability.
@@ -217,6 +220,7 @@ class TrainConfig:
     adversarial: dict[str, Any] | None = None
     pairing: dict[str, Any] | None = None
     sam: dict[str, Any] | None = None
+    consistency: dict[str, Any] | None = None
     crop_seconds: float = 4.0
     dropout: float | None = None
     early_stopping_patience: int | None = 3
@@ -329,32 +333,11 @@ class TrainConfig:
             raise ConfigError(
                 "loss='ocsoftmax' trains the transformer detector's head; the spectrogram baseline uses loss='ce'"
             )
-        if self.adversarial is not None:
-            self.adversarial = dataclasses.asdict(AdversarialConfig.from_value(self.adversarial))
-            if self.uses_feature_cache:
-                raise ConfigError(
-                    "adversarial training perturbs waveforms against the current model, but frozen mode with "
-                    "cache_features=true trains on cached features of clean audio: set cache_features=false "
-                    "(the backbone then runs every step) or adversarial=null"
-                )
         if self.aasist_augment is not None:
             check_aasist_augment(self)
         if self.aasist_learning_rate is not None:
             check_aasist_learning_rate(self)
-        if self.pairing is not None:
-            self.pairing = PairingConfig.from_value(self.pairing).to_dict()
-            if self.balance == "oversample":
-                raise ConfigError(
-                    "pairing keeps a real clip and its copies in one batch; balance='oversample' draws rows "
-                    "one by one: use balance='class_weights' with pairing"
-                )
-        if self.sam is not None:
-            self.sam = SamConfig.from_value(self.sam).to_dict()
-            if self.gradient_accumulation_steps not in (None, 1):
-                raise ConfigError(
-                    "sam needs the whole step's gradient before its second pass; gradient_accumulation_steps="
-                    f"{self.gradient_accumulation_steps} splits a step over several batches: use 1 or sam=null"
-                )
+        check_objectives(self)
         if self.mode == "lora" and not self.lora_target_modules:
             raise ConfigError("lora_target_modules must name at least one module (e.g. q_proj)")
         self.label_mapping = check_columns(self.audio_column, self.label_column, self.label_mapping)

@@ -88,14 +88,20 @@ class MetricsLog:
 
 
 def _inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v for k, v in batch.items() if k not in ("labels", "indices")}
+    return {k: v for k, v in batch.items() if k not in ("labels", "indices", "view_of")}
 
 
-def _batch_loss(module: nn.Module, criterion: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def _batch_loss(
+    module: nn.Module, criterion: nn.Module, batch: dict[str, torch.Tensor], consistency=None
+) -> torch.Tensor:
     logits = module(_inputs(batch))
     if getattr(criterion, "takes_indices", False):  # a paired loss looks up each row's group
-        return criterion(logits, batch["labels"], batch["indices"])
-    return criterion(logits, batch["labels"])
+        loss = criterion(logits, batch["labels"], batch["indices"])
+    else:
+        loss = criterion(logits, batch["labels"])
+    if consistency is not None:  # the copies' rows follow the clips' (wavguard.training.consistency)
+        loss = loss + consistency.penalty(logits, batch["view_of"])
+    return loss
 
 
 def train_epoch(
@@ -114,6 +120,7 @@ def train_epoch(
     loss_fn: nn.Module | None = None,
     adversary: Callable[[nn.Module, dict, int], dict] | None = None,
     sam: dict[str, Any] | None = None,
+    consistency: Any = None,
     progress: bool = True,
 ) -> None:
     """Run the rest of ``state.epoch`` (from ``state.batches_done``), updating ``state`` in place.
@@ -129,6 +136,9 @@ def train_epoch(
             (:class:`~wavguard.training.adversarial.AdversarialTraining`).
         sam: sharpness-aware minimisation settings (``TrainConfig.sam``; ``None``: off): each step
             backpropagates a second pass at the ascended weights (:mod:`wavguard.training.sam`).
+        consistency: ``consistency(batch, position) -> batch`` with channel copies of some clips
+            appended after the adversary, and ``consistency.penalty(logits, view_of)`` added to the
+            loss (:class:`~wavguard.training.consistency.ConsistencyTraining`).
         progress: draw the epoch's tqdm bar (main process only).
     """
     from tqdm.auto import tqdm
@@ -150,17 +160,17 @@ def train_epoch(
     ) as bar:
         for batch in loader:
             with accelerator.accumulate(module):
+                # seeded by position, not by step: resumable, and distinct across accumulated batches
+                position = state.epoch * 1_000_000 + state.batches_done
                 if adversary is not None:
-                    # seeded by position, not by step: resumable, and distinct across accumulated batches
-                    batch = adversary(
-                        accelerator.unwrap_model(module).model, batch, state.epoch * 1_000_000 + state.batches_done
-                    )
-                loss = _batch_loss(module, criterion, batch)
+                    batch = adversary(accelerator.unwrap_model(module).model, batch, position)
+                if consistency is not None:
+                    batch = consistency(batch, position)
+                batch_loss = functools.partial(_batch_loss, module, criterion, batch, consistency)
+                loss = batch_loss()
                 accelerator.backward(loss)
                 if sam is not None:  # the gradient at w + e replaces it (wavguard.training.sam)
-                    sharpness_aware_backward(
-                        accelerator, module, functools.partial(_batch_loss, module, criterion, batch), optimizer, sam
-                    )
+                    sharpness_aware_backward(accelerator, module, batch_loss, optimizer, sam)
                 if accelerator.sync_gradients and max_grad_norm is not None:
                     accelerator.clip_grad_norm_(module.parameters(), max_grad_norm)
                 optimizer.step()

@@ -25,7 +25,14 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["read_recipe", "apply_overrides", "coerce_value", "resolve_callable", "resolve_augment"]
+__all__ = [
+    "read_recipe",
+    "apply_overrides",
+    "coerce_value",
+    "resolve_callable",
+    "resolve_augment",
+    "settings_mapping",
+]
 
 
 def read_recipe(path: str | os.PathLike) -> dict[str, Any]:
@@ -144,3 +151,20 @@ def resolve_augment(spec: Any, seed: int, name: str = "augment") -> Callable | N
         except ConfigError as exc:
             raise ConfigError(f"{name}: {exc}") from None
     return resolve_callable(spec, name)
+
+
+def settings_mapping(name: str, value: Any, known: Sequence[str], example: str) -> dict[str, Any]:
+    """An objective's setting (``sam``, ``pairing``, ...) given as ``true`` (every default) or a
+    mapping of its fields -> a plain dict of the fields given.
+
+    Raises:
+        ConfigError: naming ``name``: not a mapping (``example`` shows one), or keys outside ``known``.
+    """
+    if value is True:
+        return {}
+    if not isinstance(value, typing.Mapping):
+        raise ConfigError(f"{name} must be null, true or a mapping like {example}, got {value!r}")
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise ConfigError(f"{name}: unknown keys {unknown}; known: {', '.join(known)}")
+    return dict(value)

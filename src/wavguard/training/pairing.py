@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import Sampler
 
 from ..errors import ConfigError
+from .overrides import settings_mapping
 
 __all__ = ["PairingConfig", "PairedLoss", "PairedSampler", "group_ids", "pair_groups", "pair_margin_loss"]
 
@@ -154,14 +155,8 @@ class PairingConfig:
     @classmethod
     def from_value(cls, value: Mapping[str, Any] | bool) -> PairingConfig:
         """From a mapping (``{column, margin_weight, margin}``) or ``true`` (the defaults)."""
-        if value is True:
-            return cls()
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"pairing must be a mapping (column, margin_weight, margin) or true, got {value!r}")
-        unknown = sorted(set(value) - {"column", "margin_weight", "margin"})
-        if unknown:
-            raise ConfigError(f"pairing: unknown keys {unknown}; known: column, margin_weight, margin")
-        config = cls(**value)
+        fields = ("column", "margin_weight", "margin")
+        config = cls(**settings_mapping("pairing", value, fields, "{column: source_id, margin_weight: 0.5}"))
         if not isinstance(config.column, str) or not config.column:
             raise ConfigError(f"pairing.column must name a data column, got {config.column!r}")
         for name in ("margin_weight", "margin"):

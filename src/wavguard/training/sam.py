@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .overrides import settings_mapping
 
 __all__ = ["ASAM_ETA", "SamConfig", "ascend", "frozen_batch_norm_stats", "restore", "sharpness_aware_backward"]
 
@@ -56,13 +57,7 @@ class SamConfig:
         """``None`` -> ``None``; ``True`` -> the defaults; a mapping of the fields -> a config."""
         if value is None or isinstance(value, cls):
             return value
-        if value is True:
-            return cls()
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"sam must be null, true or a mapping {{rho, adaptive}}, got {value!r}")
-        unknown = sorted(set(value) - {"rho", "adaptive"})
-        if unknown:
-            raise ConfigError(f"sam: unknown keys {unknown}; it takes rho and adaptive")
+        value = settings_mapping("sam", value, ("rho", "adaptive"), "{rho: 0.05, adaptive: false}")
         rho = value.get("rho", cls.rho)
         if isinstance(rho, str):
             try:

@@ -42,6 +42,7 @@ from .checkpoint import (
     warn_if_changed,
 )
 from .config import TrainConfig
+from .consistency import consistency_from_config
 from .data import ClipDataset, EpochSampler, inverse_frequency_weights, load_sources, pad_collate
 from .finish import finalize_best, push_best, score_test_sources
 from .loop import MetricsLog, TrainingModule, evaluate, train_epoch
@@ -218,6 +219,7 @@ class Trainer:
         self.loss_fn = build_loss(cfg.loss, cfg.loss_options, self.class_weights)
         self.detector.config = prepare_model_for_loss(self.detector.model, self.detector.config, self.loss_fn)
         self.adversary = adversary_from_config(cfg.adversarial, self.loss_fn, cfg.seed)
+        self.consistency = consistency_from_config(cfg.consistency, self.detector.config.sample_rate_hz, cfg.seed)
         item_weights = inverse_frequency_weights(labels)[labels] if cfg.balance == "oversample" else None
         groups = pair_groups(train_data, cfg.pairing) if cfg.pairing else None
         self.train_loss = (
@@ -323,6 +325,7 @@ class Trainer:
                 loss_fn=self.train_loss,
                 adversary=self.adversary,
                 sam=cfg.sam,
+                consistency=self.consistency,
                 progress=self.progress,
             )
             self._end_epoch(state, time.perf_counter() - started)
