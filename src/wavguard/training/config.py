@@ -123,8 +123,9 @@ class TrainConfig:
             for those (:class:`~wavguard.training.sam.SamConfig`): every step also backpropagates the
             batch at weights moved ``rho`` up the loss, and steps with that gradient (twice the
             compute). Not with gradient accumulation over several batches.
-        consistency: consistency training (``None``: off), ``{channels: [reverb], weight: 1.0,
-            probability: 0.5}`` (:class:`~wavguard.training.consistency.ConsistencyConfig`): each
+        consistency: consistency training (``None``: off), a mapping of ``channels`` (channel
+            names; default reverb alone), ``weight`` (1.0) and ``probability`` (0.5)
+            (:class:`~wavguard.training.consistency.ConsistencyConfig`): each
             training clip, with ``probability``, also goes through one of ``channels`` as an extra
             row, and ``weight`` times the squared difference of the two log-odds joins the loss.
             Needs waveforms in training: not with the frozen-feature cache.
