@@ -119,13 +119,9 @@ def test_reverb_lengthens_an_impulses_decay():
         assert np.sqrt(np.mean(y**2)) == pytest.approx(np.sqrt(np.mean(impulse**2)), rel=1e-4)
 
 
-def direct_to_reverberant_db(y, start):
-    """Energy of the direct sound (sample ``start``) over the energy of everything after it, in dB."""
-    y = y.astype(np.float64)
-    return 10 * np.log10(y[start] ** 2 / np.sum(y[start + 1 :] ** 2))
-
-
 def test_reverb_drr_sets_the_rooms_direct_to_reverberant_ratio():
+    from test_augment import direct_to_reverberant_db
+
     impulse = np.zeros(2 * RATE, np.float32)
     impulse[1600] = 0.5
     for index in range(3):

@@ -69,10 +69,11 @@ class ConsistencyConfig:
         if value is None or isinstance(value, cls):
             return value
         data = settings_mapping("consistency", value, ("channels", "weight", "probability"), "{channels: [reverb]}")
-        if isinstance(data.get("channels"), str):  # a single name, or "reverb,telephone" from the command line
-            data["channels"] = [part for part in data["channels"].split(",") if part.strip()]
-        if "channels" in data and isinstance(data["channels"], (list, tuple)):
-            data["channels"] = tuple(str(name) for name in data["channels"])
+        channels = data.get("channels")
+        if isinstance(channels, str):  # a single name, or "reverb,telephone" from the command line
+            channels = [part for part in channels.split(",") if part.strip()]
+        if isinstance(channels, (list, tuple)):
+            data["channels"] = tuple(str(name) for name in channels)
         for key in ("weight", "probability"):
             if isinstance(data.get(key), str):
                 try:

@@ -19,7 +19,7 @@ import importlib
 import os
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +162,7 @@ def settings_mapping(name: str, value: Any, known: Sequence[str], example: str) 
     """
     if value is True:
         return {}
-    if not isinstance(value, typing.Mapping):
+    if not isinstance(value, Mapping):
         raise ConfigError(f"{name} must be null, true or a mapping like {example}, got {value!r}")
     unknown = sorted(set(value) - set(known))
     if unknown:
